@@ -1,0 +1,4 @@
+export * from './backend.ts';
+export { cpuBackend } from './cpu/cpu-backend.ts';
+export { referenceBackend } from './reference-backend.ts';
+export { getBackend, isBackendName, UnknownBackendError } from './registry.ts';

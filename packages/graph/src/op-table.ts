@@ -1,0 +1,66 @@
+import { GraphTypeError } from './errors.ts';
+import type { OpDef } from './op-def.ts';
+import { cast } from './ops/cast.ts';
+import { addNorm } from './ops/composite/add-norm.ts';
+import { attention } from './ops/composite/attention.ts';
+import { embed } from './ops/composite/embed.ts';
+import { ffn } from './ops/composite/ffn.ts';
+import { linear } from './ops/composite/linear.ts';
+import { causalMask, paddingMask } from './ops/composite/mask.ts';
+import { learnedPosenc, sinusoidalPosenc } from './ops/composite/posenc.ts';
+import { concat } from './ops/concat.ts';
+import { binaryOps, compareOps, unaryOps } from './ops/elementwise.ts';
+import { gather } from './ops/gather.ts';
+import { layerNorm } from './ops/layer-norm.ts';
+import { matmul } from './ops/matmul.ts';
+import { reduceMax, reduceMean, reduceSum } from './ops/reduce.ts';
+import { reshape } from './ops/reshape.ts';
+import { slice } from './ops/slice.ts';
+import { softmax } from './ops/softmax.ts';
+import { constant, input, param, range } from './ops/sources.ts';
+import { transpose } from './ops/transpose.ts';
+import { where } from './ops/where.ts';
+
+/** Every op Loom knows, keyed by name. Backends key their kernel tables by OpName. */
+export const OPS = {
+  input,
+  param,
+  constant,
+  range,
+  ...unaryOps,
+  ...binaryOps,
+  ...compareOps,
+  where,
+  cast,
+  matmul,
+  reduce_sum: reduceSum,
+  reduce_mean: reduceMean,
+  reduce_max: reduceMax,
+  softmax,
+  layer_norm: layerNorm,
+  gather,
+  reshape,
+  transpose,
+  slice,
+  concat,
+  linear,
+  embed,
+  sinusoidal_posenc: sinusoidalPosenc,
+  learned_posenc: learnedPosenc,
+  causal_mask: causalMask,
+  padding_mask: paddingMask,
+  attention,
+  add_norm: addNorm,
+  ffn,
+} as const;
+
+export type OpName = keyof typeof OPS;
+
+export function isOpName(name: string): name is OpName {
+  return Object.hasOwn(OPS, name);
+}
+
+export function getOp(name: string): OpDef {
+  if (!isOpName(name)) throw new GraphTypeError(`unknown op '${name}'`);
+  return OPS[name] as OpDef;
+}

@@ -1,0 +1,202 @@
+import type { DType } from './dtype.ts';
+import type { Graph } from './graph.ts';
+import { GraphBuilder } from './graph-builder.ts';
+import type { NodeRef } from './op-def.ts';
+import type { BinaryName, CompareName, UnaryName } from './ops/elementwise.ts';
+import type { Activation } from './ops/composite/ffn.ts';
+import type { Dim, Shape } from './shape.ts';
+import type { TensorType } from './tensor-type.ts';
+
+/**
+ * A typed handle on a graph value. D and S live only in the type system (phantom parameters):
+ * `Tensor<'f32', readonly ['batch', 'seq', 512]>`. Operations check dtype and rank at compile time;
+ * the runtime type rules check everything again (with messages naming the op and the model line).
+ */
+export class Tensor<D extends DType = DType, S extends Shape = Shape> {
+  declare readonly __dtype: D;
+  declare readonly __shape: S;
+  constructor(
+    readonly builder: ModelBuilder,
+    readonly ref: NodeRef,
+  ) {}
+
+  get type(): TensorType {
+    return this.builder.graph.typeOf(this.ref);
+  }
+  get dtype(): D {
+    return this.type.dtype as D;
+  }
+  get shape(): S {
+    return this.type.shape as unknown as S;
+  }
+}
+
+/** Shapes that broadcast to S from the right: any suffix of S with any axis replaced by 1. */
+export type BroadcastTo<S extends Shape> = number extends S['length']
+  ? Shape
+  : S extends readonly [infer H extends Dim, ...infer T extends Shape]
+    ? BroadcastTo<T> | readonly [H | 1, ...BroadcastTo<T>]
+    : readonly [];
+
+type Longer<A extends Shape, B extends Shape> = B['length'] extends 0 ? A : A['length'] extends 0 ? B : A;
+type WithHoles<S extends readonly (Dim | -1)[]> = { readonly [I in keyof S]: S[I] extends -1 ? Dim : S[I] };
+type Permuted<S extends Shape, P extends readonly number[]> = { readonly [I in keyof P]: S[P[I] & keyof S] };
+type DropLast<S extends Shape> = S extends readonly [...infer H extends Shape, Dim] ? H : Shape;
+type Replaced<S extends Shape, L extends Dim> = readonly [...DropLast<S>, L];
+
+type F32<S extends Shape> = Tensor<'f32', S>;
+type Operand<D extends DType, S extends Shape> = Tensor<NoInfer<D>, BroadcastTo<S>> | number;
+
+/**
+ * The typed model builder. Each method adds one node; composite ops (attention, ffn, add_norm, ...)
+ * stay single nodes until the compiler decomposes or fuses them.
+ */
+export class ModelBuilder {
+  readonly graph = new GraphBuilder();
+
+  // ---- values from outside ----
+  input<const D extends DType, const S extends Shape>(name: string, dtype: D, shape: S): Tensor<D, S> {
+    return this.wrap(this.graph.input(name, dtype, shape));
+  }
+  param<const S extends Shape>(name: string, shape: S): F32<S> {
+    return this.wrap(this.graph.param(name, 'f32', shape));
+  }
+  constant(value: number | readonly number[], shape: readonly number[] = []): F32<Shape> {
+    return this.wrap(this.graph.constant(value, shape, 'f32'));
+  }
+  range<const N extends Dim>(size: N, start = 0): Tensor<'i32', readonly [N]> {
+    return this.wrap(this.graph.add('range', [], { size, start, dtype: 'i32' }));
+  }
+
+  // ---- elementwise ----
+  add<D extends DType, S extends Shape>(a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
+  add<D extends DType, S extends Shape>(a: Operand<D, S>, b: Tensor<D, S>): Tensor<D, S>;
+  add(a: Tensor | number, b: Tensor | number): Tensor {
+    return this.binary('add', a, b);
+  }
+  sub<D extends DType, S extends Shape>(a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
+  sub<D extends DType, S extends Shape>(a: Operand<D, S>, b: Tensor<D, S>): Tensor<D, S>;
+  sub(a: Tensor | number, b: Tensor | number): Tensor {
+    return this.binary('sub', a, b);
+  }
+  mul<D extends DType, S extends Shape>(a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
+  mul<D extends DType, S extends Shape>(a: Operand<D, S>, b: Tensor<D, S>): Tensor<D, S>;
+  mul(a: Tensor | number, b: Tensor | number): Tensor {
+    return this.binary('mul', a, b);
+  }
+  div<D extends DType, S extends Shape>(a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
+  div<D extends DType, S extends Shape>(a: Operand<D, S>, b: Tensor<D, S>): Tensor<D, S>;
+  div(a: Tensor | number, b: Tensor | number): Tensor {
+    return this.binary('div', a, b);
+  }
+  binaryOp<D extends DType, S extends Shape>(op: BinaryName, a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S> {
+    return this.binary(op, a, b) as Tensor<D, S>;
+  }
+  compare<D extends DType, S extends Shape>(op: CompareName, a: Tensor<D, S>, b: Operand<D, S>): Tensor<'i32', S> {
+    return this.binary(op, a, b) as Tensor<'i32', S>;
+  }
+  unary<S extends Shape>(op: UnaryName, x: F32<S>): F32<S> {
+    return this.wrap(this.graph.add(op, [x.ref]));
+  }
+  where<D extends DType, S extends Shape>(cond: Tensor<'i32', BroadcastTo<S>>, a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S> {
+    return this.wrap(this.graph.add('where', [cond.ref, a.ref, this.operand(b, a.dtype)]));
+  }
+  cast<const D extends DType, S extends Shape>(x: Tensor<DType, S>, dtype: D): Tensor<D, S> {
+    return this.wrap(this.graph.add('cast', [x.ref], { dtype }));
+  }
+
+  // ---- linear algebra and normalization ----
+  matmul<BA extends Shape, M extends Dim, K extends Dim, BB extends Shape, N extends Dim>(
+    a: F32<readonly [...BA, M, K]>,
+    b: F32<readonly [...BB, NoInfer<K>, N]>,
+  ): F32<readonly [...Longer<BA, BB>, M, N]> {
+    return this.wrap(this.graph.add('matmul', [a.ref, b.ref]));
+  }
+  softmax<S extends Shape>(x: F32<S>, axis = -1): F32<S> {
+    return this.wrap(this.graph.add('softmax', [x.ref], { axis }));
+  }
+  layerNorm<S extends Shape>(x: F32<S>, gamma: F32<readonly [Dim]>, beta: F32<readonly [Dim]>, eps = 1e-5): F32<S> {
+    return this.wrap(this.graph.add('layer_norm', [x.ref, gamma.ref, beta.ref], { eps }));
+  }
+  reduce<S extends Shape>(kind: 'sum' | 'mean' | 'max', x: F32<S>, axes: readonly number[], keepDims = false): F32<Shape> {
+    return this.wrap(this.graph.add(`reduce_${kind}`, [x.ref], { axes: [...axes], keepDims }));
+  }
+
+  // ---- shapes ----
+  reshape<D extends DType, const S extends readonly (Dim | -1)[]>(x: Tensor<D, Shape>, shape: S): Tensor<D, WithHoles<S>> {
+    return this.wrap(this.graph.add('reshape', [x.ref], { shape: [...shape] }));
+  }
+  transpose<D extends DType, S extends Shape, const P extends readonly number[]>(
+    x: Tensor<D, S>,
+    perm: P & { readonly length: S['length'] },
+  ): Tensor<D, Permuted<S, P>> {
+    return this.wrap(this.graph.add('transpose', [x.ref], { perm: [...perm] }));
+  }
+  slice<D extends DType, S extends Shape>(x: Tensor<D, S>, axis: number, start: number, end: number | null, step = 1): Tensor<D, { readonly [I in keyof S]: Dim }> {
+    return this.wrap(this.graph.add('slice', [x.ref], { axis, start, end, step }));
+  }
+  concat<D extends DType, S extends Shape>(xs: readonly Tensor<D, S>[], axis: number): Tensor<D, { readonly [I in keyof S]: Dim }> {
+    return this.wrap(this.graph.add('concat', xs.map((x) => x.ref), { axis }));
+  }
+  gather<T extends Shape, I extends Shape>(table: F32<readonly [Dim, ...T]>, indices: Tensor<'i32', I>): F32<readonly [...I, ...T]> {
+    return this.wrap(this.graph.add('gather', [table.ref, indices.ref]));
+  }
+
+  // ---- the paper's blocks (composite ops) ----
+  linear<S extends Shape, Out extends Dim>(x: F32<S>, weight: F32<readonly [Dim, Out]>, bias?: F32<readonly [Out]>): F32<Replaced<S, Out>> {
+    return this.wrap(this.graph.add('linear', bias ? [x.ref, weight.ref, bias.ref] : [x.ref, weight.ref]));
+  }
+  embed<I extends Shape, E extends Dim>(ids: Tensor<'i32', I>, table: F32<readonly [Dim, E]>, scale = 1): F32<readonly [...I, E]> {
+    return this.wrap(this.graph.add('embed', [ids.ref, table.ref], { scale }));
+  }
+  sinusoidalPosenc<S extends Shape>(x: F32<S>, positions?: Tensor<'i32', Shape>): F32<S> {
+    return this.wrap(this.graph.add('sinusoidal_posenc', positions ? [x.ref, positions.ref] : [x.ref]));
+  }
+  learnedPosenc<S extends Shape>(x: F32<S>, table: F32<readonly [Dim, Dim]>, positions?: Tensor<'i32', Shape>): F32<S> {
+    return this.wrap(this.graph.add('learned_posenc', positions ? [x.ref, table.ref, positions.ref] : [x.ref, table.ref]));
+  }
+  causalMask<T extends Dim>(x: Tensor<DType, readonly [Dim, T, ...Dim[]]>): F32<readonly [T, T]> {
+    return this.wrap(this.graph.add('causal_mask', [x.ref]));
+  }
+  paddingMask<B extends Dim, T extends Dim>(ids: Tensor<'i32', readonly [B, T]>, padId: number | null): F32<readonly [B, 1, 1, T]> {
+    return this.wrap(this.graph.add('padding_mask', [ids.ref], { padId }));
+  }
+  attention<B extends Dim, Tq extends Dim, D extends Dim>(
+    q: F32<readonly [B, Tq, D]>,
+    k: F32<readonly [B, Dim, D]>,
+    v: F32<readonly [B, Dim, D]>,
+    heads: number,
+    mask?: F32<Shape>,
+  ): F32<readonly [B, Tq, D]> {
+    const inputs = mask ? [q.ref, k.ref, v.ref, mask.ref] : [q.ref, k.ref, v.ref];
+    return this.wrap(this.graph.add('attention', inputs, { heads }));
+  }
+  addNorm<S extends Shape>(x: F32<S>, residual: F32<S>, gamma: F32<readonly [Dim]>, beta: F32<readonly [Dim]>, eps = 1e-5): F32<S> {
+    return this.wrap(this.graph.add('add_norm', [x.ref, residual.ref, gamma.ref, beta.ref], { eps }));
+  }
+  ffn<S extends Shape>(
+    x: F32<S>,
+    w1: F32<readonly [Dim, Dim]>,
+    b1: F32<readonly [Dim]>,
+    w2: F32<readonly [Dim, Dim]>,
+    b2: F32<readonly [Dim]>,
+    activation: Activation,
+  ): F32<S> {
+    return this.wrap(this.graph.add('ffn', [x.ref, w1.ref, b1.ref, w2.ref, b2.ref], { activation }));
+  }
+
+  build(outputs: Readonly<Record<string, Tensor>>): Graph {
+    return this.graph.build(Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, t.ref])));
+  }
+
+  private wrap<D extends DType, S extends Shape>(ref: NodeRef): Tensor<D, S> {
+    return new Tensor<D, S>(this, ref);
+  }
+  private operand(x: Tensor | number, dtype: DType): NodeRef {
+    return typeof x === 'number' ? this.graph.constant(x, [], dtype) : x.ref;
+  }
+  private binary(op: string, a: Tensor | number, b: Tensor | number): Tensor {
+    const dtype = typeof a === 'number' ? (b as Tensor).dtype : a.dtype;
+    return this.wrap(this.graph.add(op, [this.operand(a, dtype), this.operand(b, dtype)]));
+  }
+}

@@ -1,1 +1,3 @@
-export {};
+export * from './plan.ts';
+export { planMemory, type MemoryPlanOptions } from './plan-memory.ts';
+export { compile, type CompileOptions } from './compile.ts';

@@ -3,16 +3,16 @@ import { GraphBuilder } from './graph-builder.ts';
 import type { NodeRef, OpDef, OpEmitter } from './op-def.ts';
 import { getOp } from './op-table.ts';
 
-/** Which ops to replace by their decompositions. By default: the composites. */
+/** Which ops to replace by their decompositions. By default: composites and fused ops. */
 export type ExpandPredicate = (def: OpDef) => boolean;
 
-const isComposite: ExpandPredicate = (def) => def.category === 'composite';
+const isCompositeOrFused: ExpandPredicate = (def) => def.category === 'composite' || def.category === 'fused';
 
 /**
  * Replaces ops by their decompositions, recursively (a decomposition may use other composites).
  * Every emitted node keeps the source location of the node it came from.
  */
-export function expandOps(graph: Graph, shouldExpand: ExpandPredicate = isComposite): Graph {
+export function expandOps(graph: Graph, shouldExpand: ExpandPredicate = isCompositeOrFused): Graph {
   const b = new GraphBuilder();
   const emit = (op: string, inputs: readonly NodeRef[], attrs: Record<string, unknown>, source: string | undefined): NodeRef => {
     const def = getOp(op);

@@ -19,3 +19,4 @@ export { ACTIVATIONS, type Activation } from './ops/composite/ffn.ts';
 export { MASKED } from './ops/composite/mask-value.ts';
 export { erf, gelu, geluTanh, sigmoid } from './ops/math.ts';
 export { forEachBroadcast, broadcastStrides } from './ops/broadcast.ts';
+export { type Expr, exprSchema, exprDType, exprInputs, exprArity, emitExpr, exprSize } from './ops/fused/expr.ts';

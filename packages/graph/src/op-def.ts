@@ -28,9 +28,11 @@ export function typeRule(condition: unknown, message: string): asserts condition
  * - source: no inputs, yields a value (input, param, constant, range)
  * - elementwise: one output element from the same-index elements of broadcast inputs
  * - primitive: any other op a backend implements directly
- * - composite: defined by its decomposition into primitives
+ * - composite: a model-level op defined by its decomposition into primitives
+ * - fused: made by the compiler's fusion passes; also defined by its decomposition, so the reference
+ *   interpreter can check every fused graph
  */
-export type OpCategory = 'source' | 'elementwise' | 'primitive' | 'composite';
+export type OpCategory = 'source' | 'elementwise' | 'primitive' | 'composite' | 'fused';
 
 export interface EvalContext {
   readonly precision: Precision;

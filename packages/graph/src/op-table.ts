@@ -20,6 +20,10 @@ import { softmax } from './ops/softmax.ts';
 import { constant, input, param, range } from './ops/sources.ts';
 import { transpose } from './ops/transpose.ts';
 import { where } from './ops/where.ts';
+import { fusedAddLayerNorm } from './ops/fused/fused-add-layer-norm.ts';
+import { fusedAttention } from './ops/fused/fused-attention.ts';
+import { fusedElementwise } from './ops/fused/fused-elementwise.ts';
+import { fusedMatmul } from './ops/fused/fused-matmul.ts';
 
 /** Every op Loom knows, keyed by name. Backends key their kernel tables by OpName. */
 export const OPS = {
@@ -52,6 +56,10 @@ export const OPS = {
   attention,
   add_norm: addNorm,
   ffn,
+  fused_elementwise: fusedElementwise,
+  fused_matmul: fusedMatmul,
+  fused_attention: fusedAttention,
+  fused_add_layer_norm: fusedAddLayerNorm,
 } as const;
 
 export type OpName = keyof typeof OPS;

@@ -1,0 +1,153 @@
+import { canonicalDim, multiplyDims, resolveDim, type Dim, type Graph, type GraphNode } from '@loom/graph';
+import { VIEW_OPS, type BufferKind, type Plan, type PlanBuffer, type PlanStep } from './plan.ts';
+
+export interface MemoryPlanOptions {
+  /** Reuse the buffers of dead values (liveness-based). Default true. */
+  readonly reuse?: boolean;
+  /** Let elementwise kernels overwrite an input that dies there. Default false (WebGPU forbids aliasing). */
+  readonly inPlace?: boolean;
+  /** Symbol values at which byte counts are reported. */
+  readonly bindings?: Readonly<Record<string, number>>;
+  /** Node count of the graph before compilation, for the report. */
+  readonly nodesBefore?: number;
+}
+
+/** Elementwise kernels read each input at the index they write, so they may run in place. */
+const IN_PLACE_OPS: ReadonlySet<string> = new Set(['fused_elementwise']);
+
+/**
+ * Assigns buffers to the values of a compiled graph executed in `order` (node ids). A value's buffer
+ * returns to a free list after its last reader runs; a later value of the same dtype whose size is
+ * provably no larger (same symbols, smaller or equal factor) takes it.
+ */
+export function planMemory(graph: Graph, order: readonly number[], options: MemoryPlanOptions = {}): Plan {
+  const reuse = options.reuse ?? true;
+  const inPlace = options.inPlace ?? false;
+  const bindings = new Map(Object.entries(options.bindings ?? {}));
+  const outputs = new Set(graph.outputs.map((o) => o.node));
+  const position = new Map(order.map((id, i) => [id, i]));
+
+  // a view reads through to its source: resolve every node to the node that owns its storage
+  const owner: number[] = graph.nodes.map((n) => n.id);
+  for (const n of graph.nodes) if (VIEW_OPS.has(n.op)) owner[n.id] = owner[n.inputs[0]!]!;
+
+  // last step (position in order) at which each owner's storage is read; outputs live forever
+  const lastUse = new Map<number, number>();
+  for (const id of order) {
+    const node = graph.nodes[id]!;
+    for (const i of node.inputs) lastUse.set(owner[i]!, Math.max(lastUse.get(owner[i]!) ?? -1, position.get(id)!));
+  }
+  for (const o of outputs) lastUse.set(owner[o]!, Infinity);
+
+  const buffers: PlanBuffer[] = [];
+  const nodeBuffer: number[] = new Array(graph.nodes.length).fill(-1);
+  const free: PlanBuffer[] = [];
+  const steps: PlanStep[] = [];
+  let naiveBytes = 0;
+
+  const newBuffer = (kind: BufferKind, node: GraphNode, name?: string): PlanBuffer => {
+    const b: PlanBuffer = { id: buffers.length, kind, dtype: node.type.dtype, size: multiplyDims(node.type.shape), ...(name ? { name } : {}) };
+    buffers.push(b);
+    return b;
+  };
+
+  for (const id of order) {
+    const node = graph.nodes[id]!;
+    if (node.op === 'input' || node.op === 'param') {
+      nodeBuffer[id] = newBuffer(node.op, node, String(node.attrs['name'])).id;
+      continue;
+    }
+    if (node.op === 'constant') {
+      nodeBuffer[id] = newBuffer('constant', node).id;
+      continue;
+    }
+    if (VIEW_OPS.has(node.op)) {
+      nodeBuffer[id] = nodeBuffer[node.inputs[0]!]!;
+      continue;
+    }
+    const size = multiplyDims(node.type.shape);
+    naiveBytes += bytesAt(size, bindings);
+    const inputBuffers = node.inputs.map((i) => nodeBuffer[i]!);
+    let out: PlanBuffer | undefined;
+    let wroteInPlace = false;
+    if (inPlace && IN_PLACE_OPS.has(node.op) && !outputs.has(id)) {
+      // overwrite an input that is read for the last time here and has exactly the output's shape
+      const candidate = node.inputs.find((i) => {
+        const b = buffers[nodeBuffer[i]!]!;
+        return b.kind === 'intermediate' && lastUse.get(owner[i]!) === position.get(id) && sameDim(b.size, size) && b.dtype === node.type.dtype
+          && node.inputs.filter((j) => owner[j] === owner[i]).length === 1 && sameDim(multiplyDims(graph.nodes[i]!.type.shape), size);
+      });
+      if (candidate !== undefined) {
+        out = buffers[nodeBuffer[candidate]!]!;
+        wroteInPlace = true;
+      }
+    }
+    if (!out && outputs.has(id)) out = newBuffer('output', node);
+    if (!out && reuse) {
+      const fit = free
+        .filter((b) => b.dtype === node.type.dtype && dimFits(size, b.size))
+        .sort((a, b) => bytesAt(a.size, bindings) - bytesAt(b.size, bindings))[0];
+      if (fit) {
+        free.splice(free.indexOf(fit), 1);
+        out = fit;
+      }
+    }
+    out ??= newBuffer('intermediate', node);
+    nodeBuffer[id] = out.id;
+    steps.push({ node: id, op: node.op, inputs: inputBuffers, output: out.id, inPlace: wroteInPlace });
+    // release the storage of inputs that die here (after the kernel has read them)
+    if (reuse) {
+      const released = new Set<number>();
+      for (const i of node.inputs) {
+        const o = owner[i]!;
+        const b = buffers[nodeBuffer[o]!]!;
+        if (lastUse.get(o) === position.get(id) && b.kind === 'intermediate' && b.id !== out.id && !released.has(b.id)) {
+          released.add(b.id);
+          free.push(b);
+        }
+      }
+    }
+  }
+
+  const plannedBytes = buffers.filter((b) => b.kind === 'intermediate' || b.kind === 'output').reduce((s, b) => s + bytesAt(b.size, bindings), 0);
+  const naiveTotal = naiveBytes;
+  return {
+    graph,
+    buffers,
+    nodeBuffer,
+    steps,
+    stats: {
+      nodesBefore: options.nodesBefore ?? graph.nodes.length,
+      nodesAfter: graph.nodes.length,
+      kernels: steps.length,
+      naiveBytes: naiveTotal,
+      plannedBytes,
+      bindings: Object.fromEntries(bindings),
+    },
+  };
+}
+
+function sameDim(a: Dim, b: Dim): boolean {
+  return canonicalDim(a) === canonicalDim(b);
+}
+
+/** Whether a value of size `need` provably fits a buffer of size `have` for every symbol value >= 1. */
+function dimFits(need: Dim, have: Dim): boolean {
+  const [nf, ns] = splitFactor(need);
+  const [hf, hs] = splitFactor(have);
+  return ns === hs && nf <= hf;
+}
+
+function splitFactor(d: Dim): [number, string] {
+  if (typeof d === 'number') return [d, ''];
+  const parts = String(canonicalDim(d)).split('*');
+  const factor = /^\d+$/.test(parts[0]!) ? Number(parts.shift()) : 1;
+  return [factor, parts.join('*')];
+}
+
+/** Bytes of a buffer at the given bindings (4 bytes per element; unbound symbols count as 1). */
+function bytesAt(size: Dim, bindings: ReadonlyMap<string, number>): number {
+  const padded = new Map(bindings);
+  if (typeof size === 'string') for (const s of size.split('*')) if (!/^\d+$/.test(s) && !padded.has(s)) padded.set(s, 1);
+  return resolveDim(size, padded) * 4;
+}

@@ -20,3 +20,14 @@ export { MASKED } from './ops/composite/mask-value.ts';
 export { erf, gelu, geluTanh, sigmoid } from './ops/math.ts';
 export { forEachBroadcast, broadcastStrides } from './ops/broadcast.ts';
 export { type Expr, exprSchema, exprDType, exprInputs, exprArity, emitExpr, exprSize } from './ops/fused/expr.ts';
+export {
+  readSafetensors,
+  writeSafetensors,
+  SafetensorsError,
+  MAX_HEADER_BYTES,
+  READABLE_DTYPES,
+  type SafetensorsFile,
+  type ReadSafetensorsOptions,
+  type ReadableDType,
+  type SafetensorsDType,
+} from './io/safetensors.ts';

@@ -1,0 +1,43 @@
+/**
+ * File-system helpers for safetensors (Node only; import them from `@loom/graph/node` so that the main
+ * entry point stays browser-safe).
+ */
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { NDArray } from '../ndarray.ts';
+import { readSafetensors, writeSafetensors, type SafetensorsFile } from './safetensors.ts';
+
+/** Reads and validates a safetensors file; errors name the path. */
+export async function readSafetensorsFile(path: string): Promise<SafetensorsFile> {
+  const bytes = await readFile(path);
+  return readSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { source: path });
+}
+
+/**
+ * Writes a safetensors file without ever leaving a partial one at `path`: the bytes go to a temporary
+ * file in the same folder (so the rename stays on one file system), are flushed, and the temporary
+ * file is renamed over `path`. On any failure `path` keeps its old contents and the temporary file
+ * is removed.
+ */
+export async function writeSafetensorsFile(
+  path: string,
+  tensors: ReadonlyMap<string, NDArray> | Readonly<Record<string, NDArray>>,
+  metadata?: Readonly<Record<string, string>>,
+): Promise<void> {
+  const bytes = writeSafetensors(tensors, metadata);
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const file = await open(temp, 'wx');
+    try {
+      await file.writeFile(bytes);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temp, path);
+  } catch (e) {
+    await unlink(temp).catch(() => undefined);
+    throw e;
+  }
+}

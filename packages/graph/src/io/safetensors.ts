@@ -1,0 +1,169 @@
+/**
+ * Reading and writing safetensors files (the Hugging Face checkpoint format) from and to bytes. No
+ * Node APIs here, so it runs in a browser; `safetensors-file.ts` adds the file-system helpers.
+ *
+ * Reading converts each tensor to an NDArray with its own buffer (never a view of the input, so the
+ * result stays valid and aligned whatever happens to the bytes):
+ *   F32  -> f32, Float32Array         F16, BF16 -> f32, Float32Array (exact widening)
+ *   F64  -> f32, Float64Array (NDArray's f32 dtype may be stored in float64; no precision is lost)
+ *   I32  -> i32, Int32Array           I64 -> i32, Int32Array (a value outside i32 range is an error)
+ * Writing emits F32 (float32 or float64 storage, rounded to float32) and I32.
+ */
+import type { NDArray } from '../ndarray.ts';
+import { decodeBF16, decodeF16 } from './half.ts';
+import {
+  encodeSafetensorsHeader,
+  parseSafetensorsHeader,
+  SafetensorsError,
+  SAFETENSORS_ITEM_SIZE,
+  type SafetensorsDType,
+  type TensorEntry,
+} from './safetensors-header.ts';
+
+export { SafetensorsError, MAX_HEADER_BYTES, READABLE_DTYPES, type ReadableDType, type SafetensorsDType } from './safetensors-header.ts';
+
+/** The contents of a safetensors file: tensors in file (header) order, and the `__metadata__` strings. */
+export interface SafetensorsFile {
+  tensors: Map<string, NDArray>;
+  metadata: Record<string, string>;
+}
+
+export interface ReadSafetensorsOptions {
+  /** Names the file in error messages (a path or URL); default "safetensors". */
+  source?: string;
+}
+
+/** Typed arrays are host-endian; safetensors is little-endian. */
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Parses a safetensors file. Everything in the header is checked against the file before anything
+ * is allocated from it; any problem throws a SafetensorsError naming the tensor or byte offset.
+ */
+export function readSafetensors(bytes: Uint8Array, options: ReadSafetensorsOptions = {}): SafetensorsFile {
+  const source = options.source ?? 'safetensors';
+  const { entries, metadata, dataStart } = parseSafetensorsHeader(bytes, source);
+  const tensors = new Map<string, NDArray>();
+  for (const entry of entries) {
+    tensors.set(entry.name, decodeTensor(bytes, dataStart, entry, source));
+  }
+  return { tensors, metadata };
+}
+
+function decodeTensor(bytes: Uint8Array, dataStart: number, entry: TensorEntry, source: string): NDArray {
+  // A copy into a fresh buffer at offset 0: aligned for any typed array, whatever the file's layout.
+  // (Not bytes.slice(): on a Node Buffer that returns a view.)
+  const raw = new Uint8Array(entry.end - entry.begin);
+  raw.set(bytes.subarray(dataStart + entry.begin, dataStart + entry.end));
+  if (!HOST_IS_LITTLE_ENDIAN) swapBytes(raw, SAFETENSORS_ITEM_SIZE[entry.dtype]);
+  const shape = entry.shape;
+  switch (entry.dtype) {
+    case 'F32':
+      return { dtype: 'f32', shape, data: new Float32Array(raw.buffer) };
+    case 'F64':
+      return { dtype: 'f32', shape, data: new Float64Array(raw.buffer) };
+    case 'F16':
+      return { dtype: 'f32', shape, data: decodeF16(new Uint16Array(raw.buffer)) };
+    case 'BF16':
+      return { dtype: 'f32', shape, data: decodeBF16(new Uint16Array(raw.buffer)) };
+    case 'I32':
+      return { dtype: 'i32', shape, data: new Int32Array(raw.buffer) };
+    case 'I64':
+      return { dtype: 'i32', shape, data: narrowI64(new BigInt64Array(raw.buffer), entry, dataStart, source) };
+  }
+}
+
+const I32_MIN = -(2n ** 31n);
+const I32_MAX = 2n ** 31n - 1n;
+
+function narrowI64(values: BigInt64Array, entry: TensorEntry, dataStart: number, source: string): Int32Array {
+  const out = new Int32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v < I32_MIN || v > I32_MAX) {
+      throw new SafetensorsError(
+        `${source}: tensor "${entry.name}": I64 element ${i} is ${v}, outside the int32 range Loom stores integers in`,
+        entry.name,
+        dataStart + entry.begin + 8 * i,
+      );
+    }
+    out[i] = Number(v);
+  }
+  return out;
+}
+
+/** Reverses the bytes of each `itemSize`-byte element in place (little- to big-endian and back). */
+function swapBytes(bytes: Uint8Array, itemSize: number): void {
+  if (itemSize === 1) return;
+  for (let i = 0; i < bytes.length; i += itemSize) bytes.subarray(i, i + itemSize).reverse();
+}
+
+/**
+ * Serialises tensors as a safetensors file: f32 arrays as F32 (float64 storage is rounded to float32),
+ * i32 as I32, tensors sorted by name and packed in that order, the header padded with spaces so the
+ * data section is 8-byte aligned. `metadata` becomes `__metadata__`.
+ */
+export function writeSafetensors(
+  tensors: ReadonlyMap<string, NDArray> | Readonly<Record<string, NDArray>>,
+  metadata?: Readonly<Record<string, string>>,
+): Uint8Array {
+  const named = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors as Record<string, NDArray>);
+  named.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+  const entries: { name: string; dtype: SafetensorsDType; shape: number[]; begin: number; end: number; data: Uint8Array }[] = [];
+  let offset = 0;
+  for (const [name, array] of named) {
+    const { dtype, data } = encodeTensor(name, array);
+    entries.push({ name, dtype, shape: [...array.shape], begin: offset, end: offset + data.length, data });
+    offset += data.length;
+  }
+  if (metadata) {
+    for (const [key, value] of Object.entries(metadata)) {
+      if (typeof value !== 'string') throw new SafetensorsError(`writeSafetensors: metadata "${key}" must be a string, got ${typeof value}`);
+    }
+  }
+
+  const header = encodeSafetensorsHeader(entries, metadata as Record<string, string> | undefined);
+  const out = new Uint8Array(8 + header.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
+  out.set(header, 8);
+  const dataStart = 8 + header.length;
+  for (const e of entries) {
+    out.set(e.data, dataStart + e.begin);
+    if (!HOST_IS_LITTLE_ENDIAN) swapBytes(out.subarray(dataStart + e.begin, dataStart + e.end), 4);
+  }
+  return out;
+}
+
+function encodeTensor(name: string, array: NDArray): { dtype: SafetensorsDType; data: Uint8Array } {
+  const where = `writeSafetensors: tensor "${name}"`;
+  if (name === '__metadata__') throw new SafetensorsError(`${where}: the name is reserved for the metadata`, name);
+  let count = 1;
+  for (const d of array.shape) {
+    if (!Number.isSafeInteger(d) || d < 0) throw new SafetensorsError(`${where}: shape [${array.shape.join(', ')}] is not a list of sizes`, name);
+    count *= d;
+  }
+  if (array.data.length !== count) {
+    throw new SafetensorsError(`${where}: ${array.data.length} values for shape [${array.shape.join(', ')}] (needs ${count})`, name);
+  }
+
+  let typed: Float32Array | Int32Array;
+  if (array.dtype === 'f32') {
+    typed = array.data instanceof Float32Array ? array.data : Float32Array.from(array.data);
+  } else if (array.dtype === 'i32') {
+    if (array.data instanceof Int32Array) typed = array.data;
+    else {
+      typed = new Int32Array(count);
+      for (let i = 0; i < count; i++) {
+        const v = array.data[i]!;
+        if ((v | 0) !== v) throw new SafetensorsError(`${where}: i32 element ${i} is ${v}, not an int32`, name);
+        typed[i] = v;
+      }
+    }
+  } else {
+    throw new SafetensorsError(`${where}: dtype ${String(array.dtype)} cannot be written`, name);
+  }
+  // A view of the caller's storage, copied once into the output (and byte-swapped there if need be).
+  const data = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+  return { dtype: array.dtype === 'f32' ? 'F32' : 'I32', data };
+}

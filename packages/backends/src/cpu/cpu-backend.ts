@@ -1,18 +1,22 @@
-import { interpret, LoomError, type Graph, type Weights } from '@loom/graph';
+import { LoomError, type Graph, type Weights } from '@loom/graph';
+import { compile } from '@loom/compiler';
 import type { Backend, PreparedModel } from '../backend.ts';
+import { CpuProgram } from './cpu-program.ts';
 
 /**
- * Runs graphs in float32 on the CPU. For now an eager executor over the reference kernels with
- * float32 storage; the compiled-plan executor replaces its internals.
+ * Float32 on the CPU: the graph is compiled to a Plan (with in-place updates allowed), each kernel
+ * is rendered to a JavaScript function, and matmuls run on a SIMD WebAssembly GEMM.
  */
 export const cpuBackend: Backend = {
   name: 'cpu',
-  async prepare(graph: Graph, weights: Weights): Promise<PreparedModel> {
+  async prepare(graph: Graph, weights: Weights): Promise<PreparedModel & { program: CpuProgram }> {
+    const program = new CpuProgram(compile(graph, { inPlace: true }), weights);
     let disposed = false;
     return {
+      program,
       async run(feeds) {
         if (disposed) throw new LoomError('disposed', 'cpu: the model was disposed');
-        return interpret(graph, feeds, weights, { precision: 'f32' });
+        return program.run(feeds);
       },
       dispose() {
         disposed = true;

@@ -1,0 +1,115 @@
+import { bindInputs, checkWeights, LoomError, nodeName, resolveDim, resolveShape, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
+import type { Plan } from '@loom/compiler';
+import { renderStep } from './render/render-step.ts';
+import { cpuRuntime } from './runtime.ts';
+
+type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[]) => void;
+
+/** One step of the program: its node, its generated source and the compiled function. */
+export interface CpuKernel {
+  readonly node: GraphNode;
+  readonly source: string;
+  readonly fn: KernelFn;
+}
+
+/**
+ * A Plan turned into JavaScript: one generated function per kernel (source kept for inspection),
+ * weights converted to float32 once, and a pool of buffers reused from run to run.
+ */
+export class CpuProgram {
+  readonly kernels: readonly CpuKernel[];
+  private readonly params = new Map<number, Storage>();
+  private readonly constants = new Map<number, Storage>();
+  private readonly pool = new Map<number, Storage>();
+
+  constructor(
+    readonly plan: Plan,
+    weights: Weights,
+  ) {
+    checkWeights(plan.graph, weights, new Map());
+    this.kernels = plan.steps.map((step) => {
+      const node = plan.graph.nodes[step.node]!;
+      const body = renderStep(plan.graph, node);
+      const source = `function kernel_${node.id}_${node.op}(ins, out, inShapes, outShape) {\n${indent(body)}\n}`;
+      const fn = new Function('rt', `return ${source}`)(cpuRuntime) as KernelFn;
+      return { node, source, fn };
+    });
+    for (const node of plan.graph.nodes) {
+      const buffer = plan.nodeBuffer[node.id]!;
+      if (node.op === 'param') this.params.set(buffer, toFloat32(weights.get(nodeName(node)!)!));
+      if (node.op === 'constant') {
+        const values = node.attrs['values'] as number[];
+        const size = resolveDim(plan.buffers[buffer]!.size, new Map());
+        const data = node.type.dtype === 'i32' ? new Int32Array(size) : new Float32Array(size);
+        if (values.length === 1) data.fill(values[0]!);
+        else data.set(values);
+        this.constants.set(buffer, data);
+      }
+    }
+  }
+
+  /** The generated source of every kernel, in execution order. */
+  source(): string {
+    return this.kernels.map((k) => k.source).join('\n\n');
+  }
+
+  run(feeds: Readonly<Record<string, NDArray>>): Record<string, NDArray> {
+    const { plan } = this;
+    const bindings = bindInputs(plan.graph, feeds);
+    const storage: Storage[] = new Array(plan.buffers.length);
+    for (const node of plan.graph.nodes) {
+      if (node.op === 'input') storage[plan.nodeBuffer[node.id]!] = toStorage(feeds[nodeName(node)!]!);
+    }
+    for (const [id, data] of this.params) storage[id] = data;
+    for (const [id, data] of this.constants) storage[id] = data;
+    for (const buffer of plan.buffers) {
+      if (buffer.kind !== 'intermediate' && buffer.kind !== 'output') continue;
+      const size = resolveDim(buffer.size, bindings);
+      let data = this.pool.get(buffer.id);
+      if (!data || data.length < size) {
+        data = buffer.dtype === 'i32' ? new Int32Array(size) : new Float32Array(size);
+        this.pool.set(buffer.id, data);
+      }
+      storage[buffer.id] = data.subarray(0, size);
+    }
+    const shapeOf = (node: GraphNode) => resolveShape(node.type.shape, bindings);
+    const view = (node: GraphNode, shape: number[]): Storage => {
+      const data = storage[plan.nodeBuffer[node.id]!]!;
+      const size = shape.reduce((p, d) => p * d, 1);
+      return data.length === size ? data : data.subarray(0, size);
+    };
+    for (const kernel of this.kernels) {
+      const inputs = kernel.node.inputs.map((i) => plan.graph.nodes[i]!);
+      const inShapes = inputs.map(shapeOf);
+      const outShape = shapeOf(kernel.node);
+      try {
+        kernel.fn(inputs.map((n, k) => view(n, inShapes[k]!)), view(kernel.node, outShape), inShapes, outShape);
+      } catch (e) {
+        if (e instanceof LoomError) e.message = `${e.message} (kernel %${kernel.node.id} ${kernel.node.op}${kernel.node.source ? ` at ${kernel.node.source}` : ''})`;
+        throw e;
+      }
+    }
+    return Object.fromEntries(
+      plan.graph.outputs.map((o) => {
+        const node = plan.graph.nodes[o.node]!;
+        const shape = shapeOf(node);
+        return [o.name, { dtype: node.type.dtype, shape, data: view(node, shape).slice() } satisfies NDArray];
+      }),
+    );
+  }
+}
+
+function toFloat32(a: NDArray): Storage {
+  return a.dtype === 'i32' || a.data instanceof Float32Array ? a.data : Float32Array.from(a.data);
+}
+
+function toStorage(a: NDArray): Storage {
+  return toFloat32(a);
+}
+
+function indent(s: string): string {
+  return s
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}

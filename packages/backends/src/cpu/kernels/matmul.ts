@@ -1,0 +1,40 @@
+import { broadcastStrides, sizeOf, stridesOf } from '@loom/graph';
+import { gemm } from './gemm.ts';
+import { gemmWasm } from './gemm-wasm.ts';
+
+/**
+ * Batched matmul into `out`: a[..., M, K] @ b[..., K, N] (or b[..., N, K] with transposeB), batch
+ * axes broadcast. Each matrix product goes to the SIMD WebAssembly GEMM; single rows (decoding)
+ * stream B in plain JavaScript, where packing would cost as much as the product.
+ */
+export function batchedMatmul(
+  a: Float32Array,
+  b: Float32Array,
+  out: Float32Array,
+  aShape: readonly number[],
+  bShape: readonly number[],
+  outShape: readonly number[],
+  transposeB: boolean,
+): void {
+  const rank = outShape.length;
+  const m = outShape[rank - 2]!;
+  const n = outShape[rank - 1]!;
+  const k = aShape[aShape.length - 1]!;
+  const batchShape = outShape.slice(0, -2);
+  const batches = sizeOf(batchShape);
+  const aStrides = broadcastStrides(aShape.slice(0, -2), batchShape);
+  const bStrides = broadcastStrides(bShape.slice(0, -2), batchShape);
+  const batchStrides = stridesOf(batchShape);
+  for (let batch = 0; batch < batches; batch++) {
+    let aBatch = 0;
+    let bBatch = 0;
+    for (let d = 0; d < batchShape.length; d++) {
+      const index = Math.floor(batch / batchStrides[d]!) % batchShape[d]!;
+      aBatch += index * aStrides[d]!;
+      bBatch += index * bStrides[d]!;
+    }
+    const args = { a, aOffset: aBatch * m * k, b, bOffset: bBatch * k * n, c: out, cOffset: batch * m * n, m, n, k, transposeB };
+    if (m === 1 || m * n * k < 4096) gemm(args);
+    else gemmWasm(args);
+  }
+}

@@ -1,0 +1,82 @@
+import { BINARY_FUNCTIONS, COMPARE_FUNCTIONS, UNARY_FUNCTIONS, LoomError, normalizeAxis, type Expr, type Graph, type GraphNode } from '@loom/graph';
+import { renderElementwiseLoop, type LoopInput } from './elementwise-js.ts';
+
+/** Raised when the CPU backend has no kernel for an op: named, never a silent fallback. */
+export class UnsupportedKernelError extends LoomError {
+  constructor(op: string) {
+    super('unsupported-kernel', `cpu: no kernel for op '${op}'`);
+  }
+}
+
+const ELEMENTWISE = new Set<string>([...Object.keys(UNARY_FUNCTIONS), ...Object.keys(BINARY_FUNCTIONS), ...Object.keys(COMPARE_FUNCTIONS), 'where', 'cast']);
+
+/** A primitive elementwise node as a one-op expression, so it shares the fused kernel's renderer. */
+function nodeExpr(node: GraphNode): Expr {
+  const args = node.inputs.map((_, k) => ({ in: k }));
+  return node.op === 'cast' ? { op: 'cast', args, dtype: node.attrs['dtype'] as 'f32' | 'i32' } : { op: node.op, args };
+}
+
+function loopInputs(graph: Graph, node: GraphNode): LoopInput[] {
+  return node.inputs.map((id, k) => ({ array: `ins[${k}]`, shape: `inShapes[${k}]`, dtype: graph.nodes[id]!.type.dtype, staticShape: graph.nodes[id]!.type.shape }));
+}
+
+/**
+ * JavaScript source for the body of one kernel:
+ *   function (ins, out, inShapes, outShape) { <body> }   with `rt` (runtime helpers) in scope.
+ * Elementwise work is generated in full; structured kernels call the shared helpers in ../kernels.
+ */
+export function renderStep(graph: Graph, node: GraphNode): string {
+  const a = node.attrs as Record<string, unknown>;
+  const rank = node.type.shape.length;
+  if (ELEMENTWISE.has(node.op)) return renderElementwiseLoop(nodeExpr(node), loopInputs(graph, node), node.type.shape);
+  switch (node.op) {
+    case 'fused_elementwise':
+      return renderElementwiseLoop(a['expr'] as Expr, loopInputs(graph, node), node.type.shape);
+    case 'matmul':
+      return `rt.matmul(ins[0], ins[1], out, inShapes[0], inShapes[1], outShape, ${Boolean(a['transposeB'])});`;
+    case 'fused_matmul': {
+      // the epilogue runs in place on the product: its input 0 is `out`, extras are inputs 2..
+      const product: LoopInput = { array: 'out', shape: 'outShape', dtype: 'f32', staticShape: node.type.shape };
+      const epilogue = renderElementwiseLoop(a['epilogue'] as Expr, [product, ...loopInputs(graph, node).slice(2)], node.type.shape);
+      return `rt.matmul(ins[0], ins[1], out, inShapes[0], inShapes[1], outShape, ${Boolean(a['transposeB'])});\n{\n${epilogue}\n}`;
+    }
+    case 'softmax':
+      return `rt.softmax(ins[0], out, outShape, ${normalizeAxis(a['axis'] as number, rank)});`;
+    case 'layer_norm':
+      return `rt.layerNorm(ins[0], undefined, ins[1], ins[2], out, outShape[outShape.length - 1], ${a['eps']});`;
+    case 'fused_add_layer_norm':
+      return `rt.layerNorm(ins[0], ins[1], ins[2], ins[3], out, outShape[outShape.length - 1], ${a['eps']});`;
+    case 'reduce_sum':
+    case 'reduce_mean':
+    case 'reduce_max': {
+      const inRank = graph.nodes[node.inputs[0]!]!.type.shape.length;
+      const axes = (a['axes'] as number[]).map((x) => normalizeAxis(x, inRank)!).sort((p, q) => p - q);
+      return `rt.reduce('${node.op.slice('reduce_'.length)}', ins[0], out, inShapes[0], [${axes.join(', ')}]);`;
+    }
+    case 'fused_attention': {
+      const hasMask = node.inputs.length === 4;
+      const mask = hasMask ? 'ins[3], rt.broadcastStrides(inShapes[3], [...outShape.slice(0, -1), inShapes[1][inShapes[1].length - 2]])' : 'undefined, undefined';
+      return `rt.attention(ins[0], ins[1], ins[2], ${mask}, out, outShape, inShapes[1][inShapes[1].length - 2], inShapes[0][inShapes[0].length - 1], ${a['scale']});`;
+    }
+    case 'gather': {
+      const table = graph.nodes[node.inputs[0]!]!;
+      const name = table.op === 'param' ? `'${String(table.attrs['name'])}'` : `node %${table.id}`;
+      return `rt.gather(ins[0], ins[1], out, inShapes[0][0], out.length / Math.max(ins[1].length, 1), ${JSON.stringify(name)});`;
+    }
+    case 'transpose':
+      return `rt.transpose(ins[0], out, inShapes[0], [${(a['perm'] as number[]).join(', ')}]);`;
+    case 'slice': {
+      const axis = normalizeAxis(a['axis'] as number, rank)!;
+      return [
+        `const dim = inShapes[0][${axis}]; let start = ${a['start']}; if (start < 0) start += dim; start = Math.min(Math.max(start, 0), dim);`,
+        `rt.slice(ins[0], out, inShapes[0], ${axis}, start, ${a['step']}, outShape[${axis}]);`,
+      ].join('\n');
+    }
+    case 'concat':
+      return `rt.concat(ins, inShapes, out, outShape, ${normalizeAxis(a['axis'] as number, rank)});`;
+    case 'range':
+      return `for (let i = 0; i < out.length; i++) out[i] = ${a['start']} + i * ${a['step']};`;
+    default:
+      throw new UnsupportedKernelError(node.op);
+  }
+}

@@ -35,12 +35,49 @@ export class Tensor<D extends DType = DType, S extends Shape = Shape> {
 export type BroadcastTo<S extends Shape> = number extends S['length']
   ? Shape
   : S extends readonly [infer H extends Dim, ...infer T extends Shape]
-    ? BroadcastTo<T> | readonly [H | 1, ...BroadcastTo<T>]
+    ? readonly [H | 1, ...OrOnes<T>] | BroadcastTo<T>
     : readonly [];
+/** S with each axis either its own size or 1. */
+type OrOnes<S extends Shape> = S extends readonly [infer H extends Dim, ...infer T extends Shape] ? readonly [H | 1, ...OrOnes<T>] : readonly [];
 
-type Longer<A extends Shape, B extends Shape> = B['length'] extends 0 ? A : A['length'] extends 0 ? B : A;
+/** Numpy broadcasting of two shapes from the right: a 1 takes the other side's size. */
+type Broadcast<A extends Shape, B extends Shape> = number extends A['length'] | B['length']
+  ? Shape
+  : A extends readonly [...infer AH extends Shape, infer AL extends Dim]
+    ? B extends readonly [...infer BH extends Shape, infer BL extends Dim]
+      ? readonly [...Broadcast<AH, BH>, [AL] extends [1] ? BL : AL]
+      : A
+    : B;
 type WithHoles<S extends readonly (Dim | -1)[]> = { readonly [I in keyof S]: S[I] extends -1 ? Dim : S[I] };
+type ToNumber<T> = T extends `${infer N extends number}` ? N : never;
+/** The axis numbers of S (0 | 1 | 2 for rank 3); any number when the rank is unknown. */
+type Axis<S extends Shape> = number extends S['length'] ? number : ToNumber<Exclude<keyof S, keyof Shape>>;
+/** Axes counted from either end, Python-style (-3 | -2 | -1 | 0 | 1 | 2 for rank 3). */
+type SignedAxis<S extends Shape> = Axis<S> | ToNumber<`-${Exclude<keyof [unknown, ...S], keyof Shape | '0'> & string}`>;
 type Permuted<S extends Shape, P extends readonly number[]> = { readonly [I in keyof P]: S[P[I] & keyof S] };
+/** A tuple of N unknowns, for arithmetic on axis numbers. */
+type Counter<N extends number, Acc extends unknown[] = []> = Acc['length'] extends N ? Acc : Counter<N, [...Acc, unknown]>;
+/** An axis as a non-negative number: -1 is the last axis of a rank-R shape. */
+type NormalAxis<A extends number, R extends number> = `${A}` extends `-${infer N extends number}`
+  ? Counter<R> extends [...Counter<N>, ...infer Rest] ? Rest['length'] : never
+  : A;
+/** S with the given axes set to 1 (keepDims) or removed; unknown when the rank, axes or keepDims are. */
+type Reduced<S extends Shape, A extends readonly number[], K extends boolean> = number extends S['length']
+  ? Shape
+  : boolean extends K
+    ? Shape
+    : number extends A[number]
+      ? Shape
+      : ReduceAxes<S, NormalAxis<A[number], S['length']>, K>;
+/** Walks S left to right; `Seen` counts the axes visited, `Out` collects the result. */
+type ReduceAxes<S extends Shape, A extends number, K extends boolean, Seen extends unknown[] = [], Out extends Shape = readonly []> =
+  S extends readonly [infer H extends Dim, ...infer T extends Shape]
+    ? ReduceAxes<T, A, K, [...Seen, H], Seen['length'] extends A ? (K extends true ? readonly [...Out, 1] : Out) : readonly [...Out, H]>
+    : Out;
+/** S with the size along one axis unknown (slice, concat). */
+type Resized<S extends Shape, A extends number> = number extends A
+  ? { readonly [I in keyof S]: Dim }
+  : { readonly [I in keyof S]: I extends `${NormalAxis<A, S['length']>}` ? Dim : S[I] };
 type DropLast<S extends Shape> = S extends readonly [...infer H extends Shape, Dim] ? H : Shape;
 type Replaced<S extends Shape, L extends Dim> = readonly [...DropLast<S>, L];
 
@@ -109,7 +146,7 @@ export class ModelBuilder {
   matmul<BA extends Shape, M extends Dim, K extends Dim, BB extends Shape, N extends Dim>(
     a: F32<readonly [...BA, M, K]>,
     b: F32<readonly [...BB, NoInfer<K>, N]>,
-  ): F32<readonly [...Longer<BA, BB>, M, N]> {
+  ): F32<readonly [...Broadcast<BA, BB>, M, N]> {
     return this.wrap(this.graph.add('matmul', [a.ref, b.ref]));
   }
   softmax<S extends Shape>(x: F32<S>, axis = -1): F32<S> {
@@ -118,24 +155,29 @@ export class ModelBuilder {
   layerNorm<S extends Shape>(x: F32<S>, gamma: F32<readonly [Dim]>, beta: F32<readonly [Dim]>, eps = 1e-5): F32<S> {
     return this.wrap(this.graph.add('layer_norm', [x.ref, gamma.ref, beta.ref], { eps }));
   }
-  reduce<S extends Shape>(kind: 'sum' | 'mean' | 'max', x: F32<S>, axes: readonly number[], keepDims = false): F32<Shape> {
-    return this.wrap(this.graph.add(`reduce_${kind}`, [x.ref], { axes: [...axes], keepDims }));
+  reduce<S extends Shape, const A extends readonly SignedAxis<S>[], K extends boolean = false>(
+    kind: 'sum' | 'mean' | 'max',
+    x: F32<S>,
+    axes: A,
+    keepDims?: K,
+  ): F32<Reduced<S, A, K>> {
+    return this.wrap(this.graph.add(`reduce_${kind}`, [x.ref], { axes: [...axes], keepDims: keepDims ?? false }));
   }
 
   // ---- shapes ----
   reshape<D extends DType, const S extends readonly (Dim | -1)[]>(x: Tensor<D, Shape>, shape: S): Tensor<D, WithHoles<S>> {
     return this.wrap(this.graph.add('reshape', [x.ref], { shape: [...shape] }));
   }
-  transpose<D extends DType, S extends Shape, const P extends readonly number[]>(
+  transpose<D extends DType, S extends Shape, const P extends readonly Axis<S>[]>(
     x: Tensor<D, S>,
     perm: P & { readonly length: S['length'] },
   ): Tensor<D, Permuted<S, P>> {
     return this.wrap(this.graph.add('transpose', [x.ref], { perm: [...perm] }));
   }
-  slice<D extends DType, S extends Shape>(x: Tensor<D, S>, axis: number, start: number, end: number | null, step = 1): Tensor<D, { readonly [I in keyof S]: Dim }> {
+  slice<D extends DType, S extends Shape, const A extends SignedAxis<S>>(x: Tensor<D, S>, axis: A, start: number, end: number | null, step = 1): Tensor<D, Resized<S, A>> {
     return this.wrap(this.graph.add('slice', [x.ref], { axis, start, end, step }));
   }
-  concat<D extends DType, S extends Shape>(xs: readonly Tensor<D, S>[], axis: number): Tensor<D, { readonly [I in keyof S]: Dim }> {
+  concat<D extends DType, S extends Shape, const A extends SignedAxis<S>>(xs: readonly Tensor<D, S>[], axis: A): Tensor<D, Resized<S, A>> {
     return this.wrap(this.graph.add('concat', xs.map((x) => x.ref), { axis }));
   }
   gather<T extends Shape, I extends Shape>(table: F32<readonly [Dim, ...T]>, indices: Tensor<'i32', I>): F32<readonly [...I, ...T]> {
@@ -143,7 +185,7 @@ export class ModelBuilder {
   }
 
   // ---- the paper's blocks (composite ops) ----
-  linear<S extends Shape, Out extends Dim>(x: F32<S>, weight: F32<readonly [Dim, Out]>, bias?: F32<readonly [Out]>): F32<Replaced<S, Out>> {
+  linear<S extends Shape, Out extends Dim>(x: F32<S>, weight: F32<readonly [Dim, Out]>, bias?: F32<readonly [NoInfer<Out>]>): F32<Replaced<S, Out>> {
     return this.wrap(this.graph.add('linear', bias ? [x.ref, weight.ref, bias.ref] : [x.ref, weight.ref]));
   }
   embed<I extends Shape, E extends Dim>(ids: Tensor<'i32', I>, table: F32<readonly [Dim, E]>, scale = 1): F32<readonly [...I, E]> {

@@ -1,0 +1,286 @@
+/**
+ * The typed builder's promises, checked twice: at compile time (`@ts-expect-error` lines fail the
+ * typecheck if they ever compile, `expectTypeOf` pins inferred shapes) and at run time (the same
+ * mistakes, which the types reject, also throw a GraphTypeError from the op's type rule).
+ */
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { GraphBuilder, GraphTypeError, ModelBuilder, type Dim, type Shape, type Tensor } from '../src/index.ts';
+import { caught, thisLine } from './test-helpers.ts';
+
+const TEST_FILE = 'packages/graph/test/typed-builder.types.test.ts';
+
+function model() {
+  const m = new ModelBuilder();
+  return {
+    m,
+    x: m.input('x', 'f32', ['batch', 'seq', 64]),
+    ids: m.input('ids', 'i32', ['batch', 'seq']),
+    w: m.param('w', [64, 128]),
+    table: m.param('table', [100, 64]),
+    a45: m.input('a45', 'f32', [4, 5]),
+    v3: m.input('v3', 'f32', [3]),
+    v64: m.input('v64', 'f32', [64]),
+    g64: m.param('g64', [64]),
+    g2x64: m.param('g2x64', [2, 64]),
+  };
+}
+
+describe('ModelBuilder: mistakes that do not compile', () => {
+  it('mixing i32 and f32 in arithmetic', () => {
+    const { m, x, ids } = model();
+    const i = m.cast(x, 'i32');
+    // @ts-expect-error i32 + f32
+    expect(() => m.add(i, x)).toThrow(GraphTypeError);
+    // @ts-expect-error f32 + i32
+    expect(() => m.add(x, i)).toThrow(GraphTypeError);
+    // @ts-expect-error f32 * i32
+    expect(() => m.mul(x, i)).toThrow(GraphTypeError);
+    // @ts-expect-error compare needs one dtype
+    expect(() => m.compare('less', ids, m.cast(ids, 'f32'))).toThrow(GraphTypeError);
+    // @ts-expect-error where's branches need one dtype
+    expect(() => m.where(ids, x, i)).toThrow(GraphTypeError);
+  });
+
+  it('f32-only ops given i32', () => {
+    const { m, ids, table } = model();
+    // @ts-expect-error exp of i32
+    expect(() => m.unary('exp', ids)).toThrow(GraphTypeError);
+    // @ts-expect-error softmax of i32
+    expect(() => m.softmax(ids)).toThrow(GraphTypeError);
+    // @ts-expect-error embed needs i32 ids
+    expect(() => m.embed(m.cast(ids, 'f32'), table)).toThrow(GraphTypeError);
+    // @ts-expect-error where needs an i32 condition
+    expect(() => m.where(m.cast(ids, 'f32'), ids, ids)).toThrow(GraphTypeError);
+  });
+
+  it('transpose with a perm of the wrong length or with an axis out of range', () => {
+    const { m, x } = model();
+    // @ts-expect-error rank 3 needs 3 axes
+    expect(() => m.transpose(x, [1, 0])).toThrow(GraphTypeError);
+    // @ts-expect-error rank 3 needs 3 axes
+    expect(() => m.transpose(x, [3, 2, 1, 0])).toThrow(GraphTypeError);
+    // @ts-expect-error axis 5 does not exist
+    expect(() => m.transpose(x, [0, 1, 5])).toThrow(GraphTypeError);
+  });
+
+  it('matmul of rank-1 tensors and mismatched contraction', () => {
+    const { m, x, w, v64 } = model();
+    // @ts-expect-error a must be a matrix (rank >= 2)
+    expect(() => m.matmul(v64, w)).toThrow(GraphTypeError);
+    // @ts-expect-error b must be a matrix
+    expect(() => m.matmul(x, v64)).toThrow(GraphTypeError);
+    // @ts-expect-error 64 (x) against 32 (w)
+    expect(() => m.matmul(x, m.param('w32', [32, 128]))).toThrow(GraphTypeError);
+  });
+
+  it('elementwise shapes that do not broadcast (literal and symbolic dims)', () => {
+    const { m, a45, v3, x } = model();
+    // @ts-expect-error [4, 5] + [3]
+    expect(() => m.add(a45, v3)).toThrow(GraphTypeError);
+    // @ts-expect-error [3] + [4, 5]
+    expect(() => m.add(v3, a45)).toThrow(GraphTypeError);
+    const bd = m.input('bd', 'f32', ['batch', 64]);
+    // @ts-expect-error [batch, seq, 64] + [batch, 64]: 'batch' is not 'seq'
+    expect(() => m.sub(x, bd)).toThrow(GraphTypeError);
+  });
+
+  it('layer norm with gamma or beta of rank 2', () => {
+    const { m, x, g64, g2x64 } = model();
+    // @ts-expect-error gamma must be [D]
+    expect(() => m.layerNorm(x, g2x64, g64)).toThrow(GraphTypeError);
+    // @ts-expect-error beta must be [D]
+    expect(() => m.layerNorm(x, g64, g2x64)).toThrow(GraphTypeError);
+    // @ts-expect-error add_norm's gamma must be [D]
+    expect(() => m.addNorm(x, x, g2x64, g64)).toThrow(GraphTypeError);
+  });
+
+  it('reductions, slices and concats along axes that do not exist', () => {
+    const { m, x } = model();
+    // @ts-expect-error rank 3 has axes -3..2
+    expect(() => m.reduce('sum', x, [3])).toThrow(GraphTypeError);
+    // @ts-expect-error rank 3 has axes -3..2
+    expect(() => m.reduce('mean', x, [-4])).toThrow(GraphTypeError);
+    // @ts-expect-error rank 3 has axes -3..2
+    expect(() => m.slice(x, 3, 0, 1)).toThrow(GraphTypeError);
+    // @ts-expect-error rank 3 has axes -3..2
+    expect(() => m.concat([x, x], -4)).toThrow(GraphTypeError);
+  });
+
+  it('model blocks given tensors of the wrong rank', () => {
+    const { m, x, ids, w, table, g64, v64 } = model();
+    const q2 = m.input('q2', 'f32', ['seq', 64]);
+    // @ts-expect-error attention needs [B, T, D]
+    expect(() => m.attention(q2, x, x, 2)).toThrow(GraphTypeError);
+    // @ts-expect-error linear needs a [in, out] weight
+    expect(() => m.linear(x, g64)).toThrow(GraphTypeError);
+    // @ts-expect-error linear's bias must be [out] = [128]
+    expect(() => m.linear(x, w, g64)).toThrow(GraphTypeError);
+    // @ts-expect-error embed's table must be [vocab, d]
+    expect(() => m.embed(ids, v64)).toThrow(GraphTypeError);
+    // @ts-expect-error padding_mask needs ids [B, T]
+    expect(() => m.paddingMask(m.cast(x, 'i32'), 0)).toThrow(GraphTypeError);
+    // @ts-expect-error causal_mask needs [B, T, ...]
+    expect(() => m.causalMask(v64)).toThrow(GraphTypeError);
+    // @ts-expect-error gather's indices must be i32
+    expect(() => m.gather(table, x)).toThrow(GraphTypeError);
+  });
+});
+
+describe('ModelBuilder: inferred result types', () => {
+  it('matmul keeps the batch axes and replaces K by N', () => {
+    const { m, x, w } = model();
+    const y = m.matmul(x, w);
+    expectTypeOf(y).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 128]>>();
+    expect(y.shape).toEqual(['batch', 'seq', 128]);
+  });
+
+  it('matmul broadcasts batch axes like numpy', () => {
+    const m = new ModelBuilder();
+    const y = m.matmul(m.input('a', 'f32', [2, 1, 3, 4]), m.param('b', [5, 4, 6]));
+    expectTypeOf(y).toEqualTypeOf<Tensor<'f32', readonly [2, 5, 3, 6]>>();
+    expect(y.shape).toEqual([2, 5, 3, 6]);
+  });
+
+  it('embed appends the table width; gather appends the row shape', () => {
+    const { m, ids, table } = model();
+    const e = m.embed(ids, table);
+    expectTypeOf(e).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 64]>>();
+    expect(e.shape).toEqual(['batch', 'seq', 64]);
+    const rows = m.gather(m.param('t3', [10, 2, 3]), ids);
+    expectTypeOf(rows).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 2, 3]>>();
+    expect(rows.shape).toEqual(['batch', 'seq', 2, 3]);
+  });
+
+  it('transpose permutes the tuple', () => {
+    const { m, x } = model();
+    const t = m.transpose(x, [2, 0, 1]);
+    expectTypeOf(t).toEqualTypeOf<Tensor<'f32', readonly [64, 'batch', 'seq']>>();
+    expect(t.shape).toEqual([64, 'batch', 'seq']);
+  });
+
+  it('elementwise ops take the larger shape; comparisons give i32', () => {
+    const { m, x, v64, ids } = model();
+    expectTypeOf(m.add(x, v64)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 64]>>();
+    expectTypeOf(m.mul(v64, x)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 64]>>();
+    expectTypeOf(m.div(x, 8)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 64]>>();
+    expectTypeOf(m.compare('equal', ids, 0)).toEqualTypeOf<Tensor<'i32', readonly ['batch', 'seq']>>();
+    expectTypeOf(m.cast(ids, 'f32')).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq']>>();
+    expectTypeOf(m.unary('gelu', x)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 64]>>();
+  });
+
+  it('reductions drop or keep axes, counting negative axes from the end', () => {
+    const { m, x } = model();
+    const kept = m.reduce('max', x, [-1], true);
+    expectTypeOf(kept).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 1]>>();
+    expect(kept.shape).toEqual(['batch', 'seq', 1]);
+    const dropped = m.reduce('sum', x, [0, 2]);
+    expectTypeOf(dropped).toEqualTypeOf<Tensor<'f32', readonly ['seq']>>();
+    expect(dropped.shape).toEqual(['seq']);
+    const axes: number[] = [1];
+    expectTypeOf(m.reduce('mean', m.input('u', 'f32', [2, 3] as Shape), axes)).toEqualTypeOf<Tensor<'f32', Shape>>();
+  });
+
+  it('reshape, slice and concat mark the sizes they cannot know', () => {
+    const { m, x } = model();
+    const flat = m.reshape(x, ['batch*seq', -1]);
+    expectTypeOf(flat).toEqualTypeOf<Tensor<'f32', readonly ['batch*seq', Dim]>>();
+    expect(flat.shape).toEqual(['batch*seq', 64]);
+    const s = m.slice(x, -1, 0, 16);
+    expectTypeOf(s).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', Dim]>>();
+    expect(s.shape).toEqual(['batch', 'seq', 16]);
+    const c = m.concat([x, x], 2);
+    expectTypeOf(c).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', Dim]>>();
+    expect(c.shape).toEqual(['batch', 'seq', 128]);
+  });
+
+  it("the paper's blocks", () => {
+    const { m, x, ids, w, g64 } = model();
+    expectTypeOf(m.linear(x, w, m.param('bias', [128]))).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 128]>>();
+    expectTypeOf(m.attention(x, x, x, 4)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 64]>>();
+    expectTypeOf(m.causalMask(ids)).toEqualTypeOf<Tensor<'f32', readonly ['seq', 'seq']>>();
+    expectTypeOf(m.paddingMask(ids, 0)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 1, 1, 'seq']>>();
+    expectTypeOf(m.addNorm(x, x, g64, g64)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 64]>>();
+    expectTypeOf(m.range('seq')).toEqualTypeOf<Tensor<'i32', readonly ['seq']>>();
+    expectTypeOf(m.sinusoidalPosenc(x)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 64]>>();
+  });
+});
+
+describe('GraphBuilder: the same mistakes at run time', () => {
+  /** Checks that the error names the op, every input type and this test's line. */
+  function expectTypeError(error: Error, line: number, op: string, inputTypes: readonly string[]): void {
+    expect(error).toBeInstanceOf(GraphTypeError);
+    expect(error.message.startsWith(`${op}: `)).toBe(true);
+    for (const t of inputTypes) expect(error.message).toContain(t);
+    expect(error.message).toContain(`(at ${TEST_FILE}:${line})`);
+  }
+
+  function graph() {
+    const g = new GraphBuilder();
+    return {
+      g,
+      x: g.input('x', 'f32', ['batch', 'seq', 64]),
+      i: g.input('i', 'i32', ['batch', 'seq', 64]),
+      w: g.param('w', 'f32', [64, 128]),
+      a45: g.input('a45', 'f32', [4, 5]),
+      v3: g.input('v3', 'f32', [3]),
+      v64: g.input('v64', 'f32', [64]),
+      g2x64: g.param('g2x64', 'f32', [2, 64]),
+      g64: g.param('g64', 'f32', [64]),
+    };
+  }
+
+  it('i32 + f32', () => {
+    const { g, x, i } = graph();
+    const [line, error] = [thisLine(), caught(() => g.add('add', [i, x]))];
+    expectTypeError(error, line, 'add', ['i32[batch, seq, 64]', 'f32[batch, seq, 64]']);
+    expect(error.message).toContain('dtypes differ (i32 and f32)');
+  });
+
+  it('transpose perm of the wrong length', () => {
+    const { g, x } = graph();
+    const [line, error] = [thisLine(), caught(() => g.add('transpose', [x], { perm: [1, 0] }))];
+    expectTypeError(error, line, 'transpose', ['f32[batch, seq, 64]']);
+    expect(error.message).toContain('perm [1, 0] is not a permutation of 3 axes');
+  });
+
+  it('matmul of a rank-1 tensor', () => {
+    const { g, v64, w } = graph();
+    const [line, error] = [thisLine(), caught(() => g.add('matmul', [v64, w]))];
+    expectTypeError(error, line, 'matmul', ['f32[64]', 'f32[64, 128]']);
+    expect(error.message).toContain('rank >= 2');
+  });
+
+  it('[4, 5] + [3]', () => {
+    const { g, a45, v3 } = graph();
+    const [line, error] = [thisLine(), caught(() => g.add('add', [a45, v3]))];
+    expectTypeError(error, line, 'add', ['f32[4, 5]', 'f32[3]']);
+    expect(error.message).toContain('do not broadcast');
+  });
+
+  it('layer_norm gamma of rank 2', () => {
+    const { g, x, g2x64, g64 } = graph();
+    const [line, error] = [thisLine(), caught(() => g.add('layer_norm', [x, g2x64, g64]))];
+    expectTypeError(error, line, 'layer_norm', ['f32[batch, seq, 64]', 'f32[2, 64]', 'f32[64]']);
+    expect(error.message).toContain('gamma must have shape [64]');
+  });
+
+  it('a typed-builder call reports the model line, not the builder internals', () => {
+    const m = new ModelBuilder();
+    const a = m.input('a', 'f32', [4, 5]);
+    const b = m.input('b', 'f32', [3]);
+    // @ts-expect-error [4, 5] + [3]
+    const [line, error] = [thisLine(), caught(() => m.add(a, b))];
+    expectTypeError(error, line, 'add', ['f32[4, 5]', 'f32[3]']);
+  });
+
+  it('bad attributes and arity name the op and the line too', () => {
+    const { g, x } = graph();
+    const [line1, attrError] = [thisLine(), caught(() => g.add('softmax', [x], { axis: 'last' }))];
+    expect(attrError).toBeInstanceOf(GraphTypeError);
+    expect(attrError.message).toMatch(new RegExp(`^softmax: invalid attrs\\.axis: .*\\(at ${TEST_FILE}:${line1}\\)$`));
+    const [line2, arityError] = [thisLine(), caught(() => g.add('add', [x]))];
+    expectTypeError(arityError, line2, 'add', ['f32[batch, seq, 64]']);
+    expect(arityError.message).toContain('expects 2 inputs (a, b), got 1');
+    expect(caught(() => g.add('no_such_op', [x])).message).toBe("unknown op 'no_such_op'");
+  });
+});

@@ -1,0 +1,119 @@
+/**
+ * Renaming checkpoints into Loom's weight names, as data: a mapping says, for each Loom weight, which
+ * checkpoint tensor holds it and how (as is, transposed, or one slice of a stacked tensor). Applying
+ * a mapping checks everything first and reports every problem in one WeightsError.
+ */
+import { formatShape, graphParams, nodeName, sizeOf, type Graph, type NDArray, type Storage } from '@loom/graph';
+import { WeightsError, type MisshapedTensor } from './weights-error.ts';
+
+/** Where one Loom weight comes from. */
+export interface Source {
+  /** The checkpoint tensor's name. */
+  readonly name: string;
+  /** The checkpoint stores the matrix [out, in] (PyTorch Linear) while Loom stores [in, out]. */
+  readonly transpose?: boolean;
+  /** The weight is part `index` of `count` equal pieces stacked along axis 0 (PyTorch's in_proj_weight = Wq; Wk; Wv). */
+  readonly part?: { readonly index: number; readonly count: number };
+}
+
+/** A mapping: the source of a Loom weight (undefined: the mapping does not know the name), and the checkpoint names to skip silently. */
+export interface WeightMapping {
+  readonly describe: string;
+  sourceOf(loomName: string): Source | undefined;
+  ignore(checkpointName: string): boolean;
+}
+
+/** Loom's own names: every weight is stored under its Loom name, as is. */
+export const identityMapping: WeightMapping = {
+  describe: 'Loom names',
+  sourceOf: (name) => ({ name }),
+  ignore: () => false,
+};
+
+/** The name, dtype and shape of every param of the graphs (the weights a model needs). */
+export function expectedWeights(...graphs: Graph[]): Map<string, readonly number[]> {
+  const out = new Map<string, readonly number[]>();
+  for (const g of graphs) {
+    for (const node of graphParams(g)) {
+      out.set(nodeName(node)!, node.type.shape.map((d) => (typeof d === 'number' ? d : NaN)));
+    }
+  }
+  return out;
+}
+
+interface Link {
+  readonly source: string;
+  readonly transpose: boolean;
+  readonly count: number;
+  /** Loom names by part index. */
+  readonly targets: (string | undefined)[];
+  /** The shape each target must have. */
+  readonly targetShape: readonly number[];
+}
+
+/**
+ * Converts a checkpoint into Loom-named weights for a model that needs `expected`. Throws one
+ * WeightsError listing every missing, unexpected and mis-shaped checkpoint tensor.
+ */
+export function applyMapping(checkpoint: ReadonlyMap<string, NDArray>, expected: ReadonlyMap<string, readonly number[]>, mapping: WeightMapping, sourceName = 'checkpoint'): Map<string, NDArray> {
+  const links = new Map<string, Link>();
+  const problems = { missing: [] as string[], unexpected: [] as string[], misshaped: [] as MisshapedTensor[] };
+  for (const [loomName, shape] of expected) {
+    const src = mapping.sourceOf(loomName);
+    if (!src) {
+      problems.missing.push(loomName);
+      continue;
+    }
+    const count = src.part?.count ?? 1;
+    let link = links.get(src.name);
+    if (!link) {
+      link = { source: src.name, transpose: src.transpose ?? false, count, targets: [], targetShape: shape };
+      links.set(src.name, link);
+    }
+    link.targets[src.part?.index ?? 0] = loomName;
+  }
+
+  const weights = new Map<string, NDArray>();
+  for (const link of links.values()) {
+    const tensor = checkpoint.get(link.source);
+    const want = sourceShape(link);
+    if (!tensor) {
+      problems.missing.push(link.source);
+    } else if (tensor.dtype !== 'f32' || tensor.shape.length !== want.length || tensor.shape.some((d, i) => d !== want[i])) {
+      problems.misshaped.push({ name: link.source, expected: `f32${formatShape(want)}`, actual: `${tensor.dtype}${formatShape(tensor.shape)}` });
+    } else {
+      link.targets.forEach((name, index) => {
+        if (name !== undefined) weights.set(name, convert(tensor, link, index));
+      });
+    }
+  }
+  for (const name of checkpoint.keys()) {
+    if (!links.has(name) && !mapping.ignore(name)) problems.unexpected.push(name);
+  }
+  if (problems.missing.length + problems.unexpected.length + problems.misshaped.length > 0) {
+    throw new WeightsError(problems.missing, problems.unexpected, problems.misshaped, sourceName);
+  }
+  return weights;
+}
+
+/** The checkpoint's shape for a link: the Loom shape, transposed back, times the number of stacked parts. */
+function sourceShape(link: Link): number[] {
+  const piece = link.transpose ? [...link.targetShape].reverse() : [...link.targetShape];
+  if (link.count > 1) piece[0] = piece[0]! * link.count;
+  return piece;
+}
+
+function convert(tensor: NDArray, link: Link, index: number): NDArray {
+  const rows = tensor.shape[0]! / link.count;
+  const rest = tensor.shape.slice(1);
+  const width = sizeOf(rest);
+  const piece = link.count === 1 ? tensor.data : tensor.data.subarray(index * rows * width, (index + 1) * rows * width);
+  const shape = [rows, ...rest];
+  // whole tensors are shared with the checkpoint (no copy of a 600 MB table); pieces are copied
+  if (!link.transpose) return { dtype: 'f32', shape, data: link.count === 1 ? piece : piece.slice() };
+  // [rows, cols] -> [cols, rows]
+  const cols = width;
+  const out = new (piece.constructor as new (n: number) => Storage)(piece.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = piece[r * cols + c]!;
+  return { dtype: 'f32', shape: [cols, rows], data: out };
+}

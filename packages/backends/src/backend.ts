@@ -1,4 +1,5 @@
 import type { Graph, NDArray, Weights } from '@loom/graph';
+import type { StateStore } from './state-store.ts';
 
 /**
  * A backend turns a graph plus its weights into something that runs. Every backend computes the same
@@ -7,10 +8,21 @@ import type { Graph, NDArray, Weights } from '@loom/graph';
 export interface Backend {
   readonly name: BackendName;
   /** Compiles the graph and uploads the weights; the result runs many times. */
-  prepare(graph: Graph, weights: Weights): Promise<PreparedModel>;
+  prepare(graph: Graph, weights: Weights, options?: PrepareOptions): Promise<PreparedModel>;
+}
+
+export interface PrepareOptions {
+  /**
+   * Where states (graph inputs that an output of the same name updates, e.g. KV caches) live between
+   * runs. A run may omit a state input: it then reads the stored value (zeros the first time). State
+   * outputs are not returned by `run`; they update the store. Defaults to a store of the model's own.
+   */
+  readonly state?: StateStore;
 }
 
 export interface PreparedModel {
+  /** The states of this model (shared when one was passed to prepare). */
+  readonly state: StateStore;
   run(feeds: Readonly<Record<string, NDArray>>): Promise<Record<string, NDArray>>;
   /** Frees what the model holds (GPU buffers, workers). Running afterwards is an error. */
   dispose(): void;

@@ -2,3 +2,5 @@ export * from './backend.ts';
 export { cpuBackend } from './cpu/cpu-backend.ts';
 export { referenceBackend } from './reference-backend.ts';
 export { getBackend, isBackendName, UnknownBackendError } from './registry.ts';
+export { StateStore } from './state-store.ts';
+export { CpuProgram, type CpuKernel } from './cpu/cpu-program.ts';

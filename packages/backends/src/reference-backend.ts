@@ -1,15 +1,35 @@
-import { interpret, LoomError, type Graph, type Weights } from '@loom/graph';
-import type { Backend, PreparedModel } from './backend.ts';
+import { interpret, LoomError, nodeName, graphInputs, resolveShape, stateNames, bindInputs, type Graph, type NDArray, type Weights } from '@loom/graph';
+import type { Backend, PrepareOptions, PreparedModel } from './backend.ts';
+import { StateStore } from './state-store.ts';
 
 /** The float64 reference interpreter as a backend: the oracle, exposed for `verify` and debugging. */
 export const referenceBackend: Backend = {
   name: 'reference',
-  async prepare(graph: Graph, weights: Weights): Promise<PreparedModel> {
+  async prepare(graph: Graph, weights: Weights, options: PrepareOptions = {}): Promise<PreparedModel> {
     let disposed = false;
+    const state = options.state ?? new StateStore();
+    const states = stateNames(graph);
     return {
+      state,
       async run(feeds) {
         if (disposed) throw new LoomError('disposed', 'reference: the model was disposed');
-        return interpret(graph, feeds, weights, { precision: 'f64' });
+        const all: Record<string, NDArray> = { ...feeds };
+        if (states.size > 0) {
+          const bindings = bindInputs(graph, feeds, { optional: states });
+          for (const node of graphInputs(graph)) {
+            const name = nodeName(node)!;
+            if (!states.has(name)) continue;
+            if (feeds[name]) state.set(name, feeds[name]);
+            const shape = resolveShape(node.type.shape, bindings);
+            all[name] = state.ensure(name, node.type.dtype, shape, (n) => (node.type.dtype === 'i32' ? new Int32Array(n) : new Float64Array(n)));
+          }
+        }
+        const outputs = interpret(graph, all, weights, { precision: 'f64' });
+        for (const name of states) {
+          state.set(name, outputs[name]!);
+          delete outputs[name];
+        }
+        return outputs;
       },
       dispose() {
         disposed = true;

@@ -1,4 +1,4 @@
-import { canonicalDim, multiplyDims, resolveDim, type Dim, type Graph, type GraphNode } from '@loom/graph';
+import { canonicalDim, LoomError, multiplyDims, nodeName, resolveDim, stateNames, type Dim, type Graph, type GraphNode } from '@loom/graph';
 import { VIEW_OPS, type BufferKind, type Plan, type PlanBuffer, type PlanStep } from './plan.ts';
 
 export interface MemoryPlanOptions {
@@ -25,6 +25,8 @@ export function planMemory(graph: Graph, order: readonly number[], options: Memo
   const inPlace = options.inPlace ?? false;
   const bindings = new Map(Object.entries(options.bindings ?? {}));
   const outputs = new Set(graph.outputs.map((o) => o.node));
+  const states = stateNames(graph);
+  const stateUpdate = checkStates(graph, states);
   const position = new Map(order.map((id, i) => [id, i]));
 
   // a view reads through to its source: resolve every node to the node that owns its storage
@@ -54,7 +56,9 @@ export function planMemory(graph: Graph, order: readonly number[], options: Memo
   for (const id of order) {
     const node = graph.nodes[id]!;
     if (node.op === 'input' || node.op === 'param') {
-      nodeBuffer[id] = newBuffer(node.op, node, String(node.attrs['name'])).id;
+      const name = nodeName(node)!;
+      const kind = node.op === 'input' && states.has(name) ? 'state' : node.op;
+      nodeBuffer[id] = newBuffer(kind, node, name).id;
       continue;
     }
     if (node.op === 'constant') {
@@ -81,6 +85,11 @@ export function planMemory(graph: Graph, order: readonly number[], options: Memo
         out = buffers[nodeBuffer[candidate]!]!;
         wroteInPlace = true;
       }
+    }
+    const updatedState = stateUpdate.get(id);
+    if (updatedState !== undefined) {
+      out = buffers[nodeBuffer[updatedState]!]!;
+      wroteInPlace = true;
     }
     if (!out && outputs.has(id)) out = newBuffer('output', node);
     if (!out && reuse) {
@@ -125,6 +134,32 @@ export function planMemory(graph: Graph, order: readonly number[], options: Memo
       bindings: Object.fromEntries(bindings),
     },
   };
+}
+
+/** A state that a plan cannot update in place. */
+export class StatePlanError extends LoomError {
+  constructor(message: string) {
+    super('state-plan', message);
+  }
+}
+
+/**
+ * For each state, the node that produces its next value must be a cache_update of the state input,
+ * and that must be the input's only reader, so the update can happen in place. Returns
+ * updating node -> state input node.
+ */
+function checkStates(graph: Graph, states: ReadonlySet<string>): Map<number, number> {
+  const updates = new Map<number, number>();
+  for (const name of states) {
+    const input = graph.nodes.find((n) => n.op === 'input' && nodeName(n) === name)!;
+    const output = graph.nodes[graph.outputs.find((o) => o.name === name)!.node]!;
+    const readers = graph.nodes.filter((n) => n.inputs.includes(input.id));
+    if (output.op !== 'cache_update' || output.inputs[0] !== input.id || readers.length !== 1) {
+      throw new StatePlanError(`state '${name}': its output must be a cache_update of input '${name}', which nothing else reads`);
+    }
+    updates.set(output.id, input.id);
+  }
+  return updates;
 }
 
 function sameDim(a: Dim, b: Dim): boolean {

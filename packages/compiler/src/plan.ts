@@ -16,7 +16,8 @@ export interface Plan {
   readonly stats: PlanStats;
 }
 
-export type BufferKind = 'input' | 'param' | 'constant' | 'intermediate' | 'output';
+/** `state`: a graph input that the output of the same name updates in place (a KV cache). */
+export type BufferKind = 'input' | 'param' | 'constant' | 'intermediate' | 'output' | 'state';
 
 export interface PlanBuffer {
   readonly id: number;

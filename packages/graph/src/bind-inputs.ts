@@ -10,7 +10,7 @@ export type Weights = ReadonlyMap<string, NDArray>;
  * Checks the values given for a graph's inputs against their declared types and binds the symbolic
  * dimensions (batch, seq, ...). Every problem is an InputError that names the tensor.
  */
-export function bindInputs(graph: Graph, feeds: Readonly<Record<string, NDArray>>): Map<string, number> {
+export function bindInputs(graph: Graph, feeds: Readonly<Record<string, NDArray>>, options: { optional?: ReadonlySet<string> } = {}): Map<string, number> {
   const bindings = new Map<string, number>();
   const declared = graphInputs(graph);
   for (const name of Object.keys(feeds)) {
@@ -21,6 +21,7 @@ export function bindInputs(graph: Graph, feeds: Readonly<Record<string, NDArray>
   for (const node of declared) {
     const name = nodeName(node)!;
     const value = feeds[name];
+    if (!value && options.optional?.has(name)) continue;
     if (!value) throw new InputError(`missing input '${name}' (${node.type.dtype}${formatShape(node.type.shape)})`);
     checkValue(`input '${name}'`, node, value, bindings, true);
   }

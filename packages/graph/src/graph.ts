@@ -45,3 +45,12 @@ export function useCounts(graph: Graph): number[] {
   for (const o of graph.outputs) uses[o.node]!++;
   return uses;
 }
+
+/**
+ * States: names that are both a graph input and a graph output (a KV cache, say). A run reads the
+ * input and produces the next value under the same name; executors keep it between runs.
+ */
+export function stateNames(graph: Graph): Set<string> {
+  const inputs = new Set(graphInputs(graph).map((n) => nodeName(n)!));
+  return new Set(graph.outputs.map((o) => o.name).filter((name) => inputs.has(name)));
+}

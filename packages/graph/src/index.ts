@@ -31,3 +31,4 @@ export {
   type ReadableDType,
   type SafetensorsDType,
 } from './io/safetensors.ts';
+export { writeBlock } from './ops/cache-update.ts';

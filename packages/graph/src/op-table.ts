@@ -1,5 +1,6 @@
 import { GraphTypeError } from './errors.ts';
 import type { OpDef } from './op-def.ts';
+import { cacheUpdate } from './ops/cache-update.ts';
 import { cast } from './ops/cast.ts';
 import { addNorm } from './ops/composite/add-norm.ts';
 import { attention } from './ops/composite/attention.ts';
@@ -47,6 +48,7 @@ export const OPS = {
   transpose,
   slice,
   concat,
+  cache_update: cacheUpdate,
   linear,
   embed,
   sinusoidal_posenc: sinusoidalPosenc,

@@ -1,6 +1,6 @@
 import { LoomError, type Graph, type Weights } from '@loom/graph';
 import { compile } from '@loom/compiler';
-import type { Backend, PreparedModel } from '../backend.ts';
+import type { Backend, PrepareOptions, PreparedModel } from '../backend.ts';
 import { CpuProgram } from './cpu-program.ts';
 
 /**
@@ -9,11 +9,12 @@ import { CpuProgram } from './cpu-program.ts';
  */
 export const cpuBackend: Backend = {
   name: 'cpu',
-  async prepare(graph: Graph, weights: Weights): Promise<PreparedModel & { program: CpuProgram }> {
-    const program = new CpuProgram(compile(graph, { inPlace: true }), weights);
+  async prepare(graph: Graph, weights: Weights, options: PrepareOptions = {}): Promise<PreparedModel & { program: CpuProgram }> {
+    const program = new CpuProgram(compile(graph, { inPlace: true }), weights, options.state);
     let disposed = false;
     return {
       program,
+      state: program.state,
       async run(feeds) {
         if (disposed) throw new LoomError('disposed', 'cpu: the model was disposed');
         return program.run(feeds);

@@ -1,7 +1,8 @@
-import { bindInputs, checkWeights, LoomError, nodeName, resolveDim, resolveShape, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
+import { bindInputs, checkWeights, graphInputs, LoomError, nodeName, resolveDim, resolveShape, stateNames, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
 import type { Plan } from '@loom/compiler';
 import { renderStep } from './render/render-step.ts';
 import { cpuRuntime } from './runtime.ts';
+import { StateStore } from '../state-store.ts';
 
 type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[]) => void;
 
@@ -21,11 +22,14 @@ export class CpuProgram {
   private readonly params = new Map<number, Storage>();
   private readonly constants = new Map<number, Storage>();
   private readonly pool = new Map<number, Storage>();
+  private readonly states: ReadonlySet<string>;
 
   constructor(
     readonly plan: Plan,
     weights: Weights,
+    readonly state: StateStore = new StateStore(),
   ) {
+    this.states = stateNames(plan.graph);
     checkWeights(plan.graph, weights, new Map());
     this.kernels = plan.steps.map((step) => {
       const node = plan.graph.nodes[step.node]!;
@@ -55,10 +59,19 @@ export class CpuProgram {
 
   run(feeds: Readonly<Record<string, NDArray>>): Record<string, NDArray> {
     const { plan } = this;
-    const bindings = bindInputs(plan.graph, feeds);
+    const bindings = bindInputs(plan.graph, feeds, { optional: this.states });
     const storage: Storage[] = new Array(plan.buffers.length);
-    for (const node of plan.graph.nodes) {
-      if (node.op === 'input') storage[plan.nodeBuffer[node.id]!] = toStorage(feeds[nodeName(node)!]!);
+    for (const node of graphInputs(plan.graph)) {
+      const name = nodeName(node)!;
+      const fed = feeds[name];
+      if (this.states.has(name)) {
+        // a state lives in the store and is updated in place by its cache_update kernel
+        if (fed) this.state.set(name, { dtype: fed.dtype, shape: [...fed.shape], data: toStorage(fed).slice() });
+        const shape = resolveShape(node.type.shape, bindings);
+        const value = this.state.ensure(name, node.type.dtype, shape, (n) => (node.type.dtype === 'i32' ? new Int32Array(n) : new Float32Array(n)));
+        if (!(value.data instanceof Float32Array || value.data instanceof Int32Array)) this.state.set(name, { ...value, data: toStorage(value) });
+        storage[plan.nodeBuffer[node.id]!] = this.state.get(name)!.data;
+      } else storage[plan.nodeBuffer[node.id]!] = toStorage(fed!);
     }
     for (const [id, data] of this.params) storage[id] = data;
     for (const [id, data] of this.constants) storage[id] = data;
@@ -90,7 +103,7 @@ export class CpuProgram {
       }
     }
     return Object.fromEntries(
-      plan.graph.outputs.map((o) => {
+      plan.graph.outputs.filter((o) => !this.states.has(o.name)).map((o) => {
         const node = plan.graph.nodes[o.node]!;
         const shape = shapeOf(node);
         return [o.name, { dtype: node.type.dtype, shape, data: view(node, shape).slice() } satisfies NDArray];

@@ -1,4 +1,4 @@
-import { broadcastStrides, erf, gelu, geluTanh, sizeOf } from '@loom/graph';
+import { broadcastStrides, erf, gelu, geluTanh, sizeOf, writeBlock } from '@loom/graph';
 import { attentionOnline } from './kernels/attention.ts';
 import { batchedMatmul } from './kernels/matmul.ts';
 import { concatInto, gatherRows, sliceInto, transposeInto } from './kernels/movement.ts';
@@ -20,6 +20,7 @@ export const cpuRuntime = {
   transpose: transposeInto,
   slice: sliceInto,
   concat: concatInto,
+  writeBlock,
 };
 
 export type CpuRuntime = typeof cpuRuntime;

@@ -74,6 +74,14 @@ export function renderStep(graph: Graph, node: GraphNode): string {
     }
     case 'concat':
       return `rt.concat(ins, inShapes, out, outShape, ${normalizeAxis(a['axis'] as number, rank)});`;
+    case 'cache_update': {
+      const axis = normalizeAxis(a['axis'] as number, rank)!;
+      return [
+        '// in place when the plan gave the cache and the result one buffer (a state)',
+        'if (out !== ins[0]) out.set(ins[0]);',
+        `rt.writeBlock(out, ins[1], outShape, inShapes[1], ${axis}, ins[2]);`,
+      ].join('\n');
+    }
     case 'range':
       return `for (let i = 0; i < out.length; i++) out[i] = ${a['start']} + i * ${a['step']};`;
     default:

@@ -1,0 +1,40 @@
+import { InputError, type NDArray } from '@loom/graph';
+
+/**
+ * Values that persist between runs of prepared models (KV caches): a graph input and output of the
+ * same name. Share one store between a prefill and a decode model so they see the same cache.
+ * Backends with device memory keep their own copies and sync through their own store type.
+ */
+export class StateStore {
+  private readonly values = new Map<string, NDArray>();
+
+  get(name: string): NDArray | undefined {
+    return this.values.get(name);
+  }
+
+  set(name: string, value: NDArray): void {
+    this.values.set(name, value);
+  }
+
+  /** The state `name`, created as zeros of `shape` if absent; an existing one of another shape is an error. */
+  ensure(name: string, dtype: NDArray['dtype'], shape: readonly number[], zeros: (size: number) => NDArray['data']): NDArray {
+    const existing = this.values.get(name);
+    if (existing) {
+      if (existing.shape.length !== shape.length || existing.shape.some((d, i) => d !== shape[i])) {
+        throw new InputError(`state '${name}' holds shape [${existing.shape.join(', ')}] but this run needs [${shape.join(', ')}]; clear the state first`);
+      }
+      return existing;
+    }
+    const created: NDArray = { dtype, shape: [...shape], data: zeros(shape.reduce((p, d) => p * d, 1)) };
+    this.values.set(name, created);
+    return created;
+  }
+
+  clear(): void {
+    this.values.clear();
+  }
+
+  get names(): string[] {
+    return [...this.values.keys()];
+  }
+}

@@ -1,0 +1,84 @@
+import { broadcastShapes, getOp, shapeEquals, type Dim, type Expr, type NodeRef, type Shape } from '@loom/graph';
+import { uniformValue, type GraphView, type NodeView } from '../rewrite/pattern.ts';
+
+/**
+ * Shared by the fusions that build `Expr` trees (fuse-elementwise, fuse-matmul-epilogue): turning
+ * elementwise nodes into expressions over a kernel's inputs.
+ */
+
+/**
+ * Most inputs one fused kernel reads. With its output that is 8 storage buffers, WebGPU's default
+ * maxStorageBuffersPerShaderStage.
+ */
+export const MAX_KERNEL_INPUTS = 7;
+
+/** Elementwise ops (unary, binary, compare, where, cast) and fused elementwise kernels. */
+export function isElementwise(node: NodeView): boolean {
+  return node.op === 'fused_elementwise' || getOp(node.op).category === 'elementwise';
+}
+
+/** The expression a node computes over its own inputs ({ in: k } = input k). */
+export function ownExpr(node: NodeView): Expr {
+  if (node.op === 'fused_elementwise') return node.attrs['expr'] as Expr;
+  const args = node.inputs.map((_, k) => ({ in: k }));
+  return node.op === 'cast' ? { op: 'cast', args, dtype: node.type.dtype } : { op: node.op, args };
+}
+
+/** Replaces each `{ in: k }` by `args[k]`. */
+export function substitute(expr: Expr, args: readonly Expr[]): Expr {
+  if ('in' in expr) return args[expr.in]!;
+  if ('const' in expr) return expr;
+  return { ...expr, args: expr.args.map((a) => substitute(a, args)) };
+}
+
+/**
+ * Builds one expression for `root` where the nodes in `inline` (producers the kernel computes
+ * itself) are expanded into their own expressions, and everything else becomes a kernel input.
+ * Constants filled with one value become literals when the remaining inputs still give the kernel
+ * root's shape. `fixedInputs` come first in the inputs and never become literals (an inlined
+ * fused_matmul must be among them: its leaf stands for the product). Returns the expression and the
+ * kernel's inputs, each read at least once.
+ */
+export function buildExpr(graph: GraphView, root: NodeRef, inline: ReadonlySet<NodeRef>, fixedInputs: readonly NodeRef[] = []): { expr: Expr; inputs: NodeRef[] } {
+  const rootShape = graph.node(root).type.shape;
+  const leaves: NodeRef[] = [...fixedInputs];
+  const leafOf = (ref: NodeRef): Expr => {
+    let k = leaves.indexOf(ref);
+    if (k < 0) k = leaves.push(ref) - 1;
+    return { in: k };
+  };
+  const exprOf = (ref: NodeRef): Expr => {
+    const node = graph.node(ref);
+    if (ref !== root && !inline.has(ref)) return leafOf(ref);
+    // an inlined matmul epilogue: its { in: 0 } is the product, which the caller fixed as this node
+    if (node.op === 'fused_matmul') return substitute(node.attrs['epilogue'] as Expr, [leafOf(ref), ...node.inputs.slice(2).map(exprOf)]);
+    return substitute(ownExpr(node), node.inputs.map(exprOf));
+  };
+  const raw = exprOf(root);
+
+  // literals: filled constants, unless dropping them from the inputs would change the output shape
+  const literal = (ref: NodeRef, allowShaped: boolean): Expr | undefined => {
+    const node = graph.node(ref);
+    const v = uniformValue(node);
+    if (v === undefined || fixedInputs.includes(ref)) return undefined;
+    if (!allowShaped && node.type.shape.length > 0) return undefined;
+    return { const: v, dtype: node.type.dtype };
+  };
+  for (const allowShaped of [true, false]) {
+    const kept = leaves.filter((ref) => literal(ref, allowShaped) === undefined);
+    if (kept.length === 0) kept.push(leaves[0]!);
+    if (allowShaped && !broadcastsTo(graph, kept, rootShape)) continue;
+    const renumber = leaves.map((ref) => {
+      const k = kept.indexOf(ref);
+      return k >= 0 ? ({ in: k } as Expr) : literal(ref, allowShaped)!;
+    });
+    return { expr: substitute(raw, renumber), inputs: kept };
+  }
+  throw new Error('unreachable: rank-0 literals never change the output shape');
+}
+
+function broadcastsTo(graph: GraphView, refs: readonly NodeRef[], shape: Shape): boolean {
+  let joined: Dim[] | undefined = [];
+  for (const r of refs) joined = joined && broadcastShapes(joined, graph.node(r).type.shape);
+  return joined !== undefined && shapeEquals(joined, shape);
+}

@@ -1,0 +1,34 @@
+import { shapeEquals } from '@loom/graph';
+import { pat } from '../rewrite/pattern.ts';
+import { rule } from '../rewrite/rewrite-graph.ts';
+import { buildExpr, isElementwise, MAX_KERNEL_INPUTS } from './elementwise-expr.ts';
+import { rewritePass } from './pass.ts';
+
+/**
+ * A matmul read only by one elementwise node (or fused kernel) of the same shape runs that node as
+ * its epilogue: bias add, activation, residual add happen on each product element before it is
+ * stored, so the product never round-trips through memory. A fused_matmul grows its epilogue the same
+ * way. The epilogue must produce f32 (a comparison stays outside).
+ */
+const absorbEpilogue = rule('absorb-matmul-epilogue', pat.category(['elementwise', 'fused']), (_, ctx) => {
+  const user = ctx.node(ctx.root);
+  if (!isElementwise(user) || user.type.dtype !== 'f32') return undefined;
+  const product = user.inputs.find((ref) => {
+    const m = ctx.node(ref);
+    return (m.op === 'matmul' || m.op === 'fused_matmul') && ctx.uses(ref) === 1 && shapeEquals(m.type.shape, user.type.shape);
+  });
+  if (product === undefined) return undefined;
+  const m = ctx.node(product);
+  const { expr, inputs } = buildExpr(ctx, ctx.root, new Set(m.op === 'fused_matmul' ? [product] : []), [product]);
+  const extras = inputs.slice(1);
+  if (2 + extras.length > MAX_KERNEL_INPUTS) return undefined;
+  return ctx.add('fused_matmul', [m.inputs[0]!, m.inputs[1]!, ...extras], { transposeB: m.attrs['transposeB'], epilogue: expr });
+});
+
+export const fuseMatmulEpilogueRules = [absorbEpilogue];
+
+export const fuseMatmulEpilogue = rewritePass(
+  'fuse-matmul-epilogue',
+  'run the elementwise user of a matmul as its epilogue (fused_matmul)',
+  fuseMatmulEpilogueRules,
+);

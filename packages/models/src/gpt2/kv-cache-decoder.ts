@@ -1,0 +1,65 @@
+import { StateStore, type Backend, type PreparedModel } from '@loom/backends';
+import { graphParams, nodeName, type NDArray, type Weights } from '@loom/graph';
+import type { StepDecoder } from '../decoding/step.ts';
+import { ModelInputError } from '../errors.ts';
+import { checkTokenRows } from '../runtime/check-ids.ts';
+import { padBatch, rowOf } from '../runtime/graph-runner.ts';
+import { buildCachedGpt2 } from './cached-model.ts';
+import type { Gpt2Config } from './config.ts';
+
+const PAD = 0;
+
+const i32 = (shape: number[], values: ArrayLike<number>): NDArray => ({ dtype: 'i32', shape, data: Int32Array.from(values) });
+
+/**
+ * GPT-2 decoding with a key/value cache: a prefill plan (T = the prompt) fills the cache, then a
+ * decode plan (T = 1) feeds one token per row per step. The two plans share one StateStore, so the
+ * cache stays inside the backend; each step costs the same whatever the position.
+ */
+export class KvCacheDecoder implements StepDecoder {
+  private readonly state = new StateStore();
+  private prefillModel: Promise<PreparedModel> | undefined;
+  private decodeModel: Promise<PreparedModel> | undefined;
+  private positions: number[] = [];
+
+  constructor(
+    readonly cfg: Gpt2Config,
+    private readonly weights: Weights,
+    readonly backend: Backend,
+  ) {}
+
+  async prefill(prefixes: readonly (readonly number[])[]): Promise<Float32Array[]> {
+    checkTokenRows(prefixes, this.cfg.vocabSize, this.cfg.nPositions, 'prompt');
+    if (prefixes.some((p) => p.length === 0)) throw new ModelInputError('every prompt needs at least one token');
+    this.prefillModel ??= this.prepare('seq');
+    this.state.clear();
+    const { ids, lengths } = padBatch(prefixes, PAD);
+    const batch = prefixes.length;
+    const out = await (await this.prefillModel).run({ input_ids: ids, position: i32([batch], new Array(batch).fill(0)), last_index: i32([batch], lengths.map((l) => l - 1)) });
+    this.positions = lengths;
+    return prefixes.map((_, b) => rowOf(out['logits']!, b));
+  }
+
+  async step(tokens: readonly number[]): Promise<Float32Array[]> {
+    checkTokenRows([tokens], this.cfg.vocabSize, Infinity, 'step');
+    const full = this.positions.findIndex((p) => p >= this.cfg.nPositions);
+    if (full >= 0) throw new ModelInputError(`row ${full + 1} reached the model's ${this.cfg.nPositions} positions`);
+    this.decodeModel ??= this.prepare(1);
+    const batch = tokens.length;
+    const out = await (await this.decodeModel).run({ input_ids: i32([batch, 1], tokens), position: i32([batch], this.positions), last_index: i32([batch], new Array(batch).fill(0)) });
+    this.positions = this.positions.map((p) => p + 1);
+    return tokens.map((_, b) => rowOf(out['logits']!, b));
+  }
+
+  async dispose(): Promise<void> {
+    for (const model of [this.prefillModel, this.decodeModel]) if (model) (await model).dispose();
+    this.state.clear();
+  }
+
+  private prepare(seq: 'seq' | 1): Promise<PreparedModel> {
+    const graph = buildCachedGpt2(this.cfg, { seq });
+    const weights = new Map<string, NDArray>();
+    for (const node of graphParams(graph)) weights.set(nodeName(node)!, this.weights.get(nodeName(node)!)!);
+    return this.backend.prepare(graph, weights, { state: this.state });
+  }
+}

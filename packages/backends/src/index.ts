@@ -4,3 +4,4 @@ export { referenceBackend } from './reference-backend.ts';
 export { getBackend, isBackendName, UnknownBackendError } from './registry.ts';
 export { StateStore } from './state-store.ts';
 export { CpuProgram, type CpuKernel } from './cpu/cpu-program.ts';
+export { verify, randomWeights, type VerifyOptions, type VerifyReport, type BackendAgreement } from './verify.ts';

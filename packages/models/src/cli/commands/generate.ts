@@ -1,0 +1,44 @@
+import { Command } from 'commander';
+import { generate } from '../../decoding/generate.ts';
+import { gpt2Tokenizer } from '../../tokenizers/gpt2-tokenizer.ts';
+import { loadGpt2 } from '../gpt2-loader.ts';
+import { backendOption, collect, parseNonNegativeInt, parseNumber, parsePositiveInt } from '../options.ts';
+
+interface GenerateOpts {
+  weights: string;
+  config: string;
+  prompt: string[];
+  maxNewTokens: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed: number;
+  backend: string;
+}
+
+/** `loom generate`: GPT-2 text generation, greedy or sampled; prints prompt + continuation. */
+export function generateCommand(): Command {
+  return new Command('generate')
+    .description('continue prompts with a GPT-2 checkpoint (greedy unless --temperature/--top-k/--top-p)')
+    .requiredOption('--weights <file>', 'Hugging Face GPT-2 weights (.safetensors)')
+    .requiredOption('--config <file>', 'Hugging Face GPT-2 config.json')
+    .requiredOption('--prompt <text>', 'text to continue; repeat for a batch', collect)
+    .option('--max-new-tokens <n>', 'tokens to generate per prompt', parseNonNegativeInt('--max-new-tokens'), 20)
+    .option('--temperature <t>', 'sampling temperature (0 = greedy)', parseNumber('--temperature', (x) => x >= 0, 'a number >= 0'))
+    .option('--top-k <k>', 'sample from the k most likely tokens', parsePositiveInt('--top-k'))
+    .option('--top-p <p>', 'sample from the smallest set of tokens with probability >= p', parseNumber('--top-p', (x) => x > 0 && x <= 1, 'in (0, 1]'))
+    .option('--seed <s>', 'seed of the sampler', parseNonNegativeInt('--seed'), 0)
+    .addOption(backendOption())
+    .action(async (opts: GenerateOpts) => {
+      const model = await loadGpt2(opts.weights, opts.config, opts.backend);
+      const prompts = opts.prompt.map((p) => gpt2Tokenizer.encode(p));
+      const out = await generate(model, prompts, {
+        maxNewTokens: opts.maxNewTokens,
+        seed: opts.seed,
+        ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
+        ...(opts.topK !== undefined ? { topK: opts.topK } : {}),
+        ...(opts.topP !== undefined ? { topP: opts.topP } : {}),
+      });
+      for (const ids of out) process.stdout.write(`${gpt2Tokenizer.decode(ids)}\n`);
+    });
+}

@@ -1,0 +1,28 @@
+import { writeFileSync } from 'node:fs';
+import { writeSafetensors } from '@loom/graph';
+import { Command } from 'commander';
+import { FileError } from '../../errors.ts';
+import { loadGpt2 } from '../gpt2-loader.ts';
+import { backendOption, parseIdList } from '../options.ts';
+
+/** `loom logits`: one forward pass of GPT-2, written as a float32 `logits` [1, T, V] safetensors file. */
+export function logitsCommand(): Command {
+  return new Command('logits')
+    .description('run GPT-2 on token ids and write the logits [1, T, vocab] as float32 safetensors')
+    .requiredOption('--weights <file>', 'Hugging Face GPT-2 weights (.safetensors)')
+    .requiredOption('--config <file>', 'Hugging Face GPT-2 config.json')
+    .requiredOption('--ids <list>', 'token ids separated by commas, e.g. 6601,32704,795', parseIdList)
+    .requiredOption('--out <file>', 'where to write the logits (.safetensors)')
+    .addOption(backendOption())
+    .action(async (opts: { weights: string; config: string; ids: number[]; out: string; backend: string }) => {
+      const model = await loadGpt2(opts.weights, opts.config, opts.backend);
+      const logits = await model.logits([opts.ids]);
+      const f32 = { dtype: 'f32' as const, shape: logits.shape, data: Float32Array.from(logits.data) };
+      const bytes = writeSafetensors(new Map([['logits', f32]]));
+      try {
+        writeFileSync(opts.out, bytes);
+      } catch (e) {
+        throw new FileError(`cannot write '${opts.out}': ${(e as Error).message}`);
+      }
+    });
+}

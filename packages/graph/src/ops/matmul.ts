@@ -48,11 +48,22 @@ export const matmul = defineOp({
         bOff += idx * bBatch[d]!;
       }
       for (let i = 0; i < M; i++) {
-        row.fill(0);
-        for (let k = 0; k < K; k++) {
-          const av = A[aOff + i * K + k]!;
-          if (attrs.transposeB) for (let j = 0; j < N; j++) row[j]! += av * B[bOff + j * K + k]!;
-          else for (let j = 0; j < N; j++) row[j]! += av * B[bOff + k * N + j]!;
+        const aRow = aOff + i * K;
+        if (attrs.transposeB) {
+          // b is [N, K]: each output is a dot product of two contiguous rows
+          for (let j = 0; j < N; j++) {
+            const bRow = bOff + j * K;
+            let sum = 0;
+            for (let k = 0; k < K; k++) sum += A[aRow + k]! * B[bRow + k]!;
+            row[j] = sum;
+          }
+        } else {
+          row.fill(0);
+          for (let k = 0; k < K; k++) {
+            const av = A[aRow + k]!;
+            const bRow = bOff + k * N;
+            for (let j = 0; j < N; j++) row[j]! += av * B[bRow + j]!;
+          }
         }
         result.set(row, batch * M * N + i * N);
       }

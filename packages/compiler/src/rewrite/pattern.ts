@@ -83,7 +83,7 @@ export interface OpPatternOptions<C extends string> {
 /** Pattern constructors. */
 export const pat = {
   /** Any node, captured as `name`. */
-  var<const C extends string>(name: C): Pattern<C> {
+  var<const C extends string>(name: C): Pattern<NoInfer<C>> {
     return { capture: name };
   },
 
@@ -97,12 +97,12 @@ export const pat = {
     op: string | readonly string[],
     inputs?: I,
     options: OpPatternOptions<C> = {},
-  ): Pattern<RequiredOfAll<I> | C, OptionalOfAll<I>> {
+  ): Pattern<RequiredOfAll<I> | NoInfer<C>, OptionalOfAll<I>> {
     return { ops: typeof op === 'string' ? [op] : op, ...(inputs ? { inputs } : {}), ...options };
   },
 
   /** A node whose op is of one of the categories ('elementwise', 'fused', ...). */
-  category<const C extends string = never>(categories: OpCategory | readonly OpCategory[], options: OpPatternOptions<C> = {}): Pattern<C> {
+  category<const C extends string = never>(categories: OpCategory | readonly OpCategory[], options: OpPatternOptions<C> = {}): Pattern<NoInfer<C>> {
     return { categories: typeof categories === 'string' ? [categories] : categories, ...options };
   },
 
@@ -110,7 +110,7 @@ export const pat = {
    * A constant with one value for all its elements (a scalar, or a filled tensor), equal to `value`
    * when given: `pat.constant(1)` matches the 1 of `x * 1`.
    */
-  constant<const C extends string = never>(value?: number, capture?: C): Pattern<C> {
+  constant<const C extends string = never>(value?: number, capture?: C): Pattern<NoInfer<C>> {
     return { ops: ['constant'], uniformConstant: value === undefined ? {} : { value }, ...(capture ? { capture } : {}) };
   },
 

@@ -1,10 +1,14 @@
 import {
   formatType,
+  getOp,
   GraphBuilder,
+  GraphTypeError,
   printNode,
+  TypeRuleError,
   typeEquals,
   type DType,
   type Graph,
+  type GraphNode,
   type GraphOutput,
   type NodeRef,
   type Shape,
@@ -13,8 +17,8 @@ import {
 import type { GraphView, NodeView } from './pattern.ts';
 
 /**
- * The mutable graph a rewrite works on. Nodes are only appended (through a GraphBuilder, so every new
- * node is validated and typed by the op table); replacing a node forwards it to its replacement, and
+ * The mutable graph a rewrite works on. Nodes are only appended (new ones validated and typed by the
+ * op table, like GraphBuilder does); replacing a node forwards it to its replacement, and
  * readers see their inputs resolved through the forwarding. Read counts are kept up to date, so a
  * node that loses its last reader releases its own inputs (dead code disappears as rules fire, and
  * "has one user" conditions see the current graph). `toGraph` emits a clean graph.
@@ -22,7 +26,8 @@ import type { GraphView, NodeView } from './pattern.ts';
  * Nothing here mutates the graph it was loaded from.
  */
 export class WorkingGraph implements GraphView {
-  private readonly store = new GraphBuilder();
+  /** Loaded nodes as they were (already typed), then the nodes rules added; index = id. */
+  private readonly nodes: GraphNode[] = [];
   /** forward[id] === id for a node not replaced; else the node that replaced it. */
   private readonly forward: number[] = [];
   private readonly useCount: number[] = [];
@@ -42,8 +47,7 @@ export class WorkingGraph implements GraphView {
   static from(graph: Graph): WorkingGraph {
     const g = new WorkingGraph(graph.outputs);
     for (const node of graph.nodes) {
-      g.anchor = node.id;
-      g.store.add(node.op, node.inputs, { ...node.attrs }, node.source ?? '');
+      g.nodes.push(node);
       g.forward.push(node.id);
       g.useCount.push(0);
       g.released.push(true);
@@ -79,7 +83,7 @@ export class WorkingGraph implements GraphView {
 
   node(ref: NodeRef): NodeView {
     const id = this.resolve(ref);
-    const n = this.store.node(id);
+    const n = this.nodeAt(id);
     return { id, op: n.op, inputs: n.inputs.map((i) => this.resolve(i)), attrs: n.attrs, type: n.type, ...(n.source ? { source: n.source } : {}) };
   }
 
@@ -88,22 +92,39 @@ export class WorkingGraph implements GraphView {
   }
 
   typeOf(ref: NodeRef): TensorType {
-    return this.store.node(this.resolve(ref)).type;
+    return this.nodeAt(this.resolve(ref)).type;
   }
 
   /** Read by some live node or an output, and not replaced. Inputs of the graph always count as live. */
   isLive(ref: NodeRef): boolean {
-    return this.forward[ref] === ref && (this.useCount[ref]! > 0 || this.store.node(ref).op === 'input');
+    return this.forward[ref] === ref && (this.useCount[ref]! > 0 || this.nodeAt(ref).op === 'input');
   }
 
   get size(): number {
     return this.forward.length;
   }
 
-  /** Appends a node (validated, typed); its inputs gain a reader. It starts with no readers itself. */
+  /**
+   * Appends a node, its attributes checked and its type inferred by the op table; its inputs gain a
+   * reader. It starts with no readers itself.
+   */
   add(op: string, inputs: readonly NodeRef[], attrs: Record<string, unknown> = {}, source = ''): NodeRef {
     const resolved = inputs.map((i) => this.resolve(i));
-    const id = this.store.add(op, resolved, attrs, source);
+    const def = getOp(op);
+    const inputTypes = resolved.map((i) => this.nodeAt(i).type);
+    const arityOk = def.variadic ? inputTypes.length >= def.minInputs : inputTypes.length >= def.minInputs && inputTypes.length <= def.inputs.length;
+    if (!arityOk) throw new GraphTypeError(`${op}: a rewrite gave ${inputTypes.length} inputs (${def.inputs.join(', ')})`);
+    const parsed = def.attrs.safeParse(attrs);
+    if (!parsed.success) throw new GraphTypeError(`${op}: a rewrite gave invalid attributes: ${parsed.error.issues[0]!.message}`);
+    let type: TensorType;
+    try {
+      type = def.infer(inputTypes, parsed.data);
+    } catch (e) {
+      if (e instanceof TypeRuleError) throw new GraphTypeError(`${op}: ${e.message}; inputs: (${inputTypes.map(formatType).join(', ')})`);
+      throw e;
+    }
+    const id = this.nodes.length;
+    this.nodes.push({ id, op: def.name, inputs: resolved, attrs: parsed.data as Record<string, unknown>, type, ...(source ? { source } : {}) });
     this.forward.push(id);
     this.useCount.push(0);
     this.released.push(false);
@@ -124,7 +145,7 @@ export class WorkingGraph implements GraphView {
     const from = this.resolve(root);
     const to = this.resolve(replacement);
     if (from === to) return;
-    const [a, b] = [this.store.node(from), this.store.node(to)];
+    const [a, b] = [this.nodeAt(from), this.nodeAt(to)];
     if (!typeEquals(a.type, b.type)) {
       throw new Error(`rewrite changed a type: ${formatType(a.type)} -> ${formatType(b.type)}\n  ${printNode(a)}\n  ${printNode(b)}`);
     }
@@ -162,7 +183,7 @@ export class WorkingGraph implements GraphView {
           continue;
         }
         stack.push([id, true]);
-        const inputs = this.store.node(id).inputs;
+        const inputs = this.nodeAt(id).inputs;
         for (let k = inputs.length - 1; k >= 0; k--) {
           const r = this.resolve(inputs[k]!);
           if (!emitted[r]) stack.push([r, false]);
@@ -181,10 +202,14 @@ export class WorkingGraph implements GraphView {
     const b = new GraphBuilder();
     const map = new Map<NodeRef, NodeRef>();
     for (const id of this.order()) {
-      const n = this.store.node(id);
+      const n = this.nodeAt(id);
       map.set(id, b.add(n.op, n.inputs.map((i) => map.get(this.resolve(i))!), { ...n.attrs }, n.source ?? ''));
     }
     return b.build(Object.fromEntries(this.outputList.map((o) => [o.name, map.get(this.resolve(o.node))!])));
+  }
+
+  private nodeAt(id: NodeRef): GraphNode {
+    return this.nodes[id]!;
   }
 
   private release(start: NodeRef): void {
@@ -193,7 +218,7 @@ export class WorkingGraph implements GraphView {
       const id = stack.pop()!;
       if (this.released[id]) continue;
       this.released[id] = true;
-      for (const i of this.store.node(id).inputs) {
+      for (const i of this.nodeAt(id).inputs) {
         const r = this.resolve(i);
         this.useCount[r]!--;
         if (this.useCount[r] === 0 && this.forward[r] === r) stack.push(r);

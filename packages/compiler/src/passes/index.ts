@@ -1,0 +1,12 @@
+export { definePass, rewritePass, type Pass, type RewritePass } from './pass.ts';
+export { inferTypes } from './infer-types.ts';
+export { eliminateDeadCode } from './eliminate-dead-code.ts';
+export { eliminateCommonSubexpressions, nodeKey } from './eliminate-common-subexpressions.ts';
+export { foldConstants, foldConstantRules, MAX_FOLDED_ELEMENTS } from './fold-constants.ts';
+export { simplifyAlgebra, simplifyAlgebraRules } from './simplify-algebra.ts';
+export { decomposeComposites, decomposeOps } from './decompose-composites.ts';
+export { fuseElementwise, fuseElementwiseRules } from './fuse-elementwise.ts';
+export { fuseMatmulEpilogue, fuseMatmulEpilogueRules } from './fuse-matmul-epilogue.ts';
+export { fuseAttention, fuseAttentionRules } from './fuse-attention.ts';
+export { fuseAddLayerNorm, fuseAddLayerNormRules } from './fuse-add-layer-norm.ts';
+export { MAX_KERNEL_INPUTS } from './elementwise-expr.ts';

@@ -16,7 +16,7 @@ export function expandOps(graph: Graph, shouldExpand: ExpandPredicate = isCompos
   const b = new GraphBuilder();
   const emit = (op: string, inputs: readonly NodeRef[], attrs: Record<string, unknown>, source: string | undefined): NodeRef => {
     const def = getOp(op);
-    if (!shouldExpand(def) || !def.decompose) return b.add(op, inputs, attrs, source);
+    if (!shouldExpand(def) || !def.decompose) return b.add(op, inputs, attrs, source ?? ''); // '' keeps "no source" (undefined would capture this call site)
     const emitter: OpEmitter = {
       add: (o, i, a = {}) => emit(o, i, a, source),
       constant: (value, shape = [], dtype = 'f32') =>

@@ -109,17 +109,18 @@ function parseAttrs(def: OpDef, attrs: Record<string, unknown>, where: string | 
 }
 
 function inferType(def: OpDef, inputs: readonly TensorType[], attrs: unknown, where: string | undefined): TensorType {
-  const shown = inputs.map(formatType).join(', ');
+  // only formatted on failure: building a graph of thousands of nodes should not print them all
+  const shown = () => inputs.map(formatType).join(', ');
   const arityOk = def.variadic ? inputs.length >= def.minInputs : inputs.length >= def.minInputs && inputs.length <= def.inputs.length;
   if (!arityOk) {
     const expected = def.variadic ? `at least ${def.minInputs}` : def.minInputs === def.inputs.length ? `${def.minInputs}` : `${def.minInputs} to ${def.inputs.length}`;
-    throw new GraphTypeError(`${def.name}: expects ${expected} inputs (${def.inputs.join(', ')}), got ${inputs.length} [${shown}]${at(where)}`);
+    throw new GraphTypeError(`${def.name}: expects ${expected} inputs (${def.inputs.join(', ')}), got ${inputs.length} [${shown()}]${at(where)}`);
   }
   try {
     return def.infer(inputs, attrs);
   } catch (e) {
     if (e instanceof TypeRuleError || e instanceof GraphTypeError) {
-      throw new GraphTypeError(`${def.name}: ${e.message}; inputs: (${shown})${at(where)}`);
+      throw new GraphTypeError(`${def.name}: ${e.message}; inputs: (${shown()})${at(where)}`);
     }
     throw e;
   }

@@ -29,5 +29,9 @@ function formatAttr(value: unknown): string {
     const items = value.length > 8 ? [...value.slice(0, 8).map(formatAttr), `... ${value.length} items`] : value.map(formatAttr);
     return `[${items.join(', ')}]`;
   }
+  // objects: a fused op's expression, e.g. {op: 'add', args: [{in: 0}, {const: 1, dtype: 'f32'}]}
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.entries(value).map(([k, v]) => `${k}: ${formatAttr(v)}`).join(', ')}}`;
+  }
   return typeof value === 'string' ? `'${value}'` : String(value);
 }

@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { compileWat, wasmModuleSource } from '../../../scripts/build-wasm.ts';
+import { gemm } from '../src/cpu/kernels/gemm.ts';
+import { gemmWasm } from '../src/cpu/kernels/gemm-wasm.ts';
+
+function naive(a: Float32Array, b: Float32Array, m: number, n: number, k: number, transposeB: boolean): Float64Array {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+    let s = 0;
+    for (let p = 0; p < k; p++) s += a[i * k + p]! * (transposeB ? b[j * k + p]! : b[p * n + j]!);
+    c[i * n + j] = s;
+  }
+  return c;
+}
+
+describe('GEMM kernels', () => {
+  // sizes cross every blocking edge: rows % 4, columns % 8, depth > 256 (two k blocks), rows > 128 (two m blocks)
+  it.each([
+    [1, 1, 1],
+    [3, 9, 5],
+    [7, 17, 300],
+    [130, 13, 33],
+    [4, 8, 256],
+  ])('m=%i n=%i k=%i matches a float64 product, plain and transposed, JS and WebAssembly', (m, n, k) => {
+    const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i * 0.37));
+    const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.11));
+    for (const transposeB of [false, true]) {
+      const want = naive(a, b, m, n, k, transposeB);
+      for (const kernel of [gemm, gemmWasm]) {
+        const c = new Float32Array(m * n + 3).fill(7); // guard elements past the end must survive
+        kernel({ a, aOffset: 0, b, bOffset: 0, c, cOffset: 0, m, n, k, transposeB });
+        let err = 0;
+        for (let i = 0; i < m * n; i++) err = Math.max(err, Math.abs(c[i]! - want[i]!));
+        expect(err).toBeLessThan(1e-4 * Math.sqrt(k));
+        expect(Array.from(c.subarray(m * n))).toEqual([7, 7, 7]);
+      }
+    }
+  });
+
+  it('the committed WebAssembly module is the compiled gemm.wat', async () => {
+    const dir = new URL('../src/cpu/wasm/', import.meta.url);
+    const binary = await compileWat(readFileSync(new URL('gemm.wat', dir), 'utf8'), 'gemm.wat');
+    expect(readFileSync(new URL('gemm-wasm.ts', dir), 'utf8')).toBe(wasmModuleSource('gemm.wat', binary));
+  });
+});

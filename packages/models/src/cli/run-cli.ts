@@ -5,20 +5,21 @@ import { generateCommand } from './commands/generate.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { paramsCommand } from './commands/params.ts';
 import { reverseCommand } from './commands/reverse.ts';
+import { processIo, type CliIo } from './io.ts';
 
 /** Exit statuses: 0 success, 1 a user error (one line on stderr), 2 a bug (stack trace). */
 export const EXIT_USER_ERROR = 1;
 export const EXIT_BUG = 2;
 
-export function buildProgram(): Command {
+export function buildProgram(io: CliIo = processIo): Command {
   const program = new Command('loom')
     .description('Loom: declarative Transformer graphs, run on the cpu, reference or webgpu backend')
     .showSuggestionAfterError(true)
     .exitOverride();
   // commander's own errors (bad arguments) get the same prefix as ours
-  const output = { outputError: (text: string, write: (s: string) => void) => write(`loom: ${text}`) };
+  const output = { writeOut: io.out, writeErr: io.err, outputError: (text: string, write: (s: string) => void) => write(`loom: ${text}`) };
   program.configureOutput(output);
-  for (const command of [reverseCommand(), generateCommand(), logitsCommand(), paramsCommand(), checkGraphCommand()]) {
+  for (const command of [reverseCommand(io), generateCommand(io), logitsCommand(io), paramsCommand(io), checkGraphCommand(io)]) {
     program.addCommand(command.exitOverride().configureOutput(output).showSuggestionAfterError(true));
   }
   return program;
@@ -29,17 +30,17 @@ export function buildProgram(): Command {
  * the user's mistake (bad input, weights, config, graph): one line on stderr. Argument errors are
  * reported by commander, also in one line. Anything else is a bug and shows its stack.
  */
-export async function runCli(argv: readonly string[]): Promise<number> {
+export async function runCli(argv: readonly string[], io: CliIo = processIo, program: Command = buildProgram(io)): Promise<number> {
   try {
-    await buildProgram().parseAsync([...argv], { from: 'user' });
+    await program.parseAsync([...argv], { from: 'user' });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode; // commander has printed the message or the help
     if (e instanceof LoomError) {
-      process.stderr.write(`loom: error: ${e.message.replace(/\s*\n\s*/g, ' ')}\n`);
+      io.err(`loom: error: ${e.message.replace(/\s*\n\s*/g, ' ')}\n`);
       return EXIT_USER_ERROR;
     }
-    process.stderr.write(`loom: internal error (a bug, please report it):\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    io.err(`loom: internal error (a bug, please report it):\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return EXIT_BUG;
   }
 }

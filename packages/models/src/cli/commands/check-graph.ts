@@ -1,9 +1,10 @@
 import { GraphFormatError, graphFromJson, printGraph } from '@loom/graph';
 import { Command } from 'commander';
 import { readUserFile } from '../../io/files.ts';
+import type { CliIo } from '../io.ts';
 
 /** `loom check-graph FILE`: parse and verify a graph JSON, print its text form. */
-export function checkGraphCommand(): Command {
+export function checkGraphCommand(io: CliIo): Command {
   return new Command('check-graph')
     .description('parse and verify a Loom graph JSON file and print it as text (errors name the JSON path)')
     .argument('<file>', 'graph JSON (as written by graphToJson)')
@@ -16,6 +17,6 @@ export function checkGraphCommand(): Command {
         if (e instanceof GraphFormatError) e.message = `${file}: ${e.message}`;
         throw e;
       }
-      process.stdout.write(`${printGraph(graph)}\n`);
+      io.out(`${printGraph(graph)}\n`);
     });
 }

@@ -3,6 +3,7 @@ import { generate } from '../../decoding/generate.ts';
 import { gpt2Tokenizer } from '../../tokenizers/gpt2-tokenizer.ts';
 import { loadGpt2 } from '../gpt2-loader.ts';
 import { backendOption, collect, parseNonNegativeInt, parseNumber, parsePositiveInt } from '../options.ts';
+import type { CliIo } from '../io.ts';
 
 interface GenerateOpts {
   weights: string;
@@ -17,7 +18,7 @@ interface GenerateOpts {
 }
 
 /** `loom generate`: GPT-2 text generation, greedy or sampled; prints prompt + continuation. */
-export function generateCommand(): Command {
+export function generateCommand(io: CliIo): Command {
   return new Command('generate')
     .description('continue prompts with a GPT-2 checkpoint (greedy unless --temperature/--top-k/--top-p)')
     .requiredOption('--weights <file>', 'Hugging Face GPT-2 weights (.safetensors)')
@@ -39,6 +40,6 @@ export function generateCommand(): Command {
         ...(opts.topK !== undefined ? { topK: opts.topK } : {}),
         ...(opts.topP !== undefined ? { topP: opts.topP } : {}),
       });
-      for (const ids of out) process.stdout.write(`${gpt2Tokenizer.decode(ids)}\n`);
+      for (const ids of out) io.out(`${gpt2Tokenizer.decode(ids)}\n`);
     });
 }

@@ -4,9 +4,10 @@ import { Command } from 'commander';
 import { FileError } from '../../errors.ts';
 import { loadGpt2 } from '../gpt2-loader.ts';
 import { backendOption, parseIdList } from '../options.ts';
+import type { CliIo } from '../io.ts';
 
 /** `loom logits`: one forward pass of GPT-2, written as a float32 `logits` [1, T, V] safetensors file. */
-export function logitsCommand(): Command {
+export function logitsCommand(io: CliIo): Command {
   return new Command('logits')
     .description('run GPT-2 on token ids and write the logits [1, T, vocab] as float32 safetensors')
     .requiredOption('--weights <file>', 'Hugging Face GPT-2 weights (.safetensors)')

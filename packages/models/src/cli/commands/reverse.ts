@@ -2,15 +2,16 @@ import { getBackend } from '@loom/backends';
 import { Command } from 'commander';
 import { ReverseModel } from '../../reverse/reverse-model.ts';
 import { backendOption } from '../options.ts';
+import type { CliIo } from '../io.ts';
 
 /** `loom reverse TEXT...`: the shipped reverse model, greedy decoding, one line per text. */
-export function reverseCommand(): Command {
+export function reverseCommand(io: CliIo): Command {
   return new Command('reverse')
     .description('reverse lowercase strings with the shipped encoder-decoder Transformer (greedy decoding)')
     .argument('<text...>', 'strings of a-z and spaces (the model was trained on 1 to 16 characters)')
     .addOption(backendOption())
     .action(async (texts: string[], opts: { backend: string }) => {
       const model = ReverseModel.load(await getBackend(opts.backend));
-      for (const line of await model.reverse(texts)) process.stdout.write(`${line}\n`);
+      for (const line of await model.reverse(texts)) io.out(`${line}\n`);
     });
 }

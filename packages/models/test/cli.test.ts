@@ -1,0 +1,199 @@
+/**
+ * The CLI in-process (fast): every command and every kind of user error, through runCli with captured
+ * output. cli-process.test.ts runs the real `loom` process for a representative set.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { graphToJson, maxAbsDiff, readSafetensors } from '@loom/graph';
+import { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { buildProgram, runCli } from '../src/cli/run-cli.ts';
+import type { CliIo } from '../src/cli/io.ts';
+import { buildGpt2 } from '../src/gpt2/model.ts';
+import { gpt2Tokenizer } from '../src/tokenizers/gpt2-tokenizer.ts';
+import { FIXTURES, fixtureJson, fixtureTensors, tensor } from './helpers.ts';
+
+const TMP = mkdtempSync(join(tmpdir(), 'loom-cli-'));
+const WEIGHTS = join(FIXTURES, 'gpt2-tiny.safetensors');
+const CONFIG = join(FIXTURES, 'gpt2-tiny.config.json');
+const REVERSE_WEIGHTS = new URL('../weights/reverse-transformer.safetensors', import.meta.url).pathname;
+const gpt2 = ['--weights', WEIGHTS, '--config', CONFIG];
+const OUT = join(TMP, 'unused.safetensors');
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function capture(): { io: CliIo; result: () => Omit<Result, 'code'> } {
+  let stdout = '';
+  let stderr = '';
+  return { io: { out: (t) => void (stdout += t), err: (t) => void (stderr += t) }, result: () => ({ stdout, stderr }) };
+}
+
+async function loom(...args: string[]): Promise<Result> {
+  const { io, result } = capture();
+  const code = await runCli(args, io);
+  return { code, ...result() };
+}
+
+/** A user error: status 1, exactly one line on stderr, no stack trace, nothing on stdout. */
+export function expectUserError(r: Result, pattern: RegExp): void {
+  expect(r.code, r.stderr).toBe(1);
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^loom: error: /);
+  expect(lines[0]).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+function tmpFile(name: string, contents: string | Uint8Array): string {
+  const path = join(TMP, name);
+  writeFileSync(path, contents);
+  return path;
+}
+
+const smallGpt2 = () => buildGpt2({ nLayer: 1, nHead: 2, nEmbd: 8, nInner: 16, nPositions: 4, vocabSize: 10, eps: 1e-5, activation: 'gelu_tanh', eosTokenId: null });
+
+describe('loom commands', () => {
+  it('reverse prints one reversed line per text', async () => {
+    expect(await loom('reverse', 'hello world', 'abc')).toEqual({ code: 0, stdout: 'dlrow olleh\ncba\n', stderr: '' });
+  });
+
+  it('params prints bare integers for all six presets', async () => {
+    const r = await loom('params', 'transformer-base', 'transformer-big', 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl');
+    expect(r).toEqual({ code: 0, stdout: '63082496\n214245376\n124439808\n354823168\n774030080\n1557611200\n', stderr: '' });
+  });
+
+  it('generate prints prompt + greedy continuation (the greedy_20 ids)', async () => {
+    const { greedy_20 } = fixtureJson<{ greedy_20: number[] }>('gpt2-tiny.json');
+    const r = await loom('generate', ...gpt2, '--prompt', 'Data visualization empowers users to', '--max-new-tokens', '20');
+    expect(r).toEqual({ code: 0, stdout: `${gpt2Tokenizer.decode(greedy_20)}\n`, stderr: '' });
+  });
+
+  it('generate samples reproducibly with a seed, one line per prompt', async () => {
+    const args = ['generate', ...gpt2, '--prompt', 'Data visualization', '--prompt', 'Hello there, my friend', '--max-new-tokens', '4', '--temperature', '0.8', '--top-k', '40', '--top-p', '0.95', '--seed', '7'];
+    const a = await loom(...args);
+    const b = await loom(...args);
+    const c = await loom(...args.slice(0, -1), '8');
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    expect(a.stdout).not.toBe(c.stdout);
+    const lines = a.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^Data visualization./);
+    expect(lines[1]).toMatch(/^Hello there, my friend./);
+  });
+
+  it('logits writes one float32 tensor [1, T, vocab] matching PyTorch', async () => {
+    const out = join(TMP, 'logits.safetensors');
+    expect(await loom('logits', ...gpt2, '--ids', '6601,32704,795,30132,2985,284', '--out', out)).toEqual({ code: 0, stdout: '', stderr: '' });
+    const { tensors } = readSafetensors(new Uint8Array(readFileSync(out)));
+    expect([...tensors.keys()]).toEqual(['logits']);
+    const logits = tensors.get('logits')!;
+    expect(logits.shape).toEqual([1, 6, 50257]);
+    expect(logits.data).toBeInstanceOf(Float32Array);
+    expect(maxAbsDiff(logits.data, tensor(fixtureTensors('gpt2-tiny-golden.safetensors'), 'logits_f64').data)).toBeLessThan(5e-6);
+  });
+
+  it('check-graph prints the text form of a valid graph', async () => {
+    const r = await loom('check-graph', tmpFile('ok.json', graphToJson(smallGpt2())));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^%0 = input "input_ids" : i32\[batch, seq\]/);
+    expect(r.stdout).toMatch(/return logits = %\d+\n$/);
+  });
+
+  it('--help works on every command and lists the backends', async () => {
+    for (const cmd of [[], ['reverse'], ['generate'], ['logits'], ['params'], ['check-graph']]) {
+      const r = await loom(...cmd, '--help');
+      expect(r.code, cmd.join(' ')).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: loom/);
+      if (['reverse', 'generate', 'logits'].includes(cmd[0] ?? '')) expect(r.stdout.replace(/\s+/g, ' ')).toMatch(/"cpu", "reference", "webgpu"/);
+    }
+  });
+});
+
+describe('loom user errors: one line on stderr, status 1', () => {
+  it('bad arguments', async () => {
+    expectUserError(await loom('frobnicate'), /unknown command 'frobnicate'/);
+    expectUserError(await loom('reverse', '--speed', '3', 'abc'), /unknown option '--speed'/);
+    expectUserError(await loom('reverse'), /missing required argument 'text'/);
+    expectUserError(await loom('generate', '--config', CONFIG, '--prompt', 'x'), /required option '--weights <file>' not specified/);
+    expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--top-k', 'many'), /'--top-k <k>' argument 'many' is invalid\. --top-k must be a positive integer/);
+    expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--top-p', '1.5'), /--top-p must be in \(0, 1\]/);
+    expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--max-new-tokens', '-3'), /--max-new-tokens must be a non-negative integer/);
+    expectUserError(await loom('logits', ...gpt2, '--ids', '1,,2', '--out', OUT), /ids must be non-negative integers separated by commas/);
+    expectUserError(await loom('params', 'gpt5'), /argument 'preset'\. Allowed choices are transformer-base, transformer-big, gpt2, gpt2-medium, gpt2-large, gpt2-xl/);
+  });
+
+  it('unknown backend names list the choices', async () => {
+    expectUserError(await loom('reverse', '--backend', 'tpu', 'abc'), /'--backend <name>' argument 'tpu' is invalid\. Allowed choices are cpu, reference, webgpu/);
+    expectUserError(await loom('logits', ...gpt2, '--ids', '1', '--out', OUT, '--backend', 'gpu'), /Allowed choices are cpu, reference, webgpu/);
+  });
+
+  it('reverse: unknown character, named with its position', async () => {
+    expectUserError(await loom('reverse', 'hello World'), /unknown character 'W' at position 7 of "hello World"/);
+    expectUserError(await loom('reverse', 'abc', 'tab\there'), /unknown character U\+0009 at position 4/);
+  });
+
+  it('sequence longer than the model positions', async () => {
+    expectUserError(await loom('reverse', 'a'.repeat(70)), /source has 70 tokens, longer than the model's 64 positions/);
+    const ids = Array.from({ length: 129 }, () => '1').join(',');
+    expectUserError(await loom('logits', ...gpt2, '--ids', ids, '--out', OUT), /prompt has 129 tokens, longer than the model's 128 positions/);
+    expectUserError(await loom('generate', ...gpt2, '--prompt', 'hello', '--max-new-tokens', '200'), /prompt of 1 tokens plus 200 new tokens is longer than the model's 128 positions/);
+  });
+
+  it('token id outside the vocabulary', async () => {
+    expectUserError(await loom('logits', ...gpt2, '--ids', '6601,50257', '--out', OUT), /token id 50257 at position 2 is outside the vocabulary \(0\.\.50256\)/);
+  });
+
+  it('corrupt weights files', async () => {
+    const truncated = tmpFile('truncated.safetensors', readFileSync(WEIGHTS).subarray(0, 5000));
+    expectUserError(await loom('logits', '--weights', truncated, '--config', CONFIG, '--ids', '1', '--out', OUT), /truncated\.safetensors/);
+    const garbage = tmpFile('garbage.safetensors', 'this is not a safetensors file');
+    expectUserError(await loom('generate', '--weights', garbage, '--config', CONFIG, '--prompt', 'x'), /garbage\.safetensors/);
+  });
+
+  it('mismatched weights: missing, unexpected and mis-shaped tensors in one line', async () => {
+    expectUserError(
+      await loom('logits', '--weights', REVERSE_WEIGHTS, '--config', CONFIG, '--ids', '1', '--out', OUT),
+      /reverse-transformer\.safetensors does not fit the model: 28 missing \(wte\.weight, wpe\.weight, .* and 20 more\); 64 unexpected \(decoder\.layers\.0\.linear1\.bias, .* and 56 more\)$/,
+    );
+    const wider = tmpFile('wider.json', JSON.stringify({ ...fixtureJson('gpt2-tiny.config.json'), n_embd: 32 }));
+    expectUserError(await loom('logits', '--weights', WEIGHTS, '--config', wider, '--ids', '1', '--out', OUT), /28 mis-shaped \(transformer\.wte\.weight: expected f32\[50257, 32\], got f32\[50257, 64\], /);
+  });
+
+  it('missing files and malformed config.json', async () => {
+    expectUserError(await loom('generate', '--weights', join(TMP, 'nope.safetensors'), '--config', CONFIG, '--prompt', 'x'), /cannot read weights file '.*nope\.safetensors': no such file/);
+    expectUserError(await loom('generate', ...gpt2.slice(0, 2), '--config', TMP, '--prompt', 'x'), /cannot read config '.*': it is a directory/);
+    const bad = tmpFile('bad.json', JSON.stringify({ ...fixtureJson('gpt2-tiny.config.json'), activation_function: 'swish' }));
+    expectUserError(await loom('generate', '--weights', WEIGHTS, '--config', bad, '--prompt', 'x'), /bad\.json: activation_function: unsupported value 'swish'; supported: gelu_new/);
+    expectUserError(await loom('logits', '--weights', WEIGHTS, '--config', tmpFile('broken.json', '{"n_layer": 2,'), '--ids', '1', '--out', OUT), /broken\.json: not valid JSON/);
+  });
+
+  it('check-graph: malformed graph JSON names the file and the JSON path', async () => {
+    const json = JSON.parse(graphToJson(smallGpt2()));
+    json.nodes[3].op = 'convolve';
+    expectUserError(await loom('check-graph', tmpFile('bad-graph.json', JSON.stringify(json))), /bad-graph\.json: \$\.nodes\[3\]\.op: unknown op 'convolve'/);
+    json.nodes[3].op = JSON.parse(graphToJson(smallGpt2())).nodes[3].op;
+    json.nodes[1].type.shape = [8, 'not a dim!'];
+    expectUserError(await loom('check-graph', tmpFile('bad-dim.json', JSON.stringify(json))), /bad-dim\.json: \$\.nodes\[1\]\.type\.shape\[1\]: /);
+    expectUserError(await loom('check-graph', tmpFile('not-json.json', '{"format": "loom-graph",')), /not-json\.json: \$: not valid JSON/);
+  });
+});
+
+describe('loom bugs', () => {
+  it('a non-Loom exception is a bug: status 2 and its stack trace', async () => {
+    const { io, result } = capture();
+    const program = buildProgram(io);
+    program.addCommand(new Command('boom').exitOverride().action(() => {
+      throw new TypeError('undefined is not a function');
+    }));
+    const code = await runCli(['boom'], io, program);
+    expect(code).toBe(2);
+    expect(result().stderr).toMatch(/^loom: internal error \(a bug, please report it\):\nTypeError: undefined is not a function\n\s+at /);
+  });
+});

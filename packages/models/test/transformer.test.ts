@@ -3,7 +3,7 @@ import { maxAbsDiff, ndarray, type NDArray } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { greedyDecode } from '../src/decoding/seq2seq.ts';
 import { Prng } from '../src/decoding/prng.ts';
-import { ReverseModel } from '../src/reverse/reverse-model.ts';
+import { loadReverseModel } from '../src/reverse/load-reverse.ts';
 import type { TransformerConfig } from '../src/transformer/config.ts';
 import { buildTransformer, buildTransformerDecoder, buildTransformerEncoder } from '../src/transformer/model.ts';
 import { TransformerRunner } from '../src/transformer/runner.ts';
@@ -19,7 +19,7 @@ describe('reverse model (trained PyTorch nn.Transformer) agrees with PyTorch', (
 
   for (const backend of [cpuBackend, referenceBackend]) {
     it(`${backend.name}: encoder memory and teacher-forced logits within 1e-4 of float64 PyTorch`, async () => {
-      const model = ReverseModel.load(backend);
+      const model = loadReverseModel(backend);
       const memory = await model.runner.encode(src);
       expect(memory.shape).toEqual([3, 25, 128]);
       const memErr = maxAbsDiff(memory.data, tensor(golden, 'memory_f64').data);
@@ -33,7 +33,7 @@ describe('reverse model (trained PyTorch nn.Transformer) agrees with PyTorch', (
   }
 
   it('greedy decoding reproduces PyTorch ids for all five strings, decoded as one padded batch', async () => {
-    const model = ReverseModel.load(cpuBackend);
+    const model = loadReverseModel(cpuBackend);
     const texts = Object.keys(spec.greedy);
     const ids = await model.reverseIds(texts);
     texts.forEach((text, i) => {
@@ -44,7 +44,7 @@ describe('reverse model (trained PyTorch nn.Transformer) agrees with PyTorch', (
   });
 
   it('each row stops at its own EOS: batched decoding equals decoding rows alone', async () => {
-    const model = ReverseModel.load(cpuBackend);
+    const model = loadReverseModel(cpuBackend);
     const alone = await model.reverse(['abc']);
     const batched = await model.reverse(['hello world', 'abc']);
     expect(batched[1]).toBe(alone[0]);
@@ -52,13 +52,13 @@ describe('reverse model (trained PyTorch nn.Transformer) agrees with PyTorch', (
   });
 
   it('maxLen bounds the output, BOS included', async () => {
-    const model = ReverseModel.load(cpuBackend);
+    const model = loadReverseModel(cpuBackend);
     const [ids] = await greedyDecode(model.runner, [model.spec.vocab.encode('hello world')], { bos: 1, eos: 2, maxLen: 4 });
     expect(ids).toEqual([1, 6, 14, 20]);
   });
 
   it('rejects unknown characters and over-long inputs with a clear ModelInputError', async () => {
-    const model = ReverseModel.load(cpuBackend);
+    const model = loadReverseModel(cpuBackend);
     await expect(model.reverse(['héllo'])).rejects.toThrow(/unknown character U\+00E9 at position 2 of "héllo"/);
     await expect(model.reverse(['a'.repeat(65)])).rejects.toThrow(/65 tokens, longer than the model's 64 positions/);
   });

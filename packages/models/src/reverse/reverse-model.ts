@@ -2,20 +2,17 @@
  * The shipped reverse model: a small trained encoder-decoder Transformer (2 + 2 layers, D 128) that
  * reverses lowercase strings. Its weights are the PyTorch checkpoint as trained
  * (`weights/reverse-transformer.safetensors`, mapped to Loom names on load) and `weights/reverse.json`
- * describes it.
+ * describes it. Reading them from disk is in `load-reverse.ts` (Node only).
  */
 import type { Backend } from '@loom/backends';
+import type { NDArray } from '@loom/graph';
 import { z } from 'zod';
 import { greedyDecode } from '../decoding/seq2seq.ts';
 import { ConfigError } from '../errors.ts';
-import { readCheckpoint, readUserFile } from '../io/files.ts';
 import { CharVocab } from '../tokenizers/char-vocab.ts';
 import type { TransformerConfig } from '../transformer/config.ts';
 import { TransformerRunner } from '../transformer/runner.ts';
 import { transformerWeights } from '../weights/transformer-weights.ts';
-
-/** The folder of the shipped weights. */
-export const SHIPPED_WEIGHTS_DIR = new URL('../../weights/', import.meta.url);
 
 const reverseJsonSchema = z.object({
   config: z.object({
@@ -84,12 +81,9 @@ export class ReverseModel {
     readonly runner: TransformerRunner,
   ) {}
 
-  /** Loads reverse.json and the checkpoint from `dir` (default: the shipped weights). */
-  static load(backend: Backend, dir: URL | string = SHIPPED_WEIGHTS_DIR): ReverseModel {
-    const base = typeof dir === 'string' ? dir.replace(/\/?$/, '/') : dir.pathname;
-    const spec = parseReverseSpec(readUserFile(`${base}reverse.json`, 'model description').toString('utf8'), `${base}reverse.json`);
-    const weights = transformerWeights(spec.config, readCheckpoint(`${base}reverse-transformer.safetensors`), `${base}reverse-transformer.safetensors`);
-    return new ReverseModel(spec, new TransformerRunner(spec.config, weights, backend));
+  /** The model from its description and checkpoint (PyTorch or Loom names). `loadReverseModel` reads them from files. */
+  static fromCheckpoint(spec: ReverseSpec, checkpoint: ReadonlyMap<string, NDArray>, backend: Backend, sourceName?: string): ReverseModel {
+    return new ReverseModel(spec, new TransformerRunner(spec.config, transformerWeights(spec.config, checkpoint, sourceName), backend));
   }
 
   /** Greedy-decoded ids (BOS ... EOS) for each text, decoded together as one padded batch. */

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { generate } from '../../decoding/generate.ts';
 import { gpt2Tokenizer } from '../../tokenizers/gpt2-tokenizer.ts';
-import { loadGpt2 } from '../gpt2-loader.ts';
+import { loadGpt2 } from '../../io/load-gpt2.ts';
 import { backendOption, collect, parseNonNegativeInt, parseNumber, parsePositiveInt } from '../options.ts';
 import type { CliIo } from '../io.ts';
 

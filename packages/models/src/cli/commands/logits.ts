@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { writeSafetensors } from '@loom/graph';
 import { Command } from 'commander';
 import { FileError } from '../../errors.ts';
-import { loadGpt2 } from '../gpt2-loader.ts';
+import { loadGpt2 } from '../../io/load-gpt2.ts';
 import { backendOption, parseIdList } from '../options.ts';
 import type { CliIo } from '../io.ts';
 

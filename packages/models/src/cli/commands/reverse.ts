@@ -1,6 +1,6 @@
 import { getBackend } from '@loom/backends';
 import { Command } from 'commander';
-import { ReverseModel } from '../../reverse/reverse-model.ts';
+import { loadReverseModel } from '../../reverse/load-reverse.ts';
 import { backendOption } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
@@ -11,7 +11,7 @@ export function reverseCommand(io: CliIo): Command {
     .argument('<text...>', 'strings of a-z and spaces (the model was trained on 1 to 16 characters)')
     .addOption(backendOption())
     .action(async (texts: string[], opts: { backend: string }) => {
-      const model = ReverseModel.load(await getBackend(opts.backend));
+      const model = loadReverseModel(await getBackend(opts.backend));
       for (const line of await model.reverse(texts)) io.out(`${line}\n`);
     });
 }

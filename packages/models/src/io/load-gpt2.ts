@@ -1,7 +1,7 @@
 import { getBackend } from '@loom/backends';
 import { parseGpt2ConfigJson } from '../gpt2/config.ts';
 import { Gpt2Runner } from '../gpt2/runner.ts';
-import { readCheckpoint, readUserFile } from '../io/files.ts';
+import { readCheckpoint, readUserFile } from './files.ts';
 import { gpt2Weights } from '../weights/gpt2-weights.ts';
 
 /** GPT-2 from a Hugging Face config.json and safetensors checkpoint, on the named backend. */

@@ -7,9 +7,7 @@ import { referenceBackend } from './reference-backend.ts';
 const loaders: Record<BackendName, () => Promise<Backend>> = {
   cpu: async () => cpuBackend,
   reference: async () => referenceBackend,
-  webgpu: async () => {
-    throw new LoomError('backend-unavailable', 'webgpu: backend not built yet');
-  },
+  webgpu: async () => (await import('./webgpu/webgpu-backend.ts')).webgpuBackend,
 };
 
 export class UnknownBackendError extends LoomError {

@@ -1,0 +1,52 @@
+import { getOp, isOpName, type GraphNode } from '@loom/graph';
+import { UnsupportedOpError } from './errors.ts';
+import type { KernelContext, KernelLaunch, KernelTable } from './kernel.ts';
+import { attentionKernel } from './kernels/attention.ts';
+import { cacheUpdateKernel } from './kernels/cache-update.ts';
+import { fusedElementwiseKernel, primitiveElementwiseKernel } from './kernels/elementwise.ts';
+import { gatherKernel } from './kernels/gather.ts';
+import { fusedAddLayerNormKernel, layerNormKernel } from './kernels/layer-norm.ts';
+import { concatKernel, rangeKernel, sliceKernel, transposeKernel } from './kernels/layout.ts';
+import { fusedMatmulKernel, matmulKernel } from './kernels/matmul.ts';
+import { reduceKernel } from './kernels/reduce.ts';
+import { softmaxKernel } from './kernels/softmax.ts';
+
+/**
+ * The WebGPU kernels by op. Every op of category 'elementwise' (unary, binary, comparison, where,
+ * cast) shares the expression renderer; reshape is a view (no kernel); input, param and constant are
+ * buffers, not steps. Composite ops never reach a backend: compile() expands them.
+ */
+export const WEBGPU_KERNELS: KernelTable = {
+  fused_elementwise: fusedElementwiseKernel,
+  matmul: matmulKernel,
+  fused_matmul: fusedMatmulKernel,
+  fused_attention: attentionKernel,
+  fused_add_layer_norm: fusedAddLayerNormKernel,
+  layer_norm: layerNormKernel,
+  softmax: softmaxKernel,
+  reduce_sum: reduceKernel,
+  reduce_mean: reduceKernel,
+  reduce_max: reduceKernel,
+  gather: gatherKernel,
+  transpose: transposeKernel,
+  slice: sliceKernel,
+  concat: concatKernel,
+  range: rangeKernel,
+  cache_update: cacheUpdateKernel,
+};
+
+export type AnyKernelRenderer = (ctx: KernelContext) => KernelLaunch[];
+
+/** The renderer for a node, or UnsupportedOpError naming the op and the node. */
+export function kernelFor(node: GraphNode): AnyKernelRenderer {
+  const where = `node %${node.id}${node.source ? ` at ${node.source}` : ''}`;
+  if (!isOpName(node.op)) throw new UnsupportedOpError(node.op, `${where}: not an op of the op table`);
+  const def = getOp(node.op);
+  if (def.category === 'elementwise') return primitiveElementwiseKernel;
+  const renderer = WEBGPU_KERNELS[node.op];
+  if (!renderer) {
+    const why = def.category === 'composite' ? 'composite ops must be expanded by compile() first' : 'the WebGPU backend has no kernel for it';
+    throw new UnsupportedOpError(node.op, `${where}: ${why}`);
+  }
+  return renderer as unknown as AnyKernelRenderer;
+}

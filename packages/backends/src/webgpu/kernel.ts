@@ -1,0 +1,64 @@
+import type { DType, GraphNode, OpDef, OPS, OpName } from '@loom/graph';
+import type { DeviceLimits } from './gpu-provider.ts';
+
+/**
+ * The contract between renderers and the runtime. A renderer turns one plan step (a node of the
+ * compiled graph, with its shapes resolved for this run) into WGSL launches; it never touches the
+ * device. The runtime owns buffers, pipelines and the command encoder.
+ */
+
+/** A tensor a kernel reads or writes, with its shape resolved for this run. */
+export interface TensorInfo {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** What to call it in messages: a weight or input name, else `%id`. */
+  readonly label: string;
+}
+
+/** Attributes of op K as its op-table schema parses them. */
+export type AttrsOf<K extends OpName> = (typeof OPS)[K] extends OpDef<infer A> ? A : never;
+
+export interface KernelContext<K extends OpName = OpName> {
+  readonly node: GraphNode;
+  readonly attrs: AttrsOf<K>;
+  readonly inputs: readonly TensorInfo[];
+  readonly output: TensorInfo;
+  readonly limits: DeviceLimits;
+  /** Index of this step's slot in the status buffer (kernels that report bad data, e.g. gather ids). */
+  readonly statusSlot: number;
+  /** The plan writes the output into input 0's buffer (a state updated in place): do not bind input 0. */
+  readonly inPlace: boolean;
+}
+
+/** Which buffer a storage binding refers to. */
+export type BufferRef = { readonly input: number } | { readonly output: true } | { readonly status: true };
+
+export interface StorageBinding {
+  readonly buffer: BufferRef;
+  /** A byte range of the buffer (chunked access to tensors larger than one binding); default: all. */
+  readonly offset?: number;
+  readonly size?: number;
+}
+
+/** One compute dispatch. Storage bindings take @binding(0..n-1); the Params block is @binding(n). */
+export interface KernelLaunch {
+  readonly wgsl: string;
+  readonly workgroups: readonly [number, number, number];
+  readonly bindings: readonly StorageBinding[];
+  readonly params: Uint32Array;
+}
+
+export type KernelRenderer<K extends OpName> = (ctx: KernelContext<K>) => KernelLaunch[];
+
+/** Renderers keyed by op name; each one's attribute type comes from the op table. */
+export type KernelTable = { readonly [K in OpName]?: KernelRenderer<K> };
+
+export const input = (index: number): BufferRef => ({ input: index });
+export const OUTPUT: BufferRef = { output: true };
+export const STATUS: BufferRef = { status: true };
+
+export function sizeOfShape(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}

@@ -1,0 +1,111 @@
+import { broadcastStrides } from '@loom/graph';
+import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
+import { entryPoint, linearGrid, Params, storageDecl } from '../wgsl.ts';
+import { F32_LOWEST, workgroupReduce, workgroupScratch } from './reduce-helpers.ts';
+
+/** Keys per tile = invocations per workgroup. */
+const KEYS = 64;
+
+/**
+ * fused_attention: softmax(q k^T * scale + mask) v with an online softmax, so the Tq x Tk score
+ * matrix never exists. One workgroup per (batch, query row): the query row waits in workgroup
+ * memory; per tile of 64 keys each invocation scores one key, the tile max updates the running max
+ * m, and each invocation rescales and accumulates its share of the Dv output columns:
+ *   m' = max(m, max_j s_j);  l = l e^(m - m') + sum_j e^(s_j - m');  acc = acc e^(m - m') + sum_j e^(s_j - m') v_j
+ * The head sizes Dh and Dv are baked into the source (they are static in every model); the lengths
+ * and the mask's broadcast strides are Params.
+ */
+export function attentionKernel(ctx: KernelContext<'fused_attention'>): KernelLaunch[] {
+  const [q, k, v, mask] = ctx.inputs;
+  const rank = q!.shape.length;
+  const [tq, dh] = q!.shape.slice(-2) as [number, number];
+  const tk = k!.shape[rank - 2]!;
+  const dv = v!.shape[rank - 1]!;
+  const batchShape = q!.shape.slice(0, -2);
+  const batches = sizeOfShape(batchShape);
+  if (sizeOfShape(ctx.output.shape) === 0) return [];
+  const perThread = Math.ceil(dv / KEYS);
+  const params = new Params().u32('rows', batches * tq).u32('tq', tq).u32('tk', tk).f32('scale', ctx.attrs.scale);
+  const maskLines: string[] = [];
+  if (mask) {
+    const strides = broadcastStrides(mask.shape, [...batchShape, tq, tk]);
+    params.u32('m_sq', strides[rank - 2]!).u32('m_sk', strides[rank - 1]!);
+    maskLines.push('var mask_base = qi * p.m_sq;', 'var brem = b;');
+    for (let d = rank - 3; d >= 0; d--) {
+      params.u32(`m_s${d}`, strides[d]!);
+      if (d > 0) {
+        params.u32(`bsize${d}`, batchShape[d]!);
+        maskLines.push(`mask_base += (brem % p.bsize${d}) * p.m_s${d};`, `brem = brem / p.bsize${d};`);
+      } else maskLines.push('mask_base += brem * p.m_s0;');
+    }
+  }
+  const names = mask ? ['Q', 'Kt', 'V', 'Mask'] : ['Q', 'Kt', 'V'];
+  const wgsl = [
+    `const DH = ${dh}u;`,
+    `const DV = ${dv}u;`,
+    ...names.map((n, i) => storageDecl(i, n, 'f32', 'read')),
+    storageDecl(names.length, 'O', 'f32', 'read_write'),
+    params.declare(names.length + 1),
+    `var<workgroup> q_row: array<f32, ${Math.max(dh, 1)}>;`,
+    `var<workgroup> weights: array<f32, ${KEYS}>;`,
+    workgroupScratch('scratch', 'f32', KEYS),
+    entryPoint(KEYS),
+    '  let row = wg;',
+    '  if (row >= p.rows) { return; }',
+    '  let b = row / p.tq;',
+    '  let qi = row % p.tq;',
+    '  let q_base = row * DH;',
+    '  let k_base = b * p.tk * DH;',
+    '  let v_base = b * p.tk * DV;',
+    ...maskLines.map((l) => `  ${l}`),
+    `  for (var d = lid; d < DH; d += ${KEYS}u) { q_row[d] = Q[q_base + d]; }`,
+    '  workgroupBarrier();',
+    `  var m = ${F32_LOWEST};`,
+    '  var l = 0.0;',
+    `  var acc: array<f32, ${perThread}>;`,
+    `  for (var t0 = 0u; t0 < p.tk; t0 += ${KEYS}u) {`,
+    '    let key = t0 + lid;',
+    `    var s = ${F32_LOWEST};`,
+    '    if (key < p.tk) {',
+    '      var dot = 0.0;',
+    '      let kr = k_base + key * DH;',
+    '      for (var d = 0u; d < DH; d++) { dot += q_row[d] * Kt[kr + d]; }',
+    `      s = dot * p.scale${mask ? ' + Mask[mask_base + key * p.m_sk]' : ''};`,
+    '    }',
+    ...workgroupReduce('scratch', KEYS, 's', 'tile_max', (a, b) => `max(${a}, ${b})`).map((l) => `    ${l}`),
+    '    let m_new = max(m, tile_max);',
+    `    weights[lid] = select(0.0, exp(s - m_new), key < p.tk);`,
+    '    workgroupBarrier();',
+    '    let alpha = exp(m - m_new);',
+    `    let count = min(${KEYS}u, p.tk - t0);`,
+    '    var tile_sum = 0.0;',
+    '    for (var j = 0u; j < count; j++) { tile_sum += weights[j]; }',
+    '    l = l * alpha + tile_sum;',
+    `    for (var c = 0u; c < ${perThread}u; c++) {`,
+    `      let d = lid + c * ${KEYS}u;`,
+    '      if (d < DV) {',
+    '        var sum = 0.0;',
+    '        let vr = v_base + t0 * DV + d;',
+    '        for (var j = 0u; j < count; j++) { sum += weights[j] * V[vr + j * DV]; }',
+    '        acc[c] = acc[c] * alpha + sum;',
+    '      }',
+    '    }',
+    '    m = m_new;',
+    '    workgroupBarrier();',
+    '  }',
+    '  let inv = 1.0 / l;',
+    `  for (var c = 0u; c < ${perThread}u; c++) {`,
+    `    let d = lid + c * ${KEYS}u;`,
+    '    if (d < DV) { O[row * DV + d] = acc[c] * inv; }',
+    '  }',
+    '}',
+  ].join('\n');
+  return [
+    {
+      wgsl,
+      workgroups: linearGrid(batches * tq, ctx.limits, 'fused_attention'),
+      bindings: [...names.map((_, i) => ({ buffer: input(i) })), { buffer: OUTPUT }],
+      params: params.data(),
+    },
+  ];
+}

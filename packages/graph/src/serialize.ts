@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { GraphFormatError } from './errors.ts';
 import type { Graph } from './graph.ts';
+import { isOpName, OPS } from './op-table.ts';
 import { dtypeSchema, shapeSchema } from './ops/schemas.ts';
 import { verifyGraph } from './verify.ts';
 
-/** The JSON envelope of a serialized graph. Non-finite numbers are written as {"$number": "-Infinity"}. */
+/** The JSON envelope of a serialized graph. Non-finite numbers and -0 are written as {"$number": "-Infinity"}. */
 const graphJsonSchema = z
   .object({
     format: z.literal('loom-graph'),
@@ -29,7 +30,7 @@ const NON_FINITE = '$number';
 
 export function graphToJson(graph: Graph): string {
   return JSON.stringify({ format: 'loom-graph', version: 1, nodes: graph.nodes, outputs: graph.outputs }, (_key, value: unknown) =>
-    typeof value === 'number' && !Number.isFinite(value) ? { [NON_FINITE]: String(value) } : value,
+    typeof value === 'number' && (!Number.isFinite(value) || Object.is(value, -0)) ? { [NON_FINITE]: Object.is(value, -0) ? '-0' : String(value) } : value,
   );
 }
 
@@ -41,7 +42,7 @@ export function graphFromJson(text: string): Graph {
       if (value && typeof value === 'object' && !Array.isArray(value)) {
         const keys = Object.keys(value);
         const v = (value as Record<string, unknown>)[NON_FINITE];
-        if (keys.length === 1 && (v === 'Infinity' || v === '-Infinity' || v === 'NaN')) return Number(v);
+        if (keys.length === 1 && (v === 'Infinity' || v === '-Infinity' || v === 'NaN' || v === '-0')) return Number(v);
       }
       return value;
     });
@@ -53,7 +54,12 @@ export function graphFromJson(text: string): Graph {
     const issue = parsed.error.issues[0]!;
     throw new GraphFormatError(jsonPath(issue.path), issue.message);
   }
-  const graph: Graph = { nodes: parsed.data.nodes, outputs: parsed.data.outputs };
+  // fill in defaulted attributes (a hand-written graph may omit them), as GraphBuilder does
+  const nodes = parsed.data.nodes.map((node) => {
+    const attrs = isOpName(node.op) ? OPS[node.op].attrs.safeParse(node.attrs) : undefined;
+    return attrs?.success ? { ...node, attrs: attrs.data as Record<string, unknown> } : node;
+  });
+  const graph: Graph = { nodes, outputs: parsed.data.outputs };
   verifyGraph(graph);
   return graph;
 }

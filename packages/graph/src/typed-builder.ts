@@ -48,6 +48,20 @@ type Broadcast<A extends Shape, B extends Shape> = number extends A['length'] | 
       ? readonly [...Broadcast<AH, BH>, [AL] extends [1] ? BL : AL]
       : A
     : B;
+/**
+ * `unknown` (no constraint) when A and B broadcast together, else a type no tensor has. Two sizes
+ * agree when one is 1, they are equal, or either is not a literal (only known at run time).
+ */
+type Broadcastable<A extends Shape, B extends Shape> = AxesAgree<A, B> extends true ? unknown : { readonly __error: 'shapes do not broadcast' };
+type AxesAgree<A extends Shape, B extends Shape> = A extends readonly [...infer AH extends Shape, infer AL extends Dim]
+  ? B extends readonly [...infer BH extends Shape, infer BL extends Dim]
+    ? DimsAgree<AL, BL> extends true
+      ? AxesAgree<AH, BH>
+      : false
+    : true
+  : true;
+type DimsAgree<A extends Dim, B extends Dim> = [A] extends [1] ? true : [B] extends [1] ? true : [A] extends [B] ? true : [IsLiteral<A>, IsLiteral<B>] extends [true, true] ? false : true;
+type IsLiteral<X extends Dim> = number extends X ? false : string extends X ? false : true;
 type WithHoles<S extends readonly (Dim | -1)[]> = { readonly [I in keyof S]: S[I] extends -1 ? Dim : S[I] };
 type ToNumber<T> = T extends `${infer N extends number}` ? N : never;
 /** The axis numbers of S (0 | 1 | 2 for rank 3); any number when the rank is unknown. */
@@ -108,21 +122,25 @@ export class ModelBuilder {
   // ---- elementwise ----
   add<D extends DType, S extends Shape>(a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
   add<D extends DType, S extends Shape>(a: Operand<D, S>, b: Tensor<D, S>): Tensor<D, S>;
+  add<D extends DType, A extends Shape, B extends Shape>(a: Tensor<D, A>, b: Tensor<NoInfer<D>, B> & Broadcastable<A, B>): Tensor<D, Broadcast<A, B>>;
   add(a: Tensor | number, b: Tensor | number): Tensor {
     return this.binary('add', a, b);
   }
   sub<D extends DType, S extends Shape>(a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
   sub<D extends DType, S extends Shape>(a: Operand<D, S>, b: Tensor<D, S>): Tensor<D, S>;
+  sub<D extends DType, A extends Shape, B extends Shape>(a: Tensor<D, A>, b: Tensor<NoInfer<D>, B> & Broadcastable<A, B>): Tensor<D, Broadcast<A, B>>;
   sub(a: Tensor | number, b: Tensor | number): Tensor {
     return this.binary('sub', a, b);
   }
   mul<D extends DType, S extends Shape>(a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
   mul<D extends DType, S extends Shape>(a: Operand<D, S>, b: Tensor<D, S>): Tensor<D, S>;
+  mul<D extends DType, A extends Shape, B extends Shape>(a: Tensor<D, A>, b: Tensor<NoInfer<D>, B> & Broadcastable<A, B>): Tensor<D, Broadcast<A, B>>;
   mul(a: Tensor | number, b: Tensor | number): Tensor {
     return this.binary('mul', a, b);
   }
   div<D extends DType, S extends Shape>(a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
   div<D extends DType, S extends Shape>(a: Operand<D, S>, b: Tensor<D, S>): Tensor<D, S>;
+  div<D extends DType, A extends Shape, B extends Shape>(a: Tensor<D, A>, b: Tensor<NoInfer<D>, B> & Broadcastable<A, B>): Tensor<D, Broadcast<A, B>>;
   div(a: Tensor | number, b: Tensor | number): Tensor {
     return this.binary('div', a, b);
   }

@@ -24,7 +24,8 @@ export function verifyGraph(graph: Graph): void {
     const parsed = def.attrs.safeParse(node.attrs);
     if (!parsed.success) {
       const issue = parsed.error!.issues[0]!;
-      throw new GraphFormatError([`${at}.attrs`, ...issue.path.map(String)].join('.'), issue.message);
+      const inAttrs = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+      throw new GraphFormatError(`${at}.attrs${inAttrs}`, issue.message);
     }
     const inputTypes = node.inputs.map((i) => graph.nodes[i]!.type);
     let inferred: TensorType;

@@ -43,7 +43,7 @@ export function runOp(
 }
 
 /** A graph with inputs of the given types and one node of `op`, for type-rule tests. */
-export function inferOp(op: string, types: readonly [DType, Shape][], attrs: Record<string, unknown> = {}): { dtype: DType; shape: Shape } {
+export function inferOp(op: string, types: readonly (readonly [DType, Shape])[], attrs: Record<string, unknown> = {}): { dtype: DType; shape: Shape } {
   const b = new GraphBuilder();
   const refs = types.map(([dtype, shape], k) => b.input(`x${k}`, dtype, shape));
   return b.typeOf(b.add(op, refs, attrs));

@@ -168,6 +168,18 @@ describe('ModelBuilder: inferred result types', () => {
     expectTypeOf(m.unary('gelu', x)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 64]>>();
   });
 
+  it('both operands may stretch: masks combine, [4, 1] + [1, 5] gives [4, 5]', () => {
+    const { m, ids } = model();
+    const mask = m.add(m.causalMask(ids), m.paddingMask(ids, 0));
+    expectTypeOf(mask).toEqualTypeOf<Tensor<'f32', readonly ['batch', 1, 'seq', 'seq']>>();
+    expect(mask.shape).toEqual(['batch', 1, 'seq', 'seq']);
+    const outer = m.mul(m.input('col', 'f32', [4, 1]), m.input('row', 'f32', [1, 5]));
+    expectTypeOf(outer).toEqualTypeOf<Tensor<'f32', readonly [4, 5]>>();
+    expect(outer.shape).toEqual([4, 5]);
+    // @ts-expect-error [4, 1] and [3, 5] do not broadcast
+    expect(() => m.add(m.input('c2', 'f32', [4, 1]), m.input('r2', 'f32', [3, 5]))).toThrow(GraphTypeError);
+  });
+
   it('reductions drop or keep axes, counting negative axes from the end', () => {
     const { m, x } = model();
     const kept = m.reduce('max', x, [-1], true);

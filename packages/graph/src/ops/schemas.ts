@@ -11,3 +11,5 @@ export const dimSchema = z.union([
 export const staticShapeSchema = z.array(z.number().int().nonnegative());
 export const shapeSchema = z.array(dimSchema);
 export const axisSchema = z.number().int();
+/** Any JS number, NaN and +-Infinity included (z.number() rejects them): constant values, e.g. -Infinity. */
+export const valueSchema = z.custom<number>((v) => typeof v === 'number', { message: 'expected a number' });

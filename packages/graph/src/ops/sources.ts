@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { InputError } from '../errors.ts';
 import { allocStorage, sizeOf } from '../ndarray.ts';
 import { defineOp, typeRule } from '../op-def.ts';
-import { dimSchema, dtypeSchema, shapeSchema, staticShapeSchema } from './schemas.ts';
+import { dimSchema, dtypeSchema, shapeSchema, staticShapeSchema, valueSchema } from './schemas.ts';
 
 /** Graph inputs and weights: their values come from outside the graph at run time. */
 const namedValueAttrs = z.object({ name: z.string().min(1), dtype: dtypeSchema, shape: shapeSchema }).strict();
@@ -35,7 +35,7 @@ export const constant = defineOp({
     .object({
       dtype: dtypeSchema.default('f32'),
       shape: staticShapeSchema.default([]),
-      values: z.array(z.number()).min(1),
+      values: z.array(valueSchema).min(1),
     })
     .strict(),
   inputs: [],

@@ -3,6 +3,7 @@ import type { DType } from '../../dtype.ts';
 import type { NodeRef, OpEmitter } from '../../op-def.ts';
 import { typeRule } from '../../op-def.ts';
 import { BINARY_FUNCTIONS, COMPARE_FUNCTIONS, UNARY_FUNCTIONS } from '../elementwise.ts';
+import { valueSchema } from '../schemas.ts';
 
 /**
  * A fused elementwise computation as a small expression tree over a kernel's inputs. Every backend
@@ -19,7 +20,7 @@ export type Expr =
 export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
   z.union([
     z.object({ in: z.number().int().nonnegative() }).strict(),
-    z.object({ const: z.number(), dtype: z.enum(['f32', 'i32']) }).strict(),
+    z.object({ const: valueSchema, dtype: z.enum(['f32', 'i32']) }).strict(),
     z.object({ op: z.string(), args: z.array(exprSchema), dtype: z.enum(['f32', 'i32']).optional() }).strict(),
   ]),
 );

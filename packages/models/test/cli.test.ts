@@ -137,6 +137,7 @@ describe('loom user errors: one line on stderr, status 1', () => {
   it('reverse: unknown character, named with its position', async () => {
     expectUserError(await loom('reverse', 'hello World'), /unknown character 'W' at position 7 of "hello World"/);
     expectUserError(await loom('reverse', 'abc', 'tab\there'), /unknown character U\+0009 at position 4/);
+    expectUserError(await loom('reverse', 'abc', ''), /text 2 is empty/);
   });
 
   it('sequence longer than the model positions', async () => {

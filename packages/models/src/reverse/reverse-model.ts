@@ -8,7 +8,7 @@ import type { Backend } from '@loom/backends';
 import type { NDArray } from '@loom/graph';
 import { z } from 'zod';
 import { greedyDecode } from '../decoding/seq2seq.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, ModelInputError } from '../errors.ts';
 import { CharVocab } from '../tokenizers/char-vocab.ts';
 import type { TransformerConfig } from '../transformer/config.ts';
 import { TransformerRunner } from '../transformer/runner.ts';
@@ -89,6 +89,9 @@ export class ReverseModel {
   /** Greedy-decoded ids (BOS ... EOS) for each text, decoded together as one padded batch. */
   async reverseIds(texts: readonly string[]): Promise<number[][]> {
     const { vocab } = this.spec;
+    texts.forEach((t, i) => {
+      if (t.length === 0) throw new ModelInputError(`text ${i + 1} is empty; the reverse model needs at least one character`);
+    });
     return greedyDecode(this.runner, texts.map((t) => vocab.encode(t)), { bos: vocab.bos, eos: vocab.eos });
   }
 

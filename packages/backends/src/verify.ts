@@ -70,7 +70,7 @@ export async function verify(graph: Graph, options: VerifyOptions = {}): Promise
   const reference = await (await getBackend('reference')).prepare(graph, weights);
   const prepared: [string, PreparedModel][] = [];
   for (const backend of backends) prepared.push([backend.name, await backend.prepare(graph, weights)]);
-  const maxErrors = new Map(names.map((n) => [n, 0]));
+  const maxErrors = new Map<string, number>(names.map((n) => [n, 0]));
   try {
     const property = fc.asyncProperty(feedsArbitrary(graph, options.maxDim ?? 8), async (feeds) => {
       const want = await reference.run(feeds);

@@ -10,6 +10,8 @@ export interface GenerateOptions extends SamplingOptions {
   readonly seed?: number;
   /** Stop a row at this token (default: the config's eos_token_id; null never stops early). */
   readonly stopAt?: number | null;
+  /** Decode with the KV cache (default true); false recomputes the prefix every step. */
+  readonly kvCache?: boolean;
 }
 
 /**
@@ -30,10 +32,15 @@ export async function generate(model: Gpt2Runner, prompts: readonly (readonly nu
   }
   const rng = new Prng(options.seed ?? 0);
   const stopAt = options.stopAt === undefined ? model.cfg.eosTokenId : options.stopAt;
-  return decodeLoop(model.decoder(), prompts, {
-    maxNewTokens: options.maxNewTokens,
-    stopAt,
-    pick: (logits) => pickToken(logits, options, rng),
-    filler: stopAt ?? 0,
-  });
+  const decoder = model.decoder(options.kvCache ?? true);
+  try {
+    return await decodeLoop(decoder, prompts, {
+      maxNewTokens: options.maxNewTokens,
+      stopAt,
+      pick: (logits) => pickToken(logits, options, rng),
+      filler: stopAt ?? 0,
+    });
+  } finally {
+    await decoder.dispose?.();
+  }
 }

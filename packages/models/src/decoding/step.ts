@@ -8,6 +8,8 @@ export interface StepDecoder {
   prefill(prefixes: readonly (readonly number[])[]): Promise<Float32Array[]>;
   /** Appends one token to every row (finished rows get a filler) and returns the next logits. */
   step(tokens: readonly number[]): Promise<Float32Array[]>;
+  /** Frees what the decoder holds (prepared plans, caches). */
+  dispose?(): Promise<void>;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Backend } from '@loom/backends';
 import type { NDArray, Weights } from '@loom/graph';
 import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
+import { KvCacheDecoder } from './kv-cache-decoder.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
 import { GraphRunner, padBatch, rowOf } from '../runtime/graph-runner.ts';
 import type { Gpt2Config } from './config.ts';
@@ -46,9 +47,12 @@ export class Gpt2Runner {
     return rows.map((_, b) => rowOf(logits, b));
   }
 
-  /** A full-recompute step decoder; a KV-cache decoder would implement the same interface. */
-  decoder(): StepDecoder {
-    return new RecomputeDecoder((rows) => this.nextLogits(rows));
+  /**
+   * A step decoder for generation: with the KV cache (default) each step feeds one token per row to a
+   * decode plan that keeps keys and values in the backend; without it each step recomputes the prefix.
+   */
+  decoder(kvCache = true): StepDecoder {
+    return kvCache ? new KvCacheDecoder(this.cfg, this.weights, this.backend) : new RecomputeDecoder((rows) => this.nextLogits(rows));
   }
 
   async dispose(): Promise<void> {

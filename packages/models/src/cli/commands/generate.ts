@@ -15,6 +15,7 @@ interface GenerateOpts {
   topP?: number;
   seed: number;
   backend: string;
+  kvCache: boolean;
 }
 
 /** `loom generate`: GPT-2 text generation, greedy or sampled; prints prompt + continuation. */
@@ -29,6 +30,7 @@ export function generateCommand(io: CliIo): Command {
     .option('--top-k <k>', 'sample from the k most likely tokens', parsePositiveInt('--top-k'))
     .option('--top-p <p>', 'sample from the smallest set of tokens with probability >= p', parseNumber('--top-p', (x) => x > 0 && x <= 1, 'in (0, 1]'))
     .option('--seed <s>', 'seed of the sampler', parseNonNegativeInt('--seed'), 0)
+    .option('--no-kv-cache', 'recompute the whole prefix every step instead of decoding with the KV cache')
     .addOption(backendOption())
     .action(async (opts: GenerateOpts) => {
       const model = await loadGpt2(opts.weights, opts.config, opts.backend);
@@ -36,6 +38,7 @@ export function generateCommand(io: CliIo): Command {
       const out = await generate(model, prompts, {
         maxNewTokens: opts.maxNewTokens,
         seed: opts.seed,
+        kvCache: opts.kvCache,
         ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
         ...(opts.topK !== undefined ? { topK: opts.topK } : {}),
         ...(opts.topP !== undefined ? { topP: opts.topP } : {}),

@@ -1,5 +1,6 @@
-import { expandOps, type Graph } from '@loom/graph';
+import { type Graph } from '@loom/graph';
 import type { Pass } from './passes/pass.ts';
+import { runPipeline, type PassTraceEntry } from './pipeline.ts';
 import { planMemory, type MemoryPlanOptions } from './plan-memory.ts';
 import type { Plan } from './plan.ts';
 import { scheduleForMemory } from './schedule.ts';
@@ -9,45 +10,32 @@ export interface CompileOptions extends MemoryPlanOptions {
   readonly passes?: readonly Pass[];
   /** Order kernels to lower peak memory (default true); false keeps graph order. */
   readonly schedule?: boolean;
-}
-
-export interface PassTrace {
-  readonly pass: string;
-  readonly nodesBefore: number;
-  readonly nodesAfter: number;
-  readonly ms: number;
+  /** Print the graph after this pass (or 'all') into the trace. */
+  readonly dumpAfter?: string;
+  /** Verify the graph after every pass (tests do). */
+  readonly verify?: boolean;
 }
 
 export interface CompileResult {
   readonly plan: Plan;
-  readonly trace: readonly PassTrace[];
+  readonly trace: readonly PassTraceEntry[];
   readonly compileMs: number;
   /** Peak live intermediate bytes in graph order and in the chosen order (at `bindings`). */
   readonly graphOrderPeakBytes: number;
   readonly scheduledPeakBytes: number;
 }
 
-/** Placeholder default until the pass pipeline lands: composites into primitives. */
-const decomposeOnly: Pass = {
-  name: 'decompose-composites',
-  description: 'replace composite ops by their decompositions',
-  run: (graph) => expandOps(graph, (def) => def.category === 'composite'),
-};
-
 /** Graph -> Plan: the pass pipeline, then scheduling, then memory planning. */
 export function compileWithReport(graph: Graph, options: CompileOptions = {}): CompileResult {
   const start = performance.now();
-  const trace: PassTrace[] = [];
-  let current = graph;
-  for (const pass of options.passes ?? [decomposeOnly]) {
-    const t = performance.now();
-    const next = pass.run(current);
-    trace.push({ pass: pass.name, nodesBefore: current.nodes.length, nodesAfter: next.nodes.length, ms: performance.now() - t });
-    current = next;
-  }
-  const schedule = options.schedule === false ? undefined : scheduleForMemory(current, options.bindings ?? {});
-  const order = schedule?.order ?? current.nodes.map((n) => n.id);
-  const plan = planMemory(current, order, { nodesBefore: graph.nodes.length, ...options });
+  const { graph: compiled, trace } = runPipeline(graph, {
+    ...(options.passes ? { passes: options.passes } : {}),
+    ...(options.dumpAfter ? { dumpAfter: options.dumpAfter } : {}),
+    ...(options.verify ? { verify: true } : {}),
+  });
+  const schedule = options.schedule === false ? undefined : scheduleForMemory(compiled, options.bindings ?? {});
+  const order = schedule?.order ?? compiled.nodes.map((n) => n.id);
+  const plan = planMemory(compiled, order, { nodesBefore: graph.nodes.length, ...options });
   return {
     plan,
     trace,

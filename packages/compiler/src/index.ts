@@ -1,6 +1,6 @@
 export * from './plan.ts';
 export { planMemory, type MemoryPlanOptions } from './plan-memory.ts';
-export { compile, compileWithReport, type CompileOptions, type CompileResult, type PassTrace } from './compile.ts';
+export { compile, compileWithReport, type CompileOptions, type CompileResult } from './compile.ts';
 export { scheduleForMemory, type Schedule } from './schedule.ts';
 export * from './rewrite/index.ts';
 export * from './passes/index.ts';

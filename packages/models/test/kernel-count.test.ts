@@ -1,0 +1,37 @@
+import { compile, type Plan } from '@loom/compiler';
+import { describe, expect, it } from 'vitest';
+import { GPT2_PRESETS } from '../src/gpt2/config.ts';
+import { buildGpt2 } from '../src/gpt2/model.ts';
+import { TRANSFORMER_PRESETS } from '../src/transformer/config.ts';
+import { buildTransformerEncoder } from '../src/transformer/model.ts';
+
+/** Kernels per layer: the difference between a two-layer and a one-layer model of the same shapes. */
+function perLayer(build: (layers: number) => Plan): number {
+  return build(2).stats.kernels - build(1).stats.kernels;
+}
+
+function kernelOps(plan: Plan): string[] {
+  return plan.steps.map((s) => s.op);
+}
+
+describe('kernel counts (held: a change here is a fusion change, update deliberately)', () => {
+  it('one GPT-2 block compiles to 14 kernels', () => {
+    const build = (nLayer: number) => compile(buildGpt2({ ...GPT2_PRESETS.gpt2, nLayer }));
+    expect(perLayer(build)).toBe(14);
+    // ln_1, c_attn (+bias), 3 slices and 3 head transposes, attention, head merge, c_proj (+bias +residual),
+    // ln_2, c_fc (+bias +gelu), c_proj (+bias +residual)
+    const ops = kernelOps(build(2));
+    expect(ops.filter((op) => op === 'fused_attention')).toHaveLength(2);
+    expect(ops.filter((op) => op === 'fused_matmul')).toHaveLength(8);
+    expect(ops).not.toContain('softmax');
+  });
+
+  it('one post-norm Transformer encoder layer compiles to 13 kernels', () => {
+    const base = TRANSFORMER_PRESETS['transformer-base'];
+    const build = (encoderLayers: number) => compile(buildTransformerEncoder({ ...base, encoderLayers }));
+    expect(perLayer(build)).toBe(13);
+    const ops = kernelOps(build(1));
+    expect(ops).toContain('fused_attention');
+    expect(ops.filter((op) => op === 'fused_add_layer_norm')).toHaveLength(2);
+  });
+});

@@ -26,6 +26,8 @@ export const defaultPipeline: readonly Pass[] = [
   simplifyAlgebra,
   // masks and tables computed from constants alone (static ranges, small constant arithmetic)
   foldConstants,
+  // again: folding exposes identities (x / (|0| + 1) is x / 1); simplifying exposes no new folding
+  simplifyAlgebra,
   // merge duplicates: repeated constants, the same mask built for every layer
   eliminateCommonSubexpressions,
   // whatever the above orphaned

@@ -1,0 +1,54 @@
+import { compileWithReport, defaultPipeline, formatTrace, printPlan } from '@loom/compiler';
+import { LoomError } from '@loom/graph';
+import { Argument, Command } from 'commander';
+import { PRESETS, presetGraph } from '../../presets.ts';
+import { parsePositiveInt } from '../options.ts';
+import type { CliIo } from '../io.ts';
+
+interface CompileOpts {
+  dumpAfter?: string;
+  report?: boolean;
+  plan?: boolean;
+  batch: number;
+  seq: number;
+}
+
+/** `loom compile PRESET`: run the compiler on a preset's graph; dump IR after passes, print the plan or a JSON report. */
+export function compileCommand(io: CliIo): Command {
+  const passNames = defaultPipeline.map((p) => p.name);
+  return new Command('compile')
+    .description('compile a model preset to a plan: --dump-after shows the IR after passes, --report prints JSON stats')
+    .addArgument(new Argument('<preset>', 'model preset').choices(Object.keys(PRESETS)))
+    .option('--dump-after <pass>', `print the graph after this pass, or 'all' (passes: ${[...new Set(passNames)].join(', ')})`)
+    .option('--report', 'print a JSON report: nodes before/after, kernels, planned and naive peak bytes, compile time')
+    .option('--plan', 'print the plan: buffers and kernels')
+    .option('--batch <n>', 'batch size at which bytes are reported', parsePositiveInt('--batch'), 1)
+    .option('--seq <n>', 'sequence length at which bytes are reported', parsePositiveInt('--seq'), 128)
+    .action((preset: string, opts: CompileOpts) => {
+      if (opts.dumpAfter !== undefined && opts.dumpAfter !== 'all' && !passNames.includes(opts.dumpAfter)) {
+        throw new LoomError('cli', `unknown pass '${opts.dumpAfter}' for --dump-after; passes: ${[...new Set(passNames)].join(', ')}, or all`);
+      }
+      const graph = presetGraph(preset);
+      const symbols = { batch: opts.batch, seq: opts.seq, src_seq: opts.seq, tgt_seq: opts.seq };
+      const result = compileWithReport(graph, { bindings: symbols, ...(opts.dumpAfter ? { dumpAfter: opts.dumpAfter } : {}) });
+      for (const entry of result.trace) if (entry.dump !== undefined) io.out(`; after ${entry.name} (${entry.nodesAfter} nodes)\n${entry.dump}\n`);
+      const s = result.plan.stats;
+      if (opts.report) {
+        const report = {
+          preset,
+          nodesBefore: s.nodesBefore,
+          nodesAfter: s.nodesAfter,
+          kernels: s.kernels,
+          plannedPeakBytes: s.plannedBytes,
+          naivePeakBytes: s.naiveBytes,
+          scheduledLivePeakBytes: result.scheduledPeakBytes,
+          graphOrderLivePeakBytes: result.graphOrderPeakBytes,
+          compileMs: Math.round(result.compileMs * 10) / 10,
+          bindings: s.bindings,
+          passes: result.trace.map((t) => ({ name: t.name, nodesBefore: t.nodesBefore, nodesAfter: t.nodesAfter, ms: Math.round(t.ms * 100) / 100 })),
+        };
+        io.out(`${JSON.stringify(report, null, 2)}\n`);
+      } else if (opts.plan) io.out(`${printPlan(result.plan)}\n`);
+      else if (opts.dumpAfter === undefined) io.out(`${formatTrace(result.trace)}\n${s.kernels} kernels, ${s.plannedBytes} bytes planned (naive ${s.naiveBytes}), ${result.compileMs.toFixed(0)} ms\n`);
+    });
+}

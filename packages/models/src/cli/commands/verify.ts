@@ -1,0 +1,52 @@
+import { verify } from '@loom/backends';
+import { LoomError } from '@loom/graph';
+import { Command, InvalidArgumentError } from 'commander';
+import { BACKEND_NAMES } from '@loom/backends';
+import { parseGpt2ConfigJson } from '../../gpt2/config.ts';
+import { buildGpt2 } from '../../gpt2/model.ts';
+import { readUserFile } from '../../io/files.ts';
+import { PRESETS, presetGraph } from '../../presets.ts';
+import { parseNonNegativeInt, parsePositiveInt } from '../options.ts';
+import type { CliIo } from '../io.ts';
+
+interface VerifyOpts {
+  backends: string[];
+  runs: number;
+  seed: number;
+  maxSeq: number;
+}
+
+function parseBackends(value: string): string[] {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(BACKEND_NAMES as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length > 0) throw new InvalidArgumentError(`unknown backend(s) ${unknown.join(', ')}; choose from ${BACKEND_NAMES.join(', ')}.`);
+  return names;
+}
+
+/** `loom verify MODEL --backends cpu,webgpu --runs N`: property-based agreement with the float64 reference. */
+export function verifyCommand(io: CliIo): Command {
+  return new Command('verify')
+    .description('check that backends compute a model like the float64 reference on random inputs and weights; prints a shrunk counterexample on disagreement')
+    .argument('<model>', `a preset (${Object.keys(PRESETS).join(', ')}) or a Hugging Face GPT-2 config.json`)
+    .option('--backends <list>', 'comma-separated backends to check', parseBackends, ['cpu'])
+    .option('--runs <n>', 'random input sets', parsePositiveInt('--runs'), 5)
+    .option('--seed <s>', 'seed for weights and inputs', parseNonNegativeInt('--seed'), 42)
+    .option('--max-seq <n>', 'largest sequence length (and other symbolic size) tried', parsePositiveInt('--max-seq'), 8)
+    .action(async (model: string, opts: VerifyOpts) => {
+      const graph = model.endsWith('.json') ? buildGpt2(parseGpt2ConfigJson(readUserFile(model, 'config').toString('utf8'), model), { attentionMask: true }) : presetGraphOrError(model);
+      const report = await verify(graph, { backends: opts.backends, runs: opts.runs, seed: opts.seed, maxDim: opts.maxSeq });
+      for (const a of report.agreements) io.out(`${a.backend}: max |error| ${a.maxAbsError.toExponential(2)} over ${report.runs} runs\n`);
+      if (!report.ok) {
+        const c = report.counterexample!;
+        const inputs = Object.entries(c.inputs).map(([name, v]) => `  ${name} [${v.shape.join(', ')}] = ${JSON.stringify(v.values.length > 64 ? [...v.values.slice(0, 64), '...'] : v.values)}`);
+        io.out(`shrunk counterexample (seed ${report.seed}):\n${inputs.join('\n')}\n`);
+        throw new LoomError('verify', `${c.backend} disagrees with the reference on '${c.output}' (${c.detail})`);
+      }
+      io.out(`ok: ${opts.backends.join(', ')} agree with the float64 reference\n`);
+    });
+}
+
+function presetGraphOrError(model: string) {
+  if (!Object.hasOwn(PRESETS, model)) throw new LoomError('cli', `unknown model '${model}': give a preset (${Object.keys(PRESETS).join(', ')}) or a config.json`);
+  return presetGraph(model);
+}

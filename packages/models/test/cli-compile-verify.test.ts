@@ -1,0 +1,66 @@
+/** `loom compile` and `loom verify`, in-process. */
+import { join } from 'node:path';
+import { defaultPipeline } from '@loom/compiler';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli/run-cli.ts';
+import { FIXTURES } from './helpers.ts';
+
+async function loom(...args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+describe('loom compile', () => {
+  it('--report prints JSON with node counts, kernels, planned and naive peak bytes and compile time', async () => {
+    const { code, stdout } = await loom('compile', 'gpt2', '--report', '--seq', '128');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report).toMatchObject({ preset: 'gpt2', nodesBefore: expect.any(Number), nodesAfter: expect.any(Number), kernels: 175 });
+    expect(report.plannedPeakBytes).toBeLessThan(report.naivePeakBytes);
+    expect(report.compileMs).toBeGreaterThan(0);
+    expect(report.passes.map((p: { name: string }) => p.name)).toContain('fuse-attention');
+  });
+
+  it('--dump-after prints the IR after one pass or after all', async () => {
+    const one = await loom('compile', 'transformer-base', '--dump-after', 'fuse-attention');
+    expect(one.code).toBe(0);
+    expect(one.stdout).toMatch(/^; after fuse-attention \(\d+ nodes\)\n%0 = input "src_ids"/);
+    expect(one.stdout).toContain('fused_attention(');
+    const all = await loom('compile', 'gpt2', '--dump-after', 'all');
+    expect(all.stdout.match(/^; after /gm)).toHaveLength(defaultPipeline.length);
+  });
+
+  it('--plan prints buffers and kernels', async () => {
+    const { stdout } = await loom('compile', 'gpt2', '--plan');
+    expect(stdout).toMatch(/^buffers:\n/);
+    expect(stdout).toMatch(/k\d+ {2}%\d+ fused_matmul\(b\d+, b\d+, b\d+\) -> b\d+ .*epilogue: gelu_tanh\(add\(in0, in1\)\)/);
+  });
+
+  it('an unknown pass or preset is a one-line user error', async () => {
+    const pass = await loom('compile', 'gpt2', '--dump-after', 'fuse-everything');
+    expect(pass.code).toBe(1);
+    expect(pass.stderr).toMatch(/^loom: error: unknown pass 'fuse-everything' for --dump-after; passes: infer-types, .*\n$/);
+    const preset = await loom('compile', 'gpt3');
+    expect(preset.code).toBe(1);
+    expect(preset.stderr).toMatch(/^loom: error: command-argument value 'gpt3' is invalid/);
+  });
+});
+
+describe('loom verify', () => {
+  it('checks the cpu backend against the float64 reference on a GPT-2 config', async () => {
+    const { code, stdout } = await loom('verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--backends', 'cpu', '--runs', '3', '--max-seq', '5');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^cpu: max \|error\| \d\.\d\de-\d+ over 3 runs\nok: cpu agree with the float64 reference\n$/);
+  });
+
+  it('rejects unknown backends and models', async () => {
+    const backend = await loom('verify', 'gpt2', '--backends', 'cpu,tpu');
+    expect(backend.code).toBe(1);
+    expect(backend.stderr).toMatch(/unknown backend\(s\) tpu/);
+    const model = await loom('verify', 'gpt5');
+    expect(model.code).toBe(1);
+    expect(model.stderr).toMatch(/^loom: error: unknown model 'gpt5'/);
+  });
+});

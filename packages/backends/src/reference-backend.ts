@@ -1,4 +1,4 @@
-import { interpret, LoomError, nodeName, graphInputs, resolveShape, stateNames, bindInputs, type Graph, type NDArray, type Weights } from '@loom/graph';
+import { interpret, LoomError, nodeName, graphInputs, resolveShape, stateNames, bindInputs, withPrecision, type Graph, type NDArray, type Weights } from '@loom/graph';
 import type { Backend, PrepareOptions, PreparedModel } from './backend.ts';
 import { StateStore } from './state-store.ts';
 
@@ -7,6 +7,8 @@ export const referenceBackend: Backend = {
   name: 'reference',
   async prepare(graph: Graph, weights: Weights, options: PrepareOptions = {}): Promise<PreparedModel> {
     let disposed = false;
+    // widen the weights once, not on every run
+    const wide: Weights = new Map([...weights].map(([name, w]) => [name, withPrecision(w, 'f64')]));
     const state = options.state ?? new StateStore();
     const states = stateNames(graph);
     return {
@@ -24,7 +26,7 @@ export const referenceBackend: Backend = {
             all[name] = state.ensure(name, node.type.dtype, shape, (n) => (node.type.dtype === 'i32' ? new Int32Array(n) : new Float64Array(n)));
           }
         }
-        const outputs = interpret(graph, all, weights, { precision: 'f64' });
+        const outputs = interpret(graph, all, wide, { precision: 'f64' });
         for (const name of states) {
           state.set(name, outputs[name]!);
           delete outputs[name];

@@ -28,6 +28,14 @@ export interface WebGpuMemoryStats {
   readonly bytes: number;
 }
 
+/** One kernel launch's wall time in `WebGpuModel.profile`. */
+export interface KernelTiming {
+  readonly node: number;
+  readonly op: string;
+  readonly workgroups: number[];
+  readonly ms: number;
+}
+
 interface StepInfo {
   readonly step: PlanStep;
   readonly node: GraphNode;
@@ -226,7 +234,19 @@ export class WebGpuModel implements PreparedModel {
 
   // --- running -------------------------------------------------------------------------------------
 
-  private async runLocked(feeds: Readonly<Record<string, NDArray>>): Promise<Record<string, NDArray>> {
+  /**
+   * Runs once with each kernel submitted and timed on its own (slower than `run`, which encodes
+   * everything into one command buffer): where the time goes, kernel by kernel.
+   */
+  async profile(feeds: Readonly<Record<string, NDArray>>): Promise<KernelTiming[]> {
+    const timings: KernelTiming[] = [];
+    const result = this.chain.then(() => this.runLocked(feeds, timings));
+    this.chain = result.catch(() => undefined);
+    await result;
+    return timings;
+  }
+
+  private async runLocked(feeds: Readonly<Record<string, NDArray>>, profile?: KernelTiming[]): Promise<Record<string, NDArray>> {
     if (this.disposed) throw new ModelDisposedError();
     this.runtime.checkAlive('run');
     const graph = this.plan.graph;
@@ -257,15 +277,35 @@ export class WebGpuModel implements PreparedModel {
     if (schedule.uniformData.byteLength > 0) device.queue.writeBuffer(this.uniform!, 0, schedule.uniformData as unknown as GPUAllowSharedBufferSource);
     if (this.status) device.queue.writeBuffer(this.status, 0, statusReset(this.statusSlots) as unknown as GPUAllowSharedBufferSource);
 
-    const encoder = device.createCommandEncoder({ label: 'loom run' });
+    let encoder = device.createCommandEncoder({ label: 'loom run' });
     for (const buffer of clears) encoder.clearBuffer(buffer);
-    const pass = encoder.beginComputePass();
-    schedule.launches.forEach((l, i) => {
-      pass.setPipeline(l.pipeline);
-      pass.setBindGroup(0, groups[i]!);
-      pass.dispatchWorkgroups(...l.launch.workgroups);
-    });
-    pass.end();
+    if (!profile) {
+      const pass = encoder.beginComputePass();
+      schedule.launches.forEach((l, i) => {
+        pass.setPipeline(l.pipeline);
+        pass.setBindGroup(0, groups[i]!);
+        pass.dispatchWorkgroups(...l.launch.workgroups);
+      });
+      pass.end();
+    } else {
+      // profiling: one submission per launch, timed on the host until the queue drains
+      device.queue.submit([encoder.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      for (const [i, l] of schedule.launches.entries()) {
+        const start = performance.now();
+        const one = device.createCommandEncoder();
+        const pass = one.beginComputePass();
+        pass.setPipeline(l.pipeline);
+        pass.setBindGroup(0, groups[i]!);
+        pass.dispatchWorkgroups(...l.launch.workgroups);
+        pass.end();
+        device.queue.submit([one.finish()]);
+        await device.queue.onSubmittedWorkDone();
+        const node = this.steps[l.stepIndex]!.node;
+        profile.push({ node: node.id, op: node.op, workgroups: [...l.launch.workgroups], ms: performance.now() - start });
+      }
+      encoder = device.createCommandEncoder();
+    }
     for (const o of schedule.outputs) if (o.bytes > 0) encoder.copyBufferToBuffer(this.pool[o.buffer]!, 0, this.staging!, o.stagingOffset, o.bytes);
     const statusOffset = schedule.stagingBytes - this.statusSlots * STATUS_WORDS * 4;
     if (this.status) encoder.copyBufferToBuffer(this.status, 0, this.staging!, statusOffset, this.statusSlots * STATUS_WORDS * 4);

@@ -1,7 +1,7 @@
 import { broadcastStrides } from '@loom/graph';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
 import { entryPoint, linearGrid, Params, storageDecl } from '../wgsl.ts';
-import { F32_LOWEST, workgroupReduce, workgroupScratch } from './reduce-helpers.ts';
+import { F32_LOWEST } from './reduce-helpers.ts';
 
 /** Keys per tile = invocations per workgroup. */
 const KEYS = 64;
@@ -9,8 +9,9 @@ const KEYS = 64;
 /**
  * fused_attention: softmax(q k^T * scale + mask) v with an online softmax, so the Tq x Tk score
  * matrix never exists. One workgroup per (batch, query row): the query row waits in workgroup
- * memory; per tile of 64 keys each invocation scores one key, the tile max updates the running max
- * m, and each invocation rescales and accumulates its share of the Dv output columns:
+ * memory; per tile of 64 keys each invocation scores one key (into workgroup memory), every
+ * invocation reads the tile's max to update the running max m, and rescales and accumulates its
+ * share of the Dv output columns:
  *   m' = max(m, max_j s_j);  l = l e^(m - m') + sum_j e^(s_j - m');  acc = acc e^(m - m') + sum_j e^(s_j - m') v_j
  * The head sizes Dh and Dv are baked into the source (they are static in every model); the lengths
  * and the mask's broadcast strides are Params.
@@ -48,7 +49,7 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): KernelLa
     params.declare(names.length + 1),
     `var<workgroup> q_row: array<f32, ${Math.max(dh, 1)}>;`,
     `var<workgroup> weights: array<f32, ${KEYS}>;`,
-    workgroupScratch('scratch', 'f32', KEYS),
+    `var<workgroup> scores: array<f32, ${KEYS}>;`,
     entryPoint(KEYS),
     '  let row = wg;',
     '  if (row >= p.rows) { return; }',
@@ -72,12 +73,16 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): KernelLa
     '      for (var d = 0u; d < DH; d++) { dot += q_row[d] * Kt[kr + d]; }',
     `      s = dot * p.scale${mask ? ' + Mask[mask_base + key * p.m_sk]' : ''};`,
     '    }',
-    ...workgroupReduce('scratch', KEYS, 's', 'tile_max', (a, b) => `max(${a}, ${b})`).map((l) => `    ${l}`),
+    // every invocation reads the tile's scores: 3 barriers per tile instead of a reduction tree
+    '    scores[lid] = s;',
+    '    workgroupBarrier();',
+    `    let count = min(${KEYS}u, p.tk - t0);`,
+    '    var tile_max = scores[0];',
+    '    for (var j = 1u; j < count; j++) { tile_max = max(tile_max, scores[j]); }',
     '    let m_new = max(m, tile_max);',
-    `    weights[lid] = select(0.0, exp(s - m_new), key < p.tk);`,
+    '    weights[lid] = select(0.0, exp(s - m_new), key < p.tk);',
     '    workgroupBarrier();',
     '    let alpha = exp(m - m_new);',
-    `    let count = min(${KEYS}u, p.tk - t0);`,
     '    var tile_sum = 0.0;',
     '    for (var j = 0u; j < count; j++) { tile_sum += weights[j]; }',
     '    l = l * alpha + tile_sum;',

@@ -6,21 +6,33 @@ import { entryPoint, linearGrid, Params, storageDecl } from '../wgsl.ts';
 import { classifyAccess, renderBroadcastOffsets } from './broadcast.ts';
 
 /**
- * Batched matmul (and fused_matmul: the epilogue expression runs on each result before the store).
+ * Batched matmul, and fused_matmul (the epilogue expression runs on each result before the store).
  *
- * Tiling: a workgroup of 16 x 16 invocations computes a TILE x TILE block of the output, each
- * invocation a 4 x 4 register block (rows ty + 16 i, columns tx + 16 j, so neighbouring invocations
- * store neighbouring columns). The K axis is walked in slices of DEPTH: both operand slices are
- * staged in workgroup memory (bounds-checked, zero-filled), then every invocation does its 16 FMAs
- * per step of k from registers.
+ * Two kernels:
+ * - tiled (M > 32): a workgroup of 16 x 16 invocations computes a 64 x 64 block of the output, each
+ *   invocation a 4 x 4 register block (rows ty + 16 i, columns tx + 16 j, so neighbouring invocations
+ *   store neighbouring columns). K is walked in slices of 16: both operand slices are staged in
+ *   workgroup memory (bounds-checked, zero-filled), then every invocation does 16 FMAs per k from
+ *   registers.
+ * - skinny (M <= 32: decoding, GEMV): a workgroup covers MB rows (1, 2, 4 or 8) and 256 columns, each
+ *   invocation 4 columns; the rows of A are staged in workgroup memory 64 values of K at a time and
+ *   B streams from memory once. A 64 x 64 tile would waste up to 63/64 of its work here.
  *
- * Batches: batch axes broadcast (strides come as Params). When b has no batch of its own (x @ W)
- * and a is dense, the batch folds into M, so one [B*T, K] @ [K, N] product fills the tiles.
+ * Batches: batch axes broadcast (strides are Params); axes that are contiguous in both operands
+ * merge, and the rest is padded to a fixed rank so one pipeline serves every batch layout. When b
+ * has no batch of its own (x @ W) and a is dense, the batch folds into M. transposeB is a Param too.
  */
 const TILE = 64;
 const DEPTH = 16;
 const THREADS = 16;
 const BLOCK = TILE / THREADS;
+const BATCH_RANK = 3;
+const SKINNY_ROWS = 8;
+/** Up to this M the skinny kernel is used (it streams B once per 8 rows). */
+const SKINNY_LIMIT = 32;
+const SKINNY_THREADS = 64;
+const SKINNY_COLS = 4;
+const SKINNY_DEPTH = 64;
 
 export function matmulKernel(ctx: KernelContext<'matmul'>): KernelLaunch[] {
   return renderMatmul(ctx, ctx.attrs.transposeB, undefined);
@@ -30,133 +42,247 @@ export function fusedMatmulKernel(ctx: KernelContext<'fused_matmul'>): KernelLau
   return renderMatmul(ctx, ctx.attrs.transposeB, ctx.attrs.epilogue);
 }
 
+interface BatchLayout {
+  /** Batch extents (outermost first), merged and padded to at least BATCH_RANK. */
+  readonly sizes: number[];
+  readonly aStrides: number[];
+  readonly bStrides: number[];
+  readonly count: number;
+  readonly M: number;
+}
+
+/** Batch axes of the product: broadcast strides, folded into M or merged where possible. */
+function batchLayout(aShape: readonly number[], bShape: readonly number[], out: readonly number[], K: number): BatchLayout {
+  const rank = out.length;
+  const [M0, N] = [out[rank - 2]!, out[rank - 1]!];
+  const batchShape = out.slice(0, -2);
+  const count = sizeOfShape(batchShape);
+  const a = broadcastStrides(aShape.slice(0, -2), batchShape).map((s) => s * M0 * K);
+  const b = broadcastStrides(bShape.slice(0, -2), batchShape).map((s) => s * K * N);
+  const pad = (xs: number[], fill: number) => [...new Array<number>(Math.max(0, BATCH_RANK - xs.length)).fill(fill), ...xs];
+  if (count > 1 && b.every((s) => s === 0) && sizeOfShape(aShape.slice(0, -2)) === count) {
+    return { sizes: pad([], 1), aStrides: pad([], 0), bStrides: pad([], 0), count: 1, M: M0 * count };
+  }
+  const axes: { size: number; a: number; b: number }[] = [];
+  batchShape.forEach((size, i) => {
+    if (size === 1) return;
+    const last = axes[axes.length - 1];
+    // merge with the previous axis when it is exactly `size` steps of this one in both operands
+    if (last && last.a === a[i]! * size && last.b === b[i]! * size) {
+      last.size *= size;
+      last.a = a[i]!;
+      last.b = b[i]!;
+    } else axes.push({ size, a: a[i]!, b: b[i]! });
+  });
+  return {
+    sizes: pad(axes.map((x) => x.size), 1),
+    aStrides: pad(axes.map((x) => x.a), 0),
+    bStrides: pad(axes.map((x) => x.b), 0),
+    count,
+    M: M0,
+  };
+}
+
+/** WGSL computing `a_off` and `b_off` for batch index `batch` (sizes and strides in Params). */
+function batchOffsets(layout: BatchLayout, params: Params): string[] {
+  const lines = ['var a_off = 0u;', 'var b_off = 0u;', 'var brem = batch;'];
+  const rank = layout.sizes.length;
+  for (let d = rank - 1; d >= 0; d--) {
+    params.u32(`as${d}`, layout.aStrides[d]!).u32(`bs${d}`, layout.bStrides[d]!);
+    if (d > 0) {
+      params.u32(`bsize${d}`, layout.sizes[d]!);
+      lines.push(`let bc${d} = brem % p.bsize${d};`, `brem = brem / p.bsize${d};`);
+    } else lines.push('let bc0 = brem;');
+    lines.push(`a_off += bc${d} * p.as${d};`, `b_off += bc${d} * p.bs${d};`);
+  }
+  return lines;
+}
+
 function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | undefined): KernelLaunch[] {
   const [a, b, ...extras] = ctx.inputs;
   const out = ctx.output.shape;
   const rank = out.length;
-  const M0 = out[rank - 2]!;
   const N = out[rank - 1]!;
   const K = a!.shape[a!.shape.length - 1]!;
   if (sizeOfShape(out) === 0) return [];
-  const batchShape = out.slice(0, -2);
-  const batches0 = sizeOfShape(batchShape);
-  let aStrides = broadcastStrides(a!.shape.slice(0, -2), batchShape).map((s) => s * M0 * K);
-  let bStrides = broadcastStrides(b!.shape.slice(0, -2), batchShape).map((s) => s * K * N);
-  const aDense = sizeOfShape(a!.shape.slice(0, -2)) === batches0;
-  const fold = batches0 > 1 && bStrides.every((s) => s === 0) && aDense;
-  const M = fold ? M0 * batches0 : M0;
-  let batch = fold ? [] : batchShape;
-  if (fold) aStrides = bStrides = [];
-  // drop batch axes of extent 1
-  const keep = batch.map((d) => d !== 1);
-  batch = batch.filter((_, i) => keep[i]);
-  aStrides = aStrides.filter((_, i) => keep[i]);
-  bStrides = bStrides.filter((_, i) => keep[i]);
-  const batches = sizeOfShape(batch);
-
-  const mTiles = Math.ceil(M / TILE);
-  const nTiles = Math.ceil(N / TILE);
+  const layout = batchLayout(a!.shape, b!.shape, out, K);
+  const M = layout.M;
+  const skinny = M <= SKINNY_LIMIT;
+  const rowsPerGroup = skinny ? Math.min(nextPow2(M), SKINNY_ROWS) : TILE;
+  const colsPerGroup = skinny ? SKINNY_THREADS * SKINNY_COLS : TILE;
+  const mGroups = Math.ceil(M / rowsPerGroup);
+  const nGroups = Math.ceil(N / colsPerGroup);
   const max = ctx.limits.maxComputeWorkgroupsPerDimension;
-  if (nTiles > max) throw new GpuLimitError(`matmul (node %${ctx.node.id}): N = ${N} needs ${nTiles} column tiles, more than the device's ${max} workgroups per dimension`);
-  const rowGroups = linearGrid(batches * mTiles, ctx.limits, 'matmul');
+  if (nGroups > max) throw new GpuLimitError(`matmul (node %${ctx.node.id}): N = ${N} needs ${nGroups} column tiles, more than the device's ${max} workgroups per dimension`);
+  const rowGroups = linearGrid(layout.count * mGroups, ctx.limits, 'matmul');
 
-  const params = new Params().u32('M', M).u32('N', N).u32('K', K).u32('m_tiles', mTiles).u32('row_groups', batches * mTiles);
-  const batchLines: string[] = ['var a_off = 0u;', 'var b_off = 0u;'];
-  if (batch.length > 0) {
-    batchLines.push('var brem = batch;');
-    for (let d = batch.length - 1; d >= 0; d--) {
-      params.u32(`as${d}`, aStrides[d]!).u32(`bs${d}`, bStrides[d]!);
-      if (d > 0) {
-        params.u32(`bsize${d}`, batch[d]!);
-        batchLines.push(`let bc${d} = brem % p.bsize${d};`, `brem = brem / p.bsize${d};`);
-      } else batchLines.push('let bc0 = brem;');
-      batchLines.push(`a_off += bc${d} * p.as${d};`, `b_off += bc${d} * p.bs${d};`);
-    }
-  }
+  const params = new Params()
+    .u32('M', M)
+    .u32('N', N)
+    .u32('K', K)
+    .u32('m_groups', mGroups)
+    .u32('row_groups', layout.count * mGroups)
+    .u32('transpose_b', transposeB ? 1 : 0);
+  const batchLines = batchOffsets(layout, params);
 
-  // epilogue: extra inputs broadcast against the (unfolded) output; offsets from the linear output index
+  // epilogue: extra inputs broadcast against the output; offsets from the linear output index `oi`
   const extraAccess = extras.map((x) => ({ shape: x!.shape, access: classifyAccess(x!.shape, out) }));
   const extraOffsets = renderBroadcastOffsets('oi', extraAccess, out, params, 'x');
   const rendered = epilogue
     ? renderExpr(epilogue, [{ value: 'v', dtype: 'f32' }, ...extras.map((x, k) => ({ value: `xv${k}`, dtype: x!.dtype }))])
     : undefined;
+  const store = (value: string): string[] =>
+    rendered
+      ? [
+          `let v = ${value};`,
+          'let oi = out_base + row * p.N + col;',
+          ...extraOffsets,
+          ...extras.map((_, k) => `let xv${k} = X${k}[xo${k}];`),
+          ...rendered.statements,
+          `C[oi] = ${rendered.result};`,
+        ]
+      : [`C[out_base + row * p.N + col] = ${value};`];
 
-  const bLoad = transposeB
-    ? ['let n = idx / DEPTH; let k = idx % DEPTH;', 'let gn = tile_n + n; let gk = k0 + k;', 'var v = 0.0;', 'if (gn < p.N && gk < p.K) { v = B[b_off + gn * p.K + gk]; }', 'Bs[k * TILE + n] = v;']
-    : ['let k = idx / TILE; let n = idx % TILE;', 'let gn = tile_n + n; let gk = k0 + k;', 'var v = 0.0;', 'if (gn < p.N && gk < p.K) { v = B[b_off + gk * p.N + gn]; }', 'Bs[k * TILE + n] = v;'];
-
-  const store = rendered
-    ? [
-        'let oi = out_base + row * p.N + col;',
-        ...extraOffsets,
-        ...extras.map((_, k) => `let xv${k} = X${k}[xo${k}];`),
-        ...rendered.statements,
-        `C[oi] = ${rendered.result};`,
-      ]
-    : ['C[out_base + row * p.N + col] = v;'];
-
-  const wgsl = [
-    `const TILE = ${TILE}u;`,
-    `const DEPTH = ${DEPTH}u;`,
-    `const THREADS = ${THREADS}u;`,
+  const head = [
     storageDecl(0, 'A', 'f32', 'read'),
     storageDecl(1, 'B', 'f32', 'read'),
     ...extras.map((x, k) => storageDecl(2 + k, `X${k}`, x!.dtype, 'read')),
     storageDecl(2 + extras.length, 'C', 'f32', 'read_write'),
     params.declare(3 + extras.length),
     ...(rendered?.helpers ?? []),
+  ];
+  const body = skinny ? skinnyBody(rowsPerGroup, batchLines, store) : tiledBody(batchLines, store);
+  return [
+    {
+      wgsl: [...head, ...body].join('\n'),
+      workgroups: [nGroups, rowGroups[0], rowGroups[1]],
+      bindings: [{ buffer: input(0) }, { buffer: input(1) }, ...extras.map((_, k) => ({ buffer: input(2 + k) })), { buffer: OUTPUT }],
+      params: params.data(),
+    },
+  ];
+}
+
+function tiledBody(batchLines: string[], store: (value: string) => string[]): string[] {
+  const indent = (lines: string[], by: string) => lines.map((l) => by + l);
+  return [
+    `const TILE = ${TILE}u;`,
+    `const DEPTH = ${DEPTH}u;`,
+    `const THREADS = ${THREADS}u;`,
     `var<workgroup> As: array<f32, ${TILE * DEPTH}>;`,
     `var<workgroup> Bs: array<f32, ${TILE * DEPTH}>;`,
     entryPoint(THREADS * THREADS),
     '  let group = wid.z * nwg.y + wid.y;',
     '  if (group >= p.row_groups) { return; }',
-    '  let batch = group / p.m_tiles;',
-    '  let tile_m = (group % p.m_tiles) * TILE;',
+    '  let batch = group / p.m_groups;',
+    '  let tile_m = (group % p.m_groups) * TILE;',
     '  let tile_n = wid.x * TILE;',
     '  let tx = lid % THREADS;',
     '  let ty = lid / THREADS;',
-    ...batchLines.map((l) => `  ${l}`),
+    ...indent(batchLines, '  '),
     '  let out_base = batch * p.M * p.N;',
-    `  var acc: array<vec4<f32>, ${BLOCK}>;`,
+    ...Array.from({ length: BLOCK }, (_, i) => `  var acc${i} = vec4<f32>();`),
     '  for (var k0 = 0u; k0 < p.K; k0 += DEPTH) {',
     `    for (var r = 0u; r < ${(TILE * DEPTH) / (THREADS * THREADS)}u; r++) {`,
     `      let idx = lid + r * ${THREADS * THREADS}u;`,
-    '      {',
-    '        let m = idx / DEPTH; let k = idx % DEPTH;',
-    '        let gm = tile_m + m; let gk = k0 + k;',
-    '        var v = 0.0;',
-    '        if (gm < p.M && gk < p.K) { v = A[a_off + gm * p.K + gk]; }',
-    '        As[k * TILE + m] = v;',
-    '      }',
-    '      {',
-    ...bLoad.map((l) => `        ${l}`),
+    '      let am = idx / DEPTH; let ak = idx % DEPTH;',
+    '      var av = 0.0;',
+    '      if (tile_m + am < p.M && k0 + ak < p.K) { av = A[a_off + (tile_m + am) * p.K + k0 + ak]; }',
+    '      As[ak * TILE + am] = av;',
+    '      var bv = 0.0;',
+    '      if (p.transpose_b == 1u) {',
+    '        let bn = idx / DEPTH; let bk = idx % DEPTH;',
+    '        if (tile_n + bn < p.N && k0 + bk < p.K) { bv = B[b_off + (tile_n + bn) * p.K + k0 + bk]; }',
+    '        Bs[bk * TILE + bn] = bv;',
+    '      } else {',
+    '        let bk = idx / TILE; let bn = idx % TILE;',
+    '        if (tile_n + bn < p.N && k0 + bk < p.K) { bv = B[b_off + (k0 + bk) * p.N + tile_n + bn]; }',
+    '        Bs[bk * TILE + bn] = bv;',
     '      }',
     '    }',
     '    workgroupBarrier();',
     '    for (var k = 0u; k < DEPTH; k++) {',
     `      let bv = vec4<f32>(${[0, 1, 2, 3].map((j) => `Bs[k * TILE + tx + ${j * THREADS}u]`).join(', ')});`,
-    ...Array.from({ length: BLOCK }, (_, i) => `      acc[${i}] += As[k * TILE + ty + ${i * THREADS}u] * bv;`),
+    ...Array.from({ length: BLOCK }, (_, i) => `      acc${i} += As[k * TILE + ty + ${i * THREADS}u] * bv;`),
     '    }',
     '    workgroupBarrier();',
     '  }',
-    `  for (var i = 0u; i < ${BLOCK}u; i++) {`,
-    '    let row = tile_m + ty + i * THREADS;',
-    '    if (row >= p.M) { break; }',
-    `    for (var j = 0u; j < ${BLOCK}u; j++) {`,
-    '      let col = tile_n + tx + j * THREADS;',
-    '      if (col >= p.N) { break; }',
-    '      let v = acc[i][j];',
-    ...store.map((l) => `      ${l}`),
-    '    }',
-    '  }',
+    ...Array.from({ length: BLOCK }, (_, i) => [
+      '  {',
+      `    let row = tile_m + ty + ${i * THREADS}u;`,
+      '    if (row < p.M) {',
+      `      for (var j = 0u; j < ${BLOCK}u; j++) {`,
+      '        let col = tile_n + tx + j * THREADS;',
+      '        if (col < p.N) {',
+      ...indent(store(`acc${i}[j]`), '          '),
+      '        }',
+      '      }',
+      '    }',
+      '  }',
+    ]).flat(),
     '}',
-  ].join('\n');
-  return [
-    {
-      wgsl,
-      workgroups: [nTiles, rowGroups[0], rowGroups[1]],
-      bindings: [{ buffer: input(0) }, { buffer: input(1) }, ...extras.map((_, k) => ({ buffer: input(2 + k) })), { buffer: OUTPUT }],
-      params: params.data(),
-    },
   ];
+}
+
+function skinnyBody(rows: number, batchLines: string[], store: (value: string) => string[]): string[] {
+  const indent = (lines: string[], by: string) => lines.map((l) => by + l);
+  const cols = [0, 1, 2, 3].slice(0, SKINNY_COLS);
+  const colIndex = (c: number) => `min(n0 + ${c * SKINNY_THREADS}u, p.N - 1u)`;
+  return [
+    `const MB = ${rows}u;`,
+    `const KC = ${SKINNY_DEPTH}u;`,
+    `var<workgroup> As: array<f32, ${rows * SKINNY_DEPTH}>;`,
+    entryPoint(SKINNY_THREADS),
+    '  let group = wid.z * nwg.y + wid.y;',
+    '  if (group >= p.row_groups) { return; }',
+    '  let batch = group / p.m_groups;',
+    '  let m0 = (group % p.m_groups) * MB;',
+    `  let n0 = wid.x * ${SKINNY_THREADS * SKINNY_COLS}u + lid;`,
+    ...indent(batchLines, '  '),
+    '  let out_base = batch * p.M * p.N;',
+    ...Array.from({ length: rows }, (_, m) => `  var acc${m} = vec4<f32>();`),
+    '  for (var k0 = 0u; k0 < p.K; k0 += KC) {',
+    `    for (var i = lid; i < MB * KC; i += ${SKINNY_THREADS}u) {`,
+    '      let m = i / KC; let k = i % KC;',
+    '      var av = 0.0;',
+    '      if (m0 + m < p.M && k0 + k < p.K) { av = A[a_off + (m0 + m) * p.K + k0 + k]; }',
+    '      As[i] = av;',
+    '    }',
+    '    workgroupBarrier();',
+    '    let kn = min(KC, p.K - k0);',
+    '    if (p.transpose_b == 1u) {',
+    ...cols.map((c) => `      let r${c} = b_off + ${colIndex(c)} * p.K + k0;`),
+    '      for (var k = 0u; k < kn; k++) {',
+    `        let bv = vec4<f32>(${cols.map((c) => `B[r${c} + k]`).join(', ')});`,
+    ...Array.from({ length: rows }, (_, m) => `        acc${m} += As[${m}u * KC + k] * bv;`),
+    '      }',
+    '    } else {',
+    '      for (var k = 0u; k < kn; k++) {',
+    '        let r = b_off + (k0 + k) * p.N;',
+    `        let bv = vec4<f32>(${cols.map((c) => `B[r + ${colIndex(c)}]`).join(', ')});`,
+    ...Array.from({ length: rows }, (_, m) => `        acc${m} += As[${m}u * KC + k] * bv;`),
+    '      }',
+    '    }',
+    '    workgroupBarrier();',
+    '  }',
+    ...Array.from({ length: rows }, (_, m) => [
+      '  {',
+      `    let row = m0 + ${m}u;`,
+      '    if (row < p.M) {',
+      `      for (var c = 0u; c < ${SKINNY_COLS}u; c++) {`,
+      `        let col = n0 + c * ${SKINNY_THREADS}u;`,
+      '        if (col < p.N) {',
+      ...indent(store(`acc${m}[c]`), '          '),
+      '        }',
+      '      }',
+      '    }',
+      '  }',
+    ]).flat(),
+    '}',
+  ];
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
 }

@@ -1,0 +1,44 @@
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+
+/** The page's HTML: loads the bundle as a module; `window.loom` appears when it has run. */
+export const PAGE_HTML = `<!doctype html>
+<html>
+<head><meta charset="utf-8"><title>Loom WebGPU</title></head>
+<body>
+<p id="status">loading</p>
+<script type="module" src="./loom-page.js"></script>
+<script type="module">document.getElementById('status').textContent = 'gpu' in navigator ? 'navigator.gpu present' : 'no navigator.gpu';</script>
+</body>
+</html>
+`;
+
+/**
+ * Bundles browser/page.ts (the WebGPU backend, the compiler and the graph IR) into one ES module for
+ * browsers. The `webgpu` npm package (Dawn, Node only) is left external: in a browser the backend
+ * takes `navigator.gpu` and never imports it.
+ */
+export async function bundlePage(options: { minify?: boolean } = {}): Promise<string> {
+  const result = await build({
+    entryPoints: [fileURLToPath(new URL('./page.ts', import.meta.url))],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    external: ['webgpu'],
+    minify: options.minify ?? false,
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0]!.text;
+}
+
+// `npx tsx packages/backends/browser/build-page.ts OUT_DIR` writes index.html and loom-page.js
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const out = process.argv[2] ?? 'dist-browser';
+  mkdirSync(out, { recursive: true });
+  writeFileSync(`${out}/index.html`, PAGE_HTML);
+  writeFileSync(`${out}/loom-page.js`, await bundlePage());
+  console.log(`wrote ${out}/index.html and ${out}/loom-page.js; serve the folder from http://127.0.0.1 (WebGPU needs a secure context)`);
+}

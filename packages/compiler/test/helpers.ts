@@ -80,3 +80,25 @@ export function opsOf(graph: Graph): string[] {
 }
 
 export { GraphBuilder };
+
+/** A graph from a builder callback returning its outputs. */
+export function buildGraph(fn: (b: GraphBuilder) => Record<string, number>): Graph {
+  const b = new GraphBuilder();
+  return b.build(fn(b));
+}
+
+/** Deterministic values k/8 in [-2, 2] for an array of `shape`. */
+export function values(shape: readonly number[], seed = 1): NDArray {
+  const n = shape.reduce((p, d) => p * d, 1);
+  return f32(shape, Array.from({ length: n }, (_, i) => (((i * 7 + seed * 13) % 33) - 16) / 8));
+}
+
+/** Expects two graphs to compute the same outputs (float64, 1e-12) on the given feeds and weights. */
+export function expectEquivalent(before: Graph, after: Graph, feeds: Record<string, NDArray>, weights: ReadonlyMap<string, NDArray> = new Map()): void {
+  const a = interpret(before, feeds, weights);
+  const b = interpret(after, feeds, weights);
+  for (const name of Object.keys(a)) {
+    const m = firstMismatch(b[name]!, a[name]!, 1e-12);
+    if (m) throw new Error(`output '${name}': ${m}`);
+  }
+}

@@ -24,6 +24,22 @@ export function ownExpr(node: NodeView): Expr {
   return node.op === 'cast' ? { op: 'cast', args, dtype: node.type.dtype } : { op: node.op, args };
 }
 
+/**
+ * How many times a node's expression refers to `ref` among its inputs. A producer may be inlined only
+ * where it is referred to once: an expression is a tree, so two references compute it twice.
+ */
+export function referencesTo(node: NodeView, ref: NodeRef): number {
+  const expr = node.op === 'fused_matmul' ? (node.attrs['epilogue'] as Expr) : ownExpr(node);
+  const args = node.op === 'fused_matmul' ? [-1, ...node.inputs.slice(2)] : node.inputs;
+  let count = 0;
+  const visit = (e: Expr): void => {
+    if ('in' in e) count += args[e.in] === ref ? 1 : 0;
+    else if ('op' in e) e.args.forEach(visit);
+  };
+  visit(expr);
+  return count;
+}
+
 /** Replaces each `{ in: k }` by `args[k]`. */
 export function substitute(expr: Expr, args: readonly Expr[]): Expr {
   if ('in' in expr) return args[expr.in]!;

@@ -1,7 +1,7 @@
 import { shapeEquals, type NodeRef } from '@loom/graph';
 import { pat } from '../rewrite/pattern.ts';
 import { rule } from '../rewrite/rewrite-graph.ts';
-import { buildExpr, isElementwise, MAX_KERNEL_INPUTS } from './elementwise-expr.ts';
+import { buildExpr, isElementwise, MAX_KERNEL_INPUTS, referencesTo } from './elementwise-expr.ts';
 import { rewritePass } from './pass.ts';
 
 /**
@@ -10,8 +10,9 @@ import { rewritePass } from './pass.ts';
  * inputs; filled constants become literals. Inputs-first sweeps make producers maximal before their
  * consumer absorbs them, so a chain of any length ends as one kernel.
  *
- * Nothing is recomputed: a producer read twice, or read broadcast to a larger shape (which would
- * evaluate it once per output element instead of once per own element), stays a kernel of its own.
+ * Nothing is recomputed: a producer read twice (by two nodes, or twice by one expression), or read
+ * broadcast to a larger shape (which would evaluate it once per output element instead of once per
+ * own element), stays a kernel of its own.
  * A kernel reads at most MAX_KERNEL_INPUTS inputs. A lone elementwise op stays a primitive.
  */
 const absorbProducers = rule('absorb-elementwise-producers', pat.category(['elementwise', 'fused']), (_, ctx) => {
@@ -19,7 +20,7 @@ const absorbProducers = rule('absorb-elementwise-producers', pat.category(['elem
   if (!isElementwise(root)) return undefined;
   const candidates = [...new Set(root.inputs)].filter((ref) => {
     const p = ctx.node(ref);
-    return isElementwise(p) && ctx.uses(ref) === 1 && shapeEquals(p.type.shape, root.type.shape);
+    return isElementwise(p) && ctx.uses(ref) === 1 && referencesTo(root, ref) === 1 && shapeEquals(p.type.shape, root.type.shape);
   });
   const inline = new Set<NodeRef>();
   let built: ReturnType<typeof buildExpr> | undefined;

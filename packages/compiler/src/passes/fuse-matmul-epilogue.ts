@@ -1,7 +1,7 @@
 import { shapeEquals } from '@loom/graph';
 import { pat } from '../rewrite/pattern.ts';
 import { rule } from '../rewrite/rewrite-graph.ts';
-import { buildExpr, isElementwise, MAX_KERNEL_INPUTS } from './elementwise-expr.ts';
+import { buildExpr, isElementwise, MAX_KERNEL_INPUTS, referencesTo } from './elementwise-expr.ts';
 import { rewritePass } from './pass.ts';
 
 /**
@@ -15,7 +15,9 @@ const absorbEpilogue = rule('absorb-matmul-epilogue', pat.category(['elementwise
   if (!isElementwise(user) || user.type.dtype !== 'f32') return undefined;
   const product = user.inputs.find((ref) => {
     const m = ctx.node(ref);
-    return (m.op === 'matmul' || m.op === 'fused_matmul') && ctx.uses(ref) === 1 && shapeEquals(m.type.shape, user.type.shape);
+    if (m.op !== 'matmul' && m.op !== 'fused_matmul') return false;
+    // one reader, referred to once (a fused_matmul's epilogue would be inlined per reference)
+    return ctx.uses(ref) === 1 && (m.op === 'matmul' || referencesTo(user, ref) === 1) && shapeEquals(m.type.shape, user.type.shape);
   });
   if (product === undefined) return undefined;
   const m = ctx.node(product);

@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_KERNEL_INPUTS, fuseElementwise } from '../../src/index.ts';
+import { buildGraph, expectEquivalent, opsOf, runChecked, values } from '../helpers.ts';
+
+const fuse = (g: Parameters<typeof runChecked>[1]) => runChecked(fuseElementwise, g);
+
+describe('fuse-elementwise', () => {
+  it('fuses a chain into one kernel over its external inputs, scalar constants inlined', () => {
+    const g = buildGraph((b) => {
+      const x = b.input('x', 'f32', [2, 3]);
+      const bias = b.param('bias', 'f32', [3]);
+      const t = b.add('gelu_tanh', [b.add('add', [b.add('mul', [x, b.constant(0.5)]), bias])]);
+      return { y: b.add('where', [b.add('greater', [t, b.constant(0)]), t, b.constant(-1)]) };
+    });
+    const out = fuse(g);
+    // t is read twice (by greater and where): it stays a kernel and the where-chain fuses on its own
+    expect(opsOf(out)).toEqual(['fused_elementwise', 'fused_elementwise']);
+    const first = out.nodes.find((n) => n.op === 'fused_elementwise')!;
+    expect(first.inputs.map((i) => out.nodes[i]!.op)).toEqual(['input', 'param']);
+    expect(first.attrs['expr']).toEqual({
+      op: 'gelu_tanh',
+      args: [{ op: 'add', args: [{ op: 'mul', args: [{ in: 0 }, { const: 0.5, dtype: 'f32' }] }, { in: 1 }] }],
+    });
+    expectEquivalent(g, out, { x: values([2, 3]) }, new Map([['bias', values([3], 2)]]));
+  });
+
+  it('reads an input used twice once, and handles casts, comparisons and i32', () => {
+    const g = buildGraph((b) => {
+      const i = b.input('i', 'i32', [4]);
+      const f = b.add('cast', [b.add('mul', [i, i])], { dtype: 'f32' });
+      return { y: b.add('sqrt', [b.add('add', [f, b.constant(1)])]) };
+    });
+    const out = fuse(g);
+    expect(opsOf(out)).toEqual(['fused_elementwise']);
+    expect(out.nodes.at(-1)!.inputs).toHaveLength(1);
+    expectEquivalent(g, out, { i: { dtype: 'i32', shape: [4], data: Int32Array.from([0, 1, -2, 3]) } });
+  });
+
+  it('absorbs an existing fused kernel', () => {
+    const g = buildGraph((b) => {
+      const x = b.input('x', 'f32', [3]);
+      const f = b.add('fused_elementwise', [x], { expr: { op: 'exp', args: [{ in: 0 }] } });
+      return { y: b.add('neg', [f]) };
+    });
+    const out = fuse(g);
+    expect(out.nodes.at(-1)!.attrs['expr']).toEqual({ op: 'neg', args: [{ op: 'exp', args: [{ in: 0 }] }] });
+  });
+
+  it('does not recompute: a producer read twice, or an output, stays a kernel of its own', () => {
+    const twice = buildGraph((b) => {
+      const e = b.add('exp', [b.input('x', 'f32', [3])]);
+      return { y: b.add('neg', [e]), z: b.add('abs', [e]) };
+    });
+    expect(opsOf(fuse(twice))).toEqual(['exp', 'neg', 'abs']);
+    const output = buildGraph((b) => {
+      const e = b.add('exp', [b.input('x', 'f32', [3])]);
+      return { e, y: b.add('neg', [e]) };
+    });
+    expect(opsOf(fuse(output))).toEqual(['exp', 'neg']);
+  });
+
+  it('does not inline a producer that the consumer broadcasts to a larger shape', () => {
+    const g = buildGraph((b) => {
+      const v = b.input('v', 'f32', [2, 1]);
+      const x = b.input('x', 'f32', [2, 5]);
+      return { y: b.add('mul', [x, b.add('rsqrt', [b.add('add', [v, b.constant(1e-5)])])]) };
+    });
+    const out = fuse(g);
+    expect(opsOf(out)).toEqual(['fused_elementwise', 'mul']); // rsqrt(v + eps) once per row, not per element
+    expect(out.nodes.find((n) => n.op === 'fused_elementwise')!.type.shape).toEqual([2, 1]);
+  });
+
+  it('keeps a lone elementwise op a primitive', () => {
+    const g = buildGraph((b) => ({ y: b.add('mul', [b.input('x', 'f32', [3]), b.constant(2)]) }));
+    expect(opsOf(fuse(g))).toEqual(['mul']);
+  });
+
+  it('keeps a constant that shapes the output as an input, not a literal', () => {
+    const g = buildGraph((b) => ({ y: b.add('exp', [b.add('add', [b.input('x', 'f32', [3]), b.constant(0.5, [2, 1])])]) }));
+    const out = fuse(g);
+    const k = out.nodes.at(-1)!;
+    expect(k.type.shape).toEqual([2, 3]);
+    expect(k.inputs.map((i) => out.nodes[i]!.op)).toEqual(['input', 'constant']);
+    expectEquivalent(g, out, { x: values([3]) });
+  });
+
+  it(`reads at most ${MAX_KERNEL_INPUTS} inputs per kernel`, () => {
+    const g = buildGraph((b) => {
+      let acc = b.input('x0', 'f32', [2]);
+      for (let i = 1; i < 10; i++) acc = b.add('add', [acc, b.input(`x${i}`, 'f32', [2])]);
+      return { y: acc };
+    });
+    const out = fuse(g);
+    for (const n of out.nodes) expect(n.inputs.length).toBeLessThanOrEqual(MAX_KERNEL_INPUTS);
+    expect(opsOf(out)).toEqual(['fused_elementwise', 'fused_elementwise']);
+    expectEquivalent(g, out, Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`x${i}`, values([2], i)])));
+  });
+
+  it('does not fuse through non-elementwise ops', () => {
+    const g = buildGraph((b) => ({ y: b.add('exp', [b.add('softmax', [b.add('neg', [b.input('x', 'f32', [3])])])]) }));
+    expect(opsOf(fuse(g))).toEqual(['neg', 'softmax', 'exp']);
+  });
+});

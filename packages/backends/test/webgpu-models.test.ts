@@ -9,7 +9,7 @@ import { gpt2Weights } from '../../models/src/weights/gpt2-weights.ts';
 import { fixtureJson, fixtureTensors, maxAbsDiffRows, tensor } from '../../models/test/helpers.ts';
 import { gpu } from './webgpu-helpers.ts';
 
-/** The fixture goldens (PyTorch float64) on WebGPU: whole models, not kernels. */
+/** The fixture goldens (PyTorch float64) on WebGPU: whole models, not kernels. SwiftShader compiles slowly: long timeouts. */
 describe.skipIf(!gpu)('webgpu runs the models of packages/models like PyTorch', () => {
   it('reverse transformer: encoder memory and teacher-forced logits within 1e-4 of float64 PyTorch; greedy decoding', async () => {
     const golden = fixtureTensors('reverse-golden.safetensors');
@@ -24,7 +24,7 @@ describe.skipIf(!gpu)('webgpu runs the models of packages/models like PyTorch', 
     expect(memErr).toBeLessThan(1e-4);
     expect(logitErr).toBeLessThan(1e-4);
     expect(await model.reverse(['hello world', 'abc'])).toEqual(['dlrow olleh', 'cba']);
-  });
+  }, 180_000);
 
   describe('gpt2-tiny', () => {
     const cfg = gpt2ConfigFromHf(fixtureJson('gpt2-tiny.config.json'));
@@ -45,7 +45,7 @@ describe.skipIf(!gpu)('webgpu runs the models of packages/models like PyTorch', 
       console.log(`gpt2-tiny webgpu: logits max abs err vs f64 ${err.toExponential(2)}, padded batch vs f32 ${batchErr.toExponential(2)}`);
       expect(err).toBeLessThan(2e-5);
       expect(batchErr).toBeLessThan(2e-5);
-    });
+    }, 180_000);
 
     it('greedy decoding with the KV cache (states on the GPU) gives the PyTorch greedy_20 and equals full recomputation', async () => {
       const runner = new Gpt2Runner(cfg, weights, gpu!);
@@ -55,6 +55,6 @@ describe.skipIf(!gpu)('webgpu runs the models of packages/models like PyTorch', 
       const withCache = await generate(runner, prompts, { maxNewTokens: 5, kvCache: true, stopAt: null });
       const recomputed = await generate(runner, prompts, { maxNewTokens: 5, kvCache: false, stopAt: null });
       expect(withCache).toEqual(recomputed);
-    });
+    }, 180_000);
   });
 });

@@ -95,9 +95,20 @@ describe('rewriteGraph', () => {
     expectEquivalent(g, out, { x: values([2, 3]) });
   });
 
-  it('is "no match" by default: without rules the graph comes back clean and equal', () => {
-    const g = small();
-    expect(rewriteGraph(g, [])).toEqual(g);
+  it('is "no match" by default: with nothing to rewrite, a clean graph comes back as it is', () => {
+    const g = deepFreeze(small());
+    expect(rewriteGraph(g, [])).toBe(g);
+    expect(rewriteGraph(g, [rule('never', pat.op('neg'), () => undefined)])).toBe(g);
+  });
+
+  it('rebuilds a graph with dead nodes even when no rule fires', () => {
+    const g = buildGraph((b) => {
+      b.add('exp', [b.input('x', 'f32', [2])]);
+      return { y: b.input('z', 'f32', [2]) };
+    });
+    const out = rewriteGraph(g, []);
+    expect(out).not.toBe(g);
+    expect(out.nodes.map((n) => n.op)).toEqual(['input', 'input']);
   });
 
   it('keeps each node its source; new nodes take the source of the node they replace', () => {

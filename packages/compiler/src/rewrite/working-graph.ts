@@ -36,6 +36,9 @@ export class WorkingGraph implements GraphView {
   /** Where a node goes in the emitted order: originals keep their index, new nodes take their rule's root's. */
   private readonly position: number[] = [];
   private readonly outputList: GraphOutput[];
+  /** The loaded graph, returned as is by toGraph when nothing changed and nothing was dead. */
+  private loaded: Graph | undefined;
+  private changed = false;
   /** The position given to nodes added now (set by the rewrite driver). */
   anchor = 0;
 
@@ -64,6 +67,7 @@ export class WorkingGraph implements GraphView {
       }
     }
     for (const o of graph.outputs) g.useCount[o.node]!++;
+    if (graph.nodes.every((n, i) => live[i] || n.op === 'input')) g.loaded = graph;
     return g;
   }
 
@@ -124,6 +128,7 @@ export class WorkingGraph implements GraphView {
       throw e;
     }
     const id = this.nodes.length;
+    this.changed = true;
     this.nodes.push({ id, op: def.name, inputs: resolved, attrs: parsed.data as Record<string, unknown>, type, ...(source ? { source } : {}) });
     this.forward.push(id);
     this.useCount.push(0);
@@ -150,6 +155,7 @@ export class WorkingGraph implements GraphView {
       throw new Error(`rewrite changed a type: ${formatType(a.type)} -> ${formatType(b.type)}\n  ${printNode(a)}\n  ${printNode(b)}`);
     }
     this.forward[from] = to;
+    this.changed = true;
     // readers move first, so a replacement that is one of root's inputs never drops to zero readers
     this.useCount[to]! += this.useCount[from]!;
     this.useCount[from] = 0;
@@ -196,9 +202,12 @@ export class WorkingGraph implements GraphView {
   /**
    * A clean graph through a fresh GraphBuilder: only live nodes, ids compact, topological order close
    * to the original, every node's source kept, graph inputs kept even when unread (they are the
-   * graph's signature).
+   * graph's signature). When no rule changed anything and the loaded graph was already clean, that
+   * graph itself (nothing is ever written into it).
    */
   toGraph(): Graph {
+    // unchanged and already clean (GraphBuilder-built, no dead nodes): the rebuild would be an equal copy
+    if (!this.changed && this.loaded && isClean(this.loaded)) return this.loaded;
     const b = new GraphBuilder();
     const map = new Map<NodeRef, NodeRef>();
     for (const id of this.order()) {
@@ -225,4 +234,9 @@ export class WorkingGraph implements GraphView {
       }
     }
   }
+}
+
+/** Ids are positions and inputs come earlier: what a rebuild would produce, in the same order. */
+function isClean(graph: Graph): boolean {
+  return graph.nodes.every((n, i) => n.id === i && n.inputs.every((input) => input < i));
 }

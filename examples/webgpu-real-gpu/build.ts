@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 // esbuild is a dependency of @loom/backends (it bundles the browser page); resolve it from there
 const require = createRequire(new URL('../../packages/backends/package.json', import.meta.url));
-const { build } = require('esbuild') as typeof import('esbuild');
+const { build } = require('esbuild') as { build(options: Record<string, unknown>): Promise<unknown> };
 
 export async function bundleRealGpuScript(outfile: string): Promise<void> {
   await build({

@@ -36,7 +36,7 @@ export async function bundlePage(options: { minify?: boolean } = {}): Promise<st
 // `npx tsx packages/backends/browser/build-page.ts OUT_DIR` writes index.html and loom-page.js
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const { mkdirSync, writeFileSync } = await import('node:fs');
-  const out = process.argv[2] ?? 'dist-browser';
+  const out = process.argv[2] ?? 'dist/browser-page';
   mkdirSync(out, { recursive: true });
   writeFileSync(`${out}/index.html`, PAGE_HTML);
   writeFileSync(`${out}/loom-page.js`, await bundlePage());

@@ -269,6 +269,17 @@ describe.skipIf(!gpu)('webgpu kernels', () => {
     model.dispose();
   });
 
+  it('x @ W^T with W larger than one storage binding runs in blocks of W rows (a tied LM head)', async () => {
+    const small = await gpuWithLimits({ maxStorageBufferBindingSize: 16384 });
+    const r = rng(13);
+    const b = new GraphBuilder();
+    const x = b.input('x', 'f32', [3, 32]);
+    const wte = b.param('wte', 'f32', [600, 32]); // 76.8 KB: 5 blocks of 128 rows
+    const epilogue: Expr = { op: 'add', args: [{ in: 0 }, { in: 1 }] };
+    const graph = b.build({ logits: b.add('matmul', [x, wte], { transposeB: true }), biased: b.add('fused_matmul', [x, wte, b.param('bias', 'f32', [600])], { transposeB: true, epilogue }) });
+    await expectMatchesReference(graph, { x: randomF32([3, 32], r) }, new Map([['wte', randomF32([600, 32], r)], ['bias', randomF32([600], r)]]), { atol: 2e-5 }, small);
+  });
+
   it('transpose, slice, concat and range', async () => {
     const r = rng(10);
     const b = new GraphBuilder();

@@ -18,6 +18,9 @@ import { classifyAccess, renderBroadcastOffsets } from './broadcast.ts';
  *   invocation 4 columns; the rows of A are staged in workgroup memory 64 values of K at a time and
  *   B streams from memory once. A 64 x 64 tile would waste up to 63/64 of its work here.
  *
+ * A transposed B without batch axes that is larger than one storage binding (GPT-2's tied head,
+ * x @ wte^T) is bound in blocks of rows, one launch per block writing its block of output columns.
+ *
  * Batches: batch axes broadcast (strides are Params); axes that are contiguous in both operands
  * merge, and the rest is padded to a fixed rank so one pipeline serves every batch layout. When b
  * has no batch of its own (x @ W) and a is dense, the batch folds into M. transposeB is a Param too.
@@ -111,55 +114,82 @@ function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | 
   const rowsPerGroup = skinny ? Math.min(nextPow2(M), SKINNY_ROWS) : TILE;
   const colsPerGroup = skinny ? SKINNY_THREADS * SKINNY_COLS : TILE;
   const mGroups = Math.ceil(M / rowsPerGroup);
-  const nGroups = Math.ceil(N / colsPerGroup);
-  const max = ctx.limits.maxComputeWorkgroupsPerDimension;
-  if (nGroups > max) throw new GpuLimitError(`matmul (node %${ctx.node.id}): N = ${N} needs ${nGroups} column tiles, more than the device's ${max} workgroups per dimension`);
   const rowGroups = linearGrid(layout.count * mGroups, ctx.limits, 'matmul');
 
-  const params = new Params()
-    .u32('M', M)
-    .u32('N', N)
-    .u32('K', K)
-    .u32('m_groups', mGroups)
-    .u32('row_groups', layout.count * mGroups)
-    .u32('transpose_b', transposeB ? 1 : 0);
-  const batchLines = batchOffsets(layout, params);
+  // x @ W^T with W larger than one storage binding (a tied LM head): one launch per block of W's rows
+  const rowBytes = K * 4;
+  let chunk = N;
+  if (transposeB && sizeOfShape(b!.shape.slice(0, -2)) === 1 && N * rowBytes > ctx.limits.maxStorageBufferBindingSize) {
+    const alignment = ctx.limits.minStorageBufferOffsetAlignment;
+    const step = alignment / gcd(rowBytes, alignment);
+    chunk = Math.floor(Math.floor(ctx.limits.maxStorageBufferBindingSize / rowBytes) / step) * step;
+    if (chunk === 0) throw new GpuLimitError(`matmul (node %${ctx.node.id}): one row of ${b!.label} (${rowBytes} bytes) exceeds the device's maxStorageBufferBindingSize`);
+  }
 
-  // epilogue: extra inputs broadcast against the output; offsets from the linear output index `oi`
-  const extraAccess = extras.map((x) => ({ shape: x!.shape, access: classifyAccess(x!.shape, out) }));
-  const extraOffsets = renderBroadcastOffsets('oi', extraAccess, out, params, 'x');
-  const rendered = epilogue
-    ? renderExpr(epilogue, [{ value: 'v', dtype: 'f32' }, ...extras.map((x, k) => ({ value: `xv${k}`, dtype: x!.dtype }))])
-    : undefined;
-  const store = (value: string): string[] =>
-    rendered
-      ? [
-          `let v = ${value};`,
-          'let oi = out_base + row * p.N + col;',
-          ...extraOffsets,
-          ...extras.map((_, k) => `let xv${k} = X${k}[xo${k}];`),
-          ...rendered.statements,
-          `C[oi] = ${rendered.result};`,
-        ]
-      : [`C[out_base + row * p.N + col] = ${value};`];
-
-  const head = [
-    storageDecl(0, 'A', 'f32', 'read'),
-    storageDecl(1, 'B', 'f32', 'read'),
-    ...extras.map((x, k) => storageDecl(2 + k, `X${k}`, x!.dtype, 'read')),
-    storageDecl(2 + extras.length, 'C', 'f32', 'read_write'),
-    params.declare(3 + extras.length),
-    ...(rendered?.helpers ?? []),
-  ];
-  const body = skinny ? skinnyBody(rowsPerGroup, batchLines, store) : tiledBody(batchLines, store);
-  return [
-    {
-      wgsl: [...head, ...body].join('\n'),
+  const launches: KernelLaunch[] = [];
+  let wgsl = '';
+  for (let first = 0; first < N; first += chunk) {
+    const count = Math.min(chunk, N - first);
+    const nGroups = Math.ceil(count / colsPerGroup);
+    const max = ctx.limits.maxComputeWorkgroupsPerDimension;
+    if (nGroups > max) throw new GpuLimitError(`matmul (node %${ctx.node.id}): N = ${N} needs ${nGroups} column tiles, more than the device's ${max} workgroups per dimension`);
+    const params = new Params()
+      .u32('M', M)
+      .u32('N', N)
+      .u32('K', K)
+      .u32('n_offset', first)
+      .u32('n_count', count)
+      .u32('m_groups', mGroups)
+      .u32('row_groups', layout.count * mGroups)
+      .u32('transpose_b', transposeB ? 1 : 0);
+    const batchLines = batchOffsets(layout, params);
+    // epilogue: extra inputs broadcast against the output; offsets from the linear output index `oi`
+    const extraAccess = extras.map((x) => ({ shape: x!.shape, access: classifyAccess(x!.shape, out) }));
+    const extraOffsets = renderBroadcastOffsets('oi', extraAccess, out, params, 'x');
+    const rendered = epilogue
+      ? renderExpr(epilogue, [{ value: 'v', dtype: 'f32' }, ...extras.map((x, k) => ({ value: `xv${k}`, dtype: x!.dtype }))])
+      : undefined;
+    // `col` counts columns of this launch's block; the output row is N wide
+    const store = (value: string): string[] =>
+      rendered
+        ? [
+            `let v = ${value};`,
+            'let oi = out_base + row * p.N + p.n_offset + col;',
+            ...extraOffsets,
+            ...extras.map((_, k) => `let xv${k} = X${k}[xo${k}];`),
+            ...rendered.statements,
+            `C[oi] = ${rendered.result};`,
+          ]
+        : [`C[out_base + row * p.N + p.n_offset + col] = ${value};`];
+    if (!wgsl) {
+      const head = [
+        storageDecl(0, 'A', 'f32', 'read'),
+        storageDecl(1, 'B', 'f32', 'read'),
+        ...extras.map((x, k) => storageDecl(2 + k, `X${k}`, x!.dtype, 'read')),
+        storageDecl(2 + extras.length, 'C', 'f32', 'read_write'),
+        params.declare(3 + extras.length),
+        ...(rendered?.helpers ?? []),
+      ];
+      wgsl = [...head, ...(skinny ? skinnyBody(rowsPerGroup, batchLines, store) : tiledBody(batchLines, store))].join('\n');
+    }
+    launches.push({
+      wgsl,
       workgroups: [nGroups, rowGroups[0], rowGroups[1]],
-      bindings: [{ buffer: input(0) }, { buffer: input(1) }, ...extras.map((_, k) => ({ buffer: input(2 + k) })), { buffer: OUTPUT }],
+      bindings: [
+        { buffer: input(0) },
+        chunk === N ? { buffer: input(1) } : { buffer: input(1), offset: first * rowBytes, size: count * rowBytes },
+        ...extras.map((_, k) => ({ buffer: input(2 + k) })),
+        { buffer: OUTPUT },
+      ],
       params: params.data(),
-    },
-  ];
+    });
+  }
+  return launches;
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
 }
 
 function tiledBody(batchLines: string[], store: (value: string) => string[]): string[] {
@@ -191,11 +221,11 @@ function tiledBody(batchLines: string[], store: (value: string) => string[]): st
     '      var bv = 0.0;',
     '      if (p.transpose_b == 1u) {',
     '        let bn = idx / DEPTH; let bk = idx % DEPTH;',
-    '        if (tile_n + bn < p.N && k0 + bk < p.K) { bv = B[b_off + (tile_n + bn) * p.K + k0 + bk]; }',
+    '        if (tile_n + bn < p.n_count && k0 + bk < p.K) { bv = B[b_off + (tile_n + bn) * p.K + k0 + bk]; }',
     '        Bs[bk * TILE + bn] = bv;',
     '      } else {',
     '        let bk = idx / TILE; let bn = idx % TILE;',
-    '        if (tile_n + bn < p.N && k0 + bk < p.K) { bv = B[b_off + (k0 + bk) * p.N + tile_n + bn]; }',
+    '        if (tile_n + bn < p.n_count && k0 + bk < p.K) { bv = B[b_off + (k0 + bk) * p.N + tile_n + bn]; }',
     '        Bs[bk * TILE + bn] = bv;',
     '      }',
     '    }',
@@ -212,7 +242,7 @@ function tiledBody(batchLines: string[], store: (value: string) => string[]): st
       '    if (row < p.M) {',
       `      for (var j = 0u; j < ${BLOCK}u; j++) {`,
       '        let col = tile_n + tx + j * THREADS;',
-      '        if (col < p.N) {',
+      '        if (col < p.n_count) {',
       ...indent(store(`acc${i}[j]`), '          '),
       '        }',
       '      }',
@@ -226,7 +256,7 @@ function tiledBody(batchLines: string[], store: (value: string) => string[]): st
 function skinnyBody(rows: number, batchLines: string[], store: (value: string) => string[]): string[] {
   const indent = (lines: string[], by: string) => lines.map((l) => by + l);
   const cols = [0, 1, 2, 3].slice(0, SKINNY_COLS);
-  const colIndex = (c: number) => `min(n0 + ${c * SKINNY_THREADS}u, p.N - 1u)`;
+  const colIndex = (c: number) => `min(n0 + ${c * SKINNY_THREADS}u, p.n_count - 1u)`;
   return [
     `const MB = ${rows}u;`,
     `const KC = ${SKINNY_DEPTH}u;`,
@@ -270,7 +300,7 @@ function skinnyBody(rows: number, batchLines: string[], store: (value: string) =
       '    if (row < p.M) {',
       `      for (var c = 0u; c < ${SKINNY_COLS}u; c++) {`,
       `        let col = n0 + c * ${SKINNY_THREADS}u;`,
-      '        if (col < p.N) {',
+      '        if (col < p.n_count) {',
       ...indent(store(`acc${m}[c]`), '          '),
       '        }',
       '      }',

@@ -1,6 +1,7 @@
-import { GraphBuilder, interpret, type Graph, type NDArray } from '@loom/graph';
+import { GraphBuilder, interpret, ModelBuilder, type Graph, type NDArray } from '@loom/graph';
 import { planMemory } from '@loom/compiler';
 import { describe, expect, it } from 'vitest';
+import { verify } from '../src/index.ts';
 import { createWebGpuBackend, DeviceLostError, GpuLimitError, GpuOutOfMemoryError, GpuRuntime, ModelDisposedError, UnsupportedOpError, WebGpuModel } from '../src/webgpu/index.ts';
 import { compare, gpu, gpuWithLimits, randomF32, randomI32, rng } from './webgpu-helpers.ts';
 
@@ -146,6 +147,16 @@ describe.skipIf(!gpu)('webgpu runtime', () => {
     const w = new GraphBuilder();
     const big = w.build({ y: w.add('neg', [w.param('big', 'f32', [2000])]) });
     await expect(small.prepare(big, new Map([['big', randomF32([2000], rng(1))]]))).rejects.toThrow(GpuLimitError);
+  });
+
+  it('verify(): random symbolic sizes and ids through attention agree with the reference (property)', async () => {
+    const m = new ModelBuilder();
+    const ids = m.input('ids', 'i32', ['batch', 'seq'] as const);
+    const x = m.embed(ids, m.param('emb', [11, 8] as const));
+    const y = m.attention(x, x, x, 2, m.causalMask(ids));
+    const report = await verify(m.build({ y: m.softmax(m.add(x, y)) }), { backends: [gpu!], runs: 6, seed: 3, atol: 1e-5, rtol: 1e-4 });
+    expect(report.ok, JSON.stringify(report.counterexample)).toBe(true);
+    expect(report.agreements[0]!.maxAbsError).toBeLessThan(1e-5);
   });
 
   it('an op without a kernel is an UnsupportedOpError naming the op (no fallback)', async () => {

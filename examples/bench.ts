@@ -77,7 +77,7 @@ async function matmulBench(): Promise<void> {
 async function onnxMatmul(n: number, a: Float32Array, b: Float32Array, threads: number): Promise<number | undefined> {
   try {
     const ort = await import('onnxruntime-node');
-    const { onnx } = await import('onnx-proto');
+    const { onnx } = (await import('onnx-proto')).default;
     const model = onnx.ModelProto.encode(
       onnx.ModelProto.create({
         irVersion: 8,

@@ -90,20 +90,11 @@ describe('the default pipeline on transformer graphs', () => {
     }
   });
 
-  it(`compiles GPT-2 small (12 layers, d = 768) well under a second`, () => {
-    const g = buildGptLike(GPT2_SMALL);
-    const times: number[] = [];
-    let out: Graph | undefined;
-    for (let i = 0; i < 3; i++) {
-      const start = performance.now();
-      out = runPipeline(g).graph;
-      times.push(performance.now() - start);
-    }
-    verifyGraph(out!);
+  // compile time is measured by examples/bench.ts and `loom compile gpt2 --report`, not asserted here
+  it('compiles GPT-2 small (12 layers, d = 768) to the expected fused ops', () => {
+    const out = runPipeline(buildGptLike(GPT2_SMALL)).graph;
+    verifyGraph(out);
     // the last residual sum is read only by ln_f: Add & Norm fuses there, even in a pre-norm model
-    expect(opCounts(out!)).toMatchObject({ fused_attention: 12, fused_matmul: 48, layer_norm: 24, fused_add_layer_norm: 1 });
-    // the first run includes JIT warm-up; later runs are the steady state
-    expect(times[0]).toBeLessThan(1000);
-    expect(Math.min(...times)).toBeLessThan(400);
+    expect(opCounts(out)).toMatchObject({ fused_attention: 12, fused_matmul: 48, layer_norm: 24, fused_add_layer_norm: 1 });
   });
 });

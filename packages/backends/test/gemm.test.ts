@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { compileWat, wasmModuleSource } from '../../../scripts/build-wasm.ts';
 import { gemm } from '../src/cpu/kernels/gemm.ts';
 import { gemmWasm } from '../src/cpu/kernels/gemm-wasm.ts';
+import { gemvWasm, markResident } from '../src/cpu/kernels/gemv-wasm.ts';
 
 function naive(a: Float32Array, b: Float32Array, m: number, n: number, k: number, transposeB: boolean): Float64Array {
   const c = new Float64Array(m * n);
@@ -38,9 +39,38 @@ describe('GEMM kernels', () => {
     }
   });
 
-  it('the committed WebAssembly module is the compiled gemm.wat', async () => {
+  it.each([
+    [16, 16],
+    [64, 48],
+    [768, 2304],
+  ])('one-row SIMD products from resident weights, k=%i n=%i, plain and transposed', (k, n) => {
+    const a = Float32Array.from({ length: 3 * k }, (_, i) => Math.sin(i * 0.21));
+    for (const transposeB of [false, true]) {
+      const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.07));
+      const want = naive(a.subarray(k, 2 * k), b, 1, n, k, transposeB);
+      const c = new Float32Array(n + 2).fill(7);
+      expect(gemvWasm({ a, aOffset: 0, b, bOffset: 0, c, cOffset: 0, m: 3, n, k, transposeB }, 1)).toBe(false); // not marked
+      markResident(b);
+      for (let repeat = 0; repeat < 2; repeat++) {
+        // the second call reads the weight already resident
+        expect(gemvWasm({ a, aOffset: 0, b, bOffset: 0, c, cOffset: -n, m: 3, n, k, transposeB }, 1)).toBe(true);
+        let err = 0;
+        for (let j = 0; j < n; j++) err = Math.max(err, Math.abs(c[j]! - want[j]!));
+        expect(err).toBeLessThan(1e-4 * Math.sqrt(k));
+        expect(Array.from(c.subarray(n))).toEqual([7, 7]);
+      }
+    }
+  });
+
+  it('one-row products fall back when sizes do not fit the SIMD kernels', () => {
+    const b = new Float32Array(10 * 3);
+    markResident(b);
+    expect(gemvWasm({ a: new Float32Array(10), aOffset: 0, b, bOffset: 0, c: new Float32Array(3), cOffset: 0, m: 1, n: 3, k: 10, transposeB: false }, 0)).toBe(false);
+  });
+
+  it.each(['gemm', 'gemv'])('the committed WebAssembly module is the compiled %s.wat', async (name) => {
     const dir = new URL('../src/cpu/wasm/', import.meta.url);
-    const binary = await compileWat(readFileSync(new URL('gemm.wat', dir), 'utf8'), 'gemm.wat');
-    expect(readFileSync(new URL('gemm-wasm.ts', dir), 'utf8')).toBe(wasmModuleSource('gemm.wat', binary));
+    const binary = await compileWat(readFileSync(new URL(`${name}.wat`, dir), 'utf8'), `${name}.wat`);
+    expect(readFileSync(new URL(`${name}-wasm.ts`, dir), 'utf8')).toBe(wasmModuleSource(`${name}.wat`, binary));
   });
 });

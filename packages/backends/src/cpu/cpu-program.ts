@@ -2,6 +2,7 @@ import { bindInputs, checkWeights, graphInputs, LoomError, nodeName, resolveDim,
 import type { Plan } from '@loom/compiler';
 import { renderStep } from './render/render-step.ts';
 import { cpuRuntime } from './runtime.ts';
+import { markResident } from './kernels/gemv-wasm.ts';
 import { StateStore } from '../state-store.ts';
 
 type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[]) => void;
@@ -40,7 +41,11 @@ export class CpuProgram {
     });
     for (const node of plan.graph.nodes) {
       const buffer = plan.nodeBuffer[node.id]!;
-      if (node.op === 'param') this.params.set(buffer, toFloat32(weights.get(nodeName(node)!)!));
+      if (node.op === 'param') {
+        const data = toFloat32(weights.get(nodeName(node)!)!);
+        if (data instanceof Float32Array) markResident(data);
+        this.params.set(buffer, data);
+      }
       if (node.op === 'constant') {
         const values = node.attrs['values'] as number[];
         const size = resolveDim(plan.buffers[buffer]!.size, new Map());

@@ -1,11 +1,13 @@
 import { broadcastStrides, sizeOf, stridesOf } from '@loom/graph';
 import { gemm } from './gemm.ts';
 import { gemmWasm } from './gemm-wasm.ts';
+import { gemvWasm } from './gemv-wasm.ts';
 
 /**
  * Batched matmul into `out`: a[..., M, K] @ b[..., K, N] (or b[..., N, K] with transposeB), batch
- * axes broadcast. Each matrix product goes to the SIMD WebAssembly GEMM; single rows (decoding)
- * stream B in plain JavaScript, where packing would cost as much as the product.
+ * axes broadcast. Each matrix product goes to the SIMD WebAssembly GEMM; single rows (decoding) go to
+ * the SIMD matrix-vector kernels when B is a resident weight, else stream B in plain JavaScript
+ * (packing would cost as much as the product).
  */
 export function batchedMatmul(
   a: Float32Array,
@@ -34,7 +36,9 @@ export function batchedMatmul(
       bBatch += index * bStrides[d]!;
     }
     const args = { a, aOffset: aBatch * m * k, b, bOffset: bBatch * k * n, c: out, cOffset: batch * m * n, m, n, k, transposeB };
-    if (m === 1 || m * n * k < 4096) gemm(args);
+    if (m === 1) {
+      if (!gemvWasm(args, 0)) gemm(args);
+    } else if (m * n * k < 4096) gemm(args);
     else gemmWasm(args);
   }
 }

@@ -29,7 +29,7 @@ if (missing) {
 const json = (a: NDArray): JsonTensor => ({ dtype: a.dtype, shape: [...a.shape], data: Array.from(a.data) });
 const nd = (t: JsonTensor): NDArray => ({ dtype: t.dtype, shape: t.shape, data: t.dtype === 'i32' ? Int32Array.from(t.data) : Float64Array.from(t.data) });
 
-describe.skipIf(missing)('webgpu in headless Chromium', () => {
+describe.skipIf(missing)('webgpu in headless Chromium', { timeout: 120_000 }, () => {
   let server: Server;
   let context: BrowserContext;
   let page: Page;

@@ -12,7 +12,7 @@ import { expectMatchesReference, gpu, gpuWithLimits, oneOp, randomF32, randomI32
 const f32 = (...shape: number[]) => ({ dtype: 'f32' as const, shape });
 const i32 = (...shape: number[]) => ({ dtype: 'i32' as const, shape });
 
-describe.skipIf(!gpu)('webgpu kernels', () => {
+describe.skipIf(!gpu)('webgpu kernels', { timeout: 120_000 }, () => {
   it('every elementwise op of the op table, with broadcasting', async () => {
     const r = rng(1);
     const b = new GraphBuilder();

@@ -30,7 +30,7 @@ function expectClose(got: Record<string, NDArray>, want: Record<string, NDArray>
   for (const name of Object.keys(want)) expect(compare(got[name]!, want[name]!, { atol: 1e-5 }).worst).toBeLessThanOrEqual(1);
 }
 
-describe.skipIf(!gpu)('webgpu runtime', () => {
+describe.skipIf(!gpu)('webgpu runtime', { timeout: 120_000 }, () => {
   it('200 consecutive runs leave GPU memory flat', async () => {
     const { graph, weights } = smallModel();
     const model = await gpu!.prepare(graph, weights);

@@ -5,3 +5,5 @@ export { getBackend, isBackendName, UnknownBackendError } from './registry.ts';
 export { StateStore } from './state-store.ts';
 export { CpuProgram, type CpuKernel } from './cpu/cpu-program.ts';
 export { verify, randomWeights, type VerifyOptions, type VerifyReport, type BackendAgreement } from './verify.ts';
+// WebGPU loads its native bindings (Node) lazily, at the first device request
+export { webgpuBackend, createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from './webgpu/index.ts';

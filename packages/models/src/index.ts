@@ -12,6 +12,8 @@ export { TransformerRunner } from './transformer/runner.ts';
 export { GPT2_PRESETS, gpt2ConfigFromHf, parseGpt2ConfigJson, type Gpt2Config, type Gpt2Preset } from './gpt2/config.ts';
 export { buildGpt2, type Gpt2GraphOptions } from './gpt2/model.ts';
 export { Gpt2Runner } from './gpt2/runner.ts';
+export { buildCachedGpt2, cacheName } from './gpt2/cached-model.ts';
+export { KvCacheDecoder } from './gpt2/kv-cache-decoder.ts';
 
 export { PRESETS, getPreset, presetGraph, presetParamCount, type Preset } from './presets.ts';
 

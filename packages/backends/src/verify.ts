@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import {
   graphInputs,
+  mulberry32,
   graphParams,
   LoomError,
   nodeName,
@@ -183,15 +184,4 @@ function symbolLimit(graph: Graph, symbol: string, maxDim: number): number {
   }
   if (limit < 1) throw new LoomError('verify', `symbol '${symbol}' has no valid size`);
   return limit;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -1,19 +1,10 @@
-import type { NDArray } from '@loom/graph';
+import { mulberry32, type NDArray } from '@loom/graph';
 import { expect } from 'vitest';
 
 /** Seeded data and tolerant comparison for the WebGPU tests (no device needed). */
 
-/** mulberry32: a small seeded generator, so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator (mulberry32), so failures reproduce. */
+export const rng = mulberry32;
 
 export function randomF32(shape: readonly number[], random: () => number, lo = -1, hi = 1): NDArray {
   const size = shape.reduce((p, d) => p * d, 1);

@@ -32,3 +32,4 @@ export {
   type SafetensorsDType,
 } from './io/safetensors.ts';
 export { writeBlock } from './ops/cache-update.ts';
+export { mulberry32 } from './random.ts';

@@ -22,6 +22,7 @@ import {
   COMPARE_FUNCTIONS,
   expandOps,
   GraphBuilder,
+  mulberry32,
   ndarray,
   printGraph,
   resolveShape,
@@ -745,17 +746,7 @@ export function buildGraphCase(spec: GraphSpec): GraphCase {
 // ---------------------------------------------------------------------------------------------------
 // data
 
-/** mulberry32: small, seedable, good enough for test data. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = mulberry32;
 
 function withData(graph: Graph, spec: GraphSpec, indexFeeds: readonly IndexFeed[]): GraphCase {
   const bindings = { batch: spec.bindings.batch, seq: spec.bindings.seq };

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { compileWat, wasmModuleSource } from '../../../scripts/build-wasm.ts';
 import { gemm } from '../src/cpu/kernels/gemm.ts';
 import { gemmWasm } from '../src/cpu/kernels/gemm-wasm.ts';
-import { gemvWasm, markResident } from '../src/cpu/kernels/gemv-wasm.ts';
+import { gemvWasm } from '../src/cpu/kernels/gemv-wasm.ts';
+import { markResident } from '../src/cpu/kernels/resident-weights.ts';
 
 function naive(a: Float32Array, b: Float32Array, m: number, n: number, k: number, transposeB: boolean): Float64Array {
   const c = new Float64Array(m * n);
@@ -28,9 +29,13 @@ describe('GEMM kernels', () => {
     const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.11));
     for (const transposeB of [false, true]) {
       const want = naive(a, b, m, n, k, transposeB);
-      for (const kernel of [gemm, gemmWasm]) {
+      // a weight's packed panels are kept after the first product: run it twice
+      const weight = b.slice();
+      markResident(weight);
+      const runs: [typeof gemm, Float32Array][] = [[gemm, b], [gemmWasm, b], [gemmWasm, weight], [gemmWasm, weight]];
+      for (const [kernel, bArg] of runs) {
         const c = new Float32Array(m * n + 3).fill(7); // guard elements past the end must survive
-        kernel({ a, aOffset: 0, b, bOffset: 0, c, cOffset: 0, m, n, k, transposeB });
+        kernel({ a, aOffset: 0, b: bArg, bOffset: 0, c, cOffset: 0, m, n, k, transposeB });
         let err = 0;
         for (let i = 0; i < m * n; i++) err = Math.max(err, Math.abs(c[i]! - want[i]!));
         expect(err).toBeLessThan(1e-4 * Math.sqrt(k));

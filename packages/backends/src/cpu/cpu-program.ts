@@ -2,7 +2,7 @@ import { bindInputs, checkWeights, graphInputs, LoomError, nodeName, resolveDim,
 import type { Plan } from '@loom/compiler';
 import { renderStep } from './render/render-step.ts';
 import { cpuRuntime } from './runtime.ts';
-import { markResident } from './kernels/gemv-wasm.ts';
+import { markResident } from './kernels/resident-weights.ts';
 import { StateStore } from '../state-store.ts';
 
 type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[]) => void;

@@ -1,9 +1,13 @@
 /**
  * Fused attention: out = softmax(q k^T * scale + mask) v, one query row at a time with an online
  * softmax (running max and sum, rescaling the accumulator when the max grows), so no Tq x Tk score
- * matrix exists. q[..., Tq, Dh], k[..., Tk, Dh], v[..., Tk, Dv]; the mask arrives with strides that
+ * matrix exists. Keys masked with MASKED (-1e30) are skipped when the row has any unmasked key: their
+ * weight exp(-1e30 - max) is exactly 0 then, so skipping changes nothing (causal masks halve the work). q[..., Tq, Dh], k[..., Tk, Dh], v[..., Tk, Dv]; the mask arrives with strides that
  * broadcast it to [..., Tq, Tk] (0 along broadcast axes).
  */
+/** Mask values at or below this hide a key (MASKED is -1e30; any real score is far above). */
+const MASKED_BELOW = -1e29;
+
 export function attentionOnline(
   q: Float32Array,
   k: Float32Array,
@@ -41,7 +45,10 @@ export function attentionOnline(
       let max = -Infinity;
       let sum = 0;
       acc.fill(0);
+      let anyOpen = false;
+      if (mask) for (let j = 0; j < tk && !anyOpen; j++) anyOpen = mask[maskRow + j * maskStep]! > MASKED_BELOW;
       for (let j = 0; j < tk; j++) {
+        if (anyOpen && mask![maskRow + j * maskStep]! <= MASKED_BELOW) continue;
         const kRow = kBase + j * dh;
         let s = 0;
         for (let d = 0; d < dh; d++) s += q[qRow + d]! * k[kRow + d]!;

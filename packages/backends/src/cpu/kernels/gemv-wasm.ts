@@ -1,5 +1,6 @@
 import { WASM_BASE64 } from '../wasm/gemv-wasm.ts';
 import type { GemmArgs } from './gemm.ts';
+import { isResident, unmarkResident } from './resident-weights.ts';
 
 /**
  * One-row products (decoding) on the SIMD kernels of ../wasm/gemv.wat. Weights marked resident are
@@ -15,8 +16,6 @@ interface GemvExports {
 let wasm: GemvExports | undefined;
 /** Byte offset of each resident weight in wasm memory. */
 const resident = new WeakMap<Float32Array, number>();
-/** Arrays that may become resident: weights, whose identity is stable across runs. */
-const candidates = new WeakSet<Float32Array>();
 /** First free byte after the resident weights; scratch for x and out starts here. */
 let top = 0;
 
@@ -39,20 +38,15 @@ function ensureBytes(w: GemvExports, bytes: number): boolean {
   }
 }
 
-/** Lets `weight` live in WebAssembly memory once it is first used by a one-row product. */
-export function markResident(weight: Float32Array): void {
-  candidates.add(weight);
-}
-
 /** Computes one row of C with the SIMD kernels when B is a resident-capable weight; false if it cannot. */
 export function gemvWasm(args: GemmArgs, row: number): boolean {
   const { a, aOffset, b, bOffset, c, cOffset, n, k, transposeB } = args;
-  if (!candidates.has(b) || k % 16 !== 0 || (!transposeB && n % 16 !== 0)) return false;
+  if (!isResident(b) || k % 16 !== 0 || (!transposeB && n % 16 !== 0)) return false;
   const w = instance();
   let base = resident.get(b);
   if (base === undefined) {
     if (!ensureBytes(w, top + b.length * 4)) {
-      candidates.delete(b);
+      unmarkResident(b);
       return false;
     }
     base = top;

@@ -16,6 +16,7 @@ import { gemmWasm } from '../packages/backends/src/cpu/kernels/gemm-wasm.ts';
 import { GPT2_PRESETS } from '../packages/models/src/gpt2/config.ts';
 import { buildGpt2 } from '../packages/models/src/gpt2/model.ts';
 import { KvCacheDecoder } from '../packages/models/src/gpt2/kv-cache-decoder.ts';
+import { Gpt2Runner } from '../packages/models/src/gpt2/runner.ts';
 
 const quick = process.argv.includes('--quick');
 
@@ -135,15 +136,20 @@ async function kvCacheBench(): Promise<void> {
   const cfg = quick ? { ...GPT2_PRESETS.gpt2, nLayer: 2, nPositions: 512 } : { ...GPT2_PRESETS.gpt2, nPositions: 512 };
   const weights = randomWeights(buildGpt2(cfg), 2);
   const rows: (string | number)[][] = [];
+  const recompute = new Gpt2Runner(cfg, weights, cpuBackend);
   for (const position of [16, 64, 256]) {
+    const prompt = Array.from({ length: position }, (_, i) => (i * 31) % cfg.vocabSize);
     const decoder = new KvCacheDecoder(cfg, weights, cpuBackend);
-    await decoder.prefill([Array.from({ length: position }, (_, i) => (i * 31) % cfg.vocabSize)]);
+    await decoder.prefill([prompt]);
     const steps = quick ? 3 : 8;
-    const ms = await timeAsync(() => decoder.step([42]), steps);
-    rows.push([position, ms.toFixed(1)]);
+    const cachedMs = await timeAsync(() => decoder.step([42]), steps);
     await decoder.dispose();
+    // without the cache, the next token costs a forward pass over the whole prefix
+    const recomputeMs = await timeAsync(() => recompute.nextLogits([prompt]), quick ? 1 : 2);
+    rows.push([position, cachedMs.toFixed(1), recomputeMs.toFixed(1), (recomputeMs / cachedMs).toFixed(1)]);
   }
-  table(`decoding with the KV cache, GPT-2 ${quick ? '(2 layers)' : 'small'} shapes (cache of ${cfg.nPositions}), CPU`, ['position', 'ms/token'], rows);
+  await recompute.dispose();
+  table(`next-token cost, GPT-2 ${quick ? '(2 layers)' : 'small'} shapes (cache of ${cfg.nPositions}), CPU`, ['position', 'ms/token with the KV cache', 'ms/token recomputing the prefix', 'ratio'], rows);
   void referenceBackend;
 }
 

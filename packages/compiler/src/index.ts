@@ -1,5 +1,5 @@
 export * from './plan.ts';
-export { planMemory, type MemoryPlanOptions } from './plan-memory.ts';
+export { planMemory, StatePlanError, type MemoryPlanOptions } from './plan-memory.ts';
 export { compile, compileWithReport, type CompileOptions, type CompileResult } from './compile.ts';
 export { scheduleForMemory, type Schedule } from './schedule.ts';
 export * from './rewrite/index.ts';

@@ -141,4 +141,5 @@ describe('CPU kernels agree with the float64 reference', () => {
     expect(Array.from(state.get('cache')!.data)).toEqual([1, 2, 3, 4, 10, 20, 0, 0, 0, 0, 0, 0]);
     await expect(step(5, [1, 1, 2, 2])).rejects.toThrow(/do not fit a cache of 6/);
   });
+
 });

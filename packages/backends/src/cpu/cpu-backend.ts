@@ -20,6 +20,7 @@ export const cpuBackend: Backend = {
         return program.run(feeds);
       },
       dispose() {
+        if (!disposed) program.dispose();
         disposed = true;
       },
     };

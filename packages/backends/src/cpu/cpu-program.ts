@@ -2,7 +2,7 @@ import { bindInputs, checkWeights, graphInputs, LoomError, nodeName, resolveDim,
 import type { Plan } from '@loom/compiler';
 import { renderStep } from './render/render-step.ts';
 import { cpuRuntime } from './runtime.ts';
-import { markResident } from './kernels/resident-weights.ts';
+import { leaseArenas, markResident } from './kernels/resident-weights.ts';
 import { StateStore } from '../state-store.ts';
 
 type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[]) => void;
@@ -24,6 +24,7 @@ export class CpuProgram {
   private readonly constants = new Map<number, Storage>();
   private readonly pool = new Map<number, Storage>();
   private readonly states: ReadonlySet<string>;
+  private readonly releaseArenas = leaseArenas();
 
   constructor(
     readonly plan: Plan,
@@ -55,6 +56,12 @@ export class CpuProgram {
         this.constants.set(buffer, data);
       }
     }
+  }
+
+  /** Drops the buffer pool and releases this program's hold on the kernels' weight caches. */
+  dispose(): void {
+    this.pool.clear();
+    this.releaseArenas();
   }
 
   /** The generated source of every kernel, in execution order. */

@@ -1,6 +1,6 @@
 import { WASM_BASE64 } from '../wasm/gemm-wasm.ts';
 import type { GemmArgs } from './gemm.ts';
-import { isResident, unmarkResident } from './resident-weights.ts';
+import { isResident, registerArena, unmarkResident } from './resident-weights.ts';
 
 /**
  * Drives the SIMD micro-kernel in ../wasm/gemm.wat: copies A into WebAssembly memory (rows padded to
@@ -22,9 +22,13 @@ interface GemmExports {
 
 let exports: GemmExports | undefined;
 /** Float offset of each kept weight's packed panels, per layout (plain or transposed). */
-const packed = [new WeakMap<Float32Array, number>(), new WeakMap<Float32Array, number>()];
+let packed = [new WeakMap<Float32Array, number>(), new WeakMap<Float32Array, number>()];
 /** First free float after the kept panels. */
 let top = 0;
+registerArena(() => {
+  packed = [new WeakMap(), new WeakMap()];
+  top = 0;
+}, () => top * 4);
 
 function instance(): GemmExports {
   if (!exports) {

@@ -1,6 +1,6 @@
 import { WASM_BASE64 } from '../wasm/gemv-wasm.ts';
 import type { GemmArgs } from './gemm.ts';
-import { isResident, unmarkResident } from './resident-weights.ts';
+import { isResident, registerArena, unmarkResident } from './resident-weights.ts';
 
 /**
  * One-row products (decoding) on the SIMD kernels of ../wasm/gemv.wat. Weights marked resident are
@@ -15,9 +15,13 @@ interface GemvExports {
 
 let wasm: GemvExports | undefined;
 /** Byte offset of each resident weight in wasm memory. */
-const resident = new WeakMap<Float32Array, number>();
+let resident = new WeakMap<Float32Array, number>();
 /** First free byte after the resident weights; scratch for x and out starts here. */
 let top = 0;
+registerArena(() => {
+  resident = new WeakMap();
+  top = 0;
+}, () => top);
 
 function instance(): GemvExports {
   if (!wasm) {

@@ -2,8 +2,14 @@
  * Which arrays are weights: their identity is stable across runs, so the WebAssembly kernels may keep
  * converted copies of them (packed GEMM panels, gemv rows) in their memories after the first use.
  * Activations change every run and are never cached.
+ *
+ * The copies live in bump-allocated arenas. Each prepared CPU model holds a lease; when the last lease
+ * is released, every arena is reset (WebAssembly memory cannot shrink, but it is reused from the
+ * bottom), so a process that prepares and disposes models one after another does not grow.
  */
-const weights = new WeakSet<Float32Array>();
+let weights = new WeakSet<Float32Array>();
+let leases = 0;
+const arenas: { reset: () => void; bytesInUse: () => number }[] = [];
 
 export function markResident(weight: Float32Array): void {
   weights.add(weight);
@@ -16,4 +22,28 @@ export function isResident(array: Float32Array): boolean {
 /** A weight that did not fit a kernel's memory (past 4 GiB): it stays in JavaScript from now on. */
 export function unmarkResident(array: Float32Array): void {
   weights.delete(array);
+}
+
+/** Kernels register their arena: how to forget its cached copies, and how much it holds. */
+export function registerArena(reset: () => void, bytesInUse: () => number): void {
+  arenas.push({ reset, bytesInUse });
+}
+
+/** Bytes of cached weight copies across all arenas (for tests and memory reports). */
+export function arenaBytesInUse(): number {
+  return arenas.reduce((sum, a) => sum + a.bytesInUse(), 0);
+}
+
+/** Taken by a prepared model for its lifetime; the returned function releases it (once). */
+export function leaseArenas(): () => void {
+  leases++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (--leases === 0) {
+      weights = new WeakSet();
+      for (const arena of arenas) arena.reset();
+    }
+  };
 }

@@ -18,7 +18,7 @@ export { UNARY_FUNCTIONS, BINARY_FUNCTIONS, COMPARE_FUNCTIONS, type UnaryName, t
 export { ACTIVATIONS, type Activation } from './ops/composite/ffn.ts';
 export { MASKED } from './ops/composite/mask-value.ts';
 export { erf, gelu, geluTanh, sigmoid } from './ops/math.ts';
-export { forEachBroadcast, broadcastStrides } from './ops/broadcast.ts';
+export { forEachBroadcast, broadcastStrides, batchOffsets } from './ops/broadcast.ts';
 export { type Expr, exprSchema, exprDType, exprInputs, exprArity, emitExpr, exprSize } from './ops/fused/expr.ts';
 export {
   readSafetensors,

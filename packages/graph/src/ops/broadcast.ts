@@ -40,3 +40,17 @@ export function forEachBroadcast(
     }
   }
 }
+
+/**
+ * For a batched product over `batchShape`, the batch index of each operand at every output batch
+ * (in elements of batches, so multiply by the matrix size): one entry per output batch, in order.
+ */
+export function batchOffsets(operandBatch: readonly number[], batchShape: readonly number[]): Int32Array {
+  let total = 1;
+  for (const d of batchShape) total *= d;
+  const offsets = new Int32Array(total);
+  forEachBroadcast(batchShape, [operandBatch], (i, off) => {
+    offsets[i] = off[0]!;
+  });
+  return offsets;
+}

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { allocStorage, sizeOf, stridesOf } from '../ndarray.ts';
+import { allocStorage, sizeOf } from '../ndarray.ts';
 import { defineOp, typeRule } from '../op-def.ts';
 import { broadcastShapes, dimEquals, formatShape } from '../shape.ts';
-import { broadcastStrides } from './broadcast.ts';
+import { batchOffsets } from './broadcast.ts';
 
 /**
  * Batched matrix product a[..., M, K] @ b[..., K, N] -> [..., M, N], batch axes broadcast.
@@ -32,21 +32,15 @@ export const matmul = defineOp({
     const K = a!.shape[a!.shape.length - 1]!;
     const batchShape = out.slice(0, -2);
     const batches = sizeOf(batchShape);
-    const aBatch = broadcastStrides(a!.shape.slice(0, -2), batchShape).map((s) => s * M * K);
-    const bBatch = broadcastStrides(b!.shape.slice(0, -2), batchShape).map((s) => s * K * N);
-    const batchStrides = stridesOf(batchShape);
+    const aBatch = batchOffsets(a!.shape.slice(0, -2), batchShape);
+    const bBatch = batchOffsets(b!.shape.slice(0, -2), batchShape);
     const result = allocStorage('f32', sizeOf(out), ctx.precision);
     const A = a!.data;
     const B = b!.data;
     const row = new Float64Array(N);
     for (let batch = 0; batch < batches; batch++) {
-      let aOff = 0;
-      let bOff = 0;
-      for (let d = 0; d < batchShape.length; d++) {
-        const idx = Math.floor(batch / batchStrides[d]!) % batchShape[d]!;
-        aOff += idx * aBatch[d]!;
-        bOff += idx * bBatch[d]!;
-      }
+      const aOff = aBatch[batch]! * M * K;
+      const bOff = bBatch[batch]! * K * N;
       for (let i = 0; i < M; i++) {
         const aRow = aOff + i * K;
         if (attrs.transposeB) {

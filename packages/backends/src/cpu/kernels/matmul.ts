@@ -1,4 +1,4 @@
-import { broadcastStrides, sizeOf, stridesOf } from '@loom/graph';
+import { batchOffsets, sizeOf } from '@loom/graph';
 import { gemm } from './gemm.ts';
 import { gemmWasm } from './gemm-wasm.ts';
 import { gemvWasm } from './gemv-wasm.ts';
@@ -24,17 +24,11 @@ export function batchedMatmul(
   const k = aShape[aShape.length - 1]!;
   const batchShape = outShape.slice(0, -2);
   const batches = sizeOf(batchShape);
-  const aStrides = broadcastStrides(aShape.slice(0, -2), batchShape);
-  const bStrides = broadcastStrides(bShape.slice(0, -2), batchShape);
-  const batchStrides = stridesOf(batchShape);
+  const aBatches = batchOffsets(aShape.slice(0, -2), batchShape);
+  const bBatches = batchOffsets(bShape.slice(0, -2), batchShape);
   for (let batch = 0; batch < batches; batch++) {
-    let aBatch = 0;
-    let bBatch = 0;
-    for (let d = 0; d < batchShape.length; d++) {
-      const index = Math.floor(batch / batchStrides[d]!) % batchShape[d]!;
-      aBatch += index * aStrides[d]!;
-      bBatch += index * bStrides[d]!;
-    }
+    const aBatch = aBatches[batch]!;
+    const bBatch = bBatches[batch]!;
     const args = { a, aOffset: aBatch * m * k, b, bOffset: bBatch * k * n, c: out, cOffset: batch * m * n, m, n, k, transposeB };
     if (m === 1) {
       if (!gemvWasm(args, 0)) gemm(args);

@@ -9,6 +9,7 @@
 import { cpuBackend } from '@loom/backends';
 import { GraphBuilder, type NDArray } from '@loom/graph';
 import { createWebGpuBackend } from '../packages/backends/src/webgpu/index.ts';
+import { timeRuns } from './timing.ts';
 import { defaultWebGpuEnv } from '../packages/backends/test/require-backend.ts';
 
 const quick = process.argv.includes('--quick');
@@ -18,17 +19,6 @@ function random(shape: number[], seed: number): NDArray {
   let s = seed;
   const data = Float32Array.from({ length: shape[0]! * shape[1]! }, () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5);
   return { dtype: 'f32', shape, data };
-}
-
-async function timeRuns(fn: () => Promise<unknown>, minMs: number): Promise<number> {
-  await fn();
-  const start = performance.now();
-  let reps = 0;
-  do {
-    await fn();
-    reps++;
-  } while (performance.now() - start < minMs);
-  return (performance.now() - start) / reps;
 }
 
 defaultWebGpuEnv(); // SwiftShader from Debian's chromium when no other Vulkan driver is chosen
@@ -45,11 +35,11 @@ for (const n of sizes) {
   const feeds = { a: random([n, n], 1), b: random([n, n], 2) };
   const flops = 2 * n ** 3;
   const g = await gpu.prepare(graph, new Map());
-  const gpuMs = await timeRuns(() => g.run(feeds), 1000);
+  const gpuMs = await timeRuns(() => g.run(feeds), { minMs: 1000 });
   const kernelMs = Math.min(...(await Promise.all([0, 1].map(async () => (await g.profile(feeds)).find((k) => k.op === 'matmul')!.ms))));
   g.dispose();
   const c = await cpuBackend.prepare(graph, new Map());
-  const cpuMs = await timeRuns(() => c.run(feeds), 1000);
+  const cpuMs = await timeRuns(() => c.run(feeds), { minMs: 1000 });
   c.dispose();
   const gflops = (ms: number) => (flops / (ms / 1000) / 1e9).toFixed(2);
   console.log(`| ${n} | ${gpuMs.toFixed(2)} | ${kernelMs.toFixed(2)} | ${gflops(kernelMs)} | ${cpuMs.toFixed(2)} | ${gflops(cpuMs)} |`);

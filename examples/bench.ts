@@ -15,28 +15,11 @@ import { gemm } from '../packages/backends/src/cpu/kernels/gemm.ts';
 import { gemmWasm } from '../packages/backends/src/cpu/kernels/gemm-wasm.ts';
 import { GPT2_PRESETS } from '../packages/models/src/gpt2/config.ts';
 import { buildGpt2 } from '../packages/models/src/gpt2/model.ts';
+import { timeRuns } from './timing.ts';
 import { KvCacheDecoder } from '../packages/models/src/gpt2/kv-cache-decoder.ts';
 import { Gpt2Runner } from '../packages/models/src/gpt2/runner.ts';
 
 const quick = process.argv.includes('--quick');
-
-function time(fn: () => void, minMs = 1000): number {
-  fn();
-  const start = performance.now();
-  let reps = 0;
-  do {
-    fn();
-    reps++;
-  } while (performance.now() - start < minMs);
-  return (performance.now() - start) / reps;
-}
-
-async function timeAsync(fn: () => Promise<unknown>, reps: number): Promise<number> {
-  await fn();
-  const start = performance.now();
-  for (let i = 0; i < reps; i++) await fn();
-  return (performance.now() - start) / reps;
-}
 
 function table(title: string, header: string[], rows: (string | number)[][]): void {
   console.log(`\n## ${title}\n`);
@@ -53,18 +36,18 @@ async function matmulBench(): Promise<void> {
   const flops = 2 * n ** 3;
   const args = { a, aOffset: 0, b, bOffset: 0, c, cOffset: 0, m: n, n, k: n, transposeB: false };
   const rows: [string, number][] = [];
-  rows.push(['Loom CPU: WebAssembly SIMD GEMM (1 thread)', flops / time(() => gemmWasm(args)) / 1e6]);
-  rows.push(['Loom CPU: JavaScript blocked GEMM (1 thread)', flops / time(() => gemm(args)) / 1e6]);
+  rows.push(['Loom CPU: WebAssembly SIMD GEMM (1 thread)', flops / (await timeRuns(() => gemmWasm(args), { minMs: 1000 })) / 1e6]);
+  rows.push(['Loom CPU: JavaScript blocked GEMM (1 thread)', flops / (await timeRuns(() => gemm(args), { minMs: 1000 })) / 1e6]);
   rows.push([
     'naive JavaScript i-k-j loop (1 thread)',
     flops /
-      time(() => {
+      (await timeRuns(() => {
         c.fill(0);
         for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) {
           const x = a[i * n + k]!;
           for (let j = 0; j < n; j++) c[i * n + j]! += x * b[k * n + j]!;
         }
-      }, 1) /
+      }, { minMs: 1 })) /
       1e6,
   ]);
   for (const threads of [1, 2]) {
@@ -93,7 +76,7 @@ async function onnxMatmul(n: number, a: Float32Array, b: Float32Array, threads: 
     ).finish();
     const session = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1 });
     const feeds = { A: new ort.Tensor('float32', a, [n, n]), B: new ort.Tensor('float32', b, [n, n]) };
-    const ms = await timeAsync(() => session.run(feeds), quick ? 5 : 10);
+    const ms = await timeRuns(() => session.run(feeds), { minReps: quick ? 5 : 10, maxReps: quick ? 5 : 10 });
     return (2 * n ** 3) / ms / 1e6;
   } catch (e) {
     console.log(`(onnxruntime-node unavailable: ${(e as Error).message.split('\n')[0]})`);
@@ -113,7 +96,7 @@ async function gpt2Bench(): Promise<void> {
   const report = compileWithReport(graph, { inPlace: true, bindings: { batch: 1, seq } });
   const feeds = { input_ids: ids(1, seq, cfg.vocabSize) };
   const cpu = await cpuBackend.prepare(graph, weights);
-  const compiledMs = await timeAsync(() => cpu.run(feeds), 3);
+  const compiledMs = await timeRuns(() => cpu.run(feeds), { minReps: 3, maxReps: 3 });
   const eagerStart = performance.now();
   interpret(graph, feeds, weights, { precision: 'f32' });
   const eagerMs = performance.now() - eagerStart;
@@ -142,10 +125,10 @@ async function kvCacheBench(): Promise<void> {
     const decoder = new KvCacheDecoder(cfg, weights, cpuBackend);
     await decoder.prefill([prompt]);
     const steps = quick ? 3 : 8;
-    const cachedMs = await timeAsync(() => decoder.step([42]), steps);
+    const cachedMs = await timeRuns(() => decoder.step([42]), { minReps: steps, maxReps: steps });
     await decoder.dispose();
     // without the cache, the next token costs a forward pass over the whole prefix
-    const recomputeMs = await timeAsync(() => recompute.nextLogits([prompt]), quick ? 1 : 2);
+    const recomputeMs = await timeRuns(() => recompute.nextLogits([prompt]), { minReps: quick ? 1 : 2, maxReps: quick ? 1 : 2 });
     rows.push([position, cachedMs.toFixed(1), recomputeMs.toFixed(1), (recomputeMs / cachedMs).toFixed(1)]);
   }
   await recompute.dispose();

@@ -14,6 +14,7 @@ import { GraphBuilder, type Graph, type NDArray } from '../../packages/graph/src
 import { GPT2_PRESETS, type Gpt2Config } from '../../packages/models/src/gpt2/config.ts';
 import { KvCacheDecoder } from '../../packages/models/src/gpt2/kv-cache-decoder.ts';
 import { buildGpt2 } from '../../packages/models/src/gpt2/model.ts';
+import { timeRuns } from '../timing.ts';
 
 const small = process.argv.includes('--small');
 const results: Record<string, unknown> = { small };
@@ -41,17 +42,6 @@ function randomArray(shape: number[], seed: number): NDArray {
     data[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
   }
   return { dtype: 'f32', shape, data };
-}
-
-async function timeRuns(fn: () => Promise<unknown>, minMs: number, maxReps = 50): Promise<number> {
-  await fn();
-  const start = performance.now();
-  let reps = 0;
-  do {
-    await fn();
-    reps++;
-  } while (performance.now() - start < minMs && reps < maxReps);
-  return (performance.now() - start) / reps;
 }
 
 const gpu = createWebGpuBackend();
@@ -82,7 +72,7 @@ results['adapter'] = runtime.description;
   const product = b.add('matmul', [b.param('a', 'f32', [n, n]), b.param('b', 'f32', [n, n])]);
   const graph = b.build({ rows: b.add('reduce_sum', [product], { axes: [1] }) });
   const model = await gpu.prepare(graph, new Map([['a', randomArray([n, n], 5)], ['b', randomArray([n, n], 6)]]));
-  const runMs = await timeRuns(() => model.run({}), small ? 3000 : 2000, small ? 3 : 30);
+  const runMs = await timeRuns(() => model.run({}), { minMs: small ? 3000 : 2000, maxReps: small ? 3 : 30 });
   const kernelMs: number[] = [];
   for (let i = 0; i < (small ? 2 : 10); i++) kernelMs.push((await model.profile({})).find((k) => k.op === 'matmul')!.ms);
   const best = Math.min(...kernelMs);
@@ -100,7 +90,7 @@ const seq = small ? 16 : 128;
   const weights = randomWeights(graph, 1);
   const ids: NDArray = { dtype: 'i32', shape: [1, seq], data: Int32Array.from({ length: seq }, (_, i) => (i * 7919) % cfg.vocabSize) };
   const model = await gpu.prepare(graph, weights);
-  const ms = await timeRuns(() => model.run({ input_ids: ids }), small ? 2000 : 3000, small ? 5 : 30);
+  const ms = await timeRuns(() => model.run({ input_ids: ids }), { minMs: small ? 2000 : 3000, maxReps: small ? 5 : 30 });
   const gpuLogits = (await model.run({ input_ids: ids }))['logits']!;
   const cpuLogits = (await (await cpuBackend.prepare(graph, weights)).run({ input_ids: ids }))['logits']!;
   const err = maxRelDiff(gpuLogits, cpuLogits);

@@ -78,12 +78,12 @@ export class CpuProgram {
       const fed = feeds[name];
       if (this.states.has(name)) {
         // a state lives in the store and is updated in place by its cache_update kernel
-        if (fed) this.state.set(name, { dtype: fed.dtype, shape: [...fed.shape], data: toStorage(fed).slice() });
+        if (fed) this.state.set(name, { dtype: fed.dtype, shape: [...fed.shape], data: toFloat32(fed).slice() });
         const shape = resolveShape(node.type.shape, bindings);
         const value = this.state.ensure(name, node.type.dtype, shape, (n) => (node.type.dtype === 'i32' ? new Int32Array(n) : new Float32Array(n)));
-        if (!(value.data instanceof Float32Array || value.data instanceof Int32Array)) this.state.set(name, { ...value, data: toStorage(value) });
+        if (!(value.data instanceof Float32Array || value.data instanceof Int32Array)) this.state.set(name, { ...value, data: toFloat32(value) });
         storage[plan.nodeBuffer[node.id]!] = this.state.get(name)!.data;
-      } else storage[plan.nodeBuffer[node.id]!] = toStorage(fed!);
+      } else storage[plan.nodeBuffer[node.id]!] = toFloat32(fed!);
     }
     for (const [id, data] of this.params) storage[id] = data;
     for (const [id, data] of this.constants) storage[id] = data;
@@ -124,12 +124,9 @@ export class CpuProgram {
   }
 }
 
+/** The array's data as float32 storage (i32 and Float32Array data as they are; f64 data converted). */
 function toFloat32(a: NDArray): Storage {
   return a.dtype === 'i32' || a.data instanceof Float32Array ? a.data : Float32Array.from(a.data);
-}
-
-function toStorage(a: NDArray): Storage {
-  return toFloat32(a);
 }
 
 function indent(s: string): string {

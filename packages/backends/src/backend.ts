@@ -18,6 +18,12 @@ export interface PrepareOptions {
    * outputs are not returned by `run`; they update the store. Defaults to a store of the model's own.
    */
   readonly state?: StateStore;
+  /**
+   * CPU only: poison mode, for testing memory plans and kernels. Dead intermediate values are
+   * overwritten with NaN and buffers get guard zones, so a read after release or a write past a
+   * buffer's end fails (see cpu/poison.ts). Also on with LOOM_CPU_POISON=1. Default false.
+   */
+  readonly poison?: boolean;
 }
 
 export interface PreparedModel {

@@ -4,6 +4,7 @@ import { renderStep } from './render/render-step.ts';
 import { cpuRuntime } from './runtime.ts';
 import { leaseArenas, markResident } from './kernels/resident-weights.ts';
 import { StateStore } from '../state-store.ts';
+import { PoisonGuard, poisonEnabled, type CpuProgramOptions } from './poison.ts';
 
 type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[]) => void;
 
@@ -25,12 +26,16 @@ export class CpuProgram {
   private readonly pool = new Map<number, Storage>();
   private readonly states: ReadonlySet<string>;
   private readonly releaseArenas = leaseArenas();
+  /** Poison mode (poison.ts): undefined when off. */
+  private readonly guard: PoisonGuard | undefined;
 
   constructor(
     readonly plan: Plan,
     weights: Weights,
     readonly state: StateStore = new StateStore(),
+    options: CpuProgramOptions = {},
   ) {
+    this.guard = poisonEnabled(options) ? new PoisonGuard(plan) : undefined;
     this.states = stateNames(plan.graph);
     checkWeights(plan.graph, weights, new Map());
     this.kernels = plan.steps.map((step) => {
@@ -89,6 +94,7 @@ export class CpuProgram {
     for (const [id, data] of this.constants) storage[id] = data;
     for (const buffer of plan.buffers) {
       if (buffer.kind !== 'intermediate' && buffer.kind !== 'output') continue;
+      if (this.guard) { storage[buffer.id] = this.guard.take(buffer, bindings); continue; }
       const size = resolveDim(buffer.size, bindings);
       let data = this.pool.get(buffer.id);
       if (!data || data.length < size) {
@@ -103,7 +109,7 @@ export class CpuProgram {
       const size = shape.reduce((p, d) => p * d, 1);
       return data.length === size ? data : data.subarray(0, size);
     };
-    for (const kernel of this.kernels) {
+    for (const [step, kernel] of this.kernels.entries()) {
       const inputs = kernel.node.inputs.map((i) => plan.graph.nodes[i]!);
       const inShapes = inputs.map(shapeOf);
       const outShape = shapeOf(kernel.node);
@@ -113,6 +119,7 @@ export class CpuProgram {
         if (e instanceof LoomError) e.message = `${e.message} (kernel %${kernel.node.id} ${kernel.node.op}${kernel.node.source ? ` at ${kernel.node.source}` : ''})`;
         throw e;
       }
+      this.guard?.afterStep(step, storage);
     }
     return Object.fromEntries(
       plan.graph.outputs.filter((o) => !this.states.has(o.name)).map((o) => {

@@ -39,7 +39,7 @@ const stepOf = (plan: Plan, op: string, nth = 0) => plan.steps.map((s, i) => [s,
 function patchKernel(program: CpuProgram, step: number, after: (ins: Storage[], out: Storage) => void): void {
   const kernels = program.kernels as CpuKernel[];
   const k = kernels[step]!;
-  kernels[step] = { ...k, fn: (ins, out, inShapes, outShape) => (k.fn(ins, out, inShapes, outShape), after(ins, out)) };
+  kernels[step] = { ...k, fn: (ins, out, inShapes, outShape, layouts) => (k.fn(ins, out, inShapes, outShape, layouts), after(ins, out)) };
 }
 
 /** The typed array over `a`'s memory, `extra` elements longer: what a kernel with an off-by-one bound writes through. */
@@ -57,7 +57,7 @@ describe('cpu poison mode', () => {
 
   it('catches a kernel that writes past the end of its output, naming the kernel and the buffer', async () => {
     const { graph, weights, feeds } = chain();
-    const program = new CpuProgram(compile(graph, { inPlace: true }), weights, undefined, { poison: true });
+    const program = await CpuProgram.create(compile(graph, { inPlace: true }), weights, undefined, { poison: true });
     const k = stepOf(program.plan, 'softmax', 0);
     patchKernel(program, k, (_, out) => (overrun(out, 1)[out.length] = 0.5));
     let error: unknown;
@@ -78,19 +78,19 @@ describe('cpu poison mode', () => {
   it('catches a write into the unused tail of a larger reused buffer, and past the end of an input', async () => {
     const { graph, weights, feeds } = chain();
     // k3 writes [3, 4] into b3 of 3 * 8 elements: element 12 is past its value
-    const tail = new CpuProgram(compile(graph, { inPlace: true }), weights, undefined, { poison: true });
+    const tail = await CpuProgram.create(compile(graph, { inPlace: true }), weights, undefined, { poison: true });
     const k3 = stepOf(tail.plan, 'matmul', 1);
     patchKernel(tail, k3, (_, out) => (overrun(out, 1)[out.length] = 1));
     expect(() => tail.run(feeds)).toThrow(/kernel %6 matmul .*wrote past the end of its output: buffer 3 .*which holds 12 elements of the value; element 12 = 0x3f800000/);
     // the first softmax writes past the end of the buffer it reads (b2)
-    const input = new CpuProgram(compile(graph, { inPlace: true }), weights, undefined, { poison: true });
+    const input = await CpuProgram.create(compile(graph, { inPlace: true }), weights, undefined, { poison: true });
     patchKernel(input, stepOf(input.plan, 'softmax', 0), (ins) => (overrun(ins[0]!, GUARD_ELEMENTS)[ins[0]!.length + GUARD_ELEMENTS - 1] = 1));
     expect(() => input.run(feeds)).toThrow(/kernel %3 softmax .*wrote past the end of its input: buffer 2 .*element 39 = 0x3f800000/);
   });
 
   it('a write past a buffer that the kernel neither reads nor writes is caught by the next user or at the end of the run', async () => {
     const { graph, weights, feeds } = chain();
-    const program = new CpuProgram(compile(graph, { inPlace: true }), weights, undefined, { poison: true });
+    const program = await CpuProgram.create(compile(graph, { inPlace: true }), weights, undefined, { poison: true });
     const last = program.plan.steps.length - 1;
     // the last kernel (reads b2, writes b6) writes past the end of b3 (3 * 8 elements; k4 saw its first 3 * 4)
     let b3: Storage | undefined;
@@ -99,7 +99,7 @@ describe('cpu poison mode', () => {
     expect(() => program.run(feeds)).toThrow(/at the end of the run: some kernel wrote past a buffer it did not read or write \(the last kernel was %9 matmul.*buffer 3 .*element 24 = 0x40000000/);
 
     // k0 (writes b2) writes past b3, whose writer k1 runs next: the check before k1 catches it, not blaming k1
-    const next = new CpuProgram(compile(graph, { inPlace: true }), weights, undefined, { poison: true });
+    const next = await CpuProgram.create(compile(graph, { inPlace: true }), weights, undefined, { poison: true });
     let kept: Storage | undefined;
     patchKernel(next, 1, (_, out) => (kept ??= out)); // the pool keeps b3's memory from run to run
     patchKernel(next, 0, () => kept && (overrun(kept, 1)[kept.length] = 3));
@@ -109,14 +109,14 @@ describe('cpu poison mode', () => {
 
   it('poison mode costs nothing when off and is on with LOOM_CPU_POISON=1', async () => {
     const { graph, weights, feeds } = chain();
-    const off = new CpuProgram(compile(graph, { inPlace: true }), weights);
+    const off = await CpuProgram.create(compile(graph, { inPlace: true }), weights);
     expect((off as unknown as { guard: unknown }).guard).toBeUndefined();
     const before = process.env['LOOM_CPU_POISON'];
     process.env['LOOM_CPU_POISON'] = '1';
     try {
-      const on = new CpuProgram(compile(graph, { inPlace: true }), weights);
+      const on = await CpuProgram.create(compile(graph, { inPlace: true }), weights);
       expect((on as unknown as { guard: unknown }).guard).toBeInstanceOf(PoisonGuard);
-      expect((new CpuProgram(compile(graph), weights, undefined, { poison: false }) as unknown as { guard: unknown }).guard).toBeUndefined();
+      expect((await CpuProgram.create(compile(graph), weights, undefined, { poison: false }) as unknown as { guard: unknown }).guard).toBeUndefined();
       expect(maxAbsDiff(on.run(feeds)['y']!.data, off.run(feeds)['y']!.data)).toBe(0);
     } finally {
       if (before === undefined) delete process.env['LOOM_CPU_POISON'];
@@ -138,12 +138,12 @@ describe('cpu poison mode', () => {
     expect(steps[k4]).toMatchObject({ inputs: [3], output: 3, inPlace: false });
 
     const want = interpret(graph, feeds, weights)['y']!;
-    const normal = new CpuProgram(aliased, weights).run(feeds)['y']!;
+    const normal = (await CpuProgram.create(aliased, weights)).run(feeds)['y']!;
     expect(maxAbsDiff(normal.data, want.data)).toBeLessThan(1e-6); // the CPU softmax survives the aliasing
-    const poisoned = new CpuProgram(aliased, weights, undefined, { poison: true }).run(feeds)['y']!;
+    const poisoned = (await CpuProgram.create(aliased, weights, undefined, { poison: true })).run(feeds)['y']!;
     expect(Array.from(poisoned.data).every(Number.isNaN)).toBe(true);
     // the plan as compiled is fine in poison mode
-    const fine = new CpuProgram(plan, weights, undefined, { poison: true }).run(feeds)['y']!;
+    const fine = (await CpuProgram.create(plan, weights, undefined, { poison: true })).run(feeds)['y']!;
     expect(maxAbsDiff(fine.data, want.data)).toBeLessThan(1e-6);
   });
 

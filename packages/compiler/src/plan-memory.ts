@@ -8,6 +8,12 @@ export interface MemoryPlanOptions {
   readonly inPlace?: boolean;
   /** Symbol values at which byte counts are reported. */
   readonly bindings?: Readonly<Record<string, number>>;
+  /**
+   * Make slices and transposes strided views (no kernel, no copy) where every reader takes a strided
+   * input: attention's q, k and v, a matmul's A, a cache write's new rows (directly or through
+   * reshapes and further views). Default false: the WebGPU kernels read dense tensors only.
+   */
+  readonly stridedViews?: boolean;
   /** Node count of the graph before compilation, for the report. */
   readonly nodesBefore?: number;
 }
@@ -30,8 +36,10 @@ export function planMemory(graph: Graph, order: readonly number[], options: Memo
   const position = new Map(order.map((id, i) => [id, i]));
 
   // a view reads through to its source: resolve every node to the node that owns its storage
+  const strided = options.stridedViews ? stridedViewNodes(graph, outputs) : new Set<number>();
+  const isView = (n: GraphNode) => VIEW_OPS.has(n.op) || strided.has(n.id);
   const owner: number[] = graph.nodes.map((n) => n.id);
-  for (const n of graph.nodes) if (VIEW_OPS.has(n.op)) owner[n.id] = owner[n.inputs[0]!]!;
+  for (const n of graph.nodes) if (isView(n)) owner[n.id] = owner[n.inputs[0]!]!;
 
   // last step (position in order) at which each owner's storage is read; outputs live forever
   const lastUse = new Map<number, number>();
@@ -65,7 +73,7 @@ export function planMemory(graph: Graph, order: readonly number[], options: Memo
       nodeBuffer[id] = newBuffer('constant', node).id;
       continue;
     }
-    if (VIEW_OPS.has(node.op)) {
+    if (isView(node)) {
       nodeBuffer[id] = nodeBuffer[node.inputs[0]!]!;
       continue;
     }
@@ -125,6 +133,7 @@ export function planMemory(graph: Graph, order: readonly number[], options: Memo
     buffers,
     nodeBuffer,
     steps,
+    ...(options.stridedViews ? { stridedViews: [...strided].sort((a, b) => a - b) } : {}),
     stats: {
       nodesBefore: options.nodesBefore ?? graph.nodes.length,
       nodesAfter: graph.nodes.length,
@@ -134,6 +143,37 @@ export function planMemory(graph: Graph, order: readonly number[], options: Memo
       bindings: Object.fromEntries(bindings),
     },
   };
+}
+
+/** Reader positions that take a strided input: op -> input indices. */
+const STRIDED_READERS: Readonly<Record<string, readonly number[]>> = {
+  fused_attention: [0, 1, 2],
+  matmul: [0],
+  fused_matmul: [0],
+  cache_update: [1],
+};
+
+/**
+ * The slices and transposes that can be strided views: not graph outputs, read only at positions
+ * of STRIDED_READERS, by reshapes whose readers all are, or by other such views. Consumers come
+ * after producers, so one backward sweep decides every node.
+ */
+function stridedViewNodes(graph: Graph, outputs: ReadonlySet<number>): Set<number> {
+  const readers: { node: number; index: number }[][] = graph.nodes.map(() => []);
+  for (const n of graph.nodes) n.inputs.forEach((i, index) => readers[i]!.push({ node: n.id, index }));
+  const strided = new Set<number>();
+  const passesThrough = new Set<number>(); // reshapes whose readers all take strided inputs
+  const takes = ({ node, index }: { node: number; index: number }) => {
+    const reader = graph.nodes[node]!;
+    return STRIDED_READERS[reader.op]?.includes(index) || strided.has(node) || passesThrough.has(node);
+  };
+  for (let id = graph.nodes.length - 1; id >= 0; id--) {
+    const node = graph.nodes[id]!;
+    const eligible = node.op === 'slice' || node.op === 'transpose' || node.op === 'reshape';
+    if (!eligible || outputs.has(id) || readers[id]!.length === 0 || !readers[id]!.every(takes)) continue;
+    (node.op === 'reshape' ? passesThrough : strided).add(id);
+  }
+  return strided;
 }
 
 /** A state that a plan cannot update in place. */

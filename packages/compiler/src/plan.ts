@@ -13,6 +13,11 @@ export interface Plan {
   readonly nodeBuffer: readonly number[];
   /** Kernels in execution order. */
   readonly steps: readonly PlanStep[];
+  /**
+   * Slices and transposes the plan made strided views (compiled with `stridedViews`): they have no
+   * step and share their source's buffer; the backend reads them through strides.
+   */
+  readonly stridedViews?: readonly number[];
   readonly stats: PlanStats;
 }
 

@@ -10,7 +10,7 @@ import { CpuProgram } from './cpu-program.ts';
 export const cpuBackend: Backend = {
   name: 'cpu',
   async prepare(graph: Graph, weights: Weights, options: PrepareOptions = {}): Promise<PreparedModel & { program: CpuProgram }> {
-    const program = new CpuProgram(compile(graph, { inPlace: true }), weights, options.state, options);
+    const program = await CpuProgram.create(compile(graph, { inPlace: true, stridedViews: true }), weights, options.state, options);
     let disposed = false;
     return {
       program,

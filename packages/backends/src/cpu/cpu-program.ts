@@ -1,12 +1,15 @@
-import { bindInputs, checkWeights, graphInputs, LoomError, nodeName, resolveDim, resolveShape, stateNames, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
+import { bindInputs, checkWeights, graphInputs, LoomError, nodeName, normalizeAxis, resolveDim, resolveShape, stateNames, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
 import type { Plan } from '@loom/compiler';
 import { renderStep } from './render/render-step.ts';
-import { cpuRuntime } from './runtime.ts';
+import { createCpuRuntime, type CpuRuntime } from './runtime.ts';
 import { leaseArenas, markResident } from './kernels/resident-weights.ts';
 import { StateStore } from '../state-store.ts';
 import { PoisonGuard, poisonEnabled, type CpuProgramOptions } from './poison.ts';
+import { contiguousLayout, isContiguous, reshapeLayout, sliceLayout, transposeLayout, type Layout } from './layout.ts';
+import { WasmRuntime, type CpuKernelOptions, type KernelSettings } from './wasm-runtime/runtime.ts';
+import { weightPanels } from './wasm-runtime/weight-panels.ts';
 
-type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[]) => void;
+type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[], layouts: (Layout | undefined)[]) => void;
 
 /** One step of the program: its node, its generated source and the compiled function. */
 export interface CpuKernel {
@@ -15,34 +18,58 @@ export interface CpuKernel {
   readonly fn: KernelFn;
 }
 
+export type CpuPrepareOptions = CpuProgramOptions & CpuKernelOptions;
+
+/** Frees a program's heap blocks if it is dropped without dispose(). */
+const unreleased = new FinalizationRegistry<() => void>((release) => release());
+
 /**
  * A Plan turned into JavaScript: one generated function per kernel (source kept for inspection),
- * weights converted to float32 once, and a pool of buffers reused from run to run.
+ * weights converted to float32 once (and packed for the matmul kernels at creation), and buffers in
+ * the WebAssembly heap reused from run to run, so the SIMD kernels work on them in place.
+ * Slices and transposes that the plan made views (no kernel) reach their consumer as the source's
+ * buffer plus a strided layout.
  */
 export class CpuProgram {
   readonly kernels: readonly CpuKernel[];
   private readonly params = new Map<number, Storage>();
   private readonly constants = new Map<number, Storage>();
-  private readonly pool = new Map<number, Storage>();
+  private readonly pool = new Map<number, { at: number; data: Storage }>();
   private readonly states: ReadonlySet<string>;
   private readonly releaseArenas = leaseArenas();
+  private readonly stridedViews: ReadonlySet<number>;
+  private readonly rt = WasmRuntime.get();
+  private readonly runtime: CpuRuntime;
   /** Poison mode (poison.ts): undefined when off. */
   private readonly guard: PoisonGuard | undefined;
+  private readonly blocks: number[] = [];
+  private disposed = false;
 
-  constructor(
+  /** Compiles the kernels, settles threads and SIMD flavor, and packs the weights the matmuls read. */
+  static async create(plan: Plan, weights: Weights, state: StateStore = new StateStore(), options: CpuPrepareOptions = {}): Promise<CpuProgram> {
+    const settings = await WasmRuntime.get().settle(options);
+    const program = new CpuProgram(plan, weights, state, options, settings);
+    program.packWeights();
+    return program;
+  }
+
+  private constructor(
     readonly plan: Plan,
     weights: Weights,
-    readonly state: StateStore = new StateStore(),
-    options: CpuProgramOptions = {},
+    readonly state: StateStore,
+    options: CpuProgramOptions,
+    readonly settings: KernelSettings,
   ) {
-    this.guard = poisonEnabled(options) ? new PoisonGuard(plan) : undefined;
+    this.guard = poisonEnabled(options) ? new PoisonGuard(plan, (n) => this.rt.heap.i32(this.alloc(n * 4), n)) : undefined;
     this.states = stateNames(plan.graph);
+    this.stridedViews = new Set(plan.stridedViews ?? []);
+    this.runtime = createCpuRuntime(this.rt, settings);
     checkWeights(plan.graph, weights, new Map());
     this.kernels = plan.steps.map((step) => {
       const node = plan.graph.nodes[step.node]!;
       const body = renderStep(plan.graph, node);
-      const source = `function kernel_${node.id}_${node.op}(ins, out, inShapes, outShape) {\n${indent(body)}\n}`;
-      const fn = new Function('rt', `return ${source}`)(cpuRuntime) as KernelFn;
+      const source = `function kernel_${node.id}_${node.op}(ins, out, inShapes, outShape, layouts) {\n${indent(body)}\n}`;
+      const fn = new Function('rt', `return ${source}`)(this.runtime) as KernelFn;
       return { node, source, fn };
     });
     for (const node of plan.graph.nodes) {
@@ -55,16 +82,24 @@ export class CpuProgram {
       if (node.op === 'constant') {
         const values = node.attrs['values'] as number[];
         const size = resolveDim(plan.buffers[buffer]!.size, new Map());
-        const data = node.type.dtype === 'i32' ? new Int32Array(size) : new Float32Array(size);
+        const data = this.heapArray(node.type.dtype, size);
         if (values.length === 1) data.fill(values[0]!);
         else data.set(values);
         this.constants.set(buffer, data);
       }
     }
+    const blocks = this.blocks;
+    const heap = this.rt.heap;
+    unreleased.register(this, () => blocks.forEach((b) => heap.release(b)), this);
   }
 
-  /** Drops the buffer pool and releases this program's hold on the kernels' weight caches. */
+  /** Frees the buffers and releases this program's hold on the kernels' weight caches. */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    unreleased.unregister(this);
+    for (const b of this.blocks) this.rt.heap.release(b);
+    this.blocks.length = 0;
     this.pool.clear();
     this.releaseArenas();
   }
@@ -81,30 +116,44 @@ export class CpuProgram {
     for (const node of graphInputs(plan.graph)) {
       const name = nodeName(node)!;
       const fed = feeds[name];
-      if (this.states.has(name)) {
-        // a state lives in the store and is updated in place by its cache_update kernel
-        if (fed) this.state.set(name, { dtype: fed.dtype, shape: [...fed.shape], data: toFloat32(fed).slice() });
-        const shape = resolveShape(node.type.shape, bindings);
-        const value = this.state.ensure(name, node.type.dtype, shape, (n) => (node.type.dtype === 'i32' ? new Int32Array(n) : new Float32Array(n)));
-        if (!(value.data instanceof Float32Array || value.data instanceof Int32Array)) this.state.set(name, { ...value, data: toFloat32(value) });
-        storage[plan.nodeBuffer[node.id]!] = this.state.get(name)!.data;
-      } else storage[plan.nodeBuffer[node.id]!] = toFloat32(fed!);
+      if (this.states.has(name)) storage[plan.nodeBuffer[node.id]!] = this.stateStorage(node, fed, resolveShape(node.type.shape, bindings));
+      else storage[plan.nodeBuffer[node.id]!] = toFloat32(fed!);
     }
     for (const [id, data] of this.params) storage[id] = data;
     for (const [id, data] of this.constants) storage[id] = data;
     for (const buffer of plan.buffers) {
       if (buffer.kind !== 'intermediate' && buffer.kind !== 'output') continue;
-      if (this.guard) { storage[buffer.id] = this.guard.take(buffer, bindings); continue; }
-      const size = resolveDim(buffer.size, bindings);
-      let data = this.pool.get(buffer.id);
-      if (!data || data.length < size) {
-        data = buffer.dtype === 'i32' ? new Int32Array(size) : new Float32Array(size);
-        this.pool.set(buffer.id, data);
+      if (this.guard) {
+        storage[buffer.id] = this.guard.take(buffer, bindings);
+        continue;
       }
-      storage[buffer.id] = data.subarray(0, size);
+      const size = resolveDim(buffer.size, bindings);
+      let pooled = this.pool.get(buffer.id);
+      if (!pooled || pooled.data.length < size) {
+        if (pooled) this.free(pooled.at);
+        const at = this.alloc(Math.max(size, 1) * 4);
+        pooled = { at, data: buffer.dtype === 'i32' ? this.rt.heap.i32(at, size) : this.rt.heap.f32(at, size) };
+        this.pool.set(buffer.id, pooled);
+      }
+      storage[buffer.id] = pooled.data.subarray(0, size);
     }
-    const shapeOf = (node: GraphNode) => resolveShape(node.type.shape, bindings);
-    const view = (node: GraphNode, shape: number[]): Storage => {
+    const shapes = new Map<number, number[]>();
+    const shapeOf = (node: GraphNode): number[] => {
+      let s = shapes.get(node.id);
+      if (!s) shapes.set(node.id, (s = resolveShape(node.type.shape, bindings)));
+      return s;
+    };
+    // layouts are kept for the run, except those holding a temporary copy (freed when their kernel ends)
+    const layouts = new Map<number, Layout>();
+    const layoutOf = (node: GraphNode): Layout => {
+      let l = layouts.get(node.id);
+      if (!l) {
+        l = this.layoutOf(node, shapeOf, layoutOf, storage);
+        if (!l.data) layouts.set(node.id, l);
+      }
+      return l;
+    };
+    const dense = (node: GraphNode, shape: number[]): Storage => {
       const data = storage[plan.nodeBuffer[node.id]!]!;
       const size = shape.reduce((p, d) => p * d, 1);
       return data.length === size ? data : data.subarray(0, size);
@@ -113,11 +162,22 @@ export class CpuProgram {
       const inputs = kernel.node.inputs.map((i) => plan.graph.nodes[i]!);
       const inShapes = inputs.map(shapeOf);
       const outShape = shapeOf(kernel.node);
+      const inLayouts = inputs.map((n) => (this.isView(n) ? layoutOf(n) : undefined));
+      const ins = inputs.map((n, k) => {
+        const l = inLayouts[k];
+        if (!l) return dense(n, inShapes[k]!);
+        const data = l.data ?? storage[plan.nodeBuffer[n.id]!]!;
+        if (!isContiguous(l)) return data;
+        inLayouts[k] = undefined;
+        return data.subarray(l.offset, l.offset + inShapes[k]!.reduce((p, d) => p * d, 1));
+      });
       try {
-        kernel.fn(inputs.map((n, k) => view(n, inShapes[k]!)), view(kernel.node, outShape), inShapes, outShape);
+        kernel.fn(ins, dense(kernel.node, outShape), inShapes, outShape, inLayouts);
       } catch (e) {
         if (e instanceof LoomError) e.message = `${e.message} (kernel %${kernel.node.id} ${kernel.node.op}${kernel.node.source ? ` at ${kernel.node.source}` : ''})`;
         throw e;
+      } finally {
+        this.runtime.endKernel();
       }
       this.guard?.afterStep(step, storage);
     }
@@ -125,9 +185,90 @@ export class CpuProgram {
       plan.graph.outputs.filter((o) => !this.states.has(o.name)).map((o) => {
         const node = plan.graph.nodes[o.node]!;
         const shape = shapeOf(node);
-        return [o.name, { dtype: node.type.dtype, shape, data: view(node, shape).slice() } satisfies NDArray];
+        return [o.name, { dtype: node.type.dtype, shape, data: dense(node, shape).slice() } satisfies NDArray];
       }),
     );
+  }
+
+  /** Packs, once, the weights that matmuls read as B: at creation, so the first run costs no more than later ones. */
+  private packWeights(): void {
+    const { graph } = this.plan;
+    for (const step of this.plan.steps) {
+      const node = graph.nodes[step.node]!;
+      if (node.op !== 'matmul' && node.op !== 'fused_matmul') continue;
+      const b = graph.nodes[node.inputs[1]!]!;
+      const data = this.params.get(this.plan.nodeBuffer[b.id]!);
+      const transposeB = Boolean(node.attrs['transposeB']);
+      const bShape = b.type.shape;
+      if (!(data instanceof Float32Array) || bShape.length !== 2 || bShape.some((d) => typeof d !== 'number')) continue;
+      const [k, n] = (transposeB ? [bShape[1], bShape[0]] : bShape) as [number, number];
+      if (k * n < 4096) continue; // products this small run in JavaScript
+      const rows = node.type.shape[node.type.shape.length - 2];
+      const oneRow = rows === 1;
+      weightPanels(this.rt, this.settings, data, k, n, transposeB, oneRow && this.settings.weightStore === 'bf16' ? 'bf16' : 'f32');
+    }
+    this.rt.shrinkScratch();
+  }
+
+  private isView(node: GraphNode): boolean {
+    return this.stridedViews.has(node.id) || (node.op === 'reshape' && this.isView(this.plan.graph.nodes[node.inputs[0]!]!));
+  }
+
+  /** The layout of a view node over its owner's buffer, from its source's layout. */
+  private layoutOf(node: GraphNode, shapeOf: (n: GraphNode) => number[], layoutOf: (n: GraphNode) => Layout, storage: readonly Storage[]): Layout {
+    if (!this.isView(node)) return contiguousLayout(shapeOf(node));
+    const source = this.plan.graph.nodes[node.inputs[0]!]!;
+    let from = layoutOf(source);
+    if (from.reshapeOf && node.op !== 'reshape') {
+      // a reshape strides cannot express, then a slice or transpose: copy the reshaped tensor first
+      from = { ...contiguousLayout(from.shape), data: this.runtime.dense(storage[this.plan.nodeBuffer[source.id]!]! as Float32Array | Int32Array, from) };
+    }
+    const a = node.attrs;
+    if (node.op === 'reshape') return reshapeLayout(from, shapeOf(node));
+    if (node.op === 'transpose') return transposeLayout(from, a['perm'] as number[]);
+    // slice: start clamped as the slice kernel does
+    const inShape = shapeOf(source);
+    const axis = normalizeAxis(a['axis'] as number, inShape.length)!;
+    let start = a['start'] as number;
+    if (start < 0) start += inShape[axis]!;
+    start = Math.min(Math.max(start, 0), inShape[axis]!);
+    return sliceLayout(from, axis, start, a['step'] as number, shapeOf(node)[axis]!);
+  }
+
+  /** A state's storage in the heap (created as zeros, or copied in when fed or made elsewhere). */
+  private stateStorage(node: GraphNode, fed: NDArray | undefined, shape: number[]): Storage {
+    const name = nodeName(node)!;
+    if (fed) this.state.set(name, { dtype: fed.dtype, shape: [...fed.shape], data: this.stateArray(node.type.dtype, toFloat32(fed)) });
+    const value = this.state.ensure(name, node.type.dtype, shape, (n) => this.stateArray(node.type.dtype, n));
+    if (this.rt.heap.addressOf(value.data) < 0) this.state.set(name, { ...value, data: this.stateArray(node.type.dtype, toFloat32(value)) });
+    return this.state.get(name)!.data as Storage;
+  }
+
+  /** A heap array that outlives this program (states are shared between models): freed when collected. */
+  private stateArray(dtype: NDArray['dtype'], init: number | Storage): Storage {
+    const n = typeof init === 'number' ? init : init.length;
+    const at = this.rt.heap.alloc(Math.max(n, 1) * 4);
+    const data = dtype === 'i32' ? this.rt.heap.i32(at, n) : this.rt.heap.f32(at, n);
+    data.fill(0);
+    if (typeof init !== 'number') data.set(init as Float32Array);
+    this.rt.heap.releaseWhenCollected(data, at);
+    return data;
+  }
+
+  private heapArray(dtype: NDArray['dtype'], n: number): Storage {
+    const at = this.alloc(Math.max(n, 1) * 4);
+    return dtype === 'i32' ? this.rt.heap.i32(at, n) : this.rt.heap.f32(at, n);
+  }
+
+  private alloc(bytes: number): number {
+    const at = this.rt.heap.alloc(bytes);
+    this.blocks.push(at);
+    return at;
+  }
+
+  private free(at: number): void {
+    this.rt.heap.release(at);
+    this.blocks.splice(this.blocks.indexOf(at), 1);
   }
 }
 

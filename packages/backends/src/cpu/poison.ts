@@ -58,7 +58,8 @@ export class PoisonGuard {
   private readonly pooled = new Map<number, Pooled>();
   private bindings: DimBindings = new Map();
 
-  constructor(readonly plan: Plan) {
+  /** `allocate(n)`: n + guard elements of raw storage (the cpu backend's heap); plain arrays by default. */
+  constructor(readonly plan: Plan, private readonly allocate: (elements: number) => Int32Array = (n) => new Int32Array(n)) {
     const { steps, nodeBuffer, graph, buffers } = plan;
     // the buffers the run loop reads and writes: from nodeBuffer, as it does
     const reads = steps.map((s) => new Set(graph.nodes[s.node]!.inputs.map((i) => nodeBuffer[i]!)));
@@ -86,11 +87,11 @@ export class PoisonGuard {
     const size = resolveDim(buffer.size, bindings);
     let p = this.pooled.get(buffer.id);
     if (!p || p.bits.length < size + GUARD_ELEMENTS) {
-      p = { bits: new Int32Array(size + GUARD_ELEMENTS), size };
+      p = { bits: this.allocate(size + GUARD_ELEMENTS), size };
       this.pooled.set(buffer.id, p);
     }
     p.size = size;
-    const data = buffer.dtype === 'i32' ? p.bits.subarray(0, size) : new Float32Array(p.bits.buffer, 0, size);
+    const data = buffer.dtype === 'i32' ? p.bits.subarray(0, size) : new Float32Array(p.bits.buffer, p.bits.byteOffset, size);
     poison(data);
     p.bits.fill(GUARD_BITS, size, size + GUARD_ELEMENTS);
     if (this.plan.steps.length > 0 && this.outputBuffer(0) === buffer.id) this.armTail(0);

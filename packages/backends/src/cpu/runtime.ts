@@ -1,26 +1,69 @@
 import { broadcastStrides, erf, gelu, geluTanh, sizeOf, writeBlock } from '@loom/graph';
-import { attentionOnline } from './kernels/attention.ts';
+import { attentionWasm } from './kernels/attention.ts';
 import { batchedMatmul } from './kernels/matmul.ts';
 import { concatInto, gatherRows, sliceInto, transposeInto } from './kernels/movement.ts';
 import { layerNormRows, reduceAxes, softmaxAxis } from './kernels/normalize.ts';
+import { contiguousLayout, gatherInto, type Layout } from './layout.ts';
+import type { KernelSettings, WasmRuntime } from './wasm-runtime/runtime.ts';
 
-/** The helpers generated kernels call as `rt.*`. */
-export const cpuRuntime = {
-  erf,
-  gelu,
-  geluTanh,
-  broadcastStrides,
-  sizeOf,
-  matmul: batchedMatmul,
-  softmax: softmaxAxis,
-  layerNorm: layerNormRows,
-  reduce: reduceAxes,
-  attention: attentionOnline,
-  gather: gatherRows,
-  transpose: transposeInto,
-  slice: sliceInto,
-  concat: concatInto,
-  writeBlock,
-};
+/**
+ * The helpers generated kernels call as `rt.*`, bound to one program's kernel settings (threads,
+ * SIMD flavor, weight store). `dense` turns a strided view into contiguous data (in place when it
+ * already is, else a block copy into a heap temporary that lives until the kernel ends).
+ */
+export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
+  const ctx = { rt: wasm, settings };
+  const temporaries: number[] = [];
+  const dense = <T extends Float32Array | Int32Array>(data: T, layout: Layout | undefined): T => {
+    if (!layout) return data;
+    const size = sizeOf(layout.shape);
+    const at = wasm.heap.alloc(Math.max(size, 1) * 4);
+    temporaries.push(at);
+    const out = (data instanceof Int32Array ? wasm.heap.i32(at, size) : wasm.heap.f32(at, size)) as T;
+    gatherInto(data, layout, out);
+    return out;
+  };
+  /** An attention operand: strided in place when its rows are contiguous, else densified. */
+  const operand = (data: Float32Array, layout: Layout | undefined, shape: readonly number[]) => {
+    const l = layout ?? contiguousLayout(shape);
+    if (!l.reshapeOf && l.strides[l.strides.length - 1] === 1) return { data, layout: l };
+    return { data: dense(data, l), layout: contiguousLayout(shape) };
+  };
+  return {
+    erf,
+    gelu,
+    geluTanh,
+    broadcastStrides,
+    sizeOf,
+    dense,
+    matmul: (a: Float32Array, b: Float32Array, out: Float32Array, aShape: readonly number[], bShape: readonly number[], outShape: readonly number[], transposeB: boolean) =>
+      batchedMatmul(ctx, a, b, out, aShape, bShape, outShape, transposeB),
+    attention: (ins: Float32Array[], inShapes: number[][], layouts: (Layout | undefined)[], out: Float32Array, outShape: number[], scale: number) =>
+      attentionWasm(
+        wasm,
+        settings,
+        operand(ins[0]!, layouts[0], inShapes[0]!),
+        operand(ins[1]!, layouts[1], inShapes[1]!),
+        operand(ins[2]!, layouts[2], inShapes[2]!),
+        ins[3] ? { data: ins[3], shape: inShapes[3]! } : undefined,
+        out,
+        outShape,
+        scale,
+      ),
+    softmax: softmaxAxis,
+    layerNorm: layerNormRows,
+    reduce: reduceAxes,
+    gather: gatherRows,
+    transpose: transposeInto,
+    slice: sliceInto,
+    concat: concatInto,
+    writeBlock,
+    /** Frees the temporaries of the kernel that just ran. */
+    endKernel: () => {
+      for (const at of temporaries) wasm.heap.release(at);
+      temporaries.length = 0;
+    },
+  };
+}
 
-export type CpuRuntime = typeof cpuRuntime;
+export type CpuRuntime = ReturnType<typeof createCpuRuntime>;

@@ -1,73 +1,88 @@
-/**
- * Fused attention: out = softmax(q k^T * scale + mask) v, one query row at a time with an online
- * softmax (running max and sum, rescaling the accumulator when the max grows), so no Tq x Tk score
- * matrix exists. Keys masked with MASKED (-1e30) are skipped when the row has any unmasked key: their
- * weight exp(-1e30 - max) is exactly 0 then, so skipping changes nothing (causal masks halve the work). q[..., Tq, Dh], k[..., Tk, Dh], v[..., Tk, Dv]; the mask arrives with strides that
- * broadcast it to [..., Tq, Tk] (0 along broadcast axes).
- */
-/** Mask values at or below this hide a key (MASKED is -1e30; any real score is far above). */
-const MASKED_BELOW = -1e29;
+import { broadcastStrides } from '@loom/graph';
+import { contiguousLayout, type Layout } from '../layout.ts';
+import { splitRange, type KernelSettings, type WasmRuntime } from '../wasm-runtime/runtime.ts';
 
-export function attentionOnline(
-  q: Float32Array,
-  k: Float32Array,
-  v: Float32Array,
-  mask: Float32Array | undefined,
-  maskStrides: readonly number[] | undefined,
+/**
+ * Fused attention on the WebAssembly SIMD kernel (../wasm/kernels.wat `attention`): out =
+ * softmax(q k^T * scale + mask) v, one query row at a time with one row of scores (no Tq x Tk
+ * matrix), heads split across threads. q[..., Tq, Dh], k[..., Tk, Dh], v[..., Tk, Dv]; each may be a
+ * strided view (a column slice of a packed q/k/v projection, a head split), read in place: the kernel
+ * takes a base and strides per head and per row, the last axis contiguous. The mask broadcasts to
+ * [..., Tq, Tk]. Keys the mask hides are skipped when the row has an open key (exact: weight 0).
+ */
+export interface AttentionOperand {
+  readonly data: Float32Array;
+  readonly layout: Layout;
+}
+
+const F32 = 4;
+
+export function attentionWasm(
+  rt: WasmRuntime,
+  s: KernelSettings,
+  q: AttentionOperand,
+  k: AttentionOperand,
+  v: AttentionOperand,
+  mask: { data: Float32Array; shape: readonly number[] } | undefined,
   out: Float32Array,
   outShape: readonly number[],
-  tk: number,
-  dh: number,
   scale: number,
 ): void {
   const rank = outShape.length;
-  const tq = outShape[rank - 2]!;
-  const dv = outShape[rank - 1]!;
-  const batches = out.length / Math.max(tq * dv, 1);
-  const acc = new Float64Array(dv);
+  const [tq, dv] = [outShape[rank - 2]!, outShape[rank - 1]!];
+  const [tk, dh] = [k.layout.shape[rank - 2]!, k.layout.shape[rank - 1]!];
   const batchShape = outShape.slice(0, -2);
-  for (let batch = 0; batch < batches; batch++) {
-    let maskBatch = 0;
-    if (mask && maskStrides) {
-      let rem = batch;
-      for (let d = batchShape.length - 1; d >= 0; d--) {
-        const idx = rem % batchShape[d]!;
-        rem = (rem - idx) / batchShape[d]!;
-        maskBatch += idx * maskStrides[d]!;
-      }
-    }
-    const kBase = batch * tk * dh;
-    const vBase = batch * tk * dv;
-    for (let i = 0; i < tq; i++) {
-      const qRow = (batch * tq + i) * dh;
-      const maskRow = maskStrides ? maskBatch + i * maskStrides[rank - 2]! : 0;
-      const maskStep = maskStrides ? maskStrides[rank - 1]! : 0;
-      let max = -Infinity;
-      let sum = 0;
-      acc.fill(0);
-      let anyOpen = false;
-      if (mask) for (let j = 0; j < tk && !anyOpen; j++) anyOpen = mask[maskRow + j * maskStep]! > MASKED_BELOW;
-      for (let j = 0; j < tk; j++) {
-        if (anyOpen && mask![maskRow + j * maskStep]! <= MASKED_BELOW) continue;
-        const kRow = kBase + j * dh;
-        let s = 0;
-        for (let d = 0; d < dh; d++) s += q[qRow + d]! * k[kRow + d]!;
-        s *= scale;
-        if (mask) s += mask[maskRow + j * maskStep]!;
-        if (s > max) {
-          const correction = Math.exp(max - s);
-          sum *= correction;
-          for (let d = 0; d < dv; d++) acc[d]! *= correction;
-          max = s;
-        }
-        const p = Math.exp(s - max);
-        sum += p;
-        const vRow = vBase + j * dv;
-        for (let d = 0; d < dv; d++) acc[d]! += p * v[vRow + d]!;
-      }
-      const outRow = (batch * tq + i) * dv;
-      const inv = 1 / sum;
-      for (let d = 0; d < dv; d++) out[outRow + d] = acc[d]! * inv;
-    }
+  const heads = rank > 2 ? batchShape[batchShape.length - 1]! : 1;
+  const outer = batchShape.slice(0, -1).reduce((p, d) => p * d, 1);
+  if (out.length === 0) return;
+  // operands outside the heap (graph inputs, weights) are copied into scratch, with their layouts
+  const parts: { data: Float32Array; offset: number }[] = [];
+  let scratchFloats = 0;
+  const place = (data: Float32Array): number => {
+    const at = rt.heap.addressOf(data);
+    if (at >= 0) return at;
+    parts.push({ data, offset: scratchFloats });
+    scratchFloats += Math.ceil(data.length / 16) * 16;
+    return -1 - (parts.length - 1);
+  };
+  const addresses = [q.data, k.data, v.data, ...(mask ? [mask.data] : []), out].map(place);
+  const threads = Math.min(s.threads, heads);
+  const rowFloats = Math.ceil(tk / 16) * 16;
+  const scratch = rt.scratch((scratchFloats + rowFloats * threads) * F32);
+  for (const p of parts) new Float32Array(rt.heap.memory.buffer, scratch + p.offset * F32, p.data.length).set(p.data);
+  const at = (a: number) => (a >= 0 ? a : scratch + parts[-1 - a]!.offset * F32);
+  const [qAt, kAt, vAt] = addresses.slice(0, 3).map(at) as [number, number, number];
+  const maskAt = mask ? at(addresses[3]!) : 0;
+  const outAt = at(addresses[addresses.length - 1]!);
+  const maskStrides = mask ? broadcastStrides(mask.shape, [...batchShape, tq, tk]) : [];
+  const outLayout = contiguousLayout(outShape);
+  const ranges = splitRange(heads, threads);
+  const outerShape = batchShape.slice(0, -1);
+  const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0]!;
+  for (let o = 0; o < outer; o++) {
+    // element offsets of this outer index (all batch axes but the head axis) in each operand
+    const index = unravel(o, outerShape);
+    const base = (l: Layout) => l.offset + index.reduce((sum, i, d) => sum + i * l.strides[d]!, 0);
+    const headStride = (l: Layout) => (rank > 2 ? l.strides[rank - 3]! : 0);
+    const maskBase = index.reduce((sum, i, d) => sum + i * maskStrides[d]!, 0);
+    const args = (h0: number, h1: number, t: number): number[] => [
+      qAt + base(q.layout) * F32, headStride(q.layout) * F32, q.layout.strides[rank - 2]! * F32,
+      kAt + base(k.layout) * F32, headStride(k.layout) * F32, k.layout.strides[rank - 2]! * F32,
+      vAt + base(v.layout) * F32, headStride(v.layout) * F32, v.layout.strides[rank - 2]! * F32,
+      mask ? maskAt + maskBase * F32 : 0, mask && rank > 2 ? maskStrides[rank - 3]! * F32 : 0, mask ? maskStrides[rank - 2]! * F32 : 0, mask ? maskStrides[rank - 1]! * F32 : 0,
+      outAt + base(outLayout) * F32, headStride(outLayout) * F32, outLayout.strides[rank - 2]! * F32,
+      tq, tk, dh, dv, scaleBits, scratch + (scratchFloats + t * rowFloats) * F32, h0, h1,
+    ];
+    rt.parallel(s.flavor, 'attention', ranges.map(([h0, h1], t) => args(h0, h1, t)));
   }
+  if (rt.heap.addressOf(out) < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt, out.length));
+}
+
+function unravel(index: number, shape: readonly number[]): number[] {
+  const out = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    out[d] = index % shape[d]!;
+    index = Math.floor(index / shape[d]!);
+  }
+  return out;
 }

@@ -1,15 +1,28 @@
 import { batchOffsets, sizeOf } from '@loom/graph';
 import { gemm } from './gemm.ts';
-import { gemmWasm } from './gemm-wasm.ts';
-import { gemvWasm } from './gemv-wasm.ts';
+import { keepable, packInto, panelBytes, weightPanels } from '../wasm-runtime/weight-panels.ts';
+import { splitRange, type KernelSettings, type WasmRuntime } from '../wasm-runtime/runtime.ts';
+
+/** Below this many multiply-adds a product runs in plain JavaScript (a kernel call would cost more). */
+const TINY = 4096;
+/** Below this many multiply-adds a product stays on one thread (waking a worker costs ~20 us). */
+const PARALLEL_FROM = 1 << 17;
+
+export interface MatmulContext {
+  readonly rt: WasmRuntime;
+  readonly settings: KernelSettings;
+}
 
 /**
  * Batched matmul into `out`: a[..., M, K] @ b[..., K, N] (or b[..., N, K] with transposeB), batch
- * axes broadcast. Each matrix product goes to the SIMD WebAssembly GEMM; single rows (decoding) go to
- * the SIMD matrix-vector kernels when B is a resident weight, else stream B in plain JavaScript
- * (packing would cost as much as the product).
+ * axes broadcast. Products run on the WebAssembly kernels in the shared heap, split across threads
+ * by column panels, so each thread streams only its columns of B: a weight B is read from its kept
+ * panels (packed once), any other B is packed per call. One-row products (decoding) take the
+ * matrix-vector kernel, on bfloat16 panels when the bf16 weight store is on. Arrays outside the heap
+ * (inputs, constants) are copied into scratch first.
  */
 export function batchedMatmul(
+  ctx: MatmulContext,
   a: Float32Array,
   b: Float32Array,
   out: Float32Array,
@@ -27,12 +40,54 @@ export function batchedMatmul(
   const aBatches = batchOffsets(aShape.slice(0, -2), batchShape);
   const bBatches = batchOffsets(bShape.slice(0, -2), batchShape);
   for (let batch = 0; batch < batches; batch++) {
-    const aBatch = aBatches[batch]!;
-    const bBatch = bBatches[batch]!;
-    const args = { a, aOffset: aBatch * m * k, b, bOffset: bBatch * k * n, c: out, cOffset: batch * m * n, m, n, k, transposeB };
-    if (m === 1) {
-      if (!gemvWasm(args, 0)) gemm(args);
-    } else if (m * n * k < 4096) gemm(args);
-    else gemmWasm(args);
+    const args = { a, aOffset: aBatches[batch]! * m * k, b, bOffset: bBatches[batch]! * k * n, c: out, cOffset: batch * m * n, m, n, k, transposeB };
+    if (m * n * k < TINY || k === 0) gemm(args);
+    else productInHeap(ctx, args);
   }
+}
+
+interface Product {
+  readonly a: Float32Array;
+  readonly aOffset: number;
+  readonly b: Float32Array;
+  readonly bOffset: number;
+  readonly c: Float32Array;
+  readonly cOffset: number;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly transposeB: boolean;
+}
+
+function productInHeap({ rt, settings: s }: MatmulContext, p: Product): void {
+  const { m, n, k, transposeB } = p;
+  const weight = keepable(p.b, p.bOffset, k, n);
+  // scratch: [A copy | C copy | B copy | B panels], each part only when needed
+  const aHeap = rt.heap.addressOf(p.a);
+  const cHeap = rt.heap.addressOf(p.c);
+  const aBytes = aHeap < 0 ? m * k * 4 : 0;
+  const cBytes = cHeap < 0 ? m * n * 4 : 0;
+  const bHeap = weight ? 0 : rt.heap.addressOf(p.b);
+  const bBytes = !weight && bHeap < 0 ? k * n * 4 : 0;
+  const packBytes = weight ? 0 : panelBytes(k, n);
+  const panelsFirst = weight ? weightPanels(rt, s, p.b, k, n, transposeB, m === 1 && s.weightStore === 'bf16' ? 'bf16' : 'f32') : 0;
+  const scratch = aBytes + cBytes + bBytes + packBytes > 0 ? rt.scratch(aBytes + cBytes + bBytes + packBytes) : 0;
+  const aAt = aHeap < 0 ? scratch : aHeap + p.aOffset * 4;
+  if (aHeap < 0) new Float32Array(rt.heap.memory.buffer, aAt, m * k).set(p.a.subarray(p.aOffset, p.aOffset + m * k));
+  const cAt = cHeap < 0 ? scratch + aBytes : cHeap + p.cOffset * 4;
+  let panels = panelsFirst;
+  if (!weight) {
+    const bAt = bHeap >= 0 ? bHeap + p.bOffset * 4 : scratch + aBytes + cBytes;
+    if (bHeap < 0) new Float32Array(rt.heap.memory.buffer, bAt, k * n).set(p.b.subarray(p.bOffset, p.bOffset + k * n));
+    panels = scratch + aBytes + cBytes + bBytes;
+    packInto(rt, s, bAt, k, n, transposeB, panels);
+  }
+  const parts = splitRange(Math.ceil(n / 8), m * n * k < PARALLEL_FROM ? 1 : s.threads);
+  if (m === 1) {
+    const kernel = weight && s.weightStore === 'bf16' ? 'gemv_bf16' : 'gemv';
+    rt.parallel(s.flavor, kernel, parts.map(([p0, p1]) => [aAt, panels, k, n, cAt, p0, p1]));
+  } else {
+    rt.parallel(s.flavor, 'gemm', parts.map(([p0, p1]) => [aAt, k * 4, m, panels, k, n, cAt, n * 4, p0, p1]));
+  }
+  if (cHeap < 0) p.c.set(new Float32Array(rt.heap.memory.buffer, cAt, m * n), p.cOffset);
 }

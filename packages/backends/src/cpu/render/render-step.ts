@@ -33,12 +33,13 @@ export function renderStep(graph: Graph, node: GraphNode): string {
     case 'fused_elementwise':
       return renderElementwiseLoop(a['expr'] as Expr, loopInputs(graph, node), node.type.shape);
     case 'matmul':
-      return `rt.matmul(ins[0], ins[1], out, inShapes[0], inShapes[1], outShape, ${Boolean(a['transposeB'])});`;
+      // input 0 may be a strided view (layouts[0]): made dense here, by block copies
+      return `rt.matmul(rt.dense(ins[0], layouts[0]), ins[1], out, inShapes[0], inShapes[1], outShape, ${Boolean(a['transposeB'])});`;
     case 'fused_matmul': {
       // the epilogue runs in place on the product: its input 0 is `out`, extras are inputs 2..
       const product: LoopInput = { array: 'out', shape: 'outShape', dtype: 'f32', staticShape: node.type.shape };
       const epilogue = renderElementwiseLoop(a['epilogue'] as Expr, [product, ...loopInputs(graph, node).slice(2)], node.type.shape);
-      return `rt.matmul(ins[0], ins[1], out, inShapes[0], inShapes[1], outShape, ${Boolean(a['transposeB'])});\n{\n${epilogue}\n}`;
+      return `rt.matmul(rt.dense(ins[0], layouts[0]), ins[1], out, inShapes[0], inShapes[1], outShape, ${Boolean(a['transposeB'])});\n{\n${epilogue}\n}`;
     }
     case 'softmax':
       return `rt.softmax(ins[0], out, outShape, ${normalizeAxis(a['axis'] as number, rank)});`;
@@ -53,11 +54,9 @@ export function renderStep(graph: Graph, node: GraphNode): string {
       const axes = (a['axes'] as number[]).map((x) => normalizeAxis(x, inRank)!).sort((p, q) => p - q);
       return `rt.reduce('${node.op.slice('reduce_'.length)}', ins[0], out, inShapes[0], [${axes.join(', ')}]);`;
     }
-    case 'fused_attention': {
-      const hasMask = node.inputs.length === 4;
-      const mask = hasMask ? 'ins[3], rt.broadcastStrides(inShapes[3], [...outShape.slice(0, -1), inShapes[1][inShapes[1].length - 2]])' : 'undefined, undefined';
-      return `rt.attention(ins[0], ins[1], ins[2], ${mask}, out, outShape, inShapes[1][inShapes[1].length - 2], inShapes[0][inShapes[0].length - 1], ${a['scale']});`;
-    }
+    case 'fused_attention':
+      // q, k and v may be strided views (column slices, head splits): the kernel reads them in place
+      return `rt.attention(ins, inShapes, layouts, out, outShape, ${a['scale']});`;
     case 'gather': {
       const table = graph.nodes[node.inputs[0]!]!;
       const name = table.op === 'param' ? `'${String(table.attrs['name'])}'` : `node %${table.id}`;
@@ -79,7 +78,7 @@ export function renderStep(graph: Graph, node: GraphNode): string {
       return [
         '// in place when the plan gave the cache and the result one buffer (a state)',
         'if (out !== ins[0]) out.set(ins[0]);',
-        `rt.writeBlock(out, ins[1], outShape, inShapes[1], ${axis}, ins[2]);`,
+        `rt.writeBlock(out, rt.dense(ins[1], layouts[1]), outShape, inShapes[1], ${axis}, ins[2]);`,
       ].join('\n');
     }
     case 'range':

@@ -1,0 +1,57 @@
+import { PLAIN_BASE64, RELAXED_BASE64 } from '../wasm/kernels-wasm.ts';
+
+/**
+ * Which build of the kernels runs: `relaxed` uses `f32x4.relaxed_madd` (a fused multiply-add where
+ * the CPU has one: one rounding per step instead of two, twice the arithmetic per instruction);
+ * `plain` spells it as a multiply and an add, for engines without relaxed SIMD.
+ */
+export type SimdFlavor = 'relaxed' | 'plain';
+
+export interface KernelExports {
+  pack_panels(b: number, k: number, n: number, transB: number, dst: number, p0: number, p1: number): void;
+  to_bf16(src: number, dst: number, count: number): void;
+  gemm(a: number, lda: number, m: number, packed: number, k: number, n: number, c: number, ldc: number, p0: number, p1: number): void;
+  gemv(x: number, packed: number, k: number, n: number, out: number, p0: number, p1: number): void;
+  gemv_bf16(x: number, packed: number, k: number, n: number, out: number, p0: number, p1: number): void;
+  attention(...args: number[]): void;
+}
+
+export type KernelName = keyof KernelExports;
+export const KERNEL_NAMES: readonly KernelName[] = ['pack_panels', 'to_bf16', 'gemm', 'gemv', 'gemv_bf16', 'attention'];
+
+const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
+
+let compiled: Partial<Record<SimdFlavor, WebAssembly.Module>> = {};
+let relaxedChecked: Promise<boolean> | undefined;
+
+/**
+ * Whether this engine runs relaxed SIMD. Node 21+ and Chrome 114+ have it on; Node 20 has it behind
+ * V8's --experimental-wasm-relaxed-simd, which this turns on at run time (before any relaxed module
+ * is compiled) when `WebAssembly.validate` says the module is not yet accepted.
+ */
+export function relaxedSimdSupported(): Promise<boolean> {
+  relaxedChecked ??= (async () => {
+    const bytes = decode(RELAXED_BASE64);
+    if (WebAssembly.validate(bytes)) return true;
+    if (typeof process === 'undefined' || !process.versions?.node) return false;
+    try {
+      const v8 = (await import(/* @vite-ignore */ `node:${'v8'}`)) as typeof import('node:v8');
+      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    } catch {
+      return false;
+    }
+    return WebAssembly.validate(bytes);
+  })();
+  return relaxedChecked;
+}
+
+/** The compiled module of a flavor (compiled once per process; workers get the same Module). */
+export function kernelModule(flavor: SimdFlavor): WebAssembly.Module {
+  compiled[flavor] ??= new WebAssembly.Module(decode(flavor === 'relaxed' ? RELAXED_BASE64 : PLAIN_BASE64));
+  return compiled[flavor]!;
+}
+
+/** For tests: forget compiled modules (the relaxed-SIMD check is kept). */
+export function resetKernelModules(): void {
+  compiled = {};
+}

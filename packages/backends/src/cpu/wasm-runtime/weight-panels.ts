@@ -1,0 +1,89 @@
+import { isResident, registerArena } from '../kernels/resident-weights.ts';
+import { splitRange, type KernelSettings, type WasmRuntime } from './runtime.ts';
+
+/**
+ * Weights packed into column panels (the layout of ../wasm/kernels.wat) once, kept in the heap, and
+ * read in place by every later product: GEMM panels in float32, and for decoding with the bf16 store
+ * the same panels in bfloat16. Keyed by the weight array (a weight's identity is stable across runs,
+ * see resident-weights.ts) and its layout. Packing is split across threads by panels.
+ */
+type Kind = 'f32' | 'bf16';
+
+const kept = new Map<Kind, [WeakMap<Float32Array, number>, WeakMap<Float32Array, number>]>();
+let blocks: number[] = [];
+let bytes = 0;
+let owner: WasmRuntime | undefined;
+
+function table(kind: Kind, transposeB: boolean): WeakMap<Float32Array, number> {
+  if (!kept.has(kind)) kept.set(kind, [new WeakMap(), new WeakMap()]);
+  return kept.get(kind)![transposeB ? 1 : 0];
+}
+
+registerArena(() => {
+  for (const b of blocks) owner?.heap.release(b);
+  blocks = [];
+  bytes = 0;
+  kept.clear();
+}, () => bytes);
+
+/** Bytes of packed panels for B [k, n] (float32). */
+export const panelBytes = (k: number, n: number): number => k * Math.ceil(n / 8) * 8 * 4;
+
+/** Whether `b` is a whole weight whose panels may be kept. */
+export function keepable(b: Float32Array, bOffset: number, k: number, n: number): boolean {
+  return bOffset === 0 && b.length === k * n && isResident(b);
+}
+
+/**
+ * Packs panels of B (at byte address `from` in the heap, [k, n] or [n, k] when transposed) into
+ * `to`, split across the settings' threads.
+ */
+export function packInto(rt: WasmRuntime, s: KernelSettings, from: number, k: number, n: number, transposeB: boolean, to: number): void {
+  const panels = Math.ceil(n / 8);
+  const parts = splitRange(panels, s.threads, k * 8 * 64 < 1 << 18 ? panels : 1);
+  rt.parallel(s.flavor, 'pack_panels', parts.map(([p0, p1]) => [from, k, n, transposeB ? 1 : 0, to, p0, p1]));
+}
+
+/** The byte address of B in the heap: its own if it lives there, else a copy at `scratch`. */
+export function placed(rt: WasmRuntime, array: Float32Array | Int32Array, scratch: number): number {
+  const at = rt.heap.addressOf(array);
+  if (at >= 0) return at;
+  new Float32Array(rt.heap.memory.buffer, scratch, array.length).set(array as Float32Array);
+  return scratch;
+}
+
+/** The kept panels of weight `b` in `kind`, packed now on first use. Returns their byte address. */
+export function weightPanels(rt: WasmRuntime, s: KernelSettings, b: Float32Array, k: number, n: number, transposeB: boolean, kind: Kind): number {
+  const map = table(kind, transposeB);
+  const at = map.get(b);
+  if (at !== undefined) return at;
+  owner = rt;
+  const size = panelBytes(k, n);
+  if (kind === 'f32') {
+    const to = rt.heap.alloc(size);
+    packInto(rt, s, placed(rt, b, rt.scratch(b.length * 4)), k, n, transposeB, to);
+    remember(map, b, to, size);
+    return to;
+  }
+  // bfloat16 from the float32 panels (kept ones, or packed in scratch for the conversion only)
+  const keptF32 = table('f32', transposeB).get(b);
+  let f32 = keptF32;
+  if (f32 === undefined) {
+    const scratch = rt.scratch(size + b.length * 4);
+    f32 = scratch;
+    packInto(rt, s, placed(rt, b, scratch + size), k, n, transposeB, f32);
+  }
+  const to = rt.heap.alloc(size / 2);
+  const count = size / 4;
+  const parts = splitRange(count / 8, s.threads, 4096);
+  const src = f32;
+  rt.parallel(s.flavor, 'to_bf16', parts.map(([c0, c1]) => [src + c0 * 32, to + c0 * 16, (c1 - c0) * 8]));
+  remember(map, b, to, size / 2);
+  return to;
+}
+
+function remember(map: WeakMap<Float32Array, number>, b: Float32Array, at: number, size: number): void {
+  map.set(b, at);
+  blocks.push(at);
+  bytes += size;
+}

@@ -1,0 +1,494 @@
+;; The CPU backend's WebAssembly SIMD kernels, on one memory shared by every thread (the main thread
+;; and the worker pool instantiate this module on the same WebAssembly.Memory). All addresses are byte
+;; offsets into that memory; every function works on a range of column panels or heads, so threads
+;; split a product by columns (each streams only its part of the weights) and attention by heads.
+;;
+;; Packed panels ("kept" layout): B [K, N] in column panels of 8, blocked by 256 rows of K. Block k0
+;; starts at packed + k0 * Np * 4 (Np = N rounded up to 8) and holds every panel for its depth
+;; d = min(256, K - k0); panel p of the block is d rows of 8 floats at blockBase + p * d * 32.
+;;
+;; The source is written with f32x4.relaxed_madd (FMA where the engine has it). scripts/build-wasm.ts
+;; emits two binaries from it: this one (relaxed SIMD) and a plain one where each
+;; (f32x4.relaxed_madd a b c) becomes (f32x4.add c (f32x4.mul a b)). Regenerate with `pnpm build:wasm`.
+(module
+  (import "env" "memory" (memory 1 65536 shared))
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; packing
+
+  ;; Panels [p0, p1) of B (byte address b; [k, n] row-major, or [n, k] when transB) into the kept layout at dst.
+  (func (export "pack_panels") (param $b i32) (param $k i32) (param $n i32) (param $transB i32) (param $dst i32) (param $p0 i32) (param $p1 i32)
+    (local $np i32) (local $k0 i32) (local $depth i32) (local $p i32) (local $kk i32) (local $jj i32)
+    (local $j0 i32) (local $width i32) (local $out i32) (local $src i32)
+    (local.set $np (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)))
+    (block $kdone (loop $kloop
+      (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
+      (local.set $depth (select (i32.const 256) (i32.sub (local.get $k) (local.get $k0))
+        (i32.lt_u (i32.const 256) (i32.sub (local.get $k) (local.get $k0)))))
+      (local.set $p (local.get $p0))
+      (block $pdone (loop $ploop
+        (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
+        (local.set $j0 (i32.shl (local.get $p) (i32.const 3)))
+        (local.set $width (i32.sub (local.get $n) (local.get $j0)))
+        (if (i32.gt_s (local.get $width) (i32.const 8)) (then (local.set $width (i32.const 8))))
+        (local.set $out (i32.add (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $k0) (local.get $np)) (i32.const 2)))
+          (i32.mul (local.get $p) (i32.shl (local.get $depth) (i32.const 5)))))
+        (local.set $kk (i32.const 0))
+        (block $rdone (loop $rloop
+          (br_if $rdone (i32.ge_u (local.get $kk) (local.get $depth)))
+          (if (i32.and (i32.eqz (local.get $transB)) (i32.eq (local.get $width) (i32.const 8)))
+            (then
+              (local.set $src (i32.add (local.get $b)
+                (i32.shl (i32.add (i32.mul (i32.add (local.get $k0) (local.get $kk)) (local.get $n)) (local.get $j0)) (i32.const 2))))
+              (v128.store (local.get $out) (v128.load (local.get $src)))
+              (v128.store offset=16 (local.get $out) (v128.load offset=16 (local.get $src))))
+            (else
+              (v128.store (local.get $out) (v128.const i32x4 0 0 0 0))
+              (v128.store offset=16 (local.get $out) (v128.const i32x4 0 0 0 0))
+              (local.set $jj (i32.const 0))
+              (block $cdone (loop $cloop
+                (br_if $cdone (i32.ge_u (local.get $jj) (local.get $width)))
+                (f32.store (i32.add (local.get $out) (i32.shl (local.get $jj) (i32.const 2)))
+                  (f32.load (i32.add (local.get $b) (i32.shl
+                    (if (result i32) (local.get $transB)
+                      (then (i32.add (i32.mul (i32.add (local.get $j0) (local.get $jj)) (local.get $k)) (i32.add (local.get $k0) (local.get $kk))))
+                      (else (i32.add (i32.mul (i32.add (local.get $k0) (local.get $kk)) (local.get $n)) (i32.add (local.get $j0) (local.get $jj)))))
+                    (i32.const 2)))))
+                (local.set $jj (i32.add (local.get $jj) (i32.const 1)))
+                (br $cloop)))))
+          (local.set $out (i32.add (local.get $out) (i32.const 32)))
+          (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+          (br $rloop)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $ploop)))
+      (local.set $k0 (i32.add (local.get $k0) (i32.const 256)))
+      (br $kloop))))
+
+  ;; count floats at src (count % 8 == 0) to bfloat16 at dst, rounding to nearest even; NaN stays NaN.
+  (func (export "to_bf16") (param $src i32) (param $dst i32) (param $count i32)
+    (local $i i32) (local $lo v128) (local $hi v128)
+    (block $done (loop $loop
+      (br_if $done (i32.ge_u (local.get $i) (local.get $count)))
+      (local.set $lo (call $round_bf16 (v128.load (local.get $src))))
+      (local.set $hi (call $round_bf16 (v128.load offset=16 (local.get $src))))
+      (v128.store (local.get $dst) (i16x8.narrow_i32x4_u (local.get $lo) (local.get $hi)))
+      (local.set $src (i32.add (local.get $src) (i32.const 32)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 8)))
+      (br $loop))))
+
+  ;; the top 16 bits of each float rounded to nearest even, as u32 lanes (NaN: quiet NaN kept)
+  (func $round_bf16 (param $x v128) (result v128)
+    (local $r v128) (local $nan v128)
+    (local.set $r (i32x4.shr_u
+      (i32x4.add (local.get $x) (i32x4.add (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)
+        (v128.and (i32x4.shr_u (local.get $x) (i32.const 16)) (v128.const i32x4 1 1 1 1))))
+      (i32.const 16)))
+    (local.set $nan (f32x4.ne (local.get $x) (local.get $x)))
+    (v128.bitselect
+      (v128.or (i32x4.shr_u (local.get $x) (i32.const 16)) (v128.const i32x4 0x40 0x40 0x40 0x40))
+      (local.get $r) (local.get $nan)))
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; matrix products
+
+  ;; lane i (0..3) of v
+  (func $lane (param $v v128) (param $i i32) (result f32)
+    (block $l3 (block $l2 (block $l1 (block $l0
+      (br_table $l0 $l1 $l2 $l3 (local.get $i)))
+      (return (f32x4.extract_lane 0 (local.get $v))))
+      (return (f32x4.extract_lane 1 (local.get $v))))
+      (return (f32x4.extract_lane 2 (local.get $v))))
+    (f32x4.extract_lane 3 (local.get $v)))
+
+  ;; one row of a 4 x 8 block at the edge of C: cols < 8 values, added to C when acc
+  (func $store_row (param $cp i32) (param $cols i32) (param $lo v128) (param $hi v128) (param $acc i32)
+    (local $j i32) (local $x f32) (local $at i32)
+    (block $done (loop $loop
+      (br_if $done (i32.ge_u (local.get $j) (local.get $cols)))
+      (local.set $x (if (result f32) (i32.lt_u (local.get $j) (i32.const 4))
+        (then (call $lane (local.get $lo) (local.get $j)))
+        (else (call $lane (local.get $hi) (i32.sub (local.get $j) (i32.const 4))))))
+      (local.set $at (i32.add (local.get $cp) (i32.shl (local.get $j) (i32.const 2))))
+      (if (local.get $acc) (then (local.set $x (f32.add (local.get $x) (f32.load (local.get $at))))))
+      (f32.store (local.get $at) (local.get $x))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $loop))))
+
+  ;; a full row of 8 values, added to C when acc
+  (func $store8 (param $cp i32) (param $lo v128) (param $hi v128) (param $acc i32)
+    (if (local.get $acc)
+      (then
+        (v128.store (local.get $cp) (f32x4.add (v128.load (local.get $cp)) (local.get $lo)))
+        (v128.store offset=16 (local.get $cp) (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $hi))))
+      (else
+        (v128.store (local.get $cp) (local.get $lo))
+        (v128.store offset=16 (local.get $cp) (local.get $hi)))))
+
+  ;; C[0:m, panels p0..p1) = A[0:m, 0:k] @ B. A at a (row stride lda bytes), B in the kept layout at
+  ;; packed, C at c (row stride ldc bytes); only C[i < m, j < n] is written.
+  (func (export "gemm") (param $a i32) (param $lda i32) (param $m i32) (param $packed i32) (param $k i32) (param $n i32)
+        (param $c i32) (param $ldc i32) (param $p0 i32) (param $p1 i32)
+    (local $np i32) (local $k0 i32) (local $depth i32) (local $blockBase i32) (local $acc i32)
+    (local $i0 i32) (local $iEnd i32) (local $p i32) (local $pp i32) (local $pbase i32) (local $r0 i32)
+    (local $a0 i32) (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $kk i32) (local $rows i32) (local $cols i32) (local $cp i32)
+    (local $b0 v128) (local $b1 v128) (local $x v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local.set $np (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)))
+    (block $kdone (loop $kloop
+      (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
+      (local.set $depth (select (i32.const 256) (i32.sub (local.get $k) (local.get $k0))
+        (i32.lt_u (i32.const 256) (i32.sub (local.get $k) (local.get $k0)))))
+      (local.set $blockBase (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $k0) (local.get $np)) (i32.const 2))))
+      (local.set $acc (i32.ne (local.get $k0) (i32.const 0)))
+      (local.set $i0 (i32.const 0))
+      (block $idone (loop $iloop
+        (br_if $idone (i32.ge_u (local.get $i0) (local.get $m)))
+        (local.set $iEnd (select (i32.add (local.get $i0) (i32.const 128)) (local.get $m)
+          (i32.lt_u (i32.add (local.get $i0) (i32.const 128)) (local.get $m))))
+        (local.set $p (local.get $p0))
+        (block $pdone (loop $ploop
+          (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
+          (local.set $pbase (i32.add (local.get $blockBase) (i32.mul (local.get $p) (i32.shl (local.get $depth) (i32.const 5)))))
+          (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))
+          (local.set $r0 (local.get $i0))
+          (block $rdone (loop $rloop
+            (br_if $rdone (i32.ge_u (local.get $r0) (local.get $iEnd)))
+            (local.set $rows (i32.sub (local.get $m) (local.get $r0)))
+            ;; rows past m read the last row again (their results are not stored)
+            (local.set $a0 (i32.add (i32.add (local.get $a) (i32.mul (local.get $r0) (local.get $lda))) (i32.shl (local.get $k0) (i32.const 2))))
+            (local.set $a1 (select (i32.add (local.get $a0) (local.get $lda)) (local.get $a0) (i32.gt_s (local.get $rows) (i32.const 1))))
+            (local.set $a2 (select (i32.add (local.get $a1) (local.get $lda)) (local.get $a1) (i32.gt_s (local.get $rows) (i32.const 2))))
+            (local.set $a3 (select (i32.add (local.get $a2) (local.get $lda)) (local.get $a2) (i32.gt_s (local.get $rows) (i32.const 3))))
+            (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0))
+            (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
+            (local.set $c20 (v128.const i32x4 0 0 0 0)) (local.set $c21 (v128.const i32x4 0 0 0 0))
+            (local.set $c30 (v128.const i32x4 0 0 0 0)) (local.set $c31 (v128.const i32x4 0 0 0 0))
+            (local.set $pp (local.get $pbase))
+            (local.set $kk (i32.const 0))
+            (block $kkdone (loop $kkloop
+              (br_if $kkdone (i32.ge_u (local.get $kk) (local.get $depth)))
+              (local.set $b0 (v128.load (local.get $pp)))
+              (local.set $b1 (v128.load offset=16 (local.get $pp)))
+              (local.set $x (v128.load32_splat (local.get $a0)))
+              (local.set $c00 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c00)))
+              (local.set $c01 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c01)))
+              (local.set $x (v128.load32_splat (local.get $a1)))
+              (local.set $c10 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c10)))
+              (local.set $c11 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c11)))
+              (local.set $x (v128.load32_splat (local.get $a2)))
+              (local.set $c20 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c20)))
+              (local.set $c21 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c21)))
+              (local.set $x (v128.load32_splat (local.get $a3)))
+              (local.set $c30 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c30)))
+              (local.set $c31 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c31)))
+              (local.set $a0 (i32.add (local.get $a0) (i32.const 4)))
+              (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+              (local.set $a2 (i32.add (local.get $a2) (i32.const 4)))
+              (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
+              (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+              (br $kkloop)))
+            (local.set $cp (i32.add (i32.add (local.get $c) (i32.mul (local.get $r0) (local.get $ldc))) (i32.shl (local.get $p) (i32.const 5))))
+            (if (i32.and (i32.ge_s (local.get $rows) (i32.const 4)) (i32.ge_s (local.get $cols) (i32.const 8)))
+              (then
+                (call $store8 (local.get $cp) (local.get $c00) (local.get $c01) (local.get $acc))
+                (call $store8 (i32.add (local.get $cp) (local.get $ldc)) (local.get $c10) (local.get $c11) (local.get $acc))
+                (call $store8 (i32.add (local.get $cp) (i32.shl (local.get $ldc) (i32.const 1))) (local.get $c20) (local.get $c21) (local.get $acc))
+                (call $store8 (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c30) (local.get $c31) (local.get $acc)))
+              (else
+                (if (i32.gt_s (local.get $cols) (i32.const 8)) (then (local.set $cols (i32.const 8))))
+                (call $store_row (local.get $cp) (local.get $cols) (local.get $c00) (local.get $c01) (local.get $acc))
+                (if (i32.gt_s (local.get $rows) (i32.const 1)) (then
+                  (call $store_row (i32.add (local.get $cp) (local.get $ldc)) (local.get $cols) (local.get $c10) (local.get $c11) (local.get $acc))))
+                (if (i32.gt_s (local.get $rows) (i32.const 2)) (then
+                  (call $store_row (i32.add (local.get $cp) (i32.shl (local.get $ldc) (i32.const 1))) (local.get $cols) (local.get $c20) (local.get $c21) (local.get $acc))))
+                (if (i32.gt_s (local.get $rows) (i32.const 3)) (then
+                  (call $store_row (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $cols) (local.get $c30) (local.get $c31) (local.get $acc))))
+                (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))))
+            (local.set $r0 (i32.add (local.get $r0) (i32.const 4)))
+            (br $rloop)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $ploop)))
+        (local.set $i0 (local.get $iEnd))
+        (br $iloop)))
+      (local.set $k0 (i32.add (local.get $k0) (i32.const 256)))
+      (br $kloop))))
+
+  ;; out[j] = x . B[:, j] for the columns of panels [p0, p1): one row of A (decoding) against kept
+  ;; panels, streaming each panel once. Four accumulators break the add dependency chain.
+  (func (export "gemv") (param $x i32) (param $packed i32) (param $k i32) (param $n i32) (param $out i32) (param $p0 i32) (param $p1 i32)
+    (local $np i32) (local $p i32) (local $k0 i32) (local $depth i32) (local $pp i32) (local $xp i32) (local $kk i32) (local $cols i32)
+    (local $s v128) (local $t v128) (local $lo0 v128) (local $hi0 v128) (local $lo1 v128) (local $hi1 v128)
+    (local.set $np (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)))
+    (local.set $p (local.get $p0))
+    (block $pdone (loop $ploop
+      (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
+      (local.set $lo0 (v128.const i32x4 0 0 0 0)) (local.set $hi0 (v128.const i32x4 0 0 0 0))
+      (local.set $lo1 (v128.const i32x4 0 0 0 0)) (local.set $hi1 (v128.const i32x4 0 0 0 0))
+      (local.set $k0 (i32.const 0))
+      (block $kdone (loop $kloop
+        (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
+        (local.set $depth (select (i32.const 256) (i32.sub (local.get $k) (local.get $k0))
+          (i32.lt_u (i32.const 256) (i32.sub (local.get $k) (local.get $k0)))))
+        (local.set $pp (i32.add (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $k0) (local.get $np)) (i32.const 2)))
+          (i32.mul (local.get $p) (i32.shl (local.get $depth) (i32.const 5)))))
+        (local.set $xp (i32.add (local.get $x) (i32.shl (local.get $k0) (i32.const 2))))
+        (local.set $kk (i32.const 0))
+        (block $pairs_done (loop $pairs
+          (br_if $pairs_done (i32.gt_u (i32.add (local.get $kk) (i32.const 2)) (local.get $depth)))
+          (local.set $s (v128.load32_splat (local.get $xp)))
+          (local.set $t (v128.load32_splat offset=4 (local.get $xp)))
+          (local.set $lo0 (f32x4.relaxed_madd (local.get $s) (v128.load (local.get $pp)) (local.get $lo0)))
+          (local.set $hi0 (f32x4.relaxed_madd (local.get $s) (v128.load offset=16 (local.get $pp)) (local.get $hi0)))
+          (local.set $lo1 (f32x4.relaxed_madd (local.get $t) (v128.load offset=32 (local.get $pp)) (local.get $lo1)))
+          (local.set $hi1 (f32x4.relaxed_madd (local.get $t) (v128.load offset=48 (local.get $pp)) (local.get $hi1)))
+          (local.set $xp (i32.add (local.get $xp) (i32.const 8)))
+          (local.set $pp (i32.add (local.get $pp) (i32.const 64)))
+          (local.set $kk (i32.add (local.get $kk) (i32.const 2)))
+          (br $pairs)))
+        (if (i32.lt_u (local.get $kk) (local.get $depth)) (then
+          (local.set $s (v128.load32_splat (local.get $xp)))
+          (local.set $lo0 (f32x4.relaxed_madd (local.get $s) (v128.load (local.get $pp)) (local.get $lo0)))
+          (local.set $hi0 (f32x4.relaxed_madd (local.get $s) (v128.load offset=16 (local.get $pp)) (local.get $hi0)))))
+        (local.set $k0 (i32.add (local.get $k0) (i32.const 256)))
+        (br $kloop)))
+      (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))
+      (local.set $lo0 (f32x4.add (local.get $lo0) (local.get $lo1)))
+      (local.set $hi0 (f32x4.add (local.get $hi0) (local.get $hi1)))
+      (if (i32.ge_s (local.get $cols) (i32.const 8))
+        (then (call $store8 (i32.add (local.get $out) (i32.shl (local.get $p) (i32.const 5))) (local.get $lo0) (local.get $hi0) (i32.const 0)))
+        (else (call $store_row (i32.add (local.get $out) (i32.shl (local.get $p) (i32.const 5))) (local.get $cols) (local.get $lo0) (local.get $hi0) (i32.const 0))))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $ploop))))
+
+  ;; gemv on panels stored as bfloat16 (half the bytes per token): each row of 8 weights is one
+  ;; 16-byte load, widened to float32 by placing the 16 bits in the top half of each lane.
+  (func (export "gemv_bf16") (param $x i32) (param $packed i32) (param $k i32) (param $n i32) (param $out i32) (param $p0 i32) (param $p1 i32)
+    (local $np i32) (local $p i32) (local $k0 i32) (local $depth i32) (local $pp i32) (local $xp i32) (local $kk i32) (local $cols i32)
+    (local $s v128) (local $t v128) (local $w v128) (local $lo0 v128) (local $hi0 v128) (local $lo1 v128) (local $hi1 v128)
+    (local.set $np (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)))
+    (local.set $p (local.get $p0))
+    (block $pdone (loop $ploop
+      (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
+      (local.set $lo0 (v128.const i32x4 0 0 0 0)) (local.set $hi0 (v128.const i32x4 0 0 0 0))
+      (local.set $lo1 (v128.const i32x4 0 0 0 0)) (local.set $hi1 (v128.const i32x4 0 0 0 0))
+      (local.set $k0 (i32.const 0))
+      (block $kdone (loop $kloop
+        (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
+        (local.set $depth (select (i32.const 256) (i32.sub (local.get $k) (local.get $k0))
+          (i32.lt_u (i32.const 256) (i32.sub (local.get $k) (local.get $k0)))))
+        (local.set $pp (i32.add (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $k0) (local.get $np)) (i32.const 1)))
+          (i32.mul (local.get $p) (i32.shl (local.get $depth) (i32.const 4)))))
+        (local.set $xp (i32.add (local.get $x) (i32.shl (local.get $k0) (i32.const 2))))
+        (local.set $kk (i32.const 0))
+        (block $pairs_done (loop $pairs
+          (br_if $pairs_done (i32.gt_u (i32.add (local.get $kk) (i32.const 2)) (local.get $depth)))
+          (local.set $s (v128.load32_splat (local.get $xp)))
+          (local.set $t (v128.load32_splat offset=4 (local.get $xp)))
+          (local.set $w (v128.load (local.get $pp)))
+          (local.set $lo0 (f32x4.relaxed_madd (local.get $s)
+            (i8x16.shuffle 0 0 16 17 0 0 18 19 0 0 20 21 0 0 22 23 (v128.const i32x4 0 0 0 0) (local.get $w)) (local.get $lo0)))
+          (local.set $hi0 (f32x4.relaxed_madd (local.get $s)
+            (i8x16.shuffle 0 0 24 25 0 0 26 27 0 0 28 29 0 0 30 31 (v128.const i32x4 0 0 0 0) (local.get $w)) (local.get $hi0)))
+          (local.set $w (v128.load offset=16 (local.get $pp)))
+          (local.set $lo1 (f32x4.relaxed_madd (local.get $t)
+            (i8x16.shuffle 0 0 16 17 0 0 18 19 0 0 20 21 0 0 22 23 (v128.const i32x4 0 0 0 0) (local.get $w)) (local.get $lo1)))
+          (local.set $hi1 (f32x4.relaxed_madd (local.get $t)
+            (i8x16.shuffle 0 0 24 25 0 0 26 27 0 0 28 29 0 0 30 31 (v128.const i32x4 0 0 0 0) (local.get $w)) (local.get $hi1)))
+          (local.set $xp (i32.add (local.get $xp) (i32.const 8)))
+          (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
+          (local.set $kk (i32.add (local.get $kk) (i32.const 2)))
+          (br $pairs)))
+        (if (i32.lt_u (local.get $kk) (local.get $depth)) (then
+          (local.set $s (v128.load32_splat (local.get $xp)))
+          (local.set $w (v128.load (local.get $pp)))
+          (local.set $lo0 (f32x4.relaxed_madd (local.get $s)
+            (i8x16.shuffle 0 0 16 17 0 0 18 19 0 0 20 21 0 0 22 23 (v128.const i32x4 0 0 0 0) (local.get $w)) (local.get $lo0)))
+          (local.set $hi0 (f32x4.relaxed_madd (local.get $s)
+            (i8x16.shuffle 0 0 24 25 0 0 26 27 0 0 28 29 0 0 30 31 (v128.const i32x4 0 0 0 0) (local.get $w)) (local.get $hi0)))))
+        (local.set $k0 (i32.add (local.get $k0) (i32.const 256)))
+        (br $kloop)))
+      (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))
+      (local.set $lo0 (f32x4.add (local.get $lo0) (local.get $lo1)))
+      (local.set $hi0 (f32x4.add (local.get $hi0) (local.get $hi1)))
+      (if (i32.ge_s (local.get $cols) (i32.const 8))
+        (then (call $store8 (i32.add (local.get $out) (i32.shl (local.get $p) (i32.const 5))) (local.get $lo0) (local.get $hi0) (i32.const 0)))
+        (else (call $store_row (i32.add (local.get $out) (i32.shl (local.get $p) (i32.const 5))) (local.get $cols) (local.get $lo0) (local.get $hi0) (i32.const 0))))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $ploop))))
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; attention
+
+  ;; e^x per lane, float32: x = n ln2 + r with |r| <= ln2/2, e^r by a degree-6 polynomial (Cephes'
+  ;; expf coefficients, about 1 ulp), times 2^n built in the exponent bits. Exactly 0 below -87.3
+  ;; (where float32 underflows), so a masked key's weight is 0 as in the reference.
+  (func $exp4 (param $x v128) (result v128)
+    (local $n v128) (local $r v128) (local $p v128) (local $small v128)
+    (local.set $small (f32x4.lt (local.get $x) (v128.const f32x4 -87.3 -87.3 -87.3 -87.3)))
+    (local.set $x (f32x4.min (local.get $x) (v128.const f32x4 88.3 88.3 88.3 88.3)))
+    (local.set $x (f32x4.max (local.get $x) (v128.const f32x4 -87.3 -87.3 -87.3 -87.3)))
+    (local.set $n (f32x4.nearest (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))))
+    (local.set $r (f32x4.relaxed_madd (local.get $n) (v128.const f32x4 -0.693359375 -0.693359375 -0.693359375 -0.693359375) (local.get $x)))
+    (local.set $r (f32x4.relaxed_madd (local.get $n) (v128.const f32x4 2.12194440e-4 2.12194440e-4 2.12194440e-4 2.12194440e-4) (local.get $r)))
+    (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $r) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (f32x4.mul (local.get $r) (local.get $r)) (f32x4.add (local.get $r) (v128.const f32x4 1 1 1 1))))
+    (local.set $p (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+    (v128.andnot (local.get $p) (local.get $small)))
+
+  ;; x . y over d floats (d of any size; 4 lanes at a time, then the tail)
+  (func $dot (param $x i32) (param $y i32) (param $d i32) (result f32)
+    (local $i i32) (local $s0 v128) (local $s1 v128) (local $s f32)
+    (block $done16 (loop $l16
+      (br_if $done16 (i32.gt_u (i32.add (local.get $i) (i32.const 8)) (local.get $d)))
+      (local.set $s0 (f32x4.relaxed_madd (v128.load (local.get $x)) (v128.load (local.get $y)) (local.get $s0)))
+      (local.set $s1 (f32x4.relaxed_madd (v128.load offset=16 (local.get $x)) (v128.load offset=16 (local.get $y)) (local.get $s1)))
+      (local.set $x (i32.add (local.get $x) (i32.const 32)))
+      (local.set $y (i32.add (local.get $y) (i32.const 32)))
+      (local.set $i (i32.add (local.get $i) (i32.const 8)))
+      (br $l16)))
+    (local.set $s0 (f32x4.add (local.get $s0) (local.get $s1)))
+    (local.set $s (f32.add (f32.add (f32x4.extract_lane 0 (local.get $s0)) (f32x4.extract_lane 1 (local.get $s0)))
+                           (f32.add (f32x4.extract_lane 2 (local.get $s0)) (f32x4.extract_lane 3 (local.get $s0)))))
+    (block $done (loop $l1
+      (br_if $done (i32.ge_u (local.get $i) (local.get $d)))
+      (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (local.get $x)) (f32.load (local.get $y)))))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (local.set $y (i32.add (local.get $y) (i32.const 4)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l1)))
+    (local.get $s))
+
+  ;; out[0:d] += w * v[0:d]
+  (func $axpy (param $out i32) (param $v i32) (param $d i32) (param $w f32)
+    (local $i i32) (local $ws v128)
+    (local.set $ws (f32x4.splat (local.get $w)))
+    (block $done4 (loop $l4
+      (br_if $done4 (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $d)))
+      (v128.store (local.get $out) (f32x4.relaxed_madd (local.get $ws) (v128.load (local.get $v)) (v128.load (local.get $out))))
+      (local.set $out (i32.add (local.get $out) (i32.const 16)))
+      (local.set $v (i32.add (local.get $v) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l4)))
+    (block $done (loop $l1
+      (br_if $done (i32.ge_u (local.get $i) (local.get $d)))
+      (f32.store (local.get $out) (f32.add (f32.load (local.get $out)) (f32.mul (local.get $w) (f32.load (local.get $v)))))
+      (local.set $out (i32.add (local.get $out) (i32.const 4)))
+      (local.set $v (i32.add (local.get $v) (i32.const 4)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l1))))
+
+  ;; Attention for heads [h0, h1): out = softmax(q k^T * scale + mask) v, one query row at a time.
+  ;; Each tensor is addressed by a base and byte strides per head (sH) and per row (sT), the last axis
+  ;; contiguous, so q, k and v may be column slices of one packed projection and out may be written
+  ;; straight into [T, H, Dv] order. A row's scores live in `scratch` (tk floats, one per thread).
+  ;; Keys the mask hides (<= -1e29) are skipped when the row has an open key: their weight is exactly
+  ;; 0 (mask = 0 means no mask).
+  (func (export "attention")
+        (param $q i32) (param $qsH i32) (param $qsT i32) (param $k i32) (param $ksH i32) (param $ksT i32)
+        (param $v i32) (param $vsH i32) (param $vsT i32) (param $mask i32) (param $msH i32) (param $msT i32) (param $msK i32)
+        (param $o i32) (param $osH i32) (param $osT i32) (param $tq i32) (param $tk i32) (param $dh i32) (param $dv i32)
+        (param $scaleBits i32) (param $scratch i32) (param $h0 i32) (param $h1 i32)
+    (local $scale f32) (local $h i32) (local $i i32) (local $j i32) (local $qRow i32) (local $mRow i32) (local $oRow i32)
+    (local $open i32) (local $mv f32) (local $s f32) (local $max f32) (local $sum v128) (local $total f32) (local $e v128) (local $sp i32) (local $w f32)
+    (local.set $scale (f32.reinterpret_i32 (local.get $scaleBits)))
+    (local.set $h (local.get $h0))
+    (block $hdone (loop $hloop
+      (br_if $hdone (i32.ge_u (local.get $h) (local.get $h1)))
+      (local.set $i (i32.const 0))
+      (block $idone (loop $iloop
+        (br_if $idone (i32.ge_u (local.get $i) (local.get $tq)))
+        (local.set $qRow (i32.add (i32.add (local.get $q) (i32.mul (local.get $h) (local.get $qsH))) (i32.mul (local.get $i) (local.get $qsT))))
+        (local.set $mRow (i32.add (i32.add (local.get $mask) (i32.mul (local.get $h) (local.get $msH))) (i32.mul (local.get $i) (local.get $msT))))
+        (local.set $oRow (i32.add (i32.add (local.get $o) (i32.mul (local.get $h) (local.get $osH))) (i32.mul (local.get $i) (local.get $osT))))
+        ;; does the row have an open key? (without one, every key takes part, as in the reference)
+        (local.set $open (i32.const 0))
+        (if (local.get $mask) (then
+          (local.set $j (i32.const 0))
+          (block $odone (loop $oloop
+            (br_if $odone (i32.or (local.get $open) (i32.ge_u (local.get $j) (local.get $tk))))
+            (local.set $open (f32.gt (f32.load (i32.add (local.get $mRow) (i32.mul (local.get $j) (local.get $msK)))) (f32.const -1e29)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $oloop)))))
+        ;; scores and their max
+        (local.set $max (f32.const -inf))
+        (local.set $j (i32.const 0))
+        (block $sdone (loop $sloop
+          (br_if $sdone (i32.ge_u (local.get $j) (local.get $tk)))
+          (local.set $mv (f32.const 0))
+          (if (local.get $mask) (then (local.set $mv (f32.load (i32.add (local.get $mRow) (i32.mul (local.get $j) (local.get $msK)))))))
+          (if (i32.and (local.get $open) (f32.le (local.get $mv) (f32.const -1e29)))
+            (then (local.set $s (f32.const -inf)))
+            (else
+              (local.set $s (f32.add (f32.mul (call $dot (local.get $qRow)
+                (i32.add (i32.add (local.get $k) (i32.mul (local.get $h) (local.get $ksH))) (i32.mul (local.get $j) (local.get $ksT))) (local.get $dh))
+                (local.get $scale)) (local.get $mv)))
+              (local.set $max (f32.max (local.get $max) (local.get $s)))))
+          (f32.store (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $sloop)))
+        ;; weights e^(s - max), 4 at a time (skipped keys hold -inf: weight 0), and their sum
+        (local.set $sum (v128.const i32x4 0 0 0 0))
+        (local.set $sp (local.get $scratch))
+        (local.set $j (i32.const 0))
+        (block $edone (loop $eloop
+          (br_if $edone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $tk)))
+          (local.set $e (call $exp4 (f32x4.sub (v128.load (local.get $sp)) (f32x4.splat (local.get $max)))))
+          (v128.store (local.get $sp) (local.get $e))
+          (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))
+          (local.set $sp (i32.add (local.get $sp) (i32.const 16)))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $eloop)))
+        (local.set $total (f32.add (f32.add (f32x4.extract_lane 0 (local.get $sum)) (f32x4.extract_lane 1 (local.get $sum)))
+                                   (f32.add (f32x4.extract_lane 2 (local.get $sum)) (f32x4.extract_lane 3 (local.get $sum)))))
+        (block $tdone (loop $tloop
+          (br_if $tdone (i32.ge_u (local.get $j) (local.get $tk)))
+          (local.set $w (f32x4.extract_lane 0 (call $exp4 (f32x4.splat (f32.sub (f32.load (local.get $sp)) (local.get $max))))))
+          (f32.store (local.get $sp) (local.get $w))
+          (local.set $total (f32.add (local.get $total) (local.get $w)))
+          (local.set $sp (i32.add (local.get $sp) (i32.const 4)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $tloop)))
+        ;; out row = sum_j w_j v_j / total
+        (memory.fill (local.get $oRow) (i32.const 0) (i32.shl (local.get $dv) (i32.const 2)))
+        (local.set $j (i32.const 0))
+        (block $vdone (loop $vloop
+          (br_if $vdone (i32.ge_u (local.get $j) (local.get $tk)))
+          (local.set $w (f32.load (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2)))))
+          (if (f32.ne (local.get $w) (f32.const 0)) (then
+            (call $axpy (local.get $oRow)
+              (i32.add (i32.add (local.get $v) (i32.mul (local.get $h) (local.get $vsH))) (i32.mul (local.get $j) (local.get $vsT)))
+              (local.get $dv) (local.get $w))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $vloop)))
+        (call $scale_row (local.get $oRow) (local.get $dv) (f32.div (f32.const 1) (local.get $total)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $iloop)))
+      (local.set $h (i32.add (local.get $h) (i32.const 1)))
+      (br $hloop))))
+
+  ;; x[0:d] *= s
+  (func $scale_row (param $x i32) (param $d i32) (param $s f32)
+    (local $i i32) (local $ss v128)
+    (local.set $ss (f32x4.splat (local.get $s)))
+    (block $done4 (loop $l4
+      (br_if $done4 (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $d)))
+      (v128.store (local.get $x) (f32x4.mul (v128.load (local.get $x)) (local.get $ss)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l4)))
+    (block $done (loop $l1
+      (br_if $done (i32.ge_u (local.get $i) (local.get $d)))
+      (f32.store (local.get $x) (f32.mul (f32.load (local.get $x)) (local.get $s)))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l1))))
+)

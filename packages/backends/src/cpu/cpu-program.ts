@@ -1,5 +1,5 @@
-import { bindInputs, checkWeights, graphInputs, LoomError, nodeName, normalizeAxis, resolveDim, resolveShape, stateNames, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
-import type { Plan } from '@loom/compiler';
+import { bindInputs, checkWeights, type Expr, graphInputs, LoomError, nodeName, normalizeAxis, resolveDim, resolveShape, stateNames, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
+import { formatExpr, type Plan } from '@loom/compiler';
 import { renderStep } from './render/render-step.ts';
 import { createCpuRuntime, type CpuRuntime } from './runtime.ts';
 import { leaseArenas, markResident } from './kernels/resident-weights.ts';
@@ -18,7 +18,17 @@ export interface CpuKernel {
   readonly fn: KernelFn;
 }
 
-export type CpuPrepareOptions = CpuProgramOptions & CpuKernelOptions;
+export type CpuPrepareOptions = CpuProgramOptions & CpuKernelOptions & {
+  /** Time every kernel call (`program.profile()`); off by default (one clock read per kernel when on). */
+  readonly profile?: boolean;
+};
+
+/** Time per kernel kind, summed over runs since the program was created (profile mode). */
+export interface KernelProfileEntry {
+  readonly kernel: string;
+  readonly calls: number;
+  readonly ms: number;
+}
 
 /** Frees a program's heap blocks if it is dropped without dispose(). */
 const unreleased = new FinalizationRegistry<() => void>((release) => release());
@@ -44,6 +54,7 @@ export class CpuProgram {
   private readonly guard: PoisonGuard | undefined;
   private readonly blocks: number[] = [];
   private disposed = false;
+  private readonly timings: Map<string, { calls: number; ms: number }> | undefined;
 
   /** Compiles the kernels, settles threads and SIMD flavor, and packs the weights the matmuls read. */
   static async create(plan: Plan, weights: Weights, state: StateStore = new StateStore(), options: CpuPrepareOptions = {}): Promise<CpuProgram> {
@@ -60,6 +71,7 @@ export class CpuProgram {
     options: CpuProgramOptions,
     readonly settings: KernelSettings,
   ) {
+    this.timings = (options as CpuPrepareOptions).profile ? new Map() : undefined;
     this.guard = poisonEnabled(options) ? new PoisonGuard(plan, (n) => this.rt.heap.i32(this.alloc(n * 4), n)) : undefined;
     this.states = stateNames(plan.graph);
     this.stridedViews = new Set(plan.stridedViews ?? []);
@@ -171,8 +183,10 @@ export class CpuProgram {
         inLayouts[k] = undefined;
         return data.subarray(l.offset, l.offset + inShapes[k]!.reduce((p, d) => p * d, 1));
       });
+      const start = this.timings ? performance.now() : 0;
       try {
         kernel.fn(ins, dense(kernel.node, outShape), inShapes, outShape, inLayouts);
+        if (this.timings) this.time(kernel.node, performance.now() - start);
       } catch (e) {
         if (e instanceof LoomError) e.message = `${e.message} (kernel %${kernel.node.id} ${kernel.node.op}${kernel.node.source ? ` at ${kernel.node.source}` : ''})`;
         throw e;
@@ -188,6 +202,20 @@ export class CpuProgram {
         return [o.name, { dtype: node.type.dtype, shape, data: dense(node, shape).slice() } satisfies NDArray];
       }),
     );
+  }
+
+  /** Kernel time by kind (op, and a fused matmul's epilogue), slowest first; empty unless prepared with `profile`. */
+  profile(): KernelProfileEntry[] {
+    return [...(this.timings ?? new Map<string, { calls: number; ms: number }>())].map(([kernel, t]) => ({ kernel, ...t })).sort((a, b) => b.ms - a.ms);
+  }
+
+  private time(node: GraphNode, ms: number): void {
+    const { op, attrs } = node;
+    const kind = op === 'fused_matmul' ? `fused_matmul ${formatExpr(attrs['epilogue'] as Expr)}` : op === 'fused_elementwise' ? `fused_elementwise ${formatExpr(attrs['expr'] as Expr)}` : op;
+    const t = this.timings!.get(kind) ?? { calls: 0, ms: 0 };
+    t.calls++;
+    t.ms += ms;
+    this.timings!.set(kind, t);
   }
 
   /** Packs, once, the weights that matmuls read as B: at creation, so the first run costs no more than later ones. */

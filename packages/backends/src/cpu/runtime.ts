@@ -1,6 +1,6 @@
 import { broadcastStrides, erf, gelu, geluTanh, sizeOf, writeBlock } from '@loom/graph';
 import { attentionWasm } from './kernels/attention.ts';
-import { batchedMatmul } from './kernels/matmul.ts';
+import { batchedMatmul, type EpilogueArrays } from './kernels/matmul.ts';
 import { concatInto, gatherRows, sliceInto, transposeInto } from './kernels/movement.ts';
 import { layerNormRows, reduceAxes, softmaxAxis } from './kernels/normalize.ts';
 import { contiguousLayout, gatherInto, type Layout } from './layout.ts';
@@ -36,8 +36,8 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
     broadcastStrides,
     sizeOf,
     dense,
-    matmul: (a: Float32Array, b: Float32Array, out: Float32Array, aShape: readonly number[], bShape: readonly number[], outShape: readonly number[], transposeB: boolean) =>
-      batchedMatmul(ctx, a, b, out, aShape, bShape, outShape, transposeB),
+    matmul: (a: Float32Array, b: Float32Array, out: Float32Array, aShape: readonly number[], bShape: readonly number[], outShape: readonly number[], transposeB: boolean, epilogue?: EpilogueArrays) =>
+      batchedMatmul(ctx, a, b, out, aShape, bShape, outShape, transposeB, epilogue),
     attention: (ins: Float32Array[], inShapes: number[][], layouts: (Layout | undefined)[], out: Float32Array, outShape: number[], scale: number) =>
       attentionWasm(
         wasm,

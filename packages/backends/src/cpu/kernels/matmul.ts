@@ -8,6 +8,13 @@ const TINY = 4096;
 /** Below this many multiply-adds a product stays on one thread (waking a worker costs ~20 us). */
 const PARALLEL_FROM = 1 << 17;
 
+/** An epilogue the kernel applies in place: out = act(out + bias) + residual (see render/matmul-epilogue.ts). */
+export interface EpilogueArrays {
+  readonly bias: Float32Array | undefined;
+  readonly residual: Float32Array | undefined;
+  readonly act: 0 | 1 | 2;
+}
+
 export interface MatmulContext {
   readonly rt: WasmRuntime;
   readonly settings: KernelSettings;
@@ -19,7 +26,8 @@ export interface MatmulContext {
  * by column panels, so each thread streams only its columns of B: a weight B is read from its kept
  * panels (packed once), any other B is packed per call. One-row products (decoding) take the
  * matrix-vector kernel, on bfloat16 panels when the bf16 weight store is on. Arrays outside the heap
- * (inputs, constants) are copied into scratch first.
+ * (inputs, constants) are copied into scratch first. With `epilogue`, returns whether it was applied
+ * (it is when the output and the residual live in the heap; else the caller runs it).
  */
 export function batchedMatmul(
   ctx: MatmulContext,
@@ -30,7 +38,8 @@ export function batchedMatmul(
   bShape: readonly number[],
   outShape: readonly number[],
   transposeB: boolean,
-): void {
+  epilogue?: EpilogueArrays,
+): boolean {
   const rank = outShape.length;
   const m = outShape[rank - 2]!;
   const n = outShape[rank - 1]!;
@@ -44,6 +53,21 @@ export function batchedMatmul(
     if (m * n * k < TINY || k === 0) gemm(args);
     else productInHeap(ctx, args);
   }
+  return epilogue ? epilogueInHeap(ctx, epilogue, out, batches * m, n) : false;
+}
+
+function epilogueInHeap({ rt, settings: s }: MatmulContext, e: EpilogueArrays, out: Float32Array, rows: number, n: number): boolean {
+  const outAt = rt.heap.addressOf(out);
+  const residualAt = e.residual ? rt.heap.addressOf(e.residual) : 0;
+  if (outAt < 0 || residualAt < 0 || rows * n === 0) return false;
+  let biasAt = e.bias ? rt.heap.addressOf(e.bias) : 0;
+  if (biasAt < 0) {
+    biasAt = rt.scratch(n * 4);
+    new Float32Array(rt.heap.memory.buffer, biasAt, n).set(e.bias!.subarray(0, n));
+  }
+  const parts = splitRange(rows, rows * n < PARALLEL_FROM / 16 ? 1 : s.threads);
+  rt.parallel(s.flavor, 'epilogue', parts.map(([r0, r1]) => [outAt, n * 4, n, biasAt, residualAt, n * 4, e.act, r0, r1]));
+  return true;
 }
 
 interface Product {

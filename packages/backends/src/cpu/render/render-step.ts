@@ -1,5 +1,6 @@
 import { BINARY_FUNCTIONS, COMPARE_FUNCTIONS, UNARY_FUNCTIONS, LoomError, normalizeAxis, type Expr, type Graph, type GraphNode } from '@loom/graph';
 import { renderElementwiseLoop, type LoopInput } from './elementwise-js.ts';
+import { matchEpilogue } from './matmul-epilogue.ts';
 
 /** Raised when the CPU backend has no kernel for an op: named, never a silent fallback. */
 export class UnsupportedKernelError extends LoomError {
@@ -38,8 +39,12 @@ export function renderStep(graph: Graph, node: GraphNode): string {
     case 'fused_matmul': {
       // the epilogue runs in place on the product: its input 0 is `out`, extras are inputs 2..
       const product: LoopInput = { array: 'out', shape: 'outShape', dtype: 'f32', staticShape: node.type.shape };
-      const epilogue = renderElementwiseLoop(a['epilogue'] as Expr, [product, ...loopInputs(graph, node).slice(2)], node.type.shape);
-      return `rt.matmul(rt.dense(ins[0], layouts[0]), ins[1], out, inShapes[0], inShapes[1], outShape, ${Boolean(a['transposeB'])});\n{\n${epilogue}\n}`;
+      const extras = loopInputs(graph, node).slice(2);
+      const epilogue = renderElementwiseLoop(a['epilogue'] as Expr, [product, ...extras], node.type.shape);
+      const simd = matchEpilogue(a['epilogue'] as Expr, [node.type.shape, ...extras.map((e) => e.staticShape)], node.type.shape);
+      const spec = simd ? `{ bias: ${simd.bias ? `ins[${simd.bias + 1}]` : 'undefined'}, residual: ${simd.residual ? `ins[${simd.residual + 1}]` : 'undefined'}, act: ${simd.act} }` : 'undefined';
+      // the WebAssembly kernel runs a matched epilogue itself (true), else the loop below does
+      return `if (!rt.matmul(rt.dense(ins[0], layouts[0]), ins[1], out, inShapes[0], inShapes[1], outShape, ${Boolean(a['transposeB'])}, ${spec})) {\n${epilogue}\n}`;
     }
     case 'softmax':
       return `rt.softmax(ins[0], out, outShape, ${normalizeAxis(a['axis'] as number, rank)});`;

@@ -3,9 +3,10 @@
 ;; offsets into that memory; every function works on a range of column panels or heads, so threads
 ;; split a product by columns (each streams only its part of the weights) and attention by heads.
 ;;
-;; Packed panels ("kept" layout): B [K, N] in column panels of 8, blocked by 256 rows of K. Block k0
-;; starts at packed + k0 * Np * 4 (Np = N rounded up to 8) and holds every panel for its depth
-;; d = min(256, K - k0); panel p of the block is d rows of 8 floats at blockBase + p * d * 32.
+;; Packed panels (the kept layout): B [K, N] in column panels of 8 columns; panel p is K rows of 8
+;; floats, contiguous, at packed + p * K * 32 (columns past N are zero). A thread's range of panels is
+;; one contiguous stream: the matrix-vector kernel reads it front to back, and the GEMM reads it in
+;; blocks of 256 rows (8 KiB per panel, kept in L1 across the rows of A).
 ;;
 ;; The source is written with f32x4.relaxed_madd (FMA where the engine has it). scripts/build-wasm.ts
 ;; emits two binaries from it: this one (relaxed SIMD) and a plain one where each
@@ -31,8 +32,7 @@
         (local.set $j0 (i32.shl (local.get $p) (i32.const 3)))
         (local.set $width (i32.sub (local.get $n) (local.get $j0)))
         (if (i32.gt_s (local.get $width) (i32.const 8)) (then (local.set $width (i32.const 8))))
-        (local.set $out (i32.add (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $k0) (local.get $np)) (i32.const 2)))
-          (i32.mul (local.get $p) (i32.shl (local.get $depth) (i32.const 5)))))
+        (local.set $out (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $p) (local.get $k)) (local.get $k0)) (i32.const 5))))
         (local.set $kk (i32.const 0))
         (block $rdone (loop $rloop
           (br_if $rdone (i32.ge_u (local.get $kk) (local.get $depth)))
@@ -65,13 +65,15 @@
       (br $kloop))))
 
   ;; count floats at src (count % 8 == 0) to bfloat16 at dst, rounding to nearest even; NaN stays NaN.
+;; Each group of 8 is stored interleaved, [e0 e4 e1 e5 e2 e6 e3 e7], so that lane i of the loaded
+;; i32x4 holds e_i in its low half and e_(i+4) in its high half: a shift and a mask widen them.
   (func (export "to_bf16") (param $src i32) (param $dst i32) (param $count i32)
     (local $i i32) (local $lo v128) (local $hi v128)
     (block $done (loop $loop
       (br_if $done (i32.ge_u (local.get $i) (local.get $count)))
       (local.set $lo (call $round_bf16 (v128.load (local.get $src))))
       (local.set $hi (call $round_bf16 (v128.load offset=16 (local.get $src))))
-      (v128.store (local.get $dst) (i16x8.narrow_i32x4_u (local.get $lo) (local.get $hi)))
+      (v128.store (local.get $dst) (v128.or (local.get $lo) (i32x4.shl (local.get $hi) (i32.const 16))))
       (local.set $src (i32.add (local.get $src) (i32.const 32)))
       (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
       (local.set $i (i32.add (local.get $i) (i32.const 8)))
@@ -126,21 +128,21 @@
         (v128.store offset=16 (local.get $cp) (local.get $hi)))))
 
   ;; C[0:m, panels p0..p1) = A[0:m, 0:k] @ B. A at a (row stride lda bytes), B in the kept layout at
-  ;; packed, C at c (row stride ldc bytes); only C[i < m, j < n] is written.
+  ;; packed, C at c (row stride ldc bytes); only C[i < m, j < n] is written. Micro-kernel: a 4 x 8
+  ;; block of C in 8 f32x4 accumulators for up to 256 steps of k, over 128 rows of A at a time.
   (func (export "gemm") (param $a i32) (param $lda i32) (param $m i32) (param $packed i32) (param $k i32) (param $n i32)
         (param $c i32) (param $ldc i32) (param $p0 i32) (param $p1 i32)
-    (local $np i32) (local $k0 i32) (local $depth i32) (local $blockBase i32) (local $acc i32)
+    (local $k0 i32) (local $depth i32) (local $blockBase i32) (local $acc i32)
     (local $i0 i32) (local $iEnd i32) (local $p i32) (local $pp i32) (local $pbase i32) (local $r0 i32)
-    (local $a0 i32) (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $kk i32) (local $rows i32) (local $cols i32) (local $cp i32)
+    (local $kk i32) (local $rows i32) (local $cols i32) (local $cp i32)
+    (local $a0 i32) (local $a1 i32) (local $a2 i32) (local $a3 i32)
     (local $b0 v128) (local $b1 v128) (local $x v128)
-    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
-    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
-    (local.set $np (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)))
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
     (block $kdone (loop $kloop
       (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
       (local.set $depth (select (i32.const 256) (i32.sub (local.get $k) (local.get $k0))
         (i32.lt_u (i32.const 256) (i32.sub (local.get $k) (local.get $k0)))))
-      (local.set $blockBase (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $k0) (local.get $np)) (i32.const 2))))
+      (local.set $blockBase (i32.add (local.get $packed) (i32.shl (local.get $k0) (i32.const 5))))
       (local.set $acc (i32.ne (local.get $k0) (i32.const 0)))
       (local.set $i0 (i32.const 0))
       (block $idone (loop $iloop
@@ -150,8 +152,9 @@
         (local.set $p (local.get $p0))
         (block $pdone (loop $ploop
           (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
-          (local.set $pbase (i32.add (local.get $blockBase) (i32.mul (local.get $p) (i32.shl (local.get $depth) (i32.const 5)))))
+          (local.set $pbase (i32.add (local.get $blockBase) (i32.mul (local.get $p) (i32.shl (local.get $k) (i32.const 5)))))
           (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))
+          (if (i32.gt_s (local.get $cols) (i32.const 8)) (then (local.set $cols (i32.const 8))))
           (local.set $r0 (local.get $i0))
           (block $rdone (loop $rloop
             (br_if $rdone (i32.ge_u (local.get $r0) (local.get $iEnd)))
@@ -161,10 +164,7 @@
             (local.set $a1 (select (i32.add (local.get $a0) (local.get $lda)) (local.get $a0) (i32.gt_s (local.get $rows) (i32.const 1))))
             (local.set $a2 (select (i32.add (local.get $a1) (local.get $lda)) (local.get $a1) (i32.gt_s (local.get $rows) (i32.const 2))))
             (local.set $a3 (select (i32.add (local.get $a2) (local.get $lda)) (local.get $a2) (i32.gt_s (local.get $rows) (i32.const 3))))
-            (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0))
-            (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
-            (local.set $c20 (v128.const i32x4 0 0 0 0)) (local.set $c21 (v128.const i32x4 0 0 0 0))
-            (local.set $c30 (v128.const i32x4 0 0 0 0)) (local.set $c31 (v128.const i32x4 0 0 0 0))
+            (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0)) (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0)) (local.set $c20 (v128.const i32x4 0 0 0 0)) (local.set $c21 (v128.const i32x4 0 0 0 0)) (local.set $c30 (v128.const i32x4 0 0 0 0)) (local.set $c31 (v128.const i32x4 0 0 0 0))
             (local.set $pp (local.get $pbase))
             (local.set $kk (i32.const 0))
             (block $kkdone (loop $kkloop
@@ -191,22 +191,23 @@
               (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
               (br $kkloop)))
             (local.set $cp (i32.add (i32.add (local.get $c) (i32.mul (local.get $r0) (local.get $ldc))) (i32.shl (local.get $p) (i32.const 5))))
-            (if (i32.and (i32.ge_s (local.get $rows) (i32.const 4)) (i32.ge_s (local.get $cols) (i32.const 8)))
+            (if (i32.and (i32.ge_s (local.get $rows) (i32.const 4)) (i32.eq (local.get $cols) (i32.const 8)))
               (then
-                (call $store8 (local.get $cp) (local.get $c00) (local.get $c01) (local.get $acc))
-                (call $store8 (i32.add (local.get $cp) (local.get $ldc)) (local.get $c10) (local.get $c11) (local.get $acc))
-                (call $store8 (i32.add (local.get $cp) (i32.shl (local.get $ldc) (i32.const 1))) (local.get $c20) (local.get $c21) (local.get $acc))
-                (call $store8 (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c30) (local.get $c31) (local.get $acc)))
+                (call $store8 (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 0))) (local.get $c00) (local.get $c01) (local.get $acc))
+                (call $store8 (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 1))) (local.get $c10) (local.get $c11) (local.get $acc))
+                (call $store8 (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 2))) (local.get $c20) (local.get $c21) (local.get $acc))
+                (call $store8 (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c30) (local.get $c31) (local.get $acc))
+              )
               (else
-                (if (i32.gt_s (local.get $cols) (i32.const 8)) (then (local.set $cols (i32.const 8))))
-                (call $store_row (local.get $cp) (local.get $cols) (local.get $c00) (local.get $c01) (local.get $acc))
+                (if (i32.gt_s (local.get $rows) (i32.const 0)) (then
+                  (call $store_row (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 0))) (local.get $cols) (local.get $c00) (local.get $c01) (local.get $acc))))
                 (if (i32.gt_s (local.get $rows) (i32.const 1)) (then
-                  (call $store_row (i32.add (local.get $cp) (local.get $ldc)) (local.get $cols) (local.get $c10) (local.get $c11) (local.get $acc))))
+                  (call $store_row (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 1))) (local.get $cols) (local.get $c10) (local.get $c11) (local.get $acc))))
                 (if (i32.gt_s (local.get $rows) (i32.const 2)) (then
-                  (call $store_row (i32.add (local.get $cp) (i32.shl (local.get $ldc) (i32.const 1))) (local.get $cols) (local.get $c20) (local.get $c21) (local.get $acc))))
+                  (call $store_row (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 2))) (local.get $cols) (local.get $c20) (local.get $c21) (local.get $acc))))
                 (if (i32.gt_s (local.get $rows) (i32.const 3)) (then
                   (call $store_row (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $cols) (local.get $c30) (local.get $c31) (local.get $acc))))
-                (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))))
+              ))
             (local.set $r0 (i32.add (local.get $r0) (i32.const 4)))
             (br $rloop)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
@@ -232,8 +233,7 @@
         (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
         (local.set $depth (select (i32.const 256) (i32.sub (local.get $k) (local.get $k0))
           (i32.lt_u (i32.const 256) (i32.sub (local.get $k) (local.get $k0)))))
-        (local.set $pp (i32.add (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $k0) (local.get $np)) (i32.const 2)))
-          (i32.mul (local.get $p) (i32.shl (local.get $depth) (i32.const 5)))))
+        (local.set $pp (i32.add (local.get $packed) (i32.shl (i32.add (i32.mul (local.get $p) (local.get $k)) (local.get $k0)) (i32.const 5))))
         (local.set $xp (i32.add (local.get $x) (i32.shl (local.get $k0) (i32.const 2))))
         (local.set $kk (i32.const 0))
         (block $pairs_done (loop $pairs
@@ -264,7 +264,7 @@
       (br $ploop))))
 
   ;; gemv on panels stored as bfloat16 (half the bytes per token): each row of 8 weights is one
-  ;; 16-byte load, widened to float32 by placing the 16 bits in the top half of each lane.
+  ;; 16-byte load (interleaved by to_bf16), widened to float32 by a shift (e0..e3) and a mask (e4..e7).
   (func (export "gemv_bf16") (param $x i32) (param $packed i32) (param $k i32) (param $n i32) (param $out i32) (param $p0 i32) (param $p1 i32)
     (local $np i32) (local $p i32) (local $k0 i32) (local $depth i32) (local $pp i32) (local $xp i32) (local $kk i32) (local $cols i32)
     (local $s v128) (local $t v128) (local $w v128) (local $lo0 v128) (local $hi0 v128) (local $lo1 v128) (local $hi1 v128)
@@ -279,8 +279,7 @@
         (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
         (local.set $depth (select (i32.const 256) (i32.sub (local.get $k) (local.get $k0))
           (i32.lt_u (i32.const 256) (i32.sub (local.get $k) (local.get $k0)))))
-        (local.set $pp (i32.add (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $k0) (local.get $np)) (i32.const 1)))
-          (i32.mul (local.get $p) (i32.shl (local.get $depth) (i32.const 4)))))
+        (local.set $pp (i32.add (local.get $packed) (i32.shl (i32.add (i32.mul (local.get $p) (local.get $k)) (local.get $k0)) (i32.const 4))))
         (local.set $xp (i32.add (local.get $x) (i32.shl (local.get $k0) (i32.const 2))))
         (local.set $kk (i32.const 0))
         (block $pairs_done (loop $pairs
@@ -289,14 +288,14 @@
           (local.set $t (v128.load32_splat offset=4 (local.get $xp)))
           (local.set $w (v128.load (local.get $pp)))
           (local.set $lo0 (f32x4.relaxed_madd (local.get $s)
-            (i8x16.shuffle 0 0 16 17 0 0 18 19 0 0 20 21 0 0 22 23 (v128.const i32x4 0 0 0 0) (local.get $w)) (local.get $lo0)))
+            (i32x4.shl (local.get $w) (i32.const 16)) (local.get $lo0)))
           (local.set $hi0 (f32x4.relaxed_madd (local.get $s)
-            (i8x16.shuffle 0 0 24 25 0 0 26 27 0 0 28 29 0 0 30 31 (v128.const i32x4 0 0 0 0) (local.get $w)) (local.get $hi0)))
+            (v128.and (local.get $w) (v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000)) (local.get $hi0)))
           (local.set $w (v128.load offset=16 (local.get $pp)))
           (local.set $lo1 (f32x4.relaxed_madd (local.get $t)
-            (i8x16.shuffle 0 0 16 17 0 0 18 19 0 0 20 21 0 0 22 23 (v128.const i32x4 0 0 0 0) (local.get $w)) (local.get $lo1)))
+            (i32x4.shl (local.get $w) (i32.const 16)) (local.get $lo1)))
           (local.set $hi1 (f32x4.relaxed_madd (local.get $t)
-            (i8x16.shuffle 0 0 24 25 0 0 26 27 0 0 28 29 0 0 30 31 (v128.const i32x4 0 0 0 0) (local.get $w)) (local.get $hi1)))
+            (v128.and (local.get $w) (v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000)) (local.get $hi1)))
           (local.set $xp (i32.add (local.get $xp) (i32.const 8)))
           (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
           (local.set $kk (i32.add (local.get $kk) (i32.const 2)))
@@ -305,9 +304,9 @@
           (local.set $s (v128.load32_splat (local.get $xp)))
           (local.set $w (v128.load (local.get $pp)))
           (local.set $lo0 (f32x4.relaxed_madd (local.get $s)
-            (i8x16.shuffle 0 0 16 17 0 0 18 19 0 0 20 21 0 0 22 23 (v128.const i32x4 0 0 0 0) (local.get $w)) (local.get $lo0)))
+            (i32x4.shl (local.get $w) (i32.const 16)) (local.get $lo0)))
           (local.set $hi0 (f32x4.relaxed_madd (local.get $s)
-            (i8x16.shuffle 0 0 24 25 0 0 26 27 0 0 28 29 0 0 30 31 (v128.const i32x4 0 0 0 0) (local.get $w)) (local.get $hi0)))))
+            (v128.and (local.get $w) (v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000)) (local.get $hi0)))))
         (local.set $k0 (i32.add (local.get $k0) (i32.const 256)))
         (br $kloop)))
       (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))
@@ -318,6 +317,65 @@
         (else (call $store_row (i32.add (local.get $out) (i32.shl (local.get $p) (i32.const 5))) (local.get $cols) (local.get $lo0) (local.get $hi0) (i32.const 0))))
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $ploop))))
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; matmul epilogue
+
+  ;; act 0: none, 1: GELU with tanh (GPT-2's gelu_new), 2: ReLU
+  (func $activate (param $x v128) (param $act i32) (result v128)
+    (local $t v128)
+    (if (i32.eq (local.get $act) (i32.const 1)) (then
+      ;; 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), tanh(u) = 1 - 2 / (e^(2u) + 1)
+      (local.set $t (f32x4.mul (v128.const f32x4 1.5957691216 1.5957691216 1.5957691216 1.5957691216)
+        (f32x4.relaxed_madd (f32x4.mul (v128.const f32x4 0.044715 0.044715 0.044715 0.044715) (f32x4.mul (local.get $x) (local.get $x))) (local.get $x) (local.get $x))))
+      (local.set $t (f32x4.sub (v128.const f32x4 1 1 1 1)
+        (f32x4.div (v128.const f32x4 2 2 2 2) (f32x4.add (call $exp4 (local.get $t)) (v128.const f32x4 1 1 1 1)))))
+      (return (f32x4.mul (f32x4.mul (v128.const f32x4 0.5 0.5 0.5 0.5) (local.get $x)) (f32x4.add (v128.const f32x4 1 1 1 1) (local.get $t))))))
+    (if (i32.eq (local.get $act) (i32.const 2)) (then
+      (return (f32x4.max (local.get $x) (v128.const f32x4 0 0 0 0)))))
+    (local.get $x))
+
+  ;; Rows [r0, r1) of C [., n] (row stride ldc bytes), in place: c = act(c + bias) + residual, where
+  ;; bias [n] (0: none) broadcasts over rows and residual (0: none) has row stride ldr bytes.
+  (func (export "epilogue") (param $c i32) (param $ldc i32) (param $n i32) (param $bias i32) (param $res i32) (param $ldr i32)
+        (param $act i32) (param $r0 i32) (param $r1 i32)
+    (local $r i32) (local $j i32) (local $cp i32) (local $rp i32) (local $x v128) (local $four i32)
+    (local.set $r (local.get $r0))
+    (block $rdone (loop $rloop
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $r1)))
+      (local.set $cp (i32.add (local.get $c) (i32.mul (local.get $r) (local.get $ldc))))
+      (local.set $rp (i32.add (local.get $res) (i32.mul (local.get $r) (local.get $ldr))))
+      (local.set $j (i32.const 0))
+      (block $jdone (loop $jloop
+        (br_if $jdone (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $four (i32.le_u (i32.add (local.get $j) (i32.const 4)) (local.get $n)))
+        ;; four lanes at a time; the tail goes one lane at a time through the same vector code
+        (local.set $x (if (result v128) (local.get $four)
+          (then (v128.load (local.get $cp)))
+          (else (f32x4.splat (f32.load (local.get $cp))))))
+        (if (local.get $bias) (then
+          (local.set $x (f32x4.add (local.get $x) (if (result v128) (local.get $four)
+            (then (v128.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2)))))
+            (else (f32x4.splat (f32.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2)))))))))))
+        (local.set $x (call $activate (local.get $x) (local.get $act)))
+        (if (local.get $res) (then
+          (local.set $x (f32x4.add (local.get $x) (if (result v128) (local.get $four)
+            (then (v128.load (local.get $rp)))
+            (else (f32x4.splat (f32.load (local.get $rp)))))))))
+        (if (local.get $four)
+          (then
+            (v128.store (local.get $cp) (local.get $x))
+            (local.set $cp (i32.add (local.get $cp) (i32.const 16)))
+            (local.set $rp (i32.add (local.get $rp) (i32.const 16)))
+            (local.set $j (i32.add (local.get $j) (i32.const 4))))
+          (else
+            (f32.store (local.get $cp) (f32x4.extract_lane 0 (local.get $x)))
+            (local.set $cp (i32.add (local.get $cp) (i32.const 4)))
+            (local.set $rp (i32.add (local.get $rp) (i32.const 4)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))))
+        (br $jloop)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rloop))))
 
   ;; ---------------------------------------------------------------------------------------------
   ;; attention

@@ -24,6 +24,17 @@ export interface PrepareOptions {
    * buffer's end fails (see cpu/poison.ts). Also on with LOOM_CPU_POISON=1. Default false.
    */
   readonly poison?: boolean;
+  /** CPU only: threads for matmuls and attention (default: the machine's; LOOM_CPU_THREADS overrides). */
+  readonly threads?: number;
+  /** CPU only: `relaxed` (FMA) or `plain` WebAssembly SIMD, or `auto` (relaxed where the engine has it; LOOM_CPU_SIMD overrides). */
+  readonly simd?: 'auto' | 'relaxed' | 'plain';
+  /** CPU only: `bf16` stores weights for one-row products (decoding) in bfloat16, half the bytes per token. Default `f32`. */
+  readonly weightStore?: 'f32' | 'bf16';
+  /** CPU only: time every kernel (`program.profile()`). */
+  readonly profile?: boolean;
+  /** CPU only, for tests: products below these multiply-add counts run in JavaScript / on one thread. */
+  readonly smallProduct?: number;
+  readonly parallelFrom?: number;
 }
 
 export interface PreparedModel {

@@ -1,17 +1,29 @@
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
-import { cpuBackend, type Backend } from '../src/index.ts';
+import { cpuBackend, type Backend, type PrepareOptions } from '../src/index.ts';
 import { conformanceProperty } from './conformance.ts';
 
-/** The cpu backend in poison mode (cpu/poison.ts): dead values become NaN, buffers get guard zones. */
-const poisonedCpu: Backend = { name: 'cpu', prepare: (graph, weights, options) => cpuBackend.prepare(graph, weights, { ...options, poison: true }) };
+/** The cpu backend with fixed kernel settings. */
+const cpuWith = (fixed: PrepareOptions): Backend => ({ name: 'cpu', prepare: (graph, weights, options) => cpuBackend.prepare(graph, weights, { ...options, ...fixed }) });
+
+// Random graphs have small shapes: smallProduct 0 and parallelFrom 0 send every product to the
+// WebAssembly kernels and split it across the threads, as GPT-2's large products are.
+const EVERY_PRODUCT_ON_THE_KERNELS = { smallProduct: 0, parallelFrom: 0 };
 
 describe('cpu backend conformance', () => {
   it('compiled plans on random graphs equal the float64 interpreter (property)', async () => {
     await fc.assert(conformanceProperty(cpuBackend, 12), { numRuns: 150, seed: 20261126 });
   });
 
+  it.each([
+    ['relaxed SIMD (FMA), 2 threads', { simd: 'relaxed', threads: 2 }],
+    ['plain SIMD, 1 thread', { simd: 'plain', threads: 1 }],
+    ['plain SIMD, 2 threads', { simd: 'plain', threads: 2 }],
+  ] as const)('the same with every product on the WebAssembly kernels: %s (property)', async (_, settings) => {
+    await fc.assert(conformanceProperty(cpuWith({ ...settings, ...EVERY_PRODUCT_ON_THE_KERNELS }), 12), { numRuns: 150, seed: 20261126 });
+  });
+
   it('the same in poison mode: no value is read after its buffer is released, no kernel writes past a buffer (property)', async () => {
-    await fc.assert(conformanceProperty(poisonedCpu, 12), { numRuns: 150, seed: 20261126 });
+    await fc.assert(conformanceProperty(cpuWith({ poison: true, ...EVERY_PRODUCT_ON_THE_KERNELS }), 12), { numRuns: 150, seed: 20261126 });
   });
 });

@@ -3,11 +3,6 @@ import { gemm } from './gemm.ts';
 import { keepable, packInto, panelBytes, weightPanels } from '../wasm-runtime/weight-panels.ts';
 import { splitRange, type KernelSettings, type WasmRuntime } from '../wasm-runtime/runtime.ts';
 
-/** Below this many multiply-adds a product runs in plain JavaScript (a kernel call would cost more). */
-const TINY = 4096;
-/** Below this many multiply-adds a product stays on one thread (waking a worker costs ~20 us). */
-const PARALLEL_FROM = 1 << 17;
-
 /** An epilogue the kernel applies in place: out = act(out + bias) + residual (see render/matmul-epilogue.ts). */
 export interface EpilogueArrays {
   readonly bias: Float32Array | undefined;
@@ -50,7 +45,7 @@ export function batchedMatmul(
   const bBatches = batchOffsets(bShape.slice(0, -2), batchShape);
   for (let batch = 0; batch < batches; batch++) {
     const args = { a, aOffset: aBatches[batch]! * m * k, b, bOffset: bBatches[batch]! * k * n, c: out, cOffset: batch * m * n, m, n, k, transposeB };
-    if (m * n * k < TINY || k === 0) gemm(args);
+    if (m * n * k < ctx.settings.smallProduct || k === 0) gemm(args);
     else productInHeap(ctx, args);
   }
   return epilogue ? epilogueInHeap(ctx, epilogue, out, batches * m, n) : false;
@@ -65,7 +60,7 @@ function epilogueInHeap({ rt, settings: s }: MatmulContext, e: EpilogueArrays, o
     biasAt = rt.scratch(n * 4);
     new Float32Array(rt.heap.memory.buffer, biasAt, n).set(e.bias!.subarray(0, n));
   }
-  const parts = splitRange(rows, rows * n < PARALLEL_FROM / 16 ? 1 : s.threads);
+  const parts = splitRange(rows, rows * n * 16 < s.parallelFrom ? 1 : s.threads);
   rt.parallel(s.flavor, 'epilogue', parts.map(([r0, r1]) => [outAt, n * 4, n, biasAt, residualAt, n * 4, e.act, r0, r1]));
   return true;
 }
@@ -106,7 +101,7 @@ function productInHeap({ rt, settings: s }: MatmulContext, p: Product): void {
     panels = scratch + aBytes + cBytes + bBytes;
     packInto(rt, s, bAt, k, n, transposeB, panels);
   }
-  const parts = splitRange(Math.ceil(n / 8), m * n * k < PARALLEL_FROM ? 1 : s.threads);
+  const parts = splitRange(Math.ceil(n / 8), m * n * k < s.parallelFrom ? 1 : s.threads);
   if (m === 1) {
     const kernel = weight && s.weightStore === 'bf16' ? 'gemv_bf16' : 'gemv';
     rt.parallel(s.flavor, kernel, parts.map(([p0, p1]) => [aAt, panels, k, n, cAt, p0, p1]));

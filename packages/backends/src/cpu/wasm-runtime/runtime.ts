@@ -14,6 +14,10 @@ export interface CpuKernelOptions {
    * kernel, products accumulated in float32. Prefill (more than one row) always reads float32.
    */
   readonly weightStore?: 'f32' | 'bf16';
+  /** Products with fewer multiply-adds run in plain JavaScript (default 4096; tests set 0 to run every product on the kernels). */
+  readonly smallProduct?: number;
+  /** Products with fewer multiply-adds stay on one thread (default 2^17: waking a worker costs microseconds). */
+  readonly parallelFrom?: number;
 }
 
 /** The settled options of one prepared model. */
@@ -21,6 +25,8 @@ export interface KernelSettings {
   readonly threads: number;
   readonly flavor: SimdFlavor;
   readonly weightStore: 'f32' | 'bf16';
+  readonly smallProduct: number;
+  readonly parallelFrom: number;
 }
 
 const env = (name: string): string | undefined => (typeof process !== 'undefined' ? process.env?.[name] : undefined);
@@ -70,7 +76,7 @@ export class WasmRuntime {
       this.poolHasRelaxed = Boolean(this.local.relaxed);
       previous?.close();
     }
-    return { threads, flavor, weightStore: options.weightStore ?? 'f32' };
+    return { threads, flavor, weightStore: options.weightStore ?? 'f32', smallProduct: options.smallProduct ?? 4096, parallelFrom: options.parallelFrom ?? 1 << 17 };
   }
 
   private poolHasRelaxed = false;

@@ -1,7 +1,7 @@
 export * from './backend.ts';
 export { cpuBackend } from './cpu/cpu-backend.ts';
 export { referenceBackend } from './reference-backend.ts';
-export { getBackend, isBackendName, UnknownBackendError } from './registry.ts';
+export { getBackend, isBackendName, UnknownBackendError, withPrepareOptions } from './registry.ts';
 export { StateStore } from './state-store.ts';
 export { CpuProgram, type CpuKernel } from './cpu/cpu-program.ts';
 export { verify, randomWeights, type VerifyOptions, type VerifyReport, type BackendAgreement } from './verify.ts';

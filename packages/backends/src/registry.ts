@@ -1,5 +1,5 @@
 import { LoomError } from '@loom/graph';
-import { BACKEND_NAMES, type Backend, type BackendName } from './backend.ts';
+import { BACKEND_NAMES, type Backend, type BackendName, type PrepareOptions } from './backend.ts';
 import { cpuBackend } from './cpu/cpu-backend.ts';
 import { referenceBackend } from './reference-backend.ts';
 
@@ -20,7 +20,14 @@ export function isBackendName(name: string): name is BackendName {
   return (BACKEND_NAMES as readonly string[]).includes(name);
 }
 
-export async function getBackend(name: string): Promise<Backend> {
+/** The backend called `name`; with `options`, one whose prepare always applies them (e.g. the cpu's threads). */
+export async function getBackend(name: string, options?: PrepareOptions): Promise<Backend> {
   if (!isBackendName(name)) throw new UnknownBackendError(name);
-  return loaders[name]();
+  const backend = await loaders[name]();
+  return options ? withPrepareOptions(backend, options) : backend;
+}
+
+/** `backend`, preparing every model with `fixed` merged into the caller's options. */
+export function withPrepareOptions(backend: Backend, fixed: PrepareOptions): Backend {
+  return { name: backend.name, prepare: (graph, weights, options) => backend.prepare(graph, weights, { ...options, ...fixed }) };
 }

@@ -74,6 +74,15 @@ describe('loom commands', () => {
     expect(r).toEqual({ code: 0, stdout: `${gpt2Tokenizer.decode(greedy_20)}\n`, stderr: '' });
   });
 
+  it('generate takes the cpu kernel options (--threads, --weight-store) and refuses them on another backend', async () => {
+    const { greedy_20 } = fixtureJson<{ greedy_20: number[] }>('gpt2-tiny.json');
+    const r = await loom('generate', ...gpt2, '--prompt', 'Data visualization empowers users to', '--max-new-tokens', '20', '--threads', '1', '--weight-store', 'f32');
+    expect(r).toEqual({ code: 0, stdout: `${gpt2Tokenizer.decode(greedy_20)}\n`, stderr: '' });
+    expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--threads', '2', '--backend', 'reference'), /--threads and --weight-store apply to the cpu backend, not to reference/);
+    expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--threads', '0'), /--threads must be a positive integer/);
+    expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--weight-store', 'f16'), /--weight-store/);
+  });
+
   it('generate samples reproducibly with a seed, one line per prompt', async () => {
     const args = ['generate', ...gpt2, '--prompt', 'Data visualization', '--prompt', 'Hello there, my friend', '--max-new-tokens', '4', '--temperature', '0.8', '--top-k', '40', '--top-p', '0.95', '--seed', '7'];
     const a = await loom(...args);

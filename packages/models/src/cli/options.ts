@@ -1,9 +1,32 @@
-import { BACKEND_NAMES } from '@loom/backends';
-import { InvalidArgumentError, Option } from 'commander';
+import { BACKEND_NAMES, type PrepareOptions } from '@loom/backends';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ModelInputError } from '../errors.ts';
 
 /** `--backend <name>`: one of the registered backends, cpu by default. */
 export function backendOption(): Option {
   return new Option('--backend <name>', 'backend that runs the model').choices(BACKEND_NAMES).default('cpu');
+}
+
+/** What the cpu-kernel options of a command parsed to. */
+export interface CpuKernelFlags {
+  backend: string;
+  threads?: number;
+  weightStore?: 'f32' | 'bf16';
+}
+
+/** `--threads <n>` and `--weight-store <f32|bf16>`: how the cpu backend runs (see cpuPrepareOptions). */
+export function addCpuKernelOptions(command: Command): Command {
+  return command
+    .option('--threads <n>', 'cpu backend: threads for matmuls and attention (default: all cores)', parsePositiveInt('--threads'))
+    .addOption(new Option('--weight-store <kind>', 'cpu backend: bf16 halves the bytes read per decoded token (weights rounded to bfloat16)').choices(['f32', 'bf16']));
+}
+
+/** The prepare options the flags ask for; they apply to the cpu backend only, and say so otherwise. */
+export function cpuPrepareOptions(flags: CpuKernelFlags): PrepareOptions | undefined {
+  const given = { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...(flags.weightStore ? { weightStore: flags.weightStore } : {}) };
+  if (Object.keys(given).length === 0) return undefined;
+  if (flags.backend !== 'cpu') throw new ModelInputError(`--threads and --weight-store apply to the cpu backend, not to ${flags.backend}`);
+  return given;
 }
 
 export function parseNonNegativeInt(what: string) {

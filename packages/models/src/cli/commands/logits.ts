@@ -3,20 +3,20 @@ import { writeSafetensors } from '@loom/graph';
 import { Command } from 'commander';
 import { FileError } from '../../errors.ts';
 import { loadGpt2 } from '../../io/load-gpt2.ts';
-import { backendOption, parseIdList } from '../options.ts';
+import { addCpuKernelOptions, backendOption, cpuPrepareOptions, parseIdList, type CpuKernelFlags } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
 /** `loom logits`: one forward pass of GPT-2, written as a float32 `logits` [1, T, V] safetensors file. */
 export function logitsCommand(io: CliIo): Command {
-  return new Command('logits')
+  return addCpuKernelOptions(new Command('logits'))
     .description('run GPT-2 on token ids and write the logits [1, T, vocab] as float32 safetensors')
     .requiredOption('--weights <file>', 'Hugging Face GPT-2 weights (.safetensors)')
     .requiredOption('--config <file>', 'Hugging Face GPT-2 config.json')
     .requiredOption('--ids <list>', 'token ids separated by commas, e.g. 6601,32704,795', parseIdList)
     .requiredOption('--out <file>', 'where to write the logits (.safetensors)')
     .addOption(backendOption())
-    .action(async (opts: { weights: string; config: string; ids: number[]; out: string; backend: string }) => {
-      const model = await loadGpt2(opts.weights, opts.config, opts.backend);
+    .action(async (opts: CpuKernelFlags & { weights: string; config: string; ids: number[]; out: string }) => {
+      const model = await loadGpt2(opts.weights, opts.config, opts.backend, cpuPrepareOptions(opts));
       const logits = await model.logits([opts.ids]);
       const f32 = { dtype: 'f32' as const, shape: logits.shape, data: Float32Array.from(logits.data) };
       const bytes = writeSafetensors(new Map([['logits', f32]]));

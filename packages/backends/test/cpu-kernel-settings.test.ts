@@ -1,0 +1,71 @@
+/**
+ * The cpu backend's kernel settings on a real checkpoint (gpt2-tiny, vocabulary 50257): any thread
+ * count computes the same bits (each output column is computed by one thread, with the same code),
+ * relaxed SIMD (FMA) stays within the float32 tolerance of plain SIMD, and the bfloat16 weight store
+ * for decoding stays within its stated error of float32.
+ */
+import { maxAbsDiff } from '@loom/graph';
+import { describe, expect, it } from 'vitest';
+import { withPrepareOptions, cpuBackend, type PrepareOptions } from '../src/index.ts';
+// the model zoo lives in @loom/models, which depends on this package: import its sources directly
+import { generate } from '../../models/src/decoding/generate.ts';
+import { gpt2ConfigFromHf } from '../../models/src/gpt2/config.ts';
+import { KvCacheDecoder } from '../../models/src/gpt2/kv-cache-decoder.ts';
+import { Gpt2Runner } from '../../models/src/gpt2/runner.ts';
+import { gpt2Weights } from '../../models/src/weights/gpt2-weights.ts';
+import { fixtureJson, fixtureTensors, tensor } from '../../models/test/helpers.ts';
+
+const cfg = gpt2ConfigFromHf(fixtureJson('gpt2-tiny.config.json'));
+const expected = fixtureJson<{ prompt_ids: number[]; greedy_20: number[] }>('gpt2-tiny.json');
+const weights = gpt2Weights(cfg, fixtureTensors('gpt2-tiny.safetensors'));
+const golden = tensor(fixtureTensors('gpt2-tiny-golden.safetensors'), 'logits_f64');
+// every product on the WebAssembly kernels and split across the threads, however small
+const ALL_ON_KERNELS = { smallProduct: 0, parallelFrom: 0 };
+
+async function logits(options: PrepareOptions): Promise<Float32Array> {
+  const runner = new Gpt2Runner(cfg, weights, withPrepareOptions(cpuBackend, { ...options, ...ALL_ON_KERNELS }));
+  const out = await runner.logits([expected.prompt_ids]);
+  await runner.dispose();
+  return Float32Array.from(out.data);
+}
+
+/** Logits of `steps` KV-cache decode steps after the prompt (one-row products: the matrix-vector kernels). */
+async function decodeLogits(options: PrepareOptions, steps: number): Promise<Float32Array[]> {
+  const decoder = new KvCacheDecoder(cfg, weights, withPrepareOptions(cpuBackend, { ...options, ...ALL_ON_KERNELS }));
+  await decoder.prefill([expected.prompt_ids]);
+  const rows: Float32Array[] = [];
+  for (let i = 0; i < steps; i++) rows.push(...(await decoder.step([expected.greedy_20[i]!])));
+  await decoder.dispose();
+  return rows;
+}
+
+describe('cpu kernel settings on gpt2-tiny', () => {
+  it('1, 2 and 3 threads give bit-identical logits, in relaxed and in plain SIMD', async () => {
+    for (const simd of ['relaxed', 'plain'] as const) {
+      const one = await logits({ simd, threads: 1 });
+      for (const threads of [2, 3]) expect(maxAbsDiff(await logits({ simd, threads }), one)).toBe(0);
+      expect(maxAbsDiff(one, golden.data)).toBeLessThan(2e-5);
+    }
+  });
+
+  it('relaxed SIMD (fused multiply-add) is within 1e-5 of plain SIMD; both decode greedy_20', async () => {
+    expect(maxAbsDiff(await logits({ simd: 'relaxed' }), await logits({ simd: 'plain' }))).toBeLessThan(1e-5);
+    for (const simd of ['relaxed', 'plain'] as const) {
+      const runner = new Gpt2Runner(cfg, weights, withPrepareOptions(cpuBackend, { simd, ...ALL_ON_KERNELS }));
+      expect((await generate(runner, [expected.prompt_ids], { maxNewTokens: 20, kvCache: true }))[0]).toEqual(expected.greedy_20);
+      await runner.dispose();
+    }
+  });
+
+  it('the bf16 weight store: decode logits within 5e-3 of float32 (stated in BENCHMARKS.md), greedy ids unchanged', async () => {
+    const f32 = await decodeLogits({ weightStore: 'f32' }, 8);
+    const bf16 = await decodeLogits({ weightStore: 'bf16' }, 8);
+    let worst = 0;
+    for (let i = 0; i < f32.length; i++) worst = Math.max(worst, maxAbsDiff(bf16[i]!, f32[i]!));
+    expect(worst).toBeLessThan(5e-3);
+    expect(worst).toBeGreaterThan(1e-6); // bfloat16 panels really were read
+    const argmax = (row: Float32Array) => row.reduce((best, x, i) => (x > row[best]! ? i : best), 0);
+    expect(bf16.map(argmax)).toEqual(f32.map(argmax));
+    console.log(`bf16 weight store on gpt2-tiny: max |logit - float32 logit| = ${worst.toExponential(2)} over 8 decode steps`);
+  });
+});

@@ -81,7 +81,7 @@ interface Product {
 function productInHeap({ rt, settings: s }: MatmulContext, p: Product): void {
   const { m, n, k, transposeB } = p;
   const weight = keepable(p.b, p.bOffset, k, n);
-  // scratch: [A copy | C copy | B copy | B panels], each part only when needed
+  // scratch: [A copy | C copy | B copy | B panels | A packed in row blocks], each part only when needed
   const aHeap = rt.heap.addressOf(p.a);
   const cHeap = rt.heap.addressOf(p.c);
   const aBytes = aHeap < 0 ? m * k * 4 : 0;
@@ -90,7 +90,8 @@ function productInHeap({ rt, settings: s }: MatmulContext, p: Product): void {
   const bBytes = !weight && bHeap < 0 ? k * n * 4 : 0;
   const packBytes = weight ? 0 : panelBytes(k, n);
   const panelsFirst = weight ? weightPanels(rt, s, p.b, k, n, transposeB, m === 1 && s.weightStore === 'bf16' ? 'bf16' : 'f32') : 0;
-  const scratch = aBytes + cBytes + bBytes + packBytes > 0 ? rt.scratch(aBytes + cBytes + bBytes + packBytes) : 0;
+  const aPackedBytes = m === 1 ? 0 : Math.ceil(m / 4) * k * 16;
+  const scratch = rt.scratch(aBytes + cBytes + bBytes + packBytes + aPackedBytes);
   const aAt = aHeap < 0 ? scratch : aHeap + p.aOffset * 4;
   if (aHeap < 0) new Float32Array(rt.heap.memory.buffer, aAt, m * k).set(p.a.subarray(p.aOffset, p.aOffset + m * k));
   const cAt = cHeap < 0 ? scratch + aBytes : cHeap + p.cOffset * 4;
@@ -106,7 +107,9 @@ function productInHeap({ rt, settings: s }: MatmulContext, p: Product): void {
     const kernel = weight && s.weightStore === 'bf16' ? 'gemv_bf16' : 'gemv';
     rt.parallel(s.flavor, kernel, parts.map(([p0, p1]) => [aAt, panels, k, n, cAt, p0, p1]));
   } else {
-    rt.parallel(s.flavor, 'gemm', parts.map(([p0, p1]) => [aAt, k * 4, m, panels, k, n, cAt, n * 4, p0, p1]));
+    const aPacked = scratch + aBytes + cBytes + bBytes + packBytes;
+    rt.kernels(s.flavor).pack_a(aAt, k * 4, m, k, aPacked);
+    rt.parallel(s.flavor, 'gemm', parts.map(([p0, p1]) => [aPacked, m, panels, k, n, cAt, n * 4, p0, p1]));
   }
   if (cHeap < 0) p.c.set(new Float32Array(rt.heap.memory.buffer, cAt, m * n), p.cOffset);
 }

@@ -10,7 +10,8 @@ export type SimdFlavor = 'relaxed' | 'plain';
 export interface KernelExports {
   pack_panels(b: number, k: number, n: number, transB: number, dst: number, p0: number, p1: number): void;
   to_bf16(src: number, dst: number, count: number): void;
-  gemm(a: number, lda: number, m: number, packed: number, k: number, n: number, c: number, ldc: number, p0: number, p1: number): void;
+  pack_a(a: number, lda: number, m: number, k: number, dst: number): void;
+  gemm(packedA: number, m: number, packed: number, k: number, n: number, c: number, ldc: number, p0: number, p1: number): void;
   gemv(x: number, packed: number, k: number, n: number, out: number, p0: number, p1: number): void;
   gemv_bf16(x: number, packed: number, k: number, n: number, out: number, p0: number, p1: number): void;
   attention(...args: number[]): void;
@@ -18,7 +19,7 @@ export interface KernelExports {
 }
 
 export type KernelName = keyof KernelExports;
-export const KERNEL_NAMES: readonly KernelName[] = ['pack_panels', 'to_bf16', 'gemm', 'gemv', 'gemv_bf16', 'attention', 'epilogue'];
+export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_panels', 'to_bf16', 'gemm', 'gemv', 'gemv_bf16', 'attention', 'epilogue'];
 
 const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
 

@@ -422,6 +422,31 @@
       (br $rloop))))
 
   ;; ---------------------------------------------------------------------------------------------
+  ;; the arithmetic bound, for the benchmark: 12 independent multiply-add chains on registers, no
+  ;; memory; iterations x 12 x 8 flops. Tells what 128-bit SIMD can reach on this CPU.
+  (func (export "simd_peak") (param $iterations i32) (result f32)
+    (local $i i32) (local $m v128) (local $a v128) (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $s4 v128) (local $s5 v128) (local $s6 v128) (local $s7 v128) (local $s8 v128) (local $s9 v128) (local $s10 v128) (local $s11 v128)
+    (local.set $m (v128.const f32x4 0.999 0.999 0.999 0.999))
+    (local.set $a (v128.const f32x4 0.001 0.001 0.001 0.001))
+    (block $done (loop $loop
+      (br_if $done (i32.ge_u (local.get $i) (local.get $iterations)))
+      (local.set $s0 (f32x4.relaxed_madd (local.get $s0) (local.get $m) (local.get $a)))
+      (local.set $s1 (f32x4.relaxed_madd (local.get $s1) (local.get $m) (local.get $a)))
+      (local.set $s2 (f32x4.relaxed_madd (local.get $s2) (local.get $m) (local.get $a)))
+      (local.set $s3 (f32x4.relaxed_madd (local.get $s3) (local.get $m) (local.get $a)))
+      (local.set $s4 (f32x4.relaxed_madd (local.get $s4) (local.get $m) (local.get $a)))
+      (local.set $s5 (f32x4.relaxed_madd (local.get $s5) (local.get $m) (local.get $a)))
+      (local.set $s6 (f32x4.relaxed_madd (local.get $s6) (local.get $m) (local.get $a)))
+      (local.set $s7 (f32x4.relaxed_madd (local.get $s7) (local.get $m) (local.get $a)))
+      (local.set $s8 (f32x4.relaxed_madd (local.get $s8) (local.get $m) (local.get $a)))
+      (local.set $s9 (f32x4.relaxed_madd (local.get $s9) (local.get $m) (local.get $a)))
+      (local.set $s10 (f32x4.relaxed_madd (local.get $s10) (local.get $m) (local.get $a)))
+      (local.set $s11 (f32x4.relaxed_madd (local.get $s11) (local.get $m) (local.get $a)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $loop)))
+    (f32x4.extract_lane 0 (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (local.get $s2)) (local.get $s3)) (local.get $s4)) (local.get $s5)) (local.get $s6)) (local.get $s7)) (local.get $s8)) (local.get $s9)) (local.get $s10)) (local.get $s11))))
+
+  ;; ---------------------------------------------------------------------------------------------
   ;; attention
 
   ;; e^x per lane, float32: x = n ln2 + r with |r| <= ln2/2, e^r by a degree-6 polynomial (Cephes'

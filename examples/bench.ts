@@ -1,25 +1,40 @@
 /**
- * CPU benchmarks (issue 3): prints tables, asserts nothing. Run: `pnpm bench` (add `--quick` for
- * smaller sizes). Absolute times on shared machines are noisy: read the ratios between rows measured
- * in the same run.
- *   1. matmul 1024^3 float32, one thread: Loom's WebAssembly SIMD GEMM and JS GEMM vs a naive JS
- *      loop and onnxruntime-node (MLAS) with 1 and 2 threads
- *   2. GPT-2 small forward at seq 128 (random weights): compiled plan vs the uncompiled reference
- *      execution (the eager float32 interpreter)
- *   3. decoding with the KV cache: ms/token at positions 16, 64, 256, GPT-2 small shapes
+ * CPU benchmarks: Loom's cpu backend against onnxruntime-node and tfjs-wasm in one run, on the same
+ * weights, at the same thread count; prints tables, asserts nothing. Run: `pnpm bench`, with
+ *   --quick        smaller sizes (a smoke run)
+ *   --threads N    threads for Loom and the peers (default: the machine's cores)
+ *   --profile      time per kernel kind for the GPT-2 prefill and one decode step
+ * Absolute times on shared machines are noisy: read the ratios between rows of one run (every time
+ * is a median), and check `uptime` first. BENCHMARKS.md records runs.
  */
-import { cpuBackend, randomWeights, referenceBackend } from '@loom/backends';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { cpuBackend, randomWeights, withPrepareOptions, type Backend } from '@loom/backends';
 import { compileWithReport } from '@loom/compiler';
-import { interpret, type NDArray } from '@loom/graph';
-import { gemm } from '../packages/backends/src/cpu/kernels/gemm.ts';
-import { gemmWasm } from '../packages/backends/src/cpu/kernels/gemm-wasm.ts';
-import { GPT2_PRESETS } from '../packages/models/src/gpt2/config.ts';
+import type { NDArray, Weights } from '@loom/graph';
+import { markResident } from '../packages/backends/src/cpu/kernels/resident-weights.ts';
+import { batchedMatmul } from '../packages/backends/src/cpu/kernels/matmul.ts';
+import { WasmRuntime } from '../packages/backends/src/cpu/wasm-runtime/runtime.ts';
+import type { CpuProgram } from '../packages/backends/src/cpu/cpu-program.ts';
+import { GPT2_PRESETS, type Gpt2Config } from '../packages/models/src/gpt2/config.ts';
 import { buildGpt2 } from '../packages/models/src/gpt2/model.ts';
-import { timeRuns } from './timing.ts';
 import { KvCacheDecoder } from '../packages/models/src/gpt2/kv-cache-decoder.ts';
-import { Gpt2Runner } from '../packages/models/src/gpt2/runner.ts';
+import { argmax } from '../packages/models/src/decoding/sampling.ts';
+import { median, medianRuns } from './timing.ts';
 
-const quick = process.argv.includes('--quick');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const profile = args.includes('--profile');
+const threadsArg = args.indexOf('--threads');
+const threads = threadsArg >= 0 ? Number(args[threadsArg + 1]) : availableParallelism();
+if (!(Number.isInteger(threads) && threads >= 1)) throw new Error(`--threads needs a positive integer, got ${args[threadsArg + 1]}`);
+
+type Peers = typeof import('./peers/index.ts');
+let peers: Peers | undefined;
+try {
+  peers = await import('./peers/index.ts');
+} catch (e) {
+  console.log(`(peers unavailable: ${(e as Error).message.split('\n')[0]})`);
+}
 
 function table(title: string, header: string[], rows: (string | number)[][]): void {
   console.log(`\n## ${title}\n`);
@@ -28,115 +43,173 @@ function table(title: string, header: string[], rows: (string | number)[][]): vo
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 }
 
-async function matmulBench(): Promise<void> {
-  const n = quick ? 256 : 1024;
-  const a = Float32Array.from({ length: n * n }, () => Math.random() - 0.5);
-  const b = Float32Array.from({ length: n * n }, () => Math.random() - 0.5);
-  const c = new Float32Array(n * n);
-  const flops = 2 * n ** 3;
-  const args = { a, aOffset: 0, b, bOffset: 0, c, cOffset: 0, m: n, n, k: n, transposeB: false };
-  const rows: [string, number][] = [];
-  rows.push(['Loom CPU: WebAssembly SIMD GEMM (1 thread)', flops / (await timeRuns(() => gemmWasm(args), { minMs: 1000 })) / 1e6]);
-  rows.push(['Loom CPU: JavaScript blocked GEMM (1 thread)', flops / (await timeRuns(() => gemm(args), { minMs: 1000 })) / 1e6]);
-  rows.push([
-    'naive JavaScript i-k-j loop (1 thread)',
-    flops /
-      (await timeRuns(() => {
-        c.fill(0);
-        for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) {
-          const x = a[i * n + k]!;
-          for (let j = 0; j < n; j++) c[i * n + j]! += x * b[k * n + j]!;
-        }
-      }, { minMs: 1 })) /
-      1e6,
-  ]);
-  for (const threads of [1, 2]) {
-    const gflops = await onnxMatmul(n, a, b, threads);
-    if (gflops !== undefined) rows.push([`onnxruntime-node ${threads} thread(s) (MLAS)`, gflops]);
-  }
-  const naive = rows[2]![1];
-  table(`matmul ${n}^3 float32`, ['implementation', 'GFLOP/s', 'x naive JS'], rows.map(([name, g]) => [name, g.toFixed(2), (g / naive).toFixed(1)]));
-}
+const fmt = (x: number | undefined, digits = 1) => (x === undefined ? 'n/a' : x.toFixed(digits));
+/** "Loom / peer" as a multiple: how many times the peer's time Loom takes. */
+const ratio = (loom: number, peer: number | undefined) => (peer === undefined ? 'n/a' : `${(loom / peer).toFixed(2)}x`);
 
-async function onnxMatmul(n: number, a: Float32Array, b: Float32Array, threads: number): Promise<number | undefined> {
+async function peer<T>(what: string, run: (p: Peers) => Promise<T>): Promise<T | undefined> {
+  if (!peers) return undefined;
   try {
-    const ort = await import('onnxruntime-node');
-    const { onnx } = (await import('onnx-proto')).default;
-    const model = onnx.ModelProto.encode(
-      onnx.ModelProto.create({
-        irVersion: 8,
-        opsetImport: [{ version: 17 }],
-        graph: {
-          name: 'mm',
-          node: [{ opType: 'MatMul', input: ['A', 'B'], output: ['C'] }],
-          input: ['A', 'B'].map((name) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: n }, { dimValue: n }] } } } })),
-          output: [{ name: 'C', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: n }, { dimValue: n }] } } } }],
-        },
-      }),
-    ).finish();
-    const session = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1 });
-    const feeds = { A: new ort.Tensor('float32', a, [n, n]), B: new ort.Tensor('float32', b, [n, n]) };
-    const ms = await timeRuns(() => session.run(feeds), { minReps: quick ? 5 : 10, maxReps: quick ? 5 : 10 });
-    return (2 * n ** 3) / ms / 1e6;
+    return await run(peers);
   } catch (e) {
-    console.log(`(onnxruntime-node unavailable: ${(e as Error).message.split('\n')[0]})`);
+    console.log(`(${what} unavailable: ${(e as Error).message.split('\n')[0]})`);
     return undefined;
   }
 }
 
-function ids(batch: number, seq: number, vocab: number): NDArray {
-  return { dtype: 'i32', shape: [batch, seq], data: Int32Array.from({ length: batch * seq }, (_, i) => (i * 7919) % vocab) };
+const cpu = (options: Parameters<Backend['prepare']>[2] = {}): Backend => withPrepareOptions(cpuBackend, { threads, ...options });
+
+/** The arithmetic bound: 128-bit SIMD multiply-adds with no memory traffic, per flavor and thread count. */
+async function simdBound(): Promise<void> {
+  const rt = WasmRuntime.get();
+  const rows: (string | number)[][] = [];
+  for (const simd of ['plain', 'relaxed'] as const) {
+    const s = await rt.settle({ simd, threads });
+    for (let w = 0; w < 30; w++) rt.parallel(s.flavor, 'simd_peak', Array.from({ length: threads }, () => [10_000])); // tier up on every thread
+    for (const t of [1, threads]) {
+      const iterations = 5_000_000;
+      const ms = await medianRuns(() => rt.parallel(s.flavor, 'simd_peak', Array.from({ length: t }, () => [iterations])), { reps: 3 });
+      rows.push([simd === 'relaxed' ? 'f32x4.relaxed_madd (FMA)' : 'f32x4.mul + f32x4.add', t, fmt((iterations * 96 * t) / ms / 1e6)]);
+    }
+  }
+  table('WebAssembly 128-bit SIMD arithmetic bound on this CPU (registers only)', ['instruction', 'threads', 'GFLOP/s'], rows);
 }
 
-async function gpt2Bench(): Promise<void> {
-  const cfg = quick ? { ...GPT2_PRESETS.gpt2, nLayer: 2 } : GPT2_PRESETS.gpt2;
+async function matmulBench(): Promise<void> {
+  const n = quick ? 256 : 1024;
+  const flops = 2 * n ** 3;
+  const rt = WasmRuntime.get();
+  // A and C in the kernels' heap as a model's activations are; B is an input (packed per call, as the peers do)
+  const a = rt.heap.f32(rt.heap.alloc(n * n * 4), n * n).map(() => Math.random() - 0.5);
+  const c = rt.heap.f32(rt.heap.alloc(n * n * 4), n * n);
+  const b = Float32Array.from({ length: n * n }, () => Math.random() - 0.5);
+  const weight = b.slice();
+  markResident(weight);
+  const loom = async (t: number, simd: 'plain' | 'relaxed', bArg: Float32Array) => {
+    const settings = await rt.settle({ threads: t, simd });
+    return flops / (await medianRuns(() => batchedMatmul({ rt, settings }, a, bArg, c, [n, n], [n, n], [n, n], false), { reps: 7, warmups: 3 })) / 1e6;
+  };
+  const ort1 = await peer('onnxruntime-node', (p) => p.ortMatmulGflops(n, 1));
+  const ortT = threads === 1 ? ort1 : await peer('onnxruntime-node', (p) => p.ortMatmulGflops(n, threads));
+  const tfjs = await peer('tfjs-wasm', (p) => p.tfjsWasmMatmulGflops(n));
+  const rows: [string, number | undefined, number | undefined][] = [
+    ['Loom, plain SIMD, 1 thread', await loom(1, 'plain', b), ort1],
+    ['Loom, relaxed SIMD (FMA), 1 thread', await loom(1, 'relaxed', b), ort1],
+    [`Loom, relaxed SIMD (FMA), ${threads} threads`, await loom(threads, 'relaxed', b), ortT],
+    [`Loom, relaxed SIMD, ${threads} threads, B a kept weight`, await loom(threads, 'relaxed', weight), ortT],
+    ['onnxruntime-node (MLAS), 1 thread', ort1, undefined],
+    [`onnxruntime-node (MLAS), ${threads} threads`, ortT, undefined],
+    ['tfjs-wasm 4.22 (SIMD, 1 thread in Node)', tfjs, undefined],
+  ];
+  table(`matmul ${n}^3 float32`, ['implementation', 'GFLOP/s', 'onnxruntime-node / Loom (same threads)'], rows.map(([name, g, peerG]) => [name, fmt(g), g !== undefined && peerG !== undefined ? ratio(peerG, g) : '']));
+}
+
+function ids(seq: number, vocab: number): NDArray {
+  return { dtype: 'i32', shape: [1, seq], data: Int32Array.from({ length: seq }, (_, i) => (i * 7919) % vocab) };
+}
+
+function printProfile(title: string, program: CpuProgram, runs: number): void {
+  const entries = program.profile();
+  const total = entries.reduce((s, e) => s + e.ms, 0);
+  table(title, ['kernel', 'calls per run', 'ms per run', 'share'], entries.map((e) => [e.kernel, e.calls / runs, fmt(e.ms / runs, 2), `${((100 * e.ms) / total).toFixed(1)}%`]));
+}
+
+async function gpt2Bench(cfg: Gpt2Config, weights: Weights): Promise<void> {
   const seq = quick ? 32 : 128;
   const graph = buildGpt2(cfg);
-  const weights = randomWeights(graph, 1);
-  const report = compileWithReport(graph, { inPlace: true, bindings: { batch: 1, seq } });
-  const feeds = { input_ids: ids(1, seq, cfg.vocabSize) };
-  const cpu = await cpuBackend.prepare(graph, weights);
-  const compiledMs = await timeRuns(() => cpu.run(feeds), { minReps: 3, maxReps: 3 });
-  const eagerStart = performance.now();
-  interpret(graph, feeds, weights, { precision: 'f32' });
-  const eagerMs = performance.now() - eagerStart;
-  const s = report.plan.stats;
+  const feeds = { input_ids: ids(seq, cfg.vocabSize) };
+  const report = compileWithReport(graph, { inPlace: true, stridedViews: true, bindings: { batch: 1, seq } });
+  let start = performance.now();
+  const model = (await cpu({ profile }).prepare(graph, weights)) as Awaited<ReturnType<Backend['prepare']>> & { program: CpuProgram };
+  const prepareMs = performance.now() - start;
+  start = performance.now();
+  await model.run(feeds);
+  const firstMs = performance.now() - start;
+  const reps = quick ? 3 : 5;
+  const steadyMs = await medianRuns(() => model.run(feeds), { reps, warmups: 0 });
+  if (profile) printProfile(`GPT-2 prefill, seq ${seq}: time per kernel kind (Loom cpu, ${threads} threads)`, model.program, reps + 1);
+  model.dispose();
+  const ortMs = await peer('onnxruntime-node', (p) => p.ortGpt2PrefillMs(cfg, weights, seq, threads, reps));
   table(
-    `GPT-2 ${quick ? '(2 layers)' : 'small'} forward, batch 1, seq ${seq}, random weights`,
-    ['execution', 'ms', 'speedup'],
+    `GPT-2 ${quick ? '(2 layers)' : 'small'} prefill, batch 1, seq ${seq}, all logits, random weights, ${threads} threads`,
+    ['execution', 'ms (median)', 'Loom / onnxruntime-node'],
     [
-      ['uncompiled reference execution (eager float32 interpreter)', eagerMs.toFixed(0), '1.0'],
-      ['Loom compiled plan, CPU backend', compiledMs.toFixed(0), (eagerMs / compiledMs).toFixed(1)],
+      ['Loom cpu, steady', fmt(steadyMs, 0), ratio(steadyMs, ortMs)],
+      ['Loom cpu, first forward after prepare', fmt(firstMs, 0), `${(firstMs / steadyMs).toFixed(2)}x the steady one`],
+      ['Loom cpu, prepare (compile, pack weights)', fmt(prepareMs, 0), ''],
+      ['onnxruntime-node 1.30', fmt(ortMs, 0), ''],
     ],
   );
-  table('GPT-2 compile report', ['nodes before', 'nodes after', 'kernels', 'naive MiB', 'planned MiB', 'compile ms'], [
+  const s = report.plan.stats;
+  table('GPT-2 compile report (cpu plan)', ['nodes before', 'nodes after', 'kernels', 'naive MiB', 'planned MiB', 'compile ms'], [
     [s.nodesBefore, s.nodesAfter, s.kernels, (s.naiveBytes / 2 ** 20).toFixed(1), (s.plannedBytes / 2 ** 20).toFixed(1), report.compileMs.toFixed(0)],
   ]);
-  cpu.dispose();
 }
 
-async function kvCacheBench(): Promise<void> {
-  const cfg = quick ? { ...GPT2_PRESETS.gpt2, nLayer: 2, nPositions: 512 } : { ...GPT2_PRESETS.gpt2, nPositions: 512 };
-  const weights = randomWeights(buildGpt2(cfg), 2);
-  const rows: (string | number)[][] = [];
-  const recompute = new Gpt2Runner(cfg, weights, cpuBackend);
-  for (const position of [16, 64, 256]) {
-    const prompt = Array.from({ length: position }, (_, i) => (i * 31) % cfg.vocabSize);
-    const decoder = new KvCacheDecoder(cfg, weights, cpuBackend);
-    await decoder.prefill([prompt]);
-    const steps = quick ? 3 : 8;
-    const cachedMs = await timeRuns(() => decoder.step([42]), { minReps: steps, maxReps: steps });
-    await decoder.dispose();
-    // without the cache, the next token costs a forward pass over the whole prefix
-    const recomputeMs = await timeRuns(() => recompute.nextLogits([prompt]), { minReps: quick ? 1 : 2, maxReps: quick ? 1 : 2 });
-    rows.push([position, cachedMs.toFixed(1), recomputeMs.toFixed(1), (recomputeMs / cachedMs).toFixed(1)]);
+/** Greedy decoding with the KV cache: a 16-token prompt, then `steps` tokens; medians over rounds. */
+async function loomDecode(cfg: Gpt2Config, weights: Weights, weightStore: 'f32' | 'bf16', steps: number, rounds: number) {
+  const prompt = Array.from({ length: 16 }, (_, i) => (i * 7919) % cfg.vocabSize);
+  // keep the prepared models (prefill, then decode) to read the decode model's profile
+  const prepared: { program: CpuProgram }[] = [];
+  const backend = cpu({ weightStore, profile });
+  const recording: Backend = { name: 'cpu', prepare: async (g, w, o) => { const m = await backend.prepare(g, w, o); prepared.push(m as never); return m; } };
+  const decoder = new KvCacheDecoder(cfg, weights, recording);
+  let coldFirstMs = 0;
+  const firstMs: number[] = [];
+  const stepMs: number[] = [];
+  for (let r = 0; r <= rounds; r++) {
+    const start = performance.now();
+    let [logits] = await decoder.prefill([prompt]);
+    const prompted = performance.now();
+    for (let s = 0; s < steps; s++) [logits] = await decoder.step([argmax(logits!)]);
+    if (r === 0) coldFirstMs = prompted - start; // the very first token: prepare and packing included
+    else {
+      firstMs.push(prompted - start);
+      stepMs.push((performance.now() - prompted) / steps);
+    }
   }
-  await recompute.dispose();
-  table(`next-token cost, GPT-2 ${quick ? '(2 layers)' : 'small'} shapes (cache of ${cfg.nPositions}), CPU`, ['position', 'ms/token with the KV cache', 'ms/token recomputing the prefix', 'ratio'], rows);
-  void referenceBackend;
+  if (profile) printProfile(`GPT-2 decode step: time per kernel kind (Loom cpu, ${weightStore} weights, ${threads} threads)`, prepared[1]!.program, (rounds + 1) * steps);
+  await decoder.dispose();
+  return { tokensPerSecond: 1000 / median(stepMs), coldFirstMs, firstMs: median(firstMs) };
 }
 
-console.log(`# Loom CPU benchmarks (${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${quick ? 'quick' : 'full'})`);
+async function decodeBench(cfg: Gpt2Config, weights: Weights): Promise<void> {
+  const steps = quick ? 8 : 32;
+  const rounds = quick ? 2 : 3;
+  const f32 = await loomDecode(cfg, weights, 'f32', steps, rounds);
+  const bf16 = await loomDecode(cfg, weights, 'bf16', steps, rounds);
+  const ort = await peer('onnxruntime-node', (p) => p.ortGpt2DecodeTokensPerSecond(cfg, weights, 16, steps, threads, rounds));
+  const vsOrt = (tps: number) => (ort ? `${(tps / ort.tokensPerSecond).toFixed(2)}x` : 'n/a');
+  table(
+    `GPT-2 ${quick ? '(2 layers)' : 'small'} greedy decoding with the KV cache, 16-token prompt, ${steps} new tokens, ${threads} threads`,
+    ['execution', 'tokens/s (median)', 'vs onnxruntime-node', 'first token ms (steady)', 'first token ms (cold: prepare + pack)'],
+    [
+      ['Loom cpu, float32 weights', fmt(f32.tokensPerSecond), vsOrt(f32.tokensPerSecond), fmt(f32.firstMs, 0), fmt(f32.coldFirstMs, 0)],
+      ['Loom cpu, bfloat16 weight store', fmt(bf16.tokensPerSecond), vsOrt(bf16.tokensPerSecond), fmt(bf16.firstMs, 0), fmt(bf16.coldFirstMs, 0)],
+      ['onnxruntime-node 1.30 (past/present KV)', fmt(ort?.tokensPerSecond), '', fmt(ort?.firstTokenMs, 0), ''],
+    ],
+  );
+}
+
+async function encoderLayerBench(): Promise<void> {
+  if (!peers) return;
+  const graph = peers.buildLoomEncoderLayer(peers.BASE_ENCODER_LAYER);
+  const weights = randomWeights(graph, 3);
+  const loomMs = await peers.loomEncoderLayerMs(cpu(), weights, 128, peers.BASE_ENCODER_LAYER, quick ? 5 : 15);
+  const ortMs = await peer('onnxruntime-node', (p) => p.ortEncoderLayerMs(weights, threads, 128, p.BASE_ENCODER_LAYER, quick ? 5 : 15));
+  table(`the paper's encoder layer (post-norm, d 512, 8 heads, d_ff 2048, ReLU), batch 1, seq 128, ${threads} threads`, ['execution', 'ms (median)', 'Loom / onnxruntime-node'], [
+    ['Loom cpu', fmt(loomMs, 2), ratio(loomMs, ortMs)],
+    ['onnxruntime-node 1.30', fmt(ortMs, 2), ''],
+  ]);
+}
+
+const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
+console.log(`# Loom CPU benchmarks (${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpuModel}, ${availableParallelism()} cores, ${threads} threads, load ${loadavg()[0]!.toFixed(2)}, ${quick ? 'quick' : 'full'})`);
+await simdBound();
 await matmulBench();
-await gpt2Bench();
-await kvCacheBench();
+const cfg = quick ? { ...GPT2_PRESETS.gpt2, nLayer: 2 } : GPT2_PRESETS.gpt2;
+const weights = randomWeights(buildGpt2(cfg), 1);
+await gpt2Bench(cfg, weights);
+await decodeBench(cfg, weights);
+await encoderLayerBench();
+process.exit(0); // the worker threads and onnxruntime's pools would otherwise keep the process alive a while

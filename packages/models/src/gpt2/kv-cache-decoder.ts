@@ -28,10 +28,20 @@ export class KvCacheDecoder implements StepDecoder {
     readonly backend: Backend,
   ) {}
 
+  /**
+   * Prepares both plans now (compilation and, on the cpu, weight packing), so that the first token
+   * costs what later ones do; otherwise each is prepared on first use.
+   */
+  async prepare(): Promise<void> {
+    this.prefillModel ??= this.preparePlan('seq');
+    this.decodeModel ??= this.preparePlan(1);
+    await Promise.all([this.prefillModel, this.decodeModel]);
+  }
+
   async prefill(prefixes: readonly (readonly number[])[]): Promise<Float32Array[]> {
     checkTokenRows(prefixes, this.cfg.vocabSize, this.cfg.nPositions, 'prompt');
     if (prefixes.some((p) => p.length === 0)) throw new ModelInputError('every prompt needs at least one token');
-    this.prefillModel ??= this.prepare('seq');
+    this.prefillModel ??= this.preparePlan('seq');
     this.state.clear();
     const { ids, lengths } = padBatch(prefixes, PAD);
     const batch = prefixes.length;
@@ -44,7 +54,7 @@ export class KvCacheDecoder implements StepDecoder {
     checkTokenRows([tokens], this.cfg.vocabSize, Infinity, 'step');
     const full = this.positions.findIndex((p) => p >= this.cfg.nPositions);
     if (full >= 0) throw new ModelInputError(`row ${full + 1} reached the model's ${this.cfg.nPositions} positions`);
-    this.decodeModel ??= this.prepare(1);
+    this.decodeModel ??= this.preparePlan(1);
     const batch = tokens.length;
     const out = await (await this.decodeModel).run({ input_ids: i32([batch, 1], tokens), position: i32([batch], this.positions), last_index: i32([batch], new Array(batch).fill(0)) });
     this.positions = this.positions.map((p) => p + 1);
@@ -56,7 +66,7 @@ export class KvCacheDecoder implements StepDecoder {
     this.state.clear();
   }
 
-  private prepare(seq: 'seq' | 1): Promise<PreparedModel> {
+  private preparePlan(seq: 'seq' | 1): Promise<PreparedModel> {
     const graph = buildCachedGpt2(this.cfg, { seq });
     const weights = new Map<string, NDArray>();
     for (const node of graphParams(graph)) weights.set(nodeName(node)!, this.weights.get(nodeName(node)!)!);

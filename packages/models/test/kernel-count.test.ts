@@ -26,6 +26,15 @@ describe('kernel counts (held: a change here is a fusion change, update delibera
     expect(ops).not.toContain('softmax');
   });
 
+  it('with strided views (the cpu plan) one GPT-2 block is 7 kernels: no slice or head transpose is copied', () => {
+    const build = (nLayer: number) => compile(buildGpt2({ ...GPT2_PRESETS.gpt2, nLayer }), { inPlace: true, stridedViews: true });
+    expect(perLayer(build)).toBe(7);
+    // ln_1, c_attn (+bias), attention (reads q, k, v in place), c_proj (+bias +residual), ln_2, c_fc (+bias +gelu), c_proj
+    const ops = kernelOps(build(2));
+    expect(ops).not.toContain('slice');
+    expect(ops).not.toContain('transpose');
+  });
+
   it('one post-norm Transformer encoder layer compiles to 13 kernels', () => {
     const base = TRANSFORMER_PRESETS['transformer-base'];
     const build = (encoderLayers: number) => compile(buildTransformerEncoder({ ...base, encoderLayers }));

@@ -2,7 +2,8 @@ import { broadcastStrides, erf, gelu, geluTanh, sizeOf, writeBlock } from '@loom
 import { attentionWasm } from './kernels/attention.ts';
 import { batchedMatmul, type EpilogueArrays } from './kernels/matmul.ts';
 import { concatInto, gatherRows, sliceInto, transposeInto } from './kernels/movement.ts';
-import { layerNormRows, reduceAxes, softmaxAxis } from './kernels/normalize.ts';
+import { layerNormWasm } from './kernels/layer-norm.ts';
+import { reduceAxes, softmaxAxis } from './kernels/normalize.ts';
 import { contiguousLayout, gatherInto, type Layout } from './layout.ts';
 import type { KernelSettings, WasmRuntime } from './wasm-runtime/runtime.ts';
 
@@ -51,7 +52,8 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
         scale,
       ),
     softmax: softmaxAxis,
-    layerNorm: layerNormRows,
+    layerNorm: (x: Float32Array, residual: Float32Array | undefined, gamma: Float32Array, beta: Float32Array, out: Float32Array, d: number, eps: number) =>
+      layerNormWasm(wasm, settings, x, residual, gamma, beta, out, d, eps),
     reduce: reduceAxes,
     gather: gatherRows,
     transpose: transposeInto,

@@ -1,5 +1,6 @@
 import { broadcastStrides } from '@loom/graph';
 import { contiguousLayout, type Layout } from '../layout.ts';
+import { placeInHeap } from '../wasm-runtime/placement.ts';
 import { splitRange, type KernelSettings, type WasmRuntime } from '../wasm-runtime/runtime.ts';
 
 /**
@@ -35,25 +36,14 @@ export function attentionWasm(
   const heads = rank > 2 ? batchShape[batchShape.length - 1]! : 1;
   const outer = batchShape.slice(0, -1).reduce((p, d) => p * d, 1);
   if (out.length === 0) return;
-  // operands outside the heap (graph inputs, weights) are copied into scratch, with their layouts
-  const parts: { data: Float32Array; offset: number }[] = [];
-  let scratchFloats = 0;
-  const place = (data: Float32Array): number => {
-    const at = rt.heap.addressOf(data);
-    if (at >= 0) return at;
-    parts.push({ data, offset: scratchFloats });
-    scratchFloats += Math.ceil(data.length / 16) * 16;
-    return -1 - (parts.length - 1);
-  };
-  const addresses = [q.data, k.data, v.data, ...(mask ? [mask.data] : []), out].map(place);
+  // operands outside the heap (graph inputs, weights) are copied into scratch, with their layouts;
+  // after them, one row of scores per thread
   const threads = Math.min(s.threads, heads);
-  const rowFloats = Math.ceil(tk / 16) * 16;
-  const scratch = rt.scratch((scratchFloats + rowFloats * threads) * F32);
-  for (const p of parts) new Float32Array(rt.heap.memory.buffer, scratch + p.offset * F32, p.data.length).set(p.data);
-  const at = (a: number) => (a >= 0 ? a : scratch + parts[-1 - a]!.offset * F32);
-  const [qAt, kAt, vAt] = addresses.slice(0, 3).map(at) as [number, number, number];
-  const maskAt = mask ? at(addresses[3]!) : 0;
-  const outAt = at(addresses[addresses.length - 1]!);
+  const rowBytes = Math.ceil(tk / 16) * 64;
+  const {
+    at: [qAt, kAt, vAt, maskAt, outAt],
+    extra: rowsAt,
+  } = placeInHeap(rt, [q.data, k.data, v.data, mask?.data, out], rowBytes * threads);
   const maskStrides = mask ? broadcastStrides(mask.shape, [...batchShape, tq, tk]) : [];
   const outLayout = contiguousLayout(outShape);
   const ranges = splitRange(heads, threads);
@@ -66,16 +56,16 @@ export function attentionWasm(
     const headStride = (l: Layout) => (rank > 2 ? l.strides[rank - 3]! : 0);
     const maskBase = index.reduce((sum, i, d) => sum + i * maskStrides[d]!, 0);
     const args = (h0: number, h1: number, t: number): number[] => [
-      qAt + base(q.layout) * F32, headStride(q.layout) * F32, q.layout.strides[rank - 2]! * F32,
-      kAt + base(k.layout) * F32, headStride(k.layout) * F32, k.layout.strides[rank - 2]! * F32,
-      vAt + base(v.layout) * F32, headStride(v.layout) * F32, v.layout.strides[rank - 2]! * F32,
-      mask ? maskAt + maskBase * F32 : 0, mask && rank > 2 ? maskStrides[rank - 3]! * F32 : 0, mask ? maskStrides[rank - 2]! * F32 : 0, mask ? maskStrides[rank - 1]! * F32 : 0,
-      outAt + base(outLayout) * F32, headStride(outLayout) * F32, outLayout.strides[rank - 2]! * F32,
-      tq, tk, dh, dv, scaleBits, scratch + (scratchFloats + t * rowFloats) * F32, h0, h1,
+      qAt! + base(q.layout) * F32, headStride(q.layout) * F32, q.layout.strides[rank - 2]! * F32,
+      kAt! + base(k.layout) * F32, headStride(k.layout) * F32, k.layout.strides[rank - 2]! * F32,
+      vAt! + base(v.layout) * F32, headStride(v.layout) * F32, v.layout.strides[rank - 2]! * F32,
+      mask ? maskAt! + maskBase * F32 : 0, mask && rank > 2 ? maskStrides[rank - 3]! * F32 : 0, mask ? maskStrides[rank - 2]! * F32 : 0, mask ? maskStrides[rank - 1]! * F32 : 0,
+      outAt! + base(outLayout) * F32, headStride(outLayout) * F32, outLayout.strides[rank - 2]! * F32,
+      tq, tk, dh, dv, scaleBits, rowsAt + t * rowBytes, h0, h1,
     ];
     rt.parallel(s.flavor, 'attention', ranges.map(([h0, h1], t) => args(h0, h1, t)));
   }
-  if (rt.heap.addressOf(out) < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt, out.length));
+  if (rt.heap.addressOf(out) < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt!, out.length));
 }
 
 function unravel(index: number, shape: readonly number[]): number[] {

@@ -1,4 +1,4 @@
-/** Row-wise kernels over the last axis (or one axis): softmax, layer norm, reductions. */
+/** Row-wise kernels over the last axis (or one axis): softmax, reductions (layer norm: layer-norm.ts). */
 
 export function softmaxAxis(x: Float32Array, out: Float32Array, shape: readonly number[], axis: number): void {
   const n = shape[axis]!;
@@ -19,32 +19,6 @@ export function softmaxAxis(x: Float32Array, out: Float32Array, shape: readonly 
       const inv = 1 / sum;
       for (let k = 0; k < n; k++) out[base + k * inner]! *= inv;
     }
-  }
-}
-
-/** layer_norm(x (+ residual)) over the last axis of length d. */
-export function layerNormRows(
-  x: Float32Array,
-  residual: Float32Array | undefined,
-  gamma: Float32Array,
-  beta: Float32Array,
-  out: Float32Array,
-  d: number,
-  eps: number,
-): void {
-  const row = new Float64Array(d);
-  for (let base = 0; base < x.length; base += d) {
-    let mean = 0;
-    for (let i = 0; i < d; i++) {
-      const v = residual ? x[base + i]! + residual[base + i]! : x[base + i]!;
-      row[i] = v;
-      mean += v;
-    }
-    mean /= d;
-    let variance = 0;
-    for (let i = 0; i < d; i++) variance += (row[i]! - mean) ** 2;
-    const inv = 1 / Math.sqrt(variance / d + eps);
-    for (let i = 0; i < d; i++) out[base + i] = (row[i]! - mean) * inv * gamma[i]! + beta[i]!;
   }
 }
 

@@ -16,11 +16,12 @@ export interface KernelExports {
   gemv_bf16(x: number, packed: number, k: number, n: number, out: number, p0: number, p1: number): void;
   attention(...args: number[]): void;
   simd_peak(iterations: number): number;
+  layer_norm(x: number, residual: number, gamma: number, beta: number, out: number, d: number, epsBits: number, r0: number, r1: number): void;
   epilogue(c: number, ldc: number, n: number, bias: number, residual: number, ldr: number, act: number, r0: number, r1: number): void;
 }
 
 export type KernelName = keyof KernelExports;
-export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_panels', 'to_bf16', 'gemm', 'gemv', 'gemv_bf16', 'attention', 'epilogue', 'simd_peak'];
+export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_panels', 'to_bf16', 'gemm', 'gemv', 'gemv_bf16', 'attention', 'epilogue', 'simd_peak', 'layer_norm'];
 
 const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
 

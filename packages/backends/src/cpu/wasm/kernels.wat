@@ -447,6 +447,87 @@
     (f32x4.extract_lane 0 (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (local.get $s2)) (local.get $s3)) (local.get $s4)) (local.get $s5)) (local.get $s6)) (local.get $s7)) (local.get $s8)) (local.get $s9)) (local.get $s10)) (local.get $s11))))
 
   ;; ---------------------------------------------------------------------------------------------
+  ;; layer norm
+
+  ;; sum of x[0:d] (+ r[0:d] when r) minus `shift` squared (pow2) or not, four lanes at a time
+  (func $row_sum (param $x i32) (param $r i32) (param $d i32) (param $shift f32) (param $square i32) (result f32)
+    (local $i i32) (local $v v128) (local $s0 v128) (local $s1 v128) (local $sh v128) (local $t f32) (local $total f32)
+    (local.set $sh (f32x4.splat (local.get $shift)))
+    (block $done8 (loop $l8
+      (br_if $done8 (i32.gt_u (i32.add (local.get $i) (i32.const 8)) (local.get $d)))
+      (local.set $v (v128.load (local.get $x)))
+      (if (local.get $r) (then (local.set $v (f32x4.add (local.get $v) (v128.load (local.get $r))))))
+      (local.set $v (f32x4.sub (local.get $v) (local.get $sh)))
+      (if (local.get $square) (then (local.set $v (f32x4.mul (local.get $v) (local.get $v)))))
+      (local.set $s0 (f32x4.add (local.get $s0) (local.get $v)))
+      (local.set $v (v128.load offset=16 (local.get $x)))
+      (if (local.get $r) (then (local.set $v (f32x4.add (local.get $v) (v128.load offset=16 (local.get $r))))))
+      (local.set $v (f32x4.sub (local.get $v) (local.get $sh)))
+      (if (local.get $square) (then (local.set $v (f32x4.mul (local.get $v) (local.get $v)))))
+      (local.set $s1 (f32x4.add (local.get $s1) (local.get $v)))
+      (local.set $x (i32.add (local.get $x) (i32.const 32)))
+      (if (local.get $r) (then (local.set $r (i32.add (local.get $r) (i32.const 32)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 8)))
+      (br $l8)))
+    (local.set $s0 (f32x4.add (local.get $s0) (local.get $s1)))
+    (local.set $total (f32.add (f32.add (f32x4.extract_lane 0 (local.get $s0)) (f32x4.extract_lane 1 (local.get $s0)))
+                               (f32.add (f32x4.extract_lane 2 (local.get $s0)) (f32x4.extract_lane 3 (local.get $s0)))))
+    (block $done (loop $l1
+      (br_if $done (i32.ge_u (local.get $i) (local.get $d)))
+      (local.set $t (f32.load (local.get $x)))
+      (if (local.get $r) (then (local.set $t (f32.add (local.get $t) (f32.load (local.get $r))))))
+      (local.set $t (f32.sub (local.get $t) (local.get $shift)))
+      (if (local.get $square) (then (local.set $t (f32.mul (local.get $t) (local.get $t)))))
+      (local.set $total (f32.add (local.get $total) (local.get $t)))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (if (local.get $r) (then (local.set $r (i32.add (local.get $r) (i32.const 4)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l1)))
+    (local.get $total))
+
+  ;; Rows [r0, r1) of layer_norm(x (+ r when r != 0)) over the last axis of d: out = (v - mean) /
+  ;; sqrt(var + eps) * gamma + beta, mean and variance in two passes (no cancellation).
+  (func (export "layer_norm") (param $x i32) (param $r i32) (param $gamma i32) (param $beta i32) (param $out i32) (param $d i32)
+        (param $epsBits i32) (param $r0 i32) (param $r1 i32)
+    (local $row i32) (local $xp i32) (local $rp i32) (local $op i32) (local $i i32) (local $mean f32) (local $inv f32)
+    (local $v v128) (local $m v128) (local $s v128) (local $t f32)
+    (local.set $row (local.get $r0))
+    (block $rows_done (loop $rows
+      (br_if $rows_done (i32.ge_u (local.get $row) (local.get $r1)))
+      (local.set $xp (i32.add (local.get $x) (i32.shl (i32.mul (local.get $row) (local.get $d)) (i32.const 2))))
+      (local.set $rp (select (i32.add (local.get $r) (i32.shl (i32.mul (local.get $row) (local.get $d)) (i32.const 2))) (i32.const 0) (local.get $r)))
+      (local.set $op (i32.add (local.get $out) (i32.shl (i32.mul (local.get $row) (local.get $d)) (i32.const 2))))
+      (local.set $mean (f32.div (call $row_sum (local.get $xp) (local.get $rp) (local.get $d) (f32.const 0) (i32.const 0)) (f32.convert_i32_u (local.get $d))))
+      (local.set $inv (f32.div (f32.const 1) (f32.sqrt (f32.add
+        (f32.div (call $row_sum (local.get $xp) (local.get $rp) (local.get $d) (local.get $mean) (i32.const 1)) (f32.convert_i32_u (local.get $d)))
+        (f32.reinterpret_i32 (local.get $epsBits))))))
+      (local.set $m (f32x4.splat (local.get $mean)))
+      (local.set $s (f32x4.splat (local.get $inv)))
+      (local.set $i (i32.const 0))
+      (block $done4 (loop $l4
+        (br_if $done4 (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $d)))
+        (local.set $v (v128.load (i32.add (local.get $xp) (i32.shl (local.get $i) (i32.const 2)))))
+        (if (local.get $rp) (then (local.set $v (f32x4.add (local.get $v) (v128.load (i32.add (local.get $rp) (i32.shl (local.get $i) (i32.const 2))))))))
+        (v128.store (i32.add (local.get $op) (i32.shl (local.get $i) (i32.const 2)))
+          (f32x4.relaxed_madd (f32x4.mul (f32x4.sub (local.get $v) (local.get $m)) (local.get $s))
+            (v128.load (i32.add (local.get $gamma) (i32.shl (local.get $i) (i32.const 2))))
+            (v128.load (i32.add (local.get $beta) (i32.shl (local.get $i) (i32.const 2))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $l4)))
+      (block $done (loop $l1
+        (br_if $done (i32.ge_u (local.get $i) (local.get $d)))
+        (local.set $t (f32.load (i32.add (local.get $xp) (i32.shl (local.get $i) (i32.const 2)))))
+        (if (local.get $rp) (then (local.set $t (f32.add (local.get $t) (f32.load (i32.add (local.get $rp) (i32.shl (local.get $i) (i32.const 2))))))))
+        (f32.store (i32.add (local.get $op) (i32.shl (local.get $i) (i32.const 2)))
+          (f32.add (f32.mul (f32.mul (f32.sub (local.get $t) (local.get $mean)) (local.get $inv))
+            (f32.load (i32.add (local.get $gamma) (i32.shl (local.get $i) (i32.const 2)))))
+            (f32.load (i32.add (local.get $beta) (i32.shl (local.get $i) (i32.const 2))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l1)))
+      (local.set $row (i32.add (local.get $row) (i32.const 1)))
+      (br $rows))))
+
+  ;; ---------------------------------------------------------------------------------------------
   ;; attention
 
   ;; e^x per lane, float32: x = n ln2 + r with |r| <= ln2/2, e^r by a degree-6 polynomial (Cephes'
@@ -526,6 +607,7 @@
         (param $scaleBits i32) (param $scratch i32) (param $h0 i32) (param $h1 i32)
     (local $scale f32) (local $h i32) (local $i i32) (local $j i32) (local $qRow i32) (local $mRow i32) (local $oRow i32)
     (local $open i32) (local $mv f32) (local $s f32) (local $max f32) (local $sum v128) (local $total f32) (local $e v128) (local $sp i32) (local $w f32)
+    (local $end i32)
     (local.set $scale (f32.reinterpret_i32 (local.get $scaleBits)))
     (local.set $h (local.get $h0))
     (block $hdone (loop $hloop
@@ -545,8 +627,9 @@
             (local.set $open (f32.gt (f32.load (i32.add (local.get $mRow) (i32.mul (local.get $j) (local.get $msK)))) (f32.const -1e29)))
             (local.set $j (i32.add (local.get $j) (i32.const 1)))
             (br $oloop)))))
-        ;; scores and their max
+        ;; scores and their max; `end` is one past the last key taken (the later passes stop there)
         (local.set $max (f32.const -inf))
+        (local.set $end (i32.const 0))
         (local.set $j (i32.const 0))
         (block $sdone (loop $sloop
           (br_if $sdone (i32.ge_u (local.get $j) (local.get $tk)))
@@ -558,7 +641,8 @@
               (local.set $s (f32.add (f32.mul (call $dot (local.get $qRow)
                 (i32.add (i32.add (local.get $k) (i32.mul (local.get $h) (local.get $ksH))) (i32.mul (local.get $j) (local.get $ksT))) (local.get $dh))
                 (local.get $scale)) (local.get $mv)))
-              (local.set $max (f32.max (local.get $max) (local.get $s)))))
+              (local.set $max (f32.max (local.get $max) (local.get $s)))
+              (local.set $end (i32.add (local.get $j) (i32.const 1)))))
           (f32.store (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
           (local.set $j (i32.add (local.get $j) (i32.const 1)))
           (br $sloop)))
@@ -567,7 +651,7 @@
         (local.set $sp (local.get $scratch))
         (local.set $j (i32.const 0))
         (block $edone (loop $eloop
-          (br_if $edone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $tk)))
+          (br_if $edone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $end)))
           (local.set $e (call $exp4 (f32x4.sub (v128.load (local.get $sp)) (f32x4.splat (local.get $max)))))
           (v128.store (local.get $sp) (local.get $e))
           (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))
@@ -577,7 +661,7 @@
         (local.set $total (f32.add (f32.add (f32x4.extract_lane 0 (local.get $sum)) (f32x4.extract_lane 1 (local.get $sum)))
                                    (f32.add (f32x4.extract_lane 2 (local.get $sum)) (f32x4.extract_lane 3 (local.get $sum)))))
         (block $tdone (loop $tloop
-          (br_if $tdone (i32.ge_u (local.get $j) (local.get $tk)))
+          (br_if $tdone (i32.ge_u (local.get $j) (local.get $end)))
           (local.set $w (f32x4.extract_lane 0 (call $exp4 (f32x4.splat (f32.sub (f32.load (local.get $sp)) (local.get $max))))))
           (f32.store (local.get $sp) (local.get $w))
           (local.set $total (f32.add (local.get $total) (local.get $w)))
@@ -588,7 +672,7 @@
         (memory.fill (local.get $oRow) (i32.const 0) (i32.shl (local.get $dv) (i32.const 2)))
         (local.set $j (i32.const 0))
         (block $vdone (loop $vloop
-          (br_if $vdone (i32.ge_u (local.get $j) (local.get $tk)))
+          (br_if $vdone (i32.ge_u (local.get $j) (local.get $end)))
           (local.set $w (f32.load (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2)))))
           (if (f32.ne (local.get $w) (f32.const 0)) (then
             (call $axpy (local.get $oRow)

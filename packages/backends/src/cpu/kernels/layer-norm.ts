@@ -1,0 +1,21 @@
+import { placeInHeap } from '../wasm-runtime/placement.ts';
+import { splitRange, type KernelSettings, type WasmRuntime } from '../wasm-runtime/runtime.ts';
+
+/**
+ * layer_norm(x (+ residual)) over the last axis of length d, rows split across threads, on the
+ * WebAssembly kernel (two passes per row: the mean, then the variance about it).
+ */
+export function layerNormWasm(rt: WasmRuntime, s: KernelSettings, x: Float32Array, residual: Float32Array | undefined, gamma: Float32Array, beta: Float32Array, out: Float32Array, d: number, eps: number): void {
+  const rows = d === 0 ? 0 : out.length / d;
+  if (rows === 0) return;
+  const outOwn = rt.heap.addressOf(out);
+  const {
+    at: [xAt, rAt, gAt, bAt],
+    extra,
+  } = placeInHeap(rt, [x, residual, gamma.subarray(0, d), beta.subarray(0, d)], outOwn < 0 ? out.length * 4 : 0);
+  const outAt = outOwn >= 0 ? outOwn : extra;
+  const epsBits = new Int32Array(new Float32Array([eps]).buffer)[0]!;
+  const parts = splitRange(rows, rows * d * 64 < s.parallelFrom ? 1 : s.threads);
+  rt.parallel(s.flavor, 'layer_norm', parts.map(([r0, r1]) => [xAt!, rAt!, gAt!, bAt!, outAt, d, epsBits, r0, r1]));
+  if (outOwn < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt, out.length));
+}

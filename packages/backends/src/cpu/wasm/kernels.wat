@@ -594,59 +594,163 @@
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $l1))))
 
+  ;; four dot products at once: [q . k0, q . k1, q . k2, q . k3], k_i at k + i * ks, over d floats
+  (func $dot4 (param $q i32) (param $k i32) (param $ks i32) (param $d i32) (result v128)
+    (local $i i32) (local $x v128) (local $k1 i32) (local $k2 i32) (local $k3 i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $t0 v128) (local $t1 v128)
+    (local $s0 f32) (local $s1 f32) (local $s2 f32) (local $s3 f32) (local $xs f32)
+    (local.set $k1 (i32.add (local.get $k) (local.get $ks)))
+    (local.set $k2 (i32.add (local.get $k1) (local.get $ks)))
+    (local.set $k3 (i32.add (local.get $k2) (local.get $ks)))
+    (block $done (loop $l
+      (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $d)))
+      (local.set $x (v128.load (local.get $q)))
+      (local.set $a0 (f32x4.relaxed_madd (local.get $x) (v128.load (local.get $k)) (local.get $a0)))
+      (local.set $a1 (f32x4.relaxed_madd (local.get $x) (v128.load (local.get $k1)) (local.get $a1)))
+      (local.set $a2 (f32x4.relaxed_madd (local.get $x) (v128.load (local.get $k2)) (local.get $a2)))
+      (local.set $a3 (f32x4.relaxed_madd (local.get $x) (v128.load (local.get $k3)) (local.get $a3)))
+      (local.set $q (i32.add (local.get $q) (i32.const 16)))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (local.set $k1 (i32.add (local.get $k1) (i32.const 16)))
+      (local.set $k2 (i32.add (local.get $k2) (i32.const 16)))
+      (local.set $k3 (i32.add (local.get $k3) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l)))
+    ;; the tail of d, one float at a time
+    (block $tdone (loop $t
+      (br_if $tdone (i32.ge_u (local.get $i) (local.get $d)))
+      (local.set $xs (f32.load (local.get $q)))
+      (local.set $s0 (f32.add (local.get $s0) (f32.mul (local.get $xs) (f32.load (local.get $k)))))
+      (local.set $s1 (f32.add (local.get $s1) (f32.mul (local.get $xs) (f32.load (local.get $k1)))))
+      (local.set $s2 (f32.add (local.get $s2) (f32.mul (local.get $xs) (f32.load (local.get $k2)))))
+      (local.set $s3 (f32.add (local.get $s3) (f32.mul (local.get $xs) (f32.load (local.get $k3)))))
+      (local.set $q (i32.add (local.get $q) (i32.const 4)))
+      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+      (local.set $k1 (i32.add (local.get $k1) (i32.const 4)))
+      (local.set $k2 (i32.add (local.get $k2) (i32.const 4)))
+      (local.set $k3 (i32.add (local.get $k3) (i32.const 4)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $t)))
+    ;; horizontal sums of a0..a3 into one vector: pairs of lanes, then pairs of pairs
+    (local.set $t0 (f32x4.add
+      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a0) (local.get $a1))
+      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a0) (local.get $a1))))
+    (local.set $t1 (f32x4.add
+      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a2) (local.get $a3))
+      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a2) (local.get $a3))))
+    (f32x4.add
+      (f32x4.add
+        (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $t0) (local.get $t1))
+        (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $t0) (local.get $t1)))
+      (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1 (f32x4.splat (local.get $s0)) (local.get $s1)) (local.get $s2)) (local.get $s3))))
+
+  ;; out[0:d] += w0 v0 + w1 v1 + w2 v2 + w3 v3 (w's lanes), v_i at v + i * vs: out is loaded and stored once
+  (func $axpy4 (param $out i32) (param $v i32) (param $vs i32) (param $d i32) (param $w v128)
+    (local $i i32) (local $v1 i32) (local $v2 i32) (local $v3 i32) (local $acc v128)
+    (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128)
+    (local.set $v1 (i32.add (local.get $v) (local.get $vs)))
+    (local.set $v2 (i32.add (local.get $v1) (local.get $vs)))
+    (local.set $v3 (i32.add (local.get $v2) (local.get $vs)))
+    (local.set $w0 (f32x4.splat (f32x4.extract_lane 0 (local.get $w))))
+    (local.set $w1 (f32x4.splat (f32x4.extract_lane 1 (local.get $w))))
+    (local.set $w2 (f32x4.splat (f32x4.extract_lane 2 (local.get $w))))
+    (local.set $w3 (f32x4.splat (f32x4.extract_lane 3 (local.get $w))))
+    (block $done (loop $l
+      (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $d)))
+      (local.set $acc (f32x4.relaxed_madd (local.get $w0) (v128.load (local.get $v)) (v128.load (local.get $out))))
+      (local.set $acc (f32x4.relaxed_madd (local.get $w1) (v128.load (local.get $v1)) (local.get $acc)))
+      (local.set $acc (f32x4.relaxed_madd (local.get $w2) (v128.load (local.get $v2)) (local.get $acc)))
+      (v128.store (local.get $out) (f32x4.relaxed_madd (local.get $w3) (v128.load (local.get $v3)) (local.get $acc)))
+      (local.set $out (i32.add (local.get $out) (i32.const 16)))
+      (local.set $v (i32.add (local.get $v) (i32.const 16)))
+      (local.set $v1 (i32.add (local.get $v1) (i32.const 16)))
+      (local.set $v2 (i32.add (local.get $v2) (i32.const 16)))
+      (local.set $v3 (i32.add (local.get $v3) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l)))
+    (block $tdone (loop $t
+      (br_if $tdone (i32.ge_u (local.get $i) (local.get $d)))
+      (f32.store (local.get $out) (f32.add (f32.load (local.get $out)) (f32.add
+        (f32.add (f32.mul (f32x4.extract_lane 0 (local.get $w)) (f32.load (local.get $v))) (f32.mul (f32x4.extract_lane 1 (local.get $w)) (f32.load (local.get $v1))))
+        (f32.add (f32.mul (f32x4.extract_lane 2 (local.get $w)) (f32.load (local.get $v2))) (f32.mul (f32x4.extract_lane 3 (local.get $w)) (f32.load (local.get $v3)))))))
+      (local.set $out (i32.add (local.get $out) (i32.const 4)))
+      (local.set $v (i32.add (local.get $v) (i32.const 4)))
+      (local.set $v1 (i32.add (local.get $v1) (i32.const 4)))
+      (local.set $v2 (i32.add (local.get $v2) (i32.const 4)))
+      (local.set $v3 (i32.add (local.get $v3) (i32.const 4)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $t))))
+
   ;; Attention for heads [h0, h1): out = softmax(q k^T * scale + mask) v, one query row at a time.
   ;; Each tensor is addressed by a base and byte strides per head (sH) and per row (sT), the last axis
   ;; contiguous, so q, k and v may be column slices of one packed projection and out may be written
   ;; straight into [T, H, Dv] order. A row's scores live in `scratch` (tk floats, one per thread).
   ;; Keys the mask hides (<= -1e29) are skipped when the row has an open key: their weight is exactly
-  ;; 0 (mask = 0 means no mask).
+  ;; 0 (mask = 0 means no mask), and no key past the last open one is read. Scores and the weighted
+  ;; sum take four keys at a time.
   (func (export "attention")
         (param $q i32) (param $qsH i32) (param $qsT i32) (param $k i32) (param $ksH i32) (param $ksT i32)
         (param $v i32) (param $vsH i32) (param $vsT i32) (param $mask i32) (param $msH i32) (param $msT i32) (param $msK i32)
         (param $o i32) (param $osH i32) (param $osT i32) (param $tq i32) (param $tk i32) (param $dh i32) (param $dv i32)
         (param $scaleBits i32) (param $scratch i32) (param $h0 i32) (param $h1 i32)
     (local $scale f32) (local $h i32) (local $i i32) (local $j i32) (local $qRow i32) (local $mRow i32) (local $oRow i32)
+    (local $kHead i32) (local $vHead i32)
     (local $open i32) (local $mv f32) (local $s f32) (local $max f32) (local $sum v128) (local $total f32) (local $e v128) (local $sp i32) (local $w f32)
-    (local $end i32)
+    (local $end i32) (local $ws v128)
     (local.set $scale (f32.reinterpret_i32 (local.get $scaleBits)))
     (local.set $h (local.get $h0))
     (block $hdone (loop $hloop
       (br_if $hdone (i32.ge_u (local.get $h) (local.get $h1)))
+      (local.set $kHead (i32.add (local.get $k) (i32.mul (local.get $h) (local.get $ksH))))
+      (local.set $vHead (i32.add (local.get $v) (i32.mul (local.get $h) (local.get $vsH))))
       (local.set $i (i32.const 0))
       (block $idone (loop $iloop
         (br_if $idone (i32.ge_u (local.get $i) (local.get $tq)))
         (local.set $qRow (i32.add (i32.add (local.get $q) (i32.mul (local.get $h) (local.get $qsH))) (i32.mul (local.get $i) (local.get $qsT))))
         (local.set $mRow (i32.add (i32.add (local.get $mask) (i32.mul (local.get $h) (local.get $msH))) (i32.mul (local.get $i) (local.get $msT))))
         (local.set $oRow (i32.add (i32.add (local.get $o) (i32.mul (local.get $h) (local.get $osH))) (i32.mul (local.get $i) (local.get $osT))))
-        ;; does the row have an open key? (without one, every key takes part, as in the reference)
+        ;; the last open key, scanning back (without one, every key takes part, as in the reference)
         (local.set $open (i32.const 0))
+        (local.set $end (local.get $tk))
         (if (local.get $mask) (then
-          (local.set $j (i32.const 0))
+          (local.set $j (local.get $tk))
           (block $odone (loop $oloop
-            (br_if $odone (i32.or (local.get $open) (i32.ge_u (local.get $j) (local.get $tk))))
+            (br_if $odone (i32.or (local.get $open) (i32.eqz (local.get $j))))
+            (local.set $j (i32.sub (local.get $j) (i32.const 1)))
             (local.set $open (f32.gt (f32.load (i32.add (local.get $mRow) (i32.mul (local.get $j) (local.get $msK)))) (f32.const -1e29)))
-            (local.set $j (i32.add (local.get $j) (i32.const 1)))
-            (br $oloop)))))
-        ;; scores and their max; `end` is one past the last key taken (the later passes stop there)
+            (br $oloop)))
+          (if (local.get $open) (then (local.set $end (i32.add (local.get $j) (i32.const 1)))))))
+        ;; raw scores q . k_j for j < end, four keys at a time
+        (local.set $j (i32.const 0))
+        (block $d4done (loop $d4loop
+          (br_if $d4done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $end)))
+          (v128.store (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2)))
+            (call $dot4 (local.get $qRow) (i32.add (local.get $kHead) (i32.mul (local.get $j) (local.get $ksT))) (local.get $ksT) (local.get $dh)))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $d4loop)))
+        (block $d1done (loop $d1loop
+          (br_if $d1done (i32.ge_u (local.get $j) (local.get $end)))
+          (f32.store (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2)))
+            (call $dot (local.get $qRow) (i32.add (local.get $kHead) (i32.mul (local.get $j) (local.get $ksT))) (local.get $dh)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $d1loop)))
+        ;; scale, mask, skipped keys (-inf: weight 0), and the max
         (local.set $max (f32.const -inf))
-        (local.set $end (i32.const 0))
         (local.set $j (i32.const 0))
         (block $sdone (loop $sloop
-          (br_if $sdone (i32.ge_u (local.get $j) (local.get $tk)))
+          (br_if $sdone (i32.ge_u (local.get $j) (local.get $end)))
+          (local.set $sp (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))))
           (local.set $mv (f32.const 0))
           (if (local.get $mask) (then (local.set $mv (f32.load (i32.add (local.get $mRow) (i32.mul (local.get $j) (local.get $msK)))))))
           (if (i32.and (local.get $open) (f32.le (local.get $mv) (f32.const -1e29)))
             (then (local.set $s (f32.const -inf)))
             (else
-              (local.set $s (f32.add (f32.mul (call $dot (local.get $qRow)
-                (i32.add (i32.add (local.get $k) (i32.mul (local.get $h) (local.get $ksH))) (i32.mul (local.get $j) (local.get $ksT))) (local.get $dh))
-                (local.get $scale)) (local.get $mv)))
-              (local.set $max (f32.max (local.get $max) (local.get $s)))
-              (local.set $end (i32.add (local.get $j) (i32.const 1)))))
-          (f32.store (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
+              (local.set $s (f32.add (f32.mul (f32.load (local.get $sp)) (local.get $scale)) (local.get $mv)))
+              (local.set $max (f32.max (local.get $max) (local.get $s)))))
+          (f32.store (local.get $sp) (local.get $s))
           (local.set $j (i32.add (local.get $j) (i32.const 1)))
           (br $sloop)))
-        ;; weights e^(s - max), 4 at a time (skipped keys hold -inf: weight 0), and their sum
+        ;; weights e^(s - max), 4 at a time, and their sum
         (local.set $sum (v128.const i32x4 0 0 0 0))
         (local.set $sp (local.get $scratch))
         (local.set $j (i32.const 0))
@@ -668,16 +772,21 @@
           (local.set $sp (i32.add (local.get $sp) (i32.const 4)))
           (local.set $j (i32.add (local.get $j) (i32.const 1)))
           (br $tloop)))
-        ;; out row = sum_j w_j v_j / total
+        ;; out row = sum_j w_j v_j / total, four keys at a time (groups whose weights are all 0 skipped)
         (memory.fill (local.get $oRow) (i32.const 0) (i32.shl (local.get $dv) (i32.const 2)))
         (local.set $j (i32.const 0))
+        (block $v4done (loop $v4loop
+          (br_if $v4done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $end)))
+          (local.set $ws (v128.load (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2)))))
+          (if (v128.any_true (local.get $ws)) (then
+            (call $axpy4 (local.get $oRow) (i32.add (local.get $vHead) (i32.mul (local.get $j) (local.get $vsT))) (local.get $vsT) (local.get $dv) (local.get $ws))))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $v4loop)))
         (block $vdone (loop $vloop
           (br_if $vdone (i32.ge_u (local.get $j) (local.get $end)))
           (local.set $w (f32.load (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2)))))
           (if (f32.ne (local.get $w) (f32.const 0)) (then
-            (call $axpy (local.get $oRow)
-              (i32.add (i32.add (local.get $v) (i32.mul (local.get $h) (local.get $vsH))) (i32.mul (local.get $j) (local.get $vsT)))
-              (local.get $dv) (local.get $w))))
+            (call $axpy (local.get $oRow) (i32.add (local.get $vHead) (i32.mul (local.get $j) (local.get $vsT))) (local.get $dv) (local.get $w))))
           (local.set $j (i32.add (local.get $j) (i32.const 1)))
           (br $vloop)))
         (call $scale_row (local.get $oRow) (local.get $dv) (f32.div (f32.const 1) (local.get $total)))

@@ -1,11 +1,12 @@
 /**
- * Single-precision GEMM for the CPU backend: C[M, N] = A[M, K] @ B (B is [K, N], or [N, K] when
- * transposed), all row-major Float32Arrays with element offsets.
+ * Single-precision GEMM in plain JavaScript: C[M, N] = A[M, K] @ B (B is [K, N], or [N, K] when
+ * transposed), all row-major Float32Arrays with element offsets. The cpu backend runs products below
+ * `smallProduct` multiply-adds here (a WebAssembly call would cost more than they do); the rest go
+ * to the SIMD kernels (matmul.ts).
  *
  * Cache blocking: B is packed once per call into column panels of width NR (contiguous in k), and a
  * 4 x NR micro-kernel keeps 4*NR accumulators in local variables, so the inner loop does 4 + NR loads
- * for 4*NR multiply-adds. K is blocked so a panel stays in L1/L2. Rows are split across workers by
- * the caller (see parallel execution), not here.
+ * for 4*NR multiply-adds. K is blocked so a panel stays in L1/L2.
  */
 const NR = 8;
 const KC = 256;

@@ -1,5 +1,5 @@
 import { batchOffsets, sizeOf } from '@loom/graph';
-import { gemm } from './gemm.ts';
+import { gemm, type GemmArgs } from './gemm.ts';
 import { keepable, packInto, panelBytes, weightPanels } from '../wasm-runtime/weight-panels.ts';
 import { splitRange, type KernelSettings, type WasmRuntime } from '../wasm-runtime/runtime.ts';
 
@@ -65,20 +65,8 @@ function epilogueInHeap({ rt, settings: s }: MatmulContext, e: EpilogueArrays, o
   return true;
 }
 
-interface Product {
-  readonly a: Float32Array;
-  readonly aOffset: number;
-  readonly b: Float32Array;
-  readonly bOffset: number;
-  readonly c: Float32Array;
-  readonly cOffset: number;
-  readonly m: number;
-  readonly n: number;
-  readonly k: number;
-  readonly transposeB: boolean;
-}
 
-function productInHeap({ rt, settings: s }: MatmulContext, p: Product): void {
+function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs): void {
   const { m, n, k, transposeB } = p;
   const weight = keepable(p.b, p.bOffset, k, n);
   // scratch: [A copy | C copy | B copy | B panels | A packed in row blocks], each part only when needed

@@ -68,8 +68,9 @@ function epilogueInHeap({ rt, settings: s }: MatmulContext, e: EpilogueArrays, o
 
 function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs): void {
   const { m, n, k, transposeB } = p;
-  const weight = keepable(p.b, p.bOffset, k, n);
-  // scratch: [A copy | C copy | B copy | B panels | A packed in row blocks], each part only when needed
+  // a weight's kept panels (packed at prepare), unless the heap had no room for them
+  const kept = keepable(p.b, p.bOffset, k, n) ? weightPanels(rt, s, p.b, k, n, transposeB, m === 1 && s.weightStore === 'bf16' ? 'bf16' : 'f32') : undefined;
+  const weight = kept !== undefined;
   const aHeap = rt.heap.addressOf(p.a);
   const cHeap = rt.heap.addressOf(p.c);
   const aBytes = aHeap < 0 ? m * k * 4 : 0;
@@ -77,13 +78,12 @@ function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs): void {
   const bHeap = weight ? 0 : rt.heap.addressOf(p.b);
   const bBytes = !weight && bHeap < 0 ? k * n * 4 : 0;
   const packBytes = weight ? 0 : panelBytes(k, n);
-  const panelsFirst = weight ? weightPanels(rt, s, p.b, k, n, transposeB, m === 1 && s.weightStore === 'bf16' ? 'bf16' : 'f32') : 0;
   const aPackedBytes = m === 1 ? 0 : Math.ceil(m / 4) * k * 16;
   const scratch = rt.scratch(aBytes + cBytes + bBytes + packBytes + aPackedBytes);
   const aAt = aHeap < 0 ? scratch : aHeap + p.aOffset * 4;
   if (aHeap < 0) new Float32Array(rt.heap.memory.buffer, aAt, m * k).set(p.a.subarray(p.aOffset, p.aOffset + m * k));
   const cAt = cHeap < 0 ? scratch + aBytes : cHeap + p.cOffset * 4;
-  let panels = panelsFirst;
+  let panels = kept ?? 0;
   if (!weight) {
     const bAt = bHeap >= 0 ? bHeap + p.bOffset * 4 : scratch + aBytes + cBytes;
     if (bHeap < 0) new Float32Array(rt.heap.memory.buffer, bAt, k * n).set(p.b.subarray(p.bOffset, p.bOffset + k * n));

@@ -1,4 +1,5 @@
-import { isResident, registerArena } from '../kernels/resident-weights.ts';
+import { isResident, registerArena, unmarkResident } from '../kernels/resident-weights.ts';
+import { WasmHeapError } from './heap.ts';
 import { splitRange, type KernelSettings, type WasmRuntime } from './runtime.ts';
 
 /**
@@ -52,8 +53,22 @@ export function placed(rt: WasmRuntime, array: Float32Array | Int32Array, scratc
   return scratch;
 }
 
-/** The kept panels of weight `b` in `kind`, packed now on first use. Returns their byte address. */
-export function weightPanels(rt: WasmRuntime, s: KernelSettings, b: Float32Array, k: number, n: number, transposeB: boolean, kind: Kind): number {
+/**
+ * The kept panels of weight `b` in `kind`, packed now on first use. Returns their byte address, or
+ * undefined when the heap (WebAssembly's 4 GiB) has no room for them: the weight is then no longer
+ * kept (unmarked), and products pack it per call instead, slower but still in the kernels.
+ */
+export function weightPanels(rt: WasmRuntime, s: KernelSettings, b: Float32Array, k: number, n: number, transposeB: boolean, kind: Kind): number | undefined {
+  try {
+    return packWeight(rt, s, b, k, n, transposeB, kind);
+  } catch (e) {
+    if (!(e instanceof WasmHeapError)) throw e;
+    unmarkResident(b);
+    return undefined;
+  }
+}
+
+function packWeight(rt: WasmRuntime, s: KernelSettings, b: Float32Array, k: number, n: number, transposeB: boolean, kind: Kind): number {
   const map = table(kind, transposeB);
   const at = map.get(b);
   if (at !== undefined) return at;

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { gelu, geluTanh } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { wasmModuleSource, withoutRelaxedSimd } from '../../../scripts/build-wasm.ts';
 import { gemm } from '../src/cpu/kernels/gemm.ts';
-import { batchedMatmul } from '../src/cpu/kernels/matmul.ts';
+import { applyEpilogue, batchedMatmul } from '../src/cpu/kernels/matmul.ts';
 import { markResident } from '../src/cpu/kernels/resident-weights.ts';
 import { WasmRuntime, type CpuKernelOptions } from '../src/cpu/wasm-runtime/runtime.ts';
 
@@ -84,6 +85,35 @@ describe('matmul kernels', () => {
       worst = Math.max(worst, Math.abs(c[j]! - want[j]!));
     }
     expect(worst).toBeGreaterThan(1e-5); // the bf16 panels really were read (float32 would be ~1e-6)
+  });
+
+  it.each([
+    ['gelu_tanh', 1, geluTanh],
+    ['relu', 2, (x: number) => Math.max(x, 0)],
+    ['gelu (erf)', 3, gelu],
+  ] as const)('the epilogue kernel: %s(c + bias) + residual within float32 rounding, over -30..30 and the tails', async (_, act, f) => {
+    const [m, n] = [3, 1001]; // columns not a multiple of 4: the one-lane tail
+    const product = Float32Array.from({ length: m * n }, (_, i) => -30 + (60 * i) / (m * n));
+    const bias = Float32Array.from({ length: n }, (_, j) => Math.sin(j) * 0.01);
+    const residual = Float32Array.from({ length: m * n }, (_, i) => Math.cos(i) * 0.5);
+    for (const simd of ['plain', 'relaxed'] as const) {
+      const settings = await rt.settle({ simd, threads: 2, parallelFrom: 0 });
+      const outAt = rt.heap.alloc(m * n * 4);
+      const resAt = rt.heap.alloc(m * n * 4);
+      const out = rt.heap.f32(outAt, m * n);
+      out.set(product);
+      rt.heap.f32(resAt, m * n).set(residual);
+      // bias outside the heap (a weight): copied in by the kernel's caller
+      expect(applyEpilogue({ rt, settings }, { bias, residual: rt.heap.f32(resAt, m * n), act }, out, m, n)).toBe(true);
+      let worst = 0;
+      for (let i = 0; i < m * n; i++) {
+        const want = f(product[i]! + bias[i % n]!) + residual[i]!;
+        worst = Math.max(worst, Math.abs(out[i]! - want) / Math.max(1, Math.abs(want)));
+      }
+      expect(worst).toBeLessThan(1e-6);
+      rt.heap.release(outAt);
+      rt.heap.release(resAt);
+    }
   });
 
   it('the plain build spells each relaxed multiply-add as a multiply and an add', () => {

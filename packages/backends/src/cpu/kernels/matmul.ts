@@ -7,7 +7,7 @@ import { splitRange, type KernelSettings, type WasmRuntime } from '../wasm-runti
 export interface EpilogueArrays {
   readonly bias: Float32Array | undefined;
   readonly residual: Float32Array | undefined;
-  readonly act: 0 | 1 | 2;
+  readonly act: 0 | 1 | 2 | 3;
 }
 
 export interface MatmulContext {
@@ -48,10 +48,11 @@ export function batchedMatmul(
     if (m * n * k < ctx.settings.smallProduct || k === 0) gemm(args);
     else productInHeap(ctx, args);
   }
-  return epilogue ? epilogueInHeap(ctx, epilogue, out, batches * m, n) : false;
+  return epilogue ? applyEpilogue(ctx, epilogue, out, batches * m, n) : false;
 }
 
-function epilogueInHeap({ rt, settings: s }: MatmulContext, e: EpilogueArrays, out: Float32Array, rows: number, n: number): boolean {
+/** out[rows, n] = act(out + bias) + residual on the kernel, in place; false (nothing done) when out or the residual is outside the heap. */
+export function applyEpilogue({ rt, settings: s }: MatmulContext, e: EpilogueArrays, out: Float32Array, rows: number, n: number): boolean {
   const outAt = rt.heap.addressOf(out);
   const residualAt = e.residual ? rt.heap.addressOf(e.residual) : 0;
   if (outAt < 0 || residualAt < 0 || rows * n === 0) return false;

@@ -10,11 +10,11 @@ export interface WasmEpilogue {
   /** Epilogue input index (>= 1) of the bias, or undefined. */
   readonly bias?: number;
   readonly residual?: number;
-  /** 0 none, 1 gelu_tanh, 2 relu (the kernel's codes). */
-  readonly act: 0 | 1 | 2;
+  /** 0 none, 1 gelu_tanh, 2 relu, 3 gelu (erf) (the kernel's codes). */
+  readonly act: 0 | 1 | 2 | 3;
 }
 
-const ACTIVATIONS: Readonly<Record<string, 1 | 2>> = { gelu_tanh: 1, relu: 2 };
+const ACTIVATIONS: Readonly<Record<string, 1 | 2 | 3>> = { gelu_tanh: 1, relu: 2, gelu: 3 };
 
 const isIn = (e: Expr): e is { in: number } => 'in' in e;
 const isOp = (e: Expr, op: string): e is { op: string; args: readonly Expr[] } => 'op' in e && e.op === op;
@@ -29,7 +29,7 @@ export function matchEpilogue(expr: Expr, inputShapes: readonly Shape[], outShap
   const isResidual = (e: Expr) => isIn(e) && e.in > 0 && sameShape(inputShapes[e.in]!, outShape);
   // the part inside the residual add: act?(in0 + bias?)
   const inner = (e: Expr): Omit<WasmEpilogue, 'residual'> | undefined => {
-    let act: 0 | 1 | 2 = 0;
+    let act: WasmEpilogue['act'] = 0;
     if ('op' in e && ACTIVATIONS[e.op] && e.args.length === 1) {
       act = ACTIVATIONS[e.op]!;
       e = e.args[0]!;

@@ -365,7 +365,7 @@
   ;; ---------------------------------------------------------------------------------------------
   ;; matmul epilogue
 
-  ;; act 0: none, 1: GELU with tanh (GPT-2's gelu_new), 2: ReLU
+  ;; act 0: none, 1: GELU with tanh (GPT-2's gelu_new), 2: ReLU, 3: GELU with erf
   (func $activate (param $x v128) (param $act i32) (result v128)
     (local $t v128)
     (if (i32.eq (local.get $act) (i32.const 1)) (then
@@ -377,7 +377,25 @@
       (return (f32x4.mul (f32x4.mul (v128.const f32x4 0.5 0.5 0.5 0.5) (local.get $x)) (f32x4.add (v128.const f32x4 1 1 1 1) (local.get $t))))))
     (if (i32.eq (local.get $act) (i32.const 2)) (then
       (return (f32x4.max (local.get $x) (v128.const f32x4 0 0 0 0)))))
+    (if (i32.eq (local.get $act) (i32.const 3)) (then
+      ;; 0.5 x (1 + erf(x / sqrt 2)), erf by Abramowitz and Stegun 7.1.26 (|error| <= 1.5e-7)
+      (return (f32x4.mul (f32x4.mul (v128.const f32x4 0.5 0.5 0.5 0.5) (local.get $x))
+        (f32x4.add (v128.const f32x4 1 1 1 1) (call $erf4 (f32x4.mul (local.get $x) (v128.const f32x4 0.70710678 0.70710678 0.70710678 0.70710678))))))))
     (local.get $x))
+
+  ;; erf per lane: sign(x) (1 - poly(t) e^(-x^2)), t = 1 / (1 + 0.3275911 |x|)
+  (func $erf4 (param $x v128) (result v128)
+    (local $a v128) (local $t v128) (local $p v128)
+    (local.set $a (f32x4.abs (local.get $x)))
+    (local.set $t (f32x4.div (v128.const f32x4 1 1 1 1) (f32x4.relaxed_madd (local.get $a) (v128.const f32x4 0.3275911 0.3275911 0.3275911 0.3275911) (v128.const f32x4 1 1 1 1))))
+    (local.set $p (f32x4.relaxed_madd (local.get $t) (v128.const f32x4 1.061405429 1.061405429 1.061405429 1.061405429) (v128.const f32x4 -1.453152027 -1.453152027 -1.453152027 -1.453152027)))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $t) (v128.const f32x4 1.421413741 1.421413741 1.421413741 1.421413741)))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $t) (v128.const f32x4 -0.284496736 -0.284496736 -0.284496736 -0.284496736)))
+    (local.set $p (f32x4.relaxed_madd (local.get $p) (local.get $t) (v128.const f32x4 0.254829592 0.254829592 0.254829592 0.254829592)))
+    (local.set $p (f32x4.mul (local.get $p) (local.get $t)))
+    (local.set $p (f32x4.sub (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $p) (call $exp4 (f32x4.neg (f32x4.mul (local.get $a) (local.get $a)))))))
+    ;; the sign of x onto the result
+    (v128.or (local.get $p) (v128.and (local.get $x) (v128.const i32x4 0x80000000 0x80000000 0x80000000 0x80000000))))
 
   ;; Rows [r0, r1) of C [., n] (row stride ldc bytes), in place: c = act(c + bias) + residual, where
   ;; bias [n] (0: none) broadcasts over rows and residual (0: none) has row stride ldr bytes.

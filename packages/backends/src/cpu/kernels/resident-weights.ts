@@ -1,11 +1,11 @@
 /**
  * Which arrays are weights: their identity is stable across runs, so the WebAssembly kernels may keep
- * converted copies of them (packed GEMM panels, gemv rows) in their memories after the first use.
- * Activations change every run and are never cached.
+ * converted copies of them (packed panels, float32 and bfloat16: ../wasm-runtime/weight-panels.ts)
+ * in the heap. Activations change every run and are never cached.
  *
- * The copies live in bump-allocated arenas. Each prepared CPU model holds a lease; when the last lease
- * is released, every arena is reset (WebAssembly memory cannot shrink, but it is reused from the
- * bottom), so a process that prepares and disposes models one after another does not grow.
+ * Each prepared CPU model holds a lease; when the last lease is released, every cache ("arena")
+ * frees its copies back to the heap, so a process that prepares and disposes models one after another
+ * does not grow.
  */
 let weights = new WeakSet<Float32Array>();
 let leases = 0;

@@ -246,6 +246,44 @@ describe('readSafetensors: validation', () => {
   });
 });
 
+describe('readSafetensors: the data section is covered exactly (as the reference implementation requires)', () => {
+  const a = new Float32Array([1, 2]);
+  const b = new Float32Array([3]);
+
+  it('a header length one byte short (the JSON ends in a padding space) is refused, not read one byte off', () => {
+    const good = writeSafetensors(new Map([['a', { dtype: 'f32' as const, shape: [2], data: a }], ['b', { dtype: 'f32' as const, shape: [1], data: b }]]));
+    expect(readSafetensors(good).tensors.get('b')!.data).toEqual(b);
+    const headerLength = Number(new DataView(good.buffer, good.byteOffset).getBigUint64(0, true));
+    expect(new TextDecoder().decode(good.subarray(8 + headerLength - 1, 8 + headerLength))).toBe(' '); // the writer pads with spaces
+    const short = good.slice();
+    new DataView(short.buffer).setBigUint64(0, BigInt(headerLength - 1), true);
+    expectReadError(short, /1 trailing bytes after the last tensor/, /header length at offset 0 may be wrong/);
+  });
+
+  it('a gap between tensors, naming the bytes and the tensor after it', () => {
+    const data = new Uint8Array(16);
+    const err = expectReadError(rawFile({ a: f32Entry([2], 0, 8), b: f32Entry([1], 12, 16) }, data), /gap in the data section: bytes \[8, 12\) before tensor "b"/);
+    expect(err.tensor).toBe('b');
+  });
+
+  it('a gap before the first tensor, and trailing bytes after the last', () => {
+    expectReadError(rawFile({ a: f32Entry([1], 4, 8) }, new Uint8Array(8)), /gap in the data section: bytes \[0, 4\)/);
+    expectReadError(rawFile({ a: f32Entry([1], 0, 4) }, new Uint8Array(9)), /5 trailing bytes after the last tensor/);
+  });
+
+  it('a tensor named twice (JSON.parse would keep the last)', () => {
+    const header = '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}';
+    const err = expectReadError(rawFile(header, new Uint8Array(8)), /tensor "a" is named twice in the header/);
+    expect(err.tensor).toBe('a');
+    // equal keys inside an entry or in strings are not tensor names
+    expect(readSafetensors(rawFile('{"__metadata__":{"a":"{\\"a\\":1}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', new Uint8Array(4))).tensors.size).toBe(1);
+  });
+
+  it('a header that does not start with {', () => {
+    expectReadError(rawFile(' {"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', new Uint8Array(4)), /must start with '\{'/);
+  });
+});
+
 describe('writeSafetensors', () => {
   it('writes the standard layout: aligned header, sorted names, packed data, metadata', () => {
     const bytes = writeSafetensors(
@@ -429,6 +467,10 @@ describe('readSafetensorsFile / writeSafetensorsFile', () => {
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads regular files only: a device is refused without reading it', async () => {
+    await expect(readSafetensorsFile('/dev/zero')).rejects.toThrow(/\/dev\/zero: not a regular file/);
   });
 
   it('writes through a temporary file and renames it, leaving nothing else behind', async () => {

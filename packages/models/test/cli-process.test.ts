@@ -1,5 +1,7 @@
 /** The real `loom` process (node + tsx, as `pnpm loom` runs it): exit statuses and streams. */
 import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES } from './helpers.ts';
@@ -46,7 +48,7 @@ describe.concurrent('loom process', () => {
   });
 
   it('a LoomError (mismatched weights): one line listing the problems', async () => {
-    const args = ['logits', '--weights', join(ROOT, 'packages/models/weights/reverse-transformer.safetensors'), '--config', join(FIXTURES, 'gpt2-tiny.config.json'), '--ids', '1', '--out', '/dev/null'];
+    const args = ['logits', '--weights', join(ROOT, 'packages/models/weights/reverse-transformer.safetensors'), '--config', join(FIXTURES, 'gpt2-tiny.config.json'), '--ids', '1', '--out', join(mkdtempSync(join(tmpdir(), 'loom-out-')), 'never-written.safetensors')];
     expectOneLineError(await loom(...args), /does not fit the model: 28 missing .*; 64 unexpected/);
   });
 });

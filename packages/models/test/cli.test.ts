@@ -2,9 +2,10 @@
  * The CLI in-process (fast): every command and every kind of user error, through runCli with captured
  * output. cli-process.test.ts runs the real `loom` process for a representative set.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { graphToJson, maxAbsDiff, readSafetensors } from '@loom/graph';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
@@ -95,6 +96,43 @@ describe('loom commands', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^Data visualization./);
     expect(lines[1]).toMatch(/^Hello there, my friend./);
+  });
+
+  it('logits never loses a file: an existing --out needs --force, an input is never overwritten, links and devices are refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loom-out-'));
+    const existing = join(dir, 'existing.safetensors');
+    writeFileSync(existing, 'keep me');
+    const args = ['logits', ...gpt2, '--ids', '6601,32704'];
+    expectUserError(await loom(...args, '--out', existing), /--out '.*existing\.safetensors' already exists; pass --force to replace it/);
+    expect(readFileSync(existing, 'utf8')).toBe('keep me');
+    expect(await loom(...args, '--out', existing, '--force')).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect([...readSafetensors(new Uint8Array(readFileSync(existing))).tensors.keys()]).toEqual(['logits']);
+    expect(readdirSync(dir)).toEqual(['existing.safetensors']); // the temporary file was renamed, nothing left behind
+    // the checkpoint itself, under another name too: refused even with --force
+    const weights = join(dir, 'model.safetensors');
+    copyFileSync(WEIGHTS, weights);
+    const before = readFileSync(weights);
+    symlinkSync(weights, join(dir, 'alias.safetensors'));
+    for (const out of [weights, join(dir, '..', basename(dir), 'model.safetensors')]) {
+      expectUserError(await loom('logits', '--weights', weights, '--config', CONFIG, '--ids', '1', '--out', out, '--force'), /is the --weights file/);
+    }
+    expectUserError(await loom('logits', '--weights', weights, '--config', CONFIG, '--ids', '1', '--out', join(dir, 'alias.safetensors'), '--force'), /is a symbolic link; Loom does not write through links/);
+    expect(readFileSync(weights).equals(before)).toBe(true);
+    expectUserError(await loom(...args, '--out', '/dev/null', '--force'), /--out '\/dev\/null' exists and is not a regular file \(a device/);
+  });
+
+  it('weights that are a device or a FIFO are refused before anything is read', async () => {
+    expectUserError(await loom('logits', '--weights', '/dev/zero', '--config', CONFIG, '--ids', '1', '--out', OUT), /cannot read weights file '\/dev\/zero': it is a device, not a regular file/);
+    const fifo = join(mkdtempSync(join(tmpdir(), 'loom-fifo-')), 'pipe.safetensors');
+    execFileSync('mkfifo', [fifo]);
+    expectUserError(await loom('logits', '--weights', fifo, '--config', CONFIG, '--ids', '1', '--out', OUT), /it is a FIFO \(named pipe\), not a regular file/);
+  });
+
+  it('a checkpoint whose header length is one byte short is refused (it used to be read one byte off)', async () => {
+    const good = readFileSync(WEIGHTS);
+    const short = Buffer.from(good);
+    short.writeBigUInt64LE(good.readBigUInt64LE(0) - 1n, 0);
+    expectUserError(await loom('generate', '--weights', tmpFile('short.safetensors', short), '--config', CONFIG, '--prompt', 'Hello'), /short\.safetensors: 1 trailing bytes after the last tensor/);
   });
 
   it('logits writes one float32 tensor [1, T, vocab] matching PyTorch', async () => {

@@ -3,13 +3,14 @@
  * entry point stays browser-safe).
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { NDArray } from '../ndarray.ts';
-import { readSafetensors, writeSafetensors, type SafetensorsFile } from './safetensors.ts';
+import { readSafetensors, SafetensorsError, writeSafetensors, type SafetensorsFile } from './safetensors.ts';
 
-/** Reads and validates a safetensors file; errors name the path. */
+/** Reads and validates a safetensors file; errors name the path. Only regular files (a FIFO would block, a device never end). */
 export async function readSafetensorsFile(path: string): Promise<SafetensorsFile> {
+  if (!(await stat(path)).isFile()) throw new SafetensorsError(`${path}: not a regular file (a directory, FIFO or device); safetensors are read from regular files only`);
   const bytes = await readFile(path);
   return readSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { source: path });
 }

@@ -103,6 +103,11 @@ export function parseSafetensorsHeader(bytes: Uint8Array, source: string): Parse
     return fail(`header (bytes 8 to ${8 + n}) is not valid JSON: ${(e as Error).message}`, undefined, 8);
   }
   if (!isPlainObject(json)) fail(`header must be a JSON object, got ${describe(json)}`, undefined, 8);
+  // as the reference implementation: the header starts with '{' (only padding spaces may follow the object)
+  if (text[0] !== '{') fail(`header (bytes 8 to ${8 + n}) must start with '{', found ${JSON.stringify(text[0])}`, undefined, 8);
+  // JSON.parse keeps the last of two equal keys; a checkpoint naming a tensor twice is ambiguous
+  const duplicate = firstDuplicateKey(text);
+  if (duplicate) fail(`tensor "${duplicate.key}" is named twice in the header (the second at byte ${8 + duplicate.at})`, duplicate.key, 8 + duplicate.at);
   const header = json as Record<string, unknown>;
 
   let metadata: Record<string, string> = {};
@@ -132,23 +137,66 @@ export function parseSafetensorsHeader(bytes: Uint8Array, source: string): Parse
     );
   }
 
-  // Empty tensors occupy no bytes, so they cannot overlap anything.
-  const byOffset = entries.filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin || a.end - b.end);
-  for (let i = 1; i < byOffset.length; i++) {
-    const prev = byOffset[i - 1]!;
-    const cur = byOffset[i]!;
-    if (cur.begin < prev.end) {
+  // The tensors must cover the data section exactly, as the reference implementation requires: in
+  // offset order each begins where the previous ended (no gap, no overlap), and the last ends at the
+  // end of the file (no trailing bytes). A header length one byte off shows up here.
+  const byOffset = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  let previous: TensorEntry | undefined;
+  for (const cur of byOffset) {
+    if (cur.begin < covered) {
       fail(
-        `tensors "${prev.name}" [${prev.begin}, ${prev.end}) and "${cur.name}" [${cur.begin}, ${cur.end}) overlap in the data section`,
+        `tensors "${previous!.name}" [${previous!.begin}, ${previous!.end}) and "${cur.name}" [${cur.begin}, ${cur.end}) overlap in the data section`,
         cur.name,
         dataStart + cur.begin,
       );
     }
+    if (cur.begin > covered) {
+      fail(`gap in the data section: bytes [${covered}, ${cur.begin}) before tensor "${cur.name}" belong to no tensor (file offsets ${dataStart + covered} to ${dataStart + cur.begin})`, cur.name, dataStart + covered);
+    }
+    covered = cur.end;
+    previous = cur;
+  }
+  if (covered < dataLength) {
+    fail(
+      `${dataLength - covered} trailing bytes after the last tensor (file offsets ${dataStart + covered} to ${bytes.length}); ` +
+        `the tensors cover ${covered} of the ${dataLength}-byte data section, so the header length at offset 0 may be wrong`,
+      previous?.name,
+      dataStart + covered,
+    );
   }
   return { entries, metadata, dataStart };
 }
 
 type Fail = (message: string, tensor?: string, offset?: number) => never;
+
+/**
+ * The first key of the top-level JSON object that occurs twice, with its offset in `text` (which is
+ * valid JSON: JSON.parse succeeded). Walks the text once, tracking depth and strings.
+ */
+function firstDuplicateKey(text: string): { key: string; at: number } | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === '"') {
+      const start = i;
+      for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        if (seen.has(key)) return { key, at: start };
+        seen.add(key);
+        expectKey = false;
+      }
+    } else if (ch === '{' || ch === '[') {
+      depth++;
+      if (depth === 1) expectKey = true;
+    } else if (ch === '}' || ch === ']') depth--;
+    else if (ch === ',' && depth === 1) expectKey = true;
+  }
+  return undefined;
+}
 
 function parseMetadata(raw: unknown, fail: Fail): Record<string, string> {
   if (!isPlainObject(raw)) return fail(`"${METADATA_KEY}" must be an object of strings, got ${describe(raw)}`);

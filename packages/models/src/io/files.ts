@@ -1,20 +1,74 @@
-import { readFileSync } from 'node:fs';
-import { readSafetensors, type NDArray } from '@loom/graph';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { MAX_HEADER_BYTES, readSafetensors, SafetensorsError, type NDArray } from '@loom/graph';
 import { FileError } from '../errors.ts';
 
-/** Reads a file the user named; a missing or unreadable file is a FileError naming it. */
-export function readUserFile(path: string, what: string): Buffer {
+/** What a non-regular file is, for the message that refuses it. */
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'it is a directory';
+  if (st.isFIFO()) return 'it is a FIFO (named pipe), not a regular file';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'it is a device, not a regular file';
+  if (st.isSocket()) return 'it is a socket, not a regular file';
+  return 'it is not a regular file';
+}
+
+/**
+ * Opens a file the user named for reading: only a regular file (a FIFO would block forever, a device
+ * such as /dev/zero never ends). Opened non-blocking so that even a FIFO returns at once.
+ */
+function openRegular(path: string, what: string): { fd: number; size: number } {
+  let fd: number;
   try {
-    return readFileSync(path);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a directory' : err.code === 'EACCES' ? 'permission denied' : err.message;
     throw new FileError(`cannot read ${what} '${path}': ${why}`);
   }
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw new FileError(`cannot read ${what} '${path}': ${kindOf(st)}`);
+  }
+  return { fd, size: st.size };
 }
 
-/** The tensors of a safetensors file; a corrupt file is a SafetensorsError naming the file. */
+function readAt(fd: number, length: number, position: number): Buffer {
+  const buffer = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buffer, done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return buffer.subarray(0, done);
+}
+
+/** Reads a file the user named; a missing, unreadable or non-regular file is a FileError naming it. */
+export function readUserFile(path: string, what: string): Buffer {
+  const { fd, size } = openRegular(path, what);
+  try {
+    return readAt(fd, size, 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The tensors of a safetensors file; a corrupt file is a SafetensorsError naming the file. The
+ * header length is checked against the file's size before the file is read, so a bad length costs
+ * nothing.
+ */
 export function readCheckpoint(path: string): Map<string, NDArray> {
-  const bytes = readUserFile(path, 'weights file');
-  return readSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { source: path }).tensors;
+  const { fd, size } = openRegular(path, 'weights file');
+  try {
+    if (size >= 8) {
+      const length = readAt(fd, 8, 0).readBigUInt64LE(0);
+      if (length > BigInt(MAX_HEADER_BYTES)) throw new SafetensorsError(`${path}: header length ${length} (at offset 0) exceeds the ${MAX_HEADER_BYTES}-byte limit`, undefined, 0);
+      if (8 + Number(length) > size) throw new SafetensorsError(`${path}: truncated: header length ${length} (at offset 0) needs ${8 + Number(length)} bytes, but the file has ${size}`, undefined, 0);
+    }
+    const bytes = readAt(fd, size, 0);
+    return readSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { source: path }).tensors;
+  } finally {
+    closeSync(fd);
+  }
 }

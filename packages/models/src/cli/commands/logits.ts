@@ -1,8 +1,8 @@
-import { writeFileSync } from 'node:fs';
-import { writeSafetensors } from '@loom/graph';
+import { writeSafetensorsFile } from '@loom/graph/node';
 import { Command } from 'commander';
 import { FileError } from '../../errors.ts';
 import { loadGpt2 } from '../../io/load-gpt2.ts';
+import { checkOutputPath } from '../../io/output-file.ts';
 import { addCpuKernelOptions, backendOption, cpuPrepareOptions, parseIdList, type CpuKernelFlags } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
@@ -13,15 +13,16 @@ export function logitsCommand(io: CliIo): Command {
     .requiredOption('--weights <file>', 'Hugging Face GPT-2 weights (.safetensors)')
     .requiredOption('--config <file>', 'Hugging Face GPT-2 config.json')
     .requiredOption('--ids <list>', 'token ids separated by commas, e.g. 6601,32704,795', parseIdList)
-    .requiredOption('--out <file>', 'where to write the logits (.safetensors)')
+    .requiredOption('--out <file>', 'where to write the logits (.safetensors); written atomically, never over an input')
+    .option('--force', 'replace --out if it exists')
     .addOption(backendOption())
-    .action(async (opts: CpuKernelFlags & { weights: string; config: string; ids: number[]; out: string }) => {
+    .action(async (opts: CpuKernelFlags & { weights: string; config: string; ids: number[]; out: string; force?: boolean }) => {
+      checkOutputPath(opts.out, [{ path: opts.weights, option: '--weights' }, { path: opts.config, option: '--config' }], Boolean(opts.force));
       const model = await loadGpt2(opts.weights, opts.config, opts.backend, cpuPrepareOptions(opts));
       const logits = await model.logits([opts.ids]);
       const f32 = { dtype: 'f32' as const, shape: logits.shape, data: Float32Array.from(logits.data) };
-      const bytes = writeSafetensors(new Map([['logits', f32]]));
       try {
-        writeFileSync(opts.out, bytes);
+        await writeSafetensorsFile(opts.out, new Map([['logits', f32]]));
       } catch (e) {
         throw new FileError(`cannot write '${opts.out}': ${(e as Error).message}`);
       }

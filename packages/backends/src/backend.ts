@@ -30,6 +30,8 @@ export interface PrepareOptions {
   readonly simd?: 'auto' | 'relaxed' | 'plain';
   /** CPU only: `bf16` stores weights for one-row products (decoding) in bfloat16, half the bytes per token. Default `f32`. */
   readonly weightStore?: 'f32' | 'bf16';
+  /** CPU only: record the first kernel whose output holds a NaN or infinity (`program.nonFinite`), for error messages. */
+  readonly traceNonFinite?: boolean;
   /** CPU only: time every kernel (`program.profile()`). */
   readonly profile?: boolean;
   /** CPU only, for tests: products below these multiply-add counts run in JavaScript / on one thread. */

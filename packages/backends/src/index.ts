@@ -7,3 +7,4 @@ export { CpuProgram, type CpuKernel } from './cpu/cpu-program.ts';
 export { verify, randomWeights, type VerifyOptions, type VerifyReport, type BackendAgreement } from './verify.ts';
 // WebGPU loads its native bindings (Node) lazily, at the first device request
 export { webgpuBackend, createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from './webgpu/index.ts';
+export { firstNonFinite, NonFiniteError, requireFiniteOutputs, type NonFiniteTrace } from './finite-outputs.ts';

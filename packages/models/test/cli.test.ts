@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { graphToJson, maxAbsDiff, readSafetensors } from '@loom/graph';
+import { graphToJson, maxAbsDiff, readSafetensors, writeSafetensors } from '@loom/graph';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { buildProgram, runCli } from '../src/cli/run-cli.ts';
@@ -133,6 +133,25 @@ describe('loom commands', () => {
     const short = Buffer.from(good);
     short.writeBigUInt64LE(good.readBigUInt64LE(0) - 1n, 0);
     expectUserError(await loom('generate', '--weights', tmpFile('short.safetensors', short), '--config', CONFIG, '--prompt', 'Hello'), /short\.safetensors: 1 trailing bytes after the last tensor/);
+  });
+
+  it('NaN weights fail the run, naming the output and the first kernel that made a NaN; --allow-nonfinite lets them through', async () => {
+    const { tensors } = readSafetensors(new Uint8Array(readFileSync(WEIGHTS)));
+    const name = [...tensors.keys()].find((k) => k.endsWith('h.1.mlp.c_fc.weight'))!;
+    const poisoned = new Map(tensors);
+    const w = tensors.get(name)!;
+    const data = Float32Array.from(w.data);
+    data[5] = NaN;
+    poisoned.set(name, { ...w, data });
+    const nanWeights = tmpFile('nan.safetensors', writeSafetensors(poisoned));
+    const args = ['--weights', nanWeights, '--config', CONFIG];
+    const failed = await loom('logits', ...args, '--ids', '6601,32704', '--out', join(mkdtempSync(join(tmpdir(), 'loom-nan-')), 'l.safetensors'));
+    expectUserError(failed, /cpu: output 'logits' holds NaN at \[0, 0, \d+\]; the first kernel to produce one was %\d+ fused_matmul at .*model\.ts:\d+/);
+    expectUserError(await loom('generate', ...args, '--prompt', 'Hello', '--max-new-tokens', '2'), /output 'logits' holds NaN/);
+    expectUserError(await loom('generate', ...args, '--prompt', 'Hello', '--max-new-tokens', '2', '--backend', 'reference'), /reference: output 'logits' holds NaN at \[0, 0, \d+\]; check the weights/);
+    const out = join(mkdtempSync(join(tmpdir(), 'loom-nan-')), 'l.safetensors');
+    expect((await loom('logits', ...args, '--ids', '6601,32704', '--out', out, '--allow-nonfinite')).code).toBe(0);
+    expect(Number.isNaN(readSafetensors(new Uint8Array(readFileSync(out))).tensors.get('logits')!.data[0])).toBe(true);
   });
 
   it('logits writes one float32 tensor [1, T, vocab] matching PyTorch', async () => {

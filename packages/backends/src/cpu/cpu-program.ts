@@ -8,6 +8,7 @@ import { PoisonGuard, poisonEnabled, type CpuProgramOptions } from './poison.ts'
 import { contiguousLayout, isContiguous, reshapeLayout, sliceLayout, transposeLayout, type Layout } from './layout.ts';
 import { WasmRuntime, type CpuKernelOptions, type KernelSettings } from './wasm-runtime/runtime.ts';
 import { weightPanels } from './wasm-runtime/weight-panels.ts';
+import type { NonFiniteTrace } from '../finite-outputs.ts';
 
 type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[], layouts: (Layout | undefined)[]) => void;
 
@@ -19,6 +20,8 @@ export interface CpuKernel {
 }
 
 export type CpuPrepareOptions = CpuProgramOptions & CpuKernelOptions & {
+  /** Record the first kernel whose output holds a NaN or infinity, per run (`nonFinite`). */
+  readonly traceNonFinite?: boolean;
   /** Time every kernel call (`program.profile()`); off by default (one clock read per kernel when on). */
   readonly profile?: boolean;
 };
@@ -55,6 +58,9 @@ export class CpuProgram {
   private readonly blocks: number[] = [];
   private disposed = false;
   private readonly timings: Map<string, { calls: number; ms: number }> | undefined;
+  private readonly traceNonFinite: boolean;
+  /** With `traceNonFinite`: the first kernel of the last run whose output held a NaN or infinity. */
+  nonFinite: NonFiniteTrace | undefined;
 
   /** Compiles the kernels, settles threads and SIMD flavor, and packs the weights the matmuls read. */
   static async create(plan: Plan, weights: Weights, state: StateStore = new StateStore(), options: CpuPrepareOptions = {}): Promise<CpuProgram> {
@@ -72,6 +78,7 @@ export class CpuProgram {
     readonly settings: KernelSettings,
   ) {
     this.timings = (options as CpuPrepareOptions).profile ? new Map() : undefined;
+    this.traceNonFinite = Boolean((options as CpuPrepareOptions).traceNonFinite);
     this.guard = poisonEnabled(options) ? new PoisonGuard(plan, (n) => this.rt.heap.i32(this.alloc(n * 4), n)) : undefined;
     this.states = stateNames(plan.graph);
     this.stridedViews = new Set(plan.stridedViews ?? []);
@@ -170,6 +177,7 @@ export class CpuProgram {
       const size = shape.reduce((p, d) => p * d, 1);
       return data.length === size ? data : data.subarray(0, size);
     };
+    this.nonFinite = undefined;
     for (const [step, kernel] of this.kernels.entries()) {
       const inputs = kernel.node.inputs.map((i) => plan.graph.nodes[i]!);
       const inShapes = inputs.map(shapeOf);
@@ -194,6 +202,7 @@ export class CpuProgram {
         this.runtime.endKernel();
       }
       this.guard?.afterStep(step, storage);
+      if (this.traceNonFinite && !this.nonFinite && kernel.node.type.dtype === 'f32') this.nonFinite = nonFiniteIn(dense(kernel.node, outShape), kernel.node);
     }
     return Object.fromEntries(
       plan.graph.outputs.filter((o) => !this.states.has(o.name)).map((o) => {
@@ -298,6 +307,14 @@ export class CpuProgram {
     this.rt.heap.release(at);
     this.blocks.splice(this.blocks.indexOf(at), 1);
   }
+}
+
+function nonFiniteIn(out: Storage, node: GraphNode): NonFiniteTrace | undefined {
+  for (let i = 0; i < out.length; i++) {
+    const v = out[i]!;
+    if (v - v !== 0) return { kernel: `%${node.id} ${node.op}${node.source ? ` at ${node.source}` : ''}`, element: i, value: v };
+  }
+  return undefined;
 }
 
 /** The array's data as float32 storage (i32 and Float32Array data as they are; f64 data converted). */

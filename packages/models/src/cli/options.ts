@@ -1,4 +1,4 @@
-import { BACKEND_NAMES, type PrepareOptions } from '@loom/backends';
+import { BACKEND_NAMES, getBackend, requireFiniteOutputs, type Backend, type PrepareOptions } from '@loom/backends';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ModelInputError } from '../errors.ts';
 
@@ -7,11 +7,24 @@ export function backendOption(): Option {
   return new Option('--backend <name>', 'backend that runs the model').choices(BACKEND_NAMES).default('cpu');
 }
 
-/** What the cpu-kernel options of a command parsed to. */
+/** What the backend options of a command parsed to. */
 export interface CpuKernelFlags {
   backend: string;
   threads?: number;
   weightStore?: 'f32' | 'bf16';
+  /** commander's name for --allow-nonfinite */
+  allowNonfinite?: boolean;
+}
+
+/** `--allow-nonfinite`: let NaN and infinite outputs through (they fail the run by default). */
+export function addNonFiniteOption(command: Command): Command {
+  return command.option('--allow-nonfinite', 'do not fail when the model outputs NaN or infinite values');
+}
+
+/** The backend a command runs on: named, with its cpu options, its outputs checked for NaN and infinities unless allowed. */
+export async function commandBackend(flags: CpuKernelFlags): Promise<Backend> {
+  const backend = await getBackend(flags.backend, cpuPrepareOptions(flags));
+  return flags.allowNonfinite ? backend : requireFiniteOutputs(backend);
 }
 
 /** `--threads <n>` and `--weight-store <f32|bf16>`: how the cpu backend runs (see cpuPrepareOptions). */

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { generate } from '../../decoding/generate.ts';
 import { gpt2Tokenizer } from '../../tokenizers/gpt2-tokenizer.ts';
 import { loadGpt2 } from '../../io/load-gpt2.ts';
-import { addCpuKernelOptions, backendOption, collect, cpuPrepareOptions, type CpuKernelFlags, parseNonNegativeInt, parseNumber, parsePositiveInt } from '../options.ts';
+import { addCpuKernelOptions, addNonFiniteOption, backendOption, collect, commandBackend, type CpuKernelFlags, parseNonNegativeInt, parseNumber, parsePositiveInt } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
 interface GenerateOpts extends CpuKernelFlags {
@@ -20,7 +20,7 @@ interface GenerateOpts extends CpuKernelFlags {
 
 /** `loom generate`: GPT-2 text generation, greedy or sampled; prints prompt + continuation. */
 export function generateCommand(io: CliIo): Command {
-  return addCpuKernelOptions(new Command('generate'))
+  return addNonFiniteOption(addCpuKernelOptions(new Command('generate')))
     .description('continue prompts with a GPT-2 checkpoint (greedy unless --temperature/--top-k/--top-p)')
     .requiredOption('--weights <file>', 'Hugging Face GPT-2 weights (.safetensors)')
     .requiredOption('--config <file>', 'Hugging Face GPT-2 config.json')
@@ -33,7 +33,7 @@ export function generateCommand(io: CliIo): Command {
     .option('--no-kv-cache', 'recompute the whole prefix every step instead of decoding with the KV cache')
     .addOption(backendOption())
     .action(async (opts: GenerateOpts) => {
-      const model = await loadGpt2(opts.weights, opts.config, opts.backend, cpuPrepareOptions(opts));
+      const model = await loadGpt2(opts.weights, opts.config, await commandBackend(opts));
       const prompts = opts.prompt.map((p) => gpt2Tokenizer.encode(p));
       const out = await generate(model, prompts, {
         maxNewTokens: opts.maxNewTokens,

@@ -3,12 +3,12 @@ import { Command } from 'commander';
 import { FileError } from '../../errors.ts';
 import { loadGpt2 } from '../../io/load-gpt2.ts';
 import { checkOutputPath } from '../../io/output-file.ts';
-import { addCpuKernelOptions, backendOption, cpuPrepareOptions, parseIdList, type CpuKernelFlags } from '../options.ts';
+import { addCpuKernelOptions, addNonFiniteOption, backendOption, commandBackend, parseIdList, type CpuKernelFlags } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
 /** `loom logits`: one forward pass of GPT-2, written as a float32 `logits` [1, T, V] safetensors file. */
 export function logitsCommand(io: CliIo): Command {
-  return addCpuKernelOptions(new Command('logits'))
+  return addNonFiniteOption(addCpuKernelOptions(new Command('logits')))
     .description('run GPT-2 on token ids and write the logits [1, T, vocab] as float32 safetensors')
     .requiredOption('--weights <file>', 'Hugging Face GPT-2 weights (.safetensors)')
     .requiredOption('--config <file>', 'Hugging Face GPT-2 config.json')
@@ -18,7 +18,7 @@ export function logitsCommand(io: CliIo): Command {
     .addOption(backendOption())
     .action(async (opts: CpuKernelFlags & { weights: string; config: string; ids: number[]; out: string; force?: boolean }) => {
       checkOutputPath(opts.out, [{ path: opts.weights, option: '--weights' }, { path: opts.config, option: '--config' }], Boolean(opts.force));
-      const model = await loadGpt2(opts.weights, opts.config, opts.backend, cpuPrepareOptions(opts));
+      const model = await loadGpt2(opts.weights, opts.config, await commandBackend(opts));
       const logits = await model.logits([opts.ids]);
       const f32 = { dtype: 'f32' as const, shape: logits.shape, data: Float32Array.from(logits.data) };
       try {

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { buildProgram, runCli } from '../src/cli/run-cli.ts';
 import type { CliIo } from '../src/cli/io.ts';
 import { buildGpt2 } from '../src/gpt2/model.ts';
+import { weightsDirOf } from '../src/reverse/load-reverse.ts';
 import { gpt2Tokenizer } from '../src/tokenizers/gpt2-tokenizer.ts';
 import { FIXTURES, fixtureJson, fixtureTensors, tensor } from './helpers.ts';
 
@@ -60,6 +61,17 @@ function tmpFile(name: string, contents: string | Uint8Array): string {
 const smallGpt2 = () => buildGpt2({ nLayer: 1, nHead: 2, nEmbd: 8, nInner: 16, nPositions: 4, vocabSize: 10, eps: 1e-5, activation: 'gelu_tanh', eosTokenId: null });
 
 describe('loom commands', () => {
+  it("reverse handles README's examples and texts longer than the 16 characters it was trained on (in pieces, exactly)", async () => {
+    const long = 'the quick brown fox jumps over the lazy dog and keeps running far away';
+    const r = await loom('reverse', 'attention is all you need', long, 'a');
+    expect(r).toEqual({ code: 0, stdout: `deen uoy lla si noitnetta\n${[...long].reverse().join('')}\na\n`, stderr: '' });
+    expect((await loom('reverse', '--help')).stdout.replace(/\s+/g, ' ')).toMatch(/longer strings are reversed in pieces of 16/);
+  });
+
+  it('the shipped weights are found in a checkout whose path has a space', () => {
+    expect(weightsDirOf('file:///tmp/my%20folder/packages/models/src/reverse/load-reverse.ts')).toBe('/tmp/my folder/packages/models/weights/');
+  });
+
   it('reverse prints one reversed line per text', async () => {
     expect(await loom('reverse', 'hello world', 'abc')).toEqual({ code: 0, stdout: 'dlrow olleh\ncba\n', stderr: '' });
   });
@@ -207,7 +219,7 @@ describe('loom user errors: one line on stderr, status 1', () => {
   });
 
   it('sequence longer than the model positions', async () => {
-    expectUserError(await loom('reverse', 'a'.repeat(70)), /source has 70 tokens, longer than the model's 64 positions/);
+    // reverse takes any length now (in pieces of 16): see the README-examples test
     const ids = Array.from({ length: 129 }, () => '1').join(',');
     expectUserError(await loom('logits', ...gpt2, '--ids', ids, '--out', OUT), /prompt has 129 tokens, longer than the model's 128 positions/);
     expectUserError(await loom('generate', ...gpt2, '--prompt', 'hello', '--max-new-tokens', '200'), /prompt of 1 tokens plus 200 new tokens is longer than the model's 128 positions/);

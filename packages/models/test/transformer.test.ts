@@ -57,10 +57,13 @@ describe('reverse model (trained PyTorch nn.Transformer) agrees with PyTorch', (
     expect(ids).toEqual([1, 6, 14, 20]);
   });
 
-  it('rejects unknown characters and over-long inputs with a clear ModelInputError', async () => {
+  it('rejects unknown characters (anywhere in a long text) and over-long id sequences with a clear ModelInputError', async () => {
     const model = loadReverseModel(cpuBackend);
     await expect(model.reverse(['héllo'])).rejects.toThrow(/unknown character U\+00E9 at position 2 of "héllo"/);
-    await expect(model.reverse(['a'.repeat(65)])).rejects.toThrow(/65 tokens, longer than the model's 64 positions/);
+    await expect(model.reverse([`${'a'.repeat(20)}é`])).rejects.toThrow(/unknown character U\+00E9 at position 21 of/); // past the first piece
+    await expect(model.reverseIds(['a'.repeat(65)])).rejects.toThrow(/65 tokens, longer than the model's 64 positions/);
+    const long = 'the quick brown fox jumps over the lazy dog and keeps on running'; // 64 characters, 4 pieces
+    expect(await model.reverse([long])).toEqual([[...long].reverse().join('')]); // reverse() goes in pieces of 16
   });
 });
 

@@ -1,9 +1,15 @@
+import { fileURLToPath } from 'node:url';
 import type { Backend } from '@loom/backends';
 import { readCheckpoint, readUserFile } from '../io/files.ts';
 import { parseReverseSpec, ReverseModel } from './reverse-model.ts';
 
 /** The folder of the shipped weights (packages/models/weights). */
-export const SHIPPED_WEIGHTS_DIR = new URL('../../weights/', import.meta.url).pathname;
+/** The weights folder beside the module at `moduleUrl`; fileURLToPath, not .pathname: 'my folder' is 'my%20folder' in a URL. */
+export function weightsDirOf(moduleUrl: string): string {
+  return fileURLToPath(new URL('../../weights/', moduleUrl));
+}
+
+export const SHIPPED_WEIGHTS_DIR = weightsDirOf(import.meta.url);
 
 /** Loads reverse.json and reverse-transformer.safetensors from `dir` (default: the shipped weights). */
 export function loadReverseModel(backend: Backend, dir: string = SHIPPED_WEIGHTS_DIR): ReverseModel {

@@ -74,6 +74,20 @@ export function parseReverseSpec(text: string, where = 'reverse.json'): ReverseS
   return { config, vocab: new CharVocab(c.chars, c.pad_id, c.bos_id, c.eos_id) };
 }
 
+/**
+ * The longest string the shipped model was trained on (strings of 1 to 16 characters; see the
+ * fixture's README). Longer texts are reversed in pieces of at most this many characters, which is
+ * exact: the reversal of a string is the reversed pieces in reverse order.
+ */
+export const TRAINED_MAX_CHARS = 16;
+
+/** `text` cut into consecutive pieces of at most `size` characters. */
+export function piecesOf(text: string, size: number): string[] {
+  const pieces: string[] = [];
+  for (let i = 0; i < text.length; i += size) pieces.push(text.slice(i, i + size));
+  return pieces;
+}
+
 /** The reverse model, ready to run. */
 export class ReverseModel {
   constructor(
@@ -95,7 +109,22 @@ export class ReverseModel {
     return greedyDecode(this.runner, texts.map((t) => vocab.encode(t)), { bos: vocab.bos, eos: vocab.eos });
   }
 
+  /**
+   * Each text reversed. Texts longer than TRAINED_MAX_CHARS are reversed piece by piece (all pieces of
+   * all texts decoded as one batch), since the model is only right on the lengths it was trained on.
+   */
   async reverse(texts: readonly string[]): Promise<string[]> {
-    return (await this.reverseIds(texts)).map((ids) => this.spec.vocab.decode(ids));
+    texts.forEach((t, i) => {
+      if (t.length === 0) throw new ModelInputError(`text ${i + 1} is empty; the reverse model needs at least one character`);
+      this.spec.vocab.encode(t); // an unknown character is reported at its place in the whole text
+    });
+    const pieces = texts.map((t) => piecesOf(t, TRAINED_MAX_CHARS));
+    const reversed = (await this.reverseIds(pieces.flat())).map((ids) => this.spec.vocab.decode(ids));
+    let next = 0;
+    return pieces.map((p) => {
+      const own = reversed.slice(next, next + p.length);
+      next += p.length;
+      return own.reverse().join('');
+    });
   }
 }

@@ -166,6 +166,29 @@ describe('loom commands', () => {
     expect(Number.isNaN(readSafetensors(new Uint8Array(readFileSync(out))).tensors.get('logits')!.data[0])).toBe(true);
   });
 
+  it('careless numbers: a seed past 32 bits, hex or empty numbers, a config value of the wrong type', async () => {
+    const args = ['generate', ...gpt2, '--prompt', 'x', '--max-new-tokens', '1'];
+    expectUserError(await loom(...args, '--temperature', '0.5', '--seed', '4294967296'), /--seed must be an integer from 0 to 4294967295, got '4294967296'/);
+    expect((await loom(...args, '--temperature', '0.5', '--seed', '4294967295')).code).toBe(0);
+    expectUserError(await loom(...args, '--temperature', '0x10'), /--temperature must be a number >= 0 \(a decimal number\), got '0x10'/);
+    expectUserError(await loom(...args, '--top-p', ''), /--top-p must be in \(0, 1\] \(a decimal number\)/);
+    const cfg = JSON.parse(readFileSync(CONFIG, 'utf8')) as Record<string, unknown>;
+    for (const [field, value, shown] of [['n_layer', '2', '"2"'], ['n_embd', 64.5, '64.5']] as const) {
+      const bad = tmpFile(`bad-${field}.json`, JSON.stringify({ ...cfg, [field]: value }));
+      expectUserError(await loom('generate', '--weights', WEIGHTS, '--config', bad, '--prompt', 'x'), new RegExp(`${field}: .*, got ${shown.replace('.', '\\.')}$`));
+    }
+    const { [ 'n_layer' ]: _, ...missing } = cfg;
+    expectUserError(await loom('generate', '--weights', WEIGHTS, '--config', tmpFile('no-layers.json', JSON.stringify(missing)), '--prompt', 'x'), /n_layer: is required/);
+  });
+
+  it('terminal escape sequences from a file (a tensor name) reach stderr escaped, not raw', async () => {
+    const evil = '\u001b[2J\u001b]0;owned\u0007h.0.x';
+    const file = tmpFile('escape.safetensors', writeSafetensors(new Map([[evil, { dtype: 'f32' as const, shape: [1], data: new Float32Array(1) }]])));
+    const r = await loom('logits', '--weights', file, '--config', CONFIG, '--ids', '1', '--out', OUT);
+    expectUserError(r, /\\x1b\[2J\\x1b\]0;owned\\x07h\.0\.x/);
+    expect(r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+  });
+
   it('logits writes one float32 tensor [1, T, vocab] matching PyTorch', async () => {
     const out = join(TMP, 'logits.safetensors');
     expect(await loom('logits', ...gpt2, '--ids', '6601,32704,795,30132,2985,284', '--out', out)).toEqual({ code: 0, stdout: '', stderr: '' });

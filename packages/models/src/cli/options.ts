@@ -56,12 +56,21 @@ export function parsePositiveInt(what: string) {
   };
 }
 
+/** A decimal number as people write it (no hex, binary or octal, which Number() would also accept). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 export function parseNumber(what: string, ok: (x: number) => boolean, rule: string) {
   return (value: string): number => {
     const x = Number(value);
-    if (value.trim() === '' || !Number.isFinite(x) || !ok(x)) throw new InvalidArgumentError(`${what} must be ${rule}.`);
+    if (!DECIMAL.test(value.trim()) || !Number.isFinite(x) || !ok(x)) throw new InvalidArgumentError(`${what} must be ${rule} (a decimal number), got '${value}'.`);
     return x;
   };
+}
+
+/** A sampler seed: 0 to 2^32 - 1 (the generator's state is 32 bits: a larger seed would wrap and repeat another). */
+export function parseSeed(value: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) > 2 ** 32 - 1) throw new InvalidArgumentError(`--seed must be an integer from 0 to 4294967295, got '${value}'.`);
+  return Number(value);
 }
 
 /** `6601,32704,795` -> [6601, 32704, 795] (whitespace allowed). */

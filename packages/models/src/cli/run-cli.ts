@@ -28,6 +28,15 @@ export function buildProgram(io: CliIo = processIo): Command {
 }
 
 /**
+ * `text` with control characters (from a file's tensor names, say) written as escapes, so that a
+ * message can never drive the terminal: ESC becomes \x1b.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
  * Runs the CLI on `argv` (without node and the script) and returns the exit status. A LoomError is
  * the user's mistake (bad input, weights, config, graph): one line on stderr. Argument errors are
  * reported by commander, also in one line. Anything else is a bug and shows its stack.
@@ -39,7 +48,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo, pro
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode; // commander has printed the message or the help
     if (e instanceof LoomError) {
-      io.err(`loom: error: ${e.message.replace(/\s*\n\s*/g, ' ')}\n`);
+      io.err(`loom: error: ${printable(e.message.replace(/\s*\n\s*/g, ' '))}\n`);
       return EXIT_USER_ERROR;
     }
     io.err(`loom: internal error (a bug, please report it):\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

@@ -74,13 +74,29 @@ const hfGpt2Schema = z.object({
   eos_token_id: tokenId,
 });
 
+function valueAt(json: unknown, path: readonly PropertyKey[]): unknown {
+  let at: unknown = json;
+  for (const key of path) {
+    if (at === null || typeof at !== 'object' || !Object.hasOwn(at, key)) return undefined;
+    at = (at as Record<PropertyKey, unknown>)[key];
+  }
+  return at;
+}
+
+function describeValue(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+}
+
 /** Parses and validates a Hugging Face GPT-2 config (the object from config.json). */
 export function gpt2ConfigFromHf(json: unknown, where = 'config.json'): Gpt2Config {
   const parsed = hfGpt2Schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
-    const message = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+    // zod does not keep the input: look the value up, so a wrong type is not reported as missing
+    const value = valueAt(json, issue.path);
+    const message = value === undefined ? 'is required' : `${issue.message}, got ${describeValue(value)}`;
     throw new ConfigError(`${where}: ${field}: ${message}`);
   }
   const c = parsed.data;

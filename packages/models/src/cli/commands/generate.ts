@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { generate } from '../../decoding/generate.ts';
 import { gpt2Tokenizer } from '../../tokenizers/gpt2-tokenizer.ts';
 import { loadGpt2 } from '../../io/load-gpt2.ts';
-import { addCpuKernelOptions, addNonFiniteOption, backendOption, collect, commandBackend, type CpuKernelFlags, parseNonNegativeInt, parseNumber, parsePositiveInt } from '../options.ts';
+import { addCpuKernelOptions, addNonFiniteOption, backendOption, collect, commandBackend, parseSeed, type CpuKernelFlags, parseNonNegativeInt, parseNumber, parsePositiveInt } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
 interface GenerateOpts extends CpuKernelFlags {
@@ -29,7 +29,7 @@ export function generateCommand(io: CliIo): Command {
     .option('--temperature <t>', 'sampling temperature (0 = greedy)', parseNumber('--temperature', (x) => x >= 0, 'a number >= 0'))
     .option('--top-k <k>', 'sample from the k most likely tokens', parsePositiveInt('--top-k'))
     .option('--top-p <p>', 'sample from the smallest set of tokens with probability >= p', parseNumber('--top-p', (x) => x > 0 && x <= 1, 'in (0, 1]'))
-    .option('--seed <s>', 'seed of the sampler', parseNonNegativeInt('--seed'), 0)
+    .option('--seed <s>', 'seed of the sampler (0 to 4294967295)', parseSeed, 0)
     .option('--no-kv-cache', 'recompute the whole prefix every step instead of decoding with the KV cache')
     .addOption(backendOption())
     .action(async (opts: GenerateOpts) => {

@@ -34,8 +34,31 @@ export function graphToJson(graph: Graph): string {
   );
 }
 
+/**
+ * How deep arrays and objects may nest in a graph file. A real graph needs about a dozen levels (an
+ * expression tree of a fused kernel adds its own depth); the checks after parsing recurse, so a file
+ * nested thousands deep would overflow the stack instead of getting a message.
+ */
+export const MAX_JSON_DEPTH = 256;
+
+/** The first place where `text` nests deeper than `limit` (byte offset and a JSON-ish path of kinds), or undefined. */
+function tooDeep(text: string, limit: number): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 34 /* " */) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92 /* \ */) i++;
+    } else if (ch === 123 || ch === 91 /* { [ */) {
+      if (++depth > limit) return i;
+    } else if (ch === 125 || ch === 93 /* } ] */) depth--;
+  }
+  return undefined;
+}
+
 /** Parses and verifies a graph. Malformed input gets a GraphFormatError naming the JSON path. */
 export function graphFromJson(text: string): Graph {
+  const deep = tooDeep(text, MAX_JSON_DEPTH);
+  if (deep !== undefined) throw new GraphFormatError('$', `nested more than ${MAX_JSON_DEPTH} levels deep (at character ${deep}); a graph needs far fewer (an expression tree too deep to check)`);
   let raw: unknown;
   try {
     raw = JSON.parse(text, (_key, value: unknown) => {

@@ -303,3 +303,29 @@ describe('printGraph', () => {
     expect(printNode(graph.nodes[0]!)).toBe("%0 = range {size: 'seq', start: 0, step: 1, dtype: 'i32'} : i32[seq]");
   });
 });
+
+describe('graphFromJson: nesting depth', () => {
+  /** A graph whose fused_elementwise expression is `depth` negations deep. */
+  function deepGraph(depth: number): string {
+    let expr = '{"in":0}';
+    for (let i = 0; i < depth; i++) expr = `{"op":"neg","args":[${expr}]}`;
+    return `{"format":"loom-graph","version":1,"nodes":[{"id":0,"op":"input","inputs":[],"attrs":{"name":"x","dtype":"f32","shape":[2]},"type":{"dtype":"f32","shape":[2]}},{"id":1,"op":"fused_elementwise","inputs":[0],"attrs":{"expr":${expr}},"type":{"dtype":"f32","shape":[2]}}],"outputs":[{"name":"y","node":1}]}`;
+  }
+
+  it('an expression 800 or 3000 deep is a GraphFormatError naming the limit and the place, not a stack overflow or "not valid JSON"', () => {
+    for (const depth of [800, 3000, 100_000]) {
+      let error: unknown;
+      try {
+        graphFromJson(deepGraph(depth));
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(GraphFormatError);
+      expect((error as Error).message).toMatch(/nested more than 256 levels deep \(at character \d+\)/);
+    }
+  });
+
+  it('brackets inside strings do not count', () => {
+    expect(() => graphFromJson(`{"format":"loom-graph","version":1,"nodes":[],"outputs":[],"x":"${'['.repeat(1000)}"}`)).not.toThrow(/nested/);
+  });
+});

@@ -30,6 +30,8 @@ export interface PrepareOptions {
   readonly simd?: 'auto' | 'relaxed' | 'plain';
   /** CPU only: `bf16` stores weights for one-row products (decoding) in bfloat16, half the bytes per token. Default `f32`. */
   readonly weightStore?: 'f32' | 'bf16';
+  /** CPU only: bytes a run may allocate (constants, intermediates, outputs, states); default 3 GiB. Over it: a MemoryBudgetError with the numbers. */
+  readonly maxMemory?: number;
   /** CPU only: record the first kernel whose output holds a NaN or infinity (`program.nonFinite`), for error messages. */
   readonly traceNonFinite?: boolean;
   /** CPU only: time every kernel (`program.profile()`). */

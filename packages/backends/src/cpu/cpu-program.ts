@@ -9,6 +9,7 @@ import { contiguousLayout, isContiguous, reshapeLayout, sliceLayout, transposeLa
 import { WasmRuntime, type CpuKernelOptions, type KernelSettings } from './wasm-runtime/runtime.ts';
 import { weightPanels } from './wasm-runtime/weight-panels.ts';
 import type { NonFiniteTrace } from '../finite-outputs.ts';
+import { checkMemoryBudget, DEFAULT_MAX_MEMORY } from './memory-budget.ts';
 
 type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[], layouts: (Layout | undefined)[]) => void;
 
@@ -20,6 +21,8 @@ export interface CpuKernel {
 }
 
 export type CpuPrepareOptions = CpuProgramOptions & CpuKernelOptions & {
+  /** Bytes a run may allocate for constants, intermediates, outputs and states (default 3 GiB; the heap's limit is 4). */
+  readonly maxMemory?: number;
   /** Record the first kernel whose output holds a NaN or infinity, per run (`nonFinite`). */
   readonly traceNonFinite?: boolean;
   /** Time every kernel call (`program.profile()`); off by default (one clock read per kernel when on). */
@@ -59,6 +62,7 @@ export class CpuProgram {
   private disposed = false;
   private readonly timings: Map<string, { calls: number; ms: number }> | undefined;
   private readonly traceNonFinite: boolean;
+  private readonly maxMemory: number;
   /** With `traceNonFinite`: the first kernel of the last run whose output held a NaN or infinity. */
   nonFinite: NonFiniteTrace | undefined;
 
@@ -79,6 +83,10 @@ export class CpuProgram {
   ) {
     this.timings = (options as CpuPrepareOptions).profile ? new Map() : undefined;
     this.traceNonFinite = Boolean((options as CpuPrepareOptions).traceNonFinite);
+    this.maxMemory = (options as CpuPrepareOptions).maxMemory ?? DEFAULT_MAX_MEMORY;
+    // constants are allocated now: a tiny file declaring a huge constant is refused here
+    const constantBytes = plan.buffers.filter((b) => b.kind === 'constant').reduce((sum, b) => sum + resolveDim(b.size, new Map()) * 4, 0);
+    if (constantBytes > this.maxMemory) checkMemoryBudget({ ...plan, buffers: plan.buffers.filter((b) => b.kind === 'constant') }, new Map(), this.maxMemory, 'the graph');
     this.guard = poisonEnabled(options) ? new PoisonGuard(plan, (n) => this.rt.heap.i32(this.alloc(n * 4), n)) : undefined;
     this.states = stateNames(plan.graph);
     this.stridedViews = new Set(plan.stridedViews ?? []);
@@ -131,6 +139,7 @@ export class CpuProgram {
   run(feeds: Readonly<Record<string, NDArray>>): Record<string, NDArray> {
     const { plan } = this;
     const bindings = bindInputs(plan.graph, feeds, { optional: this.states });
+    checkMemoryBudget(plan, bindings, this.maxMemory, 'this run');
     const storage: Storage[] = new Array(plan.buffers.length);
     for (const node of graphInputs(plan.graph)) {
       const name = nodeName(node)!;

@@ -181,6 +181,14 @@ describe('loom commands', () => {
     expectUserError(await loom('generate', '--weights', WEIGHTS, '--config', tmpFile('no-layers.json', JSON.stringify(missing)), '--prompt', 'x'), /n_layer: is required/);
   });
 
+  it('a config asking for a million layers fails at once against the checkpoint, before a graph is built', async () => {
+    const cfg = JSON.parse(readFileSync(CONFIG, 'utf8')) as Record<string, unknown>;
+    const huge = tmpFile('million-layers.json', JSON.stringify({ ...cfg, n_layer: 1_000_000 }));
+    const start = performance.now();
+    expectUserError(await loom('generate', '--weights', WEIGHTS, '--config', huge, '--prompt', 'x'), /config n_layer is 1000000, but .*gpt2-tiny\.safetensors holds 2 layers \(h\.0 to h\.1\)/);
+    expect(performance.now() - start).toBeLessThan(20_000); // minutes before; a bound on a hang, not a speed test
+  });
+
   it('terminal escape sequences from a file (a tensor name) reach stderr escaped, not raw', async () => {
     const evil = '\u001b[2J\u001b]0;owned\u0007h.0.x';
     const file = tmpFile('escape.safetensors', writeSafetensors(new Map([[evil, { dtype: 'f32' as const, shape: [1], data: new Float32Array(1) }]])));

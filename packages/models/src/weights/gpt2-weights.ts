@@ -8,6 +8,7 @@
 import type { NDArray } from '@loom/graph';
 import type { Gpt2Config } from '../gpt2/config.ts';
 import { buildGpt2 } from '../gpt2/model.ts';
+import { ConfigError } from '../errors.ts';
 import { applyMapping, expectedWeights, type WeightMapping } from './mapping.ts';
 
 const PREFIX = 'transformer.';
@@ -24,7 +25,29 @@ export function hfGpt2Mapping(checkpointNames: Iterable<string>): WeightMapping 
   };
 }
 
+/** Layers a config may ask for beyond the checkpoint's before the graph is not built at all. */
+const SPARE_LAYERS = 64;
+
+/**
+ * Compares the config's layer count with the checkpoint's before any graph is built: a config that
+ * asks for far more layers than the weights hold (n_layer 1e6, say) fails at once, naming the field,
+ * instead of building a graph of a million layers just to list what is missing. Smaller mismatches
+ * go on to the WeightsError, which lists every missing, unexpected and mis-shaped tensor.
+ */
+export function checkGpt2ConfigAgainstCheckpoint(cfg: Gpt2Config, checkpoint: ReadonlyMap<string, NDArray>, sourceName = 'checkpoint'): void {
+  const bare = (name: string) => (name.startsWith(PREFIX) ? name.slice(PREFIX.length) : name);
+  let layers = 0;
+  for (const name of checkpoint.keys()) {
+    const m = /^h\.(\d+)\./.exec(bare(name));
+    if (m) layers = Math.max(layers, Number(m[1]) + 1);
+  }
+  if (cfg.nLayer > layers + SPARE_LAYERS) {
+    throw new ConfigError(`config n_layer is ${cfg.nLayer}, but ${sourceName} holds ${layers} layers${layers > 0 ? ` (h.0 to h.${layers - 1})` : ''}: the config does not belong to these weights`);
+  }
+}
+
 /** The Loom weights of GPT-2; throws a WeightsError listing every missing, unexpected and mis-shaped tensor. */
 export function gpt2Weights(cfg: Gpt2Config, checkpoint: ReadonlyMap<string, NDArray>, sourceName?: string): Map<string, NDArray> {
+  checkGpt2ConfigAgainstCheckpoint(cfg, checkpoint, sourceName);
   return applyMapping(checkpoint, expectedWeights(buildGpt2(cfg)), hfGpt2Mapping(checkpoint.keys()), sourceName);
 }

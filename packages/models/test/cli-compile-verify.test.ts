@@ -1,4 +1,6 @@
 /** `loom compile` and `loom verify`, in-process. */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultPipeline } from '@loom/compiler';
 import { describe, expect, it } from 'vitest';
@@ -62,5 +64,21 @@ describe('loom verify', () => {
     const model = await loom('verify', 'gpt5');
     expect(model.code).toBe(1);
     expect(model.stderr).toMatch(/^loom: error: unknown model 'gpt5'/);
+  });
+
+  it('bounds what one run may ask: runs, sizes, and the memory of the random weights (checked before allocating)', async () => {
+    const runs = await loom('verify', 'gpt2', '--runs', '1000000');
+    expect(runs.code).toBe(1);
+    expect(runs.stderr).toMatch(/--runs must be at most 10000, got 1000000/);
+    const seq = await loom('verify', 'gpt2', '--max-seq', '100000');
+    expect(seq.code).toBe(1);
+    expect(seq.stderr).toMatch(/--max-seq must be at most 4096, got 100000/);
+    const dir = mkdtempSync(join(tmpdir(), 'loom-verify-'));
+    const cfg = JSON.parse(readFileSync(join(FIXTURES, 'gpt2-tiny.config.json'), 'utf8')) as Record<string, unknown>;
+    const huge = join(dir, 'huge-vocab.json');
+    writeFileSync(huge, JSON.stringify({ ...cfg, vocab_size: 8_000_000 }));
+    const memory = await loom('verify', huge, '--backends', 'cpu');
+    expect(memory.code).toBe(1);
+    expect(memory.stderr).toMatch(/^loom: error: verify: the model's random weights would take \d+ MiB, above --max-memory 4096 MiB/);
   });
 });

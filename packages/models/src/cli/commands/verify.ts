@@ -1,5 +1,5 @@
 import { verify } from '@loom/backends';
-import { LoomError } from '@loom/graph';
+import { graphParams, LoomError, type Graph } from '@loom/graph';
 import { Command, InvalidArgumentError } from 'commander';
 import { BACKEND_NAMES } from '@loom/backends';
 import { parseGpt2ConfigJson } from '../../gpt2/config.ts';
@@ -14,6 +14,27 @@ interface VerifyOpts {
   runs: number;
   seed: number;
   maxSeq: number;
+  maxMemory: number;
+}
+
+/** Bounds that keep one `loom verify` inside minutes and memory: more is a typo, not a wish. */
+const MAX_RUNS = 10_000;
+const MAX_SEQ = 4096;
+
+function bounded(what: string, limit: number) {
+  const parse = parsePositiveInt(what);
+  return (value: string): number => {
+    const n = parse(value);
+    if (n > limit) throw new InvalidArgumentError(`${what} must be at most ${limit}, got ${value}.`);
+    return n;
+  };
+}
+
+/** Bytes of the random weights verify draws (float64 for the reference, float32 copies for the backends). */
+function weightBytes(graph: Graph): number {
+  let elements = 0;
+  for (const node of graphParams(graph)) elements += node.type.shape.reduce<number>((n, d) => n * (typeof d === 'number' ? d : 1), 1);
+  return elements * 12;
 }
 
 function parseBackends(value: string): string[] {
@@ -29,11 +50,16 @@ export function verifyCommand(io: CliIo): Command {
     .description('check that backends compute a model like the float64 reference on random inputs and weights; prints a shrunk counterexample on disagreement')
     .argument('<model>', `a preset (${Object.keys(PRESETS).join(', ')}) or a Hugging Face GPT-2 config.json`)
     .option('--backends <list>', 'comma-separated backends to check', parseBackends, ['cpu'])
-    .option('--runs <n>', 'random input sets', parsePositiveInt('--runs'), 5)
+    .option('--runs <n>', `random input sets (at most ${MAX_RUNS})`, bounded('--runs', MAX_RUNS), 5)
     .option('--seed <s>', 'seed for weights and inputs', parseNonNegativeInt('--seed'), 42)
-    .option('--max-seq <n>', 'largest sequence length (and other symbolic size) tried', parsePositiveInt('--max-seq'), 8)
+    .option('--max-seq <n>', `largest sequence length (and other symbolic size) tried (at most ${MAX_SEQ})`, bounded('--max-seq', MAX_SEQ), 8)
+    .option('--max-memory <MiB>', 'memory the random weights may take, in MiB', parsePositiveInt('--max-memory'), 4096)
     .action(async (model: string, opts: VerifyOpts) => {
       const graph = model.endsWith('.json') ? buildGpt2(parseGpt2ConfigJson(readUserFile(model, 'config').toString('utf8'), model), { attentionMask: true }) : presetGraphOrError(model);
+      const need = weightBytes(graph);
+      if (need > opts.maxMemory * 2 ** 20) {
+        throw new LoomError('memory-budget', `verify: the model's random weights would take ${(need / 2 ** 20).toFixed(0)} MiB, above --max-memory ${opts.maxMemory} MiB; check the config's sizes (or raise --max-memory)`);
+      }
       const report = await verify(graph, { backends: opts.backends, runs: opts.runs, seed: opts.seed, maxDim: opts.maxSeq });
       for (const a of report.agreements) io.out(`${a.backend}: max |error| ${a.maxAbsError.toExponential(2)} over ${report.runs} runs\n`);
       if (!report.ok) {

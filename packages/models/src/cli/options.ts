@@ -12,6 +12,8 @@ export interface CpuKernelFlags {
   backend: string;
   threads?: number;
   weightStore?: 'f32' | 'bf16';
+  /** --max-memory, in MiB */
+  maxMemory?: number;
   /** commander's name for --allow-nonfinite */
   allowNonfinite?: boolean;
 }
@@ -27,18 +29,23 @@ export async function commandBackend(flags: CpuKernelFlags): Promise<Backend> {
   return flags.allowNonfinite ? backend : requireFiniteOutputs(backend);
 }
 
-/** `--threads <n>` and `--weight-store <f32|bf16>`: how the cpu backend runs (see cpuPrepareOptions). */
+/** `--threads <n>`, `--weight-store <f32|bf16>` and `--max-memory <MiB>`: how the cpu backend runs (see cpuPrepareOptions). */
 export function addCpuKernelOptions(command: Command): Command {
   return command
     .option('--threads <n>', 'cpu backend: threads for matmuls and attention (default: all cores)', parsePositiveInt('--threads'))
-    .addOption(new Option('--weight-store <kind>', 'cpu backend: bf16 halves the bytes read per decoded token (weights rounded to bfloat16)').choices(['f32', 'bf16']));
+    .addOption(new Option('--weight-store <kind>', 'cpu backend: bf16 halves the bytes read per decoded token (weights rounded to bfloat16)').choices(['f32', 'bf16']))
+    .option('--max-memory <MiB>', 'cpu backend: memory a run may allocate (default 3072 MiB); beyond it the run is refused with the numbers', parsePositiveInt('--max-memory'));
 }
 
 /** The prepare options the flags ask for; they apply to the cpu backend only, and say so otherwise. */
 export function cpuPrepareOptions(flags: CpuKernelFlags): PrepareOptions | undefined {
-  const given = { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...(flags.weightStore ? { weightStore: flags.weightStore } : {}) };
+  const given = {
+    ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+    ...(flags.weightStore ? { weightStore: flags.weightStore } : {}),
+    ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory * 2 ** 20 } : {}),
+  };
   if (Object.keys(given).length === 0) return undefined;
-  if (flags.backend !== 'cpu') throw new ModelInputError(`--threads and --weight-store apply to the cpu backend, not to ${flags.backend}`);
+  if (flags.backend !== 'cpu') throw new ModelInputError(`--threads, --weight-store and --max-memory apply to the cpu backend, not to ${flags.backend}`);
   return given;
 }
 

@@ -28,6 +28,10 @@ export interface VerifyOptions {
   readonly rtol?: number;
   /** Upper bound for symbolic dimensions drawn at random. Default 8. */
   readonly maxDim?: number;
+  /** Called after each run (progress). */
+  readonly onRun?: (done: number, total: number) => void;
+  /** Stop starting runs after this many milliseconds; the report says how many ran (`interrupted`). */
+  readonly timeoutMs?: number;
 }
 
 export interface BackendAgreement {
@@ -41,6 +45,8 @@ export interface VerifyReport {
   readonly runs: number;
   readonly seed: number;
   readonly agreements: readonly BackendAgreement[];
+  /** Set when `timeoutMs` stopped verification before all runs (`runs` says how many ran). */
+  readonly interrupted?: boolean;
   /** When not ok: the shrunk input set on which a backend disagreed, and how. */
   readonly counterexample?: { readonly backend: string; readonly output: string; readonly detail: string; readonly inputs: Readonly<Record<string, { shape: number[]; values: number[] }>> };
 }
@@ -73,7 +79,9 @@ export async function verify(graph: Graph, options: VerifyOptions = {}): Promise
   for (const backend of backends) prepared.push([backend.name, await backend.prepare(graph, weights)]);
   const maxErrors = new Map<string, number>(names.map((n) => [n, 0]));
   try {
+    let done = 0;
     const property = fc.asyncProperty(feedsArbitrary(graph, options.maxDim ?? 8), async (feeds) => {
+      options.onRun?.(done++, runs);
       const want = await reference.run(feeds);
       for (const [name, model] of prepared) {
         const got = await model.run(feeds);
@@ -91,9 +99,9 @@ export async function verify(graph: Graph, options: VerifyOptions = {}): Promise
         }
       }
     });
-    const result = await fc.check(property, { numRuns: runs, seed });
+    const result = await fc.check(property, { numRuns: runs, seed, ...(options.timeoutMs !== undefined ? { interruptAfterTimeLimit: options.timeoutMs, markInterruptAsFailure: false } : {}) });
     const agreements = names.map((backend) => ({ backend, maxAbsError: maxErrors.get(backend)! }));
-    if (!result.failed) return { ok: true, runs: result.numRuns, seed, agreements };
+    if (!result.failed) return { ok: true, runs: result.numRuns, seed, agreements, ...(result.interrupted ? { interrupted: true } : {}) };
     const [feeds] = result.counterexample ?? [{}];
     const cause = result.errorInstance;
     if (!(cause instanceof Disagreement)) throw cause instanceof Error ? cause : new Error(String(cause));

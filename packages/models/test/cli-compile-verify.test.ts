@@ -81,4 +81,16 @@ describe('loom verify', () => {
     expect(memory.code).toBe(1);
     expect(memory.stderr).toMatch(/^loom: error: verify: the model's random weights would take \d+ MiB, above --max-memory 4096 MiB/);
   });
+
+  it('--timeout stops starting runs and says how many ran; progress goes to a terminal only', async () => {
+    const { code, stdout } = await loom('verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--backends', 'cpu', '--runs', '10000', '--max-seq', '3', '--timeout', '1');
+    expect(code).toBe(0);
+    const m = /ok: cpu agree with the float64 reference \(stopped by --timeout 1 s after (\d+) of 10000 runs\)/.exec(stdout);
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeLessThan(10000);
+    const lines: string[] = [];
+    const withProgress = await runCli(['verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--runs', '2', '--max-seq', '3'], { out: () => undefined, err: () => undefined, progress: (t) => void lines.push(t) });
+    expect(withProgress).toBe(0);
+    expect(lines).toEqual(['verify: run 1 of 2', 'verify: run 2 of 2', '']);
+  });
 });

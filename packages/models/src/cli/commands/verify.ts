@@ -15,6 +15,7 @@ interface VerifyOpts {
   seed: number;
   maxSeq: number;
   maxMemory: number;
+  timeout?: number;
 }
 
 /** Bounds that keep one `loom verify` inside minutes and memory: more is a typo, not a wish. */
@@ -54,13 +55,22 @@ export function verifyCommand(io: CliIo): Command {
     .option('--seed <s>', 'seed for weights and inputs', parseNonNegativeInt('--seed'), 42)
     .option('--max-seq <n>', `largest sequence length (and other symbolic size) tried (at most ${MAX_SEQ})`, bounded('--max-seq', MAX_SEQ), 8)
     .option('--max-memory <MiB>', 'memory the random weights may take, in MiB', parsePositiveInt('--max-memory'), 4096)
+    .option('--timeout <seconds>', 'start no run after this many seconds; says how many ran', parsePositiveInt('--timeout'))
     .action(async (model: string, opts: VerifyOpts) => {
       const graph = model.endsWith('.json') ? buildGpt2(parseGpt2ConfigJson(readUserFile(model, 'config').toString('utf8'), model), { attentionMask: true }) : presetGraphOrError(model);
       const need = weightBytes(graph);
       if (need > opts.maxMemory * 2 ** 20) {
         throw new LoomError('memory-budget', `verify: the model's random weights would take ${(need / 2 ** 20).toFixed(0)} MiB, above --max-memory ${opts.maxMemory} MiB; check the config's sizes (or raise --max-memory)`);
       }
-      const report = await verify(graph, { backends: opts.backends, runs: opts.runs, seed: opts.seed, maxDim: opts.maxSeq });
+      const report = await verify(graph, {
+        backends: opts.backends,
+        runs: opts.runs,
+        seed: opts.seed,
+        maxDim: opts.maxSeq,
+        ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout * 1000 } : {}),
+        ...(io.progress ? { onRun: (done: number, total: number) => io.progress!(`verify: run ${done + 1} of ${total}`) } : {}),
+      });
+      io.progress?.('');
       for (const a of report.agreements) io.out(`${a.backend}: max |error| ${a.maxAbsError.toExponential(2)} over ${report.runs} runs\n`);
       if (!report.ok) {
         const c = report.counterexample!;
@@ -68,7 +78,8 @@ export function verifyCommand(io: CliIo): Command {
         io.out(`shrunk counterexample (seed ${report.seed}):\n${inputs.join('\n')}\n`);
         throw new LoomError('verify', `${c.backend} disagrees with the reference on '${c.output}' (${c.detail})`);
       }
-      io.out(`ok: ${opts.backends.join(', ')} agree with the float64 reference\n`);
+      const stopped = report.interrupted ? ` (stopped by --timeout ${opts.timeout} s after ${report.runs} of ${opts.runs} runs)` : '';
+      io.out(`ok: ${opts.backends.join(', ')} agree with the float64 reference${stopped}\n`);
     });
 }
 

@@ -1,4 +1,5 @@
 import type { DType } from './dtype.ts';
+import { InputError } from './errors.ts';
 
 /** Storage precision of floating-point values: the oracle computes in f64, backends in f32. */
 export type Precision = 'f64' | 'f32';
@@ -28,7 +29,13 @@ export function stridesOf(shape: readonly number[]): number[] {
   return strides;
 }
 
+/** The most elements one tensor of the interpreter may hold (2 GiB in float64): a larger shape is a mistake, not a workload. */
+export const MAX_TENSOR_ELEMENTS = 2 ** 28;
+
 export function allocStorage(dtype: DType, size: number, precision: Precision): Storage {
+  if (!(size <= MAX_TENSOR_ELEMENTS)) {
+    throw new InputError(`a tensor of ${size} elements (${((size * (precision === 'f64' && dtype === 'f32' ? 8 : 4)) / 2 ** 30).toFixed(1)} GiB) is more than the ${MAX_TENSOR_ELEMENTS} one tensor may hold; check the shapes`);
+  }
   if (dtype === 'i32') return new Int32Array(size);
   return precision === 'f64' ? new Float64Array(size) : new Float32Array(size);
 }

@@ -148,3 +148,14 @@ describe('input and weight checks', () => {
     expect(error.message).toMatch(/^gather: index 60 at position 5 is outside the table's 10 rows \(node %\d+ gather at packages\/graph\/test\/interpreter\.test\.ts:\d+\)$/);
   });
 });
+
+describe('huge shapes', () => {
+  it('a tensor past MAX_TENSOR_ELEMENTS is an InputError naming its size and node, not a RangeError or gigabytes', () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'f32', [1]);
+    const g = b.build({ y: b.add('add', [b.constant(1, [20000, 20000]), x]) });
+    const error = caught(() => interpret(g, { x: { dtype: 'f32', shape: [1], data: Float32Array.of(1) } }, new Map()));
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as Error).message).toMatch(/a tensor of 400000000 elements \(3\.0 GiB\) is more than the 268435456 one tensor may hold; check the shapes \(node %1 constant/);
+  });
+});

@@ -147,6 +147,11 @@ describe.skipIf(!gpu)('webgpu runtime', { timeout: 120_000 }, () => {
     const w = new GraphBuilder();
     const big = w.build({ y: w.add('neg', [w.param('big', 'f32', [2000])]) });
     await expect(small.prepare(big, new Map([['big', randomF32([2000], rng(1))]]))).rejects.toThrow(GpuLimitError);
+    // a tiny graph declaring a huge constant: refused by size before any array is made (was a RangeError)
+    const c = new GraphBuilder();
+    const x1 = c.input('x', 'f32', [1]);
+    const huge = c.build({ y: c.add('add', [c.constant(1, [20000, 20000]), x1]) });
+    await expect(small.prepare(huge, new Map())).rejects.toThrow(/constant buffer #1 \(f32, 400000000 elements\) needs 1\.49 GiB, more than the device's maxBufferSize/);
   });
 
   it('verify(): random symbolic sizes and ids through attention agree with the reference (property)', async () => {

@@ -200,6 +200,7 @@ export class WebGpuModel implements PreparedModel {
       const node = graph.nodes.find((n) => n.op === 'constant' && this.plan.nodeBuffer[n.id] === b.id)!;
       const values = node.attrs['values'] as number[];
       const size = resolveDim(b.size, new Map());
+      this.checkBufferSize(b, size * 4); // before the array: a small graph may declare a huge constant
       const array = b.dtype === 'i32' ? new Int32Array(size) : new Float32Array(size);
       if (values.length === 1) array.fill(values[0]!);
       else array.set(values);

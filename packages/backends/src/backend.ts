@@ -30,7 +30,11 @@ export interface PrepareOptions {
   readonly simd?: 'auto' | 'relaxed' | 'plain';
   /** CPU only: `bf16` stores weights for one-row products (decoding) in bfloat16, half the bytes per token. Default `f32`. */
   readonly weightStore?: 'f32' | 'bf16';
-  /** CPU only: bytes a run may allocate (constants, intermediates, outputs, states); default 3 GiB. Over it: a MemoryBudgetError with the numbers. */
+  /**
+   * cpu and webgpu: bytes the model and a run may hold (weights and the cpu's packed copies,
+   * constants, intermediates, outputs, states); default three quarters of the machine's memory.
+   * Over it, prepare or run throws a MemoryBudgetError with the numbers, before allocating.
+   */
   readonly maxMemory?: number;
   /** CPU only: record the first kernel whose output holds a NaN or infinity (`program.nonFinite`), for error messages. */
   readonly traceNonFinite?: boolean;

@@ -8,4 +8,4 @@ export { verify, randomWeights, type VerifyOptions, type VerifyReport, type Back
 // WebGPU loads its native bindings (Node) lazily, at the first device request
 export { webgpuBackend, createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from './webgpu/index.ts';
 export { firstNonFinite, NonFiniteError, requireFiniteOutputs, type NonFiniteTrace } from './finite-outputs.ts';
-export { MemoryBudgetError } from './cpu/memory-budget.ts';
+export { defaultMaxMemory, MemoryBudgetError } from './memory-budget.ts';

@@ -135,6 +135,19 @@ describe.skipIf(!gpu)('webgpu runtime', { timeout: 120_000 }, () => {
     expect(runtime.liveBuffers).toBe(0);
   });
 
+  it('a model or run over the memory budget is a MemoryBudgetError with the numbers, before any allocation', async () => {
+    const gpu = await gpuWithLimits({});
+    const b = new GraphBuilder();
+    const x = b.input('x', 'f32', ['n']);
+    const graph = b.build({ y: b.add('add', [b.add('neg', [x]), b.param('w', 'f32', [1])]) });
+    const w = new Map([['w', randomF32([1], rng(2))]]);
+    await expect(gpu.prepare(graph, w, { maxMemory: 2 })).rejects.toThrow(/webgpu: the model needs 0\.0 MiB \(weights 0\.0 MiB, constants 0\.0 MiB\), above the memory budget of 0\.0 MiB/);
+    const model = await gpu.prepare(graph, w, { maxMemory: 2 ** 20 });
+    await model.run({ x: randomF32([100], rng(1)) });
+    await expect(model.run({ x: randomF32([400_000], rng(1)) })).rejects.toThrow(/webgpu: this run needs .* at n=400000\), above the memory budget of 1\.0 MiB/);
+    model.dispose();
+  });
+
   it('a tensor larger than maxBufferSize is a GpuLimitError naming it', async () => {
     const small = await gpuWithLimits({ maxBufferSize: 4096 });
     const b = new GraphBuilder();

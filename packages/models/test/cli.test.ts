@@ -91,7 +91,7 @@ describe('loom commands', () => {
     const { greedy_20 } = fixtureJson<{ greedy_20: number[] }>('gpt2-tiny.json');
     const r = await loom('generate', ...gpt2, '--prompt', 'Data visualization empowers users to', '--max-new-tokens', '20', '--threads', '1', '--weight-store', 'f32');
     expect(r).toEqual({ code: 0, stdout: `${gpt2Tokenizer.decode(greedy_20)}\n`, stderr: '' });
-    expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--threads', '2', '--backend', 'reference'), /--threads, --weight-store and --max-memory apply to the cpu backend, not to reference/);
+    expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--threads', '2', '--backend', 'reference'), /--threads and --weight-store apply to the cpu backend, not to reference/);
     expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--threads', '0'), /--threads must be a positive integer/);
     expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--weight-store', 'f16'), /--weight-store/);
   });
@@ -136,7 +136,9 @@ describe('loom commands', () => {
   it('--max-memory bounds what a cpu run may allocate, with the numbers in the error', async () => {
     const ids = Array.from({ length: 20 }, (_, i) => String(i + 1)).join(','); // logits alone: 20 x 50257 floats, 3.8 MiB
     const out = join(mkdtempSync(join(tmpdir(), 'loom-mem-')), 'l.safetensors');
-    expectUserError(await loom('logits', ...gpt2, '--ids', ids, '--out', out, '--max-memory', '1'), /cpu: this run needs [\d.]+ MiB .*above the memory budget of 1\.0 MiB/);
+    // gpt2-tiny holds 25.3 MiB (weights and their packed panels); this run adds 3.9 MiB
+    expectUserError(await loom('logits', ...gpt2, '--ids', ids, '--out', out, '--max-memory', '1'), /cpu: the model needs 25\.3 MiB \(weights 12\.7 MiB \(\+ 12\.6 MiB packed\), constants 0\.0 MiB\), above the memory budget of 1\.0 MiB/);
+    expectUserError(await loom('logits', ...gpt2, '--ids', ids, '--out', out, '--max-memory', '28'), /cpu: this run needs 29\.2 MiB \(.*intermediates, outputs and states 3\.9 MiB at batch=1, seq=20\), above the memory budget of 28\.0 MiB/);
     expect(await loom('logits', ...gpt2, '--ids', ids, '--out', out, '--max-memory', '64')).toEqual({ code: 0, stdout: '', stderr: '' });
   });
 

@@ -9,7 +9,7 @@ import { contiguousLayout, isContiguous, reshapeLayout, sliceLayout, transposeLa
 import { WasmRuntime, type CpuKernelOptions, type KernelSettings } from './wasm-runtime/runtime.ts';
 import { weightPanels } from './wasm-runtime/weight-panels.ts';
 import type { NonFiniteTrace } from '../finite-outputs.ts';
-import { checkMemoryBudget, DEFAULT_MAX_MEMORY } from './memory-budget.ts';
+import { checkMemoryBudget, defaultMaxMemory, runBytes, staticBytes, type ModelBytes } from '../memory-budget.ts';
 
 type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[], layouts: (Layout | undefined)[]) => void;
 
@@ -21,7 +21,7 @@ export interface CpuKernel {
 }
 
 export type CpuPrepareOptions = CpuProgramOptions & CpuKernelOptions & {
-  /** Bytes a run may allocate for constants, intermediates, outputs and states (default 3 GiB; the heap's limit is 4). */
+  /** Bytes the model and a run may hold: weights and their packed copies, constants, intermediates, outputs, states (default: 3/4 of the machine's memory). */
   readonly maxMemory?: number;
   /** Record the first kernel whose output holds a NaN or infinity, per run (`nonFinite`). */
   readonly traceNonFinite?: boolean;
@@ -62,14 +62,14 @@ export class CpuProgram {
   private disposed = false;
   private readonly timings: Map<string, { calls: number; ms: number }> | undefined;
   private readonly traceNonFinite: boolean;
-  private readonly maxMemory: number;
+  private readonly held: ModelBytes;
   /** With `traceNonFinite`: the first kernel of the last run whose output held a NaN or infinity. */
   nonFinite: NonFiniteTrace | undefined;
 
   /** Compiles the kernels, settles threads and SIMD flavor, and packs the weights the matmuls read. */
   static async create(plan: Plan, weights: Weights, state: StateStore = new StateStore(), options: CpuPrepareOptions = {}): Promise<CpuProgram> {
     const settings = await WasmRuntime.get().settle(options);
-    const program = new CpuProgram(plan, weights, state, options, settings);
+    const program = new CpuProgram(plan, weights, state, options, settings, options.maxMemory ?? (await defaultMaxMemory()));
     program.packWeights();
     return program;
   }
@@ -80,13 +80,13 @@ export class CpuProgram {
     readonly state: StateStore,
     options: CpuProgramOptions,
     readonly settings: KernelSettings,
+    private readonly maxMemory: number,
   ) {
+    // the budget first: nothing is allocated for a model that cannot fit
+    this.held = { ...staticBytes(plan, weights), weightCopies: packedWeightBytes(plan, settings) };
+    checkMemoryBudget('cpu', this.held, maxMemory);
     this.timings = (options as CpuPrepareOptions).profile ? new Map() : undefined;
     this.traceNonFinite = Boolean((options as CpuPrepareOptions).traceNonFinite);
-    this.maxMemory = (options as CpuPrepareOptions).maxMemory ?? DEFAULT_MAX_MEMORY;
-    // constants are allocated now: a tiny file declaring a huge constant is refused here
-    const constantBytes = plan.buffers.filter((b) => b.kind === 'constant').reduce((sum, b) => sum + resolveDim(b.size, new Map()) * 4, 0);
-    if (constantBytes > this.maxMemory) checkMemoryBudget({ ...plan, buffers: plan.buffers.filter((b) => b.kind === 'constant') }, new Map(), this.maxMemory, 'the graph');
     this.guard = poisonEnabled(options) ? new PoisonGuard(plan, (n) => this.rt.heap.i32(this.alloc(n * 4), n)) : undefined;
     this.states = stateNames(plan.graph);
     this.stridedViews = new Set(plan.stridedViews ?? []);
@@ -139,7 +139,7 @@ export class CpuProgram {
   run(feeds: Readonly<Record<string, NDArray>>): Record<string, NDArray> {
     const { plan } = this;
     const bindings = bindInputs(plan.graph, feeds, { optional: this.states });
-    checkMemoryBudget(plan, bindings, this.maxMemory, 'this run');
+    checkMemoryBudget('cpu', this.held, this.maxMemory, { bytes: runBytes(plan, bindings), bindings });
     const storage: Storage[] = new Array(plan.buffers.length);
     for (const node of graphInputs(plan.graph)) {
       const name = nodeName(node)!;
@@ -316,6 +316,24 @@ export class CpuProgram {
     this.rt.heap.release(at);
     this.blocks.splice(this.blocks.indexOf(at), 1);
   }
+}
+
+/** Bytes of the packed panels kept for the weights matmuls read as B (float32, and bfloat16 for one-row products with that store). */
+function packedWeightBytes(plan: Plan, settings: KernelSettings): number {
+  const seen = new Set<string>();
+  let bytes = 0;
+  for (const step of plan.steps) {
+    const node = plan.graph.nodes[step.node]!;
+    if (node.op !== 'matmul' && node.op !== 'fused_matmul') continue;
+    const b = plan.graph.nodes[node.inputs[1]!]!;
+    if (b.op !== 'param' || b.type.shape.some((d) => typeof d !== 'number')) continue;
+    const oneRow = node.type.shape[node.type.shape.length - 2] === 1 && settings.weightStore === 'bf16';
+    const key = `${nodeName(b)}|${String(node.attrs['transposeB'])}|${oneRow}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    bytes += ((b.type.shape as number[]).reduce((p, d) => p * d, 1) * 4) / (oneRow ? 2 : 1);
+  }
+  return bytes;
 }
 
 function nonFiniteIn(out: Storage, node: GraphNode): NonFiniteTrace | undefined {

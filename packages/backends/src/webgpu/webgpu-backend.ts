@@ -39,7 +39,7 @@ export function createWebGpuBackend(options: WebGpuBackendOptions = {}): WebGpuB
     async prepare(graph: Graph, weights: Weights, prepareOptions: PrepareOptions = {}): Promise<WebGpuModel> {
       const r = await runtime();
       r.checkAlive('prepare');
-      return WebGpuModel.create(r, compile(graph, { inPlace: false }), weights, prepareOptions.state);
+      return WebGpuModel.create(r, compile(graph, { inPlace: false }), weights, prepareOptions.state, prepareOptions.maxMemory);
     },
   };
 }

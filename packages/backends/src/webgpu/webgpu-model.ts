@@ -18,6 +18,7 @@ import type { PreparedModel } from '../backend.ts';
 import { StateStore } from '../state-store.ts';
 import { GpuStates } from './gpu-states.ts';
 import { GpuLimitError, KernelError, ModelDisposedError } from './errors.ts';
+import { checkMemoryBudget, defaultMaxMemory, runBytes, staticBytes, type ModelBytes } from '../memory-budget.ts';
 import { sizeOfShape, type KernelContext, type KernelLaunch, type StorageBinding, type TensorInfo } from './kernel.ts';
 import { kernelFor, type AnyKernelRenderer } from './kernel-table.ts';
 import { BufferUsage, formatBytes, type GpuRuntime, type LayoutSignature } from './runtime.ts';
@@ -108,6 +109,7 @@ export class WebGpuModel implements PreparedModel {
   private readonly statusSlots: number;
   private readonly stateNames: ReadonlySet<string>;
   private readonly gpuStates: GpuStates;
+  private budget: { held: ModelBytes; maxBytes: number } | undefined;
 
   private constructor(
     readonly runtime: GpuRuntime,
@@ -124,9 +126,13 @@ export class WebGpuModel implements PreparedModel {
   }
 
   /** Checks that every step has a kernel, then uploads weights and constants. */
-  static async create(runtime: GpuRuntime, plan: Plan, weights: Weights, state: StateStore = new StateStore()): Promise<WebGpuModel> {
+  static async create(runtime: GpuRuntime, plan: Plan, weights: Weights, state: StateStore = new StateStore(), maxMemory?: number): Promise<WebGpuModel> {
     const graph = plan.graph;
     checkWeights(graph, weights, new Map());
+    // the budget before any upload (WebGPU tells no device memory size: the machine's is the default)
+    const held = staticBytes(plan, weights);
+    const budget = maxMemory ?? (await defaultMaxMemory());
+    checkMemoryBudget('webgpu', held, budget);
     let slots = 0;
     const steps = plan.steps.map((step): StepInfo => {
       const node = graph.nodes[step.node]!;
@@ -134,6 +140,7 @@ export class WebGpuModel implements PreparedModel {
       return { step, node, render, statusSlot: STATUS_OPS.has(node.op) ? slots++ : -1 };
     });
     const model = new WebGpuModel(runtime, plan, steps, findIndexChecks(graph, steps), state);
+    model.budget = { held, maxBytes: budget };
     try {
       await model.uploadStatic(weights);
     } catch (e) {
@@ -252,6 +259,7 @@ export class WebGpuModel implements PreparedModel {
     this.runtime.checkAlive('run');
     const graph = this.plan.graph;
     const bindings = bindInputs(graph, feeds, { optional: this.stateNames });
+    if (this.budget) checkMemoryBudget('webgpu', this.budget.held, this.budget.maxBytes, { bytes: runBytes(this.plan, bindings), bindings });
     this.checkIndices(feeds, bindings);
     const schedule = await this.schedule(bindings);
     await this.ensureBuffers(schedule);

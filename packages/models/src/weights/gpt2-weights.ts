@@ -29,10 +29,10 @@ export function hfGpt2Mapping(checkpointNames: Iterable<string>): WeightMapping 
 const SPARE_LAYERS = 64;
 
 /**
- * Compares the config's layer count with the checkpoint's before any graph is built: a config that
- * asks for far more layers than the weights hold (n_layer 1e6, say) fails at once, naming the field,
- * instead of building a graph of a million layers just to list what is missing. Smaller mismatches
- * go on to the WeightsError, which lists every missing, unexpected and mis-shaped tensor.
+ * Compares the config with the checkpoint's header before any graph is built: a config that asks
+ * for far more layers than the weights hold (n_layer 1e6, say), or whose vocab_size, n_positions or
+ * n_embd disagree with the embedding tables, fails at once naming the fields. Other mismatches go on
+ * to the WeightsError, which lists every missing, unexpected and mis-shaped tensor.
  */
 export function checkGpt2ConfigAgainstCheckpoint(cfg: Gpt2Config, checkpoint: ReadonlyMap<string, NDArray>, sourceName = 'checkpoint'): void {
   const bare = (name: string) => (name.startsWith(PREFIX) ? name.slice(PREFIX.length) : name);
@@ -43,6 +43,16 @@ export function checkGpt2ConfigAgainstCheckpoint(cfg: Gpt2Config, checkpoint: Re
   }
   if (cfg.nLayer > layers + SPARE_LAYERS) {
     throw new ConfigError(`config n_layer is ${cfg.nLayer}, but ${sourceName} holds ${layers} layers${layers > 0 ? ` (h.0 to h.${layers - 1})` : ''}: the config does not belong to these weights`);
+  }
+  // the tables fix vocab_size, n_positions and n_embd: compare them with the header's shapes
+  const table = (name: string) => checkpoint.get(name) ?? checkpoint.get(PREFIX + name);
+  const wte = table('wte.weight');
+  if (wte && (wte.shape.length !== 2 || wte.shape[0] !== cfg.vocabSize || wte.shape[1] !== cfg.nEmbd)) {
+    throw new ConfigError(`config vocab_size ${cfg.vocabSize} and n_embd ${cfg.nEmbd} do not match ${sourceName}'s wte.weight [${wte.shape.join(', ')}]: the config does not belong to these weights`);
+  }
+  const wpe = table('wpe.weight');
+  if (wpe && (wpe.shape.length !== 2 || wpe.shape[0] !== cfg.nPositions || wpe.shape[1] !== cfg.nEmbd)) {
+    throw new ConfigError(`config n_positions ${cfg.nPositions} and n_embd ${cfg.nEmbd} do not match ${sourceName}'s wpe.weight [${wpe.shape.join(', ')}]: the config does not belong to these weights`);
   }
 }
 

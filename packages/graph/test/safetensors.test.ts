@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -490,6 +490,15 @@ describe('readSafetensorsFile / writeSafetensorsFile', () => {
     await expect(writeSafetensorsFile(join(dir, 'missing-folder', 'w.safetensors'), {})).rejects.toThrow(/ENOENT/);
     expect(await readFile(path, 'utf8')).toBe('old contents');
     expect(await readdir(dir)).toEqual(['w.safetensors']);
+  });
+
+  it('a rename that fails after the bytes were written (the target is a folder) removes the temporary file and keeps the target', async () => {
+    const target = join(dir, 'taken.safetensors');
+    await mkdir(target);
+    await writeFile(join(target, 'inside'), 'keep');
+    await expect(writeSafetensorsFile(target, { w: ndarray('f32', [1], [1]) })).rejects.toThrow(/EISDIR|ENOTEMPTY|EEXIST/);
+    expect(await readdir(dir)).toEqual(['taken.safetensors']);
+    expect(await readFile(join(target, 'inside'), 'utf8')).toBe('keep');
   });
 
   it('names the path in errors', async () => {

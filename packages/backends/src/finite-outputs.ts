@@ -16,24 +16,28 @@ export interface NonFiniteTrace {
   readonly value: number;
 }
 
+/** Index of the first NaN or infinity in `data` (x - x is 0 only for finite x), or -1. */
+export function firstNonFiniteIndex(data: ArrayLike<number>): number {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v - v !== 0) return i;
+  }
+  return -1;
+}
+
 /** The first NaN or infinity of an output as `NaN at [0, 2, 17]`, or undefined when all are finite. */
 export function firstNonFinite(a: NDArray): string | undefined {
   if (a.dtype !== 'f32') return undefined;
-  const data = a.data;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i]!;
-    if (v - v !== 0) {
-      // unravel i into the shape for the message
-      const index: number[] = [];
-      let rest = i;
-      for (let d = a.shape.length - 1; d >= 0; d--) {
-        index.unshift(rest % a.shape[d]!);
-        rest = Math.floor(rest / a.shape[d]!);
-      }
-      return `${v} at [${index.join(', ')}]`;
-    }
+  const i = firstNonFiniteIndex(a.data);
+  if (i < 0) return undefined;
+  // unravel i into the shape for the message
+  const index: number[] = [];
+  let rest = i;
+  for (let d = a.shape.length - 1; d >= 0; d--) {
+    index.unshift(rest % a.shape[d]!);
+    rest = Math.floor(rest / a.shape[d]!);
   }
-  return undefined;
+  return `${a.data[i]} at [${index.join(', ')}]`;
 }
 
 /**

@@ -8,7 +8,7 @@ import { PoisonGuard, poisonEnabled, type CpuProgramOptions } from './poison.ts'
 import { contiguousLayout, isContiguous, reshapeLayout, sliceLayout, transposeLayout, type Layout } from './layout.ts';
 import { WasmRuntime, type CpuKernelOptions, type KernelSettings } from './wasm-runtime/runtime.ts';
 import { weightPanels } from './wasm-runtime/weight-panels.ts';
-import type { NonFiniteTrace } from '../finite-outputs.ts';
+import { firstNonFiniteIndex, type NonFiniteTrace } from '../finite-outputs.ts';
 import { checkMemoryBudget, defaultMaxMemory, runBytes, staticBytes, type ModelBytes } from '../memory-budget.ts';
 
 type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[], layouts: (Layout | undefined)[]) => void;
@@ -337,11 +337,8 @@ function packedWeightBytes(plan: Plan, settings: KernelSettings): number {
 }
 
 function nonFiniteIn(out: Storage, node: GraphNode): NonFiniteTrace | undefined {
-  for (let i = 0; i < out.length; i++) {
-    const v = out[i]!;
-    if (v - v !== 0) return { kernel: `%${node.id} ${node.op}${node.source ? ` at ${node.source}` : ''}`, element: i, value: v };
-  }
-  return undefined;
+  const i = firstNonFiniteIndex(out);
+  return i < 0 ? undefined : { kernel: `%${node.id} ${node.op}${node.source ? ` at ${node.source}` : ''}`, element: i, value: out[i]! };
 }
 
 /** The array's data as float32 storage (i32 and Float32Array data as they are; f64 data converted). */

@@ -31,7 +31,7 @@ export interface PrepareOptions {
   /** CPU only: `bf16` stores weights for one-row products (decoding) in bfloat16, half the bytes per token. Default `f32`. */
   readonly weightStore?: 'f32' | 'bf16';
   /**
-   * cpu and webgpu: bytes the model and a run may hold (weights and the cpu's packed copies,
+   * cpu, webgl and webgpu: bytes the model and a run may hold (weights and the cpu's packed copies,
    * constants, intermediates, outputs, states); default three quarters of the machine's memory.
    * Over it, prepare or run throws a MemoryBudgetError with the numbers, before allocating.
    */
@@ -53,5 +53,5 @@ export interface PreparedModel {
   dispose(): void;
 }
 
-export const BACKEND_NAMES = ['cpu', 'reference', 'webgpu'] as const;
+export const BACKEND_NAMES = ['cpu', 'reference', 'webgl', 'webgpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];

@@ -3,10 +3,11 @@ import { BACKEND_NAMES, type Backend, type BackendName, type PrepareOptions } fr
 import { cpuBackend } from './cpu/cpu-backend.ts';
 import { referenceBackend } from './reference-backend.ts';
 
-/** Backends that need no setup; WebGPU is loaded on demand because it pulls in native bindings. */
+/** Backends that need no setup; WebGPU and WebGL are loaded on demand because they pull in native bindings. */
 const loaders: Record<BackendName, () => Promise<Backend>> = {
   cpu: async () => cpuBackend,
   reference: async () => referenceBackend,
+  webgl: async () => (await import('./webgl/webgl-backend.ts')).webglBackend,
   webgpu: async () => (await import('./webgpu/webgpu-backend.ts')).webgpuBackend,
 };
 

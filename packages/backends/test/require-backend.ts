@@ -20,7 +20,7 @@ export function backendRequired(name: BackendName): boolean {
 
 /**
  * Gets a backend for a test file, probing that it can really run (for webgpu: an adapter and a
- * device). When it cannot: prints the reason and returns no backend, so the suite skips locally;
+ * device; for webgl: a GL context). When it cannot: prints the reason and returns no backend, so the suite skips locally;
  * but when LOOM_REQUIRE_BACKENDS names it (CI), throws, so the suite fails.
  *
  *   const { backend: gpu } = await requireBackend('webgpu');
@@ -30,7 +30,8 @@ export async function requireBackend(name: BackendName): Promise<RequiredBackend
   if (name === 'webgpu') defaultWebGpuEnv();
   try {
     const backend = await getBackend(name);
-    if (name === 'webgpu') await (backend as unknown as { runtime(): Promise<unknown> }).runtime();
+    // webgpu: an adapter and a device; webgl: a GL context (headless-gl on an X display in Node)
+    if (name === 'webgpu' || name === 'webgl') await (backend as unknown as { runtime(): Promise<unknown> }).runtime();
     return { backend, reason: '' };
   } catch (e) {
     const reason = `${name} backend unavailable: ${(e as Error).message}`;

@@ -1,4 +1,5 @@
-import type { DType, GraphNode, OpDef, OPS, OpName } from '@loom/graph';
+import type { DType, GraphNode, OpName } from '@loom/graph';
+import type { AttrsOf } from '../op-attrs.ts';
 import type { DeviceLimits } from './gpu-provider.ts';
 
 /**
@@ -15,8 +16,7 @@ export interface TensorInfo {
   readonly label: string;
 }
 
-/** Attributes of op K as its op-table schema parses them. */
-export type AttrsOf<K extends OpName> = (typeof OPS)[K] extends OpDef<infer A> ? A : never;
+export type { AttrsOf };
 
 export interface KernelContext<K extends OpName = OpName> {
   readonly node: GraphNode;

@@ -15,6 +15,7 @@ import {
   type Weights,
 } from '@loom/graph';
 import type { PreparedModel } from '../backend.ts';
+import { checkIndices, findIndexChecks, tensorLabel, type IndexCheck } from '../index-checks.ts';
 import { StateStore } from '../state-store.ts';
 import { GpuStates } from './gpu-states.ts';
 import { GpuLimitError, KernelError, ModelDisposedError } from './errors.ts';
@@ -43,12 +44,6 @@ interface StepInfo {
   readonly render: AnyKernelRenderer;
   /** Slot in the status buffer, or -1. */
   readonly statusSlot: number;
-}
-
-/** A graph input that feeds gather ids or cache_update positions: checked on the host before upload. */
-interface IndexCheck {
-  readonly inputName: string;
-  readonly node: GraphNode;
 }
 
 /** Ops whose kernels report out-of-range indices through the status buffer. */
@@ -139,7 +134,7 @@ export class WebGpuModel implements PreparedModel {
       const render = kernelFor(node);
       return { step, node, render, statusSlot: STATUS_OPS.has(node.op) ? slots++ : -1 };
     });
-    const model = new WebGpuModel(runtime, plan, steps, findIndexChecks(graph, steps), state);
+    const model = new WebGpuModel(runtime, plan, steps, findIndexChecks(graph, steps.map((s) => s.node)), state);
     model.budget = { held, maxBytes: budget };
     try {
       await model.uploadStatic(weights);
@@ -485,33 +480,7 @@ export class WebGpuModel implements PreparedModel {
   // --- data checks -----------------------------------------------------------------------------------
 
   private checkIndices(feeds: Readonly<Record<string, NDArray>>, bindings: DimBindings): void {
-    const graph = this.plan.graph;
-    for (const c of this.indexChecks) {
-      const values = feeds[c.inputName]!.data;
-      const at = `${c.node.op} node %${c.node.id}${c.node.source ? ` at ${c.node.source}` : ''}`;
-      if (c.node.op === 'gather') {
-        const table = graph.nodes[c.node.inputs[0]!]!;
-        const rows = resolveDim(table.type.shape[0]!, bindings);
-        for (let i = 0; i < values.length; i++) {
-          const id = values[i]!;
-          if (!(id >= 0 && id < rows)) {
-            throw new InputError(`input '${c.inputName}' holds ${id} at position ${i}, outside the ${rows} rows of ${tensorLabel(graph, table.id)} (${at})`);
-          }
-        }
-      } else {
-        const cache = graph.nodes[c.node.inputs[0]!]!;
-        const update = graph.nodes[c.node.inputs[1]!]!;
-        const axis = (c.node.attrs['axis'] as number) < 0 ? (c.node.attrs['axis'] as number) + cache.type.shape.length : (c.node.attrs['axis'] as number);
-        const capacity = resolveDim(cache.type.shape[axis]!, bindings);
-        const t = resolveDim(update.type.shape[axis]!, bindings);
-        for (let i = 0; i < values.length; i++) {
-          const p = values[i]!;
-          if (!(p >= 0 && p + t <= capacity)) {
-            throw new InputError(`input '${c.inputName}' holds position ${p} (row ${i}): positions ${p}..${p + t - 1} do not fit ${tensorLabel(graph, cache.id)} of ${capacity} (${at})`);
-          }
-        }
-      }
-    }
+    checkIndices(this.plan.graph, this.indexChecks, feeds, bindings);
   }
 
   private checkStatus(words: Uint32Array): void {
@@ -526,17 +495,6 @@ export class WebGpuModel implements PreparedModel {
       throw new InputError(`${at}: the position of row ${first} does not fit the update into ${tensor}`);
     }
   }
-}
-
-function findIndexChecks(graph: Graph, steps: readonly StepInfo[]): IndexCheck[] {
-  const checks: IndexCheck[] = [];
-  for (const { node } of steps) {
-    if (!STATUS_OPS.has(node.op)) continue;
-    let source = graph.nodes[node.inputs[node.op === 'gather' ? 1 : 2]!]!;
-    while (source.op === 'reshape') source = graph.nodes[source.inputs[0]!]!;
-    if (source.op === 'input') checks.push({ inputName: nodeName(source)!, node });
-  }
-  return checks;
 }
 
 function statusReset(slots: number): Uint32Array {
@@ -558,13 +516,4 @@ function bufferLabel(b: PlanBuffer): string {
   if (b.kind === 'param') return `weight '${b.name}'`;
   if (b.kind === 'input') return `input '${b.name}'`;
   return `${b.kind} buffer #${b.id} (${b.dtype}, ${b.size} elements)`;
-}
-
-function tensorLabel(graph: Graph, id: number): string {
-  let node = graph.nodes[id]!;
-  while (node.op === 'reshape') node = graph.nodes[node.inputs[0]!]!;
-  const name = nodeName(node);
-  if (node.op === 'param' && name) return `weight '${name}'`;
-  if (node.op === 'input' && name) return `input '${name}'`;
-  return `%${id} (${node.op})`;
 }

@@ -180,10 +180,3 @@ export function renderExpr(expr: Expr, inputs: readonly ExprInput[], prefix = 'e
   for (const h of helpers) addHelper(h);
   return { statements, result: out.value, dtype: out.dtype, helpers: [...allHelpers].sort().map((h) => HELPERS[h]) };
 }
-
-/** The one-op expression of a plain elementwise node (add, exp, where, cast, ...). */
-export function primitiveExpr(op: string, arity: number, attrs: Readonly<Record<string, unknown>>): Expr {
-  const args = Array.from({ length: arity }, (_, k) => ({ in: k }));
-  if (op === 'cast') return { op, args, dtype: attrs['dtype'] as DType };
-  return { op, args };
-}

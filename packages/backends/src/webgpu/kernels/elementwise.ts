@@ -1,6 +1,7 @@
 import type { Expr } from '@loom/graph';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
-import { primitiveExpr, renderExpr } from '../wgsl-expr.ts';
+import { primitiveExpr } from '../../primitive-expr.ts';
+import { renderExpr } from '../wgsl-expr.ts';
 import { entryPoint, linearGrid, Params, storageDecl } from '../wgsl.ts';
 import { classifyAccess, renderBroadcastOffsets } from './broadcast.ts';
 

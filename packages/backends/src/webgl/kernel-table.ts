@@ -1,0 +1,52 @@
+import { getOp, isOpName, type GraphNode } from '@loom/graph';
+import { WebGlUnsupportedOpError } from './errors.ts';
+import type { GlPass, KernelContext, KernelTable } from './kernel.ts';
+import { attentionKernel } from './kernels/attention.ts';
+import { cacheUpdateKernel } from './kernels/cache-update.ts';
+import { fusedElementwiseKernel, primitiveElementwiseKernel } from './kernels/elementwise.ts';
+import { gatherKernel } from './kernels/gather.ts';
+import { fusedAddLayerNormKernel, layerNormKernel } from './kernels/layer-norm.ts';
+import { concatKernel, rangeKernel, sliceKernel, transposeKernel } from './kernels/layout.ts';
+import { fusedMatmulKernel, matmulKernel } from './kernels/matmul.ts';
+import { reduceKernel } from './kernels/reduce.ts';
+import { softmaxKernel } from './kernels/softmax.ts';
+
+/**
+ * The WebGL kernels by op, the same set as the WebGPU backend's. Every op of category 'elementwise'
+ * (unary, binary, comparison, where, cast) shares the expression renderer; reshape is a view (no
+ * kernel); input, param and constant are textures, not steps. Composite ops never reach a backend.
+ */
+export const WEBGL_KERNELS: KernelTable = {
+  fused_elementwise: fusedElementwiseKernel,
+  matmul: matmulKernel,
+  fused_matmul: fusedMatmulKernel,
+  fused_attention: attentionKernel,
+  fused_add_layer_norm: fusedAddLayerNormKernel,
+  layer_norm: layerNormKernel,
+  softmax: softmaxKernel,
+  reduce_sum: reduceKernel,
+  reduce_mean: reduceKernel,
+  reduce_max: reduceKernel,
+  gather: gatherKernel,
+  transpose: transposeKernel,
+  slice: sliceKernel,
+  concat: concatKernel,
+  range: rangeKernel,
+  cache_update: cacheUpdateKernel,
+};
+
+export type AnyGlRenderer = (ctx: KernelContext) => GlPass[];
+
+/** The renderer for a node, or WebGlUnsupportedOpError naming the op and the node. */
+export function glKernelFor(node: GraphNode): AnyGlRenderer {
+  const where = `node %${node.id}${node.source ? ` at ${node.source}` : ''}`;
+  if (!isOpName(node.op)) throw new WebGlUnsupportedOpError(node.op, `${where}: not an op of the op table`);
+  const def = getOp(node.op);
+  if (def.category === 'elementwise') return primitiveElementwiseKernel;
+  const renderer = WEBGL_KERNELS[node.op];
+  if (!renderer) {
+    const why = def.category === 'composite' ? 'composite ops must be expanded by compile() first' : 'the WebGL backend has no kernel for it';
+    throw new WebGlUnsupportedOpError(node.op, `${where}: ${why}`);
+  }
+  return renderer as unknown as AnyGlRenderer;
+}

@@ -1,0 +1,75 @@
+import type { DType, GraphNode, OpName } from '@loom/graph';
+import type { AttrsOf } from '../op-attrs.ts';
+
+/**
+ * The contract between renderers and the runtime. A renderer turns one plan step (a node of the
+ * compiled graph, with its shapes resolved for this run) into one or more passes; it never touches
+ * the GL context. A pass draws one texture: every output element runs the pass's GLSL once (a
+ * fragment), at linear index `i`, and reads its inputs as textures. The runtime owns the context,
+ * the gpu.js kernels and the textures.
+ */
+
+export type { AttrsOf };
+
+/** A tensor a kernel reads or writes, with its shape resolved for this run. */
+export interface TensorInfo {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** What to call it in messages: a weight or input name, else `%id`. */
+  readonly label: string;
+}
+
+/** What the GL context allows (read from it, or lowered for tests). */
+export interface GlLimits {
+  /** MAX_TEXTURE_SIZE: a texture is at most this many texels wide and high. */
+  readonly maxTextureSize: number;
+  /** MAX_TEXTURE_IMAGE_UNITS: textures one pass can read. */
+  readonly maxTextureUnits: number;
+}
+
+export interface KernelContext<K extends OpName = OpName> {
+  readonly node: GraphNode;
+  readonly attrs: AttrsOf<K>;
+  readonly inputs: readonly TensorInfo[];
+  readonly output: TensorInfo;
+  readonly limits: GlLimits;
+}
+
+/** A texture a pass reads: an input of the step, or the output of an earlier pass of the same step. */
+export type PassInput = { readonly input: number } | { readonly pass: number };
+
+/**
+ * One draw. `body` is GLSL: statements computing output element `i` (an int, row-major over the
+ * output) that end in `return <float>;`. Input `k` of `inputs` is read with `sample(k, index)`.
+ * Everything is a float on the GPU: i32 tensors hold their integers as floats (exact to 2^24).
+ */
+export interface GlPass {
+  readonly inputs: readonly PassInput[];
+  /** Output elements. */
+  readonly size: number;
+  /** GLSL functions the body calls, as source (deduplicated by the runtime). */
+  readonly helpers: readonly string[];
+  readonly body: readonly string[];
+  /** e.g. 'softmax row statistics', for messages and profiles. */
+  readonly what: string;
+}
+
+/** The passes of a step; the last one's output is the step's output. */
+export type KernelRenderer<K extends OpName> = (ctx: KernelContext<K>) => GlPass[];
+
+/** Renderers keyed by op name; each one's attribute type comes from the op table. */
+export type KernelTable = { readonly [K in OpName]?: KernelRenderer<K> };
+
+export const input = (index: number): PassInput => ({ input: index });
+export const pass = (index: number): PassInput => ({ pass: index });
+
+/** GLSL reading element `index` (an int expression) of the pass's input `slot`. */
+export function sample(slot: number, index: string): string {
+  return `getFloatFromSampler2D(t${slot}, t${slot}Size, t${slot}Dim, 0, 0, ${index})`;
+}
+
+export function sizeOfShape(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}

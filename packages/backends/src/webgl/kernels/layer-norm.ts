@@ -1,0 +1,42 @@
+import { f32Literal, int } from '../glsl.ts';
+import { input, pass, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
+
+/**
+ * Layer norm over the last axis in two passes: per row the mean and 1 / sqrt(variance + eps) (the
+ * variance of the centred values, as the reference computes it), then every element normalized.
+ * With `residual`, normalizes x + residual (fused_add_layer_norm) without storing the sum.
+ */
+function renderLayerNorm(ctx: KernelContext, eps: number, withResidual: boolean): GlPass[] {
+  const shape = ctx.output.shape;
+  const size = sizeOfShape(shape);
+  if (size === 0) return [];
+  const d = shape[shape.length - 1]!;
+  const rows = size / d;
+  const value = (index: string) => (withResidual ? `(${sample(0, index)} + ${sample(1, index)})` : sample(0, index));
+  const stats = [
+    'int row = i / 2;',
+    `int base = row * ${int(d)};`,
+    'float s = 0.0;',
+    `for (int k = 0; k < ${int(d)}; k++) { s += ${value('base + k')}; }`,
+    `float mean = s / ${f32Literal(d)};`,
+    'if (i - row * 2 == 0) { return mean; }',
+    'float q = 0.0;',
+    `for (int k = 0; k < ${int(d)}; k++) { float c = ${value('base + k')} - mean; q += c * c; }`,
+    `return inversesqrt(q / ${f32Literal(d)} + ${f32Literal(eps)});`,
+  ];
+  const tensors = withResidual ? [input(0), input(1)] : [input(0)];
+  const g = tensors.length;
+  const normalize = [
+    `int row = i / ${int(d)};`,
+    `int k = i - row * ${int(d)};`,
+    `return (${value('i')} - ${sample(g + 2, 'row * 2')}) * ${sample(g + 2, 'row * 2 + 1')} * ${sample(g, 'k')} + ${sample(g + 1, 'k')};`,
+  ];
+  const [gamma, beta] = withResidual ? [2, 3] : [1, 2];
+  return [
+    { inputs: tensors, size: rows * 2, helpers: [], body: stats, what: `${ctx.node.op} row mean and scale` },
+    { inputs: [...tensors, input(gamma), input(beta), pass(0)], size, helpers: [], body: normalize, what: `${ctx.node.op} normalize` },
+  ];
+}
+
+export const layerNormKernel = (ctx: KernelContext<'layer_norm'>): GlPass[] => renderLayerNorm(ctx, ctx.attrs.eps, false);
+export const fusedAddLayerNormKernel = (ctx: KernelContext<'fused_add_layer_norm'>): GlPass[] => renderLayerNorm(ctx, ctx.attrs.eps, true);

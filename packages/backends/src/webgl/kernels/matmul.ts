@@ -1,0 +1,68 @@
+import { broadcastStrides, type Expr } from '@loom/graph';
+import { broadcastOffset, coordinates, int } from '../glsl.ts';
+import { renderExpr } from '../glsl-expr.ts';
+import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
+
+/**
+ * Batched matmul, and fused_matmul (the epilogue expression runs on each result before the store):
+ * one fragment per output element walks K, four products per iteration. Batch axes broadcast, B may
+ * be transposed ([..., N, K]); epilogue inputs broadcast against the output.
+ */
+export function matmulKernel(ctx: KernelContext<'matmul'>): GlPass[] {
+  return renderMatmul(ctx, ctx.attrs.transposeB, undefined);
+}
+
+export function fusedMatmulKernel(ctx: KernelContext<'fused_matmul'>): GlPass[] {
+  return renderMatmul(ctx, ctx.attrs.transposeB, ctx.attrs.epilogue);
+}
+
+function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | undefined): GlPass[] {
+  const [a, b, ...extras] = ctx.inputs;
+  const out = ctx.output.shape;
+  const size = sizeOfShape(out);
+  if (size === 0) return [];
+  const rank = out.length;
+  const [M, N] = [out[rank - 2]!, out[rank - 1]!];
+  const K = a!.shape[a!.shape.length - 1]!;
+  const batchShape = out.slice(0, -2);
+  const aStrides = broadcastStrides(a!.shape.slice(0, -2), batchShape).map((s) => s * M * K);
+  const bStrides = broadcastStrides(b!.shape.slice(0, -2), batchShape).map((s) => s * K * N);
+  const terms = (strides: number[]) => strides.map((s, d) => (s === 0 || batchShape[d] === 1 ? '' : `oc${d} * ${int(s)}`)).filter((t) => t);
+  const aBase = [...terms(aStrides), `oc${rank - 2} * ${int(K)}`].join(' + ');
+  // B's element (k, n) at k * N + n, or transposed at n * K + k
+  const bBase = [...terms(bStrides), ...(transposeB ? [`oc${rank - 1} * ${int(K)}`] : [`oc${rank - 1}`])].join(' + ');
+  const bStep = transposeB ? 1 : N;
+  const aAt = (k: string) => sample(0, `aBase + ${k}`);
+  const bAt = (k: string) => sample(1, bStep === 1 ? `bBase + ${k}` : `bBase + (${k}) * ${int(bStep)}`);
+  const unrolled = Math.floor(K / 4) * 4;
+  const body = [
+    ...coordinates('i', out, 'o'),
+    `int aBase = ${aBase};`,
+    `int bBase = ${bBase};`,
+    'float acc = 0.0;',
+    `for (int k4 = 0; k4 < ${int(unrolled)}; k4 += 4) {`,
+    `  acc += ${aAt('k4')} * ${bAt('k4')};`,
+    `  acc += ${aAt('k4 + 1')} * ${bAt('k4 + 1')};`,
+    `  acc += ${aAt('k4 + 2')} * ${bAt('k4 + 2')};`,
+    `  acc += ${aAt('k4 + 3')} * ${bAt('k4 + 3')};`,
+    '}',
+    ...Array.from({ length: K - unrolled }, (_, r) => `acc += ${aAt(int(unrolled + r))} * ${bAt(int(unrolled + r))};`),
+  ];
+  if (!epilogue) {
+    return [{ inputs: [input(0), input(1)], size, helpers: [], body: [...body, 'return acc;'], what: ctx.node.op }];
+  }
+  const loads = extras.flatMap((x, k) => {
+    const { lines, offset } = broadcastOffset('i', x!.shape, out, `x${k}_`);
+    return [...lines, `float xv${k} = ${sample(2 + k, offset)};`];
+  });
+  const rendered = renderExpr(epilogue, [{ value: 'acc', dtype: 'f32' }, ...extras.map((x, k) => ({ value: `xv${k}`, dtype: x!.dtype }))]);
+  return [
+    {
+      inputs: ctx.inputs.map((_, k) => input(k)),
+      size,
+      helpers: rendered.helpers,
+      body: [...body, ...loads, ...rendered.statements, `return ${rendered.result};`],
+      what: ctx.node.op,
+    },
+  ];
+}

@@ -1,0 +1,286 @@
+import { WebGlContextLostError, WebGlFallbackError, WebGlKernelError, WebGlLimitError } from './errors.ts';
+import { acquireContext, type AcquiredContext, type GlMode } from './gl-provider.ts';
+import type { GlLimits, GlPass } from './kernel.ts';
+
+/**
+ * The WebGL runtime: one GL context, gpu.js on it, and the textures that hold tensors. Renderers
+ * produce passes (GLSL); this file turns a pass into a gpu.js kernel (`createKernel` with the pass
+ * as a native GLSL function), runs it on textures (`pipeline: true`, so results stay on the GPU),
+ * uploads and reads back, and counts every GL texture so tests can see leaks.
+ *
+ * Texture ownership: gpu.js reuses a kernel's output texture on its next run unless someone holds a
+ * clone of it. Each result is cloned (so the kernel's next run draws into a fresh texture) and taken
+ * out of the kernel's texture cache (so destroying the kernel cannot free it); `release` frees the
+ * GL texture when the last holder lets go, whatever became of the kernel that drew it.
+ */
+
+/** The parts of gpu.js this runtime uses (its own typings describe the user-facing API only). */
+interface GpuJsTexture {
+  texture: WebGLTexture & { _refs?: number };
+  readonly size: ArrayLike<number>;
+  clone(): GpuJsTexture;
+  _deleted?: boolean;
+}
+interface GpuJsKernel {
+  readonly constructor: { readonly name: string };
+  textureCache?: WebGLTexture[];
+  /** The texture the next run draws into, and the flag that makes the run re-attach it. */
+  texture?: GpuJsTexture & { beforeMutate(): boolean };
+  _textureSwitched?: boolean;
+  destroy(removeCanvasReferences?: boolean): void;
+}
+interface GpuJsKernelFunction {
+  (...args: unknown[]): GpuJsTexture;
+  readonly kernel: GpuJsKernel;
+  destroy?(): void;
+}
+interface GpuJsModule {
+  GPU: new (settings: { mode: GlMode; canvas?: object; context: object }) => { createKernel(source: string, settings: object): GpuJsKernelFunction; destroy(): unknown };
+  HeadlessGLKernel: new (...args: never[]) => GpuJsKernel;
+  WebGL2Kernel: new (...args: never[]) => GpuJsKernel;
+  utils: { closestSquareDimensions(length: number): Int32Array };
+}
+
+/** A tensor on the GPU: `size` floats in a float32 texture, one per texel (red channel). */
+export class GlTensor {
+  /** Holders; the texture is freed when the last one releases it. */
+  holders = 1;
+  constructor(
+    readonly texture: GpuJsTexture,
+    readonly size: number,
+  ) {}
+}
+
+/** A compiled pass: a gpu.js kernel for one GLSL source, output size and input texture sizes. */
+export interface GlKernel {
+  readonly fn: GpuJsKernelFunction;
+  readonly what: string;
+  readonly source: string;
+  checked: boolean;
+}
+
+export interface GlRuntimeOptions {
+  /** Lower the context's limits, e.g. { maxTextureSize: 64 } to exercise the limit errors in tests. */
+  readonly limits?: Partial<GlLimits>;
+}
+
+export class GlRuntime {
+  readonly limits: GlLimits;
+  private readonly gpu: ReturnType<typeof createGpu>;
+  private readonly framebuffer: WebGLFramebuffer;
+  private readonly expectedClass: new (...args: never[]) => GpuJsKernel;
+  private live = 0;
+  private destroyed = false;
+
+  private constructor(
+    private readonly context: AcquiredContext,
+    private readonly gpujs: GpuJsModule,
+    options: GlRuntimeOptions,
+  ) {
+    const gl = context.gl;
+    countTextures(gl, (delta) => (this.live += delta));
+    this.gpu = createGpu(gpujs, context);
+    this.expectedClass = context.mode === 'headlessgl' ? gpujs.HeadlessGLKernel : gpujs.WebGL2Kernel;
+    this.framebuffer = gl.createFramebuffer()!;
+    const maxTextureSize = Number(gl.getParameter(gl.MAX_TEXTURE_SIZE));
+    // one unit is the output's while a kernel is set up
+    const maxTextureUnits = Number(gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS)) - 1;
+    this.limits = {
+      maxTextureSize: Math.min(maxTextureSize, options.limits?.maxTextureSize ?? Infinity),
+      maxTextureUnits: Math.min(maxTextureUnits, options.limits?.maxTextureUnits ?? Infinity),
+    };
+  }
+
+  static async create(options: GlRuntimeOptions = {}): Promise<GlRuntime> {
+    const context = await acquireContext();
+    const module = (await import('gpu.js')) as unknown as GpuJsModule & { default?: GpuJsModule };
+    return new GlRuntime(context, module.default ?? module, options);
+  }
+
+  /** e.g. "WebGL 1.0 (ANGLE) on Xvfb :99, HeadlessGLKernel". */
+  get description(): string {
+    return `${this.context.description}, gpu.js ${this.expectedClass.name}`;
+  }
+
+  /** The gpu.js kernel class every kernel must have (HeadlessGLKernel in Node, WebGL2Kernel in a browser). */
+  get kernelClass(): string {
+    return this.expectedClass.name;
+  }
+
+  /** GL textures alive in this context (tensors, and gpu.js's own per-kernel textures). */
+  get liveTextures(): number {
+    return this.live;
+  }
+
+  get lost(): boolean {
+    return this.destroyed || this.context.gl.isContextLost();
+  }
+
+  checkAlive(what: string): void {
+    if (this.lost) throw new WebGlContextLostError(`cannot ${what}; prepare the model again`);
+  }
+
+  /** Loses the context on purpose (tests of context loss; a browser tab losing its GPU looks the same). */
+  loseContext(): void {
+    this.context.destroy();
+    this.destroyed = true;
+  }
+
+  /** Texture dimensions gpu.js uses for `size` floats (one per texel), checked against the limits. */
+  textureShape(size: number, what: string): [number, number] {
+    const [w, h] = this.gpujs.utils.closestSquareDimensions(Math.max(size, 1)) as unknown as [number, number];
+    const max = this.limits.maxTextureSize;
+    if (w > max || h > max) {
+      throw new WebGlLimitError(`${what} holds ${size} elements, a ${w} x ${h} texture: more than the context's MAX_TEXTURE_SIZE of ${max} (at most ${max * max} elements per tensor)`);
+    }
+    return [w, h];
+  }
+
+  /** Compiles a pass for these input sizes (one gpu.js kernel; built on its first run). */
+  compile(pass: GlPass, inputSizes: readonly number[], where: string): GlKernel {
+    const what = `${where}: ${pass.what}`;
+    if (pass.inputs.length > this.limits.maxTextureUnits) {
+      throw new WebGlLimitError(`${what} reads ${pass.inputs.length} tensors, more than the ${this.limits.maxTextureUnits} textures one kernel can read (MAX_TEXTURE_IMAGE_UNITS)`);
+    }
+    this.textureShape(pass.size, `the output of ${what}`);
+    const names = pass.inputs.map((_, k) => `t${k}`);
+    const source = [
+      ...new Set(pass.helpers),
+      `float loom_main(${names.map((n) => `sampler2D ${n}, ivec2 ${n}Size, ivec3 ${n}Dim`).join(', ')}) {`,
+      '  int i = threadId.x;',
+      ...pass.body.map((l) => `  ${l}`),
+      '}',
+    ].join('\n');
+    const fn = this.gpu.createKernel(`function (${names.join(', ')}) { return loom_main(${names.join(', ')}); }`, {
+      output: [pass.size],
+      pipeline: true,
+      precision: 'single',
+      tactic: 'precision',
+      optimizeFloatMemory: false,
+      dynamicOutput: false,
+      argumentTypes: names.map(() => 'ArrayTexture(1)'),
+      nativeFunctions: [{ name: 'loom_main', source, returnType: 'Number', argumentTypes: Object.fromEntries(names.map((n) => [n, 'ArrayTexture(1)'])) }],
+    });
+    void inputSizes; // part of the caller's cache key: gpu.js bakes input texture sizes into the shader
+    return { fn, what, source, checked: false };
+  }
+
+  /** Runs a kernel on tensors; the result belongs to the caller (release it). */
+  run(kernel: GlKernel, inputs: readonly GlTensor[], size: number): GlTensor {
+    let result: GpuJsTexture;
+    const target = kernel.fn.kernel.texture;
+    if (target && inputs.some((t) => t.texture.texture === target.texture)) {
+      // the kernel's own last result is an input (a chain of same-shaped steps): draw into a fresh
+      // texture, as gpu.js does once a clone of its output exists (we hold one), instead of its check failing
+      target.beforeMutate();
+      kernel.fn.kernel._textureSwitched = true;
+    }
+    try {
+      result = kernel.fn(...inputs.map((t) => t.texture));
+    } catch (e) {
+      this.checkAlive(`run ${kernel.what}`);
+      throw new WebGlKernelError(`${kernel.what} failed to compile or run (a renderer bug): ${(e as Error).message.slice(0, 2000)}\n--- GLSL ---\n${kernel.source}`);
+    }
+    if (!kernel.checked) {
+      // gpu.js falls back to its CPU or WebAssembly kernels without a word; a GL backend must not
+      this.checkClass(kernel.fn.kernel, kernel.what);
+      kernel.checked = true;
+    }
+    return this.own(result, kernel.fn.kernel, size);
+  }
+
+  /** Uploads floats through a one-line kernel (`return a[this.thread.x]`), cached by size by the caller. */
+  uploadKernel(size: number): GpuJsKernelFunction {
+    this.textureShape(size, 'an upload');
+    return this.gpu.createKernel('function (a) { return a[this.thread.x]; }', { output: [size], pipeline: true, precision: 'single', tactic: 'precision', optimizeFloatMemory: false, argumentTypes: ['Array'] });
+  }
+
+  upload(kernel: GpuJsKernelFunction, data: Float32Array): GlTensor {
+    const result = kernel(data);
+    this.checkClass(kernel.kernel, 'an upload');
+    return this.own(result, kernel.kernel, data.length);
+  }
+
+  private checkClass(kernel: GpuJsKernel, what: string): void {
+    if ((kernel as object) instanceof (this.expectedClass as unknown as new () => object)) return;
+    const name = (kernel as { constructor: { name: string } }).constructor.name;
+    throw new WebGlFallbackError(name, `${what} ran as a gpu.js ${name}, not a ${this.expectedClass.name}: gpu.js fell back from WebGL`);
+  }
+
+  private own(result: GpuJsTexture, kernel: GpuJsKernel, size: number): GlTensor {
+    const clone = result.clone();
+    const cache = kernel.textureCache;
+    const at = cache?.indexOf(result.texture) ?? -1;
+    if (at >= 0) cache!.splice(at, 1);
+    return new GlTensor(clone, size);
+  }
+
+  retain(t: GlTensor): GlTensor {
+    t.holders++;
+    return t;
+  }
+
+  /** Drops one holder; the last frees the GL texture (unless the kernel that drew it still renders into it). */
+  release(t: GlTensor): void {
+    if (t.holders <= 0) return;
+    if (--t.holders > 0) return;
+    const raw = t.texture.texture;
+    t.texture._deleted = true;
+    const refs = raw._refs ?? 1;
+    if (refs > 1) raw._refs = refs - 1;
+    else {
+      raw._refs = 0;
+      if (!this.destroyed) this.context.gl.deleteTexture(raw);
+    }
+  }
+
+  /** Reads a tensor back (readPixels of its texture, the red channel of each texel). */
+  read(t: GlTensor): Float32Array {
+    const gl = this.context.gl;
+    const [w, h] = [t.texture.size[0]!, t.texture.size[1]!];
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
+    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, t.texture.texture, 0);
+    const rgba = new Float32Array(w * h * 4);
+    gl.readPixels(0, 0, w, h, gl.RGBA, gl.FLOAT, rgba);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    this.checkAlive('read results');
+    const out = new Float32Array(t.size);
+    for (let k = 0; k < t.size; k++) out[k] = rgba[k * 4]!;
+    return out;
+  }
+
+  /** Blocks until the GPU has finished everything queued (for per-kernel timings). */
+  finish(): void {
+    const gl = this.context.gl;
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
+  }
+
+  destroyKernel(fn: GpuJsKernelFunction): void {
+    if (this.destroyed) return;
+    fn.kernel.destroy();
+  }
+}
+
+function createGpu(gpujs: GpuJsModule, context: AcquiredContext) {
+  return new gpujs.GPU({ mode: context.mode, ...(context.canvas ? { canvas: context.canvas } : {}), context: context.gl });
+}
+
+/** Counts live GL textures by wrapping the context's create and delete calls. */
+function countTextures(gl: WebGLRenderingContext | WebGL2RenderingContext, change: (delta: number) => void): void {
+  const created = new WeakSet<WebGLTexture>();
+  const create = gl.createTexture.bind(gl);
+  const remove = gl.deleteTexture.bind(gl);
+  gl.createTexture = () => {
+    const t = create();
+    if (t) {
+      created.add(t);
+      change(1);
+    }
+    return t;
+  };
+  gl.deleteTexture = (t: WebGLTexture | null) => {
+    if (t && created.delete(t)) change(-1);
+    remove(t);
+  };
+}

@@ -1,10 +1,10 @@
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 
 /** The page's HTML: loads the bundle as a module; `window.loom` appears when it has run. */
 export const PAGE_HTML = `<!doctype html>
 <html>
-<head><meta charset="utf-8"><title>Loom WebGPU</title></head>
+<head><meta charset="utf-8"><title>Loom WebGPU and WebGL</title></head>
 <body>
 <p id="status">loading</p>
 <script type="module" src="./loom-page.js"></script>
@@ -13,10 +13,23 @@ export const PAGE_HTML = `<!doctype html>
 </html>
 `;
 
+/** The Node-only half of the WebGL context provider (headless-gl, Xvfb), replaced in browsers by a module that says so. */
+const nodeOnly: Plugin = {
+  name: 'loom-node-only',
+  setup(b) {
+    b.onResolve({ filter: /headless-context\.ts$/ }, (args) => ({ path: args.path, namespace: 'loom-node-only' }));
+    b.onLoad({ filter: /.*/, namespace: 'loom-node-only' }, () => ({
+      contents: "export async function createHeadlessContext() { throw new Error('headless-gl is Node only'); }",
+      loader: 'js',
+    }));
+  },
+};
+
 /**
- * Bundles browser/page.ts (the WebGPU backend, the compiler and the graph IR) into one ES module for
- * browsers. The `webgpu` npm package (Dawn, Node only) is left external: in a browser the backend
- * takes `navigator.gpu` and never imports it.
+ * Bundles browser/page.ts (the WebGPU and WebGL backends, the compiler and the graph IR) into one ES
+ * module for browsers. Node-only code stays out: the `webgpu` package (Dawn) is external, and the
+ * headless-gl provider is stubbed; in a browser the backends take `navigator.gpu` and a canvas's
+ * WebGL2 context and never reach them. gpu.js resolves to its browser build.
  */
 export async function bundlePage(options: { minify?: boolean } = {}): Promise<string> {
   const result = await build({
@@ -27,6 +40,7 @@ export async function bundlePage(options: { minify?: boolean } = {}): Promise<st
     platform: 'browser',
     target: 'es2022',
     external: ['webgpu'],
+    plugins: [nodeOnly],
     minify: options.minify ?? false,
     logLevel: 'silent',
   });

@@ -1,9 +1,15 @@
 /**
- * The browser page's script (bundled by build-page.ts): runs Loom graphs on `navigator.gpu` with the
- * same WebGPU backend as Node. The page exposes `window.loom` for the test driving it.
+ * The browser page's script (bundled by build-page.ts): runs Loom graphs on `navigator.gpu` or on
+ * WebGL2 with the same WebGPU and WebGL backends as Node. The page exposes `window.loom` for the
+ * tests driving it, and times a matmul on either backend.
  */
-import { graphFromJson, graphToJson, ModelBuilder, type Graph, type NDArray } from '@loom/graph';
+import { GraphBuilder, graphFromJson, graphToJson, ModelBuilder, type Graph, type NDArray } from '@loom/graph';
+import type { Backend } from '../src/backend.ts';
+import { webglBackend } from '../src/webgl/index.ts';
 import { webgpuBackend } from '../src/webgpu/index.ts';
+
+type PageBackend = 'webgpu' | 'webgl';
+const backends: Record<PageBackend, Backend> = { webgpu: webgpuBackend, webgl: webglBackend };
 
 /** Tensors as plain JSON (what crosses page.evaluate). */
 export interface JsonTensor {
@@ -31,9 +37,9 @@ function smallTransformerBlock(): Graph {
   return m.build({ y });
 }
 
-async function run(graphJson: string, feeds: Record<string, JsonTensor>, weights: Record<string, JsonTensor>): Promise<Record<string, JsonTensor>> {
+async function run(graphJson: string, feeds: Record<string, JsonTensor>, weights: Record<string, JsonTensor>, backend: PageBackend = 'webgpu'): Promise<Record<string, JsonTensor>> {
   const graph = graphFromJson(graphJson);
-  const model = await webgpuBackend.prepare(graph, new Map(Object.entries(weights).map(([k, v]) => [k, toNd(v)])));
+  const model = await backends[backend].prepare(graph, new Map(Object.entries(weights).map(([k, v]) => [k, toNd(v)])));
   try {
     const out = await model.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toNd(v)])));
     return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, toJson(v)]));
@@ -46,9 +52,38 @@ async function adapter(): Promise<string> {
   return (await webgpuBackend.runtime()).description;
 }
 
+/** The WebGL context and the gpu.js kernel class every kernel is checked to have (WebGL2Kernel here). */
+async function webgl(): Promise<{ description: string; kernelClass: string }> {
+  const runtime = await webglBackend.runtime();
+  return { description: runtime.description, kernelClass: runtime.kernelClass };
+}
+
+/** Median wall time (ms) of an n x n x n float32 matmul on `backend`, results read back each run. */
+async function timeMatmul(n: number, backend: PageBackend, reps = 5): Promise<number> {
+  const b = new GraphBuilder();
+  const y = b.add('matmul', [b.input('a', 'f32', [n, n]), b.param('w', 'f32', [n, n])]);
+  const random = (k: number) => Float32Array.from({ length: k }, (_, i) => Math.sin(i) * 0.5);
+  const model = await backends[backend].prepare(b.build({ y }), new Map([['w', { dtype: 'f32', shape: [n, n], data: random(n * n) }]]));
+  try {
+    const feeds = { a: { dtype: 'f32' as const, shape: [n, n], data: random(n * n) } };
+    await model.run(feeds);
+    const times: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      const start = performance.now();
+      await model.run(feeds);
+      times.push(performance.now() - start);
+    }
+    return times.sort((p, q) => p - q)[Math.floor(times.length / 2)]!;
+  } finally {
+    model.dispose();
+  }
+}
+
 const api = {
   run,
   adapter,
+  webgl,
+  timeMatmul,
   /** The page's own graph, as JSON, so the test can compute the reference and weights in Node. */
   smallTransformerBlock: (): string => graphToJson(smallTransformerBlock()),
   hasGpu: (): boolean => 'gpu' in navigator,

@@ -34,7 +34,7 @@ export function addCpuKernelOptions(command: Command): Command {
   return command
     .option('--threads <n>', 'cpu backend: threads for matmuls and attention (default: all cores)', parsePositiveInt('--threads'))
     .addOption(new Option('--weight-store <kind>', 'cpu backend: bf16 halves the bytes read per decoded token (weights rounded to bfloat16)').choices(['f32', 'bf16']))
-    .option('--max-memory <MiB>', 'cpu and webgpu: memory the model and a run may hold (default: 3/4 of the machine); beyond it they are refused with the numbers', parsePositiveInt('--max-memory'));
+    .option('--max-memory <MiB>', 'cpu, webgl and webgpu: memory the model and a run may hold (default: 3/4 of the machine); beyond it they are refused with the numbers', parsePositiveInt('--max-memory'));
 }
 
 /** The prepare options the flags ask for; they apply to the cpu backend only, and say so otherwise. */
@@ -45,7 +45,7 @@ export function cpuPrepareOptions(flags: CpuKernelFlags): PrepareOptions | undef
   };
   const budget = flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory * 2 ** 20 } : {};
   if (Object.keys(cpuOnly).length > 0 && flags.backend !== 'cpu') throw new ModelInputError(`--threads and --weight-store apply to the cpu backend, not to ${flags.backend}`);
-  if (flags.maxMemory !== undefined && flags.backend === 'reference') throw new ModelInputError('--max-memory applies to the cpu and webgpu backends, not to reference');
+  if (flags.maxMemory !== undefined && flags.backend === 'reference') throw new ModelInputError('--max-memory applies to the cpu, webgl and webgpu backends, not to reference');
   const given = { ...cpuOnly, ...budget };
   return Object.keys(given).length > 0 ? given : undefined;
 }

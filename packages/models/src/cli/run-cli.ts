@@ -15,7 +15,7 @@ export const EXIT_BUG = 2;
 
 export function buildProgram(io: CliIo = processIo): Command {
   const program = new Command('loom')
-    .description('Loom: declarative Transformer graphs, run on the cpu, reference or webgpu backend')
+    .description('Loom: declarative Transformer graphs, run on the cpu, reference, webgl or webgpu backend')
     .showSuggestionAfterError(true)
     .exitOverride();
   // commander's own errors (bad arguments) get the same prefix as ours

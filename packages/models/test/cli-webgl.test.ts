@@ -1,0 +1,53 @@
+/** The CLI's webgl paths: reverse, generate, logits and verify on WebGL (skipped locally without a GL context, failing in CI). */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { maxAbsDiff, readSafetensors } from '@loom/graph';
+import { describe, expect, it } from 'vitest';
+import { requireBackend } from '../../backends/test/require-backend.ts';
+import { runCli } from '../src/cli/run-cli.ts';
+import { FIXTURES, fixtureJson, fixtureTensors, tensor } from './helpers.ts';
+
+const { backend: gl } = await requireBackend('webgl');
+const { backend: gpu } = await requireBackend('webgpu');
+const gpt2 = ['--weights', join(FIXTURES, 'gpt2-tiny.safetensors'), '--config', join(FIXTURES, 'gpt2-tiny.config.json')];
+
+async function loom(...args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+describe.skipIf(!gl)('loom on --backend webgl', { timeout: 180_000 }, () => {
+  it('reverse "hello world" prints dlrow olleh', async () => {
+    const { code, stdout, stderr } = await loom('reverse', '--backend', 'webgl', 'hello world');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toBe('dlrow olleh\n');
+  });
+
+  it('generate (with the KV cache in textures) prints what the cpu backend prints', async () => {
+    const args = ['generate', ...gpt2, '--prompt', 'Data visualization empowers users to', '--max-new-tokens', '8'];
+    const onGl = await loom(...args, '--backend', 'webgl');
+    const onCpu = await loom(...args, '--backend', 'cpu');
+    expect(onGl.code).toBe(0);
+    expect(onGl.stdout).toBe(onCpu.stdout);
+  });
+
+  it('logits writes [1, T, vocab] within 2e-5 of float64 PyTorch', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'loom-webgl-')), 'logits.safetensors');
+    const ids = fixtureJson<{ prompt_ids: number[] }>('gpt2-tiny.json').prompt_ids;
+    const { code } = await loom('logits', ...gpt2, '--ids', ids.join(','), '--out', out, '--backend', 'webgl');
+    expect(code).toBe(0);
+    const logits = readSafetensors(new Uint8Array(readFileSync(out))).tensors.get('logits')!;
+    expect(logits.shape).toEqual([1, 6, 50257]);
+    expect(maxAbsDiff(logits.data, tensor(fixtureTensors('gpt2-tiny-golden.safetensors'), 'logits_f64').data)).toBeLessThan(2e-5);
+  });
+
+  it.skipIf(!gpu)('verify --backends cpu,webgl,webgpu agrees with the float64 reference', async () => {
+    const { code, stdout } = await loom('verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--backends', 'cpu,webgl,webgpu', '--runs', '2', '--max-seq', '4');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^cpu: .*\nwebgl: max \|error\| .*\nwebgpu: max \|error\| .*\nok: cpu, webgl, webgpu agree/);
+  });
+});

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the WebGPU (and later WebGL) tests need, once:
-#   chromium    ships the SwiftShader Vulkan driver, /usr/lib/chromium/vk_swiftshader_icd.json
-#               (Debian 12's own lavapipe is too old for Dawn), and is the browser for in-page tests;
-#   libvulkan1  the Vulkan loader that the npm `webgpu` package (Dawn) opens;
-#   xvfb        an X display for headless GL.
+# Installs the Debian packages the WebGPU and WebGL tests need, once:
+#   chromium         ships the SwiftShader Vulkan driver, /usr/lib/chromium/vk_swiftshader_icd.json
+#                    (Debian 12's own lavapipe is too old for Dawn), and is the browser for in-page tests;
+#   libvulkan1       the Vulkan loader that the npm `webgpu` package (Dawn) opens;
+#   xvfb             an X display for headless-gl (the WebGL backend in Node starts one when DISPLAY is unset);
+#   libgl1-mesa-dri  Mesa's software GL (llvmpipe), which headless-gl's ANGLE draws with under Xvfb.
 # Idempotent: does nothing, and prints nothing, when they are already installed.
 # Needs root (or passwordless sudo) and apt; elsewhere it says what to install and fails.
 set -euo pipefail
 
-PACKAGES=(chromium libvulkan1 xvfb)
+PACKAGES=(chromium libvulkan1 xvfb libgl1-mesa-dri)
 ICD=/usr/lib/chromium/vk_swiftshader_icd.json
 
 missing=()

@@ -227,7 +227,7 @@ describe('loom commands', () => {
       const r = await loom(...cmd, '--help');
       expect(r.code, cmd.join(' ')).toBe(0);
       expect(r.stdout).toMatch(/^Usage: loom/);
-      if (['reverse', 'generate', 'logits'].includes(cmd[0] ?? '')) expect(r.stdout.replace(/\s+/g, ' ')).toMatch(/"cpu", "reference", "webgpu"/);
+      if (['reverse', 'generate', 'logits'].includes(cmd[0] ?? '')) expect(r.stdout.replace(/\s+/g, ' ')).toMatch(/"cpu", "reference", "webgl", "webgpu"/);
     }
   });
 });
@@ -246,8 +246,8 @@ describe('loom user errors: one line on stderr, status 1', () => {
   });
 
   it('unknown backend names list the choices', async () => {
-    expectUserError(await loom('reverse', '--backend', 'tpu', 'abc'), /'--backend <name>' argument 'tpu' is invalid\. Allowed choices are cpu, reference, webgpu/);
-    expectUserError(await loom('logits', ...gpt2, '--ids', '1', '--out', OUT, '--backend', 'gpu'), /Allowed choices are cpu, reference, webgpu/);
+    expectUserError(await loom('reverse', '--backend', 'tpu', 'abc'), /'--backend <name>' argument 'tpu' is invalid\. Allowed choices are cpu, reference, webgl, webgpu/);
+    expectUserError(await loom('logits', ...gpt2, '--ids', '1', '--out', OUT, '--backend', 'gpu'), /Allowed choices are cpu, reference, webgl, webgpu/);
   });
 
   it('reverse: unknown character, named with its position', async () => {

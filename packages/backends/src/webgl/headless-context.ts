@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { WebGlUnavailableError } from './errors.ts';
 
@@ -35,6 +36,11 @@ export async function createHeadlessContext(): Promise<HeadlessContext> {
     ownDisplay = true;
   }
   const display = process.env['DISPLAY']!;
+  // a local display without its socket: say so here, before ANGLE prints its own errors to stderr
+  const local = /^(?:unix|localhost|127\.0\.0\.1|)?:(\d+)(?:\.\d+)?$/.exec(display) ?? (display.startsWith(`${hostname()}:`) ? /:(\d+)/.exec(display) : null);
+  if (local && !existsSync(`/tmp/.X11-unix/X${local[1]}`)) {
+    throw new WebGlUnavailableError(`headless-gl needs an X display, and DISPLAY=${display} has no server (no /tmp/.X11-unix/X${local[1]}); unset DISPLAY to let Loom start its own Xvfb, or ${SETUP_HINT}`);
+  }
   const gl = createGl(1, 1, { preserveDrawingBuffer: true, antialias: false, depth: false, stencil: false, premultipliedAlpha: false });
   if (!gl) {
     throw new WebGlUnavailableError(

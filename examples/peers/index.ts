@@ -1,7 +1,7 @@
 /**
  * Peer runtimes for the benchmark, timing-ready: onnxruntime-node running the same GPT-2 and
  * encoder layer as Loom from the same weights, and float32 matmul on onnxruntime-node and
- * TensorFlow.js (wasm). Every time is a median; session creation and weight loading are not timed.
+ * TensorFlow.js (wasm, and webgl on headless-gl). Every time is a median; session creation and weight loading are not timed.
  * peers.test.ts checks that the ONNX graphs compute what Loom's graphs compute.
  *
  * A peer that cannot load throws PeerUnavailableError (reason in the message); catch it to print
@@ -20,6 +20,7 @@ export { gpt2OnnxModel, ortGpt2Session, ortGpt2Prefill, ortGpt2Greedy, OrtGpt2De
 export { BASE_ENCODER_LAYER, buildLoomEncoderLayer, encoderLayerConfig, encoderLayerOnnxModel, ortEncoderLayerSession, ortEncoderLayerRun, type EncoderLayerSizes } from './onnx-encoder-layer.ts';
 export { ortMatmulGflops, matmulOnnxModel } from './onnx-matmul.ts';
 export { tfjsWasmMatmul, type TfjsMatmulResult } from './tfjs-matmul.ts';
+export { tfjsWebglMatmulMs } from './tfjs-webgl.ts';
 
 /** Deterministic token ids spread over the vocabulary, as bench.ts feeds GPT-2. */
 export function benchTokenIds(length: number, vocab: number): number[] {

@@ -6,8 +6,10 @@ import { WebGlUnavailableError } from './errors.ts';
 
 /**
  * A WebGL context in Node: headless-gl (the npm `gl` package, ANGLE) on an X display. With no
- * DISPLAY set, Loom starts an Xvfb of its own (stopped when the process exits) rather than asking
- * the user to wrap every command in `xvfb-run`. Node only: browsers take gl-provider's other path.
+ * DISPLAY set, Loom starts an Xvfb of its own rather than asking the user to wrap every command in
+ * `xvfb-run`. That Xvfb runs with `-terminate`: it exits when its last client disconnects, which
+ * happens when this process ends however it ends (a test worker killed by its pool, SIGKILL), so
+ * none is left behind; a clean exit also kills it. Node only: browsers take gl-provider's other path.
  */
 
 type HeadlessGl = WebGLRenderingContext & { getExtension(name: 'STACKGL_destroy_context'): { destroy(): void } | null };
@@ -31,7 +33,9 @@ export async function createHeadlessContext(): Promise<HeadlessContext> {
     throw new WebGlUnavailableError(`the npm package 'gl' (headless-gl) could not be loaded: ${(e as Error).message.split('\n')[0]}; reinstall it (\`pnpm install\` builds it with node-gyp: python3, make, g++)`);
   }
   let ownDisplay = false;
-  if (!process.env['DISPLAY']) {
+  // our own Xvfb may have terminated (its last client, a destroyed context, went away): start another
+  const ownGone = ownXvfb !== undefined && process.env['DISPLAY'] === ownXvfb.display && ownXvfb.process.exitCode !== null;
+  if (!process.env['DISPLAY'] || ownGone) {
     process.env['DISPLAY'] = await startXvfb();
     ownDisplay = true;
   }
@@ -54,10 +58,10 @@ export async function createHeadlessContext(): Promise<HeadlessContext> {
 
 /** Starts `Xvfb -displayfd`, which picks a free display number and writes it once it accepts clients. */
 async function startXvfb(): Promise<string> {
-  if (ownXvfb && ownXvfb.process.exitCode === null) return ownXvfb.display;
+  if (ownXvfb && ownXvfb.process.exitCode === null && ownXvfb.process.signalCode === null) return ownXvfb.display;
   const binary = findOnPath('Xvfb');
   if (!binary) throw new WebGlUnavailableError(`headless-gl needs an X display: DISPLAY is not set and Xvfb is not installed; ${SETUP_HINT}`);
-  const child = spawn(binary, ['-displayfd', '3', '-screen', '0', '16x16x24', '-nolisten', 'tcp'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, ['-displayfd', '3', '-screen', '0', '16x16x24', '-nolisten', 'tcp', '-terminate'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
   const display = await new Promise<string>((resolve, reject) => {
     let out = '';
     let err = '';

@@ -6,9 +6,12 @@ import { addNorm } from './ops/composite/add-norm.ts';
 import { attention } from './ops/composite/attention.ts';
 import { embed } from './ops/composite/embed.ts';
 import { ffn } from './ops/composite/ffn.ts';
+import { gluFfn } from './ops/composite/glu-ffn.ts';
 import { linear } from './ops/composite/linear.ts';
 import { causalMask, paddingMask } from './ops/composite/mask.ts';
 import { learnedPosenc, sinusoidalPosenc } from './ops/composite/posenc.ts';
+import { rmsNorm } from './ops/composite/rms-norm.ts';
+import { rope } from './ops/composite/rope.ts';
 import { concat } from './ops/concat.ts';
 import { binaryOps, compareOps, unaryOps } from './ops/elementwise.ts';
 import { gather } from './ops/gather.ts';
@@ -58,6 +61,9 @@ export const OPS = {
   attention,
   add_norm: addNorm,
   ffn,
+  rms_norm: rmsNorm,
+  rope,
+  glu_ffn: gluFfn,
   fused_elementwise: fusedElementwise,
   fused_matmul: fusedMatmul,
   fused_attention: fusedAttention,

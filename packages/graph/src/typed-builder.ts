@@ -4,6 +4,8 @@ import { GraphBuilder } from './graph-builder.ts';
 import type { NodeRef } from './op-def.ts';
 import type { BinaryName, CompareName, UnaryName } from './ops/elementwise.ts';
 import type { Activation } from './ops/composite/ffn.ts';
+import type { GluActivation } from './ops/composite/glu-ffn.ts';
+import type { RopeStyle } from './ops/composite/rope.ts';
 import type { Dim, Shape } from './shape.ts';
 import type { TensorType } from './tensor-type.ts';
 
@@ -230,6 +232,34 @@ export class ModelBuilder {
   ): F32<readonly [B, Tq, D]> {
     const inputs = mask ? [q.ref, k.ref, v.ref, mask.ref] : [q.ref, k.ref, v.ref];
     return this.wrap(this.graph.add('attention', inputs, { heads }));
+  }
+  /**
+   * Grouped-query (and, with kvHeads 1, multi-query) attention: k and v carry `kvHeads` heads of
+   * D / heads features, each shared by heads / kvHeads query heads, without repeating them.
+   */
+  groupedAttention<B extends Dim, Tq extends Dim, D extends Dim>(
+    q: F32<readonly [B, Tq, D]>,
+    k: F32<readonly [B, Dim, Dim]>,
+    v: F32<readonly [B, Dim, Dim]>,
+    heads: number,
+    kvHeads: number,
+    mask?: F32<Shape>,
+  ): F32<readonly [B, Tq, D]> {
+    const inputs = mask ? [q.ref, k.ref, v.ref, mask.ref] : [q.ref, k.ref, v.ref];
+    return this.wrap(this.graph.add('attention', inputs, { heads, kvHeads }));
+  }
+  /** RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * (weight + weightOffset); Gemma uses weightOffset 1. */
+  rmsNorm<S extends Shape>(x: F32<S>, weight: F32<readonly [Dim]>, eps = 1e-6, weightOffset = 0): F32<S> {
+    return this.wrap(this.graph.add('rms_norm', [x.ref, weight.ref], { eps, weightOffset }));
+  }
+  /** Rotary position embedding of x[B, T, H, Dh] at positions offset + 0..T-1 (offset: i32 [B] or [1]). */
+  rope<S extends readonly [Dim, Dim, Dim, Dim]>(x: F32<S>, options: { theta?: number; style?: RopeStyle; fraction?: number; offset?: Tensor<'i32', readonly [Dim]> } = {}): F32<S> {
+    const { offset, ...attrs } = options;
+    return this.wrap(this.graph.add('rope', offset ? [x.ref, offset.ref] : [x.ref], attrs));
+  }
+  /** SwiGLU (silu) or GeGLU (gelu) feed-forward: (act(x @ wGate) * (x @ wUp)) @ wDown. */
+  gluFfn<S extends Shape>(x: F32<S>, wGate: F32<readonly [Dim, Dim]>, wUp: F32<readonly [Dim, Dim]>, wDown: F32<readonly [Dim, Dim]>, activation: GluActivation = 'silu'): F32<S> {
+    return this.wrap(this.graph.add('glu_ffn', [x.ref, wGate.ref, wUp.ref, wDown.ref], { activation }));
   }
   addNorm<S extends Shape>(x: F32<S>, residual: F32<S>, gamma: F32<readonly [Dim]>, beta: F32<readonly [Dim]>, eps = 1e-5): F32<S> {
     return this.wrap(this.graph.add('add_norm', [x.ref, residual.ref, gamma.ref, beta.ref], { eps }));

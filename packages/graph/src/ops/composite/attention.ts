@@ -1,18 +1,23 @@
 import { z } from 'zod';
-import { defineOp, typeRule } from '../../op-def.ts';
-import { broadcastShapes, dimEquals, formatShape } from '../../shape.ts';
+import { defineOp, typeRule, type NodeRef, type OpEmitter } from '../../op-def.ts';
+import { broadcastShapes, dimEquals, formatShape, type Dim } from '../../shape.ts';
 
 /**
  * Multi-head scaled dot-product attention on projected inputs:
- *   q[B, Tq, D], k[B, Tk, D], v[B, Tk, D], mask (additive, broadcast to [B, H, Tq, Tk]) -> [B, Tq, D]
- * Self-attention passes the same source for q, k and v; cross-attention takes k and v from the
- * encoder. The projections around it are ordinary `linear` nodes.
+ *   q[B, Tq, D], k[B, Tk, Dkv], v[B, Tk, Dkv], mask (additive, broadcast to [B, H, Tq, Tk]) -> [B, Tq, D]
+ * with H heads of Dh = D / H. Self-attention passes the same source for q, k and v; cross-attention
+ * takes k and v from the encoder. The projections around it are ordinary `linear` nodes.
+ *
+ * Grouped-query attention (Llama 2/3, Mistral, Qwen2): `kvHeads` key/value heads (Dkv = kvHeads * Dh)
+ * shared by groups of H / kvHeads query heads; query head h reads kv head floor(h / (H / kvHeads)).
+ * kvHeads 1 is multi-query attention. The decomposition broadcasts each kv head over its group
+ * (a [B, kvHeads, 1, Tk, Dh] operand against [B, kvHeads, G, Tq, Dh]): K and V are never repeated.
  */
 export const attention = defineOp({
   name: 'attention',
   category: 'composite',
   summary: 'softmax(q k^T * scale + mask) v, split into heads',
-  attrs: z.object({ heads: z.number().int().positive(), scale: z.number().nullable().default(null) }).strict(),
+  attrs: z.object({ heads: z.number().int().positive(), kvHeads: z.number().int().positive().nullable().default(null), scale: z.number().nullable().default(null) }).strict(),
   inputs: ['q', 'k', 'v', 'mask'],
   minInputs: 3,
   infer([q, k, v, mask], a) {
@@ -21,7 +26,10 @@ export const attention = defineOp({
     const [bq, , d] = q!.shape;
     typeRule(typeof d === 'number' && d % a.heads === 0, `D = ${d} must be static and divisible by heads = ${a.heads}`);
     typeRule(dimEquals(k!.shape[0]!, bq!) && dimEquals(v!.shape[0]!, bq!), 'q, k and v must share the batch axis');
-    typeRule(dimEquals(k!.shape[2]!, d) && dimEquals(v!.shape[2]!, d), `k and v must have D = ${d}`);
+    const kvHeads = a.kvHeads ?? a.heads;
+    typeRule(a.heads % kvHeads === 0, `kvHeads = ${kvHeads} must divide heads = ${a.heads}`);
+    const dkv = (d / a.heads) * kvHeads;
+    typeRule(dimEquals(k!.shape[2]!, dkv) && dimEquals(v!.shape[2]!, dkv), `k and v must have ${kvHeads} heads of ${d / a.heads}: last axis ${dkv}, got ${k!.shape[2]} and ${v!.shape[2]}`);
     typeRule(dimEquals(k!.shape[1]!, v!.shape[1]!), 'k and v must have the same length');
     if (mask) {
       const scores = [bq!, a.heads, q!.shape[1]!, k!.shape[1]!];
@@ -34,6 +42,8 @@ export const attention = defineOp({
     const [batch, tq, d] = b.typeOf(q!).shape as [string | number, string | number, number];
     const tk = b.typeOf(k!).shape[1]!;
     const dh = d / a.heads;
+    const kvHeads = a.kvHeads ?? a.heads;
+    if (kvHeads !== a.heads) return groupedQuery(b, [q!, k!, v!, mask], a.heads, kvHeads, a.scale ?? 1 / Math.sqrt(dh));
     const heads = (x: number, t: string | number) =>
       b.add('transpose', [b.add('reshape', [x], { shape: [batch, t, a.heads, dh] })], { perm: [0, 2, 1, 3] }); // (B, H, T, Dh)
     const qh = heads(q!, tq);
@@ -48,3 +58,24 @@ export const attention = defineOp({
     return b.add('reshape', [merged], { shape: [batch, tq, d] });
   },
 });
+
+/** Grouped-query attention: query heads as [B, KV, G, Tq, Dh] against kv heads as [B, KV, 1, Tk, Dh]. */
+function groupedQuery(b: OpEmitter, [q, k, v, mask]: [NodeRef, NodeRef, NodeRef, NodeRef | undefined], heads: number, kvHeads: number, scale: number): NodeRef {
+  const [batch, tq, d] = b.typeOf(q).shape as [Dim, Dim, number];
+  const tk = b.typeOf(k).shape[1]!;
+  const dh = d / heads;
+  const group = heads / kvHeads;
+  const qh = b.add('transpose', [b.add('reshape', [q], { shape: [batch, tq, kvHeads, group, dh] })], { perm: [0, 2, 3, 1, 4] }); // (B, KV, G, Tq, Dh)
+  const kvh = (x: NodeRef) => b.add('reshape', [b.add('transpose', [b.add('reshape', [x], { shape: [batch, tk, kvHeads, dh] })], { perm: [0, 2, 1, 3] })], { shape: [batch, kvHeads, 1, tk, dh] });
+  let scores = b.add('mul', [b.add('matmul', [qh, kvh(k)], { transposeB: true }), b.constant(scale)]); // (B, KV, G, Tq, Tk)
+  if (mask !== undefined) {
+    // the mask broadcasts to [B, H, Tq, Tk]: split its head axis like the queries'
+    const m = b.typeOf(mask).shape;
+    const [mb, mh, mq, mk] = [...new Array<Dim>(4 - m.length).fill(1), ...m];
+    const split = mh === 1 ? [mb!, 1, 1, mq!, mk!] : [mb!, kvHeads, group, mq!, mk!];
+    scores = b.add('add', [scores, b.add('reshape', [mask], { shape: split })]);
+  }
+  const context = b.add('matmul', [b.add('softmax', [scores], { axis: -1 }), kvh(v)]); // (B, KV, G, Tq, Dh)
+  const merged = b.add('transpose', [context], { perm: [0, 3, 1, 2, 4] }); // (B, Tq, KV, G, Dh)
+  return b.add('reshape', [merged], { shape: [batch, tq, d] });
+}

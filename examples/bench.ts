@@ -17,7 +17,8 @@ import { WasmRuntime } from '../packages/backends/src/cpu/wasm-runtime/runtime.t
 import type { CpuProgram } from '../packages/backends/src/cpu/cpu-program.ts';
 import { GPT2_PRESETS, type Gpt2Config } from '../packages/models/src/gpt2/config.ts';
 import { buildGpt2 } from '../packages/models/src/gpt2/model.ts';
-import { KvCacheDecoder } from '../packages/models/src/gpt2/kv-cache-decoder.ts';
+import { KvCacheDecoder } from '../packages/models/src/decoding/kv-cache-decoder.ts';
+import { gpt2CachedPlans } from '../packages/models/src/gpt2/runner.ts';
 import { argmax } from '../packages/models/src/decoding/sampling.ts';
 import { median, medianRuns } from './timing.ts';
 
@@ -153,7 +154,7 @@ async function loomDecode(cfg: Gpt2Config, weights: Weights, weightStore: 'f32' 
   const prepared: { program: CpuProgram }[] = [];
   const backend = cpu({ weightStore, profile });
   const recording: Backend = { name: 'cpu', prepare: async (g, w, o) => { const m = await backend.prepare(g, w, o); prepared.push(m as never); return m; } };
-  const decoder = new KvCacheDecoder(cfg, weights, recording);
+  const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, recording);
   let start = performance.now();
   await decoder.prepare(); // both plans: compile and pack (the peer's session creation is not timed either)
   const prepareMs = performance.now() - start;

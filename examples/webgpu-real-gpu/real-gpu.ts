@@ -12,7 +12,8 @@ import { randomWeights } from '../../packages/backends/src/verify.ts';
 import { createWebGpuBackend } from '../../packages/backends/src/webgpu/index.ts';
 import { GraphBuilder, type Graph, type NDArray } from '../../packages/graph/src/index.ts';
 import { GPT2_PRESETS, type Gpt2Config } from '../../packages/models/src/gpt2/config.ts';
-import { KvCacheDecoder } from '../../packages/models/src/gpt2/kv-cache-decoder.ts';
+import { KvCacheDecoder } from '../../packages/models/src/decoding/kv-cache-decoder.ts';
+import { gpt2CachedPlans } from '../../packages/models/src/gpt2/runner.ts';
 import { buildGpt2 } from '../../packages/models/src/gpt2/model.ts';
 import { timeRuns } from '../timing.ts';
 
@@ -109,7 +110,7 @@ const seq = small ? 16 : 128;
   const steps = small ? 4 : 64;
   const rows: Record<string, number> = {};
   for (const [name, backend, n] of [['webgpu', gpu, steps], ['cpu', cpuBackend, Math.min(steps, 8)]] as const) {
-    const decoder = new KvCacheDecoder(cfg, weights, backend);
+    const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, backend);
     await decoder.prefill([prompt]);
     await decoder.step([1]); // compiles the decode plan
     const start = performance.now();

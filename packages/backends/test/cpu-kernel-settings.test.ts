@@ -10,7 +10,8 @@ import { withPrepareOptions, cpuBackend, type PrepareOptions } from '../src/inde
 // the model zoo lives in @loom/models, which depends on this package: import its sources directly
 import { generate } from '../../models/src/decoding/generate.ts';
 import { gpt2ConfigFromHf } from '../../models/src/gpt2/config.ts';
-import { KvCacheDecoder } from '../../models/src/gpt2/kv-cache-decoder.ts';
+import { KvCacheDecoder } from '../../models/src/decoding/kv-cache-decoder.ts';
+import { gpt2CachedPlans } from '../../models/src/gpt2/runner.ts';
 import { Gpt2Runner } from '../../models/src/gpt2/runner.ts';
 import { gpt2Weights } from '../../models/src/weights/gpt2-weights.ts';
 import { fixtureJson, fixtureTensors, tensor } from '../../models/test/helpers.ts';
@@ -31,7 +32,7 @@ async function logits(options: PrepareOptions): Promise<Float32Array> {
 
 /** Logits of `steps` KV-cache decode steps after the prompt (one-row products: the matrix-vector kernels). */
 async function decodeLogits(options: PrepareOptions, steps: number): Promise<Float32Array[]> {
-  const decoder = new KvCacheDecoder(cfg, weights, withPrepareOptions(cpuBackend, { ...options, ...ALL_ON_KERNELS }));
+  const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, withPrepareOptions(cpuBackend, { ...options, ...ALL_ON_KERNELS }));
   await decoder.prefill([expected.prompt_ids]);
   const rows: Float32Array[] = [];
   for (let i = 0; i < steps; i++) rows.push(...(await decoder.step([expected.greedy_20[i]!])));

@@ -13,7 +13,7 @@ export { GPT2_PRESETS, gpt2ConfigFromHf, parseGpt2ConfigJson, type Gpt2Config, t
 export { buildGpt2, type Gpt2GraphOptions } from './gpt2/model.ts';
 export { Gpt2Runner } from './gpt2/runner.ts';
 export { buildCachedGpt2, cacheName } from './gpt2/cached-model.ts';
-export { KvCacheDecoder } from './gpt2/kv-cache-decoder.ts';
+export { KvCacheDecoder, type CachedPlans } from './decoding/kv-cache-decoder.ts';
 
 export { PRESETS, getPreset, presetGraph, presetParamCount, type Preset } from './presets.ts';
 

@@ -2,7 +2,8 @@ import { cpuBackend, referenceBackend, type Backend } from '@loom/backends';
 import { describe, expect, it } from 'vitest';
 import { generate } from '../src/decoding/generate.ts';
 import { gpt2ConfigFromHf } from '../src/gpt2/config.ts';
-import { KvCacheDecoder } from '../src/gpt2/kv-cache-decoder.ts';
+import { KvCacheDecoder } from '../src/decoding/kv-cache-decoder.ts';
+import { gpt2CachedPlans } from '../src/gpt2/runner.ts';
 import { Gpt2Runner } from '../src/gpt2/runner.ts';
 import { gpt2Weights } from '../src/weights/gpt2-weights.ts';
 import { fixtureJson, fixtureTensors } from './helpers.ts';
@@ -36,7 +37,7 @@ describe.each<[string, Backend]>([
 
 describe('KvCacheDecoder', () => {
   it('next-token logits match the full graph at every step', async () => {
-    const decoder = new KvCacheDecoder(cfg, weights, cpuBackend);
+    const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, cpuBackend);
     const runner = new Gpt2Runner(cfg, weights, cpuBackend);
     const rows = [expected.prompt_ids.slice(0, 3)];
     let logits = await decoder.prefill(rows);
@@ -55,7 +56,7 @@ describe('KvCacheDecoder', () => {
     const small = { ...cfg, nPositions: 4 };
     const wpe = weights.get('wpe.weight')!;
     const fewPositions = new Map(weights).set('wpe.weight', { ...wpe, shape: [4, cfg.nEmbd], data: wpe.data.subarray(0, 4 * cfg.nEmbd) });
-    const decoder = new KvCacheDecoder(small, fewPositions, cpuBackend);
+    const decoder = new KvCacheDecoder(gpt2CachedPlans(small), fewPositions, cpuBackend);
     await decoder.prefill([[1, 2, 3]]);
     await decoder.step([4]);
     await expect(decoder.step([5])).rejects.toThrow(/reached the model's 4 positions/);

@@ -1,5 +1,5 @@
 import { ModelInputError } from '../errors.ts';
-import type { Gpt2Runner } from '../gpt2/runner.ts';
+import type { CausalLm } from './causal-lm.ts';
 import { Prng } from './prng.ts';
 import { pickToken, validateSampling, type SamplingOptions } from './sampling.ts';
 import { decodeLoop } from './step.ts';
@@ -15,23 +15,23 @@ export interface GenerateOptions extends SamplingOptions {
 }
 
 /**
- * GPT-2 generation for a batch of prompts of different lengths: greedy by default, or temperature /
+ * Generation with any causal LM (GPT-2, the Llama family) for a batch of prompts of different lengths: greedy by default, or temperature /
  * top-k / top-p sampling from one seeded PRNG (drawn in row order each step, so results are
  * reproducible). Returns prompt + continuation per row.
  */
-export async function generate(model: Gpt2Runner, prompts: readonly (readonly number[])[], options: GenerateOptions): Promise<number[][]> {
+export async function generate(model: CausalLm, prompts: readonly (readonly number[])[], options: GenerateOptions): Promise<number[][]> {
   validateSampling(options);
   if (!(Number.isInteger(options.maxNewTokens) && options.maxNewTokens >= 0)) throw new ModelInputError(`max-new-tokens must be a non-negative integer, got ${options.maxNewTokens}`);
   prompts.forEach((p, i) => {
-    if (p.length === 0) throw new ModelInputError(`prompt ${i + 1} is empty; GPT-2 needs at least one token to continue`);
+    if (p.length === 0) throw new ModelInputError(`prompt ${i + 1} is empty; a language model needs at least one token to continue`);
   });
   model.check(prompts);
   const longest = Math.max(0, ...prompts.map((p) => p.length));
-  if (longest + options.maxNewTokens > model.cfg.nPositions) {
-    throw new ModelInputError(`prompt of ${longest} tokens plus ${options.maxNewTokens} new tokens is longer than the model's ${model.cfg.nPositions} positions`);
+  if (longest + options.maxNewTokens > model.maxPositions) {
+    throw new ModelInputError(`prompt of ${longest} tokens plus ${options.maxNewTokens} new tokens is longer than the model's ${model.maxPositions} positions`);
   }
   const rng = new Prng(options.seed ?? 0);
-  const stopAt = options.stopAt === undefined ? model.cfg.eosTokenId : options.stopAt;
+  const stopAt = options.stopAt === undefined ? model.eosTokenId : options.stopAt;
   const decoder = model.decoder(options.kvCache ?? true);
   try {
     return await decodeLoop(decoder, prompts, {

@@ -1,7 +1,9 @@
 import type { Backend } from '@loom/backends';
 import type { NDArray, Weights } from '@loom/graph';
 import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
-import { KvCacheDecoder } from './kv-cache-decoder.ts';
+import type { CausalLm } from '../decoding/causal-lm.ts';
+import { KvCacheDecoder, type CachedPlans } from '../decoding/kv-cache-decoder.ts';
+import { buildCachedGpt2 } from './cached-model.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
 import { GraphRunner, padBatch, rowOf } from '../runtime/graph-runner.ts';
 import type { Gpt2Config } from './config.ts';
@@ -14,7 +16,8 @@ const PAD = 0;
  * GPT-2 on a backend. Batches of different lengths are right-padded with an attention_mask, so every
  * token keeps the position it has alone and the real positions compute exactly what they would unbatched.
  */
-export class Gpt2Runner {
+export class Gpt2Runner implements CausalLm {
+  readonly family = 'gpt2';
   private full: GraphRunner | undefined;
   private readonly last: GraphRunner;
 
@@ -24,6 +27,18 @@ export class Gpt2Runner {
     readonly backend: Backend,
   ) {
     this.last = new GraphRunner(backend, buildGpt2(cfg, { attentionMask: true, lastOnly: true }), weights);
+  }
+
+  get vocabSize(): number {
+    return this.cfg.vocabSize;
+  }
+
+  get maxPositions(): number {
+    return this.cfg.nPositions;
+  }
+
+  get eosTokenId(): number | null {
+    return this.cfg.eosTokenId;
   }
 
   /** Throws a ModelInputError for ids outside the vocabulary or rows longer than n_positions. */
@@ -52,10 +67,15 @@ export class Gpt2Runner {
    * decode plan that keeps keys and values in the backend; without it each step recomputes the prefix.
    */
   decoder(kvCache = true): StepDecoder {
-    return kvCache ? new KvCacheDecoder(this.cfg, this.weights, this.backend) : new RecomputeDecoder((rows) => this.nextLogits(rows));
+    return kvCache ? new KvCacheDecoder(gpt2CachedPlans(this.cfg), this.weights, this.backend) : new RecomputeDecoder((rows) => this.nextLogits(rows));
   }
 
   async dispose(): Promise<void> {
     await Promise.all([this.last.dispose(), this.full?.dispose()]);
   }
+}
+
+/** GPT-2's KV-cache graphs, for KvCacheDecoder. */
+export function gpt2CachedPlans(cfg: Gpt2Config): CachedPlans {
+  return { vocabSize: cfg.vocabSize, maxPositions: cfg.nPositions, build: (seq) => buildCachedGpt2(cfg, { seq }) };
 }

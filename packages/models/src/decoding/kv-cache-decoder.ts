@@ -1,18 +1,28 @@
 import { StateStore, type Backend, type PreparedModel } from '@loom/backends';
-import { graphParams, nodeName, type NDArray, type Weights } from '@loom/graph';
-import type { StepDecoder } from '../decoding/step.ts';
+import { graphParams, nodeName, type Graph, type NDArray, type Weights } from '@loom/graph';
 import { ModelInputError } from '../errors.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
 import { padBatch, rowOf } from '../runtime/graph-runner.ts';
-import { buildCachedGpt2 } from './cached-model.ts';
-import type { Gpt2Config } from './config.ts';
+import type { StepDecoder } from './step.ts';
+
+/**
+ * A model's KV-cache graphs: `build(seq)` gives the graph for `seq` new tokens per row ('seq' for a
+ * prefill, 1 for a decode step), with inputs input_ids [B, T], position [B], last_index [B] and its
+ * caches as states, and output logits [B, 1, V] (GPT-2's buildCachedGpt2, Llama's buildCachedLlama).
+ */
+export interface CachedPlans {
+  readonly vocabSize: number;
+  /** The caches' capacity: the longest a row may grow. */
+  readonly maxPositions: number;
+  build(seq: 'seq' | 1): Graph;
+}
 
 const PAD = 0;
 
 const i32 = (shape: number[], values: ArrayLike<number>): NDArray => ({ dtype: 'i32', shape, data: Int32Array.from(values) });
 
 /**
- * GPT-2 decoding with a key/value cache: a prefill plan (T = the prompt) fills the cache, then a
+ * Decoding with a key/value cache: a prefill plan (T = the prompt) fills the cache, then a
  * decode plan (T = 1) feeds one token per row per step. The two plans share one StateStore, so the
  * cache stays inside the backend; each step costs the same whatever the position.
  */
@@ -23,7 +33,7 @@ export class KvCacheDecoder implements StepDecoder {
   private positions: number[] = [];
 
   constructor(
-    readonly cfg: Gpt2Config,
+    readonly plans: CachedPlans,
     private readonly weights: Weights,
     readonly backend: Backend,
   ) {}
@@ -39,7 +49,7 @@ export class KvCacheDecoder implements StepDecoder {
   }
 
   async prefill(prefixes: readonly (readonly number[])[]): Promise<Float32Array[]> {
-    checkTokenRows(prefixes, this.cfg.vocabSize, this.cfg.nPositions, 'prompt');
+    checkTokenRows(prefixes, this.plans.vocabSize, this.plans.maxPositions, 'prompt');
     if (prefixes.some((p) => p.length === 0)) throw new ModelInputError('every prompt needs at least one token');
     this.prefillModel ??= this.preparePlan('seq');
     this.state.clear();
@@ -51,9 +61,9 @@ export class KvCacheDecoder implements StepDecoder {
   }
 
   async step(tokens: readonly number[]): Promise<Float32Array[]> {
-    checkTokenRows([tokens], this.cfg.vocabSize, Infinity, 'step');
-    const full = this.positions.findIndex((p) => p >= this.cfg.nPositions);
-    if (full >= 0) throw new ModelInputError(`row ${full + 1} reached the model's ${this.cfg.nPositions} positions`);
+    checkTokenRows([tokens], this.plans.vocabSize, Infinity, 'step');
+    const full = this.positions.findIndex((p) => p >= this.plans.maxPositions);
+    if (full >= 0) throw new ModelInputError(`row ${full + 1} reached the model's ${this.plans.maxPositions} positions`);
     this.decodeModel ??= this.preparePlan(1);
     const batch = tokens.length;
     const out = await (await this.decodeModel).run({ input_ids: i32([batch, 1], tokens), position: i32([batch], this.positions), last_index: i32([batch], new Array(batch).fill(0)) });
@@ -67,7 +77,7 @@ export class KvCacheDecoder implements StepDecoder {
   }
 
   private preparePlan(seq: 'seq' | 1): Promise<PreparedModel> {
-    const graph = buildCachedGpt2(this.cfg, { seq });
+    const graph = this.plans.build(seq);
     const weights = new Map<string, NDArray>();
     for (const node of graphParams(graph)) weights.set(nodeName(node)!, this.weights.get(nodeName(node)!)!);
     return this.backend.prepare(graph, weights, { state: this.state });

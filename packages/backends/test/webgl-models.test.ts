@@ -6,6 +6,9 @@ import { gpt2ConfigFromHf } from '../../models/src/gpt2/config.ts';
 import { Gpt2Runner } from '../../models/src/gpt2/runner.ts';
 import { loadReverseModel } from '../../models/src/reverse/load-reverse.ts';
 import { gpt2Weights } from '../../models/src/weights/gpt2-weights.ts';
+import { llamaConfigFromHf } from '../../models/src/llama/config.ts';
+import { LlamaRunner } from '../../models/src/llama/runner.ts';
+import { llamaWeights } from '../../models/src/weights/llama-weights.ts';
 import { fixtureJson, fixtureTensors, maxAbsDiffRows, tensor } from '../../models/test/helpers.ts';
 import { requireBackend } from './require-backend.ts';
 
@@ -29,6 +32,18 @@ describe.skipIf(!gl)('webgl runs the models of packages/models like PyTorch', ()
     const texts = Object.keys(greedy);
     const decoded = (await model.reverseIds(texts)).map((ids) => model.spec.vocab.decode(ids));
     expect(decoded).toEqual(texts.map((t) => greedy[t]!.out_text));
+  }, 180_000);
+
+  it('llama-tiny-dev (RMSNorm, RoPE, GQA, SwiGLU, BF16 weights): logits within 1e-4 of float64 PyTorch; greedy_12 with the KV cache exact', async () => {
+    const cfg = llamaConfigFromHf(fixtureJson('llama-tiny-dev.config.json'));
+    const runner = new LlamaRunner(cfg, llamaWeights(cfg, fixtureTensors('llama-tiny-dev.safetensors')), gl!);
+    const expected = fixtureJson<{ ids: number[]; greedy_12: number[] }>('llama-tiny-dev.json');
+    const logits = await runner.logits([expected.ids]);
+    const err = maxAbsDiff(logits.data, tensor(fixtureTensors('llama-tiny-dev-golden.safetensors'), 'logits_f64').data);
+    console.log(`llama-tiny-dev webgl: logits max abs err vs f64 ${err.toExponential(2)}`);
+    expect(err).toBeLessThan(1e-4);
+    const [out] = await generate(runner, [expected.ids], { maxNewTokens: 12, kvCache: true, stopAt: null });
+    expect(out!.slice(expected.ids.length)).toEqual(expected.greedy_12);
   }, 180_000);
 
   describe('gpt2-tiny', () => {

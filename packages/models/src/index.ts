@@ -11,9 +11,14 @@ export { TransformerRunner } from './transformer/runner.ts';
 
 export { GPT2_PRESETS, gpt2ConfigFromHf, parseGpt2ConfigJson, type Gpt2Config, type Gpt2Preset } from './gpt2/config.ts';
 export { buildGpt2, type Gpt2GraphOptions } from './gpt2/model.ts';
-export { Gpt2Runner } from './gpt2/runner.ts';
+export { Gpt2Runner, gpt2CachedPlans } from './gpt2/runner.ts';
 export { buildCachedGpt2, cacheName } from './gpt2/cached-model.ts';
 export { KvCacheDecoder, type CachedPlans } from './decoding/kv-cache-decoder.ts';
+export type { CausalLm } from './decoding/causal-lm.ts';
+export { LLAMA_MODEL_TYPES, llamaConfigFromHf, type LlamaConfig, type LlamaModelType } from './llama/config.ts';
+export { buildLlama, buildCachedLlama, llamaCacheName, type LlamaGraphOptions } from './llama/model.ts';
+export { LlamaRunner, llamaCachedPlans } from './llama/runner.ts';
+export { llamaWeights, hfLlamaMapping, checkLlamaConfigAgainstCheckpoint } from './weights/llama-weights.ts';
 
 export { PRESETS, getPreset, presetGraph, presetParamCount, type Preset } from './presets.ts';
 

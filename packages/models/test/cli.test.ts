@@ -11,6 +11,7 @@ import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { buildProgram, runCli } from '../src/cli/run-cli.ts';
 import type { CliIo } from '../src/cli/io.ts';
+import { expectUserError, loom, type Result } from './cli-helpers.ts';
 import { buildGpt2 } from '../src/gpt2/model.ts';
 import { weightsDirOf } from '../src/reverse/load-reverse.ts';
 import { gpt2Tokenizer } from '../src/tokenizers/gpt2-tokenizer.ts';
@@ -22,35 +23,6 @@ const CONFIG = join(FIXTURES, 'gpt2-tiny.config.json');
 const REVERSE_WEIGHTS = new URL('../weights/reverse-transformer.safetensors', import.meta.url).pathname;
 const gpt2 = ['--weights', WEIGHTS, '--config', CONFIG];
 const OUT = join(TMP, 'unused.safetensors');
-
-export interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function capture(): { io: CliIo; result: () => Omit<Result, 'code'> } {
-  let stdout = '';
-  let stderr = '';
-  return { io: { out: (t) => void (stdout += t), err: (t) => void (stderr += t) }, result: () => ({ stdout, stderr }) };
-}
-
-async function loom(...args: string[]): Promise<Result> {
-  const { io, result } = capture();
-  const code = await runCli(args, io);
-  return { code, ...result() };
-}
-
-/** A user error: status 1, exactly one line on stderr, no stack trace, nothing on stdout. */
-export function expectUserError(r: Result, pattern: RegExp): void {
-  expect(r.code, r.stderr).toBe(1);
-  expect(r.stdout).toBe('');
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^loom: error: /);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-}
 
 function tmpFile(name: string, contents: string | Uint8Array): string {
   const path = join(TMP, name);
@@ -305,7 +277,10 @@ describe('loom user errors: one line on stderr, status 1', () => {
 
 describe('loom bugs', () => {
   it('a non-Loom exception is a bug: status 2 and its stack trace', async () => {
-    const { io, result } = capture();
+    let stdout = '';
+    let stderr = '';
+    const io: CliIo = { out: (t) => void (stdout += t), err: (t) => void (stderr += t) };
+    const result = (): Omit<Result, 'code'> => ({ stdout, stderr });
     const program = buildProgram(io);
     program.addCommand(new Command('boom').exitOverride().action(() => {
       throw new TypeError('undefined is not a function');

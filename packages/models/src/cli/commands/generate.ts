@@ -1,14 +1,16 @@
 import { Command } from 'commander';
 import { generate } from '../../decoding/generate.ts';
 import { gpt2Tokenizer } from '../../tokenizers/gpt2-tokenizer.ts';
-import { loadGpt2 } from '../../io/load-gpt2.ts';
-import { addCpuKernelOptions, addNonFiniteOption, backendOption, collect, commandBackend, parseSeed, type CpuKernelFlags, parseNonNegativeInt, parseNumber, parsePositiveInt } from '../options.ts';
+import { ModelInputError } from '../../errors.ts';
+import { CAUSAL_LM_TYPES, loadCausalLm } from '../../io/load-causal-lm.ts';
+import { addCpuKernelOptions, addNonFiniteOption, backendOption, collect, commandBackend, parseIdList, parseSeed, type CpuKernelFlags, parseNonNegativeInt, parseNumber, parsePositiveInt } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
 interface GenerateOpts extends CpuKernelFlags {
   weights: string;
   config: string;
-  prompt: string[];
+  prompt?: string[];
+  ids?: number[];
   maxNewTokens: number;
   temperature?: number;
   topK?: number;
@@ -18,13 +20,17 @@ interface GenerateOpts extends CpuKernelFlags {
   kvCache: boolean;
 }
 
-/** `loom generate`: GPT-2 text generation, greedy or sampled; prints prompt + continuation. */
+/**
+ * `loom generate`: generation with a causal LM, greedy or sampled. `--prompt` (GPT-2: its tokenizer)
+ * prints prompt + continuation as text; `--ids` prints the generated ids only, comma-separated.
+ */
 export function generateCommand(io: CliIo): Command {
   return addNonFiniteOption(addCpuKernelOptions(new Command('generate')))
-    .description('continue prompts with a GPT-2 checkpoint (greedy unless --temperature/--top-k/--top-p)')
-    .requiredOption('--weights <file>', 'Hugging Face GPT-2 weights (.safetensors)')
-    .requiredOption('--config <file>', 'Hugging Face GPT-2 config.json')
-    .requiredOption('--prompt <text>', 'text to continue; repeat for a batch', collect)
+    .description(`continue prompts with a causal LM (config.json model_type ${CAUSAL_LM_TYPES.join(', ')}), greedy unless --temperature/--top-k/--top-p`)
+    .requiredOption('--weights <file>', 'Hugging Face weights (.safetensors)')
+    .requiredOption('--config <file>', 'Hugging Face config.json (its model_type picks the model)')
+    .option('--prompt <text>', 'text to continue (GPT-2 checkpoints: its byte-level BPE); repeat for a batch', collect)
+    .option('--ids <list>', 'token ids to continue, e.g. 1,57,211; prints the new ids, comma-separated', parseIdList)
     .option('--max-new-tokens <n>', 'tokens to generate per prompt', parseNonNegativeInt('--max-new-tokens'), 20)
     .option('--temperature <t>', 'sampling temperature (0 = greedy)', parseNumber('--temperature', (x) => x >= 0, 'a number >= 0'))
     .option('--top-k <k>', 'sample from the k most likely tokens', parsePositiveInt('--top-k'))
@@ -33,8 +39,12 @@ export function generateCommand(io: CliIo): Command {
     .option('--no-kv-cache', 'recompute the whole prefix every step instead of decoding with the KV cache')
     .addOption(backendOption())
     .action(async (opts: GenerateOpts) => {
-      const model = await loadGpt2(opts.weights, opts.config, await commandBackend(opts));
-      const prompts = opts.prompt.map((p) => gpt2Tokenizer.encode(p));
+      if ((opts.prompt === undefined) === (opts.ids === undefined)) throw new ModelInputError('give the input as --prompt TEXT or as --ids LIST (one of the two)');
+      const model = await loadCausalLm(opts.weights, opts.config, await commandBackend(opts));
+      if (opts.prompt && model.family !== 'gpt2') {
+        throw new ModelInputError(`--prompt needs a tokenizer, and Loom has one for GPT-2 only: give this ${model.family} checkpoint token ids with --ids`);
+      }
+      const prompts = opts.ids ? [opts.ids] : opts.prompt!.map((p) => gpt2Tokenizer.encode(p));
       const out = await generate(model, prompts, {
         maxNewTokens: opts.maxNewTokens,
         seed: opts.seed,
@@ -43,6 +53,7 @@ export function generateCommand(io: CliIo): Command {
         ...(opts.topK !== undefined ? { topK: opts.topK } : {}),
         ...(opts.topP !== undefined ? { topP: opts.topP } : {}),
       });
-      for (const ids of out) io.out(`${gpt2Tokenizer.decode(ids)}\n`);
+      if (opts.ids) io.out(`${out[0]!.slice(opts.ids.length).join(',')}\n`);
+      else for (const ids of out) io.out(`${gpt2Tokenizer.decode(ids)}\n`);
     });
 }

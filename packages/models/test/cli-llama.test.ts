@@ -1,0 +1,51 @@
+/** The CLI on a Llama-family checkpoint: logits and generate (--ids), picked by config.json's model_type. */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { maxAbsDiff, readSafetensors } from '@loom/graph';
+import { describe, expect, it } from 'vitest';
+import { expectUserError, loom } from './cli-helpers.ts';
+import { FIXTURES, fixtureJson, fixtureTensors, tensor } from './helpers.ts';
+
+const llama = ['--weights', join(FIXTURES, 'llama-tiny-dev.safetensors'), '--config', join(FIXTURES, 'llama-tiny-dev.config.json')];
+const expected = fixtureJson<{ ids: number[]; greedy_12: number[] }>('llama-tiny-dev.json');
+
+describe('loom on a Llama-family checkpoint', () => {
+  it('logits writes [1, T, vocab] within 1e-4 of float64 PyTorch', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'loom-llama-')), 'logits.safetensors');
+    const r = await loom('logits', ...llama, '--ids', expected.ids.join(','), '--out', out);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const logits = readSafetensors(new Uint8Array(readFileSync(out))).tensors.get('logits')!;
+    expect(logits.shape).toEqual([1, 7, 256]);
+    expect(maxAbsDiff(logits.data, tensor(fixtureTensors('llama-tiny-dev-golden.safetensors'), 'logits_f64').data)).toBeLessThan(1e-4);
+  });
+
+  it('generate --ids prints the greedy new ids on one line, comma-separated; with and without the KV cache', async () => {
+    for (const cache of [[], ['--no-kv-cache']]) {
+      const r = await loom('generate', ...llama, '--ids', expected.ids.join(','), '--max-new-tokens', '12', ...cache);
+      expect(r).toEqual({ code: 0, stdout: `${expected.greedy_12.join(',')}\n`, stderr: '' });
+    }
+  });
+
+  it('refuses --prompt without a tokenizer, both --prompt and --ids, and an unsupported model_type (listing the supported ones)', async () => {
+    expectUserError(await loom('generate', ...llama, '--prompt', 'hello'), /--prompt needs a tokenizer, and Loom has one for GPT-2 only: give this llama checkpoint token ids with --ids/);
+    expectUserError(await loom('generate', ...llama, '--prompt', 'hello', '--ids', '1,2'), /give the input as --prompt TEXT or as --ids LIST \(one of the two\)/);
+    const dir = mkdtempSync(join(tmpdir(), 'loom-bert-'));
+    const bert = join(dir, 'config.json');
+    writeFileSync(bert, JSON.stringify({ model_type: 'bert', hidden_size: 8 }));
+    expectUserError(await loom('logits', '--weights', llama[1]!, '--config', bert, '--ids', '1', '--out', join(dir, 'x.safetensors')), /model_type "bert": not a causal LM Loom runs; supported model_type: gpt2, llama, mistral, qwen2/);
+    const config = fixtureJson<Record<string, unknown>>('llama-tiny-dev.config.json');
+    for (const [patch, message] of [
+      [{ rope_scaling: { type: 'linear', factor: 2 } }, /rope_scaling: .* is not supported \(only unscaled rotary positions\)/],
+      [{ model_type: 'mistral', sliding_window: 16 }, /sliding_window: sliding-window attention \(window 16\) is not supported/],
+      [{ hidden_act: 'gelu' }, /hidden_act: 'gelu' is not supported for llama \(supported: silu/],
+      [{ num_key_value_heads: 3 }, /num_key_value_heads: 3 does not divide num_attention_heads 4/],
+      [{ num_hidden_layers: 1000 }, /config num_hidden_layers is 1000, but .* holds 2 layers/],
+      [{ vocab_size: 300 }, /config vocab_size 300 and hidden_size 48 do not match .*model.embed_tokens.weight \[256, 48\]/],
+    ] as const) {
+      writeFileSync(bert, JSON.stringify({ ...config, ...patch }));
+      expectUserError(await loom('generate', '--weights', llama[1]!, '--config', bert, '--ids', '1'), message);
+    }
+  });
+});

@@ -1,2 +1,2 @@
 /** Node-only additions to @loom/graph (file system access); the main entry point stays browser-safe. */
-export { readSafetensorsFile, writeSafetensorsFile } from './io/safetensors-file.ts';
+export { readSafetensorsFd, readSafetensorsFile, writeSafetensorsFile, type ReadSafetensorsFileOptions } from './io/safetensors-file.ts';

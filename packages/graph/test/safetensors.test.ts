@@ -1,3 +1,4 @@
+import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -505,5 +506,37 @@ describe('readSafetensorsFile / writeSafetensorsFile', () => {
     const path = join(dir, 'bad.safetensors');
     await writeFile(path, new Uint8Array(3));
     await expect(readSafetensorsFile(path)).rejects.toThrow(`${path}: file is 3 bytes`);
+  });
+});
+
+describe('checkpoints larger than 2 GiB', () => {
+  it('are read header first and then tensor by tensor at their offsets (a sparse 2.1 GiB file)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loom-big-'));
+    const path = join(dir, 'big.safetensors');
+    const bigBytes = 2 ** 31 + 2 ** 20; // past the 2 GiB a single Buffer read or readFile is capped at
+    const header = JSON.stringify({
+      big: { dtype: 'F32', shape: [bigBytes / 4], data_offsets: [0, bigBytes] },
+      tail: { dtype: 'F32', shape: [4], data_offsets: [bigBytes, bigBytes + 16] },
+    });
+    const padded = header + ' '.repeat((8 - ((8 + header.length) % 8)) % 8);
+    const start = Buffer.alloc(8 + padded.length);
+    start.writeBigUInt64LE(BigInt(padded.length), 0);
+    start.write(padded, 8, 'utf8');
+    const fd = openSync(path, 'w');
+    try {
+      writeSync(fd, start, 0, start.length, 0);
+      ftruncateSync(fd, start.length + bigBytes + 16); // sparse: the 2 GiB of zeros take no disk
+      writeSync(fd, Buffer.from(Float32Array.of(1.5, -2, 3.25, 4e-3).buffer), 0, 16, start.length + bigBytes);
+    } finally {
+      closeSync(fd);
+    }
+    expect(statSync(path).size).toBeGreaterThan(2 ** 31);
+    const { tensors } = await readSafetensorsFile(path, { names: new Set(['tail']) });
+    expect([...tensors.keys()]).toEqual(['tail']);
+    expect(Array.from(tensors.get('tail')!.data)).toEqual([1.5, -2, 3.25, Math.fround(4e-3)]);
+    // the header is still checked against the whole file: one byte short of the tail is an error
+    truncateSync(path, start.length + bigBytes + 15);
+    await expect(readSafetensorsFile(path, { names: new Set(['tail']) })).rejects.toThrow(/tail/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

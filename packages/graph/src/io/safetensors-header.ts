@@ -71,14 +71,16 @@ const METADATA_KEY = '__metadata__';
 /**
  * Parses and validates a safetensors header against the whole file: structure, dtypes, shapes, byte
  * lengths, offsets inside the data section, no two tensors overlapping. `source` prefixes every message.
+ * `bytes` is the file, or only its start (at least the 8-byte length and the header) when
+ * `fileSize` gives the whole file's size: a reader that fetches each tensor by offset later.
  */
-export function parseSafetensorsHeader(bytes: Uint8Array, source: string): ParsedHeader {
+export function parseSafetensorsHeader(bytes: Uint8Array, source: string, fileSize = bytes.length): ParsedHeader {
   const fail = (message: string, tensor?: string, offset?: number): never => {
     throw new SafetensorsError(`${source}: ${message}`, tensor, offset);
   };
 
-  if (bytes.length < 8) {
-    fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length that starts every safetensors file`, undefined, 0);
+  if (fileSize < 8 || bytes.length < 8) {
+    fail(`file is ${fileSize} bytes, shorter than the 8-byte header length that starts every safetensors file`, undefined, 0);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getBigUint64(0, true);
@@ -86,8 +88,8 @@ export function parseSafetensorsHeader(bytes: Uint8Array, source: string): Parse
     fail(`header length ${headerLength} (at offset 0) exceeds the ${MAX_HEADER_BYTES}-byte limit`, undefined, 0);
   }
   const n = Number(headerLength);
-  if (8 + n > bytes.length) {
-    fail(`truncated: header length ${n} (at offset 0) needs ${8 + n} bytes, but the file has ${bytes.length}`, undefined, 0);
+  if (8 + n > fileSize || 8 + n > bytes.length) {
+    fail(`truncated: header length ${n} (at offset 0) needs ${8 + n} bytes, but the file has ${fileSize}`, undefined, 0);
   }
 
   let text: string;
@@ -119,7 +121,7 @@ export function parseSafetensorsHeader(bytes: Uint8Array, source: string): Parse
   }
 
   const dataStart = 8 + n;
-  const dataLength = bytes.length - dataStart;
+  const dataLength = fileSize - dataStart;
   let needed = 0;
   let neededBy = '';
   for (const e of entries) {
@@ -131,7 +133,7 @@ export function parseSafetensorsHeader(bytes: Uint8Array, source: string): Parse
   if (needed > dataLength) {
     fail(
       `truncated: tensor "${neededBy}" ends at byte ${needed} of the data section, so the file needs ` +
-        `${dataStart + needed} bytes, but it has ${bytes.length} (data section ${dataLength} bytes)`,
+        `${dataStart + needed} bytes, but it has ${fileSize} (data section ${dataLength} bytes)`,
       neededBy,
       dataStart + dataLength,
     );
@@ -159,7 +161,7 @@ export function parseSafetensorsHeader(bytes: Uint8Array, source: string): Parse
   }
   if (covered < dataLength) {
     fail(
-      `${dataLength - covered} trailing bytes after the last tensor (file offsets ${dataStart + covered} to ${bytes.length}); ` +
+      `${dataLength - covered} trailing bytes after the last tensor (file offsets ${dataStart + covered} to ${fileSize}); ` +
         `the tensors cover ${covered} of the ${dataLength}-byte data section, so the header length at offset 0 may be wrong`,
       previous?.name,
       dataStart + covered,

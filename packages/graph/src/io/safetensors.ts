@@ -55,6 +55,14 @@ function decodeTensor(bytes: Uint8Array, dataStart: number, entry: TensorEntry, 
   // (Not bytes.slice(): on a Node Buffer that returns a view.)
   const raw = new Uint8Array(entry.end - entry.begin);
   raw.set(bytes.subarray(dataStart + entry.begin, dataStart + entry.end));
+  return decodeTensorBytes(raw, dataStart, entry, source);
+}
+
+/**
+ * A tensor from its own bytes (`raw`: exactly the entry's byte range, in a buffer of its own, at
+ * offset 0), e.g. read from the file at the entry's offset. `raw` may be reused as the result's storage.
+ */
+export function decodeTensorBytes(raw: Uint8Array, dataStart: number, entry: TensorEntry, source: string): NDArray {
   if (!HOST_IS_LITTLE_ENDIAN) swapBytes(raw, SAFETENSORS_ITEM_SIZE[entry.dtype]);
   const shape = entry.shape;
   switch (entry.dtype) {

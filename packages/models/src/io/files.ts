@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { MAX_HEADER_BYTES, readSafetensors, SafetensorsError, type NDArray } from '@loom/graph';
+import type { NDArray } from '@loom/graph';
+import { readSafetensorsFd } from '@loom/graph/node';
 import { FileError } from '../errors.ts';
 
 /** What a non-regular file is, for the message that refuses it. */
@@ -54,20 +55,15 @@ export function readUserFile(path: string, what: string): Buffer {
 }
 
 /**
- * The tensors of a safetensors file; a corrupt file is a SafetensorsError naming the file. The
- * header length is checked against the file's size before the file is read, so a bad length costs
- * nothing.
+ * The tensors of a safetensors file; a corrupt file is a SafetensorsError naming the file and the
+ * offset. The header is read and checked first (its length against the file's size, so a bad length
+ * costs nothing), then each tensor by its offset: never the whole file into one buffer, so
+ * checkpoints past 2 GiB load.
  */
 export function readCheckpoint(path: string): Map<string, NDArray> {
   const { fd, size } = openRegular(path, 'weights file');
   try {
-    if (size >= 8) {
-      const length = readAt(fd, 8, 0).readBigUInt64LE(0);
-      if (length > BigInt(MAX_HEADER_BYTES)) throw new SafetensorsError(`${path}: header length ${length} (at offset 0) exceeds the ${MAX_HEADER_BYTES}-byte limit`, undefined, 0);
-      if (8 + Number(length) > size) throw new SafetensorsError(`${path}: truncated: header length ${length} (at offset 0) needs ${8 + Number(length)} bytes, but the file has ${size}`, undefined, 0);
-    }
-    const bytes = readAt(fd, size, 0);
-    return readSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { source: path }).tensors;
+    return readSafetensorsFd(fd, size, path).tensors;
   } finally {
     closeSync(fd);
   }

@@ -77,6 +77,9 @@ export const RECIPE_KINDS = [
   'attention',
   'add_norm',
   'ffn',
+  'rms_norm',
+  'rope',
+  'glu_ffn',
 ] as const;
 export type RecipeKind = (typeof RECIPE_KINDS)[number];
 
@@ -654,7 +657,11 @@ const attention: Build = (s, r) => {
   const h = heads[r.x % heads.length]!;
   const kv = s.pick(r.b, (v) => v.dtype === 'f32' && v.shape.length === 3 && v.shape[0] === batch && v.shape[2] === d) ?? q;
   const tk = kv.shape[1]!;
-  const [tq2, tkv] = [s.tame(q, 4), s.tame(kv, 4)];
+  const [tq2, tkvFull] = [s.tame(q, 4), s.tame(kv, 4)];
+  // grouped-query: kv heads dividing the query heads, the kv width cut to kvHeads * Dh
+  const kvChoices = [...Array(h).keys()].map((i) => i + 1).filter((g) => h % g === 0);
+  const kvHeads = r.flag ? kvChoices[r.b % kvChoices.length]! : h;
+  const tkv = kvHeads === h ? tkvFull : s.value(s.add('slice', [tkvFull], { axis: 2, start: 0, end: kvHeads * (d / h) }), tkvFull.mag);
   const inputs = [tq2, tkv, tkv];
   const maskMode = r.c % 3;
   if (maskMode === 1 && tq === tk) inputs.push(s.value(s.add('causal_mask', [q]), 1e30));
@@ -663,7 +670,7 @@ const attention: Build = (s, r) => {
     inputs.push(s.value(s.add('padding_mask', [keep], { padId: r.flag ? 0 : null }), 1e30));
   }
   const scale = r.x % 4 === 0 ? 0.5 : null;
-  return s.value(s.add('attention', inputs, { heads: h, scale }), tkv.mag);
+  return s.value(s.add('attention', inputs, { heads: h, kvHeads, scale }), tkv.mag);
 };
 
 const addNorm: Build = (s, r) => {
@@ -683,6 +690,39 @@ const ffn: Build = (s, r) => {
   const activation = (['relu', 'gelu', 'gelu_tanh'] as const)[r.c % 3]!;
   const ref = s.add('ffn', [tx, s.param([d, f]), s.param([f]), s.param([f, d]), s.param([d])], { activation });
   return s.value(ref, f * (d * tx.mag + 1) + 1);
+};
+
+const rmsNorm: Build = (s, r) => {
+  const x = features(s, r.a);
+  if (!x) return undefined;
+  const d = x.shape[x.shape.length - 1] as number;
+  const eps = [1e-5, 1e-3, 0.1][r.c % 3]!;
+  const weightOffset = r.flag ? 1 : 0;
+  return s.value(s.add('rms_norm', [s.tame(x), s.param([d])], { eps, weightOffset }), Math.sqrt(d) * (2 + weightOffset));
+};
+
+/** rope on a [B?, T?, W] value viewed as [., ., W / Dh, Dh], at offsets 0 or from an input. */
+const rope: Build = (s, r) => {
+  const x = s.pick(r.a, (v) => v.dtype === 'f32' && v.shape.length === 3 && typeof v.shape[2] === 'number' && v.shape[2] % 2 === 0);
+  if (!x) return undefined;
+  const [b, t, w] = x.shape as [Dim, Dim, number];
+  const dh = w % 4 === 0 && r.c % 2 === 0 ? 4 : 2;
+  const heads = s.value(s.add('reshape', [s.tame(x, 4)], { shape: [b, t, w / dh, dh] }), 4);
+  const inputs = [heads];
+  if (r.x % 3 !== 0) inputs.push(s.indexInput([r.x % 3 === 1 ? 1 : b], 40));
+  const attrs = { theta: [10000, 500000, 100][r.b % 3]!, style: r.flag ? 'interleaved' : 'halves', fraction: dh === 4 && r.c % 4 === 0 ? 0.5 : 1 };
+  const rotated = s.value(s.add('rope', inputs, attrs), 4 * Math.SQRT2);
+  return s.value(s.add('reshape', [rotated], { shape: [b, t, w] }), rotated.mag);
+};
+
+const gluFfn: Build = (s, r) => {
+  const x = features(s, r.a);
+  if (!x) return undefined;
+  const d = x.shape[x.shape.length - 1] as number;
+  const f = STATIC_DIMS[r.x % STATIC_DIMS.length]!;
+  const activation = (['silu', 'gelu', 'gelu_tanh'] as const)[r.c % 3]!;
+  const ref = s.add('glu_ffn', [s.tame(x, 1), s.param([d, f]), s.param([d, f]), s.param([f, d])], { activation });
+  return s.value(ref, f * 2 * (2 * d + 1) ** 2 + 1);
 };
 
 const BUILDERS: Record<RecipeKind, Build> = {
@@ -709,6 +749,9 @@ const BUILDERS: Record<RecipeKind, Build> = {
   attention,
   add_norm: addNorm,
   ffn,
+  rms_norm: rmsNorm,
+  rope,
+  glu_ffn: gluFfn,
 };
 
 /** Builds the graph a spec describes, and feeds and weights for it from the spec's seed. */

@@ -22,7 +22,7 @@ describe('the op table', () => {
     }
   });
 
-  it('every op has tests here or in composite-ops.test.ts (add new ops to this list with their tests)', () => {
+  it('every op has tests here, in composite-ops.test.ts or in variant-ops.test.ts (add new ops to this list with their tests)', () => {
     const tested = [
       ...['input', 'param', 'constant', 'range', 'where', 'cast', 'matmul', 'reduce_sum', 'reduce_mean', 'reduce_max', 'softmax'],
       ...['layer_norm', 'gather', 'reshape', 'transpose', 'slice', 'concat', 'cache_update'],
@@ -31,6 +31,8 @@ describe('the op table', () => {
       // composite-ops.test.ts
       ...['linear', 'embed', 'sinusoidal_posenc', 'learned_posenc', 'causal_mask', 'padding_mask', 'attention', 'add_norm', 'ffn'],
       ...['fused_elementwise', 'fused_matmul', 'fused_attention', 'fused_add_layer_norm'],
+      // variant-ops.test.ts
+      ...['rms_norm', 'rope', 'glu_ffn'],
     ];
     expect(Object.keys(OPS).filter((op) => !tested.includes(op))).toEqual([]);
   });

@@ -29,8 +29,9 @@ export const gluFfn = defineOp({
     return x!;
   },
   decompose(b, [x, gate, up, down], a) {
-    const g = b.add('matmul', [x!, gate!]);
+    // linear (not matmul): x may be a single vector
+    const g = b.add('linear', [x!, gate!]);
     const activated = a.activation === 'silu' ? b.add('mul', [g, b.add('sigmoid', [g])]) : b.add(a.activation, [g]);
-    return b.add('matmul', [b.add('mul', [activated, b.add('matmul', [x!, up!])]), down!]);
+    return b.add('linear', [b.add('mul', [activated, b.add('linear', [x!, up!])]), down!]);
   },
 });

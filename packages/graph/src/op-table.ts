@@ -10,7 +10,7 @@ import { gluFfn } from './ops/composite/glu-ffn.ts';
 import { linear } from './ops/composite/linear.ts';
 import { causalMask, paddingMask } from './ops/composite/mask.ts';
 import { learnedPosenc, sinusoidalPosenc } from './ops/composite/posenc.ts';
-import { rmsNorm } from './ops/composite/rms-norm.ts';
+import { rmsNorm } from './ops/rms-norm.ts';
 import { rope } from './ops/composite/rope.ts';
 import { concat } from './ops/concat.ts';
 import { binaryOps, compareOps, unaryOps } from './ops/elementwise.ts';

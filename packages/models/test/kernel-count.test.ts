@@ -2,6 +2,8 @@ import { compile, type Plan } from '@loom/compiler';
 import { describe, expect, it } from 'vitest';
 import { GPT2_PRESETS } from '../src/gpt2/config.ts';
 import { buildGpt2 } from '../src/gpt2/model.ts';
+import { llamaConfigFromHf } from '../src/llama/config.ts';
+import { buildLlama } from '../src/llama/model.ts';
 import { TRANSFORMER_PRESETS } from '../src/transformer/config.ts';
 import { buildTransformerEncoder } from '../src/transformer/model.ts';
 
@@ -33,6 +35,19 @@ describe('kernel counts (held: a change here is a fusion change, update delibera
     const ops = kernelOps(build(2));
     expect(ops).not.toContain('slice');
     expect(ops).not.toContain('transpose');
+  });
+
+  it('one Llama block (GQA, 32 heads on 4) is 24 kernels, 20 on the cpu plan: one per RMSNorm, grouped attention fused', () => {
+    const cfg = (layers: number) =>
+      llamaConfigFromHf({ model_type: 'llama', vocab_size: 32000, hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: layers, num_attention_heads: 32, num_key_value_heads: 4, max_position_embeddings: 2048 });
+    expect(perLayer((n) => compile(buildLlama(cfg(n))))).toBe(24);
+    expect(perLayer((n) => compile(buildLlama(cfg(n)), { inPlace: true, stridedViews: true }))).toBe(20);
+    // 2 rms_norm, q/k/v/o and gate/up/down projections, one fused_attention over the kv-head broadcast;
+    // the rest is RoPE: slice, slice, two elementwise kernels and a concat for q and for k (10 of the 20)
+    const ops = kernelOps(compile(buildLlama(cfg(1)), { inPlace: true, stridedViews: true }));
+    expect(ops.filter((op) => op === 'rms_norm')).toHaveLength(3);
+    expect(ops.filter((op) => op === 'fused_attention')).toHaveLength(1);
+    expect(ops).not.toContain('softmax');
   });
 
   it('one post-norm Transformer encoder layer compiles to 13 kernels', () => {

@@ -5,7 +5,7 @@ import { attentionKernel } from './kernels/attention.ts';
 import { cacheUpdateKernel } from './kernels/cache-update.ts';
 import { fusedElementwiseKernel, primitiveElementwiseKernel } from './kernels/elementwise.ts';
 import { gatherKernel } from './kernels/gather.ts';
-import { fusedAddLayerNormKernel, layerNormKernel } from './kernels/layer-norm.ts';
+import { fusedAddLayerNormKernel, layerNormKernel, rmsNormKernel } from './kernels/layer-norm.ts';
 import { concatKernel, rangeKernel, sliceKernel, transposeKernel } from './kernels/layout.ts';
 import { fusedMatmulKernel, matmulKernel } from './kernels/matmul.ts';
 import { reduceKernel } from './kernels/reduce.ts';
@@ -23,6 +23,7 @@ export const WEBGL_KERNELS: KernelTable = {
   fused_attention: attentionKernel,
   fused_add_layer_norm: fusedAddLayerNormKernel,
   layer_norm: layerNormKernel,
+  rms_norm: rmsNormKernel,
   softmax: softmaxKernel,
   reduce_sum: reduceKernel,
   reduce_mean: reduceKernel,

@@ -12,8 +12,9 @@ import { rewritePass } from './pass.ts';
  *   out    = matmul(softmax(masked, -1), v)    (..., Tq, Dv)
  *
  * becomes one fused_attention(q, k, v[, mask]) {scale: c or 1}, whose kernel never stores the Tq x Tk
- * scores. Every intermediate must be read only by the next step (else it is needed anyway), and q, k,
- * v must share their leading axes (fused_attention does not broadcast them).
+ * scores. Every intermediate must be read only by the next step (else it is needed anyway), and k's
+ * and v's leading axes must each be q's or 1 (grouped-query attention's kv heads, broadcast over
+ * their group; fused_attention broadcasts them but never widens q).
  */
 const scores = pat.op('matmul', [pat.var('q'), pat.var('k')], { attrs: { transposeB: true }, maxUses: 1, capture: 'scores' });
 const scaled = pat.oneOf(pat.op('mul', [scores, pat.constant(undefined, 'scale')], { commutative: true, maxUses: 1, capture: 'scaled' }), scores);
@@ -37,7 +38,8 @@ const fuseScaledDotProduct = rule('fuse-scaled-dot-product-attention', attention
   const [q, k, v] = [ctx.typeOf(m.q), ctx.typeOf(m.k), ctx.typeOf(m.v)];
   if (q.shape.length !== rank || k.shape.length !== rank || v.shape.length !== rank) return undefined;
   const lead = q.shape.slice(0, -2);
-  if (!shapeEquals(k.shape.slice(0, -2), lead) || !shapeEquals(v.shape.slice(0, -2), lead)) return undefined;
+  const broadcasts = (shape: readonly (string | number)[]) => shape.slice(0, -2).every((d, i) => d === 1 || d === lead[i]);
+  if (!broadcasts(k.shape) || !broadcasts(v.shape)) return undefined;
   const scale = m.scale === undefined ? 1 : uniformValue(ctx.node(m.scale))!;
   const inputs = m.mask === undefined ? [m.q, m.k, m.v] : [m.q, m.k, m.v, m.mask];
   return ctx.add('fused_attention', inputs, { scale });

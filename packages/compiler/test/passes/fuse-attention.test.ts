@@ -73,14 +73,17 @@ describe('fuse-attention', () => {
     expect(opsOf(runChecked(fuseAttention, vector))).toEqual(['fused_attention']); // a constant mask is still a mask
   });
 
-  it('leaves q, k, v whose leading axes broadcast (fused_attention does not)', () => {
-    const g = buildGraph((b) => {
-      const q = b.input('q', 'f32', [2, 4, 5]);
-      const k = b.input('k', 'f32', [1, 4, 5]);
-      const probs = b.add('softmax', [b.add('matmul', [q, k], { transposeB: true })]);
-      return { y: b.add('matmul', [probs, b.input('v', 'f32', [2, 4, 5])]) };
-    });
-    expect(opsOf(runChecked(fuseAttention, g))).not.toContain('fused_attention');
+  it('fuses k and v that broadcast over q (kv heads of grouped-query attention), but never widens q', () => {
+    const attend = (qShape: number[], kvShape: number[]) =>
+      buildGraph((b) => {
+        const q = b.input('q', 'f32', qShape);
+        const kv = b.input('kv', 'f32', kvShape);
+        const probs = b.add('softmax', [b.add('matmul', [q, kv], { transposeB: true })]);
+        return { y: b.add('matmul', [probs, kv]) };
+      });
+    expect(opsOf(runChecked(fuseAttention, attend([2, 3, 4, 5], [2, 1, 4, 5])))).toContain('fused_attention');
+    // a q of extent 1 against k of 2 would make the output wider than q: left alone
+    expect(opsOf(runChecked(fuseAttention, attend([1, 4, 5], [2, 4, 5])))).not.toContain('fused_attention');
   });
 
   it('finds the attention composite after decomposition, with its causal mask', () => {

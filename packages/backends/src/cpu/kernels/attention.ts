@@ -8,8 +8,10 @@ import { splitRange, type KernelSettings, type WasmRuntime } from '../wasm-runti
  * softmax(q k^T * scale + mask) v, one query row at a time with one row of scores (no Tq x Tk
  * matrix), heads split across threads. q[..., Tq, Dh], k[..., Tk, Dh], v[..., Tk, Dv]; each may be a
  * strided view (a column slice of a packed q/k/v projection, a head split), read in place: the kernel
- * takes a base and strides per head and per row, the last axis contiguous. The mask broadcasts to
- * [..., Tq, Tk]. Keys the mask hides are skipped when the row has an open key (exact: weight 0).
+ * takes a base and strides per head and per row, the last axis contiguous. k's and v's leading axes
+ * may be 1 where q's are not (grouped-query attention: one kv head per group of query heads): such
+ * an axis gets stride 0. The mask broadcasts to [..., Tq, Tk]. Keys the mask hides are skipped when
+ * the row has an open key (exact: weight 0).
  */
 export interface AttentionOperand {
   readonly data: Float32Array;
@@ -52,8 +54,8 @@ export function attentionWasm(
   for (let o = 0; o < outer; o++) {
     // element offsets of this outer index (all batch axes but the head axis) in each operand
     const index = unravel(o, outerShape);
-    const base = (l: Layout) => l.offset + index.reduce((sum, i, d) => sum + i * l.strides[d]!, 0);
-    const headStride = (l: Layout) => (rank > 2 ? l.strides[rank - 3]! : 0);
+    const base = (l: Layout) => l.offset + index.reduce((sum, i, d) => sum + i * batchStride(l, d), 0);
+    const headStride = (l: Layout) => (rank > 2 ? batchStride(l, rank - 3) : 0);
     const maskBase = index.reduce((sum, i, d) => sum + i * maskStrides[d]!, 0);
     const args = (h0: number, h1: number, t: number): number[] => [
       qAt! + base(q.layout) * F32, headStride(q.layout) * F32, q.layout.strides[rank - 2]! * F32,
@@ -66,6 +68,11 @@ export function attentionWasm(
     rt.parallel(s.flavor, 'attention', ranges.map(([h0, h1], t) => args(h0, h1, t)));
   }
   if (rt.heap.addressOf(out) < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt!, out.length));
+}
+
+/** The stride of leading axis d, 0 where the operand has extent 1 (broadcast over the others' heads). */
+function batchStride(l: Layout, d: number): number {
+  return l.shape[d] === 1 ? 0 : l.strides[d]!;
 }
 
 function unravel(index: number, shape: readonly number[]): number[] {

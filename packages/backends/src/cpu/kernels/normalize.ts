@@ -1,4 +1,4 @@
-/** Row-wise kernels over the last axis (or one axis): softmax, reductions (layer norm: layer-norm.ts). */
+/** Row-wise kernels over the last axis (or one axis): softmax, RMSNorm, reductions (layer norm: layer-norm.ts). */
 
 export function softmaxAxis(x: Float32Array, out: Float32Array, shape: readonly number[], axis: number): void {
   const n = shape[axis]!;
@@ -19,6 +19,16 @@ export function softmaxAxis(x: Float32Array, out: Float32Array, shape: readonly 
       const inv = 1 / sum;
       for (let k = 0; k < n; k++) out[base + k * inner]! *= inv;
     }
+  }
+}
+
+/** RMSNorm over rows of d: x / sqrt(mean(x^2) + eps) * (weight + offset). */
+export function rmsNormRows(x: Float32Array, weight: Float32Array, out: Float32Array, d: number, eps: number, offset: number): void {
+  for (let base = 0; base < x.length; base += d) {
+    let squares = 0;
+    for (let i = 0; i < d; i++) squares += x[base + i]! * x[base + i]!;
+    const inv = 1 / Math.sqrt(squares / d + eps);
+    for (let i = 0; i < d; i++) out[base + i] = x[base + i]! * inv * (weight[i]! + offset);
   }
 }
 

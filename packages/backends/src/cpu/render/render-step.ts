@@ -48,6 +48,8 @@ export function renderStep(graph: Graph, node: GraphNode): string {
     }
     case 'softmax':
       return `rt.softmax(ins[0], out, outShape, ${normalizeAxis(a['axis'] as number, rank)});`;
+    case 'rms_norm':
+      return `rt.rmsNorm(ins[0], ins[1], out, outShape[outShape.length - 1], ${a['eps']}, ${a['weightOffset']});`;
     case 'layer_norm':
       return `rt.layerNorm(ins[0], undefined, ins[1], ins[2], out, outShape[outShape.length - 1], ${a['eps']});`;
     case 'fused_add_layer_norm':

@@ -8,7 +8,8 @@ import { input, pass, sample, sizeOfShape, type GlPass, type KernelContext } fro
  * 2. out[b, i, d] = sum_j e^(s_j - m) v[b, j, d] / sum_j e^(s_j - m), m = max_j s_j: each fragment
  *    reads its row of scores, so the row's softmax is never stored.
  * A fragment shader cannot share work between fragments, so the scores are kept in a texture
- * (Tq x Tk per head) rather than recomputed Dv times.
+ * (Tq x Tk per head) rather than recomputed Dv times. k and v may have extent 1 on leading axes
+ * where q does not (grouped-query attention: a kv head serves its group of query heads).
  */
 export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[] {
   const [q, k, v, mask] = ctx.inputs;
@@ -21,14 +22,24 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
   if (outSize === 0) return [];
   const scoreShape = [...batchShape, tq, tk];
   const scoreSize = sizeOfShape(scoreShape);
+  // the batch index of k and v for the flattened batch index `batch` of q (broadcast axes: stride 0)
+  const kvBatch = (t: typeof k, tag: string): string[] => {
+    const strides = broadcastStrides(t!.shape.slice(0, -2), batchShape);
+    const dense = broadcastStrides(batchShape, batchShape);
+    if (strides.every((x, d) => x === dense[d])) return [`int ${tag} = batch;`];
+    const lines = coordinates('batch', batchShape, `${tag}_`);
+    const terms = strides.map((x, d) => (x === 0 || batchShape[d] === 1 ? '' : `${tag}_c${d} * ${int(x)}`)).filter((term) => term);
+    return [...lines, `int ${tag} = ${terms.length > 0 ? terms.join(' + ') : '0'};`];
+  };
   const scoreBody = [
     ...coordinates('i', scoreShape, 's'),
     // i = (batch * Tq + qi) * Tk + kj
     `int row = i / ${int(tk)};`,
     `int kj = ${`sc${rank - 1}`};`,
     `int batch = row / ${int(tq)};`,
+    ...kvBatch(k, 'kb'),
     `int qBase = row * ${int(dh)};`,
-    `int kBase = (batch * ${int(tk)} + kj) * ${int(dh)};`,
+    `int kBase = (kb * ${int(tk)} + kj) * ${int(dh)};`,
     'float dot = 0.0;',
     `for (int d = 0; d < ${int(dh)}; d++) {`,
     `  dot += ${sample(0, 'qBase + d')} * ${sample(1, 'kBase + d')};`,
@@ -45,8 +56,9 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
     `int row = i / ${int(dv)};`,
     `int d = i - row * ${int(dv)};`,
     `int batch = row / ${int(tq)};`,
+    ...kvBatch(v, 'vb'),
     `int sBase = row * ${int(tk)};`,
-    `int vBase = batch * ${int(tk * dv)} + d;`,
+    `int vBase = vb * ${int(tk * dv)} + d;`,
     `float m = ${sample(0, 'sBase')};`,
     `for (int j = 1; j < ${int(tk)}; j++) { m = max(m, ${sample(0, 'sBase + j')}); }`,
     'float l = 0.0;',

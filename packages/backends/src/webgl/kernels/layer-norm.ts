@@ -40,3 +40,27 @@ function renderLayerNorm(ctx: KernelContext, eps: number, withResidual: boolean)
 
 export const layerNormKernel = (ctx: KernelContext<'layer_norm'>): GlPass[] => renderLayerNorm(ctx, ctx.attrs.eps, false);
 export const fusedAddLayerNormKernel = (ctx: KernelContext<'fused_add_layer_norm'>): GlPass[] => renderLayerNorm(ctx, ctx.attrs.eps, true);
+
+/** RMSNorm over the last axis in two passes: per row 1 / sqrt(mean(x^2) + eps), then x * that * (weight + offset). */
+export function rmsNormKernel(ctx: KernelContext<'rms_norm'>): GlPass[] {
+  const shape = ctx.output.shape;
+  const size = sizeOfShape(shape);
+  if (size === 0) return [];
+  const d = shape[shape.length - 1]!;
+  const rows = size / d;
+  const stats = [
+    `int base = i * ${int(d)};`,
+    'float q = 0.0;',
+    `for (int k = 0; k < ${int(d)}; k++) { float v = ${sample(0, 'base + k')}; q += v * v; }`,
+    `return inversesqrt(q / ${f32Literal(d)} + ${f32Literal(ctx.attrs.eps)});`,
+  ];
+  const normalize = [
+    `int row = i / ${int(d)};`,
+    `int k = i - row * ${int(d)};`,
+    `return ${sample(0, 'i')} * ${sample(2, 'row')} * (${sample(1, 'k')} + ${f32Literal(ctx.attrs.weightOffset)});`,
+  ];
+  return [
+    { inputs: [input(0)], size: rows, helpers: [], body: stats, what: 'rms_norm row scale' },
+    { inputs: [input(0), input(1), pass(0)], size, helpers: [], body: normalize, what: 'rms_norm normalize' },
+  ];
+}

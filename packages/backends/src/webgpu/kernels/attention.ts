@@ -14,7 +14,8 @@ const KEYS = 64;
  * share of the Dv output columns:
  *   m' = max(m, max_j s_j);  l = l e^(m - m') + sum_j e^(s_j - m');  acc = acc e^(m - m') + sum_j e^(s_j - m') v_j
  * The head sizes Dh and Dv are baked into the source (they are static in every model); the lengths
- * and the mask's broadcast strides are Params.
+ * and the mask's broadcast strides are Params. k and v may have extent 1 on leading axes where q
+ * does not (grouped-query attention): their batch offsets then come from broadcast strides.
  */
 export function attentionKernel(ctx: KernelContext<'fused_attention'>): KernelLaunch[] {
   const [q, k, v, mask] = ctx.inputs;
@@ -40,6 +41,22 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): KernelLa
       } else maskLines.push('mask_base += brem * p.m_s0;');
     }
   }
+  // k and v may broadcast leading axes of extent 1 (grouped-query attention: one kv head per group)
+  const kvLines: string[] = [];
+  const kvStrides = [k!, v!].map((t) => broadcastStrides(t.shape.slice(0, -2), batchShape));
+  const dense = broadcastStrides(batchShape, batchShape);
+  if (kvStrides.some((st) => st.some((x, d) => x !== dense[d]))) {
+    kvLines.push('var k_rows = 0u;', 'var v_rows = 0u;', 'var kvrem = b;');
+    for (let d = rank - 3; d >= 0; d--) {
+      params.u32(`ks${d}`, kvStrides[0]![d]!).u32(`vs${d}`, kvStrides[1]![d]!);
+      if (d > 0) {
+        params.u32(`kvsize${d}`, batchShape[d]!);
+        kvLines.push(`let kvc${d} = kvrem % p.kvsize${d};`, `kvrem = kvrem / p.kvsize${d};`);
+      } else kvLines.push('let kvc0 = kvrem;');
+      kvLines.push(`k_rows += kvc${d} * p.ks${d};`, `v_rows += kvc${d} * p.vs${d};`);
+    }
+    kvLines.push('let k_base = k_rows * p.tk * DH;', 'let v_base = v_rows * p.tk * DV;');
+  } else kvLines.push('let k_base = b * p.tk * DH;', 'let v_base = b * p.tk * DV;');
   const names = mask ? ['Q', 'Kt', 'V', 'Mask'] : ['Q', 'Kt', 'V'];
   const wgsl = [
     `const DH = ${dh}u;`,
@@ -56,8 +73,7 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): KernelLa
     '  let b = row / p.tq;',
     '  let qi = row % p.tq;',
     '  let q_base = row * DH;',
-    '  let k_base = b * p.tk * DH;',
-    '  let v_base = b * p.tk * DV;',
+    ...kvLines.map((l) => `  ${l}`),
     ...maskLines.map((l) => `  ${l}`),
     `  for (var d = lid; d < DH; d += ${KEYS}u) { q_row[d] = Q[q_base + d]; }`,
     '  workgroupBarrier();',

@@ -49,3 +49,32 @@ function renderLayerNorm(ctx: KernelContext, eps: number, withResidual: boolean)
 
 export const layerNormKernel = (ctx: KernelContext<'layer_norm'>): KernelLaunch[] => renderLayerNorm(ctx, ctx.attrs.eps, false);
 export const fusedAddLayerNormKernel = (ctx: KernelContext<'fused_add_layer_norm'>): KernelLaunch[] => renderLayerNorm(ctx, ctx.attrs.eps, true);
+
+/** RMSNorm over the last axis, one workgroup per row: the sum of squares, then x * inv * (weight + offset). */
+export function rmsNormKernel(ctx: KernelContext<'rms_norm'>): KernelLaunch[] {
+  const shape = ctx.output.shape;
+  const d = shape[shape.length - 1]!;
+  const total = sizeOfShape(shape);
+  if (total === 0) return [];
+  const rows = total / d;
+  const wg = rowWorkgroupSize(d, ctx.limits);
+  const params = new Params().u32('rows', rows).u32('d', d);
+  const wgsl = [
+    storageDecl(0, 'x', 'f32', 'read'),
+    storageDecl(1, 'weight', 'f32', 'read'),
+    storageDecl(2, 'out', 'f32', 'read_write'),
+    params.declare(3),
+    workgroupScratch('scratch', 'f32', wg),
+    entryPoint(wg),
+    '  let row = wg;',
+    '  if (row >= p.rows) { return; }',
+    '  let base = row * p.d;',
+    '  var q = 0.0;',
+    `  for (var k = lid; k < p.d; k += ${wg}u) { let v = x[base + k]; q += v * v; }`,
+    ...workgroupReduce('scratch', wg, 'q', 'sq', (a, b) => `${a} + ${b}`).map((l) => `  ${l}`),
+    `  let inv = inverseSqrt(sq / f32(p.d) + ${f32Literal(ctx.attrs.eps)});`,
+    `  for (var k = lid; k < p.d; k += ${wg}u) { out[base + k] = x[base + k] * inv * (weight[k] + ${f32Literal(ctx.attrs.weightOffset)}); }`,
+    '}',
+  ].join('\n');
+  return [{ wgsl, workgroups: linearGrid(rows, ctx.limits, 'rms_norm'), bindings: [{ buffer: input(0) }, { buffer: input(1) }, { buffer: OUTPUT }], params: params.data() }];
+}

@@ -5,6 +5,8 @@ import { broadcastShapes, dimEquals, formatShape, shapeEquals } from '../../shap
 /**
  * softmax(q k^T * scale + mask) v in one kernel, over head-split tensors:
  *   q[..., Tq, Dh], k[..., Tk, Dh], v[..., Tk, Dv], mask broadcast to [..., Tq, Tk] -> [..., Tq, Dv]
+ * k's and v's leading axes each equal q's or are 1: a kv head of grouped-query attention
+ * ([B, KV, 1, Tk, Dh]) serves every query head of its group ([B, KV, G, Tq, Dh]) without a copy.
  * Kernels use an online softmax so the Tq x Tk score matrix is never stored.
  */
 export const fusedAttention = defineOp({
@@ -19,7 +21,8 @@ export const fusedAttention = defineOp({
     const rank = q!.shape.length;
     typeRule(rank >= 2 && k!.shape.length === rank && v!.shape.length === rank, 'q, k and v need the same rank >= 2');
     const batch = q!.shape.slice(0, -2);
-    typeRule(shapeEquals(k!.shape.slice(0, -2), batch) && shapeEquals(v!.shape.slice(0, -2), batch), 'q, k and v need the same leading axes');
+    const broadcasts = (t: typeof q) => t!.shape.slice(0, -2).every((d, i) => dimEquals(d, 1) || dimEquals(d, batch[i]!));
+    typeRule(broadcasts(k) && broadcasts(v), `k's and v's leading axes must each equal q's or be 1: q [${q!.shape.join(', ')}], k [${k!.shape.join(', ')}], v [${v!.shape.join(', ')}]`);
     const [tq, dh] = q!.shape.slice(-2);
     const [tk, dk] = k!.shape.slice(-2);
     typeRule(dimEquals(dh!, dk!), `q and k head sizes differ (${dh} and ${dk})`);

@@ -17,7 +17,7 @@ export { verifyGraph } from './verify.ts';
 export { UNARY_FUNCTIONS, BINARY_FUNCTIONS, COMPARE_FUNCTIONS, type UnaryName, type BinaryName, type CompareName } from './ops/elementwise.ts';
 export { ACTIVATIONS, type Activation } from './ops/composite/ffn.ts';
 export { GLU_ACTIVATIONS, type GluActivation } from './ops/composite/glu-ffn.ts';
-export { ROPE_STYLES, type RopeStyle } from './ops/composite/rope.ts';
+export { ROPE_STYLES, ropeFrequencies, rotaryDims, type RopeStyle } from './ops/rope.ts';
 export { MASKED } from './ops/composite/mask-value.ts';
 export { erf, gelu, geluTanh, sigmoid } from './ops/math.ts';
 export { forEachBroadcast, broadcastStrides, batchOffsets } from './ops/broadcast.ts';

@@ -11,7 +11,7 @@ import { linear } from './ops/composite/linear.ts';
 import { causalMask, paddingMask } from './ops/composite/mask.ts';
 import { learnedPosenc, sinusoidalPosenc } from './ops/composite/posenc.ts';
 import { rmsNorm } from './ops/rms-norm.ts';
-import { rope } from './ops/composite/rope.ts';
+import { rope } from './ops/rope.ts';
 import { concat } from './ops/concat.ts';
 import { binaryOps, compareOps, unaryOps } from './ops/elementwise.ts';
 import { gather } from './ops/gather.ts';

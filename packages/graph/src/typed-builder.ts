@@ -5,7 +5,7 @@ import type { NodeRef } from './op-def.ts';
 import type { BinaryName, CompareName, UnaryName } from './ops/elementwise.ts';
 import type { Activation } from './ops/composite/ffn.ts';
 import type { GluActivation } from './ops/composite/glu-ffn.ts';
-import type { RopeStyle } from './ops/composite/rope.ts';
+import type { RopeStyle } from './ops/rope.ts';
 import type { Dim, Shape } from './shape.ts';
 import type { TensorType } from './tensor-type.ts';
 

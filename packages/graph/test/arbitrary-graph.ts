@@ -832,6 +832,9 @@ export const F32_OP_TOLERANCE: Readonly<Record<string, number>> = {
   reduce_mean: 1e-5,
   softmax: 1e-5,
   layer_norm: 1e-4,
+  rms_norm: 1e-4,
+  // a product, a cosine and a sine, two products and a sum per element, like its decomposition
+  rope: 1e-5,
 };
 const F32_ELEMENTWISE_TOLERANCE = 1e-6;
 /** Ops that move values without arithmetic. */

@@ -37,15 +37,16 @@ describe('kernel counts (held: a change here is a fusion change, update delibera
     expect(ops).not.toContain('transpose');
   });
 
-  it('one Llama block (GQA, 32 heads on 4) is 24 kernels, 20 on the cpu plan: one per RMSNorm, grouped attention fused', () => {
+  it('one Llama block (GQA, 32 heads on 4) is 16 kernels, 12 on the cpu plan: one per RMSNorm and RoPE, grouped attention fused', () => {
     const cfg = (layers: number) =>
       llamaConfigFromHf({ model_type: 'llama', vocab_size: 32000, hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: layers, num_attention_heads: 32, num_key_value_heads: 4, max_position_embeddings: 2048 });
-    expect(perLayer((n) => compile(buildLlama(cfg(n))))).toBe(24);
-    expect(perLayer((n) => compile(buildLlama(cfg(n)), { inPlace: true, stridedViews: true }))).toBe(20);
-    // 2 rms_norm, q/k/v/o and gate/up/down projections, one fused_attention over the kv-head broadcast;
-    // the rest is RoPE: slice, slice, two elementwise kernels and a concat for q and for k (10 of the 20)
+    expect(perLayer((n) => compile(buildLlama(cfg(n))))).toBe(16);
+    expect(perLayer((n) => compile(buildLlama(cfg(n)), { inPlace: true, stridedViews: true }))).toBe(12);
+    // 2 rms_norm, q, k, v projections, rope on q and on k, one fused_attention over the kv-head
+    // broadcast, o projection (+ residual), gate, up (x silu(gate)), down (+ residual)
     const ops = kernelOps(compile(buildLlama(cfg(1)), { inPlace: true, stridedViews: true }));
     expect(ops.filter((op) => op === 'rms_norm')).toHaveLength(3);
+    expect(ops.filter((op) => op === 'rope')).toHaveLength(2);
     expect(ops.filter((op) => op === 'fused_attention')).toHaveLength(1);
     expect(ops).not.toContain('softmax');
   });

@@ -3,6 +3,7 @@ import { attentionWasm } from './kernels/attention.ts';
 import { batchedMatmul, type EpilogueArrays } from './kernels/matmul.ts';
 import { concatInto, gatherRows, sliceInto, transposeInto } from './kernels/movement.ts';
 import { layerNormWasm } from './kernels/layer-norm.ts';
+import { ropeInto } from './kernels/rope.ts';
 import { reduceAxes, rmsNormRows, softmaxAxis } from './kernels/normalize.ts';
 import { contiguousLayout, gatherInto, type Layout } from './layout.ts';
 import type { KernelSettings, WasmRuntime } from './wasm-runtime/runtime.ts';
@@ -53,6 +54,7 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
       ),
     softmax: softmaxAxis,
     rmsNorm: rmsNormRows,
+    rope: ropeInto,
     layerNorm: (x: Float32Array, residual: Float32Array | undefined, gamma: Float32Array, beta: Float32Array, out: Float32Array, d: number, eps: number) =>
       layerNormWasm(wasm, settings, x, residual, gamma, beta, out, d, eps),
     reduce: reduceAxes,

@@ -9,6 +9,7 @@ import { fusedAddLayerNormKernel, layerNormKernel, rmsNormKernel } from './kerne
 import { concatKernel, rangeKernel, sliceKernel, transposeKernel } from './kernels/layout.ts';
 import { fusedMatmulKernel, matmulKernel } from './kernels/matmul.ts';
 import { reduceKernel } from './kernels/reduce.ts';
+import { ropeKernel } from './kernels/rope.ts';
 import { softmaxKernel } from './kernels/softmax.ts';
 
 /**
@@ -24,6 +25,7 @@ export const WEBGPU_KERNELS: KernelTable = {
   fused_add_layer_norm: fusedAddLayerNormKernel,
   layer_norm: layerNormKernel,
   rms_norm: rmsNormKernel,
+  rope: ropeKernel,
   softmax: softmaxKernel,
   reduce_sum: reduceKernel,
   reduce_mean: reduceKernel,

@@ -9,7 +9,7 @@ import { literal } from './wgsl.ts';
  */
 
 /** WGSL helper functions, included in a shader only when an expression uses them. */
-const HELPERS = {
+export const WGSL_HELPERS = {
   loom_tanh: `fn loom_tanh(x: f32) -> f32 {
   let a = abs(x);
   if (a < 0.125) {
@@ -64,7 +64,7 @@ const HELPERS = {
 }`,
 } as const;
 
-type HelperName = keyof typeof HELPERS;
+type HelperName = keyof typeof WGSL_HELPERS;
 
 /** Helpers that call other helpers. */
 const HELPER_DEPS: Partial<Record<HelperName, HelperName[]>> = {};
@@ -178,5 +178,5 @@ export function renderExpr(expr: Expr, inputs: readonly ExprInput[], prefix = 'e
     for (const d of HELPER_DEPS[h] ?? []) addHelper(d);
   };
   for (const h of helpers) addHelper(h);
-  return { statements, result: out.value, dtype: out.dtype, helpers: [...allHelpers].sort().map((h) => HELPERS[h]) };
+  return { statements, result: out.value, dtype: out.dtype, helpers: [...allHelpers].sort().map((h) => WGSL_HELPERS[h]) };
 }

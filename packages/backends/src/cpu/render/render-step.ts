@@ -48,6 +48,8 @@ export function renderStep(graph: Graph, node: GraphNode): string {
     }
     case 'softmax':
       return `rt.softmax(ins[0], out, outShape, ${normalizeAxis(a['axis'] as number, rank)});`;
+    case 'rope':
+      return `rt.rope(ins[0], ins[1], out, outShape, ${a['theta']}, '${a['style']}', ${a['fraction']});`;
     case 'rms_norm':
       return `rt.rmsNorm(ins[0], ins[1], out, outShape[outShape.length - 1], ${a['eps']}, ${a['weightOffset']});`;
     case 'layer_norm':

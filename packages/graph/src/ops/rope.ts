@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { defineOp, typeRule } from '../../op-def.ts';
-import { dimEquals } from '../../shape.ts';
+import { allocStorage } from '../ndarray.ts';
+import { defineOp, typeRule } from '../op-def.ts';
+import { dimEquals } from '../shape.ts';
 
 /**
  * Rotary position embedding (Su et al., RoFormer) on x[B, T, H, Dh], per head: the first
@@ -14,9 +15,19 @@ import { dimEquals } from '../../shape.ts';
 export const ROPE_STYLES = ['halves', 'interleaved'] as const;
 export type RopeStyle = (typeof ROPE_STYLES)[number];
 
+/** The rotated feature count of a head of `dh` features. */
+export function rotaryDims(dh: number, fraction: number): number {
+  return Math.floor(dh * fraction);
+}
+
+/** theta^(-2j/R) for the R/2 pairs: the frequencies the decomposition's constant holds. */
+export function ropeFrequencies(theta: number, rotary: number): number[] {
+  return Array.from({ length: rotary / 2 }, (_, j) => Math.pow(theta, (-2 * j) / rotary));
+}
+
 export const rope = defineOp({
   name: 'rope',
-  category: 'composite',
+  category: 'primitive',
   summary: 'rotary position embedding of x[B, T, H, Dh]',
   attrs: z
     .object({
@@ -31,7 +42,7 @@ export const rope = defineOp({
     typeRule(x!.dtype === 'f32' && x!.shape.length === 4, `x must be f32 [B, T, H, Dh], got ${x!.dtype} of rank ${x!.shape.length}`);
     const dh = x!.shape[3]!;
     typeRule(typeof dh === 'number', `the head size Dh must be static, got ${dh}`);
-    const rotary = Math.floor(dh * a.fraction);
+    const rotary = rotaryDims(dh as number, a.fraction);
     typeRule(rotary >= 2 && rotary % 2 === 0, `fraction ${a.fraction} of Dh = ${dh} rotates ${rotary} features; it must be an even number >= 2`);
     if (offset) {
       typeRule(offset.dtype === 'i32' && offset.shape.length === 1, `offset must be i32 [B] or [1], got ${offset.dtype} [${offset.shape.join(', ')}]`);
@@ -39,16 +50,40 @@ export const rope = defineOp({
     }
     return x!;
   },
+  evaluate([x, offset], a, ctx) {
+    const [batch, t, heads, dh] = ctx.outShape as [number, number, number, number];
+    const rotary = rotaryDims(dh, a.fraction);
+    const half = rotary / 2;
+    const freq = ropeFrequencies(a.theta, rotary);
+    const src = x!.data;
+    const out = allocStorage('f32', src.length, ctx.precision);
+    out.set(src);
+    for (let bi = 0; bi < batch; bi++) {
+      const start = offset ? offset.data[offset.data.length === 1 ? 0 : bi]! : 0;
+      for (let ti = 0; ti < t; ti++) {
+        for (let h = 0; h < heads; h++) {
+          const base = ((bi * t + ti) * heads + h) * dh;
+          for (let j = 0; j < half; j++) {
+            const angle = (start + ti) * freq[j]!;
+            const [i1, i2] = a.style === 'halves' ? [base + j, base + j + half] : [base + 2 * j, base + 2 * j + 1];
+            const [p, q] = [src[i1]!, src[i2]!];
+            out[i1] = p * Math.cos(angle) - q * Math.sin(angle);
+            out[i2] = q * Math.cos(angle) + p * Math.sin(angle);
+          }
+        }
+      }
+    }
+    return { dtype: 'f32', shape: ctx.outShape, data: out };
+  },
   decompose(b, [x, offset], a) {
     const [batch, t, heads, dh] = b.typeOf(x!).shape as [string | number, string | number, number, number];
-    const rotary = Math.floor(dh * a.fraction);
+    const rotary = rotaryDims(dh, a.fraction);
     const half = rotary / 2;
     // positions [B or 1, T, 1, 1] as f32
     let positions = b.add('reshape', [b.add('range', [], { size: t, dtype: 'i32' })], { shape: [1, t] });
     if (offset) positions = b.add('add', [b.add('reshape', [offset], { shape: [b.typeOf(offset).shape[0]!, 1] }), positions]);
     const pos = b.add('cast', [b.add('reshape', [positions], { shape: [b.typeOf(positions).shape[0]!, t, 1, 1] })], { dtype: 'f32' });
-    const invFreq = Array.from({ length: half }, (_, j) => Math.pow(a.theta, (-2 * j) / rotary));
-    const angle = b.add('mul', [pos, b.constant(invFreq, [half])]); // [B, T, 1, R/2]
+    const angle = b.add('mul', [pos, b.constant(ropeFrequencies(a.theta, rotary), [half])]); // [B, T, 1, R/2]
     const cos = b.add('cos', [angle]);
     const sin = b.add('sin', [angle]);
     const rotate = (first: number, second: number) => [

@@ -28,8 +28,25 @@ describe('loom on a Llama-family checkpoint', () => {
     }
   });
 
+  it('--prompt goes through a Hugging Face tokenizer.json: --tokenizer, or the one beside the weights', async () => {
+    // a word-level tokenizer over the fixture's 256 ids: token k is "t<k>"
+    const vocab = Object.fromEntries(Array.from({ length: 256 }, (_, k) => [`t${k}`, k]));
+    const tokenizer = { version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null, pre_tokenizer: { type: 'Whitespace' }, post_processor: null, decoder: { type: 'WordPiece', prefix: '##', cleanup: true }, model: { type: 'WordLevel', vocab, unk_token: 't0' } };
+    const dir = mkdtempSync(join(tmpdir(), 'loom-tok-'));
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
+    const prompt = expected.ids.map((id) => `t${id}`).join(' ');
+    const want = `${[...expected.ids, ...expected.greedy_12].map((id) => `t${id}`).join(' ')}\n`;
+    expect(await loom('generate', ...llama, '--prompt', prompt, '--tokenizer', join(dir, 'tokenizer.json'), '--max-new-tokens', '12')).toEqual({ code: 0, stdout: want, stderr: '' });
+    for (const file of ['llama-tiny-dev.safetensors', 'llama-tiny-dev.config.json']) writeFileSync(join(dir, file), readFileSync(join(FIXTURES, file)));
+    const beside = ['--weights', join(dir, 'llama-tiny-dev.safetensors'), '--config', join(dir, 'llama-tiny-dev.config.json')];
+    expect(await loom('generate', ...beside, '--prompt', prompt, '--max-new-tokens', '12')).toEqual({ code: 0, stdout: want, stderr: '' });
+    writeFileSync(join(dir, 'bad.json'), '{"model": ');
+    expectUserError(await loom('generate', ...llama, '--prompt', 'x', '--tokenizer', join(dir, 'bad.json')), /bad\.json: not valid JSON/);
+    expectUserError(await loom('generate', ...llama, '--ids', '1', '--tokenizer', join(dir, 'tokenizer.json')), /--tokenizer applies to --prompt/);
+  });
+
   it('refuses --prompt without a tokenizer, both --prompt and --ids, and an unsupported model_type (listing the supported ones)', async () => {
-    expectUserError(await loom('generate', ...llama, '--prompt', 'hello'), /--prompt needs a tokenizer, and Loom has one for GPT-2 only: give this llama checkpoint token ids with --ids/);
+    expectUserError(await loom('generate', ...llama, '--prompt', 'hello'), /--prompt needs a tokenizer: no tokenizer\.json beside .*; pass --tokenizer FILE, or give token ids with --ids/);
     expectUserError(await loom('generate', ...llama, '--prompt', 'hello', '--ids', '1,2'), /give the input as --prompt TEXT or as --ids LIST \(one of the two\)/);
     const dir = mkdtempSync(join(tmpdir(), 'loom-bert-'));
     const bert = join(dir, 'config.json');

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { generate } from '../../decoding/generate.ts';
 import { gpt2Tokenizer } from '../../tokenizers/gpt2-tokenizer.ts';
+import { loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
 import { ModelInputError } from '../../errors.ts';
 import { CAUSAL_LM_TYPES, loadCausalLm } from '../../io/load-causal-lm.ts';
 import { addCpuKernelOptions, addNonFiniteOption, backendOption, collect, commandBackend, parseIdList, parseSeed, type CpuKernelFlags, parseNonNegativeInt, parseNumber, parsePositiveInt } from '../options.ts';
@@ -11,6 +12,7 @@ interface GenerateOpts extends CpuKernelFlags {
   config: string;
   prompt?: string[];
   ids?: number[];
+  tokenizer?: string;
   maxNewTokens: number;
   temperature?: number;
   topK?: number;
@@ -21,15 +23,17 @@ interface GenerateOpts extends CpuKernelFlags {
 }
 
 /**
- * `loom generate`: generation with a causal LM, greedy or sampled. `--prompt` (GPT-2: its tokenizer)
- * prints prompt + continuation as text; `--ids` prints the generated ids only, comma-separated.
+ * `loom generate`: generation with a causal LM, greedy or sampled. `--prompt` prints prompt +
+ * continuation as text, through `--tokenizer`, else GPT-2's own BPE for GPT-2, else the
+ * tokenizer.json beside the weights; `--ids` prints the generated ids only, comma-separated.
  */
 export function generateCommand(io: CliIo): Command {
   return addNonFiniteOption(addCpuKernelOptions(new Command('generate')))
     .description(`continue prompts with a causal LM (config.json model_type ${CAUSAL_LM_TYPES.join(', ')}), greedy unless --temperature/--top-k/--top-p`)
     .requiredOption('--weights <file>', 'Hugging Face weights (.safetensors)')
     .requiredOption('--config <file>', 'Hugging Face config.json (its model_type picks the model)')
-    .option('--prompt <text>', 'text to continue (GPT-2 checkpoints: its byte-level BPE); repeat for a batch', collect)
+    .option('--prompt <text>', 'text to continue; repeat for a batch', collect)
+    .option('--tokenizer <file>', "a Hugging Face tokenizer.json for --prompt (default: GPT-2's BPE for GPT-2, else tokenizer.json beside --weights)")
     .option('--ids <list>', 'token ids to continue, e.g. 1,57,211; prints the new ids, comma-separated', parseIdList)
     .option('--max-new-tokens <n>', 'tokens to generate per prompt', parseNonNegativeInt('--max-new-tokens'), 20)
     .option('--temperature <t>', 'sampling temperature (0 = greedy)', parseNumber('--temperature', (x) => x >= 0, 'a number >= 0'))
@@ -41,10 +45,15 @@ export function generateCommand(io: CliIo): Command {
     .action(async (opts: GenerateOpts) => {
       if ((opts.prompt === undefined) === (opts.ids === undefined)) throw new ModelInputError('give the input as --prompt TEXT or as --ids LIST (one of the two)');
       const model = await loadCausalLm(opts.weights, opts.config, await commandBackend(opts));
-      if (opts.prompt && model.family !== 'gpt2') {
-        throw new ModelInputError(`--prompt needs a tokenizer, and Loom has one for GPT-2 only: give this ${model.family} checkpoint token ids with --ids`);
+      if (opts.tokenizer && opts.ids) throw new ModelInputError('--tokenizer applies to --prompt; with --ids there is no text to tokenize');
+      let tokenizer: TextTokenizer | undefined;
+      if (opts.prompt) {
+        const file = opts.tokenizer ?? (model.family === 'gpt2' ? undefined : tokenizerBeside(opts.weights));
+        if (file) tokenizer = loadHfTokenizer(file);
+        else if (model.family === 'gpt2') tokenizer = gpt2Tokenizer;
+        else throw new ModelInputError(`--prompt needs a tokenizer: no tokenizer.json beside ${opts.weights}; pass --tokenizer FILE, or give token ids with --ids`);
       }
-      const prompts = opts.ids ? [opts.ids] : opts.prompt!.map((p) => gpt2Tokenizer.encode(p));
+      const prompts = opts.ids ? [opts.ids] : opts.prompt!.map((p) => tokenizer!.encode(p));
       const out = await generate(model, prompts, {
         maxNewTokens: opts.maxNewTokens,
         seed: opts.seed,
@@ -54,6 +63,6 @@ export function generateCommand(io: CliIo): Command {
         ...(opts.topP !== undefined ? { topP: opts.topP } : {}),
       });
       if (opts.ids) io.out(`${out[0]!.slice(opts.ids.length).join(',')}\n`);
-      else for (const ids of out) io.out(`${gpt2Tokenizer.decode(ids)}\n`);
+      else for (const ids of out) io.out(`${tokenizer!.decode(ids)}\n`);
     });
 }

@@ -49,6 +49,11 @@ export interface PreparedModel {
   /** The states of this model (shared when one was passed to prepare). */
   readonly state: StateStore;
   run(feeds: Readonly<Record<string, NDArray>>): Promise<Record<string, NDArray>>;
+  /**
+   * The current value of a state, on the host. Backends that keep states in device memory (webgpu,
+   * webgl) download it; elsewhere the StateStore holds the value itself.
+   */
+  readState?(name: string): Promise<NDArray>;
   /** Frees what the model holds (GPU buffers, workers). Running afterwards is an error. */
   dispose(): void;
 }

@@ -28,6 +28,15 @@ describe('loom on a Llama-family checkpoint', () => {
     }
   });
 
+  it('generate --beams runs beam search; --beams 1 is greedy; sampling options are refused with it', async () => {
+    const one = await loom('generate', ...llama, '--ids', expected.ids.join(','), '--max-new-tokens', '12', '--beams', '1');
+    expect(one).toEqual({ code: 0, stdout: `${expected.greedy_12.join(',')}\n`, stderr: '' });
+    const three = await loom('generate', ...llama, '--ids', expected.ids.join(','), '--max-new-tokens', '6', '--beams', '3', '--length-penalty', '0.5');
+    expect(three.code).toBe(0);
+    expect(three.stdout).toMatch(/^\d+(,\d+){0,5}\n$/);
+    expectUserError(await loom('generate', ...llama, '--ids', '1', '--beams', '2', '--temperature', '0.5'), /beam search is deterministic/);
+  });
+
   it('--prompt goes through a Hugging Face tokenizer.json: --tokenizer, or the one beside the weights', async () => {
     // a word-level tokenizer over the fixture's 256 ids: token k is "t<k>"
     const vocab = Object.fromEntries(Array.from({ length: 256 }, (_, k) => [`t${k}`, k]));

@@ -1,7 +1,8 @@
 import { ModelInputError } from '../errors.ts';
 import type { CausalLm } from './causal-lm.ts';
+import { beamSearch } from './beam-search.ts';
 import { Prng } from './prng.ts';
-import { pickToken, validateSampling, type SamplingOptions } from './sampling.ts';
+import { isSampling, pickToken, validateSampling, type SamplingOptions } from './sampling.ts';
 import { decodeLoop } from './step.ts';
 
 export interface GenerateOptions extends SamplingOptions {
@@ -12,6 +13,10 @@ export interface GenerateOptions extends SamplingOptions {
   readonly stopAt?: number | null;
   /** Decode with the KV cache (default true); false recomputes the prefix every step. */
   readonly kvCache?: boolean;
+  /** Beam search with this many beams per prompt (default 1: greedy or sampling). */
+  readonly beams?: number;
+  /** Beam search: a hypothesis scores logP / length^lengthPenalty (default 1). */
+  readonly lengthPenalty?: number;
 }
 
 /**
@@ -32,6 +37,19 @@ export async function generate(model: CausalLm, prompts: readonly (readonly numb
   }
   const rng = new Prng(options.seed ?? 0);
   const stopAt = options.stopAt === undefined ? model.eosTokenId : options.stopAt;
+  if (options.beams !== undefined && options.beams !== 1) {
+    if (isSampling(options)) throw new ModelInputError('beam search is deterministic: it takes no --temperature, --top-k or --top-p');
+    const out: number[][] = [];
+    for (const prompt of prompts) {
+      const decoder = model.decoder(options.kvCache ?? true);
+      try {
+        out.push(await beamSearch(decoder, prompt, { beams: options.beams, maxNewTokens: options.maxNewTokens, stopAt, ...(options.lengthPenalty !== undefined ? { lengthPenalty: options.lengthPenalty } : {}) }));
+      } finally {
+        await decoder.dispose?.();
+      }
+    }
+    return out;
+  }
   const decoder = model.decoder(options.kvCache ?? true);
   try {
     return await decodeLoop(decoder, prompts, {

@@ -1,5 +1,5 @@
 import { StateStore, type Backend, type PreparedModel } from '@loom/backends';
-import { graphParams, nodeName, type Graph, type NDArray, type Weights } from '@loom/graph';
+import { graphParams, nodeName, stateNames, type Graph, type NDArray, type Weights } from '@loom/graph';
 import { ModelInputError } from '../errors.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
 import { padBatch, rowOf } from '../runtime/graph-runner.ts';
@@ -71,6 +71,25 @@ export class KvCacheDecoder implements StepDecoder {
     return tokens.map((_, b) => rowOf(out['logits']!, b));
   }
 
+  /**
+   * Row r takes row order[r]'s caches and position. The rows are permuted on the host: a backend that
+   * keeps the caches on the GPU downloads them (readState) and uploads the result at the next step.
+   * (A state update must be an in-place cache_update, which a permutation of rows is not.)
+   */
+  async reorder(order: readonly number[]): Promise<void> {
+    if (order.length !== this.positions.length) throw new ModelInputError(`reorder needs ${this.positions.length} rows, got ${order.length}`);
+    if (order.every((from, r) => from === r)) return;
+    const model = await (this.decodeModel ?? this.prefillModel)!;
+    for (const name of stateNames(this.plans.build(1))) {
+      const value = model.readState ? await model.readState(name) : this.state.get(name)!;
+      const rowSize = value.data.length / value.shape[0]!;
+      const data = value.dtype === 'i32' ? new Int32Array(value.data.length) : new Float32Array(value.data.length);
+      order.forEach((from, r) => data.set(value.data.subarray(from * rowSize, (from + 1) * rowSize), r * rowSize));
+      this.state.set(name, { dtype: value.dtype, shape: [...value.shape], data });
+    }
+    this.positions = order.map((from) => this.positions[from]!);
+  }
+
   async dispose(): Promise<void> {
     for (const model of [this.prefillModel, this.decodeModel]) if (model) (await model).dispose();
     this.state.clear();
@@ -83,3 +102,4 @@ export class KvCacheDecoder implements StepDecoder {
     return this.backend.prepare(graph, weights, { state: this.state });
   }
 }
+

@@ -8,6 +8,11 @@ export interface StepDecoder {
   prefill(prefixes: readonly (readonly number[])[]): Promise<Float32Array[]>;
   /** Appends one token to every row (finished rows get a filler) and returns the next logits. */
   step(tokens: readonly number[]): Promise<Float32Array[]>;
+  /**
+   * Makes row r continue what row `order[r]` held (beam search keeps its best hypotheses): the rows'
+   * tokens, and in a KV-cache decoder their caches, inside the backend.
+   */
+  reorder?(order: readonly number[]): Promise<void>;
   /** Frees what the decoder holds (prepared plans, caches). */
   dispose?(): Promise<void>;
 }
@@ -29,6 +34,10 @@ export class RecomputeDecoder implements StepDecoder {
   step(tokens: readonly number[]): Promise<Float32Array[]> {
     tokens.forEach((t, b) => this.rows[b]!.push(t));
     return this.lastLogits(this.rows);
+  }
+
+  async reorder(order: readonly number[]): Promise<void> {
+    this.rows = order.map((from) => [...this.rows[from]!]);
   }
 }
 

@@ -13,6 +13,8 @@ interface GenerateOpts extends CpuKernelFlags {
   prompt?: string[];
   ids?: number[];
   tokenizer?: string;
+  beams?: number;
+  lengthPenalty?: number;
   maxNewTokens: number;
   temperature?: number;
   topK?: number;
@@ -40,6 +42,8 @@ export function generateCommand(io: CliIo): Command {
     .option('--top-k <k>', 'sample from the k most likely tokens', parsePositiveInt('--top-k'))
     .option('--top-p <p>', 'sample from the smallest set of tokens with probability >= p', parseNumber('--top-p', (x) => x > 0 && x <= 1, 'in (0, 1]'))
     .option('--seed <s>', 'seed of the sampler (0 to 4294967295)', parseSeed, 0)
+    .option('--beams <k>', 'beam search with k beams per prompt (deterministic: no sampling options)', parsePositiveInt('--beams'))
+    .option('--length-penalty <p>', 'beam search: a hypothesis scores logP / length^p (default 1)', parseNumber('--length-penalty', (x) => Number.isFinite(x), 'a finite number'))
     .option('--no-kv-cache', 'recompute the whole prefix every step instead of decoding with the KV cache')
     .addOption(backendOption())
     .action(async (opts: GenerateOpts) => {
@@ -58,6 +62,8 @@ export function generateCommand(io: CliIo): Command {
         maxNewTokens: opts.maxNewTokens,
         seed: opts.seed,
         kvCache: opts.kvCache,
+        ...(opts.beams !== undefined ? { beams: opts.beams } : {}),
+        ...(opts.lengthPenalty !== undefined ? { lengthPenalty: opts.lengthPenalty } : {}),
         ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
         ...(opts.topK !== undefined ? { topK: opts.topK } : {}),
         ...(opts.topP !== undefined ? { topP: opts.topP } : {}),

@@ -17,8 +17,7 @@ export function findIndexChecks(graph: Graph, nodes: Iterable<GraphNode>): Index
   const checks: IndexCheck[] = [];
   for (const node of nodes) {
     if (node.op !== 'gather' && node.op !== 'cache_update') continue;
-    let source = graph.nodes[node.inputs[node.op === 'gather' ? 1 : 2]!]!;
-    while (source.op === 'reshape') source = graph.nodes[source.inputs[0]!]!;
+    const source = graph.nodes[viewSource(graph, node.inputs[node.op === 'gather' ? 1 : 2]!)]!;
     if (source.op === 'input') checks.push({ inputName: nodeName(source)!, node });
   }
   return checks;
@@ -55,10 +54,16 @@ export function checkIndices(graph: Graph, checks: readonly IndexCheck[], feeds:
   }
 }
 
-/** What to call tensor `id` in messages: `weight 'name'`, `input 'name'`, else `%id (op)`. */
-export function tensorLabel(graph: Graph, id: number): string {
+/** The node whose data tensor `id` is: reshapes are views of their input. */
+export function viewSource(graph: Graph, id: number): number {
   let node = graph.nodes[id]!;
   while (node.op === 'reshape') node = graph.nodes[node.inputs[0]!]!;
+  return node.id;
+}
+
+/** What to call tensor `id` in messages: `weight 'name'`, `input 'name'`, else `%id (op)`. */
+export function tensorLabel(graph: Graph, id: number): string {
+  const node = graph.nodes[viewSource(graph, id)]!;
   const name = nodeName(node);
   if (node.op === 'param' && name) return `weight '${name}'`;
   if (node.op === 'input' && name) return `input '${name}'`;

@@ -5,19 +5,13 @@ import { join } from 'node:path';
 import { maxAbsDiff, readSafetensors } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { requireBackend } from '../../backends/test/require-backend.ts';
-import { runCli } from '../src/cli/run-cli.ts';
+import { loom } from './cli-helpers.ts';
 import { FIXTURES, fixtureJson, fixtureTensors, tensor } from './helpers.ts';
 
 const { backend: gl } = await requireBackend('webgl');
 const { backend: gpu } = await requireBackend('webgpu');
 const gpt2 = ['--weights', join(FIXTURES, 'gpt2-tiny.safetensors'), '--config', join(FIXTURES, 'gpt2-tiny.config.json')];
 
-async function loom(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
-  return { code, stdout, stderr };
-}
 
 describe.skipIf(!gl)('loom on --backend webgl', { timeout: 180_000 }, () => {
   it('reverse "hello world" prints dlrow olleh', async () => {

@@ -1,4 +1,5 @@
-import { InputError, LoomError, type DType, type NDArray } from '@loom/graph';
+import { InputError, type DType, type NDArray } from '@loom/graph';
+import { isStatePlaceholder, sameShape, statePlaceholder } from '../state-placeholder.ts';
 import type { StateStore } from '../state-store.ts';
 import type { GlRuntime, GlTensor } from './runtime.ts';
 
@@ -59,7 +60,7 @@ export class GlStates {
   current(name: string, dtype: DType, shape: readonly number[], fed: NDArray | undefined, upload: (data: Float32Array) => GlTensor): GlTensor {
     const stored = this.store.get(name);
     const entry = this.entries.get(name);
-    const host = fed ?? (stored && !PLACEHOLDERS.has(stored) ? stored : undefined);
+    const host = fed ?? (stored && !isStatePlaceholder(stored) ? stored : undefined);
     const current = entry !== undefined && stored === entry.placeholder;
     if (current && !host) {
       if (!sameShape(entry!.shape, shape)) throw new InputError(`state '${name}' holds shape [${entry!.shape.join(', ')}] but this run needs [${shape.join(', ')}]; clear the state first`);
@@ -82,27 +83,8 @@ export class GlStates {
       entry.tensor = tensor;
     } else {
       if (entry) this.runtime.release(entry.tensor);
-      this.entries.set(name, { tensor, dtype, shape: [...shape], placeholder: placeholder(name, dtype, shape) });
+      this.entries.set(name, { tensor, dtype, shape: [...shape], placeholder: statePlaceholder(name, dtype, shape, 'WebGlModel.readState') });
     }
     this.store.set(name, this.entries.get(name)!.placeholder);
   }
-}
-
-/** Placeholders this module put into stores (a stale one, from released states, reads as absent). */
-const PLACEHOLDERS = new WeakSet<object>();
-
-function placeholder(name: string, dtype: DType, shape: readonly number[]): NDArray {
-  const value = {
-    dtype,
-    shape: [...shape],
-    get data(): never {
-      throw new LoomError('state-on-gpu', `state '${name}' lives on the GPU; read it with WebGlModel.readState('${name}')`);
-    },
-  } as NDArray;
-  PLACEHOLDERS.add(value);
-  return value;
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }

@@ -136,8 +136,11 @@ export class GlRuntime {
     return [w, h];
   }
 
-  /** Compiles a pass for these input sizes (one gpu.js kernel; built on its first run). */
-  compile(pass: GlPass, inputSizes: readonly number[], where: string): GlKernel {
+  /**
+   * Compiles a pass (one gpu.js kernel, built on its first run). gpu.js bakes the input textures'
+   * sizes into the shader: callers cache kernels by input sizes too.
+   */
+  compile(pass: GlPass, where: string): GlKernel {
     const what = `${where}: ${pass.what}`;
     if (pass.inputs.length > this.limits.maxTextureUnits) {
       throw new WebGlLimitError(`${what} reads ${pass.inputs.length} tensors, more than the ${this.limits.maxTextureUnits} textures one kernel can read (MAX_TEXTURE_IMAGE_UNITS)`);
@@ -161,7 +164,6 @@ export class GlRuntime {
       argumentTypes: names.map(() => 'ArrayTexture(1)'),
       nativeFunctions: [{ name: 'loom_main', source, returnType: 'Number', argumentTypes: Object.fromEntries(names.map((n) => [n, 'ArrayTexture(1)'])) }],
     });
-    void inputSizes; // part of the caller's cache key: gpu.js bakes input texture sizes into the shader
     return { fn, what, source, checked: false };
   }
 

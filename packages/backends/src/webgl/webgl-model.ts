@@ -1,7 +1,7 @@
 import type { Plan } from '@loom/compiler';
-import { bindInputs, checkWeights, InputError, nodeName, resolveShape, stateNames, type DimBindings, type Graph, type GraphNode, type NDArray, type Weights } from '@loom/graph';
+import { bindInputs, checkWeights, InputError, nodeName, resolveShape, stateNames, type DimBindings, type GraphNode, type NDArray, type Weights } from '@loom/graph';
 import type { PreparedModel } from '../backend.ts';
-import { checkIndices, findIndexChecks, tensorLabel, type IndexCheck } from '../index-checks.ts';
+import { checkIndices, findIndexChecks, tensorLabel, viewSource, type IndexCheck } from '../index-checks.ts';
 import { checkMemoryBudget, defaultMaxMemory, runBytes, staticBytes, type ModelBytes } from '../memory-budget.ts';
 import { StateStore } from '../state-store.ts';
 import { WebGlDisposedError } from './errors.ts';
@@ -293,7 +293,7 @@ export class WebGlModel implements PreparedModel {
   private kernel(p: GlPass, inputSizes: readonly number[], where: string): { key: string; kernel: GlKernel } {
     const key = `${p.size}|${inputSizes.join(',')}|${p.helpers.join('\n')}|${p.body.join('\n')}`;
     let entry = this.kernels.get(key);
-    if (!entry) this.kernels.set(key, (entry = { kernel: this.runtime.compile(p, inputSizes, where), schedules: 0 }));
+    if (!entry) this.kernels.set(key, (entry = { kernel: this.runtime.compile(p, where), schedules: 0 }));
     entry.schedules++;
     return { key, kernel: entry.kernel };
   }
@@ -311,13 +311,6 @@ export class WebGlModel implements PreparedModel {
       }
     }
   }
-}
-
-/** The node whose texture `id` reads: reshapes are views of their input. */
-function viewSource(graph: Graph, id: number): number {
-  let node = graph.nodes[id]!;
-  while (node.op === 'reshape') node = graph.nodes[node.inputs[0]!]!;
-  return node.id;
 }
 
 function toArray(dtype: NDArray['dtype'], shape: number[], data: Float32Array): NDArray {

@@ -1,4 +1,5 @@
-import { InputError, LoomError, type DType, type NDArray } from '@loom/graph';
+import { InputError, type DType, type NDArray } from '@loom/graph';
+import { isStatePlaceholder, sameShape, statePlaceholder } from '../state-placeholder.ts';
 import type { StateStore } from '../state-store.ts';
 import type { GpuRuntime } from './runtime.ts';
 import { BufferUsage } from './runtime.ts';
@@ -61,7 +62,7 @@ export class GpuStates {
   async prepare(name: string, dtype: DType, shape: readonly number[], fed: NDArray | undefined): Promise<{ state: GpuState; clear: boolean }> {
     const stored = this.store.get(name);
     let entry = this.entries.get(name);
-    const host = fed ?? (stored && !PLACEHOLDERS.has(stored) ? stored : undefined);
+    const host = fed ?? (stored && !isStatePlaceholder(stored) ? stored : undefined);
     const current = entry !== undefined && stored === entry.placeholder;
     if (current && !host && !sameShape(entry!.shape, shape)) {
       throw new InputError(`state '${name}' holds shape [${entry!.shape.join(', ')}] but this run needs [${shape.join(', ')}]; clear the state first`);
@@ -73,7 +74,7 @@ export class GpuStates {
       if (entry) this.runtime.destroyBuffer(entry.buffer);
       const size = Math.max(16, shape.reduce((p, d) => p * d, 1) * 4);
       const [buffer] = await this.runtime.createBuffers([{ size, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC, label: `state '${name}'` }]);
-      entry = { buffer: buffer!, dtype, shape: [...shape], placeholder: placeholder(name, dtype, shape) };
+      entry = { buffer: buffer!, dtype, shape: [...shape], placeholder: statePlaceholder(name, dtype, shape, 'WebGpuModel.readState') };
       this.entries.set(name, entry);
       this.version++;
     }
@@ -85,24 +86,4 @@ export class GpuStates {
     }
     return { state: entry, clear: !current };
   }
-}
-
-/** Placeholders this module put into stores (a stale one, from released states, reads as absent). */
-const PLACEHOLDERS = new WeakSet<object>();
-
-/** An NDArray standing for a state that lives on the GPU. */
-function placeholder(name: string, dtype: DType, shape: readonly number[]): NDArray {
-  const value = {
-    dtype,
-    shape: [...shape],
-    get data(): never {
-      throw new LoomError('state-on-gpu', `state '${name}' lives on the GPU; read it with WebGpuModel.readState('${name}')`);
-    },
-  } as NDArray;
-  PLACEHOLDERS.add(value);
-  return value;
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }

@@ -31,6 +31,7 @@ export class KvCacheDecoder implements StepDecoder {
   private prefillModel: Promise<PreparedModel> | undefined;
   private decodeModel: Promise<PreparedModel> | undefined;
   private positions: number[] = [];
+  private cacheNames: readonly string[] | undefined;
 
   constructor(
     readonly plans: CachedPlans,
@@ -80,7 +81,8 @@ export class KvCacheDecoder implements StepDecoder {
     if (order.length !== this.positions.length) throw new ModelInputError(`reorder needs ${this.positions.length} rows, got ${order.length}`);
     if (order.every((from, r) => from === r)) return;
     const model = await (this.decodeModel ?? this.prefillModel)!;
-    for (const name of stateNames(this.plans.build(1))) {
+    this.cacheNames ??= [...stateNames(this.plans.build(1))];
+    for (const name of this.cacheNames) {
       const value = model.readState ? await model.readState(name) : this.state.get(name)!;
       const rowSize = value.data.length / value.shape[0]!;
       const data = value.dtype === 'i32' ? new Int32Array(value.data.length) : new Float32Array(value.data.length);

@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import type { NDArray } from '@loom/graph';
 import { readSafetensorsFd } from '@loom/graph/node';
-import { FileError } from '../errors.ts';
+import { ConfigError, FileError } from '../errors.ts';
 
 /** What a non-regular file is, for the message that refuses it. */
 function kindOf(st: Stats): string {
@@ -51,6 +51,16 @@ export function readUserFile(path: string, what: string): Buffer {
     return readAt(fd, size, 0);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** A JSON file the user named (a config, a tokenizer); bad JSON is a ConfigError naming the file. */
+export function readUserJson(path: string, what: string): unknown {
+  const text = readUserFile(path, what).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`);
   }
 }
 

@@ -7,7 +7,7 @@ import { LLAMA_MODEL_TYPES, llamaConfigFromHf } from '../llama/config.ts';
 import { LlamaRunner } from '../llama/runner.ts';
 import { gpt2Weights } from '../weights/gpt2-weights.ts';
 import { llamaWeights } from '../weights/llama-weights.ts';
-import { readCheckpoint, readUserFile } from './files.ts';
+import { readCheckpoint, readUserJson } from './files.ts';
 
 /** The config.json model types `loom logits` and `loom generate` run. */
 export const CAUSAL_LM_TYPES = ['gpt2', ...LLAMA_MODEL_TYPES] as const;
@@ -18,13 +18,7 @@ export const CAUSAL_LM_TYPES = ['gpt2', ...LLAMA_MODEL_TYPES] as const;
  * ConfigError listing what is supported.
  */
 export async function loadCausalLm(weightsPath: string, configPath: string, backendOrName: string | Backend, options?: PrepareOptions): Promise<CausalLm> {
-  const text = readUserFile(configPath, 'config').toString('utf8');
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${configPath}: not valid JSON (${(e as Error).message})`);
-  }
+  const json = readUserJson(configPath, 'config');
   const type = json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>)['model_type'] : undefined;
   const isGpt2 = type === 'gpt2' || (type === undefined && json !== null && typeof json === 'object' && 'n_layer' in json);
   if (!isGpt2 && !(LLAMA_MODEL_TYPES as readonly unknown[]).includes(type)) {

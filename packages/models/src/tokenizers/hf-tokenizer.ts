@@ -2,21 +2,12 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { ConfigError } from '../errors.ts';
-import { readUserFile } from '../io/files.ts';
+import { readUserJson } from '../io/files.ts';
 
 /** Text to token ids and back: GPT-2's byte-level BPE (gpt2-tokenizer.ts) or a checkpoint's tokenizer.json. */
 export interface TextTokenizer {
   encode(text: string): number[];
   decode(ids: readonly number[]): string;
-}
-
-function readJson(path: string, what: string): unknown {
-  const text = readUserFile(path, what).toString('utf8');
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
 }
 
 /**
@@ -26,9 +17,9 @@ function readJson(path: string, what: string): unknown {
  * adds (a BOS) are added on encode and skipped on decode.
  */
 export function loadHfTokenizer(path: string): TextTokenizer {
-  const json = readJson(path, 'tokenizer');
+  const json = readUserJson(path, 'tokenizer');
   const configPath = join(dirname(path), 'tokenizer_config.json');
-  const config = existsSync(configPath) ? readJson(configPath, 'tokenizer config') : {};
+  const config = existsSync(configPath) ? readUserJson(configPath, 'tokenizer config') : {};
   let tokenizer: Tokenizer;
   try {
     tokenizer = new Tokenizer(json as never, config as never);

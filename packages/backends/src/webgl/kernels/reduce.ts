@@ -1,38 +1,13 @@
 import { normalizeAxis } from '@loom/graph';
 import { f32Literal, imod, int } from '../glsl.ts';
 import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
+import { collapseReduction, type AxisGroup } from '../../reduce-groups.ts';
 
 type ReduceOp = 'reduce_sum' | 'reduce_mean' | 'reduce_max';
 
-interface Group {
-  readonly size: number;
-  readonly stride: number;
-}
-
-/**
- * Merges neighbouring axes of the same kind (kept or reduced), so that e.g. reducing the last axis of
- * [B, T, D] becomes [B*T | D]. Returns the kept and reduced groups with their input strides.
- */
-function collapse(shape: readonly number[], reduced: ReadonlySet<number>): { kept: Group[]; summed: Group[] } {
-  const groups: { size: number; reduced: boolean }[] = [];
-  shape.forEach((d, axis) => {
-    if (d === 1) return;
-    const isReduced = reduced.has(axis);
-    const last = groups[groups.length - 1];
-    if (last && last.reduced === isReduced) last.size *= d;
-    else groups.push({ size: d, reduced: isReduced });
-  });
-  let stride = 1;
-  const strided: (Group & { reduced: boolean })[] = [];
-  for (let g = groups.length - 1; g >= 0; g--) {
-    strided.unshift({ size: groups[g]!.size, stride, reduced: groups[g]!.reduced });
-    stride *= groups[g]!.size;
-  }
-  return { kept: strided.filter((g) => !g.reduced), summed: strided.filter((g) => g.reduced) };
-}
 
 /** GLSL: the input offset of the coordinates of `index` over `groups` (row-major), as a sum. */
-function groupOffset(index: string, groups: readonly Group[], tag: string, lines: string[]): string {
+function groupOffset(index: string, groups: readonly AxisGroup[], tag: string, lines: string[]): string {
   if (groups.length === 0) return '0';
   lines.push(`int ${tag}rem = ${index};`);
   const terms: string[] = [];
@@ -54,7 +29,7 @@ export function reduceKernel(ctx: KernelContext<ReduceOp>): GlPass[] {
   if (outputs === 0) return [];
   const axes = new Set(ctx.attrs.axes.map((a) => normalizeAxis(a, x.shape.length)!));
   const count = sizeOfShape(x.shape.filter((_, i) => axes.has(i)));
-  const { kept, summed } = collapse(x.shape, axes);
+  const { kept, summed } = collapseReduction(x.shape, axes);
   const body: string[] = [];
   const keptOffset = groupOffset('i', kept, 'k', body);
   body.push(`int base = ${keptOffset};`);

@@ -1,4 +1,5 @@
 import { normalizeAxis } from '@loom/graph';
+import { collapseReduction } from '../../reduce-groups.ts';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
 import { entryPoint, linearGrid, Params, rowWorkgroupSize, storageDecl } from '../wgsl.ts';
 import { F32_LOWEST, I32_LOWEST, workgroupReduce, workgroupScratch } from './reduce-helpers.ts';
@@ -9,30 +10,6 @@ type ReduceOp = 'reduce_sum' | 'reduce_mean' | 'reduce_max';
 const SERIAL_LIMIT = 64;
 const SERIAL_WORKGROUP = 256;
 
-/**
- * Merges neighbouring axes of the same kind (kept or reduced), so that e.g. reducing the last axis of
- * [B, T, D] becomes [B*T | D]. Returns the kept and reduced groups with their input strides.
- */
-function collapse(shape: readonly number[], reduced: ReadonlySet<number>): { kept: { size: number; stride: number }[]; summed: { size: number; stride: number }[] } {
-  const groups: { size: number; reduced: boolean }[] = [];
-  shape.forEach((d, axis) => {
-    if (d === 1) return;
-    const isReduced = reduced.has(axis);
-    const last = groups[groups.length - 1];
-    if (last && last.reduced === isReduced) last.size *= d;
-    else groups.push({ size: d, reduced: isReduced });
-  });
-  let stride = 1;
-  const strided = groups
-    .reverse()
-    .map((g) => {
-      const s = { size: g.size, stride, reduced: g.reduced };
-      stride *= g.size;
-      return s;
-    })
-    .reverse();
-  return { kept: strided.filter((g) => !g.reduced), summed: strided.filter((g) => g.reduced) };
-}
 
 /** WGSL adding the input offset of group coordinates of `index` over `groups` (row-major) to `off`. */
 function groupOffsets(index: string, groups: readonly { size: number; stride: number }[], tag: string, params: Params): string[] {
@@ -55,7 +32,7 @@ export function reduceKernel(ctx: KernelContext<ReduceOp>): KernelLaunch[] {
   if (outputs === 0) return [];
   const axes = new Set(ctx.attrs.axes.map((a) => normalizeAxis(a, x.shape.length)!));
   const count = sizeOfShape(x.shape.filter((_, i) => axes.has(i)));
-  const { kept, summed } = collapse(x.shape, axes);
+  const { kept, summed } = collapseReduction(x.shape, axes);
   const type = x.dtype;
   const params = new Params().u32('outputs', outputs).u32('count', count);
   const offsetFn = [

@@ -7,7 +7,7 @@ export * from './graph.ts';
 export * from './op-def.ts';
 export * from './op-table.ts';
 export { GraphBuilder } from './graph-builder.ts';
-export { ModelBuilder, Tensor, type BroadcastTo } from './typed-builder.ts';
+export { ModelBuilder, State, Tensor, type BroadcastTo } from './typed-builder.ts';
 export { expandOps, type ExpandPredicate } from './expand.ts';
 export { bindInputs, checkWeights, type Weights } from './bind-inputs.ts';
 export { interpret, type InterpretOptions } from './interpreter.ts';

@@ -1,4 +1,5 @@
 import type { DType } from './dtype.ts';
+import { GraphTypeError } from './errors.ts';
 import type { Graph } from './graph.ts';
 import { GraphBuilder } from './graph-builder.ts';
 import type { NodeRef } from './op-def.ts';
@@ -33,6 +34,31 @@ export class Tensor<D extends DType = DType, S extends Shape = Shape> {
   }
 }
 
+/** A state input and, once written, its next value (see `ModelBuilder.state`). */
+export class State<D extends DType = DType, S extends Shape = Shape> {
+  private written: Tensor<D, S> | undefined;
+  constructor(
+    readonly name: string,
+    readonly value: Tensor<D, S>,
+  ) {}
+
+  /** Sets the state's next value (once) and returns it. */
+  write(next: Tensor<D, S>): Tensor<D, S> {
+    if (this.written) throw new GraphTypeError(`state '${this.name}' written twice`);
+    if (this.value.builder.graph.node(next.ref).op !== 'cache_update') {
+      throw new GraphTypeError(`state '${this.name}' must be written with cacheUpdate (so that plans update it in place), got ${this.value.builder.graph.node(next.ref).op}`);
+    }
+    this.written = next;
+    return next;
+  }
+
+  /** @internal the written value, for build */
+  next(): Tensor<D, S> {
+    if (!this.written) throw new GraphTypeError(`state '${this.name}' is never written: call its write(m.cacheUpdate(...))`);
+    return this.written;
+  }
+}
+
 /** Shapes that broadcast to S from the right: any suffix of S with any axis replaced by 1. */
 export type BroadcastTo<S extends Shape> = number extends S['length']
   ? Shape
@@ -54,7 +80,7 @@ type Broadcast<A extends Shape, B extends Shape> = number extends A['length'] | 
  * `unknown` (no constraint) when A and B broadcast together, else a type no tensor has. Two sizes
  * agree when one is 1, they are equal, or either is not a literal (only known at run time).
  */
-type Broadcastable<A extends Shape, B extends Shape> = AxesAgree<A, B> extends true ? unknown : { readonly __error: 'shapes do not broadcast' };
+type Broadcastable<A extends Shape, B extends Shape> = AxesAgree<A, B> extends true ? unknown : { readonly __error: `shapes ${ShowShape<A>} and ${ShowShape<B>} do not broadcast` };
 type AxesAgree<A extends Shape, B extends Shape> = A extends readonly [...infer AH extends Shape, infer AL extends Dim]
   ? B extends readonly [...infer BH extends Shape, infer BL extends Dim]
     ? DimsAgree<AL, BL> extends true
@@ -71,6 +97,20 @@ type Axis<S extends Shape> = number extends S['length'] ? number : ToNumber<Excl
 /** Axes counted from either end, Python-style (-3 | -2 | -1 | 0 | 1 | 2 for rank 3). */
 type SignedAxis<S extends Shape> = Axis<S> | ToNumber<`-${Exclude<keyof [unknown, ...S], keyof Shape | '0'> & string}`>;
 type Permuted<S extends Shape, P extends readonly number[]> = { readonly [I in keyof P]: S[P[I] & keyof S] };
+/** `unknown` when P lists as many axes as S has; else a message that TypeScript shows in its error. */
+type PermLength<S extends Shape, P extends readonly number[]> = number extends S['length']
+  ? unknown
+  : P['length'] extends S['length']
+    ? unknown
+    : `transpose: perm must list each of the ${S['length']} axes once, got ${P['length']}`;
+/** "[batch, seq, 64]": a shape as TypeScript error messages show it. */
+type ShowShape<S extends Shape> = number extends S['length'] ? 'Shape' : `[${JoinDims<S>}]`;
+type JoinDims<S extends Shape> = S extends readonly [infer H extends Dim, ...infer T extends Shape]
+  ? T['length'] extends 0
+    ? ShowDim<H>
+    : `${ShowDim<H>}, ${JoinDims<T>}`
+  : '';
+type ShowDim<D extends Dim> = number extends D ? 'number' : string extends D ? 'string' : `${D}`;
 /** A tuple of N unknowns, for arithmetic on axis numbers. */
 type Counter<N extends number, Acc extends unknown[] = []> = Acc['length'] extends N ? Acc : Counter<N, [...Acc, unknown]>;
 /** An axis as a non-negative number: -1 is the last axis of a rank-R shape. */
@@ -94,8 +134,6 @@ type ReduceAxes<S extends Shape, A extends number, K extends boolean, Seen exten
 type Resized<S extends Shape, A extends number> = number extends A
   ? { readonly [I in keyof S]: Dim }
   : { readonly [I in keyof S]: I extends `${NormalAxis<A, S['length']>}` ? Dim : S[I] };
-type DropLast<S extends Shape> = S extends readonly [...infer H extends Shape, Dim] ? H : Shape;
-type Replaced<S extends Shape, L extends Dim> = readonly [...DropLast<S>, L];
 
 type F32<S extends Shape> = Tensor<'f32', S>;
 type Operand<D extends DType, S extends Shape> = Tensor<NoInfer<D>, BroadcastTo<S>> | number;
@@ -106,6 +144,7 @@ type Operand<D extends DType, S extends Shape> = Tensor<NoInfer<D>, BroadcastTo<
  */
 export class ModelBuilder {
   readonly graph = new GraphBuilder();
+  private readonly states = new Map<string, State>();
 
   // ---- values from outside ----
   input<const D extends DType, const S extends Shape>(name: string, dtype: D, shape: S): Tensor<D, S> {
@@ -149,25 +188,58 @@ export class ModelBuilder {
   binaryOp<D extends DType, S extends Shape>(op: BinaryName, a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S> {
     return this.binary(op, a, b) as Tensor<D, S>;
   }
-  compare<D extends DType, S extends Shape>(op: CompareName, a: Tensor<D, S>, b: Operand<D, S>): Tensor<'i32', S> {
-    return this.binary(op, a, b) as Tensor<'i32', S>;
+  compare<D extends DType, S extends Shape>(op: CompareName, a: Tensor<D, S>, b: Operand<D, S>): Tensor<'i32', S>;
+  compare<D extends DType, A extends Shape, B extends Shape>(op: CompareName, a: Tensor<D, A>, b: Tensor<NoInfer<D>, B> & Broadcastable<A, B>): Tensor<'i32', Broadcast<A, B>>;
+  compare(op: CompareName, a: Tensor, b: Tensor | number): Tensor {
+    return this.binary(op, a, b);
   }
   unary<S extends Shape>(op: UnaryName, x: F32<S>): F32<S> {
     return this.wrap(this.graph.add(op, [x.ref]));
   }
-  where<D extends DType, S extends Shape>(cond: Tensor<'i32', BroadcastTo<S>>, a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S> {
-    return this.wrap(this.graph.add('where', [cond.ref, a.ref, this.operand(b, a.dtype)]));
+  where<D extends DType, S extends Shape>(cond: Tensor<'i32', BroadcastTo<S>>, a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
+  /** Two f32 constants chosen by cond: `where(future, MASKED, 0)` builds an additive mask of cond's shape. */
+  where<C extends Shape>(cond: Tensor<'i32', C>, a: number, b: number): F32<C>;
+  where<D extends DType, C extends Shape, A extends Shape>(cond: Tensor<'i32', C> & Broadcastable<C, A>, a: Tensor<D, A>, b: Operand<D, A>): Tensor<D, Broadcast<C, A>>;
+  where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
+    const dtype = typeof a === 'number' ? (typeof b === 'number' ? 'f32' : b.dtype) : a.dtype;
+    return this.wrap(this.graph.add('where', [cond.ref, this.operand(a, dtype), this.operand(b, dtype)]));
   }
   cast<const D extends DType, S extends Shape>(x: Tensor<DType, S>, dtype: D): Tensor<D, S> {
     return this.wrap(this.graph.add('cast', [x.ref], { dtype }));
+  }
+
+  /**
+   * A state: a graph input that the graph also outputs, under the same name, as its next value. The
+   * backend keeps it between runs (a KV cache); `write` gives that next value, which must be a
+   * `cacheUpdate` of `value` so that compiled plans can update it in place. `build` adds the outputs.
+   */
+  state<const D extends DType, const S extends Shape>(name: string, dtype: D, shape: S): State<D, S> {
+    if (this.states.has(name)) throw new GraphTypeError(`state '${name}' declared twice`);
+    const state = new State<D, S>(name, this.input(name, dtype, shape));
+    this.states.set(name, state);
+    return state;
+  }
+  /**
+   * `cache` with `update` written at [position, position + T) along `axis` (a KV-cache append):
+   * cache [B, ..., P, ...], update [B, ..., T, ...], position i32 [B] (each row's own) or [1].
+   */
+  cacheUpdate<D extends DType, S extends Shape>(cache: Tensor<D, S>, update: Tensor<NoInfer<D>, Shape>, position: Tensor<'i32', readonly [Dim]>, axis: SignedAxis<S>): Tensor<D, S> {
+    return this.wrap(this.graph.add('cache_update', [cache.ref, update.ref, position.ref], { axis }));
   }
 
   // ---- linear algebra and normalization ----
   matmul<BA extends Shape, M extends Dim, K extends Dim, BB extends Shape, N extends Dim>(
     a: F32<readonly [...BA, M, K]>,
     b: F32<readonly [...BB, NoInfer<K>, N]>,
-  ): F32<readonly [...Broadcast<BA, BB>, M, N]> {
-    return this.wrap(this.graph.add('matmul', [a.ref, b.ref]));
+  ): F32<readonly [...Broadcast<BA, BB>, M, N]>;
+  /** a @ b^T with b stored [..., N, K] (a tied output head reads the embedding table [V, D] so): no transpose node. */
+  matmul<BA extends Shape, M extends Dim, K extends Dim, BB extends Shape, N extends Dim>(
+    a: F32<readonly [...BA, M, K]>,
+    b: F32<readonly [...BB, N, NoInfer<K>]>,
+    options: { readonly transposeB: true },
+  ): F32<readonly [...Broadcast<BA, BB>, M, N]>;
+  matmul(a: F32<Shape>, b: F32<Shape>, options?: { readonly transposeB: true }): F32<Shape> {
+    return this.wrap(this.graph.add('matmul', [a.ref, b.ref], options?.transposeB ? { transposeB: true } : {}));
   }
   softmax<S extends Shape>(x: F32<S>, axis = -1): F32<S> {
     return this.wrap(this.graph.add('softmax', [x.ref], { axis }));
@@ -190,7 +262,7 @@ export class ModelBuilder {
   }
   transpose<D extends DType, S extends Shape, const P extends readonly Axis<S>[]>(
     x: Tensor<D, S>,
-    perm: P & { readonly length: S['length'] },
+    perm: P & PermLength<S, P>,
   ): Tensor<D, Permuted<S, P>> {
     return this.wrap(this.graph.add('transpose', [x.ref], { perm: [...perm] }));
   }
@@ -205,7 +277,8 @@ export class ModelBuilder {
   }
 
   // ---- the paper's blocks (composite ops) ----
-  linear<S extends Shape, Out extends Dim>(x: F32<S>, weight: F32<readonly [Dim, Out]>, bias?: F32<readonly [NoInfer<Out>]>): F32<Replaced<S, Out>> {
+  /** x @ weight + bias, weight [in, out]: x's last axis (in) becomes out. */
+  linear<const H extends readonly Dim[], K extends Dim, Out extends Dim>(x: F32<readonly [...H, K]>, weight: F32<readonly [NoInfer<K>, Out]>, bias?: F32<readonly [NoInfer<Out>]>): F32<readonly [...H, Out]> {
     return this.wrap(this.graph.add('linear', bias ? [x.ref, weight.ref, bias.ref] : [x.ref, weight.ref]));
   }
   embed<I extends Shape, E extends Dim>(ids: Tensor<'i32', I>, table: F32<readonly [Dim, E]>, scale = 1): F32<readonly [...I, E]> {
@@ -275,8 +348,14 @@ export class ModelBuilder {
     return this.wrap(this.graph.add('ffn', [x.ref, w1.ref, b1.ref, w2.ref, b2.ref], { activation }));
   }
 
+  /** The graph with these outputs and every state's next value (see `state`). */
   build(outputs: Readonly<Record<string, Tensor>>): Graph {
-    return this.graph.build(Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, t.ref])));
+    const all = Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, t.ref]));
+    for (const [name, state] of this.states) {
+      if (name in all) throw new GraphTypeError(`output '${name}' is also a state: its value is the state's write`);
+      all[name] = state.next().ref;
+    }
+    return this.graph.build(all);
   }
 
   private wrap<D extends DType, S extends Shape>(ref: NodeRef): Tensor<D, S> {

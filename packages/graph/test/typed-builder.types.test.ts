@@ -3,6 +3,7 @@
  * typecheck if they ever compile, `expectTypeOf` pins inferred shapes) and at run time (the same
  * mistakes, which the types reject, also throw a GraphTypeError from the op's type rule).
  */
+import ts from 'typescript';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { GraphBuilder, GraphTypeError, ModelBuilder, type Dim, type Shape, type Tensor } from '../src/index.ts';
 import { caught, thisLine } from './test-helpers.ts';
@@ -205,6 +206,55 @@ describe('ModelBuilder: inferred result types', () => {
     expect(c.shape).toEqual(['batch', 'seq', 128]);
   });
 
+  it('matmul with transposed B reads b as [..., N, K]', () => {
+    const { m, x, table } = model();
+    const logits = m.matmul(x, table, { transposeB: true });
+    expectTypeOf(logits).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 100]>>();
+    expect(logits.shape).toEqual(['batch', 'seq', 100]);
+    // @ts-expect-error b^T needs b's last axis to be K = 64
+    expect(() => m.matmul(x, m.param('t32', [100, 32]), { transposeB: true })).toThrow(GraphTypeError);
+  });
+
+  it('comparisons and where broadcast both sides; where(cond, number, number) is an f32 mask', () => {
+    const m = new ModelBuilder();
+    const position = m.input('position', 'i32', ['batch']);
+    const positions = m.add(m.reshape(position, ['batch', 1]), m.reshape(m.range('seq'), [1, 'seq']));
+    expectTypeOf(positions).toEqualTypeOf<Tensor<'i32', readonly ['batch', 'seq']>>();
+    const future = m.compare('greater', m.reshape(m.range(8), [1, 1, 8]), m.reshape(positions, ['batch', 'seq', 1]));
+    expectTypeOf(future).toEqualTypeOf<Tensor<'i32', readonly ['batch', 'seq', 8]>>();
+    expect(future.shape).toEqual(['batch', 'seq', 8]);
+    const mask = m.where(future, -1e9, 0);
+    expectTypeOf(mask).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 8]>>();
+    const picked = m.where(m.input('keep', 'i32', ['batch', 'seq']), m.cast(m.range('seq'), 'f32'), -1);
+    expectTypeOf(picked).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq']>>();
+    expect(picked.shape).toEqual(['batch', 'seq']);
+  });
+
+  it('a state is an input whose cacheUpdate becomes the output of the same name', () => {
+    const m = new ModelBuilder();
+    const fresh = m.input('k', 'f32', ['batch', 1, 16]);
+    const cache = m.state('cache.k', 'f32', ['batch', 32, 16]);
+    const updated = cache.write(m.cacheUpdate(cache.value, fresh, m.input('position', 'i32', ['batch']), 1));
+    expectTypeOf(updated).toEqualTypeOf<Tensor<'f32', readonly ['batch', 32, 16]>>();
+    const graph = m.build({ total: m.reduce('sum', updated, [1, 2]) });
+    expect(graph.outputs.map((o) => o.name)).toEqual(['total', 'cache.k']);
+    expect(graph.nodes[graph.outputs[1]!.node]!.op).toBe('cache_update');
+    // @ts-expect-error rank 3 has axes -3..2
+    expect(() => m.cacheUpdate(cache.value, fresh, m.input('p2', 'i32', ['batch']), 3)).toThrow(GraphTypeError);
+  });
+
+  it('a state written other than by cacheUpdate, twice, or never is an error naming it', () => {
+    const m = new ModelBuilder();
+    const cache = m.state('cache.v', 'f32', ['batch', 4]);
+    expect(() => cache.write(m.add(cache.value, 1))).toThrow("state 'cache.v' must be written with cacheUpdate");
+    expect(() => m.build({ y: cache.value })).toThrow("state 'cache.v' is never written");
+    expect(() => m.state('cache.v', 'f32', ['batch', 4])).toThrow("state 'cache.v' declared twice");
+    const next = m.cacheUpdate(cache.value, m.input('x', 'f32', ['batch', 1]), m.input('p', 'i32', ['batch']), 1);
+    cache.write(next);
+    expect(() => cache.write(next)).toThrow("state 'cache.v' written twice");
+    expect(() => m.build({ 'cache.v': next })).toThrow("output 'cache.v' is also a state");
+  });
+
   it("the paper's blocks", () => {
     const { m, x, ids, w, g64 } = model();
     expectTypeOf(m.linear(x, w, m.param('bias', [128]))).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 128]>>();
@@ -215,6 +265,33 @@ describe('ModelBuilder: inferred result types', () => {
     expectTypeOf(m.range('seq')).toEqualTypeOf<Tensor<'i32', readonly ['seq']>>();
     expectTypeOf(m.sinusoidalPosenc(x)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 64]>>();
   });
+});
+
+describe('ModelBuilder: what TypeScript says about a mistake', () => {
+  /** Typechecks a snippet beside this file and returns its diagnostics as text. */
+  function diagnostics(code: string): string {
+    const file = new URL('./__snippet.ts', import.meta.url).pathname;
+    const options: ts.CompilerOptions = { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, allowImportingTsExtensions: true, skipLibCheck: true, types: [] };
+    const host = ts.createCompilerHost(options);
+    const readFile = host.readFile.bind(host);
+    host.readFile = (name) => (name === file ? code : readFile(name));
+    host.fileExists = ((exists) => (name: string) => name === file || exists(name))(host.fileExists.bind(host));
+    const program = ts.createProgram([file], options, host);
+    return ts.getPreEmitDiagnostics(program, program.getSourceFile(file)).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')).join('\n');
+  }
+
+  it('a transpose perm of the wrong length, and shapes that do not broadcast, are named in the message', () => {
+    const text = diagnostics(`
+      import { ModelBuilder } from '../src/index.ts';
+      const m = new ModelBuilder();
+      const x = m.input('x', 'f32', ['batch', 'seq', 64]);
+      m.transpose(x, [1, 0]);
+      m.add(m.input('a', 'f32', [4, 5]), m.input('b', 'f32', [3, 5]));
+    `);
+    expect(text).toContain('transpose: perm must list each of the 3 axes once, got 2');
+    expect(text).not.toContain("is not assignable to type 'never'");
+    expect(text).toContain('shapes [4, 5] and [3, 5] do not broadcast');
+  }, 30_000);
 });
 
 describe('GraphBuilder: the same mistakes at run time', () => {

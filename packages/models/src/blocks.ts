@@ -4,16 +4,15 @@
  *
  * Dimension letters: B batch, T sequence length, D model width, V vocabulary.
  */
-import { Tensor, type Dim, type Graph, type ModelBuilder, type Shape } from '@loom/graph';
+import { ConfigError } from './errors.ts';
+import { MASKED, type Dim, type Graph, type ModelBuilder, type Shape, type Tensor } from '@loom/graph';
 
 export type F32<S extends Shape = Shape> = Tensor<'f32', S>;
 export type I32<S extends Shape = Shape> = Tensor<'i32', S>;
 
 /** x @ W + b with weights `${name}.weight` [in, out] (stored input-major) and `${name}.bias` [out]. */
-export function linear<S extends Shape>(m: ModelBuilder, name: string, x: F32<S>, inDim: number, outDim: number): F32<S> {
-  const weight = m.param(`${name}.weight`, [inDim, outDim]);
-  const bias = m.param(`${name}.bias`, [outDim]);
-  return m.linear(x, weight, bias) as unknown as F32<S>;
+export function linear<const H extends readonly Dim[]>(m: ModelBuilder, name: string, x: F32<readonly [...H, Dim]>, inDim: number, outDim: number): F32<readonly [...H, number]> {
+  return m.linear(x, m.param(`${name}.weight`, [inDim, outDim]), m.param(`${name}.bias`, [outDim]));
 }
 
 /** LayerNorm over the last axis with `${name}.weight` (gamma) and `${name}.bias` (beta), both [D]. */
@@ -30,8 +29,8 @@ export function normParams(m: ModelBuilder, name: string, d: number): [F32<reado
  * The tied output head: logits = x @ table^T, reusing the embedding table [V, D] (no copy, no
  * transpose node: matmul reads the table transposed).
  */
-export function tiedHead<S extends readonly ['batch', Dim, number]>(m: ModelBuilder, x: F32<S>, table: F32<readonly [number, number]>): F32<S> {
-  return new Tensor(m, m.graph.add('matmul', [x.ref, table.ref], { transposeB: true })); // (B, T, V)
+export function tiedHead<T extends Dim>(m: ModelBuilder, x: F32<readonly ['batch', T, number]>, table: F32<readonly [number, number]>): F32<readonly ['batch', T, number]> {
+  return m.matmul(x, table, { transposeB: true }); // (B, T, V)
 }
 
 /**
@@ -42,24 +41,58 @@ export function tiedHead<S extends readonly ['batch', Dim, number]>(m: ModelBuil
 export function lastPosition(m: ModelBuilder, x: F32<readonly ['batch', Dim, number]>, keep?: I32<readonly ['batch', Dim]>): F32<readonly ['batch', 1, number]> {
   const [batch, seq] = x.shape;
   const pos = m.cast(m.range(seq), 'f32'); // (T)
-  const node = (op: string, ...inputs: Tensor[]) => new Tensor<'f32', Shape>(m, m.graph.add(op, inputs.map((t) => t.ref)));
-  let onehot: I32<Shape>;
+  let select: F32<readonly [Dim, Dim, 1]>;
   if (keep) {
-    const keptPos = new Tensor<'f32', Shape>(m, m.graph.add('where', [keep.ref, pos.ref, m.graph.constant(-1)])); // (B, T): -1 at padding
-    const last = m.graph.add('reduce_max', [keptPos.ref], { axes: [1], keepDims: true }); // (B, 1)
-    onehot = new Tensor(m, m.graph.add('equal', [keptPos.ref, last])); // (B, T)
+    const keptPos = m.where(keep, pos, -1); // (B, T): -1 at padding
+    const onehot = m.compare('equal', keptPos, m.reduce('max', keptPos, [1], true)); // (B, T)
+    select = m.reshape(m.cast(onehot, 'f32'), [batch, seq, 1]);
   } else {
-    const last = m.graph.add('reduce_max', [pos.ref], { axes: [0], keepDims: true }); // (1)
-    onehot = new Tensor(m, m.graph.add('equal', [pos.ref, last])); // (T)
+    const onehot = m.compare('equal', pos, m.reduce('max', pos, [0], true)); // (T)
+    select = m.reshape(m.cast(onehot, 'f32'), [1, seq, 1]);
   }
-  const select = m.reshape(m.cast(onehot, 'f32'), keep ? [batch, seq, 1] : [1, seq, 1]); // (B or 1, T, 1)
-  const picked = m.graph.add('reduce_sum', [node('mul', x, select).ref], { axes: [1], keepDims: true }); // (B, 1, D)
-  return new Tensor(m, picked);
+  return m.reduce('sum', m.mul(x, select), [1], true); // (B, 1, D)
 }
 
 /** The sum of two additive masks whose shapes broadcast against each other, e.g. (T, T) + (B, 1, 1, T) -> (B, 1, T, T). */
 export function combineMasks(m: ModelBuilder, a: F32, b: F32): F32 {
-  return new Tensor(m, m.graph.add('add', [a.ref, b.ref]));
+  return m.add(a, b);
+}
+
+/**
+ * Each row's absolute positions `position[b] + 0..T-1` (B, T), for a graph that feeds T new tokens
+ * per row after `position[b]` cached ones.
+ */
+export function rowPositions(m: ModelBuilder, position: I32<readonly ['batch']>, seq: Dim): I32<readonly ['batch', Dim]> {
+  return m.add(m.reshape(position, ['batch', 1]), m.reshape(m.range(seq), [1, seq]));
+}
+
+/**
+ * The additive mask of attention over a KV cache of `capacity` slots (B, 1, T, P): a query at
+ * absolute position p sees slots 0..p. Slots past a row's end (never written, or padding from a
+ * batched prefill that the row's later tokens overwrite) are masked.
+ */
+export function cacheMask(m: ModelBuilder, positions: I32<readonly ['batch', Dim]>, capacity: number): F32<readonly ['batch', 1, Dim, number]> {
+  const slots = m.reshape(m.range(capacity), [1, 1, 1, capacity]); // (1, 1, 1, P)
+  const future = m.compare('greater', slots, m.reshape(positions, ['batch', 1, -1, 1])); // (B, 1, T, P)
+  return m.where(future, MASKED, 0);
+}
+
+/**
+ * Appends `fresh` (B, T, W) to the KV-cache state `name` (B, P, W) at each row's `position`, and
+ * returns the whole cache: attention then reads all P slots under `cacheMask`.
+ */
+export function appendToCache(m: ModelBuilder, name: string, fresh: F32<readonly ['batch', Dim, Dim]>, position: I32<readonly ['batch']>, capacity: number): F32<readonly ['batch', number, number]> {
+  const width = fresh.shape[2];
+  if (typeof width !== 'number') throw new ConfigError(`${name}: a cache needs a static width, got ${width}`);
+  const cache = m.state(name, 'f32', ['batch', capacity, width]);
+  return cache.write(m.cacheUpdate(cache.value, fresh, position, 1));
+}
+
+/** The hidden state of each row's `last_index` token (B, 1, D), by a one-hot sum over T (T is symbolic). */
+export function pickPosition(m: ModelBuilder, x: F32<readonly ['batch', Dim, number]>, index: I32<readonly ['batch']>): F32<readonly ['batch', 1, number]> {
+  const seq = x.shape[1];
+  const pick = m.cast(m.compare('equal', m.reshape(m.range(seq), [1, seq]), m.reshape(index, ['batch', 1])), 'f32'); // (B, T)
+  return m.reduce('sum', m.mul(x, m.reshape(pick, ['batch', seq, 1])), [1], true);
 }
 
 /** Number of weights of a graph: the sum over its params of the product of their (static) shapes. Tied weights are one param. */

@@ -20,10 +20,10 @@ type Hidden = F32<readonly ['batch', 'seq', number]>;
 /** Causal self-attention: one fused projection to q, k, v, attention over the past, output projection. */
 function attn(m: ModelBuilder, cfg: Gpt2Config, p: string, x: Hidden, mask: F32): Hidden {
   const c = cfg.nEmbd;
-  const qkv = linear(m, `${p}.c_attn`, x, c, 3 * c) as unknown as F32<readonly ['batch', 'seq', number]>; // (B, T, 3C)
-  const q = m.slice(qkv, -1, 0, c) as Hidden; // (B, T, C)
-  const k = m.slice(qkv, -1, c, 2 * c) as Hidden; // (B, T, C)
-  const v = m.slice(qkv, -1, 2 * c, 3 * c) as Hidden; // (B, T, C)
+  const qkv = linear(m, `${p}.c_attn`, x, c, 3 * c); // (B, T, 3C)
+  const q = m.slice(qkv, -1, 0, c); // (B, T, C)
+  const k = m.slice(qkv, -1, c, 2 * c); // (B, T, C)
+  const v = m.slice(qkv, -1, 2 * c, 3 * c); // (B, T, C)
   const y = m.attention(q, k, v, cfg.nHead, mask); // (B, T, C), heads split and merged inside
   return linear(m, `${p}.c_proj`, y, c, c);
 }
@@ -59,8 +59,8 @@ export interface Gpt2GraphOptions {
 /** GPT-2: `input_ids` i32 [batch, seq] (and optionally `attention_mask`) -> `logits` f32 [batch, seq, V]. */
 export function buildGpt2(cfg: Gpt2Config, options: Gpt2GraphOptions = {}): Graph {
   const m = new ModelBuilder();
-  const ids = m.input('input_ids', 'i32', ['batch', 'seq'] as const);
-  const keep: I32<readonly ['batch', 'seq']> | undefined = options.attentionMask ? m.input('attention_mask', 'i32', ['batch', 'seq'] as const) : undefined;
+  const ids = m.input('input_ids', 'i32', ['batch', 'seq']);
+  const keep: I32<readonly ['batch', 'seq']> | undefined = options.attentionMask ? m.input('attention_mask', 'i32', ['batch', 'seq']) : undefined;
   const wte = m.param('wte.weight', [cfg.vocabSize, cfg.nEmbd]);
   const wpe = m.param('wpe.weight', [cfg.nPositions, cfg.nEmbd]);
 

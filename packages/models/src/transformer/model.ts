@@ -110,10 +110,10 @@ function generator(m: ModelBuilder, cfg: TransformerConfig, x: F32<readonly ['ba
 }
 
 function srcInput(m: ModelBuilder): Ids<'src_seq'> {
-  return m.input('src_ids', 'i32', ['batch', 'src_seq'] as const);
+  return m.input('src_ids', 'i32', ['batch', 'src_seq']);
 }
 function tgtInput(m: ModelBuilder): Ids<'tgt_seq'> {
-  return m.input('tgt_ids', 'i32', ['batch', 'tgt_seq'] as const);
+  return m.input('tgt_ids', 'i32', ['batch', 'tgt_seq']);
 }
 
 /** Encoder graph: `src_ids` i32 [batch, src_seq] -> `memory` f32 [batch, src_seq, D]. */
@@ -135,7 +135,7 @@ export interface DecoderGraphOptions {
 export function buildTransformerDecoder(cfg: TransformerConfig, options: DecoderGraphOptions = {}): Graph {
   validateTransformerConfig(cfg);
   const m = new ModelBuilder();
-  const memory = m.input('memory', 'f32', ['batch', 'src_seq', cfg.dModel] as const);
+  const memory = m.input('memory', 'f32', ['batch', 'src_seq', cfg.dModel]);
   const srcIds = srcInput(m);
   const tgtIds = tgtInput(m);
   const x = decode(m, cfg, memory, srcIds, tgtIds); // (B, T, D)

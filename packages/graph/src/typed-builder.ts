@@ -284,8 +284,9 @@ export class ModelBuilder {
   embed<I extends Shape, E extends Dim>(ids: Tensor<'i32', I>, table: F32<readonly [Dim, E]>, scale = 1): F32<readonly [...I, E]> {
     return this.wrap(this.graph.add('embed', [ids.ref, table.ref], { scale }));
   }
-  sinusoidalPosenc<S extends Shape>(x: F32<S>, positions?: Tensor<'i32', Shape>): F32<S> {
-    return this.wrap(this.graph.add('sinusoidal_posenc', positions ? [x.ref, positions.ref] : [x.ref]));
+  /** x + the sinusoidal position encoding at `positions` (default 0..T-1); layout 'interleaved' (the paper) or 'halves' (Marian). */
+  sinusoidalPosenc<S extends Shape>(x: F32<S>, positions?: Tensor<'i32', Shape>, layout: 'interleaved' | 'halves' = 'interleaved'): F32<S> {
+    return this.wrap(this.graph.add('sinusoidal_posenc', positions ? [x.ref, positions.ref] : [x.ref], { layout }));
   }
   learnedPosenc<S extends Shape>(x: F32<S>, table: F32<readonly [Dim, Dim]>, positions?: Tensor<'i32', Shape>): F32<S> {
     return this.wrap(this.graph.add('learned_posenc', positions ? [x.ref, table.ref, positions.ref] : [x.ref, table.ref]));

@@ -141,6 +141,14 @@ describe('positional encodings', () => {
     expectClose(runOp('sinusoidal_posenc', [f32([B, T, D], new Array(B * T * D).fill(0)), positions], { base: 100 }), want, 1e-13);
   });
 
+  it("sinusoidal, layout 'halves' (Marian's): sines in the first half, cosines of the same angles in the second", () => {
+    const [T, D] = [7, 8];
+    // HF MarianSinusoidalPositionalEmbedding: out[:, :D/2] = sin(pos / 10000^(2i/D)), out[:, D/2:] = cos(same)
+    const marian = (p: number, j: number) => (j < D / 2 ? Math.sin(p / Math.pow(10000, (2 * j) / D)) : Math.cos(p / Math.pow(10000, (2 * (j - D / 2)) / D)));
+    const want = Array.from({ length: T * D }, (_, flat) => marian(Math.floor(flat / D), flat % D));
+    expectClose(runOp('sinusoidal_posenc', [f32([1, T, D], new Array(T * D).fill(0))], { layout: 'halves' }), want, 1e-14);
+  });
+
   it('sinusoidal: a symbolic sequence length', () => {
     const x = f32([1, 3, 2], [0, 0, 0, 0, 0, 0]);
     const out = run({ x }, (b, r) => b.add('sinusoidal_posenc', [r.x!]), { x: ['batch', 'seq', 2] });

@@ -9,6 +9,11 @@ export interface BeamSearchOptions {
   readonly lengthPenalty?: number;
   /** The end token: a hypothesis that produces it is finished (null: none is). */
   readonly stopAt: number | null;
+  /**
+   * Changes a row's log-probabilities before the search ranks them (step counts new tokens from 1),
+   * e.g. -Infinity for tokens never generated: Hugging Face's logits processors in beam search.
+   */
+  readonly adjust?: (logProbs: Float64Array, step: number) => void;
 }
 
 interface Candidate {
@@ -54,6 +59,7 @@ export async function beamSearch(decoder: StepDecoder, prompt: readonly number[]
     logits.forEach((row, beam) => {
       if (scores[beam] === -Infinity) return;
       const lp = logSoftmax(row);
+      options.adjust?.(lp, step);
       for (let token = 0; token < lp.length; token++) candidates.push({ beam, token, logProb: scores[beam]! + lp[token]! });
     });
     candidates.sort((a, b) => b.logProb - a.logProb || a.beam - b.beam || a.token - b.token);

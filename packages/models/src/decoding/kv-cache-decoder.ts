@@ -8,7 +8,8 @@ import type { StepDecoder } from './step.ts';
 /**
  * A model's KV-cache graphs: `build(seq)` gives the graph for `seq` new tokens per row ('seq' for a
  * prefill, 1 for a decode step), with inputs input_ids [B, T], position [B], last_index [B] and its
- * caches as states, and output logits [B, 1, V] (GPT-2's buildCachedGpt2, Llama's buildCachedLlama).
+ * caches as states, and output logits [B, 1, V] (GPT-2's buildCachedGpt2, Llama's buildCachedLlama,
+ * the encoder-decoder's buildCachedTransformerDecoder, which also takes context inputs).
  */
 export interface CachedPlans {
   readonly vocabSize: number;
@@ -22,9 +23,16 @@ const PAD = 0;
 const i32 = (shape: number[], values: ArrayLike<number>): NDArray => ({ dtype: 'i32', shape, data: Int32Array.from(values) });
 
 /**
+ * Fixed inputs every run takes besides the tokens, one row per batch row (an encoder-decoder's
+ * source ids and cross-attention keys and values); computed once, at prefill.
+ */
+export type DecoderContext = () => Promise<Readonly<Record<string, NDArray>>>;
+
+/**
  * Decoding with a key/value cache: a prefill plan (T = the prompt) fills the cache, then a
  * decode plan (T = 1) feeds one token per row per step. The two plans share one StateStore, so the
- * cache stays inside the backend; each step costs the same whatever the position.
+ * cache stays inside the backend; each step costs the same whatever the position. A context given
+ * as one row serves every row (the K beams of one source).
  */
 export class KvCacheDecoder implements StepDecoder {
   private readonly state = new StateStore();
@@ -32,11 +40,13 @@ export class KvCacheDecoder implements StepDecoder {
   private decodeModel: Promise<PreparedModel> | undefined;
   private positions: number[] = [];
   private cacheNames: readonly string[] | undefined;
+  private contextInputs: Record<string, NDArray> = {};
 
   constructor(
     readonly plans: CachedPlans,
     private readonly weights: Weights,
     readonly backend: Backend,
+    private readonly context?: DecoderContext,
   ) {}
 
   /**
@@ -56,7 +66,8 @@ export class KvCacheDecoder implements StepDecoder {
     this.state.clear();
     const { ids, lengths } = padBatch(prefixes, PAD);
     const batch = prefixes.length;
-    const out = await (await this.prefillModel).run({ input_ids: ids, position: i32([batch], new Array(batch).fill(0)), last_index: i32([batch], lengths.map((l) => l - 1)) });
+    this.contextInputs = this.context ? mapValues(await this.context(), (name, value) => withRows(name, value, batch)) : {};
+    const out = await (await this.prefillModel).run({ ...this.contextInputs, input_ids: ids, position: i32([batch], new Array(batch).fill(0)), last_index: i32([batch], lengths.map((l) => l - 1)) });
     this.positions = lengths;
     return prefixes.map((_, b) => rowOf(out['logits']!, b));
   }
@@ -67,7 +78,7 @@ export class KvCacheDecoder implements StepDecoder {
     if (full >= 0) throw new ModelInputError(`row ${full + 1} reached the model's ${this.plans.maxPositions} positions`);
     this.decodeModel ??= this.preparePlan(1);
     const batch = tokens.length;
-    const out = await (await this.decodeModel).run({ input_ids: i32([batch, 1], tokens), position: i32([batch], this.positions), last_index: i32([batch], new Array(batch).fill(0)) });
+    const out = await (await this.decodeModel).run({ ...this.contextInputs, input_ids: i32([batch, 1], tokens), position: i32([batch], this.positions), last_index: i32([batch], new Array(batch).fill(0)) });
     this.positions = this.positions.map((p) => p + 1);
     return tokens.map((_, b) => rowOf(out['logits']!, b));
   }
@@ -82,13 +93,8 @@ export class KvCacheDecoder implements StepDecoder {
     if (order.every((from, r) => from === r)) return;
     const model = await (this.decodeModel ?? this.prefillModel)!;
     this.cacheNames ??= [...stateNames(this.plans.build(1))];
-    for (const name of this.cacheNames) {
-      const value = model.readState ? await model.readState(name) : this.state.get(name)!;
-      const rowSize = value.data.length / value.shape[0]!;
-      const data = value.dtype === 'i32' ? new Int32Array(value.data.length) : new Float32Array(value.data.length);
-      order.forEach((from, r) => data.set(value.data.subarray(from * rowSize, (from + 1) * rowSize), r * rowSize));
-      this.state.set(name, { dtype: value.dtype, shape: [...value.shape], data });
-    }
+    for (const name of this.cacheNames) this.state.set(name, pickRows(model.readState ? await model.readState(name) : this.state.get(name)!, order));
+    this.contextInputs = mapValues(this.contextInputs, (_, value) => pickRows(value, order));
     this.positions = order.map((from) => this.positions[from]!);
   }
 
@@ -105,3 +111,23 @@ export class KvCacheDecoder implements StepDecoder {
   }
 }
 
+
+/** Rows `order[0], order[1], ...` of an array's axis 0. */
+function pickRows(value: NDArray, order: readonly number[]): NDArray {
+  const rowSize = value.data.length / value.shape[0]!;
+  const data = value.dtype === 'i32' ? new Int32Array(order.length * rowSize) : new Float32Array(order.length * rowSize);
+  order.forEach((from, r) => data.set(value.data.subarray(from * rowSize, (from + 1) * rowSize), r * rowSize));
+  return { dtype: value.dtype, shape: [order.length, ...value.shape.slice(1)], data };
+}
+
+/** A context input with `batch` rows: as given, or its one row repeated. */
+function withRows(name: string, value: NDArray, batch: number): NDArray {
+  const rows = value.shape[0];
+  if (rows === batch) return value;
+  if (rows === 1) return pickRows(value, new Array<number>(batch).fill(0));
+  throw new ModelInputError(`decoder context '${name}' has ${rows} rows for a batch of ${batch}`);
+}
+
+function mapValues(record: Readonly<Record<string, NDArray>>, f: (name: string, value: NDArray) => NDArray): Record<string, NDArray> {
+  return Object.fromEntries(Object.entries(record).map(([name, value]) => [name, f(name, value)]));
+}

@@ -1,24 +1,91 @@
+import { ModelInputError } from '../errors.ts';
 import type { TransformerRunner } from '../transformer/runner.ts';
+import { beamSearch } from './beam-search.ts';
 import { argmax } from './sampling.ts';
 import { decodeLoop } from './step.ts';
+
+export interface TranslateOptions {
+  /** The decoder's first token (BOS; Marian starts from its pad id, config.json's decoder_start_token_id). */
+  readonly start: number;
+  /** A row ends at this token, which is kept (null: rows run to maxNewTokens). */
+  readonly eos: number | null;
+  /** New tokens per row at most (the start token not counted). */
+  readonly maxNewTokens: number;
+  /** Beam search with this many beams per source (default 1: greedy). */
+  readonly beams?: number;
+  /** Beam search: a hypothesis scores logP / length^lengthPenalty (default 1). */
+  readonly lengthPenalty?: number;
+  /** Decode with the KV cache (default true); false recomputes the target prefix every step. */
+  readonly kvCache?: boolean;
+  /** Tokens never generated (Hugging Face's single-token bad_words_ids, e.g. Marian's pad). */
+  readonly suppress?: readonly number[];
+  /** The last allowed new token is this one (Hugging Face's forced_eos_token_id). */
+  readonly forcedEos?: number | null;
+}
+
+/**
+ * Encoder-decoder decoding of a batch of source rows: greedy (all rows together, each stopping at
+ * its own end token) or beam search (one source at a time, its beams as one batch). Returns per row
+ * the start token, the generated tokens, and the end token when the row reached it.
+ */
+export async function translate(model: TransformerRunner, sources: readonly (readonly number[])[], options: TranslateOptions): Promise<number[][]> {
+  if (sources.length === 0) return [];
+  const { maxNewTokens } = options;
+  if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 0)) throw new ModelInputError(`max-new-tokens must be a non-negative integer, got ${maxNewTokens}`);
+  if (1 + maxNewTokens > model.cfg.maxLen) throw new ModelInputError(`the start token plus ${maxNewTokens} new tokens is longer than the model's ${model.cfg.maxLen} target positions`);
+  const suppressed = options.suppress ?? [];
+  const forcedEos = options.forcedEos ?? null;
+  // the same rule on logits (greedy) and on log-probabilities (beam search): -Infinity is never chosen
+  const adjust = (scores: Float32Array | Float64Array, step: number) => {
+    for (const token of suppressed) scores[token] = -Infinity;
+    if (forcedEos !== null && step === maxNewTokens) {
+      for (let t = 0; t < scores.length; t++) if (t !== forcedEos) scores[t] = -Infinity;
+    }
+  };
+  const kvCache = options.kvCache ?? true;
+  if (options.beams !== undefined && options.beams !== 1) {
+    const out: number[][] = [];
+    for (const source of sources) {
+      const decoder = model.decoder([source], kvCache);
+      try {
+        const search = { beams: options.beams, maxNewTokens, stopAt: options.eos, adjust, ...(options.lengthPenalty !== undefined ? { lengthPenalty: options.lengthPenalty } : {}) };
+        out.push(await beamSearch(decoder, [options.start], search));
+      } finally {
+        await decoder.dispose?.();
+      }
+    }
+    return out;
+  }
+  const decoder = model.decoder(sources, kvCache);
+  try {
+    return await decodeLoop(decoder, sources.map(() => [options.start]), {
+      maxNewTokens,
+      stopAt: options.eos,
+      pick: (logits, _, step) => {
+        adjust(logits, step);
+        return argmax(logits);
+      },
+      filler: options.eos ?? options.start,
+    });
+  } finally {
+    await decoder.dispose?.();
+  }
+}
 
 export interface GreedyOptions {
   readonly bos: number;
   readonly eos: number;
   /** The longest target, BOS and EOS included (default: the model's maxLen). */
   readonly maxLen?: number;
+  /** Decode with the KV cache (default true). */
+  readonly kvCache?: boolean;
 }
 
 /**
  * Greedy encoder-decoder decoding of a batch of source rows. Each row starts from BOS and stops at
  * its own EOS (kept in the output) or at maxLen tokens; the result is BOS ... EOS per row.
  */
-export async function greedyDecode(model: TransformerRunner, sources: readonly (readonly number[])[], options: GreedyOptions): Promise<number[][]> {
-  if (sources.length === 0) return [];
+export function greedyDecode(model: TransformerRunner, sources: readonly (readonly number[])[], options: GreedyOptions): Promise<number[][]> {
   const maxLen = Math.min(options.maxLen ?? model.cfg.maxLen, model.cfg.maxLen);
-  return decodeLoop(
-    model.decoder(sources),
-    sources.map(() => [options.bos]),
-    { maxNewTokens: maxLen - 1, stopAt: options.eos, pick: (logits) => argmax(logits), filler: options.eos },
-  );
+  return translate(model, sources, { start: options.bos, eos: options.eos, maxNewTokens: maxLen - 1, ...(options.kvCache !== undefined ? { kvCache: options.kvCache } : {}) });
 }

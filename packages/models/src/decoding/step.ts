@@ -46,8 +46,8 @@ export interface DecodeLoopOptions {
   readonly maxNewTokens: number;
   /** A row stops after producing this token (it is kept in the output). */
   readonly stopAt?: number | null;
-  /** Chooses row `row`'s next token from its logits. */
-  readonly pick: (logits: Float32Array, row: number) => number;
+  /** Chooses row `row`'s next token from its logits; `step` counts the new tokens, this one included (1, 2, ...). */
+  readonly pick: (logits: Float32Array, row: number, step: number) => number;
   /** Fed to rows that have stopped, so every row advances together. */
   readonly filler: number;
 }
@@ -59,7 +59,7 @@ export async function decodeLoop(decoder: StepDecoder, prefixes: readonly (reado
   if (done.every(Boolean)) return out;
   let logits = await decoder.prefill(prefixes);
   for (let produced = 1; ; produced++) {
-    const tokens = logits.map((l, row) => (done[row] ? options.filler : options.pick(l, row)));
+    const tokens = logits.map((l, row) => (done[row] ? options.filler : options.pick(l, row, produced)));
     tokens.forEach((t, row) => {
       if (done[row]) return;
       out[row]!.push(t);

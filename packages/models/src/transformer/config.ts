@@ -18,8 +18,13 @@ export interface TransformerConfig {
    * (logits = x @ shared_embed^T), as in the paper's section 3.4. Needs srcVocab === tgtVocab.
    */
   readonly sharedEmbeddings: boolean;
-  /** Whether the output projection adds `generator.bias` [V]. */
+  /** Whether the output projection adds `generator.bias` [V] (Marian's final_logits_bias). */
   readonly generatorBias: boolean;
+  /**
+   * Without shared embeddings: the output projection is the target embedding read transposed
+   * (logits = x @ tgt_embed^T, Marian with separate vocabularies) instead of `generator.weight`.
+   */
+  readonly tieOutputToTarget?: boolean;
   /** 'post': LayerNorm(x + Sublayer(x)) as in the paper; 'pre': x + Sublayer(LayerNorm(x)), plus a final norm per stack. */
   readonly norm: 'post' | 'pre';
   readonly activation: Activation;
@@ -27,8 +32,12 @@ export interface TransformerConfig {
   readonly maxLen: number;
   /** Source positions holding this id are masked out of attention. */
   readonly padId: number;
-  /** 'sinusoidal': the paper's fixed encoding (interleaved sin/cos, not stored); 'learned': `src_pos` / `tgt_pos` [maxLen, D]. */
-  readonly positional: 'sinusoidal' | 'learned';
+  /**
+   * 'sinusoidal': the paper's fixed encoding (interleaved sin/cos, not stored); 'sinusoidal-halves':
+   * the same angles with the sines first and the cosines second (Marian); 'learned': `src_pos` /
+   * `tgt_pos` [maxLen, D].
+   */
+  readonly positional: 'sinusoidal' | 'sinusoidal-halves' | 'learned';
   /** Multiply token embeddings by sqrt(D) before adding positions (the paper does). */
   readonly embedScale: boolean;
   readonly eps: number;
@@ -88,7 +97,7 @@ export function validateTransformerConfig(cfg: TransformerConfig): TransformerCo
     if (!Number.isSafeInteger(v) || v < (key.endsWith('Layers') ? 0 : 1)) throw new ConfigError(`transformer: ${key} must be a positive integer, got ${v}`);
   }
   if (cfg.dModel % cfg.heads !== 0) throw new ConfigError(`transformer: dModel ${cfg.dModel} does not divide into ${cfg.heads} heads`);
-  if (cfg.positional === 'sinusoidal' && cfg.dModel % 2 !== 0) throw new ConfigError(`transformer: the sinusoidal encoding needs an even dModel, got ${cfg.dModel}`);
+  if (cfg.positional !== 'learned' && cfg.dModel % 2 !== 0) throw new ConfigError(`transformer: the sinusoidal encoding needs an even dModel, got ${cfg.dModel}`);
   if (cfg.sharedEmbeddings && cfg.srcVocab !== cfg.tgtVocab) {
     throw new ConfigError(`transformer: shared embeddings need one vocabulary, got srcVocab ${cfg.srcVocab} and tgtVocab ${cfg.tgtVocab}`);
   }

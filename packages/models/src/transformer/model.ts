@@ -11,32 +11,49 @@
  *   src_embed, tgt_embed [V, D] or shared_embed [V, D]; src_pos, tgt_pos [maxLen, D] when learned
  *   encoder.layers.{i}.self_attn.{q,k,v,out}.{weight,bias}, .ffn.{fc1,fc2}.{weight,bias}, .norm{1,2}.{weight,bias}
  *   decoder.layers.{i}.{self_attn,cross_attn}.{q,k,v,out}.*, .ffn.*, .norm{1,2,3}.*
- *   encoder.norm, decoder.norm (pre-norm only); generator.weight [D, V] (unless shared), generator.bias [V]
+ *   encoder.norm, decoder.norm (pre-norm only); generator.weight [D, V] (unless shared or tied), generator.bias [V]
+ *
+ * Decoding with a cache uses two more graphs: `buildTransformerCrossKv` computes each decoder layer's
+ * cross-attention keys and values from the source once, and `buildCachedTransformerDecoder` feeds
+ * T new target tokens per row, appending their self-attention keys and values to per-layer caches.
  */
 import { ModelBuilder, type Dim, type Graph } from '@loom/graph';
-import { layerNorm, lastPosition, linear, normParams, tiedHead, type F32, type I32 } from '../blocks.ts';
+import { appendToCache, cacheMask, lastPosition, layerNorm, linear, normParams, pickPosition, rowPositions, tiedHead, type F32, type I32 } from '../blocks.ts';
 import { validateTransformerConfig, type TransformerConfig } from './config.ts';
 
 type Ids<T extends Dim> = I32<readonly ['batch', T]>;
 type Hidden<T extends Dim> = F32<readonly ['batch', T, number]>;
 type Mask = F32;
 
-/** Token embedding (times sqrt(D)) plus positions: (B, T) -> (B, T, D). */
-function embed<T extends Dim>(m: ModelBuilder, cfg: TransformerConfig, side: 'src' | 'tgt', ids: Ids<T>): Hidden<T> {
+/** Token embedding (times sqrt(D)) plus positions (default 0..T-1, or (B, T) absolute ones): (B, T) -> (B, T, D). */
+function embed<T extends Dim>(m: ModelBuilder, cfg: TransformerConfig, side: 'src' | 'tgt', ids: Ids<T>, positions?: I32<readonly ['batch', Dim]>): Hidden<T> {
   const vocab = side === 'src' ? cfg.srcVocab : cfg.tgtVocab;
-  const table = m.param(cfg.sharedEmbeddings ? 'shared_embed' : `${side}_embed`, [vocab, cfg.dModel]);
-  const x = m.embed(ids, table, cfg.embedScale ? Math.sqrt(cfg.dModel) : 1); // (B, T, D)
-  if (cfg.positional === 'sinusoidal') return m.sinusoidalPosenc(x);
-  return m.learnedPosenc(x, m.param(`${side}_pos`, [cfg.maxLen, cfg.dModel]));
+  const x = m.embed(ids, embedTable(m, cfg, side, vocab), cfg.embedScale ? Math.sqrt(cfg.dModel) : 1); // (B, T, D)
+  if (cfg.positional === 'learned') return m.learnedPosenc(x, m.param(`${side}_pos`, [cfg.maxLen, cfg.dModel]), positions);
+  return m.sinusoidalPosenc(x, positions, cfg.positional === 'sinusoidal-halves' ? 'halves' : 'interleaved');
 }
 
-/** MultiHead(Q, K, V) = Concat(head_1..head_H) W_O, queries from x, keys and values from `memory`. */
-function multiHeadAttention<T extends Dim>(m: ModelBuilder, cfg: TransformerConfig, p: string, x: Hidden<T>, memory: Hidden<Dim>, mask: Mask): Hidden<T> {
+function embedTable(m: ModelBuilder, cfg: TransformerConfig, side: 'src' | 'tgt', vocab: number): F32<readonly [number, number]> {
+  return m.param(cfg.sharedEmbeddings ? 'shared_embed' : `${side}_embed`, [vocab, cfg.dModel]);
+}
+
+/** The keys and values one attention reads (B, S, D): projected from a source, or a cache of them. */
+interface KeysValues {
+  readonly k: F32<readonly ['batch', Dim, number]>;
+  readonly v: F32<readonly ['batch', Dim, number]>;
+}
+
+/** K = source W_K + b_K and V = source W_V + b_V of attention `p`. */
+function project(m: ModelBuilder, cfg: TransformerConfig, p: string, source: Hidden<Dim>): KeysValues {
+  const d = cfg.dModel;
+  return { k: linear(m, `${p}.k`, source, d, d), v: linear(m, `${p}.v`, source, d, d) };
+}
+
+/** MultiHead(Q, K, V) = Concat(head_1..head_H) W_O, queries from x. */
+function multiHeadAttention<T extends Dim>(m: ModelBuilder, cfg: TransformerConfig, p: string, x: Hidden<T>, kv: KeysValues, mask: Mask): Hidden<T> {
   const d = cfg.dModel;
   const q = linear(m, `${p}.q`, x, d, d); // (B, T, D)
-  const k = linear(m, `${p}.k`, memory, d, d); // (B, S, D)
-  const v = linear(m, `${p}.v`, memory, d, d); // (B, S, D)
-  const heads = m.attention(q, k, v, cfg.heads, mask); // (B, T, D), heads split and merged inside
+  const heads = m.attention(q, kv.k, kv.v, cfg.heads, mask); // (B, T, D), heads split and merged inside
   return linear(m, `${p}.out`, heads, d, d);
 }
 
@@ -50,37 +67,34 @@ function feedForward<T extends Dim>(m: ModelBuilder, cfg: TransformerConfig, p: 
   return m.ffn(x, w1, b1, w2, b2, cfg.activation);
 }
 
-/** Encoder layer: self-attention, then the feed-forward network, each with a residual and a LayerNorm. */
+/** One sublayer with its residual and LayerNorm: post-norm LayerNorm(x + f(x)) (the paper), or pre-norm x + f(LayerNorm(x)). */
+function residual<T extends Dim>(m: ModelBuilder, cfg: TransformerConfig, norm: string, x: Hidden<T>, sublayer: (h: Hidden<T>) => Hidden<T>): Hidden<T> {
+  if (cfg.norm === 'post') return m.addNorm(x, sublayer(x), ...normParams(m, norm, cfg.dModel), cfg.eps);
+  return m.add(x, sublayer(layerNorm(m, norm, x, cfg.dModel, cfg.eps)));
+}
+
+/** Encoder layer: self-attention, then the feed-forward network. */
 function encoderLayer(m: ModelBuilder, cfg: TransformerConfig, p: string, x: Hidden<'src_seq'>, srcMask: Mask): Hidden<'src_seq'> {
-  const selfAttn = (h: Hidden<'src_seq'>) => multiHeadAttention(m, cfg, `${p}.self_attn`, h, h, srcMask);
-  const ffn = (h: Hidden<'src_seq'>) => feedForward(m, cfg, `${p}.ffn`, h);
-  const [d, eps] = [cfg.dModel, cfg.eps];
-  if (cfg.norm === 'post') {
-    x = m.addNorm(x, selfAttn(x), ...normParams(m, `${p}.norm1`, d), eps); // LayerNorm(x + SelfAttn(x))
-    x = m.addNorm(x, ffn(x), ...normParams(m, `${p}.norm2`, d), eps); // LayerNorm(x + FFN(x))
-  } else {
-    x = m.add(x, selfAttn(layerNorm(m, `${p}.norm1`, x, d, eps))); // x + SelfAttn(LayerNorm(x))
-    x = m.add(x, ffn(layerNorm(m, `${p}.norm2`, x, d, eps))); // x + FFN(LayerNorm(x))
-  }
-  return x;
+  x = residual(m, cfg, `${p}.norm1`, x, (h) => multiHeadAttention(m, cfg, `${p}.self_attn`, h, project(m, cfg, `${p}.self_attn`, h), srcMask));
+  return residual(m, cfg, `${p}.norm2`, x, (h) => feedForward(m, cfg, `${p}.ffn`, h));
+}
+
+/**
+ * Where decoder layer i's attentions read keys and values: its self-attention's from this run's
+ * tokens (teacher forcing) or appended to a cache; its cross-attention's projected from the memory
+ * or given as inputs computed once per source.
+ */
+interface DecoderKv {
+  self(layer: number, fresh: KeysValues): KeysValues;
+  cross(layer: number): KeysValues;
 }
 
 /** Decoder layer: masked self-attention, attention over the encoder memory, then the feed-forward network. */
-function decoderLayer(m: ModelBuilder, cfg: TransformerConfig, p: string, x: Hidden<'tgt_seq'>, memory: Hidden<'src_seq'>, causal: Mask, srcMask: Mask): Hidden<'tgt_seq'> {
-  const selfAttn = (h: Hidden<'tgt_seq'>) => multiHeadAttention(m, cfg, `${p}.self_attn`, h, h, causal);
-  const crossAttn = (h: Hidden<'tgt_seq'>) => multiHeadAttention(m, cfg, `${p}.cross_attn`, h, memory, srcMask);
-  const ffn = (h: Hidden<'tgt_seq'>) => feedForward(m, cfg, `${p}.ffn`, h);
-  const [d, eps] = [cfg.dModel, cfg.eps];
-  if (cfg.norm === 'post') {
-    x = m.addNorm(x, selfAttn(x), ...normParams(m, `${p}.norm1`, d), eps);
-    x = m.addNorm(x, crossAttn(x), ...normParams(m, `${p}.norm2`, d), eps);
-    x = m.addNorm(x, ffn(x), ...normParams(m, `${p}.norm3`, d), eps);
-  } else {
-    x = m.add(x, selfAttn(layerNorm(m, `${p}.norm1`, x, d, eps)));
-    x = m.add(x, crossAttn(layerNorm(m, `${p}.norm2`, x, d, eps)));
-    x = m.add(x, ffn(layerNorm(m, `${p}.norm3`, x, d, eps)));
-  }
-  return x;
+function decoderLayer<T extends Dim>(m: ModelBuilder, cfg: TransformerConfig, i: number, x: Hidden<T>, kv: DecoderKv, selfMask: Mask, srcMask: Mask): Hidden<T> {
+  const p = `decoder.layers.${i}`;
+  x = residual(m, cfg, `${p}.norm1`, x, (h) => multiHeadAttention(m, cfg, `${p}.self_attn`, h, kv.self(i, project(m, cfg, `${p}.self_attn`, h)), selfMask));
+  x = residual(m, cfg, `${p}.norm2`, x, (h) => multiHeadAttention(m, cfg, `${p}.cross_attn`, h, kv.cross(i), srcMask));
+  return residual(m, cfg, `${p}.norm3`, x, (h) => feedForward(m, cfg, `${p}.ffn`, h));
 }
 
 /** The encoder stack: source ids (B, S) -> memory (B, S, D). */
@@ -92,20 +106,25 @@ function encode(m: ModelBuilder, cfg: TransformerConfig, srcIds: Ids<'src_seq'>)
   return x;
 }
 
-/** The decoder stack up to its last hidden state: (B, T) target ids and the memory -> (B, T, D). */
-function decode(m: ModelBuilder, cfg: TransformerConfig, memory: Hidden<'src_seq'>, srcIds: Ids<'src_seq'>, tgtIds: Ids<'tgt_seq'>): Hidden<'tgt_seq'> {
-  const causal = m.causalMask(tgtIds); // (T, T): position i sees targets 0..i
+/** The decoder stack up to its last hidden state: (B, T, D) embedded targets -> (B, T, D). */
+function decodeStack<T extends Dim>(m: ModelBuilder, cfg: TransformerConfig, x: Hidden<T>, kv: DecoderKv, selfMask: Mask, srcIds: Ids<'src_seq'>): Hidden<T> {
   const srcMask = m.paddingMask(srcIds, cfg.padId); // (B, 1, 1, S)
-  let x = embed(m, cfg, 'tgt', tgtIds);
-  for (let i = 0; i < cfg.decoderLayers; i++) x = decoderLayer(m, cfg, `decoder.layers.${i}`, x, memory, causal, srcMask);
+  for (let i = 0; i < cfg.decoderLayers; i++) x = decoderLayer(m, cfg, i, x, kv, selfMask, srcMask);
   if (cfg.norm === 'pre') x = layerNorm(m, 'decoder.norm', x, cfg.dModel, cfg.eps);
   return x;
 }
 
+/** Teacher forcing: every target position at once, causal self-attention, cross-attention K/V from the memory. */
+function decode(m: ModelBuilder, cfg: TransformerConfig, memory: Hidden<'src_seq'>, srcIds: Ids<'src_seq'>, tgtIds: Ids<'tgt_seq'>): Hidden<'tgt_seq'> {
+  const kv: DecoderKv = { self: (_, fresh) => fresh, cross: (i) => project(m, cfg, `decoder.layers.${i}.cross_attn`, memory) };
+  return decodeStack(m, cfg, embed(m, cfg, 'tgt', tgtIds), kv, m.causalMask(tgtIds), srcIds); // causal: position i sees targets 0..i
+}
+
 /** The output projection to target-vocabulary logits: (B, T, D) -> (B, T, V). */
-function generator(m: ModelBuilder, cfg: TransformerConfig, x: F32<readonly ['batch', Dim, number]>): F32<readonly ['batch', Dim, number]> {
+function generator<T extends Dim>(m: ModelBuilder, cfg: TransformerConfig, x: F32<readonly ['batch', T, number]>): F32<readonly ['batch', T, number]> {
   const v = cfg.tgtVocab;
-  const logits = cfg.sharedEmbeddings ? tiedHead(m, x, m.param('shared_embed', [v, cfg.dModel])) : m.linear(x, m.param('generator.weight', [cfg.dModel, v]));
+  const tied = cfg.sharedEmbeddings || cfg.tieOutputToTarget;
+  const logits = tied ? tiedHead(m, x, embedTable(m, cfg, 'tgt', v)) : m.linear(x, m.param('generator.weight', [cfg.dModel, v]));
   return cfg.generatorBias ? m.add(logits, m.param('generator.bias', [v])) : logits;
 }
 
@@ -137,8 +156,7 @@ export function buildTransformerDecoder(cfg: TransformerConfig, options: Decoder
   const m = new ModelBuilder();
   const memory = m.input('memory', 'f32', ['batch', 'src_seq', cfg.dModel]);
   const srcIds = srcInput(m);
-  const tgtIds = tgtInput(m);
-  const x = decode(m, cfg, memory, srcIds, tgtIds); // (B, T, D)
+  const x = decode(m, cfg, memory, srcIds, tgtInput(m)); // (B, T, D)
   return m.build({ logits: options.lastOnly ? generator(m, cfg, lastPosition(m, x)) : generator(m, cfg, x) });
 }
 
@@ -150,4 +168,52 @@ export function buildTransformer(cfg: TransformerConfig): Graph {
   const memory = encode(m, cfg, srcIds);
   const logits = generator(m, cfg, decode(m, cfg, memory, srcIds, tgtInput(m)));
   return m.build({ memory, logits });
+}
+
+/** Names of the decoding graphs' per-layer tensors: cross-attention inputs and self-attention caches. */
+export const crossKvName = (kind: 'k' | 'v', layer: number): string => `cross.${kind}.${layer}`;
+export const decoderCacheName = (kind: 'k' | 'v', layer: number): string => `cache.${kind}.${layer}`;
+
+/**
+ * Everything decoding needs from the source, computed once: `src_ids` [batch, src_seq] ->
+ * `cross.{k,v}.{i}` [batch, src_seq, D], decoder layer i's cross-attention keys and values.
+ */
+export function buildTransformerCrossKv(cfg: TransformerConfig): Graph {
+  validateTransformerConfig(cfg);
+  const m = new ModelBuilder();
+  const memory = encode(m, cfg, srcInput(m));
+  const outputs: Record<string, F32> = {};
+  for (let i = 0; i < cfg.decoderLayers; i++) {
+    const { k, v } = project(m, cfg, `decoder.layers.${i}.cross_attn`, memory);
+    outputs[crossKvName('k', i)] = k;
+    outputs[crossKvName('v', i)] = v;
+  }
+  return m.build(outputs);
+}
+
+/**
+ * The decoder with a self-attention KV cache: inputs input_ids [B, T] (T new target tokens per
+ * row: 'seq' at the start, 1 per step), position [B] (where they start), last_index [B] (whose
+ * logits to return), src_ids [B, S] (the source padding mask), cross.{k,v}.{i} [B, S, D]; states
+ * cache.{k,v}.{i} [B, maxLen, D]. Output: logits [B, 1, V] and the updated caches.
+ */
+export function buildCachedTransformerDecoder(cfg: TransformerConfig, options: { seq?: 'seq' | 1 } = {}): Graph {
+  validateTransformerConfig(cfg);
+  const m = new ModelBuilder();
+  const seq = options.seq ?? 'seq';
+  const d = cfg.dModel;
+  const ids = m.input('input_ids', 'i32', ['batch', seq]);
+  const position = m.input('position', 'i32', ['batch']);
+  const lastIndex = m.input('last_index', 'i32', ['batch']);
+  const srcIds = srcInput(m);
+  const positions = rowPositions(m, position, seq); // (B, T)
+  const kv: DecoderKv = {
+    self: (i, fresh) => ({
+      k: appendToCache(m, decoderCacheName('k', i), fresh.k, position, cfg.maxLen),
+      v: appendToCache(m, decoderCacheName('v', i), fresh.v, position, cfg.maxLen),
+    }),
+    cross: (i) => ({ k: m.input(crossKvName('k', i), 'f32', ['batch', 'src_seq', d]), v: m.input(crossKvName('v', i), 'f32', ['batch', 'src_seq', d]) }),
+  };
+  const x = decodeStack(m, cfg, embed(m, cfg, 'tgt', ids, positions), kv, cacheMask(m, positions, cfg.maxLen), srcIds);
+  return m.build({ logits: generator(m, cfg, pickPosition(m, x, lastIndex)) });
 }

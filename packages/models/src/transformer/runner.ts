@@ -1,19 +1,23 @@
 import type { Backend } from '@loom/backends';
 import type { NDArray, Weights } from '@loom/graph';
+import { KvCacheDecoder, type CachedPlans } from '../decoding/kv-cache-decoder.ts';
 import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
 import { GraphRunner, padBatch, rowOf } from '../runtime/graph-runner.ts';
 import type { TransformerConfig } from './config.ts';
-import { buildTransformerDecoder, buildTransformerEncoder } from './model.ts';
+import { buildCachedTransformerDecoder, buildTransformerCrossKv, buildTransformerDecoder, buildTransformerEncoder } from './model.ts';
 
 /**
- * An encoder-decoder Transformer on a backend: the encoder graph, the decoder graph, and the
- * decoder's last-position variant for decoding, each prepared once and reused.
+ * An encoder-decoder Transformer on a backend: the encoder graph, the teacher-forced decoder graph,
+ * and for decoding either the KV-cache graphs (cross-attention keys and values once per source,
+ * then one new token per row per step) or the recomputing last-position decoder; each prepared on
+ * first use and reused.
  */
 export class TransformerRunner {
   private readonly encoder: GraphRunner;
-  private readonly decoderLast: GraphRunner;
+  private decoderLast: GraphRunner | undefined;
   private decoderFull: GraphRunner | undefined;
+  private crossKv: GraphRunner | undefined;
 
   constructor(
     readonly cfg: TransformerConfig,
@@ -21,7 +25,6 @@ export class TransformerRunner {
     readonly backend: Backend,
   ) {
     this.encoder = new GraphRunner(backend, buildTransformerEncoder(cfg), weights);
-    this.decoderLast = new GraphRunner(backend, buildTransformerDecoder(cfg, { lastOnly: true }), weights);
   }
 
   /** Source rows, right-padded with PAD, as `src_ids` [B, S]. */
@@ -41,23 +44,51 @@ export class TransformerRunner {
     return (await this.decoderFull.run({ memory, src_ids: srcIds, tgt_ids: tgtIds }))['logits']!;
   }
 
-  /**
-   * A step decoder for these source rows: encodes them once, then each step runs the decoder over the
-   * target prefix (all rows share its length: targets start together with BOS and are never padded).
-   */
-  decoder(sources: readonly (readonly number[])[]): StepDecoder {
+  /** Teacher-forced logits [B, T, V] of target rows (each starting with the decoder start token) for source rows. */
+  async teacherForced(sources: readonly (readonly number[])[], targets: readonly (readonly number[])[]): Promise<NDArray> {
+    checkTokenRows(targets, this.cfg.tgtVocab, this.cfg.maxLen, 'target');
     const srcIds = this.sourceBatch(sources);
+    return this.logits(await this.encode(srcIds), srcIds, padBatch(targets, this.cfg.padId).ids);
+  }
+
+  /**
+   * A step decoder for these source rows. With the KV cache (default): the cross-attention keys and
+   * values are computed once from the source, each step feeds one token per row and appends its
+   * self-attention keys and values. Without: the source is encoded once and each step runs the
+   * decoder over the whole target prefix. One source row serves a batch of any size (beams).
+   */
+  decoder(sources: readonly (readonly number[])[], kvCache = true): StepDecoder {
+    const srcIds = this.sourceBatch(sources);
+    if (kvCache) {
+      const crossKv = (this.crossKv ??= new GraphRunner(this.backend, buildTransformerCrossKv(this.cfg), this.weights));
+      return new KvCacheDecoder(this.cachedPlans(), this.weights, this.backend, async () => ({ src_ids: srcIds, ...(await crossKv.run({ src_ids: srcIds })) }));
+    }
+    const decoderLast = (this.decoderLast ??= new GraphRunner(this.backend, buildTransformerDecoder(this.cfg, { lastOnly: true }), this.weights));
     let memory: Promise<NDArray> | undefined;
     return new RecomputeDecoder(async (rows) => {
       checkTokenRows(rows, this.cfg.tgtVocab, this.cfg.maxLen, 'target');
       memory ??= this.encode(srcIds);
+      const batch = rows.length;
+      const tile = (x: NDArray) => (x.shape[0] === batch ? x : repeatRow(x, batch));
       const tgtIds = padBatch(rows, this.cfg.padId).ids;
-      const logits = (await this.decoderLast.run({ memory: await memory, src_ids: srcIds, tgt_ids: tgtIds }))['logits']!; // (B, 1, V)
+      const logits = (await decoderLast.run({ memory: tile(await memory), src_ids: tile(srcIds), tgt_ids: tgtIds }))['logits']!; // (B, 1, V)
       return rows.map((_, b) => rowOf(logits, b));
     });
   }
 
-  async dispose(): Promise<void> {
-    await Promise.all([this.encoder.dispose(), this.decoderLast.dispose(), this.decoderFull?.dispose()]);
+  /** The cached decoder's graphs, for KvCacheDecoder. */
+  cachedPlans(): CachedPlans {
+    return { vocabSize: this.cfg.tgtVocab, maxPositions: this.cfg.maxLen, build: (seq) => buildCachedTransformerDecoder(this.cfg, { seq }) };
   }
+
+  async dispose(): Promise<void> {
+    await Promise.all([this.encoder.dispose(), this.decoderLast?.dispose(), this.decoderFull?.dispose(), this.crossKv?.dispose()]);
+  }
+}
+
+/** A one-row array repeated to `batch` rows. */
+function repeatRow(x: NDArray, batch: number): NDArray {
+  const data = x.dtype === 'i32' ? new Int32Array(batch * x.data.length) : new Float32Array(batch * x.data.length);
+  for (let b = 0; b < batch; b++) data.set(x.data, b * x.data.length);
+  return { dtype: x.dtype, shape: [batch, ...x.shape.slice(1)], data };
 }

@@ -21,12 +21,16 @@ function defaultPositions(b: OpEmitter, x: NodeRef): NodeRef {
   return b.add('range', [], { size: shape[shape.length - 2]!, dtype: 'i32' });
 }
 
-/** The paper's sinusoid, interleaved: PE[p, 2i] = sin(p / 10000^(2i/D)), PE[p, 2i+1] = cos(same angle). */
+/**
+ * The paper's sinusoid, with angle_i = p / base^(2i/D) for i < D/2. Layout 'interleaved' (the paper,
+ * tensor2tensor): PE[p, 2i] = sin(angle_i), PE[p, 2i+1] = cos(angle_i). Layout 'halves' (Marian,
+ * fairseq): PE[p, i] = sin(angle_i), PE[p, D/2 + i] = cos(angle_i).
+ */
 export const sinusoidalPosenc = defineOp({
   name: 'sinusoidal_posenc',
   category: 'composite',
   summary: "x + the paper's sinusoidal position encoding",
-  attrs: z.object({ base: z.number().positive().default(10000) }).strict(),
+  attrs: z.object({ base: z.number().positive().default(10000), layout: z.enum(['interleaved', 'halves']).default('interleaved') }).strict(),
   inputs: ['x', 'positions'],
   minInputs: 1,
   infer([x, positions]) {
@@ -39,8 +43,11 @@ export const sinusoidalPosenc = defineOp({
     const d = b.typeOf(x!).shape.at(-1) as number;
     const positions = positionsIn ?? defaultPositions(b, x!);
     const pos = b.add('cast', [b.add('reshape', [positions], { shape: [...b.typeOf(positions).shape, 1] })], { dtype: 'f32' });
-    const freq = Array.from({ length: d }, (_, j) => 1 / Math.pow(a.base, (2 * Math.floor(j / 2)) / d));
-    const odd = Array.from({ length: d }, (_, j) => j % 2);
+    // column j holds sin or cos (isCos) of angle number i
+    const i = (j: number) => (a.layout === 'halves' ? j % (d / 2) : Math.floor(j / 2));
+    const isCos = (j: number) => (a.layout === 'halves' ? (j >= d / 2 ? 1 : 0) : j % 2);
+    const freq = Array.from({ length: d }, (_, j) => 1 / Math.pow(a.base, (2 * i(j)) / d));
+    const odd = Array.from({ length: d }, (_, j) => isCos(j));
     const angle = b.add('mul', [pos, b.constant(freq, [d])]); // (..., T, D)
     const pe = b.add('where', [b.constant(odd, [d], 'i32'), b.add('cos', [angle]), b.add('sin', [angle])]);
     return b.add('add', [x!, pe]);

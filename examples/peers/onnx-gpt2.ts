@@ -33,6 +33,8 @@ function activation(g: OnnxGraph, cfg: Gpt2Config, x: string): string {
       return g.node('Gelu', [x], { approximate: string('none') });
     case 'relu':
       return g.node('Relu', [x]);
+    case 'silu':
+      return g.node('Mul', [x, g.node('Sigmoid', [x])]);
   }
 }
 

@@ -687,7 +687,7 @@ const ffn: Build = (s, r) => {
   const d = x.shape[x.shape.length - 1] as number;
   const f = STATIC_DIMS[r.x % STATIC_DIMS.length]!;
   const tx = s.tame(x, 4);
-  const activation = (['relu', 'gelu', 'gelu_tanh'] as const)[r.c % 3]!;
+  const activation = (['relu', 'gelu', 'gelu_tanh', 'silu'] as const)[r.c % 4]!;
   const ref = s.add('ffn', [tx, s.param([d, f]), s.param([f]), s.param([f, d]), s.param([d])], { activation });
   return s.value(ref, f * (d * tx.mag + 1) + 1);
 };

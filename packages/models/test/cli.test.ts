@@ -236,7 +236,7 @@ describe('loom user errors: one line on stderr, status 1', () => {
   });
 
   it('token id outside the vocabulary', async () => {
-    expectUserError(await loom('logits', ...gpt2, '--ids', '6601,50257', '--out', OUT), /token id 50257 at position 2 is outside the vocabulary \(0\.\.50256\)/);
+    expectUserError(await loom('logits', ...gpt2, '--ids', '6601,50257', '--out', OUT), /token id 50257 at position 2 of the prompt is outside the vocabulary \(0\.\.50256\)/);
   });
 
   it('corrupt weights files', async () => {

@@ -103,7 +103,7 @@ describe('GPT-2 tiny (Hugging Face GPT2LMHeadModel) agrees with PyTorch', () => 
 
   it('rejects out-of-vocabulary ids and sequences longer than n_positions', async () => {
     const model = new Gpt2Runner(cfg, weights, cpuBackend);
-    await expect(model.logits([[1, 50257]])).rejects.toThrow(/token id 50257 at position 2 is outside the vocabulary \(0\.\.50256\)/);
+    await expect(model.logits([[1, 50257]])).rejects.toThrow(/token id 50257 at position 2 of the prompt is outside the vocabulary \(0\.\.50256\)/);
     await expect(model.logits([new Array(129).fill(1)])).rejects.toThrow(/129 tokens, longer than the model's 128 positions/);
     await expect(generate(model, [[1, 2, 3]], { maxNewTokens: 126 })).rejects.toThrow(/longer than the model's 128 positions/);
   });

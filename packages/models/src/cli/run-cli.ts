@@ -7,6 +7,7 @@ import { generateCommand } from './commands/generate.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { paramsCommand } from './commands/params.ts';
 import { reverseCommand } from './commands/reverse.ts';
+import { translateCommand } from './commands/translate.ts';
 import { processIo, type CliIo } from './io.ts';
 
 /** Exit statuses: 0 success, 1 a user error (one line on stderr), 2 a bug (stack trace). */
@@ -21,7 +22,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   // commander's own errors (bad arguments) get the same prefix as ours
   const output = { writeOut: io.out, writeErr: io.err, outputError: (text: string, write: (s: string) => void) => write(`loom: ${text}`) };
   program.configureOutput(output);
-  for (const command of [reverseCommand(io), generateCommand(io), logitsCommand(io), paramsCommand(io), checkGraphCommand(io), compileCommand(io), verifyCommand(io)]) {
+  for (const command of [reverseCommand(io), generateCommand(io), translateCommand(io), logitsCommand(io), paramsCommand(io), checkGraphCommand(io), compileCommand(io), verifyCommand(io)]) {
     program.addCommand(command.exitOverride().configureOutput(output).showSuggestionAfterError(true));
   }
   return program;

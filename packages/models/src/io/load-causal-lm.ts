@@ -8,6 +8,7 @@ import { LlamaRunner } from '../llama/runner.ts';
 import { gpt2Weights } from '../weights/gpt2-weights.ts';
 import { llamaWeights } from '../weights/llama-weights.ts';
 import { readCheckpoint, readUserJson } from './files.ts';
+import { isSeq2SeqConfig, modelTypeOf } from './load-seq2seq.ts';
 
 /** The config.json model types `loom logits` and `loom generate` run. */
 export const CAUSAL_LM_TYPES = ['gpt2', ...LLAMA_MODEL_TYPES] as const;
@@ -19,7 +20,8 @@ export const CAUSAL_LM_TYPES = ['gpt2', ...LLAMA_MODEL_TYPES] as const;
  */
 export async function loadCausalLm(weightsPath: string, configPath: string, backendOrName: string | Backend, options?: PrepareOptions): Promise<CausalLm> {
   const json = readUserJson(configPath, 'config');
-  const type = json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>)['model_type'] : undefined;
+  const type = modelTypeOf(json);
+  if (isSeq2SeqConfig(json)) throw new ConfigError(`${configPath}: model_type ${String(type)} is an encoder-decoder (translation) model: use loom translate, or loom logits with --decoder-ids`);
   const isGpt2 = type === 'gpt2' || (type === undefined && json !== null && typeof json === 'object' && 'n_layer' in json);
   if (!isGpt2 && !(LLAMA_MODEL_TYPES as readonly unknown[]).includes(type)) {
     const got = type === undefined ? 'no model_type' : `model_type ${JSON.stringify(type).slice(0, 40)}`;

@@ -14,6 +14,8 @@ export interface Source {
   readonly transpose?: boolean;
   /** The weight is part `index` of `count` equal pieces stacked along axis 0 (PyTorch's in_proj_weight = Wq; Wk; Wv). */
   readonly part?: { readonly index: number; readonly count: number };
+  /** The checkpoint holds the same values in this shape (Marian's final_logits_bias [1, V] for a [V] bias). */
+  readonly shape?: readonly number[];
 }
 
 /** A mapping: the source of a Loom weight (undefined: the mapping does not know the name), and the checkpoint names to skip silently. */
@@ -49,6 +51,8 @@ interface Link {
   readonly targets: (string | undefined)[];
   /** The shape each target must have. */
   readonly targetShape: readonly number[];
+  /** The checkpoint's shape when it only differs from the target's by unit axes. */
+  readonly storedShape?: readonly number[];
 }
 
 /**
@@ -67,7 +71,7 @@ export function applyMapping(checkpoint: ReadonlyMap<string, NDArray>, expected:
     const count = src.part?.count ?? 1;
     let link = links.get(src.name);
     if (!link) {
-      link = { source: src.name, transpose: src.transpose ?? false, count, targets: [], targetShape: shape };
+      link = { source: src.name, transpose: src.transpose ?? false, count, targets: [], targetShape: shape, ...(src.shape ? { storedShape: src.shape } : {}) };
       links.set(src.name, link);
     }
     link.targets[src.part?.index ?? 0] = loomName;
@@ -98,12 +102,14 @@ export function applyMapping(checkpoint: ReadonlyMap<string, NDArray>, expected:
 
 /** The checkpoint's shape for a link: the Loom shape, transposed back, times the number of stacked parts. */
 function sourceShape(link: Link): number[] {
+  if (link.storedShape) return [...link.storedShape];
   const piece = link.transpose ? [...link.targetShape].reverse() : [...link.targetShape];
   if (link.count > 1) piece[0] = piece[0]! * link.count;
   return piece;
 }
 
 function convert(tensor: NDArray, link: Link, index: number): NDArray {
+  if (link.storedShape) return { dtype: 'f32', shape: [...link.targetShape], data: tensor.data };
   const rows = tensor.shape[0]! / link.count;
   const rest = tensor.shape.slice(1);
   const width = sizeOf(rest);

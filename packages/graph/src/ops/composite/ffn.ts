@@ -1,9 +1,15 @@
 import { z } from 'zod';
-import { defineOp, typeRule } from '../../op-def.ts';
+import { defineOp, typeRule, type NodeRef, type OpEmitter } from '../../op-def.ts';
 import { dimEquals } from '../../shape.ts';
 
-export const ACTIVATIONS = ['relu', 'gelu', 'gelu_tanh'] as const;
+/** silu(x) = x * sigmoid(x) (swish: Marian, the SwiGLU gate). */
+export const ACTIVATIONS = ['relu', 'gelu', 'gelu_tanh', 'silu'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
+
+/** act(x) in primitives: silu as x * sigmoid(x), the others are primitives themselves. */
+export function activate(b: OpEmitter, activation: Activation, x: NodeRef): NodeRef {
+  return activation === 'silu' ? b.add('mul', [x, b.add('sigmoid', [x])]) : b.add(activation, [x]);
+}
 
 /** Position-wise feed-forward network: act(x @ W1 + b1) @ W2 + b2. */
 export const ffn = defineOp({
@@ -23,7 +29,7 @@ export const ffn = defineOp({
     return x!;
   },
   decompose(b, [x, w1, b1, w2, b2], a) {
-    const hidden = b.add(a.activation, [b.add('linear', [x!, w1!, b1!])]);
+    const hidden = activate(b, a.activation, b.add('linear', [x!, w1!, b1!]));
     return b.add('linear', [hidden, w2!, b2!]);
   },
 });

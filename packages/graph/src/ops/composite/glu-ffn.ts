@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineOp, typeRule } from '../../op-def.ts';
 import { dimEquals } from '../../shape.ts';
+import { activate } from './ffn.ts';
 
 /** The gate's activation: silu for SwiGLU (Llama, Mistral, Qwen2), gelu or gelu_tanh for GeGLU (Gemma). */
 export const GLU_ACTIVATIONS = ['silu', 'gelu', 'gelu_tanh'] as const;
@@ -31,7 +32,7 @@ export const gluFfn = defineOp({
   decompose(b, [x, gate, up, down], a) {
     // linear (not matmul): x may be a single vector
     const g = b.add('linear', [x!, gate!]);
-    const activated = a.activation === 'silu' ? b.add('mul', [g, b.add('sigmoid', [g])]) : b.add(a.activation, [g]);
+    const activated = activate(b, a.activation, g);
     return b.add('linear', [b.add('mul', [activated, b.add('linear', [x!, up!])]), down!]);
   },
 });

@@ -1,25 +1,38 @@
 import { writeSafetensorsFile } from '@loom/graph/node';
 import { Command } from 'commander';
-import { FileError } from '../../errors.ts';
+import type { NDArray } from '@loom/graph';
+import { FileError, ModelInputError } from '../../errors.ts';
+import { SEQ2SEQ_TYPES, loadSeq2Seq } from '../../io/load-seq2seq.ts';
 import { CAUSAL_LM_TYPES, loadCausalLm } from '../../io/load-causal-lm.ts';
 import { checkOutputPath } from '../../io/output-file.ts';
 import { addCpuKernelOptions, addNonFiniteOption, backendOption, commandBackend, parseIdList, type CpuKernelFlags } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
-/** `loom logits`: one forward pass of a causal LM (GPT-2, the Llama family), written as a float32 `logits` [1, T, V] safetensors file. */
+/**
+ * `loom logits`: one forward pass, written as a float32 `logits` safetensors file: of a causal LM
+ * (GPT-2, the Llama family) on --ids, [1, T, V]; of an encoder-decoder (Marian) on source --ids and
+ * teacher-forced --decoder-ids (starting with the decoder start token), [1, len(decoder ids), V].
+ */
 export function logitsCommand(io: CliIo): Command {
   return addNonFiniteOption(addCpuKernelOptions(new Command('logits')))
-    .description(`run a causal LM (config.json model_type ${CAUSAL_LM_TYPES.join(', ')}) on token ids and write the logits [1, T, vocab] as float32 safetensors`)
+    .description(`run a causal LM (config.json model_type ${CAUSAL_LM_TYPES.join(', ')}) on token ids, or an encoder-decoder (${SEQ2SEQ_TYPES.join(', ')}) on source ids and --decoder-ids, and write the logits [1, T, vocab] as float32 safetensors`)
     .requiredOption('--weights <file>', 'Hugging Face weights (.safetensors)')
     .requiredOption('--config <file>', 'Hugging Face config.json (its model_type picks the model)')
-    .requiredOption('--ids <list>', 'token ids separated by commas, e.g. 6601,32704,795', parseIdList)
+    .requiredOption('--ids <list>', 'token ids separated by commas, e.g. 6601,32704,795 (the source of an encoder-decoder)', parseIdList)
+    .option('--decoder-ids <list>', 'encoder-decoder models: the target ids fed to the decoder (teacher forcing), e.g. 58100,17,230', parseIdList)
     .requiredOption('--out <file>', 'where to write the logits (.safetensors); written atomically, never over an input')
     .option('--force', 'replace --out if it exists')
     .addOption(backendOption())
-    .action(async (opts: CpuKernelFlags & { weights: string; config: string; ids: number[]; out: string; force?: boolean }) => {
+    .action(async (opts: CpuKernelFlags & { weights: string; config: string; ids: number[]; decoderIds?: number[]; out: string; force?: boolean }) => {
       checkOutputPath(opts.out, [{ path: opts.weights, option: '--weights' }, { path: opts.config, option: '--config' }], Boolean(opts.force));
-      const model = await loadCausalLm(opts.weights, opts.config, await commandBackend(opts));
-      const logits = await model.logits([opts.ids]);
+      let logits: NDArray;
+      if (opts.decoderIds) {
+        if (opts.decoderIds.length === 0) throw new ModelInputError('--decoder-ids is empty: give at least the decoder start token');
+        const model = await loadSeq2Seq(opts.weights, opts.config, await commandBackend(opts));
+        logits = await model.runner.teacherForced([opts.ids], [opts.decoderIds]);
+      } else {
+        logits = await (await loadCausalLm(opts.weights, opts.config, await commandBackend(opts))).logits([opts.ids]);
+      }
       const f32 = { dtype: 'f32' as const, shape: logits.shape, data: Float32Array.from(logits.data) };
       try {
         await writeSafetensorsFile(opts.out, new Map([['logits', f32]]));

@@ -1,0 +1,52 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { getBackend, type Backend, type PrepareOptions } from '@loom/backends';
+import { ConfigError } from '../errors.ts';
+import { marianConfigFromHf, type MarianConfig } from '../marian/config.ts';
+import { TransformerRunner } from '../transformer/runner.ts';
+import { marianWeights } from '../weights/marian-weights.ts';
+import { readCheckpoint, readUserJson } from './files.ts';
+
+/** The generation_config.json fields Loom follows (others, such as sampling switches, are ignored). */
+const GENERATION_FIELDS = ['decoder_start_token_id', 'eos_token_id', 'pad_token_id', 'bad_words_ids', 'forced_eos_token_id', 'max_length', 'num_beams', 'length_penalty'];
+
+function pick(record: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => k in record && record[k] !== null).map((k) => [k, record[k]]));
+}
+
+/** The config.json model types `loom translate` and `loom logits --decoder-ids` run. */
+export const SEQ2SEQ_TYPES = ['marian'] as const;
+
+/** An encoder-decoder checkpoint on a backend, with the generation rules its config.json sets. */
+export interface Seq2SeqModel {
+  readonly family: (typeof SEQ2SEQ_TYPES)[number];
+  readonly config: MarianConfig;
+  readonly runner: TransformerRunner;
+}
+
+/** config.json's model_type, or undefined when it has none. */
+export function modelTypeOf(json: unknown): unknown {
+  return json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>)['model_type'] : undefined;
+}
+
+/** Whether a config.json describes an encoder-decoder model Loom runs. */
+export function isSeq2SeqConfig(json: unknown): boolean {
+  return (SEQ2SEQ_TYPES as readonly unknown[]).includes(modelTypeOf(json));
+}
+
+/** An encoder-decoder model from a Hugging Face config.json and safetensors checkpoint, by model_type. */
+export async function loadSeq2Seq(weightsPath: string, configPath: string, backendOrName: string | Backend, options?: PrepareOptions): Promise<Seq2SeqModel> {
+  const json = readUserJson(configPath, 'config');
+  if (!isSeq2SeqConfig(json)) {
+    const type = modelTypeOf(json);
+    const got = type === undefined ? 'no model_type' : `model_type ${JSON.stringify(type).slice(0, 40)}`;
+    throw new ConfigError(`${configPath}: ${got}: not an encoder-decoder model Loom runs; supported model_type: ${SEQ2SEQ_TYPES.join(', ')}`);
+  }
+  // generate() reads generation_config.json over config.json when the checkpoint has one
+  const generationPath = join(dirname(configPath), 'generation_config.json');
+  const generation = existsSync(generationPath) ? readUserJson(generationPath, 'generation config') : {};
+  if (generation === null || typeof generation !== 'object' || Array.isArray(generation)) throw new ConfigError(`${generationPath}: expected a JSON object`);
+  const config = marianConfigFromHf({ ...(json as object), ...pick(generation as Record<string, unknown>, GENERATION_FIELDS) }, configPath);
+  const backend = typeof backendOrName === 'string' ? await getBackend(backendOrName, options) : backendOrName;
+  return { family: 'marian', config, runner: new TransformerRunner(config.transformer, marianWeights(config, readCheckpoint(weightsPath), weightsPath), backend) };
+}

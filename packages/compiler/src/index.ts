@@ -4,5 +4,5 @@ export { compile, compileWithReport, type CompileOptions, type CompileResult } f
 export { scheduleForMemory, type Schedule } from './schedule.ts';
 export * from './rewrite/index.ts';
 export * from './passes/index.ts';
-export { defaultPipeline, runPipeline, formatTrace, type PassTraceEntry, type PipelineOptions, type PipelineResult } from './pipeline.ts';
+export { cpuPipeline, defaultPipeline, runPipeline, formatTrace, type PassTraceEntry, type PipelineOptions, type PipelineResult } from './pipeline.ts';
 export { printPlan, formatExpr } from './print-plan.ts';

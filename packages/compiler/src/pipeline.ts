@@ -8,6 +8,7 @@ import {
   fuseAttention,
   fuseElementwise,
   fuseMatmulEpilogue,
+  fuseRopeIntoProjection,
   inferTypes,
   simplifyAlgebra,
   type Pass,
@@ -43,6 +44,12 @@ export const defaultPipeline: readonly Pass[] = [
   // fusion leaves the absorbed nodes unread
   eliminateDeadCode,
 ];
+
+/**
+ * The cpu backend's pipeline: the default one, and then rotary positions run inside the q and k
+ * projections (fused_matmul_rope), whose kernel rotates the product rows it has just written.
+ */
+export const cpuPipeline: readonly Pass[] = [...defaultPipeline.slice(0, -1), fuseRopeIntoProjection, eliminateDeadCode];
 
 export interface PassTraceEntry {
   readonly name: string;

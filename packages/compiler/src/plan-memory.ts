@@ -150,6 +150,7 @@ const STRIDED_READERS: Readonly<Record<string, readonly number[]>> = {
   fused_attention: [0, 1, 2],
   matmul: [0],
   fused_matmul: [0],
+  fused_matmul_rope: [0],
   cache_update: [1],
 };
 

@@ -5,7 +5,7 @@
  * float64 oracle; the verifier passes after every pass, and no pass writes into its input.
  */
 import fc from 'fast-check';
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expandOps } from '@loom/graph';
 import { arbitraryGraphCase, RECIPE_KINDS, type RecipeKind } from '../../graph/test/arbitrary-graph.ts';
 import {
@@ -18,6 +18,8 @@ import {
   fuseAttention,
   fuseElementwise,
   fuseMatmulEpilogue,
+  fuseRopeIntoProjection,
+  cpuPipeline,
   inferTypes,
   runPipeline,
   simplifyAlgebra,
@@ -40,6 +42,7 @@ const PASSES: readonly (readonly [Pass, readonly RecipeKind[]])[] = [
   [fuseAddLayerNorm, ['add_norm', 'layer_norm', 'binary', 'unary']],
   [fuseElementwise, ['unary', 'binary', 'compare', 'where', 'cast', 'constant', 'reduce']],
   [fuseMatmulEpilogue, ['matmul', 'linear', 'ffn', 'unary', 'binary', 'sdpa']],
+  [fuseRopeIntoProjection, ['rope', 'linear', 'rope']],
 ];
 
 const RUNS_PER_PASS = 200;
@@ -68,6 +71,19 @@ describe('the default pipeline', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("the cpu backend's pipeline (rope fused into projections) preserves the function too", () => {
+    let fused = 0;
+    fc.assert(
+      fc.property(arbitraryGraphCase({ kinds: ['rope', 'linear', 'binary', 'unary'] }), (c) => {
+        const { graph } = runPipeline(deepFreeze(c.graph), { passes: cpuPipeline, verify: true });
+        fused += graph.nodes.filter((n) => n.op === 'fused_matmul_rope').length;
+        expectSameFunction(c, graph, 'cpu pipeline');
+      }),
+      { numRuns: 150 },
+    );
+    expect(fused).toBeGreaterThan(20); // the cases do contain the pattern
   });
 
   it('leaves only source, primitive and fused ops', () => {

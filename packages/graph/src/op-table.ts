@@ -28,6 +28,7 @@ import { fusedAddLayerNorm } from './ops/fused/fused-add-layer-norm.ts';
 import { fusedAttention } from './ops/fused/fused-attention.ts';
 import { fusedElementwise } from './ops/fused/fused-elementwise.ts';
 import { fusedMatmul } from './ops/fused/fused-matmul.ts';
+import { fusedMatmulRope } from './ops/fused/fused-matmul-rope.ts';
 
 /** Every op Loom knows, keyed by name. Backends key their kernel tables by OpName. */
 export const OPS = {
@@ -66,6 +67,7 @@ export const OPS = {
   glu_ffn: gluFfn,
   fused_elementwise: fusedElementwise,
   fused_matmul: fusedMatmul,
+  fused_matmul_rope: fusedMatmulRope,
   fused_attention: fusedAttention,
   fused_add_layer_norm: fusedAddLayerNorm,
 } as const;

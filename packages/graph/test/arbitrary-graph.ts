@@ -701,17 +701,33 @@ const rmsNorm: Build = (s, r) => {
   return s.value(s.add('rms_norm', [s.tame(x), s.param([d])], { eps, weightOffset }), Math.sqrt(d) * (2 + weightOffset));
 };
 
-/** rope on a [B?, T?, W] value viewed as [., ., W / Dh, Dh], at offsets 0 or from an input. */
+/**
+ * rope on a [B?, T?, W] value viewed as [., ., W / Dh, Dh], at offsets 0 or from an input. Half the
+ * time the value is a fresh projection (linear, with or without a bias), as q and k are in rotary
+ * models: the shape fuse-rope-into-projection rewrites.
+ */
 const rope: Build = (s, r) => {
-  const x = s.pick(r.a, (v) => v.dtype === 'f32' && v.shape.length === 3 && typeof v.shape[2] === 'number' && v.shape[2] % 2 === 0);
-  if (!x) return undefined;
+  let x: Value | undefined;
+  if ((r.b >> 2) % 2 === 1) {
+    const f = features(s, r.a, (d) => d <= 8);
+    if (!f || f.shape.length !== 3) return undefined;
+    const d = f.shape[2] as number;
+    const w = [4, 8, 12][r.c % 3]!;
+    const tf = s.tame(f, 1);
+    const inputs = r.flag ? [tf, s.param([d, w])] : [tf, s.param([d, w]), s.param([w])];
+    x = s.value(s.add('linear', inputs), d * tf.mag + 1);
+  } else {
+    const picked = s.pick(r.a, (v) => v.dtype === 'f32' && v.shape.length === 3 && typeof v.shape[2] === 'number' && v.shape[2] % 2 === 0);
+    if (!picked) return undefined;
+    x = s.tame(picked, 4);
+  }
   const [b, t, w] = x.shape as [Dim, Dim, number];
   const dh = w % 4 === 0 && r.c % 2 === 0 ? 4 : 2;
-  const heads = s.value(s.add('reshape', [s.tame(x, 4)], { shape: [b, t, w / dh, dh] }), 4);
+  const heads = s.value(s.add('reshape', [x], { shape: [b, t, w / dh, dh] }), x.mag);
   const inputs = [heads];
   if (r.x % 3 !== 0) inputs.push(s.indexInput([r.x % 3 === 1 ? 1 : b], 40));
   const attrs = { theta: [10000, 500000, 100][r.b % 3]!, style: r.flag ? 'interleaved' : 'halves', fraction: dh === 4 && r.c % 4 === 0 ? 0.5 : 1 };
-  const rotated = s.value(s.add('rope', inputs, attrs), 4 * Math.SQRT2);
+  const rotated = s.value(s.add('rope', inputs, attrs), x.mag * Math.SQRT2);
   return s.value(s.add('reshape', [rotated], { shape: [b, t, w] }), rotated.mag);
 };
 

@@ -1,9 +1,9 @@
-import { compile, type Plan } from '@loom/compiler';
+import { compile, cpuPipeline, type Plan } from '@loom/compiler';
 import { describe, expect, it } from 'vitest';
 import { GPT2_PRESETS } from '../src/gpt2/config.ts';
 import { buildGpt2 } from '../src/gpt2/model.ts';
 import { llamaConfigFromHf } from '../src/llama/config.ts';
-import { buildLlama } from '../src/llama/model.ts';
+import { buildCachedLlama, buildLlama } from '../src/llama/model.ts';
 import { TRANSFORMER_PRESETS } from '../src/transformer/config.ts';
 import { buildTransformerEncoder } from '../src/transformer/model.ts';
 
@@ -37,18 +37,24 @@ describe('kernel counts (held: a change here is a fusion change, update delibera
     expect(ops).not.toContain('transpose');
   });
 
-  it('one Llama block (GQA, 32 heads on 4) is 16 kernels, 12 on the cpu plan: one per RMSNorm and RoPE, grouped attention fused', () => {
+  it('one Llama block (GQA, 32 heads on 4) is 16 kernels, 10 on the cpu plan: RMSNorm one kernel each, RoPE inside the q and k projections, grouped attention fused', () => {
     const cfg = (layers: number) =>
       llamaConfigFromHf({ model_type: 'llama', vocab_size: 32000, hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: layers, num_attention_heads: 32, num_key_value_heads: 4, max_position_embeddings: 2048 });
+    const cpuPlan = { inPlace: true, stridedViews: true, passes: cpuPipeline };
     expect(perLayer((n) => compile(buildLlama(cfg(n))))).toBe(16);
-    expect(perLayer((n) => compile(buildLlama(cfg(n)), { inPlace: true, stridedViews: true }))).toBe(12);
-    // 2 rms_norm, q, k, v projections, rope on q and on k, one fused_attention over the kv-head
+    expect(perLayer((n) => compile(buildLlama(cfg(n)), cpuPlan))).toBe(10);
+    // 2 rms_norm, q and k projections (+ rope), v projection, one fused_attention over the kv-head
     // broadcast, o projection (+ residual), gate, up (x silu(gate)), down (+ residual)
-    const ops = kernelOps(compile(buildLlama(cfg(1)), { inPlace: true, stridedViews: true }));
+    const ops = kernelOps(compile(buildLlama(cfg(1)), cpuPlan));
     expect(ops.filter((op) => op === 'rms_norm')).toHaveLength(3);
-    expect(ops.filter((op) => op === 'rope')).toHaveLength(2);
+    expect(ops.filter((op) => op === 'fused_matmul_rope')).toHaveLength(2);
+    expect(ops).not.toContain('rope');
     expect(ops.filter((op) => op === 'fused_attention')).toHaveLength(1);
     expect(ops).not.toContain('softmax');
+    // the decode step too: rope (with its run-time offset) inside the projections, attention over the cache fused
+    const decode = kernelOps(compile(buildCachedLlama(cfg(1), { seq: 1 }), cpuPlan));
+    expect(decode.filter((op) => op === 'fused_matmul_rope')).toHaveLength(2);
+    expect(decode.filter((op) => op === 'fused_attention')).toHaveLength(1);
   });
 
   it('one post-norm Transformer encoder layer compiles to 13 kernels', () => {

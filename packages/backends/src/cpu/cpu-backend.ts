@@ -1,5 +1,5 @@
 import { LoomError, type Graph, type Weights } from '@loom/graph';
-import { compile } from '@loom/compiler';
+import { compile, cpuPipeline } from '@loom/compiler';
 import type { Backend, PrepareOptions, PreparedModel } from '../backend.ts';
 import { CpuProgram } from './cpu-program.ts';
 
@@ -10,7 +10,7 @@ import { CpuProgram } from './cpu-program.ts';
 export const cpuBackend: Backend = {
   name: 'cpu',
   async prepare(graph: Graph, weights: Weights, options: PrepareOptions = {}): Promise<PreparedModel & { program: CpuProgram }> {
-    const program = await CpuProgram.create(compile(graph, { inPlace: true, stridedViews: true }), weights, options.state, options);
+    const program = await CpuProgram.create(compile(graph, { inPlace: true, stridedViews: true, passes: cpuPipeline }), weights, options.state, options);
     let disposed = false;
     return {
       program,

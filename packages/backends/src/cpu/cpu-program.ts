@@ -11,6 +11,9 @@ import { weightPanels } from './wasm-runtime/weight-panels.ts';
 import { firstNonFiniteIndex, type NonFiniteTrace } from '../finite-outputs.ts';
 import { checkMemoryBudget, defaultMaxMemory, runBytes, staticBytes, type ModelBytes } from '../memory-budget.ts';
 
+/** The ops whose kernel is the GEMM (weights read as B are packed for them). */
+const MATMUL_OPS: ReadonlySet<string> = new Set(['matmul', 'fused_matmul', 'fused_matmul_rope']);
+
 type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[], layouts: (Layout | undefined)[]) => void;
 
 /** One step of the program: its node, its generated source and the compiled function. */
@@ -229,7 +232,7 @@ export class CpuProgram {
 
   private time(node: GraphNode, ms: number): void {
     const { op, attrs } = node;
-    const kind = op === 'fused_matmul' ? `fused_matmul ${formatExpr(attrs['epilogue'] as Expr)}` : op === 'fused_elementwise' ? `fused_elementwise ${formatExpr(attrs['expr'] as Expr)}` : op;
+    const kind = op === 'fused_matmul' || op === 'fused_matmul_rope' ? `fused_matmul ${formatExpr(attrs['epilogue'] as Expr)}` : op === 'fused_elementwise' ? `fused_elementwise ${formatExpr(attrs['expr'] as Expr)}` : op;
     const t = this.timings!.get(kind) ?? { calls: 0, ms: 0 };
     t.calls++;
     t.ms += ms;
@@ -241,7 +244,7 @@ export class CpuProgram {
     const { graph } = this.plan;
     for (const step of this.plan.steps) {
       const node = graph.nodes[step.node]!;
-      if (node.op !== 'matmul' && node.op !== 'fused_matmul') continue;
+      if (!MATMUL_OPS.has(node.op)) continue;
       const b = graph.nodes[node.inputs[1]!]!;
       const data = this.params.get(this.plan.nodeBuffer[b.id]!);
       const transposeB = Boolean(node.attrs['transposeB']);
@@ -324,7 +327,7 @@ function packedWeightBytes(plan: Plan, settings: KernelSettings): number {
   let bytes = 0;
   for (const step of plan.steps) {
     const node = plan.graph.nodes[step.node]!;
-    if (node.op !== 'matmul' && node.op !== 'fused_matmul') continue;
+    if (!MATMUL_OPS.has(node.op)) continue;
     const b = plan.graph.nodes[node.inputs[1]!]!;
     if (b.op !== 'param' || b.type.shape.some((d) => typeof d !== 'number')) continue;
     const oneRow = node.type.shape[node.type.shape.length - 2] === 1 && settings.weightStore === 'bf16';

@@ -9,4 +9,5 @@ export { fuseElementwise, fuseElementwiseRules } from './fuse-elementwise.ts';
 export { fuseMatmulEpilogue, fuseMatmulEpilogueRules } from './fuse-matmul-epilogue.ts';
 export { fuseAttention, fuseAttentionRules } from './fuse-attention.ts';
 export { fuseAddLayerNorm, fuseAddLayerNormRules } from './fuse-add-layer-norm.ts';
+export { fuseRopeIntoProjection, fuseRopeIntoProjectionRules } from './fuse-rope-into-projection.ts';
 export { MAX_KERNEL_INPUTS } from './elementwise-expr.ts';

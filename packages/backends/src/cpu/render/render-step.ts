@@ -36,15 +36,22 @@ export function renderStep(graph: Graph, node: GraphNode): string {
     case 'matmul':
       // input 0 may be a strided view (layouts[0]): made dense here, by block copies
       return `rt.matmul(rt.dense(ins[0], layouts[0]), ins[1], out, inShapes[0], inShapes[1], outShape, ${Boolean(a['transposeB'])});`;
-    case 'fused_matmul': {
+    case 'fused_matmul':
+    case 'fused_matmul_rope': {
       // the epilogue runs in place on the product: its input 0 is `out`, extras are inputs 2..
       const product: LoopInput = { array: 'out', shape: 'outShape', dtype: 'f32', staticShape: node.type.shape };
-      const extras = loopInputs(graph, node).slice(2);
+      const withOffset = node.op === 'fused_matmul_rope' && Boolean(a['offset']);
+      const extras = loopInputs(graph, node).slice(2, withOffset ? -1 : undefined);
       const epilogue = renderElementwiseLoop(a['epilogue'] as Expr, [product, ...extras], node.type.shape);
       const simd = matchEpilogue(a['epilogue'] as Expr, [node.type.shape, ...extras.map((e) => e.staticShape)], node.type.shape);
       const spec = simd ? `{ bias: ${simd.bias ? `ins[${simd.bias + 1}]` : 'undefined'}, residual: ${simd.residual ? `ins[${simd.residual + 1}]` : 'undefined'}, act: ${simd.act} }` : 'undefined';
       // the WebAssembly kernel runs a matched epilogue itself (true), else the loop below does
-      return `if (!rt.matmul(rt.dense(ins[0], layouts[0]), ins[1], out, inShapes[0], inShapes[1], outShape, ${Boolean(a['transposeB'])}, ${spec})) {\n${epilogue}\n}`;
+      const matmul = `if (!rt.matmul(rt.dense(ins[0], layouts[0]), ins[1], out, inShapes[0], inShapes[1], outShape, ${Boolean(a['transposeB'])}, ${spec})) {\n${epilogue}\n}`;
+      if (node.op === 'fused_matmul') return matmul;
+      // then the rows just written rotate in place, head by head ([B, T, H * Dh] read as [B, T, H, Dh])
+      const heads = a['heads'] as number;
+      const offset = withOffset ? `ins[${node.inputs.length - 1}]` : 'undefined';
+      return `${matmul}\nrt.rope(out, ${offset}, out, [outShape[0], outShape[1], ${heads}, outShape[2] / ${heads}], ${a['theta']}, '${a['style']}', ${a['fraction']});`;
     }
     case 'softmax':
       return `rt.softmax(ins[0], out, outShape, ${normalizeAxis(a['axis'] as number, rank)});`;

@@ -39,7 +39,7 @@ const PASSES: readonly (readonly [Pass, readonly RecipeKind[]])[] = [
   [eliminateCommonSubexpressions, ['binary', 'unary', 'constant', 'range', 'posenc', 'attention', 'embed', 'sdpa']],
   [eliminateDeadCode, RECIPE_KINDS],
   [fuseAttention, ['sdpa', 'attention', 'unary', 'binary']],
-  [fuseAddLayerNorm, ['add_norm', 'layer_norm', 'binary', 'unary']],
+  [fuseAddLayerNorm, ['add_norm', 'layer_norm', 'rms_norm', 'binary', 'unary']],
   [fuseElementwise, ['unary', 'binary', 'compare', 'where', 'cast', 'constant', 'reduce']],
   [fuseMatmulEpilogue, ['matmul', 'linear', 'ffn', 'unary', 'binary', 'sdpa']],
   [fuseRopeIntoProjection, ['rope', 'linear', 'rope']],

@@ -29,6 +29,7 @@ import { fusedAttention } from './ops/fused/fused-attention.ts';
 import { fusedElementwise } from './ops/fused/fused-elementwise.ts';
 import { fusedMatmul } from './ops/fused/fused-matmul.ts';
 import { fusedMatmulRope } from './ops/fused/fused-matmul-rope.ts';
+import { fusedAddRmsNorm } from './ops/fused/fused-add-rms-norm.ts';
 
 /** Every op Loom knows, keyed by name. Backends key their kernel tables by OpName. */
 export const OPS = {
@@ -68,6 +69,7 @@ export const OPS = {
   fused_elementwise: fusedElementwise,
   fused_matmul: fusedMatmul,
   fused_matmul_rope: fusedMatmulRope,
+  fused_add_rms_norm: fusedAddRmsNorm,
   fused_attention: fusedAttention,
   fused_add_layer_norm: fusedAddLayerNorm,
 } as const;

@@ -26,6 +26,7 @@ import {
   ndarray,
   printGraph,
   resolveShape,
+  shapeEquals,
   UNARY_FUNCTIONS,
   type BinaryName,
   type CompareName,
@@ -698,7 +699,11 @@ const rmsNorm: Build = (s, r) => {
   const d = x.shape[x.shape.length - 1] as number;
   const eps = [1e-5, 1e-3, 0.1][r.c % 3]!;
   const weightOffset = r.flag ? 1 : 0;
-  return s.value(s.add('rms_norm', [s.tame(x), s.param([d])], { eps, weightOffset }), Math.sqrt(d) * (2 + weightOffset));
+  // a third of the time the norm of a residual sum read by nothing else (fused_add_rms_norm)
+  const y = r.b % 3 === 0 ? s.pick(r.x, (v) => v.dtype === 'f32' && shapeEquals(v.shape, x.shape)) : undefined;
+  const [tx, ty] = [s.tame(x), y && s.tame(y)];
+  const normed = ty ? s.value(s.add('add', [tx, ty]), tx.mag + ty.mag) : tx;
+  return s.value(s.add('rms_norm', [normed, s.param([d])], { eps, weightOffset }), Math.sqrt(d) * (2 + weightOffset));
 };
 
 /**

@@ -5,7 +5,7 @@ import { attentionKernel } from './kernels/attention.ts';
 import { cacheUpdateKernel } from './kernels/cache-update.ts';
 import { fusedElementwiseKernel, primitiveElementwiseKernel } from './kernels/elementwise.ts';
 import { gatherKernel } from './kernels/gather.ts';
-import { fusedAddLayerNormKernel, layerNormKernel, rmsNormKernel } from './kernels/layer-norm.ts';
+import { fusedAddLayerNormKernel, fusedAddRmsNormKernel, layerNormKernel, rmsNormKernel } from './kernels/layer-norm.ts';
 import { concatKernel, rangeKernel, sliceKernel, transposeKernel } from './kernels/layout.ts';
 import { fusedMatmulKernel, matmulKernel } from './kernels/matmul.ts';
 import { reduceKernel } from './kernels/reduce.ts';
@@ -25,6 +25,7 @@ export const WEBGPU_KERNELS: KernelTable = {
   fused_add_layer_norm: fusedAddLayerNormKernel,
   layer_norm: layerNormKernel,
   rms_norm: rmsNormKernel,
+  fused_add_rms_norm: fusedAddRmsNormKernel,
   rope: ropeKernel,
   softmax: softmaxKernel,
   reduce_sum: reduceKernel,

@@ -22,13 +22,17 @@ export function softmaxAxis(x: Float32Array, out: Float32Array, shape: readonly 
   }
 }
 
-/** RMSNorm over rows of d: x / sqrt(mean(x^2) + eps) * (weight + offset). */
-export function rmsNormRows(x: Float32Array, weight: Float32Array, out: Float32Array, d: number, eps: number, offset: number): void {
+/**
+ * RMSNorm over rows of d: v / sqrt(mean(v^2) + eps) * (weight + offset), with v = x, or x + residual
+ * rounded to float32 as a stored sum would be (fused_add_rms_norm). Safe with out = x.
+ */
+export function rmsNormRows(x: Float32Array, weight: Float32Array, out: Float32Array, d: number, eps: number, offset: number, residual?: Float32Array): void {
+  const value = residual ? (i: number) => Math.fround(x[i]! + residual[i]!) : (i: number) => x[i]!;
   for (let base = 0; base < x.length; base += d) {
     let squares = 0;
-    for (let i = 0; i < d; i++) squares += x[base + i]! * x[base + i]!;
+    for (let i = 0; i < d; i++) squares += value(base + i) ** 2;
     const inv = 1 / Math.sqrt(squares / d + eps);
-    for (let i = 0; i < d; i++) out[base + i] = x[base + i]! * inv * (weight[i]! + offset);
+    for (let i = 0; i < d; i++) out[base + i] = value(base + i) * inv * (weight[i]! + offset);
   }
 }
 

@@ -59,6 +59,8 @@ export function renderStep(graph: Graph, node: GraphNode): string {
       return `rt.rope(ins[0], ins[1], out, outShape, ${a['theta']}, '${a['style']}', ${a['fraction']});`;
     case 'rms_norm':
       return `rt.rmsNorm(ins[0], ins[1], out, outShape[outShape.length - 1], ${a['eps']}, ${a['weightOffset']});`;
+    case 'fused_add_rms_norm':
+      return `rt.rmsNorm(ins[0], ins[2], out, outShape[outShape.length - 1], ${a['eps']}, ${a['weightOffset']}, ins[1]);`;
     case 'layer_norm':
       return `rt.layerNorm(ins[0], undefined, ins[1], ins[2], out, outShape[outShape.length - 1], ${a['eps']});`;
     case 'fused_add_layer_norm':

@@ -41,26 +41,35 @@ function renderLayerNorm(ctx: KernelContext, eps: number, withResidual: boolean)
 export const layerNormKernel = (ctx: KernelContext<'layer_norm'>): GlPass[] => renderLayerNorm(ctx, ctx.attrs.eps, false);
 export const fusedAddLayerNormKernel = (ctx: KernelContext<'fused_add_layer_norm'>): GlPass[] => renderLayerNorm(ctx, ctx.attrs.eps, true);
 
-/** RMSNorm over the last axis in two passes: per row 1 / sqrt(mean(x^2) + eps), then x * that * (weight + offset). */
-export function rmsNormKernel(ctx: KernelContext<'rms_norm'>): GlPass[] {
+/**
+ * RMSNorm over the last axis in two passes: per row 1 / sqrt(mean(v^2) + eps), then v * that *
+ * (weight + offset), with v = x or x + residual (fused_add_rms_norm, the sum never stored).
+ */
+function renderRmsNorm(ctx: KernelContext, eps: number, weightOffset: number, withResidual: boolean): GlPass[] {
   const shape = ctx.output.shape;
   const size = sizeOfShape(shape);
   if (size === 0) return [];
   const d = shape[shape.length - 1]!;
   const rows = size / d;
+  const value = (index: string) => (withResidual ? `(${sample(0, index)} + ${sample(1, index)})` : sample(0, index));
+  const tensors = withResidual ? [input(0), input(1)] : [input(0)];
+  const g = tensors.length;
   const stats = [
     `int base = i * ${int(d)};`,
     'float q = 0.0;',
-    `for (int k = 0; k < ${int(d)}; k++) { float v = ${sample(0, 'base + k')}; q += v * v; }`,
-    `return inversesqrt(q / ${f32Literal(d)} + ${f32Literal(ctx.attrs.eps)});`,
+    `for (int k = 0; k < ${int(d)}; k++) { float v = ${value('base + k')}; q += v * v; }`,
+    `return inversesqrt(q / ${f32Literal(d)} + ${f32Literal(eps)});`,
   ];
   const normalize = [
     `int row = i / ${int(d)};`,
     `int k = i - row * ${int(d)};`,
-    `return ${sample(0, 'i')} * ${sample(2, 'row')} * (${sample(1, 'k')} + ${f32Literal(ctx.attrs.weightOffset)});`,
+    `return ${value('i')} * ${sample(g + 1, 'row')} * (${sample(g, 'k')} + ${f32Literal(weightOffset)});`,
   ];
   return [
-    { inputs: [input(0)], size: rows, helpers: [], body: stats, what: 'rms_norm row scale' },
-    { inputs: [input(0), input(1), pass(0)], size, helpers: [], body: normalize, what: 'rms_norm normalize' },
+    { inputs: tensors, size: rows, helpers: [], body: stats, what: `${ctx.node.op} row scale` },
+    { inputs: [...tensors, input(g), pass(0)], size, helpers: [], body: normalize, what: `${ctx.node.op} normalize` },
   ];
 }
+
+export const rmsNormKernel = (ctx: KernelContext<'rms_norm'>): GlPass[] => renderRmsNorm(ctx, ctx.attrs.eps, ctx.attrs.weightOffset, false);
+export const fusedAddRmsNormKernel = (ctx: KernelContext<'fused_add_rms_norm'>): GlPass[] => renderRmsNorm(ctx, ctx.attrs.eps, ctx.attrs.weightOffset, true);

@@ -50,8 +50,11 @@ function renderLayerNorm(ctx: KernelContext, eps: number, withResidual: boolean)
 export const layerNormKernel = (ctx: KernelContext<'layer_norm'>): KernelLaunch[] => renderLayerNorm(ctx, ctx.attrs.eps, false);
 export const fusedAddLayerNormKernel = (ctx: KernelContext<'fused_add_layer_norm'>): KernelLaunch[] => renderLayerNorm(ctx, ctx.attrs.eps, true);
 
-/** RMSNorm over the last axis, one workgroup per row: the sum of squares, then x * inv * (weight + offset). */
-export function rmsNormKernel(ctx: KernelContext<'rms_norm'>): KernelLaunch[] {
+/**
+ * RMSNorm over the last axis, one workgroup per row: the sum of squares, then v * inv * (weight +
+ * offset), with v = x or x + residual (fused_add_rms_norm, the sum never stored).
+ */
+function renderRmsNorm(ctx: KernelContext, eps: number, weightOffset: number, withResidual: boolean): KernelLaunch[] {
   const shape = ctx.output.shape;
   const d = shape[shape.length - 1]!;
   const total = sizeOfShape(shape);
@@ -59,22 +62,27 @@ export function rmsNormKernel(ctx: KernelContext<'rms_norm'>): KernelLaunch[] {
   const rows = total / d;
   const wg = rowWorkgroupSize(d, ctx.limits);
   const params = new Params().u32('rows', rows).u32('d', d);
+  const names = withResidual ? ['x', 'residual', 'weight'] : ['x', 'weight'];
+  const value = (index: string) => (withResidual ? `(x[${index}] + residual[${index}])` : `x[${index}]`);
   const wgsl = [
-    storageDecl(0, 'x', 'f32', 'read'),
-    storageDecl(1, 'weight', 'f32', 'read'),
-    storageDecl(2, 'out', 'f32', 'read_write'),
-    params.declare(3),
+    ...names.map((name, i) => storageDecl(i, name, 'f32', 'read')),
+    storageDecl(names.length, 'out', 'f32', 'read_write'),
+    params.declare(names.length + 1),
     workgroupScratch('scratch', 'f32', wg),
     entryPoint(wg),
     '  let row = wg;',
     '  if (row >= p.rows) { return; }',
     '  let base = row * p.d;',
     '  var q = 0.0;',
-    `  for (var k = lid; k < p.d; k += ${wg}u) { let v = x[base + k]; q += v * v; }`,
+    `  for (var k = lid; k < p.d; k += ${wg}u) { let v = ${value('base + k')}; q += v * v; }`,
     ...workgroupReduce('scratch', wg, 'q', 'sq', (a, b) => `${a} + ${b}`).map((l) => `  ${l}`),
-    `  let inv = inverseSqrt(sq / f32(p.d) + ${f32Literal(ctx.attrs.eps)});`,
-    `  for (var k = lid; k < p.d; k += ${wg}u) { out[base + k] = x[base + k] * inv * (weight[k] + ${f32Literal(ctx.attrs.weightOffset)}); }`,
+    `  let inv = inverseSqrt(sq / f32(p.d) + ${f32Literal(eps)});`,
+    `  for (var k = lid; k < p.d; k += ${wg}u) { out[base + k] = ${value('base + k')} * inv * (weight[k] + ${f32Literal(weightOffset)}); }`,
     '}',
   ].join('\n');
-  return [{ wgsl, workgroups: linearGrid(rows, ctx.limits, 'rms_norm'), bindings: [{ buffer: input(0) }, { buffer: input(1) }, { buffer: OUTPUT }], params: params.data() }];
+  const bindings = [...names.map((_, i) => ({ buffer: input(i) })), { buffer: OUTPUT }];
+  return [{ wgsl, workgroups: linearGrid(rows, ctx.limits, ctx.node.op), bindings, params: params.data() }];
 }
+
+export const rmsNormKernel = (ctx: KernelContext<'rms_norm'>): KernelLaunch[] => renderRmsNorm(ctx, ctx.attrs.eps, ctx.attrs.weightOffset, false);
+export const fusedAddRmsNormKernel = (ctx: KernelContext<'fused_add_rms_norm'>): KernelLaunch[] => renderRmsNorm(ctx, ctx.attrs.eps, ctx.attrs.weightOffset, true);

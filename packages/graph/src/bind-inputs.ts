@@ -1,7 +1,8 @@
 import { InputError } from './errors.ts';
 import { graphInputs, graphParams, nodeName, type Graph, type GraphNode } from './graph.ts';
 import type { NDArray } from './ndarray.ts';
-import { formatShape, resolveShape, type DimBindings } from './shape.ts';
+import { symbolicSliceNeeds } from './ops/slice.ts';
+import { formatShape, resolveDim, resolveShape, type DimBindings } from './shape.ts';
 
 /** Weights by name, as read from a checkpoint. */
 export type Weights = ReadonlyMap<string, NDArray>;
@@ -25,7 +26,25 @@ export function bindInputs(graph: Graph, feeds: Readonly<Record<string, NDArray>
     if (!value) throw new InputError(`missing input '${name}' (${node.type.dtype}${formatShape(node.type.shape)})`);
     checkValue(`input '${name}'`, node, value, bindings, true);
   }
+  checkSymbolicSlices(graph, bindings);
   return bindings;
+}
+
+/** Every slice of a symbolic axis has the extent its static result needs, now that the symbols have values. */
+function checkSymbolicSlices(graph: Graph, bindings: DimBindings): void {
+  for (const node of graph.nodes) {
+    if (node.op !== 'slice') continue;
+    const x = graph.nodes[node.inputs[0]!]!.type.shape;
+    const a = node.attrs as { axis: number; start: number; end: number | null; step: number };
+    const dim = x[a.axis < 0 ? a.axis + x.length : a.axis];
+    if (typeof dim !== 'string' || (a.start === 0 && a.end === null && a.step === 1)) continue;
+    const needs = symbolicSliceNeeds(a) ?? 0;
+    const size = resolveDim(dim, bindings);
+    if (size < needs) {
+      const where = node.source ? ` (at ${node.source})` : '';
+      throw new InputError(`slice %${node.id} [${a.start}:${a.end ?? ''}] of axis '${dim}' needs ${needs} positions, but '${dim}' is ${size} in this run${where}`);
+    }
+  }
 }
 
 /** Checks that every param of the graph has a weight of the right dtype and shape. */

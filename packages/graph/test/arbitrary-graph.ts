@@ -524,7 +524,11 @@ const slice: Build = (s, r) => {
   const axis = r.b % x.shape.length;
   const d = x.shape[axis]!;
   const signedAxis = r.flag ? axis - x.shape.length : axis;
-  if (typeof d !== 'number') return s.value(s.add('slice', [x], { axis: signedAxis }), x.mag, x.bits); // whole symbolic axis only
+  if (typeof d !== 'number') {
+    // a symbolic axis (every symbol is at least 1 in a run): whole, its last position, or its first
+    const bounds = [{}, { start: -1, end: null }, { start: 0, end: 1 }][r.c % 3]!;
+    return s.value(s.add('slice', [x], { axis: signedAxis, ...bounds }), x.mag, x.bits);
+  }
   const start = (r.x % (2 * d + 1)) - d;
   const end = r.c % (2 * d + 2) === 0 ? null : (r.c % (2 * d + 2)) - d - 1;
   const step = 1 + ((r.x >> 5) % 2);

@@ -32,7 +32,7 @@ describe('the op table', () => {
       ...['linear', 'embed', 'sinusoidal_posenc', 'learned_posenc', 'causal_mask', 'padding_mask', 'attention', 'add_norm', 'ffn'],
       ...['fused_elementwise', 'fused_matmul', 'fused_attention', 'fused_add_layer_norm'],
       // variant-ops.test.ts
-      ...['rms_norm', 'rope', 'glu_ffn'],
+      ...['rms_norm', 'rope', 'glu_ffn', 'fused_add_rms_norm', 'fused_matmul_rope'],
     ];
     expect(Object.keys(OPS).filter((op) => !tested.includes(op))).toEqual([]);
   });
@@ -491,12 +491,16 @@ describe('slice', () => {
     expect(values(out)).toEqual([3, 4, 8, 9]);
   });
 
-  it('symbolic axes: kept whole or sliced with non-negative bounds', () => {
+  it('symbolic axes: kept whole or sliced with bounds of one sign (from the front or from the back)', () => {
     expect(inferOp('slice', [['f32', ['batch', 'seq']]], { axis: 1 }).shape).toEqual(['batch', 'seq']);
     expect(inferOp('slice', [['f32', ['batch', 'seq']]], { axis: 1, start: 1, end: 4 }).shape).toEqual(['batch', 3]);
     expect(inferOp('slice', [['f32', ['batch', 'seq']]], { axis: 1, start: 0, end: 5, step: 2 }).shape).toEqual(['batch', 3]);
-    expect(() => inferOp('slice', [['f32', ['batch', 'seq']]], { axis: 1, start: -1, end: null })).toThrow("slicing symbolic axis 'seq' needs 0 <= start <= end");
-    expect(() => inferOp('slice', [['f32', ['seq']]], { axis: 0, start: 1 })).toThrow('needs 0 <= start <= end');
+    expect(inferOp('slice', [['f32', ['batch', 'seq']]], { axis: 1, start: -1, end: null }).shape).toEqual(['batch', 1]);
+    expect(inferOp('slice', [['f32', ['batch', 'seq']]], { axis: 1, start: -4, end: -1, step: 2 }).shape).toEqual(['batch', 2]);
+    expect(() => inferOp('slice', [['f32', ['seq']]], { axis: 0, start: 1 })).toThrow("slicing symbolic axis 'seq' needs bounds of one sign");
+    expect(() => inferOp('slice', [['f32', ['seq']]], { axis: 0, start: -2, end: 3 })).toThrow('got [-2:3]');
+    const last = runOp('slice', [iota([2, 4])], { axis: 1, start: -2, end: null }, { shapes: [['batch', 'seq']] });
+    expect(values(last)).toEqual([2, 3, 6, 7]);
     const out = runOp('slice', [iota([2, 4])], { axis: 1, start: 1, end: 3 }, { shapes: [['batch', 'seq']] });
     expect(values(out)).toEqual([1, 2, 5, 6]);
   });

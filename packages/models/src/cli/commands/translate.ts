@@ -1,8 +1,10 @@
+import { statSync } from 'node:fs';
 import { Command } from 'commander';
 import { translate } from '../../decoding/seq2seq.ts';
 import { ModelInputError } from '../../errors.ts';
 import { SEQ2SEQ_TYPES, loadSeq2Seq } from '../../io/load-seq2seq.ts';
-import { loadHfTokenizer, tokenizerBeside } from '../../tokenizers/hf-tokenizer.ts';
+import { loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
+import { loadMarianTokenizer, marianTokenizerBeside } from '../../tokenizers/marian-tokenizer.ts';
 import { addCpuKernelOptions, addNonFiniteOption, backendOption, commandBackend, parseIdList, parseNonNegativeInt, parseNumber, parsePositiveInt, type CpuKernelFlags } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
@@ -19,6 +21,19 @@ interface TranslateOpts extends CpuKernelFlags {
 }
 
 /**
+ * The tokenizer for --text: --tokenizer (a tokenizer.json, or a folder with Marian's source.spm and
+ * vocab.json), else a tokenizer.json beside the weights, else Marian's files beside them.
+ */
+async function textTokenizer(given: string | undefined, weights: string): Promise<TextTokenizer> {
+  if (given) return statSync(given, { throwIfNoEntry: false })?.isDirectory() ? loadMarianTokenizer(given) : loadHfTokenizer(given);
+  const json = tokenizerBeside(weights);
+  if (json) return loadHfTokenizer(json);
+  const marian = marianTokenizerBeside(weights);
+  if (marian) return loadMarianTokenizer(marian);
+  throw new ModelInputError(`--text needs a tokenizer: no tokenizer.json, nor source.spm and vocab.json, beside ${weights}; pass --tokenizer FILE or DIR, or give token ids with --ids`);
+}
+
+/**
  * `loom translate`: an encoder-decoder checkpoint (Marian) decodes a source sentence, greedy or with
  * beams, following the generation rules of its config.json / generation_config.json (decoder start
  * token, end token, bad_words_ids, forced_eos_token_id, max_length, num_beams, length_penalty) as
@@ -31,8 +46,8 @@ export function translateCommand(io: CliIo): Command {
     .requiredOption('--weights <file>', 'Hugging Face weights (.safetensors)')
     .requiredOption('--config <file>', 'Hugging Face config.json (a generation_config.json beside it is read too)')
     .option('--ids <list>', 'source token ids, e.g. 17,230,99,4,0 (the end token included, as the tokenizer gives them); prints ids', parseIdList)
-    .option('--text <text>', 'source text, through --tokenizer or the tokenizer.json beside --weights; prints text')
-    .option('--tokenizer <file>', 'a Hugging Face tokenizer.json for --text')
+    .option('--text <text>', "source text, through --tokenizer or the tokenizer beside --weights (tokenizer.json, or Marian's source.spm + vocab.json); prints text")
+    .option('--tokenizer <path>', "for --text: a Hugging Face tokenizer.json, or a folder with Marian's source.spm and vocab.json")
     .option('--max-new-tokens <n>', "tokens to generate at most (default: the config's max_length - 1, else 20)", parseNonNegativeInt('--max-new-tokens'))
     .option('--beams <k>', "beam search with k beams (default: the config's num_beams, else 1: greedy)", parsePositiveInt('--beams'))
     .option('--length-penalty <p>', "beam search: a hypothesis scores logP / length^p (default: the config's length_penalty, else 1)", parseNumber('--length-penalty', (x) => Number.isFinite(x), 'a finite number'))
@@ -41,9 +56,7 @@ export function translateCommand(io: CliIo): Command {
     .action(async (opts: TranslateOpts) => {
       if ((opts.ids === undefined) === (opts.text === undefined)) throw new ModelInputError('give the source as --ids LIST or as --text TEXT (one of the two)');
       if (opts.tokenizer && opts.ids) throw new ModelInputError('--tokenizer applies to --text; with --ids there is no text to tokenize');
-      const tokenizerFile = opts.text !== undefined ? (opts.tokenizer ?? tokenizerBeside(opts.weights)) : undefined;
-      if (opts.text !== undefined && !tokenizerFile) throw new ModelInputError(`--text needs a tokenizer: no tokenizer.json beside ${opts.weights}; pass --tokenizer FILE, or give token ids with --ids`);
-      const tokenizer = tokenizerFile ? loadHfTokenizer(tokenizerFile) : undefined;
+      const tokenizer = opts.text !== undefined ? await textTokenizer(opts.tokenizer, opts.weights) : undefined;
       const model = await loadSeq2Seq(opts.weights, opts.config, await commandBackend(opts));
       const source = opts.ids ?? tokenizer!.encode(opts.text!);
       if (source.length === 0) throw new ModelInputError('the source is empty');

@@ -87,4 +87,17 @@ describe('translate: the generation rules of Hugging Face checkpoints', () => {
     await expect(translate(model.runner, source, { ...base, maxNewTokens: 10_000 })).rejects.toThrow('longer than the model');
     await expect(translate(model.runner, source, { ...base, maxNewTokens: -1 })).rejects.toThrow('non-negative integer');
   });
+
+  it('sampling (temperature, top-k, top-p) with a seed: a batch of different lengths gives the same ids with and without the cache', async () => {
+    const model = loadReverseModel(cpuBackend);
+    const { vocab } = model.spec;
+    const sources = [vocab.encode('sampling works'), vocab.encode('ab')];
+    const options = { start: vocab.bos, eos: vocab.eos, maxNewTokens: 12, temperature: 6, topK: 20, topP: 0.99, seed: 3 };
+    const cached = await translate(model.runner, sources, { ...options, kvCache: true });
+    expect(await translate(model.runner, sources, { ...options, kvCache: false })).toEqual(cached);
+    expect(await translate(model.runner, sources, options)).toEqual(cached);
+    const seeds = await Promise.all([4, 5, 6, 7].map((seed) => translate(model.runner, sources, { ...options, seed })));
+    expect(seeds.some((ids) => JSON.stringify(ids) !== JSON.stringify(cached))).toBe(true);
+    await expect(translate(model.runner, sources, { ...options, beams: 2 })).rejects.toThrow('beam search is deterministic');
+  });
 });

@@ -1,10 +1,11 @@
 import { ModelInputError } from '../errors.ts';
 import type { TransformerRunner } from '../transformer/runner.ts';
 import { beamSearch } from './beam-search.ts';
-import { argmax } from './sampling.ts';
+import { Prng } from './prng.ts';
+import { isSampling, pickToken, validateSampling, type SamplingOptions } from './sampling.ts';
 import { decodeLoop } from './step.ts';
 
-export interface TranslateOptions {
+export interface TranslateOptions extends SamplingOptions {
   /** The decoder's first token (BOS; Marian starts from its pad id, config.json's decoder_start_token_id). */
   readonly start: number;
   /** A row ends at this token, which is kept (null: rows run to maxNewTokens). */
@@ -21,14 +22,18 @@ export interface TranslateOptions {
   readonly suppress?: readonly number[];
   /** The last allowed new token is this one (Hugging Face's forced_eos_token_id). */
   readonly forcedEos?: number | null;
+  /** Seed of the sampler's PRNG (with temperature / top-k / top-p); the same seed gives the same ids. */
+  readonly seed?: number;
 }
 
 /**
- * Encoder-decoder decoding of a batch of source rows: greedy (all rows together, each stopping at
- * its own end token) or beam search (one source at a time, its beams as one batch). Returns per row
- * the start token, the generated tokens, and the end token when the row reached it.
+ * Encoder-decoder decoding of a batch of source rows: greedy or sampled (temperature, top-k, top-p
+ * from one seeded PRNG, drawn in row order; all rows together, each stopping at its own end token)
+ * or beam search (one source at a time, its beams as one batch). Returns per row the start token,
+ * the generated tokens, and the end token when the row reached it.
  */
 export async function translate(model: TransformerRunner, sources: readonly (readonly number[])[], options: TranslateOptions): Promise<number[][]> {
+  validateSampling(options);
   if (sources.length === 0) return [];
   const { maxNewTokens } = options;
   if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 0)) throw new ModelInputError(`max-new-tokens must be a non-negative integer, got ${maxNewTokens}`);
@@ -44,6 +49,7 @@ export async function translate(model: TransformerRunner, sources: readonly (rea
   };
   const kvCache = options.kvCache ?? true;
   if (options.beams !== undefined && options.beams !== 1) {
+    if (isSampling(options)) throw new ModelInputError('beam search is deterministic: it takes no --temperature, --top-k or --top-p');
     const out: number[][] = [];
     for (const source of sources) {
       const decoder = model.decoder([source], kvCache);
@@ -56,6 +62,7 @@ export async function translate(model: TransformerRunner, sources: readonly (rea
     }
     return out;
   }
+  const rng = new Prng(options.seed ?? 0);
   const decoder = model.decoder(sources, kvCache);
   try {
     return await decodeLoop(decoder, sources.map(() => [options.start]), {
@@ -63,7 +70,7 @@ export async function translate(model: TransformerRunner, sources: readonly (rea
       stopAt: options.eos,
       pick: (logits, _, step) => {
         adjust(logits, step);
-        return argmax(logits);
+        return pickToken(logits, options, rng);
       },
       filler: options.eos ?? options.start,
     });

@@ -5,7 +5,7 @@ import { ModelInputError } from '../../errors.ts';
 import { SEQ2SEQ_TYPES, loadSeq2Seq } from '../../io/load-seq2seq.ts';
 import { loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
 import { loadMarianTokenizer, marianTokenizerBeside } from '../../tokenizers/marian-tokenizer.ts';
-import { addCpuKernelOptions, addNonFiniteOption, backendOption, commandBackend, parseIdList, parseNonNegativeInt, parseNumber, parsePositiveInt, type CpuKernelFlags } from '../options.ts';
+import { addCpuKernelOptions, addNonFiniteOption, backendOption, commandBackend, parseIdList, parseNonNegativeInt, parseNumber, parsePositiveInt, parseSeed, type CpuKernelFlags } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
 interface TranslateOpts extends CpuKernelFlags {
@@ -17,6 +17,10 @@ interface TranslateOpts extends CpuKernelFlags {
   maxNewTokens?: number;
   beams?: number;
   lengthPenalty?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed: number;
   kvCache: boolean;
 }
 
@@ -51,6 +55,10 @@ export function translateCommand(io: CliIo): Command {
     .option('--max-new-tokens <n>', "tokens to generate at most (default: the config's max_length - 1, else 20)", parseNonNegativeInt('--max-new-tokens'))
     .option('--beams <k>', "beam search with k beams (default: the config's num_beams, else 1: greedy)", parsePositiveInt('--beams'))
     .option('--length-penalty <p>', "beam search: a hypothesis scores logP / length^p (default: the config's length_penalty, else 1)", parseNumber('--length-penalty', (x) => Number.isFinite(x), 'a finite number'))
+    .option('--temperature <t>', 'sample instead of searching: temperature (0 = greedy)', parseNumber('--temperature', (x) => x >= 0, 'a number >= 0'))
+    .option('--top-k <k>', 'sample from the k most likely tokens', parsePositiveInt('--top-k'))
+    .option('--top-p <p>', 'sample from the smallest set of tokens with probability >= p', parseNumber('--top-p', (x) => x > 0 && x <= 1, 'in (0, 1]'))
+    .option('--seed <s>', 'seed of the sampler (0 to 4294967295)', parseSeed, 0)
     .option('--no-kv-cache', 'recompute the whole target prefix every step instead of decoding with the KV cache')
     .addOption(backendOption())
     .action(async (opts: TranslateOpts) => {
@@ -65,11 +73,16 @@ export function translateCommand(io: CliIo): Command {
         start: g.decoderStartTokenId,
         eos: g.eosTokenId,
         maxNewTokens: opts.maxNewTokens ?? Math.max(0, g.maxLength - 1),
-        beams: opts.beams ?? g.numBeams,
+        // sampling options ask for sampling: the config's num_beams then does not apply (as in HF's do_sample)
+        beams: opts.beams ?? (opts.temperature !== undefined || opts.topK !== undefined || opts.topP !== undefined ? 1 : g.numBeams),
         lengthPenalty: opts.lengthPenalty ?? g.lengthPenalty,
         suppress: g.suppressTokens,
         forcedEos: g.forcedEosTokenId,
         kvCache: opts.kvCache,
+        seed: opts.seed,
+        ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
+        ...(opts.topK !== undefined ? { topK: opts.topK } : {}),
+        ...(opts.topP !== undefined ? { topP: opts.topP } : {}),
       });
       const generated = out!.slice(1);
       io.out(tokenizer ? `${tokenizer.decode(generated)}\n` : `${generated.join(',')}\n`);

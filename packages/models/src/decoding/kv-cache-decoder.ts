@@ -62,11 +62,12 @@ export class KvCacheDecoder implements StepDecoder {
   async prefill(prefixes: readonly (readonly number[])[]): Promise<Float32Array[]> {
     checkTokenRows(prefixes, this.plans.vocabSize, this.plans.maxPositions, 'prompt');
     if (prefixes.some((p) => p.length === 0)) throw new ModelInputError('every prompt needs at least one token');
+    const batch = prefixes.length;
+    // the context first: a plan prepared meanwhile would reject unobserved if the context failed
+    this.contextInputs = this.context ? mapValues(await this.context(), (name, value) => withRows(name, value, batch)) : {};
     this.prefillModel ??= this.preparePlan('seq');
     this.state.clear();
     const { ids, lengths } = padBatch(prefixes, PAD);
-    const batch = prefixes.length;
-    this.contextInputs = this.context ? mapValues(await this.context(), (name, value) => withRows(name, value, batch)) : {};
     const out = await (await this.prefillModel).run({ ...this.contextInputs, input_ids: ids, position: i32([batch], new Array(batch).fill(0)), last_index: i32([batch], lengths.map((l) => l - 1)) });
     this.positions = lengths;
     return prefixes.map((_, b) => rowOf(out['logits']!, b));

@@ -1,4 +1,5 @@
 import { build, type Plugin } from 'esbuild';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The page's HTML: loads the bundle as a module; `window.loom` appears when it has run. */
@@ -13,15 +14,14 @@ export const PAGE_HTML = `<!doctype html>
 </html>
 `;
 
-/** The Node-only half of the WebGL context provider (headless-gl, Xvfb), replaced in browsers by a module that says so. */
+/**
+ * The Node-only half of the WebGL context provider (headless-gl, Xvfb), replaced in browsers by
+ * headless-context.browser.ts, as the published package's `browser` field replaces it for bundlers.
+ */
 const nodeOnly: Plugin = {
   name: 'loom-node-only',
   setup(b) {
-    b.onResolve({ filter: /headless-context\.ts$/ }, (args) => ({ path: args.path, namespace: 'loom-node-only' }));
-    b.onLoad({ filter: /.*/, namespace: 'loom-node-only' }, () => ({
-      contents: "export async function createHeadlessContext() { throw new Error('headless-gl is Node only'); }",
-      loader: 'js',
-    }));
+    b.onResolve({ filter: /headless-context\.ts$/ }, (args) => ({ path: join(args.resolveDir, 'headless-context.browser.ts') }));
   },
 };
 

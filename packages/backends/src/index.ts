@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 export * from './backend.ts';
 export { cpuBackend } from './cpu/cpu-backend.ts';
 export { referenceBackend } from './reference-backend.ts';

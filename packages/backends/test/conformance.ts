@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { interpret, type NDArray } from '@loom/graph';
-import { arbitraryGraphCase, f32Budget, firstMismatch, type GraphCase } from '../../graph/test/arbitrary-graph.ts';
+import { arbitraryGraphCase, f32Budget, firstMismatch, type GraphCase } from '@loom/graph/testing';
 import type { Backend } from '../src/index.ts';
 
 export async function checkAgainstReference(backend: Backend, c: GraphCase): Promise<void> {

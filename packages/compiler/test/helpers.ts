@@ -3,7 +3,7 @@
  * the verifier after it) and checking that a rewritten graph computes what the original does.
  */
 import { GraphBuilder, interpret, ndarray, verifyGraph, type Graph, type NDArray } from '@loom/graph';
-import { f32Budget, firstMismatch, type GraphCase } from '../../graph/test/arbitrary-graph.ts';
+import { f32Budget, firstMismatch, type GraphCase } from '@loom/graph/testing';
 import type { Pass } from '../src/index.ts';
 
 /** Freezes a graph deeply, so a pass that writes into its input throws (ES modules are strict). */

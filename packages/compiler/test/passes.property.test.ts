@@ -1,13 +1,13 @@
 /**
  * Every pass, alone and in the default pipeline, computes the same function as the graph it was
- * given: on random well-typed graphs (see packages/graph/test/arbitrary-graph.ts), the rewritten
+ * given: on random well-typed graphs (see packages/graph/src/testing/arbitrary-graph.ts), the rewritten
  * graph matches the original in float64 (1e-9) and stays within per-op float32 tolerances of the
  * float64 oracle; the verifier passes after every pass, and no pass writes into its input.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expandOps } from '@loom/graph';
-import { arbitraryGraphCase, RECIPE_KINDS, type RecipeKind } from '../../graph/test/arbitrary-graph.ts';
+import { arbitraryGraphCase, RECIPE_KINDS, type RecipeKind } from '@loom/graph/testing';
 import {
   decomposeComposites,
   defaultPipeline,

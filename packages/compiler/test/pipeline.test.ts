@@ -3,7 +3,7 @@ import { interpret, ndarray, printGraph, verifyGraph, type Graph } from '@loom/g
 import { defaultPipeline, definePass, eliminateDeadCode, formatTrace, runPipeline, simplifyAlgebra, type PassTraceEntry } from '../src/index.ts';
 import { buildGptLike, buildPostNormEncoder, GPT2_SMALL, randomWeights } from './fixtures/gpt-like.ts';
 import { buildGraph, deepFreeze, f32, opCounts, values } from './helpers.ts';
-import { firstMismatch } from '../../graph/test/arbitrary-graph.ts';
+import { firstMismatch } from '@loom/graph/testing';
 
 const tiny = () =>
   buildGraph((b) => {

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { interpret, OPS, verifyGraph } from '../src/index.ts';
-import { arbitraryGraphCase, buildGraphCase, f32Budget, firstMismatch, RECIPE_KINDS, type GraphSpec } from './arbitrary-graph.ts';
+import { arbitraryGraphCase, buildGraphCase, f32Budget, firstMismatch, RECIPE_KINDS, type GraphSpec } from '../src/testing/arbitrary-graph.ts';
 
 describe('arbitraryGraphCase', () => {
   it('builds verified graphs whose float32 results stay within budget of the float64 oracle', () => {

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /** The `loom` command line (`pnpm loom ...`). Commands live in ./commands, one file each. */
 import { runCli } from './run-cli.ts';
 

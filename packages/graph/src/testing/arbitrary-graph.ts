@@ -37,7 +37,7 @@ import {
   type NodeRef,
   type Shape,
   type UnaryName,
-} from '../src/index.ts';
+} from '../index.ts';
 
 /** Static sizes drawn for axes: 1 and odd primes (and 2), so broadcasting and odd tails get exercised. */
 export const STATIC_DIMS = [1, 2, 3, 5, 7] as const;

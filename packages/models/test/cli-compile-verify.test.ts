@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultPipeline } from '@loom/compiler';
 import { describe, expect, it } from 'vitest';
+import { graphToJson } from '@loom/graph';
+import { buildBlock } from '../../../examples/quickstart.ts';
 import { runCli } from '../src/cli/run-cli.ts';
 import { FIXTURES } from './helpers.ts';
 
@@ -46,7 +48,56 @@ describe('loom compile', () => {
     expect(pass.stderr).toMatch(/^loom: error: unknown pass 'fuse-everything' for --dump-after; passes: infer-types, .*\n$/);
     const preset = await loom('compile', 'gpt3');
     expect(preset.code).toBe(1);
-    expect(preset.stderr).toMatch(/^loom: error: command-argument value 'gpt3' is invalid/);
+    expect(preset.stderr).toMatch(/^loom: error: unknown model 'gpt3': not a preset \(transformer-base, .*\) and no such file \(a graph JSON or a config\.json\)\n$/);
+  });
+});
+
+describe("compile and verify take the user's own models: a graph JSON or a Hugging Face config.json, told apart by content", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'loom-models-'));
+  const graphFile = join(dir, 'block.graph.json');
+  writeFileSync(graphFile, graphToJson(buildBlock()));
+
+  it('a graph JSON (graphToJson output) compiles, with --batch and --seq binding the symbols, and verifies', async () => {
+    const report = await loom('compile', graphFile, '--report', '--batch', '2', '--seq', '16');
+    expect(report.code, report.stderr).toBe(0);
+    expect(JSON.parse(report.stdout)).toMatchObject({ model: graphFile, kind: 'graph JSON', bindings: { batch: 2, seq: 16 } });
+    const small = JSON.parse((await loom('compile', graphFile, '--report', '--seq', '4')).stdout) as { plannedPeakBytes: number };
+    expect(small.plannedPeakBytes).toBeLessThan(JSON.parse(report.stdout).plannedPeakBytes);
+    const plan = await loom('compile', graphFile, '--plan');
+    expect(plan.stdout).toContain('fused_attention');
+    const verified = await loom('verify', graphFile, '--backends', 'cpu', '--runs', '3', '--max-seq', '4');
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toContain('ok: cpu agree with the float64 reference');
+  });
+
+  it('a Llama or Marian config.json compiles by its model_type', async () => {
+    const llama = JSON.parse((await loom('compile', join(FIXTURES, 'llama-tiny-dev.config.json'), '--report')).stdout) as { kind: string; kernels: number };
+    expect(llama.kind).toBe('llama');
+    const marianConfig = join(dir, 'marian.config.json');
+    writeFileSync(marianConfig, JSON.stringify({ model_type: 'marian', d_model: 16, encoder_layers: 1, decoder_layers: 1, encoder_attention_heads: 2, decoder_attention_heads: 2, encoder_ffn_dim: 32, decoder_ffn_dim: 32, vocab_size: 50, max_position_embeddings: 32, pad_token_id: 49, decoder_start_token_id: 49 }));
+    const marian = await loom('compile', marianConfig, '--report');
+    expect(marian.code, marian.stderr).toBe(0);
+    expect(JSON.parse(marian.stdout)).toMatchObject({ kind: 'marian' });
+    const verified = await loom('verify', marianConfig, '--backends', 'cpu', '--runs', '2', '--max-seq', '3');
+    expect(verified.code, verified.stderr).toBe(0);
+  });
+
+  it('a file that is none of them, or a broken graph JSON, is one error saying so', async () => {
+    const other = join(dir, 'other.json');
+    writeFileSync(other, JSON.stringify({ hello: 'world' }));
+    const none = await loom('compile', other);
+    expect(none.stderr).toBe(`loom: error: ${other}: neither a Loom graph JSON (no "format": "loom-graph") nor a Hugging Face config.json (no model_type)\n`);
+    const bert = join(dir, 'bert.json');
+    writeFileSync(bert, JSON.stringify({ model_type: 'bert' }));
+    expect((await loom('verify', bert)).stderr).toMatch(/model_type "bert", which Loom does not build \(supported: gpt2, llama, mistral, qwen2, marian\)/);
+    const notJson = join(dir, 'notes.txt');
+    writeFileSync(notJson, 'not json');
+    expect((await loom('compile', notJson)).stderr).toMatch(/notes\.txt: not JSON/);
+    const broken = join(dir, 'broken.graph.json');
+    writeFileSync(broken, JSON.stringify({ format: 'loom-graph', version: 1, nodes: [{ id: 0, op: 'input', inputs: [], attrs: {} }], outputs: [] }));
+    const bad = await loom('compile', broken);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^loom: error: .*broken\.graph\.json: .*\$\.nodes\[0\]/);
   });
 });
 

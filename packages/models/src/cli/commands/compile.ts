@@ -1,7 +1,8 @@
 import { compileWithReport, defaultPipeline, formatTrace, printPlan } from '@loom/compiler';
 import { LoomError } from '@loom/graph';
 import { Argument, Command } from 'commander';
-import { PRESETS, presetGraph } from '../../presets.ts';
+import { resolveModelArgument } from '../../io/model-argument.ts';
+import { PRESETS } from '../../presets.ts';
 import { parsePositiveInt } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
@@ -13,29 +14,35 @@ interface CompileOpts {
   seq: number;
 }
 
-/** `loom compile PRESET`: run the compiler on a preset's graph; dump IR after passes, print the plan or a JSON report. */
+/**
+ * `loom compile MODEL`: run the compiler on a preset, a graph JSON or a Hugging Face config.json;
+ * dump the IR after passes, print the plan or a JSON report. --batch and --seq bind the symbols
+ * (batch; seq, src_seq and tgt_seq) for the schedule and the byte counts.
+ */
 export function compileCommand(io: CliIo): Command {
   const passNames = defaultPipeline.map((p) => p.name);
   return new Command('compile')
-    .description('compile a model preset to a plan: --dump-after shows the IR after passes, --report prints JSON stats')
-    .addArgument(new Argument('<preset>', 'model preset').choices(Object.keys(PRESETS)))
+    .description('compile a model (a preset, a graph JSON, or a Hugging Face config.json) to a plan: --dump-after shows the IR after passes, --report prints JSON stats')
+    .addArgument(new Argument('<model>', `a preset (${Object.keys(PRESETS).join(', ')}), a Loom graph JSON file, or a Hugging Face config.json`))
     .option('--dump-after <pass>', `print the graph after this pass, or 'all' (passes: ${[...new Set(passNames)].join(', ')})`)
     .option('--report', 'print a JSON report: nodes before/after, kernels, planned and naive peak bytes, compile time')
     .option('--plan', 'print the plan: buffers and kernels')
-    .option('--batch <n>', 'batch size at which bytes are reported', parsePositiveInt('--batch'), 1)
-    .option('--seq <n>', 'sequence length at which bytes are reported', parsePositiveInt('--seq'), 128)
-    .action((preset: string, opts: CompileOpts) => {
+    .option('--batch <n>', "the 'batch' symbol's value for scheduling and byte counts", parsePositiveInt('--batch'), 1)
+    .option('--seq <n>', "the sequence symbols' value ('seq', 'src_seq', 'tgt_seq') for scheduling and byte counts", parsePositiveInt('--seq'), 128)
+    .action((model: string, opts: CompileOpts) => {
       if (opts.dumpAfter !== undefined && opts.dumpAfter !== 'all' && !passNames.includes(opts.dumpAfter)) {
         throw new LoomError('cli', `unknown pass '${opts.dumpAfter}' for --dump-after; passes: ${[...new Set(passNames)].join(', ')}, or all`);
       }
-      const graph = presetGraph(preset);
+      const { graph, kind } = resolveModelArgument(model);
       const symbols = { batch: opts.batch, seq: opts.seq, src_seq: opts.seq, tgt_seq: opts.seq };
       const result = compileWithReport(graph, { bindings: symbols, ...(opts.dumpAfter ? { dumpAfter: opts.dumpAfter } : {}) });
       for (const entry of result.trace) if (entry.dump !== undefined) io.out(`; after ${entry.name} (${entry.nodesAfter} nodes)\n${entry.dump}\n`);
       const s = result.plan.stats;
       if (opts.report) {
         const report = {
-          preset,
+          model,
+          kind,
+          ...(kind === 'preset' ? { preset: model } : {}),
           nodesBefore: s.nodesBefore,
           nodesAfter: s.nodesAfter,
           kernels: s.kernels,

@@ -2,10 +2,8 @@ import { verify } from '@loom/backends';
 import { graphParams, LoomError, type Graph } from '@loom/graph';
 import { Command, InvalidArgumentError } from 'commander';
 import { BACKEND_NAMES } from '@loom/backends';
-import { parseGpt2ConfigJson } from '../../gpt2/config.ts';
-import { buildGpt2 } from '../../gpt2/model.ts';
-import { readUserFile } from '../../io/files.ts';
-import { PRESETS, presetGraph } from '../../presets.ts';
+import { resolveModelArgument } from '../../io/model-argument.ts';
+import { PRESETS } from '../../presets.ts';
 import { parseNonNegativeInt, parsePositiveInt } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
@@ -49,7 +47,7 @@ function parseBackends(value: string): string[] {
 export function verifyCommand(io: CliIo): Command {
   return new Command('verify')
     .description('check that backends compute a model like the float64 reference on random inputs and weights; prints a shrunk counterexample on disagreement')
-    .argument('<model>', `a preset (${Object.keys(PRESETS).join(', ')}) or a Hugging Face GPT-2 config.json`)
+    .argument('<model>', `a preset (${Object.keys(PRESETS).join(', ')}), a Loom graph JSON file, or a Hugging Face config.json`)
     .option('--backends <list>', 'comma-separated backends to check', parseBackends, ['cpu'])
     .option('--runs <n>', `random input sets (at most ${MAX_RUNS})`, bounded('--runs', MAX_RUNS), 5)
     .option('--seed <s>', 'seed for weights and inputs', parseNonNegativeInt('--seed'), 42)
@@ -57,7 +55,7 @@ export function verifyCommand(io: CliIo): Command {
     .option('--max-memory <MiB>', 'memory the random weights may take, in MiB', parsePositiveInt('--max-memory'), 4096)
     .option('--timeout <seconds>', 'start no run after this many seconds; says how many ran', parsePositiveInt('--timeout'))
     .action(async (model: string, opts: VerifyOpts) => {
-      const graph = model.endsWith('.json') ? buildGpt2(parseGpt2ConfigJson(readUserFile(model, 'config').toString('utf8'), model), { attentionMask: true }) : presetGraphOrError(model);
+      const { graph } = resolveModelArgument(model);
       const need = weightBytes(graph);
       if (need > opts.maxMemory * 2 ** 20) {
         throw new LoomError('memory-budget', `verify: the model's random weights would take ${(need / 2 ** 20).toFixed(0)} MiB, above --max-memory ${opts.maxMemory} MiB; check the config's sizes (or raise --max-memory)`);
@@ -81,9 +79,4 @@ export function verifyCommand(io: CliIo): Command {
       const stopped = report.interrupted ? ` (stopped by --timeout ${opts.timeout} s after ${report.runs} of ${opts.runs} runs)` : '';
       io.out(`ok: ${opts.backends.join(', ')} agree with the float64 reference${stopped}\n`);
     });
-}
-
-function presetGraphOrError(model: string) {
-  if (!Object.hasOwn(PRESETS, model)) throw new LoomError('cli', `unknown model '${model}': give a preset (${Object.keys(PRESETS).join(', ')}) or a config.json`);
-  return presetGraph(model);
 }

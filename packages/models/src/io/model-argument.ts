@@ -1,0 +1,57 @@
+import { existsSync } from 'node:fs';
+import { GraphFormatError, graphFromJson, type Graph } from '@loom/graph';
+import { ConfigError } from '../errors.ts';
+import { gpt2ConfigFromHf } from '../gpt2/config.ts';
+import { buildGpt2 } from '../gpt2/model.ts';
+import { LLAMA_MODEL_TYPES, llamaConfigFromHf } from '../llama/config.ts';
+import { buildLlama } from '../llama/model.ts';
+import { marianConfigFromHf } from '../marian/config.ts';
+import { PRESETS, presetGraph } from '../presets.ts';
+import { buildTransformer } from '../transformer/model.ts';
+import { readUserFile } from './files.ts';
+import { CAUSAL_LM_TYPES } from './load-causal-lm.ts';
+import { modelTypeOf, SEQ2SEQ_TYPES } from './load-seq2seq.ts';
+
+/** A model as the commands take it, and what it turned out to be. */
+export interface ModelArgument {
+  readonly graph: Graph;
+  /** 'preset', 'graph JSON' or the config's model_type. */
+  readonly kind: string;
+}
+
+const CONFIG_TYPES = [...CAUSAL_LM_TYPES, ...SEQ2SEQ_TYPES];
+
+/**
+ * `loom compile` and `loom verify`'s model argument: a preset name, a Loom graph JSON file
+ * (graphToJson's output: `"format": "loom-graph"`), or a Hugging Face config.json (by model_type:
+ * GPT-2, the Llama family, Marian; a GPT-2 config without model_type too). Told apart by content;
+ * a file that is none of them is one ConfigError saying what each would need.
+ */
+export function resolveModelArgument(arg: string): ModelArgument {
+  if (Object.hasOwn(PRESETS, arg)) return { graph: presetGraph(arg), kind: 'preset' };
+  if (!existsSync(arg)) {
+    throw new ConfigError(`unknown model '${arg.slice(0, 80)}': not a preset (${Object.keys(PRESETS).join(', ')}) and no such file (a graph JSON or a config.json)`);
+  }
+  const text = readUserFile(arg, 'model').toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${arg}: not JSON (${(e as Error).message}); give a preset, a Loom graph JSON or a Hugging Face config.json`);
+  }
+  const record = json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined;
+  if (record?.['format'] === 'loom-graph') {
+    try {
+      return { graph: graphFromJson(text), kind: 'graph JSON' };
+    } catch (e) {
+      if (e instanceof GraphFormatError) e.message = `${arg}: ${e.message}`;
+      throw e;
+    }
+  }
+  const type = modelTypeOf(json);
+  if (type === 'gpt2' || (type === undefined && record !== undefined && 'n_layer' in record)) return { graph: buildGpt2(gpt2ConfigFromHf(json, arg), { attentionMask: true }), kind: 'gpt2' };
+  if ((LLAMA_MODEL_TYPES as readonly unknown[]).includes(type)) return { graph: buildLlama(llamaConfigFromHf(json, arg), { attentionMask: true }), kind: String(type) };
+  if (type === 'marian') return { graph: buildTransformer(marianConfigFromHf(json, arg).transformer), kind: 'marian' };
+  const what = type !== undefined ? `a config.json of model_type ${JSON.stringify(type).slice(0, 40)}, which Loom does not build (supported: ${CONFIG_TYPES.join(', ')})` : 'neither a Loom graph JSON (no "format": "loom-graph") nor a Hugging Face config.json (no model_type)';
+  throw new ConfigError(`${arg}: ${what}`);
+}

@@ -28,10 +28,18 @@ export interface VerifyOptions {
   readonly rtol?: number;
   /** Upper bound for symbolic dimensions drawn at random. Default 8. */
   readonly maxDim?: number;
-  /** Called after each run (progress). */
+  /** Called before each run (progress), shrinking runs included. */
   readonly onRun?: (done: number, total: number) => void;
+  /** Called after each of the random runs on which every backend agreed, with its input shapes and errors (not while shrinking). */
+  readonly onResult?: (run: number, result: RunResult) => void;
   /** Stop starting runs after this many milliseconds; the report says how many ran (`interrupted`). */
   readonly timeoutMs?: number;
+}
+
+/** One random run that passed: the input shapes drawn and each backend's largest error on it. */
+export interface RunResult {
+  readonly shapes: Readonly<Record<string, readonly number[]>>;
+  readonly agreements: readonly BackendAgreement[];
 }
 
 export interface BackendAgreement {
@@ -80,9 +88,24 @@ export async function verify(graph: Graph, options: VerifyOptions = {}): Promise
   const maxErrors = new Map<string, number>(names.map((n) => [n, 0]));
   try {
     let done = 0;
+    let shrinking = false;
     const property = fc.asyncProperty(feedsArbitrary(graph, options.maxDim ?? 8), async (feeds) => {
-      options.onRun?.(done++, runs);
+      const run = done++;
+      options.onRun?.(run, runs);
       const want = await reference.run(feeds);
+      const runErrors = new Map<string, number>(names.map((n) => [n, 0]));
+      try {
+        await compareRun(feeds, want, runErrors);
+      } catch (e) {
+        shrinking = true;
+        throw e;
+      }
+      if (!shrinking) {
+        const shapes = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, [...v.shape]]));
+        options.onResult?.(run, { shapes, agreements: names.map((backend) => ({ backend, maxAbsError: runErrors.get(backend)! })) });
+      }
+    });
+    const compareRun = async (feeds: Record<string, NDArray>, want: Record<string, NDArray>, runErrors: Map<string, number>) => {
       for (const [name, model] of prepared) {
         const got = await model.run(feeds);
         for (const [output, expected] of Object.entries(want)) {
@@ -94,11 +117,12 @@ export async function verify(graph: Graph, options: VerifyOptions = {}): Promise
             const g = actual.data[i]!;
             const err = Math.abs(g - w);
             maxErrors.set(name, Math.max(maxErrors.get(name)!, Number.isNaN(err) ? Infinity : err));
+            runErrors.set(name, Math.max(runErrors.get(name)!, Number.isNaN(err) ? Infinity : err));
             if (!(err <= atol + rtol * Math.abs(w))) throw new Disagreement(name, output, `element ${i}: got ${g}, want ${w} (error ${err.toExponential(2)})`);
           }
         }
       }
-    });
+    };
     const result = await fc.check(property, { numRuns: runs, seed, ...(options.timeoutMs !== undefined ? { interruptAfterTimeLimit: options.timeoutMs, markInterruptAsFailure: false } : {}) });
     const agreements = names.map((backend) => ({ backend, maxAbsError: maxErrors.get(backend)! }));
     if (!result.failed) return { ok: true, runs: result.numRuns, seed, agreements, ...(result.interrupted ? { interrupted: true } : {}) };

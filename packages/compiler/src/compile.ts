@@ -1,6 +1,6 @@
 import { type Graph } from '@loom/graph';
 import type { Pass } from './passes/pass.ts';
-import { runPipeline, type PassTraceEntry } from './pipeline.ts';
+import { runPipeline, type PassTraceEntry, type PipelineOptions } from './pipeline.ts';
 import { planMemory, type MemoryPlanOptions } from './plan-memory.ts';
 import type { Plan } from './plan.ts';
 import { scheduleForMemory } from './schedule.ts';
@@ -14,6 +14,8 @@ export interface CompileOptions extends MemoryPlanOptions {
   readonly dumpAfter?: string;
   /** Verify the graph after every pass (tests do). */
   readonly verify?: boolean;
+  /** Called after each pass (progress, instrumentation). */
+  readonly onPass?: PipelineOptions['onPass'];
 }
 
 export interface CompileResult {
@@ -32,6 +34,7 @@ export function compileWithReport(graph: Graph, options: CompileOptions = {}): C
     ...(options.passes ? { passes: options.passes } : {}),
     ...(options.dumpAfter ? { dumpAfter: options.dumpAfter } : {}),
     ...(options.verify ? { verify: true } : {}),
+    ...(options.onPass ? { onPass: options.onPass } : {}),
   });
   const schedule = options.schedule === false ? undefined : scheduleForMemory(compiled, options.bindings ?? {});
   const order = schedule?.order ?? compiled.nodes.map((n) => n.id);

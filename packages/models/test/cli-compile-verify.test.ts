@@ -105,7 +105,7 @@ describe('loom verify', () => {
   it('checks the cpu backend against the float64 reference on a GPT-2 config', async () => {
     const { code, stdout } = await loom('verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--backends', 'cpu', '--runs', '3', '--max-seq', '5');
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^cpu: max \|error\| \d\.\d\de-\d+ over 3 runs\nok: cpu agree with the float64 reference\n$/);
+    expect(stdout).toMatch(/^(run \d: input_ids \[\d, \d\], attention_mask \[\d, \d\]: cpu \d\.\d\de-\d+\n){3}cpu: max \|error\| \d\.\d\de-\d+ over 3 runs\nok: cpu agree with the float64 reference\n$/);
   });
 
   it('rejects unknown backends and models', async () => {
@@ -133,15 +133,19 @@ describe('loom verify', () => {
     expect(memory.stderr).toMatch(/^loom: error: verify: the model's random weights would take \d+ MiB, above --max-memory 4096 MiB/);
   });
 
-  it('--timeout stops starting runs and says how many ran; progress goes to a terminal only', async () => {
-    const { code, stdout } = await loom('verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--backends', 'cpu', '--runs', '10000', '--max-seq', '3', '--timeout', '1');
+  it('--timeout stops starting runs and says how many ran; each run prints its result as it finishes; a bar on a terminal only; --quiet keeps the summary', async () => {
+    const { code, stdout } = await loom('verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--backends', 'cpu', '--runs', '10000', '--max-seq', '3', '--timeout', '1', '--quiet');
     expect(code).toBe(0);
     const m = /ok: cpu agree with the float64 reference \(stopped by --timeout 1 s after (\d+) of 10000 runs\)/.exec(stdout);
     expect(m).not.toBeNull();
     expect(Number(m![1])).toBeLessThan(10000);
-    const lines: string[] = [];
-    const withProgress = await runCli(['verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--runs', '2', '--max-seq', '3'], { out: () => undefined, err: () => undefined, progress: (t) => void lines.push(t) });
-    expect(withProgress).toBe(0);
-    expect(lines).toEqual(['verify: run 1 of 2', 'verify: run 2 of 2', '']);
+    expect(stdout).not.toMatch(/^run \d+:/m);
+    const updates: [string, number, string][] = [];
+    let out = '';
+    const bar = (label: string, total: number) => ({ update: (done: number, detail = '') => void updates.push([label, total, `${done} ${detail}`]), interrupt: (write: () => void) => write(), stop: () => void updates.push([label, total, 'stop']) });
+    const withBar = await runCli(['verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--runs', '2', '--max-seq', '3'], { out: (t) => void (out += t), err: () => undefined, bar });
+    expect(withBar).toBe(0);
+    expect(updates).toEqual([['verify', 2, '0 run 1'], ['verify', 2, '1 run 2'], ['verify', 2, 'stop']]);
+    expect(out).toMatch(/^run 1: input_ids \[\d, \d\], attention_mask \[\d, \d\]: cpu \d\.\d\de-\d+\nrun 2: .*\ncpu: max \|error\| .* over 2 runs\nok: cpu agree with the float64 reference\n$/);
   });
 });

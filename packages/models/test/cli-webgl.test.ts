@@ -42,6 +42,6 @@ describe.skipIf(!gl)('loom on --backend webgl', { timeout: 180_000 }, () => {
   it.skipIf(!gpu)('verify --backends cpu,webgl,webgpu agrees with the float64 reference', async () => {
     const { code, stdout } = await loom('verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--backends', 'cpu,webgl,webgpu', '--runs', '2', '--max-seq', '4');
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^cpu: .*\nwebgl: max \|error\| .*\nwebgpu: max \|error\| .*\nok: cpu, webgl, webgpu agree/);
+    expect(stdout).toMatch(/^(run \d: .*: cpu .*, webgl .*, webgpu .*\n){2}cpu: .*\nwebgl: max \|error\| .*\nwebgpu: max \|error\| .*\nok: cpu, webgl, webgpu agree/);
   });
 });

@@ -34,6 +34,6 @@ describe.skipIf(!gpu)('loom on --backend webgpu', () => {
   it('verify --backends cpu,webgpu agrees with the float64 reference', async () => {
     const { code, stdout } = await loom('verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--backends', 'cpu,webgpu', '--runs', '2', '--max-seq', '4');
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^cpu: .*\nwebgpu: max \|error\| .*\nok: cpu, webgpu agree/);
+    expect(stdout).toMatch(/^(run \d: .*: cpu .*, webgpu .*\n){2}cpu: .*\nwebgpu: max \|error\| .*\nok: cpu, webgpu agree/);
   });
 });

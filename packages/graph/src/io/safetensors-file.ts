@@ -13,6 +13,8 @@ import { decodeTensorBytes, SafetensorsError, writeSafetensors, type Safetensors
 export interface ReadSafetensorsFileOptions {
   /** Read only these tensors (the header is still checked whole); default all. */
   readonly names?: ReadonlySet<string>;
+  /** Called after each tensor with the bytes of tensor data read so far and the total to read. */
+  readonly onProgress?: (bytesRead: number, bytesTotal: number) => void;
 }
 
 /**
@@ -48,9 +50,13 @@ export function readSafetensorsFd(fd: number, size: number, source: string, opti
   }
   const { entries, metadata, dataStart } = parseSafetensorsHeader(readBytes(fd, headerEnd, 0), source, size);
   const tensors = new Map<string, NDArray>();
-  for (const entry of entries) {
-    if (options.names && !options.names.has(entry.name)) continue;
+  const wanted = entries.filter((entry) => !options.names || options.names.has(entry.name));
+  const total = wanted.reduce((n, entry) => n + (entry.end - entry.begin), 0);
+  let read = 0;
+  for (const entry of wanted) {
     tensors.set(entry.name, decodeTensorBytes(readBytes(fd, entry.end - entry.begin, dataStart + entry.begin), dataStart, entry, source));
+    read += entry.end - entry.begin;
+    options.onProgress?.(read, total);
   }
   return { tensors, metadata };
 }

@@ -17,6 +17,8 @@ export interface GenerateOptions extends SamplingOptions {
   readonly beams?: number;
   /** Beam search: a hypothesis scores logP / length^lengthPenalty (default 1). */
   readonly lengthPenalty?: number;
+  /** Called with each new token of each row as it is chosen (not in beam search, which decides at the end). */
+  readonly onToken?: (row: number, token: number) => void;
 }
 
 /**
@@ -57,6 +59,7 @@ export async function generate(model: CausalLm, prompts: readonly (readonly numb
       stopAt,
       pick: (logits) => pickToken(logits, options, rng),
       filler: stopAt ?? 0,
+      ...(options.onToken ? { onToken: options.onToken } : {}),
     });
   } finally {
     await decoder.dispose?.();

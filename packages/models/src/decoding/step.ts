@@ -50,6 +50,8 @@ export interface DecodeLoopOptions {
   readonly pick: (logits: Float32Array, row: number, step: number) => number;
   /** Fed to rows that have stopped, so every row advances together. */
   readonly filler: number;
+  /** Called with each new token as it is chosen (streaming output). */
+  readonly onToken?: (row: number, token: number) => void;
 }
 
 /** Runs a decoder until every row has stopped or produced maxNewTokens; returns prefix + new tokens per row. */
@@ -63,6 +65,7 @@ export async function decodeLoop(decoder: StepDecoder, prefixes: readonly (reado
     tokens.forEach((t, row) => {
       if (done[row]) return;
       out[row]!.push(t);
+      options.onToken?.(row, t);
       if (t === options.stopAt || produced >= options.maxNewTokens) done[row] = true;
     });
     if (done.every(Boolean)) return out;

@@ -70,10 +70,10 @@ export function readUserJson(path: string, what: string): unknown {
  * costs nothing), then each tensor by its offset: never the whole file into one buffer, so
  * checkpoints past 2 GiB load.
  */
-export function readCheckpoint(path: string): Map<string, NDArray> {
+export function readCheckpoint(path: string, onProgress?: (bytesRead: number, bytesTotal: number) => void): Map<string, NDArray> {
   const { fd, size } = openRegular(path, 'weights file');
   try {
-    return readSafetensorsFd(fd, size, path).tensors;
+    return readSafetensorsFd(fd, size, path, onProgress ? { onProgress } : {}).tensors;
   } finally {
     closeSync(fd);
   }

@@ -18,7 +18,7 @@ export const CAUSAL_LM_TYPES = ['gpt2', ...LLAMA_MODEL_TYPES] as const;
  * `model_type` (a GPT-2 config without one, as old checkpoints ship, is GPT-2). Anything else is a
  * ConfigError listing what is supported.
  */
-export async function loadCausalLm(weightsPath: string, configPath: string, backendOrName: string | Backend, options?: PrepareOptions): Promise<CausalLm> {
+export async function loadCausalLm(weightsPath: string, configPath: string, backendOrName: string | Backend, options?: PrepareOptions, onLoad?: (bytesRead: number, bytesTotal: number) => void): Promise<CausalLm> {
   const json = readUserJson(configPath, 'config');
   const type = modelTypeOf(json);
   if (isSeq2SeqConfig(json)) throw new ConfigError(`${configPath}: model_type ${String(type)} is an encoder-decoder (translation) model: use loom translate, or loom logits with --decoder-ids`);
@@ -30,8 +30,8 @@ export async function loadCausalLm(weightsPath: string, configPath: string, back
   const backend = typeof backendOrName === 'string' ? await getBackend(backendOrName, options) : backendOrName;
   if (isGpt2) {
     const cfg = gpt2ConfigFromHf(json, configPath);
-    return new Gpt2Runner(cfg, gpt2Weights(cfg, readCheckpoint(weightsPath), weightsPath), backend);
+    return new Gpt2Runner(cfg, gpt2Weights(cfg, readCheckpoint(weightsPath, onLoad), weightsPath), backend);
   }
   const cfg = llamaConfigFromHf(json, configPath);
-  return new LlamaRunner(cfg, llamaWeights(cfg, readCheckpoint(weightsPath), weightsPath), backend);
+  return new LlamaRunner(cfg, llamaWeights(cfg, readCheckpoint(weightsPath, onLoad), weightsPath), backend);
 }

@@ -35,7 +35,7 @@ export function isSeq2SeqConfig(json: unknown): boolean {
 }
 
 /** An encoder-decoder model from a Hugging Face config.json and safetensors checkpoint, by model_type. */
-export async function loadSeq2Seq(weightsPath: string, configPath: string, backendOrName: string | Backend, options?: PrepareOptions): Promise<Seq2SeqModel> {
+export async function loadSeq2Seq(weightsPath: string, configPath: string, backendOrName: string | Backend, options?: PrepareOptions, onLoad?: (bytesRead: number, bytesTotal: number) => void): Promise<Seq2SeqModel> {
   const json = readUserJson(configPath, 'config');
   if (!isSeq2SeqConfig(json)) {
     const type = modelTypeOf(json);
@@ -48,5 +48,5 @@ export async function loadSeq2Seq(weightsPath: string, configPath: string, backe
   if (generation === null || typeof generation !== 'object' || Array.isArray(generation)) throw new ConfigError(`${generationPath}: expected a JSON object`);
   const config = marianConfigFromHf({ ...(json as object), ...pick(generation as Record<string, unknown>, GENERATION_FIELDS) }, configPath);
   const backend = typeof backendOrName === 'string' ? await getBackend(backendOrName, options) : backendOrName;
-  return { family: 'marian', config, runner: new TransformerRunner(config.transformer, marianWeights(config, readCheckpoint(weightsPath), weightsPath), backend) };
+  return { family: 'marian', config, runner: new TransformerRunner(config.transformer, marianWeights(config, readCheckpoint(weightsPath, onLoad), weightsPath), backend) };
 }

@@ -4,7 +4,8 @@ import { Argument, Command } from 'commander';
 import { resolveModelArgument } from '../../io/model-argument.ts';
 import { PRESETS } from '../../presets.ts';
 import { parsePositiveInt } from '../options.ts';
-import type { CliIo } from '../io.ts';
+import { quietIo, type CliIo } from '../io.ts';
+import { NO_PROGRESS } from '../progress.ts';
 
 interface CompileOpts {
   dumpAfter?: string;
@@ -12,6 +13,7 @@ interface CompileOpts {
   plan?: boolean;
   batch: number;
   seq: number;
+  quiet?: boolean;
 }
 
 /**
@@ -29,13 +31,21 @@ export function compileCommand(io: CliIo): Command {
     .option('--plan', 'print the plan: buffers and kernels')
     .option('--batch <n>', "the 'batch' symbol's value for scheduling and byte counts", parsePositiveInt('--batch'), 1)
     .option('--seq <n>', "the sequence symbols' value ('seq', 'src_seq', 'tgt_seq') for scheduling and byte counts", parsePositiveInt('--seq'), 128)
+    .option('--quiet', 'no progress bar over the passes')
     .action((model: string, opts: CompileOpts) => {
       if (opts.dumpAfter !== undefined && opts.dumpAfter !== 'all' && !passNames.includes(opts.dumpAfter)) {
         throw new LoomError('cli', `unknown pass '${opts.dumpAfter}' for --dump-after; passes: ${[...new Set(passNames)].join(', ')}, or all`);
       }
       const { graph, kind } = resolveModelArgument(model);
       const symbols = { batch: opts.batch, seq: opts.seq, src_seq: opts.seq, tgt_seq: opts.seq };
-      const result = compileWithReport(graph, { bindings: symbols, ...(opts.dumpAfter ? { dumpAfter: opts.dumpAfter } : {}) });
+      const bar = quietIo(io, opts.quiet).bar?.('compile', defaultPipeline.length) ?? NO_PROGRESS;
+      let passes = 0;
+      let result;
+      try {
+        result = compileWithReport(graph, { bindings: symbols, ...(opts.dumpAfter ? { dumpAfter: opts.dumpAfter } : {}), onPass: (pass) => bar.update(++passes, pass.name) });
+      } finally {
+        bar.stop();
+      }
       for (const entry of result.trace) if (entry.dump !== undefined) io.out(`; after ${entry.name} (${entry.nodesAfter} nodes)\n${entry.dump}\n`);
       const s = result.plan.stats;
       if (opts.report) {

@@ -5,7 +5,7 @@ import { loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../toke
 import { ModelInputError } from '../../errors.ts';
 import { CAUSAL_LM_TYPES, loadCausalLm } from '../../io/load-causal-lm.ts';
 import { addCpuKernelOptions, addNonFiniteOption, backendOption, collect, commandBackend, parseIdList, parseSeed, type CpuKernelFlags, parseNonNegativeInt, parseNumber, parsePositiveInt } from '../options.ts';
-import type { CliIo } from '../io.ts';
+import { quietIo, weightsProgress, type CliIo } from '../io.ts';
 
 interface GenerateOpts extends CpuKernelFlags {
   weights: string;
@@ -22,6 +22,37 @@ interface GenerateOpts extends CpuKernelFlags {
   seed: number;
   backend: string;
   kvCache: boolean;
+  quiet?: boolean;
+}
+
+/**
+ * Writes one prompt's output as it grows: new ids comma-separated, or the decoded text (the prompt
+ * first), each piece once it is final (text ending in an incomplete character waits for the next
+ * token). `end` writes what is left and the newline: the same bytes as printing it all at the end.
+ */
+function tokenStream(io: CliIo, prompt: readonly number[], tokenizer: TextTokenizer | undefined) {
+  const ids = [...prompt];
+  let written = '';
+  const emit = (text: string) => {
+    if (!text.startsWith(written)) return;
+    io.out(text.slice(written.length));
+    written = text;
+  };
+  const render = () => (tokenizer ? tokenizer.decode(ids) : ids.slice(prompt.length).join(','));
+  // nothing is written before the first token: a refused prompt leaves stdout empty
+  return {
+    push(token: number) {
+      ids.push(token);
+      const text = render();
+      if (!text.endsWith('\uFFFD')) emit(text);
+    },
+    end(all: readonly number[]) {
+      const final = tokenizer ? tokenizer.decode(all) : all.slice(prompt.length).join(',');
+      // a decoder that rewrote an earlier piece (never seen with BPE or WordPiece): the whole text again
+      if (final.startsWith(written)) io.out(`${final.slice(written.length)}\n`);
+      else io.out(`\n${final}\n`);
+    },
+  };
 }
 
 /**
@@ -45,10 +76,11 @@ export function generateCommand(io: CliIo): Command {
     .option('--beams <k>', 'beam search with k beams per prompt (deterministic: no sampling options)', parsePositiveInt('--beams'))
     .option('--length-penalty <p>', 'beam search: a hypothesis scores logP / length^p (default 1)', parseNumber('--length-penalty', (x) => Number.isFinite(x), 'a finite number'))
     .option('--no-kv-cache', 'recompute the whole prefix every step instead of decoding with the KV cache')
+    .option('--quiet', 'no progress bar while the weights load')
     .addOption(backendOption())
     .action(async (opts: GenerateOpts) => {
       if ((opts.prompt === undefined) === (opts.ids === undefined)) throw new ModelInputError('give the input as --prompt TEXT or as --ids LIST (one of the two)');
-      const model = await loadCausalLm(opts.weights, opts.config, await commandBackend(opts));
+      const model = await loadCausalLm(opts.weights, opts.config, await commandBackend(opts), undefined, weightsProgress(quietIo(io, opts.quiet)));
       if (opts.tokenizer && opts.ids) throw new ModelInputError('--tokenizer applies to --prompt; with --ids there is no text to tokenize');
       let tokenizer: TextTokenizer | undefined;
       if (opts.prompt) {
@@ -58,7 +90,10 @@ export function generateCommand(io: CliIo): Command {
         else throw new ModelInputError(`--prompt needs a tokenizer: no tokenizer.json beside ${opts.weights}; pass --tokenizer FILE, or give token ids with --ids`);
       }
       const prompts = opts.ids ? [opts.ids] : opts.prompt!.map((p) => tokenizer!.encode(p));
+      // one prompt: tokens appear as they are generated (beam search decides only at the end)
+      const stream = prompts.length === 1 && (opts.beams ?? 1) === 1 ? tokenStream(io, prompts[0]!, opts.ids ? undefined : tokenizer) : undefined;
       const out = await generate(model, prompts, {
+        ...(stream ? { onToken: (_: number, token: number) => stream.push(token) } : {}),
         maxNewTokens: opts.maxNewTokens,
         seed: opts.seed,
         kvCache: opts.kvCache,
@@ -68,7 +103,8 @@ export function generateCommand(io: CliIo): Command {
         ...(opts.topK !== undefined ? { topK: opts.topK } : {}),
         ...(opts.topP !== undefined ? { topP: opts.topP } : {}),
       });
-      if (opts.ids) io.out(`${out[0]!.slice(opts.ids.length).join(',')}\n`);
+      if (stream) stream.end(out[0]!);
+      else if (opts.ids) io.out(`${out[0]!.slice(opts.ids.length).join(',')}\n`);
       else for (const ids of out) io.out(`${tokenizer!.decode(ids)}\n`);
     });
 }

@@ -6,7 +6,7 @@ import { SEQ2SEQ_TYPES, loadSeq2Seq } from '../../io/load-seq2seq.ts';
 import { CAUSAL_LM_TYPES, loadCausalLm } from '../../io/load-causal-lm.ts';
 import { checkOutputPath } from '../../io/output-file.ts';
 import { addCpuKernelOptions, addNonFiniteOption, backendOption, commandBackend, parseIdList, type CpuKernelFlags } from '../options.ts';
-import type { CliIo } from '../io.ts';
+import { quietIo, weightsProgress, type CliIo } from '../io.ts';
 
 /**
  * `loom logits`: one forward pass, written as a float32 `logits` safetensors file: of a causal LM
@@ -22,16 +22,18 @@ export function logitsCommand(io: CliIo): Command {
     .option('--decoder-ids <list>', 'encoder-decoder models: the target ids fed to the decoder (teacher forcing), e.g. 58100,17,230', parseIdList)
     .requiredOption('--out <file>', 'where to write the logits (.safetensors); written atomically, never over an input')
     .option('--force', 'replace --out if it exists')
+    .option('--quiet', 'no progress bar while the weights load')
     .addOption(backendOption())
-    .action(async (opts: CpuKernelFlags & { weights: string; config: string; ids: number[]; decoderIds?: number[]; out: string; force?: boolean }) => {
+    .action(async (opts: CpuKernelFlags & { weights: string; config: string; ids: number[]; decoderIds?: number[]; out: string; force?: boolean; quiet?: boolean }) => {
+      const onLoad = weightsProgress(quietIo(io, opts.quiet));
       checkOutputPath(opts.out, [{ path: opts.weights, option: '--weights' }, { path: opts.config, option: '--config' }], Boolean(opts.force));
       let logits: NDArray;
       if (opts.decoderIds) {
         if (opts.decoderIds.length === 0) throw new ModelInputError('--decoder-ids is empty: give at least the decoder start token');
-        const model = await loadSeq2Seq(opts.weights, opts.config, await commandBackend(opts));
+        const model = await loadSeq2Seq(opts.weights, opts.config, await commandBackend(opts), undefined, onLoad);
         logits = await model.runner.teacherForced([opts.ids], [opts.decoderIds]);
       } else {
-        logits = await (await loadCausalLm(opts.weights, opts.config, await commandBackend(opts))).logits([opts.ids]);
+        logits = await (await loadCausalLm(opts.weights, opts.config, await commandBackend(opts), undefined, onLoad)).logits([opts.ids]);
       }
       const f32 = { dtype: 'f32' as const, shape: logits.shape, data: Float32Array.from(logits.data) };
       try {

@@ -6,7 +6,7 @@ import { SEQ2SEQ_TYPES, loadSeq2Seq } from '../../io/load-seq2seq.ts';
 import { loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
 import { loadMarianTokenizer, marianTokenizerBeside } from '../../tokenizers/marian-tokenizer.ts';
 import { addCpuKernelOptions, addNonFiniteOption, backendOption, commandBackend, parseIdList, parseNonNegativeInt, parseNumber, parsePositiveInt, parseSeed, type CpuKernelFlags } from '../options.ts';
-import type { CliIo } from '../io.ts';
+import { quietIo, weightsProgress, type CliIo } from '../io.ts';
 
 interface TranslateOpts extends CpuKernelFlags {
   weights: string;
@@ -22,6 +22,7 @@ interface TranslateOpts extends CpuKernelFlags {
   topP?: number;
   seed: number;
   kvCache: boolean;
+  quiet?: boolean;
 }
 
 /**
@@ -60,12 +61,13 @@ export function translateCommand(io: CliIo): Command {
     .option('--top-p <p>', 'sample from the smallest set of tokens with probability >= p', parseNumber('--top-p', (x) => x > 0 && x <= 1, 'in (0, 1]'))
     .option('--seed <s>', 'seed of the sampler (0 to 4294967295)', parseSeed, 0)
     .option('--no-kv-cache', 'recompute the whole target prefix every step instead of decoding with the KV cache')
+    .option('--quiet', 'no progress bar while the weights load')
     .addOption(backendOption())
     .action(async (opts: TranslateOpts) => {
       if ((opts.ids === undefined) === (opts.text === undefined)) throw new ModelInputError('give the source as --ids LIST or as --text TEXT (one of the two)');
       if (opts.tokenizer && opts.ids) throw new ModelInputError('--tokenizer applies to --text; with --ids there is no text to tokenize');
       const tokenizer = opts.text !== undefined ? await textTokenizer(opts.tokenizer, opts.weights) : undefined;
-      const model = await loadSeq2Seq(opts.weights, opts.config, await commandBackend(opts));
+      const model = await loadSeq2Seq(opts.weights, opts.config, await commandBackend(opts), undefined, weightsProgress(quietIo(io, opts.quiet)));
       const source = opts.ids ?? tokenizer!.encode(opts.text!);
       if (source.length === 0) throw new ModelInputError('the source is empty');
       const g = model.config.generation;

@@ -1,8 +1,10 @@
-import { verify } from '@loom/backends';
+import { verify, type RunResult } from '@loom/backends';
 import { graphParams, LoomError, type Graph } from '@loom/graph';
 import { Command, InvalidArgumentError } from 'commander';
 import { BACKEND_NAMES } from '@loom/backends';
 import { resolveModelArgument } from '../../io/model-argument.ts';
+import { NO_PROGRESS } from '../progress.ts';
+import { quietIo } from '../io.ts';
 import { PRESETS } from '../../presets.ts';
 import { parseNonNegativeInt, parsePositiveInt } from '../options.ts';
 import type { CliIo } from '../io.ts';
@@ -14,6 +16,7 @@ interface VerifyOpts {
   maxSeq: number;
   maxMemory: number;
   timeout?: number;
+  quiet?: boolean;
 }
 
 /** Bounds that keep one `loom verify` inside minutes and memory: more is a typo, not a wish. */
@@ -54,21 +57,30 @@ export function verifyCommand(io: CliIo): Command {
     .option('--max-seq <n>', `largest sequence length (and other symbolic size) tried (at most ${MAX_SEQ})`, bounded('--max-seq', MAX_SEQ), 8)
     .option('--max-memory <MiB>', 'memory the random weights may take, in MiB', parsePositiveInt('--max-memory'), 4096)
     .option('--timeout <seconds>', 'start no run after this many seconds; says how many ran', parsePositiveInt('--timeout'))
+    .option('--quiet', 'no progress bar and no line per run: only the summary')
     .action(async (model: string, opts: VerifyOpts) => {
+      const runIo = quietIo(io, opts.quiet);
       const { graph } = resolveModelArgument(model);
       const need = weightBytes(graph);
       if (need > opts.maxMemory * 2 ** 20) {
         throw new LoomError('memory-budget', `verify: the model's random weights would take ${(need / 2 ** 20).toFixed(0)} MiB, above --max-memory ${opts.maxMemory} MiB; check the config's sizes (or raise --max-memory)`);
       }
-      const report = await verify(graph, {
-        backends: opts.backends,
-        runs: opts.runs,
-        seed: opts.seed,
-        maxDim: opts.maxSeq,
-        ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout * 1000 } : {}),
-        ...(io.progress ? { onRun: (done: number, total: number) => io.progress!(`verify: run ${done + 1} of ${total}`) } : {}),
-      });
-      io.progress?.('');
+      const bar = runIo.bar?.('verify', opts.runs) ?? NO_PROGRESS;
+      let report;
+      try {
+        report = await verify(graph, {
+          backends: opts.backends,
+          runs: opts.runs,
+          seed: opts.seed,
+          maxDim: opts.maxSeq,
+          ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout * 1000 } : {}),
+          onRun: (done, total) => bar.update(Math.min(done, total), done < total ? `run ${done + 1}` : 'shrinking'),
+          // each run's result as it finishes: one line per run, the bar redrawn below it
+          ...(opts.quiet ? {} : { onResult: (run: number, r: RunResult) => bar.interrupt(() => io.out(`run ${run + 1}: ${formatShapes(r.shapes)}: ${r.agreements.map((a) => `${a.backend} ${a.maxAbsError.toExponential(2)}`).join(', ')}\n`)) }),
+        });
+      } finally {
+        bar.stop();
+      }
       for (const a of report.agreements) io.out(`${a.backend}: max |error| ${a.maxAbsError.toExponential(2)} over ${report.runs} runs\n`);
       if (!report.ok) {
         const c = report.counterexample!;
@@ -79,4 +91,9 @@ export function verifyCommand(io: CliIo): Command {
       const stopped = report.interrupted ? ` (stopped by --timeout ${opts.timeout} s after ${report.runs} of ${opts.runs} runs)` : '';
       io.out(`ok: ${opts.backends.join(', ')} agree with the float64 reference${stopped}\n`);
     });
+}
+
+/** "ids [2, 3], mask [2, 3]": a run's input shapes. */
+function formatShapes(shapes: Readonly<Record<string, readonly number[]>>): string {
+  return Object.entries(shapes).map(([name, shape]) => `${name} [${shape.join(', ')}]`).join(', ');
 }

@@ -6,3 +6,5 @@ export * from './rewrite/index.ts';
 export * from './passes/index.ts';
 export { cpuPipeline, defaultPipeline, runPipeline, formatTrace, type PassTraceEntry, type PipelineOptions, type PipelineResult } from './pipeline.ts';
 export { printPlan, formatExpr } from './print-plan.ts';
+export { exportOnnx, OnnxExportError, ONNX_OPSET, type OnnxExportOptions } from './export/onnx-export.ts';
+export type { EncodedModel } from './export/onnx-model.ts';

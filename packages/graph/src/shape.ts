@@ -14,12 +14,12 @@ export type DimBindings = ReadonlyMap<string, number>;
 const SYMBOL = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** A dimension as factor * product(symbols), symbols sorted. */
-interface DimProduct {
+export interface DimProduct {
   readonly factor: number;
   readonly symbols: readonly string[];
 }
 
-function parseDim(dim: Dim): DimProduct {
+export function parseDim(dim: Dim): DimProduct {
   if (typeof dim === 'number') return { factor: dim, symbols: [] };
   let factor = 1;
   const symbols: string[] = [];

@@ -1,0 +1,160 @@
+/**
+ * A Loom graph as a standard ONNX model (opset 20), for serving engines: onnxruntime in any
+ * language, NVIDIA Triton's ONNX Runtime backend. Composite and fused ops, `rms_norm` and `rope`
+ * are first expanded into primitives (their decompositions, the float64 reference's meaning), and
+ * each primitive becomes one or a few ONNX nodes. Symbolic dims stay symbolic: inputs carry them as
+ * dim_param, and reshapes and ranges of symbolic size read them back at run time (Shape, Gather).
+ * Weights are initializers (an external data file when they exceed `externalAbove`). Not covered:
+ * `cache_update` (KV-cache graphs: export the full-sequence graph); integers are int32, as Loom's.
+ */
+import { expandOps, LoomError, normalizeAxis, parseDim, type Dim, type Graph, type GraphNode, type NDArray, type Weights } from '@loom/graph';
+import { OnnxDataType, OnnxModel, type EncodedModel } from './onnx-model.ts';
+
+export class OnnxExportError extends LoomError {
+  constructor(message: string) {
+    super('onnx-export', message);
+  }
+}
+
+export interface OnnxExportOptions {
+  /** Initializers above this many bytes in total go to an external data file. Default 2 GiB - 64 MiB. */
+  readonly externalAbove?: number;
+  /** The external data file's name, relative to the model file. Default 'model.onnx.data'. */
+  readonly externalName?: string;
+}
+
+export const ONNX_OPSET = 20;
+
+const UNARY: Readonly<Record<string, string>> = { neg: 'Neg', abs: 'Abs', exp: 'Exp', log: 'Log', sqrt: 'Sqrt', reciprocal: 'Reciprocal', tanh: 'Tanh', sigmoid: 'Sigmoid', relu: 'Relu', erf: 'Erf', sin: 'Sin', cos: 'Cos' };
+const BINARY: Readonly<Record<string, string>> = { add: 'Add', sub: 'Sub', mul: 'Mul', div: 'Div', pow: 'Pow', maximum: 'Max', minimum: 'Min' };
+const COMPARE: Readonly<Record<string, [string, boolean]>> = {
+  equal: ['Equal', false],
+  not_equal: ['Equal', true],
+  less: ['Less', false],
+  less_equal: ['LessOrEqual', false],
+  greater: ['Greater', false],
+  greater_equal: ['GreaterOrEqual', false],
+};
+const REDUCE: Readonly<Record<string, string>> = { reduce_sum: 'ReduceSum', reduce_mean: 'ReduceMean', reduce_max: 'ReduceMax' };
+// "to the end" for Slice: any end past the axis clamps; 2^62 stays exact through a double and a BigInt
+const TO_END = 2 ** 62;
+
+/** Expands what ONNX has no single op for into Loom primitives (their decompositions). */
+const toExpand = (def: { category: string; name: string }) => def.category === 'composite' || def.category === 'fused' || def.name === 'rms_norm' || def.name === 'rope';
+
+export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOptions = {}): EncodedModel {
+  const g = expandOps(graph, toExpand);
+  const m = new OnnxModel();
+  const names = new Map<number, string>();
+  const symbols = new Map<string, string>(); // symbol -> int64 [1] tensor of its run-time value
+  const at = (node: GraphNode, i: number): string => names.get(node.inputs[i]!)!;
+  const typeOf = (id: number) => g.nodes[id]!.type;
+
+  // each symbol's value, read from the first input that has it
+  for (const node of g.nodes) {
+    if (node.op !== 'input') continue;
+    node.type.shape.forEach((d, axis) => {
+      if (typeof d !== 'string' || parseDim(d).symbols.length !== 1 || parseDim(d).factor !== 1 || symbols.has(d)) return;
+      const shape = m.node('Shape', [String(node.attrs['name'])]);
+      symbols.set(d, m.node('Gather', [shape, m.int64s([axis])], { axis: { int: 0 } }));
+    });
+  }
+  /** An int64 [1] tensor holding the run-time value of a dim. */
+  const dimValue = (d: Dim, where: string): string => {
+    if (typeof d === 'number') return m.int64s([d]);
+    const { factor, symbols: parts } = parseDim(d);
+    let value = parts.length === 0 ? m.int64s([factor]) : undefined;
+    for (const s of parts) {
+      const v = symbols.get(s);
+      if (!v) throw new OnnxExportError(`${where}: the symbol '${s}' appears in no graph input, so its run-time value is unknown`);
+      value = value ? m.node('Mul', [value, v]) : v;
+    }
+    return factor !== 1 && parts.length > 0 ? m.node('Mul', [value!, m.int64s([factor])]) : value!;
+  };
+  const cast = (value: string, to: number) => m.node('Cast', [value], { to: { int: to } });
+
+  for (const node of g.nodes) {
+    const a = node.attrs as Record<string, unknown>;
+    const where = `onnx export: ${node.op} (node %${node.id}${node.source ? `, at ${node.source}` : ''})`;
+    let out: string;
+    if (node.op === 'input') {
+      out = String(a['name']);
+      m.input(out, node.type.dtype, node.type.shape);
+    } else if (node.op === 'param') {
+      const name = String(a['name']);
+      const w = weights.get(name);
+      if (!w) throw new OnnxExportError(`${where}: no weight '${name}'`);
+      out = m.tensor(name, w);
+    } else if (node.op === 'constant') {
+      const shape = (a['shape'] as number[]) ?? [];
+      const values = a['values'] as number[];
+      const size = shape.reduce((p, d) => p * d, 1);
+      const data = values.length === size ? values : new Array<number>(size).fill(values[0] ?? 0);
+      out = m.tensor(m.name('const'), { dtype: node.type.dtype, shape, data: node.type.dtype === 'f32' ? Float32Array.from(data) : Int32Array.from(data) } as NDArray);
+    } else if (node.op === 'range') {
+      const start = a['start'] as number;
+      const step = a['step'] as number;
+      const size = dimValue(a['size'] as Dim, where); // int64 [1]
+      const to = node.type.dtype === 'f32' ? OnnxDataType.FLOAT : OnnxDataType.INT64;
+      const scalar = (v: string) => m.node('Squeeze', [v, m.int64s([0])]);
+      const first = cast(m.int64s([start], []), to);
+      const limit = m.node('Add', [first, m.node('Mul', [cast(scalar(size), to), cast(m.int64s([step], []), to)])]);
+      const r = m.node('Range', [first, limit, cast(m.int64s([step], []), to)]);
+      out = node.type.dtype === 'f32' ? r : cast(r, OnnxDataType.INT32);
+    } else if (UNARY[node.op]) {
+      out = m.node(UNARY[node.op]!, [at(node, 0)]);
+    } else if (node.op === 'rsqrt') {
+      out = m.node('Reciprocal', [m.node('Sqrt', [at(node, 0)])]);
+    } else if (node.op === 'gelu' || node.op === 'gelu_tanh') {
+      out = m.node('Gelu', [at(node, 0)], { approximate: { string: node.op === 'gelu' ? 'none' : 'tanh' } });
+    } else if (BINARY[node.op]) {
+      out = m.node(BINARY[node.op]!, [at(node, 0), at(node, 1)]);
+    } else if (COMPARE[node.op]) {
+      const [op, negate] = COMPARE[node.op]!;
+      const b = m.node(op, [at(node, 0), at(node, 1)]);
+      out = cast(negate ? m.node('Not', [b]) : b, OnnxDataType.INT32);
+    } else if (node.op === 'where') {
+      out = m.node('Where', [cast(at(node, 0), OnnxDataType.BOOL), at(node, 1), at(node, 2)]);
+    } else if (node.op === 'cast') {
+      out = cast(at(node, 0), a['dtype'] === 'f32' ? OnnxDataType.FLOAT : OnnxDataType.INT32);
+    } else if (node.op === 'matmul') {
+      let b = at(node, 1);
+      if (a['transposeB']) {
+        const rank = typeOf(node.inputs[1]!).shape.length;
+        const perm = [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
+        b = m.node('Transpose', [b], { perm: { ints: perm } });
+      }
+      out = m.node('MatMul', [at(node, 0), b]);
+    } else if (REDUCE[node.op]) {
+      const rank = typeOf(node.inputs[0]!).shape.length;
+      const axes = (a['axes'] as number[]).map((x) => normalizeAxis(x, rank)!);
+      out = m.node(REDUCE[node.op]!, [at(node, 0), m.int64s(axes)], { keepdims: { int: a['keepDims'] ? 1 : 0 } });
+    } else if (node.op === 'softmax') {
+      out = m.node('Softmax', [at(node, 0)], { axis: { int: a['axis'] as number } });
+    } else if (node.op === 'layer_norm') {
+      out = m.node('LayerNormalization', [at(node, 0), at(node, 1), at(node, 2)], { axis: { int: -1 }, epsilon: { float: a['eps'] as number } });
+    } else if (node.op === 'gather') {
+      out = m.node('Gather', [at(node, 0), at(node, 1)], { axis: { int: 0 } });
+    } else if (node.op === 'reshape') {
+      // the target shape from the node's own (resolved) type: symbolic sizes read at run time
+      const parts = node.type.shape.map((d) => dimValue(d, where));
+      out = m.node('Reshape', [at(node, 0), parts.length === 0 ? m.int64s([], [0]) : parts.length === 1 ? parts[0]! : m.node('Concat', parts, { axis: { int: 0 } })]);
+    } else if (node.op === 'transpose') {
+      out = m.node('Transpose', [at(node, 0)], { perm: { ints: a['perm'] as number[] } });
+    } else if (node.op === 'slice') {
+      const end = a['end'] as number | null;
+      out = m.node('Slice', [at(node, 0), m.int64s([a['start'] as number]), m.int64s([end ?? TO_END]), m.int64s([a['axis'] as number]), m.int64s([a['step'] as number])]);
+    } else if (node.op === 'concat') {
+      out = m.node('Concat', node.inputs.map((_, i) => at(node, i)), { axis: { int: a['axis'] as number } });
+    } else {
+      throw new OnnxExportError(`${where}: no ONNX form (${node.op === 'cache_update' ? 'KV-cache graphs are not exported; export the full-sequence graph' : 'unsupported op'})`);
+    }
+    names.set(node.id, out);
+  }
+  // outputs under their graph names (Identity when one value is output twice or is an input)
+  for (const { name, node } of g.outputs) {
+    m.node('Identity', [names.get(node)!], {}, name);
+    m.output(name, g.nodes[node]!.type.dtype, g.nodes[node]!.type.shape);
+  }
+  return m.encode({ opset: ONNX_OPSET, producer: 'loom', externalAbove: options.externalAbove ?? 2 ** 31 - 2 ** 26, externalName: options.externalName ?? 'model.onnx.data' });
+}

@@ -1,0 +1,75 @@
+import { mkdtempSync, renameSync, rmSync, writeFileSync, fsyncSync, openSync, closeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { exportOnnx } from '@loom/compiler';
+import { Command, Option } from 'commander';
+import { FileError, ModelInputError } from '../../errors.ts';
+import { modelWithWeights } from '../../io/model-with-weights.ts';
+import { checkOutputPath } from '../../io/output-file.ts';
+import { parseNonNegativeInt } from '../options.ts';
+import type { CliIo } from '../io.ts';
+
+interface ExportOpts {
+  format: string;
+  out: string;
+  weights?: string;
+  config?: string;
+  randomWeights?: boolean;
+  seed: number;
+  force?: boolean;
+}
+
+/** Writes `files` (name -> bytes) beside each other atomically: each to a temporary file, flushed, then renamed. */
+function writeAtomically(files: readonly [string, Uint8Array][]): void {
+  const temp = mkdtempSync(join(dirname(files[0]![0]), `.${basename(files[0]![0])}.`));
+  try {
+    const staged = files.map(([path, bytes]) => {
+      const file = join(temp, basename(path));
+      writeFileSync(file, bytes, { flag: 'wx' });
+      const fd = openSync(file, 'r');
+      fsyncSync(fd);
+      closeSync(fd);
+      return [file, path] as const;
+    });
+    for (const [file, path] of staged) renameSync(file, path);
+  } catch (e) {
+    throw new FileError(`cannot write '${files[0]![0]}': ${(e as Error).message}`);
+  } finally {
+    rmSync(temp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `loom export --format onnx --out model.onnx MODEL | --weights W --config C`: the model's
+ * full-sequence graph as a standard ONNX model (opset 20, symbolic dims as dim_param, weights as
+ * initializers, or `model.onnx.data` beside it above 2 GiB), for onnxruntime and the servers built
+ * on it. Weights come from --weights; random ones only with --random-weights.
+ */
+export function exportCommand(io: CliIo): Command {
+  return new Command('export')
+    .description('export a model as a standard ONNX file (opset 20) for serving engines (onnxruntime, Triton)')
+    .argument('[model]', 'a preset, a Loom graph JSON or a config.json (or give --weights W --config C)')
+    .addOption(new Option('--format <format>', 'the output format').choices(['onnx']).makeOptionMandatory())
+    .requiredOption('--out <file>', 'where to write the model (written atomically, never over an input)')
+    .option('--weights <file>', 'weights (.safetensors): a Hugging Face checkpoint with --config, else Loom-named tensors')
+    .option('--config <file>', 'a Hugging Face config.json (gpt2, llama, mistral, qwen2, marian) or the reverse model\'s reverse.json')
+    .option('--random-weights', 'seeded random weights instead of a checkpoint')
+    .option('--seed <s>', 'seed of --random-weights', parseNonNegativeInt('--seed'), 0)
+    .option('--force', 'replace --out if it exists')
+    .action((model: string | undefined, opts: ExportOpts) => {
+      if (opts.weights && opts.randomWeights) throw new ModelInputError('give --weights or --random-weights, not both');
+      const inputs = [opts.weights, opts.config, model].filter((p): p is string => p !== undefined).map((path) => ({ path, option: 'input' }));
+      checkOutputPath(opts.out, inputs, Boolean(opts.force));
+      const { graph, weights, kind } = modelWithWeights({ ...(model !== undefined ? { model } : {}), ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.config ? { config: opts.config } : {}), randomWeights: Boolean(opts.randomWeights), seed: opts.seed });
+      const dataName = `${basename(opts.out)}.data`;
+      const { model: bytes, externalData } = exportOnnx(graph, weights, { externalName: dataName });
+      const files: [string, Uint8Array][] = [[opts.out, bytes]];
+      if (externalData) {
+        const dataPath = join(dirname(opts.out), dataName);
+        checkOutputPath(dataPath, inputs, Boolean(opts.force));
+        files.push([dataPath, externalData]);
+      }
+      writeAtomically(files);
+      const inputsText = graph.nodes.filter((n) => n.op === 'input').map((n) => `${String(n.attrs['name'])} ${n.type.dtype}[${n.type.shape.join(', ')}]`);
+      io.out(`wrote ${opts.out} (${kind}, ${(bytes.length / 2 ** 20).toFixed(1)} MiB${externalData ? ` + ${dataName} ${(externalData.length / 2 ** 20).toFixed(1)} MiB` : ''}): inputs ${inputsText.join(', ')}; outputs ${graph.outputs.map((o) => o.name).join(', ')}\n`);
+    });
+}

@@ -7,4 +7,4 @@ export * from './passes/index.ts';
 export { cpuPipeline, defaultPipeline, runPipeline, formatTrace, type PassTraceEntry, type PipelineOptions, type PipelineResult } from './pipeline.ts';
 export { printPlan, formatExpr } from './print-plan.ts';
 export { exportOnnx, OnnxExportError, ONNX_OPSET, type OnnxExportOptions } from './export/onnx-export.ts';
-export type { EncodedModel } from './export/onnx-model.ts';
+export type { EncodedModel } from './export/encoded-model.ts';

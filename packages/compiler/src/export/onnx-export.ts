@@ -8,7 +8,8 @@
  * `cache_update` (KV-cache graphs: export the full-sequence graph); integers are int32, as Loom's.
  */
 import { expandOps, LoomError, normalizeAxis, parseDim, type Dim, type Graph, type GraphNode, type NDArray, type Weights } from '@loom/graph';
-import { OnnxDataType, OnnxModel, type EncodedModel } from './onnx-model.ts';
+import type { EncodedModel } from './encoded-model.ts';
+import { OnnxDataType, OnnxModel } from './onnx-model.ts';
 
 export class OnnxExportError extends LoomError {
   constructor(message: string) {

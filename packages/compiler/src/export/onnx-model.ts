@@ -6,6 +6,7 @@
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import type { DType, NDArray, Shape } from '@loom/graph';
+import type { EncodedModel } from './encoded-model.ts';
 
 const { onnx } = onnxProto;
 const { AttributeType } = onnx.AttributeProto;
@@ -23,12 +24,6 @@ function attributeProto(name: string, value: Attribute): OnnxTypes.IAttributePro
 }
 
 const bytesOf = (view: ArrayBufferView): Uint8Array => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-
-export interface EncodedModel {
-  readonly model: Uint8Array;
-  /** The external data file's bytes when the initializers went there (name: `externalName`). */
-  readonly externalData?: Uint8Array;
-}
 
 export class OnnxModel {
   private readonly nodes: OnnxTypes.INodeProto[] = [];

@@ -4,6 +4,7 @@
  *   --quick        smaller sizes (a smoke run)
  *   --threads N    threads for Loom and the peers (default: the machine's cores)
  *   --profile      time per kernel kind for the GPT-2 prefill and one decode step
+ *   --quiet        no progress bar (there is one on stderr only when it is a terminal)
  * Absolute times on shared machines are noisy: read the ratios between rows of one run (every time
  * is a median), and check `uptime` first. BENCHMARKS.md records runs.
  */
@@ -20,6 +21,7 @@ import { buildGpt2 } from '../packages/models/src/gpt2/model.ts';
 import { KvCacheDecoder } from '../packages/models/src/decoding/kv-cache-decoder.ts';
 import { gpt2CachedPlans } from '../packages/models/src/gpt2/runner.ts';
 import { argmax } from '../packages/models/src/decoding/sampling.ts';
+import { NO_PROGRESS, terminalProgress } from '../packages/models/src/cli/progress.ts';
 import { median, medianRuns } from './timing.ts';
 
 const args = process.argv.slice(2);
@@ -37,11 +39,19 @@ try {
   console.log(`(peers unavailable: ${(e as Error).message.split('\n')[0]})`);
 }
 
+const SECTIONS = ['SIMD bound', 'matmul', 'GPT-2 prefill', 'GPT-2 decode', 'encoder layer'] as const;
+const progress = process.stderr.isTTY && !args.includes('--quiet') ? terminalProgress(process.stderr, 'bench', SECTIONS.length) : NO_PROGRESS;
+let section = 0;
+/** Moves the bar to the next section (each takes seconds to a minute). */
+const next = () => progress.update(section, SECTIONS[section++]);
+
 function table(title: string, header: string[], rows: (string | number)[][]): void {
-  console.log(`\n## ${title}\n`);
-  console.log(`| ${header.join(' | ')} |`);
-  console.log(`|${header.map(() => '---').join('|')}|`);
-  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+  progress.interrupt(() => {
+    console.log(`\n## ${title}\n`);
+    console.log(`| ${header.join(' | ')} |`);
+    console.log(`|${header.map(() => '---').join('|')}|`);
+    for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+  });
 }
 
 const fmt = (x: number | undefined, digits = 1) => (x === undefined ? 'n/a' : x.toFixed(digits));
@@ -208,12 +218,18 @@ async function encoderLayerBench(): Promise<void> {
 }
 
 const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
-console.log(`# Loom CPU benchmarks (${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpuModel}, ${availableParallelism()} cores, ${threads} threads, load ${loadavg()[0]!.toFixed(2)}, ${quick ? 'quick' : 'full'})`);
+progress.interrupt(() => console.log(`# Loom CPU benchmarks (${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpuModel}, ${availableParallelism()} cores, ${threads} threads, load ${loadavg()[0]!.toFixed(2)}, ${quick ? 'quick' : 'full'})`));
+next();
 await simdBound();
+next();
 await matmulBench();
 const cfg = quick ? { ...GPT2_PRESETS.gpt2, nLayer: 2 } : GPT2_PRESETS.gpt2;
 const weights = randomWeights(buildGpt2(cfg), 1);
+next();
 await gpt2Bench(cfg, weights);
+next();
 await decodeBench(cfg, weights);
+next();
 await encoderLayerBench();
+progress.stop();
 process.exit(0); // the worker threads and onnxruntime's pools would otherwise keep the process alive a while

@@ -1,5 +1,6 @@
 /// <reference types="@webgpu/types" preserve="true" />
 export * from './backend.ts';
+export { renderStep } from './cpu/render/render-step.ts';
 export { cpuBackend } from './cpu/cpu-backend.ts';
 export { referenceBackend } from './reference-backend.ts';
 export { getBackend, isBackendName, UnknownBackendError, withPrepareOptions } from './registry.ts';

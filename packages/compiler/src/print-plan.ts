@@ -1,13 +1,7 @@
-import { formatShape, type Expr } from '@loom/graph';
+import { formatExpr, formatShape, type Expr } from '@loom/graph';
 import type { Plan } from './plan.ts';
 
-/** An Expr in call notation: `gelu_tanh(add(in0, in1))`. */
-export function formatExpr(expr: Expr): string {
-  if ('in' in expr) return `in${expr.in}`;
-  if ('const' in expr) return String(expr.const);
-  const args = expr.args.map(formatExpr).join(', ');
-  return expr.op === 'cast' ? `cast<${expr.dtype}>(${args})` : `${expr.op}(${args})`;
-}
+export { formatExpr };
 
 /**
  * The plan as text: buffers, then one line per kernel, e.g.

@@ -21,7 +21,7 @@ export { ROPE_STYLES, ropeFrequencies, rotaryDims, type RopeStyle } from './ops/
 export { MASKED } from './ops/composite/mask-value.ts';
 export { erf, gelu, geluTanh, sigmoid } from './ops/math.ts';
 export { forEachBroadcast, broadcastStrides, batchOffsets } from './ops/broadcast.ts';
-export { type Expr, exprSchema, exprDType, exprInputs, exprArity, emitExpr, exprSize } from './ops/fused/expr.ts';
+export { type Expr, exprSchema, exprDType, exprInputs, exprArity, emitExpr, exprSize, formatExpr } from './ops/fused/expr.ts';
 export {
   readSafetensors,
   writeSafetensors,

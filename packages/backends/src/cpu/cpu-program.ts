@@ -1,5 +1,5 @@
-import { bindInputs, checkWeights, type Expr, graphInputs, LoomError, nodeName, normalizeAxis, resolveDim, resolveShape, stateNames, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
-import { formatExpr, type Plan } from '@loom/compiler';
+import { bindInputs, checkWeights, type Expr, formatExpr, graphInputs, LoomError, nodeName, normalizeAxis, resolveDim, resolveShape, stateNames, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
+import type { Plan } from '@loom/compiler';
 import { renderStep } from './render/render-step.ts';
 import { createCpuRuntime, type CpuRuntime } from './runtime.ts';
 import { leaseArenas, markResident } from './kernels/resident-weights.ts';
@@ -16,6 +16,9 @@ const MATMUL_OPS: ReadonlySet<string> = new Set(['matmul', 'fused_matmul', 'fuse
 
 type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[], layouts: (Layout | undefined)[]) => void;
 
+/** A kernel written ahead of time (an exported TypeScript module): renderStep's body as a function of the runtime. */
+export type AotKernel = (rt: CpuRuntime, ins: Storage[], out: Storage, inShapes: number[][], outShape: number[], layouts: (Layout | undefined)[]) => void;
+
 /** One step of the program: its node, its generated source and the compiled function. */
 export interface CpuKernel {
   readonly node: GraphNode;
@@ -30,6 +33,8 @@ export type CpuPrepareOptions = CpuProgramOptions & CpuKernelOptions & {
   readonly traceNonFinite?: boolean;
   /** Time every kernel call (`program.profile()`); off by default (one clock read per kernel when on). */
   readonly profile?: boolean;
+  /** The kernels, one per plan step, written ahead of time; rendered and compiled here when absent. */
+  readonly kernels?: readonly AotKernel[];
 };
 
 /** Time per kernel kind, summed over runs since the program was created (profile mode). */
@@ -95,8 +100,15 @@ export class CpuProgram {
     this.stridedViews = new Set(plan.stridedViews ?? []);
     this.runtime = createCpuRuntime(this.rt, settings);
     checkWeights(plan.graph, weights, new Map());
-    this.kernels = plan.steps.map((step) => {
+    const aot = (options as CpuPrepareOptions).kernels;
+    if (aot && aot.length !== plan.steps.length) throw new LoomError('aot', `the module has ${aot.length} kernels for a plan of ${plan.steps.length} steps`);
+    this.kernels = plan.steps.map((step, k) => {
       const node = plan.graph.nodes[step.node]!;
+      if (aot) {
+        const kernel = aot[k]!;
+        const runtime = this.runtime;
+        return { node, source: kernel.toString(), fn: (ins, out, inShapes, outShape, layouts) => kernel(runtime, ins, out, inShapes, outShape, layouts) };
+      }
       const body = renderStep(plan.graph, node);
       const source = `function kernel_${node.id}_${node.op}(ins, out, inShapes, outShape, layouts) {\n${indent(body)}\n}`;
       const fn = new Function('rt', `return ${source}`)(this.runtime) as KernelFn;

@@ -41,49 +41,50 @@ export interface ModelSource {
  * teacher-forcing graph for encoder-decoders).
  */
 export function modelWithWeights(source: ModelSource): ModelWithWeights {
+  const model = modelGraph(source);
+  if (source.randomWeights) return { graph: model.graph, kind: model.kind, weights: randomWeights(model.graph, source.seed ?? 0) };
+  if (source.weights === undefined) throw new ModelInputError("give the weights: --weights W (a safetensors file with the graph's weight names), or ask for --random-weights");
+  return { graph: model.graph, kind: model.kind, weights: model.load(readCheckpoint(source.weights), source.weights) };
+}
+
+/** The model's graph, and how its checkpoint maps to the graph's weights (without reading them). */
+export function modelGraph(source: ModelSource): { graph: Graph; kind: string; load(checkpoint: Map<string, NDArray>, path: string): Map<string, NDArray> } {
   if (source.config !== undefined) {
     if (source.model !== undefined) throw new ModelInputError('give the model as MODEL or as --config C with --weights W, not both');
-    if (source.weights === undefined && !source.randomWeights) throw new ModelInputError('--config needs --weights W (or --random-weights)');
-    return fromConfig(source.config, source);
+    return fromConfig(source.config);
   }
   if (source.model === undefined) throw new ModelInputError('give a model: a preset, a graph JSON or a config.json, or --weights W --config C');
   const { graph, kind } = resolveModelArgument(source.model);
-  return { graph, kind, weights: weightsFor(graph, source) };
+  return {
+    graph,
+    kind,
+    load(checkpoint) {
+      checkWeights(graph, checkpoint, new Map());
+      return checkpoint;
+    },
+  };
 }
 
-function weightsFor(graph: Graph, source: ModelSource): Map<string, NDArray> {
-  if (source.randomWeights) return randomWeights(graph, source.seed ?? 0);
-  if (source.weights === undefined) throw new ModelInputError('give the weights: --weights W (a safetensors file with the graph\'s weight names), or ask for --random-weights');
-  const weights = readCheckpoint(source.weights);
-  checkWeights(graph, weights, new Map());
-  return weights;
-}
-
-function fromConfig(configPath: string, source: ModelSource): ModelWithWeights {
+function fromConfig(configPath: string): ReturnType<typeof modelGraph> {
   const json = readUserJson(configPath, 'config');
   const type = modelTypeOf(json);
-  const checkpoint = () => readCheckpoint(source.weights!);
   const record = json !== null && typeof json === 'object' ? (json as Record<string, unknown>) : {};
   if (type === 'gpt2' || (type === undefined && 'n_layer' in record)) {
     const cfg = gpt2ConfigFromHf(json, configPath);
-    const graph = buildGpt2(cfg, { attentionMask: true });
-    return { graph, kind: 'gpt2', weights: source.randomWeights ? randomWeights(graph, source.seed ?? 0) : gpt2Weights(cfg, checkpoint(), source.weights) };
+    return { graph: buildGpt2(cfg, { attentionMask: true }), kind: 'gpt2', load: (c, p) => gpt2Weights(cfg, c, p) };
   }
   if ((LLAMA_MODEL_TYPES as readonly unknown[]).includes(type)) {
     const cfg = llamaConfigFromHf(json, configPath);
-    const graph = buildLlama(cfg, { attentionMask: true });
-    return { graph, kind: String(type), weights: source.randomWeights ? randomWeights(graph, source.seed ?? 0) : llamaWeights(cfg, checkpoint(), source.weights) };
+    return { graph: buildLlama(cfg, { attentionMask: true }), kind: String(type), load: (c, p) => llamaWeights(cfg, c, p) };
   }
   if (type === 'marian') {
     const cfg = marianConfigFromHf(json, configPath);
-    const graph = buildTransformer(cfg.transformer);
-    return { graph, kind: 'marian', weights: source.randomWeights ? randomWeights(graph, source.seed ?? 0) : marianWeights(cfg, checkpoint(), source.weights) };
+    return { graph: buildTransformer(cfg.transformer), kind: 'marian', load: (c, p) => marianWeights(cfg, c, p) };
   }
   const inner = record['config'];
   if (type === undefined && inner !== null && typeof inner === 'object' && 'chars' in inner && 'max_len' in inner) {
     const spec = parseReverseSpec(readUserFile(configPath, 'config').toString('utf8'), configPath);
-    const graph = buildTransformer(spec.config);
-    return { graph, kind: 'transformer', weights: source.randomWeights ? randomWeights(graph, source.seed ?? 0) : transformerWeights(spec.config, checkpoint(), source.weights) };
+    return { graph: buildTransformer(spec.config), kind: 'transformer', load: (c, p) => transformerWeights(spec.config, c, p) };
   }
   throw new ConfigError(`${configPath}: not a config Loom builds (supported: Hugging Face gpt2, llama, mistral, qwen2, marian, or the reverse model's reverse.json)`);
 }

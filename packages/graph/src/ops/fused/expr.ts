@@ -84,3 +84,11 @@ export function emitExpr(b: OpEmitter, expr: Expr, inputs: readonly NodeRef[]): 
 export function exprSize(expr: Expr): number {
   return 'op' in expr ? 1 + expr.args.reduce((s, a) => s + exprSize(a), 0) : 0;
 }
+
+/** An Expr in call notation: `gelu_tanh(add(in0, in1))`. */
+export function formatExpr(expr: Expr): string {
+  if ('in' in expr) return `in${expr.in}`;
+  if ('const' in expr) return String(expr.const);
+  const args = expr.args.map(formatExpr).join(', ');
+  return expr.op === 'cast' ? `cast<${expr.dtype}>(${args})` : `${expr.op}(${args})`;
+}

@@ -1,0 +1,93 @@
+/**
+ * `loom export --format ts`: the emitted module typechecks with the project's strict settings,
+ * imports nothing of @loom/compiler (its bundle's inputs say so), and computes what the float64
+ * reference computes on GPT-2 tiny and on the trained encoder-decoder (the reverse model).
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpuBackend, referenceBackend } from '@loom/backends';
+import { maxAbsDiff, type NDArray } from '@loom/graph';
+import ts from 'typescript';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../packages/models/src/cli/run-cli.ts';
+import { modelWithWeights } from '../packages/models/src/io/model-with-weights.ts';
+import { FIXTURES, fixtureJson, fixtureTensors, tensor } from '../packages/models/test/helpers.ts';
+
+const WEIGHTS = fileURLToPath(new URL('../packages/models/weights/', import.meta.url));
+// inside examples/ (gitignored), so that the module's '@loom/backends/aot' resolves as a user's would
+const root = fileURLToPath(new URL('./.aot/', import.meta.url));
+mkdirSync(root, { recursive: true });
+const dir = mkdtempSync(join(root, 'test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function loom(...args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+/** tsc's diagnostics for a file, with the repository's strict options. */
+function typecheck(file: string): string[] {
+  const options: ts.CompilerOptions = { strict: true, noUncheckedIndexedAccess: true, noImplicitOverride: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, allowImportingTsExtensions: true, noEmit: true, skipLibCheck: true, lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'] };
+  const program = ts.createProgram([file], options);
+  return ts.getPreEmitDiagnostics(program, program.getSourceFile(file)).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+}
+
+/** The files a bundle of the module reads (esbuild's metafile), relative to the repository. */
+async function importGraph(file: string): Promise<string[]> {
+  const require = createRequire(fileURLToPath(new URL('../packages/backends/package.json', import.meta.url)));
+  const { build } = (await import(require.resolve('esbuild'))) as typeof import('esbuild');
+  const result = await build({ entryPoints: [file], bundle: true, write: false, metafile: true, platform: 'node', format: 'esm', logLevel: 'silent' });
+  return Object.keys(result.metafile.inputs);
+}
+
+const i32 = (shape: number[], values: readonly number[]): NDArray => ({ dtype: 'i32', shape, data: Int32Array.from(values) });
+
+describe('loom export --format ts', () => {
+  it('GPT-2 tiny: a typed, standalone module that equals the float64 reference', async () => {
+    const out = join(dir, 'gpt2.ts');
+    const r = await loom('export', '--format', 'ts', '--config', join(FIXTURES, 'gpt2-tiny.config.json'), '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    const text = readFileSync(out, 'utf8');
+    expect(text).toMatch(/readonly "input_ids": \{ readonly dtype: 'i32'; readonly shape: readonly \[batch: number, seq: number\]/);
+    expect(text).toMatch(/\/\*\* Kernel \d+: node %\d+ fused_attention .*\(packages\/models\/src\/gpt2\/model\.ts:\d+\) \*\//);
+    expect(text).toContain('export const PLAN: Plan = ');
+    expect(typecheck(out)).toEqual([]);
+    const inputs = await importGraph(out);
+    expect(inputs.some((f) => f.includes('packages/backends/src/cpu/'))).toBe(true);
+    expect(inputs.filter((f) => f.includes('packages/compiler/'))).toEqual([]);
+
+    const { graph, weights } = modelWithWeights({ weights: join(FIXTURES, 'gpt2-tiny.safetensors'), config: join(FIXTURES, 'gpt2-tiny.config.json') });
+    const ids = fixtureJson<{ prompt_ids: number[] }>('gpt2-tiny.json').prompt_ids.slice(0, 5);
+    const feeds = { input_ids: i32([1, 5], ids), attention_mask: i32([1, 5], [1, 1, 1, 1, 1]) };
+    const module = (await import(out)) as { run(inputs: unknown, weights: unknown): Promise<Record<string, NDArray>> };
+    const got = await module.run(feeds, weights);
+    const want = await (await referenceBackend.prepare(graph, weights)).run(feeds);
+    expect(got['logits']!.shape).toEqual([1, 5, 50257]);
+    const err = maxAbsDiff(got['logits']!.data, want['logits']!.data);
+    console.log(`gpt2-tiny ts module: logits max abs diff vs reference ${err.toExponential(2)}`);
+    expect(err).toBeLessThan(2e-5);
+  }, 120_000);
+
+  it('the reverse model (encoder-decoder): memory and teacher-forced logits within 1e-4 of the reference', async () => {
+    const source = { weights: join(WEIGHTS, 'reverse-transformer.safetensors'), config: join(WEIGHTS, 'reverse.json') };
+    const out = join(dir, 'reverse.ts');
+    expect((await loom('export', '--format', 'ts', '--config', source.config, '--out', out)).code).toBe(0);
+    expect(typecheck(out)).toEqual([]);
+    const { graph, weights } = modelWithWeights(source);
+    // the fixture's batch (3 padded sources, their shifted targets), on which the cpu backend is within 1e-4 of PyTorch
+    const golden = fixtureTensors('reverse-golden.safetensors');
+    const feeds = { src_ids: tensor(golden, 'src'), tgt_ids: tensor(golden, 'tgt_in') };
+    const module = (await import(out)) as { run(inputs: unknown, weights: unknown): Promise<Record<string, NDArray>> };
+    const got = await module.run(feeds, weights);
+    const want = await (await referenceBackend.prepare(graph, weights)).run(feeds);
+    for (const name of ['memory', 'logits']) expect(maxAbsDiff(got[name]!.data, want[name]!.data)).toBeLessThan(1e-4);
+    // and exactly what the cpu backend computes: the same plan and kernels
+    const cpu = await (await cpuBackend.prepare(graph, weights)).run(feeds);
+    expect(maxAbsDiff(got['logits']!.data, cpu['logits']!.data)).toBe(0);
+    expect((await loom('export', '--format', 'ts', '--config', source.config, '--weights', source.weights, '--out', join(dir, 'again.ts'))).stderr).toMatch(/--format ts writes code, not weights/);
+  }, 120_000);
+});

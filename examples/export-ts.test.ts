@@ -39,7 +39,8 @@ function typecheck(file: string): string[] {
 /** The files a bundle of the module reads (esbuild's metafile), relative to the repository. */
 async function importGraph(file: string): Promise<string[]> {
   const require = createRequire(fileURLToPath(new URL('../packages/backends/package.json', import.meta.url)));
-  const { build } = (await import(require.resolve('esbuild'))) as typeof import('esbuild');
+  // esbuild is the backends package's (the browser page's bundler), not this folder's dependency
+  const { build } = (await import(require.resolve('esbuild'))) as { build(options: object): Promise<{ metafile: { inputs: Record<string, unknown> } }> };
   const result = await build({ entryPoints: [file], bundle: true, write: false, metafile: true, platform: 'node', format: 'esm', logLevel: 'silent' });
   return Object.keys(result.metafile.inputs);
 }

@@ -99,6 +99,8 @@ export async function verify(graph: Graph, options: VerifyOptions = {}): Promise
       } catch (e) {
         shrinking = true;
         throw e;
+      } finally {
+        for (const [name, err] of runErrors) maxErrors.set(name, Math.max(maxErrors.get(name)!, err));
       }
       if (!shrinking) {
         const shapes = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, [...v.shape]]));
@@ -116,7 +118,6 @@ export async function verify(graph: Graph, options: VerifyOptions = {}): Promise
             const w = expected.data[i]!;
             const g = actual.data[i]!;
             const err = Math.abs(g - w);
-            maxErrors.set(name, Math.max(maxErrors.get(name)!, Number.isNaN(err) ? Infinity : err));
             runErrors.set(name, Math.max(runErrors.get(name)!, Number.isNaN(err) ? Infinity : err));
             if (!(err <= atol + rtol * Math.abs(w))) throw new Disagreement(name, output, `element ${i}: got ${g}, want ${w} (error ${err.toExponential(2)})`);
           }

@@ -1,2 +1,2 @@
 /** Node-only additions to @loom/graph (file system access); the main entry point stays browser-safe. */
-export { readSafetensorsFd, readSafetensorsFile, writeSafetensorsFile, type ReadSafetensorsFileOptions } from './io/safetensors-file.ts';
+export { readSafetensorsFd, readSafetensorsFile, writeFileAtomic, writeSafetensorsFile, type ReadSafetensorsFileOptions } from './io/safetensors-file.ts';

@@ -62,7 +62,7 @@ export function combineMasks(m: ModelBuilder, a: F32, b: F32): F32 {
  * Each row's absolute positions `position[b] + 0..T-1` (B, T), for a graph that feeds T new tokens
  * per row after `position[b]` cached ones.
  */
-export function rowPositions(m: ModelBuilder, position: I32<readonly ['batch']>, seq: Dim): I32<readonly ['batch', Dim]> {
+function rowPositions(m: ModelBuilder, position: I32<readonly ['batch']>, seq: Dim): I32<readonly ['batch', Dim]> {
   return m.add(m.reshape(position, ['batch', 1]), m.reshape(m.range(seq), [1, seq]));
 }
 
@@ -71,10 +71,24 @@ export function rowPositions(m: ModelBuilder, position: I32<readonly ['batch']>,
  * absolute position p sees slots 0..p. Slots past a row's end (never written, or padding from a
  * batched prefill that the row's later tokens overwrite) are masked.
  */
-export function cacheMask(m: ModelBuilder, positions: I32<readonly ['batch', Dim]>, capacity: number): F32<readonly ['batch', 1, Dim, number]> {
+function cacheMask(m: ModelBuilder, positions: I32<readonly ['batch', Dim]>, capacity: number): F32<readonly ['batch', 1, Dim, number]> {
   const slots = m.reshape(m.range(capacity), [1, 1, 1, capacity]); // (1, 1, 1, P)
   const future = m.compare('greater', slots, m.reshape(positions, ['batch', 1, -1, 1])); // (B, 1, T, P)
   return m.where(future, MASKED, 0);
+}
+
+/**
+ * The inputs every KV-cache graph takes (KvCacheDecoder feeds them): input_ids [B, T] (T = 'seq' at
+ * prefill, 1 per step), position [B] (where each row's new tokens start), last_index [B] (whose
+ * logits to return); and what follows from them: the absolute positions (B, T) and the mask of
+ * attention over a cache of `capacity` slots (B, 1, T, P).
+ */
+export function decodeStepInputs(m: ModelBuilder, seq: 'seq' | 1, capacity: number) {
+  const ids = m.input('input_ids', 'i32', ['batch', seq]);
+  const position = m.input('position', 'i32', ['batch']);
+  const lastIndex = m.input('last_index', 'i32', ['batch']);
+  const positions = rowPositions(m, position, seq);
+  return { ids, position, lastIndex, positions, mask: cacheMask(m, positions, capacity) };
 }
 
 /**

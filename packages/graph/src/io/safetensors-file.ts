@@ -74,18 +74,21 @@ function readBytes(fd: number, length: number, position: number): Uint8Array {
   return done === length ? bytes : bytes.subarray(0, done);
 }
 
-/**
- * Writes a safetensors file without ever leaving a partial one at `path`: the bytes go to a temporary
- * file in the same folder (so the rename stays on one file system), are flushed, and the temporary
- * file is renamed over `path`. On any failure `path` keeps its old contents and the temporary file
- * is removed.
- */
+/** Writes a safetensors file atomically (see writeFileAtomic). */
 export async function writeSafetensorsFile(
   path: string,
   tensors: ReadonlyMap<string, NDArray> | Readonly<Record<string, NDArray>>,
   metadata?: Readonly<Record<string, string>>,
 ): Promise<void> {
-  const bytes = writeSafetensors(tensors, metadata);
+  await writeFileAtomic(path, writeSafetensors(tensors, metadata));
+}
+
+/**
+ * Writes a file without ever leaving a partial one at `path`: the bytes go to a temporary file in
+ * the same folder (so the rename stays on one file system), are flushed, and the temporary file is
+ * renamed over `path`. On any failure `path` keeps its old contents and the temporary file is removed.
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const file = await open(temp, 'wx');

@@ -678,11 +678,14 @@ const attention: Build = (s, r) => {
   return s.value(s.add('attention', inputs, { heads: h, kvHeads, scale }), tkv.mag);
 };
 
+/** A value of x's shape (f32) for a residual sum: x + that. */
+const residualFor = (s: CaseBuilder, k: number, x: Value): Value | undefined => s.pick(k, (v) => v.dtype === 'f32' && shapeEquals(v.shape, x.shape));
+
 const addNorm: Build = (s, r) => {
   const x = features(s, r.a);
   if (!x) return undefined;
   const d = x.shape[x.shape.length - 1] as number;
-  const residual = s.pick(r.b, (v) => v.dtype === 'f32' && v.shape.length === x.shape.length && v.shape.every((e, i) => e === x.shape[i])) ?? x;
+  const residual = residualFor(s, r.b, x) ?? x;
   return s.value(s.add('add_norm', [s.tame(x), s.tame(residual), s.param([d]), s.param([d])], { eps: 1e-5 }), Math.sqrt(d) + 1);
 };
 
@@ -704,7 +707,7 @@ const rmsNorm: Build = (s, r) => {
   const eps = [1e-5, 1e-3, 0.1][r.c % 3]!;
   const weightOffset = r.flag ? 1 : 0;
   // a third of the time the norm of a residual sum read by nothing else (fused_add_rms_norm)
-  const y = r.b % 3 === 0 ? s.pick(r.x, (v) => v.dtype === 'f32' && shapeEquals(v.shape, x.shape)) : undefined;
+  const y = r.b % 3 === 0 ? residualFor(s, r.x, x) : undefined;
   const [tx, ty] = [s.tame(x), y && s.tame(y)];
   const normed = ty ? s.value(s.add('add', [tx, ty]), tx.mag + ty.mag) : tx;
   return s.value(s.add('rms_norm', [normed, s.param([d])], { eps, weightOffset }), Math.sqrt(d) * (2 + weightOffset));

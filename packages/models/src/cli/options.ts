@@ -18,6 +18,33 @@ export interface CpuKernelFlags {
   allowNonfinite?: boolean;
 }
 
+/** What the sampling options of a command parsed to. */
+export interface SamplingFlags {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed: number;
+}
+
+/** `--temperature`, `--top-k`, `--top-p` and `--seed`: sampling instead of greedy or beam search. */
+export function addSamplingOptions(command: Command): Command {
+  return command
+    .option('--temperature <t>', 'sampling temperature (0 = greedy)', parseNumber('--temperature', (x) => x >= 0, 'a number >= 0'))
+    .option('--top-k <k>', 'sample from the k most likely tokens', parsePositiveInt('--top-k'))
+    .option('--top-p <p>', 'sample from the smallest set of tokens with probability >= p', parseNumber('--top-p', (x) => x > 0 && x <= 1, 'in (0, 1]'))
+    .option('--seed <s>', 'seed of the sampler (0 to 4294967295)', parseSeed, 0);
+}
+
+/** The sampling options given (and the seed), for generate() and translate(). */
+export function samplingOptions(flags: SamplingFlags): { seed: number; temperature?: number; topK?: number; topP?: number } {
+  return {
+    seed: flags.seed,
+    ...(flags.temperature !== undefined ? { temperature: flags.temperature } : {}),
+    ...(flags.topK !== undefined ? { topK: flags.topK } : {}),
+    ...(flags.topP !== undefined ? { topP: flags.topP } : {}),
+  };
+}
+
 /** `--allow-nonfinite`: let NaN and infinite outputs through (they fail the run by default). */
 export function addNonFiniteOption(command: Command): Command {
   return command.option('--allow-nonfinite', 'do not fail when the model outputs NaN or infinite values');

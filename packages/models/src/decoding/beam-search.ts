@@ -1,5 +1,5 @@
 import { ModelInputError } from '../errors.ts';
-import type { StepDecoder } from './step.ts';
+import { usingDecoder, type StepDecoder } from './step.ts';
 
 export interface BeamSearchOptions {
   /** K: hypotheses kept per step. */
@@ -89,4 +89,11 @@ export async function beamSearch(decoder: StepDecoder, prompt: readonly number[]
   }
   finished.sort((a, b) => b.score - a.score);
   return [...prompt, ...finished[0]!.tokens];
+}
+
+/** Beam search for each input (a prompt, a source) on a decoder of its own, whose rows are its beams. */
+export async function beamSearchEach<T>(inputs: readonly T[], decoderFor: (input: T) => StepDecoder, prefixOf: (input: T) => readonly number[], options: BeamSearchOptions): Promise<number[][]> {
+  const out: number[][] = [];
+  for (const input of inputs) out.push(await usingDecoder(decoderFor(input), (decoder) => beamSearch(decoder, prefixOf(input), options)));
+  return out;
 }

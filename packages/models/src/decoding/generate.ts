@@ -1,9 +1,9 @@
 import { ModelInputError } from '../errors.ts';
 import type { CausalLm } from './causal-lm.ts';
-import { beamSearch } from './beam-search.ts';
+import { beamSearchEach } from './beam-search.ts';
 import { Prng } from './prng.ts';
 import { isSampling, pickToken, validateSampling, type SamplingOptions } from './sampling.ts';
-import { decodeLoop } from './step.ts';
+import { decodeLoop, usingDecoder } from './step.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   readonly maxNewTokens: number;
@@ -41,27 +41,16 @@ export async function generate(model: CausalLm, prompts: readonly (readonly numb
   const stopAt = options.stopAt === undefined ? model.eosTokenId : options.stopAt;
   if (options.beams !== undefined && options.beams !== 1) {
     if (isSampling(options)) throw new ModelInputError('beam search is deterministic: it takes no --temperature, --top-k or --top-p');
-    const out: number[][] = [];
-    for (const prompt of prompts) {
-      const decoder = model.decoder(options.kvCache ?? true);
-      try {
-        out.push(await beamSearch(decoder, prompt, { beams: options.beams, maxNewTokens: options.maxNewTokens, stopAt, ...(options.lengthPenalty !== undefined ? { lengthPenalty: options.lengthPenalty } : {}) }));
-      } finally {
-        await decoder.dispose?.();
-      }
-    }
-    return out;
+    const search = { beams: options.beams, maxNewTokens: options.maxNewTokens, stopAt, ...(options.lengthPenalty !== undefined ? { lengthPenalty: options.lengthPenalty } : {}) };
+    return beamSearchEach(prompts, () => model.decoder(options.kvCache ?? true), (prompt) => prompt, search);
   }
-  const decoder = model.decoder(options.kvCache ?? true);
-  try {
-    return await decodeLoop(decoder, prompts, {
+  return usingDecoder(model.decoder(options.kvCache ?? true), (decoder) =>
+    decodeLoop(decoder, prompts, {
       maxNewTokens: options.maxNewTokens,
       stopAt,
       pick: (logits) => pickToken(logits, options, rng),
       filler: stopAt ?? 0,
       ...(options.onToken ? { onToken: options.onToken } : {}),
-    });
-  } finally {
-    await decoder.dispose?.();
-  }
+    }),
+  );
 }

@@ -2,7 +2,7 @@ import { StateStore, type Backend, type PreparedModel } from '@loom/backends';
 import { graphParams, nodeName, stateNames, type Graph, type NDArray, type Weights } from '@loom/graph';
 import { ModelInputError } from '../errors.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
-import { padBatch, rowOf } from '../runtime/graph-runner.ts';
+import { padBatch, pickRows, rowOf, withRows } from '../runtime/graph-runner.ts';
 import type { StepDecoder } from './step.ts';
 
 /**
@@ -112,22 +112,6 @@ export class KvCacheDecoder implements StepDecoder {
   }
 }
 
-
-/** Rows `order[0], order[1], ...` of an array's axis 0. */
-function pickRows(value: NDArray, order: readonly number[]): NDArray {
-  const rowSize = value.data.length / value.shape[0]!;
-  const data = value.dtype === 'i32' ? new Int32Array(order.length * rowSize) : new Float32Array(order.length * rowSize);
-  order.forEach((from, r) => data.set(value.data.subarray(from * rowSize, (from + 1) * rowSize), r * rowSize));
-  return { dtype: value.dtype, shape: [order.length, ...value.shape.slice(1)], data };
-}
-
-/** A context input with `batch` rows: as given, or its one row repeated. */
-function withRows(name: string, value: NDArray, batch: number): NDArray {
-  const rows = value.shape[0];
-  if (rows === batch) return value;
-  if (rows === 1) return pickRows(value, new Array<number>(batch).fill(0));
-  throw new ModelInputError(`decoder context '${name}' has ${rows} rows for a batch of ${batch}`);
-}
 
 function mapValues(record: Readonly<Record<string, NDArray>>, f: (name: string, value: NDArray) => NDArray): Record<string, NDArray> {
   return Object.fromEntries(Object.entries(record).map(([name, value]) => [name, f(name, value)]));

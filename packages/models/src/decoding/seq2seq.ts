@@ -1,9 +1,9 @@
 import { ModelInputError } from '../errors.ts';
 import type { TransformerRunner } from '../transformer/runner.ts';
-import { beamSearch } from './beam-search.ts';
+import { beamSearchEach } from './beam-search.ts';
 import { Prng } from './prng.ts';
 import { isSampling, pickToken, validateSampling, type SamplingOptions } from './sampling.ts';
-import { decodeLoop } from './step.ts';
+import { decodeLoop, usingDecoder } from './step.ts';
 
 export interface TranslateOptions extends SamplingOptions {
   /** The decoder's first token (BOS; Marian starts from its pad id, config.json's decoder_start_token_id). */
@@ -50,22 +50,12 @@ export async function translate(model: TransformerRunner, sources: readonly (rea
   const kvCache = options.kvCache ?? true;
   if (options.beams !== undefined && options.beams !== 1) {
     if (isSampling(options)) throw new ModelInputError('beam search is deterministic: it takes no --temperature, --top-k or --top-p');
-    const out: number[][] = [];
-    for (const source of sources) {
-      const decoder = model.decoder([source], kvCache);
-      try {
-        const search = { beams: options.beams, maxNewTokens, stopAt: options.eos, adjust, ...(options.lengthPenalty !== undefined ? { lengthPenalty: options.lengthPenalty } : {}) };
-        out.push(await beamSearch(decoder, [options.start], search));
-      } finally {
-        await decoder.dispose?.();
-      }
-    }
-    return out;
+    const search = { beams: options.beams, maxNewTokens, stopAt: options.eos, adjust, ...(options.lengthPenalty !== undefined ? { lengthPenalty: options.lengthPenalty } : {}) };
+    return beamSearchEach(sources, (source) => model.decoder([source], kvCache), () => [options.start], search);
   }
   const rng = new Prng(options.seed ?? 0);
-  const decoder = model.decoder(sources, kvCache);
-  try {
-    return await decodeLoop(decoder, sources.map(() => [options.start]), {
+  return usingDecoder(model.decoder(sources, kvCache), (decoder) =>
+    decodeLoop(decoder, sources.map(() => [options.start]), {
       maxNewTokens,
       stopAt: options.eos,
       pick: (logits, _, step) => {
@@ -73,10 +63,8 @@ export async function translate(model: TransformerRunner, sources: readonly (rea
         return pickToken(logits, options, rng);
       },
       filler: options.eos ?? options.start,
-    });
-  } finally {
-    await decoder.dispose?.();
-  }
+    }),
+  );
 }
 
 export interface GreedyOptions {

@@ -72,3 +72,12 @@ export async function decodeLoop(decoder: StepDecoder, prefixes: readonly (reado
     logits = await decoder.step(tokens);
   }
 }
+
+/** Runs `work` on a decoder and frees the decoder afterwards, however `work` ends. */
+export async function usingDecoder<T>(decoder: StepDecoder, work: (decoder: StepDecoder) => Promise<T>): Promise<T> {
+  try {
+    return await work(decoder);
+  } finally {
+    await decoder.dispose?.();
+  }
+}

@@ -8,10 +8,10 @@
  *          last_index [B] i32 (which new token's logits to return), cache.{k,v}.{i} [B, P, C].
  * Outputs: logits [B, 1, V] and the updated caches under the same names: they are states, kept by
  *          the backend between runs and updated in place (see StateStore).
- * A query at position p sees cache slots 0..p (`cacheMask`).
+ * A query at position p sees cache slots 0..p (`decodeStepInputs`' mask).
  */
 import { ModelBuilder, type Graph } from '@loom/graph';
-import { appendToCache, cacheMask, layerNorm, linear, pickPosition, rowPositions, tiedHead, type F32, type I32 } from '../blocks.ts';
+import { appendToCache, decodeStepInputs, layerNorm, linear, pickPosition, tiedHead, type F32, type I32 } from '../blocks.ts';
 import type { Gpt2Config } from './config.ts';
 
 type Hidden = F32<readonly ['batch', 'seq' | 1, number]>;
@@ -37,14 +37,9 @@ function mlp(m: ModelBuilder, cfg: Gpt2Config, p: string, x: Hidden): Hidden {
 export function buildCachedGpt2(cfg: Gpt2Config, options: { seq?: 'seq' | 1 } = {}): Graph {
   const m = new ModelBuilder();
   const seq = options.seq ?? 'seq';
-  const ids = m.input('input_ids', 'i32', ['batch', seq]);
-  const position = m.input('position', 'i32', ['batch']);
-  const lastIndex = m.input('last_index', 'i32', ['batch']);
+  const { ids, position, lastIndex, positions, mask } = decodeStepInputs(m, seq, cfg.nPositions); // positions (B, T), mask (B, 1, T, P)
   const wte = m.param('wte.weight', [cfg.vocabSize, cfg.nEmbd]);
   const wpe = m.param('wpe.weight', [cfg.nPositions, cfg.nEmbd]);
-
-  const positions = rowPositions(m, position, seq); // (B, T): absolute positions
-  const mask = cacheMask(m, positions, cfg.nPositions); // (B, 1, T, P)
   let x: Hidden = m.learnedPosenc(m.embed(ids, wte), wpe, positions); // (B, T, C)
   for (let i = 0; i < cfg.nLayer; i++) {
     x = m.add(x, cachedAttn(m, cfg, i, layerNorm(m, `h.${i}.ln_1`, x, cfg.nEmbd, cfg.eps), position, mask));

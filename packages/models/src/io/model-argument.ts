@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { GraphFormatError, graphFromJson, type Graph } from '@loom/graph';
+import { GraphFormatError, graphFromJson, type Graph, type NDArray } from '@loom/graph';
 import { ConfigError } from '../errors.ts';
 import { gpt2ConfigFromHf } from '../gpt2/config.ts';
 import { buildGpt2 } from '../gpt2/model.ts';
@@ -8,6 +8,9 @@ import { buildLlama } from '../llama/model.ts';
 import { marianConfigFromHf } from '../marian/config.ts';
 import { PRESETS, presetGraph } from '../presets.ts';
 import { buildTransformer } from '../transformer/model.ts';
+import { gpt2Weights } from '../weights/gpt2-weights.ts';
+import { llamaWeights } from '../weights/llama-weights.ts';
+import { marianWeights } from '../weights/marian-weights.ts';
 import { readUserFile } from './files.ts';
 import { CAUSAL_LM_TYPES } from './load-causal-lm.ts';
 import { modelTypeOf, SEQ2SEQ_TYPES } from './load-seq2seq.ts';
@@ -20,6 +23,36 @@ export interface ModelArgument {
 }
 
 const CONFIG_TYPES = [...CAUSAL_LM_TYPES, ...SEQ2SEQ_TYPES];
+
+/** A Hugging Face config's full-sequence graph, and how its checkpoint maps onto the graph's weights. */
+export interface ConfigModel {
+  readonly graph: Graph;
+  readonly kind: string;
+  load(checkpoint: Map<string, NDArray>, path: string): Map<string, NDArray>;
+}
+
+/**
+ * The model a Hugging Face config.json describes, by model_type (a GPT-2 config without one too):
+ * GPT-2 and the Llama family with attention_mask, Marian's teacher-forcing graph. Undefined for
+ * any other config.
+ */
+export function hfConfigModel(json: unknown, where: string): ConfigModel | undefined {
+  const type = modelTypeOf(json);
+  const record = json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined;
+  if (type === 'gpt2' || (type === undefined && record !== undefined && 'n_layer' in record)) {
+    const cfg = gpt2ConfigFromHf(json, where);
+    return { graph: buildGpt2(cfg, { attentionMask: true }), kind: 'gpt2', load: (c, p) => gpt2Weights(cfg, c, p) };
+  }
+  if ((LLAMA_MODEL_TYPES as readonly unknown[]).includes(type)) {
+    const cfg = llamaConfigFromHf(json, where);
+    return { graph: buildLlama(cfg, { attentionMask: true }), kind: String(type), load: (c, p) => llamaWeights(cfg, c, p) };
+  }
+  if (type === 'marian') {
+    const cfg = marianConfigFromHf(json, where);
+    return { graph: buildTransformer(cfg.transformer), kind: 'marian', load: (c, p) => marianWeights(cfg, c, p) };
+  }
+  return undefined;
+}
 
 /**
  * `loom compile` and `loom verify`'s model argument: a preset name, a Loom graph JSON file
@@ -48,10 +81,9 @@ export function resolveModelArgument(arg: string): ModelArgument {
       throw e;
     }
   }
+  const config = hfConfigModel(json, arg);
+  if (config) return { graph: config.graph, kind: config.kind };
   const type = modelTypeOf(json);
-  if (type === 'gpt2' || (type === undefined && record !== undefined && 'n_layer' in record)) return { graph: buildGpt2(gpt2ConfigFromHf(json, arg), { attentionMask: true }), kind: 'gpt2' };
-  if ((LLAMA_MODEL_TYPES as readonly unknown[]).includes(type)) return { graph: buildLlama(llamaConfigFromHf(json, arg), { attentionMask: true }), kind: String(type) };
-  if (type === 'marian') return { graph: buildTransformer(marianConfigFromHf(json, arg).transformer), kind: 'marian' };
   const what = type !== undefined ? `a config.json of model_type ${JSON.stringify(type).slice(0, 40)}, which Loom does not build (supported: ${CONFIG_TYPES.join(', ')})` : 'neither a Loom graph JSON (no "format": "loom-graph") nor a Hugging Face config.json (no model_type)';
   throw new ConfigError(`${arg}: ${what}`);
 }

@@ -1,20 +1,12 @@
 import { randomWeights } from '@loom/backends';
 import { checkWeights, type Graph, type NDArray } from '@loom/graph';
 import { ConfigError, ModelInputError } from '../errors.ts';
-import { gpt2ConfigFromHf } from '../gpt2/config.ts';
-import { buildGpt2 } from '../gpt2/model.ts';
-import { LLAMA_MODEL_TYPES, llamaConfigFromHf } from '../llama/config.ts';
-import { buildLlama } from '../llama/model.ts';
-import { marianConfigFromHf } from '../marian/config.ts';
 import { parseReverseSpec } from '../reverse/reverse-model.ts';
 import { buildTransformer } from '../transformer/model.ts';
-import { gpt2Weights } from '../weights/gpt2-weights.ts';
-import { llamaWeights } from '../weights/llama-weights.ts';
-import { marianWeights } from '../weights/marian-weights.ts';
 import { transformerWeights } from '../weights/transformer-weights.ts';
 import { readCheckpoint, readUserFile, readUserJson } from './files.ts';
 import { modelTypeOf } from './load-seq2seq.ts';
-import { resolveModelArgument } from './model-argument.ts';
+import { hfConfigModel, resolveModelArgument, type ConfigModel } from './model-argument.ts';
 
 /** A model's full-sequence graph with the weights it runs on. */
 export interface ModelWithWeights {
@@ -48,7 +40,7 @@ export function modelWithWeights(source: ModelSource): ModelWithWeights {
 }
 
 /** The model's graph, and how its checkpoint maps to the graph's weights (without reading them). */
-export function modelGraph(source: ModelSource): { graph: Graph; kind: string; load(checkpoint: Map<string, NDArray>, path: string): Map<string, NDArray> } {
+export function modelGraph(source: ModelSource): ConfigModel {
   if (source.config !== undefined) {
     if (source.model !== undefined) throw new ModelInputError('give the model as MODEL or as --config C with --weights W, not both');
     return fromConfig(source.config);
@@ -65,24 +57,12 @@ export function modelGraph(source: ModelSource): { graph: Graph; kind: string; l
   };
 }
 
-function fromConfig(configPath: string): ReturnType<typeof modelGraph> {
+function fromConfig(configPath: string): ConfigModel {
   const json = readUserJson(configPath, 'config');
-  const type = modelTypeOf(json);
-  const record = json !== null && typeof json === 'object' ? (json as Record<string, unknown>) : {};
-  if (type === 'gpt2' || (type === undefined && 'n_layer' in record)) {
-    const cfg = gpt2ConfigFromHf(json, configPath);
-    return { graph: buildGpt2(cfg, { attentionMask: true }), kind: 'gpt2', load: (c, p) => gpt2Weights(cfg, c, p) };
-  }
-  if ((LLAMA_MODEL_TYPES as readonly unknown[]).includes(type)) {
-    const cfg = llamaConfigFromHf(json, configPath);
-    return { graph: buildLlama(cfg, { attentionMask: true }), kind: String(type), load: (c, p) => llamaWeights(cfg, c, p) };
-  }
-  if (type === 'marian') {
-    const cfg = marianConfigFromHf(json, configPath);
-    return { graph: buildTransformer(cfg.transformer), kind: 'marian', load: (c, p) => marianWeights(cfg, c, p) };
-  }
-  const inner = record['config'];
-  if (type === undefined && inner !== null && typeof inner === 'object' && 'chars' in inner && 'max_len' in inner) {
+  const config = hfConfigModel(json, configPath);
+  if (config) return config;
+  const inner = json !== null && typeof json === 'object' ? (json as Record<string, unknown>)['config'] : undefined;
+  if (modelTypeOf(json) === undefined && inner !== null && typeof inner === 'object' && 'chars' in inner && 'max_len' in inner) {
     const spec = parseReverseSpec(readUserFile(configPath, 'config').toString('utf8'), configPath);
     return { graph: buildTransformer(spec.config), kind: 'transformer', load: (c, p) => transformerWeights(spec.config, c, p) };
   }

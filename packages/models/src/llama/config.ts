@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError } from '../errors.ts';
+import { parseConfig, unsupportedField } from '../io/parse-config.ts';
 
 /**
  * The Llama family's decoder (Llama 2/3, and Mistral and Qwen2, which share its layout): pre-norm
@@ -63,16 +63,8 @@ const hfLlamaSchema = z.object({
 
 /** Parses a Hugging Face config of model_type llama, mistral or qwen2; what Loom does not build is a ConfigError naming the field. */
 export function llamaConfigFromHf(json: unknown, where = 'config.json'): LlamaConfig {
-  const parsed = hfLlamaSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
-    throw new ConfigError(`${where}: ${field}: ${issue.message}`);
-  }
-  const c = parsed.data;
-  const unsupported = (field: string, why: string): never => {
-    throw new ConfigError(`${where}: ${field}: ${why}`);
-  };
+  const c = parseConfig(hfLlamaSchema, json, where);
+  const unsupported = unsupportedField(where);
   if (c.hidden_act !== 'silu') unsupported('hidden_act', `'${c.hidden_act}' is not supported for ${c.model_type} (supported: silu, the SwiGLU MLP)`);
   if (c.rope_scaling !== undefined && c.rope_scaling !== null) unsupported('rope_scaling', `${JSON.stringify(c.rope_scaling).slice(0, 60)} is not supported (only unscaled rotary positions)`);
   if (c.mlp_bias) unsupported('mlp_bias', 'MLP biases are not supported');

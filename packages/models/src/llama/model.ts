@@ -14,7 +14,7 @@
  * n1, n2 are RMSNorm; attention is causal and grouped (H / KV query heads per kv head).
  */
 import { ModelBuilder, type Dim, type Graph } from '@loom/graph';
-import { appendToCache, cacheMask, combineMasks, lastPosition, pickPosition, rowPositions, tiedHead, type F32, type I32 } from '../blocks.ts';
+import { appendToCache, combineMasks, decodeStepInputs, lastPosition, pickPosition, tiedHead, type F32, type I32 } from '../blocks.ts';
 import type { LlamaConfig } from './config.ts';
 
 type Hidden = F32<readonly ['batch', Dim, number]>;
@@ -101,11 +101,8 @@ export function buildCachedLlama(cfg: LlamaConfig, options: { seq?: 'seq' | 1 } 
   const m = new ModelBuilder();
   const seq = options.seq ?? 'seq';
   const P = cfg.maxPositions;
-  const ids = m.input('input_ids', 'i32', ['batch', seq]);
-  const position = m.input('position', 'i32', ['batch']);
-  const lastIndex = m.input('last_index', 'i32', ['batch']);
+  const { ids, position, lastIndex, mask } = decodeStepInputs(m, seq, P); // mask (B, 1, T, P)
   const embed = m.param('embed_tokens.weight', [cfg.vocabSize, cfg.hidden]);
-  const mask = cacheMask(m, rowPositions(m, position, seq), P); // (B, 1, T, P)
   const cache: KvSource = {
     keys: (i, k) => appendToCache(m, llamaCacheName('k', i), k, position, P),
     values: (i, v) => appendToCache(m, llamaCacheName('v', i), v, position, P),

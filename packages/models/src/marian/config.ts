@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Activation } from '@loom/graph';
-import { ConfigError } from '../errors.ts';
+import { parseConfig, unsupportedField } from '../io/parse-config.ts';
 import { validateTransformerConfig, type TransformerConfig } from '../transformer/config.ts';
 
 /**
@@ -66,16 +66,8 @@ const hfMarianSchema = z.object({
 
 /** Parses a Hugging Face config.json of model_type marian; what Loom does not build is a ConfigError naming the field. */
 export function marianConfigFromHf(json: unknown, where = 'config.json'): MarianConfig {
-  const parsed = hfMarianSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
-    throw new ConfigError(`${where}: ${field}: ${issue.message}`);
-  }
-  const c = parsed.data;
-  const unsupported = (field: string, why: string): never => {
-    throw new ConfigError(`${where}: ${field}: ${why}`);
-  };
+  const c = parseConfig(hfMarianSchema, json, where);
+  const unsupported = unsupportedField(where);
   const activation = Object.hasOwn(HF_ACTIVATIONS, c.activation_function) ? HF_ACTIVATIONS[c.activation_function] : undefined;
   if (!activation) unsupported('activation_function', `unsupported value '${c.activation_function}'; supported: ${Object.keys(HF_ACTIVATIONS).join(', ')}`);
   if (c.encoder_attention_heads !== c.decoder_attention_heads) unsupported('decoder_attention_heads', `${c.decoder_attention_heads} differs from encoder_attention_heads ${c.encoder_attention_heads}; Loom builds one head count`);

@@ -1,5 +1,6 @@
 import type { Backend, PreparedModel } from '@loom/backends';
 import { graphParams, nodeName, type Graph, type NDArray, type Weights } from '@loom/graph';
+import { ModelInputError } from '../errors.ts';
 
 /**
  * One graph on one backend with its weights, prepared on first use and kept: decoding calls `run`
@@ -59,4 +60,20 @@ export function rowOf(logits: NDArray, b: number, index = 0): Float32Array {
   const perRow = logits.data.length / logits.shape[0]!;
   const start = b * perRow + index * v;
   return Float32Array.from(logits.data.subarray(start, start + v));
+}
+
+/** Rows `order[0], order[1], ...` of an array's axis 0. */
+export function pickRows(value: NDArray, order: readonly number[]): NDArray {
+  const rowSize = value.data.length / value.shape[0]!;
+  const data = value.dtype === 'i32' ? new Int32Array(order.length * rowSize) : new Float32Array(order.length * rowSize);
+  order.forEach((from, r) => data.set(value.data.subarray(from * rowSize, (from + 1) * rowSize), r * rowSize));
+  return { dtype: value.dtype, shape: [order.length, ...value.shape.slice(1)], data };
+}
+
+/** An input of `batch` rows: as given, or its one row repeated (one source for all its beams). */
+export function withRows(name: string, value: NDArray, batch: number): NDArray {
+  const rows = value.shape[0];
+  if (rows === batch) return value;
+  if (rows === 1) return pickRows(value, new Array<number>(batch).fill(0));
+  throw new ModelInputError(`decoder input '${name}' has ${rows} rows for a batch of ${batch}`);
 }

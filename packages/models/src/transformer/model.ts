@@ -18,7 +18,7 @@
  * T new target tokens per row, appending their self-attention keys and values to per-layer caches.
  */
 import { ModelBuilder, type Dim, type Graph } from '@loom/graph';
-import { appendToCache, cacheMask, lastPosition, layerNorm, linear, normParams, pickPosition, rowPositions, tiedHead, type F32, type I32 } from '../blocks.ts';
+import { appendToCache, decodeStepInputs, lastPosition, layerNorm, linear, normParams, pickPosition, tiedHead, type F32, type I32 } from '../blocks.ts';
 import { validateTransformerConfig, type TransformerConfig } from './config.ts';
 
 type Ids<T extends Dim> = I32<readonly ['batch', T]>;
@@ -202,11 +202,8 @@ export function buildCachedTransformerDecoder(cfg: TransformerConfig, options: {
   const m = new ModelBuilder();
   const seq = options.seq ?? 'seq';
   const d = cfg.dModel;
-  const ids = m.input('input_ids', 'i32', ['batch', seq]);
-  const position = m.input('position', 'i32', ['batch']);
-  const lastIndex = m.input('last_index', 'i32', ['batch']);
+  const { ids, position, lastIndex, positions, mask } = decodeStepInputs(m, seq, cfg.maxLen); // positions (B, T), mask (B, 1, T, P)
   const srcIds = srcInput(m);
-  const positions = rowPositions(m, position, seq); // (B, T)
   const kv: DecoderKv = {
     self: (i, fresh) => ({
       k: appendToCache(m, decoderCacheName('k', i), fresh.k, position, cfg.maxLen),
@@ -214,6 +211,6 @@ export function buildCachedTransformerDecoder(cfg: TransformerConfig, options: {
     }),
     cross: (i) => ({ k: m.input(crossKvName('k', i), 'f32', ['batch', 'src_seq', d]), v: m.input(crossKvName('v', i), 'f32', ['batch', 'src_seq', d]) }),
   };
-  const x = decodeStack(m, cfg, embed(m, cfg, 'tgt', ids, positions), kv, cacheMask(m, positions, cfg.maxLen), srcIds);
+  const x = decodeStack(m, cfg, embed(m, cfg, 'tgt', ids, positions), kv, mask, srcIds);
   return m.build({ logits: generator(m, cfg, pickPosition(m, x, lastIndex)) });
 }

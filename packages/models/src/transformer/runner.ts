@@ -3,7 +3,7 @@ import type { NDArray, Weights } from '@loom/graph';
 import { KvCacheDecoder, type CachedPlans } from '../decoding/kv-cache-decoder.ts';
 import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
-import { GraphRunner, padBatch, rowOf } from '../runtime/graph-runner.ts';
+import { GraphRunner, padBatch, rowOf, withRows } from '../runtime/graph-runner.ts';
 import type { TransformerConfig } from './config.ts';
 import { buildCachedTransformerDecoder, buildTransformerCrossKv, buildTransformerDecoder, buildTransformerEncoder } from './model.ts';
 
@@ -69,9 +69,8 @@ export class TransformerRunner {
       checkTokenRows(rows, this.cfg.tgtVocab, this.cfg.maxLen, 'target');
       memory ??= this.encode(srcIds);
       const batch = rows.length;
-      const tile = (x: NDArray) => (x.shape[0] === batch ? x : repeatRow(x, batch));
       const tgtIds = padBatch(rows, this.cfg.padId).ids;
-      const logits = (await decoderLast.run({ memory: tile(await memory), src_ids: tile(srcIds), tgt_ids: tgtIds }))['logits']!; // (B, 1, V)
+      const logits = (await decoderLast.run({ memory: withRows('memory', await memory, batch), src_ids: withRows('src_ids', srcIds, batch), tgt_ids: tgtIds }))['logits']!; // (B, 1, V)
       return rows.map((_, b) => rowOf(logits, b));
     });
   }
@@ -84,11 +83,4 @@ export class TransformerRunner {
   async dispose(): Promise<void> {
     await Promise.all([this.encoder.dispose(), this.decoderLast?.dispose(), this.decoderFull?.dispose(), this.crossKv?.dispose()]);
   }
-}
-
-/** A one-row array repeated to `batch` rows. */
-function repeatRow(x: NDArray, batch: number): NDArray {
-  const data = x.dtype === 'i32' ? new Int32Array(batch * x.data.length) : new Float32Array(batch * x.data.length);
-  for (let b = 0; b < batch; b++) data.set(x.data, b * x.data.length);
-  return { dtype: x.dtype, shape: [batch, ...x.shape.slice(1)], data };
 }

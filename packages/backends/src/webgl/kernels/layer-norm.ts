@@ -2,17 +2,29 @@ import { f32Literal, int } from '../glsl.ts';
 import { input, pass, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
 
 /**
+ * What both norms share: the rows of the last axis (d wide), the tensors read (x, and residual for
+ * the fused residual forms, then the norm's parameters from slot `g`), and a row value at an index:
+ * x, or x + residual without storing the sum. Undefined for an empty output.
+ */
+function rowFrame(ctx: KernelContext, withResidual: boolean) {
+  const shape = ctx.output.shape;
+  const size = sizeOfShape(shape);
+  if (size === 0) return undefined;
+  const d = shape[shape.length - 1]!;
+  const tensors = withResidual ? [input(0), input(1)] : [input(0)];
+  const value = (index: string) => (withResidual ? `(${sample(0, index)} + ${sample(1, index)})` : sample(0, index));
+  return { size, d, rows: size / d, tensors, g: tensors.length, value };
+}
+
+/**
  * Layer norm over the last axis in two passes: per row the mean and 1 / sqrt(variance + eps) (the
  * variance of the centred values, as the reference computes it), then every element normalized.
  * With `residual`, normalizes x + residual (fused_add_layer_norm) without storing the sum.
  */
 function renderLayerNorm(ctx: KernelContext, eps: number, withResidual: boolean): GlPass[] {
-  const shape = ctx.output.shape;
-  const size = sizeOfShape(shape);
-  if (size === 0) return [];
-  const d = shape[shape.length - 1]!;
-  const rows = size / d;
-  const value = (index: string) => (withResidual ? `(${sample(0, index)} + ${sample(1, index)})` : sample(0, index));
+  const frame = rowFrame(ctx, withResidual);
+  if (!frame) return [];
+  const { size, d, rows, tensors, g, value } = frame;
   const stats = [
     'int row = i / 2;',
     `int base = row * ${int(d)};`,
@@ -24,17 +36,14 @@ function renderLayerNorm(ctx: KernelContext, eps: number, withResidual: boolean)
     `for (int k = 0; k < ${int(d)}; k++) { float c = ${value('base + k')} - mean; q += c * c; }`,
     `return inversesqrt(q / ${f32Literal(d)} + ${f32Literal(eps)});`,
   ];
-  const tensors = withResidual ? [input(0), input(1)] : [input(0)];
-  const g = tensors.length;
   const normalize = [
     `int row = i / ${int(d)};`,
     `int k = i - row * ${int(d)};`,
     `return (${value('i')} - ${sample(g + 2, 'row * 2')}) * ${sample(g + 2, 'row * 2 + 1')} * ${sample(g, 'k')} + ${sample(g + 1, 'k')};`,
   ];
-  const [gamma, beta] = withResidual ? [2, 3] : [1, 2];
   return [
     { inputs: tensors, size: rows * 2, helpers: [], body: stats, what: `${ctx.node.op} row mean and scale` },
-    { inputs: [...tensors, input(gamma), input(beta), pass(0)], size, helpers: [], body: normalize, what: `${ctx.node.op} normalize` },
+    { inputs: [...tensors, input(g), input(g + 1), pass(0)], size, helpers: [], body: normalize, what: `${ctx.node.op} normalize` },
   ];
 }
 
@@ -46,14 +55,9 @@ export const fusedAddLayerNormKernel = (ctx: KernelContext<'fused_add_layer_norm
  * (weight + offset), with v = x or x + residual (fused_add_rms_norm, the sum never stored).
  */
 function renderRmsNorm(ctx: KernelContext, eps: number, weightOffset: number, withResidual: boolean): GlPass[] {
-  const shape = ctx.output.shape;
-  const size = sizeOfShape(shape);
-  if (size === 0) return [];
-  const d = shape[shape.length - 1]!;
-  const rows = size / d;
-  const value = (index: string) => (withResidual ? `(${sample(0, index)} + ${sample(1, index)})` : sample(0, index));
-  const tensors = withResidual ? [input(0), input(1)] : [input(0)];
-  const g = tensors.length;
+  const frame = rowFrame(ctx, withResidual);
+  if (!frame) return [];
+  const { size, d, rows, tensors, g, value } = frame;
   const stats = [
     `int base = i * ${int(d)};`,
     'float q = 0.0;',

@@ -1,5 +1,5 @@
-import { mkdtempSync, renameSync, rmSync, writeFileSync, fsyncSync, openSync, closeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { writeFileAtomic } from '@loom/graph/node';
 import { exportOnnx } from '@loom/compiler';
 import { Command, Option } from 'commander';
 import { FileError, ModelInputError } from '../../errors.ts';
@@ -19,23 +19,14 @@ interface ExportOpts {
   force?: boolean;
 }
 
-/** Writes `files` (name -> bytes) beside each other atomically: each to a temporary file, flushed, then renamed. */
-function writeAtomically(files: readonly [string, Uint8Array][]): void {
-  const temp = mkdtempSync(join(dirname(files[0]![0]), `.${basename(files[0]![0])}.`));
-  try {
-    const staged = files.map(([path, bytes]) => {
-      const file = join(temp, basename(path));
-      writeFileSync(file, bytes, { flag: 'wx' });
-      const fd = openSync(file, 'r');
-      fsyncSync(fd);
-      closeSync(fd);
-      return [file, path] as const;
-    });
-    for (const [file, path] of staged) renameSync(file, path);
-  } catch (e) {
-    throw new FileError(`cannot write '${files[0]![0]}': ${(e as Error).message}`);
-  } finally {
-    rmSync(temp, { recursive: true, force: true });
+/** Writes the files atomically, each in turn (an ONNX model's data file before the model that names it). */
+async function writeFiles(files: readonly [string, Uint8Array][]): Promise<void> {
+  for (const [path, bytes] of files) {
+    try {
+      await writeFileAtomic(path, bytes);
+    } catch (e) {
+      throw new FileError(`cannot write '${path}': ${(e as Error).message}`);
+    }
   }
 }
 
@@ -66,20 +57,21 @@ export function exportCommand(io: CliIo): Command {
         if (opts.weights || opts.randomWeights) throw new ModelInputError('--format ts writes code, not weights: the module takes them in run(inputs, weights); drop --weights / --random-weights');
         const { graph, kind } = modelGraph({ ...(model !== undefined ? { model } : {}), ...(opts.config ? { config: opts.config } : {}) });
         const text = await emitTsModule(graph, { title: `${kind} (${model ?? opts.config})` });
-        writeAtomically([[opts.out, new TextEncoder().encode(text)]]);
+        await writeFiles([[opts.out, new TextEncoder().encode(text)]]);
         io.out(`wrote ${opts.out} (${kind}, ${text.split('\n').length} lines): run(inputs, weights) on the cpu runtime of @loom/backends/aot\n`);
         return;
       }
       const { graph, weights, kind } = modelWithWeights({ ...(model !== undefined ? { model } : {}), ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.config ? { config: opts.config } : {}), randomWeights: Boolean(opts.randomWeights), seed: opts.seed });
       const dataName = `${basename(opts.out)}.data`;
       const { model: bytes, externalData } = exportOnnx(graph, weights, { externalName: dataName });
-      const files: [string, Uint8Array][] = [[opts.out, bytes]];
+      const files: [string, Uint8Array][] = [];
       if (externalData) {
         const dataPath = join(dirname(opts.out), dataName);
         checkOutputPath(dataPath, inputs, Boolean(opts.force));
         files.push([dataPath, externalData]);
       }
-      writeAtomically(files);
+      files.push([opts.out, bytes]);
+      await writeFiles(files);
       const inputsText = graph.nodes.filter((n) => n.op === 'input').map((n) => `${String(n.attrs['name'])} ${n.type.dtype}[${n.type.shape.join(', ')}]`);
       io.out(`wrote ${opts.out} (${kind}, ${(bytes.length / 2 ** 20).toFixed(1)} MiB${externalData ? ` + ${dataName} ${(externalData.length / 2 ** 20).toFixed(1)} MiB` : ''}): inputs ${inputsText.join(', ')}; outputs ${graph.outputs.map((o) => o.name).join(', ')}\n`);
     });

@@ -4,10 +4,10 @@ import { gpt2Tokenizer } from '../../tokenizers/gpt2-tokenizer.ts';
 import { loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
 import { ModelInputError } from '../../errors.ts';
 import { CAUSAL_LM_TYPES, loadCausalLm } from '../../io/load-causal-lm.ts';
-import { addCpuKernelOptions, addNonFiniteOption, backendOption, collect, commandBackend, parseIdList, parseSeed, type CpuKernelFlags, parseNonNegativeInt, parseNumber, parsePositiveInt } from '../options.ts';
+import { addCpuKernelOptions, addNonFiniteOption, addSamplingOptions, backendOption, collect, commandBackend, parseIdList, samplingOptions, type CpuKernelFlags, parseNonNegativeInt, parseNumber, parsePositiveInt, type SamplingFlags } from '../options.ts';
 import { quietIo, weightsProgress, type CliIo } from '../io.ts';
 
-interface GenerateOpts extends CpuKernelFlags {
+interface GenerateOpts extends CpuKernelFlags, SamplingFlags {
   weights: string;
   config: string;
   prompt?: string[];
@@ -16,10 +16,6 @@ interface GenerateOpts extends CpuKernelFlags {
   beams?: number;
   lengthPenalty?: number;
   maxNewTokens: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed: number;
   backend: string;
   kvCache: boolean;
   quiet?: boolean;
@@ -61,7 +57,7 @@ function tokenStream(io: CliIo, prompt: readonly number[], tokenizer: TextTokeni
  * tokenizer.json beside the weights; `--ids` prints the generated ids only, comma-separated.
  */
 export function generateCommand(io: CliIo): Command {
-  return addNonFiniteOption(addCpuKernelOptions(new Command('generate')))
+  return addSamplingOptions(addNonFiniteOption(addCpuKernelOptions(new Command('generate'))))
     .description(`continue prompts with a causal LM (config.json model_type ${CAUSAL_LM_TYPES.join(', ')}), greedy unless --temperature/--top-k/--top-p`)
     .requiredOption('--weights <file>', 'Hugging Face weights (.safetensors)')
     .requiredOption('--config <file>', 'Hugging Face config.json (its model_type picks the model)')
@@ -69,10 +65,6 @@ export function generateCommand(io: CliIo): Command {
     .option('--tokenizer <file>', "a Hugging Face tokenizer.json for --prompt (default: GPT-2's BPE for GPT-2, else tokenizer.json beside --weights)")
     .option('--ids <list>', 'token ids to continue, e.g. 1,57,211; prints the new ids, comma-separated', parseIdList)
     .option('--max-new-tokens <n>', 'tokens to generate per prompt', parseNonNegativeInt('--max-new-tokens'), 20)
-    .option('--temperature <t>', 'sampling temperature (0 = greedy)', parseNumber('--temperature', (x) => x >= 0, 'a number >= 0'))
-    .option('--top-k <k>', 'sample from the k most likely tokens', parsePositiveInt('--top-k'))
-    .option('--top-p <p>', 'sample from the smallest set of tokens with probability >= p', parseNumber('--top-p', (x) => x > 0 && x <= 1, 'in (0, 1]'))
-    .option('--seed <s>', 'seed of the sampler (0 to 4294967295)', parseSeed, 0)
     .option('--beams <k>', 'beam search with k beams per prompt (deterministic: no sampling options)', parsePositiveInt('--beams'))
     .option('--length-penalty <p>', 'beam search: a hypothesis scores logP / length^p (default 1)', parseNumber('--length-penalty', (x) => Number.isFinite(x), 'a finite number'))
     .option('--no-kv-cache', 'recompute the whole prefix every step instead of decoding with the KV cache')
@@ -95,13 +87,10 @@ export function generateCommand(io: CliIo): Command {
       const out = await generate(model, prompts, {
         ...(stream ? { onToken: (_: number, token: number) => stream.push(token) } : {}),
         maxNewTokens: opts.maxNewTokens,
-        seed: opts.seed,
+        ...samplingOptions(opts),
         kvCache: opts.kvCache,
         ...(opts.beams !== undefined ? { beams: opts.beams } : {}),
         ...(opts.lengthPenalty !== undefined ? { lengthPenalty: opts.lengthPenalty } : {}),
-        ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
-        ...(opts.topK !== undefined ? { topK: opts.topK } : {}),
-        ...(opts.topP !== undefined ? { topP: opts.topP } : {}),
       });
       if (stream) stream.end(out[0]!);
       else if (opts.ids) io.out(`${out[0]!.slice(opts.ids.length).join(',')}\n`);

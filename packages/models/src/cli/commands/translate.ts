@@ -5,10 +5,10 @@ import { ModelInputError } from '../../errors.ts';
 import { SEQ2SEQ_TYPES, loadSeq2Seq } from '../../io/load-seq2seq.ts';
 import { loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
 import { loadMarianTokenizer, marianTokenizerBeside } from '../../tokenizers/marian-tokenizer.ts';
-import { addCpuKernelOptions, addNonFiniteOption, backendOption, commandBackend, parseIdList, parseNonNegativeInt, parseNumber, parsePositiveInt, parseSeed, type CpuKernelFlags } from '../options.ts';
+import { addCpuKernelOptions, addNonFiniteOption, addSamplingOptions, backendOption, commandBackend, parseIdList, parseNonNegativeInt, parseNumber, parsePositiveInt, samplingOptions, type CpuKernelFlags, type SamplingFlags } from '../options.ts';
 import { quietIo, weightsProgress, type CliIo } from '../io.ts';
 
-interface TranslateOpts extends CpuKernelFlags {
+interface TranslateOpts extends CpuKernelFlags, SamplingFlags {
   weights: string;
   config: string;
   ids?: number[];
@@ -17,10 +17,6 @@ interface TranslateOpts extends CpuKernelFlags {
   maxNewTokens?: number;
   beams?: number;
   lengthPenalty?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed: number;
   kvCache: boolean;
   quiet?: boolean;
 }
@@ -46,7 +42,7 @@ async function textTokenizer(given: string | undefined, weights: string): Promis
  * token and up to and including the end token; `--text` prints text through a tokenizer.json.
  */
 export function translateCommand(io: CliIo): Command {
-  return addNonFiniteOption(addCpuKernelOptions(new Command('translate')))
+  return addSamplingOptions(addNonFiniteOption(addCpuKernelOptions(new Command('translate'))))
     .description(`translate with an encoder-decoder checkpoint (config.json model_type ${SEQ2SEQ_TYPES.join(', ')})`)
     .requiredOption('--weights <file>', 'Hugging Face weights (.safetensors)')
     .requiredOption('--config <file>', 'Hugging Face config.json (a generation_config.json beside it is read too)')
@@ -56,10 +52,6 @@ export function translateCommand(io: CliIo): Command {
     .option('--max-new-tokens <n>', "tokens to generate at most (default: the config's max_length - 1, else 20)", parseNonNegativeInt('--max-new-tokens'))
     .option('--beams <k>', "beam search with k beams (default: the config's num_beams, else 1: greedy)", parsePositiveInt('--beams'))
     .option('--length-penalty <p>', "beam search: a hypothesis scores logP / length^p (default: the config's length_penalty, else 1)", parseNumber('--length-penalty', (x) => Number.isFinite(x), 'a finite number'))
-    .option('--temperature <t>', 'sample instead of searching: temperature (0 = greedy)', parseNumber('--temperature', (x) => x >= 0, 'a number >= 0'))
-    .option('--top-k <k>', 'sample from the k most likely tokens', parsePositiveInt('--top-k'))
-    .option('--top-p <p>', 'sample from the smallest set of tokens with probability >= p', parseNumber('--top-p', (x) => x > 0 && x <= 1, 'in (0, 1]'))
-    .option('--seed <s>', 'seed of the sampler (0 to 4294967295)', parseSeed, 0)
     .option('--no-kv-cache', 'recompute the whole target prefix every step instead of decoding with the KV cache')
     .option('--quiet', 'no progress bar while the weights load')
     .addOption(backendOption())
@@ -81,10 +73,7 @@ export function translateCommand(io: CliIo): Command {
         suppress: g.suppressTokens,
         forcedEos: g.forcedEosTokenId,
         kvCache: opts.kvCache,
-        seed: opts.seed,
-        ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
-        ...(opts.topK !== undefined ? { topK: opts.topK } : {}),
-        ...(opts.topP !== undefined ? { topP: opts.topP } : {}),
+        ...samplingOptions(opts),
       });
       const generated = out!.slice(1);
       io.out(tokenizer ? `${tokenizer.decode(generated)}\n` : `${generated.join(',')}\n`);

@@ -8,7 +8,7 @@ export { StateStore } from './state-store.ts';
 export { CpuProgram, type CpuKernel } from './cpu/cpu-program.ts';
 export { verify, randomWeights, type VerifyOptions, type VerifyReport, type BackendAgreement, type RunResult } from './verify.ts';
 // WebGPU loads its native bindings (Node) lazily, at the first device request
-export { webgpuBackend, createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from './webgpu/index.ts';
+export { webgpuBackend, createWebGpuBackend, kernelFor, renderPlan, SPEC_DEFAULT_LIMITS, type WebGpuBackend, type WebGpuBackendOptions, type KernelLaunch, type RenderedStep } from './webgpu/index.ts';
 // WebGL acquires its GL context (headless-gl and an X display in Node) lazily, at the first prepare
 export { webglBackend, createWebGlBackend, WebGlModel, type WebGlBackend, type WebGlBackendOptions } from './webgl/index.ts';
 export { firstNonFinite, NonFiniteError, requireFiniteOutputs, type NonFiniteTrace } from './finite-outputs.ts';

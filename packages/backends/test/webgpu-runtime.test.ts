@@ -2,7 +2,7 @@ import { GraphBuilder, interpret, ModelBuilder, type Graph, type NDArray } from 
 import { planMemory } from '@loom/compiler';
 import { describe, expect, it } from 'vitest';
 import { verify } from '../src/index.ts';
-import { createWebGpuBackend, DeviceLostError, GpuLimitError, GpuOutOfMemoryError, GpuRuntime, ModelDisposedError, UnsupportedOpError, WebGpuModel } from '../src/webgpu/index.ts';
+import { createWebGpuBackend, DeviceLostError, GpuLimitError, GpuOutOfMemoryError, GpuRuntime, ModelDisposedError, kernelFor, UnsupportedOpError, WebGpuModel } from '../src/webgpu/index.ts';
 import { compare, gpu, gpuWithLimits, randomF32, randomI32, rng } from './webgpu-helpers.ts';
 
 /**
@@ -129,7 +129,7 @@ describe.skipIf(!gpu)('webgpu runtime', { timeout: 120_000 }, () => {
     const b = new GraphBuilder();
     const graph = b.build({ y: b.add('neg', [b.param('big', 'f32', [1000])]) });
     const { compile } = await import('@loom/compiler');
-    const error = await WebGpuModel.create(runtime, compile(graph), new Map([['big', randomF32([1000], rng(1))]])).catch((e: unknown) => e);
+    const error = await WebGpuModel.create(runtime, compile(graph), new Map([['big', randomF32([1000], rng(1))]]), { kernels: kernelFor }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GpuOutOfMemoryError);
     expect((error as Error).message).toMatch(/out of GPU memory: allocating 3.9 KiB for weight 'big' \(3.9 KiB\): Out of memory \(simulated\)/);
     expect(runtime.liveBuffers).toBe(0);
@@ -183,7 +183,7 @@ describe.skipIf(!gpu)('webgpu runtime', { timeout: 120_000 }, () => {
     const graph = b.build({ y: b.add('embed', [ids2, b.param('table', 'f32', [5, 3])]) });
     // a plan that skipped compile()'s expansion of composites
     const plan = planMemory(graph, graph.nodes.map((n) => n.id));
-    const error = await WebGpuModel.create(await gpu!.runtime(), plan, new Map([['table', randomF32([5, 3], rng(1))]])).catch((e: unknown) => e);
+    const error = await WebGpuModel.create(await gpu!.runtime(), plan, new Map([['table', randomF32([5, 3], rng(1))]]), { kernels: kernelFor }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnsupportedOpError);
     expect((error as UnsupportedOpError).op).toBe('embed');
     expect((error as Error).message).toMatch(/no kernel for op 'embed': node %2 .*composite ops must be expanded by compile\(\) first/);

@@ -19,6 +19,40 @@ export interface DeviceLimits {
   readonly minUniformBufferOffsetAlignment: number;
 }
 
+/**
+ * The WebGPU spec's default limits: what every device grants. Kernels rendered within them (an
+ * exported module's, rendered where no GPU may be) run on any device.
+ */
+export const SPEC_DEFAULT_LIMITS: DeviceLimits = {
+  maxComputeWorkgroupSizeX: 256,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxStorageBufferBindingSize: 134217728,
+  maxBufferSize: 268435456,
+  maxStorageBuffersPerShaderStage: 8,
+  maxUniformBufferBindingSize: 65536,
+  minStorageBufferOffsetAlignment: 256,
+  minUniformBufferOffsetAlignment: 256,
+};
+
+/** The limits a device was granted, in Loom's terms. */
+export function deviceLimits(device: GPUDevice): DeviceLimits {
+  const l = device.limits;
+  return {
+    maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+    maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+    maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+    maxBufferSize: l.maxBufferSize,
+    maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    maxUniformBufferBindingSize: l.maxUniformBufferBindingSize,
+    minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
+    minUniformBufferOffsetAlignment: l.minUniformBufferOffsetAlignment,
+  };
+}
+
 /** Limits requested at their adapter maximum: Dawn otherwise grants only the spec defaults (e.g. 128 MiB bindings). */
 const REQUESTED_LIMITS = [
   'maxComputeWorkgroupSizeX',
@@ -80,19 +114,7 @@ export async function acquireDevice(options: AcquireOptions = {}): Promise<Acqui
   const requiredLimits: Record<string, number> = {};
   for (const key of REQUESTED_LIMITS) requiredLimits[key] = adapter.limits[key];
   const device = await adapter.requestDevice({ requiredLimits });
-  const l = device.limits;
-  const limits: DeviceLimits = {
-    maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-    maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-    maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-    maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
-    maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-    maxBufferSize: l.maxBufferSize,
-    maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-    maxUniformBufferBindingSize: l.maxUniformBufferBindingSize,
-    minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
-    minUniformBufferOffsetAlignment: l.minUniformBufferOffsetAlignment,
-  };
+  const limits = deviceLimits(device);
   const info = adapter.info;
   const description = [info.vendor, info.architecture, info.device, info.description].filter((s) => s).join(' ') || 'unknown adapter';
   return { device, limits, description };

@@ -1,6 +1,6 @@
 import { getOp, isOpName, type GraphNode } from '@loom/graph';
 import { UnsupportedOpError } from './errors.ts';
-import type { KernelContext, KernelLaunch, KernelTable } from './kernel.ts';
+import type { AnyKernelRenderer, KernelTable } from './kernel.ts';
 import { attentionKernel } from './kernels/attention.ts';
 import { cacheUpdateKernel } from './kernels/cache-update.ts';
 import { fusedElementwiseKernel, primitiveElementwiseKernel } from './kernels/elementwise.ts';
@@ -39,7 +39,7 @@ export const WEBGPU_KERNELS: KernelTable = {
   cache_update: cacheUpdateKernel,
 };
 
-export type AnyKernelRenderer = (ctx: KernelContext) => KernelLaunch[];
+export type { AnyKernelRenderer };
 
 /** The renderer for a node, or UnsupportedOpError naming the op and the node. */
 export function kernelFor(node: GraphNode): AnyKernelRenderer {

@@ -1,3 +1,4 @@
+import type { Plan } from '@loom/compiler';
 import type { DType, GraphNode, OpName } from '@loom/graph';
 import type { AttrsOf } from '../op-attrs.ts';
 import type { DeviceLimits } from './gpu-provider.ts';
@@ -49,6 +50,21 @@ export interface KernelLaunch {
 }
 
 export type KernelRenderer<K extends OpName> = (ctx: KernelContext<K>) => KernelLaunch[];
+
+/** A renderer with the op left open (what a kernel table lookup returns). */
+export type AnyKernelRenderer = (ctx: KernelContext) => KernelLaunch[];
+
+/** Where a model's launches come from: the renderer of plan step `step` (node `node`). */
+export type KernelSource = (node: GraphNode, step: number) => AnyKernelRenderer;
+
+/** Ops whose kernels report out-of-range indices through the status buffer. */
+const STATUS_OPS: ReadonlySet<string> = new Set(['gather', 'cache_update']);
+
+/** Each step's slot in the status buffer, or -1: the numbering renderers and the runtime share. */
+export function statusSlots(plan: Plan): number[] {
+  let slots = 0;
+  return plan.steps.map((step) => (STATUS_OPS.has(plan.graph.nodes[step.node]!.op) ? slots++ : -1));
+}
 
 /** Renderers keyed by op name; each one's attribute type comes from the op table. */
 export type KernelTable = { readonly [K in OpName]?: KernelRenderer<K> };

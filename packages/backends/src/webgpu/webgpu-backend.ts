@@ -3,6 +3,7 @@ import type { Graph, Weights } from '@loom/graph';
 import type { Backend, PrepareOptions } from '../backend.ts';
 import { acquireDevice, type AcquireOptions, type DeviceLimits } from './gpu-provider.ts';
 import { GpuRuntime } from './runtime.ts';
+import { kernelFor } from './kernel-table.ts';
 import { WebGpuModel } from './webgpu-model.ts';
 
 export interface WebGpuBackendOptions extends AcquireOptions {
@@ -39,7 +40,7 @@ export function createWebGpuBackend(options: WebGpuBackendOptions = {}): WebGpuB
     async prepare(graph: Graph, weights: Weights, prepareOptions: PrepareOptions = {}): Promise<WebGpuModel> {
       const r = await runtime();
       r.checkAlive('prepare');
-      return WebGpuModel.create(r, compile(graph, { inPlace: false }), weights, prepareOptions.state, prepareOptions.maxMemory);
+      return WebGpuModel.create(r, compile(graph, { inPlace: false }), weights, { kernels: kernelFor, state: prepareOptions.state, maxMemory: prepareOptions.maxMemory });
     },
   };
 }

@@ -20,9 +20,18 @@ import { StateStore } from '../state-store.ts';
 import { GpuStates } from './gpu-states.ts';
 import { GpuLimitError, KernelError, ModelDisposedError } from './errors.ts';
 import { checkMemoryBudget, defaultMaxMemory, runBytes, staticBytes, type ModelBytes } from '../memory-budget.ts';
-import { sizeOfShape, type KernelContext, type KernelLaunch, type StorageBinding, type TensorInfo } from './kernel.ts';
-import { kernelFor, type AnyKernelRenderer } from './kernel-table.ts';
+import { sizeOfShape, statusSlots, type AnyKernelRenderer, type KernelContext, type KernelLaunch, type KernelSource, type StorageBinding, type TensorInfo } from './kernel.ts';
+import { stepContext } from './step-context.ts';
 import { BufferUsage, formatBytes, type GpuRuntime, type LayoutSignature } from './runtime.ts';
+
+export interface WebGpuModelOptions {
+  /** The renderer of each step's launches. */
+  readonly kernels: KernelSource;
+  /** The states (KV caches); shared with the models prepared with the same store. */
+  readonly state?: StateStore;
+  /** Bytes the model and a run may hold (default: 3/4 of the machine's memory). */
+  readonly maxMemory?: number;
+}
 
 /** What one model holds on the GPU right now (for leak tests and reports). */
 export interface WebGpuMemoryStats {
@@ -46,8 +55,6 @@ interface StepInfo {
   readonly statusSlot: number;
 }
 
-/** Ops whose kernels report out-of-range indices through the status buffer. */
-const STATUS_OPS: ReadonlySet<string> = new Set(['gather', 'cache_update']);
 
 interface ScheduledLaunch {
   readonly stepIndex: number;
@@ -120,19 +127,22 @@ export class WebGpuModel implements PreparedModel {
     this.gpuStates = GpuStates.acquire(runtime, state);
   }
 
-  /** Checks that every step has a kernel, then uploads weights and constants. */
-  static async create(runtime: GpuRuntime, plan: Plan, weights: Weights, state: StateStore = new StateStore(), maxMemory?: number): Promise<WebGpuModel> {
+  /**
+   * Checks that every step has a kernel (`kernels`: the renderers by node, `kernelFor` for the
+   * backend, the stored launches for an exported module), then uploads weights and constants.
+   */
+  static async create(runtime: GpuRuntime, plan: Plan, weights: Weights, options: WebGpuModelOptions): Promise<WebGpuModel> {
+    const { state = new StateStore(), maxMemory, kernels } = options;
     const graph = plan.graph;
     checkWeights(graph, weights, new Map());
     // the budget before any upload (WebGPU tells no device memory size: the machine's is the default)
     const held = staticBytes(plan, weights);
     const budget = maxMemory ?? (await defaultMaxMemory());
     checkMemoryBudget('webgpu', held, budget);
-    let slots = 0;
-    const steps = plan.steps.map((step): StepInfo => {
+    const slots = statusSlots(plan);
+    const steps = plan.steps.map((step, k): StepInfo => {
       const node = graph.nodes[step.node]!;
-      const render = kernelFor(node);
-      return { step, node, render, statusSlot: STATUS_OPS.has(node.op) ? slots++ : -1 };
+      return { step, node, render: kernels(node, k), statusSlot: slots[k]! };
     });
     const model = new WebGpuModel(runtime, plan, steps, findIndexChecks(graph, steps.map((s) => s.node)), state);
     model.budget = { held, maxBytes: budget };
@@ -351,21 +361,9 @@ export class WebGpuModel implements PreparedModel {
     }
     const graph = this.plan.graph;
     const limits = this.runtime.limits;
-    const info = (id: number): TensorInfo => {
-      const n = graph.nodes[id]!;
-      return { dtype: n.type.dtype, shape: resolveShape(n.type.shape, bindings), label: tensorLabel(graph, id) };
-    };
     const rendered: { stepIndex: number; launch: KernelLaunch; ranges: { offset: number; size: number }[]; what: string }[] = [];
     this.steps.forEach((s, stepIndex) => {
-      const ctx: KernelContext = {
-        node: s.node,
-        attrs: s.node.attrs as never,
-        inputs: s.node.inputs.map(info),
-        output: info(s.node.id),
-        limits,
-        statusSlot: s.statusSlot,
-        inPlace: s.step.inPlace,
-      };
+      const ctx = stepContext(this.plan, s.step, s.statusSlot, bindings, limits);
       const what = `${s.node.op} (node %${s.node.id}${s.node.source ? ` at ${s.node.source}` : ''})`;
       for (const launch of s.render(ctx)) {
         if (launch.bindings.length + 0 > limits.maxStorageBuffersPerShaderStage) {

@@ -1,48 +1,32 @@
 /**
  * `loom export --format ts`: a compiled model as a readable, standalone TypeScript module, written
- * through ts-morph's AST. The module holds the cpu backend's plan for the graph (buffers, steps,
- * strided views: `PLAN`), one named function per kernel (the cpu renderer's code, with a comment
- * naming the graph node and the model line it came from), and a typed `run(inputs, weights)` whose
- * input and output types carry the shapes (symbolic axes as labelled tuple elements). It imports
- * only `@loom/backends/aot` (the runtime with the WebAssembly GEMM) and types: not the compiler.
+ * through ts-morph's AST. Two targets:
+ * - `cpu`: the cpu backend's plan for the graph (buffers, steps, strided views: `PLAN`), one named
+ *   function per kernel (the cpu renderer's code, with a comment naming the graph node and the model
+ *   line it came from), run by `@loom/backends/aot` (the runtime with the WebAssembly GEMM);
+ * - `webgpu` (ts-webgpu-module.ts): the WGSL kernels and the dispatch list, rendered for fixed
+ *   symbol values, run by `@loom/backends/aot-webgpu`.
+ * Either way a typed `run(inputs, weights)` whose input and output types carry the shapes, and no
+ * import of the compiler.
  */
 import { renderStep } from '@loom/backends';
 import { compile, cpuPipeline, type Plan } from '@loom/compiler';
-import { graphInputs, nodeName, type Dim, type DType, type Graph, type Shape } from '@loom/graph';
-import type { OptionalKind, ParameterDeclarationStructure } from 'ts-morph';
+import type { Graph } from '@loom/graph';
+import type { OptionalKind, ParameterDeclarationStructure, SourceFile } from 'ts-morph';
+import { addIoTypes, literal } from './ts-source.ts';
+import { addWebGpuTarget } from './ts-webgpu-module.ts';
+
+export type TsTarget = 'cpu' | 'webgpu';
 
 export interface TsModuleOptions {
-  /** Where the module imports its runtime from. Default '@loom/backends/aot'. */
+  /** Default 'cpu'. */
+  readonly target?: TsTarget;
+  /** The symbol values the webgpu target renders its kernels for (every symbol of the inputs). */
+  readonly symbols?: Readonly<Record<string, number>>;
+  /** Where the module imports its runtime from. Default '@loom/backends/aot' or '@loom/backends/aot-webgpu'. */
   readonly runtimeImport?: string;
   /** What the module's header calls the model. */
   readonly title?: string;
-}
-
-/** A plain value as TypeScript source: numbers (Infinity, NaN, -0 too), strings, arrays, objects. */
-function literal(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
-  if (typeof value === 'number') {
-    if (Number.isNaN(value)) return 'NaN';
-    if (value === Infinity) return 'Infinity';
-    if (value === -Infinity) return '-Infinity';
-    return Object.is(value, -0) ? '-0' : String(value);
-  }
-  if (typeof value === 'string' || typeof value === 'boolean') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(literal).join(', ')}]`;
-  return `{ ${Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}: ${literal(v)}`)
-    .join(', ')} }`;
-}
-
-/** `readonly [batch: number, seq: number, 64]`: a shape as a tuple type, symbols as labels. */
-function shapeType(shape: Shape): string {
-  const label = (d: Dim, i: number) => (typeof d === 'number' ? String(d) : `${/^[A-Za-z_]\w*$/.test(d) ? d : `d${i}`}: number`);
-  return `readonly [${shape.map(label).join(', ')}]`;
-}
-
-function arrayType(dtype: DType): string {
-  return dtype === 'f32' ? 'Float32Array' : 'Int32Array';
 }
 
 /**
@@ -61,30 +45,22 @@ const kernelParameters: OptionalKind<ParameterDeclarationStructure>[] = [
 
 /** The module's source text, formatted. */
 export async function emitTsModule(graph: Graph, options: TsModuleOptions = {}): Promise<string> {
-  const { Project, VariableDeclarationKind } = await import('ts-morph');
-  const plan: Plan = compile(graph, { inPlace: true, stridedViews: true, passes: cpuPipeline });
-  const project = new Project({ useInMemoryFileSystem: true });
+  const tsMorph = await import('ts-morph');
+  const project = new tsMorph.Project({ useInMemoryFileSystem: true });
   const file = project.createSourceFile('model.ts');
-  const runtime = options.runtimeImport ?? '@loom/backends/aot';
+  const title = options.title ?? 'A Loom model';
+  if (options.target === 'webgpu') addWebGpuTarget(file, graph, { title, symbols: options.symbols ?? {}, runtime: options.runtimeImport ?? '@loom/backends/aot-webgpu' }, tsMorph);
+  else addCpuTarget(file, graph, title, options.runtimeImport ?? '@loom/backends/aot', tsMorph);
+  file.formatText({ indentSize: 2, convertTabsToSpaces: true });
+  return file.getFullText();
+}
 
-  file.addStatements(`/**\n * ${options.title ?? 'A Loom model'}, compiled ahead of time by \`loom export --format ts\`: ${plan.steps.length} kernels, ${plan.buffers.length} buffers.\n * Generated code: regenerate it rather than editing it.\n */`);
+function addCpuTarget(file: SourceFile, graph: Graph, title: string, runtime: string, { VariableDeclarationKind }: typeof import('ts-morph')): void {
+  const plan: Plan = compile(graph, { inPlace: true, stridedViews: true, passes: cpuPipeline });
+  file.addStatements(`/**\n * ${title}, compiled ahead of time by \`loom export --format ts\`: ${plan.steps.length} kernels, ${plan.buffers.length} buffers.\n * Generated code: regenerate it rather than editing it.\n */`);
   file.addImportDeclaration({ moduleSpecifier: runtime, namedImports: ['prepareAot', { name: 'AotKernel', isTypeOnly: true }, { name: 'AotModel', isTypeOnly: true }, { name: 'Layout', isTypeOnly: true }, { name: 'Plan', isTypeOnly: true }] });
   file.addImportDeclaration({ moduleSpecifier: '@loom/graph', isTypeOnly: true, namedImports: ['NDArray', 'Weights'] });
-
-  const inputs = graphInputs(plan.graph);
-  const tensorType = (dtype: DType, shape: Shape) => `{ readonly dtype: '${dtype}'; readonly shape: ${shapeType(shape)}; readonly data: ${arrayType(dtype)} }`;
-  const objectType = (entries: [string, string][]) => `{\n${entries.map(([k, t]) => `  readonly ${JSON.stringify(k)}: ${t};`).join('\n')}\n}`;
-  file.addTypeAlias({
-    name: 'Inputs',
-    isExported: true,
-    docs: ['The graph inputs; symbolic axes are bound from these shapes.'],
-    type: objectType(inputs.map((n) => [nodeName(n)!, tensorType(n.type.dtype, n.type.shape)])),
-  });
-  file.addTypeAlias({
-    name: 'Outputs',
-    isExported: true,
-    type: objectType(plan.graph.outputs.map((o) => [o.name, tensorType(plan.graph.nodes[o.node]!.type.dtype, plan.graph.nodes[o.node]!.type.shape)])),
-  });
+  addIoTypes(file, plan);
 
   plan.steps.forEach((step, k) => {
     const node = plan.graph.nodes[step.node]!;
@@ -123,6 +99,4 @@ export async function emitTsModule(graph: Graph, options: TsModuleOptions = {}):
       'return (await model).run(feeds) as Outputs;',
     ],
   });
-  file.formatText({ indentSize: 2, convertTabsToSpaces: true });
-  return file.getFullText();
 }

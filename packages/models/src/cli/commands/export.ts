@@ -1,12 +1,12 @@
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '@loom/graph/node';
 import { exportOnnx } from '@loom/compiler';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { FileError, ModelInputError } from '../../errors.ts';
 import { modelGraph, modelWithWeights } from '../../io/model-with-weights.ts';
 import { emitTsModule } from '../../export/ts-module.ts';
 import { checkOutputPath } from '../../io/output-file.ts';
-import { parseNonNegativeInt } from '../options.ts';
+import { parseNonNegativeInt, parsePositiveInt } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
 interface ExportOpts {
@@ -17,6 +17,21 @@ interface ExportOpts {
   randomWeights?: boolean;
   seed: number;
   force?: boolean;
+  target: 'cpu' | 'webgpu';
+  batch?: number;
+  seq?: number;
+  bind?: Record<string, number>;
+}
+
+/** `--bind name=N,name=N`: symbol values. */
+function parseBindings(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const m = /^\s*([A-Za-z_]\w*)\s*=\s*(\d+)\s*$/.exec(part);
+    if (!m || Number(m[2]) < 1) throw new InvalidArgumentError(`'${part}' is not name=N with N a positive integer`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
 }
 
 /** Writes the files atomically, each in turn (an ONNX model's data file before the model that names it). */
@@ -36,11 +51,12 @@ async function writeFiles(files: readonly [string, Uint8Array][]): Promise<void>
  * initializers, or `model.onnx.data` beside it above 2 GiB), for onnxruntime and the servers built
  * on it. Weights come from --weights; random ones only with --random-weights.
  * `--format ts --out model.ts`: the cpu plan as a standalone TypeScript module (export/ts-module.ts);
- * it takes the weights at run time, so none are read here.
+ * `--target webgpu` its WGSL kernels and dispatch list instead, rendered for the sizes that --batch,
+ * --seq (seq, src_seq, tgt_seq) and --bind give. It takes the weights at run time, so none are read here.
  */
 export function exportCommand(io: CliIo): Command {
   return new Command('export')
-    .description('export a model: a standard ONNX file (opset 20) for serving engines (onnxruntime, Triton), or a standalone TypeScript module of its cpu plan')
+    .description('export a model: a standard ONNX file (opset 20) for serving engines (onnxruntime, Triton), or a standalone TypeScript module of its cpu or WebGPU plan')
     .argument('[model]', 'a preset, a Loom graph JSON or a config.json (or give --weights W --config C)')
     .addOption(new Option('--format <format>', 'onnx (a model file with its weights) or ts (a TypeScript module; weights given to its run())').choices(['onnx', 'ts']).makeOptionMandatory())
     .requiredOption('--out <file>', 'where to write the model (written atomically, never over an input)')
@@ -48,19 +64,31 @@ export function exportCommand(io: CliIo): Command {
     .option('--config <file>', 'a Hugging Face config.json (gpt2, llama, mistral, qwen2, marian) or the reverse model\'s reverse.json')
     .option('--random-weights', 'seeded random weights instead of a checkpoint')
     .option('--seed <s>', 'seed of --random-weights', parseNonNegativeInt('--seed'), 0)
+    .addOption(new Option('--target <target>', 'with --format ts: the cpu runtime, or WebGPU (WGSL kernels and a dispatch list for fixed sizes)').choices(['cpu', 'webgpu']).default('cpu'))
+    .option('--batch <n>', "--target webgpu: the 'batch' symbol's value", parsePositiveInt('--batch'))
+    .option('--seq <n>', "--target webgpu: the sequence symbols' value ('seq', 'src_seq', 'tgt_seq')", parsePositiveInt('--seq'))
+    .option('--bind <name=N,...>', '--target webgpu: values of any symbols (over --batch and --seq)', parseBindings)
     .option('--force', 'replace --out if it exists')
     .action(async (model: string | undefined, opts: ExportOpts) => {
       if (opts.weights && opts.randomWeights) throw new ModelInputError('give --weights or --random-weights, not both');
       const inputs = [opts.weights, opts.config, model].filter((p): p is string => p !== undefined).map((path) => ({ path, option: 'input' }));
       checkOutputPath(opts.out, inputs, Boolean(opts.force));
+      const sizes = opts.batch !== undefined || opts.seq !== undefined || opts.bind !== undefined;
       if (opts.format === 'ts') {
         if (opts.weights || opts.randomWeights) throw new ModelInputError('--format ts writes code, not weights: the module takes them in run(inputs, weights); drop --weights / --random-weights');
+        if (opts.target === 'cpu' && sizes) throw new ModelInputError('--batch, --seq and --bind are for --target webgpu: the cpu target binds the sizes at run time');
         const { graph, kind } = modelGraph({ ...(model !== undefined ? { model } : {}), ...(opts.config ? { config: opts.config } : {}) });
-        const text = await emitTsModule(graph, { title: `${kind} (${model ?? opts.config})` });
+        const symbols: Record<string, number> = {};
+        if (opts.batch !== undefined) symbols['batch'] = opts.batch;
+        if (opts.seq !== undefined) for (const name of ['seq', 'src_seq', 'tgt_seq']) symbols[name] = opts.seq;
+        Object.assign(symbols, opts.bind);
+        const text = await emitTsModule(graph, { title: `${kind} (${model ?? opts.config})`, target: opts.target, symbols });
         await writeFiles([[opts.out, new TextEncoder().encode(text)]]);
-        io.out(`wrote ${opts.out} (${kind}, ${text.split('\n').length} lines): run(inputs, weights) on the cpu runtime of @loom/backends/aot\n`);
+        const runtime = opts.target === 'webgpu' ? 'WebGPU through @loom/backends/aot-webgpu' : 'the cpu runtime of @loom/backends/aot';
+        io.out(`wrote ${opts.out} (${kind}, ${text.split('\n').length} lines): run(inputs, weights) on ${runtime}\n`);
         return;
       }
+      if (opts.target !== 'cpu' || sizes) throw new ModelInputError('--target, --batch, --seq and --bind are for --format ts; an ONNX model keeps its symbolic sizes');
       const { graph, weights, kind } = modelWithWeights({ ...(model !== undefined ? { model } : {}), ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.config ? { config: opts.config } : {}), randomWeights: Boolean(opts.randomWeights), seed: opts.seed });
       const dataName = `${basename(opts.out)}.data`;
       const { model: bytes, externalData } = exportOnnx(graph, weights, { externalName: dataName });

@@ -1,3 +1,4 @@
+import type { IntermediateSpec } from '@loom/compiler';
 import type { Graph, NDArray, Weights } from '@loom/graph';
 import type { StateStore } from './state-store.ts';
 
@@ -18,6 +19,11 @@ export interface PrepareOptions {
    * outputs are not returned by `run`; they update the store. Defaults to a store of the model's own.
    */
   readonly state?: StateStore;
+  /**
+   * Also output these intermediates (attention weights, chosen nodes; see withIntermediates in
+   * @loom/compiler): every backend returns them next to the graph's outputs, computed by its own kernels.
+   */
+  readonly intermediates?: IntermediateSpec;
   /**
    * CPU only: poison mode, for testing memory plans and kernels. Dead intermediate values are
    * overwritten with NaN and buffers get guard zones, so a read after release or a write past a

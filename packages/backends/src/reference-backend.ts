@@ -1,12 +1,14 @@
 import { interpret, LoomError, nodeName, graphInputs, resolveShape, stateNames, bindInputs, withPrecision, type Graph, type NDArray, type Weights } from '@loom/graph';
+import { withIntermediates } from '@loom/compiler';
 import type { Backend, PrepareOptions, PreparedModel } from './backend.ts';
 import { StateStore } from './state-store.ts';
 
 /** The float64 reference interpreter as a backend: the oracle, exposed for `verify` and debugging. */
 export const referenceBackend: Backend = {
   name: 'reference',
-  async prepare(graph: Graph, weights: Weights, options: PrepareOptions = {}): Promise<PreparedModel> {
+  async prepare(given: Graph, weights: Weights, options: PrepareOptions = {}): Promise<PreparedModel> {
     let disposed = false;
+    const graph = options.intermediates ? withIntermediates(given, options.intermediates).graph : given;
     // widen the weights once, not on every run
     const wide: Weights = new Map([...weights].map(([name, w]) => [name, withPrecision(w, 'f64')]));
     const state = options.state ?? new StateStore();

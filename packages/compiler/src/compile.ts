@@ -1,4 +1,5 @@
 import { type Graph } from '@loom/graph';
+import { withIntermediates, type IntermediateSpec } from './intermediates.ts';
 import type { Pass } from './passes/pass.ts';
 import { runPipeline, type PassTraceEntry, type PipelineOptions } from './pipeline.ts';
 import { planMemory, type MemoryPlanOptions } from './plan-memory.ts';
@@ -16,6 +17,8 @@ export interface CompileOptions extends MemoryPlanOptions {
   readonly verify?: boolean;
   /** Called after each pass (progress, instrumentation). */
   readonly onPass?: PipelineOptions['onPass'];
+  /** Also output these intermediates (intermediates.ts): attention weights, chosen nodes. */
+  readonly intermediates?: IntermediateSpec;
 }
 
 export interface CompileResult {
@@ -28,8 +31,9 @@ export interface CompileResult {
 }
 
 /** Graph -> Plan: the pass pipeline, then scheduling, then memory planning. */
-export function compileWithReport(graph: Graph, options: CompileOptions = {}): CompileResult {
+export function compileWithReport(source: Graph, options: CompileOptions = {}): CompileResult {
   const start = performance.now();
+  const graph = options.intermediates ? withIntermediates(source, options.intermediates).graph : source;
   const { graph: compiled, trace } = runPipeline(graph, {
     ...(options.passes ? { passes: options.passes } : {}),
     ...(options.dumpAfter ? { dumpAfter: options.dumpAfter } : {}),
@@ -38,7 +42,7 @@ export function compileWithReport(graph: Graph, options: CompileOptions = {}): C
   });
   const schedule = options.schedule === false ? undefined : scheduleForMemory(compiled, options.bindings ?? {});
   const order = schedule?.order ?? compiled.nodes.map((n) => n.id);
-  const plan = planMemory(compiled, order, { nodesBefore: graph.nodes.length, ...options });
+  const plan = planMemory(compiled, order, { nodesBefore: source.nodes.length, ...options });
   return {
     plan,
     trace,

@@ -8,3 +8,5 @@ export { cpuPipeline, defaultPipeline, runPipeline, formatTrace, type PassTraceE
 export { printPlan, formatExpr } from './print-plan.ts';
 export { exportOnnx, OnnxExportError, ONNX_OPSET, type OnnxExportOptions } from './export/onnx-export.ts';
 export type { EncodedModel } from './export/encoded-model.ts';
+export { withIntermediates, attentionWeightNodes, IntermediateError, type IntermediateSpec, type Intermediate } from './intermediates.ts';
+export { diffPass, type PassDiff } from './pass-diff.ts';

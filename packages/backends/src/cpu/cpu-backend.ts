@@ -10,7 +10,7 @@ import { CpuProgram } from './cpu-program.ts';
 export const cpuBackend: Backend = {
   name: 'cpu',
   async prepare(graph: Graph, weights: Weights, options: PrepareOptions = {}): Promise<PreparedModel & { program: CpuProgram }> {
-    const program = await CpuProgram.create(compile(graph, { inPlace: true, stridedViews: true, passes: cpuPipeline }), weights, options.state, options);
+    const program = await CpuProgram.create(compile(graph, { inPlace: true, stridedViews: true, passes: cpuPipeline, intermediates: options.intermediates }), weights, options.state, options);
     let disposed = false;
     return {
       program,

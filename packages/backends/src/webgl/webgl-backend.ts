@@ -33,7 +33,7 @@ export function createWebGlBackend(options: WebGlBackendOptions = {}): WebGlBack
     async prepare(graph: Graph, weights: Weights, prepareOptions: PrepareOptions = {}): Promise<WebGlModel> {
       const r = await runtime();
       r.checkAlive('prepare');
-      return WebGlModel.create(r, compile(graph, { inPlace: false }), weights, prepareOptions.state, prepareOptions.maxMemory);
+      return WebGlModel.create(r, compile(graph, { inPlace: false, intermediates: prepareOptions.intermediates }), weights, prepareOptions.state, prepareOptions.maxMemory);
     },
   };
 }

@@ -40,7 +40,7 @@ export function createWebGpuBackend(options: WebGpuBackendOptions = {}): WebGpuB
     async prepare(graph: Graph, weights: Weights, prepareOptions: PrepareOptions = {}): Promise<WebGpuModel> {
       const r = await runtime();
       r.checkAlive('prepare');
-      return WebGpuModel.create(r, compile(graph, { inPlace: false }), weights, { kernels: kernelFor, state: prepareOptions.state, maxMemory: prepareOptions.maxMemory });
+      return WebGpuModel.create(r, compile(graph, { inPlace: false, intermediates: prepareOptions.intermediates }), weights, { kernels: kernelFor, state: prepareOptions.state, maxMemory: prepareOptions.maxMemory });
     },
   };
 }

@@ -1,0 +1,95 @@
+import { expandOps, LoomError, normalizeAxis, type Dim, type Graph, type GraphNode, type Shape } from '@loom/graph';
+
+/**
+ * "Also output these intermediates": values inside a model that a run returns next to its outputs,
+ * for looking into it (the inspector's attention heatmaps). They are ordinary graph outputs added
+ * before the passes run, so every backend computes them with its own kernels, and a fusion that
+ * would hide one leaves it alone (an output counts as a reader): an attention whose weights are
+ * asked for runs as matmul, softmax, matmul instead of one fused_attention.
+ */
+export interface IntermediateSpec {
+  /**
+   * Each scaled-dot-product attention's weights, softmax(q kᵀ · scale + mask) over the keys, as
+   * outputs `attention.0`, `attention.1`, ... in graph order: [..., Tq, Tk] per head.
+   */
+  readonly attentionWeights?: boolean;
+  /** Nodes of the given graph to output as well, by output name (an embedding, a block's output). */
+  readonly nodes?: Readonly<Record<string, number>>;
+}
+
+export interface Intermediate {
+  readonly name: string;
+  readonly kind: 'attention' | 'node';
+  /** The node in the returned graph. */
+  readonly node: number;
+  readonly shape: Shape;
+  /** The model line that built it. */
+  readonly source?: string;
+  /** Attention only: the queries and keys have different lengths (cross-attention) or the same. */
+  readonly cross?: boolean;
+}
+
+export class IntermediateError extends LoomError {
+  constructor(message: string) {
+    super('intermediates', message);
+  }
+}
+
+/** `x` read through optional `* constant` and `+ mask` steps down to a matmul with transposed B, else undefined. */
+function scoresMatmul(graph: Graph, id: number): GraphNode | undefined {
+  let node = graph.nodes[id]!;
+  for (const op of ['add', 'mul']) {
+    if (node.op !== op) continue;
+    const inner = node.inputs.map((i) => graph.nodes[i]!).find((n) => n.op === 'matmul' || (op === 'add' && n.op === 'mul'));
+    if (!inner) return undefined;
+    node = inner;
+  }
+  return node.op === 'matmul' && node.attrs['transposeB'] === true ? node : undefined;
+}
+
+/** The softmax nodes of scaled-dot-product attentions: softmax over the last axis of q kᵀ (scaled, masked), read by a matmul with v. */
+export function attentionWeightNodes(graph: Graph): GraphNode[] {
+  const readers = graph.nodes.map(() => [] as GraphNode[]);
+  for (const n of graph.nodes) for (const i of n.inputs) readers[i]!.push(n);
+  return graph.nodes.filter((n) => {
+    if (n.op !== 'softmax') return false;
+    if (normalizeAxis(n.attrs['axis'] as number, n.type.shape.length) !== n.type.shape.length - 1) return false;
+    if (!readers[n.id]!.some((r) => r.op === 'matmul' && r.inputs[0] === n.id && r.attrs['transposeB'] !== true)) return false;
+    return scoresMatmul(graph, n.inputs[0]!) !== undefined;
+  });
+}
+
+const sameDim = (a: Dim | undefined, b: Dim | undefined) => a === b;
+
+/** The graph with the intermediates as extra outputs, and what each is. Composites are expanded when attention weights are asked for. */
+export function withIntermediates(graph: Graph, spec: IntermediateSpec): { graph: Graph; intermediates: Intermediate[] } {
+  const taken = new Set(graph.outputs.map((o) => o.name));
+  const claim = (name: string) => {
+    if (taken.has(name)) throw new IntermediateError(`an intermediate output named '${name}' would hide the graph's output of that name`);
+    taken.add(name);
+  };
+  const extra = Object.entries(spec.nodes ?? {}).map(([name, node]) => {
+    if (!Number.isInteger(node) || node < 0 || node >= graph.nodes.length) throw new IntermediateError(`intermediate '${name}': node %${node} is not a node of the graph (it has ${graph.nodes.length})`);
+    claim(name);
+    return { name, node };
+  });
+  let g: Graph = { nodes: graph.nodes, outputs: [...graph.outputs, ...extra] };
+  if (spec.attentionWeights) g = expandOps(g, (def) => def.category === 'composite');
+  const byName = new Map(g.outputs.map((o) => [o.name, o.node]));
+  const intermediates: Intermediate[] = extra.map(({ name }) => {
+    const node = g.nodes[byName.get(name)!]!;
+    return { name, kind: 'node', node: node.id, shape: node.type.shape, ...(node.source ? { source: node.source } : {}) };
+  });
+  if (spec.attentionWeights) {
+    const outputs = [...g.outputs];
+    attentionWeightNodes(g).forEach((n, i) => {
+      const name = `attention.${i}`;
+      claim(name);
+      outputs.push({ name, node: n.id });
+      const shape = n.type.shape;
+      intermediates.push({ name, kind: 'attention', node: n.id, shape, cross: !sameDim(shape[shape.length - 1], shape[shape.length - 2]), ...(n.source ? { source: n.source } : {}) });
+    });
+    g = { nodes: g.nodes, outputs };
+  }
+  return { graph: g, intermediates };
+}

@@ -1,5 +1,4 @@
-import { build, type Plugin } from 'esbuild';
-import { join } from 'node:path';
+import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 
 /** The page's HTML: loads the bundle as a module; `window.loom` appears when it has run. */
@@ -15,21 +14,12 @@ export const PAGE_HTML = `<!doctype html>
 `;
 
 /**
- * The Node-only half of the WebGL context provider (headless-gl, Xvfb), replaced in browsers by
- * headless-context.browser.ts, as the published package's `browser` field replaces it for bundlers.
- */
-const nodeOnly: Plugin = {
-  name: 'loom-node-only',
-  setup(b) {
-    b.onResolve({ filter: /headless-context\.ts$/ }, (args) => ({ path: join(args.resolveDir, 'headless-context.browser.ts') }));
-  },
-};
-
-/**
  * Bundles browser/page.ts (the WebGPU and WebGL backends, the compiler and the graph IR) into one ES
  * module for browsers. Node-only code stays out: the `webgpu` package (Dawn) is external, and the
- * headless-gl provider is stubbed; in a browser the backends take `navigator.gpu` and a canvas's
- * WebGL2 context and never reach them. gpu.js resolves to its browser build.
+ * package's `browser` field (which esbuild follows, as bundlers do for the published package) maps
+ * the headless-gl provider to headless-context.browser.ts; in a browser the backends take
+ * `navigator.gpu` and a canvas's WebGL2 context and never reach them. gpu.js resolves to its
+ * browser build.
  */
 export async function bundlePage(options: { minify?: boolean } = {}): Promise<string> {
   const result = await build({
@@ -40,7 +30,6 @@ export async function bundlePage(options: { minify?: boolean } = {}): Promise<st
     platform: 'browser',
     target: 'es2022',
     external: ['webgpu'],
-    plugins: [nodeOnly],
     minify: options.minify ?? false,
     logLevel: 'silent',
   });

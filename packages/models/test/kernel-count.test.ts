@@ -1,4 +1,5 @@
-import { compile, cpuPipeline, type Plan } from '@loom/compiler';
+import { backendCompileOptions } from '@loom/backends';
+import { compile, type Plan } from '@loom/compiler';
 import { describe, expect, it } from 'vitest';
 import { GPT2_PRESETS } from '../src/gpt2/config.ts';
 import { buildGpt2 } from '../src/gpt2/model.ts';
@@ -40,7 +41,7 @@ describe('kernel counts (held: a change here is a fusion change, update delibera
   it('one Llama block (GQA, 32 heads on 4) is 16 kernels, 10 on the cpu plan: RMSNorm one kernel each, RoPE inside the q and k projections, grouped attention fused', () => {
     const cfg = (layers: number) =>
       llamaConfigFromHf({ model_type: 'llama', vocab_size: 32000, hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: layers, num_attention_heads: 32, num_key_value_heads: 4, max_position_embeddings: 2048 });
-    const cpuPlan = { inPlace: true, stridedViews: true, passes: cpuPipeline };
+    const cpuPlan = backendCompileOptions('cpu');
     expect(perLayer((n) => compile(buildLlama(cfg(n))))).toBe(16);
     expect(perLayer((n) => compile(buildLlama(cfg(n)), cpuPlan))).toBe(10);
     // 2 rms_norm, q and k projections (+ rope), v projection, one fused_attention over the kv-head

@@ -1,6 +1,7 @@
 import { LoomError, type Graph, type Weights } from '@loom/graph';
-import { compile, cpuPipeline } from '@loom/compiler';
+import { compile } from '@loom/compiler';
 import type { Backend, PrepareOptions, PreparedModel } from '../backend.ts';
+import { backendCompileOptions } from '../compile-options.ts';
 import { CpuProgram } from './cpu-program.ts';
 
 /**
@@ -10,7 +11,7 @@ import { CpuProgram } from './cpu-program.ts';
 export const cpuBackend: Backend = {
   name: 'cpu',
   async prepare(graph: Graph, weights: Weights, options: PrepareOptions = {}): Promise<PreparedModel & { program: CpuProgram }> {
-    const program = await CpuProgram.create(compile(graph, { inPlace: true, stridedViews: true, passes: cpuPipeline, intermediates: options.intermediates }), weights, options.state, options);
+    const program = await CpuProgram.create(compile(graph, { ...backendCompileOptions('cpu'), intermediates: options.intermediates }), weights, options.state, options);
     let disposed = false;
     return {
       program,

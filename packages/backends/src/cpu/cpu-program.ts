@@ -69,6 +69,7 @@ export class CpuProgram {
   private readonly blocks: number[] = [];
   private disposed = false;
   private readonly timings: Map<string, { calls: number; ms: number }> | undefined;
+  private readonly lastStepMs: number[] = [];
   private readonly traceNonFinite: boolean;
   private readonly held: ModelBytes;
   /** With `traceNonFinite`: the first kernel of the last run whose output held a NaN or infinity. */
@@ -218,7 +219,7 @@ export class CpuProgram {
       const start = this.timings ? performance.now() : 0;
       try {
         kernel.fn(ins, dense(kernel.node, outShape), inShapes, outShape, inLayouts);
-        if (this.timings) this.time(kernel.node, performance.now() - start);
+        if (this.timings) this.time(step, kernel.node, performance.now() - start);
       } catch (e) {
         if (e instanceof LoomError) e.message = `${e.message} (kernel %${kernel.node.id} ${kernel.node.op}${kernel.node.source ? ` at ${kernel.node.source}` : ''})`;
         throw e;
@@ -242,7 +243,13 @@ export class CpuProgram {
     return [...(this.timings ?? new Map<string, { calls: number; ms: number }>())].map(([kernel, t]) => ({ kernel, ...t })).sort((a, b) => b.ms - a.ms);
   }
 
-  private time(node: GraphNode, ms: number): void {
+  /** Milliseconds of each plan step in the last run (profile mode; empty otherwise): the inspector's per-kernel timings. */
+  stepTimes(): readonly number[] {
+    return [...this.lastStepMs];
+  }
+
+  private time(step: number, node: GraphNode, ms: number): void {
+    this.lastStepMs[step] = ms;
     const { op, attrs } = node;
     const kind = op === 'fused_matmul' || op === 'fused_matmul_rope' ? `fused_matmul ${formatExpr(attrs['epilogue'] as Expr)}` : op === 'fused_elementwise' ? `fused_elementwise ${formatExpr(attrs['expr'] as Expr)}` : op;
     const t = this.timings!.get(kind) ?? { calls: 0, ms: 0 };

@@ -1,6 +1,7 @@
 import { compile } from '@loom/compiler';
 import type { Graph, Weights } from '@loom/graph';
 import type { Backend, PrepareOptions } from '../backend.ts';
+import { backendCompileOptions } from '../compile-options.ts';
 import { GlRuntime, type GlRuntimeOptions } from './runtime.ts';
 import { WebGlModel } from './webgl-model.ts';
 
@@ -33,7 +34,7 @@ export function createWebGlBackend(options: WebGlBackendOptions = {}): WebGlBack
     async prepare(graph: Graph, weights: Weights, prepareOptions: PrepareOptions = {}): Promise<WebGlModel> {
       const r = await runtime();
       r.checkAlive('prepare');
-      return WebGlModel.create(r, compile(graph, { inPlace: false, intermediates: prepareOptions.intermediates }), weights, prepareOptions.state, prepareOptions.maxMemory);
+      return WebGlModel.create(r, compile(graph, { ...backendCompileOptions('webgl'), intermediates: prepareOptions.intermediates }), weights, prepareOptions.state, prepareOptions.maxMemory);
     },
   };
 }

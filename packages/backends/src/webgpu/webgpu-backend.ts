@@ -1,6 +1,7 @@
 import { compile } from '@loom/compiler';
 import type { Graph, Weights } from '@loom/graph';
 import type { Backend, PrepareOptions } from '../backend.ts';
+import { backendCompileOptions } from '../compile-options.ts';
 import { acquireDevice, type AcquireOptions, type DeviceLimits } from './gpu-provider.ts';
 import { GpuRuntime } from './runtime.ts';
 import { kernelFor } from './kernel-table.ts';
@@ -40,7 +41,7 @@ export function createWebGpuBackend(options: WebGpuBackendOptions = {}): WebGpuB
     async prepare(graph: Graph, weights: Weights, prepareOptions: PrepareOptions = {}): Promise<WebGpuModel> {
       const r = await runtime();
       r.checkAlive('prepare');
-      return WebGpuModel.create(r, compile(graph, { inPlace: false, intermediates: prepareOptions.intermediates }), weights, { kernels: kernelFor, state: prepareOptions.state, maxMemory: prepareOptions.maxMemory });
+      return WebGpuModel.create(r, compile(graph, { ...backendCompileOptions('webgpu'), intermediates: prepareOptions.intermediates }), weights, { kernels: kernelFor, state: prepareOptions.state, maxMemory: prepareOptions.maxMemory });
     },
   };
 }

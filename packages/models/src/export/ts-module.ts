@@ -9,8 +9,8 @@
  * Either way a typed `run(inputs, weights)` whose input and output types carry the shapes, and no
  * import of the compiler.
  */
-import { renderStep } from '@loom/backends';
-import { compile, cpuPipeline, type Plan } from '@loom/compiler';
+import { backendCompileOptions, renderStep } from '@loom/backends';
+import { compile, type Plan } from '@loom/compiler';
 import type { Graph } from '@loom/graph';
 import type { OptionalKind, ParameterDeclarationStructure, SourceFile } from 'ts-morph';
 import { addIoTypes, literal } from './ts-source.ts';
@@ -56,7 +56,7 @@ export async function emitTsModule(graph: Graph, options: TsModuleOptions = {}):
 }
 
 function addCpuTarget(file: SourceFile, graph: Graph, title: string, runtime: string, { VariableDeclarationKind }: typeof import('ts-morph')): void {
-  const plan: Plan = compile(graph, { inPlace: true, stridedViews: true, passes: cpuPipeline });
+  const plan: Plan = compile(graph, backendCompileOptions('cpu'));
   file.addStatements(`/**\n * ${title}, compiled ahead of time by \`loom export --format ts\`: ${plan.steps.length} kernels, ${plan.buffers.length} buffers.\n * Generated code: regenerate it rather than editing it.\n */`);
   file.addImportDeclaration({ moduleSpecifier: runtime, namedImports: ['prepareAot', { name: 'AotKernel', isTypeOnly: true }, { name: 'AotModel', isTypeOnly: true }, { name: 'Layout', isTypeOnly: true }, { name: 'Plan', isTypeOnly: true }] });
   file.addImportDeclaration({ moduleSpecifier: '@loom/graph', isTypeOnly: true, namedImports: ['NDArray', 'Weights'] });

@@ -6,7 +6,7 @@
  * (kernel, workgroups, bindings, parameter words), the plan, and a typed `run(inputs, weights)`
  * over `@loom/backends/aot-webgpu`.
  */
-import { kernelFor, renderPlan, SPEC_DEFAULT_LIMITS } from '@loom/backends';
+import { backendCompileOptions, kernelFor, renderPlan, SPEC_DEFAULT_LIMITS } from '@loom/backends';
 import { compile, type Plan } from '@loom/compiler';
 import { graphInputs, stateNames, symbolsOf, type Graph, type GraphNode } from '@loom/graph';
 import type { SourceFile } from 'ts-morph';
@@ -37,7 +37,7 @@ function where(node: GraphNode): string {
 export function addWebGpuTarget(file: SourceFile, graph: Graph, options: WebGpuTargetOptions, { VariableDeclarationKind }: typeof import('ts-morph')): void {
   const symbols = boundSymbols(graph, options.symbols);
   // the plan the WebGPU backend prepares: the same launches, so the same numbers
-  const plan: Plan = compile(graph, { inPlace: false });
+  const plan: Plan = compile(graph, backendCompileOptions('webgpu'));
   const rendered = renderPlan(plan, symbols, SPEC_DEFAULT_LIMITS, kernelFor);
   const dispatches = rendered.flatMap((r) => r.launches.map((launch, i) => ({ step: r.step, part: i, parts: r.launches.length, launch, node: plan.graph.nodes[plan.steps[r.step]!.node]! })));
   const sizes = [...symbols].map(([k, v]) => `${k} = ${v}`).join(', ') || 'no symbols';

@@ -5,7 +5,7 @@
  * by node, the installed `loom` bin run, and a property test written against @loom/graph/testing.
  * Needs the npm registry (for the packages' own dependencies and typescript).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,29 @@ function run(cwd: string, command: string, args: string[]): string {
   }
 }
 
-it('the packed packages install with npm into a fresh project and run the README example there, typechecked by its own tsc', () => {
+/** `loom inspect --no-open` from the installed bin: its URL line and stderr once it serves, and a way to stop it. */
+async function startInspect(dir: string, args: string[]): Promise<{ url: string; stderr: () => string; stop: () => Promise<number | null> }> {
+  const child = spawn(join(dir, 'node_modules/.bin/loom'), ['inspect', ...args, '--no-open'], { cwd: dir });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`loom inspect exited with ${code}: ${stdout}${stderr}`)));
+  });
+  const stop = () => new Promise<number | null>((resolve) => {
+    child.removeAllListeners('exit');
+    child.on('exit', (code) => resolve(code));
+    child.kill('SIGINT');
+  });
+  return { url, stderr: () => stderr, stop };
+}
+
+it('the packed packages install with npm into a fresh project and run the README example there, typechecked by its own tsc', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'loom-user-'));
   const tarballs = packPackages(join(dir, 'tarballs'));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'loom-user', private: true, type: 'module' }));
@@ -52,4 +74,22 @@ it('the packed packages install with npm into a fresh project and run the README
   expect(quickstart).toContain('y: [2, 7, 64]; verify: ok');
   expect(run(dir, 'node', ['out/property.js'])).toContain('property: ok');
   expect(run(dir, join(dir, 'node_modules/.bin/loom'), ['reverse', 'hello world'])).toBe('dlrow olleh\n');
+
+  // `loom inspect` bundles its page from the installed (compiled) package; without the optional
+  // gpu.js peer the page leaves webgl out and says so
+  const weights = join(dir, 'node_modules/@loom/models/weights');
+  const inspect = await startInspect(dir, ['--weights', join(weights, 'reverse-transformer.safetensors'), '--config', join(weights, 'reverse.json')]);
+  try {
+    const page = await fetch(new URL('inspect.js', inspect.url));
+    expect(page.status).toBe(200);
+    const code = await page.text();
+    expect(code.length).toBeGreaterThan(500_000);
+    expect(code).toContain('fused_attention');
+    const info = (await (await fetch(new URL('api/model', inspect.url))).json()) as { family: string; unavailable: Record<string, string> };
+    expect(info.family).toBe('seq2seq');
+    expect(Object.keys(info.unavailable)).toEqual(['webgl']);
+    expect(inspect.stderr()).toMatch(/webgl: its optional peer is not installed \(npm install gpu\.js\)/);
+  } finally {
+    expect(await inspect.stop()).toBe(0);
+  }
 }, 300_000);

@@ -1,4 +1,5 @@
 import { build } from 'esbuild';
+import { browserBundleOptions } from '../src/browser-bundle.ts';
 import { fileURLToPath } from 'node:url';
 
 /** The page's HTML: loads the bundle as a module; `window.loom` appears when it has run. */
@@ -15,21 +16,14 @@ export const PAGE_HTML = `<!doctype html>
 
 /**
  * Bundles browser/page.ts (the WebGPU and WebGL backends, the compiler and the graph IR) into one ES
- * module for browsers. Node-only code stays out: the `webgpu` package (Dawn) is external, and the
- * package's `browser` field (which esbuild follows, as bundlers do for the published package) maps
- * the headless-gl provider to headless-context.browser.ts; in a browser the backends take
- * `navigator.gpu` and a canvas's WebGL2 context and never reach them. gpu.js resolves to its
- * browser build.
+ * module for browsers with `browserBundleOptions`: Node-only code stays out, and in a browser the
+ * backends take `navigator.gpu` and a canvas's WebGL2 context.
  */
 export async function bundlePage(options: { minify?: boolean } = {}): Promise<string> {
   const result = await build({
     entryPoints: [fileURLToPath(new URL('./page.ts', import.meta.url))],
-    bundle: true,
+    ...browserBundleOptions,
     write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    external: ['webgpu'],
     minify: options.minify ?? false,
     logLevel: 'silent',
   });

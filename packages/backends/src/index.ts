@@ -3,6 +3,7 @@ export * from './backend.ts';
 export { renderStep } from './cpu/render/render-step.ts';
 export { cpuBackend } from './cpu/cpu-backend.ts';
 export { backendCompileOptions, type CompiledBackendName } from './compile-options.ts';
+export { browserBundleOptions } from './browser-bundle.ts';
 export { referenceBackend } from './reference-backend.ts';
 export { getBackend, isBackendName, UnknownBackendError, withPrepareOptions } from './registry.ts';
 export { StateStore } from './state-store.ts';

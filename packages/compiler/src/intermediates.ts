@@ -27,6 +27,11 @@ export interface Intermediate {
   readonly source?: string;
   /** Attention only: the queries and keys have different lengths (cross-attention) or the same. */
   readonly cross?: boolean;
+  /**
+   * Attention only: the parameter the queries are projected with, less its last name part
+   * (`h.0.attn.c_attn`, `decoder.layers.1.multihead_attn`): which layer and block it is.
+   */
+  readonly block?: string;
 }
 
 export class IntermediateError extends LoomError {
@@ -59,6 +64,27 @@ export function attentionWeightNodes(graph: Graph): GraphNode[] {
   });
 }
 
+/** The nearest parameter upstream of node `id` (breadth first), by name without its last part ('.weight', '.bias', '.in_proj_weight'). */
+function nearestParamPrefix(graph: Graph, id: number): string | undefined {
+  const seen = new Set<number>([id]);
+  let frontier = [id];
+  while (frontier.length > 0) {
+    const next: number[] = [];
+    for (const n of frontier) {
+      const node = graph.nodes[n]!;
+      const name = node.attrs['name'];
+      if (node.op === 'param' && typeof name === 'string') return name.includes('.') ? name.slice(0, name.lastIndexOf('.')) : name;
+      for (const i of node.inputs) {
+        if (seen.has(i)) continue;
+        seen.add(i);
+        next.push(i);
+      }
+    }
+    frontier = next;
+  }
+  return undefined;
+}
+
 const sameDim = (a: Dim | undefined, b: Dim | undefined) => a === b;
 
 /** The graph with the intermediates as extra outputs, and what each is. Composites are expanded when attention weights are asked for. */
@@ -87,7 +113,8 @@ export function withIntermediates(graph: Graph, spec: IntermediateSpec): { graph
       claim(name);
       outputs.push({ name, node: n.id });
       const shape = n.type.shape;
-      intermediates.push({ name, kind: 'attention', node: n.id, shape, cross: !sameDim(shape[shape.length - 1], shape[shape.length - 2]), ...(n.source ? { source: n.source } : {}) });
+      const block = nearestParamPrefix(g, scoresMatmul(g, n.inputs[0]!)!.inputs[0]!);
+      intermediates.push({ name, kind: 'attention', node: n.id, shape, cross: !sameDim(shape[shape.length - 1], shape[shape.length - 2]), ...(block ? { block } : {}), ...(n.source ? { source: n.source } : {}) });
     });
     g = { nodes: g.nodes, outputs };
   }

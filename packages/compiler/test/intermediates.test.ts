@@ -32,6 +32,8 @@ describe('withIntermediates', () => {
     expect(intermediates.map((i) => [i.name, i.kind])).toEqual([['embedding', 'node'], ['attention.0', 'attention'], ['attention.1', 'attention']]);
     expect(intermediates[1]!.shape).toEqual(['batch', 4, 'seq', 'seq']);
     expect(intermediates[1]!.cross).toBe(false);
+    // the nearest parameter upstream of the queries names the block: here the embedding, then the first norm
+    expect(intermediates.map((i) => i.block)).toEqual([undefined, 'emb', 'ln0']);
     const out = interpret(g, { ids: { dtype: 'i32', shape: [1, 5], data: Int32Array.from([1, 2, 3, 4, 5]) } }, weightsOf(graph));
     const w = out['attention.1']!;
     for (let h = 0; h < 4; h++) {

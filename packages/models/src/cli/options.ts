@@ -84,6 +84,12 @@ export function parseNonNegativeInt(what: string) {
   };
 }
 
+/** A TCP port, 0 (any free one) to 65535. */
+export function parsePort(value: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) > 65535) throw new InvalidArgumentError('--port must be an integer from 0 to 65535.');
+  return Number(value);
+}
+
 export function parsePositiveInt(what: string) {
   return (value: string): number => {
     if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError(`${what} must be a positive integer.`);

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { checkGraphCommand } from './commands/check-graph.ts';
 import { compileCommand } from './commands/compile.ts';
 import { exportCommand } from './commands/export.ts';
+import { inspectCommand } from './commands/inspect.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { generateCommand } from './commands/generate.ts';
 import { logitsCommand } from './commands/logits.ts';
@@ -23,7 +24,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   // commander's own errors (bad arguments) get the same prefix as ours
   const output = { writeOut: io.out, writeErr: io.err, outputError: (text: string, write: (s: string) => void) => write(`loom: ${text}`) };
   program.configureOutput(output);
-  for (const command of [reverseCommand(io), generateCommand(io), translateCommand(io), logitsCommand(io), paramsCommand(io), checkGraphCommand(io), compileCommand(io), verifyCommand(io), exportCommand(io)]) {
+  for (const command of [reverseCommand(io), generateCommand(io), translateCommand(io), logitsCommand(io), paramsCommand(io), checkGraphCommand(io), compileCommand(io), verifyCommand(io), exportCommand(io), inspectCommand(io)]) {
     program.addCommand(command.exitOverride().configureOutput(output).showSuggestionAfterError(true));
   }
   return program;

@@ -1,5 +1,5 @@
 import { randomWeights } from '@loom/backends';
-import { checkWeights, type Graph, type NDArray } from '@loom/graph';
+import { checkWeights, graphParams, nodeName, type Graph, type NDArray } from '@loom/graph';
 import { ConfigError, ModelInputError } from '../errors.ts';
 import { parseReverseSpec } from '../reverse/reverse-model.ts';
 import { buildTransformer } from '../transformer/model.ts';
@@ -50,7 +50,13 @@ export function modelGraph(source: ModelSource): ConfigModel {
   return {
     graph,
     kind,
-    load(checkpoint) {
+    load(checkpoint, path) {
+      const wanted = graphParams(graph).map((n) => nodeName(n)!);
+      // no name in common: most likely a checkpoint named as its framework names it, not as the graph does
+      if (wanted.length > 0 && checkpoint.size > 0 && !wanted.some((name) => checkpoint.has(name))) {
+        const some = (names: string[]) => names.slice(0, 2).map((n) => `'${n}'`).join(', ') + (names.length > 2 ? `, ... (${names.length})` : '');
+        throw new ModelInputError(`${path}: none of the graph's weights (${some(wanted)}) is in it (it holds ${some([...checkpoint.keys()])}); a Hugging Face checkpoint is read with its config.json as --config C --weights W, which maps its names`);
+      }
       checkWeights(graph, checkpoint, new Map());
       return checkpoint;
     },

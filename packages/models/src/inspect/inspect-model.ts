@@ -1,0 +1,78 @@
+/**
+ * What `loom inspect` shows: a model's full-sequence graph with its weights, how to feed it (a causal
+ * LM's input_ids, an encoder-decoder's src_ids and tgt_ids, or any graph's inputs) and, where Loom
+ * has one, its tokenizer and end token, so that the page can decode greedily token by token.
+ */
+import { graphInputs, nodeName, type Graph, type NDArray } from '@loom/graph';
+import { readFileSync } from 'node:fs';
+import { modelWithWeights, type ModelSource } from '../io/model-with-weights.ts';
+import { parseReverseSpec } from '../reverse/reverse-model.ts';
+import { gpt2Tokenizer } from '../tokenizers/gpt2-tokenizer.ts';
+import { loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../tokenizers/hf-tokenizer.ts';
+
+export type InspectFamily = 'causal' | 'seq2seq' | 'graph';
+
+export interface InspectModel {
+  readonly title: string;
+  readonly kind: string;
+  readonly graph: Graph;
+  readonly weights: Map<string, NDArray>;
+  /** Seeded random weights (no checkpoint was given): the page says so. */
+  readonly randomWeights: boolean;
+  readonly family: InspectFamily;
+  readonly tokenizer?: TextTokenizer & { readonly name: string };
+  /** Decoding starts from bos (encoder-decoders) and stops at eos. */
+  readonly bos?: number;
+  readonly eos?: number;
+  readonly examplePrompt: string;
+}
+
+function familyOf(graph: Graph): InspectFamily {
+  const names = new Set(graphInputs(graph).map((n) => nodeName(n)));
+  if (names.has('src_ids') && names.has('tgt_ids')) return 'seq2seq';
+  if (names.has('input_ids')) return 'causal';
+  return 'graph';
+}
+
+/** A config.json's eos_token_id / bos_token_id (first of a list). */
+function configToken(config: string | undefined, key: string): number | undefined {
+  if (config === undefined) return undefined;
+  try {
+    const value = (JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>)[key];
+    const id = Array.isArray(value) ? value[0] : value;
+    return typeof id === 'number' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function loadInspectModel(source: ModelSource): InspectModel {
+  const randomWeights = source.weights === undefined;
+  const { graph, weights, kind } = modelWithWeights({ ...source, randomWeights });
+  const family = familyOf(graph);
+  const title = `${kind}: ${source.model ?? source.config}${randomWeights ? ' (random weights)' : ''}`;
+  if (kind === 'transformer' && source.config !== undefined) {
+    const { vocab } = parseReverseSpec(readFileSync(source.config, 'utf8'), source.config);
+    const tokenizer = { name: 'characters', encode: (t: string) => vocab.encode(t), decode: (ids: readonly number[]) => vocab.decode(ids) };
+    return { title, kind, graph, weights, randomWeights, family, tokenizer, bos: vocab.bos, eos: vocab.eos, examplePrompt: 'hello world' };
+  }
+  if (kind === 'gpt2') {
+    const tokenizer = { name: 'GPT-2 byte-level BPE', ...gpt2Tokenizer };
+    return { title, kind, graph, weights, randomWeights, family, tokenizer, eos: configToken(source.config, 'eos_token_id') ?? 50256, examplePrompt: 'The quick brown fox' };
+  }
+  const file = source.weights !== undefined ? tokenizerBeside(source.weights) : undefined;
+  const eos = configToken(source.config, 'eos_token_id');
+  const bos = configToken(source.config, 'decoder_start_token_id') ?? configToken(source.config, 'bos_token_id');
+  return {
+    title,
+    kind,
+    graph,
+    weights,
+    randomWeights,
+    family,
+    ...(file ? { tokenizer: { name: 'tokenizer.json', ...loadHfTokenizer(file) } } : {}),
+    ...(eos !== undefined ? { eos } : {}),
+    ...(bos !== undefined ? { bos } : {}),
+    examplePrompt: file ? 'The quick brown fox' : '1, 2, 3, 4',
+  };
+}

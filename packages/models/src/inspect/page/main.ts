@@ -1,0 +1,98 @@
+/**
+ * `loom inspect`'s page: loads the model from the local server, then three views of it on the
+ * backend chosen in the header (cpu, webgpu where the browser has navigator.gpu, webgl): the graph
+ * through the passes, the plan with its memory and kernel times, and the model on a prompt.
+ */
+import { graphInputs, symbolsOf } from '@loom/graph';
+import { GraphView } from './graph-view.ts';
+import { ModelView } from './model-view.ts';
+import { PlanView } from './plan-view.ts';
+import { Session, type PageBackend } from './session.ts';
+import { html } from './svg.ts';
+
+const status = document.getElementById('status')!;
+
+/** Default sizes for the plan: batch 1, sequences of 8 (or the prompt's length once a run has happened). */
+function bindingsFor(session: Session, model: ModelView): Map<string, number> {
+  const bindings = new Map<string, number>();
+  for (const n of graphInputs(session.graph)) for (const s of symbolsOf(n.type.shape)) bindings.set(s, s === 'batch' ? 1 : 8);
+  for (const n of graphInputs(session.graph)) {
+    const fed = model.lastFeeds?.[String(n.attrs['name'])];
+    if (fed) n.type.shape.forEach((d, i) => typeof d === 'string' && bindings.set(d, fed.shape[i]!));
+  }
+  return bindings;
+}
+
+/** Per-step milliseconds of one profiled run on the session's backend. */
+async function profileSteps(session: Session, feeds: Record<string, import('@loom/graph').NDArray>, steps: number, nodeOfStep: (k: number) => number): Promise<number[]> {
+  const model = await session.model(false, true);
+  if (session.backend === 'cpu') {
+    await model.run(feeds);
+    return [...(model as unknown as { program: { stepTimes(): readonly number[] } }).program.stepTimes()];
+  }
+  const timings = await (model as unknown as { profile(f: typeof feeds): Promise<{ node: number; ms: number }[]> }).profile(feeds);
+  const byNode = new Map<number, number>();
+  for (const t of timings) byNode.set(t.node, (byNode.get(t.node) ?? 0) + t.ms);
+  return Array.from({ length: steps }, (_, k) => byNode.get(nodeOfStep(k)) ?? NaN);
+}
+
+async function main(): Promise<void> {
+  const session = await Session.load();
+  document.getElementById('title')!.textContent = `Loom inspect: ${session.info.title}`;
+  const graphView = new GraphView();
+  const planView = new PlanView();
+  const modelView = new ModelView(session);
+  const views = { graph: graphView.element, plan: planView.element, model: modelView.element };
+  const nav = document.querySelector('header nav')!;
+  const main = document.querySelector('main')!;
+  for (const [name, element] of Object.entries(views)) {
+    const tab = html('button', { 'data-tab': name, 'aria-selected': name === 'graph' ? 'true' : 'false' }, name);
+    tab.addEventListener('click', () => {
+      for (const [other, el] of Object.entries(views)) el.hidden = other !== name;
+      nav.querySelectorAll('button').forEach((b) => b.setAttribute('aria-selected', String(b.dataset['tab'] === name)));
+    });
+    nav.append(tab);
+    element.hidden = name !== 'graph';
+    main.append(element);
+  }
+
+  const select = document.getElementById('backend') as HTMLSelectElement;
+  const offered: PageBackend[] = ['cpu', ...('gpu' in navigator ? (['webgpu'] as const) : []), 'webgl'];
+  const available = offered.filter((b) => !(b in session.info.unavailable));
+  for (const b of available) select.append(html('option', { value: b }, b));
+  const why = Object.values(session.info.unavailable);
+  if (why.length > 0) select.parentElement!.after(html('span', { 'data-testid': 'unavailable', style: 'font-size: 12px; color: #c8cdd6' }, why.join('; ')));
+  const refresh = () => {
+    const bindings = bindingsFor(session, modelView);
+    const { snapshots, plan } = session.compileTrace(Object.fromEntries(bindings));
+    graphView.setSnapshots(snapshots);
+    planView.setPlan(plan, bindings);
+  };
+  select.addEventListener('change', () => {
+    session.backend = select.value as PageBackend;
+    status.textContent = 'running';
+    refresh();
+    status.textContent = 'ready';
+  });
+  planView.profileButton.addEventListener('click', async () => {
+    status.textContent = 'running';
+    try {
+      refresh();
+      const plan = planView.current!;
+      const feeds = modelView.lastFeeds;
+      if (!feeds) throw new Error('run the model on a prompt first (the model tab): the profile times that run');
+      planView.setTimes(await profileSteps(session, feeds, plan.steps.length, (k) => plan.steps[k]!.node), session.backend);
+      status.textContent = 'ready';
+    } catch (e) {
+      planView.summary.textContent = (e as Error).message;
+      status.textContent = 'error';
+    }
+  });
+  refresh();
+  status.textContent = 'ready';
+}
+
+main().catch((e: unknown) => {
+  status.textContent = 'error';
+  document.querySelector('main')!.append(html('p', { class: 'error', 'data-testid': 'load-error' }, (e as Error).message));
+});

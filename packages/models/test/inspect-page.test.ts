@@ -1,0 +1,294 @@
+/**
+ * `loom inspect` in headless Chromium (playwright-core): each view on gpt2-tiny and the reverse
+ * model, with assertions on what the page shows (node counts through the passes, the plan's kernels
+ * and buffers, attention heatmaps against the float64 reference interpreter, the next-token list,
+ * greedy decoding to the end token) and a screenshot of each view in test-results/inspect/.
+ */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { backendCompileOptions, referenceBackend } from '@loom/backends';
+import { compile, withIntermediates } from '@loom/compiler';
+import { expandOps, getOp, isOpName, type Graph, type NDArray } from '@loom/graph';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { browserMissing } from '../../backends/test/browser-session.ts';
+import { backendRequired } from '../../backends/test/require-backend.ts';
+import { loadInspectModel, type InspectModel } from '../src/inspect/inspect-model.ts';
+import { startInspectServer, type InspectServer } from '../src/inspect/inspect-server.ts';
+import { bufferLives, liveBytes } from '../src/inspect/page/plan-view.ts';
+import { topK } from '../src/inspect/page/model-view.ts';
+import { expectUserError, loom } from './cli-helpers.ts';
+import { FIXTURES } from './helpers.ts';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const WEIGHTS = join(ROOT, 'packages/models/weights');
+const SHOTS = process.env['LOOM_SCREENSHOTS'] ?? join(ROOT, 'test-results/inspect');
+const CHROMIUM = process.env['LOOM_CHROMIUM'] ?? '/usr/bin/chromium';
+const missing = browserMissing('webgl');
+
+const GPT2 = { weights: join(FIXTURES, 'gpt2-tiny.safetensors'), config: join(FIXTURES, 'gpt2-tiny.config.json') };
+const REVERSE = { weights: join(WEIGHTS, 'reverse-transformer.safetensors'), config: join(WEIGHTS, 'reverse.json') };
+
+let browser: Browser | undefined;
+beforeAll(async () => {
+  if (missing) return;
+  mkdirSync(SHOTS, { recursive: true });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-gpu-sandbox'] });
+});
+afterAll(async () => browser?.close());
+
+async function open(model: InspectModel): Promise<{ page: Page; server: InspectServer; errors: string[] }> {
+  const server = await startInspectServer(model);
+  const page = await browser!.newPage({ viewport: { width: 1400, height: 1000 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(server.url);
+  await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready', undefined, { timeout: 60_000 });
+  return { page, server, errors };
+}
+
+async function waitReady(page: Page): Promise<void> {
+  await page.waitForFunction(() => ['ready', 'error'].includes(document.getElementById('status')?.textContent ?? ''), undefined, { timeout: 60_000 });
+  expect(await page.textContent('#status'), (await page.textContent('[data-testid=model-message]')) ?? '').toBe('ready');
+}
+
+const heatmapValues = async (page: Page, testId: string): Promise<number[][]> => JSON.parse((await page.getAttribute(`[data-testid="${testId}"]`, 'data-values'))!) as number[][];
+
+/** Head `h` of an attention output [1, H, Tq, Tk] as rows. */
+function head(t: NDArray, h: number): number[][] {
+  const [tq, tk] = t.shape.slice(-2) as [number, number];
+  return Array.from({ length: tq }, (_, q) => Array.from(t.data.subarray((h * tq + q) * tk, (h * tq + q + 1) * tk)));
+}
+
+function maxDiff(a: number[][], b: number[][]): number {
+  expect(a.length).toBe(b.length);
+  return Math.max(...a.flatMap((row, i) => row.map((v, j) => Math.abs(v - b[i]![j]!))));
+}
+
+async function reference(model: InspectModel, feeds: Record<string, NDArray>): Promise<Record<string, NDArray>> {
+  const spec = withIntermediates(model.graph, { attentionWeights: true }).intermediates.length > 0 ? { attentionWeights: true } : {};
+  return (await referenceBackend.prepare(model.graph, model.weights, { intermediates: spec })).run(feeds);
+}
+
+const compositeCount = (graph: Graph) => graph.nodes.filter((n) => isOpName(n.op) && getOp(n.op).category === 'composite').length;
+
+describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
+  it('gpt2-tiny: graph through the passes, attention and next tokens against the reference, the plan with a profiled run', async () => {
+    const model = loadInspectModel(GPT2);
+    const { page, server, errors } = await open(model);
+    try {
+      // graph view: the source graph, composites collapsible
+      const svg = '[data-testid=graph-svg]';
+      expect(Number(await page.getAttribute(svg, 'data-nodes'))).toBe(model.graph.nodes.length);
+      expect(await page.locator('g.node.composite').count()).toBe(compositeCount(model.graph));
+      const attention = model.graph.nodes.find((n) => n.op === 'attention')!;
+      await page.click(`g.node[data-id="${attention.id}"]`);
+      await page.locator('g.cluster').scrollIntoViewIfNeeded();
+      const expanded = expandOps(model.graph, (def, node) => def.category === 'composite' && node.id === attention.id);
+      expect(Number(await page.getAttribute(svg, 'data-nodes'))).toBe(expanded.nodes.length);
+      expect(await page.locator('g.cluster').count()).toBe(1);
+      await page.screenshot({ path: join(SHOTS, 'graph-source.png'), fullPage: false });
+      // the pass slider: after fuse-attention the two fused attentions are new, each naming what it absorbed
+      const trace: string[] = ['source'];
+      const compiled = compile(model.graph, { ...backendCompileOptions('cpu'), onPass: (p) => trace.push(p.name) });
+      const stage = trace.indexOf('fuse-attention');
+      await page.locator('[data-testid=pass-slider]').fill(String(stage));
+      expect(await page.textContent('[data-testid=pass-name]')).toMatch(/fuse-attention: \d+ nodes \(2 new/);
+      const fused = page.locator('g.node.added[data-op=fused_attention]');
+      expect(await fused.count()).toBe(2);
+      expect(await fused.first().textContent()).toMatch(/absorbed: matmul, mul, add, softmax, matmul/);
+      await fused.first().scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(SHOTS, 'graph-fuse-attention.png') });
+      await page.check('[data-testid=show-before]');
+      expect(await page.locator('g.node.absorbed').count()).toBeGreaterThanOrEqual(10);
+      await page.uncheck('[data-testid=show-before]');
+      await page.locator('[data-testid=pass-slider]').fill(String(trace.length - 1));
+      expect(Number(await page.getAttribute(svg, 'data-nodes'))).toBe(compiled.graph.nodes.length);
+
+      // model view: a prompt, its attention (the causal zero triangle), the next-token list
+      await page.click('button[data-tab=model]');
+      await page.fill('[data-testid=prompt]', 'The quick brown fox');
+      await page.click('[data-testid=run]');
+      await waitReady(page);
+      const ids = model.tokenizer!.encode('The quick brown fox');
+      expect(await page.locator('[data-testid=tokens-tokens] span').count()).toBe(ids.length);
+      const feeds = { input_ids: { dtype: 'i32' as const, shape: [1, ids.length], data: Int32Array.from(ids) }, attention_mask: { dtype: 'i32' as const, shape: [1, ids.length], data: Int32Array.from(ids.map(() => 1)) } };
+      const want = await reference(model, feeds);
+      for (const [layer, h] of [[0, 0], [1, 3]] as const) {
+        const shown = await heatmapValues(page, `heatmap-attention.${layer}-head-${h}`);
+        expect(maxDiff(shown, head(want[`attention.${layer}`]!, h))).toBeLessThan(1e-5);
+        shown.forEach((row, q) => row.forEach((v, k) => k > q && expect(v).toBe(0)));
+      }
+      expect(await page.textContent('[data-attention="attention.1"] h4')).toMatch(/^attention\.1: self-attention in h\.1\.attn\.c_attn, queries x keys \(seq x seq\)/);
+      expect(await page.locator('[data-testid^=heatmap-embedding]').count()).toBe(2);
+      const ranked = topK(want['logits']!, 10);
+      const rows = page.locator('[data-testid=top-k] tbody tr');
+      expect(await rows.count()).toBe(10);
+      expect(Number(await rows.first().getAttribute('data-id'))).toBe(ranked[0]!.id);
+      for (let i = 0; i < 10; i++) {
+        const id = Number(await rows.nth(i).getAttribute('data-id'));
+        const p = Number(await rows.nth(i).locator('td.p').textContent());
+        expect(Math.abs(p - (ranked.find((r) => r.id === id)?.p ?? -1))).toBeLessThan(1e-4);
+      }
+      await page.screenshot({ path: join(SHOTS, 'model-gpt2-tiny.png'), fullPage: true });
+      await page.click('[data-testid=step]');
+      await waitReady(page);
+      expect(await page.locator('[data-testid=tokens-tokens] span').count()).toBe(ids.length + 1);
+      expect(Number(await page.getAttribute('[data-testid=tokens-tokens] span:last-child', 'data-id'))).toBe(ranked[0]!.id);
+
+      // plan view: the kernels of the cpu plan at this prompt's length, the memory timeline, a profiled run
+      await page.click('button[data-tab=plan]');
+      await page.click('[data-testid=profile]');
+      await waitReady(page);
+      const bindings = new Map([['batch', 1], ['seq', ids.length + 1]]);
+      const plan = compile(model.graph, { ...backendCompileOptions('cpu'), bindings: Object.fromEntries(bindings) });
+      expect(await page.locator('[data-testid=kernels] tbody tr').count()).toBe(plan.steps.length);
+      expect(Number(await page.getAttribute('[data-testid=memory-timeline]', 'data-buffers'))).toBe(bufferLives(plan, bindings).length);
+      expect(await page.textContent('[data-testid=memory-timeline]')).toMatch(/peak .* live at step \d+/);
+      expect(Number(await page.getAttribute('[data-testid=memory-timeline]', 'data-peak-bytes'))).toBe(Math.max(...liveBytes(plan, bindings).planned));
+      expect(await page.getAttribute('[data-testid=memory-timeline]', 'data-scale')).toBe('log');
+      await page.uncheck('[data-testid=log-scale]');
+      expect(await page.getAttribute('[data-testid=memory-timeline]', 'data-scale')).toBe('linear');
+      await page.check('[data-testid=log-scale]');
+      const times = await page.locator('[data-testid=kernels] td.ms').allTextContents();
+      expect(times.every((t) => Number.isFinite(Number(t)) && t !== '')).toBe(true);
+      expect(await page.textContent('[data-testid=kernels] th.ms')).toMatch(/ms \(cpu, total/);
+      await page.screenshot({ path: join(SHOTS, 'plan-gpt2-tiny.png') });
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  }, 180_000);
+
+  it('the reverse model: greedy decoding to the end token, cross-attention heatmaps, on cpu, webgl and webgpu', async () => {
+    const model = loadInspectModel(REVERSE);
+    const { page, server, errors } = await open(model);
+    try {
+      await page.click('button[data-tab=model]');
+      await page.fill('[data-testid=prompt]', 'hello');
+      await page.click('[data-testid=run]');
+      await waitReady(page);
+      await page.click('[data-testid=to-end]');
+      await waitReady(page);
+      expect(await page.textContent('[data-testid=decoded-text]')).toBe('decoded text: "olleh"');
+      expect(await page.textContent('[data-testid=model-message]')).toMatch(/end token 2 reached after 6 tokens/);
+      const cross = withIntermediates(model.graph, { attentionWeights: true }).intermediates.filter((i) => i.cross);
+      expect(cross.length).toBe(2);
+      const src = model.tokenizer!.encode('hello');
+      const tgt = [model.bos!, ...model.tokenizer!.encode('olleh')];
+      const want = await reference(model, { src_ids: { dtype: 'i32', shape: [1, src.length], data: Int32Array.from(src) }, tgt_ids: { dtype: 'i32', shape: [1, tgt.length], data: Int32Array.from(tgt) } });
+      const name = cross[0]!.name;
+      expect(await page.textContent(`[data-attention="${name}"] h4`)).toMatch(/cross-attention in decoder\.layers\.0\.cross_attn\.q, queries x keys \(tgt_seq x src_seq\)/);
+      // the last run: the decoder read [bos, o, l, l, e, h] (the end token is chosen from it)
+      const shown = await heatmapValues(page, `heatmap-${name}-head-0`);
+      expect(shown.length).toBe(tgt.length);
+      expect(shown[0]!.length).toBe(src.length);
+      expect(maxDiff(shown, head(want[name]!, 0))).toBeLessThan(1e-5);
+      await page.screenshot({ path: join(SHOTS, 'model-reverse.png'), fullPage: true });
+      // the same run on the GPU backends of the page
+      const backends = await page.locator('#backend option').allTextContents();
+      expect(backends).toContain('webgl');
+      // the page offers webgpu where the browser has navigator.gpu; CI requires it to run here
+      if (backendRequired('webgpu')) expect(backends).toContain('webgpu');
+      else if (!backends.includes('webgpu')) console.warn('inspect page: this Chromium has no navigator.gpu; the webgpu run is skipped');
+      for (const backend of backends.filter((b) => b !== 'cpu')) {
+        await page.selectOption('#backend', backend);
+        await page.click('[data-testid=run]');
+        await waitReady(page);
+        expect(await page.textContent('[data-testid=model-message]')).toBe(`ran on ${backend}`);
+        const first = await heatmapValues(page, `heatmap-${name}-head-0`);
+        const want1 = await reference(model, { src_ids: { dtype: 'i32', shape: [1, src.length], data: Int32Array.from(src) }, tgt_ids: { dtype: 'i32', shape: [1, 1], data: Int32Array.from([model.bos!]) } });
+        expect(maxDiff(first, head(want1[name]!, 0)), backend).toBeLessThan(1e-4);
+        // the plan view shows this backend's plan (as its prepare compiles it), profiled on it
+        await page.click('button[data-tab=plan]');
+        await page.click('[data-testid=profile]');
+        await waitReady(page);
+        const bindings = { batch: 1, src_seq: src.length, tgt_seq: 1 };
+        const plan = compile(model.graph, { ...backendCompileOptions(backend as 'webgpu' | 'webgl'), bindings });
+        expect(await page.locator('[data-testid=kernels] tbody tr').count(), backend).toBe(plan.steps.length);
+        expect(await page.textContent('[data-testid=kernels] th.ms')).toMatch(new RegExp(`ms \\(${backend}, total \\d`));
+        const times = (await page.locator('[data-testid=kernels] td.ms').allTextContents()).filter((t) => t !== '').map(Number);
+        expect(times.length, `${backend}: steps with a time`).toBeGreaterThan(plan.steps.length / 2);
+        expect(times.every((t) => Number.isFinite(t) && t >= 0)).toBe(true);
+        await page.click('button[data-tab=model]');
+      }
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  }, 180_000);
+});
+
+describe.skipIf(Boolean(missing))('loom inspect in a browser, the Llama family', () => {
+  it('llama-tiny-dev (grouped-query attention, token ids): every head of every kv group against the reference', async () => {
+    const model = loadInspectModel({ weights: join(FIXTURES, 'llama-tiny-dev.safetensors'), config: join(FIXTURES, 'llama-tiny-dev.config.json') });
+    const { page, server, errors } = await open(model);
+    try {
+      await page.click('button[data-tab=model]');
+      await page.fill('[data-testid=prompt]', '5, 17, 3, 99, 42');
+      await page.click('[data-testid=run]');
+      await waitReady(page);
+      const ids = [5, 17, 3, 99, 42];
+      const feeds: Record<string, NDArray> = { input_ids: { dtype: 'i32', shape: [1, 5], data: Int32Array.from(ids) } };
+      if (model.graph.nodes.some((n) => n.op === 'input' && n.attrs['name'] === 'attention_mask')) feeds['attention_mask'] = { dtype: 'i32', shape: [1, 5], data: Int32Array.from([1, 1, 1, 1, 1]) };
+      const want = await reference(model, feeds);
+      const heads = want['attention.1']!.shape.slice(1, -2).reduce((a, b) => a * b, 1);
+      expect(await page.locator('[data-attention="attention.1"] canvas').count()).toBe(heads);
+      for (let h = 0; h < heads; h++) expect(maxDiff(await heatmapValues(page, `heatmap-attention.1-head-${h}`), head(want['attention.1']!, h))).toBeLessThan(1e-5);
+      expect(Number(await page.getAttribute('[data-testid=top-k] tbody tr:first-child', 'data-id'))).toBe(topK(want['logits']!, 1)[0]!.id);
+      await page.screenshot({ path: join(SHOTS, 'model-llama-tiny.png'), fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  }, 120_000);
+});
+
+describe('loom inspect (the process)', () => {
+  it('bad arguments are one-line user errors: the port, the model, a port in use', async () => {
+    expectUserError(await loom('inspect', 'gpt2', '--port', '70000', '--no-open'), /--port must be an integer from 0 to 65535/);
+    expectUserError(await loom('inspect', 'no-such-model', '--no-open'), /unknown model 'no-such-model'/);
+    // a Hugging Face checkpoint given with the config as MODEL (Loom-named weights) instead of --config
+    expectUserError(await loom('inspect', GPT2.config, '--weights', GPT2.weights, '--no-open'), /none of the graph's weights \('wte\.weight', 'wpe\.weight', \.\.\. \(28\)\) is in it \(it holds 'transformer\..*--config C --weights W/);
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = String((taken.address() as AddressInfo).port);
+      expectUserError(await loom('inspect', '--weights', REVERSE.weights, '--config', REVERSE.config, '--port', port, '--no-open'), new RegExp(`port ${port} is in use: choose another with --port`));
+    } finally {
+      taken.close();
+    }
+  }, 60_000);
+
+  it('serves on 127.0.0.1 at a free port, prints the URL, and stops on SIGINT', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'packages/models/src/cli/main.ts'), 'inspect', '--weights', REVERSE.weights, '--config', REVERSE.config, '--no-open'], { cwd: ROOT });
+    let stdout = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout);
+        if (m) resolve(m[1]!);
+      });
+      child.on('exit', (code) => reject(new Error(`exited ${code} before serving: ${stdout}`)));
+      setTimeout(() => reject(new Error('no URL within 60 s')), 60_000);
+    });
+    const info = (await (await fetch(`${url}api/model`)).json()) as { kind: string; family: string; eos: number };
+    expect(info).toMatchObject({ kind: 'transformer', family: 'seq2seq', eos: 2 });
+    expect(await (await fetch(`${url}api/tokenize?text=hi`)).json()).toMatchObject({ ids: [expect.any(Number), expect.any(Number)] });
+    const page = await fetch(url);
+    expect(page.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+    expect(await page.text()).toMatch(/<script type="module" src=".\/inspect.js">/);
+    const code = await new Promise<number | null>((resolve) => {
+      child.on('exit', resolve);
+      child.kill('SIGINT');
+    });
+    expect(code).toBe(0);
+  }, 90_000);
+});

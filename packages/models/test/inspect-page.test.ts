@@ -139,7 +139,6 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
       await waitReady(page);
       expect(await page.locator('[data-testid=tokens-tokens] span').count()).toBe(ids.length + 1);
       expect(Number(await page.getAttribute('[data-testid=tokens-tokens] span:last-child', 'data-id'))).toBe(ranked[0]!.id);
-
       // plan view: the kernels of the cpu plan at this prompt's length, the memory timeline, a profiled run
       await page.click('button[data-tab=plan]');
       await page.click('[data-testid=profile]');
@@ -158,6 +157,20 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
       expect(times.every((t) => Number.isFinite(Number(t)) && t !== '')).toBe(true);
       expect(await page.textContent('[data-testid=kernels] th.ms')).toMatch(/ms \(cpu, total/);
       await page.screenshot({ path: join(SHOTS, 'plan-gpt2-tiny.png') });
+      await page.click('button[data-tab=model]');
+      // greedy decoding to the end token: GPT-2 tiny may not reach it; then the page stops after 48 and says so
+      await page.click('[data-testid=to-end]');
+      await waitReady(page);
+      const decoded = (await page.locator('[data-testid=tokens-tokens] span').count()) - ids.length;
+      const said = (await page.textContent('[data-testid=model-message]'))!;
+      if (/stopped after 48 tokens without the end token/.test(said)) expect(decoded).toBe(1 + 48);
+      else expect(said).toMatch(new RegExp(`end token 50256 reached after ${decoded} tokens`));
+      // the last token is the reference's most likely one after those before it
+      const all = (await page.locator('[data-testid=tokens-tokens] span').evaluateAll((spans) => spans.map((e) => Number(e.getAttribute('data-id')))));
+      const before = all.slice(0, -1);
+      const i32 = (v: number[]): NDArray => ({ dtype: 'i32', shape: [1, v.length], data: Int32Array.from(v) });
+      const last = await reference(model, { input_ids: i32(before), attention_mask: i32(before.map(() => 1)) });
+      expect(all[all.length - 1]).toBe(topK(last['logits']!, 1)[0]!.id);
       expect(errors).toEqual([]);
     } finally {
       await page.close();

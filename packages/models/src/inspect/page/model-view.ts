@@ -85,6 +85,7 @@ export class ModelView {
     step.addEventListener('click', () => void this.guard(() => this.step()));
     toEnd.addEventListener('click', () => void this.guard(async () => {
       for (let i = 0; i < MAX_STEPS && !this.done; i++) await this.step();
+      if (!this.done) this.message.textContent += `; stopped after ${MAX_STEPS} tokens without the end token (press again to go on)`;
     }));
   }
 

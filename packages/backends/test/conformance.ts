@@ -9,24 +9,40 @@ import { interpret, type NDArray } from '@loom/graph';
 import { arbitraryGraphCase, f32Budget, firstMismatch, type GraphCase } from '@loom/graph/testing';
 import type { Backend } from '../src/index.ts';
 
-export async function checkAgainstReference(backend: Backend, c: GraphCase): Promise<void> {
-  const oracle = interpret(c.graph, c.feeds, c.weights);
-  const f32 = interpret(c.graph, c.feeds, c.weights, { precision: 'f32' });
-  const model = await backend.prepare(c.graph, c.weights);
-  let got: Record<string, NDArray>;
-  try {
-    got = await model.run(c.feeds);
-  } finally {
-    model.dispose();
-  }
+/** The feeds with each float input's values in reverse order: the same values (and domains), other positions. */
+function reversedFeeds(feeds: Readonly<Record<string, NDArray>>): Record<string, NDArray> {
+  return Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, t.dtype === 'i32' ? t : { ...t, data: t.data.slice().reverse() }]));
+}
+
+function compare(backend: Backend, c: GraphCase, feeds: Readonly<Record<string, NDArray>>, got: Record<string, NDArray>, run: string): void {
+  const oracle = interpret(c.graph, feeds, c.weights);
+  const f32 = interpret(c.graph, feeds, c.weights, { precision: 'f32' });
   const budget = f32Budget(c.graph);
   for (const [name, want] of Object.entries(oracle)) {
     const slack = Array.from(want.data, (e, i) => 2 * Math.abs(f32[name]!.data[i]! - e));
     const mismatch = firstMismatch(got[name]!, want, budget, slack);
-    if (mismatch) throw new Error(`${backend.name}: output '${name}': ${mismatch}`);
+    if (mismatch) throw new Error(`${backend.name}: output '${name}'${run}: ${mismatch}`);
   }
 }
 
-export function conformanceProperty(backend: Backend, maxRecipes: number) {
-  return fc.asyncProperty(arbitraryGraphCase({ maxRecipes }), (c) => checkAgainstReference(backend, c));
+/**
+ * One prepared model, run on the case's feeds and, with `rerun`, again on other values at the same
+ * shapes: what a run keeps for the next (pooled buffers, the cpu's kept invariant steps) must not
+ * change the second answer.
+ */
+export async function checkAgainstReference(backend: Backend, c: GraphCase, options: { rerun?: boolean } = {}): Promise<void> {
+  const model = await backend.prepare(c.graph, c.weights);
+  try {
+    compare(backend, c, c.feeds, await model.run(c.feeds), '');
+    if (options.rerun) {
+      const again = reversedFeeds(c.feeds);
+      compare(backend, c, again, await model.run(again), ' (second run, other input values)');
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+export function conformanceProperty(backend: Backend, maxRecipes: number, options: { rerun?: boolean } = {}) {
+  return fc.asyncProperty(arbitraryGraphCase({ maxRecipes }), (c) => checkAgainstReference(backend, c, options));
 }

@@ -5,6 +5,7 @@ import { createCpuRuntime, type CpuRuntime } from './runtime.ts';
 import { leaseArenas, markResident } from './kernels/resident-weights.ts';
 import { StateStore } from '../state-store.ts';
 import { PoisonGuard, poisonEnabled, type CpuProgramOptions } from './poison.ts';
+import { InvariantSteps } from './invariant-steps.ts';
 import { contiguousLayout, isContiguous, reshapeLayout, sliceLayout, transposeLayout, type Layout } from './layout.ts';
 import { WasmRuntime, type CpuKernelOptions, type KernelSettings } from './wasm-runtime/runtime.ts';
 import { weightPanels } from './wasm-runtime/weight-panels.ts';
@@ -72,6 +73,7 @@ export class CpuProgram {
   private readonly lastStepMs: number[] = [];
   private readonly traceNonFinite: boolean;
   private readonly held: ModelBytes;
+  private readonly invariantSteps: InvariantSteps;
   /** With `traceNonFinite`: the first kernel of the last run whose output held a NaN or infinity. */
   nonFinite: NonFiniteTrace | undefined;
 
@@ -99,6 +101,7 @@ export class CpuProgram {
     this.guard = poisonEnabled(options) ? new PoisonGuard(plan, (n) => this.rt.heap.i32(this.alloc(n * 4), n)) : undefined;
     this.states = stateNames(plan.graph);
     this.stridedViews = new Set(plan.stridedViews ?? []);
+    this.invariantSteps = new InvariantSteps(plan);
     this.runtime = createCpuRuntime(this.rt, settings);
     checkWeights(plan.graph, weights, new Map());
     const aot = (options as CpuPrepareOptions).kernels;
@@ -155,7 +158,8 @@ export class CpuProgram {
   run(feeds: Readonly<Record<string, NDArray>>): Record<string, NDArray> {
     const { plan } = this;
     const bindings = bindInputs(plan.graph, feeds, { optional: this.states });
-    checkMemoryBudget('cpu', this.held, this.maxMemory, { bytes: runBytes(plan, bindings), bindings });
+    this.invariantSteps.begin(bindings);
+    checkMemoryBudget('cpu', { ...this.held, constants: this.held.constants + this.invariantSteps.bytes }, this.maxMemory, { bytes: runBytes(plan, bindings), bindings });
     const storage: Storage[] = new Array(plan.buffers.length);
     for (const node of graphInputs(plan.graph)) {
       const name = nodeName(node)!;
@@ -217,8 +221,12 @@ export class CpuProgram {
         return data.subarray(l.offset, l.offset + inShapes[k]!.reduce((p, d) => p * d, 1));
       });
       const start = this.timings ? performance.now() : 0;
+      const out = dense(kernel.node, outShape);
       try {
-        kernel.fn(ins, dense(kernel.node, outShape), inShapes, outShape, inLayouts);
+        if (!this.invariantSteps.replay(step, out)) {
+          kernel.fn(ins, out, inShapes, outShape, inLayouts);
+          this.invariantSteps.keep(step, out);
+        }
         if (this.timings) this.time(step, kernel.node, performance.now() - start);
       } catch (e) {
         if (e instanceof LoomError) e.message = `${e.message} (kernel %${kernel.node.id} ${kernel.node.op}${kernel.node.source ? ` at ${kernel.node.source}` : ''})`;
@@ -241,6 +249,11 @@ export class CpuProgram {
   /** Kernel time by kind (op, and a fused matmul's epilogue), slowest first; empty unless prepared with `profile`. */
   profile(): KernelProfileEntry[] {
     return [...(this.timings ?? new Map<string, { calls: number; ms: number }>())].map(([kernel, t]) => ({ kernel, ...t })).sort((a, b) => b.ms - a.ms);
+  }
+
+  /** Steps of the last run that wrote back the value kept from an earlier run (invariant-steps.ts) instead of computing it. */
+  replayedSteps(): number {
+    return this.invariantSteps.replayed;
   }
 
   /** Milliseconds of each plan step in the last run (profile mode; empty otherwise): the inspector's per-kernel timings. */

@@ -75,6 +75,26 @@ describe('CPU kernels agree with the float64 reference', () => {
     await expectAgreement(g, { q: f32([2, 3, 4, 8], 11), k: f32([2, 3, 7, 8], 12), v: f32([2, 3, 7, 5], 13), mask: m });
   });
 
+  it.each([
+    [16, 16, 9],
+    [37, 20, 13],
+    [64, 64, 33],
+    [67, 51, 6],
+  ])('fused attention with head sizes %i (keys) and %i (values) over %i keys: the sixteen-float steps, their tails, a causal mask', async (dh, dv, tk) => {
+    // the kernel takes 16 floats a step, then 4, then 1: these sizes reach each part; the mask hides
+    // the keys after each query (as a causal mask does) and some before
+    const tq = 5;
+    const b = new GraphBuilder();
+    const q = b.input('q', 'f32', [1, 2, tq, dh]);
+    const k = b.input('k', 'f32', [1, 2, tk, dh]);
+    const v = b.input('v', 'f32', [1, 2, tk, dv]);
+    const mask = b.input('mask', 'f32', [1, 1, tq, tk]);
+    const g = b.build({ y: b.add('fused_attention', [q, k, v, mask], { scale: 1 / Math.sqrt(dh) }) });
+    const m = f32([1, 1, tq, tk], 20);
+    m.data.forEach((x, i) => ((m.data as Float32Array)[i] = i % tk > (i / tk | 0) + tk - tq || x > 0.8 ? -1e30 : x));
+    await expectAgreement(g, { q: f32([1, 2, tq, dh], 21), k: f32([1, 2, tk, dh], 22), v: f32([1, 2, tk, dv], 23), mask: m });
+  });
+
   it('softmax on an inner axis, reductions, layer norm, fused add + layer norm', async () => {
     const b = new GraphBuilder();
     const x = b.input('x', 'f32', [3, 4, 5]);

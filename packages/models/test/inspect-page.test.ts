@@ -7,17 +7,20 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backendCompileOptions, referenceBackend } from '@loom/backends';
 import { compile, withIntermediates } from '@loom/compiler';
-import { expandOps, getOp, isOpName, type Graph, type NDArray } from '@loom/graph';
+import { expandOps, getOp, graphToJson, isOpName, type Graph, type NDArray } from '@loom/graph';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserMissing } from '../../backends/test/browser-session.ts';
 import { backendRequired } from '../../backends/test/require-backend.ts';
 import { loadInspectModel, type InspectModel } from '../src/inspect/inspect-model.ts';
+import { parseReverseSpec } from '../src/reverse/reverse-model.ts';
+import { buildTransformerEncoder } from '../src/transformer/model.ts';
 import { startInspectServer, type InspectServer } from '../src/inspect/inspect-server.ts';
 import { bufferLives, liveBytes } from '../src/inspect/page/plan-view.ts';
 import { topK } from '../src/inspect/page/model-view.ts';
@@ -236,6 +239,35 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
       await server.close();
     }
   }, 180_000);
+});
+
+describe.skipIf(Boolean(missing))('loom inspect in a browser, a graph JSON of the user', () => {
+  it("an encoder as graph JSON (random weights): the prompt's ids as its input, attention and the output against the reference", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loom-inspect-'));
+    const file = join(dir, 'encoder.graph.json');
+    writeFileSync(file, graphToJson(buildTransformerEncoder(parseReverseSpec(readFileSync(REVERSE.config, 'utf8'), REVERSE.config).config)));
+    const model = loadInspectModel({ model: file });
+    expect(model.family).toBe('graph');
+    const { page, server, errors } = await open(model);
+    try {
+      await page.click('button[data-tab=model]');
+      await page.fill('[data-testid=prompt]', '5, 17, 3, 9');
+      await page.click('[data-testid=run]');
+      await waitReady(page);
+      expect(await page.textContent('[data-testid=model-message]')).toMatch(/ran on cpu \(random weights\); inputs: src_ids i32\[1, 4\] \(the prompt's ids\)/);
+      const want = await reference(model, { src_ids: { dtype: 'i32', shape: [1, 4], data: Int32Array.from([5, 17, 3, 9]) } });
+      expect(maxDiff(await heatmapValues(page, 'heatmap-attention.1-head-2'), head(want['attention.1']!, 2))).toBeLessThan(1e-5);
+      const memory = want['memory']!;
+      const cols = memory.shape[2]!;
+      const rows = Array.from({ length: 4 }, (_, r) => Array.from(memory.data.subarray(r * cols, (r + 1) * cols)));
+      expect(maxDiff(await heatmapValues(page, 'heatmap-output-memory'), rows)).toBeLessThan(1e-4);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await server.close();
+      rmSync(dir, { recursive: true });
+    }
+  }, 120_000);
 });
 
 describe.skipIf(Boolean(missing))('loom inspect in a browser, the Llama family', () => {

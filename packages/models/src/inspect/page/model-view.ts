@@ -7,6 +7,7 @@
  */
 import type { Intermediate } from '@loom/compiler';
 import type { NDArray } from '@loom/graph';
+import { graphFeeds } from './graph-feeds.ts';
 import { heatmap } from './heatmap.ts';
 import type { Session } from './session.ts';
 import { html, shortSource } from './svg.ts';
@@ -47,6 +48,7 @@ export class ModelView {
   private readonly embeddings: HTMLElement;
   private readonly attention: HTMLElement;
   private readonly next: HTMLElement;
+  private readonly nextTitle = html('h3', {}, `Next token: the ${TOP_K} most likely after the final softmax`);
   private readonly message: HTMLElement;
   /** The prompt's ids (the source for an encoder-decoder) and the tokens decoded so far. */
   private promptIds: number[] = [];
@@ -78,7 +80,7 @@ export class ModelView {
       this.embeddings,
       html('h3', {}, 'Attention weights'),
       this.attention,
-      html('h3', {}, `Next token: the ${TOP_K} most likely after the final softmax`),
+      this.nextTitle,
       this.next,
     );
     run.addEventListener('click', () => void this.guard(() => this.start()));
@@ -131,12 +133,13 @@ export class ModelView {
 
   private best: number | undefined;
 
-  private feeds(): { feeds: Record<string, NDArray>; queries: number[] } {
+  private feeds(): { feeds: Record<string, NDArray>; queries: number[]; described?: string } {
     const i32 = (ids: number[]): NDArray => ({ dtype: 'i32', shape: [1, ids.length], data: Int32Array.from(ids) });
     if (this.session.info.family === 'seq2seq') {
       const tgt = [this.session.info.bos ?? 0, ...this.generated];
       return { feeds: { src_ids: i32(this.promptIds), tgt_ids: i32(tgt) }, queries: tgt };
     }
+    if (this.session.info.family === 'graph') return { ...graphFeeds(this.session.graph, [...this.promptIds, ...this.generated]), queries: this.promptIds };
     const ids = [...this.promptIds, ...this.generated];
     const feeds: Record<string, NDArray> = { input_ids: i32(ids) };
     if (this.session.graph.nodes.some((n) => n.op === 'input' && n.attrs['name'] === 'attention_mask')) feeds['attention_mask'] = i32(ids.map(() => 1));
@@ -144,19 +147,19 @@ export class ModelView {
   }
 
   private async runOnce(): Promise<void> {
-    const { feeds } = this.feeds();
+    const { feeds, described } = this.feeds();
     this.lastFeeds = feeds;
     const model = await this.session.model(true);
     const out = await model.run(feeds);
     this.message.className = '';
-    this.message.textContent = `ran on ${this.session.backend}${this.session.info.randomWeights ? ' (random weights)' : ''}`;
+    this.message.textContent = `ran on ${this.session.backend}${this.session.info.randomWeights ? ' (random weights)' : ''}${described ? `; ${described}` : ''}`;
     await this.showTokens();
     const intermediates = this.session.intermediates();
     this.showEmbeddings(out, intermediates);
     this.showAttention(out, intermediates);
     const logits = out['logits'];
     if (!logits) {
-      this.next.textContent = 'the model has no logits output';
+      this.showOutputs(out, intermediates);
       this.best = undefined;
       return;
     }
@@ -196,6 +199,19 @@ export class ModelView {
       return heatmap(t.data.subarray(0, rows * d), rows, d, { caption: `${i.name} [${rows} x ${d}] (${shortSource(i.source)})`, signed: true, cell: 4, testId: `heatmap-${i.name}` });
     });
     this.embeddings.replaceChildren(...maps);
+  }
+
+  /** Without logits (a graph of the user's): each output's first matrix, signed, with its shape. */
+  private showOutputs(out: Record<string, NDArray>, intermediates: Intermediate[]): void {
+    const extra = new Set(intermediates.map((i) => i.name));
+    const maps = Object.entries(out).filter(([name]) => !extra.has(name)).map(([name, t]) => {
+      const cols = t.shape[t.shape.length - 1] ?? 1;
+      const rows = t.shape.length >= 2 ? t.shape[t.shape.length - 2]! : 1;
+      const first = t.shape.length > 2 ? ' (the first matrix)' : '';
+      return heatmap(t.data.subarray(0, rows * cols), rows, cols, { caption: `output ${name} [${t.shape.join(', ')}]${first}`, signed: true, cell: cols > 64 ? 3 : 8, testId: `heatmap-output-${name}` });
+    });
+    this.nextTitle.textContent = "Outputs (no 'logits' output, so no next token)";
+    this.next.replaceChildren(html('div', { class: 'heatmaps' }, ...maps));
   }
 
   private showAttention(out: Record<string, NDArray>, intermediates: Intermediate[]): void {

@@ -43,6 +43,8 @@ export class GraphView {
   private readonly showBefore: HTMLInputElement;
   private snapshots: Snapshot[] = [];
   private readonly expanded = new Set<number>();
+  /** Drawn stages (dagre's layout takes about a second on a 12-layer model): moving the slider back is instant. */
+  private readonly drawn = new Map<string, SVGSVGElement>();
 
   constructor() {
     this.slider = html('input', { type: 'range', min: 0, max: 0, value: 0, 'data-testid': 'pass-slider' });
@@ -61,6 +63,7 @@ export class GraphView {
 
   setSnapshots(snapshots: Snapshot[]): void {
     this.snapshots = snapshots;
+    this.drawn.clear();
     this.slider.max = String(snapshots.length - 1);
     if (Number(this.slider.value) > snapshots.length - 1) this.slider.value = '0';
     this.draw();
@@ -80,8 +83,14 @@ export class GraphView {
     const graph = before ? this.snapshots[stage - 1]!.graph : snapshot.graph;
     const changed = diff ? `${diff.added.length} new, ${diff.removed.length} removed` : 'composites are blue: click one to expand it';
     this.caption.textContent = `${stage}/${this.snapshots.length - 1} ${snapshot.name}: ${snapshot.graph.nodes.length} nodes (${changed})`;
-    const nodes = stage === 0 ? this.sourceNodes(graph) : before ? this.beforeNodes(graph, snapshot.graph, diff!) : this.afterNodes(graph, this.snapshots[stage - 1]!.graph, diff!);
-    this.render(nodes, stage);
+    const key = `${stage}/${before}/${stage === 0 ? [...this.expanded].sort((a, b) => a - b).join(',') : ''}`;
+    let root = this.drawn.get(key);
+    if (!root) {
+      const nodes = stage === 0 ? this.sourceNodes(graph) : before ? this.beforeNodes(graph, snapshot.graph, diff!) : this.afterNodes(graph, this.snapshots[stage - 1]!.graph, diff!);
+      root = this.render(nodes, stage);
+      this.drawn.set(key, root);
+    }
+    this.canvas.replaceChildren(root);
   }
 
   /** The source graph, with the expanded composites replaced by their decompositions. */
@@ -128,7 +137,7 @@ export class GraphView {
     };
   }
 
-  private render(shown: { graph: Graph; nodes: DrawnNode[] }, stage: number): void {
+  private render(shown: { graph: Graph; nodes: DrawnNode[] }, stage: number): SVGSVGElement {
     const g = new dagre.graphlib.Graph({ compound: true, multigraph: false });
     g.setGraph({ rankdir: 'TB', nodesep: 16, ranksep: 28, marginx: 12, marginy: 12 });
     g.setDefaultEdgeLabel(() => ({}));
@@ -176,6 +185,6 @@ export class GraphView {
       }
       root.append(el);
     }
-    this.canvas.replaceChildren(root);
+    return root;
   }
 }

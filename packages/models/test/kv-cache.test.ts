@@ -52,6 +52,24 @@ describe('KvCacheDecoder', () => {
     await decoder.dispose();
   });
 
+  it.each<[string, Backend]>([
+    ['cpu', cpuBackend],
+    ['reference', referenceBackend],
+  ])('a second prompt on the same decoder (its cache arrays reused, zeroed) gives what a fresh decoder gives (%s)', async (_name, backend) => {
+    const decode = async (decoder: KvCacheDecoder, prompt: number[]) => {
+      const all = [await decoder.prefill([prompt])];
+      for (const token of [11, 262]) all.push(await decoder.step([token]));
+      return all.map((l) => Array.from(l[0]!));
+    };
+    const reused = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, backend);
+    await decode(reused, expected.prompt_ids.slice(0, 5)); // a longer first prompt leaves more of the cache written
+    const second = await decode(reused, expected.prompt_ids.slice(2, 4));
+    const fresh = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, backend);
+    expect(second).toEqual(await decode(fresh, expected.prompt_ids.slice(2, 4)));
+    await reused.dispose();
+    await fresh.dispose();
+  });
+
   it('refuses to decode past the model positions', async () => {
     const small = { ...cfg, nPositions: 4 };
     const wpe = weights.get('wpe.weight')!;

@@ -66,7 +66,7 @@ export class KvCacheDecoder implements StepDecoder {
     // the context first: a plan prepared meanwhile would reject unobserved if the context failed
     this.contextInputs = this.context ? mapValues(await this.context(), (name, value) => withRows(name, value, batch)) : {};
     this.prefillModel ??= this.preparePlan('seq');
-    this.state.clear();
+    this.state.clear({ reuse: true });
     const { ids, lengths } = padBatch(prefixes, PAD);
     const out = await (await this.prefillModel).run({ ...this.contextInputs, input_ids: ids, position: i32([batch], new Array(batch).fill(0)), last_index: i32([batch], lengths.map((l) => l - 1)) });
     this.positions = lengths;

@@ -19,8 +19,14 @@ export interface DimProduct {
   readonly symbols: readonly string[];
 }
 
+/** Parsed dimensions by their text: backends resolve shapes at every run, and parsing allocates. */
+const parsedDims = new Map<string, DimProduct>();
+const PARSED_DIMS_KEPT = 4096;
+
 export function parseDim(dim: Dim): DimProduct {
   if (typeof dim === 'number') return { factor: dim, symbols: [] };
+  const known = parsedDims.get(dim);
+  if (known) return known;
   let factor = 1;
   const symbols: string[] = [];
   for (const part of dim.split('*')) {
@@ -30,7 +36,10 @@ export function parseDim(dim: Dim): DimProduct {
     else throw new GraphTypeError(`invalid dimension '${dim}': expected an integer or symbols joined by '*'`);
   }
   symbols.sort();
-  return { factor, symbols };
+  const product: DimProduct = Object.freeze({ factor, symbols: Object.freeze(symbols) });
+  if (parsedDims.size >= PARSED_DIMS_KEPT) parsedDims.clear();
+  parsedDims.set(dim, product);
+  return product;
 }
 
 function formatProduct(p: DimProduct): Dim {

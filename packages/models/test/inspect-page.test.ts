@@ -327,6 +327,17 @@ describe('loom inspect (the process)', () => {
     const info = (await (await fetch(`${url}api/model`)).json()) as { kind: string; family: string; eos: number };
     expect(info).toMatchObject({ kind: 'transformer', family: 'seq2seq', eos: 2 });
     expect(await (await fetch(`${url}api/tokenize?text=hi`)).json()).toMatchObject({ ids: [expect.any(Number), expect.any(Number)] });
+    // another Host (DNS rebinding) or another method is refused
+    const { request } = await import('node:http');
+    const status = (method: string, host: string) => new Promise<number>((resolve, reject) => {
+      const r = request(new URL('api/weights', url), { method, headers: { host } }, (res) => { res.resume(); resolve(res.statusCode!); });
+      r.on('error', reject);
+      r.end();
+    });
+    const port = new URL(url).port;
+    expect(await status('GET', `evil.example:${port}`)).toBe(403);
+    expect(await status('POST', `127.0.0.1:${port}`)).toBe(405);
+    expect(await status('GET', `localhost:${port}`)).toBe(200);
     const page = await fetch(url);
     expect(page.headers.get('cross-origin-opener-policy')).toBe('same-origin');
     expect(await page.text()).toMatch(/<script type="module" src=".\/inspect.js">/);

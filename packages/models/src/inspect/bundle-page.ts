@@ -55,9 +55,10 @@ const OPTIONAL_PEERS: Readonly<Record<string, string>> = { 'gpu.js': 'webgl' };
 
 /**
  * Bundles page/main.ts (the compiler, the backends, the graph IR, dagre) into one ES module for
- * browsers with the backends' `browserBundleOptions` (Node-only code stays out). An optional peer that does not resolve (gpu.js, outside the workspace) is left out, and its
- * backend reported, instead of failing the build. From the sources in the workspace the entry is
- * page/main.ts; from an installed package, the compiled page/main.js beside this file.
+ * browsers with the backends' `browserBundleOptions` (Node-only code stays out). An optional peer
+ * that does not resolve (gpu.js, outside the workspace) is left out and its backend reported,
+ * instead of failing the build. From the sources in the workspace the entry is page/main.ts; from
+ * an installed package, the compiled page/main.js beside this file.
  */
 export async function bundleInspectPage(): Promise<InspectBundle> {
   const { build } = await import('esbuild');
@@ -66,7 +67,8 @@ export async function bundleInspectPage(): Promise<InspectBundle> {
   const optionalPeers: Plugin = {
     name: 'loom-optional-peers',
     setup(b) {
-      b.onResolve({ filter: new RegExp(`^(${Object.keys(OPTIONAL_PEERS).map((p) => p.replace('.', '\\.')).join('|')})$`) }, async (args) => {
+      const names = Object.keys(OPTIONAL_PEERS).map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+      b.onResolve({ filter: new RegExp(`^(${names.join('|')})$`) }, async (args) => {
         if ((args.pluginData as { again?: boolean } | undefined)?.again) return undefined;
         const resolved = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: { again: true } });
         if (resolved.errors.length === 0) return resolved;

@@ -3,11 +3,12 @@
  * page (bundled from the project's own sources and npm packages at start: no CDN), the model's
  * graph and weights, and the tokenizer. The page runs the model itself, on the backend chosen there.
  * Cross-origin isolation headers let the cpu backend's shared WebAssembly memory work in the page.
+ * Requests must name this server in their Host header and be GETs: a page of another site cannot
+ * read the model through a name it resolved to 127.0.0.1.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { graphToJson, writeSafetensors } from '@loom/graph';
-import { LoomError } from '@loom/graph';
+import { graphToJson, LoomError, writeSafetensors } from '@loom/graph';
 import { bundleInspectPage, INSPECT_HTML } from './bundle-page.ts';
 import type { InspectModel } from './inspect-model.ts';
 
@@ -65,7 +66,11 @@ export async function startInspectServer(model: InspectModel, options: { port?: 
   };
   const infoJson = JSON.stringify(info);
   const weights = writeSafetensors(model.weights);
+  let hosts: ReadonlySet<string> = new Set();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
+    // another site's page that got its name resolved to 127.0.0.1 (DNS rebinding) sends its own Host
+    if (!hosts.has(req.headers.host ?? '')) return send(res, 403, 'text/plain', `this server answers requests for ${[...hosts][0]} only`);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', `${req.method}: this server only serves GET`);
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     try {
       if (url.pathname === '/' || url.pathname === '/index.html') return send(res, 200, 'text/html; charset=utf-8', INSPECT_HTML);
@@ -91,6 +96,7 @@ export async function startInspectServer(model: InspectModel, options: { port?: 
     server.listen(options.port ?? 0, '127.0.0.1', resolve);
   });
   const { port } = server.address() as AddressInfo;
+  hosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   return {
     url: `http://127.0.0.1:${port}/`,
     unavailable: info.unavailable,

@@ -6,6 +6,7 @@
 import { interpret, ModelBuilder, type Graph, type NDArray } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { cpuBackend, randomWeights, type CpuProgram } from '../src/index.ts';
+import { bindingsKey } from '../src/cpu/bindings-key.ts';
 import { InvariantSteps, INVARIANT_CACHE_BYTES } from '../src/cpu/invariant-steps.ts';
 import { compile } from '@loom/compiler';
 
@@ -69,7 +70,7 @@ describe('cpu: invariant steps kept across runs', () => {
   it('steps that read an input are never kept; the copies stop at the byte limit', () => {
     const plan = compile(encoderish(), { inPlace: true, stridedViews: true });
     const steps = new InvariantSteps(plan);
-    steps.begin(new Map([['batch', 1], ['seq', 5]]));
+    steps.begin(bindingsKey(new Map([['batch', 1], ['seq', 5]])));
     plan.steps.forEach((s, k) => steps.keep(k, new Float32Array(4).fill(k)));
     const readsInput = (k: number): boolean => {
       const seen = new Set<number>();
@@ -94,7 +95,7 @@ describe('cpu: invariant steps kept across runs', () => {
     expect(kept).toBeGreaterThan(0);
     expect(steps.bytes).toBe(kept * 16);
     // more than the limit: not kept
-    steps.begin(new Map([['batch', 1], ['seq', 6]]));
+    steps.begin(bindingsKey(new Map([['batch', 1], ['seq', 6]])));
     const first = plan.steps.findIndex((_, k) => !readsInput(k));
     steps.keep(first, new Float32Array(INVARIANT_CACHE_BYTES / 4 + 1));
     expect(steps.bytes).toBe(0);

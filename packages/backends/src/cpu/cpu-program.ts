@@ -5,6 +5,7 @@ import { createCpuRuntime, type CpuRuntime } from './runtime.ts';
 import { leaseArenas, markResident } from './kernels/resident-weights.ts';
 import { StateStore } from '../state-store.ts';
 import { PoisonGuard, poisonEnabled, type CpuProgramOptions } from './poison.ts';
+import { bindingsKey } from './bindings-key.ts';
 import { InvariantSteps } from './invariant-steps.ts';
 import { contiguousLayout, isContiguous, reshapeLayout, sliceLayout, transposeLayout, type Layout } from './layout.ts';
 import { WasmRuntime, type CpuKernelOptions, type KernelSettings } from './wasm-runtime/runtime.ts';
@@ -74,6 +75,10 @@ export class CpuProgram {
   private readonly traceNonFinite: boolean;
   private readonly held: ModelBytes;
   private readonly invariantSteps: InvariantSteps;
+  /** Shapes and view layouts of the last run's symbol values, kept while the next runs have the same ones (each decoding step does). */
+  private shapesKey = '';
+  private readonly shapes = new Map<number, number[]>();
+  private readonly layouts = new Map<number, Layout>();
   /** With `traceNonFinite`: the first kernel of the last run whose output held a NaN or infinity. */
   nonFinite: NonFiniteTrace | undefined;
 
@@ -158,7 +163,13 @@ export class CpuProgram {
   run(feeds: Readonly<Record<string, NDArray>>): Record<string, NDArray> {
     const { plan } = this;
     const bindings = bindInputs(plan.graph, feeds, { optional: this.states });
-    this.invariantSteps.begin(bindings);
+    const key = bindingsKey(bindings);
+    this.invariantSteps.begin(key);
+    if (key !== this.shapesKey) {
+      this.shapesKey = key;
+      this.shapes.clear();
+      this.layouts.clear();
+    }
     checkMemoryBudget('cpu', { ...this.held, constants: this.held.constants + this.invariantSteps.bytes }, this.maxMemory, { bytes: runBytes(plan, bindings), bindings });
     const storage: Storage[] = new Array(plan.buffers.length);
     for (const node of graphInputs(plan.graph)) {
@@ -185,14 +196,13 @@ export class CpuProgram {
       }
       storage[buffer.id] = pooled.data.subarray(0, size);
     }
-    const shapes = new Map<number, number[]>();
+    const { shapes, layouts } = this;
     const shapeOf = (node: GraphNode): number[] => {
       let s = shapes.get(node.id);
       if (!s) shapes.set(node.id, (s = resolveShape(node.type.shape, bindings)));
       return s;
     };
-    // layouts are kept for the run, except those holding a temporary copy (freed when their kernel ends)
-    const layouts = new Map<number, Layout>();
+    // layouts are kept, except those holding a temporary copy (freed when their kernel ends)
     const layoutOf = (node: GraphNode): Layout => {
       let l = layouts.get(node.id);
       if (!l) {
@@ -241,7 +251,7 @@ export class CpuProgram {
       plan.graph.outputs.filter((o) => !this.states.has(o.name)).map((o) => {
         const node = plan.graph.nodes[o.node]!;
         const shape = shapeOf(node);
-        return [o.name, { dtype: node.type.dtype, shape, data: dense(node, shape).slice() } satisfies NDArray];
+        return [o.name, { dtype: node.type.dtype, shape: [...shape], data: dense(node, shape).slice() } satisfies NDArray];
       }),
     );
   }

@@ -1,5 +1,5 @@
 import type { Plan } from '@loom/compiler';
-import type { DimBindings, Storage } from '@loom/graph';
+import type { Storage } from '@loom/graph';
 
 /** Cached outputs are kept up to this many bytes in all (a sinusoid table or a mask, not a weight transform). */
 export const INVARIANT_CACHE_BYTES = 64 * 2 ** 20;
@@ -33,10 +33,9 @@ export class InvariantSteps {
     return this.cachedBytes;
   }
 
-  /** Starts a run at these symbol values: copies made at other values are dropped. */
-  begin(bindings: DimBindings): void {
+  /** Starts a run at these symbol values (`bindingsKey`): copies made at other values are dropped. */
+  begin(key: string): void {
     this.replayed = 0;
-    const key = [...bindings].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`).join(',');
     if (key === this.key) return;
     this.key = key;
     this.cached.clear();

@@ -23,9 +23,10 @@ function bindingsFor(session: Session, model: ModelView): Map<string, number> {
   return bindings;
 }
 
-/** Per-step milliseconds of one profiled run on the session's backend. */
+/** Per-step milliseconds of one profiled run on the session's backend, after one run that warms it up (JIT, shader compiles). */
 async function profileSteps(session: Session, feeds: Record<string, import('@loom/graph').NDArray>, steps: number, nodeOfStep: (k: number) => number): Promise<number[]> {
   const model = await session.model(false, true);
+  await model.run(feeds);
   if (session.backend === 'cpu') {
     await model.run(feeds);
     return [...(model as unknown as { program: { stepTimes(): readonly number[] } }).program.stepTimes()];

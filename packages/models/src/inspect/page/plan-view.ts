@@ -91,7 +91,7 @@ export class PlanView {
       cell.textContent = v === undefined || Number.isNaN(v) ? '' : v.toFixed(3);
     });
     const total = ms.filter((v) => !Number.isNaN(v)).reduce((s, v) => s + v, 0);
-    this.table.querySelector('th.ms')!.textContent = `ms (${backend}, total ${total.toFixed(2)})`;
+    this.table.querySelector('th.ms')!.textContent = `ms (${backend}, total ${total.toFixed(2)}; the second run)`;
   }
 
   private drawTable(plan: Plan): void {

@@ -15,13 +15,13 @@ import { backendCompileOptions, referenceBackend } from '@loom/backends';
 import { compile, withIntermediates } from '@loom/compiler';
 import { expandOps, getOp, graphToJson, isOpName, type Graph, type NDArray } from '@loom/graph';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { browserMissing } from '../../backends/test/browser-session.ts';
 import { backendRequired } from '../../backends/test/require-backend.ts';
 import { loadInspectModel, type InspectModel } from '../src/inspect/inspect-model.ts';
 import { parseReverseSpec } from '../src/reverse/reverse-model.ts';
 import { buildTransformerEncoder } from '../src/transformer/model.ts';
-import { startInspectServer, type InspectServer } from '../src/inspect/inspect-server.ts';
+import { startInspectServer } from '../src/inspect/inspect-server.ts';
 import { bufferLives, liveBytes } from '../src/inspect/page/plan-view.ts';
 import { topK } from '../src/inspect/page/model-view.ts';
 import { expectUserError, loom } from './cli-helpers.ts';
@@ -44,14 +44,20 @@ beforeAll(async () => {
 });
 afterAll(async () => browser?.close());
 
-async function open(model: InspectModel): Promise<{ page: Page; server: InspectServer; errors: string[] }> {
+/** Serves the model, opens the page until it is ready, runs `body` on it, and closes both. */
+async function inPage(model: InspectModel, body: (page: Page, errors: string[]) => Promise<void>): Promise<void> {
   const server = await startInspectServer(model);
   const page = await browser!.newPage({ viewport: { width: 1400, height: 1000 } });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(server.url);
-  await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready', undefined, { timeout: 60_000 });
-  return { page, server, errors };
+  try {
+    await page.goto(server.url);
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready', undefined, { timeout: 60_000 });
+    await body(page, errors);
+  } finally {
+    await page.close();
+    await server.close();
+  }
 }
 
 async function waitReady(page: Page): Promise<void> {
@@ -82,8 +88,7 @@ const compositeCount = (graph: Graph) => graph.nodes.filter((n) => isOpName(n.op
 describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
   it('gpt2-tiny: graph through the passes, attention and next tokens against the reference, the plan with a profiled run', async () => {
     const model = loadInspectModel(GPT2);
-    const { page, server, errors } = await open(model);
-    try {
+    await inPage(model, async (page, errors) => {
       // graph view: the source graph, composites collapsible
       const svg = '[data-testid=graph-svg]';
       expect(Number(await page.getAttribute(svg, 'data-nodes'))).toBe(model.graph.nodes.length);
@@ -175,16 +180,12 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
       const last = await reference(model, { input_ids: i32(before), attention_mask: i32(before.map(() => 1)) });
       expect(all[all.length - 1]).toBe(topK(last['logits']!, 1)[0]!.id);
       expect(errors).toEqual([]);
-    } finally {
-      await page.close();
-      await server.close();
-    }
+    });
   }, 180_000);
 
   it('the reverse model: greedy decoding to the end token, cross-attention heatmaps, on cpu, webgl and webgpu', async () => {
     const model = loadInspectModel(REVERSE);
-    const { page, server, errors } = await open(model);
-    try {
+    await inPage(model, async (page, errors) => {
       await page.click('button[data-tab=model]');
       await page.fill('[data-testid=prompt]', 'hello');
       await page.click('[data-testid=run]');
@@ -234,22 +235,19 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
         await page.click('button[data-tab=model]');
       }
       expect(errors).toEqual([]);
-    } finally {
-      await page.close();
-      await server.close();
-    }
+    });
   }, 180_000);
 });
 
 describe.skipIf(Boolean(missing))('loom inspect in a browser, a graph JSON of the user', () => {
   it("an encoder as graph JSON (random weights): the prompt's ids as its input, attention and the output against the reference", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'loom-inspect-'));
+    onTestFinished(() => rmSync(dir, { recursive: true }));
     const file = join(dir, 'encoder.graph.json');
     writeFileSync(file, graphToJson(buildTransformerEncoder(parseReverseSpec(readFileSync(REVERSE.config, 'utf8'), REVERSE.config).config)));
     const model = loadInspectModel({ model: file });
     expect(model.family).toBe('graph');
-    const { page, server, errors } = await open(model);
-    try {
+    await inPage(model, async (page, errors) => {
       await page.click('button[data-tab=model]');
       await page.fill('[data-testid=prompt]', '5, 17, 3, 9');
       await page.click('[data-testid=run]');
@@ -262,19 +260,14 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser, a graph JSON of th
       const rows = Array.from({ length: 4 }, (_, r) => Array.from(memory.data.subarray(r * cols, (r + 1) * cols)));
       expect(maxDiff(await heatmapValues(page, 'heatmap-output-memory'), rows)).toBeLessThan(1e-4);
       expect(errors).toEqual([]);
-    } finally {
-      await page.close();
-      await server.close();
-      rmSync(dir, { recursive: true });
-    }
+    });
   }, 120_000);
 });
 
 describe.skipIf(Boolean(missing))('loom inspect in a browser, the Llama family', () => {
   it('llama-tiny-dev (grouped-query attention, token ids): every head of every kv group against the reference', async () => {
     const model = loadInspectModel({ weights: join(FIXTURES, 'llama-tiny-dev.safetensors'), config: join(FIXTURES, 'llama-tiny-dev.config.json') });
-    const { page, server, errors } = await open(model);
-    try {
+    await inPage(model, async (page, errors) => {
       await page.click('button[data-tab=model]');
       await page.fill('[data-testid=prompt]', '5, 17, 3, 99, 42');
       await page.click('[data-testid=run]');
@@ -289,10 +282,7 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser, the Llama family',
       expect(Number(await page.getAttribute('[data-testid=top-k] tbody tr:first-child', 'data-id'))).toBe(topK(want['logits']!, 1)[0]!.id);
       await page.screenshot({ path: join(SHOTS, 'model-llama-tiny.png'), fullPage: true });
       expect(errors).toEqual([]);
-    } finally {
-      await page.close();
-      await server.close();
-    }
+    });
   }, 120_000);
 });
 

@@ -45,6 +45,8 @@ export class GraphView {
   private readonly expanded = new Set<number>();
   /** Drawn stages (dagre's layout takes about a second on a 12-layer model): moving the slider back is instant. */
   private readonly drawn = new Map<string, SVGSVGElement>();
+  /** What each pass changed (diffPass), by stage. */
+  private readonly diffs = new Map<number, PassDiff>();
 
   constructor() {
     this.slider = html('input', { type: 'range', min: 0, max: 0, value: 0, 'data-testid': 'pass-slider' });
@@ -64,6 +66,7 @@ export class GraphView {
   setSnapshots(snapshots: Snapshot[]): void {
     this.snapshots = snapshots;
     this.drawn.clear();
+    this.diffs.clear();
     this.slider.max = String(snapshots.length - 1);
     if (Number(this.slider.value) > snapshots.length - 1) this.slider.value = '0';
     this.draw();
@@ -78,7 +81,8 @@ export class GraphView {
   private draw(): void {
     const stage = Number(this.slider.value);
     const snapshot = this.snapshots[stage]!;
-    const diff = stage > 0 ? diffPass(this.snapshots[stage - 1]!.graph, snapshot.graph) : undefined;
+    let diff = this.diffs.get(stage);
+    if (stage > 0 && !diff) this.diffs.set(stage, (diff = diffPass(this.snapshots[stage - 1]!.graph, snapshot.graph)));
     const before = Boolean(diff && this.showBefore.checked);
     const graph = before ? this.snapshots[stage - 1]!.graph : snapshot.graph;
     const changed = diff ? `${diff.added.length} new, ${diff.removed.length} removed` : 'composites are blue: click one to expand it';

@@ -21,6 +21,7 @@ export interface Snapshot {
 export class Session {
   backend: PageBackend = 'cpu';
   private prepared = new Map<string, Promise<PreparedModel>>();
+  private described: Intermediate[] | undefined;
 
   private constructor(
     readonly info: InspectInfo,
@@ -51,8 +52,10 @@ export class Session {
     return { attentionWeights: true, nodes };
   }
 
+  /** What each added output is (derived once: the graph does not change, and every run and decoding step reads it). */
   intermediates(): Intermediate[] {
-    return withIntermediates(this.graph, this.intermediateSpec()).intermediates;
+    this.described ??= withIntermediates(this.graph, this.intermediateSpec()).intermediates;
+    return this.described;
   }
 
   /** The model prepared on the chosen backend (with the intermediates as outputs when asked), once per backend. */

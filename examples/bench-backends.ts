@@ -14,7 +14,6 @@ import { gpt2ConfigFromHf } from '../packages/models/src/gpt2/config.ts';
 import { Gpt2Runner } from '../packages/models/src/gpt2/runner.ts';
 import { gpt2Weights } from '../packages/models/src/weights/gpt2-weights.ts';
 import { fixtureJson, fixtureTensors } from '../packages/models/test/helpers.ts';
-import { defaultWebGpuEnv } from '../packages/backends/test/require-backend.ts';
 import { firstLine, tfjsWebglMatmulMs } from './peers/index.ts';
 import { medianRuns } from './timing.ts';
 
@@ -28,7 +27,6 @@ function random(shape: number[], seed: number): NDArray {
   return { dtype: 'f32', shape, data };
 }
 
-defaultWebGpuEnv(); // SwiftShader from Debian's chromium when no other Vulkan driver is chosen
 const backends: Record<string, Backend> = {};
 for (const name of NAMES) backends[name] = await getBackend(name);
 const describe = async (name: string) => ((await (backends[name] as unknown as { runtime?: () => Promise<{ description: string }> }).runtime?.())?.description ?? 'WebAssembly SIMD');

@@ -10,7 +10,6 @@ import { cpuBackend } from '@loom/backends';
 import { GraphBuilder, type NDArray } from '@loom/graph';
 import { createWebGpuBackend } from '../packages/backends/src/webgpu/index.ts';
 import { timeRuns } from './timing.ts';
-import { defaultWebGpuEnv } from '../packages/backends/test/require-backend.ts';
 
 const quick = process.argv.includes('--quick');
 const sizes = quick ? [64, 128, 256] : [64, 128, 256, 512];
@@ -21,7 +20,6 @@ function random(shape: number[], seed: number): NDArray {
   return { dtype: 'f32', shape, data };
 }
 
-defaultWebGpuEnv(); // SwiftShader from Debian's chromium when no other Vulkan driver is chosen
 const gpu = createWebGpuBackend();
 const runtime = await gpu.runtime();
 console.log(`\n## matmul n x n x n float32: WebGPU (${runtime.description}) vs the CPU backend\n`);

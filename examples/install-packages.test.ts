@@ -1,16 +1,20 @@
 /**
- * The packages outside the workspace, as a user gets them: built (tsc) and packed (pnpm pack), the
- * tarballs installed with npm into a fresh project in a temporary folder (no workspace links), the
- * README's library example (examples/quickstart.ts) typechecked by that project's own tsc and run
- * by node, the installed `loom` bin run, and a property test written against @loom/graph/testing.
- * Needs the npm registry (for the packages' own dependencies and typescript).
+ * The packages outside the workspace, as a user gets them, by README's "As a library" section run as
+ * written: its shell blocks (build and pack, `npm init`, `npm install` of the tarballs, tsc strict,
+ * plain node) in an empty folder with npm only, its example as main.ts. Then the installed `loom` bin,
+ * `loom inspect` from the compiled package, and a property test written against @loom/graph/testing
+ * after `npm install fast-check@4`, as README says. Needs the npm registry (for the packages' own
+ * dependencies and typescript).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { packPackages } from '../scripts/pack-packages.ts';
+import { codeBlocks, readmeSection } from './readme.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** A command's stdout; on failure an error carrying its output (tsc prints its diagnostics on stdout). */
 function run(cwd: string, command: string, args: string[]): string {
@@ -20,6 +24,11 @@ function run(cwd: string, command: string, args: string[]): string {
     const { stdout, stderr } = e as { stdout?: string; stderr?: string };
     throw new Error(`${command} ${args.slice(0, 3).join(' ')} failed in ${cwd}:\n${stdout ?? ''}${stderr ?? ''}`);
   }
+}
+
+/** A README shell block, run by bash in `cwd` with the checkout's path for /path/to/loom; its stdout. */
+function runShellBlock(cwd: string, block: string): string {
+  return run(cwd, 'bash', ['-euo', 'pipefail', '-c', block.replaceAll('/path/to/loom', root)]);
 }
 
 /** `loom inspect --no-open` from the installed bin: its URL line and stderr once it serves, and a way to stop it. */
@@ -44,18 +53,28 @@ async function startInspect(dir: string, args: string[]): Promise<{ url: string;
   return { url, stderr: () => stderr, stop };
 }
 
-it('the packed packages install with npm into a fresh project and run the README example there, typechecked by its own tsc', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'loom-user-'));
-  const tarballs = packPackages(join(dir, 'tarballs'));
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'loom-user', private: true, type: 'module' }));
-  // no install scripts: the cpu backend needs no native code (webgpu, gl, gpu.js are optional peers)
-  run(dir, 'npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error', ...tarballs, 'typescript@5.9.3', '@types/node@20', 'fast-check@4']);
+it("README's library steps, run as written in an empty folder, install the packages and run the example under tsc strict and plain node", async () => {
+  const section = readmeSection('As a library');
+  const [install, build] = codeBlocks(section, 'sh');
+  const [example] = codeBlocks(section, 'ts');
+  const home = mkdtempSync(join(tmpdir(), 'loom-user-'));
+  runShellBlock(home, install!);
+  const dir = join(home, 'my-project');
+  expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))).toMatchObject({ type: 'module' });
   const installed = JSON.parse(readFileSync(join(dir, 'node_modules/@loom/graph/package.json'), 'utf8')) as { exports: Record<string, unknown> };
   expect(Object.keys(installed.exports)).toEqual(['.', './node', './testing']);
 
-  copyFileSync(new URL('./quickstart.ts', import.meta.url), join(dir, 'main.ts'));
+  writeFileSync(join(dir, 'main.ts'), example!);
+  const out = runShellBlock(dir, build!); // tsc throws with its messages on a type error
+  expect(out).toContain('fused_attention');
+  expect(out).toContain('y: [2, 7, 64]; verify: ok');
+  expect(run(dir, join(dir, 'node_modules/.bin/loom'), ['reverse', 'hello world'])).toBe('dlrow olleh\n');
+
+  // @loom/graph/testing with fast-check, as README says to install it
+  run(dir, 'npm', ['install', 'fast-check@4']);
+  mkdirSync(join(dir, 'props'));
   writeFileSync(
-    join(dir, 'property.ts'),
+    join(dir, 'props/property.ts'),
     [
       "import fc from 'fast-check';",
       "import { interpret } from '@loom/graph';",
@@ -65,15 +84,8 @@ it('the packed packages install with npm into a fresh project and run the README
       "console.log('property: ok');",
     ].join('\n'),
   );
-  const compilerOptions = { strict: true, target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', outDir: 'out', types: ['node'], skipLibCheck: false };
-  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['main.ts', 'property.ts'] }));
-  run(dir, join(dir, 'node_modules/.bin/tsc'), ['-p', '.']); // throws with tsc's messages on a type error
-
-  const quickstart = run(dir, 'node', ['out/main.js']);
-  expect(quickstart).toContain('fused_attention');
-  expect(quickstart).toContain('y: [2, 7, 64]; verify: ok');
-  expect(run(dir, 'node', ['out/property.js'])).toContain('property: ok');
-  expect(run(dir, join(dir, 'node_modules/.bin/loom'), ['reverse', 'hello world'])).toBe('dlrow olleh\n');
+  run(dir, 'npx', ['tsc', '--strict', '--module', 'nodenext', '--target', 'es2022', '--outDir', 'props/out', 'props/property.ts']);
+  expect(run(dir, 'node', ['props/out/property.js'])).toContain('property: ok');
 
   // `loom inspect` bundles its page from the installed (compiled) package; without the optional
   // gpu.js peer the page leaves webgl out and says so

@@ -1,7 +1,7 @@
 import { GraphBuilder, interpret, type Graph, type NDArray, type Weights } from '@loom/graph';
 import { compare, type Tolerance } from './webgpu-data.ts';
 import { createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from '../src/webgpu/index.ts';
-import { backendRequired, defaultWebGpuEnv, requireBackend } from './require-backend.ts';
+import { backendRequired, requireBackend } from './require-backend.ts';
 
 /**
  * Shared by the WebGPU test files: the backend (undefined when no adapter; see requireBackend), a
@@ -15,7 +15,6 @@ export const skipReason = required.reason;
 
 /** A WebGPU backend with some limits lowered (a separate device), to drive the chunked and 2-D paths. */
 export async function gpuWithLimits(limits: WebGpuBackendOptions['limits']): Promise<WebGpuBackend> {
-  defaultWebGpuEnv();
   const backend = createWebGpuBackend({ limits });
   await backend.runtime();
   return backend;

@@ -1,4 +1,5 @@
 import { WebGpuUnavailableError } from './errors.ts';
+import { driverCandidates, ensureRuntimeDir, noDriverAdvice, useDriver } from './vulkan-drivers.ts';
 
 /**
  * The only file that knows where a GPU comes from: `navigator.gpu` in a browser (and in any runtime
@@ -77,40 +78,62 @@ export interface AcquireOptions {
   readonly powerPreference?: GPUPowerPreference;
 }
 
-/** Where Node keeps the Dawn instance: it must stay referenced for the whole process (see WEBGPU.md). */
+/** Where Node keeps the Dawn instances: each must stay referenced for the whole process (see WEBGPU.md). */
 const DAWN_KEY = Symbol.for('loom.webgpu.dawn');
+const DAWN_TRIED_KEY = Symbol.for('loom.webgpu.dawn-tried');
 
-async function getGpu(options: AcquireOptions): Promise<GPU> {
+type DawnHolder = Record<symbol, unknown> & { [DAWN_KEY]?: GPU; [DAWN_TRIED_KEY]?: GPU[] };
+
+/** An adapter: from `navigator.gpu` in a browser, else from Dawn in Node on the first Vulkan driver that gives one. */
+async function requestAdapter(options: AcquireOptions): Promise<GPUAdapter> {
+  const request = { powerPreference: options.powerPreference ?? 'high-performance' } as const;
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu;
-  const holder = globalThis as unknown as Record<symbol, GPU | undefined>;
-  const cached = holder[DAWN_KEY];
-  if (cached) return cached;
+  if (nav?.gpu) {
+    const adapter = await nav.gpu.requestAdapter(request);
+    if (!adapter) throw new WebGpuUnavailableError('no GPU adapter found (navigator.gpu.requestAdapter gave none)');
+    return adapter;
+  }
   const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
   if (!isNode) throw new WebGpuUnavailableError('this browser has no navigator.gpu (WebGPU needs a secure context: https or http://127.0.0.1)');
+  return nodeAdapter(options, request);
+}
+
+async function nodeAdapter(options: AcquireOptions, request: GPURequestAdapterOptions): Promise<GPUAdapter> {
+  const holder = globalThis as unknown as DawnHolder;
+  const found = holder[DAWN_KEY];
+  if (found) {
+    const adapter = await found.requestAdapter(request);
+    if (adapter) return adapter;
+  }
   let dawn: { create(options: string[]): GPU };
   try {
     dawn = await import('webgpu');
   } catch (e) {
     throw new WebGpuUnavailableError(`the npm package 'webgpu' could not be loaded: ${(e as Error).message}`);
   }
-  // Dawn crashes the process if this object is garbage-collected while a device is alive.
-  const gpu = dawn.create([...(options.dawnOptions ?? [])]);
-  holder[DAWN_KEY] = gpu;
-  return gpu;
+  const fs = (await import(/* @vite-ignore */ `node:${'fs'}`)) as typeof import('node:fs');
+  const os = (await import(/* @vite-ignore */ `node:${'os'}`)) as typeof import('node:os');
+  ensureRuntimeDir(process.env, fs, os.tmpdir(), process.getuid?.() ?? 'user');
+  const { candidates, skipped } = driverCandidates(process.env, fs);
+  const tried: string[] = [];
+  for (const candidate of candidates) {
+    useDriver(candidate, process.env);
+    // Dawn crashes the process if an instance is garbage-collected while a device is alive: keep every one
+    const gpu = dawn.create([...(options.dawnOptions ?? [])]);
+    (holder[DAWN_TRIED_KEY] ??= []).push(gpu);
+    const adapter = await gpu.requestAdapter(request);
+    if (adapter) {
+      holder[DAWN_KEY] = gpu;
+      return adapter;
+    }
+    tried.push(candidate.label);
+  }
+  throw new WebGpuUnavailableError(`no GPU adapter found: ${noDriverAdvice(tried, skipped)}`);
 }
 
 /** Acquires an adapter and a device with the adapter's maximum limits. */
 export async function acquireDevice(options: AcquireOptions = {}): Promise<AcquiredDevice> {
-  const gpu = await getGpu(options);
-  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
-  if (!adapter) {
-    const hint =
-      typeof process !== 'undefined' && process.versions?.node
-        ? ' (in Node: install libvulkan1 and a Vulkan driver, e.g. VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json)'
-        : '';
-    throw new WebGpuUnavailableError(`no GPU adapter found${hint}`);
-  }
+  const adapter = await requestAdapter(options);
   const requiredLimits: Record<string, number> = {};
   for (const key of REQUESTED_LIMITS) requiredLimits[key] = adapter.limits[key];
   const device = await adapter.requestDevice({ requiredLimits });

@@ -5,7 +5,8 @@
 #   libvulkan1       the Vulkan loader that the npm `webgpu` package (Dawn) opens;
 #   xvfb             an X display for headless-gl (the WebGL backend in Node starts one when DISPLAY is unset);
 #   libgl1-mesa-dri  Mesa's software GL (llvmpipe), which headless-gl's ANGLE draws with under Xvfb.
-# Idempotent: does nothing, and prints nothing, when they are already installed.
+# Idempotent: does nothing, and prints nothing, when they are already installed. While another apt
+# or dpkg holds the package lock it waits (bounded: scripts/apt-lock-wait.sh).
 # Needs root (or passwordless sudo) and apt; elsewhere it says what to install and fails.
 set -euo pipefail
 
@@ -36,7 +37,9 @@ echo "setup-gpu-env: installing ${missing[*]} with apt-get"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 export DEBIAN_FRONTEND=noninteractive
-if ! { "${as_root[@]}" apt-get update -q && "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+# shellcheck source=scripts/apt-lock-wait.sh
+source "$(dirname "$0")/apt-lock-wait.sh"
+if ! { apt_waiting_for_lock "$log" "${as_root[@]}" apt-get update -q && apt_waiting_for_lock "$log" "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"; }; then
   cat "$log" >&2
   echo "setup-gpu-env: apt-get failed (output above)" >&2
   exit 1

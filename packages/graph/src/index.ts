@@ -25,10 +25,13 @@ export { type Expr, exprSchema, exprDType, exprInputs, exprArity, emitExpr, expr
 export {
   readSafetensors,
   writeSafetensors,
+  layoutSafetensors,
   SafetensorsError,
   MAX_HEADER_BYTES,
   READABLE_DTYPES,
   type SafetensorsFile,
+  type SafetensorsLayout,
+  type SafetensorsPart,
   type ReadSafetensorsOptions,
   type ReadableDType,
   type SafetensorsDType,

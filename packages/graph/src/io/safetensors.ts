@@ -107,23 +107,45 @@ function swapBytes(bytes: Uint8Array, itemSize: number): void {
 }
 
 /**
- * Serialises tensors as a safetensors file: f32 arrays as F32 (float64 storage is rounded to float32),
- * i32 as I32, tensors sorted by name and packed in that order, the header padded with spaces so the
- * data section is 8-byte aligned. `metadata` becomes `__metadata__`.
+ * A safetensors file laid out but not yet written: its first bytes (the 8-byte header length and the
+ * header), then each tensor's bytes in file order, made on demand one tensor at a time. A server can
+ * send a checkpoint larger than any one array this way (`writeSafetensors` copies it into one).
  */
-export function writeSafetensors(
+export interface SafetensorsLayout {
+  /** The whole file's size in bytes. */
+  readonly size: number;
+  /** The 8-byte little-endian header length, then the header JSON padded with spaces to 8 bytes. */
+  readonly header: Uint8Array;
+  /** The data section, tensor by tensor in file order. */
+  readonly tensors: readonly SafetensorsPart[];
+}
+
+export interface SafetensorsPart {
+  readonly name: string;
+  readonly byteLength: number;
+  /** The tensor's little-endian bytes: a view of its storage where it can be, else a copy of this one tensor. */
+  bytes(): Uint8Array;
+}
+
+/**
+ * Lays tensors out as a safetensors file: f32 arrays as F32 (float64 storage is rounded to float32),
+ * i32 as I32, tensors sorted by name and packed in that order, the header padded with spaces so the
+ * data section is 8-byte aligned. `metadata` becomes `__metadata__`. Every tensor is checked here,
+ * before any byte is made, so writing the parts in turn cannot fail half-way.
+ */
+export function layoutSafetensors(
   tensors: ReadonlyMap<string, NDArray> | Readonly<Record<string, NDArray>>,
   metadata?: Readonly<Record<string, string>>,
-): Uint8Array {
+): SafetensorsLayout {
   const named = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors as Record<string, NDArray>);
   named.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
-  const entries: { name: string; dtype: SafetensorsDType; shape: number[]; begin: number; end: number; data: Uint8Array }[] = [];
+  const entries: { name: string; dtype: SafetensorsDType; shape: number[]; begin: number; end: number; part: SafetensorsPart }[] = [];
   let offset = 0;
   for (const [name, array] of named) {
-    const { dtype, data } = encodeTensor(name, array);
-    entries.push({ name, dtype, shape: [...array.shape], begin: offset, end: offset + data.length, data });
-    offset += data.length;
+    const { dtype, part } = tensorPart(name, array);
+    entries.push({ name, dtype, shape: [...array.shape], begin: offset, end: offset + part.byteLength, part });
+    offset += part.byteLength;
   }
   if (metadata) {
     for (const [key, value] of Object.entries(metadata)) {
@@ -131,19 +153,31 @@ export function writeSafetensors(
     }
   }
 
-  const header = encodeSafetensorsHeader(entries, metadata as Record<string, string> | undefined);
-  const out = new Uint8Array(8 + header.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
-  out.set(header, 8);
-  const dataStart = 8 + header.length;
-  for (const e of entries) {
-    out.set(e.data, dataStart + e.begin);
-    if (!HOST_IS_LITTLE_ENDIAN) swapBytes(out.subarray(dataStart + e.begin, dataStart + e.end), 4);
+  const json = encodeSafetensorsHeader(entries, metadata as Record<string, string> | undefined);
+  const header = new Uint8Array(8 + json.length);
+  new DataView(header.buffer).setBigUint64(0, BigInt(json.length), true);
+  header.set(json, 8);
+  return { size: header.length + offset, header, tensors: entries.map((e) => e.part) };
+}
+
+/** Serialises tensors as a safetensors file in one array (the layout of `layoutSafetensors`). */
+export function writeSafetensors(
+  tensors: ReadonlyMap<string, NDArray> | Readonly<Record<string, NDArray>>,
+  metadata?: Readonly<Record<string, string>>,
+): Uint8Array {
+  const layout = layoutSafetensors(tensors, metadata);
+  const out = new Uint8Array(layout.size);
+  out.set(layout.header);
+  let offset = layout.header.length;
+  for (const part of layout.tensors) {
+    out.set(part.bytes(), offset);
+    offset += part.byteLength;
   }
   return out;
 }
 
-function encodeTensor(name: string, array: NDArray): { dtype: SafetensorsDType; data: Uint8Array } {
+/** Checks one tensor and returns how to make its bytes (a view of the caller's storage where it can). */
+function tensorPart(name: string, array: NDArray): { dtype: SafetensorsDType; part: SafetensorsPart } {
   const where = `writeSafetensors: tensor "${name}"`;
   if (name === '__metadata__') throw new SafetensorsError(`${where}: the name is reserved for the metadata`, name);
   let count = 1;
@@ -154,24 +188,25 @@ function encodeTensor(name: string, array: NDArray): { dtype: SafetensorsDType; 
   if (array.data.length !== count) {
     throw new SafetensorsError(`${where}: ${array.data.length} values for shape [${array.shape.join(', ')}] (needs ${count})`, name);
   }
-
-  let typed: Float32Array | Int32Array;
-  if (array.dtype === 'f32') {
-    typed = array.data instanceof Float32Array ? array.data : Float32Array.from(array.data);
-  } else if (array.dtype === 'i32') {
-    if (array.data instanceof Int32Array) typed = array.data;
-    else {
-      typed = new Int32Array(count);
-      for (let i = 0; i < count; i++) {
-        const v = array.data[i]!;
-        if ((v | 0) !== v) throw new SafetensorsError(`${where}: i32 element ${i} is ${v}, not an int32`, name);
-        typed[i] = v;
-      }
+  if (array.dtype !== 'f32' && array.dtype !== 'i32') throw new SafetensorsError(`${where}: dtype ${String(array.dtype)} cannot be written`, name);
+  if (array.dtype === 'i32' && !(array.data instanceof Int32Array)) {
+    for (let i = 0; i < count; i++) {
+      const v = array.data[i]!;
+      if ((v | 0) !== v) throw new SafetensorsError(`${where}: i32 element ${i} is ${v}, not an int32`, name);
     }
-  } else {
-    throw new SafetensorsError(`${where}: dtype ${String(array.dtype)} cannot be written`, name);
   }
-  // A view of the caller's storage, copied once into the output (and byte-swapped there if need be).
-  const data = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
-  return { dtype: array.dtype === 'f32' ? 'F32' : 'I32', data };
+
+  const typed = (): Float32Array | Int32Array => {
+    if (array.dtype === 'f32') return array.data instanceof Float32Array ? array.data : Float32Array.from(array.data);
+    return array.data instanceof Int32Array ? array.data : Int32Array.from(array.data);
+  };
+  const bytes = (): Uint8Array => {
+    const t = typed();
+    const view = new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
+    if (HOST_IS_LITTLE_ENDIAN) return view;
+    const copy = view.slice();
+    swapBytes(copy, 4);
+    return copy;
+  };
+  return { dtype: array.dtype === 'f32' ? 'F32' : 'I32', part: { name, byteLength: 4 * count, bytes } };
 }

@@ -21,6 +21,11 @@ export interface InspectModel {
   readonly randomWeights: boolean;
   readonly family: InspectFamily;
   readonly tokenizer?: TextTokenizer & { readonly name: string };
+  /**
+   * Token ids the model and its tokenizer both know are 0 to vocabSize - 1: the logits' width, or the
+   * tokenizer's size where that is smaller. /api/decode refuses any other id rather than drop it.
+   */
+  readonly vocabSize?: number;
   /** Decoding starts from bos (encoder-decoders) and stops at eos. */
   readonly bos?: number;
   readonly eos?: number;
@@ -32,6 +37,19 @@ function familyOf(graph: Graph): InspectFamily {
   if (names.has('src_ids') && names.has('tgt_ids')) return 'seq2seq';
   if (names.has('input_ids')) return 'causal';
   return 'graph';
+}
+
+/** The width of the graph's `logits` output (its last dim), where it is a number. */
+function logitsWidth(graph: Graph): number | undefined {
+  const output = graph.outputs.find((o) => o.name === 'logits');
+  const width = output ? graph.nodes[output.node]!.type.shape.at(-1) : undefined;
+  return typeof width === 'number' ? width : undefined;
+}
+
+/** The smallest of the sizes that are known, as an optional field. */
+function vocabSizeOf(...sizes: (number | undefined)[]): { vocabSize?: number } {
+  const known = sizes.filter((n): n is number => n !== undefined);
+  return known.length > 0 ? { vocabSize: Math.min(...known) } : {};
 }
 
 /** A config.json's eos_token_id / bos_token_id (first of a list). */
@@ -51,14 +69,15 @@ export function loadInspectModel(source: ModelSource): InspectModel {
   const { graph, weights, kind } = modelWithWeights({ ...source, randomWeights });
   const family = familyOf(graph);
   const title = `${kind}: ${source.model ?? source.config}${randomWeights ? ' (random weights)' : ''}`;
+  const logits = logitsWidth(graph);
   if (kind === 'transformer' && source.config !== undefined) {
     const { vocab } = parseReverseSpec(readFileSync(source.config, 'utf8'), source.config);
     const tokenizer = { name: 'characters', encode: (t: string) => vocab.encode(t), decode: (ids: readonly number[]) => vocab.decode(ids) };
-    return { title, kind, graph, weights, randomWeights, family, tokenizer, bos: vocab.bos, eos: vocab.eos, examplePrompt: 'hello world' };
+    return { title, kind, graph, weights, randomWeights, family, tokenizer, ...vocabSizeOf(logits, vocab.size), bos: vocab.bos, eos: vocab.eos, examplePrompt: 'hello world' };
   }
   if (kind === 'gpt2') {
     const tokenizer = { name: 'GPT-2 byte-level BPE', ...gpt2Tokenizer };
-    return { title, kind, graph, weights, randomWeights, family, tokenizer, eos: configToken(source.config, 'eos_token_id') ?? 50256, examplePrompt: 'The quick brown fox' };
+    return { title, kind, graph, weights, randomWeights, family, tokenizer, ...vocabSizeOf(logits, gpt2Tokenizer.vocabSize), eos: configToken(source.config, 'eos_token_id') ?? 50256, examplePrompt: 'The quick brown fox' };
   }
   const file = source.weights !== undefined ? tokenizerBeside(source.weights) : undefined;
   const eos = configToken(source.config, 'eos_token_id');
@@ -70,6 +89,7 @@ export function loadInspectModel(source: ModelSource): InspectModel {
     weights,
     randomWeights,
     family,
+    ...vocabSizeOf(logits),
     ...(file ? { tokenizer: { name: 'tokenizer.json', ...loadHfTokenizer(file) } } : {}),
     ...(eos !== undefined ? { eos } : {}),
     ...(bos !== undefined ? { bos } : {}),

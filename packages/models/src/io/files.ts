@@ -44,10 +44,20 @@ function readAt(fd: number, length: number, position: number): Buffer {
   return buffer.subarray(0, done);
 }
 
-/** Reads a file the user named; a missing, unreadable or non-regular file is a FileError naming it. */
-export function readUserFile(path: string, what: string): Buffer {
+/** A byte count for messages: `300.0 MiB`. */
+function mebibytes(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(bytes % 2 ** 20 === 0 ? 0 : 1)} MiB`;
+}
+
+/**
+ * Reads a file the user named; a missing, unreadable or non-regular file is a FileError naming it,
+ * and so is one larger than `maxBytes` (a tokenizer file is a few MB: a huge one is a mistake, not
+ * something to read into memory).
+ */
+export function readUserFile(path: string, what: string, maxBytes = Infinity): Buffer {
   const { fd, size } = openRegular(path, what);
   try {
+    if (size > maxBytes) throw new FileError(`cannot read ${what} '${path}': it is ${mebibytes(size)}, more than the ${mebibytes(maxBytes)} Loom reads for a ${what}`);
     return readAt(fd, size, 0);
   } finally {
     closeSync(fd);
@@ -55,8 +65,8 @@ export function readUserFile(path: string, what: string): Buffer {
 }
 
 /** A JSON file the user named (a config, a tokenizer); bad JSON is a ConfigError naming the file. */
-export function readUserJson(path: string, what: string): unknown {
-  const text = readUserFile(path, what).toString('utf8');
+export function readUserJson(path: string, what: string, maxBytes = Infinity): unknown {
+  const text = readUserFile(path, what, maxBytes).toString('utf8');
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { generate } from '../../decoding/generate.ts';
 import { gpt2Tokenizer } from '../../tokenizers/gpt2-tokenizer.ts';
-import { loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
+import { checkTokenizerFitsModel, loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
 import { ModelInputError } from '../../errors.ts';
 import { CAUSAL_LM_TYPES, loadCausalLm } from '../../io/load-causal-lm.ts';
 import { addCpuKernelOptions, addNonFiniteOption, addSamplingOptions, backendOption, collect, commandBackend, parseIdList, samplingOptions, type CpuKernelFlags, parseNonNegativeInt, parseNumber, parsePositiveInt, type SamplingFlags } from '../options.ts';
@@ -22,29 +22,51 @@ interface GenerateOpts extends CpuKernelFlags, SamplingFlags {
 }
 
 /**
- * Writes one prompt's output as it grows: new ids comma-separated, or the decoded text (the prompt
- * first), each piece once it is final (text ending in an incomplete character waits for the next
- * token). `end` writes what is left and the newline: the same bytes as printing it all at the end.
+ * Characters at the end of the decoded text that wait for later tokens before they are written:
+ * a decoder rewrites the last few characters when a token follows (an incomplete UTF-8 character
+ * shows as U+FFFD until its last byte comes; clean_up_tokenization_spaces turns "do n" + "'t" into
+ * "don't", 4 characters back). Twice the longest such rewrite.
  */
-function tokenStream(io: CliIo, prompt: readonly number[], tokenizer: TextTokenizer | undefined) {
+const HELD_BACK = 8;
+
+/** The part of `text` that can be written: what the previous decode agrees on, less the held-back tail. */
+function settledPrefix(previous: string, text: string): string {
+  let n = 0;
+  while (n < previous.length && n < text.length && previous[n] === text[n]) n++;
+  n = Math.min(n, text.length - HELD_BACK);
+  // never half of a surrogate pair
+  if (n > 0 && /[\uD800-\uDBFF]/.test(text[n - 1]!)) n--;
+  return text.slice(0, Math.max(0, n));
+}
+
+/**
+ * Writes one prompt's output as it grows: new ids comma-separated, or the decoded text (the prompt
+ * first). Text is written once two decodes in a row agree on it and it is HELD_BACK characters from
+ * the end, so that a decoder that drops or changes characters (a leading BOM, spaces before
+ * punctuation, an incomplete UTF-8 character) has done so before they are written. `end` writes the
+ * rest and the newline: the same bytes as decoding all the ids at the end.
+ */
+export function tokenStream(io: CliIo, prompt: readonly number[], tokenizer: TextTokenizer | undefined) {
   const ids = [...prompt];
+  const render = (all: readonly number[]) => (tokenizer ? tokenizer.decode(all) : all.slice(prompt.length).join(','));
+  let previous = tokenizer ? render(prompt) : '';
   let written = '';
-  const emit = (text: string) => {
-    if (!text.startsWith(written)) return;
-    io.out(text.slice(written.length));
-    written = text;
-  };
-  const render = () => (tokenizer ? tokenizer.decode(ids) : ids.slice(prompt.length).join(','));
   // nothing is written before the first token: a refused prompt leaves stdout empty
   return {
     push(token: number) {
       ids.push(token);
-      const text = render();
-      if (!text.endsWith('\uFFFD')) emit(text);
+      const text = render(ids);
+      // ids are final as they come; text settles
+      const settled = tokenizer ? settledPrefix(previous, text) : text;
+      previous = text;
+      if (settled.length > written.length && settled.startsWith(written)) {
+        io.out(settled.slice(written.length));
+        written = settled;
+      }
     },
     end(all: readonly number[]) {
-      const final = tokenizer ? tokenizer.decode(all) : all.slice(prompt.length).join(',');
-      // a decoder that rewrote an earlier piece (never seen with BPE or WordPiece): the whole text again
+      const final = render(all);
+      // only a decoder that rewrote settled text (further back than HELD_BACK, after two decodes agreed) misses this
       if (final.startsWith(written)) io.out(`${final.slice(written.length)}\n`);
       else io.out(`\n${final}\n`);
     },
@@ -80,6 +102,7 @@ export function generateCommand(io: CliIo): Command {
         if (file) tokenizer = loadHfTokenizer(file);
         else if (model.family === 'gpt2') tokenizer = gpt2Tokenizer;
         else throw new ModelInputError(`--prompt needs a tokenizer: no tokenizer.json beside ${opts.weights}; pass --tokenizer FILE, or give token ids with --ids`);
+        checkTokenizerFitsModel(tokenizer, model.vocabSize, opts.config);
       }
       const prompts = opts.ids ? [opts.ids] : opts.prompt!.map((p) => tokenizer!.encode(p));
       // one prompt: tokens appear as they are generated (beam search decides only at the end)

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { translate } from '../../decoding/seq2seq.ts';
 import { ModelInputError } from '../../errors.ts';
 import { SEQ2SEQ_TYPES, loadSeq2Seq } from '../../io/load-seq2seq.ts';
-import { loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
+import { checkTokenizerFitsModel, loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
 import { loadMarianTokenizer, marianTokenizerBeside } from '../../tokenizers/marian-tokenizer.ts';
 import { addCpuKernelOptions, addNonFiniteOption, addSamplingOptions, backendOption, commandBackend, parseIdList, parseNonNegativeInt, parseNumber, parsePositiveInt, samplingOptions, type CpuKernelFlags, type SamplingFlags } from '../options.ts';
 import { quietIo, weightsProgress, type CliIo } from '../io.ts';
@@ -60,6 +60,7 @@ export function translateCommand(io: CliIo): Command {
       if (opts.tokenizer && opts.ids) throw new ModelInputError('--tokenizer applies to --text; with --ids there is no text to tokenize');
       const tokenizer = opts.text !== undefined ? await textTokenizer(opts.tokenizer, opts.weights) : undefined;
       const model = await loadSeq2Seq(opts.weights, opts.config, await commandBackend(opts), undefined, weightsProgress(quietIo(io, opts.quiet)));
+      if (tokenizer) checkTokenizerFitsModel(tokenizer, model.config.transformer.srcVocab, opts.config);
       const source = opts.ids ?? tokenizer!.encode(opts.text!);
       if (source.length === 0) throw new ModelInputError('the source is empty');
       const g = model.config.generation;

@@ -4,10 +4,13 @@
  *   --quick        smaller sizes (a smoke run)
  *   --threads N    threads for Loom and the peers (default: the machine's cores)
  *   --profile      time per kernel kind for the GPT-2 prefill and one decode step
+ *   --contended    only GPT-2 prefill and decoding, quiet and then with another process keeping one
+ *                  core busy: Loom at the default threads and at 1 thread, onnxruntime-node beside
  *   --quiet        no progress bar (there is one on stderr only when it is a terminal)
  * Absolute times on shared machines are noisy: read the ratios between rows of one run (every time
  * is a median), and check `uptime` first. BENCHMARKS.md records runs.
  */
+import { spawn } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { cpuBackend, randomWeights, withPrepareOptions, type Backend } from '@loom/backends';
 import { compileWithReport } from '@loom/compiler';
@@ -27,6 +30,7 @@ import { median, medianRuns } from './timing.ts';
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const profile = args.includes('--profile');
+const contended = args.includes('--contended');
 const threadsArg = args.indexOf('--threads');
 const threads = threadsArg >= 0 ? Number(args[threadsArg + 1]) : availableParallelism();
 if (!(Number.isInteger(threads) && threads >= 1)) throw new Error(`--threads needs a positive integer, got ${args[threadsArg + 1]}`);
@@ -39,7 +43,7 @@ try {
   console.log(`(peers unavailable: ${(e as Error).message.split('\n')[0]})`);
 }
 
-const SECTIONS = ['SIMD bound', 'matmul', 'GPT-2 prefill', 'GPT-2 decode', 'encoder layer'] as const;
+const SECTIONS = contended ? (['quiet', 'contended'] as const) : (['SIMD bound', 'matmul', 'GPT-2 prefill', 'GPT-2 decode', 'encoder layer'] as const);
 const progress = process.stderr.isTTY && !args.includes('--quiet') ? terminalProgress(process.stderr, 'bench', SECTIONS.length) : NO_PROGRESS;
 let section = 0;
 /** Moves the bar to the next section (each takes seconds to a minute). */
@@ -76,10 +80,10 @@ async function simdBound(): Promise<void> {
   const rows: (string | number)[][] = [];
   for (const simd of ['plain', 'relaxed'] as const) {
     const s = await rt.settle({ simd, threads });
-    for (let w = 0; w < 30; w++) rt.parallel(s.flavor, 'simd_peak', Array.from({ length: threads }, () => [10_000])); // tier up on every thread
+    for (let w = 0; w < 30; w++) rt.everyThread(s.flavor, 'simd_peak', [10_000], threads); // tier up on every thread
     for (const t of [1, threads]) {
       const iterations = 5_000_000;
-      const ms = await medianRuns(() => rt.parallel(s.flavor, 'simd_peak', Array.from({ length: t }, () => [iterations])), { reps: 3 });
+      const ms = await medianRuns(() => rt.everyThread(s.flavor, 'simd_peak', [iterations], t), { reps: 3 });
       rows.push([simd === 'relaxed' ? 'f32x4.relaxed_madd (FMA)' : 'f32x4.mul + f32x4.add', t, fmt((iterations * 96 * t) / ms / 1e6)]);
     }
   }
@@ -158,11 +162,11 @@ async function gpt2Bench(cfg: Gpt2Config, weights: Weights): Promise<void> {
 }
 
 /** Greedy decoding with the KV cache: a 16-token prompt, then `steps` tokens; medians over rounds. */
-async function loomDecode(cfg: Gpt2Config, weights: Weights, weightStore: 'f32' | 'bf16', steps: number, rounds: number) {
+async function loomDecode(cfg: Gpt2Config, weights: Weights, weightStore: 'f32' | 'bf16', steps: number, rounds: number, t = threads) {
   const prompt = Array.from({ length: 16 }, (_, i) => (i * 7919) % cfg.vocabSize);
   // keep the prepared models (prefill, then decode) to read the decode model's profile
   const prepared: { program: CpuProgram }[] = [];
-  const backend = cpu({ weightStore, profile });
+  const backend = cpu({ weightStore, profile, threads: t });
   const recording: Backend = { name: 'cpu', prepare: async (g, w, o) => { const m = await backend.prepare(g, w, o); prepared.push(m as never); return m; } };
   const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, recording);
   let start = performance.now();
@@ -217,19 +221,73 @@ async function encoderLayerBench(): Promise<void> {
   ]);
 }
 
+/** Median ms of one GPT-2 prefill on Loom's cpu backend at `t` threads (after a warm-up run). */
+async function loomPrefillMs(cfg: Gpt2Config, weights: Weights, t: number, seq: number, reps: number): Promise<number> {
+  const model = await withPrepareOptions(cpuBackend, { threads: t }).prepare(buildGpt2(cfg), weights);
+  try {
+    return await medianRuns(() => model.run({ input_ids: ids(seq, cfg.vocabSize) }), { reps, warmups: 1 });
+  } finally {
+    model.dispose();
+  }
+}
+
+interface ContentionRow {
+  readonly prefillMs: number | undefined;
+  readonly tokensPerSecond: number | undefined;
+}
+
+/** GPT-2 prefill and decoding for Loom at `threads` and at 1 thread, and onnxruntime-node at `threads`. */
+async function contentionRows(cfg: Gpt2Config, weights: Weights): Promise<Record<string, ContentionRow>> {
+  const seq = quick ? 32 : 128;
+  const [reps, steps, rounds] = quick ? [3, 8, 2] : [5, 32, 3];
+  const rows: Record<string, ContentionRow> = {};
+  for (const t of [threads, 1]) {
+    const decode = await loomDecode(cfg, weights, 'f32', steps, rounds, t);
+    rows[`Loom cpu, ${t} thread${t > 1 ? 's' : ''}`] = { prefillMs: await loomPrefillMs(cfg, weights, t, seq, reps), tokensPerSecond: decode.tokensPerSecond };
+  }
+  const ortPrefill = await peer('onnxruntime-node', (p) => p.ortGpt2PrefillMs(cfg, weights, seq, threads, reps));
+  const ortDecode = await peer('onnxruntime-node', (p) => p.ortGpt2DecodeTokensPerSecond(cfg, weights, 16, steps, threads, rounds));
+  rows[`onnxruntime-node 1.30, ${threads} threads`] = { prefillMs: ortPrefill, tokensPerSecond: ortDecode?.tokensPerSecond };
+  return rows;
+}
+
+/** Quiet, then with a process spinning on one core: what a busy machine does to each row. */
+async function contentionBench(cfg: Gpt2Config, weights: Weights): Promise<void> {
+  next();
+  const quiet = await contentionRows(cfg, weights);
+  next();
+  const hog = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  let busy: Record<string, ContentionRow>;
+  try {
+    busy = await contentionRows(cfg, weights);
+  } finally {
+    hog.kill('SIGKILL');
+  }
+  const seq = quick ? 32 : 128;
+  table(
+    `GPT-2 ${quick ? '(2 layers)' : 'small'} quiet and contended (another process spinning on one of the ${availableParallelism()} cores): prefill seq ${seq} (ms, median) and KV-cache decoding (tokens/s, median)`,
+    ['execution', 'prefill quiet', 'prefill contended', 'decode quiet', 'decode contended'],
+    Object.keys(quiet).map((name) => [name, fmt(quiet[name]!.prefillMs, 0), fmt(busy[name]!.prefillMs, 0), fmt(quiet[name]!.tokensPerSecond), fmt(busy[name]!.tokensPerSecond)]),
+  );
+}
+
 const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
 progress.interrupt(() => console.log(`# Loom CPU benchmarks (${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpuModel}, ${availableParallelism()} cores, ${threads} threads, load ${loadavg()[0]!.toFixed(2)}, ${quick ? 'quick' : 'full'})`));
-next();
-await simdBound();
-next();
-await matmulBench();
 const cfg = quick ? { ...GPT2_PRESETS.gpt2, nLayer: 2 } : GPT2_PRESETS.gpt2;
 const weights = randomWeights(buildGpt2(cfg), 1);
-next();
-await gpt2Bench(cfg, weights);
-next();
-await decodeBench(cfg, weights);
-next();
-await encoderLayerBench();
+if (contended) {
+  await contentionBench(cfg, weights);
+} else {
+  next();
+  await simdBound();
+  next();
+  await matmulBench();
+  next();
+  await gpt2Bench(cfg, weights);
+  next();
+  await decodeBench(cfg, weights);
+  next();
+  await encoderLayerBench();
+}
 progress.stop();
 process.exit(0); // the worker threads and onnxruntime's pools would otherwise keep the process alive a while

@@ -1,12 +1,13 @@
 import { broadcastStrides } from '@loom/graph';
 import { contiguousLayout, type Layout } from '../layout.ts';
 import { placeInHeap } from '../wasm-runtime/placement.ts';
-import { splitRange, type KernelSettings, type WasmRuntime } from '../wasm-runtime/runtime.ts';
+import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
+import { CHUNK_END, CHUNK_START, perThread, type KernelArg } from '../wasm-runtime/thread-pool.ts';
 
 /**
  * Fused attention on the WebAssembly SIMD kernel (../wasm/kernels.wat `attention`): out =
  * softmax(q k^T * scale + mask) v, one query row at a time with one row of scores (no Tq x Tk
- * matrix), heads split across threads. q[..., Tq, Dh], k[..., Tk, Dh], v[..., Tk, Dv]; each may be a
+ * matrix), heads claimed by threads in chunks. q[..., Tq, Dh], k[..., Tk, Dh], v[..., Tk, Dv]; each may be a
  * strided view (a column slice of a packed q/k/v projection, a head split), read in place: the kernel
  * takes a base and strides per head and per row, the last axis contiguous. k's and v's leading axes
  * may be 1 where q's are not (grouped-query attention: one kv head per group of query heads): such
@@ -48,7 +49,6 @@ export function attentionWasm(
   } = placeInHeap(rt, [q.data, k.data, v.data, mask?.data, out], rowBytes * threads);
   const maskStrides = mask ? broadcastStrides(mask.shape, [...batchShape, tq, tk]) : [];
   const outLayout = contiguousLayout(outShape);
-  const ranges = splitRange(heads, threads);
   const outerShape = batchShape.slice(0, -1);
   const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0]!;
   for (let o = 0; o < outer; o++) {
@@ -57,15 +57,15 @@ export function attentionWasm(
     const base = (l: Layout) => l.offset + index.reduce((sum, i, d) => sum + i * batchStride(l, d), 0);
     const headStride = (l: Layout) => (rank > 2 ? batchStride(l, rank - 3) : 0);
     const maskBase = index.reduce((sum, i, d) => sum + i * maskStrides[d]!, 0);
-    const args = (h0: number, h1: number, t: number): number[] => [
+    const args: KernelArg[] = [
       qAt! + base(q.layout) * F32, headStride(q.layout) * F32, q.layout.strides[rank - 2]! * F32,
       kAt! + base(k.layout) * F32, headStride(k.layout) * F32, k.layout.strides[rank - 2]! * F32,
       vAt! + base(v.layout) * F32, headStride(v.layout) * F32, v.layout.strides[rank - 2]! * F32,
       mask ? maskAt! + maskBase * F32 : 0, mask && rank > 2 ? maskStrides[rank - 3]! * F32 : 0, mask ? maskStrides[rank - 2]! * F32 : 0, mask ? maskStrides[rank - 1]! * F32 : 0,
       outAt! + base(outLayout) * F32, headStride(outLayout) * F32, outLayout.strides[rank - 2]! * F32,
-      tq, tk, dh, dv, scaleBits, rowsAt + t * rowBytes, h0, h1,
+      tq, tk, dh, dv, scaleBits, perThread(rowsAt, rowBytes), CHUNK_START, CHUNK_END,
     ];
-    rt.parallel(s.flavor, 'attention', ranges.map(([h0, h1], t) => args(h0, h1, t)));
+    rt.parallel(s.flavor, 'attention', args, heads, threads);
   }
   if (rt.heap.addressOf(out) < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt!, out.length));
 }

@@ -1,5 +1,6 @@
 import { placeInHeap } from '../wasm-runtime/placement.ts';
-import { splitRange, type KernelSettings, type WasmRuntime } from '../wasm-runtime/runtime.ts';
+import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
+import { CHUNK_END, CHUNK_START } from '../wasm-runtime/thread-pool.ts';
 
 /**
  * layer_norm(x (+ residual)) over the last axis of length d, rows split across threads, on the
@@ -15,7 +16,6 @@ export function layerNormWasm(rt: WasmRuntime, s: KernelSettings, x: Float32Arra
   } = placeInHeap(rt, [x, residual, gamma.subarray(0, d), beta.subarray(0, d)], outOwn < 0 ? out.length * 4 : 0);
   const outAt = outOwn >= 0 ? outOwn : extra;
   const epsBits = new Int32Array(new Float32Array([eps]).buffer)[0]!;
-  const parts = splitRange(rows, rows * d * 64 < s.parallelFrom ? 1 : s.threads);
-  rt.parallel(s.flavor, 'layer_norm', parts.map(([r0, r1]) => [xAt!, rAt!, gAt!, bAt!, outAt, d, epsBits, r0, r1]));
+  rt.parallel(s.flavor, 'layer_norm', [xAt!, rAt!, gAt!, bAt!, outAt, d, epsBits, CHUNK_START, CHUNK_END], rows, rows * d * 64 < s.parallelFrom ? 1 : s.threads);
   if (outOwn < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt, out.length));
 }

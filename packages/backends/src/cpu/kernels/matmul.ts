@@ -1,7 +1,8 @@
 import { batchOffsets, sizeOf } from '@loom/graph';
 import { gemm, type GemmArgs } from './gemm.ts';
 import { keepable, packInto, panelBytes, weightPanels } from '../wasm-runtime/weight-panels.ts';
-import { splitRange, type KernelSettings, type WasmRuntime } from '../wasm-runtime/runtime.ts';
+import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
+import { CHUNK_END, CHUNK_START } from '../wasm-runtime/thread-pool.ts';
 
 /** An epilogue the kernel applies in place: out = act(out + bias) + residual (see render/matmul-epilogue.ts). */
 export interface EpilogueArrays {
@@ -18,7 +19,7 @@ export interface MatmulContext {
 /**
  * Batched matmul into `out`: a[..., M, K] @ b[..., K, N] (or b[..., N, K] with transposeB), batch
  * axes broadcast. Products run on the WebAssembly kernels in the shared heap, split across threads
- * by column panels, so each thread streams only its columns of B: a weight B is read from its kept
+ * by column panels (claimed in chunks), so each thread streams only the columns of B it computes: a weight B is read from its kept
  * panels (packed once), any other B is packed per call. One-row products (decoding) take the
  * matrix-vector kernel, on bfloat16 panels when the bf16 weight store is on. Arrays outside the heap
  * (inputs, constants) are copied into scratch first. With `epilogue`, returns whether it was applied
@@ -61,8 +62,7 @@ export function applyEpilogue({ rt, settings: s }: MatmulContext, e: EpilogueArr
     biasAt = rt.scratch(n * 4);
     new Float32Array(rt.heap.memory.buffer, biasAt, n).set(e.bias!.subarray(0, n));
   }
-  const parts = splitRange(rows, rows * n * 16 < s.parallelFrom ? 1 : s.threads);
-  rt.parallel(s.flavor, 'epilogue', parts.map(([r0, r1]) => [outAt, n * 4, n, biasAt, residualAt, n * 4, e.act, r0, r1]));
+  rt.parallel(s.flavor, 'epilogue', [outAt, n * 4, n, biasAt, residualAt, n * 4, e.act, CHUNK_START, CHUNK_END], rows, rows * n * 16 < s.parallelFrom ? 1 : s.threads);
   return true;
 }
 
@@ -91,14 +91,15 @@ function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs): void {
     panels = scratch + aBytes + cBytes + bBytes;
     packInto(rt, s, bAt, k, n, transposeB, panels);
   }
-  const parts = splitRange(Math.ceil(n / 8), m * n * k < s.parallelFrom ? 1 : s.threads);
+  const panelCount = Math.ceil(n / 8);
+  const threads = m * n * k < s.parallelFrom ? 1 : s.threads;
   if (m === 1) {
     const kernel = weight && s.weightStore === 'bf16' ? 'gemv_bf16' : 'gemv';
-    rt.parallel(s.flavor, kernel, parts.map(([p0, p1]) => [aAt, panels, k, n, cAt, p0, p1]));
+    rt.parallel(s.flavor, kernel, [aAt, panels, k, n, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
   } else {
     const aPacked = scratch + aBytes + cBytes + bBytes + packBytes;
     rt.kernels(s.flavor).pack_a(aAt, k * 4, m, k, aPacked);
-    rt.parallel(s.flavor, 'gemm', parts.map(([p0, p1]) => [aPacked, m, panels, k, n, cAt, n * 4, p0, p1]));
+    rt.parallel(s.flavor, 'gemm', [aPacked, m, panels, k, n, cAt, n * 4, CHUNK_START, CHUNK_END], panelCount, threads);
   }
   if (cHeap < 0) p.c.set(new Float32Array(rt.heap.memory.buffer, cAt, m * n), p.cOffset);
 }

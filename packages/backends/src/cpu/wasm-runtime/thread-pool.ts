@@ -3,25 +3,42 @@ import { KERNEL_NAMES, type KernelExports, type KernelName, type SimdFlavor } fr
 
 /**
  * Worker threads that run kernel calls on the shared WebAssembly memory. Each worker instantiates
- * the same compiled modules on the same memory, then sleeps on its control word (Atomics.wait). A
- * parallel call writes each worker's arguments into its control block, wakes it, runs its own share
- * on the calling thread, and waits (spinning briefly, then sleeping) until every worker has stored
- * its done word; idle workers spin briefly too before they sleep. The caller stays
+ * the same compiled modules on the same memory, then sleeps on a wake word (Atomics.wait).
+ *
+ * A parallel call is a **job**: a range of work items (column panels, heads, rows) cut into chunks.
+ * The caller publishes the job, wakes the workers, and then every participant, the caller included,
+ * claims chunks one at a time until none is left. Claiming rather than dividing up front is what
+ * keeps threads from losing to one thread on a busy machine: a thread whose core is taken by another
+ * process simply claims fewer chunks, and the caller waits only for chunks already being worked on,
+ * never for a thread that has not woken up. Each item is computed the same way whoever claims it,
+ * so any thread count and any interleaving give the same bits.
+ *
+ * A claim is a compare-and-swap on one 64-bit word holding (job number, next chunk), so a worker
+ * that wakes late can never take a chunk of a job other than the one it read; it reads the job's
+ * arguments only after a claim succeeds, when the caller cannot yet have moved on. The caller stays
  * synchronous, so the generated kernels need no async plumbing. Workers are unref'd: an idle pool
  * never keeps a process alive.
  */
 const MAX_ARGS = 32;
-/** Control block, in Int32 slots: request sequence, done sequence, failed flag, flavor, kernel, arg count, args. */
-const SEQ = 0;
-const DONE = 1;
-const FAILED = 2;
-const FLAVOR = 3;
-const KERNEL = 4;
-const COUNT = 5;
-const ARGS = 6;
-const SLOTS = ARGS + MAX_ARGS;
-/** Loads of the control word before a thread sleeps (a millisecond or two: a futex wake costs 50-150 us, and in decoding the next product comes within that; 10x fewer made a GPT-2 decode step 30% slower). */
+
+/** The job block, in Int32 slots after the 64-bit claim word (slots 0-1). */
+const WAKE = 2; // job number, for Atomics.wait / notify
+const DONE = 3; // chunks finished
+const FAILED = 4;
+const FLAVOR = 5;
+const KERNEL = 6;
+const COUNT = 7; // arguments
+const TOTAL = 8; // work items
+const CHUNK = 9; // items per chunk
+const PARTICIPANTS = 10; // threads allowed to take part (caller = 0, worker w = w + 1)
+const STATIC = 11; // 1: participant p runs chunk p only (every thread busy at once, for measurements)
+const ARGS = 12; // then per argument: base, per range start, per range end, per participant
+const SLOTS = ARGS + 4 * MAX_ARGS;
+
+/** Loads of the wake word before a thread sleeps (a millisecond or two: a futex wake costs 50-150 us, and in decoding the next product comes within that; 10x fewer made a GPT-2 decode step 30% slower). */
 const SPIN = 2_000_000;
+/** Loads of the done word before the caller sleeps while others finish their chunks. */
+const DONE_SPIN = 200_000;
 
 export class ThreadPoolError extends LoomError {
   constructor(message: string) {
@@ -29,45 +46,109 @@ export class ThreadPoolError extends LoomError {
   }
 }
 
+/**
+ * One kernel argument as a function of the chunk and the thread running it:
+ * `base + start * chunkStart + end * chunkEnd + thread * participant`.
+ * A plain number is a constant.
+ */
+export type KernelArg = number | { readonly base?: number; readonly start?: number; readonly end?: number; readonly thread?: number };
+
+/** The first item of the chunk. */
+export const CHUNK_START: KernelArg = { start: 1 };
+/** One past the last item of the chunk. */
+export const CHUNK_END: KernelArg = { end: 1 };
+/** A per-thread block: `base + step * participant` (each thread's own scratch row, say). */
+export const perThread = (base: number, step: number): KernelArg => ({ base, thread: step });
+
+export interface Job {
+  readonly flavor: SimdFlavor;
+  readonly kernel: KernelName;
+  readonly args: readonly KernelArg[];
+  /** Work items, cut into chunks of `chunk` (the last one shorter). */
+  readonly total: number;
+  readonly chunk: number;
+  /** Threads that may take part, the caller included. */
+  readonly threads: number;
+  /** Chunk p on participant p, all at once (for timing the arithmetic bound); otherwise claimed. */
+  readonly static?: boolean;
+}
+
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { modules, memory, control, names, me } = workerData;
+const kernels = modules.map((m) => new WebAssembly.Instance(m, { env: { memory } }).exports);
+const c = new Int32Array(control);
+const claim = new BigInt64Array(control, 0, 1);
+const runChunks = ${runChunks.toString()};
+const fail = () => {};
+let seen = 0;
+for (;;) {
+  // spin a while before sleeping: kernels come back to back, and a futex wake costs ~100 us
+  for (let i = 0; i < ${SPIN} && Atomics.load(c, ${WAKE}) === seen; i++);
+  Atomics.wait(c, ${WAKE}, seen);
+  seen = Atomics.load(c, ${WAKE});
+  if (seen < 0) break;
+  runChunks(c, claim, kernels, names, me, fail);
+}
+`;
+
+/**
+ * Claims and runs chunks of the current job until none is left (in a static job: chunk `me`, once);
+ * a failing chunk calls `fail`. Shared by the caller and the workers (its text is embedded in their
+ * source), so it uses only its arguments and the slot numbers written out below.
+ */
+function runChunks(c: Int32Array, claim: BigInt64Array, kernels: readonly Record<string, (...a: number[]) => void>[], names: readonly string[], me: number, fail: (e: unknown) => void): void {
+  for (;;) {
+    const word = Atomics.load(claim, 0);
+    const low = Number(word & 0xffffffffn);
+    // fields are read after the word: if they belong to a newer job, the claim below fails and we read again
+    const [total, chunk, participants, isStatic] = [c[8]!, c[9]!, c[10]!, c[11]!];
+    const chunks = Math.ceil(total / chunk);
+    if (low === 0xffffffff || me >= participants) return; // closed while the caller rewrites it, or not one of its threads
+    // dynamic: low is the next chunk; static: low is a bit per participant that has taken its chunk
+    const index = isStatic ? me : low;
+    if (index >= chunks || (isStatic && low & (1 << me))) return;
+    const taken = isStatic ? low | (1 << me) : low + 1;
+    if (Atomics.compareExchange(claim, 0, word, (word & ~0xffffffffn) | BigInt(taken)) !== word) continue;
+    const start = index * chunk;
+    const end = Math.min(total, start + chunk);
+    const args: number[] = [];
+    for (let i = 0; i < c[7]!; i++) {
+      const at = 12 + 4 * i;
+      args.push(c[at]! + c[at + 1]! * start + c[at + 2]! * end + c[at + 3]! * me);
+    }
+    try {
+      kernels[c[5]!]![names[c[6]!]!]!(...args);
+    } catch (e) {
+      Atomics.store(c, 4, 1);
+      fail(e);
+    }
+    if (Atomics.add(c, 3, 1) + 1 === chunks) Atomics.notify(c, 3);
+    if (isStatic) return;
+  }
+}
+
+/** The claim word between jobs: no chunk can be taken while the caller writes the next job's fields. */
+const CLOSED = 0xffffffffn;
+
+const FLAVORS: readonly SimdFlavor[] = ['plain', 'relaxed'];
+
 export interface WorkerHandle {
   postMessage(value: unknown): void;
   terminate(): Promise<number> | void;
   unref?(): void;
 }
 
-const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const { modules, memory, control, names } = workerData;
-const kernels = modules.map((m) => new WebAssembly.Instance(m, { env: { memory } }).exports);
-const c = new Int32Array(control);
-let seen = 0;
-for (;;) {
-  // spin a while before sleeping: kernels come back to back, and a futex wake costs ~100 us
-  for (let i = 0; i < ${SPIN} && Atomics.load(c, ${SEQ}) === seen; i++);
-  Atomics.wait(c, ${SEQ}, seen);
-  seen = Atomics.load(c, ${SEQ});
-  if (seen < 0) break;
-  try {
-    const args = [];
-    for (let i = 0; i < c[${COUNT}]; i++) args.push(c[${ARGS} + i]);
-    kernels[c[${FLAVOR}]][names[c[${KERNEL}]]](...args);
-    c[${FAILED}] = 0;
-  } catch (e) {
-    c[${FAILED}] = 1;
-  }
-  Atomics.store(c, ${DONE}, seen);
-  Atomics.notify(c, ${DONE});
-}
-`;
-
-const FLAVORS: readonly SimdFlavor[] = ['plain', 'relaxed'];
-
 export class ThreadPool {
-  private readonly controls: Int32Array[] = [];
   private readonly workers: WorkerHandle[] = [];
+  private readonly control = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
+  private readonly claim = new BigInt64Array(this.control.buffer, 0, 1);
+  private readonly localByIndex: Record<string, (...a: number[]) => void>[];
   private sequence = 0;
 
-  private constructor(private readonly local: Readonly<Partial<Record<SimdFlavor, KernelExports>>>) {}
+  private constructor(local: Readonly<Partial<Record<SimdFlavor, KernelExports>>>) {
+    this.localByIndex = FLAVORS.map((f) => (local[f] ?? local.plain) as unknown as Record<string, (...a: number[]) => void>);
+  }
 
   /**
    * A pool of `workers` threads (0 is a valid pool: everything runs on the caller). `modules` are the
@@ -80,11 +161,9 @@ export class ThreadPool {
       const { Worker } = (await import(/* @vite-ignore */ `node:${'worker_threads'}`)) as typeof import('node:worker_threads');
       const list = FLAVORS.map((f) => modules[f] ?? modules.plain!);
       for (let w = 0; w < workers; w++) {
-        const control = new SharedArrayBuffer(SLOTS * 4);
-        const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { modules: list, memory, control, names: KERNEL_NAMES } });
+        const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { modules: list, memory, control: pool.control.buffer, names: KERNEL_NAMES, me: w + 1 } });
         worker.unref();
         pool.workers.push(worker);
-        pool.controls.push(new Int32Array(control));
       }
     }
     return pool;
@@ -94,47 +173,49 @@ export class ThreadPool {
     return this.workers.length + 1;
   }
 
-  /**
-   * Runs `kernel` once per argument list, in parallel: list 0 on this thread, list i on worker i - 1,
-   * and returns when all are done. At most `threads` lists.
-   */
-  run(flavor: SimdFlavor, kernel: KernelName, argLists: readonly (readonly number[])[]): void {
-    if (argLists.length > this.threads) throw new ThreadPoolError(`cpu: ${argLists.length} parallel calls on ${this.threads} threads`);
-    const remote = argLists.length - 1;
-    const seq = ++this.sequence;
-    for (let w = 0; w < remote; w++) {
-      const c = this.controls[w]!;
-      const args = argLists[w + 1]!;
-      c[FLAVOR] = FLAVORS.indexOf(flavor);
-      c[KERNEL] = KERNEL_NAMES.indexOf(kernel);
-      c[COUNT] = args.length;
-      for (let i = 0; i < args.length; i++) c[ARGS + i] = args[i]!;
-      Atomics.store(c, SEQ, seq);
-      Atomics.notify(c, SEQ);
+  /** Runs the job on at most `job.threads` threads (this one included) and returns when every chunk is done. */
+  run(job: Job): void {
+    const chunks = Math.ceil(job.total / job.chunk);
+    if (chunks === 0) return;
+    if (job.args.length > MAX_ARGS) throw new ThreadPoolError(`cpu: kernel ${job.kernel} takes ${job.args.length} arguments, more than ${MAX_ARGS}`);
+    const threads = Math.min(job.threads, this.threads);
+    if (job.static && chunks > threads) throw new ThreadPoolError(`cpu: ${chunks} static chunks on ${threads} threads`);
+    if (job.static && threads > 31) throw new ThreadPoolError(`cpu: static jobs run on at most 31 threads, not ${threads}`);
+    const c = this.control;
+    const seq = (this.sequence = (this.sequence + 1) & 0x3fffffff);
+    Atomics.store(this.claim, 0, CLOSED);
+    c[DONE] = 0;
+    c[FAILED] = 0;
+    c[FLAVOR] = FLAVORS.indexOf(job.flavor);
+    c[KERNEL] = KERNEL_NAMES.indexOf(job.kernel);
+    c[COUNT] = job.args.length;
+    c[TOTAL] = job.total;
+    c[CHUNK] = job.chunk;
+    c[PARTICIPANTS] = threads;
+    c[STATIC] = job.static ? 1 : 0;
+    job.args.forEach((arg, i) => {
+      const spec = typeof arg === 'number' ? { base: arg } : arg;
+      c.set([spec.base ?? 0, spec.start ?? 0, spec.end ?? 0, spec.thread ?? 0], ARGS + 4 * i);
+    });
+    // publishing the claim word opens the job; then wake those who sleep
+    Atomics.store(this.claim, 0, BigInt(seq) << 32n);
+    if (threads > 1 && chunks > 1) {
+      Atomics.store(c, WAKE, seq);
+      Atomics.notify(c, WAKE);
     }
     let failure: unknown;
-    try {
-      if (argLists.length > 0) (this.local[flavor]![kernel] as (...a: number[]) => void)(...argLists[0]!);
-    } catch (e) {
-      failure = e;
-    }
-    for (let w = 0; w < remote; w++) {
-      const c = this.controls[w]!;
-      for (let i = 0; i < SPIN && Atomics.load(c, DONE) !== seq; i++);
-      while (Atomics.load(c, DONE) !== seq) Atomics.wait(c, DONE, Atomics.load(c, DONE), 1000);
-      if (c[FAILED]) failure ??= new ThreadPoolError(`cpu: kernel ${kernel} failed on worker thread ${w + 1}`);
-    }
-    if (failure) throw failure instanceof LoomError ? failure : new ThreadPoolError(`cpu: kernel ${kernel} failed: ${(failure as Error).message}`);
+    runChunks(c, this.claim, this.localByIndex, KERNEL_NAMES, 0, (e) => (failure ??= e));
+    for (let i = 0; i < DONE_SPIN && Atomics.load(c, DONE) < chunks; i++);
+    for (let done = Atomics.load(c, DONE); done < chunks; done = Atomics.load(c, DONE)) Atomics.wait(c, DONE, done, 1000);
+    if (failure instanceof LoomError) throw failure;
+    if (c[FAILED]) throw new ThreadPoolError(`cpu: kernel ${job.kernel} failed${failure ? `: ${(failure as Error).message}` : ' on a worker thread'}`);
   }
 
   /** Stops the workers. */
   close(): void {
-    for (const c of this.controls) {
-      Atomics.store(c, SEQ, -1);
-      Atomics.notify(c, SEQ);
-    }
+    Atomics.store(this.control, WAKE, -1);
+    Atomics.notify(this.control, WAKE);
     for (const w of this.workers) void w.terminate();
     this.workers.length = 0;
-    this.controls.length = 0;
   }
 }

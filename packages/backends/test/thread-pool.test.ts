@@ -1,0 +1,86 @@
+/**
+ * The cpu thread pool: work claimed in chunks by whichever thread is free. Products and row kernels
+ * must give the same bits on any thread count, however the chunks fall: with more threads than
+ * cores, back to back with jobs of other kinds and sizes (a worker that wakes late must never take
+ * a chunk of the wrong job), and while another process keeps a core busy.
+ */
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyEpilogue, batchedMatmul } from '../src/cpu/kernels/matmul.ts';
+import { markResident } from '../src/cpu/kernels/resident-weights.ts';
+import { WasmRuntime, type KernelSettings } from '../src/cpu/wasm-runtime/runtime.ts';
+import { CHUNK_END, CHUNK_START, ThreadPoolError } from '../src/cpu/wasm-runtime/thread-pool.ts';
+
+const rt = WasmRuntime.get();
+
+/** A product and its epilogue, in the heap as a model's activations are, on `settings`; returns C. */
+function product(settings: KernelSettings, m: number, n: number, k: number, weight: Float32Array, seed: number): Float32Array {
+  const a = rt.heap.f32(rt.heap.alloc(m * k * 4), m * k);
+  a.forEach((_, i) => (a[i] = Math.sin(i * 0.37 + seed)));
+  const c = rt.heap.f32(rt.heap.alloc(m * n * 4), m * n);
+  const bias = Float32Array.from({ length: n }, (_, j) => Math.cos(j));
+  batchedMatmul({ rt, settings }, a, weight, c, [m, k], [k, n], [m, n], false);
+  applyEpilogue({ rt, settings }, { bias, residual: undefined, act: 1 }, c, m, n);
+  const out = c.slice();
+  rt.heap.release(rt.heap.addressOf(a));
+  rt.heap.release(rt.heap.addressOf(c));
+  return out;
+}
+
+/** Products of many shapes, one after another (decode rows, prefill blocks, odd widths). */
+const SHAPES: [number, number, number][] = [
+  [1, 768, 96],
+  [5, 40, 33],
+  [1, 2304, 64],
+  [37, 264, 80],
+  [1, 17, 300],
+  [64, 128, 128],
+];
+
+async function runAll(threads: number, rounds: number): Promise<Float32Array[]> {
+  const settings = await rt.settle({ threads, simd: 'relaxed', smallProduct: 0, parallelFrom: 0 });
+  const weights = SHAPES.map(([, n, k]) => {
+    const w = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.013));
+    markResident(w);
+    return w;
+  });
+  const results: Float32Array[] = [];
+  for (let r = 0; r < rounds; r++) SHAPES.forEach(([m, n, k], i) => results.push(product(settings, m, n, k, weights[i]!, r)));
+  return results;
+}
+
+describe('work claimed in chunks', () => {
+  it('1, 2, 3 and 4 threads give the same bits over 48 back-to-back products of six shapes (more threads than cores)', async () => {
+    const one = await runAll(1, 8);
+    for (const threads of [2, 3, 4]) {
+      const many = await runAll(threads, 8);
+      many.forEach((c, i) => expect(c, `product ${i} on ${threads} threads`).toEqual(one[i]));
+    }
+  });
+
+  describe('with another process keeping a core busy', () => {
+    let hog: ReturnType<typeof spawn>;
+    beforeAll(() => {
+      hog = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+    });
+    afterAll(() => {
+      hog.kill('SIGKILL');
+    });
+
+    it('2 threads still give the bits of 1 thread', async () => {
+      const one = await runAll(1, 10);
+      const two = await runAll(2, 10);
+      two.forEach((c, i) => expect(c, `product ${i}`).toEqual(one[i]));
+    });
+  });
+
+  it('a kernel that traps on a worker is a ThreadPoolError, and the pool goes on working', async () => {
+    const settings = await rt.settle({ threads: 2, simd: 'relaxed', smallProduct: 0, parallelFrom: 0 });
+    // a layer norm whose rows lie past the end of the memory: every chunk traps, on whichever thread takes it
+    const beyond = rt.heap.memory.buffer.byteLength;
+    expect(() => rt.parallel(settings.flavor, 'layer_norm', [beyond, 0, beyond, beyond, beyond, 64, 0, CHUNK_START, CHUNK_END], 4096, 2)).toThrow(ThreadPoolError);
+    const again = await runAll(2, 1);
+    const one = await runAll(1, 1);
+    again.forEach((c, i) => expect(c).toEqual(one[i]));
+  });
+});

@@ -4,13 +4,13 @@
  * RoPE), the trained encoder-decoder (reverse model), a Marian checkpoint; external data above the
  * size limit; and the graphs the export does not cover are one clear error.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { referenceBackend } from '@loom/backends';
 import { exportOnnx } from '@loom/compiler';
 import { maxAbsDiff, type NDArray } from '@loom/graph';
-import { writeSafetensorsFile } from '@loom/graph/node';
+import { writeFileAtomic, writeSafetensorsFile } from '@loom/graph/node';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../packages/models/src/cli/run-cli.ts';
@@ -89,11 +89,31 @@ describe('loom export --format onnx', () => {
     const source = { weights: join(FIXTURES, 'gpt2-tiny.safetensors'), config: join(FIXTURES, 'gpt2-tiny.config.json') };
     const { graph, weights } = modelWithWeights(source);
     const { model, externalData } = exportOnnx(graph, weights, { externalAbove: 0, externalName: 'small.onnx.data' });
-    expect(externalData!.length).toBeGreaterThan(cfg.vocabSize * cfg.nEmbd * 4);
-    expect(model.length).toBeLessThan(externalData!.length / 10);
+    expect(externalData!.byteLength).toBeGreaterThan(cfg.vocabSize * cfg.nEmbd * 4);
+    expect(model.length).toBeLessThan(externalData!.byteLength / 10);
     writeFileSync(join(dir, 'small.onnx'), model);
-    writeFileSync(join(dir, 'small.onnx.data'), externalData!);
+    await writeFileAtomic(join(dir, 'small.onnx.data'), externalData!.chunks(), { replace: false });
+    expect(statSync(join(dir, 'small.onnx.data')).size).toBe(externalData!.byteLength);
     expect(await agreement(join(dir, 'small.onnx'), source, { input_ids: i32([1, 3], [1, 2, 3]), attention_mask: i32([1, 3], [1, 1, 1]) })).toBeLessThan(1e-4);
+  });
+
+  it('a constant stored as one value for a larger shape runs as that value expanded to the shape', async () => {
+    const node = (id: number, op: string, inputs: number[], attrs: object, dtype: string, shape: number[]) => ({ id, op, inputs, attrs, type: { dtype, shape } });
+    const json = {
+      format: 'loom-graph',
+      version: 1,
+      nodes: [
+        node(0, 'input', [], { name: 'ids', dtype: 'i32', shape: [2, 3] }, 'i32', [2, 3]),
+        node(1, 'cast', [0], { dtype: 'f32' }, 'f32', [2, 3]),
+        node(2, 'constant', [], { dtype: 'f32', shape: [2, 3], values: [0.5] }, 'f32', [2, 3]),
+        node(3, 'add', [1, 2], {}, 'f32', [2, 3]),
+      ],
+      outputs: [{ name: 'y', node: 3 }],
+    };
+    const source = { model: join(dir, 'filled.json'), randomWeights: true };
+    writeFileSync(source.model, JSON.stringify(json));
+    expect((await loom('export', '--format', 'onnx', source.model, '--random-weights', '--out', join(dir, 'filled.onnx'))).code).toBe(0);
+    expect(await agreement(join(dir, 'filled.onnx'), source, { ids: i32([2, 3], [1, 2, 3, 4, 5, 6]) })).toBe(0);
   });
 
   it('what the export does not take is one clear error: a KV-cache graph, missing weights, an existing file', async () => {

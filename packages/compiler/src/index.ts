@@ -7,6 +7,7 @@ export * from './passes/index.ts';
 export { cpuPipeline, defaultPipeline, runPipeline, formatTrace, type PassTraceEntry, type PipelineOptions, type PipelineResult } from './pipeline.ts';
 export { printPlan, formatExpr } from './print-plan.ts';
 export { exportOnnx, OnnxExportError, ONNX_OPSET, type OnnxExportOptions } from './export/onnx-export.ts';
-export type { EncodedModel } from './export/encoded-model.ts';
+export type { EncodedModel, ExternalData } from './export/encoded-model.ts';
+export { checkTensorSizes, MAX_EXPORT_TENSOR_ELEMENTS, TensorSizeError } from './export/tensor-sizes.ts';
 export { withIntermediates, attentionWeightNodes, IntermediateError, type IntermediateSpec, type Intermediate } from './intermediates.ts';
 export { diffPass, type PassDiff } from './pass-diff.ts';

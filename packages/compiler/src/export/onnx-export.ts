@@ -4,12 +4,15 @@
  * are first expanded into primitives (their decompositions, the float64 reference's meaning), and
  * each primitive becomes one or a few ONNX nodes. Symbolic dims stay symbolic: inputs carry them as
  * dim_param, and reshapes and ranges of symbolic size read them back at run time (Shape, Gather).
- * Weights are initializers (an external data file when they exceed `externalAbove`). Not covered:
- * `cache_update` (KV-cache graphs: export the full-sequence graph); integers are int32, as Loom's.
+ * Weights are initializers (an external data file, written tensor by tensor, when they exceed
+ * `externalAbove`). Sizes are checked before anything is allocated: a param or constant past
+ * MAX_EXPORT_TENSOR_ELEMENTS is a TensorSizeError naming it. Not covered: `cache_update` (KV-cache
+ * graphs: export the full-sequence graph); integers are int32, as Loom's.
  */
-import { expandOps, LoomError, normalizeAxis, parseDim, type Dim, type Graph, type GraphNode, type NDArray, type Weights } from '@loom/graph';
+import { expandOps, LoomError, normalizeAxis, parseDim, shapeEquals, sizeOf, type Dim, type Graph, type GraphNode, type NDArray, type Weights } from '@loom/graph';
 import type { EncodedModel } from './encoded-model.ts';
 import { OnnxDataType, OnnxModel } from './onnx-model.ts';
+import { checkTensorSizes } from './tensor-sizes.ts';
 
 export class OnnxExportError extends LoomError {
   constructor(message: string) {
@@ -18,13 +21,16 @@ export class OnnxExportError extends LoomError {
 }
 
 export interface OnnxExportOptions {
-  /** Initializers above this many bytes in total go to an external data file. Default 2 GiB - 64 MiB. */
+  /** Initializers above this many bytes in total go to an external data file. Default (and most) 2 GiB - 64 MiB: one protobuf message holds at most 2 GiB. */
   readonly externalAbove?: number;
   /** The external data file's name, relative to the model file. Default 'model.onnx.data'. */
   readonly externalName?: string;
 }
 
 export const ONNX_OPSET = 20;
+
+// a protobuf message holds at most 2 GiB; 64 MiB is left for the nodes and the inline small tensors
+const MAX_INLINE_BYTES = 2 ** 31 - 2 ** 26;
 
 const UNARY: Readonly<Record<string, string>> = { neg: 'Neg', abs: 'Abs', exp: 'Exp', log: 'Log', sqrt: 'Sqrt', reciprocal: 'Reciprocal', tanh: 'Tanh', sigmoid: 'Sigmoid', relu: 'Relu', erf: 'Erf', sin: 'Sin', cos: 'Cos' };
 const BINARY: Readonly<Record<string, string>> = { add: 'Add', sub: 'Sub', mul: 'Mul', div: 'Div', pow: 'Pow', maximum: 'Max', minimum: 'Min' };
@@ -44,6 +50,8 @@ const TO_END = 2 ** 62;
 const toExpand = (def: { category: string; name: string }) => def.category === 'composite' || def.category === 'fused' || def.name === 'rms_norm' || def.name === 'rope';
 
 export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOptions = {}): EncodedModel {
+  // the initializers: every one must fit one array before any is made (intermediates are the runtime's)
+  checkTensorSizes(graph, 'onnx export', (n) => n.op === 'param' || n.op === 'constant');
   const g = expandOps(graph, toExpand);
   const m = new OnnxModel();
   const names = new Map<number, string>();
@@ -85,13 +93,10 @@ export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOp
       const name = String(a['name']);
       const w = weights.get(name);
       if (!w) throw new OnnxExportError(`${where}: no weight '${name}'`);
+      checkWeight(where, name, w, node);
       out = m.tensor(name, w);
     } else if (node.op === 'constant') {
-      const shape = (a['shape'] as number[]) ?? [];
-      const values = a['values'] as number[];
-      const size = shape.reduce((p, d) => p * d, 1);
-      const data = values.length === size ? values : new Array<number>(size).fill(values[0] ?? 0);
-      out = m.tensor(m.name('const'), { dtype: node.type.dtype, shape, data: node.type.dtype === 'f32' ? Float32Array.from(data) : Int32Array.from(data) } as NDArray);
+      out = constantTensor(m, node);
     } else if (node.op === 'range') {
       const start = a['start'] as number;
       const step = a['step'] as number;
@@ -157,5 +162,26 @@ export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOp
     m.node('Identity', [names.get(node)!], {}, name);
     m.output(name, g.nodes[node]!.type.dtype, g.nodes[node]!.type.shape);
   }
-  return m.encode({ opset: ONNX_OPSET, producer: 'loom', externalAbove: options.externalAbove ?? 2 ** 31 - 2 ** 26, externalName: options.externalName ?? 'model.onnx.data' });
+  const externalAbove = Math.min(options.externalAbove ?? MAX_INLINE_BYTES, MAX_INLINE_BYTES);
+  return m.encode({ opset: ONNX_OPSET, producer: 'loom', externalAbove, externalName: options.externalName ?? 'model.onnx.data' });
+}
+
+/** A weight must be what its param declares, its data exactly its elements: the file records the declared shape. */
+function checkWeight(where: string, name: string, w: NDArray, node: GraphNode): void {
+  const declared = `${node.type.dtype}[${node.type.shape.join(', ')}]`;
+  if (w.dtype !== node.type.dtype || !shapeEquals(w.shape, node.type.shape)) throw new OnnxExportError(`${where}: weight '${name}' is ${w.dtype}[${w.shape.join(', ')}], the graph declares ${declared}`);
+  if (w.data.length !== sizeOf(w.shape)) throw new OnnxExportError(`${where}: weight '${name}' holds ${w.data.length} values for ${declared} (${sizeOf(w.shape)} elements)`);
+}
+
+/**
+ * A constant node as an initializer. One stored filled (a single value for a larger shape) becomes
+ * that scalar expanded to its shape at run time, so a mask of any size costs 4 bytes in the file.
+ */
+function constantTensor(m: OnnxModel, node: GraphNode): string {
+  const shape = (node.attrs['shape'] as number[] | undefined) ?? [];
+  const values = node.attrs['values'] as number[];
+  const size = sizeOf(shape);
+  const store = (dims: number[], data: readonly number[]) => m.tensor(m.name('const'), { dtype: node.type.dtype, shape: dims, data: node.type.dtype === 'f32' ? Float32Array.from(data) : Int32Array.from(data) } as NDArray);
+  if (values.length === size) return store(shape, values);
+  return m.node('Expand', [store([], [values[0] ?? 0]), m.int64s(shape)]);
 }

@@ -1,12 +1,13 @@
 /**
  * An ONNX ModelProto under construction (onnx-proto's generated protobuf messages): nodes, int64 /
  * float / int32 initializers, typed graph inputs and outputs with symbolic dims as dim_param.
- * Initializers above a size limit in total go to an external data file, as the ONNX spec lays out.
+ * Initializers above a size limit in total go to an external data file, as the ONNX spec lays out;
+ * that file is handed out tensor by tensor (ExternalData.chunks), never as one array.
  */
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import type { DType, NDArray, Shape } from '@loom/graph';
-import type { EncodedModel } from './encoded-model.ts';
+import type { EncodedModel, ExternalData } from './encoded-model.ts';
 
 const { onnx } = onnxProto;
 const { AttributeType } = onnx.AttributeProto;
@@ -25,9 +26,17 @@ function attributeProto(name: string, value: Attribute): OnnxTypes.IAttributePro
 
 const bytesOf = (view: ArrayBufferView): Uint8Array => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 
+/** An initializer's proto without its data, and the data's bytes, made only when written. */
+interface Initializer {
+  readonly proto: OnnxTypes.ITensorProto;
+  readonly byteLength: number;
+  /** Little-endian bytes: a view of a float32 / int32 array as Loom stores it, else converted now. */
+  bytes(): Uint8Array;
+}
+
 export class OnnxModel {
   private readonly nodes: OnnxTypes.INodeProto[] = [];
-  private readonly initializers: { proto: OnnxTypes.ITensorProto; raw: Uint8Array }[] = [];
+  private readonly initializers: Initializer[] = [];
   private readonly inputs: OnnxTypes.IValueInfoProto[] = [];
   private readonly outputs: OnnxTypes.IValueInfoProto[] = [];
   private nextId = 0;
@@ -44,17 +53,21 @@ export class OnnxModel {
     return output;
   }
 
-  /** A tensor as an initializer (weights, constants); float32 or int32 as Loom stores them. */
+  /**
+   * A tensor as an initializer (weights, constants), float32 or int32 as Loom stores them. Its bytes
+   * are taken (or converted, from float64) only when the model is encoded or its data file written.
+   */
   tensor(name: string, array: NDArray): string {
-    const data = array.dtype === 'f32' ? (array.data instanceof Float32Array ? array.data : Float32Array.from(array.data)) : array.data instanceof Int32Array ? array.data : Int32Array.from(array.data);
-    this.initializers.push({ proto: { name, dims: [...array.shape], dataType: elemType(array.dtype) }, raw: bytesOf(data) });
+    const bytes = () => bytesOf(array.dtype === 'f32' ? (array.data instanceof Float32Array ? array.data : Float32Array.from(array.data)) : array.data instanceof Int32Array ? array.data : Int32Array.from(array.data));
+    this.initializers.push({ proto: { name, dims: [...array.shape], dataType: elemType(array.dtype) }, byteLength: array.data.length * 4, bytes });
     return name;
   }
 
   /** An int64 constant (shapes, axes, steps). */
   int64s(values: readonly number[], dims: readonly number[] = [values.length]): string {
     const name = this.name('i64');
-    this.initializers.push({ proto: { name, dims: [...dims], dataType: OnnxDataType.INT64 }, raw: bytesOf(BigInt64Array.from(values, (v) => BigInt(v))) });
+    const raw = bytesOf(BigInt64Array.from(values, (v) => BigInt(v)));
+    this.initializers.push({ proto: { name, dims: [...dims], dataType: OnnxDataType.INT64 }, byteLength: raw.length, bytes: () => raw });
     return name;
   }
 
@@ -70,25 +83,25 @@ export class OnnxModel {
    * The serialized ModelProto. Initializers stay inside unless they total more than
    * `externalAbove` bytes: then each tensor of 1 KiB or more goes into `externalName` at an offset
    * (64-byte aligned), and the model only records where (protobuf messages cannot exceed 2 GiB).
+   * The data file is returned as its layout, to be written tensor by tensor.
    */
   encode(options: { opset: number; producer: string; externalAbove: number; externalName: string }): EncodedModel {
-    const total = this.initializers.reduce((n, t) => n + t.raw.length, 0);
+    const total = this.initializers.reduce((n, t) => n + t.byteLength, 0);
     const external = total > options.externalAbove;
-    const chunks: Uint8Array[] = [];
-    let offset = 0;
-    const initializer = this.initializers.map(({ proto, raw }) => {
+    const placed: { offset: number; tensor: Initializer }[] = [];
+    let end = 0;
+    const initializer = this.initializers.map((tensor) => {
+      const { proto, byteLength } = tensor;
       // small tensors (shapes, axes, scalars) stay inline: shape inference reads them
-      if (!external || raw.length < 1024 || proto.dataType === OnnxDataType.INT64) return { ...proto, rawData: raw };
-      const pad = (64 - (offset % 64)) % 64;
-      if (pad) chunks.push(new Uint8Array(pad));
-      offset += pad;
-      chunks.push(raw);
+      if (!external || byteLength < 1024 || proto.dataType === OnnxDataType.INT64) return { ...proto, rawData: tensor.bytes() };
+      const offset = end + ((64 - (end % 64)) % 64);
+      placed.push({ offset, tensor });
+      end = offset + byteLength;
       const location = [
         { key: 'location', value: options.externalName },
         { key: 'offset', value: String(offset) },
-        { key: 'length', value: String(raw.length) },
+        { key: 'length', value: String(byteLength) },
       ];
-      offset += raw.length;
       return { ...proto, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL, externalData: location };
     });
     const model = onnx.ModelProto.create({
@@ -98,15 +111,23 @@ export class OnnxModel {
       graph: { name: 'loom', node: this.nodes, initializer, input: this.inputs, output: this.outputs },
     });
     const bytes = onnx.ModelProto.encode(model).finish();
-    if (!external) return { model: bytes };
-    const data = new Uint8Array(offset);
-    let at = 0;
-    for (const chunk of chunks) {
-      data.set(chunk, at);
-      at += chunk.length;
-    }
-    return { model: bytes, externalData: data };
+    return external ? { model: bytes, externalData: externalDataFile(placed, end) } : { model: bytes };
   }
+}
+
+/** The external data file: each tensor's bytes at its offset, zeros between (the alignment). */
+function externalDataFile(placed: readonly { offset: number; tensor: Initializer }[], byteLength: number): ExternalData {
+  return {
+    byteLength,
+    *chunks() {
+      let at = 0;
+      for (const { offset, tensor } of placed) {
+        if (offset > at) yield new Uint8Array(offset - at);
+        yield tensor.bytes();
+        at = offset + tensor.byteLength;
+      }
+    },
+  };
 }
 
 function valueInfo(name: string, dtype: DType, shape: Shape): OnnxTypes.IValueInfoProto {

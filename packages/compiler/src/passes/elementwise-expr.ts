@@ -12,6 +12,13 @@ import { uniformValue, type GraphView, type NodeView } from '../rewrite/pattern.
  */
 export const MAX_KERNEL_INPUTS = 7;
 
+/**
+ * Most ops one fused expression holds. Expressions are trees that every consumer (attribute schema,
+ * type rule, renderers) walks recursively, so an unbounded chain (500000 `neg`s) would overflow the
+ * stack; a longer chain becomes several kernels. Real models' epilogues hold a handful of ops.
+ */
+export const MAX_EXPR_OPS = 32;
+
 /** Elementwise ops (unary, binary, compare, where, cast) and fused elementwise kernels. */
 export function isElementwise(node: NodeView): boolean {
   return node.op === 'fused_elementwise' || getOp(node.op).category === 'elementwise';

@@ -1,19 +1,19 @@
-import { shapeEquals, type NodeRef } from '@loom/graph';
+import { exprSize, shapeEquals, type NodeRef } from '@loom/graph';
 import { pat } from '../rewrite/pattern.ts';
 import { rule } from '../rewrite/rewrite-graph.ts';
-import { buildExpr, isElementwise, MAX_KERNEL_INPUTS, referencesTo } from './elementwise-expr.ts';
+import { buildExpr, isElementwise, MAX_EXPR_OPS, MAX_KERNEL_INPUTS, referencesTo } from './elementwise-expr.ts';
 import { rewritePass } from './pass.ts';
 
 /**
  * An elementwise node (or fused kernel) absorbs each elementwise producer that only it reads and that
  * has its output shape, into one `fused_elementwise` whose expression reads the chain's external
  * inputs; filled constants become literals. Inputs-first sweeps make producers maximal before their
- * consumer absorbs them, so a chain of any length ends as one kernel.
+ * consumer absorbs them, so a chain ends as one kernel, up to MAX_EXPR_OPS ops (a longer one as several).
  *
  * Nothing is recomputed: a producer read twice (by two nodes, or twice by one expression), or read
  * broadcast to a larger shape (which would evaluate it once per output element instead of once per
  * own element), stays a kernel of its own.
- * A kernel reads at most MAX_KERNEL_INPUTS inputs. A lone elementwise op stays a primitive.
+ * A kernel reads at most MAX_KERNEL_INPUTS inputs and holds at most MAX_EXPR_OPS ops. A lone elementwise op stays a primitive.
  */
 const absorbProducers = rule('absorb-elementwise-producers', pat.category(['elementwise', 'fused']), (_, ctx) => {
   const root = ctx.node(ctx.root);
@@ -26,7 +26,7 @@ const absorbProducers = rule('absorb-elementwise-producers', pat.category(['elem
   let built: ReturnType<typeof buildExpr> | undefined;
   for (const c of candidates) {
     const trial = buildExpr(ctx, ctx.root, new Set([...inline, c]));
-    if (trial.inputs.length > MAX_KERNEL_INPUTS) continue;
+    if (trial.inputs.length > MAX_KERNEL_INPUTS || exprSize(trial.expr) > MAX_EXPR_OPS) continue;
     inline.add(c);
     built = trial;
   }

@@ -1,7 +1,7 @@
-import { shapeEquals } from '@loom/graph';
+import { exprSize, shapeEquals } from '@loom/graph';
 import { pat } from '../rewrite/pattern.ts';
 import { rule } from '../rewrite/rewrite-graph.ts';
-import { buildExpr, isElementwise, MAX_KERNEL_INPUTS, referencesTo } from './elementwise-expr.ts';
+import { buildExpr, isElementwise, MAX_EXPR_OPS, MAX_KERNEL_INPUTS, referencesTo } from './elementwise-expr.ts';
 import { rewritePass } from './pass.ts';
 
 /**
@@ -23,7 +23,7 @@ const absorbEpilogue = rule('absorb-matmul-epilogue', pat.category(['elementwise
   const m = ctx.node(product);
   const { expr, inputs } = buildExpr(ctx, ctx.root, new Set(m.op === 'fused_matmul' ? [product] : []), [product]);
   const extras = inputs.slice(1);
-  if (2 + extras.length > MAX_KERNEL_INPUTS) return undefined;
+  if (2 + extras.length > MAX_KERNEL_INPUTS || exprSize(expr) > MAX_EXPR_OPS) return undefined;
   return ctx.add('fused_matmul', [m.inputs[0]!, m.inputs[1]!, ...extras], { transposeB: m.attrs['transposeB'], epilogue: expr });
 });
 

@@ -10,4 +10,4 @@ export { fuseMatmulEpilogue, fuseMatmulEpilogueRules } from './fuse-matmul-epilo
 export { fuseAttention, fuseAttentionRules } from './fuse-attention.ts';
 export { fuseAddLayerNorm, fuseAddLayerNormRules } from './fuse-add-layer-norm.ts';
 export { fuseRopeIntoProjection, fuseRopeIntoProjectionRules } from './fuse-rope-into-projection.ts';
-export { MAX_KERNEL_INPUTS } from './elementwise-expr.ts';
+export { MAX_EXPR_OPS, MAX_KERNEL_INPUTS } from './elementwise-expr.ts';

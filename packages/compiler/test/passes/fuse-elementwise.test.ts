@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_KERNEL_INPUTS, fuseElementwise } from '../../src/index.ts';
+import { exprSize, type Expr } from '@loom/graph';
+import { MAX_EXPR_OPS, MAX_KERNEL_INPUTS, fuseElementwise } from '../../src/index.ts';
 import { buildGraph, expectEquivalent, opsOf, runChecked, values } from '../helpers.ts';
 
 const fuse = (g: Parameters<typeof runChecked>[1]) => runChecked(fuseElementwise, g);
@@ -94,6 +95,21 @@ describe('fuse-elementwise', () => {
     for (const n of out.nodes) expect(n.inputs.length).toBeLessThanOrEqual(MAX_KERNEL_INPUTS);
     expect(opsOf(out)).toEqual(['fused_elementwise', 'fused_elementwise']);
     expectEquivalent(g, out, Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`x${i}`, values([2], i)])));
+  });
+
+  it(`holds at most ${MAX_EXPR_OPS} ops per kernel: a longer chain becomes several (expressions are walked recursively)`, () => {
+    const length = 2 * MAX_EXPR_OPS + 5;
+    const g = buildGraph((b) => {
+      let x = b.input('x', 'f32', [3]);
+      for (let i = 0; i < length; i++) x = b.add(i % 2 ? 'neg' : 'tanh', [x]);
+      return { y: x };
+    });
+    const out = fuse(g);
+    const sizes = out.nodes.filter((n) => n.op === 'fused_elementwise').map((n) => exprSize(n.attrs['expr'] as Expr));
+    expect(sizes.every((s) => s <= MAX_EXPR_OPS)).toBe(true);
+    expect(sizes.reduce((a, s) => a + s, 0)).toBe(length);
+    expect(sizes).toHaveLength(Math.ceil(length / MAX_EXPR_OPS));
+    expectEquivalent(g, out, { x: values([3]) });
   });
 
   it('does not fuse through non-elementwise ops', () => {

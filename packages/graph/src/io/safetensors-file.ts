@@ -2,13 +2,11 @@
  * File-system helpers for safetensors (Node only; import them from `@loom/graph/node` so that the main
  * entry point stays browser-safe).
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import type { NDArray } from '../ndarray.ts';
 import { MAX_HEADER_BYTES, parseSafetensorsHeader } from './safetensors-header.ts';
 import { decodeTensorBytes, SafetensorsError, writeSafetensors, type SafetensorsFile } from './safetensors.ts';
+import { writeFileAtomic, type WriteFileAtomicOptions } from './write-file-atomic.ts';
 
 export interface ReadSafetensorsFileOptions {
   /** Read only these tensors (the header is still checked whole); default all. */
@@ -74,33 +72,12 @@ function readBytes(fd: number, length: number, position: number): Uint8Array {
   return done === length ? bytes : bytes.subarray(0, done);
 }
 
-/** Writes a safetensors file atomically (see writeFileAtomic). */
+/** Writes a safetensors file atomically (see writeFileAtomic; by default replacing an existing file). */
 export async function writeSafetensorsFile(
   path: string,
   tensors: ReadonlyMap<string, NDArray> | Readonly<Record<string, NDArray>>,
   metadata?: Readonly<Record<string, string>>,
+  options: WriteFileAtomicOptions = {},
 ): Promise<void> {
-  await writeFileAtomic(path, writeSafetensors(tensors, metadata));
-}
-
-/**
- * Writes a file without ever leaving a partial one at `path`: the bytes go to a temporary file in
- * the same folder (so the rename stays on one file system), are flushed, and the temporary file is
- * renamed over `path`. On any failure `path` keeps its old contents and the temporary file is removed.
- */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const file = await open(temp, 'wx');
-    try {
-      await file.writeFile(bytes);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, path);
-  } catch (e) {
-    await unlink(temp).catch(() => undefined);
-    throw e;
-  }
+  await writeFileAtomic(path, writeSafetensors(tensors, metadata), options);
 }

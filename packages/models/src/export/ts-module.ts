@@ -10,7 +10,7 @@
  * import of the compiler.
  */
 import { backendCompileOptions, renderStep } from '@loom/backends';
-import { compile, type Plan } from '@loom/compiler';
+import { checkTensorSizes, compile, type Plan } from '@loom/compiler';
 import type { Graph } from '@loom/graph';
 import type { OptionalKind, ParameterDeclarationStructure, SourceFile } from 'ts-morph';
 import { addIoTypes, literal } from './ts-source.ts';
@@ -43,8 +43,12 @@ const kernelParameters: OptionalKind<ParameterDeclarationStructure>[] = [
   { name: 'layouts', type: '(Layout | undefined)[]' },
 ];
 
-/** The module's source text, formatted. */
+/**
+ * The module's source text, formatted. A tensor of the graph too large for one typed array (the
+ * runtimes hold each in one) is a TensorSizeError naming it, before anything is compiled.
+ */
 export async function emitTsModule(graph: Graph, options: TsModuleOptions = {}): Promise<string> {
+  checkTensorSizes(graph, 'ts export');
   const tsMorph = await import('ts-morph');
   const project = new tsMorph.Project({ useInMemoryFileSystem: true });
   const file = project.createSourceFile('model.ts');
@@ -62,16 +66,19 @@ function addCpuTarget(file: SourceFile, graph: Graph, title: string, runtime: st
   file.addImportDeclaration({ moduleSpecifier: '@loom/graph', isTypeOnly: true, namedImports: ['NDArray', 'Weights'] });
   addIoTypes(file, plan);
 
-  plan.steps.forEach((step, k) => {
-    const node = plan.graph.nodes[step.node]!;
-    file.addFunction({
-      name: `k${k}_${node.op}`,
-      docs: [`Kernel ${k}: node %${node.id} ${node.op} -> ${node.type.dtype}[${node.type.shape.join(', ')}]${node.source ? ` (${node.source})` : ''}`],
-      parameters: kernelParameters,
-      returnType: 'void',
-      statements: renderStep(plan.graph, node),
-    });
-  });
+  // all kernels in one insertion: ts-morph re-parses the file per insertion (quadratic in kernels)
+  file.addFunctions(
+    plan.steps.map((step, k) => {
+      const node = plan.graph.nodes[step.node]!;
+      return {
+        name: `k${k}_${node.op}`,
+        docs: [`Kernel ${k}: node %${node.id} ${node.op} -> ${node.type.dtype}[${node.type.shape.join(', ')}]${node.source ? ` (${node.source})` : ''}`],
+        parameters: kernelParameters,
+        returnType: 'void',
+        statements: renderStep(plan.graph, node),
+      };
+    }),
+  );
   file.addVariableStatement({
     declarationKind: VariableDeclarationKind.Const,
     isExported: true,

@@ -70,16 +70,20 @@ export function addWebGpuTarget(file: SourceFile, graph: Graph, options: WebGpuT
   for (const d of dispatches) {
     const name = shaderNames.get(d.launch.wgsl) ?? `k${d.step}${d.parts > 1 ? `_${d.part}` : ''}_${d.node.op}`;
     shaderNames.set(d.launch.wgsl, name);
-    users.set(name, [...(users.get(name) ?? []), `step ${d.step}: ${where(d.node)}`]);
+    if (!users.has(name)) users.set(name, []);
+    users.get(name)!.push(`step ${d.step}: ${where(d.node)}`);
   }
-  for (const [wgsl, name] of shaderNames) {
-    const used = users.get(name)!;
-    file.addVariableStatement({
-      declarationKind: VariableDeclarationKind.Const,
-      docs: [`WGSL for ${used.length === 1 ? used[0] : `${used.length} dispatches:\n${used.map((u) => `- ${u}`).join('\n')}`}`],
-      declarations: [{ name, initializer: templateLiteral(wgsl) }],
-    });
-  }
+  // one insertion for all of them: ts-morph re-parses the file per insertion
+  file.addVariableStatements(
+    [...shaderNames].map(([wgsl, name]) => {
+      const used = users.get(name)!;
+      return {
+        declarationKind: VariableDeclarationKind.Const,
+        docs: [`WGSL for ${used.length === 1 ? used[0] : `${used.length} dispatches:\n${used.map((u) => `- ${u}`).join('\n')}`}`],
+        declarations: [{ name, initializer: templateLiteral(wgsl) }],
+      };
+    }),
+  );
   const entries = dispatches.map((d) => {
     const l = d.launch;
     return `/* ${where(d.node)} -> ${d.node.type.dtype}[${d.node.type.shape.join(', ')}] */ { step: ${d.step}, wgsl: ${shaderNames.get(l.wgsl)}, workgroups: ${literal(l.workgroups)}, bindings: ${literal(l.bindings)}, params: ${literal(l.params)} }`;

@@ -14,4 +14,5 @@ export { webgpuBackend, createWebGpuBackend, kernelFor, renderPlan, SPEC_DEFAULT
 // WebGL acquires its GL context (headless-gl and an X display in Node) lazily, at the first prepare
 export { webglBackend, createWebGlBackend, WebGlModel, type WebGlBackend, type WebGlBackendOptions } from './webgl/index.ts';
 export { firstNonFinite, NonFiniteError, requireFiniteOutputs, type NonFiniteTrace } from './finite-outputs.ts';
-export { defaultMaxMemory, MemoryBudgetError } from './memory-budget.ts';
+export { DEFAULT_MEMORY_SHARE, defaultMaxMemory, formatBytes, MemoryBudgetError } from './memory-budget.ts';
+export { maxThreads, resolveThreads, ThreadCountError, WORKER_BYTES } from './cpu/cpu-threads.ts';

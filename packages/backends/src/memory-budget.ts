@@ -10,6 +10,9 @@ export class MemoryBudgetError extends LoomError {
 
 const GIB = 2 ** 30;
 
+/** The share of the machine's memory the default budget allows (the rest is the system's and other programs'). */
+export const DEFAULT_MEMORY_SHARE = 0.75;
+
 /**
  * The default budget: three quarters of the machine's memory in Node (os.totalmem), the device's
  * memory hint in a browser (navigator.deviceMemory, in GiB), else 4 GiB.
@@ -17,7 +20,7 @@ const GIB = 2 ** 30;
 export async function defaultMaxMemory(): Promise<number> {
   if (typeof process !== 'undefined' && process.versions?.node) {
     const os = (await import(/* @vite-ignore */ `node:${'os'}`)) as typeof import('node:os');
-    return Math.floor(os.totalmem() * 0.75);
+    return Math.floor(os.totalmem() * DEFAULT_MEMORY_SHARE);
   }
   const hint = (globalThis as { navigator?: { deviceMemory?: number } }).navigator?.deviceMemory;
   return typeof hint === 'number' && hint > 0 ? hint * GIB : 4 * GIB;
@@ -25,12 +28,19 @@ export async function defaultMaxMemory(): Promise<number> {
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
+/** Bytes for a message: MiB below a GiB, GiB above. */
+export function formatBytes(bytes: number): string {
+  return bytes < GIB ? mib(bytes) : `${(bytes / GIB).toFixed(1)} GiB`;
+}
+
 /** What a prepared model holds: weights (with any packed copies), constants; and per run, its buffers. */
 export interface ModelBytes {
   readonly weights: number;
   /** Extra copies a backend keeps of the weights (the cpu's packed panels). */
   readonly weightCopies?: number;
   readonly constants: number;
+  /** The cpu's worker threads (their isolates and kernel instances; see cpu-threads.ts). */
+  readonly workers?: number;
 }
 
 /** Bytes of the plan's weights (as given) and constants. */
@@ -61,12 +71,13 @@ export function runBytes(plan: Plan, bindings: DimBindings): number {
  * `maxBytes`: a small file declaring a huge shape gets an error, not an allocation of gigabytes.
  */
 export function checkMemoryBudget(backend: string, held: ModelBytes, maxBytes: number, run?: { bytes: number; bindings: DimBindings }): void {
-  const total = held.weights + (held.weightCopies ?? 0) + held.constants + (run?.bytes ?? 0);
+  const total = held.weights + (held.weightCopies ?? 0) + held.constants + (held.workers ?? 0) + (run?.bytes ?? 0);
   if (total <= maxBytes) return;
   const at = run ? [...run.bindings].map(([k, v]) => `${k}=${v}`).join(', ') : '';
   const parts = [
     `weights ${mib(held.weights)}${held.weightCopies ? ` (+ ${mib(held.weightCopies)} packed)` : ''}`,
     `constants ${mib(held.constants)}`,
+    ...(held.workers ? [`worker threads ${mib(held.workers)}`] : []),
     ...(run ? [`intermediates, outputs and states ${mib(run.bytes)}${at ? ` at ${at}` : ''}`] : []),
   ];
   throw new MemoryBudgetError(`${backend}: ${run ? 'this run' : 'the model'} needs ${mib(total)} (${parts.join(', ')}), above the memory budget of ${mib(maxBytes)} (prepare option maxMemory, --max-memory)`);

@@ -14,6 +14,7 @@ import {
 } from '@loom/graph';
 import type { Backend, PreparedModel } from './backend.ts';
 import { getBackend } from './registry.ts';
+import { formatBytes, MemoryBudgetError } from './memory-budget.ts';
 
 export interface VerifyOptions {
   /** Backends (names or objects) compared with the float64 reference interpreter. Default ['cpu']. */
@@ -138,8 +139,12 @@ export async function verify(graph: Graph, options: VerifyOptions = {}): Promise
   }
 }
 
-/** Seeded random weights: small uniform values, norm scales near 1. */
-export function randomWeights(graph: Graph, seed: number): Map<string, NDArray> {
+/**
+ * Seeded random weights: small uniform values, norm scales near 1. With `maxMemory` (bytes), weights
+ * whose float32 bytes exceed it are a MemoryBudgetError with the numbers, before any is drawn.
+ */
+export function randomWeights(graph: Graph, seed: number, maxMemory?: number): Map<string, NDArray> {
+  checkRandomWeights(graph, maxMemory);
   const random = mulberry32(seed);
   const weights = new Map<string, NDArray>();
   for (const node of graphParams(graph)) {
@@ -151,6 +156,21 @@ export function randomWeights(graph: Graph, seed: number): Map<string, NDArray> 
     weights.set(name, { dtype: node.type.dtype, shape, data: node.type.dtype === 'i32' ? Int32Array.from(data, Math.round) : data });
   }
   return weights;
+}
+
+/** The most elements one typed array takes (V8's limit on 64-bit machines). */
+const MAX_ARRAY_ELEMENTS = 2 ** 32;
+
+/** Refuses, before drawing, random weights over the budget or a weight too large for one array. */
+function checkRandomWeights(graph: Graph, maxMemory: number | undefined): void {
+  const params = graphParams(graph);
+  const sizes = params.map((node) => sizeOf(resolveShape(node.type.shape, new Map())));
+  const elements = sizes.reduce((sum, n) => sum + n, 0);
+  if (maxMemory !== undefined && elements * 4 > maxMemory) {
+    throw new MemoryBudgetError(`random weights: the graph's ${params.length} weights hold ${elements} elements, ${formatBytes(elements * 4)} of float32, above the memory budget of ${formatBytes(maxMemory)} (--max-memory)`);
+  }
+  const huge = sizes.findIndex((n) => n > MAX_ARRAY_ELEMENTS);
+  if (huge >= 0) throw new MemoryBudgetError(`random weights: '${nodeName(params[huge]!)}' has ${sizes[huge]} elements, more than one array holds (${MAX_ARRAY_ELEMENTS})`);
 }
 
 /** Random values for every graph input: sizes for its symbols, ids inside the tables they index. */

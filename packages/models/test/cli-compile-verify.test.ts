@@ -138,7 +138,8 @@ describe('loom verify', () => {
     writeFileSync(huge, JSON.stringify({ ...cfg, vocab_size: 8_000_000 }));
     const memory = await loom('verify', huge, '--backends', 'cpu');
     expect(memory.code).toBe(1);
-    expect(memory.stderr).toMatch(/^loom: error: verify: the model's random weights would take \d+ MiB, above --max-memory 4096 MiB/);
+    // a config's sizes are checked before its graph is built
+    expect(memory.stderr).toMatch(/^loom: error: .*huge-vocab\.json: 2 layers of width 64 \(MLP 256\), vocabulary 8000000, 128 positions = [\d,]+ parameters, [\d.]+ GiB of random weights \(float64 for the reference, float32 for the backends\), above the memory budget of 4\.0 GiB \(--max-memory 4096 MiB\)/);
   });
 
   it('--timeout stops starting runs and says how many ran; each run prints its result as it finishes; a bar on a terminal only; --quiet keeps the summary', async () => {

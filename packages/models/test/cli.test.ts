@@ -108,10 +108,11 @@ describe('loom commands', () => {
   it('--max-memory bounds what a cpu run may allocate, with the numbers in the error', async () => {
     const ids = Array.from({ length: 20 }, (_, i) => String(i + 1)).join(','); // logits alone: 20 x 50257 floats, 3.8 MiB
     const out = join(mkdtempSync(join(tmpdir(), 'loom-mem-')), 'l.safetensors');
-    // gpt2-tiny holds 25.3 MiB (weights and their packed panels); this run adds 3.9 MiB
-    expectUserError(await loom('logits', ...gpt2, '--ids', ids, '--out', out, '--max-memory', '1'), /cpu: the model needs 25\.3 MiB \(weights 12\.7 MiB \(\+ 12\.6 MiB packed\), constants 0\.0 MiB\), above the memory budget of 1\.0 MiB/);
-    expectUserError(await loom('logits', ...gpt2, '--ids', ids, '--out', out, '--max-memory', '28'), /cpu: this run needs 29\.2 MiB \(.*intermediates, outputs and states 3\.9 MiB at batch=1, seq=20\), above the memory budget of 28\.0 MiB/);
-    expect(await loom('logits', ...gpt2, '--ids', ids, '--out', out, '--max-memory', '64')).toEqual({ code: 0, stdout: '', stderr: '' });
+    // gpt2-tiny's config declares 12.7 MiB of weights; the cpu holds 25.3 MiB (with their packed panels); this run adds 3.9 MiB; one thread: no worker's 8 MiB
+    expectUserError(await loom('logits', ...gpt2, '--ids', ids, '--out', out, '--threads', '1', '--max-memory', '1'), /gpt2-tiny\.config\.json: 2 layers .* = 3,324,736 parameters, 12\.7 MiB of float32 weights, above the memory budget of 1\.0 MiB/);
+    expectUserError(await loom('logits', ...gpt2, '--ids', ids, '--out', out, '--threads', '1', '--max-memory', '20'), /cpu: the model needs 25\.3 MiB \(weights 12\.7 MiB \(\+ 12\.6 MiB packed\), constants 0\.0 MiB\), above the memory budget of 20\.0 MiB/);
+    expectUserError(await loom('logits', ...gpt2, '--ids', ids, '--out', out, '--threads', '1', '--max-memory', '28'), /cpu: this run needs 29\.2 MiB \(.*intermediates, outputs and states 3\.9 MiB at batch=1, seq=20\), above the memory budget of 28\.0 MiB/);
+    expect(await loom('logits', ...gpt2, '--ids', ids, '--out', out, '--threads', '1', '--max-memory', '64')).toEqual({ code: 0, stdout: '', stderr: '' });
   });
 
   it('weights that are a device or a FIFO are refused before anything is read', async () => {
@@ -162,10 +163,12 @@ describe('loom commands', () => {
     expectUserError(await loom('generate', '--weights', WEIGHTS, '--config', tmpFile('no-layers.json', JSON.stringify(missing)), '--prompt', 'x'), /n_layer: is required/);
   });
 
-  it('a config asking for a million layers fails at once against the checkpoint, before a graph is built', async () => {
+  it('a config asking for a million layers fails at once against the memory budget, one asking for more layers than the checkpoint has against the checkpoint', async () => {
     const cfg = JSON.parse(readFileSync(CONFIG, 'utf8')) as Record<string, unknown>;
     const huge = tmpFile('million-layers.json', JSON.stringify({ ...cfg, n_layer: 1_000_000 }));
-    expectUserError(await loom('generate', '--weights', WEIGHTS, '--config', huge, '--prompt', 'x'), /config n_layer is 1000000, but .*gpt2-tiny\.safetensors holds 2 layers \(h\.0 to h\.1\)/);
+    expectUserError(await loom('generate', '--weights', WEIGHTS, '--config', huge, '--prompt', 'x'), /million-layers\.json: 1000000 layers of width 64 .* GiB of float32 weights, above the memory budget/);
+    const five = tmpFile('five-layers.json', JSON.stringify({ ...cfg, n_layer: 5 }));
+    expectUserError(await loom('generate', '--weights', WEIGHTS, '--config', five, '--prompt', 'x'), /gpt2-tiny\.safetensors does not fit the model: 36 missing \(transformer\.h\.2\.ln_1\.weight, /);
   });
 
   it('terminal escape sequences from a file (a tensor name) reach stderr escaped, not raw', async () => {

@@ -12,6 +12,7 @@ import { WasmRuntime, type CpuKernelOptions, type KernelSettings } from './wasm-
 import { weightPanels } from './wasm-runtime/weight-panels.ts';
 import { firstNonFiniteIndex, type NonFiniteTrace } from '../finite-outputs.ts';
 import { checkMemoryBudget, defaultMaxMemory, runBytes, staticBytes, type ModelBytes } from '../memory-budget.ts';
+import { cpuThreads, workerBytes } from './cpu-threads.ts';
 
 /** The ops whose kernel is the GEMM (weights read as B are packed for them). */
 const MATMUL_OPS: ReadonlySet<string> = new Set(['matmul', 'fused_matmul', 'fused_matmul_rope']);
@@ -73,7 +74,6 @@ export class CpuProgram {
   private readonly timings: Map<string, { calls: number; ms: number }> | undefined;
   private readonly lastStepMs: number[] = [];
   private readonly traceNonFinite: boolean;
-  private readonly held: ModelBytes;
   private readonly invariantSteps: InvariantSteps;
   /** Shapes and view layouts of the last run's symbol values, kept while the next runs have the same ones (each decoding step does). */
   private shapesKey = '';
@@ -84,8 +84,13 @@ export class CpuProgram {
 
   /** Compiles the kernels, settles threads and SIMD flavor, and packs the weights the matmuls read. */
   static async create(plan: Plan, weights: Weights, state: StateStore = new StateStore(), options: CpuPrepareOptions = {}): Promise<CpuProgram> {
-    const settings = await WasmRuntime.get().settle(options);
-    const program = new CpuProgram(plan, weights, state, options, settings, options.maxMemory ?? (await defaultMaxMemory()));
+    const threads = await cpuThreads(options.threads);
+    const maxMemory = options.maxMemory ?? (await defaultMaxMemory());
+    // the budget first: nothing is allocated, and no worker started, for a model that cannot fit
+    const held: ModelBytes = { ...staticBytes(plan, weights), weightCopies: packedWeightBytes(plan, options.weightStore ?? 'f32'), workers: workerBytes(threads) };
+    checkMemoryBudget('cpu', held, maxMemory);
+    const settings = await WasmRuntime.get().settle({ ...options, threads });
+    const program = new CpuProgram(plan, weights, state, options, settings, maxMemory, held);
     program.packWeights();
     return program;
   }
@@ -97,10 +102,8 @@ export class CpuProgram {
     options: CpuProgramOptions,
     readonly settings: KernelSettings,
     private readonly maxMemory: number,
+    private readonly held: ModelBytes,
   ) {
-    // the budget first: nothing is allocated for a model that cannot fit
-    this.held = { ...staticBytes(plan, weights), weightCopies: packedWeightBytes(plan, settings) };
-    checkMemoryBudget('cpu', this.held, maxMemory);
     this.timings = (options as CpuPrepareOptions).profile ? new Map() : undefined;
     this.traceNonFinite = Boolean((options as CpuPrepareOptions).traceNonFinite);
     this.guard = poisonEnabled(options) ? new PoisonGuard(plan, (n) => this.rt.heap.i32(this.alloc(n * 4), n)) : undefined;
@@ -364,7 +367,7 @@ export class CpuProgram {
 }
 
 /** Bytes of the packed panels kept for the weights matmuls read as B (float32, and bfloat16 for one-row products with that store). */
-function packedWeightBytes(plan: Plan, settings: KernelSettings): number {
+function packedWeightBytes(plan: Plan, weightStore: KernelSettings['weightStore']): number {
   const seen = new Set<string>();
   let bytes = 0;
   for (const step of plan.steps) {
@@ -372,7 +375,7 @@ function packedWeightBytes(plan: Plan, settings: KernelSettings): number {
     if (!MATMUL_OPS.has(node.op)) continue;
     const b = plan.graph.nodes[node.inputs[1]!]!;
     if (b.op !== 'param' || b.type.shape.some((d) => typeof d !== 'number')) continue;
-    const oneRow = node.type.shape[node.type.shape.length - 2] === 1 && settings.weightStore === 'bf16';
+    const oneRow = node.type.shape[node.type.shape.length - 2] === 1 && weightStore === 'bf16';
     const key = `${nodeName(b)}|${String(node.attrs['transposeB'])}|${oneRow}`;
     if (seen.has(key)) continue;
     seen.add(key);

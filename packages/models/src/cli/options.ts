@@ -1,6 +1,9 @@
-import { BACKEND_NAMES, getBackend, requireFiniteOutputs, type Backend, type PrepareOptions } from '@loom/backends';
+import { availableParallelism } from 'node:os';
+import { BACKEND_NAMES, getBackend, requireFiniteOutputs, resolveThreads, type Backend, type PrepareOptions } from '@loom/backends';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { BEAMS_WHY, MAX_BEAMS } from '../decoding/decoding-budget.ts';
 import { ModelInputError } from '../errors.ts';
+import { weightsBudget } from '../io/model-budget.ts';
 
 /** `--backend <name>`: one of the registered backends, cpu by default. */
 export function backendOption(): Option {
@@ -61,7 +64,7 @@ export function addCpuKernelOptions(command: Command): Command {
   return command
     .option('--threads <n>', 'cpu backend: threads for matmuls and attention (default: all cores)', parsePositiveInt('--threads'))
     .addOption(new Option('--weight-store <kind>', 'cpu backend: bf16 halves the bytes read per decoded token (weights rounded to bfloat16)').choices(['f32', 'bf16']))
-    .option('--max-memory <MiB>', 'cpu, webgl and webgpu: memory the model and a run may hold (default: 3/4 of the machine); beyond it they are refused with the numbers', parsePositiveInt('--max-memory'));
+    .option('--max-memory <MiB>', 'memory the model and a run may hold (default: 3/4 of the machine): the config and the decoding batch are checked before anything is built, and the cpu, webgl and webgpu backends check what they allocate; beyond it they are refused with the numbers', parsePositiveInt('--max-memory'));
 }
 
 /** The prepare options the flags ask for; they apply to the cpu backend only, and say so otherwise. */
@@ -72,9 +75,27 @@ export function cpuPrepareOptions(flags: CpuKernelFlags): PrepareOptions | undef
   };
   const budget = flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory * 2 ** 20 } : {};
   if (Object.keys(cpuOnly).length > 0 && flags.backend !== 'cpu') throw new ModelInputError(`--threads and --weight-store apply to the cpu backend, not to ${flags.backend}`);
-  if (flags.maxMemory !== undefined && flags.backend === 'reference') throw new ModelInputError('--max-memory applies to the cpu, webgl and webgpu backends, not to reference');
+  // --threads and LOOM_CPU_THREADS now, not after the weights are read (the backend checks again at prepare)
+  if (flags.backend === 'cpu') resolveThreads(flags.threads, process.env['LOOM_CPU_THREADS'], availableParallelism());
   const given = { ...cpuOnly, ...budget };
   return Object.keys(given).length > 0 ? given : undefined;
+}
+
+/** --max-memory in bytes, or the default budget (three quarters of the machine's memory). */
+export function maxMemoryBytes(flags: { maxMemory?: number }): number {
+  return weightsBudget(flags.maxMemory !== undefined ? flags.maxMemory * 2 ** 20 : undefined).maxBytes;
+}
+
+/** `--max-memory <MiB>` for commands that build a model but do not run it on a backend (compile, export, inspect). */
+export function addMaxMemoryOption(command: Command): Command {
+  return command.option('--max-memory <MiB>', "memory the model's weights may take (default: 3/4 of the machine); a config over it is refused, with the numbers, before its graph is built", parsePositiveInt('--max-memory'));
+}
+
+/** `--beams <k>`: a positive integer, at most MAX_BEAMS. */
+export function parseBeams(value: string): number {
+  const beams = parsePositiveInt('--beams')(value);
+  if (beams > MAX_BEAMS) throw new InvalidArgumentError(`--beams must be at most ${MAX_BEAMS} (${BEAMS_WHY}), got ${value.trim().slice(0, 20)}.`);
+  return beams;
 }
 
 export function parseNonNegativeInt(what: string) {

@@ -1,4 +1,5 @@
 import { ModelInputError } from '../errors.ts';
+import { checkBeams } from './decoding-budget.ts';
 import { usingDecoder, type StepDecoder } from './step.ts';
 
 export interface BeamSearchOptions {
@@ -33,6 +34,24 @@ function logSoftmax(logits: Float32Array): Float64Array {
 }
 
 /**
+ * The `n` best tokens of one row of scores, best first, ranked as sorting the whole row would rank
+ * them (higher score first, then the lower token): the search only ever keeps 2K candidates, so
+ * each row gives at most 2K, not its whole vocabulary (K x V objects a step).
+ */
+function topTokens(scores: Float64Array, n: number): number[] {
+  const before = (a: number, b: number) => scores[b]! - scores[a]! || a - b;
+  const best: number[] = [];
+  for (let token = 0; token < scores.length; token++) {
+    if (best.length === n && !(before(token, best[n - 1]!) < 0)) continue;
+    let at = best.length;
+    while (at > 0 && before(token, best[at - 1]!) < 0) at--;
+    best.splice(at, 0, token);
+    if (best.length > n) best.pop();
+  }
+  return best;
+}
+
+/**
  * Beam search for one prompt (as Hugging Face's `num_beams` with early_stopping false): K
  * hypotheses are decoded as K rows of one batch; each step scores every continuation of every live
  * hypothesis, keeps the best 2K, sets aside those that end (the end token among the best K) as
@@ -43,7 +62,7 @@ function logSoftmax(logits: Float32Array): Float64Array {
  */
 export async function beamSearch(decoder: StepDecoder, prompt: readonly number[], options: BeamSearchOptions): Promise<number[]> {
   const k = options.beams;
-  if (!(Number.isInteger(k) && k >= 1)) throw new ModelInputError(`beams must be a positive integer, got ${k}`);
+  checkBeams(k);
   const penalty = options.lengthPenalty ?? 1;
   if (!Number.isFinite(penalty)) throw new ModelInputError(`length penalty must be a finite number, got ${penalty}`);
   if (options.maxNewTokens <= 0) return [...prompt];
@@ -60,7 +79,8 @@ export async function beamSearch(decoder: StepDecoder, prompt: readonly number[]
       if (scores[beam] === -Infinity) return;
       const lp = logSoftmax(row);
       options.adjust?.(lp, step);
-      for (let token = 0; token < lp.length; token++) candidates.push({ beam, token, logProb: scores[beam]! + lp[token]! });
+      for (let token = 0; token < lp.length; token++) lp[token] = scores[beam]! + lp[token]!;
+      for (const token of topTokens(lp, 2 * k)) candidates.push({ beam, token, logProb: lp[token]! });
     });
     candidates.sort((a, b) => b.logProb - a.logProb || a.beam - b.beam || a.token - b.token);
     const next: Candidate[] = [];

@@ -1,4 +1,5 @@
 import type { NDArray } from '@loom/graph';
+import type { DecodingBytes } from './decoding-budget.ts';
 import type { StepDecoder } from './step.ts';
 
 /**
@@ -21,5 +22,7 @@ export interface CausalLm {
   nextLogits(rows: readonly (readonly number[])[]): Promise<Float32Array[]>;
   /** With the KV cache (default) each step feeds one token per row; without, each step recomputes the prefix. */
   decoder(kvCache?: boolean): StepDecoder;
+  /** What decoding holds: the weights, and per row its KV cache at full length and its logits (for the memory budget). */
+  decodingBytes(): DecodingBytes;
   dispose(): Promise<void>;
 }

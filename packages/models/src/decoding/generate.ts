@@ -1,6 +1,7 @@
 import { ModelInputError } from '../errors.ts';
 import type { CausalLm } from './causal-lm.ts';
 import { beamSearchEach } from './beam-search.ts';
+import { checkBeams, checkDecodingBudget } from './decoding-budget.ts';
 import { Prng } from './prng.ts';
 import { isSampling, pickToken, validateSampling, type SamplingOptions } from './sampling.ts';
 import { decodeLoop, usingDecoder } from './step.ts';
@@ -19,6 +20,12 @@ export interface GenerateOptions extends SamplingOptions {
   readonly lengthPenalty?: number;
   /** Called with each new token of each row as it is chosen (not in beam search, which decides at the end). */
   readonly onToken?: (row: number, token: number) => void;
+  /**
+   * Bytes the decoding may hold: the weights, and per row (each prompt, or each beam) its KV cache
+   * and logits. Over it, a MemoryBudgetError before the first run (without it, only the backend's
+   * own checks apply).
+   */
+  readonly maxMemory?: number;
 }
 
 /**
@@ -33,15 +40,20 @@ export async function generate(model: CausalLm, prompts: readonly (readonly numb
     if (p.length === 0) throw new ModelInputError(`prompt ${i + 1} is empty; a language model needs at least one token to continue`);
   });
   model.check(prompts);
-  const longest = Math.max(0, ...prompts.map((p) => p.length));
+  const longest = prompts.reduce((most, p) => Math.max(most, p.length), 0);
   if (longest + options.maxNewTokens > model.maxPositions) {
     throw new ModelInputError(`prompt of ${longest} tokens plus ${options.maxNewTokens} new tokens is longer than the model's ${model.maxPositions} positions`);
   }
+  const beams = options.beams ?? 1;
+  checkBeams(beams);
+  // beam search decodes one prompt at a time, its beams as the batch; otherwise the prompts are the batch
+  const rows = beams > 1 ? beams : prompts.length;
+  checkDecodingBudget(rows, beams > 1 ? `${beams} beams` : `${rows} prompt${rows === 1 ? '' : 's'}`, model.decodingBytes(), options.maxMemory);
   const rng = new Prng(options.seed ?? 0);
   const stopAt = options.stopAt === undefined ? model.eosTokenId : options.stopAt;
-  if (options.beams !== undefined && options.beams !== 1) {
+  if (beams !== 1) {
     if (isSampling(options)) throw new ModelInputError('beam search is deterministic: it takes no --temperature, --top-k or --top-p');
-    const search = { beams: options.beams, maxNewTokens: options.maxNewTokens, stopAt, ...(options.lengthPenalty !== undefined ? { lengthPenalty: options.lengthPenalty } : {}) };
+    const search = { beams, maxNewTokens: options.maxNewTokens, stopAt, ...(options.lengthPenalty !== undefined ? { lengthPenalty: options.lengthPenalty } : {}) };
     return beamSearchEach(prompts, () => model.decoder(options.kvCache ?? true), (prompt) => prompt, search);
   }
   return usingDecoder(model.decoder(options.kvCache ?? true), (decoder) =>

@@ -1,6 +1,7 @@
 import { ModelInputError } from '../errors.ts';
 import type { TransformerRunner } from '../transformer/runner.ts';
 import { beamSearchEach } from './beam-search.ts';
+import { checkBeams, checkDecodingBudget } from './decoding-budget.ts';
 import { Prng } from './prng.ts';
 import { isSampling, pickToken, validateSampling, type SamplingOptions } from './sampling.ts';
 import { decodeLoop, usingDecoder } from './step.ts';
@@ -24,6 +25,12 @@ export interface TranslateOptions extends SamplingOptions {
   readonly forcedEos?: number | null;
   /** Seed of the sampler's PRNG (with temperature / top-k / top-p); the same seed gives the same ids. */
   readonly seed?: number;
+  /**
+   * Bytes the decoding may hold: the weights, and per row (each source, or each beam) its caches
+   * and logits. Over it, a MemoryBudgetError before the first run (without it, only the backend's
+   * own checks apply).
+   */
+  readonly maxMemory?: number;
 }
 
 /**
@@ -48,9 +55,15 @@ export async function translate(model: TransformerRunner, sources: readonly (rea
     }
   };
   const kvCache = options.kvCache ?? true;
-  if (options.beams !== undefined && options.beams !== 1) {
+  const beams = options.beams ?? 1;
+  checkBeams(beams);
+  // beam search decodes one source at a time, its beams as the batch; otherwise the sources are the batch
+  const rows = beams > 1 ? beams : sources.length;
+  const longest = sources.reduce((most, s) => Math.max(most, s.length), 0);
+  checkDecodingBudget(rows, beams > 1 ? `${beams} beams` : `${rows} source${rows === 1 ? '' : 's'}`, model.decodingBytes(longest), options.maxMemory);
+  if (beams !== 1) {
     if (isSampling(options)) throw new ModelInputError('beam search is deterministic: it takes no --temperature, --top-k or --top-p');
-    const search = { beams: options.beams, maxNewTokens, stopAt: options.eos, adjust, ...(options.lengthPenalty !== undefined ? { lengthPenalty: options.lengthPenalty } : {}) };
+    const search = { beams, maxNewTokens, stopAt: options.eos, adjust, ...(options.lengthPenalty !== undefined ? { lengthPenalty: options.lengthPenalty } : {}) };
     return beamSearchEach(sources, (source) => model.decoder([source], kvCache), () => [options.start], search);
   }
   const rng = new Prng(options.seed ?? 0);

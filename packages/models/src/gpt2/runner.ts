@@ -2,6 +2,7 @@ import type { Backend } from '@loom/backends';
 import type { NDArray, Weights } from '@loom/graph';
 import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
 import type { CausalLm } from '../decoding/causal-lm.ts';
+import { kvCacheRowBytes, logitsRowBytes, weightBytes, type DecodingBytes } from '../decoding/decoding-budget.ts';
 import { KvCacheDecoder, type CachedPlans } from '../decoding/kv-cache-decoder.ts';
 import { buildCachedGpt2 } from './cached-model.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
@@ -68,6 +69,11 @@ export class Gpt2Runner implements CausalLm {
    */
   decoder(kvCache = true): StepDecoder {
     return kvCache ? new KvCacheDecoder(gpt2CachedPlans(this.cfg), this.weights, this.backend) : new RecomputeDecoder((rows) => this.nextLogits(rows));
+  }
+
+  decodingBytes(): DecodingBytes {
+    const c = this.cfg;
+    return { weights: weightBytes(this.weights), perRow: kvCacheRowBytes(c.nLayer, c.nPositions, c.nEmbd) + logitsRowBytes(c.vocabSize) };
   }
 
   async dispose(): Promise<void> {

@@ -5,14 +5,9 @@ import { ConfigError } from '../errors.ts';
 import { marianConfigFromHf, type MarianConfig } from '../marian/config.ts';
 import { TransformerRunner } from '../transformer/runner.ts';
 import { marianWeights } from '../weights/marian-weights.ts';
+import { transformerSize } from '../model-size.ts';
 import { readCheckpoint, readUserJson } from './files.ts';
-
-/** The generation_config.json fields Loom follows (others, such as sampling switches, are ignored). */
-const GENERATION_FIELDS = ['decoder_start_token_id', 'eos_token_id', 'pad_token_id', 'bad_words_ids', 'forced_eos_token_id', 'max_length', 'num_beams', 'length_penalty'];
-
-function pick(record: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(keys.filter((k) => k in record && record[k] !== null).map((k) => [k, record[k]]));
-}
+import { checkModelSize, weightsBudget } from './model-budget.ts';
 
 /** The config.json model types `loom translate` and `loom logits --decoder-ids` run. */
 export const SEQ2SEQ_TYPES = ['marian'] as const;
@@ -34,7 +29,11 @@ export function isSeq2SeqConfig(json: unknown): boolean {
   return (SEQ2SEQ_TYPES as readonly unknown[]).includes(modelTypeOf(json));
 }
 
-/** An encoder-decoder model from a Hugging Face config.json and safetensors checkpoint, by model_type. */
+/**
+ * An encoder-decoder model from a Hugging Face config.json and safetensors checkpoint, by
+ * model_type. `options` prepare a backend given by name; their maxMemory (default: three quarters
+ * of the machine's memory) also bounds the config's weights, checked before the checkpoint is read.
+ */
 export async function loadSeq2Seq(weightsPath: string, configPath: string, backendOrName: string | Backend, options?: PrepareOptions, onLoad?: (bytesRead: number, bytesTotal: number) => void): Promise<Seq2SeqModel> {
   const json = readUserJson(configPath, 'config');
   if (!isSeq2SeqConfig(json)) {
@@ -46,7 +45,9 @@ export async function loadSeq2Seq(weightsPath: string, configPath: string, backe
   const generationPath = join(dirname(configPath), 'generation_config.json');
   const generation = existsSync(generationPath) ? readUserJson(generationPath, 'generation config') : {};
   if (generation === null || typeof generation !== 'object' || Array.isArray(generation)) throw new ConfigError(`${generationPath}: expected a JSON object`);
-  const config = marianConfigFromHf({ ...(json as object), ...pick(generation as Record<string, unknown>, GENERATION_FIELDS) }, configPath);
+  const config = marianConfigFromHf(json, configPath, { json: generation as Record<string, unknown>, where: generationPath });
+  // the sizes first: a config over the budget is refused before the checkpoint is read
+  checkModelSize(transformerSize(config.transformer), configPath, weightsBudget(options?.maxMemory));
   const backend = typeof backendOrName === 'string' ? await getBackend(backendOrName, options) : backendOrName;
   return { family: 'marian', config, runner: new TransformerRunner(config.transformer, marianWeights(config, readCheckpoint(weightsPath, onLoad), weightsPath), backend) };
 }

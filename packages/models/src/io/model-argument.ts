@@ -8,12 +8,14 @@ import { buildLlama } from '../llama/model.ts';
 import { marianConfigFromHf } from '../marian/config.ts';
 import { PRESETS, presetGraph } from '../presets.ts';
 import { buildTransformer } from '../transformer/model.ts';
+import { gpt2Size, llamaSize, transformerSize } from '../model-size.ts';
 import { gpt2Weights } from '../weights/gpt2-weights.ts';
 import { llamaWeights } from '../weights/llama-weights.ts';
 import { marianWeights } from '../weights/marian-weights.ts';
 import { readUserFile } from './files.ts';
 import { CAUSAL_LM_TYPES } from './load-causal-lm.ts';
 import { modelTypeOf, SEQ2SEQ_TYPES } from './load-seq2seq.ts';
+import { checkModelSize, weightsBudget, type WeightsBudget } from './model-budget.ts';
 
 /** A model as the commands take it, and what it turned out to be. */
 export interface ModelArgument {
@@ -34,21 +36,25 @@ export interface ConfigModel {
 /**
  * The model a Hugging Face config.json describes, by model_type (a GPT-2 config without one too):
  * GPT-2 and the Llama family with attention_mask, Marian's teacher-forcing graph. Undefined for
- * any other config.
+ * any other config. Its sizes are checked against `budget` (default: the machine's) before the
+ * graph is built.
  */
-export function hfConfigModel(json: unknown, where: string): ConfigModel | undefined {
+export function hfConfigModel(json: unknown, where: string, budget: WeightsBudget = weightsBudget()): ConfigModel | undefined {
   const type = modelTypeOf(json);
   const record = json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined;
   if (type === 'gpt2' || (type === undefined && record !== undefined && 'n_layer' in record)) {
     const cfg = gpt2ConfigFromHf(json, where);
+    checkModelSize(gpt2Size(cfg), where, budget);
     return { graph: buildGpt2(cfg, { attentionMask: true }), kind: 'gpt2', load: (c, p) => gpt2Weights(cfg, c, p) };
   }
   if ((LLAMA_MODEL_TYPES as readonly unknown[]).includes(type)) {
     const cfg = llamaConfigFromHf(json, where);
+    checkModelSize(llamaSize(cfg), where, budget);
     return { graph: buildLlama(cfg, { attentionMask: true }), kind: String(type), load: (c, p) => llamaWeights(cfg, c, p) };
   }
   if (type === 'marian') {
     const cfg = marianConfigFromHf(json, where);
+    checkModelSize(transformerSize(cfg.transformer), where, budget);
     return { graph: buildTransformer(cfg.transformer), kind: 'marian', load: (c, p) => marianWeights(cfg, c, p) };
   }
   return undefined;
@@ -58,9 +64,10 @@ export function hfConfigModel(json: unknown, where: string): ConfigModel | undef
  * `loom compile` and `loom verify`'s model argument: a preset name, a Loom graph JSON file
  * (graphToJson's output: `"format": "loom-graph"`), or a Hugging Face config.json (by model_type:
  * GPT-2, the Llama family, Marian; a GPT-2 config without model_type too). Told apart by content;
- * a file that is none of them is one ConfigError saying what each would need.
+ * a file that is none of them is one ConfigError saying what each would need. A config.json's
+ * sizes are checked against `budget` before its graph is built.
  */
-export function resolveModelArgument(arg: string): ModelArgument {
+export function resolveModelArgument(arg: string, budget: WeightsBudget = weightsBudget()): ModelArgument {
   if (Object.hasOwn(PRESETS, arg)) return { graph: presetGraph(arg), kind: 'preset' };
   if (!existsSync(arg)) {
     throw new ConfigError(`unknown model '${arg.slice(0, 80)}': not a preset (${Object.keys(PRESETS).join(', ')}) and no such file (a graph JSON or a config.json)`);
@@ -81,7 +88,7 @@ export function resolveModelArgument(arg: string): ModelArgument {
       throw e;
     }
   }
-  const config = hfConfigModel(json, arg);
+  const config = hfConfigModel(json, arg, budget);
   if (config) return { graph: config.graph, kind: config.kind };
   const type = modelTypeOf(json);
   const what = type !== undefined ? `a config.json of model_type ${JSON.stringify(type).slice(0, 40)}, which Loom does not build (supported: ${CONFIG_TYPES.join(', ')})` : 'neither a Loom graph JSON (no "format": "loom-graph") nor a Hugging Face config.json (no model_type)';

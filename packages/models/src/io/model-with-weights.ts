@@ -1,11 +1,13 @@
 import { randomWeights } from '@loom/backends';
 import { checkWeights, graphParams, nodeName, type Graph, type NDArray } from '@loom/graph';
 import { ConfigError, ModelInputError } from '../errors.ts';
+import { transformerSize } from '../model-size.ts';
 import { parseReverseSpec } from '../reverse/reverse-model.ts';
 import { buildTransformer } from '../transformer/model.ts';
 import { transformerWeights } from '../weights/transformer-weights.ts';
 import { readCheckpoint, readUserFile, readUserJson } from './files.ts';
 import { modelTypeOf } from './load-seq2seq.ts';
+import { checkModelSize, weightsBudget, type WeightsBudget } from './model-budget.ts';
 import { hfConfigModel, resolveModelArgument, type ConfigModel } from './model-argument.ts';
 
 /** A model's full-sequence graph with the weights it runs on. */
@@ -23,6 +25,8 @@ export interface ModelSource {
   /** Seeded random weights instead of a checkpoint (asked for explicitly). */
   readonly randomWeights?: boolean;
   readonly seed?: number;
+  /** Bytes the weights may take (--max-memory; default three quarters of the machine's memory), checked before a graph is built or a weight drawn. */
+  readonly maxMemory?: number;
 }
 
 /**
@@ -34,7 +38,7 @@ export interface ModelSource {
  */
 export function modelWithWeights(source: ModelSource): ModelWithWeights {
   const model = modelGraph(source);
-  if (source.randomWeights) return { graph: model.graph, kind: model.kind, weights: randomWeights(model.graph, source.seed ?? 0) };
+  if (source.randomWeights) return { graph: model.graph, kind: model.kind, weights: randomWeights(model.graph, source.seed ?? 0, weightsBudget(source.maxMemory).maxBytes) };
   if (source.weights === undefined) throw new ModelInputError("give the weights: --weights W (a safetensors file with the graph's weight names), or ask for --random-weights");
   return { graph: model.graph, kind: model.kind, weights: model.load(readCheckpoint(source.weights), source.weights) };
 }
@@ -43,10 +47,10 @@ export function modelWithWeights(source: ModelSource): ModelWithWeights {
 export function modelGraph(source: ModelSource): ConfigModel {
   if (source.config !== undefined) {
     if (source.model !== undefined) throw new ModelInputError('give the model as MODEL or as --config C with --weights W, not both');
-    return fromConfig(source.config);
+    return fromConfig(source.config, weightsBudget(source.maxMemory));
   }
   if (source.model === undefined) throw new ModelInputError('give a model: a preset, a graph JSON or a config.json, or --weights W --config C');
-  const { graph, kind } = resolveModelArgument(source.model);
+  const { graph, kind } = resolveModelArgument(source.model, weightsBudget(source.maxMemory));
   return {
     graph,
     kind,
@@ -63,13 +67,14 @@ export function modelGraph(source: ModelSource): ConfigModel {
   };
 }
 
-function fromConfig(configPath: string): ConfigModel {
+function fromConfig(configPath: string, budget: WeightsBudget): ConfigModel {
   const json = readUserJson(configPath, 'config');
-  const config = hfConfigModel(json, configPath);
+  const config = hfConfigModel(json, configPath, budget);
   if (config) return config;
   const inner = json !== null && typeof json === 'object' ? (json as Record<string, unknown>)['config'] : undefined;
   if (modelTypeOf(json) === undefined && inner !== null && typeof inner === 'object' && 'chars' in inner && 'max_len' in inner) {
     const spec = parseReverseSpec(readUserFile(configPath, 'config').toString('utf8'), configPath);
+    checkModelSize(transformerSize(spec.config), configPath, budget);
     return { graph: buildTransformer(spec.config), kind: 'transformer', load: (c, p) => transformerWeights(spec.config, c, p) };
   }
   throw new ConfigError(`${configPath}: not a config Loom builds (supported: Hugging Face gpt2, llama, mistral, qwen2, marian, or the reverse model's reverse.json)`);

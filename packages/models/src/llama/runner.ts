@@ -1,6 +1,7 @@
 import type { Backend } from '@loom/backends';
 import type { NDArray, Weights } from '@loom/graph';
 import type { CausalLm } from '../decoding/causal-lm.ts';
+import { kvCacheRowBytes, logitsRowBytes, weightBytes, type DecodingBytes } from '../decoding/decoding-budget.ts';
 import { KvCacheDecoder, type CachedPlans } from '../decoding/kv-cache-decoder.ts';
 import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
@@ -60,6 +61,11 @@ export class LlamaRunner implements CausalLm {
 
   decoder(kvCache = true): StepDecoder {
     return kvCache ? new KvCacheDecoder(llamaCachedPlans(this.cfg), this.weights, this.backend) : new RecomputeDecoder((rows) => this.nextLogits(rows));
+  }
+
+  decodingBytes(): DecodingBytes {
+    const c = this.cfg;
+    return { weights: weightBytes(this.weights), perRow: kvCacheRowBytes(c.nLayer, c.maxPositions, c.nKvHead * c.headDim) + logitsRowBytes(c.vocabSize) };
   }
 
   async dispose(): Promise<void> {

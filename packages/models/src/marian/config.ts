@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Activation } from '@loom/graph';
+import { BEAMS_WHY, MAX_BEAMS } from '../decoding/decoding-budget.ts';
 import { parseConfig, unsupportedField } from '../io/parse-config.ts';
 import { validateTransformerConfig, type TransformerConfig } from '../transformer/config.ts';
 
@@ -60,14 +61,30 @@ const hfMarianSchema = z.object({
   share_encoder_decoder_embeddings: z.boolean().default(true),
   tie_word_embeddings: z.boolean().default(true),
   max_length: positiveInt.nullable().optional(),
-  num_beams: positiveInt.nullable().optional(),
+  num_beams: positiveInt.max(MAX_BEAMS, { message: `at most ${MAX_BEAMS} beams (${BEAMS_WHY})` }).nullable().optional(),
   length_penalty: z.number().nullable().optional(),
 });
 
-/** Parses a Hugging Face config.json of model_type marian; what Loom does not build is a ConfigError naming the field. */
-export function marianConfigFromHf(json: unknown, where = 'config.json'): MarianConfig {
-  const c = parseConfig(hfMarianSchema, json, where);
-  const unsupported = unsupportedField(where);
+/** The generation_config.json fields Loom follows (others, such as sampling switches, are ignored). */
+const GENERATION_FIELDS = ['decoder_start_token_id', 'eos_token_id', 'pad_token_id', 'bad_words_ids', 'forced_eos_token_id', 'max_length', 'num_beams', 'length_penalty'];
+
+/** A checkpoint's generation_config.json: what Hugging Face's generate() reads over config.json. */
+export interface GenerationConfigFile {
+  readonly json: Readonly<Record<string, unknown>>;
+  readonly where: string;
+}
+
+/**
+ * Parses a Hugging Face config.json of model_type marian, with the fields of its
+ * generation_config.json over config.json's; what Loom does not build is a ConfigError naming the
+ * field and the file it came from.
+ */
+export function marianConfigFromHf(json: unknown, where = 'config.json', generation?: GenerationConfigFile): MarianConfig {
+  const overrides = generation ? Object.fromEntries(GENERATION_FIELDS.filter((k) => Object.hasOwn(generation.json, k) && generation.json[k] !== null).map((k) => [k, generation.json[k]])) : {};
+  const whereOf = (field: string) => (generation && Object.hasOwn(overrides, field) ? generation.where : where);
+  const merged = json !== null && typeof json === 'object' && !Array.isArray(json) ? { ...json, ...overrides } : json;
+  const c = parseConfig(hfMarianSchema, merged, whereOf);
+  const unsupported = unsupportedField(whereOf);
   const activation = Object.hasOwn(HF_ACTIVATIONS, c.activation_function) ? HF_ACTIVATIONS[c.activation_function] : undefined;
   if (!activation) unsupported('activation_function', `unsupported value '${c.activation_function}'; supported: ${Object.keys(HF_ACTIVATIONS).join(', ')}`);
   if (c.encoder_attention_heads !== c.decoder_attention_heads) unsupported('decoder_attention_heads', `${c.decoder_attention_heads} differs from encoder_attention_heads ${c.encoder_attention_heads}; Loom builds one head count`);

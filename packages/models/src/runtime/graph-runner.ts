@@ -43,7 +43,8 @@ function weightsOf(graph: Graph, all: Weights): Weights {
 /** Rows of different lengths as one [B, T] i32 batch, right-padded with `pad`, and its 1/0 keep mask. */
 export function padBatch(rows: readonly (readonly number[])[], pad: number): { ids: NDArray; mask: NDArray; lengths: number[] } {
   const lengths = rows.map((r) => r.length);
-  const width = Math.max(1, ...lengths);
+  // a loop, not Math.max(...lengths): spreading a million rows overflows the call stack
+  const width = lengths.reduce((most, l) => Math.max(most, l), 1);
   const ids = new Int32Array(rows.length * width).fill(pad);
   const mask = new Int32Array(rows.length * width);
   rows.forEach((row, b) => {

@@ -1,5 +1,6 @@
 import type { Backend } from '@loom/backends';
 import type { NDArray, Weights } from '@loom/graph';
+import { kvCacheRowBytes, logitsRowBytes, weightBytes, type DecodingBytes } from '../decoding/decoding-budget.ts';
 import { KvCacheDecoder, type CachedPlans } from '../decoding/kv-cache-decoder.ts';
 import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
@@ -73,6 +74,13 @@ export class TransformerRunner {
       const logits = (await decoderLast.run({ memory: withRows('memory', await memory, batch), src_ids: withRows('src_ids', srcIds, batch), tgt_ids: tgtIds }))['logits']!; // (B, 1, V)
       return rows.map((_, b) => rowOf(logits, b));
     });
+  }
+
+  /** What decoding a source of `sourceLength` tokens holds: the weights, and per row its self- and cross-attention caches and its logits. */
+  decodingBytes(sourceLength: number): DecodingBytes {
+    const c = this.cfg;
+    const caches = kvCacheRowBytes(c.decoderLayers, c.maxLen, c.dModel) + kvCacheRowBytes(c.decoderLayers, sourceLength, c.dModel);
+    return { weights: weightBytes(this.weights), perRow: caches + logitsRowBytes(c.tgtVocab) };
   }
 
   /** The cached decoder's graphs, for KvCacheDecoder. */

@@ -1,10 +1,11 @@
+import { cpuThreads } from '../cpu-threads.ts';
 import { WasmHeap } from './heap.ts';
 import { kernelModule, relaxedSimdSupported, type KernelExports, type KernelName, type SimdFlavor } from './simd.ts';
-import { ThreadPool } from './thread-pool.ts';
+import { ThreadPool, type KernelArg } from './thread-pool.ts';
 
 /** How the cpu backend runs its WebAssembly kernels (prepare options; every field has a default). */
 export interface CpuKernelOptions {
-  /** Threads for matmuls and attention, the calling one included. Default: the machine's (LOOM_CPU_THREADS overrides). */
+  /** Threads for matmuls and attention, the calling one included: at most twice the machine's cores (cpu-threads.ts). Default: the machine's (LOOM_CPU_THREADS overrides). */
   readonly threads?: number;
   /** `relaxed` (FMA), `plain`, or `auto`: relaxed where the engine has it (LOOM_CPU_SIMD overrides). */
   readonly simd?: 'auto' | SimdFlavor;
@@ -30,14 +31,6 @@ export interface KernelSettings {
 }
 
 const env = (name: string): string | undefined => (typeof process !== 'undefined' ? process.env?.[name] : undefined);
-
-async function machineThreads(): Promise<number> {
-  if (typeof process !== 'undefined' && process.versions?.node) {
-    const os = (await import(/* @vite-ignore */ `node:${'os'}`)) as typeof import('node:os');
-    return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
-  }
-  return 1;
-}
 
 /**
  * The process-wide kernel runtime: one shared memory (the heap), the kernel modules instantiated on
@@ -67,9 +60,7 @@ export class WasmRuntime {
     if (simd === 'relaxed' && !relaxed) throw new Error('cpu: relaxed SIMD was asked for, but this engine does not run it');
     const flavor: SimdFlavor = relaxed ? 'relaxed' : 'plain';
     this.instantiate(flavor);
-    const fromEnv = env('LOOM_CPU_THREADS');
-    const threads = Math.max(1, Math.floor(fromEnv ? Number(fromEnv) : options.threads ?? (await machineThreads())));
-    if (!Number.isFinite(threads)) throw new Error(`cpu: threads must be a positive integer (LOOM_CPU_THREADS=${fromEnv})`);
+    const threads = await cpuThreads(options.threads);
     if (threads > (this.pool?.threads ?? 1) || (flavor === 'relaxed' && this.pool && !this.poolHasRelaxed)) {
       const previous = this.pool;
       this.pool = await ThreadPool.create(Math.max(threads, previous?.threads ?? 1) - 1, this.heap.memory, this.modules(), this.local);
@@ -85,10 +76,27 @@ export class WasmRuntime {
     return this.local[flavor]!;
   }
 
-  /** Runs one kernel call per argument list in parallel (list 0 on this thread). */
-  parallel(flavor: SimdFlavor, kernel: KernelName, argLists: readonly (readonly number[])[]): void {
-    if (argLists.length === 1) (this.local[flavor]![kernel] as (...a: number[]) => void)(...argLists[0]!);
-    else this.pool!.run(flavor, kernel, argLists);
+  /**
+   * Runs `kernel` over `total` work items (column panels, heads, rows) on up to `threads` threads,
+   * this one included: on one thread, one call for the whole range; otherwise chunks of at least
+   * `minChunk` items that the threads claim as they come free (thread-pool.ts), so a thread slowed
+   * by another process does less. `args` place the chunk's bounds (CHUNK_START, CHUNK_END) and
+   * per-thread blocks (perThread).
+   */
+  parallel(flavor: SimdFlavor, kernel: KernelName, args: readonly KernelArg[], total: number, threads: number, minChunk = 1): void {
+    if (total <= 0) return;
+    if (threads <= 1 || !this.pool || this.pool.threads === 1 || total <= minChunk) {
+      (this.local[flavor]![kernel] as (...a: number[]) => void)(...args.map((arg) => evaluateArg(arg, 0, total)));
+      return;
+    }
+    const chunk = Math.max(minChunk, Math.ceil(total / (threads * CHUNKS_PER_THREAD)));
+    this.pool.run({ flavor, kernel, args, total, chunk, threads });
+  }
+
+  /** Runs `kernel` once on each of `threads` threads at the same time, with `args` (for measuring the arithmetic bound). */
+  everyThread(flavor: SimdFlavor, kernel: KernelName, args: readonly KernelArg[], threads: number): void {
+    if (threads <= 1 || !this.pool) (this.local[flavor]![kernel] as (...a: number[]) => void)(...args.map((arg) => evaluateArg(arg, 0, 1)));
+    else this.pool.run({ flavor, kernel, args, total: threads, chunk: 1, threads, static: true });
   }
 
   /**
@@ -121,10 +129,13 @@ export class WasmRuntime {
   }
 }
 
-/** [start, end) ranges splitting `total` items into at most `parts` parts of at least `minEach`. */
-export function splitRange(total: number, parts: number, minEach = 1): [number, number][] {
-  const count = Math.max(1, Math.min(parts, Math.floor(total / Math.max(minEach, 1))));
-  const ranges: [number, number][] = [];
-  for (let i = 0; i < count; i++) ranges.push([Math.floor((total * i) / count), Math.floor((total * (i + 1)) / count)]);
-  return ranges;
+/**
+ * Chunks per thread when work is claimed: enough that a thread slowed by another process leaves its
+ * share to the others, few enough that each chunk's call costs nothing next to its work.
+ */
+const CHUNKS_PER_THREAD = 4;
+
+/** A kernel argument's value for the chunk [start, end) on thread 0 (thread-pool.ts gives the others theirs). */
+function evaluateArg(arg: KernelArg, start: number, end: number): number {
+  return typeof arg === 'number' ? arg : (arg.base ?? 0) + (arg.start ?? 0) * start + (arg.end ?? 0) * end;
 }

@@ -3,7 +3,8 @@ import { LoomError } from '@loom/graph';
 import { Argument, Command } from 'commander';
 import { resolveModelArgument } from '../../io/model-argument.ts';
 import { PRESETS } from '../../presets.ts';
-import { parsePositiveInt } from '../options.ts';
+import { weightsBudget } from '../../io/model-budget.ts';
+import { addMaxMemoryOption, maxMemoryBytes, parsePositiveInt } from '../options.ts';
 import { quietIo, type CliIo } from '../io.ts';
 import { NO_PROGRESS } from '../progress.ts';
 
@@ -14,6 +15,7 @@ interface CompileOpts {
   batch: number;
   seq: number;
   quiet?: boolean;
+  maxMemory?: number;
 }
 
 /**
@@ -23,7 +25,7 @@ interface CompileOpts {
  */
 export function compileCommand(io: CliIo): Command {
   const passNames = defaultPipeline.map((p) => p.name);
-  return new Command('compile')
+  return addMaxMemoryOption(new Command('compile'))
     .description('compile a model (a preset, a graph JSON, or a Hugging Face config.json) to a plan: --dump-after shows the IR after passes, --report prints JSON stats')
     .addArgument(new Argument('<model>', `a preset (${Object.keys(PRESETS).join(', ')}), a Loom graph JSON file, or a Hugging Face config.json`))
     .option('--dump-after <pass>', `print the graph after this pass, or 'all' (passes: ${[...new Set(passNames)].join(', ')})`)
@@ -36,7 +38,7 @@ export function compileCommand(io: CliIo): Command {
       if (opts.dumpAfter !== undefined && opts.dumpAfter !== 'all' && !passNames.includes(opts.dumpAfter)) {
         throw new LoomError('cli', `unknown pass '${opts.dumpAfter}' for --dump-after; passes: ${[...new Set(passNames)].join(', ')}, or all`);
       }
-      const { graph, kind } = resolveModelArgument(model);
+      const { graph, kind } = resolveModelArgument(model, weightsBudget(maxMemoryBytes(opts)));
       const symbols = { batch: opts.batch, seq: opts.seq, src_seq: opts.seq, tgt_seq: opts.seq };
       const bar = quietIo(io, opts.quiet).bar?.('compile', defaultPipeline.length) ?? NO_PROGRESS;
       let passes = 0;

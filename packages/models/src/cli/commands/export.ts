@@ -1,12 +1,12 @@
+import { unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { writeFileAtomic } from '@loom/graph/node';
-import { exportOnnx } from '@loom/compiler';
+import { exportOnnx, type EncodedModel } from '@loom/compiler';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { FileError, ModelInputError } from '../../errors.ts';
+import { ModelInputError } from '../../errors.ts';
 import { modelGraph, modelWithWeights } from '../../io/model-with-weights.ts';
 import { emitTsModule } from '../../export/ts-module.ts';
-import { checkOutputPath } from '../../io/output-file.ts';
-import { parseNonNegativeInt, parsePositiveInt } from '../options.ts';
+import { checkOutputPath, writeOutputFile } from '../../io/output-file.ts';
+import { addMaxMemoryOption, maxMemoryBytes, parseNonNegativeInt, parsePositiveInt } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
 interface ExportOpts {
@@ -21,6 +21,7 @@ interface ExportOpts {
   batch?: number;
   seq?: number;
   bind?: Record<string, number>;
+  maxMemory?: number;
 }
 
 /** `--bind name=N,name=N`: symbol values. */
@@ -34,28 +35,33 @@ function parseBindings(text: string): Record<string, number> {
   return out;
 }
 
-/** Writes the files atomically, each in turn (an ONNX model's data file before the model that names it). */
-async function writeFiles(files: readonly [string, Uint8Array][]): Promise<void> {
-  for (const [path, bytes] of files) {
-    try {
-      await writeFileAtomic(path, bytes);
-    } catch (e) {
-      throw new FileError(`cannot write '${path}': ${(e as Error).message}`);
-    }
+/**
+ * Writes an ONNX model: its external data file first (streamed tensor by tensor), then the model
+ * that names it. Without --force a model that cannot be published takes its new data file with it.
+ */
+async function writeOnnxFiles(out: string, dataPath: string, encoded: EncodedModel, inputs: readonly { path: string; option: string }[], force: boolean): Promise<void> {
+  if (!encoded.externalData) return writeOutputFile(out, encoded.model, force);
+  checkOutputPath(dataPath, inputs, force);
+  await writeOutputFile(dataPath, encoded.externalData.chunks(), force);
+  try {
+    await writeOutputFile(out, encoded.model, force);
+  } catch (e) {
+    if (!force) await unlink(dataPath).catch(() => undefined);
+    throw e;
   }
 }
 
 /**
  * `loom export --format onnx --out model.onnx MODEL | --weights W --config C`: the model's
  * full-sequence graph as a standard ONNX model (opset 20, symbolic dims as dim_param, weights as
- * initializers, or `model.onnx.data` beside it above 2 GiB), for onnxruntime and the servers built
+ * initializers, or `model.onnx.data` beside it above 2 GiB, written tensor by tensor), for onnxruntime and the servers built
  * on it. Weights come from --weights; random ones only with --random-weights.
  * `--format ts --out model.ts`: the cpu plan as a standalone TypeScript module (export/ts-module.ts);
  * `--target webgpu` its WGSL kernels and dispatch list instead, rendered for the sizes that --batch,
  * --seq (seq, src_seq, tgt_seq) and --bind give. It takes the weights at run time, so none are read here.
  */
 export function exportCommand(io: CliIo): Command {
-  return new Command('export')
+  return addMaxMemoryOption(new Command('export'))
     .description('export a model: a standard ONNX file (opset 20) for serving engines (onnxruntime, Triton), or a standalone TypeScript module of its cpu or WebGPU plan')
     .argument('[model]', 'a preset, a Loom graph JSON or a config.json (or give --weights W --config C)')
     .addOption(new Option('--format <format>', 'onnx (a model file with its weights) or ts (a TypeScript module; weights given to its run())').choices(['onnx', 'ts']).makeOptionMandatory())
@@ -77,30 +83,24 @@ export function exportCommand(io: CliIo): Command {
       if (opts.format === 'ts') {
         if (opts.weights || opts.randomWeights) throw new ModelInputError('--format ts writes code, not weights: the module takes them in run(inputs, weights); drop --weights / --random-weights');
         if (opts.target === 'cpu' && sizes) throw new ModelInputError('--batch, --seq and --bind are for --target webgpu: the cpu target binds the sizes at run time');
-        const { graph, kind } = modelGraph({ ...(model !== undefined ? { model } : {}), ...(opts.config ? { config: opts.config } : {}) });
+        const { graph, kind } = modelGraph({ ...(model !== undefined ? { model } : {}), ...(opts.config ? { config: opts.config } : {}), maxMemory: maxMemoryBytes(opts) });
         const symbols: Record<string, number> = {};
         if (opts.batch !== undefined) symbols['batch'] = opts.batch;
         if (opts.seq !== undefined) for (const name of ['seq', 'src_seq', 'tgt_seq']) symbols[name] = opts.seq;
         Object.assign(symbols, opts.bind);
         const text = await emitTsModule(graph, { title: `${kind} (${model ?? opts.config})`, target: opts.target, symbols });
-        await writeFiles([[opts.out, new TextEncoder().encode(text)]]);
+        await writeOutputFile(opts.out, new TextEncoder().encode(text), Boolean(opts.force));
         const runtime = opts.target === 'webgpu' ? 'WebGPU through @loom/backends/aot-webgpu' : 'the cpu runtime of @loom/backends/aot';
         io.out(`wrote ${opts.out} (${kind}, ${text.split('\n').length} lines): run(inputs, weights) on ${runtime}\n`);
         return;
       }
       if (opts.target !== 'cpu' || sizes) throw new ModelInputError('--target, --batch, --seq and --bind are for --format ts; an ONNX model keeps its symbolic sizes');
-      const { graph, weights, kind } = modelWithWeights({ ...(model !== undefined ? { model } : {}), ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.config ? { config: opts.config } : {}), randomWeights: Boolean(opts.randomWeights), seed: opts.seed });
+      const { graph, weights, kind } = modelWithWeights({ ...(model !== undefined ? { model } : {}), ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.config ? { config: opts.config } : {}), randomWeights: Boolean(opts.randomWeights), seed: opts.seed, maxMemory: maxMemoryBytes(opts) });
       const dataName = `${basename(opts.out)}.data`;
-      const { model: bytes, externalData } = exportOnnx(graph, weights, { externalName: dataName });
-      const files: [string, Uint8Array][] = [];
-      if (externalData) {
-        const dataPath = join(dirname(opts.out), dataName);
-        checkOutputPath(dataPath, inputs, Boolean(opts.force));
-        files.push([dataPath, externalData]);
-      }
-      files.push([opts.out, bytes]);
-      await writeFiles(files);
+      const encoded = exportOnnx(graph, weights, { externalName: dataName });
+      await writeOnnxFiles(opts.out, join(dirname(opts.out), dataName), encoded, inputs, Boolean(opts.force));
+      const { model: bytes, externalData } = encoded;
       const inputsText = graph.nodes.filter((n) => n.op === 'input').map((n) => `${String(n.attrs['name'])} ${n.type.dtype}[${n.type.shape.join(', ')}]`);
-      io.out(`wrote ${opts.out} (${kind}, ${(bytes.length / 2 ** 20).toFixed(1)} MiB${externalData ? ` + ${dataName} ${(externalData.length / 2 ** 20).toFixed(1)} MiB` : ''}): inputs ${inputsText.join(', ')}; outputs ${graph.outputs.map((o) => o.name).join(', ')}\n`);
+      io.out(`wrote ${opts.out} (${kind}, ${(bytes.length / 2 ** 20).toFixed(1)} MiB${externalData ? ` + ${dataName} ${(externalData.byteLength / 2 ** 20).toFixed(1)} MiB` : ''}): inputs ${inputsText.join(', ')}; outputs ${graph.outputs.map((o) => o.name).join(', ')}\n`);
     });
 }

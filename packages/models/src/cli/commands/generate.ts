@@ -4,7 +4,8 @@ import { gpt2Tokenizer } from '../../tokenizers/gpt2-tokenizer.ts';
 import { checkTokenizerFitsModel, loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
 import { ModelInputError } from '../../errors.ts';
 import { CAUSAL_LM_TYPES, loadCausalLm } from '../../io/load-causal-lm.ts';
-import { addCpuKernelOptions, addNonFiniteOption, addSamplingOptions, backendOption, collect, commandBackend, parseIdList, samplingOptions, type CpuKernelFlags, parseNonNegativeInt, parseNumber, parsePositiveInt, type SamplingFlags } from '../options.ts';
+import { MAX_BEAMS } from '../../decoding/decoding-budget.ts';
+import { addCpuKernelOptions, addNonFiniteOption, addSamplingOptions, backendOption, collect, commandBackend, maxMemoryBytes, parseBeams, parseIdList, samplingOptions, type CpuKernelFlags, parseNonNegativeInt, parseNumber, type SamplingFlags } from '../options.ts';
 import { quietIo, weightsProgress, type CliIo } from '../io.ts';
 
 interface GenerateOpts extends CpuKernelFlags, SamplingFlags {
@@ -87,14 +88,15 @@ export function generateCommand(io: CliIo): Command {
     .option('--tokenizer <file>', "a Hugging Face tokenizer.json for --prompt (default: GPT-2's BPE for GPT-2, else tokenizer.json beside --weights)")
     .option('--ids <list>', 'token ids to continue, e.g. 1,57,211; prints the new ids, comma-separated', parseIdList)
     .option('--max-new-tokens <n>', 'tokens to generate per prompt', parseNonNegativeInt('--max-new-tokens'), 20)
-    .option('--beams <k>', 'beam search with k beams per prompt (deterministic: no sampling options)', parsePositiveInt('--beams'))
+    .option('--beams <k>', `beam search with k beams per prompt, at most ${MAX_BEAMS} (deterministic: no sampling options)`, parseBeams)
     .option('--length-penalty <p>', 'beam search: a hypothesis scores logP / length^p (default 1)', parseNumber('--length-penalty', (x) => Number.isFinite(x), 'a finite number'))
     .option('--no-kv-cache', 'recompute the whole prefix every step instead of decoding with the KV cache')
     .option('--quiet', 'no progress bar while the weights load')
     .addOption(backendOption())
     .action(async (opts: GenerateOpts) => {
       if ((opts.prompt === undefined) === (opts.ids === undefined)) throw new ModelInputError('give the input as --prompt TEXT or as --ids LIST (one of the two)');
-      const model = await loadCausalLm(opts.weights, opts.config, await commandBackend(opts), undefined, weightsProgress(quietIo(io, opts.quiet)));
+      const maxMemory = maxMemoryBytes(opts);
+      const model = await loadCausalLm(opts.weights, opts.config, await commandBackend(opts), { maxMemory }, weightsProgress(quietIo(io, opts.quiet)));
       if (opts.tokenizer && opts.ids) throw new ModelInputError('--tokenizer applies to --prompt; with --ids there is no text to tokenize');
       let tokenizer: TextTokenizer | undefined;
       if (opts.prompt) {
@@ -112,6 +114,7 @@ export function generateCommand(io: CliIo): Command {
         maxNewTokens: opts.maxNewTokens,
         ...samplingOptions(opts),
         kvCache: opts.kvCache,
+        maxMemory,
         ...(opts.beams !== undefined ? { beams: opts.beams } : {}),
         ...(opts.lengthPenalty !== undefined ? { lengthPenalty: opts.lengthPenalty } : {}),
       });

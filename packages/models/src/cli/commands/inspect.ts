@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { loadInspectModel } from '../../inspect/inspect-model.ts';
 import { startInspectServer } from '../../inspect/inspect-server.ts';
-import { parseNonNegativeInt, parsePort } from '../options.ts';
+import { addMaxMemoryOption, maxMemoryBytes, parseNonNegativeInt, parsePort } from '../options.ts';
 import type { CliIo } from '../io.ts';
 
 interface InspectOpts {
@@ -10,6 +10,7 @@ interface InspectOpts {
   port?: number;
   open: boolean;
   seed: number;
+  maxMemory?: number;
 }
 
 /**
@@ -18,7 +19,7 @@ interface InspectOpts {
  * until interrupted (Ctrl-C). Without --weights the weights are seeded random ones, and the page says so.
  */
 export function inspectCommand(io: CliIo, until: () => Promise<void> = interrupted): Command {
-  return new Command('inspect')
+  return addMaxMemoryOption(new Command('inspect'))
     .description('open a local web page that shows the model: its graph through the passes, its plan and memory, attention on a prompt')
     .argument('[model]', 'a preset, a Loom graph JSON or a config.json (or give --weights W --config C)')
     .option('--weights <file>', 'weights (.safetensors); without them, seeded random weights')
@@ -27,7 +28,7 @@ export function inspectCommand(io: CliIo, until: () => Promise<void> = interrupt
     .option('--no-open', 'do not open a browser')
     .option('--seed <s>', 'seed of the random weights', parseNonNegativeInt('--seed'), 0)
     .action(async (model: string | undefined, opts: InspectOpts) => {
-      const inspected = loadInspectModel({ ...(model !== undefined ? { model } : {}), ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.config ? { config: opts.config } : {}), seed: opts.seed });
+      const inspected = loadInspectModel({ ...(model !== undefined ? { model } : {}), ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.config ? { config: opts.config } : {}), seed: opts.seed, maxMemory: maxMemoryBytes(opts) });
       const server = await startInspectServer(inspected, opts.port !== undefined ? { port: opts.port } : {});
       io.out(`loom inspect: ${inspected.title} at ${server.url} (Ctrl-C to stop)\n`);
       for (const why of Object.values(server.unavailable)) io.err(`loom inspect: ${why}\n`);

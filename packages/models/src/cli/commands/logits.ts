@@ -1,11 +1,10 @@
-import { writeSafetensorsFile } from '@loom/graph/node';
 import { Command } from 'commander';
-import type { NDArray } from '@loom/graph';
-import { FileError, ModelInputError } from '../../errors.ts';
+import { writeSafetensors, type NDArray } from '@loom/graph';
+import { ModelInputError } from '../../errors.ts';
 import { SEQ2SEQ_TYPES, loadSeq2Seq } from '../../io/load-seq2seq.ts';
 import { CAUSAL_LM_TYPES, loadCausalLm } from '../../io/load-causal-lm.ts';
-import { checkOutputPath } from '../../io/output-file.ts';
-import { addCpuKernelOptions, addNonFiniteOption, backendOption, commandBackend, parseIdList, type CpuKernelFlags } from '../options.ts';
+import { checkOutputPath, writeOutputFile } from '../../io/output-file.ts';
+import { addCpuKernelOptions, addNonFiniteOption, backendOption, commandBackend, maxMemoryBytes, parseIdList, type CpuKernelFlags } from '../options.ts';
 import { quietIo, weightsProgress, type CliIo } from '../io.ts';
 
 /**
@@ -30,16 +29,12 @@ export function logitsCommand(io: CliIo): Command {
       let logits: NDArray;
       if (opts.decoderIds) {
         if (opts.decoderIds.length === 0) throw new ModelInputError('--decoder-ids is empty: give at least the decoder start token');
-        const model = await loadSeq2Seq(opts.weights, opts.config, await commandBackend(opts), undefined, onLoad);
+        const model = await loadSeq2Seq(opts.weights, opts.config, await commandBackend(opts), { maxMemory: maxMemoryBytes(opts) }, onLoad);
         logits = await model.runner.teacherForced([opts.ids], [opts.decoderIds]);
       } else {
-        logits = await (await loadCausalLm(opts.weights, opts.config, await commandBackend(opts), undefined, onLoad)).logits([opts.ids]);
+        logits = await (await loadCausalLm(opts.weights, opts.config, await commandBackend(opts), { maxMemory: maxMemoryBytes(opts) }, onLoad)).logits([opts.ids]);
       }
       const f32 = { dtype: 'f32' as const, shape: logits.shape, data: Float32Array.from(logits.data) };
-      try {
-        await writeSafetensorsFile(opts.out, new Map([['logits', f32]]));
-      } catch (e) {
-        throw new FileError(`cannot write '${opts.out}': ${(e as Error).message}`);
-      }
+      await writeOutputFile(opts.out, writeSafetensors(new Map([['logits', f32]])), Boolean(opts.force));
     });
 }

@@ -5,7 +5,8 @@ import { ModelInputError } from '../../errors.ts';
 import { SEQ2SEQ_TYPES, loadSeq2Seq } from '../../io/load-seq2seq.ts';
 import { checkTokenizerFitsModel, loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
 import { loadMarianTokenizer, marianTokenizerBeside } from '../../tokenizers/marian-tokenizer.ts';
-import { addCpuKernelOptions, addNonFiniteOption, addSamplingOptions, backendOption, commandBackend, parseIdList, parseNonNegativeInt, parseNumber, parsePositiveInt, samplingOptions, type CpuKernelFlags, type SamplingFlags } from '../options.ts';
+import { MAX_BEAMS } from '../../decoding/decoding-budget.ts';
+import { addCpuKernelOptions, addNonFiniteOption, addSamplingOptions, backendOption, commandBackend, maxMemoryBytes, parseBeams, parseIdList, parseNonNegativeInt, parseNumber, samplingOptions, type CpuKernelFlags, type SamplingFlags } from '../options.ts';
 import { quietIo, weightsProgress, type CliIo } from '../io.ts';
 
 interface TranslateOpts extends CpuKernelFlags, SamplingFlags {
@@ -50,7 +51,7 @@ export function translateCommand(io: CliIo): Command {
     .option('--text <text>', "source text, through --tokenizer or the tokenizer beside --weights (tokenizer.json, or Marian's source.spm + vocab.json); prints text")
     .option('--tokenizer <path>', "for --text: a Hugging Face tokenizer.json, or a folder with Marian's source.spm and vocab.json")
     .option('--max-new-tokens <n>', "tokens to generate at most (default: the config's max_length - 1, else 20)", parseNonNegativeInt('--max-new-tokens'))
-    .option('--beams <k>', "beam search with k beams (default: the config's num_beams, else 1: greedy)", parsePositiveInt('--beams'))
+    .option('--beams <k>', `beam search with k beams, at most ${MAX_BEAMS} (default: the config's num_beams, else 1: greedy)`, parseBeams)
     .option('--length-penalty <p>', "beam search: a hypothesis scores logP / length^p (default: the config's length_penalty, else 1)", parseNumber('--length-penalty', (x) => Number.isFinite(x), 'a finite number'))
     .option('--no-kv-cache', 'recompute the whole target prefix every step instead of decoding with the KV cache')
     .option('--quiet', 'no progress bar while the weights load')
@@ -59,7 +60,8 @@ export function translateCommand(io: CliIo): Command {
       if ((opts.ids === undefined) === (opts.text === undefined)) throw new ModelInputError('give the source as --ids LIST or as --text TEXT (one of the two)');
       if (opts.tokenizer && opts.ids) throw new ModelInputError('--tokenizer applies to --text; with --ids there is no text to tokenize');
       const tokenizer = opts.text !== undefined ? await textTokenizer(opts.tokenizer, opts.weights) : undefined;
-      const model = await loadSeq2Seq(opts.weights, opts.config, await commandBackend(opts), undefined, weightsProgress(quietIo(io, opts.quiet)));
+      const maxMemory = maxMemoryBytes(opts);
+      const model = await loadSeq2Seq(opts.weights, opts.config, await commandBackend(opts), { maxMemory }, weightsProgress(quietIo(io, opts.quiet)));
       if (tokenizer) checkTokenizerFitsModel(tokenizer, model.config.transformer.srcVocab, opts.config);
       const source = opts.ids ?? tokenizer!.encode(opts.text!);
       if (source.length === 0) throw new ModelInputError('the source is empty');
@@ -74,6 +76,7 @@ export function translateCommand(io: CliIo): Command {
         suppress: g.suppressTokens,
         forcedEos: g.forcedEosTokenId,
         kvCache: opts.kvCache,
+        maxMemory,
         ...samplingOptions(opts),
       });
       const generated = out!.slice(1);

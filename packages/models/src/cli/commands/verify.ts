@@ -32,11 +32,14 @@ function bounded(what: string, limit: number) {
   };
 }
 
-/** Bytes of the random weights verify draws (float64 for the reference, float32 copies for the backends). */
+/** Bytes per parameter of the random weights verify draws: float64 for the reference, a float32 copy for the backends. */
+const BYTES_PER_PARAM = 12;
+
+/** Bytes of the random weights verify draws for a graph. */
 function weightBytes(graph: Graph): number {
   let elements = 0;
   for (const node of graphParams(graph)) elements += node.type.shape.reduce<number>((n, d) => n * (typeof d === 'number' ? d : 1), 1);
-  return elements * 12;
+  return elements * BYTES_PER_PARAM;
 }
 
 function parseBackends(value: string): string[] {
@@ -60,7 +63,9 @@ export function verifyCommand(io: CliIo): Command {
     .option('--quiet', 'no progress bar and no line per run: only the summary')
     .action(async (model: string, opts: VerifyOpts) => {
       const runIo = quietIo(io, opts.quiet);
-      const { graph } = resolveModelArgument(model);
+      // a config's sizes are checked before its graph is built; a preset's or a graph JSON's weights here
+      const budget = { maxBytes: opts.maxMemory * 2 ** 20, bytesPerParam: BYTES_PER_PARAM, what: 'random weights (float64 for the reference, float32 for the backends)', option: `--max-memory ${opts.maxMemory} MiB` };
+      const { graph } = resolveModelArgument(model, budget);
       const need = weightBytes(graph);
       if (need > opts.maxMemory * 2 ** 20) {
         throw new LoomError('memory-budget', `verify: the model's random weights would take ${(need / 2 ** 20).toFixed(0)} MiB, above --max-memory ${opts.maxMemory} MiB; check the config's sizes (or raise --max-memory)`);

@@ -162,11 +162,11 @@ async function gpt2Bench(cfg: Gpt2Config, weights: Weights): Promise<void> {
 }
 
 /** Greedy decoding with the KV cache: a 16-token prompt, then `steps` tokens; medians over rounds. */
-async function loomDecode(cfg: Gpt2Config, weights: Weights, weightStore: 'f32' | 'bf16', steps: number, rounds: number, t = threads) {
+async function loomDecode(cfg: Gpt2Config, weights: Weights, weightStore: 'f32' | 'bf16', steps: number, rounds: number) {
   const prompt = Array.from({ length: 16 }, (_, i) => (i * 7919) % cfg.vocabSize);
   // keep the prepared models (prefill, then decode) to read the decode model's profile
   const prepared: { program: CpuProgram }[] = [];
-  const backend = cpu({ weightStore, profile, threads: t });
+  const backend = cpu({ weightStore, profile });
   const recording: Backend = { name: 'cpu', prepare: async (g, w, o) => { const m = await backend.prepare(g, w, o); prepared.push(m as never); return m; } };
   const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, recording);
   let start = performance.now();
@@ -221,32 +221,57 @@ async function encoderLayerBench(): Promise<void> {
   ]);
 }
 
-/** Median ms of one GPT-2 prefill on Loom's cpu backend at `t` threads (after a warm-up run). */
-async function loomPrefillMs(cfg: Gpt2Config, weights: Weights, t: number, seq: number, reps: number): Promise<number> {
-  const model = await withPrepareOptions(cpuBackend, { threads: t }).prepare(buildGpt2(cfg), weights);
-  try {
-    return await medianRuns(() => model.run({ input_ids: ids(seq, cfg.vocabSize) }), { reps, warmups: 1 });
-  } finally {
-    model.dispose();
-  }
-}
-
 interface ContentionRow {
   readonly prefillMs: number | undefined;
   readonly tokensPerSecond: number | undefined;
 }
 
-/** GPT-2 prefill and decoding for Loom at `threads` and at 1 thread, and onnxruntime-node at `threads`. */
+/**
+ * Loom's GPT-2 prefill (ms) and greedy KV-cache decoding (tokens/s) at each thread count in
+ * `counts`, the configurations taking turns round by round (so a neighbour's burst or the CPU's
+ * clock touches them alike); medians over the rounds.
+ */
+async function loomInTurns(cfg: Gpt2Config, weights: Weights, counts: readonly number[], seq: number, steps: number, rounds: number): Promise<ContentionRow[]> {
+  const graph = buildGpt2(cfg);
+  const prompt = Array.from({ length: 16 }, (_, i) => (i * 7919) % cfg.vocabSize);
+  const configs = await Promise.all(
+    counts.map(async (t) => {
+      const backend = withPrepareOptions(cpuBackend, { threads: t });
+      const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, backend);
+      await decoder.prepare();
+      return { model: await backend.prepare(graph, weights), decoder, prefill: [] as number[], tps: [] as number[] };
+    }),
+  );
+  for (let r = 0; r <= rounds; r++) {
+    for (const c of configs) {
+      let start = performance.now();
+      await c.model.run({ input_ids: ids(seq, cfg.vocabSize) });
+      const prefillMs = performance.now() - start;
+      let [logits] = await c.decoder.prefill([prompt]);
+      start = performance.now();
+      for (let s = 0; s < steps; s++) [logits] = await c.decoder.step([argmax(logits!)]);
+      if (r === 0) continue; // warm-up round
+      c.prefill.push(prefillMs);
+      c.tps.push((1000 * steps) / (performance.now() - start));
+    }
+  }
+  for (const c of configs) {
+    c.model.dispose();
+    await c.decoder.dispose();
+  }
+  return configs.map((c) => ({ prefillMs: median(c.prefill), tokensPerSecond: median(c.tps) }));
+}
+
+/** GPT-2 prefill and decoding for Loom at `threads` and at 1 thread (in turns), and onnxruntime-node at `threads`. */
 async function contentionRows(cfg: Gpt2Config, weights: Weights): Promise<Record<string, ContentionRow>> {
   const seq = quick ? 32 : 128;
-  const [reps, steps, rounds] = quick ? [3, 8, 2] : [5, 32, 3];
+  const [reps, steps, rounds] = quick ? [3, 8, 3] : [5, 32, 7];
+  const counts = [threads, 1];
+  const loom = await loomInTurns(cfg, weights, counts, seq, steps, rounds);
   const rows: Record<string, ContentionRow> = {};
-  for (const t of [threads, 1]) {
-    const decode = await loomDecode(cfg, weights, 'f32', steps, rounds, t);
-    rows[`Loom cpu, ${t} thread${t > 1 ? 's' : ''}`] = { prefillMs: await loomPrefillMs(cfg, weights, t, seq, reps), tokensPerSecond: decode.tokensPerSecond };
-  }
+  counts.forEach((t, i) => (rows[`Loom cpu, ${t} thread${t > 1 ? 's' : ''}`] = loom[i]!));
   const ortPrefill = await peer('onnxruntime-node', (p) => p.ortGpt2PrefillMs(cfg, weights, seq, threads, reps));
-  const ortDecode = await peer('onnxruntime-node', (p) => p.ortGpt2DecodeTokensPerSecond(cfg, weights, 16, steps, threads, rounds));
+  const ortDecode = await peer('onnxruntime-node', (p) => p.ortGpt2DecodeTokensPerSecond(cfg, weights, 16, steps, threads, Math.min(rounds, 3)));
   rows[`onnxruntime-node 1.30, ${threads} threads`] = { prefillMs: ortPrefill, tokensPerSecond: ortDecode?.tokensPerSecond };
   return rows;
 }

@@ -49,6 +49,8 @@ export interface PrepareOptions {
   /** CPU only, for tests: products below these multiply-add counts run in JavaScript / on one thread. */
   readonly smallProduct?: number;
   readonly parallelFrom?: number;
+  /** CPU only: pause the worker threads while another process takes their cores (default true; tests of the split turn it off). */
+  readonly pauseWhenContended?: boolean;
 }
 
 export interface PreparedModel {

@@ -21,7 +21,7 @@ const expected = fixtureJson<{ prompt_ids: number[]; greedy_20: number[] }>('gpt
 const weights = gpt2Weights(cfg, fixtureTensors('gpt2-tiny.safetensors'));
 const golden = tensor(fixtureTensors('gpt2-tiny-golden.safetensors'), 'logits_f64');
 // every product on the WebAssembly kernels and split across the threads, however small
-const ALL_ON_KERNELS = { smallProduct: 0, parallelFrom: 0 };
+const ALL_ON_KERNELS = { smallProduct: 0, parallelFrom: 0, pauseWhenContended: false };
 
 async function logits(options: PrepareOptions): Promise<Float32Array> {
   const runner = new Gpt2Runner(cfg, weights, withPrepareOptions(cpuBackend, { ...options, ...ALL_ON_KERNELS }));

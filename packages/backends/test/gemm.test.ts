@@ -97,7 +97,7 @@ describe('matmul kernels', () => {
     const bias = Float32Array.from({ length: n }, (_, j) => Math.sin(j) * 0.01);
     const residual = Float32Array.from({ length: m * n }, (_, i) => Math.cos(i) * 0.5);
     for (const simd of ['plain', 'relaxed'] as const) {
-      const settings = await rt.settle({ simd, threads: 2, parallelFrom: 0 });
+      const settings = await rt.settle({ simd, threads: 2, parallelFrom: 0, pauseWhenContended: false });
       const outAt = rt.heap.alloc(m * n * 4);
       const resAt = rt.heap.alloc(m * n * 4);
       const out = rt.heap.f32(outAt, m * n);

@@ -38,7 +38,7 @@ const SHAPES: [number, number, number][] = [
 ];
 
 async function runAll(threads: number, rounds: number): Promise<Float32Array[]> {
-  const settings = await rt.settle({ threads, simd: 'relaxed', smallProduct: 0, parallelFrom: 0 });
+  const settings = await rt.settle({ threads, simd: 'relaxed', smallProduct: 0, parallelFrom: 0, pauseWhenContended: false });
   const weights = SHAPES.map(([, n, k]) => {
     const w = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.013));
     markResident(w);
@@ -75,10 +75,10 @@ describe('work claimed in chunks', () => {
   });
 
   it('a kernel that traps on a worker is a ThreadPoolError, and the pool goes on working', async () => {
-    const settings = await rt.settle({ threads: 2, simd: 'relaxed', smallProduct: 0, parallelFrom: 0 });
+    const settings = await rt.settle({ threads: 2, simd: 'relaxed', smallProduct: 0, parallelFrom: 0, pauseWhenContended: false });
     // a layer norm whose rows lie past the end of the memory: every chunk traps, on whichever thread takes it
     const beyond = rt.heap.memory.buffer.byteLength;
-    expect(() => rt.parallel(settings.flavor, 'layer_norm', [beyond, 0, beyond, beyond, beyond, 64, 0, CHUNK_START, CHUNK_END], 4096, 2)).toThrow(ThreadPoolError);
+    expect(() => rt.parallel(settings, 'layer_norm', [beyond, 0, beyond, beyond, beyond, 64, 0, CHUNK_START, CHUNK_END], 4096, 2)).toThrow(ThreadPoolError);
     const again = await runAll(2, 1);
     const one = await runAll(1, 1);
     again.forEach((c, i) => expect(c).toEqual(one[i]));

@@ -65,7 +65,7 @@ export function attentionWasm(
       outAt! + base(outLayout) * F32, headStride(outLayout) * F32, outLayout.strides[rank - 2]! * F32,
       tq, tk, dh, dv, scaleBits, perThread(rowsAt, rowBytes), CHUNK_START, CHUNK_END,
     ];
-    rt.parallel(s.flavor, 'attention', args, heads, threads);
+    rt.parallel(s, 'attention', args, heads, threads);
   }
   if (rt.heap.addressOf(out) < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt!, out.length));
 }

@@ -16,6 +16,6 @@ export function layerNormWasm(rt: WasmRuntime, s: KernelSettings, x: Float32Arra
   } = placeInHeap(rt, [x, residual, gamma.subarray(0, d), beta.subarray(0, d)], outOwn < 0 ? out.length * 4 : 0);
   const outAt = outOwn >= 0 ? outOwn : extra;
   const epsBits = new Int32Array(new Float32Array([eps]).buffer)[0]!;
-  rt.parallel(s.flavor, 'layer_norm', [xAt!, rAt!, gAt!, bAt!, outAt, d, epsBits, CHUNK_START, CHUNK_END], rows, rows * d * 64 < s.parallelFrom ? 1 : s.threads);
+  rt.parallel(s, 'layer_norm', [xAt!, rAt!, gAt!, bAt!, outAt, d, epsBits, CHUNK_START, CHUNK_END], rows, rows * d * 64 < s.parallelFrom ? 1 : s.threads);
   if (outOwn < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt, out.length));
 }

@@ -62,7 +62,7 @@ export function applyEpilogue({ rt, settings: s }: MatmulContext, e: EpilogueArr
     biasAt = rt.scratch(n * 4);
     new Float32Array(rt.heap.memory.buffer, biasAt, n).set(e.bias!.subarray(0, n));
   }
-  rt.parallel(s.flavor, 'epilogue', [outAt, n * 4, n, biasAt, residualAt, n * 4, e.act, CHUNK_START, CHUNK_END], rows, rows * n * 16 < s.parallelFrom ? 1 : s.threads);
+  rt.parallel(s, 'epilogue', [outAt, n * 4, n, biasAt, residualAt, n * 4, e.act, CHUNK_START, CHUNK_END], rows, rows * n * 16 < s.parallelFrom ? 1 : s.threads);
   return true;
 }
 
@@ -95,11 +95,11 @@ function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs): void {
   const threads = m * n * k < s.parallelFrom ? 1 : s.threads;
   if (m === 1) {
     const kernel = weight && s.weightStore === 'bf16' ? 'gemv_bf16' : 'gemv';
-    rt.parallel(s.flavor, kernel, [aAt, panels, k, n, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
+    rt.parallel(s, kernel, [aAt, panels, k, n, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
   } else {
     const aPacked = scratch + aBytes + cBytes + bBytes + packBytes;
     rt.kernels(s.flavor).pack_a(aAt, k * 4, m, k, aPacked);
-    rt.parallel(s.flavor, 'gemm', [aPacked, m, panels, k, n, cAt, n * 4, CHUNK_START, CHUNK_END], panelCount, threads);
+    rt.parallel(s, 'gemm', [aPacked, m, panels, k, n, cAt, n * 4, CHUNK_START, CHUNK_END], panelCount, threads);
   }
   if (cHeap < 0) p.c.set(new Float32Array(rt.heap.memory.buffer, cAt, m * n), p.cOffset);
 }

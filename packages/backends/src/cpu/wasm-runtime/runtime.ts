@@ -19,6 +19,11 @@ export interface CpuKernelOptions {
   readonly smallProduct?: number;
   /** Products with fewer multiply-adds stay on one thread (default 2^17: waking a worker costs microseconds). */
   readonly parallelFrom?: number;
+  /**
+   * Run parallel calls on the calling thread alone while the workers cannot keep up because another
+   * process takes their cores (stall-guard.ts). Default true; tests that must exercise the split turn it off.
+   */
+  readonly pauseWhenContended?: boolean;
 }
 
 /** The settled options of one prepared model. */
@@ -28,6 +33,7 @@ export interface KernelSettings {
   readonly weightStore: 'f32' | 'bf16';
   readonly smallProduct: number;
   readonly parallelFrom: number;
+  readonly pauseWhenContended: boolean;
 }
 
 const env = (name: string): string | undefined => (typeof process !== 'undefined' ? process.env?.[name] : undefined);
@@ -67,7 +73,7 @@ export class WasmRuntime {
       this.poolHasRelaxed = Boolean(this.local.relaxed);
       previous?.close();
     }
-    return { threads, flavor, weightStore: options.weightStore ?? 'f32', smallProduct: options.smallProduct ?? 4096, parallelFrom: options.parallelFrom ?? 1 << 17 };
+    return { threads, flavor, weightStore: options.weightStore ?? 'f32', smallProduct: options.smallProduct ?? 4096, parallelFrom: options.parallelFrom ?? 1 << 17, pauseWhenContended: options.pauseWhenContended ?? true };
   }
 
   private poolHasRelaxed = false;
@@ -83,9 +89,11 @@ export class WasmRuntime {
    * by another process does less. `args` place the chunk's bounds (CHUNK_START, CHUNK_END) and
    * per-thread blocks (perThread).
    */
-  parallel(flavor: SimdFlavor, kernel: KernelName, args: readonly KernelArg[], total: number, threads: number, minChunk = 1): void {
+  parallel(s: KernelSettings, kernel: KernelName, args: readonly KernelArg[], total: number, threads: number, minChunk = 1): void {
     if (total <= 0) return;
-    if (threads <= 1 || !this.pool || this.pool.threads === 1 || total <= minChunk) {
+    const flavor = s.flavor;
+    // one call on this thread when there is no one to share with, or the workers are paused (another process has their cores)
+    if (threads <= 1 || !this.pool || this.pool.threads === 1 || total <= minChunk || (s.pauseWhenContended && !this.pool.workersWelcome)) {
       (this.local[flavor]![kernel] as (...a: number[]) => void)(...args.map((arg) => evaluateArg(arg, 0, total)));
       return;
     }

@@ -1,5 +1,6 @@
 import { LoomError } from '@loom/graph';
 import { KERNEL_NAMES, type KernelExports, type KernelName, type SimdFlavor } from './simd.ts';
+import { StallGuard } from './stall-guard.ts';
 
 /**
  * Worker threads that run kernel calls on the shared WebAssembly memory. Each worker instantiates
@@ -16,7 +17,8 @@ import { KERNEL_NAMES, type KernelExports, type KernelName, type SimdFlavor } fr
  * A claim is a compare-and-swap on one 64-bit word holding (job number, next chunk), so a worker
  * that wakes late can never take a chunk of a job other than the one it read; it reads the job's
  * arguments only after a claim succeeds, when the caller cannot yet have moved on. The caller stays
- * synchronous, so the generated kernels need no async plumbing. Workers are unref'd: an idle pool
+ * synchronous, so the generated kernels need no async plumbing. A StallGuard pauses the workers
+ * while waiting for them costs more than they bring (stall-guard.ts). Workers are unref'd: an idle pool
  * never keeps a process alive.
  */
 const MAX_ARGS = 32;
@@ -94,20 +96,21 @@ for (;;) {
 
 /**
  * Claims and runs chunks of the current job until none is left (in a static job: chunk `me`, once);
- * a failing chunk calls `fail`. Shared by the caller and the workers (its text is embedded in their
+ * a failing chunk calls `fail`. Returns how many chunks this thread ran. Shared by the caller and the workers (its text is embedded in their
  * source), so it uses only its arguments and the slot numbers written out below.
  */
-function runChunks(c: Int32Array, claim: BigInt64Array, kernels: readonly Record<string, (...a: number[]) => void>[], names: readonly string[], me: number, fail: (e: unknown) => void): void {
+function runChunks(c: Int32Array, claim: BigInt64Array, kernels: readonly Record<string, (...a: number[]) => void>[], names: readonly string[], me: number, fail: (e: unknown) => void): number {
+  let ran = 0;
   for (;;) {
     const word = Atomics.load(claim, 0);
     const low = Number(word & 0xffffffffn);
     // fields are read after the word: if they belong to a newer job, the claim below fails and we read again
     const [total, chunk, participants, isStatic] = [c[8]!, c[9]!, c[10]!, c[11]!];
     const chunks = Math.ceil(total / chunk);
-    if (low === 0xffffffff || me >= participants) return; // closed while the caller rewrites it, or not one of its threads
+    if (low === 0xffffffff || me >= participants) return ran; // closed while the caller rewrites it, or not one of its threads
     // dynamic: low is the next chunk; static: low is a bit per participant that has taken its chunk
     const index = isStatic ? me : low;
-    if (index >= chunks || (isStatic && low & (1 << me))) return;
+    if (index >= chunks || (isStatic && low & (1 << me))) return ran;
     const taken = isStatic ? low | (1 << me) : low + 1;
     if (Atomics.compareExchange(claim, 0, word, (word & ~0xffffffffn) | BigInt(taken)) !== word) continue;
     const start = index * chunk;
@@ -123,8 +126,9 @@ function runChunks(c: Int32Array, claim: BigInt64Array, kernels: readonly Record
       Atomics.store(c, 4, 1);
       fail(e);
     }
+    ran++;
     if (Atomics.add(c, 3, 1) + 1 === chunks) Atomics.notify(c, 3);
-    if (isStatic) return;
+    if (isStatic) return ran;
   }
 }
 
@@ -145,6 +149,8 @@ export class ThreadPool {
   private readonly claim = new BigInt64Array(this.control.buffer, 0, 1);
   private readonly localByIndex: Record<string, (...a: number[]) => void>[];
   private sequence = 0;
+  /** Pauses the workers while they hold the caller up (another process on their cores). */
+  private readonly guard = new StallGuard();
 
   private constructor(local: Readonly<Partial<Record<SimdFlavor, KernelExports>>>) {
     this.localByIndex = FLAVORS.map((f) => (local[f] ?? local.plain) as unknown as Record<string, (...a: number[]) => void>);
@@ -171,6 +177,11 @@ export class ThreadPool {
 
   get threads(): number {
     return this.workers.length + 1;
+  }
+
+  /** Whether parallel calls should wake the workers now (see stall-guard.ts); otherwise run them on the caller alone. */
+  get workersWelcome(): boolean {
+    return this.guard.workersAllowed();
   }
 
   /** Runs the job on at most `job.threads` threads (this one included) and returns when every chunk is done. */
@@ -204,9 +215,12 @@ export class ThreadPool {
       Atomics.notify(c, WAKE);
     }
     let failure: unknown;
-    runChunks(c, this.claim, this.localByIndex, KERNEL_NAMES, 0, (e) => (failure ??= e));
+    const start = performance.now();
+    const mine = runChunks(c, this.claim, this.localByIndex, KERNEL_NAMES, 0, (e) => (failure ??= e));
+    const own = performance.now();
     for (let i = 0; i < DONE_SPIN && Atomics.load(c, DONE) < chunks; i++);
     for (let done = Atomics.load(c, DONE); done < chunks; done = Atomics.load(c, DONE)) Atomics.wait(c, DONE, done, 1000);
+    if (threads > 1 && chunks > 1 && !job.static) this.guard.record({ threads, chunks, mine, ownMs: own - start, waitMs: performance.now() - own });
     if (failure instanceof LoomError) throw failure;
     if (c[FAILED]) throw new ThreadPoolError(`cpu: kernel ${job.kernel} failed${failure ? `: ${(failure as Error).message}` : ' on a worker thread'}`);
   }

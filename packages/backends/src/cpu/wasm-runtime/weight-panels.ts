@@ -42,7 +42,7 @@ export function keepable(b: Float32Array, bOffset: number, k: number, n: number)
  */
 export function packInto(rt: WasmRuntime, s: KernelSettings, from: number, k: number, n: number, transposeB: boolean, to: number): void {
   const panels = Math.ceil(n / 8);
-  rt.parallel(s.flavor, 'pack_panels', [from, k, n, transposeB ? 1 : 0, to, CHUNK_START, CHUNK_END], panels, k * 8 * 64 < 1 << 18 ? 1 : s.threads);
+  rt.parallel(s, 'pack_panels', [from, k, n, transposeB ? 1 : 0, to, CHUNK_START, CHUNK_END], panels, k * 8 * 64 < 1 << 18 ? 1 : s.threads);
 }
 
 /** The byte address of B in the heap: its own if it lives there, else a copy at `scratch`. */
@@ -91,7 +91,7 @@ function packWeight(rt: WasmRuntime, s: KernelSettings, b: Float32Array, k: numb
   const to = rt.heap.alloc(size / 2);
   const count = size / 4;
   // in blocks of 8 floats: src and dst advance by 32 and 16 bytes a block, count is 8 a block
-  rt.parallel(s.flavor, 'to_bf16', [{ base: f32, start: 32 }, { base: to, start: 16 }, { start: -8, end: 8 }], count / 8, s.threads, 4096);
+  rt.parallel(s, 'to_bf16', [{ base: f32, start: 32 }, { base: to, start: 16 }, { start: -8, end: 8 }], count / 8, s.threads, 4096);
   remember(map, b, to, size / 2);
   return to;
 }

@@ -166,7 +166,12 @@ describe('hostile tokenizers', () => {
   }, 60_000);
 
   it('7. a tokenizer with ids past vocab_size is refused at load; an id the tokenizer lacks is a clear error when decoded', async () => {
-    expectUserError(await generateWith(tokenizerJson(wordLevel(words([...range(10), 300])))), /tokenizer\.json: model\.vocab\["t300"\] has id 300, outside the model's vocabulary \(vocab_size 256 in .*llama-tiny-dev\.config\.json: ids 0\.\.255\)/);
+    const tooMany = tokenizerJson(wordLevel(words([...range(10), 300])));
+    expectUserError(await generateWith(tooMany), /tokenizer\.json: model\.vocab\["t300"\] has id 300, outside the model's vocabulary \(vocab_size 256 in .*llama-tiny-dev\.config\.json: ids 0\.\.255\)/);
+    // loom inspect reads the tokenizer.json beside the weights: the same check, against the logits' width
+    const beside = join(tooMany, '..');
+    symlinkSync(join(FIXTURES, 'llama-tiny-dev.safetensors'), join(beside, 'model.safetensors'));
+    expectUserError(await loom('inspect', '--weights', join(beside, 'model.safetensors'), '--config', llama[3]!, '--no-open'), /tokenizer\.json: model\.vocab\["t300"\] has id 300, outside the model's vocabulary \(vocab_size 256/);
     // the prompt's words and the first generated id (90) are there, the second (130) is not
     const fewer = tokenizerJson(wordLevel(words(new Set([0, ...fixture.ids]))));
     const prompt = fixture.ids.map((id) => `t${id}`).join(' ');

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { modelWithWeights, type ModelSource } from '../io/model-with-weights.ts';
 import { parseReverseSpec } from '../reverse/reverse-model.ts';
 import { gpt2Tokenizer } from '../tokenizers/gpt2-tokenizer.ts';
-import { loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../tokenizers/hf-tokenizer.ts';
+import { checkTokenizerFitsModel, loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../tokenizers/hf-tokenizer.ts';
 
 export type InspectFamily = 'causal' | 'seq2seq' | 'graph';
 
@@ -80,6 +80,9 @@ export function loadInspectModel(source: ModelSource): InspectModel {
     return { title, kind, graph, weights, randomWeights, family, tokenizer, ...vocabSizeOf(logits, gpt2Tokenizer.vocabSize), eos: configToken(source.config, 'eos_token_id') ?? 50256, examplePrompt: 'The quick brown fox' };
   }
   const file = source.weights !== undefined ? tokenizerBeside(source.weights) : undefined;
+  const hfTokenizer = file ? loadHfTokenizer(file) : undefined;
+  // a tokenizer whose ids reach past the model's logits would turn text into ids the model cannot take
+  if (hfTokenizer && logits !== undefined) checkTokenizerFitsModel(hfTokenizer, logits, source.config ?? source.model ?? 'the model');
   const eos = configToken(source.config, 'eos_token_id');
   const bos = configToken(source.config, 'decoder_start_token_id') ?? configToken(source.config, 'bos_token_id');
   return {
@@ -90,7 +93,7 @@ export function loadInspectModel(source: ModelSource): InspectModel {
     randomWeights,
     family,
     ...vocabSizeOf(logits),
-    ...(file ? { tokenizer: { name: 'tokenizer.json', ...loadHfTokenizer(file) } } : {}),
+    ...(hfTokenizer ? { tokenizer: { name: 'tokenizer.json', ...hfTokenizer } } : {}),
     ...(eos !== undefined ? { eos } : {}),
     ...(bos !== undefined ? { bos } : {}),
     examplePrompt: file ? 'The quick brown fox' : '1, 2, 3, 4',

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { cpuBackend, type Backend, type PrepareOptions } from '../src/index.ts';
 import { conformanceProperty } from './conformance.ts';
+import { conformanceSuite } from './suites/conformance-suite.ts';
 
 /** The cpu backend with fixed kernel settings. */
 const cpuWith = (fixed: PrepareOptions): Backend => ({ name: 'cpu', prepare: (graph, weights, options) => cpuBackend.prepare(graph, weights, { ...options, ...fixed }) });
@@ -10,11 +11,10 @@ const cpuWith = (fixed: PrepareOptions): Backend => ({ name: 'cpu', prepare: (gr
 // WebAssembly kernels and split it across the threads, as GPT-2's large products are.
 const EVERY_PRODUCT_ON_THE_KERNELS = { smallProduct: 0, parallelFrom: 0, pauseWhenContended: false };
 
-describe('cpu backend conformance', () => {
-  it('compiled plans on random graphs equal the float64 interpreter, and so does a second run on other values (property)', async () => {
-    await fc.assert(conformanceProperty(cpuBackend, 12, { rerun: true }), { numRuns: 150, seed: 20261126 });
-  });
+await conformanceSuite('cpu');
 
+// the cpu backend's own settings: every product on the kernels, SIMD flavours, thread counts, poison mode
+describe('cpu backend conformance under its kernel settings', () => {
   it.each([
     ['relaxed SIMD (FMA), 2 threads', { simd: 'relaxed', threads: 2 }],
     ['plain SIMD, 1 thread', { simd: 'plain', threads: 1 }],

@@ -1,0 +1,305 @@
+import type { Plan } from '@loom/compiler';
+import { InputError, nodeName, resolveShape, stateNames, type DimBindings, type GraphNode, type NDArray, type Weights } from '@loom/graph';
+import { DeviceStates, type StateMemory } from '../gpu/device-states.ts';
+import type { GpuDevice } from '../gpu/gpu-program.ts';
+import { tensorLabel, viewSource } from '../index-checks.ts';
+import type { StateStore } from '../state-store.ts';
+import { WebGlDisposedError } from './errors.ts';
+import { sizeOfShape, type GlPass, type KernelContext, type PassInput, type TensorInfo } from './kernel.ts';
+import { glKernelFor, type AnyGlRenderer } from './kernel-table.ts';
+import type { GlKernel, GlRuntime, GlTensor } from './runtime.ts';
+
+/** i32 tensors live in float32 textures: integers are exact up to this magnitude. */
+export const I32_EXACT_LIMIT = 2 ** 24;
+
+/** One pass's wall time in `WebGlModel.profile` (the GPU is drained after each pass). */
+export interface GlPassTiming {
+  readonly node: number;
+  readonly op: string;
+  readonly what: string;
+  readonly ms: number;
+}
+
+interface StepInfo {
+  readonly node: GraphNode;
+  readonly render: AnyGlRenderer;
+  /** The node each input reads, through reshapes (views of the same texture). */
+  readonly sources: readonly number[];
+}
+
+interface ScheduledPass {
+  readonly key: string;
+  readonly kernel: GlKernel;
+  readonly inputs: readonly PassInput[];
+  readonly size: number;
+}
+
+/** Everything about a run that depends only on the symbol values: passes and their kernels. */
+export interface WebGlSchedule {
+  readonly passes: readonly (readonly ScheduledPass[])[];
+  /** For each node that holds a run's value, the index of the last step that reads it. */
+  readonly lastUse: ReadonlyMap<number, number>;
+}
+
+/** The textures of one run: what each node's value is, and which of them the run must free. */
+interface RunValues {
+  readonly values: Map<number, GlTensor | null>;
+  readonly owned: Set<GlTensor>;
+}
+
+/**
+ * One compiled plan's side of a GL context (GpuDevice): weights and constants uploaded once as
+ * textures; a run uploads the feeds, draws every pass of every step into textures that stay on the
+ * GPU, frees each after its last reader, and reads back only the outputs. States (KV caches) stay
+ * on the GPU between runs: a run draws a state's next value into a new texture, which replaces the
+ * old one after the run. Kernels are compiled per shape signature and shared by the steps that have it.
+ */
+export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
+  readonly backend = 'webgl';
+  private released = false;
+  private readonly statics = new Map<number, GlTensor | null>();
+  private readonly uploaders = new Map<number, ReturnType<GlRuntime['uploadKernel']>>();
+  private readonly kernels = new Map<string, { kernel: GlKernel; schedules: number }>();
+  private readonly steps: readonly StepInfo[];
+  private readonly stateNames: ReadonlySet<string>;
+  private readonly states: DeviceStates<GlTensor>;
+
+  constructor(
+    readonly runtime: GlRuntime,
+    private readonly plan: Plan,
+    state: StateStore,
+  ) {
+    const graph = plan.graph;
+    // every step has a kernel before anything is uploaded: an op without one is an error naming it
+    this.steps = plan.steps.map((step): StepInfo => {
+      const node = graph.nodes[step.node]!;
+      return { node, render: glKernelFor(node), sources: node.inputs.map((id) => viewSource(graph, id)) };
+    });
+    this.stateNames = stateNames(graph);
+    this.states = DeviceStates.acquire(runtime, state, this.stateMemory(), 'WebGlModel.readState');
+  }
+
+  checkAlive(what: string): void {
+    this.runtime.checkAlive(what);
+  }
+
+  disposedError(): Error {
+    return new WebGlDisposedError();
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.states.release();
+    for (const t of this.statics.values()) if (t) this.runtime.release(t);
+    this.statics.clear();
+    for (const fn of this.uploaders.values()) this.runtime.destroyKernel(fn);
+    this.uploaders.clear();
+    for (const { kernel } of this.kernels.values()) this.runtime.destroyKernel(kernel.fn);
+    this.kernels.clear();
+  }
+
+  /** Compiled kernels this model holds (textures are counted context-wide: `runtime.liveTextures`). */
+  get kernelCount(): number {
+    return this.kernels.size;
+  }
+
+  async readState(name: string): Promise<NDArray | undefined> {
+    const s = this.states.held(name);
+    return s ? toArray(s.dtype, [...s.shape], this.runtime.read(s.handle)) : undefined;
+  }
+
+  /** i32 values are held as float32: refuse those float32 cannot hold exactly. */
+  checkFeeds(feeds: Readonly<Record<string, NDArray>>): void {
+    for (const [name, value] of Object.entries(feeds)) if (value.dtype === 'i32') checkExactIntegers(value.data, `input '${name}'`);
+  }
+
+  // --- preparation -------------------------------------------------------------------------------
+
+  async upload(weights: Weights): Promise<void> {
+    const graph = this.plan.graph;
+    for (const node of graph.nodes) {
+      if (node.op !== 'param' && node.op !== 'constant') continue;
+      const label = tensorLabel(graph, node.id);
+      const shape = resolveShape(node.type.shape, new Map());
+      const size = sizeOfShape(shape);
+      if (size === 0) {
+        this.statics.set(node.id, null);
+        continue;
+      }
+      this.runtime.textureShape(size, label); // before the array: a small graph may declare a huge constant
+      let data: Float32Array;
+      if (node.op === 'param') data = Float32Array.from(weights.get(nodeName(node)!)!.data);
+      else {
+        const values = node.attrs['values'] as number[];
+        data = new Float32Array(size);
+        if (values.length === 1) data.fill(values[0]!);
+        else data.set(values);
+      }
+      if (node.type.dtype === 'i32') checkExactIntegers(data, label);
+      this.statics.set(node.id, this.uploadTensor(data, label));
+    }
+    // the upload kernels hold a copy of the last tensor of their size; feeds make their own
+    for (const fn of this.uploaders.values()) this.runtime.destroyKernel(fn);
+    this.uploaders.clear();
+  }
+
+  private uploadTensor(data: Float32Array, label: string): GlTensor {
+    let fn = this.uploaders.get(data.length);
+    if (!fn) {
+      this.runtime.textureShape(data.length, label);
+      fn = this.runtime.uploadKernel(data.length);
+      this.uploaders.set(data.length, fn);
+    }
+    return this.runtime.upload(fn, data);
+  }
+
+  /** A state's value is a texture; a new value (fed, or zeros) is a new texture. */
+  private stateMemory(): StateMemory<GlTensor> {
+    return {
+      write: async (name, _dtype, shape, data, previous) => {
+        if (previous) this.runtime.release(previous);
+        return this.uploadTensor(data ? Float32Array.from(data) : new Float32Array(sizeOfShape(shape)), `state '${name}'`);
+      },
+      free: (tensor) => this.runtime.release(tensor),
+    };
+  }
+
+  // --- rendering -----------------------------------------------------------------------------------
+
+  /** Every step's passes for these symbol values, each pass's kernel compiled (or shared with another schedule). */
+  render(bindings: DimBindings): WebGlSchedule {
+    const graph = this.plan.graph;
+    const info = (id: number): TensorInfo => {
+      const n = graph.nodes[id]!;
+      return { dtype: n.type.dtype, shape: resolveShape(n.type.shape, bindings), label: tensorLabel(graph, id) };
+    };
+    const lastUse = new Map<number, number>();
+    const passes = this.steps.map((s, stepIndex) => {
+      for (const id of s.sources) lastUse.set(id, stepIndex);
+      const ctx: KernelContext = { node: s.node, attrs: s.node.attrs as never, inputs: s.node.inputs.map(info), output: info(s.node.id), limits: this.runtime.limits };
+      const where = `${s.node.op} (node %${s.node.id}${s.node.source ? ` at ${s.node.source}` : ''})`;
+      const sizes: number[] = [];
+      return s.render(ctx).map((p): ScheduledPass => {
+        const inputSizes = p.inputs.map((ref) => ('input' in ref ? sizeOfShape(ctx.inputs[ref.input]!.shape) : sizes[ref.pass]!));
+        sizes.push(p.size);
+        return { ...this.kernel(p, inputSizes, where), inputs: p.inputs, size: p.size };
+      });
+    });
+    for (const o of graph.outputs) lastUse.set(viewSource(graph, o.node), Infinity);
+    return { passes, lastUse };
+  }
+
+  private kernel(p: GlPass, inputSizes: readonly number[], where: string): { key: string; kernel: GlKernel } {
+    const key = `${p.size}|${inputSizes.join(',')}|${p.helpers.join('\n')}|${p.body.join('\n')}`;
+    let entry = this.kernels.get(key);
+    if (!entry) this.kernels.set(key, (entry = { kernel: this.runtime.compile(p, where), schedules: 0 }));
+    entry.schedules++;
+    return { key, kernel: entry.kernel };
+  }
+
+  /** A schedule left the cache: its kernels that no other cached schedule uses are destroyed. */
+  forget(schedule: WebGlSchedule): void {
+    for (const step of schedule.passes) {
+      for (const p of step) {
+        const entry = this.kernels.get(p.key)!;
+        if (--entry.schedules > 0) continue;
+        this.kernels.delete(p.key);
+        this.runtime.destroyKernel(entry.kernel.fn);
+      }
+    }
+  }
+
+  // --- running -------------------------------------------------------------------------------------
+
+  async execute(schedule: WebGlSchedule, feeds: Readonly<Record<string, NDArray>>, bindings: DimBindings, profile: GlPassTiming[] | undefined): Promise<Record<string, NDArray>> {
+    const run: RunValues = { values: new Map(this.statics), owned: new Set() };
+    try {
+      await this.placeInputs(run, feeds, bindings);
+      this.draw(run, schedule, profile);
+      return this.readOutputs(run, bindings);
+    } finally {
+      for (const t of run.owned) this.runtime.release(t);
+    }
+  }
+
+  /** The feeds uploaded (the run owns them) and the states' current textures. */
+  private async placeInputs(run: RunValues, feeds: Readonly<Record<string, NDArray>>, bindings: DimBindings): Promise<void> {
+    for (const node of this.plan.graph.nodes) {
+      if (node.op !== 'input') continue;
+      const name = nodeName(node)!;
+      const shape = resolveShape(node.type.shape, bindings);
+      if (sizeOfShape(shape) === 0) run.values.set(node.id, null);
+      else if (this.stateNames.has(name)) run.values.set(node.id, await this.states.forRun(name, node.type.dtype, shape, feeds[name]));
+      else {
+        const t = this.uploadTensor(Float32Array.from(feeds[name]!.data), `input '${name}'`);
+        run.owned.add(t);
+        run.values.set(node.id, t);
+      }
+    }
+  }
+
+  /** Every pass of every step; a step's value is its last pass's texture, freed after its last reader. */
+  private draw(run: RunValues, schedule: WebGlSchedule, profile: GlPassTiming[] | undefined): void {
+    this.steps.forEach((s, stepIndex) => {
+      const inputs = s.sources.map((id) => run.values.get(id));
+      let last: GlTensor | null = null;
+      const drawn: GlTensor[] = [];
+      for (const p of schedule.passes[stepIndex]!) {
+        const args = p.inputs.map((ref) => ('input' in ref ? inputs[ref.input] : drawn[ref.pass]));
+        const start = profile ? performance.now() : 0;
+        const out = this.runtime.run(p.kernel, args as GlTensor[], p.size);
+        if (profile) {
+          this.runtime.finish();
+          profile.push({ node: s.node.id, op: s.node.op, what: p.kernel.what, ms: performance.now() - start });
+        }
+        drawn.push(out);
+        last = out;
+      }
+      for (const t of drawn) if (t !== last) this.runtime.release(t);
+      if (last) run.owned.add(last);
+      run.values.set(s.node.id, last);
+      for (const id of new Set(s.sources)) {
+        const t = run.values.get(id);
+        if (t && run.owned.has(t) && schedule.lastUse.get(id) === stepIndex) {
+          run.owned.delete(t);
+          this.runtime.release(t);
+        }
+      }
+    });
+  }
+
+  /** Outputs read back; a state output's texture becomes the state's value (the run no longer owns it). */
+  private readOutputs(run: RunValues, bindings: DimBindings): Record<string, NDArray> {
+    const graph = this.plan.graph;
+    const result: Record<string, NDArray> = {};
+    for (const o of graph.outputs) {
+      const node = graph.nodes[o.node]!;
+      const shape = resolveShape(node.type.shape, bindings);
+      const t = run.values.get(viewSource(graph, o.node)) ?? null;
+      if (this.stateNames.has(o.name)) {
+        if (!t) continue;
+        if (run.owned.has(t)) run.owned.delete(t);
+        else this.runtime.retain(t);
+        this.states.replace(o.name, node.type.dtype, shape, t);
+        continue;
+      }
+      result[o.name] = toArray(node.type.dtype, shape, t ? this.runtime.read(t) : new Float32Array(0));
+    }
+    return result;
+  }
+}
+
+function toArray(dtype: NDArray['dtype'], shape: number[], data: Float32Array): NDArray {
+  return { dtype, shape, data: dtype === 'i32' ? Int32Array.from(data) : data };
+}
+
+/** i32 values are held as float32: refuse those float32 cannot hold exactly. */
+function checkExactIntegers(data: ArrayLike<number>, label: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v > I32_EXACT_LIMIT || v < -I32_EXACT_LIMIT) {
+      throw new InputError(`${label} holds ${v} at position ${i}: the webgl backend keeps i32 tensors in float32 textures, exact only within +-${I32_EXACT_LIMIT} (2^24); use the cpu or webgpu backend for larger integers`);
+    }
+  }
+}

@@ -1,0 +1,3 @@
+import { modelSuite } from './suites/model-suite.ts';
+
+await modelSuite('cpu');

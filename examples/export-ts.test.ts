@@ -125,7 +125,7 @@ describe('loom export --format ts --target webgpu', () => {
     expect(typecheck(out)).toEqual([]);
     const files = await importGraph(out);
     expect(files.some((f) => f.includes('packages/backends/src/aot-webgpu.ts'))).toBe(true);
-    expect(files.filter((f) => f.includes('packages/compiler/') || f.includes('backends/src/webgpu/kernels/') || f.includes('backends/src/cpu/'))).toEqual([]);
+    expect(files.filter((f) => f.includes('packages/compiler/') || f.includes('backends/src/webgpu/kernels/') || f.includes('backends/src/expr/') || f.includes('backends/src/cpu/'))).toEqual([]);
 
     const { graph, weights } = modelWithWeights({ weights: join(FIXTURES, 'gpt2-tiny.safetensors'), config: join(FIXTURES, 'gpt2-tiny.config.json') });
     const ids = fixtureJson<{ prompt_ids: number[] }>('gpt2-tiny.json').prompt_ids.slice(0, 5);

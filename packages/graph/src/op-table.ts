@@ -76,6 +76,9 @@ export const OPS = {
 
 export type OpName = keyof typeof OPS;
 
+/** Attributes of op K as its op-table schema parses them (what renderers, kernels and VJP rules receive). */
+export type AttrsOf<K extends OpName> = (typeof OPS)[K] extends OpDef<infer A> ? A : never;
+
 export function isOpName(name: string): name is OpName {
   return Object.hasOwn(OPS, name);
 }

@@ -1,4 +1,4 @@
-import { bindInputs, checkWeights, type Expr, formatExpr, graphInputs, LoomError, nodeName, normalizeAxis, resolveDim, resolveShape, stateNames, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
+import { bindInputs, checkWeights, type DimBindings, type Expr, formatExpr, graphInputs, LoomError, nodeName, normalizeAxis, resolveDim, resolveShape, stateNames, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
 import type { Plan } from '@loom/compiler';
 import { renderStep } from './render/render-step.ts';
 import { createCpuRuntime, type CpuRuntime } from './runtime.ts';
@@ -16,6 +16,15 @@ import { cpuThreads, workerBytes } from './cpu-threads.ts';
 
 /** The ops whose kernel is the GEMM (weights read as B are packed for them). */
 const MATMUL_OPS: ReadonlySet<string> = new Set(['matmul', 'fused_matmul', 'fused_matmul_rope']);
+
+/** What one run resolved: every buffer's storage, and each node's shape, layout and dense data. */
+interface RunBuffers {
+  readonly storage: readonly Storage[];
+  shapeOf(node: GraphNode): number[];
+  layoutOf(node: GraphNode): Layout;
+  /** The node's buffer cut to `shape`'s size. */
+  dense(node: GraphNode, shape: number[]): Storage;
+}
 
 type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[], layouts: (Layout | undefined)[]) => void;
 
@@ -163,7 +172,20 @@ export class CpuProgram {
     return this.kernels.map((k) => k.source).join('\n\n');
   }
 
+  /** One run: bind the inputs, place the buffers, resolve shapes and views, run the steps, read the outputs. */
   run(feeds: Readonly<Record<string, NDArray>>): Record<string, NDArray> {
+    const bindings = this.bindRun(feeds);
+    const storage: Storage[] = new Array(this.plan.buffers.length);
+    this.placeInputs(feeds, bindings, storage);
+    this.placeWorkBuffers(bindings, storage);
+    const run = this.resolveViews(bindings, storage);
+    this.nonFinite = undefined;
+    for (const [step, kernel] of this.kernels.entries()) this.runStep(step, kernel, run);
+    return this.readOutputs(run);
+  }
+
+  /** Binds the symbols to the feeds' sizes, drops what was kept for other values, and checks the run against the memory budget. */
+  private bindRun(feeds: Readonly<Record<string, NDArray>>): DimBindings {
     const { plan } = this;
     const bindings = bindInputs(plan.graph, feeds, { optional: this.states });
     const key = bindingsKey(bindings);
@@ -174,7 +196,12 @@ export class CpuProgram {
       this.layouts.clear();
     }
     checkMemoryBudget('cpu', { ...this.held, constants: this.held.constants + this.invariantSteps.bytes }, this.maxMemory, { bytes: runBytes(plan, bindings), bindings });
-    const storage: Storage[] = new Array(plan.buffers.length);
+    return bindings;
+  }
+
+  /** The graph inputs (states in the heap, from the store or the feeds), weights and constants, into their buffers. */
+  private placeInputs(feeds: Readonly<Record<string, NDArray>>, bindings: DimBindings, storage: Storage[]): void {
+    const { plan } = this;
     for (const node of graphInputs(plan.graph)) {
       const name = nodeName(node)!;
       const fed = feeds[name];
@@ -183,7 +210,11 @@ export class CpuProgram {
     }
     for (const [id, data] of this.params) storage[id] = data;
     for (const [id, data] of this.constants) storage[id] = data;
-    for (const buffer of plan.buffers) {
+  }
+
+  /** Intermediate and output buffers at this run's sizes: pooled heap blocks, grown where too small (poison mode: guarded ones). */
+  private placeWorkBuffers(bindings: DimBindings, storage: Storage[]): void {
+    for (const buffer of this.plan.buffers) {
       if (buffer.kind !== 'intermediate' && buffer.kind !== 'output') continue;
       if (this.guard) {
         storage[buffer.id] = this.guard.take(buffer, bindings);
@@ -199,7 +230,11 @@ export class CpuProgram {
       }
       storage[buffer.id] = pooled.data.subarray(0, size);
     }
-    const { shapes, layouts } = this;
+  }
+
+  /** Shapes and view layouts of nodes at this run's symbol values, each resolved once and kept while the values stay. */
+  private resolveViews(bindings: DimBindings, storage: readonly Storage[]): RunBuffers {
+    const { plan, shapes, layouts } = this;
     const shapeOf = (node: GraphNode): number[] => {
       let s = shapes.get(node.id);
       if (!s) shapes.set(node.id, (s = resolveShape(node.type.shape, bindings)));
@@ -219,42 +254,56 @@ export class CpuProgram {
       const size = shape.reduce((p, d) => p * d, 1);
       return data.length === size ? data : data.subarray(0, size);
     };
-    this.nonFinite = undefined;
-    for (const [step, kernel] of this.kernels.entries()) {
-      const inputs = kernel.node.inputs.map((i) => plan.graph.nodes[i]!);
-      const inShapes = inputs.map(shapeOf);
-      const outShape = shapeOf(kernel.node);
-      const inLayouts = inputs.map((n) => (this.isView(n) ? layoutOf(n) : undefined));
-      const ins = inputs.map((n, k) => {
-        const l = inLayouts[k];
-        if (!l) return dense(n, inShapes[k]!);
-        const data = l.data ?? storage[plan.nodeBuffer[n.id]!]!;
-        if (!isContiguous(l)) return data;
-        inLayouts[k] = undefined;
-        return data.subarray(l.offset, l.offset + inShapes[k]!.reduce((p, d) => p * d, 1));
-      });
-      const start = this.timings ? performance.now() : 0;
-      const out = dense(kernel.node, outShape);
-      try {
-        if (!this.invariantSteps.replay(step, out)) {
-          kernel.fn(ins, out, inShapes, outShape, inLayouts);
-          this.invariantSteps.keep(step, out);
-        }
-        if (this.timings) this.time(step, kernel.node, performance.now() - start);
-      } catch (e) {
-        if (e instanceof LoomError) e.message = `${e.message} (kernel %${kernel.node.id} ${kernel.node.op}${kernel.node.source ? ` at ${kernel.node.source}` : ''})`;
-        throw e;
-      } finally {
-        this.runtime.endKernel();
+    return { storage, shapeOf, layoutOf, dense };
+  }
+
+  /** Runs one kernel (or writes back its kept invariant value), then the poison and non-finite checks. */
+  private runStep(step: number, kernel: CpuKernel, run: RunBuffers): void {
+    const { ins, inShapes, inLayouts } = this.stepArguments(kernel.node, run);
+    const outShape = run.shapeOf(kernel.node);
+    const start = this.timings ? performance.now() : 0;
+    const out = run.dense(kernel.node, outShape);
+    try {
+      if (!this.invariantSteps.replay(step, out)) {
+        kernel.fn(ins, out, inShapes, outShape, inLayouts);
+        this.invariantSteps.keep(step, out);
       }
-      this.guard?.afterStep(step, storage);
-      if (this.traceNonFinite && !this.nonFinite && kernel.node.type.dtype === 'f32') this.nonFinite = nonFiniteIn(dense(kernel.node, outShape), kernel.node);
+      if (this.timings) this.time(step, kernel.node, performance.now() - start);
+    } catch (e) {
+      if (e instanceof LoomError) e.message = `${e.message} (kernel %${kernel.node.id} ${kernel.node.op}${kernel.node.source ? ` at ${kernel.node.source}` : ''})`;
+      throw e;
+    } finally {
+      this.runtime.endKernel();
     }
+    this.guard?.afterStep(step, run.storage);
+    if (this.traceNonFinite && !this.nonFinite && kernel.node.type.dtype === 'f32') this.nonFinite = nonFiniteIn(run.dense(kernel.node, outShape), kernel.node);
+  }
+
+  /** A kernel's inputs: dense arrays, or a view's buffer with its layout where the view is strided. */
+  private stepArguments(node: GraphNode, run: RunBuffers): { ins: Storage[]; inShapes: number[][]; inLayouts: (Layout | undefined)[] } {
+    const { plan } = this;
+    const inputs = node.inputs.map((i) => plan.graph.nodes[i]!);
+    const inShapes = inputs.map(run.shapeOf);
+    const inLayouts = inputs.map((n) => (this.isView(n) ? run.layoutOf(n) : undefined));
+    const ins = inputs.map((n, k) => {
+      const l = inLayouts[k];
+      if (!l) return run.dense(n, inShapes[k]!);
+      const data = l.data ?? run.storage[plan.nodeBuffer[n.id]!]!;
+      if (!isContiguous(l)) return data;
+      inLayouts[k] = undefined;
+      return data.subarray(l.offset, l.offset + inShapes[k]!.reduce((p, d) => p * d, 1));
+    });
+    return { ins, inShapes, inLayouts };
+  }
+
+  /** Copies of the graph's outputs (states stay in the store). */
+  private readOutputs(run: RunBuffers): Record<string, NDArray> {
+    const { graph } = this.plan;
     return Object.fromEntries(
-      plan.graph.outputs.filter((o) => !this.states.has(o.name)).map((o) => {
-        const node = plan.graph.nodes[o.node]!;
-        const shape = shapeOf(node);
-        return [o.name, { dtype: node.type.dtype, shape: [...shape], data: dense(node, shape).slice() } satisfies NDArray];
+      graph.outputs.filter((o) => !this.states.has(o.name)).map((o) => {
+        const node = graph.nodes[o.node]!;
+        const shape = run.shapeOf(node);
+        return [o.name, { dtype: node.type.dtype, shape: [...shape], data: run.dense(node, shape).slice() } satisfies NDArray];
       }),
     );
   }

@@ -1,4 +1,5 @@
 import { broadcastStrides, type DType } from '@loom/graph';
+import { f32Digits, withPoint } from '../expr/float-literal.ts';
 import { WebGlUnsupportedOpError } from './errors.ts';
 import { sizeOfShape } from './kernel.ts';
 
@@ -19,14 +20,7 @@ export function f32Literal(value: number): string {
   if (f === Infinity) return F32_MAX;
   if (f === -Infinity) return `(-${F32_MAX})`;
   if (Object.is(f, -0)) return '(-0.0)';
-  let text = '';
-  for (let digits = 1; digits <= 9; digits++) {
-    text = f.toPrecision(digits);
-    if (Math.fround(Number(text)) === f) break;
-  }
-  text = text.replace(/^-/, '');
-  if (!/[.eE]/.test(text)) text += '.0';
-  else if (/^[0-9]+e/.test(text)) text = text.replace('e', '.0e');
+  const text = withPoint(f32Digits(f));
   return f < 0 ? `(-${text})` : text;
 }
 

@@ -1,4 +1,5 @@
 import type { DType } from '@loom/graph';
+import { f32Digits, withPoint } from '../expr/float-literal.ts';
 import { GpuLimitError, UnsupportedOpError } from './errors.ts';
 import type { DeviceLimits } from './gpu-provider.ts';
 
@@ -74,13 +75,7 @@ export function f32Literal(value: number): string {
   if (f === Infinity) return 'bitcast<f32>(0x7f7fffffu)';
   if (f === -Infinity) return 'bitcast<f32>(0xff7fffffu)';
   if (Object.is(f, -0)) return '(-0.0f)';
-  let text = '';
-  for (let digits = 1; digits <= 9; digits++) {
-    text = f.toPrecision(digits);
-    if (Math.fround(Number(text)) === f) break;
-  }
-  text = text.replace(/^-/, '');
-  if (!/[.eE]/.test(text)) text += '.0';
+  const text = withPoint(f32Digits(f));
   return f < 0 ? `(-${text}f)` : `${text}f`;
 }
 

@@ -1,5 +1,7 @@
 import { type DType, type Expr, type Shape } from '@loom/graph';
-import { exprToJs } from './expr-js.ts';
+import { JAVASCRIPT } from '../../expr/languages/js.ts';
+import { renderExpr } from '../../expr/render-expr.ts';
+import { call } from './runtime-call.ts';
 
 /** How one input of an elementwise loop is read, decided from the static shapes. */
 export interface LoopInput {
@@ -12,6 +14,11 @@ export interface LoopInput {
 }
 
 type Access = 'full' | 'scalar' | 'broadcast';
+
+/** The expression as one JavaScript expression, input k read as `load(k)`. */
+function jsExpr(expr: Expr, load: (k: number) => string, dtypes: readonly DType[]): string {
+  return renderExpr(JAVASCRIPT, expr, dtypes.map((dtype, k) => ({ value: load(k), dtype }))).result;
+}
 
 function accessOf(input: Shape, out: Shape): Access {
   if (input.every((d) => d === 1)) return 'scalar';
@@ -34,7 +41,7 @@ export function renderElementwiseLoop(expr: Expr, inputs: readonly LoopInput[], 
   });
   const rankOut = outShape.length;
   if (access.every((a) => a !== 'broadcast')) {
-    const body = exprToJs(expr, (k) => (access[k] === 'scalar' ? `v${k}` : `x${k}[i]`), dtypes).code;
+    const body = jsExpr(expr, (k) => (access[k] === 'scalar' ? `v${k}` : `x${k}[i]`), dtypes);
     lines.push('const total = out.length;', `for (let i = 0; i < total; i++) out[i] = ${body};`);
     return lines.join('\n');
   }
@@ -46,7 +53,7 @@ export function renderElementwiseLoop(expr: Expr, inputs: readonly LoopInput[], 
   });
   lines.push(`const rank = outShape.length;`, `const n = rank === 0 ? 1 : outShape[rank - 1];`, `const rows = n === 0 ? 0 : out.length / n;`);
   inputs.forEach((input, k) => {
-    if (access[k] === 'broadcast') lines.push(`const s${k} = rt.broadcastStrides(${input.shape}, outShape);`);
+    if (access[k] === 'broadcast') lines.push(`const s${k} = ${call('broadcastStrides', input.shape, 'outShape')};`);
   });
   const offsets = inputs.map((_, k) => k).filter((k) => access[k] === 'broadcast');
   const load = (k: number): string => {
@@ -54,7 +61,7 @@ export function renderElementwiseLoop(expr: Expr, inputs: readonly LoopInput[], 
     if (access[k] === 'full') return `x${k}[base + j]`;
     return innerBroadcast[k] ? `x${k}[o${k}]` : `x${k}[o${k} + j]`;
   };
-  const body = exprToJs(expr, load, dtypes).code;
+  const body = jsExpr(expr, load, dtypes);
   lines.push(
     'for (let r = 0; r < rows; r++) {',
     `  let rem = r; ${offsets.map((k) => `let o${k} = 0;`).join(' ')}`,

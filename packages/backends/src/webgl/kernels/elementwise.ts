@@ -1,7 +1,8 @@
 import type { Expr } from '@loom/graph';
-import { primitiveExpr } from '../../primitive-expr.ts';
+import { GLSL } from '../../expr/languages/glsl.ts';
+import { primitiveExpr } from '../../expr/primitive-expr.ts';
+import { renderExpr } from '../../expr/render-expr.ts';
 import { broadcastOffset } from '../glsl.ts';
-import { renderExpr } from '../glsl-expr.ts';
 import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
 
 /**
@@ -16,7 +17,7 @@ export function renderElementwise(ctx: KernelContext, expr: Expr): GlPass[] {
     const { lines, offset } = broadcastOffset('i', x.shape, out, `b${k}_`);
     return [...lines, `float x${k} = ${sample(k, offset)};`];
   });
-  const rendered = renderExpr(expr, ctx.inputs.map((x, k) => ({ value: `x${k}`, dtype: x.dtype })));
+  const rendered = renderExpr(GLSL, expr, ctx.inputs.map((x, k) => ({ value: `x${k}`, dtype: x.dtype })));
   return [
     {
       inputs: ctx.inputs.map((_, k) => input(k)),
@@ -31,4 +32,4 @@ export function renderElementwise(ctx: KernelContext, expr: Expr): GlPass[] {
 export const fusedElementwiseKernel = (ctx: KernelContext<'fused_elementwise'>): GlPass[] => renderElementwise(ctx, ctx.attrs.expr);
 
 /** A plain elementwise op (add, exp, less, where, cast, ...) as a one-op expression. */
-export const primitiveElementwiseKernel = (ctx: KernelContext): GlPass[] => renderElementwise(ctx, primitiveExpr(ctx.node.op, ctx.inputs.length, ctx.node.attrs));
+export const primitiveElementwiseKernel = (ctx: KernelContext): GlPass[] => renderElementwise(ctx, primitiveExpr(ctx.node));

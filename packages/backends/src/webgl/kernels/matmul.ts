@@ -1,6 +1,7 @@
 import { broadcastStrides, type Expr } from '@loom/graph';
+import { GLSL } from '../../expr/languages/glsl.ts';
+import { renderExpr } from '../../expr/render-expr.ts';
 import { broadcastOffset, coordinates, int } from '../glsl.ts';
-import { renderExpr } from '../glsl-expr.ts';
 import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
 
 /**
@@ -55,7 +56,7 @@ function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | 
     const { lines, offset } = broadcastOffset('i', x!.shape, out, `x${k}_`);
     return [...lines, `float xv${k} = ${sample(2 + k, offset)};`];
   });
-  const rendered = renderExpr(epilogue, [{ value: 'acc', dtype: 'f32' }, ...extras.map((x, k) => ({ value: `xv${k}`, dtype: x!.dtype }))]);
+  const rendered = renderExpr(GLSL, epilogue, [{ value: 'acc', dtype: 'f32' }, ...extras.map((x, k) => ({ value: `xv${k}`, dtype: x!.dtype }))]);
   return [
     {
       inputs: ctx.inputs.map((_, k) => input(k)),

@@ -1,6 +1,6 @@
 import { ropeFrequencies, rotaryDims } from '@loom/graph';
+import { GLSL } from '../../expr/languages/glsl.ts';
 import { f32Literal, imod, int } from '../glsl.ts';
-import { GLSL_HELPERS } from '../glsl-expr.ts';
 import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
 
 /**
@@ -39,5 +39,5 @@ export function ropeKernel(ctx: KernelContext<'rope'>): GlPass[] {
     `float b = ${sample(0, 'partner')};`,
     'return first ? a * c - b * s : a * c + b * s;',
   ];
-  return [{ inputs: ctx.inputs.map((_, k) => input(k)), size, helpers: [GLSL_HELPERS.loom_sincos, lookup], body, what: 'rope' }];
+  return [{ inputs: ctx.inputs.map((_, k) => input(k)), size, helpers: [GLSL.helpers.loom_sincos, lookup], body, what: 'rope' }];
 }

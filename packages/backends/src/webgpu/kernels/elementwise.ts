@@ -1,7 +1,8 @@
 import type { Expr } from '@loom/graph';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
-import { primitiveExpr } from '../../primitive-expr.ts';
-import { renderExpr } from '../wgsl-expr.ts';
+import { WGSL } from '../../expr/languages/wgsl.ts';
+import { primitiveExpr } from '../../expr/primitive-expr.ts';
+import { renderExpr } from '../../expr/render-expr.ts';
 import { entryPoint, linearGrid, Params, storageDecl } from '../wgsl.ts';
 import { classifyAccess, renderBroadcastOffsets } from './broadcast.ts';
 
@@ -18,7 +19,7 @@ export function renderElementwise(ctx: KernelContext, expr: Expr): KernelLaunch[
   const inputs = ctx.inputs.map((x) => ({ shape: x.shape, access: classifyAccess(x.shape, ctx.output.shape) }));
   const offsets = renderBroadcastOffsets('i', inputs, ctx.output.shape, params, '');
   const loads = ctx.inputs.map((x, k) => `let x${k} = in${k}[o${k}];`);
-  const rendered = renderExpr(expr, ctx.inputs.map((x, k) => ({ value: `x${k}`, dtype: x.dtype })));
+  const rendered = renderExpr(WGSL, expr, ctx.inputs.map((x, k) => ({ value: `x${k}`, dtype: x.dtype })));
   const wgsl = [
     ...ctx.inputs.map((x, k) => storageDecl(k, `in${k}`, x.dtype, 'read')),
     storageDecl(ctx.inputs.length, 'out', ctx.output.dtype, 'read_write'),
@@ -45,4 +46,4 @@ export const fusedElementwiseKernel = (ctx: KernelContext<'fused_elementwise'>):
 
 /** A plain elementwise op (add, exp, less, where, cast, ...) as a one-op expression. */
 export const primitiveElementwiseKernel = (ctx: KernelContext): KernelLaunch[] =>
-  renderElementwise(ctx, primitiveExpr(ctx.node.op, ctx.inputs.length, ctx.node.attrs));
+  renderElementwise(ctx, primitiveExpr(ctx.node));

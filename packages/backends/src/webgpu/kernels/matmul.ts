@@ -1,7 +1,8 @@
 import { broadcastStrides, type Expr } from '@loom/graph';
 import { GpuLimitError } from '../errors.ts';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
-import { renderExpr } from '../wgsl-expr.ts';
+import { WGSL } from '../../expr/languages/wgsl.ts';
+import { renderExpr } from '../../expr/render-expr.ts';
 import { entryPoint, linearGrid, Params, storageDecl } from '../wgsl.ts';
 import { classifyAccess, renderBroadcastOffsets } from './broadcast.ts';
 
@@ -147,7 +148,7 @@ function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | 
     const extraAccess = extras.map((x) => ({ shape: x!.shape, access: classifyAccess(x!.shape, out) }));
     const extraOffsets = renderBroadcastOffsets('oi', extraAccess, out, params, 'x');
     const rendered = epilogue
-      ? renderExpr(epilogue, [{ value: 'v', dtype: 'f32' }, ...extras.map((x, k) => ({ value: `xv${k}`, dtype: x!.dtype }))])
+      ? renderExpr(WGSL, epilogue, [{ value: 'v', dtype: 'f32' }, ...extras.map((x, k) => ({ value: `xv${k}`, dtype: x!.dtype }))])
       : undefined;
     // `col` counts columns of this launch's block; the output row is N wide
     const store = (value: string): string[] =>

@@ -1,7 +1,7 @@
 import { ropeFrequencies, rotaryDims } from '@loom/graph';
+import { WGSL } from '../../expr/languages/wgsl.ts';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
 import { entryPoint, f32Literal, linearGrid, Params, storageDecl } from '../wgsl.ts';
-import { WGSL_HELPERS } from '../wgsl-expr.ts';
 
 const WORKGROUP = 256;
 
@@ -26,7 +26,7 @@ export function ropeKernel(ctx: KernelContext<'rope'>): KernelLaunch[] {
   const wgsl = [
     ...decls,
     params.declare(decls.length),
-    WGSL_HELPERS.loom_sincos,
+    WGSL.helpers.loom_sincos,
     `var<private> FREQ: array<f32, ${half}> = array<f32, ${half}>(${freq.map(f32Literal).join(', ')});`,
     entryPoint(WORKGROUP),
     `  let i = wg * ${WORKGROUP}u + lid;`,

@@ -11,3 +11,7 @@ export type { EncodedModel, ExternalData } from './export/encoded-model.ts';
 export { checkTensorSizes, MAX_EXPORT_TENSOR_ELEMENTS, TensorSizeError } from './export/tensor-sizes.ts';
 export { withIntermediates, attentionWeightNodes, IntermediateError, type IntermediateSpec, type Intermediate } from './intermediates.ts';
 export { diffPass, type PassDiff } from './pass-diff.ts';
+export { grad, gradName, GradError, type GradOptions } from './autodiff/grad.ts';
+export { checkGradients, GRADIENT_CHECK, type GradientCheck, type GradientCheckOptions, type GradientMismatch } from './autodiff/check-gradient.ts';
+export { VJP_RULES } from './autodiff/rules/index.ts';
+export type { VjpContext, VjpRule, VjpTable } from './autodiff/vjp.ts';

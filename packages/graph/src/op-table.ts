@@ -30,6 +30,9 @@ import { fusedElementwise } from './ops/fused/fused-elementwise.ts';
 import { fusedMatmul } from './ops/fused/fused-matmul.ts';
 import { fusedMatmulRope } from './ops/fused/fused-matmul-rope.ts';
 import { fusedAddRmsNorm } from './ops/fused/fused-add-rms-norm.ts';
+import { dropout } from './ops/dropout.ts';
+import { scatterAdd } from './ops/scatter-add.ts';
+import { softmaxCrossEntropy } from './ops/softmax-cross-entropy.ts';
 
 /** Every op Loom knows, keyed by name. Backends key their kernel tables by OpName. */
 export const OPS = {
@@ -54,6 +57,9 @@ export const OPS = {
   slice,
   concat,
   cache_update: cacheUpdate,
+  scatter_add: scatterAdd,
+  softmax_cross_entropy: softmaxCrossEntropy,
+  dropout,
   linear,
   embed,
   sinusoidal_posenc: sinusoidalPosenc,

@@ -115,6 +115,9 @@ export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOp
       out = m.node('Gelu', [at(node, 0)], { approximate: { string: node.op === 'gelu' ? 'none' : 'tanh' } });
     } else if (BINARY[node.op]) {
       out = m.node(BINARY[node.op]!, [at(node, 0), at(node, 1)]);
+    } else if (node.op === 'broadcast_like') {
+      // a broadcast to both shapes: Expand broadcasts numpy-style, b's values are not read
+      out = m.node('Expand', [at(node, 0), m.node('Shape', [at(node, 1)])]);
     } else if (COMPARE[node.op]) {
       const [op, negate] = COMPARE[node.op]!;
       const b = m.node(op, [at(node, 0), at(node, 1)]);

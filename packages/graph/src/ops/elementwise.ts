@@ -42,6 +42,8 @@ export const BINARY_FUNCTIONS = {
   pow: { f: Math.pow, ints: false },
   maximum: { f: Math.max, ints: true },
   minimum: { f: Math.min, ints: true },
+  // a broadcast to b's shape: b's values are not read (the gradient of a sum or mean spreads back so)
+  broadcast_like: { f: (a: number) => a, ints: true },
 } as const satisfies Record<string, ScalarFn<(a: number, b: number) => number>>;
 
 /** Comparisons yield i32 0/1, the mask type that `where` consumes. */

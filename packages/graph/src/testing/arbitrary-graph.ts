@@ -332,6 +332,8 @@ const binary: Build = (s, r) => {
     case 'maximum':
     case 'minimum':
       return s.value(s.add(op, [a, b]), Math.max(a.mag, b.mag), exactBits);
+    case 'broadcast_like':
+      return s.value(s.add(op, [a, b]), a.mag, a.bits);
     case 'mul': {
       if (a.dtype === 'f32' && a.mag * b.mag > MAG_LIMIT) [a, b] = [s.tame(a, 1), s.tame(b, 1)];
       const bits = isExact(a) && isExact(b) && a.dtype === 'f32' ? a.bits! + b.bits! : undefined;

@@ -39,6 +39,7 @@ export const C_LIKE_BINARY: Spellings<BinaryName> = {
   pow: { helpers: ['loom_pow'], code: (a, b) => `loom_pow(${a}, ${b})` },
   maximum: { code: (a, b) => `max(${a}, ${b})` },
   minimum: { code: (a, b) => `min(${a}, ${b})` },
+  broadcast_like: { code: (a) => a },
 };
 
 export const C_LIKE_COMPARE: { readonly [K in CompareName]: string } = {

@@ -36,6 +36,7 @@ export const JAVASCRIPT: ExprLanguage<never> = {
     pow: { code: (a, b) => `Math.pow(${a}, ${b})` },
     maximum: { code: (a, b) => `Math.max(${a}, ${b})` },
     minimum: { code: (a, b) => `Math.min(${a}, ${b})` },
+    broadcast_like: { code: (a) => a },
   },
   compare: { equal: '===', not_equal: '!==', less: '<', less_equal: '<=', greater: '>', greater_equal: '>=' },
   casts: { 'f32->i32': { code: (a) => `Math.trunc(${a})` }, 'i32->f32': null },

@@ -15,3 +15,6 @@ export { grad, gradName, GradError, type GradOptions } from './autodiff/grad.ts'
 export { checkGradients, GRADIENT_CHECK, type GradientCheck, type GradientCheckOptions, type GradientMismatch } from './autodiff/check-gradient.ts';
 export { VJP_RULES } from './autodiff/rules/index.ts';
 export type { VjpContext, VjpRule, VjpTable } from './autodiff/vjp.ts';
+export { trainStepGraph, TrainStepError, TRAIN_STATE, type TrainStepOptions } from './training/train-step.ts';
+export { optimizerStates, optimizerUpdate, decaysByDefault, type OptimizerSpec } from './training/optimizers.ts';
+export { learningRate, learningRateAt, type LrSchedule } from './training/lr-schedule.ts';

@@ -1,5 +1,5 @@
 import { canonicalDim, LoomError, multiplyDims, nodeName, resolveDim, stateNames, type Dim, type Graph, type GraphNode } from '@loom/graph';
-import { VIEW_OPS, type BufferKind, type Plan, type PlanBuffer, type PlanStep } from './plan.ts';
+import { VIEW_OPS, type BufferKind, type Plan, type PlanBuffer, type PlanStep, type StateWrite } from './plan.ts';
 
 export interface MemoryPlanOptions {
   /** Reuse the buffers of dead values (liveness-based). Default true. */
@@ -32,7 +32,8 @@ export function planMemory(graph: Graph, order: readonly number[], options: Memo
   const bindings = new Map(Object.entries(options.bindings ?? {}));
   const outputs = new Set(graph.outputs.map((o) => o.node));
   const states = stateNames(graph);
-  const stateUpdate = checkStates(graph, states);
+  const { cacheUpdates: stateUpdate, replaced } = checkStates(graph, states);
+  const stateWrites: StateWrite[] = [];
   const position = new Map(order.map((id, i) => [id, i]));
 
   // a view reads through to its source: resolve every node to the node that owns its storage
@@ -99,6 +100,19 @@ export function planMemory(graph: Graph, order: readonly number[], options: Memo
       out = buffers[nodeBuffer[updatedState]!]!;
       wroteInPlace = true;
     }
+    const replacedState = replaced.get(id);
+    if (replacedState !== undefined) {
+      const state = buffers[nodeBuffer[replacedState.input]!]!;
+      // an elementwise step that reads the state's value for the last time may write the next one over it
+      const overwrite = inPlace && IN_PLACE_OPS.has(node.op) && lastUse.get(owner[replacedState.input]!) === position.get(id) && node.inputs.filter((i) => owner[i] === owner[replacedState.input]).length === 1;
+      if (overwrite) {
+        out = state;
+        wroteInPlace = true;
+      } else {
+        out = newBuffer('output', node);
+        stateWrites.push({ name: replacedState.name, from: out.id, to: state.id });
+      }
+    }
     if (!out && outputs.has(id)) out = newBuffer('output', node);
     if (!out && reuse) {
       const fit = free
@@ -134,6 +148,7 @@ export function planMemory(graph: Graph, order: readonly number[], options: Memo
     nodeBuffer,
     steps,
     ...(options.stridedViews ? { stridedViews: [...strided].sort((a, b) => a - b) } : {}),
+    ...(stateWrites.length > 0 ? { stateWrites } : {}),
     stats: {
       nodesBefore: options.nodesBefore ?? graph.nodes.length,
       nodesAfter: graph.nodes.length,
@@ -185,22 +200,31 @@ export class StatePlanError extends LoomError {
 }
 
 /**
- * For each state, the node that produces its next value must be a cache_update of the state input,
- * and that must be the input's only reader, so the update can happen in place. Returns
- * updating node -> state input node.
+ * How each state's next value is written. A cache_update of the state input that is the input's
+ * only reader updates the state in place (a KV cache: `cacheUpdates`, updating node -> state input).
+ * Any other producer of a value of the state's type (a trained weight, an optimizer's moment)
+ * replaces it after the run: in place where an elementwise step reads the old value last, else
+ * through a copy (`replaced`, producing node -> state). A state output of another type is an error.
  */
-function checkStates(graph: Graph, states: ReadonlySet<string>): Map<number, number> {
-  const updates = new Map<number, number>();
+function checkStates(graph: Graph, states: ReadonlySet<string>): { cacheUpdates: Map<number, number>; replaced: Map<number, { name: string; input: number }> } {
+  const cacheUpdates = new Map<number, number>();
+  const replaced = new Map<number, { name: string; input: number }>();
   for (const name of states) {
     const input = graph.nodes.find((n) => n.op === 'input' && nodeName(n) === name)!;
     const output = graph.nodes[graph.outputs.find((o) => o.name === name)!.node]!;
     const readers = graph.nodes.filter((n) => n.inputs.includes(input.id));
-    if (output.op !== 'cache_update' || output.inputs[0] !== input.id || readers.length !== 1) {
-      throw new StatePlanError(`state '${name}': its output must be a cache_update of input '${name}', which nothing else reads`);
+    if (output.op === 'cache_update' && output.inputs[0] === input.id && readers.length === 1) {
+      cacheUpdates.set(output.id, input.id);
+      continue;
     }
-    updates.set(output.id, input.id);
+    if (output.type.dtype !== input.type.dtype || output.type.shape.length !== input.type.shape.length || output.type.shape.some((d, i) => !sameDim(d, input.type.shape[i]!))) {
+      throw new StatePlanError(`state '${name}': its next value has type ${output.type.dtype}[${output.type.shape.join(', ')}], not the state's ${input.type.dtype}[${input.type.shape.join(', ')}]`);
+    }
+    if (output.id === input.id) continue; // returned unchanged
+    if (replaced.has(output.id)) throw new StatePlanError(`state '${name}': its next value is also the next value of state '${replaced.get(output.id)!.name}'; give each state its own`);
+    replaced.set(output.id, { name, input: input.id });
   }
-  return updates;
+  return { cacheUpdates, replaced };
 }
 
 function sameDim(a: Dim, b: Dim): boolean {

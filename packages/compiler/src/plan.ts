@@ -18,10 +18,23 @@ export interface Plan {
    * step and share their source's buffer; the backend reads them through strides.
    */
   readonly stridedViews?: readonly number[];
+  /**
+   * States whose next value a step wrote elsewhere than into the state's own buffer: after the last
+   * step, buffer `from` is copied into the state's buffer `to` (absent when every state is updated in
+   * place, as a KV cache's cache_update always is).
+   */
+  readonly stateWrites?: readonly StateWrite[];
   readonly stats: PlanStats;
 }
 
-/** `state`: a graph input that the output of the same name updates in place (a KV cache). */
+/** A state's next value, copied into the state's buffer at the end of a run. */
+export interface StateWrite {
+  readonly name: string;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** `state`: a graph input that the output of the same name replaces after each run (a KV cache, a weight being trained, an optimizer's moments). */
 export type BufferKind = 'input' | 'param' | 'constant' | 'intermediate' | 'output' | 'state';
 
 export interface PlanBuffer {

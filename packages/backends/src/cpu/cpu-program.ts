@@ -181,7 +181,16 @@ export class CpuProgram {
     const run = this.resolveViews(bindings, storage);
     this.nonFinite = undefined;
     for (const [step, kernel] of this.kernels.entries()) this.runStep(step, kernel, run);
+    this.writeStates(run);
     return this.readOutputs(run);
+  }
+
+  /** States whose next value a step wrote into another buffer (plan.stateWrites): copied into the state's array. */
+  private writeStates(run: RunBuffers): void {
+    for (const w of this.plan.stateWrites ?? []) {
+      const to = run.storage[w.to]!;
+      to.set(run.storage[w.from]!.subarray(0, to.length));
+    }
   }
 
   /** Binds the symbols to the feeds' sizes, drops what was kept for other values, and checks the run against the memory budget. */

@@ -286,6 +286,7 @@ export class WebGpuDevice implements GpuDevice<WebGpuSchedule, KernelTiming> {
     const groups = this.bindGroups(schedule, generation);
     this.writeInputs(schedule, feeds);
     const encoder = await this.launch(schedule, groups, profile);
+    this.writeStates(schedule, encoder);
     const statusOffset = this.copyOutputs(schedule, encoder);
     device.queue.submit([encoder.finish()]);
     if (validate) {
@@ -406,6 +407,14 @@ export class WebGpuDevice implements GpuDevice<WebGpuSchedule, KernelTiming> {
       profile.push({ node: node.id, op: node.op, workgroups: [...l.launch.workgroups], ms: performance.now() - start });
     }
     return device.createCommandEncoder();
+  }
+
+  /** States whose next value a launch wrote into another buffer (plan.stateWrites): copied into the state's buffer. */
+  private writeStates(schedule: WebGpuSchedule, encoder: GPUCommandEncoder): void {
+    for (const w of this.plan.stateWrites ?? []) {
+      const bytes = schedule.bufferBytes[w.to]!;
+      if (bytes > 0) encoder.copyBufferToBuffer(this.pool[w.from]!, 0, this.pool[w.to]!, 0, bytes);
+    }
   }
 
   /** Copies the outputs and the status words into the staging buffer; returns where the status words start. */

@@ -11,7 +11,7 @@ import { getBackend, type Backend } from '@loom/backends';
 import { GraphBuilder, type NDArray } from '@loom/graph';
 import { generate } from '../packages/models/src/decoding/generate.ts';
 import { gpt2ConfigFromHf } from '../packages/models/src/gpt2/config.ts';
-import { Gpt2Runner } from '../packages/models/src/gpt2/runner.ts';
+import { Gpt2Runner } from '../packages/models/src/runners/causal-lm-runner.ts';
 import { gpt2Weights } from '../packages/models/src/weights/gpt2-weights.ts';
 import { fixtureJson, fixtureTensors } from '../packages/models/test/helpers.ts';
 import { firstLine, tfjsWebglMatmulMs } from './peers/index.ts';

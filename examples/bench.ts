@@ -22,7 +22,7 @@ import type { CpuProgram } from '../packages/backends/src/cpu/cpu-program.ts';
 import { GPT2_PRESETS, type Gpt2Config } from '../packages/models/src/gpt2/config.ts';
 import { buildGpt2 } from '../packages/models/src/gpt2/model.ts';
 import { KvCacheDecoder } from '../packages/models/src/decoding/kv-cache-decoder.ts';
-import { gpt2CachedPlans } from '../packages/models/src/gpt2/runner.ts';
+import { gpt2CachedPlans } from '../packages/models/src/runners/causal-lm-runner.ts';
 import { argmax } from '../packages/models/src/decoding/sampling.ts';
 import { NO_PROGRESS, terminalProgress } from '../packages/models/src/cli/progress.ts';
 import { median, medianRuns } from './timing.ts';

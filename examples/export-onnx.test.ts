@@ -14,7 +14,7 @@ import { writeFileAtomic, writeSafetensorsFile } from '@loom/graph/node';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../packages/models/src/cli/run-cli.ts';
-import { buildCachedGpt2 } from '../packages/models/src/gpt2/cached-model.ts';
+import { buildCachedGpt2 } from '../packages/models/src/gpt2/model.ts';
 import { gpt2ConfigFromHf } from '../packages/models/src/gpt2/config.ts';
 import { modelWithWeights } from '../packages/models/src/io/model-with-weights.ts';
 import { FIXTURES, fixtureJson } from '../packages/models/test/helpers.ts';

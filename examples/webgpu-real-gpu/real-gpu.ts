@@ -13,7 +13,7 @@ import { createWebGpuBackend } from '../../packages/backends/src/webgpu/index.ts
 import { GraphBuilder, type Graph, type NDArray } from '../../packages/graph/src/index.ts';
 import { GPT2_PRESETS, type Gpt2Config } from '../../packages/models/src/gpt2/config.ts';
 import { KvCacheDecoder } from '../../packages/models/src/decoding/kv-cache-decoder.ts';
-import { gpt2CachedPlans } from '../../packages/models/src/gpt2/runner.ts';
+import { gpt2CachedPlans } from '../../packages/models/src/runners/causal-lm-runner.ts';
 import { buildGpt2 } from '../../packages/models/src/gpt2/model.ts';
 import { timeRuns } from '../timing.ts';
 

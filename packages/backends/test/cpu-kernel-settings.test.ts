@@ -11,8 +11,7 @@ import { withPrepareOptions, cpuBackend, type PrepareOptions } from '../src/inde
 import { generate } from '../../models/src/decoding/generate.ts';
 import { gpt2ConfigFromHf } from '../../models/src/gpt2/config.ts';
 import { KvCacheDecoder } from '../../models/src/decoding/kv-cache-decoder.ts';
-import { gpt2CachedPlans } from '../../models/src/gpt2/runner.ts';
-import { Gpt2Runner } from '../../models/src/gpt2/runner.ts';
+import { gpt2CachedPlans, Gpt2Runner } from '../../models/src/runners/causal-lm-runner.ts';
 import { gpt2Weights } from '../../models/src/weights/gpt2-weights.ts';
 import { fixtureJson, fixtureTensors, tensor } from '../../models/test/helpers.ts';
 

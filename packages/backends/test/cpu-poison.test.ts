@@ -6,7 +6,7 @@ import { cpuBackend, CpuProgram, type Backend, type CpuKernel } from '../src/ind
 // the model zoo lives in @loom/models, which depends on this package: import its sources directly
 import { generate } from '../../models/src/decoding/generate.ts';
 import { gpt2ConfigFromHf } from '../../models/src/gpt2/config.ts';
-import { Gpt2Runner } from '../../models/src/gpt2/runner.ts';
+import { Gpt2Runner } from '../../models/src/runners/causal-lm-runner.ts';
 import { gpt2Weights } from '../../models/src/weights/gpt2-weights.ts';
 import { fixtureJson, fixtureTensors, tensor } from '../../models/test/helpers.ts';
 

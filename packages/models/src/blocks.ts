@@ -1,8 +1,10 @@
 /**
- * Small building blocks shared by the models: layers that own named weights, the tied output head and
- * the "last position" selection used by generation graphs.
+ * Small building blocks shared by the models: layers that own named weights, the tied output head,
+ * the "last position" selection used by generation graphs, and the KV cache, which every model's
+ * cached graph writes the one way `decodeStepInputs` gives.
  *
- * Dimension letters: B batch, T sequence length, D model width, V vocabulary.
+ * Dimension letters: B batch, T sequence length, D model width, V vocabulary, P cache capacity,
+ * W a cache's width.
  */
 import { ConfigError } from './errors.ts';
 import { MASKED, type Dim, type Graph, type ModelBuilder, type Shape, type Tensor } from '@loom/graph';
@@ -77,25 +79,48 @@ function cacheMask(m: ModelBuilder, positions: I32<readonly ['batch', Dim]>, cap
   return m.where(future, MASKED, 0);
 }
 
+/** The keys and values one attention reads, (B, S, W) each. */
+export interface KeysValues {
+  readonly k: F32<readonly ['batch', Dim, Dim]>;
+  readonly v: F32<readonly ['batch', Dim, Dim]>;
+}
+
+/**
+ * Where layer `layer`'s self-attention reads its keys and values, given the ones this run's tokens
+ * project to: those alone (`ownKeysValues`, a full-sequence graph) or the whole KV cache they are
+ * written into (`decodeStepInputs(...).cache`). Every model's layers take one, so a model writes its
+ * full-sequence and its cached graphs with the same block code.
+ */
+export type SelfKeysValues = (layer: number, fresh: KeysValues) => KeysValues;
+
+/** Attention over this run's tokens only: the keys and values as they are. */
+export const ownKeysValues: SelfKeysValues = (_, fresh) => fresh;
+
+/** The state holding layer `layer`'s cached keys or values: `cache.k.3`, `cache.v.3`. */
+export const kvCacheName = (kind: 'k' | 'v', layer: number): string => `cache.${kind}.${layer}`;
+
 /**
  * The inputs every KV-cache graph takes (KvCacheDecoder feeds them): input_ids [B, T] (T = 'seq' at
  * prefill, 1 per step), position [B] (where each row's new tokens start), last_index [B] (whose
- * logits to return); and what follows from them: the absolute positions (B, T) and the mask of
- * attention over a cache of `capacity` slots (B, 1, T, P).
+ * logits to return); and what follows from them: the absolute positions (B, T), the mask of
+ * attention over a cache of `capacity` slots (B, 1, T, P), and `cache`, the one way a model writes
+ * its KV cache: layer i's new keys and values (B, T, W) go into the states cache.{k,v}.{i}
+ * (B, P, W) at each row's position, and attention reads all P slots under the mask.
  */
 export function decodeStepInputs(m: ModelBuilder, seq: 'seq' | 1, capacity: number) {
   const ids = m.input('input_ids', 'i32', ['batch', seq]);
   const position = m.input('position', 'i32', ['batch']);
   const lastIndex = m.input('last_index', 'i32', ['batch']);
   const positions = rowPositions(m, position, seq);
-  return { ids, position, lastIndex, positions, mask: cacheMask(m, positions, capacity) };
+  const cache: SelfKeysValues = (layer, fresh) => ({
+    k: appendToCache(m, kvCacheName('k', layer), fresh.k, position, capacity),
+    v: appendToCache(m, kvCacheName('v', layer), fresh.v, position, capacity),
+  });
+  return { ids, position, lastIndex, positions, mask: cacheMask(m, positions, capacity), cache };
 }
 
-/**
- * Appends `fresh` (B, T, W) to the KV-cache state `name` (B, P, W) at each row's `position`, and
- * returns the whole cache: attention then reads all P slots under `cacheMask`.
- */
-export function appendToCache(m: ModelBuilder, name: string, fresh: F32<readonly ['batch', Dim, Dim]>, position: I32<readonly ['batch']>, capacity: number): F32<readonly ['batch', number, number]> {
+/** Appends `fresh` (B, T, W) to the KV-cache state `name` (B, P, W) at each row's `position`, and returns the whole cache. */
+function appendToCache(m: ModelBuilder, name: string, fresh: F32<readonly ['batch', Dim, Dim]>, position: I32<readonly ['batch']>, capacity: number): F32<readonly ['batch', number, number]> {
   const width = fresh.shape[2];
   if (typeof width !== 'number') throw new ConfigError(`${name}: a cache needs a static width, got ${width}`);
   const cache = m.state(name, 'f32', ['batch', capacity, width]);

@@ -1,7 +1,8 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import type { NDArray } from '@loom/graph';
 import { readSafetensorsFd } from '@loom/graph/node';
-import { ConfigError, FileError } from '../errors.ts';
+import { parseJsonText } from './config/parse-config.ts';
+import { FileError } from './errors.ts';
 
 /** What a non-regular file is, for the message that refuses it. */
 function kindOf(st: Stats): string {
@@ -66,12 +67,7 @@ export function readUserFile(path: string, what: string, maxBytes = Infinity): B
 
 /** A JSON file the user named (a config, a tokenizer); bad JSON is a ConfigError naming the file. */
 export function readUserJson(path: string, what: string, maxBytes = Infinity): unknown {
-  const text = readUserFile(path, what, maxBytes).toString('utf8');
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
+  return parseJsonText(readUserFile(path, what, maxBytes).toString('utf8'), path);
 }
 
 /**

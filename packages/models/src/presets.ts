@@ -1,18 +1,20 @@
 import type { Graph } from '@loom/graph';
 import { countParams } from './blocks.ts';
-import { GPT2_PRESETS, type Gpt2Config } from './gpt2/config.ts';
-import { buildGpt2 } from './gpt2/model.ts';
 import { ConfigError } from './errors.ts';
-import { TRANSFORMER_PRESETS, type TransformerConfig } from './transformer/config.ts';
-import { buildTransformer } from './transformer/model.ts';
+import type { ModelFamily } from './families/family.ts';
+import { FAMILIES } from './families/registry.ts';
 
-export type Preset = { readonly kind: 'transformer'; readonly config: TransformerConfig } | { readonly kind: 'gpt2'; readonly config: Gpt2Config };
+/** A named model: its family's name (`kind`), the family, and the config. */
+export interface Preset {
+  readonly kind: string;
+  readonly family: ModelFamily;
+  readonly config: unknown;
+}
 
-/** Every named model: the paper's Transformers and the four GPT-2 sizes. */
-export const PRESETS: Readonly<Record<string, Preset>> = {
-  ...Object.fromEntries(Object.entries(TRANSFORMER_PRESETS).map(([name, config]) => [name, { kind: 'transformer', config }])),
-  ...Object.fromEntries(Object.entries(GPT2_PRESETS).map(([name, config]) => [name, { kind: 'gpt2', config }])),
-};
+/** Every named model, each family's presets in registry order: the paper's Transformers and the four GPT-2 sizes. */
+export const PRESETS: Readonly<Record<string, Preset>> = Object.fromEntries(
+  FAMILIES.flatMap((family) => Object.entries(family.presets ?? {}).map(([name, config]) => [name, { kind: family.name, family, config }])),
+);
 
 export function getPreset(name: string): Preset {
   const preset = Object.hasOwn(PRESETS, name) ? PRESETS[name] : undefined;
@@ -22,8 +24,8 @@ export function getPreset(name: string): Preset {
 
 /** The graph holding every weight of a preset (the teacher-forcing graph for the Transformer). */
 export function presetGraph(name: string): Graph {
-  const preset = getPreset(name);
-  return preset.kind === 'transformer' ? buildTransformer(preset.config) : buildGpt2(preset.config);
+  const { family, config } = getPreset(name);
+  return family.build(config);
 }
 
 /** Parameters of a preset: the sum of its weights' sizes, tied weights once. */

@@ -3,7 +3,7 @@ import { mulberry32, type NDArray } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { generate } from '../src/decoding/generate.ts';
 import { llamaConfigFromHf } from '../src/llama/config.ts';
-import { LlamaRunner } from '../src/llama/runner.ts';
+import { LlamaRunner } from '../src/runners/causal-lm-runner.ts';
 import { llamaWeights } from '../src/weights/llama-weights.ts';
 import { fixtureJson, fixtureTensors } from './helpers.ts';
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { generate } from '../src/decoding/generate.ts';
 import { gpt2ConfigFromHf, parseGpt2ConfigJson } from '../src/gpt2/config.ts';
 import { buildGpt2 } from '../src/gpt2/model.ts';
-import { Gpt2Runner } from '../src/gpt2/runner.ts';
+import { Gpt2Runner } from '../src/runners/causal-lm-runner.ts';
 import { gpt2Tokenizer } from '../src/tokenizers/gpt2-tokenizer.ts';
 import { gpt2Weights } from '../src/weights/gpt2-weights.ts';
 import { WeightsError } from '../src/weights/weights-error.ts';

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { browserMissing } from '../../backends/test/browser-session.ts';
 import { backendRequired } from '../../backends/test/require-backend.ts';
 import { loadInspectModel, type InspectModel } from '../src/inspect/inspect-model.ts';
-import { parseReverseSpec } from '../src/reverse/reverse-model.ts';
+import { parseReverseSpec } from '../src/transformer/reverse-spec.ts';
 import { buildTransformerEncoder } from '../src/transformer/model.ts';
 import { startInspectServer } from '../src/inspect/inspect-server.ts';
 import { bufferLives, liveBytes } from '../src/inspect/page/plan-view.ts';

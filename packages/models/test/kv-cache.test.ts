@@ -3,8 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { generate } from '../src/decoding/generate.ts';
 import { gpt2ConfigFromHf } from '../src/gpt2/config.ts';
 import { KvCacheDecoder } from '../src/decoding/kv-cache-decoder.ts';
-import { gpt2CachedPlans } from '../src/gpt2/runner.ts';
-import { Gpt2Runner } from '../src/gpt2/runner.ts';
+import { gpt2CachedPlans, Gpt2Runner } from '../src/runners/causal-lm-runner.ts';
 import { gpt2Weights } from '../src/weights/gpt2-weights.ts';
 import { fixtureJson, fixtureTensors } from './helpers.ts';
 

@@ -8,7 +8,7 @@ import { cpuBackend } from '@loom/backends';
 import { maxAbsDiff, mulberry32, type NDArray } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { llamaConfigFromHf, type LlamaConfig } from '../src/llama/config.ts';
-import { LlamaRunner } from '../src/llama/runner.ts';
+import { LlamaRunner } from '../src/runners/causal-lm-runner.ts';
 import { generate } from '../src/decoding/generate.ts';
 import { llamaWeights } from '../src/weights/llama-weights.ts';
 

@@ -80,7 +80,7 @@ describe('Marian checkpoints (model_type marian)', () => {
     const beams = await loom('translate', ...args, '--ids', source.join(','), '--max-new-tokens', '10', '--beams', '4');
     expect(beams.code, beams.stderr).toBe(0);
     const model = await loadSeq2Seq(join(dir, 'model.safetensors'), join(dir, 'config.json'), referenceBackend);
-    const g = model.config.generation;
+    const g = model.generation;
     const [ref] = await translate(model.runner, [source], { start: g.decoderStartTokenId, eos: g.eosTokenId, maxNewTokens: 10, beams: 4, suppress: g.suppressTokens, forcedEos: g.forcedEosTokenId, kvCache: false });
     expect(beams.stdout).toBe(`${ref!.slice(1).join(',')}\n`);
     // num_beams and max_length from generation_config.json, as generate() reads them

@@ -6,7 +6,7 @@ import { Prng } from '../src/decoding/prng.ts';
 import { loadReverseModel } from '../src/reverse/load-reverse.ts';
 import type { TransformerConfig } from '../src/transformer/config.ts';
 import { buildTransformer, buildTransformerDecoder, buildTransformerEncoder } from '../src/transformer/model.ts';
-import { TransformerRunner } from '../src/transformer/runner.ts';
+import { TransformerRunner } from '../src/runners/transformer-runner.ts';
 import { expectedWeights } from '../src/weights/mapping.ts';
 import { fixtureJson, fixtureTensors, tensor } from './helpers.ts';
 

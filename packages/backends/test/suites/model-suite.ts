@@ -7,11 +7,10 @@ import { describe, expect, it } from 'vitest';
 // the model zoo lives in @loom/models, which depends on this package: import its sources directly
 import { generate } from '../../../models/src/decoding/generate.ts';
 import { gpt2ConfigFromHf } from '../../../models/src/gpt2/config.ts';
-import { Gpt2Runner } from '../../../models/src/gpt2/runner.ts';
+import { Gpt2Runner, LlamaRunner } from '../../../models/src/runners/causal-lm-runner.ts';
 import { loadReverseModel } from '../../../models/src/reverse/load-reverse.ts';
 import { gpt2Weights } from '../../../models/src/weights/gpt2-weights.ts';
 import { llamaConfigFromHf } from '../../../models/src/llama/config.ts';
-import { LlamaRunner } from '../../../models/src/llama/runner.ts';
 import { llamaWeights } from '../../../models/src/weights/llama-weights.ts';
 import { fixtureJson, fixtureTensors, maxAbsDiffRows, tensor } from '../../../models/test/helpers.ts';
 import type { BackendName } from '../../src/index.ts';

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { BACKEND_NAMES, getBackend, requireFiniteOutputs, resolveThreads, type Backend, type PrepareOptions } from '@loom/backends';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { BEAMS_WHY, MAX_BEAMS } from '../decoding/decoding-budget.ts';
+import { BEAMS_WHY, MAX_BEAMS } from '../config/limits.ts';
 import { ModelInputError } from '../errors.ts';
 import { weightsBudget } from '../io/model-budget.ts';
 

@@ -6,6 +6,15 @@ export type ConfigWhere = string | ((field: string) => string);
 
 const fileOf = (where: ConfigWhere, field: string): string => (typeof where === 'string' ? where : where(field));
 
+/** The JSON in a config file's text; a syntax error is a ConfigError naming the file. */
+export function parseJsonText(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${where}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
 /** A config.json checked against its schema; the first problem is a ConfigError naming the file and the field. */
 export function parseConfig<S extends z.ZodType>(schema: S, json: unknown, where: ConfigWhere): z.output<S> {
   const parsed = schema.safeParse(json);
@@ -20,4 +29,10 @@ export function unsupportedField(where: ConfigWhere): (field: string, why: strin
   return (field, why) => {
     throw new ConfigError(`${fileOf(where, field)}: ${field}: ${why}`);
   };
+}
+
+/** A checkpoint's generation_config.json: what Hugging Face's generate() reads over config.json. */
+export interface GenerationConfigFile {
+  readonly json: Readonly<Record<string, unknown>>;
+  readonly where: string;
 }

@@ -5,17 +5,8 @@
  */
 import { formatBytes, MemoryBudgetError } from '@loom/backends';
 import type { Weights } from '@loom/graph';
+import { BEAMS_WHY, MAX_BEAMS } from '../config/limits.ts';
 import { ModelInputError } from '../errors.ts';
-
-/**
- * The most beams per input. Translation quality peaks at a handful of beams and falls with more
- * (Koehn and Knowles 2017, "the beam search curse"); Hugging Face checkpoints ship 1 to 12. 64 leaves
- * room for experiments while keeping a step's K x 2K candidates and K caches small.
- */
-export const MAX_BEAMS = 64;
-
-/** Why, in a message. */
-export const BEAMS_WHY = 'each beam is a row of the batch with its own KV cache, and quality falls past a handful of beams';
 
 /** Refuses a beam count that is not an integer from 1 to MAX_BEAMS. */
 export function checkBeams(beams: number): void {

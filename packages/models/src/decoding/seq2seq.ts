@@ -1,10 +1,23 @@
 import { ModelInputError } from '../errors.ts';
-import type { TransformerRunner } from '../transformer/runner.ts';
 import { beamSearchEach } from './beam-search.ts';
-import { checkBeams, checkDecodingBudget } from './decoding-budget.ts';
+import { checkBeams, checkDecodingBudget, type DecodingBytes } from './decoding-budget.ts';
 import { Prng } from './prng.ts';
 import { isSampling, pickToken, validateSampling, type SamplingOptions } from './sampling.ts';
-import { decodeLoop, usingDecoder } from './step.ts';
+import { decodeLoop, usingDecoder, type StepDecoder } from './step.ts';
+
+/**
+ * What decoding needs of an encoder-decoder model, whatever builds it (TransformerRunner runs
+ * Marian and the reverse model): its target positions, a step decoder for a batch of sources, and
+ * the memory a decoding holds.
+ */
+export interface EncoderDecoderLm {
+  /** The longest target, start token included. */
+  readonly maxPositions: number;
+  /** A step decoder for these source rows, with the KV cache (default) or recomputing the target prefix; one source row serves a batch of any size (beams). */
+  decoder(sources: readonly (readonly number[])[], kvCache?: boolean): StepDecoder;
+  /** What decoding a source of `sourceLength` tokens holds: the weights, and per row its caches and logits. */
+  decodingBytes(sourceLength: number): DecodingBytes;
+}
 
 export interface TranslateOptions extends SamplingOptions {
   /** The decoder's first token (BOS; Marian starts from its pad id, config.json's decoder_start_token_id). */
@@ -39,12 +52,12 @@ export interface TranslateOptions extends SamplingOptions {
  * or beam search (one source at a time, its beams as one batch). Returns per row the start token,
  * the generated tokens, and the end token when the row reached it.
  */
-export async function translate(model: TransformerRunner, sources: readonly (readonly number[])[], options: TranslateOptions): Promise<number[][]> {
+export async function translate(model: EncoderDecoderLm, sources: readonly (readonly number[])[], options: TranslateOptions): Promise<number[][]> {
   validateSampling(options);
   if (sources.length === 0) return [];
   const { maxNewTokens } = options;
   if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 0)) throw new ModelInputError(`max-new-tokens must be a non-negative integer, got ${maxNewTokens}`);
-  if (1 + maxNewTokens > model.cfg.maxLen) throw new ModelInputError(`the start token plus ${maxNewTokens} new tokens is longer than the model's ${model.cfg.maxLen} target positions`);
+  if (1 + maxNewTokens > model.maxPositions) throw new ModelInputError(`the start token plus ${maxNewTokens} new tokens is longer than the model's ${model.maxPositions} target positions`);
   const suppressed = options.suppress ?? [];
   const forcedEos = options.forcedEos ?? null;
   // the same rule on logits (greedy) and on log-probabilities (beam search): -Infinity is never chosen
@@ -83,7 +96,7 @@ export async function translate(model: TransformerRunner, sources: readonly (rea
 export interface GreedyOptions {
   readonly bos: number;
   readonly eos: number;
-  /** The longest target, BOS and EOS included (default: the model's maxLen). */
+  /** The longest target, BOS and EOS included (default: the model's maxPositions). */
   readonly maxLen?: number;
   /** Decode with the KV cache (default true). */
   readonly kvCache?: boolean;
@@ -93,7 +106,7 @@ export interface GreedyOptions {
  * Greedy encoder-decoder decoding of a batch of source rows. Each row starts from BOS and stops at
  * its own EOS (kept in the output) or at maxLen tokens; the result is BOS ... EOS per row.
  */
-export function greedyDecode(model: TransformerRunner, sources: readonly (readonly number[])[], options: GreedyOptions): Promise<number[][]> {
-  const maxLen = Math.min(options.maxLen ?? model.cfg.maxLen, model.cfg.maxLen);
+export function greedyDecode(model: EncoderDecoderLm, sources: readonly (readonly number[])[], options: GreedyOptions): Promise<number[][]> {
+  const maxLen = Math.min(options.maxLen ?? model.maxPositions, model.maxPositions);
   return translate(model, sources, { start: options.bos, eos: options.eos, maxNewTokens: maxLen - 1, ...(options.kvCache !== undefined ? { kvCache: options.kvCache } : {}) });
 }

@@ -1,5 +1,6 @@
 import type { Activation } from '@loom/graph';
 import { z } from 'zod';
+import { parseJsonText } from '../config/parse-config.ts';
 import { ConfigError } from '../errors.ts';
 
 /** GPT-2 (Radford et al., 2019): a pre-norm decoder-only Transformer with learned positions and a tied LM head. */
@@ -120,11 +121,5 @@ export function gpt2ConfigFromHf(json: unknown, where = 'config.json'): Gpt2Conf
 
 /** Parses config.json text; a syntax error is a ConfigError too. */
 export function parseGpt2ConfigJson(text: string, where = 'config.json'): Gpt2Config {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${where}: not valid JSON (${(e as Error).message})`);
-  }
-  return gpt2ConfigFromHf(json, where);
+  return gpt2ConfigFromHf(parseJsonText(text, where), where);
 }

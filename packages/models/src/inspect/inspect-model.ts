@@ -6,8 +6,6 @@
 import { graphInputs, nodeName, type Graph, type NDArray } from '@loom/graph';
 import { readFileSync } from 'node:fs';
 import { modelWithWeights, type ModelSource } from '../io/model-with-weights.ts';
-import { parseReverseSpec } from '../reverse/reverse-model.ts';
-import { gpt2Tokenizer } from '../tokenizers/gpt2-tokenizer.ts';
 import { checkTokenizerFitsModel, loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../tokenizers/hf-tokenizer.ts';
 
 export type InspectFamily = 'causal' | 'seq2seq' | 'graph';
@@ -66,18 +64,15 @@ function configToken(config: string | undefined, key: string): number | undefine
 
 export function loadInspectModel(source: ModelSource): InspectModel {
   const randomWeights = source.weights === undefined;
-  const { graph, weights, kind } = modelWithWeights({ ...source, randomWeights });
+  const { graph, weights, kind, family: modelFamily, config } = modelWithWeights({ ...source, randomWeights });
   const family = familyOf(graph);
   const title = `${kind}: ${source.model ?? source.config}${randomWeights ? ' (random weights)' : ''}`;
   const logits = logitsWidth(graph);
-  if (kind === 'transformer' && source.config !== undefined) {
-    const { vocab } = parseReverseSpec(readFileSync(source.config, 'utf8'), source.config);
-    const tokenizer = { name: 'characters', encode: (t: string) => vocab.encode(t), decode: (ids: readonly number[]) => vocab.decode(ids) };
-    return { title, kind, graph, weights, randomWeights, family, tokenizer, ...vocabSizeOf(logits, vocab.size), bos: vocab.bos, eos: vocab.eos, examplePrompt: 'hello world' };
-  }
-  if (kind === 'gpt2') {
-    const tokenizer = { name: 'GPT-2 byte-level BPE', ...gpt2Tokenizer };
-    return { title, kind, graph, weights, randomWeights, family, tokenizer, ...vocabSizeOf(logits, gpt2Tokenizer.vocabSize), eos: configToken(source.config, 'eos_token_id') ?? 50256, examplePrompt: 'The quick brown fox' };
+  // the tokenizer the model's family has without a file (GPT-2's BPE, the reverse model's characters)
+  const builtin = modelFamily?.tokenizer?.(config);
+  if (builtin) {
+    const eos = configToken(source.config, 'eos_token_id') ?? builtin.eos;
+    return { title, kind, graph, weights, randomWeights, family, tokenizer: builtin, ...vocabSizeOf(logits, builtin.vocabSize), ...(builtin.bos !== undefined ? { bos: builtin.bos } : {}), ...(eos !== undefined ? { eos } : {}), examplePrompt: builtin.examplePrompt };
   }
   const file = source.weights !== undefined ? tokenizerBeside(source.weights) : undefined;
   const hfTokenizer = file ? loadHfTokenizer(file) : undefined;

@@ -1,71 +1,43 @@
 import { existsSync } from 'node:fs';
 import { GraphFormatError, graphFromJson, type Graph, type NDArray } from '@loom/graph';
 import { ConfigError } from '../errors.ts';
-import { gpt2ConfigFromHf } from '../gpt2/config.ts';
-import { buildGpt2 } from '../gpt2/model.ts';
-import { LLAMA_MODEL_TYPES, llamaConfigFromHf } from '../llama/config.ts';
-import { buildLlama } from '../llama/model.ts';
-import { marianConfigFromHf } from '../marian/config.ts';
+import type { ModelFamily } from '../families/family.ts';
+import type { WeightsBudget } from '../families/model-size.ts';
+import { findFamily, modelTypeOf, parseChecked, supportedModelTypes } from '../families/registry.ts';
+import { readUserFile } from '../files.ts';
 import { PRESETS, presetGraph } from '../presets.ts';
-import { buildTransformer } from '../transformer/model.ts';
-import { gpt2Size, llamaSize, transformerSize } from '../model-size.ts';
-import { gpt2Weights } from '../weights/gpt2-weights.ts';
-import { llamaWeights } from '../weights/llama-weights.ts';
-import { marianWeights } from '../weights/marian-weights.ts';
-import { readUserFile } from './files.ts';
-import { CAUSAL_LM_TYPES } from './load-causal-lm.ts';
-import { modelTypeOf, SEQ2SEQ_TYPES } from './load-seq2seq.ts';
-import { checkModelSize, weightsBudget, type WeightsBudget } from './model-budget.ts';
+import { weightsBudget } from './model-budget.ts';
 
 /** A model as the commands take it, and what it turned out to be. */
 export interface ModelArgument {
   readonly graph: Graph;
-  /** 'preset', 'graph JSON' or the config's model_type. */
+  /** 'preset', 'graph JSON' or the config's kind (its model_type, or 'transformer' for reverse.json). */
   readonly kind: string;
+  /** A config's family and its parsed config (none for a preset or a graph JSON). */
+  readonly family?: ModelFamily;
+  readonly config?: unknown;
 }
 
-const CONFIG_TYPES = [...CAUSAL_LM_TYPES, ...SEQ2SEQ_TYPES];
-
-/** A Hugging Face config's full-sequence graph, and how its checkpoint maps onto the graph's weights. */
-export interface ConfigModel {
-  readonly graph: Graph;
-  readonly kind: string;
+/** A config's full-sequence graph, and how its checkpoint maps onto the graph's weights. */
+export interface ConfigModel extends ModelArgument {
   load(checkpoint: Map<string, NDArray>, path: string): Map<string, NDArray>;
 }
 
 /**
- * The model a Hugging Face config.json describes, by model_type (a GPT-2 config without one too):
- * GPT-2 and the Llama family with attention_mask, Marian's teacher-forcing graph. Undefined for
- * any other config. Its sizes are checked against `budget` (default: the machine's) before the
- * graph is built.
+ * The model a config of `family` describes: a causal LM's graph with attention_mask, an
+ * encoder-decoder's teacher-forcing graph. Its sizes are checked against `budget` before the graph
+ * is built.
  */
-export function hfConfigModel(json: unknown, where: string, budget: WeightsBudget = weightsBudget()): ConfigModel | undefined {
-  const type = modelTypeOf(json);
-  const record = json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined;
-  if (type === 'gpt2' || (type === undefined && record !== undefined && 'n_layer' in record)) {
-    const cfg = gpt2ConfigFromHf(json, where);
-    checkModelSize(gpt2Size(cfg), where, budget);
-    return { graph: buildGpt2(cfg, { attentionMask: true }), kind: 'gpt2', load: (c, p) => gpt2Weights(cfg, c, p) };
-  }
-  if ((LLAMA_MODEL_TYPES as readonly unknown[]).includes(type)) {
-    const cfg = llamaConfigFromHf(json, where);
-    checkModelSize(llamaSize(cfg), where, budget);
-    return { graph: buildLlama(cfg, { attentionMask: true }), kind: String(type), load: (c, p) => llamaWeights(cfg, c, p) };
-  }
-  if (type === 'marian') {
-    const cfg = marianConfigFromHf(json, where);
-    checkModelSize(transformerSize(cfg.transformer), where, budget);
-    return { graph: buildTransformer(cfg.transformer), kind: 'marian', load: (c, p) => marianWeights(cfg, c, p) };
-  }
-  return undefined;
+export function configModel(family: ModelFamily, json: unknown, where: string, budget: WeightsBudget): ConfigModel {
+  const config = parseChecked(family, json, where, budget);
+  return { graph: family.build(config, { attentionMask: true }), kind: family.kind(config), family, config, load: (c, p) => family.weights(config, c, p) };
 }
 
 /**
  * `loom compile` and `loom verify`'s model argument: a preset name, a Loom graph JSON file
- * (graphToJson's output: `"format": "loom-graph"`), or a Hugging Face config.json (by model_type:
- * GPT-2, the Llama family, Marian; a GPT-2 config without model_type too). Told apart by content;
- * a file that is none of them is one ConfigError saying what each would need. A config.json's
- * sizes are checked against `budget` before its graph is built.
+ * (graphToJson's output: `"format": "loom-graph"`), or a config.json of a family the registry knows.
+ * Told apart by content; a file that is none of them is one ConfigError saying what each would
+ * need. A config.json's sizes are checked against `budget` before its graph is built.
  */
 export function resolveModelArgument(arg: string, budget: WeightsBudget = weightsBudget()): ModelArgument {
   if (Object.hasOwn(PRESETS, arg)) return { graph: presetGraph(arg), kind: 'preset' };
@@ -88,9 +60,9 @@ export function resolveModelArgument(arg: string, budget: WeightsBudget = weight
       throw e;
     }
   }
-  const config = hfConfigModel(json, arg, budget);
-  if (config) return { graph: config.graph, kind: config.kind };
+  const family = findFamily(json);
+  if (family) return configModel(family, json, arg, budget);
   const type = modelTypeOf(json);
-  const what = type !== undefined ? `a config.json of model_type ${JSON.stringify(type).slice(0, 40)}, which Loom does not build (supported: ${CONFIG_TYPES.join(', ')})` : 'neither a Loom graph JSON (no "format": "loom-graph") nor a Hugging Face config.json (no model_type)';
+  const what = type !== undefined ? `a config.json of model_type ${JSON.stringify(type).slice(0, 40)}, which Loom does not build (supported: ${supportedModelTypes().join(', ')})` : 'neither a Loom graph JSON (no "format": "loom-graph") nor a Hugging Face config.json (no model_type)';
   throw new ConfigError(`${arg}: ${what}`);
 }

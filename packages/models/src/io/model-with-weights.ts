@@ -1,20 +1,14 @@
 import { randomWeights } from '@loom/backends';
 import { checkWeights, graphParams, nodeName, type Graph, type NDArray } from '@loom/graph';
-import { ConfigError, ModelInputError } from '../errors.ts';
-import { transformerSize } from '../model-size.ts';
-import { parseReverseSpec } from '../reverse/reverse-model.ts';
-import { buildTransformer } from '../transformer/model.ts';
-import { transformerWeights } from '../weights/transformer-weights.ts';
-import { readCheckpoint, readUserFile, readUserJson } from './files.ts';
-import { modelTypeOf } from './load-seq2seq.ts';
-import { checkModelSize, weightsBudget, type WeightsBudget } from './model-budget.ts';
-import { hfConfigModel, resolveModelArgument, type ConfigModel } from './model-argument.ts';
+import { ModelInputError } from '../errors.ts';
+import { familyOf } from '../families/registry.ts';
+import { readCheckpoint, readUserJson } from '../files.ts';
+import { weightsBudget } from './model-budget.ts';
+import { configModel, resolveModelArgument, type ConfigModel, type ModelArgument } from './model-argument.ts';
 
-/** A model's full-sequence graph with the weights it runs on. */
-export interface ModelWithWeights {
-  readonly graph: Graph;
+/** A model's full-sequence graph with the weights it runs on (and, for a config, its family and parsed config). */
+export interface ModelWithWeights extends ModelArgument {
   readonly weights: Map<string, NDArray>;
-  readonly kind: string;
 }
 
 export interface ModelSource {
@@ -30,30 +24,30 @@ export interface ModelSource {
 }
 
 /**
- * The model as `loom export` takes it: `--weights W --config C` (a Hugging Face config.json of
- * GPT-2, the Llama family or Marian, or the reverse model's reverse.json, with its checkpoint, mapped
- * to Loom's names), or a preset / graph JSON / config.json with `--weights` (Loom-named tensors) or
+ * The model as `loom export` takes it: `--weights W --config C` (a config.json of any family the
+ * registry knows, with its checkpoint, mapped to Loom's names), or a preset / graph JSON / config.json with `--weights` (Loom-named tensors) or
  * `--random-weights`. Graphs are the full-sequence ones (with attention_mask for causal LMs; the
  * teacher-forcing graph for encoder-decoders).
  */
 export function modelWithWeights(source: ModelSource): ModelWithWeights {
-  const model = modelGraph(source);
-  if (source.randomWeights) return { graph: model.graph, kind: model.kind, weights: randomWeights(model.graph, source.seed ?? 0, weightsBudget(source.maxMemory).maxBytes) };
+  const { load, ...model } = modelGraph(source);
+  if (source.randomWeights) return { ...model, weights: randomWeights(model.graph, source.seed ?? 0, weightsBudget(source.maxMemory).maxBytes) };
   if (source.weights === undefined) throw new ModelInputError("give the weights: --weights W (a safetensors file with the graph's weight names), or ask for --random-weights");
-  return { graph: model.graph, kind: model.kind, weights: model.load(readCheckpoint(source.weights), source.weights) };
+  return { ...model, weights: load(readCheckpoint(source.weights), source.weights) };
 }
 
 /** The model's graph, and how its checkpoint maps to the graph's weights (without reading them). */
 export function modelGraph(source: ModelSource): ConfigModel {
   if (source.config !== undefined) {
     if (source.model !== undefined) throw new ModelInputError('give the model as MODEL or as --config C with --weights W, not both');
-    return fromConfig(source.config, weightsBudget(source.maxMemory));
+    const json = readUserJson(source.config, 'config');
+    return configModel(familyOf(json, source.config), json, source.config, weightsBudget(source.maxMemory));
   }
   if (source.model === undefined) throw new ModelInputError('give a model: a preset, a graph JSON or a config.json, or --weights W --config C');
-  const { graph, kind } = resolveModelArgument(source.model, weightsBudget(source.maxMemory));
+  const model = resolveModelArgument(source.model, weightsBudget(source.maxMemory));
+  const { graph } = model;
   return {
-    graph,
-    kind,
+    ...model,
     load(checkpoint, path) {
       const wanted = graphParams(graph).map((n) => nodeName(n)!);
       // no name in common: most likely a checkpoint named as its framework names it, not as the graph does
@@ -65,17 +59,4 @@ export function modelGraph(source: ModelSource): ConfigModel {
       return checkpoint;
     },
   };
-}
-
-function fromConfig(configPath: string, budget: WeightsBudget): ConfigModel {
-  const json = readUserJson(configPath, 'config');
-  const config = hfConfigModel(json, configPath, budget);
-  if (config) return config;
-  const inner = json !== null && typeof json === 'object' ? (json as Record<string, unknown>)['config'] : undefined;
-  if (modelTypeOf(json) === undefined && inner !== null && typeof inner === 'object' && 'chars' in inner && 'max_len' in inner) {
-    const spec = parseReverseSpec(readUserFile(configPath, 'config').toString('utf8'), configPath);
-    checkModelSize(transformerSize(spec.config), configPath, budget);
-    return { graph: buildTransformer(spec.config), kind: 'transformer', load: (c, p) => transformerWeights(spec.config, c, p) };
-  }
-  throw new ConfigError(`${configPath}: not a config Loom builds (supported: Hugging Face gpt2, llama, mistral, qwen2, marian, or the reverse model's reverse.json)`);
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseConfig, unsupportedField } from '../io/parse-config.ts';
+import { parseConfig, unsupportedField } from '../config/parse-config.ts';
 
 /**
  * The Llama family's decoder (Llama 2/3, and Mistral and Qwen2, which share its layout): pre-norm

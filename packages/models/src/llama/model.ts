@@ -14,7 +14,7 @@
  * n1, n2 are RMSNorm; attention is causal and grouped (H / KV query heads per kv head).
  */
 import { ModelBuilder, type Dim, type Graph } from '@loom/graph';
-import { appendToCache, combineMasks, decodeStepInputs, lastPosition, pickPosition, tiedHead, type F32, type I32 } from '../blocks.ts';
+import { combineMasks, decodeStepInputs, lastPosition, ownKeysValues, pickPosition, tiedHead, type F32, type I32, type SelfKeysValues } from '../blocks.ts';
 import type { LlamaConfig } from './config.ts';
 
 type Hidden = F32<readonly ['batch', Dim, number]>;
@@ -50,19 +50,14 @@ function head(m: ModelBuilder, cfg: LlamaConfig, x: Hidden, embed: F32<readonly 
   return tiedHead(m, rmsNorm(m, cfg, 'norm', x), table); // (B, T, V): x @ table^T
 }
 
-/** Where a layer's keys and values come from: this run's tokens only, or a KV cache they are appended to. */
-interface KvSource {
-  keys(layer: number, fresh: Hidden): F32<readonly ['batch', Dim, number]>;
-  values(layer: number, fresh: Hidden): F32<readonly ['batch', Dim, number]>;
-}
-
 /** The decoder stack: h = x + o(attn(rope(q(n1(x))), rope(k(n1(x))), v(n1(x)))); out = h + mlp(n2(h)). */
-function layers(m: ModelBuilder, cfg: LlamaConfig, x: Hidden, mask: F32, kv: KvSource, offset?: I32<readonly ['batch']>): Hidden {
+function layers(m: ModelBuilder, cfg: LlamaConfig, x: Hidden, mask: F32, kv: SelfKeysValues, offset?: I32<readonly ['batch']>): Hidden {
   const width = cfg.nHead * cfg.headDim;
   for (let i = 0; i < cfg.nLayer; i++) {
     const p = `layers.${i}`;
-    const { q, k, v } = qkv(m, cfg, `${p}.self_attn`, rmsNorm(m, cfg, `${p}.input_layernorm`, x), offset);
-    const attended = m.groupedAttention(q, kv.keys(i, k), kv.values(i, v), cfg.nHead, cfg.nKvHead, mask); // (B, T, H Dh)
+    const { q, ...fresh } = qkv(m, cfg, `${p}.self_attn`, rmsNorm(m, cfg, `${p}.input_layernorm`, x), offset);
+    const { k, v } = kv(i, fresh); // (B, T or P, KV Dh)
+    const attended = m.groupedAttention(q, k, v, cfg.nHead, cfg.nKvHead, mask); // (B, T, H Dh)
     x = m.add(x, projection(m, `${p}.self_attn.o_proj`, attended, width, cfg.hidden, cfg.oBias));
     x = m.add(x, mlp(m, cfg, `${p}.mlp`, rmsNorm(m, cfg, `${p}.post_attention_layernorm`, x)));
   }
@@ -84,11 +79,9 @@ export function buildLlama(cfg: LlamaConfig, options: LlamaGraphOptions = {}): G
   const embed = m.param('embed_tokens.weight', [cfg.vocabSize, cfg.hidden]);
   let mask: F32 = m.causalMask(ids); // (T, T)
   if (keep) mask = combineMasks(m, mask, m.paddingMask(keep, null)); // (B, 1, T, T)
-  const x = layers(m, cfg, m.embed(ids, embed), mask, { keys: (_, k) => k, values: (_, v) => v });
+  const x = layers(m, cfg, m.embed(ids, embed), mask, ownKeysValues);
   return m.build({ logits: head(m, cfg, options.lastOnly ? lastPosition(m, x, keep) : x, embed) });
 }
-
-export const llamaCacheName = (kind: 'k' | 'v', layer: number): string => `cache.${kind}.${layer}`;
 
 /**
  * The Llama family with a key/value cache, for decoding at a flat cost per token. Inputs:
@@ -99,14 +92,8 @@ export const llamaCacheName = (kind: 'k' | 'v', layer: number): string => `cache
  */
 export function buildCachedLlama(cfg: LlamaConfig, options: { seq?: 'seq' | 1 } = {}): Graph {
   const m = new ModelBuilder();
-  const seq = options.seq ?? 'seq';
-  const P = cfg.maxPositions;
-  const { ids, position, lastIndex, mask } = decodeStepInputs(m, seq, P); // mask (B, 1, T, P)
+  const { ids, position, lastIndex, mask, cache } = decodeStepInputs(m, options.seq ?? 'seq', cfg.maxPositions); // mask (B, 1, T, P)
   const embed = m.param('embed_tokens.weight', [cfg.vocabSize, cfg.hidden]);
-  const cache: KvSource = {
-    keys: (i, k) => appendToCache(m, llamaCacheName('k', i), k, position, P),
-    values: (i, v) => appendToCache(m, llamaCacheName('v', i), v, position, P),
-  };
   const x = layers(m, cfg, m.embed(ids, embed), mask, cache, position);
   return m.build({ logits: head(m, cfg, pickPosition(m, x, lastIndex), embed) });
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Activation } from '@loom/graph';
-import { BEAMS_WHY, MAX_BEAMS } from '../decoding/decoding-budget.ts';
-import { parseConfig, unsupportedField } from '../io/parse-config.ts';
+import { BEAMS_WHY, MAX_BEAMS } from '../config/limits.ts';
+import { parseConfig, unsupportedField, type GenerationConfigFile } from '../config/parse-config.ts';
 import { validateTransformerConfig, type TransformerConfig } from '../transformer/config.ts';
 
 /**
@@ -67,12 +67,6 @@ const hfMarianSchema = z.object({
 
 /** The generation_config.json fields Loom follows (others, such as sampling switches, are ignored). */
 const GENERATION_FIELDS = ['decoder_start_token_id', 'eos_token_id', 'pad_token_id', 'bad_words_ids', 'forced_eos_token_id', 'max_length', 'num_beams', 'length_penalty'];
-
-/** A checkpoint's generation_config.json: what Hugging Face's generate() reads over config.json. */
-export interface GenerationConfigFile {
-  readonly json: Readonly<Record<string, unknown>>;
-  readonly where: string;
-}
 
 /**
  * Parses a Hugging Face config.json of model_type marian, with the fields of its

@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import type { Backend } from '@loom/backends';
-import { readCheckpoint, readUserFile } from '../io/files.ts';
-import { parseReverseSpec, ReverseModel } from './reverse-model.ts';
+import { readCheckpoint, readUserFile } from '../files.ts';
+import { parseReverseSpec } from '../transformer/reverse-spec.ts';
+import { ReverseModel } from './reverse-model.ts';
 
 /** The folder of the shipped weights (packages/models/weights). */
 /** The weights folder beside the module at `moduleUrl`; fileURLToPath, not .pathname: 'my folder' is 'my%20folder' in a URL. */

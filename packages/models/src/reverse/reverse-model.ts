@@ -2,77 +2,16 @@
  * The shipped reverse model: a small trained encoder-decoder Transformer (2 + 2 layers, D 128) that
  * reverses lowercase strings. Its weights are the PyTorch checkpoint as trained
  * (`weights/reverse-transformer.safetensors`, mapped to Loom names on load) and `weights/reverse.json`
- * describes it. Reading them from disk is in `load-reverse.ts` (Node only).
+ * describes it (transformer/reverse-spec.ts reads it). Reading them from disk is in `load-reverse.ts`
+ * (Node only).
  */
 import type { Backend } from '@loom/backends';
 import type { NDArray } from '@loom/graph';
-import { z } from 'zod';
 import { greedyDecode } from '../decoding/seq2seq.ts';
-import { ConfigError, ModelInputError } from '../errors.ts';
-import { CharVocab } from '../tokenizers/char-vocab.ts';
-import type { TransformerConfig } from '../transformer/config.ts';
-import { TransformerRunner } from '../transformer/runner.ts';
+import { ModelInputError } from '../errors.ts';
+import { TransformerRunner } from '../runners/transformer-runner.ts';
+import type { ReverseSpec } from '../transformer/reverse-spec.ts';
 import { transformerWeights } from '../weights/transformer-weights.ts';
-
-const reverseJsonSchema = z.object({
-  config: z.object({
-    src_vocab: z.number().int().positive(),
-    tgt_vocab: z.number().int().positive(),
-    d_model: z.number().int().positive(),
-    heads: z.number().int().positive(),
-    d_ff: z.number().int().positive(),
-    enc_layers: z.number().int().nonnegative(),
-    dec_layers: z.number().int().nonnegative(),
-    max_len: z.number().int().positive(),
-    eps: z.number().positive(),
-    pad_id: z.number().int().nonnegative(),
-    bos_id: z.number().int().nonnegative(),
-    eos_id: z.number().int().nonnegative(),
-    chars: z.string().min(1),
-    norm: z.enum(['post', 'pre']),
-    activation: z.enum(['relu', 'gelu', 'gelu_tanh']),
-  }),
-});
-
-export interface ReverseSpec {
-  readonly config: TransformerConfig;
-  readonly vocab: CharVocab;
-}
-
-/** The model description in reverse.json: the Transformer config and the character table. */
-export function parseReverseSpec(text: string, where = 'reverse.json'): ReverseSpec {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${where}: not valid JSON (${(e as Error).message})`);
-  }
-  const parsed = reverseJsonSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ConfigError(`${where}: ${issue.path.map(String).join('.')}: ${issue.message}`);
-  }
-  const c = parsed.data.config;
-  const config: TransformerConfig = {
-    encoderLayers: c.enc_layers,
-    decoderLayers: c.dec_layers,
-    dModel: c.d_model,
-    heads: c.heads,
-    dFF: c.d_ff,
-    srcVocab: c.src_vocab,
-    tgtVocab: c.tgt_vocab,
-    sharedEmbeddings: false,
-    generatorBias: true,
-    norm: c.norm,
-    activation: c.activation,
-    maxLen: c.max_len,
-    padId: c.pad_id,
-    positional: 'sinusoidal',
-    embedScale: true,
-    eps: c.eps,
-  };
-  return { config, vocab: new CharVocab(c.chars, c.pad_id, c.bos_id, c.eos_id) };
-}
 
 /**
  * The longest string the shipped model was trained on (strings of 1 to 16 characters; see the

@@ -1,56 +1,65 @@
 import type { Backend } from '@loom/backends';
 import type { NDArray, Weights } from '@loom/graph';
-import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
 import type { CausalLm } from '../decoding/causal-lm.ts';
 import { kvCacheRowBytes, logitsRowBytes, weightBytes, type DecodingBytes } from '../decoding/decoding-budget.ts';
 import { KvCacheDecoder, type CachedPlans } from '../decoding/kv-cache-decoder.ts';
-import { buildCachedGpt2 } from './cached-model.ts';
+import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
+import type { CausalLmFamily, CausalLmLimits } from '../families/family.ts';
+import { gpt2Family } from '../families/gpt2.ts';
+import { llamaFamily } from '../families/llama.ts';
+import type { Gpt2Config } from '../gpt2/config.ts';
+import type { LlamaConfig } from '../llama/config.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
 import { GraphRunner, padBatch, rowOf } from '../runtime/graph-runner.ts';
-import type { Gpt2Config } from './config.ts';
-import { buildGpt2 } from './model.ts';
 
 /** Filler id at padded positions; any id in the vocabulary does, the attention mask hides it. */
 const PAD = 0;
 
 /**
- * GPT-2 on a backend. Batches of different lengths are right-padded with an attention_mask, so every
- * token keeps the position it has alone and the real positions compute exactly what they would unbatched.
+ * A causal LM of any family on a backend: the family's record gives its graphs and limits. Batches
+ * of different lengths are right-padded with an attention_mask, so every token keeps the position it
+ * has alone and the real positions compute exactly what they would unbatched. The last-position
+ * graph is prepared on first use, the full-sequence one (logits at every position) when first asked.
  */
-export class Gpt2Runner implements CausalLm {
-  readonly family = 'gpt2';
+export class CausalLmRunner<C = unknown> implements CausalLm {
+  /** The model_type, e.g. 'gpt2', 'qwen2', for messages. */
+  readonly family: string;
+  private readonly limits: CausalLmLimits;
   private full: GraphRunner | undefined;
   private readonly last: GraphRunner;
 
   constructor(
-    readonly cfg: Gpt2Config,
+    readonly modelFamily: CausalLmFamily<C>,
+    readonly cfg: C,
     private readonly weights: Weights,
     readonly backend: Backend,
   ) {
-    this.last = new GraphRunner(backend, buildGpt2(cfg, { attentionMask: true, lastOnly: true }), weights);
+    this.family = modelFamily.kind(cfg);
+    this.limits = modelFamily.limits(cfg);
+    this.last = new GraphRunner(backend, modelFamily.build(cfg, { attentionMask: true, lastOnly: true }), weights);
   }
 
   get vocabSize(): number {
-    return this.cfg.vocabSize;
+    return this.limits.vocabSize;
   }
 
   get maxPositions(): number {
-    return this.cfg.nPositions;
+    return this.limits.maxPositions;
   }
 
   get eosTokenId(): number | null {
-    return this.cfg.eosTokenId;
+    return this.limits.eosTokenId;
   }
 
-  /** Throws a ModelInputError for ids outside the vocabulary or rows longer than n_positions. */
+  /** Throws a ModelInputError for ids outside the vocabulary or rows longer than the positions. */
   check(rows: readonly (readonly number[])[]): void {
-    checkTokenRows(rows, this.cfg.vocabSize, this.cfg.nPositions, 'prompt');
+    checkTokenRows(rows, this.vocabSize, this.maxPositions, 'prompt');
   }
 
   /** logits [B, T, V] for rows right-padded to T (rows at padded positions are meaningless). */
   async logits(rows: readonly (readonly number[])[]): Promise<NDArray> {
     this.check(rows);
-    this.full ??= new GraphRunner(this.backend, buildGpt2(this.cfg, { attentionMask: true }), this.weights);
+    this.full ??= new GraphRunner(this.backend, this.modelFamily.build(this.cfg, { attentionMask: true }), this.weights);
     const { ids, mask } = padBatch(rows, PAD);
     return (await this.full.run({ input_ids: ids, attention_mask: mask }))['logits']!;
   }
@@ -63,17 +72,14 @@ export class Gpt2Runner implements CausalLm {
     return rows.map((_, b) => rowOf(logits, b));
   }
 
-  /**
-   * A step decoder for generation: with the KV cache (default) each step feeds one token per row to a
-   * decode plan that keeps keys and values in the backend; without it each step recomputes the prefix.
-   */
+  /** With the KV cache (default) each step feeds one token per row; without, each step recomputes the prefix. */
   decoder(kvCache = true): StepDecoder {
-    return kvCache ? new KvCacheDecoder(gpt2CachedPlans(this.cfg), this.weights, this.backend) : new RecomputeDecoder((rows) => this.nextLogits(rows));
+    return kvCache ? new KvCacheDecoder(cachedPlans(this.modelFamily, this.cfg), this.weights, this.backend) : new RecomputeDecoder((rows) => this.nextLogits(rows));
   }
 
   decodingBytes(): DecodingBytes {
-    const c = this.cfg;
-    return { weights: weightBytes(this.weights), perRow: kvCacheRowBytes(c.nLayer, c.nPositions, c.nEmbd) + logitsRowBytes(c.vocabSize) };
+    const l = this.limits;
+    return { weights: weightBytes(this.weights), perRow: kvCacheRowBytes(l.cacheLayers, l.maxPositions, l.cacheWidth) + logitsRowBytes(l.vocabSize) };
   }
 
   async dispose(): Promise<void> {
@@ -81,7 +87,28 @@ export class Gpt2Runner implements CausalLm {
   }
 }
 
-/** GPT-2's KV-cache graphs, for KvCacheDecoder. */
-export function gpt2CachedPlans(cfg: Gpt2Config): CachedPlans {
-  return { vocabSize: cfg.vocabSize, maxPositions: cfg.nPositions, build: (seq) => buildCachedGpt2(cfg, { seq }) };
+/** A causal LM's KV-cache graphs, for KvCacheDecoder. */
+export function cachedPlans<C>(family: CausalLmFamily<C>, cfg: C): CachedPlans {
+  const { vocabSize, maxPositions } = family.limits(cfg);
+  return { vocabSize, maxPositions, build: (seq) => family.buildCached(cfg, seq) };
 }
+
+/** GPT-2 on a backend: the causal-LM runner of the gpt2 family. */
+export class Gpt2Runner extends CausalLmRunner<Gpt2Config> {
+  constructor(cfg: Gpt2Config, weights: Weights, backend: Backend) {
+    super(gpt2Family, cfg, weights, backend);
+  }
+}
+
+/** A Llama-family model (Llama, Mistral, Qwen2) on a backend: the causal-LM runner of the llama family. */
+export class LlamaRunner extends CausalLmRunner<LlamaConfig> {
+  constructor(cfg: LlamaConfig, weights: Weights, backend: Backend) {
+    super(llamaFamily, cfg, weights, backend);
+  }
+}
+
+/** GPT-2's KV-cache graphs, for KvCacheDecoder. */
+export const gpt2CachedPlans = (cfg: Gpt2Config): CachedPlans => cachedPlans(gpt2Family, cfg);
+
+/** The Llama family's KV-cache graphs, for KvCacheDecoder. */
+export const llamaCachedPlans = (cfg: LlamaConfig): CachedPlans => cachedPlans(llamaFamily, cfg);

@@ -2,19 +2,21 @@ import type { Backend } from '@loom/backends';
 import type { NDArray, Weights } from '@loom/graph';
 import { kvCacheRowBytes, logitsRowBytes, weightBytes, type DecodingBytes } from '../decoding/decoding-budget.ts';
 import { KvCacheDecoder, type CachedPlans } from '../decoding/kv-cache-decoder.ts';
+import type { EncoderDecoderLm } from '../decoding/seq2seq.ts';
 import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
 import { GraphRunner, padBatch, rowOf, withRows } from '../runtime/graph-runner.ts';
-import type { TransformerConfig } from './config.ts';
-import { buildCachedTransformerDecoder, buildTransformerCrossKv, buildTransformerDecoder, buildTransformerEncoder } from './model.ts';
+import type { TransformerConfig } from '../transformer/config.ts';
+import { buildCachedTransformerDecoder, buildTransformerCrossKv, buildTransformerDecoder, buildTransformerEncoder } from '../transformer/model.ts';
 
 /**
  * An encoder-decoder Transformer on a backend: the encoder graph, the teacher-forced decoder graph,
  * and for decoding either the KV-cache graphs (cross-attention keys and values once per source,
  * then one new token per row per step) or the recomputing last-position decoder; each prepared on
- * first use and reused.
+ * first use and reused. It runs every encoder-decoder family (Marian, the reverse model): their
+ * records give the TransformerConfig.
  */
-export class TransformerRunner {
+export class TransformerRunner implements EncoderDecoderLm {
   private readonly encoder: GraphRunner;
   private decoderLast: GraphRunner | undefined;
   private decoderFull: GraphRunner | undefined;
@@ -26,6 +28,11 @@ export class TransformerRunner {
     readonly backend: Backend,
   ) {
     this.encoder = new GraphRunner(backend, buildTransformerEncoder(cfg), weights);
+  }
+
+  /** The longest target, start token included. */
+  get maxPositions(): number {
+    return this.cfg.maxLen;
   }
 
   /** Source rows, right-padded with PAD, as `src_ids` [B, S]. */

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { LoomError } from '@loom/graph';
 import { ConfigError, ModelInputError } from '../errors.ts';
-import { readUserJson } from '../io/files.ts';
+import { readUserJson } from '../files.ts';
 import { checkTokenizerConfig, checkTokenizerJson } from './hf-tokenizer-json.ts';
 import { quoted, TOKENIZER_JSON_MAX_BYTES, unknownIdError, type TextTokenizer } from './text-tokenizer.ts';
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, ModelInputError } from '../errors.ts';
-import { readUserFile, readUserJson } from '../io/files.ts';
+import { readUserFile, readUserJson } from '../files.ts';
 import { quoted, SENTENCEPIECE_MAX_BYTES, shownJson, TOKENIZER_JSON_MAX_BYTES, unknownIdError, type TextTokenizer } from './text-tokenizer.ts';
 
 /** What the SentencePiece processor of @sctg/sentencepiece-js is asked here (its .d.ts types it `any`). */

@@ -18,7 +18,7 @@
  * T new target tokens per row, appending their self-attention keys and values to per-layer caches.
  */
 import { ModelBuilder, type Dim, type Graph } from '@loom/graph';
-import { appendToCache, decodeStepInputs, lastPosition, layerNorm, linear, normParams, pickPosition, tiedHead, type F32, type I32 } from '../blocks.ts';
+import { decodeStepInputs, lastPosition, layerNorm, linear, normParams, ownKeysValues, pickPosition, tiedHead, type F32, type I32, type KeysValues, type SelfKeysValues } from '../blocks.ts';
 import { validateTransformerConfig, type TransformerConfig } from './config.ts';
 
 type Ids<T extends Dim> = I32<readonly ['batch', T]>;
@@ -35,12 +35,6 @@ function embed<T extends Dim>(m: ModelBuilder, cfg: TransformerConfig, side: 'sr
 
 function embedTable(m: ModelBuilder, cfg: TransformerConfig, side: 'src' | 'tgt', vocab: number): F32<readonly [number, number]> {
   return m.param(cfg.sharedEmbeddings ? 'shared_embed' : `${side}_embed`, [vocab, cfg.dModel]);
-}
-
-/** The keys and values one attention reads (B, S, D): projected from a source, or a cache of them. */
-interface KeysValues {
-  readonly k: F32<readonly ['batch', Dim, number]>;
-  readonly v: F32<readonly ['batch', Dim, number]>;
 }
 
 /** K = source W_K + b_K and V = source W_V + b_V of attention `p`. */
@@ -85,7 +79,7 @@ function encoderLayer(m: ModelBuilder, cfg: TransformerConfig, p: string, x: Hid
  * or given as inputs computed once per source.
  */
 interface DecoderKv {
-  self(layer: number, fresh: KeysValues): KeysValues;
+  readonly self: SelfKeysValues;
   cross(layer: number): KeysValues;
 }
 
@@ -116,7 +110,7 @@ function decodeStack<T extends Dim>(m: ModelBuilder, cfg: TransformerConfig, x: 
 
 /** Teacher forcing: every target position at once, causal self-attention, cross-attention K/V from the memory. */
 function decode(m: ModelBuilder, cfg: TransformerConfig, memory: Hidden<'src_seq'>, srcIds: Ids<'src_seq'>, tgtIds: Ids<'tgt_seq'>): Hidden<'tgt_seq'> {
-  const kv: DecoderKv = { self: (_, fresh) => fresh, cross: (i) => project(m, cfg, `decoder.layers.${i}.cross_attn`, memory) };
+  const kv: DecoderKv = { self: ownKeysValues, cross: (i) => project(m, cfg, `decoder.layers.${i}.cross_attn`, memory) };
   return decodeStack(m, cfg, embed(m, cfg, 'tgt', tgtIds), kv, m.causalMask(tgtIds), srcIds); // causal: position i sees targets 0..i
 }
 
@@ -170,9 +164,8 @@ export function buildTransformer(cfg: TransformerConfig): Graph {
   return m.build({ memory, logits });
 }
 
-/** Names of the decoding graphs' per-layer tensors: cross-attention inputs and self-attention caches. */
+/** The name of decoder layer i's cross-attention keys or values, an input of the cached decoder (its caches are blocks.ts' kvCacheName). */
 export const crossKvName = (kind: 'k' | 'v', layer: number): string => `cross.${kind}.${layer}`;
-export const decoderCacheName = (kind: 'k' | 'v', layer: number): string => `cache.${kind}.${layer}`;
 
 /**
  * Everything decoding needs from the source, computed once: `src_ids` [batch, src_seq] ->
@@ -200,15 +193,11 @@ export function buildTransformerCrossKv(cfg: TransformerConfig): Graph {
 export function buildCachedTransformerDecoder(cfg: TransformerConfig, options: { seq?: 'seq' | 1 } = {}): Graph {
   validateTransformerConfig(cfg);
   const m = new ModelBuilder();
-  const seq = options.seq ?? 'seq';
   const d = cfg.dModel;
-  const { ids, position, lastIndex, positions, mask } = decodeStepInputs(m, seq, cfg.maxLen); // positions (B, T), mask (B, 1, T, P)
+  const { ids, lastIndex, positions, mask, cache } = decodeStepInputs(m, options.seq ?? 'seq', cfg.maxLen); // positions (B, T), mask (B, 1, T, P)
   const srcIds = srcInput(m);
   const kv: DecoderKv = {
-    self: (i, fresh) => ({
-      k: appendToCache(m, decoderCacheName('k', i), fresh.k, position, cfg.maxLen),
-      v: appendToCache(m, decoderCacheName('v', i), fresh.v, position, cfg.maxLen),
-    }),
+    self: cache,
     cross: (i) => ({ k: m.input(crossKvName('k', i), 'f32', ['batch', 'src_seq', d]), v: m.input(crossKvName('v', i), 'f32', ['batch', 'src_seq', d]) }),
   };
   const x = decodeStack(m, cfg, embed(m, cfg, 'tgt', ids, positions), kv, mask, srcIds);

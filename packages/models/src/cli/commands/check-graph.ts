@@ -1,6 +1,6 @@
 import { GraphFormatError, graphFromJson, printGraph } from '@loom/graph';
 import { Command } from 'commander';
-import { readUserFile } from '../../io/files.ts';
+import { readUserFile } from '../../files.ts';
 import type { CliIo } from '../io.ts';
 
 /** `loom check-graph FILE`: parse and verify a graph JSON, print its text form. */

@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { exportOnnx, type EncodedModel } from '@loom/compiler';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ModelInputError } from '../../errors.ts';
+import { otherConfigFiles, supportedModelTypes } from '../../families/registry.ts';
 import { modelGraph, modelWithWeights } from '../../io/model-with-weights.ts';
 import { emitTsModule } from '../../export/ts-module.ts';
 import { checkOutputPath, writeOutputFile } from '../../io/output-file.ts';
@@ -67,7 +68,7 @@ export function exportCommand(io: CliIo): Command {
     .addOption(new Option('--format <format>', 'onnx (a model file with its weights) or ts (a TypeScript module; weights given to its run())').choices(['onnx', 'ts']).makeOptionMandatory())
     .requiredOption('--out <file>', 'where to write the model (written atomically, never over an input)')
     .option('--weights <file>', 'weights (.safetensors): a Hugging Face checkpoint with --config, else Loom-named tensors')
-    .option('--config <file>', 'a Hugging Face config.json (gpt2, llama, mistral, qwen2, marian) or the reverse model\'s reverse.json')
+    .option('--config <file>', `a Hugging Face config.json (${supportedModelTypes().join(', ')})${otherConfigFiles().map((f) => ` or ${f}`).join('')}`)
     .option('--random-weights', 'seeded random weights instead of a checkpoint')
     .option('--seed <s>', 'seed of --random-weights', parseNonNegativeInt('--seed'), 0)
     .addOption(new Option('--target <target>', 'with --format ts: the cpu runtime, or WebGPU (WGSL kernels and a dispatch list for fixed sizes)').choices(['cpu', 'webgpu']).default('cpu'))

@@ -1,10 +1,9 @@
 import { Command } from 'commander';
 import { generate } from '../../decoding/generate.ts';
-import { gpt2Tokenizer } from '../../tokenizers/gpt2-tokenizer.ts';
 import { checkTokenizerFitsModel, loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
 import { ModelInputError } from '../../errors.ts';
 import { CAUSAL_LM_TYPES, loadCausalLm } from '../../io/load-causal-lm.ts';
-import { MAX_BEAMS } from '../../decoding/decoding-budget.ts';
+import { MAX_BEAMS } from '../../config/limits.ts';
 import { addCpuKernelOptions, addNonFiniteOption, addSamplingOptions, backendOption, collect, commandBackend, maxMemoryBytes, parseBeams, parseIdList, samplingOptions, type CpuKernelFlags, parseNonNegativeInt, parseNumber, type SamplingFlags } from '../options.ts';
 import { quietIo, weightsProgress, type CliIo } from '../io.ts';
 
@@ -76,8 +75,8 @@ export function tokenStream(io: CliIo, prompt: readonly number[], tokenizer: Tex
 
 /**
  * `loom generate`: generation with a causal LM, greedy or sampled. `--prompt` prints prompt +
- * continuation as text, through `--tokenizer`, else GPT-2's own BPE for GPT-2, else the
- * tokenizer.json beside the weights; `--ids` prints the generated ids only, comma-separated.
+ * continuation as text, through `--tokenizer`, else the tokenizer the model's family has (GPT-2's
+ * own BPE), else the tokenizer.json beside the weights; `--ids` prints the generated ids only, comma-separated.
  */
 export function generateCommand(io: CliIo): Command {
   return addSamplingOptions(addNonFiniteOption(addCpuKernelOptions(new Command('generate'))))
@@ -100,9 +99,10 @@ export function generateCommand(io: CliIo): Command {
       if (opts.tokenizer && opts.ids) throw new ModelInputError('--tokenizer applies to --prompt; with --ids there is no text to tokenize');
       let tokenizer: TextTokenizer | undefined;
       if (opts.prompt) {
-        const file = opts.tokenizer ?? (model.family === 'gpt2' ? undefined : tokenizerBeside(opts.weights));
+        const builtin = model.modelFamily.tokenizer?.(model.cfg);
+        const file = opts.tokenizer ?? (builtin ? undefined : tokenizerBeside(opts.weights));
         if (file) tokenizer = loadHfTokenizer(file);
-        else if (model.family === 'gpt2') tokenizer = gpt2Tokenizer;
+        else if (builtin) tokenizer = builtin;
         else throw new ModelInputError(`--prompt needs a tokenizer: no tokenizer.json beside ${opts.weights}; pass --tokenizer FILE, or give token ids with --ids`);
         checkTokenizerFitsModel(tokenizer, model.vocabSize, opts.config);
       }

@@ -5,7 +5,7 @@ import { ModelInputError } from '../../errors.ts';
 import { SEQ2SEQ_TYPES, loadSeq2Seq } from '../../io/load-seq2seq.ts';
 import { checkTokenizerFitsModel, loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
 import { loadMarianTokenizer, marianTokenizerBeside } from '../../tokenizers/marian-tokenizer.ts';
-import { MAX_BEAMS } from '../../decoding/decoding-budget.ts';
+import { MAX_BEAMS } from '../../config/limits.ts';
 import { addCpuKernelOptions, addNonFiniteOption, addSamplingOptions, backendOption, commandBackend, maxMemoryBytes, parseBeams, parseIdList, parseNonNegativeInt, parseNumber, samplingOptions, type CpuKernelFlags, type SamplingFlags } from '../options.ts';
 import { quietIo, weightsProgress, type CliIo } from '../io.ts';
 
@@ -62,10 +62,10 @@ export function translateCommand(io: CliIo): Command {
       const tokenizer = opts.text !== undefined ? await textTokenizer(opts.tokenizer, opts.weights) : undefined;
       const maxMemory = maxMemoryBytes(opts);
       const model = await loadSeq2Seq(opts.weights, opts.config, await commandBackend(opts), { maxMemory }, weightsProgress(quietIo(io, opts.quiet)));
-      if (tokenizer) checkTokenizerFitsModel(tokenizer, model.config.transformer.srcVocab, opts.config);
+      if (tokenizer) checkTokenizerFitsModel(tokenizer, model.runner.cfg.srcVocab, opts.config);
       const source = opts.ids ?? tokenizer!.encode(opts.text!);
       if (source.length === 0) throw new ModelInputError('the source is empty');
-      const g = model.config.generation;
+      const g = model.generation;
       const [out] = await translate(model.runner, [source], {
         start: g.decoderStartTokenId,
         eos: g.eosTokenId,

@@ -1,0 +1,74 @@
+/**
+ * reverse.json, the description of the shipped reverse model (reverse/reverse-model.ts runs it): an
+ * encoder-decoder Transformer config in PyTorch's words and the model's character table.
+ */
+import { z } from 'zod';
+import { parseJsonText } from '../config/parse-config.ts';
+import { ConfigError } from '../errors.ts';
+import { CharVocab } from '../tokenizers/char-vocab.ts';
+import type { TransformerConfig } from './config.ts';
+
+const reverseJsonSchema = z.object({
+  config: z.object({
+    src_vocab: z.number().int().positive(),
+    tgt_vocab: z.number().int().positive(),
+    d_model: z.number().int().positive(),
+    heads: z.number().int().positive(),
+    d_ff: z.number().int().positive(),
+    enc_layers: z.number().int().nonnegative(),
+    dec_layers: z.number().int().nonnegative(),
+    max_len: z.number().int().positive(),
+    eps: z.number().positive(),
+    pad_id: z.number().int().nonnegative(),
+    bos_id: z.number().int().nonnegative(),
+    eos_id: z.number().int().nonnegative(),
+    chars: z.string().min(1),
+    norm: z.enum(['post', 'pre']),
+    activation: z.enum(['relu', 'gelu', 'gelu_tanh']),
+  }),
+});
+
+export interface ReverseSpec {
+  readonly config: TransformerConfig;
+  readonly vocab: CharVocab;
+}
+
+/** The model description in reverse.json's text: the Transformer config and the character table. */
+export function parseReverseSpec(text: string, where = 'reverse.json'): ReverseSpec {
+  return reverseSpecFromJson(parseJsonText(text, where), where);
+}
+
+/** Whether a JSON object without a model_type is a reverse.json: its `config` has `chars` and `max_len`. */
+export function isReverseJson(json: Readonly<Record<string, unknown>>): boolean {
+  const inner = json['config'];
+  return inner !== null && typeof inner === 'object' && 'chars' in inner && 'max_len' in inner;
+}
+
+/** The model description of reverse.json, parsed: a ConfigError names the file and the field. */
+export function reverseSpecFromJson(json: unknown, where = 'reverse.json'): ReverseSpec {
+  const parsed = reverseJsonSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`${where}: ${issue.path.map(String).join('.')}: ${issue.message}`);
+  }
+  const c = parsed.data.config;
+  const config: TransformerConfig = {
+    encoderLayers: c.enc_layers,
+    decoderLayers: c.dec_layers,
+    dModel: c.d_model,
+    heads: c.heads,
+    dFF: c.d_ff,
+    srcVocab: c.src_vocab,
+    tgtVocab: c.tgt_vocab,
+    sharedEmbeddings: false,
+    generatorBias: true,
+    norm: c.norm,
+    activation: c.activation,
+    maxLen: c.max_len,
+    padId: c.pad_id,
+    positional: 'sinusoidal',
+    embedScale: true,
+    eps: c.eps,
+  };
+  return { config, vocab: new CharVocab(c.chars, c.pad_id, c.bos_id, c.eos_id) };
+}

@@ -6,6 +6,7 @@
  * naming the file and the JSON path (`model.vocab["foo"]`, `pre_tokenizer.pattern.Regex`).
  */
 import * as hfTokenizers from '@huggingface/tokenizers';
+import { checkSync } from 'recheck';
 import safeRegex from 'safe-regex2';
 import { ConfigError } from '../errors.ts';
 import { quoted, shownJson } from './text-tokenizer.ts';
@@ -141,11 +142,16 @@ function* regexPatterns(json: JsonObject): Generator<{ path: string; pattern: st
   }
 }
 
+/** How long recheck may analyse one pattern (a real tokenizer's take milliseconds). */
+const REGEX_CHECK_MS = 5_000;
+
 /**
  * Compiles the pattern as the library does (Oniguruma syntax rewritten to JavaScript) and refuses
- * one with nested repetition such as `(a+)+`: JavaScript's backtracking matcher can take exponential
- * time on it. safe-regex2 judges star height; it does not parse lookbehind, whose brackets are read
- * as a plain group for the check.
+ * one that JavaScript's backtracking matcher can take exponential time on, such as `(a+)+$` or
+ * `(a|aa)+$`: recheck (a ReDoS checker that analyses the pattern's automaton) decides. Where it
+ * cannot (syntax it does not model, such as Llama 3's `(?i:...)`), nested repetition is refused
+ * (safe-regex2's star height, lookbehind brackets read as a plain group). Polynomial patterns pass:
+ * prompts are bounded, and GPT-2's own pattern is quadratic at worst.
  */
 function checkRegex(pattern: string, path: string, file: string): void {
   let compiled: RegExp | null;
@@ -154,10 +160,16 @@ function checkRegex(pattern: string, path: string, file: string): void {
   } catch (e) {
     throw new ConfigError(`${file}: ${path}: ${quoted(pattern)} is not a regular expression this reader understands (${String((e as Error)?.message ?? e).split('\n')[0]})`);
   }
-  const checked = compiled?.source.replace(/(?<!\\)\(\?<[=!]/g, '(?:') ?? '';
-  // only the nesting matters here, not how many repetitions a pattern has (safe-regex2's limit)
-  if (!safeRegex(checked, { limit: Number.MAX_SAFE_INTEGER })) {
-    throw new ConfigError(`${file}: ${path}: the pattern ${quoted(pattern)} repeats a group that itself repeats, which can take exponential time on some texts; Loom refuses it`);
+  if (!compiled) return;
+  const refuse = (why: string) => {
+    throw new ConfigError(`${file}: ${path}: the pattern ${quoted(pattern)} ${why}, which can take exponential time on some texts; Loom refuses it`);
+  };
+  const analysis = checkSync(compiled.source, compiled.flags, { timeout: REGEX_CHECK_MS });
+  if (analysis.status === 'vulnerable' && analysis.complexity.type === 'exponential') refuse(`can match one text in exponentially many ways (e.g. ${quoted(analysis.attack.pattern, 60)})`);
+  if (analysis.status === 'unknown') {
+    const checked = compiled.source.replace(/(?<!\\)\(\?<[=!]/g, '(?:');
+    // only the nesting matters here, not how many repetitions a pattern has (safe-regex2's limit)
+    if (!safeRegex(checked, { limit: Number.MAX_SAFE_INTEGER })) refuse('repeats a group that itself repeats');
   }
 }
 

@@ -1,56 +1,101 @@
 import { InputError, nodeName, resolveDim, type DimBindings, type Graph, type GraphNode, type NDArray } from '@loom/graph';
 
 /**
- * Host-side checks of the indices a run feeds to gather (token ids) and cache_update (positions),
- * before anything is uploaded: GPU kernels cannot throw, so a bad id found here becomes an
- * InputError naming the input, the position and the table.
+ * Host-side checks of the indices a run feeds to gather (token ids), scatter_add (the rows a gradient
+ * goes to), softmax_cross_entropy (labels) and cache_update (positions), before anything is uploaded:
+ * GPU kernels cannot throw, so a bad value found here becomes an InputError naming the input, the
+ * position, the table and the node. Indices a graph computes are checked by the kernels themselves,
+ * which count them in a status word the runtime reads back (`statusError`).
  */
 
-/** A graph input that feeds gather ids or cache_update positions. */
+/** The ops whose indices are checked, and which of their inputs holds them. */
+const INDEX_INPUT: Readonly<Record<string, number>> = { gather: 1, scatter_add: 0, softmax_cross_entropy: 1, cache_update: 2 };
+
+/** A graph input that feeds indices to a node of INDEX_INPUT. */
 export interface IndexCheck {
   readonly inputName: string;
   readonly node: GraphNode;
 }
 
-/** The gather and cache_update nodes whose indices come straight from a graph input (through reshapes). */
+/** The nodes of INDEX_INPUT whose indices come straight from a graph input (through reshapes). */
 export function findIndexChecks(graph: Graph, nodes: Iterable<GraphNode>): IndexCheck[] {
   const checks: IndexCheck[] = [];
   for (const node of nodes) {
-    if (node.op !== 'gather' && node.op !== 'cache_update') continue;
-    const source = graph.nodes[viewSource(graph, node.inputs[node.op === 'gather' ? 1 : 2]!)]!;
+    const at = INDEX_INPUT[node.op];
+    if (at === undefined) continue;
+    const source = graph.nodes[viewSource(graph, node.inputs[at]!)]!;
     if (source.op === 'input') checks.push({ inputName: nodeName(source)!, node });
   }
   return checks;
 }
 
-/** Throws an InputError for the first id outside its table or position that does not fit its cache. */
+/** What a node of INDEX_INPUT accepts at run time: the first bad value found is described by `outside`. */
+interface IndexRule {
+  /** Whether index `value` at `position` is fine. */
+  fits(value: number, position: number): boolean;
+  /** The message's middle, after `input 'x' holds`. */
+  outside(value: number, position: number): string;
+}
+
+function indexRule(graph: Graph, node: GraphNode, bindings: DimBindings): IndexRule {
+  const typeOf = (k: number) => graph.nodes[node.inputs[k]!]!.type;
+  switch (node.op) {
+    case 'gather': {
+      const rows = resolveDim(typeOf(0).shape[0]!, bindings);
+      return { fits: (id) => id >= 0 && id < rows, outside: (id, i) => `${id} at position ${i}, outside the ${rows} rows of ${tensorLabel(graph, node.inputs[0]!)}` };
+    }
+    case 'scatter_add': {
+      const rows = resolveDim(node.type.shape[0]!, bindings);
+      return { fits: (id) => id >= 0 && id < rows, outside: (id, i) => `${id} at position ${i}, outside the ${rows} rows of the table it adds into` };
+    }
+    case 'softmax_cross_entropy': {
+      const logits = typeOf(0).shape;
+      const classes = resolveDim(logits[logits.length - 1]!, bindings);
+      const ignore = node.attrs['ignoreIndex'] as number | null;
+      return {
+        fits: (label) => label === ignore || (label >= 0 && label < classes),
+        outside: (label, i) => `label ${label} at position ${i}, outside the ${classes} classes of ${tensorLabel(graph, node.inputs[0]!)} (and not the ignore index ${ignore})`,
+      };
+    }
+    default: {
+      const rawAxis = node.attrs['axis'] as number;
+      const axis = rawAxis < 0 ? rawAxis + typeOf(0).shape.length : rawAxis;
+      const capacity = resolveDim(typeOf(0).shape[axis]!, bindings);
+      const t = resolveDim(typeOf(1).shape[axis]!, bindings);
+      return {
+        fits: (p) => p >= 0 && p + t <= capacity,
+        outside: (p, i) => `position ${p} (row ${i}): positions ${p}..${p + t - 1} do not fit ${tensorLabel(graph, node.inputs[0]!)} of ${capacity}`,
+      };
+    }
+  }
+}
+
+/** Throws an InputError for the first index that does not fit its node. */
 export function checkIndices(graph: Graph, checks: readonly IndexCheck[], feeds: Readonly<Record<string, NDArray>>, bindings: DimBindings): void {
   for (const c of checks) {
     const values = feeds[c.inputName]!.data;
-    const at = `${c.node.op} node %${c.node.id}${c.node.source ? ` at ${c.node.source}` : ''}`;
-    if (c.node.op === 'gather') {
-      const table = graph.nodes[c.node.inputs[0]!]!;
-      const rows = resolveDim(table.type.shape[0]!, bindings);
-      for (let i = 0; i < values.length; i++) {
-        const id = values[i]!;
-        if (!(id >= 0 && id < rows)) {
-          throw new InputError(`input '${c.inputName}' holds ${id} at position ${i}, outside the ${rows} rows of ${tensorLabel(graph, table.id)} (${at})`);
-        }
-      }
-    } else {
-      const cache = graph.nodes[c.node.inputs[0]!]!;
-      const update = graph.nodes[c.node.inputs[1]!]!;
-      const rawAxis = c.node.attrs['axis'] as number;
-      const axis = rawAxis < 0 ? rawAxis + cache.type.shape.length : rawAxis;
-      const capacity = resolveDim(cache.type.shape[axis]!, bindings);
-      const t = resolveDim(update.type.shape[axis]!, bindings);
-      for (let i = 0; i < values.length; i++) {
-        const p = values[i]!;
-        if (!(p >= 0 && p + t <= capacity)) {
-          throw new InputError(`input '${c.inputName}' holds position ${p} (row ${i}): positions ${p}..${p + t - 1} do not fit ${tensorLabel(graph, cache.id)} of ${capacity} (${at})`);
-        }
-      }
+    const rule = indexRule(graph, c.node, bindings);
+    for (let i = 0; i < values.length; i++) {
+      if (!rule.fits(values[i]!, i)) throw new InputError(`input '${c.inputName}' holds ${rule.outside(values[i]!, i)} (${c.node.op} node %${c.node.id}${c.node.source ? ` at ${c.node.source}` : ''})`);
     }
+  }
+}
+
+/**
+ * The error for a kernel's status word (GPU kernels that met bad indices count them, and keep the
+ * first position): `bad` values, the first at position (or row) `first`, in node `node`.
+ */
+export function statusError(graph: Graph, node: GraphNode, bad: number, first: number): InputError {
+  const at = `${node.op} (node %${node.id}${node.source ? ` at ${node.source}` : ''})`;
+  switch (node.op) {
+    case 'gather':
+      return new InputError(`${at}: ${bad} indices outside the rows of ${tensorLabel(graph, node.inputs[0]!)}, the first at position ${first}`);
+    case 'scatter_add':
+      return new InputError(`${at}: ${bad} indices of ${tensorLabel(graph, node.inputs[0]!)} outside the table's rows, the first at position ${first}`);
+    case 'softmax_cross_entropy':
+      return new InputError(`${at}: ${bad} labels of ${tensorLabel(graph, node.inputs[1]!)} outside the classes (and not the ignore index ${node.attrs['ignoreIndex']}), the first at position ${first}`);
+    default:
+      return new InputError(`${at}: the position of row ${first} does not fit the update into ${tensorLabel(graph, node.inputs[0]!)}`);
   }
 }
 

@@ -7,6 +7,7 @@ import {
   nodeName,
   resolveShape,
   sizeOf,
+  type Dim,
   type Graph,
   type GraphNode,
   type NDArray,
@@ -206,14 +207,23 @@ function readers(graph: Graph, id: number): { node: GraphNode; slot: number }[] 
   return out;
 }
 
-/** Exclusive upper bound for an i32 input: the smallest table it indexes (gather, embed), else 8. */
+/** The rows (or classes) input `slot` of `node` indexes, where it is an index: gather, embed, scatter_add, cross-entropy labels. */
+function indexedSize(graph: Graph, node: GraphNode, slot: number): Dim | undefined {
+  const shapeOf = (k: number) => graph.nodes[node.inputs[k]!]!.type.shape;
+  if (node.op === 'gather' && slot === 1) return shapeOf(0)[0];
+  if (node.op === 'embed' && slot === 0) return shapeOf(1)[0];
+  if (node.op === 'scatter_add' && slot === 0) return node.type.shape[0];
+  if (node.op === 'softmax_cross_entropy' && slot === 1) return shapeOf(0)[shapeOf(0).length - 1];
+  return undefined;
+}
+
+/** Exclusive upper bound for an i32 input: the smallest table (or class count) it indexes, else 8. */
 function indexLimit(graph: Graph, input: GraphNode): number {
   let limit = 8;
   let indexes = false;
   for (const { node, slot } of readers(graph, input.id)) {
-    const tableSlot = node.op === 'gather' && slot === 1 ? 0 : node.op === 'embed' && slot === 0 ? 1 : -1;
-    if (tableSlot < 0) continue;
-    const rows = graph.nodes[node.inputs[tableSlot]!]!.type.shape[0];
+    const rows = indexedSize(graph, node, slot);
+    if (rows === undefined) continue;
     if (typeof rows === 'number') limit = indexes ? Math.min(limit, rows) : rows;
     indexes = true;
   }

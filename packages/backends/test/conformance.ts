@@ -3,10 +3,12 @@
  * drawn from the op table, shapes with 1 and odd primes, symbolic sizes bound at run time), the
  * backend's compiled execution equals the float64 interpreter within the per-op float32 budget, plus
  * twice what the unoptimized float32 reference already deviates (the graph's own conditioning).
+ * The backward property holds the gradient graphs of the same random graphs to the same standard.
  */
 import fc from 'fast-check';
+import { differentiableParams, grad, withScalarLoss } from '@loom/compiler';
 import { interpret, type NDArray } from '@loom/graph';
-import { arbitraryGraphCase, f32Budget, firstMismatch, type GraphCase } from '@loom/graph/testing';
+import { arbitraryGraphCase, describeCase, f32Budget, firstMismatch, type GraphCase } from '@loom/graph/testing';
 import type { Backend } from '../src/index.ts';
 
 /** The feeds with each float input's values in reverse order: the same values (and domains), other positions. */
@@ -45,4 +47,24 @@ export async function checkAgainstReference(backend: Backend, c: GraphCase, opti
 
 export function conformanceProperty(backend: Backend, maxRecipes: number, options: { rerun?: boolean } = {}) {
   return fc.asyncProperty(arbitraryGraphCase({ maxRecipes }), (c) => checkAgainstReference(backend, c, options));
+}
+
+/**
+ * The case with its graph replaced by the gradient graph (grad(), loss and grad.<param> outputs) of a
+ * scalar loss over its f32 outputs (withScalarLoss), with respect to every parameter that has a
+ * gradient; undefined when the graph has no f32 output.
+ */
+export function gradientCase(c: GraphCase): GraphCase | undefined {
+  const withLoss = withScalarLoss(c.graph);
+  if (!withLoss) return undefined;
+  const g: GraphCase = { ...c, graph: grad(withLoss, { loss: 'loss', wrt: differentiableParams(withLoss) }) };
+  return Object.assign(g, { [fc.toStringMethod]: () => describeCase(g) });
+}
+
+/** The backward conformance property: a random graph's compiled gradient graph equals the interpreter's. */
+export function backwardConformanceProperty(backend: Backend, maxRecipes: number, options: { rerun?: boolean } = {}) {
+  const cases = arbitraryGraphCase({ maxRecipes })
+    .map(gradientCase)
+    .filter((c): c is GraphCase => c !== undefined);
+  return fc.asyncProperty(cases, (c) => checkAgainstReference(backend, c, options));
 }

@@ -1,4 +1,4 @@
-import { ModelBuilder, type NDArray } from '@loom/graph';
+import { GraphBuilder, ModelBuilder, type NDArray } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { cpuBackend, verify, type Backend } from '../src/index.ts';
 
@@ -34,6 +34,15 @@ describe('verify', () => {
     expect(report.ok).toBe(true);
     expect(report.runs).toBe(20);
     expect(report.agreements[0]!.maxAbsError).toBeLessThan(1e-5);
+  });
+
+  it('draws scatter_add indices and cross-entropy labels inside their tables and classes', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'f32', ['batch', 3]);
+    const rows = b.add('scatter_add', [b.input('ids', 'i32', ['batch']), x], { rows: 2 });
+    const loss = b.add('softmax_cross_entropy', [x, b.input('labels', 'i32', ['batch'])], { ignoreIndex: null });
+    const report = await verify(b.build({ rows, loss }), { runs: 20, seed: 3 });
+    expect(report.ok).toBe(true);
   });
 
   it('reports a shrunk counterexample when a backend disagrees', async () => {

@@ -37,4 +37,5 @@ export {
   type SafetensorsDType,
 } from './io/safetensors.ts';
 export { writeBlock } from './ops/cache-update.ts';
+export { DROPOUT_CONSTANTS, dropoutHash, dropoutKeeps } from './ops/dropout-hash.ts';
 export { mulberry32 } from './random.ts';

@@ -5,6 +5,7 @@ import { concatInto, gatherRows, sliceInto, transposeInto } from './kernels/move
 import { layerNormWasm } from './kernels/layer-norm.ts';
 import { ropeInto } from './kernels/rope.ts';
 import { reduceAxes, rmsNormRows, softmaxAxis } from './kernels/normalize.ts';
+import { dropoutInto, scatterAddRows, softmaxCrossEntropyRows } from './kernels/training.ts';
 import { contiguousLayout, gatherInto, type Layout } from './layout.ts';
 import type { KernelSettings, WasmRuntime } from './wasm-runtime/runtime.ts';
 
@@ -63,6 +64,9 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
     slice: sliceInto,
     concat: concatInto,
     writeBlock,
+    scatterAdd: scatterAddRows,
+    softmaxCrossEntropy: softmaxCrossEntropyRows,
+    dropout: dropoutInto,
     /** Frees the temporaries of the kernel that just ran. */
     endKernel: () => {
       for (const at of temporaries) wasm.heap.release(at);

@@ -52,9 +52,15 @@ export interface GlPass {
   readonly body: readonly string[];
   /** e.g. 'softmax row statistics', for messages and profiles. */
   readonly what: string;
+  /**
+   * A check of the step's indices rather than a part of its value: two elements, how many indices
+   * are bad and the first bad position, which the runtime reads back after the run and turns into
+   * an error naming the node (GLSL cannot throw). A step of status passes only has an empty value.
+   */
+  readonly status?: boolean;
 }
 
-/** The passes of a step; the last one's output is the step's output. */
+/** The passes of a step; the last one's output (not a status pass) is the step's output. */
 export type KernelRenderer<K extends OpName> = (ctx: KernelContext<K>) => GlPass[];
 
 /** Renderers keyed by op name; each one's attribute type comes from the op table. */

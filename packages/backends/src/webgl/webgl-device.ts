@@ -2,7 +2,7 @@ import type { Plan } from '@loom/compiler';
 import { InputError, nodeName, resolveShape, stateNames, type DimBindings, type GraphNode, type NDArray, type Weights } from '@loom/graph';
 import { DeviceStates, type StateMemory } from '../gpu/device-states.ts';
 import type { GpuDevice } from '../gpu/gpu-program.ts';
-import { tensorLabel, viewSource } from '../index-checks.ts';
+import { statusError, tensorLabel, viewSource } from '../index-checks.ts';
 import type { StateStore } from '../state-store.ts';
 import { WebGlDisposedError } from './errors.ts';
 import { sizeOfShape, type GlPass, type KernelContext, type PassInput, type TensorInfo } from './kernel.ts';
@@ -32,6 +32,7 @@ interface ScheduledPass {
   readonly kernel: GlKernel;
   readonly inputs: readonly PassInput[];
   readonly size: number;
+  readonly status: boolean;
 }
 
 /** Everything about a run that depends only on the symbol values: passes and their kernels. */
@@ -41,10 +42,11 @@ export interface WebGlSchedule {
   readonly lastUse: ReadonlyMap<number, number>;
 }
 
-/** The textures of one run: what each node's value is, and which of them the run must free. */
+/** The textures of one run: what each node's value is, which of them the run must free, the status passes' outputs. */
 interface RunValues {
   readonly values: Map<number, GlTensor | null>;
   readonly owned: Set<GlTensor>;
+  readonly statuses: { readonly node: GraphNode; readonly tensor: GlTensor }[];
 }
 
 /**
@@ -183,7 +185,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       return s.render(ctx).map((p): ScheduledPass => {
         const inputSizes = p.inputs.map((ref) => ('input' in ref ? sizeOfShape(ctx.inputs[ref.input]!.shape) : sizes[ref.pass]!));
         sizes.push(p.size);
-        return { ...this.kernel(p, inputSizes, where), inputs: p.inputs, size: p.size };
+        return { ...this.kernel(p, inputSizes, where), inputs: p.inputs, size: p.size, status: p.status === true };
       });
     });
     for (const o of graph.outputs) lastUse.set(viewSource(graph, o.node), Infinity);
@@ -213,10 +215,11 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
   // --- running -------------------------------------------------------------------------------------
 
   async execute(schedule: WebGlSchedule, feeds: Readonly<Record<string, NDArray>>, bindings: DimBindings, profile: GlPassTiming[] | undefined): Promise<Record<string, NDArray>> {
-    const run: RunValues = { values: new Map(this.statics), owned: new Set() };
+    const run: RunValues = { values: new Map(this.statics), owned: new Set(), statuses: [] };
     try {
       await this.placeInputs(run, feeds, bindings);
       this.draw(run, schedule, profile);
+      this.checkStatuses(run);
       return this.readOutputs(run, bindings);
     } finally {
       for (const t of run.owned) this.runtime.release(t);
@@ -254,9 +257,12 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
           profile.push({ node: s.node.id, op: s.node.op, what: p.kernel.what, ms: performance.now() - start });
         }
         drawn.push(out);
-        last = out;
+        if (p.status) {
+          run.owned.add(out);
+          run.statuses.push({ node: s.node, tensor: out });
+        } else last = out;
       }
-      for (const t of drawn) if (t !== last) this.runtime.release(t);
+      for (const t of drawn) if (t !== last && !run.owned.has(t)) this.runtime.release(t);
       if (last) run.owned.add(last);
       run.values.set(s.node.id, last);
       for (const id of new Set(s.sources)) {
@@ -267,6 +273,14 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
         }
       }
     });
+  }
+
+  /** Status passes (indices a kernel found bad: count, first position) read back: the first with a count is an InputError. */
+  private checkStatuses(run: RunValues): void {
+    for (const { node, tensor } of run.statuses) {
+      const [bad, first] = this.runtime.read(tensor);
+      if (bad! > 0) throw statusError(this.plan.graph, node, bad!, first!);
+    }
   }
 
   /** Outputs read back; a state output's texture becomes the state's value (the run no longer owns it). */

@@ -3,6 +3,7 @@ import { UnsupportedOpError } from './errors.ts';
 import type { AnyKernelRenderer, KernelTable } from './kernel.ts';
 import { attentionKernel } from './kernels/attention.ts';
 import { cacheUpdateKernel } from './kernels/cache-update.ts';
+import { dropoutKernel } from './kernels/dropout.ts';
 import { fusedElementwiseKernel, primitiveElementwiseKernel } from './kernels/elementwise.ts';
 import { gatherKernel } from './kernels/gather.ts';
 import { fusedAddLayerNormKernel, fusedAddRmsNormKernel, layerNormKernel, rmsNormKernel } from './kernels/layer-norm.ts';
@@ -10,7 +11,9 @@ import { concatKernel, rangeKernel, sliceKernel, transposeKernel } from './kerne
 import { fusedMatmulKernel, matmulKernel } from './kernels/matmul.ts';
 import { reduceKernel } from './kernels/reduce.ts';
 import { ropeKernel } from './kernels/rope.ts';
+import { scatterAddKernel } from './kernels/scatter-add.ts';
 import { softmaxKernel } from './kernels/softmax.ts';
+import { softmaxCrossEntropyKernel } from './kernels/softmax-cross-entropy.ts';
 
 /**
  * The WebGPU kernels by op. Every op of category 'elementwise' (unary, binary, comparison, where,
@@ -37,6 +40,9 @@ export const WEBGPU_KERNELS: KernelTable = {
   concat: concatKernel,
   range: rangeKernel,
   cache_update: cacheUpdateKernel,
+  scatter_add: scatterAddKernel,
+  softmax_cross_entropy: softmaxCrossEntropyKernel,
+  dropout: dropoutKernel,
 };
 
 export type { AnyKernelRenderer };

@@ -1,8 +1,8 @@
 import type { Plan, PlanBuffer, PlanStep } from '@loom/compiler';
-import { formatShape, InputError, nodeName, resolveDim, resolveShape, stateNames, type DimBindings, type GraphNode, type NDArray, type Weights } from '@loom/graph';
+import { formatShape, nodeName, resolveDim, resolveShape, stateNames, type DimBindings, type GraphNode, type NDArray, type Weights } from '@loom/graph';
 import { DeviceStates, type StateMemory } from '../gpu/device-states.ts';
 import type { GpuDevice } from '../gpu/gpu-program.ts';
-import { tensorLabel } from '../index-checks.ts';
+import { statusError } from '../index-checks.ts';
 import type { StateStore } from '../state-store.ts';
 import { GpuLimitError, KernelError, ModelDisposedError } from './errors.ts';
 import { sizeOfShape, statusSlots, type AnyKernelRenderer, type KernelContext, type KernelLaunch, type KernelSource, type StorageBinding, type TensorInfo } from './kernel.ts';
@@ -443,17 +443,13 @@ export class WebGpuDevice implements GpuDevice<WebGpuSchedule, KernelTiming> {
     return result;
   }
 
-  /** Kernels that met bad data (a gather id out of range, a cache position that does not fit) count it in their status slot. */
+  /** Kernels that met bad data (a gather id or label out of range, a cache position that does not fit) count it in their status slot. */
   private checkStatus(words: Uint32Array): void {
     for (const s of this.steps) {
       if (s.statusSlot < 0) continue;
       const bad = words[s.statusSlot * STATUS_WORDS]!;
       if (bad === 0) continue;
-      const first = words[s.statusSlot * STATUS_WORDS + 1]!;
-      const tensor = tensorLabel(this.plan.graph, s.node.inputs[0]!);
-      const at = `${s.node.op} (node %${s.node.id}${s.node.source ? ` at ${s.node.source}` : ''})`;
-      if (s.node.op === 'gather') throw new InputError(`${at}: ${bad} indices outside the rows of ${tensor}, the first at position ${first}`);
-      throw new InputError(`${at}: the position of row ${first} does not fit the update into ${tensor}`);
+      throw statusError(this.plan.graph, s.node, bad, words[s.statusSlot * STATUS_WORDS + 1]!);
     }
   }
 }

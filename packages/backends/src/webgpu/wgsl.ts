@@ -65,6 +65,19 @@ export function storageDecl(binding: number, name: string, dtype: DType, access:
 }
 
 /**
+ * The status buffer (STATUS) of kernels that check indices: two words per checking step at `p.slot`,
+ * how many indices were bad and the first bad position, which the runtime reads after the run.
+ */
+export function statusDecl(binding: number): string {
+  return `@group(0) @binding(${binding}) var<storage, read_write> status: array<atomic<u32>>;`;
+}
+
+/** The statement counting one bad index at `position` (a u32) in the step's status slot. */
+export function reportBadIndex(position: string): string {
+  return `atomicAdd(&status[p.slot], 1u); atomicMin(&status[p.slot + 1u], ${position});`;
+}
+
+/**
  * The shortest decimal that rounds to the same float32, as a WGSL f32 expression. WGSL has no
  * non-finite constants (and lets implementations assume none at run time): +-Infinity become the
  * largest finite f32, and NaN is rejected.

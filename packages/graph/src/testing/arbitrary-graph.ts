@@ -13,7 +13,9 @@
  *   tanh(y)), and an operand whose magnitude bound would grow past MAG_LIMIT goes through tanh first;
  * - comparisons and float-to-int casts (where float32 and float64 could take different sides) only read
  *   values that are provably exact in float32: dyadic rationals built by exact ops (tracked per value);
- * - gather indices come from dedicated i32 inputs whose feeds stay inside the table;
+ * - gather and scatter_add indices come from dedicated i32 inputs whose feeds stay inside the table,
+ *   cross-entropy labels from ones inside the classes or equal to the ignore index, dropout seeds from
+ *   i32 inputs too;
  * - attention masks (-1e30) only ever reach attention scores.
  */
 import fc from 'fast-check';
@@ -81,6 +83,9 @@ export const RECIPE_KINDS = [
   'rms_norm',
   'rope',
   'glu_ffn',
+  'scatter_add',
+  'softmax_cross_entropy',
+  'dropout',
 ] as const;
 export type RecipeKind = (typeof RECIPE_KINDS)[number];
 
@@ -169,6 +174,8 @@ interface IndexFeed {
   readonly name: string;
   /** Values drawn from [0, limit). */
   readonly limit: number;
+  /** A value (an ignore index) that replaces about a quarter of them. */
+  readonly ignore?: number;
 }
 
 class CaseBuilder {
@@ -201,11 +208,11 @@ class CaseBuilder {
     return this.value(this.b.add('param', [], { name, dtype: 'f32', shape: [...shape] }, 'arbitrary'), mag, 3);
   }
 
-  /** An i32 input whose feed holds values in [0, limit) (gather indices, token ids). */
-  indexInput(shape: readonly Dim[], limit: number): Value {
+  /** An i32 input whose feed holds values in [0, limit) (gather indices, token ids), a quarter of them `ignore` if given. */
+  indexInput(shape: readonly Dim[], limit: number, ignore?: number): Value {
     const name = `ids${this.inputs++}`;
-    this.indexFeeds.push({ name, limit });
-    return this.value(this.b.add('input', [], { name, dtype: 'i32', shape: [...shape] }, 'arbitrary'), limit);
+    this.indexFeeds.push({ name, limit, ...(ignore !== undefined ? { ignore } : {}) });
+    return this.value(this.b.add('input', [], { name, dtype: 'i32', shape: [...shape] }, 'arbitrary'), Math.max(limit, Math.abs(ignore ?? 0)));
   }
 
   /** The k-th pool value (mod the candidates) among those passing `filter`. */
@@ -755,6 +762,47 @@ const gluFfn: Build = (s, r) => {
   return s.value(ref, f * 2 * (2 * d + 1) ** 2 + 1);
 };
 
+/**
+ * gather's gradient: a value's rows added into a table of few rows (repeated indices are the rule) at
+ * in-range indices over its first one or two axes. Sums of exact values stay exact (bits kept).
+ */
+const scatterAdd: Build = (s, r) => {
+  const updates = s.pick(r.a, (v) => v.dtype === 'f32' && v.shape.length >= 1);
+  if (!updates) return undefined;
+  const lead = updates.shape.slice(0, 1 + (r.b % Math.min(2, updates.shape.length)));
+  // a symbolic table (as many rows as the sequence is long) gets index 0 only
+  const rows = ([1, 2, 3, 5, 7, 'seq'] as const)[r.x % 6]!;
+  const indices = s.indexInput(lead, typeof rows === 'number' ? rows : 1);
+  const u = s.tame(updates);
+  const positions = lead.reduce((p: number, d) => p * bound(d), 1);
+  return s.tame(s.value(s.add('scatter_add', [indices, u], { rows }), positions * u.mag, u.bits));
+};
+
+/**
+ * Cross-entropy of a value's last (static) axis as logits against in-range labels, a quarter of
+ * them the ignore index (PyTorch's -100, or a valid class) when there is one, with label smoothing.
+ */
+const softmaxCrossEntropy: Build = (s, r) => {
+  const logits = features(s, r.a);
+  if (!logits) return undefined;
+  const classes = logits.shape[logits.shape.length - 1] as number;
+  const ignoreIndex = [-100, null, classes - 1][r.c % 3] ?? null;
+  const labelSmoothing = [0, 0.1, 0.25][r.x % 3]!;
+  const labels = s.indexInput(logits.shape.slice(0, -1), classes, ignoreIndex ?? undefined);
+  const x = s.tame(logits);
+  return s.value(s.add('softmax_cross_entropy', [x, labels], { ignoreIndex, labelSmoothing }), Math.log(classes) + 2 * x.mag);
+};
+
+/** Dropout of any f32 value with an i32 seed input ([] or [1]), p in {0, 0.25, 0.5}, one of four streams. */
+const dropout: Build = (s, r) => {
+  const x = s.pick(r.a, (v) => v.dtype === 'f32');
+  if (!x) return undefined;
+  const p = [0, 0.25, 0.5][r.c % 3]!;
+  const seed = s.indexInput(r.flag ? [1] : [], 1000);
+  // scaling by 1 or 2 keeps a value exact; by 4/3 it does not
+  return s.value(s.add('dropout', [x, seed], { p, stream: r.x % 4 }), x.mag / (1 - p), p === 0.25 ? undefined : x.bits);
+};
+
 const BUILDERS: Record<RecipeKind, Build> = {
   unary,
   binary,
@@ -782,6 +830,9 @@ const BUILDERS: Record<RecipeKind, Build> = {
   rms_norm: rmsNorm,
   rope,
   glu_ffn: gluFfn,
+  scatter_add: scatterAdd,
+  softmax_cross_entropy: softmaxCrossEntropy,
+  dropout,
 };
 
 /** Builds the graph a spec describes, and feeds and weights for it from the spec's seed. */
@@ -821,6 +872,11 @@ export function buildGraphCase(spec: GraphSpec): GraphCase {
 
 const random = mulberry32;
 
+function indexValue(feed: IndexFeed, rand: () => number): number {
+  if (feed.ignore !== undefined && rand() < 0.25) return feed.ignore;
+  return Math.floor(rand() * feed.limit);
+}
+
 function withData(graph: Graph, spec: GraphSpec, indexFeeds: readonly IndexFeed[]): GraphCase {
   const bindings = { batch: spec.bindings.batch, seq: spec.bindings.seq };
   const bound = new Map(Object.entries(bindings));
@@ -834,7 +890,7 @@ function withData(graph: Graph, spec: GraphSpec, indexFeeds: readonly IndexFeed[
     const n = shape.reduce((p, d) => p * d, 1);
     const index = indexFeeds.find((f) => f.name === name);
     const data = Array.from({ length: n }, () =>
-      index ? Math.floor(rand() * index.limit) : node.op === 'input' ? Math.round(rand() * 32 - 16) / 8 : Math.round(rand() * 16 - 8) / 8,
+      index ? indexValue(index, rand) : node.op === 'input' ? Math.round(rand() * 32 - 16) / 8 : Math.round(rand() * 16 - 8) / 8,
     );
     const value = ndarray(node.type.dtype, shape, data, 'f64');
     if (node.op === 'input') feeds[name] = value;
@@ -865,6 +921,10 @@ export const F32_OP_TOLERANCE: Readonly<Record<string, number>> = {
   rms_norm: 1e-4,
   // a product, a cosine and a sine, two products and a sum per element, like its decomposition
   rope: 1e-5,
+  // sums of the rows at one index, as reduce_sum
+  scatter_add: 1e-5,
+  // a softmax's sums, a log and a weighted sum of logits per row
+  softmax_cross_entropy: 1e-5,
 };
 const F32_ELEMENTWISE_TOLERANCE = 1e-6;
 /** Ops that move values without arithmetic. */

@@ -96,6 +96,11 @@ const CPU_STEPS: { readonly [K in OpName]?: StepRenderer<K> } = {
       `${call('writeBlock', 'out', call('dense', 'ins[1]', 'layouts[1]'), 'outShape', 'inShapes[1]', axis, 'ins[2]')};`,
     ].join('\n');
   },
+  // out: [rows, width], the rows the indices name; width from the table's shape
+  scatter_add: () => `${call('scatterAdd', 'ins[0]', 'ins[1]', 'out', 'outShape[0]', 'out.length / Math.max(outShape[0], 1)')};`,
+  softmax_cross_entropy: ({ attrs }) =>
+    `${call('softmaxCrossEntropy', 'ins[0]', 'ins[1]', 'out', 'inShapes[0][inShapes[0].length - 1]', attrs.ignoreIndex === null ? 'null' : attrs.ignoreIndex, attrs.labelSmoothing)};`,
+  dropout: ({ attrs }) => `${call('dropout', 'ins[0]', 'ins[1]', 'out', attrs.p, attrs.stream)};`,
   range: ({ attrs }) => `for (let i = 0; i < out.length; i++) out[i] = ${attrs.start} + i * ${attrs.step};`,
 };
 

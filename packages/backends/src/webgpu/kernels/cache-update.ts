@@ -1,6 +1,6 @@
 import { normalizeAxis } from '@loom/graph';
 import { input, OUTPUT, sizeOfShape, STATUS, type KernelContext, type KernelLaunch } from '../kernel.ts';
-import { entryPoint, linearGrid, Params, storageDecl } from '../wgsl.ts';
+import { entryPoint, linearGrid, Params, reportBadIndex, statusDecl, storageDecl } from '../wgsl.ts';
 
 const WORKGROUP = 256;
 
@@ -53,7 +53,7 @@ export function cacheUpdateKernel(ctx: KernelContext<'cache_update'>): KernelLau
     storageDecl(0, 'update', dtype, 'read'),
     storageDecl(1, 'position', 'i32', 'read'),
     storageDecl(2, 'out', dtype, 'read_write'),
-    '@group(0) @binding(3) var<storage, read_write> status: array<atomic<u32>>;',
+    statusDecl(3),
     params.declare(4),
     entryPoint(WORKGROUP),
     `  let i = wg * ${WORKGROUP}u + lid;`,
@@ -63,7 +63,7 @@ export function cacheUpdateKernel(ctx: KernelContext<'cache_update'>): KernelLau
     '  let row = select(o / p.outer_per_row, 0u, p.positions == 1u);',
     '  let start = position[row];',
     '  if (start < 0i || u32(start) + p.t > p.capacity) {',
-    '    if (i == 0u || rest == 0u) { atomicAdd(&status[p.slot], 1u); atomicMin(&status[p.slot + 1u], row); }',
+    `    if (i == 0u || rest == 0u) { ${reportBadIndex('row')} }`,
     '    return;',
     '  }',
     '  out[(o * p.capacity + u32(start)) * p.inner + rest] = update[i];',

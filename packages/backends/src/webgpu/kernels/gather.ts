@@ -1,6 +1,6 @@
 import { GpuLimitError } from '../errors.ts';
 import { input, OUTPUT, sizeOfShape, STATUS, type KernelContext, type KernelLaunch } from '../kernel.ts';
-import { entryPoint, linearGrid, Params, storageDecl } from '../wgsl.ts';
+import { entryPoint, linearGrid, Params, reportBadIndex, statusDecl, storageDecl } from '../wgsl.ts';
 
 const WORKGROUP = 256;
 
@@ -35,7 +35,7 @@ export function gatherKernel(ctx: KernelContext<'gather'>): KernelLaunch[] {
       storageDecl(0, 'table', table!.dtype, 'read'),
       storageDecl(1, 'ids', 'i32', 'read'),
       storageDecl(2, 'out', table!.dtype, 'read_write'),
-      '@group(0) @binding(3) var<storage, read_write> status: array<atomic<u32>>;',
+      statusDecl(3),
       params.declare(4),
       entryPoint(WORKGROUP),
       `  let i = wg * ${WORKGROUP}u + lid;`,
@@ -45,7 +45,7 @@ export function gatherKernel(ctx: KernelContext<'gather'>): KernelLaunch[] {
       '  if (id < 0i || u32(id) >= p.rows) {',
       '    if (p.first == 0u) {',
       `      out[i] = ${table!.dtype}(0);`,
-      '      if (i % p.width == 0u) { atomicAdd(&status[p.slot], 1u); atomicMin(&status[p.slot + 1u], position); }',
+      `      if (i % p.width == 0u) { ${reportBadIndex('position')} }`,
       '    }',
       '    return;',
       '  }',

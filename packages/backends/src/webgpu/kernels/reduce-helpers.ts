@@ -24,6 +24,22 @@ export function workgroupReduce(scratch: string, size: number, value: string, re
 }
 
 /**
+ * Statements (one level indented) that leave `row_max` and `row_sum`, the sum of exp(x - row_max),
+ * of a row of `count` elements, element k read by `at(k)`, each reduced over the workgroup of `size`
+ * with the scratch array `scratch`: the first two sweeps of a numerically stable softmax.
+ */
+export function rowMaxAndSumExp(scratch: string, size: number, count: string, at: (k: string) => string): string[] {
+  return [
+    `var m = ${F32_LOWEST};`,
+    `for (var k = lid; k < ${count}; k += ${size}u) { m = max(m, ${at('k')}); }`,
+    ...workgroupReduce(scratch, size, 'm', 'row_max', (a, b) => `max(${a}, ${b})`),
+    'var s = 0.0;',
+    `for (var k = lid; k < ${count}; k += ${size}u) { s += exp(${at('k')} - row_max); }`,
+    ...workgroupReduce(scratch, size, 's', 'row_sum', (a, b) => `${a} + ${b}`),
+  ].map((l) => `  ${l}`);
+}
+
+/**
  * The lowest finite f32, the start of running maxima. Not -inf: WGSL rejects non-finite constants,
  * and implementations may assume no infinities at run time.
  */

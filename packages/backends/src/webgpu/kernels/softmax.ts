@@ -1,7 +1,7 @@
 import { normalizeAxis } from '@loom/graph';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
 import { entryPoint, linearGrid, Params, rowWorkgroupSize, storageDecl } from '../wgsl.ts';
-import { F32_LOWEST, workgroupReduce, workgroupScratch } from './reduce-helpers.ts';
+import { rowMaxAndSumExp, workgroupScratch } from './reduce-helpers.ts';
 
 /**
  * Numerically stable softmax along any axis: one workgroup per row (a row is the `n` elements along
@@ -25,12 +25,7 @@ export function softmaxKernel(ctx: KernelContext<'softmax'>): KernelLaunch[] {
     '  let row = wg;',
     '  if (row >= p.rows) { return; }',
     '  let base = (row / p.inner) * p.n * p.inner + row % p.inner;',
-    `  var m = ${F32_LOWEST};`,
-    `  for (var k = lid; k < p.n; k += ${wg}u) { m = max(m, x[base + k * p.inner]); }`,
-    ...workgroupReduce('scratch', wg, 'm', 'row_max', (a, b) => `max(${a}, ${b})`).map((l) => `  ${l}`),
-    '  var s = 0.0;',
-    `  for (var k = lid; k < p.n; k += ${wg}u) { s += exp(x[base + k * p.inner] - row_max); }`,
-    ...workgroupReduce('scratch', wg, 's', 'row_sum', (a, b) => `${a} + ${b}`).map((l) => `  ${l}`),
+    ...rowMaxAndSumExp('scratch', wg, 'p.n', (k) => `x[base + ${k} * p.inner]`),
     '  let inv = 1.0 / row_sum;',
     `  for (var k = lid; k < p.n; k += ${wg}u) { out[base + k * p.inner] = exp(x[base + k * p.inner] - row_max) * inv; }`,
     '}',

@@ -1,0 +1,3 @@
+import { trainingOpsSuite } from './suites/training-ops-suite.ts';
+
+await trainingOpsSuite('webgpu');

@@ -8,7 +8,7 @@ export { referenceBackend } from './reference-backend.ts';
 export { getBackend, isBackendName, UnknownBackendError, withPrepareOptions } from './registry.ts';
 export { StateStore } from './state-store.ts';
 export { CpuProgram, type CpuKernel } from './cpu/cpu-program.ts';
-export { verify, randomWeights, type VerifyOptions, type VerifyReport, type BackendAgreement, type RunResult } from './verify.ts';
+export { verify, randomWeights, verifySizeLimits, type VerifyOptions, type VerifyReport, type BackendAgreement, type RunResult } from './verify.ts';
 // WebGPU loads its native bindings (Node) lazily, at the first device request
 export { webgpuBackend, createWebGpuBackend, kernelFor, renderPlan, SPEC_DEFAULT_LIMITS, type WebGpuBackend, type WebGpuBackendOptions, type KernelLaunch, type RenderedStep } from './webgpu/index.ts';
 // WebGL acquires its GL context (headless-gl and an X display in Node) lazily, at the first prepare

@@ -177,8 +177,8 @@ function checkRandomWeights(graph: Graph, maxMemory: number | undefined): void {
 /** Random values for every graph input: sizes for its symbols, ids inside the tables they index. */
 function feedsArbitrary(graph: Graph, maxDim: number): fc.Arbitrary<Record<string, NDArray>> {
   const inputs = graphInputs(graph);
-  const symbols = [...new Set(inputs.flatMap((n) => n.type.shape.filter((d): d is string => typeof d === 'string')))];
-  const limits = new Map(symbols.map((s) => [s, symbolLimit(graph, s, maxDim)]));
+  const limits = verifySizeLimits(graph, maxDim);
+  const symbols = [...limits.keys()];
   const sizes = fc.record(Object.fromEntries(symbols.map((s) => [s, fc.integer({ min: 1, max: limits.get(s)! })])));
   return sizes.chain((bound) => {
     const bindings = new Map(Object.entries(bound as Record<string, number>));
@@ -192,6 +192,16 @@ function feedsArbitrary(graph: Graph, maxDim: number): fc.Arbitrary<Record<strin
     );
     return fc.record(fields) as fc.Arbitrary<Record<string, NDArray>>;
   });
+}
+
+/**
+ * The largest value verify draws for each symbol of the graph's inputs with `maxDim`: maxDim, or
+ * less where the symbol indexes a position table. Every size is a product of symbols, so a run at
+ * these values holds the most any run may (what a caller checks against its memory before verify).
+ */
+export function verifySizeLimits(graph: Graph, maxDim: number): Map<string, number> {
+  const symbols = [...new Set(graphInputs(graph).flatMap((n) => n.type.shape.filter((d): d is string => typeof d === 'string')))];
+  return new Map(symbols.map((s) => [s, symbolLimit(graph, s, maxDim)]));
 }
 
 /** Readers of a node, looking through views and casts (ids often pass a reshape before a gather). */

@@ -6,7 +6,7 @@ export * from './rewrite/index.ts';
 export * from './passes/index.ts';
 export { cpuPipeline, defaultPipeline, runPipeline, formatTrace, type PassTraceEntry, type PipelineOptions, type PipelineResult } from './pipeline.ts';
 export { printPlan, formatExpr } from './print-plan.ts';
-export { exportOnnx, OnnxExportError, ONNX_OPSET, type OnnxExportOptions } from './export/onnx-export.ts';
+export { exportOnnx, onnxDataIsExternal, OnnxExportError, ONNX_OPSET, onnxWeightBytes, type OnnxExportOptions } from './export/onnx-export.ts';
 export type { EncodedModel, ExternalData } from './export/encoded-model.ts';
 export { checkTensorSizes, MAX_EXPORT_TENSOR_ELEMENTS, TensorSizeError } from './export/tensor-sizes.ts';
 export { withIntermediates, attentionWeightNodes, IntermediateError, type IntermediateSpec, type Intermediate } from './intermediates.ts';

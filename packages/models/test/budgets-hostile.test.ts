@@ -119,6 +119,34 @@ describe('a config is compared with the memory budget before any graph is built'
   });
 });
 
+describe('verify bounds a run at the largest sizes it may draw before drawing anything', () => {
+  /** A graph JSON: input x f32 of `shape`, y = -x. */
+  const negGraph = (name: string, shape: (number | string)[]) => {
+    const m = new ModelBuilder();
+    return writeJson(name, JSON.parse(graphToJson(m.build({ y: m.add(m.input('x', 'f32', shape), 1) }))));
+  };
+
+  it('a static input too large for one tensor, or too large to draw, is one error in milliseconds', async () => {
+    const started = Date.now();
+    expectUserError(await loom('verify', negGraph('wide.json', [20_000, 15_000])), /^loom: error: verify: node %0 input 'x' f32\[20000, 15000\] would have 300000000 elements, more than the 268435456 one tensor of the float64 reference may hold; its shape is static: check the graph's shapes$/);
+    expectUserError(await loom('verify', negGraph('vast.json', [2 ** 40, 2 ** 40])), /node %0 input 'x' f32\[1099511627776, 1099511627776\] would have more than 9007199254740991 elements/);
+    // within one tensor, but 100M drawn values and two float64 copies are far above 4 GiB
+    expectUserError(await loom('verify', negGraph('big.json', [10_000, 10_000])), /^loom: error: verify: a run would hold [\d.]+ GiB: the float64 reference 1\.5 GiB \(the largest: node %0 input 'x' f32\[10000, 10000\]\), the drawn inputs [\d.]+ GiB, the random weights 0\.0 MiB; above --max-memory 4096 MiB; raise --max-memory, or check the graph's shapes$/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('a preset at a large --max-seq is refused with the sizes, the largest node and the way out', async () => {
+    const started = Date.now();
+    // batch is drawn up to --max-seq, seq up to GPT-2's 1024 positions: the embedding gather alone is 3.2e9 elements
+    expectUserError(await loom('verify', 'gpt2', '--max-seq', '4096', '--runs', '1', '--timeout', '5'), /^loom: error: verify: at batch = 4096, seq = 1024 \(the largest sizes --max-seq 4096 draws\) node %\d+ gather f32\[4096, 1024, 768\] would have 3221225472 elements, more than the 268435456 one tensor of the float64 reference may hold; use a smaller --max-seq$/);
+    expectUserError(await loom('verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--max-seq', '64', '--max-memory', '100'), /^loom: error: verify: at batch = 64, seq = 64 .* a run would hold [\d.]+ GiB: the float64 reference [\d.]+ GiB \(the largest: node %\d+ \w+ f32\[64, 64, 50257\]\), the drawn inputs [\d.]+ [MG]iB, the random weights [\d.]+ MiB; above --max-memory 100 MiB; use a smaller --max-seq \(or raise --max-memory\)$/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const { code, stdout } = await loom('verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--max-seq', '3', '--runs', '1', '--max-memory', '100', '--quiet');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/ok: cpu agree/);
+  });
+});
+
 describe('beams are bounded, and so is the batch they make', () => {
   it('--beams above the cap is refused by generate and translate, as is num_beams in config.json or generation_config.json', async () => {
     expectUserError(await loom('generate', ...gpt2Args, '--ids', '1,2', '--beams', '1000000'), /--beams must be at most 64 \(each beam is a row of the batch/);

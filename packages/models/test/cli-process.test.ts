@@ -1,6 +1,6 @@
 /** The real `loom` process (node + tsx, as `pnpm loom` runs it): exit statuses and streams. */
-import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -51,6 +51,18 @@ describe.concurrent('loom process', () => {
 
   it('a LoomError (unknown character): one line, status 1, no stack', async () => {
     expectOneLineError(await loom('reverse', 'Hello'), /unknown character 'H' at position 1/);
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('a write to a full disk (stdout is /dev/full): one line, status 1', async () => {
+    const full = openSync('/dev/full', 'w');
+    const r = await new Promise<Result>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'reverse', 'hello world'], { cwd: ROOT, stdio: ['ignore', full, 'pipe'] });
+      let stderr = '';
+      child.stderr?.on('data', (chunk) => (stderr += chunk));
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout: '', stderr }));
+    });
+    closeSync(full);
+    expectOneLineError(r, /^loom: error: cannot write to standard output: no space left on device \(ENOSPC\)$/m);
   });
 
   it('a LoomError (mismatched weights): one line listing the problems', async () => {

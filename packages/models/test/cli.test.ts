@@ -278,6 +278,31 @@ describe('loom user errors: one line on stderr, status 1', () => {
   });
 });
 
+describe('loom: standard output that cannot be written', () => {
+  const failingWrite = (code: string, errno: number, description: string) => () => {
+    throw Object.assign(new Error(`${code}: ${description}, write`), { code, errno, syscall: 'write' });
+  };
+  const run = async (out: CliIo['out']): Promise<Result> => {
+    let stderr = '';
+    const code = await runCli(['reverse', 'hello world'], { out, err: (t) => void (stderr += t) });
+    return { code, stdout: '', stderr };
+  };
+
+  it('a full disk or an I/O error is one line naming the cause, status 1', async () => {
+    expectUserError(await run(failingWrite('ENOSPC', -28, 'no space left on device')), /^loom: error: cannot write to standard output: no space left on device \(ENOSPC\)$/);
+    expectUserError(await run(failingWrite('EIO', -5, 'i/o error')), /^loom: error: cannot write to standard output: i\/o error \(EIO\)$/);
+  });
+
+  it('a reader that stops early (EPIPE) is not an error; a writer failing without an error code is a bug', async () => {
+    expect(await run(failingWrite('EPIPE', -32, 'broken pipe'))).toEqual({ code: 0, stdout: '', stderr: '' });
+    const bug = await run(() => {
+      throw new TypeError('not a function');
+    });
+    expect(bug.code).toBe(2);
+    expect(bug.stderr).toMatch(/^loom: internal error/);
+  });
+});
+
 describe('loom bugs', () => {
   it('a non-Loom exception is a bug: status 2 and its stack trace', async () => {
     let stdout = '';

@@ -4,10 +4,10 @@
  * one array are one clear error before anything is allocated; a very long chain of ops compiles and
  * exports instead of overflowing the stack.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportOnnx, MAX_EXPR_OPS, OnnxExportError, TensorSizeError } from '@loom/compiler';
+import { exportOnnx, MAX_EXPR_OPS, onnxDataIsExternal, OnnxExportError, onnxWeightBytes, TensorSizeError } from '@loom/compiler';
 import { graphFromJson, readSafetensors, type NDArray } from '@loom/graph';
 import { describe, expect, it, vi } from 'vitest';
 import { expectUserError, loom } from './cli-helpers.ts';
@@ -103,6 +103,79 @@ describe('an --out that appears while the command works', () => {
   });
 });
 
+describe('--out and its data file are checked before the work', () => {
+  const tiny = (out: string, ...rest: string[]) => ['export', '--format', 'onnx', '--weights', WEIGHTS, '--config', CONFIG, '--out', out, ...rest];
+
+  it('an --out in a folder that does not exist (or is a file) is refused before the model is built, naming the folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loom-nofolder-'));
+    let built = false;
+    duringWork.hook = () => (built = true);
+    try {
+      for (const format of ['onnx', 'ts']) {
+        const r = await loom('export', '--format', format, '--config', CONFIG, ...(format === 'onnx' ? ['--weights', WEIGHTS] : []), '--out', join(dir, 'missing', 'model.out'));
+        expectUserError(r, /cannot write --out '.*missing\/model\.out': the folder '.*loom-nofolder-\w+\/missing' does not exist$/);
+      }
+      writeFileSync(join(dir, 'a-file'), '');
+      expectUserError(await loom(...tiny(join(dir, 'a-file', 'model.onnx'))), /cannot write --out '.*a-file\/model\.onnx': '.*a-file' is not a folder$/);
+    } finally {
+      duringWork.hook = undefined;
+    }
+    expect(built).toBe(false);
+  });
+
+  it("a write that fails during the work names the user's --out, not the temporary file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loom-gone-'));
+    const folder = join(dir, 'sub');
+    mkdirSync(folder);
+    duringWork.hook = () => rmSync(folder, { recursive: true });
+    try {
+      const r = await loom(...tiny(join(folder, 'model.onnx')));
+      expectUserError(r, /cannot write '.*sub\/model\.onnx': no such file or directory \(ENOENT\)$/);
+      expect(r.stderr).not.toMatch(/\.tmp/);
+    } finally {
+      duringWork.hook = undefined;
+    }
+  });
+
+  it('an existing <out>.data is refused before any weight is read when the weights go past 2 GiB; a small model leaves it alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loom-data-'));
+    // 600M f32 weights (2.2 GiB): external data; the weights file named does not exist, so reading it would fail first
+    const big = graphFile(dir, 'big.json', [
+      { op: 'input', attrs: { name: 'x', dtype: 'f32', shape: [600_000_000] }, shape: [600_000_000] },
+      { op: 'param', attrs: { name: 'w', dtype: 'f32', shape: [600_000_000] }, shape: [600_000_000] },
+      { op: 'add', inputs: [0, 1], attrs: {}, shape: [600_000_000] },
+    ]);
+    writeFileSync(join(dir, 'big.onnx.data'), 'mine');
+    const r = await loom('export', '--format', 'onnx', big, '--weights', join(dir, 'never-read.safetensors'), '--out', join(dir, 'big.onnx'));
+    expectUserError(r, /the ONNX data file '.*big\.onnx\.data' already exists and would be replaced: the weights \(2289 MiB\) are too large for the model file itself .*; pass --force to replace it$/);
+    expect(readFileSync(join(dir, 'big.onnx.data'), 'utf8')).toBe('mine');
+    // the tiny GPT-2 stays inline: its data file is never written, so one there is no obstacle
+    writeFileSync(join(dir, 'tiny.onnx.data'), 'mine too');
+    const tinyRun = await loom(...tiny(join(dir, 'tiny.onnx')));
+    expect(tinyRun.code, tinyRun.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'tiny.onnx.data'), 'utf8')).toBe('mine too');
+  });
+
+  it('onnxDataIsExternal tells before the export what exportOnnx does', () => {
+    const graph = graphFromJson(
+      graphJson([
+        { op: 'input', attrs: { name: 'x', dtype: 'f32', shape: [300] }, shape: [300] },
+        { op: 'param', attrs: { name: 'a', dtype: 'f32', shape: [300] }, shape: [300] },
+        { op: 'constant', attrs: { dtype: 'f32', shape: [300], values: [2] }, shape: [300] },
+        { op: 'add', inputs: [0, 1], attrs: {}, shape: [300] },
+        { op: 'mul', inputs: [3, 2], attrs: {}, shape: [300] },
+      ]),
+    );
+    expect(onnxWeightBytes(graph)).toBe(1204);
+    const weights = new Map([['a', { dtype: 'f32', shape: [300], data: new Float32Array(300) } as NDArray]]);
+    // (the export adds a few bytes of int64 shapes, here the constant's: the prediction is a lower bound,
+    // and the command checks the data file again before it writes it)
+    for (const externalAbove of [0, 1000, 1203, 4096, 2 ** 20]) {
+      expect(onnxDataIsExternal(graph, { externalAbove }), `externalAbove ${externalAbove}`).toBe(exportOnnx(graph, weights, { externalAbove }).externalData !== undefined);
+    }
+  });
+});
+
 describe('ONNX external data', () => {
   const f32 = (shape: number[], seed: number): NDArray => ({ dtype: 'f32', shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => seed + i / 1000) });
   const graph = graphFromJson(
@@ -165,6 +238,18 @@ describe('tensors too large for one array', () => {
     expectUserError(await loom('export', '--format', 'ts', bigConstant, '--out', out), /ts export: constant f32\[1000000, 1000000\] \(node %1\) has 1000000000000 elements/);
     expectUserError(await loom('export', '--format', 'ts', bigParam, '--out', out), /ts export: param 'w' f32\[100000, 100000, 100000\] \(node %1\) has 1000000000000000 elements/);
     expect(readdirSync(dir).sort()).toEqual(['big-constant.json', 'big-param.json']);
+  });
+
+  it('an input too large for one array: export --format onnx refuses it as --format ts does', async () => {
+    const hugeInput = graphFile(dir, 'huge-input.json', [
+      { op: 'input', attrs: { name: 'x', dtype: 'f32', shape: [2 ** 40, 2 ** 40] }, shape: [2 ** 40, 2 ** 40] },
+      { op: 'neg', inputs: [0], attrs: {}, shape: [2 ** 40, 2 ** 40] },
+    ]);
+    const out = join(dir, 'huge-input.out');
+    const message = (what: string) => new RegExp(`${what} export: input 'x' f32\\[1099511627776, 1099511627776\\] \\(node %0\\) has more than 9007199254740991 elements, more than one tensor may hold`);
+    expectUserError(await loom('export', '--format', 'onnx', hugeInput, '--random-weights', '--out', out), message('onnx'));
+    expectUserError(await loom('export', '--format', 'ts', hugeInput, '--out', out), message('ts'));
+    expect(readdirSync(dir)).not.toContain('huge-input.out');
   });
 
   it('exportOnnx: a TensorSizeError before any weight is read; a weight whose data does not fit its shape is an OnnxExportError', () => {

@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSafetensorsFile } from '@loom/graph/node';
+import protobuf from 'protobufjs/minimal.js';
 import { describe, expect, it } from 'vitest';
 import { tokenStream } from '../src/cli/commands/generate.ts';
 import { gpt2Tokenizer } from '../src/tokenizers/gpt2-tokenizer.ts';
@@ -61,12 +62,30 @@ async function marianFolder(): Promise<{ dir: string; args: string[]; spm: Buffe
   return { dir, args: ['--weights', join(dir, 'model.safetensors'), '--config', join(dir, 'config.json')], spm };
 }
 
+/** Where each top-level field of a protobuf message ends, read with protobufjs. */
+function fieldEnds(message: Uint8Array): { field: number; end: number }[] {
+  const reader = protobuf.Reader.create(message);
+  const ends: { field: number; end: number }[] = [];
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    reader.skipType(tag & 7);
+    ends.push({ field: tag >>> 3, end: reader.pos });
+  }
+  return ends;
+}
+
 describe('hostile tokenizers', () => {
   it('1. a corrupt, empty or truncated source.spm is refused; a valid one never makes text the empty sentence', async () => {
     const { dir, args, spm } = await marianFolder();
-    for (const bad of [Buffer.alloc(0), Buffer.from('not a protobuf at all'), spm.subarray(0, 1000), spm.subarray(0, spm.length - 10)]) {
+    const refusals: [Buffer, RegExp][] = [
+      [Buffer.alloc(0), /source\.spm: not a whole SentencePiece model: it has no pieces, no trainer_spec, no normalizer_spec \(truncated\?\)/],
+      [Buffer.from('not a protobuf at all'), /source\.spm: not a SentencePiece model: its unknown field \(field 13 at byte 0: invalid wire type 6 at offset 1\)/],
+      [spm.subarray(0, 1000), /source\.spm: not a whole SentencePiece model: it ends inside its pieces \(field 1 at byte 987, 12 bytes from byte 989, the file has 1000; truncated\?\)/],
+      [spm.subarray(0, spm.length - 10), /source\.spm: not a whole SentencePiece model: it ends inside its normalizer_spec \(field 3 at byte \d+, \d+ bytes from byte \d+, the file has \d+; truncated\?\)/],
+    ];
+    for (const [bad, message] of refusals) {
       writeFileSync(join(dir, 'source.spm'), bad);
-      expectUserError(await loom('translate', ...args, '--text', 'Hello world'), /source\.spm: not a SentencePiece model that SentencePiece can load \(.+\)/);
+      expectUserError(await loom('translate', ...args, '--text', 'Hello world'), message);
     }
     writeFileSync(join(dir, 'source.spm'), spm);
     const tokenizer = await loadMarianTokenizer(dir);
@@ -74,6 +93,42 @@ describe('hostile tokenizers', () => {
     // text SentencePiece's normalizer removes entirely (control characters) is refused, not translated as ''
     expect(() => tokenizer.encode('\u0001\u0007')).toThrow(/source\.spm cuts "\\u0001\\u0007" into no pieces/);
     expect(tokenizer.encode(' ')).toEqual([0]); // whitespace is the empty sentence, as in Hugging Face
+  }, 60_000);
+
+  it('1b. a source.spm cut where a top-level field ends (SentencePiece loads it) is refused; a failing self-test is refused', async () => {
+    const { dir, args, spm } = await marianFolder();
+    const path = join(dir, 'source.spm');
+    // the demo model's top-level fields: 30000 pieces (field 1), trainer_spec (2), normalizer_spec (3)
+    const ends = fieldEnds(spm);
+    expect(ends.map((e) => e.field).filter((f) => f !== 1)).toEqual([2, 3]);
+    const end = (field: number) => ends.filter((e) => e.field === field).at(-1)!.end;
+    const cuts: [number, RegExp][] = [
+      [end(2), /it has no normalizer_spec \(truncated\?\)/],
+      [end(1), /it has no trainer_spec, no normalizer_spec \(truncated\?\)/],
+      ...[0, 1, 500, 29_998].map((k): [number, RegExp] => [ends[k]!.end, /it has no trainer_spec, no normalizer_spec/]),
+      [end(2) + 1, /it ends inside its normalizer_spec \(field 3 at byte \d+; truncated\?\)/],
+    ];
+    for (const [at, message] of cuts) {
+      writeFileSync(path, spm.subarray(0, at));
+      await expect(loadMarianTokenizer(dir), `cut at byte ${at}`).rejects.toThrow(message);
+    }
+    writeFileSync(path, spm.subarray(0, ends[500]!.end)); // the audit's case: a cut at a piece boundary
+    expectUserError(await loom('translate', ...args, '--text', 'Hello world'), /source\.spm: not a whole SentencePiece model: it has no trainer_spec, no normalizer_spec \(truncated\?\)/);
+    // the whole model loads, its normalizer (NFKC) in place: fullwidth text is cut as ASCII is
+    writeFileSync(path, spm);
+    const whole = await loadMarianTokenizer(dir);
+    expect(whole.encode('\uff28\uff45\uff4c\uff4c\uff4f\u3000\uff57\uff4f\uff52\uff4c\uff44')).toEqual(whole.encode('Hello world'));
+
+    // self_test_data (field 4): SentencePiece runs it at load but the package drops the verdict
+    const withSelfTest = (expected: string) => {
+      const w = protobuf.Writer.create().uint32((4 << 3) | 2).fork().uint32((1 << 3) | 2).fork();
+      w.uint32((1 << 3) | 2).string('Hello world').uint32((2 << 3) | 2).string(expected);
+      return Buffer.concat([spm, w.ldelim().ldelim().finish()]);
+    };
+    writeFileSync(path, withSelfTest('\u2581 H ello \u2581world'));
+    expect((await loadMarianTokenizer(dir)).encode('Hello world')).toEqual([2, 3, 4, 5, 0]);
+    writeFileSync(path, withSelfTest('\u2581Hello \u2581world'));
+    await expect(loadMarianTokenizer(dir)).rejects.toThrow(/source\.spm: fails its own self-test \(1 of 1 samples\): "Hello world" is cut into "▁ H ello ▁world", the model expects "▁Hello ▁world"/);
   }, 60_000);
 
   it('2. a FIFO, a link to /dev/zero or an oversized file as source.spm, tokenizer.json or tokenizer_config.json is refused at once', async () => {

@@ -5,8 +5,8 @@
  * each primitive becomes one or a few ONNX nodes. Symbolic dims stay symbolic: inputs carry them as
  * dim_param, and reshapes and ranges of symbolic size read them back at run time (Shape, Gather).
  * Weights are initializers (an external data file, written tensor by tensor, when they exceed
- * `externalAbove`). Sizes are checked before anything is allocated: a param or constant past
- * MAX_EXPORT_TENSOR_ELEMENTS is a TensorSizeError naming it. Not covered: `cache_update` (KV-cache
+ * `externalAbove`). Sizes are checked before anything is allocated: an input, param or constant
+ * past MAX_EXPORT_TENSOR_ELEMENTS is a TensorSizeError naming it. Not covered: `cache_update` (KV-cache
  * graphs: export the full-sequence graph); integers are int32, as Loom's.
  */
 import { expandOps, LoomError, normalizeAxis, parseDim, shapeEquals, sizeOf, type Dim, type Graph, type GraphNode, type NDArray, type Weights } from '@loom/graph';
@@ -50,8 +50,10 @@ const TO_END = 2 ** 62;
 const toExpand = (def: { category: string; name: string }) => def.category === 'composite' || def.category === 'fused' || def.name === 'rms_norm' || def.name === 'rope';
 
 export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOptions = {}): EncodedModel {
-  // the initializers: every one must fit one array before any is made (intermediates are the runtime's)
-  checkTensorSizes(graph, 'onnx export', (n) => n.op === 'param' || n.op === 'constant');
+  // what the model declares with its sizes, as the ts export checks them: the initializers (each
+  // must fit one array before any is made) and the inputs (a caller must be able to make them);
+  // intermediates are the runtime's
+  checkTensorSizes(graph, 'onnx export', (n) => n.op === 'param' || n.op === 'constant' || n.op === 'input');
   const g = expandOps(graph, toExpand);
   const m = new OnnxModel();
   const names = new Map<number, string>();
@@ -167,6 +169,28 @@ export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOp
   }
   const externalAbove = Math.min(options.externalAbove ?? MAX_INLINE_BYTES, MAX_INLINE_BYTES);
   return m.encode({ opset: ONNX_OPSET, producer: 'loom', externalAbove, externalName: options.externalName ?? 'model.onnx.data' });
+}
+
+/**
+ * The bytes of the initializers exportOnnx makes for the graph's params and constants, from their
+ * sizes alone (no weight is read): what decides, before the export, whether the weights go to an
+ * external data file (`onnxDataIsExternal`). It leaves out the few bytes of int64 shapes and axes
+ * the lowering adds, so it is at most what the export counts.
+ */
+export function onnxWeightBytes(graph: Graph): number {
+  let bytes = 0;
+  for (const node of graph.nodes) {
+    const shape = node.type.shape;
+    if (!shape.every((d): d is number => typeof d === 'number')) continue;
+    if (node.op === 'param') bytes += sizeOf(shape) * 4;
+    else if (node.op === 'constant') bytes += (node.attrs['values'] as readonly number[]).length === sizeOf(shape) ? sizeOf(shape) * 4 : 4;
+  }
+  return bytes;
+}
+
+/** Whether exportOnnx with these options will put the graph's weights in an external data file, known before the export (onnxWeightBytes). */
+export function onnxDataIsExternal(graph: Graph, options: OnnxExportOptions = {}): boolean {
+  return onnxWeightBytes(graph) > Math.min(options.externalAbove ?? MAX_INLINE_BYTES, MAX_INLINE_BYTES);
 }
 
 /** A weight must be what its param declares, its data exactly its elements: the file records the declared shape. */

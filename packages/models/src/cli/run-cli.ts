@@ -10,13 +10,14 @@ import { logitsCommand } from './commands/logits.ts';
 import { paramsCommand } from './commands/params.ts';
 import { reverseCommand } from './commands/reverse.ts';
 import { translateCommand } from './commands/translate.ts';
-import { processIo, type CliIo } from './io.ts';
+import { guardedIo, processIo, StdoutClosed, type CliIo } from './io.ts';
 
 /** Exit statuses: 0 success, 1 a user error (one line on stderr), 2 a bug (stack trace). */
 export const EXIT_USER_ERROR = 1;
 export const EXIT_BUG = 2;
 
-export function buildProgram(io: CliIo = processIo): Command {
+export function buildProgram(unguarded: CliIo = processIo): Command {
+  const io = guardedIo(unguarded);
   const program = new Command('loom')
     .description('Loom: declarative Transformer graphs, run on the cpu, reference, webgl or webgpu backend')
     .showSuggestionAfterError(true)
@@ -42,7 +43,9 @@ export function printable(text: string): string {
 /**
  * Runs the CLI on `argv` (without node and the script) and returns the exit status. A LoomError is
  * the user's mistake (bad input, weights, config, graph): one line on stderr. Argument errors are
- * reported by commander, also in one line. Anything else is a bug and shows its stack.
+ * reported by commander, also in one line, and so is a write to standard output that fails (a full
+ * disk); a reader that stops early (EPIPE) ends the command with status 0. Anything else is a bug and
+ * shows its stack.
  */
 export async function runCli(argv: readonly string[], io: CliIo = processIo, program: Command = buildProgram(io)): Promise<number> {
   try {
@@ -50,6 +53,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo, pro
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode; // commander has printed the message or the help
+    if (e instanceof StdoutClosed) return 0; // a reader that stops early is not an error
     if (e instanceof LoomError) {
       io.err(`loom: error: ${printable(e.message.replace(/\s*\n\s*/g, ' '))}\n`);
       return EXIT_USER_ERROR;

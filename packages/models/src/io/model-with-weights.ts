@@ -30,7 +30,12 @@ export interface ModelSource {
  * teacher-forcing graph for encoder-decoders).
  */
 export function modelWithWeights(source: ModelSource): ModelWithWeights {
-  const { load, ...model } = modelGraph(source);
+  return withWeights(modelGraph(source), source);
+}
+
+/** modelWithWeights in two steps: the weights of a graph modelGraph gave (a command checks what it can from the graph alone first). */
+export function withWeights(configModel: ConfigModel, source: ModelSource): ModelWithWeights {
+  const { load, ...model } = configModel;
   if (source.randomWeights) return { ...model, weights: randomWeights(model.graph, source.seed ?? 0, weightsBudget(source.maxMemory).maxBytes) };
   if (source.weights === undefined) throw new ModelInputError("give the weights: --weights W (a safetensors file with the graph's weight names), or ask for --random-weights");
   return { ...model, weights: load(readCheckpoint(source.weights), source.weights) };

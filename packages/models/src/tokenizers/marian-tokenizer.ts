@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import protobuf from 'protobufjs/minimal.js';
 import { ConfigError, ModelInputError } from '../errors.ts';
 import { readUserFile, readUserJson } from '../files.ts';
 import { quoted, SENTENCEPIECE_MAX_BYTES, shownJson, TOKENIZER_JSON_MAX_BYTES, unknownIdError, type TextTokenizer } from './text-tokenizer.ts';
@@ -74,12 +75,17 @@ function readMarianVocab(vocabPath: string): Map<string, number> {
 }
 
 /**
- * The SentencePiece model, read as a regular file of at most SENTENCEPIECE_MAX_BYTES. The package's
- * load drops SentencePiece's status (a corrupt, empty or truncated model loads as nothing), so the
- * status is asked for afterwards: SentencePiece's own check that the ModelProto parsed and has pieces.
+ * The SentencePiece model, read as a regular file of at most SENTENCEPIECE_MAX_BYTES. Its top-level
+ * fields are checked first (checkModelProto): protobuf has no end marker, so a file cut exactly where
+ * a field ends parses, and SentencePiece loads it with the fields after the cut at their defaults (a
+ * lost normalizer_spec changes how text such as fullwidth letters is cut). The package's load drops
+ * SentencePiece's status (a corrupt, empty or truncated model loads as nothing), so the status is
+ * asked for afterwards: SentencePiece's own check that the ModelProto parsed and has pieces. Its
+ * self-test runs in that load too, with its result dropped, so the samples are run again here.
  */
 async function loadSentencePiece(spmPath: string): Promise<SentencePieceProcessor> {
   const model = readUserFile(spmPath, 'SentencePiece model', SENTENCEPIECE_MAX_BYTES);
+  const samples = checkModelProto(model, spmPath);
   // the package embeds its demo models (4 MB of JavaScript): loaded only when a Marian text is tokenized
   const { SentencePieceProcessor } = await import('@sctg/sentencepiece-js');
   const spm = new SentencePieceProcessor() as SentencePieceProcessor;
@@ -92,7 +98,91 @@ async function loadSentencePiece(spmPath: string): Promise<SentencePieceProcesso
   const verdict = status.ToString();
   status.delete();
   if (verdict !== 'OK') throw new ConfigError(`${spmPath}: not a SentencePiece model that SentencePiece can load (${verdict})`);
+  const failed = samples.map((s) => ({ ...s, got: spm.encodePieces(s.input).join(' ') })).filter((s) => s.got !== s.expected);
+  if (failed.length > 0) {
+    const { input, expected, got } = failed[0]!;
+    throw new ConfigError(`${spmPath}: fails its own self-test (${failed.length} of ${samples.length} samples): ${quoted(input)} is cut into ${quoted(got)}, the model expects ${quoted(expected)}`);
+  }
   return spm;
+}
+
+/** SentencePiece's ModelProto (sentencepiece_model.proto): its top-level fields, all length-delimited. */
+const MODEL_PROTO_FIELDS: Record<number, string> = { 1: 'pieces', 2: 'trainer_spec', 3: 'normalizer_spec', 4: 'self_test_data', 5: 'denormalizer_spec' };
+/** The fields every model SentencePiece's trainer writes has. */
+const REQUIRED_FIELDS = [1, 2, 3];
+
+/**
+ * Walks the ModelProto's top-level fields with protobufjs's Reader: refuses a field that runs past the
+ * end of the file and a model without pieces, trainer_spec or normalizer_spec (what a cut at a field's
+ * end leaves), naming what is missing. Returns the self-test samples (self_test_data), if any.
+ */
+function checkModelProto(model: Uint8Array, spmPath: string): { input: string; expected: string }[] {
+  const reader = protobuf.Reader.create(model);
+  const seen = new Set<number>();
+  const samples: { input: string; expected: string }[] = [];
+  while (reader.pos < reader.len) {
+    const start = reader.pos;
+    let field: number | undefined;
+    try {
+      const tag = reader.uint32();
+      field = tag >>> 3;
+      const name = MODEL_PROTO_FIELDS[field];
+      if (name === undefined) {
+        reader.skipType(tag & 7);
+        continue;
+      }
+      if ((tag & 7) !== 2) throw new ConfigError(`${spmPath}: not a SentencePiece model: its ${name} (field ${field} at byte ${start}) is not length-delimited`);
+      const length = reader.uint32();
+      if (reader.pos + length > reader.len) {
+        throw new ConfigError(`${spmPath}: not a whole SentencePiece model: it ends inside its ${name} (field ${field} at byte ${start}, ${length} bytes from byte ${reader.pos}, the file has ${reader.len}; truncated?)`);
+      }
+      const body = reader.buf.subarray(reader.pos, reader.pos + length);
+      reader.pos += length;
+      seen.add(field);
+      if (field === 4) samples.push(...selfTestSamples(body, `${spmPath}: not a SentencePiece model: its self_test_data (field 4 at byte ${start})`));
+    } catch (e) {
+      if (e instanceof ConfigError) throw e;
+      const what = field === undefined ? `a field's tag (at byte ${start}` : `its ${MODEL_PROTO_FIELDS[field] ?? 'unknown field'} (field ${field} at byte ${start}`;
+      const message = String((e as Error)?.message ?? e);
+      if (message.startsWith('index out of range')) throw new ConfigError(`${spmPath}: not a whole SentencePiece model: it ends inside ${what}; truncated?)`);
+      throw new ConfigError(`${spmPath}: not a SentencePiece model: ${what}: ${message})`);
+    }
+  }
+  const missing = REQUIRED_FIELDS.filter((f) => !seen.has(f)).map((f) => MODEL_PROTO_FIELDS[f]);
+  if (missing.length > 0) throw new ConfigError(`${spmPath}: not a whole SentencePiece model: it has no ${missing.join(', no ')} (truncated?)`);
+  return samples;
+}
+
+/** SelfTestData { repeated Sample samples = 1 }, Sample { string input = 1; string expected = 2 }. */
+function selfTestSamples(body: Uint8Array, where: string): { input: string; expected: string }[] {
+  const reader = protobuf.Reader.create(body);
+  const samples: { input: string; expected: string }[] = [];
+  try {
+    readSamples(reader, samples);
+  } catch (e) {
+    throw new ConfigError(`${where} does not parse (${String((e as Error)?.message ?? e)})`);
+  }
+  return samples;
+}
+
+/** Appends the samples the reader holds; protobufjs throws on a field that runs past the end. */
+function readSamples(reader: protobuf.Reader, samples: { input: string; expected: string }[]): void {
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag !== ((1 << 3) | 2)) {
+      reader.skipType(tag & 7);
+      continue;
+    }
+    const sample = protobuf.Reader.create(reader.bytes());
+    const fields = { input: '', expected: '' };
+    while (sample.pos < sample.len) {
+      const t = sample.uint32();
+      if (t === ((1 << 3) | 2)) fields.input = sample.string();
+      else if (t === ((2 << 3) | 2)) fields.expected = sample.string();
+      else sample.skipType(t & 7);
+    }
+    samples.push(fields);
+  }
 }
 
 /** The Marian tokenizer files beside a checkpoint, if they are there. */

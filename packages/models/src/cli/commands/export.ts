@@ -1,10 +1,10 @@
 import { unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { exportOnnx, type EncodedModel } from '@loom/compiler';
+import { exportOnnx, onnxDataIsExternal, onnxWeightBytes, type EncodedModel } from '@loom/compiler';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ModelInputError } from '../../errors.ts';
 import { otherConfigFiles, supportedModelTypes } from '../../families/registry.ts';
-import { modelGraph, modelWithWeights } from '../../io/model-with-weights.ts';
+import { modelGraph, withWeights } from '../../io/model-with-weights.ts';
 import { emitTsModule } from '../../export/ts-module.ts';
 import { checkOutputPath, writeOutputFile } from '../../io/output-file.ts';
 import { addMaxMemoryOption, maxMemoryBytes, parseNonNegativeInt, parsePositiveInt } from '../options.ts';
@@ -36,13 +36,16 @@ function parseBindings(text: string): Record<string, number> {
   return out;
 }
 
+/** How messages name the ONNX external data file beside --out. */
+const dataFileLabel = (dataPath: string) => `the ONNX data file '${dataPath}'`;
+
 /**
  * Writes an ONNX model: its external data file first (streamed tensor by tensor), then the model
  * that names it. Without --force a model that cannot be published takes its new data file with it.
  */
 async function writeOnnxFiles(out: string, dataPath: string, encoded: EncodedModel, inputs: readonly { path: string; option: string }[], force: boolean): Promise<void> {
   if (!encoded.externalData) return writeOutputFile(out, encoded.model, force);
-  checkOutputPath(dataPath, inputs, force);
+  checkOutputPath(dataPath, inputs, force, { label: dataFileLabel(dataPath) });
   await writeOutputFile(dataPath, encoded.externalData.chunks(), force);
   try {
     await writeOutputFile(out, encoded.model, force);
@@ -96,10 +99,19 @@ export function exportCommand(io: CliIo): Command {
         return;
       }
       if (opts.target !== 'cpu' || sizes) throw new ModelInputError('--target, --batch, --seq and --bind are for --format ts; an ONNX model keeps its symbolic sizes');
-      const { graph, weights, kind } = modelWithWeights({ ...(model !== undefined ? { model } : {}), ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.config ? { config: opts.config } : {}), randomWeights: Boolean(opts.randomWeights), seed: opts.seed, maxMemory: maxMemoryBytes(opts) });
+      const source = { ...(model !== undefined ? { model } : {}), ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.config ? { config: opts.config } : {}), randomWeights: Boolean(opts.randomWeights), seed: opts.seed, maxMemory: maxMemoryBytes(opts) };
       const dataName = `${basename(opts.out)}.data`;
+      const dataPath = join(dirname(opts.out), dataName);
+      const withGraph = modelGraph(source);
+      // the data file exists only when the weights go past what the model keeps inside; that is known
+      // from their sizes, so an existing one is refused before any weight is read or drawn
+      if (onnxDataIsExternal(withGraph.graph)) {
+        const why = `and would be replaced: the weights (${(onnxWeightBytes(withGraph.graph) / 2 ** 20).toFixed(0)} MiB) are too large for the model file itself (one protobuf message holds at most 2 GiB), so they go there`;
+        checkOutputPath(dataPath, inputs, Boolean(opts.force), { label: dataFileLabel(dataPath), why });
+      }
+      const { graph, weights, kind } = withWeights(withGraph, source);
       const encoded = exportOnnx(graph, weights, { externalName: dataName });
-      await writeOnnxFiles(opts.out, join(dirname(opts.out), dataName), encoded, inputs, Boolean(opts.force));
+      await writeOnnxFiles(opts.out, dataPath, encoded, inputs, Boolean(opts.force));
       const { model: bytes, externalData } = encoded;
       const inputsText = graph.nodes.filter((n) => n.op === 'input').map((n) => `${String(n.attrs['name'])} ${n.type.dtype}[${n.type.shape.join(', ')}]`);
       io.out(`wrote ${opts.out} (${kind}, ${(bytes.length / 2 ** 20).toFixed(1)} MiB${externalData ? ` + ${dataName} ${(externalData.byteLength / 2 ** 20).toFixed(1)} MiB` : ''}): inputs ${inputsText.join(', ')}; outputs ${graph.outputs.map((o) => o.name).join(', ')}\n`);

@@ -26,7 +26,7 @@ export { CausalLmRunner, Gpt2Runner, LlamaRunner, cachedPlans, gpt2CachedPlans, 
 export { PRESETS, getPreset, presetGraph, presetParamCount, type Preset } from './presets.ts';
 
 export { WeightsError, type MisshapedTensor } from './weights/weights-error.ts';
-export { applyMapping, expectedWeights, identityMapping, type Source, type WeightMapping } from './weights/mapping.ts';
+export { applyMapping, expectedWeights, identityMapping, toCheckpointNames, type Source, type WeightMapping } from './weights/mapping.ts';
 export { detectTransformerMapping, torchTransformerMapping, transformerWeights } from './weights/transformer-weights.ts';
 export { gpt2Weights, hfGpt2Mapping } from './weights/gpt2-weights.ts';
 

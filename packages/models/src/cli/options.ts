@@ -144,6 +144,25 @@ export function parseIdList(value: string): number[] {
   return parts.map(Number);
 }
 
+/**
+ * A batch of rows of integers, rows separated by ';' and integers by ',' ("1,5,9;1,7,0"); `signed`
+ * admits negative ones (labels' -100). Rows must be of one length (a batch is a rectangle).
+ */
+export function parseIdRows(what: string, signed: boolean) {
+  return (value: string): number[][] => {
+    const rows = value.split(';').map((row) => row.split(',').map((p) => p.trim()));
+    const integer = signed ? /^-?\d+$/ : /^\d+$/;
+    rows.forEach((row, r) => {
+      const bad = row.find((p) => !integer.test(p) || !Number.isSafeInteger(Number(p)));
+      if (bad !== undefined) throw new InvalidArgumentError(`row ${r + 1}: '${bad.slice(0, 20)}' is not ${signed ? 'an integer' : 'a non-negative integer'}; ${what} are integers separated by commas, rows by ';', e.g. ${signed ? '5,9,-100;7,-100,-100' : '1,5,9;1,7,0'}.`);
+    });
+    const width = rows[0]!.length;
+    const ragged = rows.findIndex((row) => row.length !== width);
+    if (ragged >= 0) throw new InvalidArgumentError(`row ${ragged + 1} has ${rows[ragged]!.length} values, row 1 has ${width}: the rows of a batch must be of one length (pad short rows${signed ? ' with -100' : ''}).`);
+    return rows.map((row) => row.map(Number));
+  };
+}
+
 /** Collects a repeatable option into an array. */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];

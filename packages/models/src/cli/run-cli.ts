@@ -6,6 +6,7 @@ import { exportCommand } from './commands/export.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { generateCommand } from './commands/generate.ts';
+import { gradCommand } from './commands/grad.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { paramsCommand } from './commands/params.ts';
 import { reverseCommand } from './commands/reverse.ts';
@@ -25,7 +26,7 @@ export function buildProgram(unguarded: CliIo = processIo): Command {
   // commander's own errors (bad arguments) get the same prefix as ours
   const output = { writeOut: io.out, writeErr: io.err, outputError: (text: string, write: (s: string) => void) => write(`loom: ${text}`) };
   program.configureOutput(output);
-  for (const command of [reverseCommand(io), generateCommand(io), translateCommand(io), logitsCommand(io), paramsCommand(io), checkGraphCommand(io), compileCommand(io), verifyCommand(io), exportCommand(io), inspectCommand(io)]) {
+  for (const command of [reverseCommand(io), generateCommand(io), translateCommand(io), logitsCommand(io), gradCommand(io), paramsCommand(io), checkGraphCommand(io), compileCommand(io), verifyCommand(io), exportCommand(io), inspectCommand(io)]) {
     program.addCommand(command.exitOverride().configureOutput(output).showSuggestionAfterError(true));
   }
   return program;

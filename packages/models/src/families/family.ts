@@ -6,6 +6,7 @@
  */
 import type { Graph, NDArray } from '@loom/graph';
 import type { GenerationConfigFile } from '../config/parse-config.ts';
+import type { WeightMapping } from '../weights/mapping.ts';
 import type { TextTokenizer } from '../tokenizers/text-tokenizer.ts';
 import type { TransformerConfig } from '../transformer/config.ts';
 import type { ModelSize } from './model-size.ts';
@@ -62,6 +63,12 @@ interface FamilyBase<C> {
    * (transposed, split or renamed as the mapping says); every problem in one WeightsError.
    */
   weights(cfg: C, checkpoint: ReadonlyMap<string, NDArray>, sourceName?: string): Map<string, NDArray>;
+  /**
+   * How a checkpoint with these tensor names maps to the graph's weights: what `weights` applies,
+   * and what toCheckpointNames inverts to give Loom's tensors (gradients, trained weights) the
+   * checkpoint's own names and layout.
+   */
+  mapping(cfg: C, checkpointNames: ReadonlySet<string>): WeightMapping;
   /** The tokenizer Loom has for this config without a tokenizer file, if any. */
   tokenizer?(cfg: C): BuiltinTokenizer | undefined;
 }

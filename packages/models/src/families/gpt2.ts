@@ -2,7 +2,7 @@
 import { GPT2_PRESETS, gpt2ConfigFromHf, type Gpt2Config } from '../gpt2/config.ts';
 import { buildCachedGpt2, buildGpt2 } from '../gpt2/model.ts';
 import { gpt2Tokenizer } from '../tokenizers/gpt2-tokenizer.ts';
-import { gpt2Weights } from '../weights/gpt2-weights.ts';
+import { gpt2Weights, hfGpt2Mapping } from '../weights/gpt2-weights.ts';
 import type { CausalLmFamily } from './family.ts';
 import { layerNormParams, linearParams, type ModelSize } from './model-size.ts';
 
@@ -27,6 +27,7 @@ export const gpt2Family: CausalLmFamily<Gpt2Config> = {
   build: (cfg, options) => buildGpt2(cfg, options),
   buildCached: (cfg, seq) => buildCachedGpt2(cfg, { seq }),
   weights: gpt2Weights,
+  mapping: (_cfg, names) => hfGpt2Mapping(names),
   limits: (cfg) => ({ vocabSize: cfg.vocabSize, maxPositions: cfg.nPositions, eosTokenId: cfg.eosTokenId, cacheLayers: cfg.nLayer, cacheWidth: cfg.nEmbd }),
   tokenizer: () => ({ name: 'GPT-2 byte-level BPE', ...gpt2Tokenizer, eos: 50256, examplePrompt: 'The quick brown fox' }),
 };

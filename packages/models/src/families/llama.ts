@@ -1,7 +1,7 @@
 /** The Llama family (llama/): Hugging Face's LlamaForCausalLM, MistralForCausalLM and Qwen2ForCausalLM checkpoints. */
 import { LLAMA_MODEL_TYPES, llamaConfigFromHf, type LlamaConfig } from '../llama/config.ts';
 import { buildCachedLlama, buildLlama } from '../llama/model.ts';
-import { llamaWeights } from '../weights/llama-weights.ts';
+import { hfLlamaMapping, llamaWeights } from '../weights/llama-weights.ts';
 import type { CausalLmFamily } from './family.ts';
 import type { ModelSize } from './model-size.ts';
 
@@ -25,5 +25,6 @@ export const llamaFamily: CausalLmFamily<LlamaConfig> = {
   build: (cfg, options) => buildLlama(cfg, options),
   buildCached: (cfg, seq) => buildCachedLlama(cfg, { seq }),
   weights: llamaWeights,
+  mapping: (cfg) => hfLlamaMapping(cfg),
   limits: (cfg) => ({ vocabSize: cfg.vocabSize, maxPositions: cfg.maxPositions, eosTokenId: cfg.eosTokenId, cacheLayers: cfg.nLayer, cacheWidth: cfg.nKvHead * cfg.headDim }),
 };

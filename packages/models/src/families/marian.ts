@@ -1,7 +1,7 @@
 /** Marian (marian/): Hugging Face's MarianMTModel checkpoints (OPUS-MT), the encoder-decoder Transformer with their generation rules. */
 import { marianConfigFromHf, type MarianConfig } from '../marian/config.ts';
 import { buildTransformer } from '../transformer/model.ts';
-import { marianWeights } from '../weights/marian-weights.ts';
+import { hfMarianMapping, marianWeights } from '../weights/marian-weights.ts';
 import type { EncoderDecoderFamily } from './family.ts';
 import { transformerSize } from './transformer.ts';
 
@@ -14,6 +14,7 @@ export const marianFamily: EncoderDecoderFamily<MarianConfig> = {
   size: (cfg) => transformerSize(cfg.transformer),
   build: (cfg) => buildTransformer(cfg.transformer),
   weights: marianWeights,
+  mapping: (cfg, names) => hfMarianMapping(cfg, names),
   transformer: (cfg) => cfg.transformer,
   generation: (cfg) => cfg.generation,
 };

@@ -7,7 +7,7 @@ import { buildTransformer } from '../transformer/model.ts';
 import { isReverseJson, reverseSpecFromJson } from '../transformer/reverse-spec.ts';
 import type { CharVocab } from '../tokenizers/char-vocab.ts';
 import { ConfigError } from '../errors.ts';
-import { transformerWeights } from '../weights/transformer-weights.ts';
+import { detectTransformerMapping, transformerWeights } from '../weights/transformer-weights.ts';
 import type { EncoderDecoderFamily } from './family.ts';
 import { layerNormParams, linearParams, type ModelSize } from './model-size.ts';
 
@@ -53,6 +53,7 @@ export const transformerFamily: EncoderDecoderFamily<TransformerModelConfig> = {
   presets: TRANSFORMER_PRESETS,
   build: (cfg) => buildTransformer(cfg),
   weights: transformerWeights,
+  mapping: (_cfg, names) => detectTransformerMapping(names),
   transformer: (cfg) => cfg,
   generation(cfg) {
     const vocab = vocabOf(cfg);

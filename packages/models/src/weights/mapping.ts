@@ -123,3 +123,48 @@ function convert(tensor: NDArray, link: Link, index: number): NDArray {
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = piece[r * cols + c]!;
   return { dtype: 'f32', shape: [cols, rows], data: out };
 }
+
+/**
+ * The inverse of applyMapping: Loom-named tensors (weights, or gradients with respect to them)
+ * under the checkpoint's names and in its layout (transposed back, stacked parts joined), so that
+ * what Loom computes can be saved as, or compared with, the checkpoint's own tensors. Every part of
+ * a stacked tensor must be given; a name the mapping does not know is an error.
+ */
+export function toCheckpointNames(tensors: ReadonlyMap<string, NDArray>, mapping: WeightMapping): Map<string, NDArray> {
+  const groups = new Map<string, { source: Source; parts: (NDArray | undefined)[] }>();
+  for (const [loomName, tensor] of tensors) {
+    const source = mapping.sourceOf(loomName);
+    if (!source) throw new WeightsError([loomName], [], [], mapping.describe);
+    const group = groups.get(source.name) ?? { source, parts: [] };
+    group.parts[source.part?.index ?? 0] = tensor;
+    groups.set(source.name, group);
+  }
+  const out = new Map<string, NDArray>();
+  for (const [name, { source, parts }] of groups) {
+    const count = source.part?.count ?? 1;
+    const pieces: NDArray[] = [];
+    for (let i = 0; i < count; i++) {
+      const part = parts[i];
+      if (!part) throw new WeightsError([`${name} (part ${i + 1} of ${count})`], [], [], mapping.describe);
+      pieces.push(source.transpose ? transposed(part) : part);
+    }
+    const data = new Float32Array(pieces.reduce((n, p) => n + p.data.length, 0));
+    let offset = 0;
+    for (const p of pieces) {
+      data.set(p.data, offset);
+      offset += p.data.length;
+    }
+    const shape = source.shape ? [...source.shape] : [pieces[0]!.shape[0]! * count, ...pieces[0]!.shape.slice(1)];
+    out.set(name, { dtype: 'f32', shape, data });
+  }
+  return out;
+}
+
+/** A matrix [rows, cols] as [cols, rows] (vectors as they are). */
+function transposed(t: NDArray): NDArray {
+  if (t.shape.length !== 2) return t;
+  const [rows, cols] = [t.shape[0]!, t.shape[1]!];
+  const data = new Float32Array(t.data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) data[c * rows + r] = t.data[r * cols + c]!;
+  return { dtype: 'f32', shape: [cols, rows], data };
+}

@@ -1,0 +1,147 @@
+import type { Backend, PrepareOptions } from '@loom/backends';
+import { withCrossEntropyLoss, type LrSchedule, type OptimizerSpec } from '@loom/compiler';
+import type { Graph, NDArray } from '@loom/graph';
+import { ReverseModel } from '../reverse/reverse-model.ts';
+import { TransformerRunner } from '../runners/transformer-runner.ts';
+import { buildTransformer } from '../transformer/model.ts';
+import type { ReverseSpec } from '../transformer/reverse-spec.ts';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { initialWeights } from './initial-weights.ts';
+import { drawReverseBatch, heldOutTexts, TaskRandom } from './reverse-task.ts';
+import { Trainer } from './trainer.ts';
+
+/**
+ * Training the paper's encoder-decoder Transformer to reverse strings, from random weights: batches
+ * of generated strings (reverse-task.ts), teacher-forced cross-entropy with label smoothing 0.1 over
+ * the target positions (PAD ignored), AdamW with the paper's warm-up and inverse-square-root decay,
+ * gradients clipped to norm 1; every `evalEvery` steps, exact greedy reversals of held-out strings.
+ */
+export interface TrainReverseOptions {
+  readonly spec: ReverseSpec;
+  readonly backend: Backend;
+  /** Strings of 1 to maxLen characters. */
+  readonly maxLen: number;
+  readonly steps: number;
+  readonly batch?: number;
+  readonly seed?: number;
+  /** Held-out strings for the accuracy (default 300), measured every `evalEvery` steps (default 500) and at the end. */
+  readonly heldOut?: number;
+  readonly evalEvery?: number;
+  /** Stop once the held-out accuracy reaches this (default: run every step). */
+  readonly stopAt?: number;
+  readonly optimizer?: OptimizerSpec;
+  readonly schedule?: LrSchedule;
+  readonly prepare?: PrepareOptions;
+  /** Save a checkpoint here every `checkpointEvery` steps (default: with each evaluation) and at the end. */
+  readonly checkpoint?: string;
+  readonly checkpointEvery?: number;
+  /** Replace an existing checkpoint file (otherwise its existence is an error, unless resuming from it). */
+  readonly replaceCheckpoint?: boolean;
+  /** Continue from this checkpoint (its step count, weights, optimizer states and data generator). */
+  readonly resume?: string;
+  /** Called after every step. */
+  readonly onStep?: (s: StepProgress) => void;
+  /** Called after every evaluation. */
+  readonly onEval?: (e: EvalProgress) => void;
+}
+
+export interface StepProgress {
+  readonly step: number;
+  readonly loss: number;
+  readonly lr: number;
+  readonly gradNorm: number;
+  /** Target tokens predicted per second over this step (the source tokens are read as many again). */
+  readonly tokensPerSecond: number;
+  readonly elapsedMs: number;
+}
+
+export interface EvalProgress {
+  readonly step: number;
+  /** Exact greedy reversals among the held-out strings. */
+  readonly accuracy: number;
+  /** The longest held-out string reversed exactly... and the shortest missed, to show where it stands. */
+  readonly shortestMissed?: number;
+}
+
+export interface TrainReverseResult {
+  readonly steps: number;
+  readonly accuracy: number;
+  readonly weights: Map<string, NDArray>;
+  readonly elapsedMs: number;
+}
+
+/** The defaults, chosen for the 2-core CPU: see BENCHMARKS.md's training runs. */
+export const REVERSE_TRAINING = {
+  batch: 32,
+  optimizer: { kind: 'adamw', betas: [0.9, 0.98], eps: 1e-9, weightDecay: 0.01 } as OptimizerSpec,
+  schedule: (dModel: number): LrSchedule => ({ kind: 'inverse-sqrt', dModel, warmup: 400, scale: 2 }),
+  clipNorm: 1,
+  labelSmoothing: 0.1,
+} as const;
+
+/** The teacher-forcing graph of the reverse model with its training loss (inputs src_ids, tgt_ids, tgt_out). */
+export function reverseLossGraph(spec: ReverseSpec): Graph {
+  return withCrossEntropyLoss(buildTransformer(spec.config), { labels: 'tgt_out', ignoreIndex: spec.vocab.pad, labelSmoothing: REVERSE_TRAINING.labelSmoothing, keep: [] });
+}
+
+/** The exact-reversal accuracy of `weights` on `texts` (greedy decoding, every text as one batch). */
+export async function reversalAccuracy(spec: ReverseSpec, weights: Map<string, NDArray>, backend: Backend, texts: readonly string[]): Promise<{ accuracy: number; shortestMissed?: number }> {
+  const runner = new TransformerRunner(spec.config, weights, backend);
+  try {
+    const model = new ReverseModel(spec, runner);
+    const decoded = (await model.reverseIds(texts)).map((ids) => spec.vocab.decode(ids));
+    let right = 0;
+    let shortestMissed: number | undefined;
+    texts.forEach((t, i) => {
+      if (decoded[i] === [...t].reverse().join('')) right++;
+      else shortestMissed = Math.min(shortestMissed ?? Infinity, t.length);
+    });
+    return { accuracy: right / texts.length, ...(shortestMissed !== undefined ? { shortestMissed } : {}) };
+  } finally {
+    await runner.dispose();
+  }
+}
+
+export async function trainReverse(options: TrainReverseOptions): Promise<TrainReverseResult> {
+  const { spec, backend } = options;
+  const graph = reverseLossGraph(spec);
+  const seed = options.seed ?? 1;
+  const resumed = options.resume ? await loadCheckpoint(options.resume) : undefined;
+  const weights = resumed ? new Map([...resumed.tensors].filter(([name]) => !name.startsWith('opt.'))) : initialWeights(graph, seed);
+  const trainer = await Trainer.create(backend, graph, weights, { optimizer: options.optimizer ?? REVERSE_TRAINING.optimizer, schedule: options.schedule ?? REVERSE_TRAINING.schedule(spec.config.dModel), clipNorm: REVERSE_TRAINING.clipNorm, ...(options.prepare ? { prepare: options.prepare } : {}) }, resumed?.tensors);
+  const random = resumed ? TaskRandom.restore(resumed.generator) : new TaskRandom(seed);
+  const texts = heldOutTexts(spec.vocab.chars, options.heldOut ?? 300, options.maxLen);
+  const batch = options.batch ?? REVERSE_TRAINING.batch;
+  const evalEvery = options.evalEvery ?? 500;
+  const started = performance.now();
+  let step = await trainer.steps();
+  let accuracy = 0;
+  let replace = options.replaceCheckpoint ?? options.resume === options.checkpoint;
+  const save = async () => {
+    if (!options.checkpoint) return;
+    await saveCheckpoint(options.checkpoint, { tensors: await trainer.states(), generator: random.save(), run: { task: 'reverse', maxLen: options.maxLen, batch, seed, config: spec.config } }, replace);
+    replace = true;
+  };
+  const evaluate = async () => {
+    const result = await reversalAccuracy(spec, await trainer.parameters(), backend, texts);
+    accuracy = result.accuracy;
+    options.onEval?.({ step, ...result });
+  };
+  try {
+    while (step < options.steps) {
+      const b = drawReverseBatch(spec.vocab, random, batch, options.maxLen);
+      const t0 = performance.now();
+      const r = await trainer.step({ src_ids: b.src, tgt_ids: b.tgtIn, tgt_out: b.tgtOut });
+      step++;
+      options.onStep?.({ step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, tokensPerSecond: (1000 * b.tokens) / (performance.now() - t0), elapsedMs: performance.now() - started });
+      if (step % evalEvery === 0 || step === options.steps) {
+        await evaluate();
+        await save();
+        if (options.stopAt !== undefined && accuracy >= options.stopAt) break;
+      } else if (options.checkpointEvery && step % options.checkpointEvery === 0) await save();
+    }
+    return { steps: step, accuracy, weights: await trainer.parameters(), elapsedMs: performance.now() - started };
+  } finally {
+    trainer.dispose();
+  }
+}

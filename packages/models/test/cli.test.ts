@@ -37,7 +37,13 @@ describe('loom commands', () => {
     const long = 'the quick brown fox jumps over the lazy dog and keeps running far away';
     const r = await loom('reverse', 'attention is all you need', long, 'a');
     expect(r).toEqual({ code: 0, stdout: `deen uoy lla si noitnetta\n${[...long].reverse().join('')}\na\n`, stderr: '' });
-    expect((await loom('reverse', '--help')).stdout.replace(/\s+/g, ' ')).toMatch(/longer strings are reversed in pieces of 16/);
+    expect((await loom('reverse', '--help')).stdout.replace(/\s+/g, ' ')).toMatch(/is reversed in pieces of that length/);
+  });
+
+  it('reverse --whole gives the model whole strings and refuses one its positions cannot hold', async () => {
+    const r = await loom('reverse', '--whole', 'hello world');
+    expect(r).toEqual({ code: 0, stdout: 'dlrow olleh\n', stderr: '' });
+    expectUserError(await loom('reverse', '--whole', 'a'.repeat(63)), /text 1 has 63 characters, but the model's 64 positions hold at most 62/);
   });
 
   it('the shipped weights are found in a checkout whose path has a space', () => {

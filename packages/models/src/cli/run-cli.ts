@@ -10,6 +10,7 @@ import { gradCommand } from './commands/grad.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { paramsCommand } from './commands/params.ts';
 import { reverseCommand } from './commands/reverse.ts';
+import { trainCommand } from './commands/train.ts';
 import { translateCommand } from './commands/translate.ts';
 import { guardedIo, processIo, StdoutClosed, type CliIo } from './io.ts';
 
@@ -26,7 +27,7 @@ export function buildProgram(unguarded: CliIo = processIo): Command {
   // commander's own errors (bad arguments) get the same prefix as ours
   const output = { writeOut: io.out, writeErr: io.err, outputError: (text: string, write: (s: string) => void) => write(`loom: ${text}`) };
   program.configureOutput(output);
-  for (const command of [reverseCommand(io), generateCommand(io), translateCommand(io), logitsCommand(io), gradCommand(io), paramsCommand(io), checkGraphCommand(io), compileCommand(io), verifyCommand(io), exportCommand(io), inspectCommand(io)]) {
+  for (const command of [reverseCommand(io), generateCommand(io), translateCommand(io), logitsCommand(io), gradCommand(io), trainCommand(io), paramsCommand(io), checkGraphCommand(io), compileCommand(io), verifyCommand(io), exportCommand(io), inspectCommand(io)]) {
     program.addCommand(command.exitOverride().configureOutput(output).showSuggestionAfterError(true));
   }
   return program;

@@ -13,13 +13,6 @@ import { TransformerRunner } from '../runners/transformer-runner.ts';
 import type { ReverseSpec } from '../transformer/reverse-spec.ts';
 import { transformerWeights } from '../weights/transformer-weights.ts';
 
-/**
- * The longest string the shipped model was trained on (strings of 1 to 16 characters; see the
- * fixture's README). Longer texts are reversed in pieces of at most this many characters, which is
- * exact: the reversal of a string is the reversed pieces in reverse order.
- */
-export const TRAINED_MAX_CHARS = 16;
-
 /** `text` cut into consecutive pieces of at most `size` characters. */
 export function piecesOf(text: string, size: number): string[] {
   const pieces: string[] = [];
@@ -49,16 +42,22 @@ export class ReverseModel {
   }
 
   /**
-   * Each text reversed. Texts longer than TRAINED_MAX_CHARS are reversed piece by piece (all pieces of
-   * all texts decoded as one batch), since the model is only right on the lengths it was trained on.
+   * Each text reversed. A text longer than the weights were trained on (spec.trainedMaxChars) is
+   * reversed piece by piece (all pieces of all texts decoded as one batch), which is exact: the
+   * reversal of a string is its reversed pieces in reverse order. With `whole`, every text goes to
+   * the model whole, so that the model alone answers; a text the model's positions cannot hold is
+   * refused.
    */
-  async reverse(texts: readonly string[]): Promise<string[]> {
+  async reverse(texts: readonly string[], options: { readonly whole?: boolean } = {}): Promise<string[]> {
+    const { vocab, trainedMaxChars, config } = this.spec;
+    const longest = config.maxLen - 2; // BOS and EOS take a position each
     texts.forEach((t, i) => {
       if (t.length === 0) throw new ModelInputError(`text ${i + 1} is empty; the reverse model needs at least one character`);
-      this.spec.vocab.encode(t); // an unknown character is reported at its place in the whole text
+      vocab.encode(t); // an unknown character is reported at its place in the whole text
+      if (options.whole && [...t].length > longest) throw new ModelInputError(`text ${i + 1} has ${[...t].length} characters, but the model's ${config.maxLen} positions hold at most ${longest} (with BOS and EOS): without --whole it is reversed in pieces of ${trainedMaxChars}`);
     });
-    const pieces = texts.map((t) => piecesOf(t, TRAINED_MAX_CHARS));
-    const reversed = (await this.reverseIds(pieces.flat())).map((ids) => this.spec.vocab.decode(ids));
+    const pieces = texts.map((t) => (options.whole ? [t] : piecesOf(t, trainedMaxChars)));
+    const reversed = (await this.reverseIds(pieces.flat())).map((ids) => vocab.decode(ids));
     let next = 0;
     return pieces.map((p) => {
       const own = reversed.slice(next, next + p.length);

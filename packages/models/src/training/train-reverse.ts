@@ -24,11 +24,13 @@ export interface TrainReverseOptions {
   readonly steps: number;
   readonly batch?: number;
   readonly seed?: number;
-  /** Held-out strings for the accuracy (default 300), measured every `evalEvery` steps (default 500) and at the end. */
-  readonly heldOut?: number;
+  /** Validation strings (default 300), reversed every `evalEvery` steps (default 500): their accuracy is what `stopAt` watches. */
+  readonly validation?: number;
   readonly evalEvery?: number;
-  /** Stop once the held-out accuracy reaches this (default: run every step). */
+  /** Stop once the validation accuracy reaches this (default: run every step). */
   readonly stopAt?: number;
+  /** Held-out test strings (default 300, drawn apart from the validation strings), reversed once at the end: the accuracy reported. */
+  readonly heldOut?: number;
   readonly optimizer?: OptimizerSpec;
   readonly schedule?: LrSchedule;
   readonly prepare?: PrepareOptions;
@@ -43,6 +45,8 @@ export interface TrainReverseOptions {
   readonly onStep?: (s: StepProgress) => void;
   /** Called after every evaluation. */
   readonly onEval?: (e: EvalProgress) => void;
+  /** Called after every checkpoint written (to save what goes with it, such as the loss curve). */
+  readonly onSave?: () => Promise<void>;
 }
 
 export interface StepProgress {
@@ -57,27 +61,38 @@ export interface StepProgress {
 
 export interface EvalProgress {
   readonly step: number;
-  /** Exact greedy reversals among the held-out strings. */
+  /** Exact greedy reversals among the validation strings. */
   readonly accuracy: number;
-  /** The longest held-out string reversed exactly... and the shortest missed, to show where it stands. */
+  /** The shortest validation string not reversed exactly, to show where training stands. */
   readonly shortestMissed?: number;
 }
 
 export interface TrainReverseResult {
   readonly steps: number;
+  /** Exact greedy reversals among the held-out test strings, after the last step. */
   readonly accuracy: number;
+  /** The last validation accuracy. */
+  readonly validationAccuracy: number;
   readonly weights: Map<string, NDArray>;
   readonly elapsedMs: number;
 }
 
 /** The defaults, chosen for the 2-core CPU: see BENCHMARKS.md's training runs. */
 export const REVERSE_TRAINING = {
+  /** At most this many steps... */
+  steps: 8000,
+  /** ...stopping once this fraction of the validation strings is reversed exactly. */
+  target: 0.995,
   batch: 32,
   optimizer: { kind: 'adamw', betas: [0.9, 0.98], eps: 1e-9, weightDecay: 0.01 } as OptimizerSpec,
   schedule: (dModel: number): LrSchedule => ({ kind: 'inverse-sqrt', dModel, warmup: 400, scale: 2 }),
   clipNorm: 1,
   labelSmoothing: 0.1,
 } as const;
+
+/** The seeds of the validation and test strings: apart from each other and from any training seed's stream. */
+const VALIDATION_SEED = 20261206;
+const TEST_SEED = 4111;
 
 /** The teacher-forcing graph of the reverse model with its training loss (inputs src_ids, tgt_ids, tgt_out). */
 export function reverseLossGraph(spec: ReverseSpec): Graph {
@@ -110,21 +125,24 @@ export async function trainReverse(options: TrainReverseOptions): Promise<TrainR
   const weights = resumed ? new Map([...resumed.tensors].filter(([name]) => !name.startsWith('opt.'))) : initialWeights(graph, seed);
   const trainer = await Trainer.create(backend, graph, weights, { optimizer: options.optimizer ?? REVERSE_TRAINING.optimizer, schedule: options.schedule ?? REVERSE_TRAINING.schedule(spec.config.dModel), clipNorm: REVERSE_TRAINING.clipNorm, ...(options.prepare ? { prepare: options.prepare } : {}) }, resumed?.tensors);
   const random = resumed ? TaskRandom.restore(resumed.generator) : new TaskRandom(seed);
-  const texts = heldOutTexts(spec.vocab.chars, options.heldOut ?? 300, options.maxLen);
+  const validationTexts = heldOutTexts(spec.vocab.chars, options.validation ?? 300, options.maxLen, VALIDATION_SEED);
   const batch = options.batch ?? REVERSE_TRAINING.batch;
   const evalEvery = options.evalEvery ?? 500;
   const started = performance.now();
   let step = await trainer.steps();
   let accuracy = 0;
+  let evaluated = false;
   let replace = options.replaceCheckpoint ?? options.resume === options.checkpoint;
   const save = async () => {
     if (!options.checkpoint) return;
     await saveCheckpoint(options.checkpoint, { tensors: await trainer.states(), generator: random.save(), run: { task: 'reverse', maxLen: options.maxLen, batch, seed, config: spec.config } }, replace);
     replace = true;
+    await options.onSave?.();
   };
   const evaluate = async () => {
-    const result = await reversalAccuracy(spec, await trainer.parameters(), backend, texts);
+    const result = await reversalAccuracy(spec, await trainer.parameters(), backend, validationTexts);
     accuracy = result.accuracy;
+    evaluated = true;
     options.onEval?.({ step, ...result });
   };
   try {
@@ -140,7 +158,10 @@ export async function trainReverse(options: TrainReverseOptions): Promise<TrainR
         if (options.stopAt !== undefined && accuracy >= options.stopAt) break;
       } else if (options.checkpointEvery && step % options.checkpointEvery === 0) await save();
     }
-    return { steps: step, accuracy, weights: await trainer.parameters(), elapsedMs: performance.now() - started };
+    if (!evaluated) await evaluate(); // a run resumed at its last step
+    const weights = await trainer.parameters();
+    const test = await reversalAccuracy(spec, weights, backend, heldOutTexts(spec.vocab.chars, options.heldOut ?? 300, options.maxLen, TEST_SEED));
+    return { steps: step, accuracy: test.accuracy, validationAccuracy: accuracy, weights, elapsedMs: performance.now() - started };
   } finally {
     trainer.dispose();
   }

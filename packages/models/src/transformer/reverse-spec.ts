@@ -26,11 +26,18 @@ const reverseJsonSchema = z.object({
     norm: z.enum(['post', 'pre']),
     activation: z.enum(['relu', 'gelu', 'gelu_tanh']),
   }),
+  /** The longest string the weights were trained on (the PyTorch-trained model of the fixtures: 16). */
+  trained_max_chars: z.number().int().positive().optional(),
 });
+
+/** What a reverse.json without `trained_max_chars` was trained on: the PyTorch model's 1 to 16 characters. */
+export const DEFAULT_TRAINED_MAX_CHARS = 16;
 
 export interface ReverseSpec {
   readonly config: TransformerConfig;
   readonly vocab: CharVocab;
+  /** The longest string the weights were trained on: longer ones are reversed in pieces of this many characters (unless whole is asked for). */
+  readonly trainedMaxChars: number;
 }
 
 /** The model description in reverse.json's text: the Transformer config and the character table. */
@@ -70,5 +77,38 @@ export function reverseSpecFromJson(json: unknown, where = 'reverse.json'): Reve
     embedScale: true,
     eps: c.eps,
   };
-  return { config, vocab: new CharVocab(c.chars, c.pad_id, c.bos_id, c.eos_id) };
+  const trainedMaxChars = parsed.data.trained_max_chars ?? DEFAULT_TRAINED_MAX_CHARS;
+  // BOS + the reversal + EOS must fit the positions
+  if (trainedMaxChars > c.max_len - 2) throw new ConfigError(`${where}: trained_max_chars: ${trainedMaxChars} characters do not fit max_len ${c.max_len} (the longest is max_len - 2, for BOS and EOS)`);
+  return { config, vocab: new CharVocab(c.chars, c.pad_id, c.bos_id, c.eos_id), trainedMaxChars };
+}
+
+/**
+ * reverse.json's content for a spec (the inverse of reverseSpecFromJson), with `extra` top-level
+ * fields (a training record, say) after it.
+ */
+export function reverseJsonOf(spec: ReverseSpec, extra: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
+  const c = spec.config;
+  const v = spec.vocab;
+  return {
+    config: {
+      src_vocab: c.srcVocab,
+      tgt_vocab: c.tgtVocab,
+      d_model: c.dModel,
+      heads: c.heads,
+      d_ff: c.dFF,
+      enc_layers: c.encoderLayers,
+      dec_layers: c.decoderLayers,
+      max_len: c.maxLen,
+      eps: c.eps,
+      pad_id: v.pad,
+      bos_id: v.bos,
+      eos_id: v.eos,
+      chars: v.chars,
+      norm: c.norm,
+      activation: c.activation,
+    },
+    trained_max_chars: spec.trainedMaxChars,
+    ...extra,
+  };
 }

@@ -163,17 +163,10 @@ const backends: [BackendName, Backend | undefined][] = [
 
 const cases = [causalCase('gpt2-tiny'), causalCase('llama-tiny-dev'), reverseCase()];
 
-/**
- * A known WebGL bug, kept visible: a fragment's loops stop after about 65536 iterations in all, so
- * softmax and cross-entropy over GPT-2's 50257 classes come out wrong (loss off by 11%). This case
- * asserts the failure until the WebGL kernels split long rows; then it fails and is to be removed.
- */
-const KNOWN_FAILURES = new Set(['webgl gpt2-tiny']);
 
 describe.each(backends)('PyTorch training goldens on %s', (backendName, backend) => {
   describe.skipIf(!backend).each(cases)('$name', (c) => {
-    const known = KNOWN_FAILURES.has(`${backendName} ${c.name}`);
-    (known ? it.fails : it)('loss and every gradient', async () => {
+    it('loss and every gradient', async () => {
       const { loss, gradients } = await lossAndGradients(c, backend!);
       const worst = worstGradient(gradients, c.golden);
       const lossError = relative(loss, tensor(c.golden, 'loss_f64').data[0]!);
@@ -183,7 +176,7 @@ describe.each(backends)('PyTorch training goldens on %s', (backendName, backend)
       expect(worst.error).toBeLessThan(TOLERANCE[backendName]!.gradient);
     });
 
-    (known ? it.fails : it)('three AdamW steps: the losses and every parameter', async () => {
+    it('three AdamW steps: the losses and every parameter', async () => {
       const { losses, parameters } = await threeAdamwSteps(c, backend!);
       const want = tensor(c.golden, 'adamw_losses_f64').data;
       const lossErrors = losses.map((l, i) => relative(l, want[i]!));

@@ -25,6 +25,11 @@ export interface GlLimits {
   readonly maxTextureSize: number;
   /** MAX_TEXTURE_IMAGE_UNITS: textures one pass can read. */
   readonly maxTextureUnits: number;
+  /**
+   * Loop iterations one fragment may run, all its loops together (loops.ts: LOOP_BUDGET, under
+   * llvmpipe's silent cap of 65535). Renderers split longer reductions into chunks (reduction.ts).
+   */
+  readonly maxLoopIterations: number;
 }
 
 export interface KernelContext<K extends OpName = OpName> {
@@ -42,6 +47,8 @@ export type PassInput = { readonly input: number } | { readonly pass: number };
  * One draw. `body` is GLSL: statements computing output element `i` (an int, row-major over the
  * output) that end in `return <float>;`. Input `k` of `inputs` is read with `sample(k, index)`.
  * Everything is a float on the GPU: i32 tensors hold their integers as floats (exact to 2^24).
+ * Loops are written `for (int j = A; j < B; j++) {` (or `j += S`) with literal bounds: the runtime
+ * counts them from the source and refuses a pass over `GlLimits.maxLoopIterations` (loops.ts).
  */
 export interface GlPass {
   readonly inputs: readonly PassInput[];
@@ -60,7 +67,10 @@ export interface GlPass {
   readonly status?: boolean;
 }
 
-/** The passes of a step; the last one's output (not a status pass) is the step's output. */
+/**
+ * The passes of a step; the step's output is the last one that is not a status pass and that no
+ * later pass of the step reads (partial results of a chunked reduction are read by the next).
+ */
 export type KernelRenderer<K extends OpName> = (ctx: KernelContext<K>) => GlPass[];
 
 /** Renderers keyed by op name; each one's attribute type comes from the op table. */

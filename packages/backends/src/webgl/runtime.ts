@@ -1,6 +1,7 @@
 import { WebGlContextLostError, WebGlFallbackError, WebGlKernelError, WebGlLimitError } from './errors.ts';
 import { acquireContext, type AcquiredContext, type GlMode } from './gl-provider.ts';
 import type { GlLimits, GlPass } from './kernel.ts';
+import { checkLoopBudget, LOOP_BUDGET, MIN_LOOP_BUDGET } from './loops.ts';
 
 /**
  * The WebGL runtime: one GL context, gpu.js on it, and the textures that hold tensors. Renderers
@@ -60,7 +61,10 @@ export interface GlKernel {
 }
 
 export interface GlRuntimeOptions {
-  /** Lower the context's limits, e.g. { maxTextureSize: 64 } to exercise the limit errors in tests. */
+  /**
+   * Lower the context's limits, e.g. { maxTextureSize: 64 } to exercise the limit errors in tests,
+   * or { maxLoopIterations: 16 } (at least 5) to run the chunked reductions on small shapes.
+   */
   readonly limits?: Partial<GlLimits>;
 }
 
@@ -85,9 +89,14 @@ export class GlRuntime {
     const maxTextureSize = Number(gl.getParameter(gl.MAX_TEXTURE_SIZE));
     // one unit is the output's while a kernel is set up
     const maxTextureUnits = Number(gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS)) - 1;
+    const maxLoopIterations = Math.min(LOOP_BUDGET, options.limits?.maxLoopIterations ?? Infinity);
+    if (!(maxLoopIterations >= MIN_LOOP_BUDGET) || !Number.isInteger(maxLoopIterations)) {
+      throw new RangeError(`limits.maxLoopIterations must be an integer of at least ${MIN_LOOP_BUDGET}, not ${options.limits?.maxLoopIterations}`);
+    }
     this.limits = {
       maxTextureSize: Math.min(maxTextureSize, options.limits?.maxTextureSize ?? Infinity),
       maxTextureUnits: Math.min(maxTextureUnits, options.limits?.maxTextureUnits ?? Infinity),
+      maxLoopIterations,
     };
   }
 
@@ -138,10 +147,12 @@ export class GlRuntime {
 
   /**
    * Compiles a pass (one gpu.js kernel, built on its first run). gpu.js bakes the input textures'
-   * sizes into the shader: callers cache kernels by input sizes too.
+   * sizes into the shader: callers cache kernels by input sizes too. A pass whose loops would pass
+   * the loop budget is refused here, before it can run short.
    */
   compile(pass: GlPass, where: string): GlKernel {
     const what = `${where}: ${pass.what}`;
+    checkLoopBudget(pass, what, this.limits.maxLoopIterations);
     if (pass.inputs.length > this.limits.maxTextureUnits) {
       throw new WebGlLimitError(`${what} reads ${pass.inputs.length} tensors, more than the ${this.limits.maxTextureUnits} textures one kernel can read (MAX_TEXTURE_IMAGE_UNITS)`);
     }

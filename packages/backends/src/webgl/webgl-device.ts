@@ -7,6 +7,7 @@ import type { StateStore } from '../state-store.ts';
 import { WebGlDisposedError } from './errors.ts';
 import { sizeOfShape, type GlPass, type KernelContext, type PassInput, type TensorInfo } from './kernel.ts';
 import { glKernelFor, type AnyGlRenderer } from './kernel-table.ts';
+import { checkLoopBudget } from './loops.ts';
 import type { GlKernel, GlRuntime, GlTensor } from './runtime.ts';
 
 /** i32 tensors live in float32 textures: integers are exact up to this magnitude. */
@@ -33,6 +34,8 @@ interface ScheduledPass {
   readonly inputs: readonly PassInput[];
   readonly size: number;
   readonly status: boolean;
+  /** The step's value: not a status pass, and no later pass of the step reads it. */
+  readonly value: boolean;
 }
 
 /** Everything about a run that depends only on the symbol values: passes and their kernels. */
@@ -78,7 +81,34 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       return { node, render: glKernelFor(node), sources: node.inputs.map((id) => viewSource(graph, id)) };
     });
     this.stateNames = stateNames(graph);
+    this.checkStaticLoops();
     this.states = DeviceStates.acquire(runtime, state, this.stateMemory(), 'WebGlModel.readState');
+  }
+
+  /**
+   * Steps whose shapes are known at prepare are rendered now and their passes' loops counted, so
+   * that a pass past the loop budget is an error at prepare (steps with symbolic sizes are checked
+   * when a run first renders them, before anything is drawn).
+   */
+  private checkStaticLoops(): void {
+    const graph = this.plan.graph;
+    const known = (id: number) => graph.nodes[id]!.type.shape.every((d) => typeof d === 'number');
+    for (const s of this.steps) {
+      if (!known(s.node.id) || !s.node.inputs.every(known)) continue;
+      const { ctx, where } = this.stepContext(s, new Map());
+      for (const p of s.render(ctx)) checkLoopBudget(p, `${where}: ${p.what}`, this.runtime.limits.maxLoopIterations);
+    }
+  }
+
+  /** What a step's renderer is given for these symbol values, and how messages name the step. */
+  private stepContext(s: StepInfo, bindings: DimBindings): { ctx: KernelContext; where: string } {
+    const graph = this.plan.graph;
+    const info = (id: number): TensorInfo => {
+      const n = graph.nodes[id]!;
+      return { dtype: n.type.dtype, shape: resolveShape(n.type.shape, bindings), label: tensorLabel(graph, id) };
+    };
+    const ctx: KernelContext = { node: s.node, attrs: s.node.attrs as never, inputs: s.node.inputs.map(info), output: info(s.node.id), limits: this.runtime.limits };
+    return { ctx, where: `${s.node.op} (node %${s.node.id}${s.node.source ? ` at ${s.node.source}` : ''})` };
   }
 
   checkAlive(what: string): void {
@@ -172,20 +202,18 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
   /** Every step's passes for these symbol values, each pass's kernel compiled (or shared with another schedule). */
   render(bindings: DimBindings): WebGlSchedule {
     const graph = this.plan.graph;
-    const info = (id: number): TensorInfo => {
-      const n = graph.nodes[id]!;
-      return { dtype: n.type.dtype, shape: resolveShape(n.type.shape, bindings), label: tensorLabel(graph, id) };
-    };
     const lastUse = new Map<number, number>();
     const passes = this.steps.map((s, stepIndex) => {
       for (const id of s.sources) lastUse.set(id, stepIndex);
-      const ctx: KernelContext = { node: s.node, attrs: s.node.attrs as never, inputs: s.node.inputs.map(info), output: info(s.node.id), limits: this.runtime.limits };
-      const where = `${s.node.op} (node %${s.node.id}${s.node.source ? ` at ${s.node.source}` : ''})`;
+      const { ctx, where } = this.stepContext(s, bindings);
+      const rendered = s.render(ctx);
+      const readLater = new Set(rendered.flatMap((p) => p.inputs.flatMap((ref) => ('pass' in ref ? [ref.pass] : []))));
       const sizes: number[] = [];
-      return s.render(ctx).map((p): ScheduledPass => {
+      return rendered.map((p, index): ScheduledPass => {
         const inputSizes = p.inputs.map((ref) => ('input' in ref ? sizeOfShape(ctx.inputs[ref.input]!.shape) : sizes[ref.pass]!));
         sizes.push(p.size);
-        return { ...this.kernel(p, inputSizes, where), inputs: p.inputs, size: p.size, status: p.status === true };
+        const status = p.status === true;
+        return { ...this.kernel(p, inputSizes, where), inputs: p.inputs, size: p.size, status, value: !status && !readLater.has(index) };
       });
     });
     for (const o of graph.outputs) lastUse.set(viewSource(graph, o.node), Infinity);
@@ -242,7 +270,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
     }
   }
 
-  /** Every pass of every step; a step's value is its last pass's texture, freed after its last reader. */
+  /** Every pass of every step; a step's value is its value pass's texture (ScheduledPass.value), freed after its last reader. */
   private draw(run: RunValues, schedule: WebGlSchedule, profile: GlPassTiming[] | undefined): void {
     this.steps.forEach((s, stepIndex) => {
       const inputs = s.sources.map((id) => run.values.get(id));
@@ -260,7 +288,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
         if (p.status) {
           run.owned.add(out);
           run.statuses.push({ node: s.node, tensor: out });
-        } else last = out;
+        } else if (p.value) last = out;
       }
       for (const t of drawn) if (t !== last && !run.owned.has(t)) this.runtime.release(t);
       if (last) run.owned.add(last);

@@ -1,6 +1,8 @@
 import { broadcastStrides } from '@loom/graph';
 import { coordinates, f32Literal, int } from '../glsl.ts';
-import { input, pass, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
+import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
+import { loopCost } from '../loops.ts';
+import { maxAndSumExp, PassList, reduce, SUM } from '../reduction.ts';
 
 /**
  * fused_attention: softmax(q k^T * scale + mask) v in two passes.
@@ -9,7 +11,9 @@ import { input, pass, sample, sizeOfShape, type GlPass, type KernelContext } fro
  *    reads its row of scores, so the row's softmax is never stored.
  * A fragment shader cannot share work between fragments, so the scores are kept in a texture
  * (Tq x Tk per head) rather than recomputed Dv times. k and v may have extent 1 on leading axes
- * where q does not (grouped-query attention: a kv head serves its group of query heads).
+ * where q does not (grouped-query attention: a kv head serves its group of query heads). Past the
+ * loop budget (reduction.ts) the dot products are summed in chunks, and a long row of scores gets
+ * its (max, sum) in chunks, then the weighted sum of v in chunks, divided by the sum at the end.
  */
 export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[] {
   const [q, k, v, mask] = ctx.inputs;
@@ -31,47 +35,68 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
     const terms = strides.map((x, d) => (x === 0 || batchShape[d] === 1 ? '' : `${tag}_c${d} * ${int(x)}`)).filter((term) => term);
     return [...lines, `int ${tag} = ${terms.length > 0 ? terms.join(' + ') : '0'};`];
   };
-  const scoreBody = [
-    ...coordinates('i', scoreShape, 's'),
-    // i = (batch * Tq + qi) * Tk + kj
-    `int row = i / ${int(tk)};`,
-    `int kj = ${`sc${rank - 1}`};`,
-    `int batch = row / ${int(tq)};`,
-    ...kvBatch(k, 'kb'),
-    `int qBase = row * ${int(dh)};`,
-    `int kBase = (kb * ${int(tk)} + kj) * ${int(dh)};`,
-    'float dot = 0.0;',
-    `for (int d = 0; d < ${int(dh)}; d++) {`,
-    `  dot += ${sample(0, 'qBase + d')} * ${sample(1, 'kBase + d')};`,
-    '}',
-  ];
-  const scoreInputs = [input(0), input(1)];
-  if (mask) {
-    const strides = broadcastStrides(mask.shape, scoreShape);
-    const terms = strides.map((s, d) => (s === 0 || scoreShape[d] === 1 ? '' : `sc${d} * ${int(s)}`)).filter((t) => t);
-    scoreBody.push(`return dot * ${f32Literal(ctx.attrs.scale)} + ${sample(2, terms.length > 0 ? terms.join(' + ') : '0')};`);
-    scoreInputs.push(input(3));
-  } else scoreBody.push(`return dot * ${f32Literal(ctx.attrs.scale)};`);
-  const outBody = [
-    `int row = i / ${int(dv)};`,
-    `int d = i - row * ${int(dv)};`,
-    `int batch = row / ${int(tq)};`,
-    ...kvBatch(v, 'vb'),
-    `int sBase = row * ${int(tk)};`,
-    `int vBase = vb * ${int(tk * dv)} + d;`,
-    `float m = ${sample(0, 'sBase')};`,
-    `for (int j = 1; j < ${int(tk)}; j++) { m = max(m, ${sample(0, 'sBase + j')}); }`,
-    'float l = 0.0;',
-    'float acc = 0.0;',
-    `for (int j = 0; j < ${int(tk)}; j++) {`,
-    `  float w = exp(${sample(0, 'sBase + j')} - m);`,
-    '  l += w;',
-    `  acc += w * ${sample(1, `vBase + j * ${int(dv)}`)};`,
-    '}',
-    'return acc / l;',
-  ];
-  return [
-    { inputs: scoreInputs, size: scoreSize, helpers: [], body: scoreBody, what: 'fused_attention scores' },
-    { inputs: [pass(0), input(2)], size: outSize, helpers: [], body: outBody, what: 'fused_attention softmax x v' },
-  ];
+  const budget = ctx.limits.maxLoopIterations;
+  const list = new PassList();
+  // a score: row = (batch * Tq + qi) * Tk + kj
+  const scoreSetup = [`int qRow = row / ${int(tk)};`, `int kj = row - qRow * ${int(tk)};`, `int batch = qRow / ${int(tq)};`, ...kvBatch(k, 'kb'), `int qBase = qRow * ${int(dh)};`, `int kBase = (kb * ${int(tk)} + kj) * ${int(dh)};`];
+  const maskTerms = mask ? broadcastStrides(mask.shape, scoreShape).map((s, d) => (s === 0 || scoreShape[d] === 1 ? '' : `mc${d} * ${int(s)}`)).filter((t) => t) : [];
+  const scaled = (at: (k: number, index: string) => string) =>
+    mask ? [...coordinates('row', scoreShape, 'm'), `return acc * ${f32Literal(ctx.attrs.scale)} + ${at(0, maskTerms.length > 0 ? maskTerms.join(' + ') : '0')};`] : [`return acc * ${f32Literal(ctx.attrs.scale)};`];
+  const scores = reduce(
+    list,
+    {
+      what: 'fused_attention scores',
+      rows: scoreSize,
+      count: dh,
+      inputs: [input(0), input(1)],
+      setup: scoreSetup,
+      term: (j) => `${sample(0, `qBase + ${j}`)} * ${sample(1, `kBase + ${j}`)}`,
+      fold: SUM,
+      finish: scaled,
+      finishInputs: mask ? [input(3)] : [],
+    },
+    budget,
+  );
+  // the softmax x v pass: for output element `row`, its row of scores and its column of v
+  const outSetup = [`int sRow = row / ${int(dv)};`, `int d = row - sRow * ${int(dv)};`, `int batch = sRow / ${int(tq)};`, ...kvBatch(v, 'vb'), `int sBase = sRow * ${int(tk)};`, `int vBase = vb * ${int(tk * dv)} + d;`];
+  if (loopCost(tk - 1) + loopCost(tk) <= budget) {
+    const outBody = [
+      'int row = i;',
+      ...outSetup,
+      `float m = ${sample(0, 'sBase')};`,
+      `for (int j = 1; j < ${int(tk)}; j++) { m = max(m, ${sample(0, 'sBase + j')}); }`,
+      'float l = 0.0;',
+      'float acc = 0.0;',
+      `for (int j = 0; j < ${int(tk)}; j++) {`,
+      `  float w = exp(${sample(0, 'sBase + j')} - m);`,
+      '  l += w;',
+      `  acc += w * ${sample(1, `vBase + j * ${int(dv)}`)};`,
+      '}',
+      'return acc / l;',
+    ];
+    list.add({ inputs: [scores, input(2)], size: outSize, helpers: [], body: outBody, what: 'fused_attention softmax x v' });
+    return list.passes;
+  }
+  // a long row of scores: its (max, sum) in chunks, then the weighted sum of v in chunks
+  const stats = maxAndSumExp(
+    list,
+    { what: 'fused_attention row max and sum', rows: scoreSize / tk, count: tk, inputs: [scores], setup: [`int base = row * ${int(tk)};`], value: (j) => sample(0, `base + ${j}`) },
+    budget,
+  );
+  reduce(
+    list,
+    {
+      what: 'fused_attention softmax x v',
+      rows: outSize,
+      count: tk,
+      inputs: [scores, input(2), stats],
+      setup: [...outSetup, `float m = ${sample(2, 'sRow * 2')};`],
+      term: (j) => `exp(${sample(0, `sBase + ${j}`)} - m) * ${sample(1, `vBase + ${j} * ${int(dv)}`)}`,
+      fold: SUM,
+      finish: (at) => [`return acc / ${at(0, `(row / ${int(dv)}) * 2 + 1`)};`],
+      finishInputs: [stats],
+    },
+    budget,
+  );
+  return list.passes;
 }

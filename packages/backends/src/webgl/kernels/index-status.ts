@@ -1,21 +1,31 @@
-import { int } from '../glsl.ts';
-import { sample, type GlPass, type PassInput } from '../kernel.ts';
+import { f32Literal } from '../glsl.ts';
+import { sample, type PassInput } from '../kernel.ts';
+import { reduce, type PassList } from '../reduction.ts';
+
+/** Larger than any position (a float32 is exact to 2^24; positions are far below its maximum). */
+const NONE = f32Literal(Infinity);
 
 /**
- * A status pass (GlPass.status) over the `count` indices in `source`: element 0 counts those for
- * which `bad(value)` holds, element 1 is the first such position (-1 if none). The step's value pass
- * reads such an index as a zero contribution; the runtime raises the error after the run.
+ * A status pass (GlPass.status) over the `count` indices in `source`, added to `list`: element 0
+ * counts those for which `bad(value)` holds, element 1 is the first such position (-1 if none). The
+ * step's value pass reads such an index as a zero contribution; the runtime raises the error after
+ * the run. More indices than one fragment may walk are counted in chunks (reduction.ts): counts
+ * add, first positions take the minimum.
  */
-export function indexStatusPass(source: PassInput, count: number, bad: (value: string) => string, what: string): GlPass[] {
-  if (count === 0) return [];
-  const body = [
-    'float bad = 0.0;',
-    'float first = -1.0;',
-    `for (int k = 0; k < ${int(count)}; k++) {`,
-    `  float v = ${sample(0, 'k')};`,
-    `  if (${bad('v')}) { bad += 1.0; if (first < 0.0) { first = float(k); } }`,
-    '}',
-    'return i == 0 ? bad : first;',
-  ];
-  return [{ inputs: [source], size: 2, helpers: [], body, what: `${what} index check`, status: true }];
+export function indexStatusPass(list: PassList, source: PassInput, count: number, bad: (value: string) => string, what: string, budget: number): void {
+  if (count === 0) return;
+  reduce(
+    list,
+    {
+      what: `${what} index check`,
+      rows: 2,
+      count,
+      inputs: [source],
+      term: (j) => ({ lines: [`float v = ${sample(0, j)};`, `bool bad = ${bad('v')};`], value: `row == 0 ? (bad ? 1.0 : 0.0) : (bad ? float(${j}) : ${NONE})` }),
+      fold: { init: `row == 0 ? 0.0 : ${NONE}`, step: (x) => `acc = row == 0 ? acc + (${x}) : min(acc, ${x});` },
+      finish: () => [`return row == 1 && acc == ${NONE} ? -1.0 : acc;`],
+      status: true,
+    },
+    budget,
+  );
 }

@@ -2,11 +2,13 @@ import { broadcastStrides, type Expr } from '@loom/graph';
 import { GLSL } from '../../expr/languages/glsl.ts';
 import { renderExpr } from '../../expr/render-expr.ts';
 import { broadcastOffset, coordinates, int } from '../glsl.ts';
-import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
+import { input, sample, sizeOfShape, type GlPass, type KernelContext, type TensorInfo } from '../kernel.ts';
+import { PassList, reduce, SUM, type Reduction } from '../reduction.ts';
 
 /**
  * Batched matmul, and fused_matmul (the epilogue expression runs on each result before the store):
- * one fragment per output element walks K, four products per iteration. Batch axes broadcast, B may
+ * one fragment per output element walks K, four products per iteration; a K longer than one
+ * fragment may walk is summed in chunks, then the chunks (reduction.ts). Batch axes broadcast, B may
  * be transposed ([..., N, K]); epilogue inputs broadcast against the output.
  */
 export function matmulKernel(ctx: KernelContext<'matmul'>): GlPass[] {
@@ -35,35 +37,22 @@ function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | 
   const bStep = transposeB ? 1 : N;
   const aAt = (k: string) => sample(0, `aBase + ${k}`);
   const bAt = (k: string) => sample(1, bStep === 1 ? `bBase + ${k}` : `bBase + (${k}) * ${int(bStep)}`);
-  const unrolled = Math.floor(K / 4) * 4;
-  const body = [
-    ...coordinates('i', out, 'o'),
-    `int aBase = ${aBase};`,
-    `int bBase = ${bBase};`,
-    'float acc = 0.0;',
-    `for (int k4 = 0; k4 < ${int(unrolled)}; k4 += 4) {`,
-    `  acc += ${aAt('k4')} * ${bAt('k4')};`,
-    `  acc += ${aAt('k4 + 1')} * ${bAt('k4 + 1')};`,
-    `  acc += ${aAt('k4 + 2')} * ${bAt('k4 + 2')};`,
-    `  acc += ${aAt('k4 + 3')} * ${bAt('k4 + 3')};`,
-    '}',
-    ...Array.from({ length: K - unrolled }, (_, r) => `acc += ${aAt(int(unrolled + r))} * ${bAt(int(unrolled + r))};`),
-  ];
-  if (!epilogue) {
-    return [{ inputs: [input(0), input(1)], size, helpers: [], body: [...body, 'return acc;'], what: ctx.node.op }];
-  }
-  const loads = extras.flatMap((x, k) => {
-    const { lines, offset } = broadcastOffset('i', x!.shape, out, `x${k}_`);
-    return [...lines, `float xv${k} = ${sample(2 + k, offset)};`];
-  });
-  const rendered = renderExpr(GLSL, epilogue, [{ value: 'acc', dtype: 'f32' }, ...extras.map((x, k) => ({ value: `xv${k}`, dtype: x!.dtype }))]);
-  return [
-    {
-      inputs: ctx.inputs.map((_, k) => input(k)),
-      size,
-      helpers: rendered.helpers,
-      body: [...body, ...loads, ...rendered.statements, `return ${rendered.result};`],
-      what: ctx.node.op,
-    },
-  ];
+  const setup = [...coordinates('row', out, 'o'), `int aBase = ${aBase};`, `int bBase = ${bBase};`];
+  const product: Reduction = { what: ctx.node.op, rows: size, count: K, inputs: [input(0), input(1)], setup, term: (k) => `${aAt(k)} * ${bAt(k)}`, fold: SUM, unroll: 4 };
+  const list = new PassList();
+  reduce(list, epilogue ? { ...product, ...epilogueFinish(epilogue, extras, out) } : product, ctx.limits.maxLoopIterations);
+  return list.passes;
+}
+
+/** The epilogue on `acc` in the last pass, its inputs (slots 2, ...) broadcast against the output. */
+function epilogueFinish(epilogue: Expr, extras: readonly TensorInfo[], out: readonly number[]): Pick<Reduction, 'finish' | 'finishInputs' | 'helpers'> {
+  const rendered = renderExpr(GLSL, epilogue, [{ value: 'acc', dtype: 'f32' }, ...extras.map((x, k) => ({ value: `xv${k}`, dtype: x.dtype }))]);
+  const finish = (at: (k: number, index: string) => string) => {
+    const loads = extras.flatMap((x, k) => {
+      const { lines, offset } = broadcastOffset('row', x.shape, out, `x${k}_`);
+      return [...lines, `float xv${k} = ${at(k, offset)};`];
+    });
+    return [...loads, ...rendered.statements, `return ${rendered.result};`];
+  };
+  return { finish, finishInputs: extras.map((_, k) => input(2 + k)), helpers: rendered.helpers };
 }

@@ -1,10 +1,10 @@
 import { normalizeAxis } from '@loom/graph';
 import { f32Literal, imod, int } from '../glsl.ts';
 import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
+import { MAX, PassList, reduce, SUM } from '../reduction.ts';
 import { collapseReduction, type AxisGroup } from '../../reduce-groups.ts';
 
 type ReduceOp = 'reduce_sum' | 'reduce_mean' | 'reduce_max';
-
 
 /** GLSL: the input offset of the coordinates of `index` over `groups` (row-major), as a sum. */
 function groupOffset(index: string, groups: readonly AxisGroup[], tag: string, lines: string[]): string {
@@ -21,7 +21,10 @@ function groupOffset(index: string, groups: readonly AxisGroup[], tag: string, l
   return terms.join(' + ');
 }
 
-/** reduce_sum / reduce_mean / reduce_max over any set of axes: one fragment per output walks its elements. */
+/**
+ * reduce_sum / reduce_mean / reduce_max over any set of axes: one fragment per output walks its
+ * elements, or, past the loop budget, per chunk of them, with a pass folding the chunks (reduction.ts).
+ */
 export function reduceKernel(ctx: KernelContext<ReduceOp>): GlPass[] {
   const op = ctx.node.op as ReduceOp;
   const x = ctx.inputs[0]!;
@@ -30,16 +33,15 @@ export function reduceKernel(ctx: KernelContext<ReduceOp>): GlPass[] {
   const axes = new Set(ctx.attrs.axes.map((a) => normalizeAxis(a, x.shape.length)!));
   const count = sizeOfShape(x.shape.filter((_, i) => axes.has(i)));
   const { kept, summed } = collapseReduction(x.shape, axes);
-  const body: string[] = [];
-  const keptOffset = groupOffset('i', kept, 'k', body);
-  body.push(`int base = ${keptOffset};`);
-  const loop: string[] = [];
-  const summedOffset = groupOffset('r', summed, 'r', loop);
-  const first = count > 0 ? sample(0, 'base') : '0.0';
-  body.push(`float acc = ${op === 'reduce_max' ? first : '0.0'};`);
-  body.push(`for (int r = 0; r < ${int(count)}; r++) {`, ...loop.map((l) => `  ${l}`));
-  body.push(`  float v = ${sample(0, `base + ${summedOffset}`)};`);
-  body.push(op === 'reduce_max' ? '  acc = max(acc, v);' : '  acc += v;', '}');
-  body.push(op === 'reduce_mean' ? `return acc / ${f32Literal(count)};` : 'return acc;');
-  return [{ inputs: [input(0)], size: outputs, helpers: [], body, what: op }];
+  const setup: string[] = [];
+  setup.push(`int base = ${groupOffset('row', kept, 'k', setup)};`);
+  const term = (j: string) => {
+    const lines: string[] = [];
+    const offset = groupOffset(j, summed, 'r', lines);
+    return { lines, value: sample(0, `base + ${offset}`) };
+  };
+  const list = new PassList();
+  const finish = op === 'reduce_mean' ? () => [`return acc / ${f32Literal(count)};`] : undefined;
+  reduce(list, { what: op, rows: outputs, count, inputs: [input(0)], setup, term, fold: op === 'reduce_max' ? MAX : SUM, ...(finish ? { finish } : {}) }, ctx.limits.maxLoopIterations);
+  return list.passes;
 }

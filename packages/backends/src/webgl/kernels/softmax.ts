@@ -1,10 +1,13 @@
 import { normalizeAxis } from '@loom/graph';
 import { imod, int } from '../glsl.ts';
-import { input, pass, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
+import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
+import { maxAndSumExp, PassList } from '../reduction.ts';
 
 /**
- * Numerically stable softmax along any axis, in two passes: per row (the n elements along the axis,
- * `inner` apart) the maximum and the sum of exp(x - max), then every element normalized.
+ * Numerically stable softmax along any axis: per row (the n elements along the axis, `inner`
+ * apart) the maximum and the sum of exp(x - max), then every element normalized. A row longer than
+ * one fragment may walk (a vocabulary of 50257) is summed in chunks, folded by the log-sum-exp rule
+ * (reduction.ts).
  */
 export function softmaxKernel(ctx: KernelContext<'softmax'>): GlPass[] {
   const shape = ctx.output.shape;
@@ -16,25 +19,18 @@ export function softmaxKernel(ctx: KernelContext<'softmax'>): GlPass[] {
   const rows = size / n;
   // element k of row r is at (r / inner) * n * inner + r % inner + k * inner
   const rowBase = (r: string) => `(${r} / ${int(inner)}) * ${int(n * inner)} + ${imod(r, inner)}`;
-  const at = (k: string) => sample(0, `base + ${k} * ${int(inner)}`);
-  const stats = [
-    'int row = i / 2;',
-    `int base = ${rowBase('row')};`,
-    `float m = ${at('0')};`,
-    `for (int k = 1; k < ${int(n)}; k++) { m = max(m, ${at('k')}); }`,
-    'if (i - row * 2 == 0) { return m; }',
-    'float s = 0.0;',
-    `for (int k = 0; k < ${int(n)}; k++) { s += exp(${at('k')} - m); }`,
-    'return s;',
-  ];
+  const list = new PassList();
+  const stats = maxAndSumExp(
+    list,
+    { what: 'softmax row max and sum', rows, count: n, inputs: [input(0)], setup: [`int base = ${rowBase('row')};`], value: (k) => sample(0, `base + ${k} * ${int(inner)}`) },
+    ctx.limits.maxLoopIterations,
+  );
   const normalize = [
     `int o = i / ${int(n * inner)};`,
     `int r = ${imod('i', inner)};`,
     `int row = o * ${int(inner)} + r;`,
     `return exp(${sample(0, 'i')} - ${sample(1, 'row * 2')}) / ${sample(1, 'row * 2 + 1')};`,
   ];
-  return [
-    { inputs: [input(0)], size: rows * 2, helpers: [], body: stats, what: 'softmax row max and sum' },
-    { inputs: [input(0), pass(0)], size, helpers: [], body: normalize, what: 'softmax normalize' },
-  ];
+  list.add({ inputs: [input(0), stats], size, helpers: [], body: normalize, what: 'softmax normalize' });
+  return list.passes;
 }

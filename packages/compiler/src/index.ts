@@ -12,6 +12,7 @@ export { checkTensorSizes, MAX_EXPORT_TENSOR_ELEMENTS, TensorSizeError } from '.
 export { withIntermediates, attentionWeightNodes, IntermediateError, type IntermediateSpec, type Intermediate } from './intermediates.ts';
 export { diffPass, type PassDiff } from './pass-diff.ts';
 export { grad, gradName, GradError, type GradOptions } from './autodiff/grad.ts';
+export { layerBlockOf, type BlockOfParam } from './autodiff/recompute.ts';
 export { checkGradients, GRADIENT_CHECK, type GradientCheck, type GradientCheckOptions, type GradientMismatch } from './autodiff/check-gradient.ts';
 export { VJP_RULES } from './autodiff/rules/index.ts';
 export { withScalarLoss, differentiableParams } from './autodiff/testing.ts';

@@ -35,6 +35,25 @@ describe('loom compile', () => {
     expect(report.passes.map((p: { name: string }) => p.name)).toContain('fuse-attention');
   });
 
+  it('--train reports a training step beside inference: more kernels and memory, and less memory when each block is recomputed', async () => {
+    const { code, stdout } = await loom('compile', 'gpt2', '--train', '--report', '--batch', '4', '--seq', '512');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    const { training } = report;
+    expect(training).toMatchObject({ optimizer: 'adamw', blocks: 12 });
+    // the weights and AdamW's two moments
+    expect(training.stateBytes).toBeGreaterThanOrEqual(3 * training.weightBytes);
+    expect(training.step.kernels).toBeGreaterThan(3 * report.kernels);
+    expect(training.step.plannedPeakBytes).toBeGreaterThan(report.plannedPeakBytes);
+    expect(training.recompute.kernels).toBeGreaterThan(training.step.kernels);
+    expect(training.recompute.plannedPeakBytes).toBeLessThan(0.8 * training.step.plannedPeakBytes);
+    const table = await loom('compile', 'transformer-base', '--train', '--batch', '2', '--seq', '16', '--quiet');
+    expect(table.stdout).toMatch(/training step, 12 blocks recomputed\s+\d+/);
+    const fromConfig = await loom('compile', join(FIXTURES, 'gpt2-tiny.config.json'), '--train', '--quiet');
+    expect(fromConfig.code).toBe(0);
+    expect(fromConfig.stdout).toMatch(/training step \(AdamW\)/);
+  }, 60_000);
+
   it('--dump-after prints the IR after one pass or after all', async () => {
     const one = await loom('compile', 'transformer-base', '--dump-after', 'fuse-attention');
     expect(one.code).toBe(0);

@@ -1,5 +1,6 @@
 import { expandOps, formatType, getOp, GraphBuilder, LoomError, nodeName, type Graph, type GraphNode, type NodeRef, type OpName } from '@loom/graph';
 import type { GradEmitter } from './emit.ts';
+import { blocksOf, layerBlockOf, RECOMPUTED_MARK, type BlockOfParam } from './recompute.ts';
 import { VJP_RULES } from './rules/index.ts';
 import type { VjpRule } from './vjp.ts';
 
@@ -17,6 +18,12 @@ export interface GradOptions {
   readonly wrt?: readonly string[];
   /** Other outputs of the graph to keep beside the loss (e.g. the logits, for accuracy). */
   readonly keep?: readonly string[];
+  /**
+   * Recompute each block's activations in the backward pass instead of keeping them from the
+   * forward one (recompute.ts): `true` finds blocks by parameter names (`h.3.`, `layers.3.`,
+   * `encoder.layers.3.`), a function names a parameter's block. Default: keep every activation.
+   */
+  readonly recompute?: boolean | BlockOfParam;
 }
 
 /** The output name a parameter's gradient gets. */
@@ -67,6 +74,24 @@ export function grad(graph: Graph, options: GradOptions): Graph {
   const map: NodeRef[] = [];
   for (const node of forward.nodes) map[node.id] = b.add(node.op, node.inputs.map((i) => map[i]!), { ...node.attrs }, node.source ?? '');
 
+  // with recompute: a block's forward nodes copied (from the block's inputs) when its backward starts
+  const blockOf = options.recompute === true ? layerBlockOf : options.recompute || undefined;
+  const block = blockOf ? blocksOf(forward, blockOf) : [];
+  const copies = new Map<number, NodeRef>();
+  const recomputed = new Set<string>();
+  const valueOf = (id: number): NodeRef => {
+    const name = block[id];
+    if (name === undefined) return map[id]!;
+    if (!recomputed.has(name)) {
+      recomputed.add(name);
+      for (const n of forward.nodes) {
+        if (n.id > lossNode) break;
+        if (block[n.id] === name) copies.set(n.id, b.add(n.op, n.inputs.map((i) => (block[i] === name ? copies.get(i)! : map[i]!)), { ...n.attrs }, `${n.source ?? ''}${RECOMPUTED_MARK}`));
+      }
+    }
+    return copies.get(id)!;
+  };
+
   const cotangents = new Map<number, NodeRef>();
   const accumulate = (id: number, ct: NodeRef, source: string) => {
     const previous = cotangents.get(id);
@@ -85,7 +110,7 @@ export function grad(graph: Graph, options: GradOptions): Graph {
       typeOf: (ref) => b.typeOf(ref),
     };
     const rule = VJP_RULES[node.op as OpName] as VjpRule;
-    const inputCts = rule({ b: emitter, node, attrs: node.attrs as never, inputs: node.inputs.map((i) => map[i]!), output: map[id]!, cotangent: ct, needs: (i) => needed[node.inputs[i]!] === true });
+    const inputCts = rule({ b: emitter, node, attrs: node.attrs as never, inputs: node.inputs.map(valueOf), output: valueOf(id), cotangent: ct, needs: (i) => needed[node.inputs[i]!] === true });
     node.inputs.forEach((input, i) => {
       if (!needed[input]) return;
       const got = inputCts[i];

@@ -1,3 +1,4 @@
+import { isRecomputed } from '../autodiff/recompute.ts';
 import type { NodeView } from '../rewrite/pattern.ts';
 import { WorkingGraph } from '../rewrite/working-graph.ts';
 import { definePass } from './pass.ts';
@@ -9,7 +10,8 @@ const COMMUTATIVE: ReadonlySet<string> = new Set(['add', 'mul', 'maximum', 'mini
  * Hash-consing: two nodes with the same op, the same inputs (after merging) and the same attributes
  * compute the same value, so readers of the later one read the earlier one. Constants merge by value
  * (a filled tensor and its spelled-out values are one constant; 0 and -0 stay apart), commutative ops
- * by their unordered inputs. Graph inputs and params are never merged: their names are their identity.
+ * by their unordered inputs. Graph inputs and params are never merged: their names are their identity;
+ * nor are the backward pass's recomputed activations (recompute.ts): they are copies on purpose.
  */
 export const eliminateCommonSubexpressions = definePass(
   'eliminate-common-subexpressions',
@@ -19,7 +21,7 @@ export const eliminateCommonSubexpressions = definePass(
     const seen = new Map<string, number>();
     for (const id of g.order()) {
       const node = g.node(id);
-      if (node.op === 'input' || node.op === 'param') continue;
+      if (node.op === 'input' || node.op === 'param' || isRecomputed(node)) continue;
       const key = nodeKey(node);
       const first = seen.get(key);
       if (first === undefined) seen.set(key, id);

@@ -1,5 +1,5 @@
 import { GraphBuilder, LoomError, nodeName, type Graph, type NodeRef, type TensorType } from '@loom/graph';
-import { grad, gradName } from '../autodiff/grad.ts';
+import { grad, gradName, type GradOptions } from '../autodiff/grad.ts';
 import type { GradEmitter } from '../autodiff/emit.ts';
 import { learningRate, type LrSchedule } from './lr-schedule.ts';
 import { decaysByDefault, optimizerStates, optimizerUpdate, type OptimizerSpec } from './optimizers.ts';
@@ -27,6 +27,8 @@ export interface TrainStepOptions {
   readonly accumulate?: number;
   /** Forward outputs to keep (e.g. logits for accuracy). */
   readonly keep?: readonly string[];
+  /** Recompute each block's activations in the backward pass (GradOptions.recompute): less memory, more compute. */
+  readonly recompute?: GradOptions['recompute'];
 }
 
 /** The names of a training step's states, for parameter `p`: its optimizer states, its gradient accumulator. */
@@ -52,7 +54,7 @@ export function trainStepGraph(graph: Graph, options: TrainStepOptions): Graph {
   const accumulate = options.accumulate ?? 1;
   if (!(Number.isInteger(accumulate) && accumulate >= 1)) throw new TrainStepError(`train step: accumulate must be a positive integer, got ${accumulate}`);
   if (options.clipNorm !== undefined && !(options.clipNorm > 0)) throw new TrainStepError(`train step: clipNorm must be positive, got ${options.clipNorm}`);
-  const backward = grad(graph, { loss: options.loss, ...(options.wrt ? { wrt: options.wrt } : {}), ...(options.keep ? { keep: options.keep } : {}) });
+  const backward = grad(graph, { loss: options.loss, ...(options.wrt ? { wrt: options.wrt } : {}), ...(options.keep ? { keep: options.keep } : {}), ...(options.recompute ? { recompute: options.recompute } : {}) });
   const trained = backward.outputs.filter((o) => o.name.startsWith('grad.')).map((o) => o.name.slice('grad.'.length));
   const trainedSet = new Set(trained);
   for (const name of [...trained.flatMap((p) => [TRAIN_STATE.accumulator(p), ...optimizerStates(options.optimizer).map((s) => TRAIN_STATE.of(p, s))]), TRAIN_STATE.step, TRAIN_STATE.micro, 'lr', 'grad_norm']) {

@@ -1,5 +1,6 @@
 import { compileWithReport, defaultPipeline, formatTrace, printPlan } from '@loom/compiler';
 import { LoomError } from '@loom/graph';
+import { trainingCosts, formatTrainingCosts } from '../../training/training-costs.ts';
 import { Argument, Command } from 'commander';
 import { resolveModelArgument } from '../../io/model-argument.ts';
 import { PRESETS } from '../../presets.ts';
@@ -16,6 +17,7 @@ interface CompileOpts {
   seq: number;
   quiet?: boolean;
   maxMemory?: number;
+  train?: boolean;
 }
 
 /**
@@ -33,6 +35,7 @@ export function compileCommand(io: CliIo): Command {
     .option('--plan', 'print the plan: buffers and kernels')
     .option('--batch <n>', "the 'batch' symbol's value for scheduling and byte counts", parsePositiveInt('--batch'), 1)
     .option('--seq <n>', "the sequence symbols' value ('seq', 'src_seq', 'tgt_seq') for scheduling and byte counts", parsePositiveInt('--seq'), 128)
+    .option('--train', "also compile a training step (cross-entropy on 'logits', backward, AdamW) and report its kernels and memory beside inference's, with and without recomputing each block's activations")
     .option('--quiet', 'no progress bar over the passes')
     .action((model: string, opts: CompileOpts) => {
       if (opts.dumpAfter !== undefined && opts.dumpAfter !== 'all' && !passNames.includes(opts.dumpAfter)) {
@@ -50,6 +53,7 @@ export function compileCommand(io: CliIo): Command {
       }
       for (const entry of result.trace) if (entry.dump !== undefined) io.out(`; after ${entry.name} (${entry.nodesAfter} nodes)\n${entry.dump}\n`);
       const s = result.plan.stats;
+      const training = opts.train ? trainingCosts(graph, symbols) : undefined;
       if (opts.report) {
         const report = {
           model,
@@ -65,9 +69,11 @@ export function compileCommand(io: CliIo): Command {
           compileMs: Math.round(result.compileMs * 10) / 10,
           bindings: s.bindings,
           passes: result.trace.map((t) => ({ name: t.name, nodesBefore: t.nodesBefore, nodesAfter: t.nodesAfter, ms: Math.round(t.ms * 100) / 100 })),
+          ...(training ? { training } : {}),
         };
         io.out(`${JSON.stringify(report, null, 2)}\n`);
       } else if (opts.plan) io.out(`${printPlan(result.plan)}\n`);
       else if (opts.dumpAfter === undefined) io.out(`${formatTrace(result.trace)}\n${s.kernels} kernels, ${s.plannedBytes} bytes planned (naive ${s.naiveBytes}), ${result.compileMs.toFixed(0)} ms\n`);
+      if (training && !opts.report) io.out(formatTrainingCosts(training, { kernels: s.kernels, plannedBytes: s.plannedBytes }));
     });
 }

@@ -41,3 +41,8 @@ export { CharVocab } from './tokenizers/char-vocab.ts';
 export { gpt2Tokenizer } from './tokenizers/gpt2-tokenizer.ts';
 export { ReverseModel } from './reverse/reverse-model.ts';
 export { parseReverseSpec, type ReverseSpec } from './transformer/reverse-spec.ts';
+
+export { Trainer, type StepReport, type TrainerOptions } from './training/trainer.ts';
+export { initialWeights } from './training/initial-weights.ts';
+export { loadCheckpoint, saveCheckpoint, type Checkpoint } from './training/checkpoint.ts';
+export { trainingCosts, type TrainingCosts } from './training/training-costs.ts';

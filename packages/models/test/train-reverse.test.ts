@@ -1,17 +1,26 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { cpuBackend } from '@loom/backends';
-import { describe, expect, it } from 'vitest';
-import { trainReverse } from '../src/training/train-reverse.ts';
+import type { LrSchedule } from '@loom/compiler';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadCheckpoint } from '../src/training/checkpoint.ts';
+import { REVERSE_TRAINING, trainReverse } from '../src/training/train-reverse.ts';
 import { reverseSpecFromJson } from '../src/transformer/reverse-spec.ts';
 import { fixtureJson } from './helpers.ts';
 
 /** A short run of the reverse model's training from random weights, as CI can afford (the full run: BENCHMARKS.md). */
 describe('training the reverse model (short run)', () => {
   const spec = reverseSpecFromJson(fixtureJson('reverse.json'));
+  // the default's warm-up (400 steps) is longer than this whole run
+  const schedule: LrSchedule = { kind: 'cosine', lr: 2e-3, warmup: 20, total: 80 };
   const run = async (steps: number) => {
     const losses: number[] = [];
-    await trainReverse({ spec, backend: cpuBackend, maxLen: 6, steps, batch: 16, seed: 7, evalEvery: 10_000, validation: 8, heldOut: 8, onStep: (s) => losses.push(s.loss) });
+    await trainReverse({ spec, backend: cpuBackend, maxLen: 6, steps, batch: 16, seed: 7, evalEvery: 10_000, validation: 8, heldOut: 8, schedule, onStep: (s) => losses.push(s.loss) });
     return losses;
   };
+  const dir = mkdtempSync(join(tmpdir(), 'loom-train-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('the loss falls by at least 1.0 within 80 steps, the same losses for the same seed', async () => {
     const losses = await run(80);
@@ -22,4 +31,30 @@ describe('training the reverse model (short run)', () => {
     expect(first - last).toBeGreaterThan(1.0);
     expect(await run(5)).toEqual(losses.slice(0, 5));
   }, 120_000);
+
+  it('a run resumed from its checkpoint continues bit-identically to one never interrupted (weights, moments, step, losses)', async () => {
+    const common = { spec, backend: cpuBackend, maxLen: 6, batch: 8, seed: 11, evalEvery: 10_000, validation: 4, heldOut: 4 } as const;
+    const whole: number[] = [];
+    const straight = await trainReverse({ ...common, steps: 8, checkpoint: join(dir, 'straight.safetensors'), onStep: (s) => whole.push(s.loss) });
+    // stopped after 3 of the 8 steps (its schedule the 8 steps' one), then resumed: the schedule comes from the checkpoint
+    const first: number[] = [];
+    await trainReverse({ ...common, steps: 3, schedule: REVERSE_TRAINING.schedule(8), checkpoint: join(dir, 'stopped.safetensors'), onStep: (s) => first.push(s.loss) });
+    const resumed = await trainReverse({ ...common, steps: 8, resume: join(dir, 'stopped.safetensors'), checkpoint: join(dir, 'stopped.safetensors'), onStep: (s) => first.push(s.loss) });
+    expect(resumed.steps).toBe(8);
+    expect(first).toEqual(whole);
+    const [a, b] = [await loadCheckpoint(join(dir, 'straight.safetensors')), await loadCheckpoint(join(dir, 'stopped.safetensors'))];
+    expect([...b.tensors.keys()].sort()).toEqual([...a.tensors.keys()].sort());
+    expect([...a.tensors.keys()].some((name) => name.startsWith('opt.v.'))).toBe(true);
+    for (const [name, t] of a.tensors) expect(Buffer.from(b.tensors.get(name)!.data.buffer).equals(Buffer.from(t.data.buffer)), name).toBe(true);
+    expect(b.generator).toBe(a.generator);
+    for (const [name, t] of straight.weights) expect(Array.from(resumed.weights.get(name)!.data), name).toEqual(Array.from(t.data));
+  }, 120_000);
+
+  it('recomputing each layer in the backward pass trains the same: the same losses to float32 rounding', async () => {
+    const common = { spec, backend: cpuBackend, maxLen: 6, steps: 4, batch: 8, seed: 5, evalEvery: 10_000, validation: 4, heldOut: 4, schedule } as const;
+    const [kept, recomputed]: number[][] = [[], []];
+    await trainReverse({ ...common, onStep: (s) => kept.push(s.loss) });
+    await trainReverse({ ...common, recompute: true, onStep: (s) => recomputed.push(s.loss) });
+    recomputed.forEach((loss, i) => expect(loss).toBeCloseTo(kept[i]!, 5));
+  }, 60_000);
 });

@@ -35,6 +35,7 @@ interface TrainReverseFlags extends CpuKernelFlags {
   resume?: boolean;
   force?: boolean;
   quiet?: boolean;
+  recompute?: boolean;
 }
 
 /** `loom train`: training Loom models from random weights (one task so far: reversing strings). */
@@ -59,6 +60,7 @@ function trainReverseCommand(io: CliIo): Command {
     .option('--out <dir>', 'the folder to write (created if missing)', 'reverse-model')
     .option('--resume', "continue the run whose checkpoint is in --out (its max length, batch and seed)")
     .option('--force', 'replace the files of an earlier run in --out')
+    .option('--recompute', "recompute each layer's activations in the backward pass (less memory, more compute)")
     .option('--quiet', 'no progress bar')
     .addOption(backendOption())
     .addOption(new Option('--from <dir>', 'the folder of the reverse.json whose config is trained (default: the shipped one)'))
@@ -88,6 +90,7 @@ function trainReverseCommand(io: CliIo): Command {
         evalEvery: opts.evalEvery,
         stopAt: opts.target,
         checkpoint: checkpointPath,
+        ...(opts.recompute ? { recompute: true } : {}),
         replaceCheckpoint: true,
         ...(opts.resume ? { resume: checkpointPath } : {}),
         ...(cpuPrepareOptions(opts) ? { prepare: cpuPrepareOptions(opts)! } : {}),

@@ -12,7 +12,7 @@ import type { EncoderDecoderFamily } from './family.ts';
 import { layerNormParams, linearParams, type ModelSize } from './model-size.ts';
 
 /** A Transformer config, with the character table when it comes from a reverse.json (a preset has none). */
-export type TransformerModelConfig = TransformerConfig & { readonly vocab?: CharVocab };
+export type TransformerModelConfig = TransformerConfig & { readonly vocab?: CharVocab; readonly sourceEos?: boolean };
 
 /** The encoder-decoder's parameters (transformer/model.ts), Marian's and the reverse model's included. */
 export function transformerSize(cfg: TransformerConfig): ModelSize {
@@ -45,8 +45,8 @@ export const transformerFamily: EncoderDecoderFamily<TransformerModelConfig> = {
   configFile: "the reverse model's reverse.json",
   recognizes: isReverseJson,
   parse(json, where) {
-    const { config, vocab } = reverseSpecFromJson(json, where);
-    return { ...config, vocab };
+    const { config, vocab, sourceEos } = reverseSpecFromJson(json, where);
+    return { ...config, vocab, sourceEos };
   },
   kind: () => 'transformer',
   size: transformerSize,
@@ -62,6 +62,7 @@ export const transformerFamily: EncoderDecoderFamily<TransformerModelConfig> = {
   tokenizer(cfg) {
     const vocab = cfg.vocab;
     if (!vocab) return undefined;
-    return { name: 'characters', encode: (text) => vocab.encode(text), decode: (ids) => vocab.decode(ids), vocabSize: vocab.size, bos: vocab.bos, eos: vocab.eos, examplePrompt: 'hello world' };
+    // the source's ids (the text's, then EOS where the model was trained with one)
+    return { name: 'characters', encode: (text) => (cfg.sourceEos ? [...vocab.encode(text), vocab.eos] : vocab.encode(text)), decode: (ids) => vocab.decode(ids), vocabSize: vocab.size, bos: vocab.bos, eos: vocab.eos, examplePrompt: 'hello world' };
   },
 };

@@ -10,7 +10,7 @@ import type { NDArray } from '@loom/graph';
 import { greedyDecode } from '../decoding/seq2seq.ts';
 import { ModelInputError } from '../errors.ts';
 import { TransformerRunner } from '../runners/transformer-runner.ts';
-import type { ReverseSpec } from '../transformer/reverse-spec.ts';
+import { sourceIds, type ReverseSpec } from '../transformer/reverse-spec.ts';
 import { transformerWeights } from '../weights/transformer-weights.ts';
 
 /** `text` cut into consecutive pieces of at most `size` characters. */
@@ -38,7 +38,7 @@ export class ReverseModel {
     texts.forEach((t, i) => {
       if (t.length === 0) throw new ModelInputError(`text ${i + 1} is empty; the reverse model needs at least one character`);
     });
-    return greedyDecode(this.runner, texts.map((t) => vocab.encode(t)), { bos: vocab.bos, eos: vocab.eos });
+    return greedyDecode(this.runner, texts.map((t) => sourceIds(this.spec, t)), { bos: vocab.bos, eos: vocab.eos });
   }
 
   /**

@@ -65,9 +65,9 @@ export function randomText(random: TaskRandom, chars: string, length: number): s
 const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 
 /** The padded batch of `texts` (the texts themselves, not drawn). */
-export function reverseBatch(vocab: CharVocab, texts: readonly string[]): ReverseBatch {
+export function reverseBatch(vocab: CharVocab, texts: readonly string[], sourceEos = false): ReverseBatch {
   const rows = texts.map((t) => vocab.encode(t));
-  const srcLen = roundUp(Math.max(...rows.map((r) => r.length)), 8);
+  const srcLen = roundUp(Math.max(...rows.map((r) => r.length + (sourceEos ? 1 : 0))), 8);
   const tgtLen = roundUp(Math.max(...rows.map((r) => r.length + 1)), 8);
   const src = new Int32Array(rows.length * srcLen).fill(vocab.pad);
   const tgtIn = new Int32Array(rows.length * tgtLen).fill(vocab.pad);
@@ -75,7 +75,7 @@ export function reverseBatch(vocab: CharVocab, texts: readonly string[]): Revers
   let tokens = 0;
   rows.forEach((ids, b) => {
     const reversed = [...ids].reverse();
-    src.set(ids, b * srcLen);
+    src.set(sourceEos ? [...ids, vocab.eos] : ids, b * srcLen);
     tgtIn.set([vocab.bos, ...reversed], b * tgtLen);
     tgtOut.set([...reversed, vocab.eos], b * tgtLen);
     tokens += reversed.length + 1;
@@ -92,9 +92,9 @@ export const BUCKET_SPREAD = 7;
  * string's length uniformly from L - BUCKET_SPREAD to L. Every length from 1 to maxLen is drawn about
  * as often, and a batch's rows are nearly equally long, so padding costs little.
  */
-export function drawReverseBatch(vocab: CharVocab, random: TaskRandom, size: number, maxLen: number): ReverseBatch {
+export function drawReverseBatch(vocab: CharVocab, random: TaskRandom, size: number, maxLen: number, sourceEos = false): ReverseBatch {
   const longest = random.int(1, maxLen);
-  return reverseBatch(vocab, Array.from({ length: size }, () => randomText(random, vocab.chars, random.int(Math.max(1, longest - BUCKET_SPREAD), longest))));
+  return reverseBatch(vocab, Array.from({ length: size }, () => randomText(random, vocab.chars, random.int(Math.max(1, longest - BUCKET_SPREAD), longest))), sourceEos);
 }
 
 /**

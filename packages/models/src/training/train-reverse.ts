@@ -91,6 +91,8 @@ export const REVERSE_TRAINING = {
   schedule: (steps: number): LrSchedule => ({ kind: 'cosine', lr: 2e-3, warmup: 400, total: steps, min: 2e-5 }),
   clipNorm: 1,
   labelSmoothing: 0.1,
+  /** End the source with EOS: the encoder finds the string's end by content, not by counting (learnt faster). */
+  sourceEos: true,
 } as const;
 
 /** The seeds of the validation and test strings: apart from each other and from any training seed's stream. */
@@ -141,7 +143,7 @@ export async function trainReverse(options: TrainReverseOptions): Promise<TrainR
   let replace = options.replaceCheckpoint ?? options.resume === options.checkpoint;
   const save = async () => {
     if (!options.checkpoint) return;
-    await saveCheckpoint(options.checkpoint, { tensors: await trainer.states(), generator: random.save(), run: { task: 'reverse', maxLen: options.maxLen, batch, seed, config: spec.config, optimizer, schedule } }, replace);
+    await saveCheckpoint(options.checkpoint, { tensors: await trainer.states(), generator: random.save(), run: { task: 'reverse', maxLen: options.maxLen, batch, seed, config: spec.config, sourceEos: spec.sourceEos, optimizer, schedule } }, replace);
     replace = true;
     await options.onSave?.();
   };
@@ -153,7 +155,7 @@ export async function trainReverse(options: TrainReverseOptions): Promise<TrainR
   };
   try {
     while (step < options.steps) {
-      const b = drawReverseBatch(spec.vocab, random, batch, options.maxLen);
+      const b = drawReverseBatch(spec.vocab, random, batch, options.maxLen, spec.sourceEos);
       const t0 = performance.now();
       const r = await trainer.step({ src_ids: b.src, tgt_ids: b.tgtIn, tgt_out: b.tgtOut });
       step++;

@@ -28,6 +28,8 @@ const reverseJsonSchema = z.object({
   }),
   /** The longest string the weights were trained on (the PyTorch-trained model of the fixtures: 16). */
   trained_max_chars: z.number().int().positive().optional(),
+  /** Whether the source ends with EOS as the target does (models trained by `loom train reverse`; the PyTorch model's does not). */
+  source_eos: z.boolean().optional(),
 });
 
 /** What a reverse.json without `trained_max_chars` was trained on: the PyTorch model's 1 to 16 characters. */
@@ -38,6 +40,14 @@ export interface ReverseSpec {
   readonly vocab: CharVocab;
   /** The longest string the weights were trained on: longer ones are reversed in pieces of this many characters (unless whole is asked for). */
   readonly trainedMaxChars: number;
+  /** The source is the string's ids and then EOS (false: the ids alone, as the PyTorch model was trained). */
+  readonly sourceEos: boolean;
+}
+
+/** The encoder's input for `text`: its ids, then EOS where the model was trained with one. */
+export function sourceIds(spec: ReverseSpec, text: string): number[] {
+  const ids = spec.vocab.encode(text);
+  return spec.sourceEos ? [...ids, spec.vocab.eos] : ids;
 }
 
 /** The model description in reverse.json's text: the Transformer config and the character table. */
@@ -80,7 +90,7 @@ export function reverseSpecFromJson(json: unknown, where = 'reverse.json'): Reve
   const trainedMaxChars = parsed.data.trained_max_chars ?? DEFAULT_TRAINED_MAX_CHARS;
   // BOS + the reversal + EOS must fit the positions
   if (trainedMaxChars > c.max_len - 2) throw new ConfigError(`${where}: trained_max_chars: ${trainedMaxChars} characters do not fit max_len ${c.max_len} (the longest is max_len - 2, for BOS and EOS)`);
-  return { config, vocab: new CharVocab(c.chars, c.pad_id, c.bos_id, c.eos_id), trainedMaxChars };
+  return { config, vocab: new CharVocab(c.chars, c.pad_id, c.bos_id, c.eos_id), trainedMaxChars, sourceEos: parsed.data.source_eos ?? false };
 }
 
 /**
@@ -109,6 +119,7 @@ export function reverseJsonOf(spec: ReverseSpec, extra: Readonly<Record<string, 
       activation: c.activation,
     },
     trained_max_chars: spec.trainedMaxChars,
+    ...(spec.sourceEos ? { source_eos: true } : {}),
     ...extra,
   };
 }

@@ -76,7 +76,7 @@ function trainReverseCommand(io: CliIo): Command {
       const descriptionPath = join(fromDir, TRAINED_FILES.description);
       const base = parseReverseSpec(readUserFile(descriptionPath, 'model description').toString('utf8'), descriptionPath);
       if (maxLen > base.config.maxLen - 2) throw new ModelInputError(`--max-len ${maxLen}: the model's ${base.config.maxLen} positions hold strings of at most ${base.config.maxLen - 2} characters (with BOS and EOS)`);
-      const spec = { ...base, trainedMaxChars: maxLen };
+      const spec = { ...base, trainedMaxChars: maxLen, sourceEos: run ? run['sourceEos'] === true : REVERSE_TRAINING.sourceEos };
       const backend = await commandBackend(opts);
       const curve = new LossCurve(join(out, TRAINED_FILES.lossCurve));
       const report = new TrainingReport(quietIo(io, opts.quiet), opts.steps);

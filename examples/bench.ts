@@ -12,7 +12,7 @@
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { cpuBackend, randomWeights, withPrepareOptions, type Backend } from '@loom/backends';
+import { cpuBackend, randomWeights, withPrepareOptions, type Backend, type CpuOptions } from '@loom/backends';
 import { compileWithReport } from '@loom/compiler';
 import type { NDArray, Weights } from '@loom/graph';
 import { markResident } from '../packages/backends/src/cpu/kernels/resident-weights.ts';
@@ -72,7 +72,7 @@ async function peer<T>(what: string, run: (p: Peers) => Promise<T>): Promise<T |
   }
 }
 
-const cpu = (options: Parameters<Backend['prepare']>[2] = {}): Backend => withPrepareOptions(cpuBackend, { threads, ...options });
+const cpu = (options: CpuOptions = {}): Backend => withPrepareOptions(cpuBackend, { cpu: { threads, ...options } });
 
 /** The arithmetic bound: 128-bit SIMD multiply-adds with no memory traffic, per flavor and thread count. */
 async function simdBound(): Promise<void> {
@@ -236,7 +236,7 @@ async function loomInTurns(cfg: Gpt2Config, weights: Weights, counts: readonly n
   const prompt = Array.from({ length: 16 }, (_, i) => (i * 7919) % cfg.vocabSize);
   const configs = await Promise.all(
     counts.map(async (t) => {
-      const backend = withPrepareOptions(cpuBackend, { threads: t });
+      const backend = withPrepareOptions(cpuBackend, { cpu: { threads: t } });
       const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, backend);
       await decoder.prepare();
       return { model: await backend.prepare(graph, weights), decoder, prefill: [] as number[], tps: [] as number[] };

@@ -1,5 +1,6 @@
 import type { IntermediateSpec } from '@loom/compiler';
 import type { Graph, NDArray, Weights } from '@loom/graph';
+import type { CpuOptions } from './cpu/cpu-program.ts';
 import type { StateStore } from './state-store.ts';
 
 /**
@@ -25,32 +26,13 @@ export interface PrepareOptions {
    */
   readonly intermediates?: IntermediateSpec;
   /**
-   * CPU only: poison mode, for testing memory plans and kernels. Dead intermediate values are
-   * overwritten with NaN and buffers get guard zones, so a read after release or a write past a
-   * buffer's end fails (see cpu/poison.ts). Also on with LOOM_CPU_POISON=1. Default false.
-   */
-  readonly poison?: boolean;
-  /** CPU only: threads for matmuls and attention (default: the machine's; LOOM_CPU_THREADS overrides). */
-  readonly threads?: number;
-  /** CPU only: `relaxed` (FMA) or `plain` WebAssembly SIMD, or `auto` (relaxed where the engine has it; LOOM_CPU_SIMD overrides). */
-  readonly simd?: 'auto' | 'relaxed' | 'plain';
-  /** CPU only: `bf16` stores weights for one-row products (decoding) in bfloat16, half the bytes per token. Default `f32`. */
-  readonly weightStore?: 'f32' | 'bf16';
-  /**
    * cpu, webgl and webgpu: bytes the model and a run may hold (weights and the cpu's packed copies,
    * constants, intermediates, outputs, states); default three quarters of the machine's memory.
    * Over it, prepare or run throws a MemoryBudgetError with the numbers, before allocating.
    */
   readonly maxMemory?: number;
-  /** CPU only: record the first kernel whose output holds a NaN or infinity (`program.nonFinite`), for error messages. */
-  readonly traceNonFinite?: boolean;
-  /** CPU only: time every kernel (`program.profile()`). */
-  readonly profile?: boolean;
-  /** CPU only, for tests: products below these multiply-add counts run in JavaScript / on one thread. */
-  readonly smallProduct?: number;
-  readonly parallelFrom?: number;
-  /** CPU only: pause the worker threads while another process takes their cores (default true; tests of the split turn it off). */
-  readonly pauseWhenContended?: boolean;
+  /** How the cpu backend runs (threads, SIMD flavor, weight store, profiling, poison mode); the other backends ignore it. */
+  readonly cpu?: CpuOptions;
 }
 
 export interface PreparedModel {

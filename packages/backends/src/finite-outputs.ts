@@ -49,7 +49,7 @@ export function requireFiniteOutputs(backend: Backend): Backend {
   return {
     name: backend.name,
     async prepare(graph, weights, options) {
-      const model: PreparedModel & { program?: { nonFinite?: NonFiniteTrace } } = await backend.prepare(graph, weights, { ...options, traceNonFinite: true });
+      const model: PreparedModel & { program?: { nonFinite?: NonFiniteTrace } } = await backend.prepare(graph, weights, { ...options, cpu: { ...options?.cpu, traceNonFinite: true } });
       return {
         state: model.state,
         dispose: () => model.dispose(),

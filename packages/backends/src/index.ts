@@ -7,7 +7,7 @@ export { browserBundleOptions } from './browser-bundle.ts';
 export { referenceBackend } from './reference-backend.ts';
 export { getBackend, isBackendName, UnknownBackendError, withPrepareOptions } from './registry.ts';
 export { StateStore } from './state-store.ts';
-export { CpuProgram, type CpuKernel } from './cpu/cpu-program.ts';
+export { CpuProgram, type CpuKernel, type CpuOptions } from './cpu/cpu-program.ts';
 export { verify, randomWeights, verifySizeLimits, type VerifyOptions, type VerifyReport, type BackendAgreement, type RunResult } from './verify.ts';
 // WebGPU loads its native bindings (Node) lazily, at the first device request
 export { webgpuBackend, createWebGpuBackend, kernelFor, renderPlan, SPEC_DEFAULT_LIMITS, type WebGpuBackend, type WebGpuBackendOptions, type KernelLaunch, type RenderedStep } from './webgpu/index.ts';

@@ -28,7 +28,13 @@ export async function getBackend(name: string, options?: PrepareOptions): Promis
   return options ? withPrepareOptions(backend, options) : backend;
 }
 
-/** `backend`, preparing every model with `fixed` merged into the caller's options. */
+/** `backend`, preparing every model with `fixed` merged into the caller's options (`cpu` settings merged key by key). */
 export function withPrepareOptions(backend: Backend, fixed: PrepareOptions): Backend {
-  return { name: backend.name, prepare: (graph, weights, options) => backend.prepare(graph, weights, { ...options, ...fixed }) };
+  return {
+    name: backend.name,
+    prepare: (graph, weights, options) => {
+      const cpu = options?.cpu || fixed.cpu ? { cpu: { ...options?.cpu, ...fixed.cpu } } : {};
+      return backend.prepare(graph, weights, { ...options, ...fixed, ...cpu });
+    },
+  };
 }

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
-import { cpuBackend, type Backend, type PrepareOptions } from '../src/index.ts';
+import { cpuBackend, type Backend, type CpuOptions } from '../src/index.ts';
 import { conformanceProperty } from './conformance.ts';
 import { conformanceSuite } from './suites/conformance-suite.ts';
 
 /** The cpu backend with fixed kernel settings. */
-const cpuWith = (fixed: PrepareOptions): Backend => ({ name: 'cpu', prepare: (graph, weights, options) => cpuBackend.prepare(graph, weights, { ...options, ...fixed }) });
+const cpuWith = (fixed: CpuOptions): Backend => ({ name: 'cpu', prepare: (graph, weights, options) => cpuBackend.prepare(graph, weights, { ...options, cpu: { ...options?.cpu, ...fixed } }) });
 
 // Random graphs have small shapes: smallProduct 0 and parallelFrom 0 send every product to the
 // WebAssembly kernels and split it across the threads, as GPT-2's large products are.

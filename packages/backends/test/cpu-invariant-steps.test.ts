@@ -33,7 +33,7 @@ describe('cpu: invariant steps kept across runs', () => {
   ] as const)('equal the interpreter as inputs and sizes change (%s)', async (_, options) => {
     const graph = encoderish();
     const weights = randomWeights(graph, 5);
-    const model = (await cpuBackend.prepare(graph, weights, options)) as Awaited<ReturnType<typeof cpuBackend.prepare>> & { program: CpuProgram };
+    const model = (await cpuBackend.prepare(graph, weights, { cpu: options })) as Awaited<ReturnType<typeof cpuBackend.prepare>> & { program: CpuProgram };
     const runs: [number[], boolean][] = [
       [[1, 2, 3, 4, 5], false], // first run at seq 5: computes and keeps
       [[9, 8, 7, 6, 5], true], // same sizes, other ids: writes the table and mask back

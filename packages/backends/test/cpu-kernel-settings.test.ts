@@ -6,7 +6,7 @@
  */
 import { maxAbsDiff } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
-import { withPrepareOptions, cpuBackend, type PrepareOptions } from '../src/index.ts';
+import { withPrepareOptions, cpuBackend, type CpuOptions } from '../src/index.ts';
 // the model zoo lives in @loom/models, which depends on this package: import its sources directly
 import { generate } from '../../models/src/decoding/generate.ts';
 import { gpt2ConfigFromHf } from '../../models/src/gpt2/config.ts';
@@ -22,16 +22,16 @@ const golden = tensor(fixtureTensors('gpt2-tiny-golden.safetensors'), 'logits_f6
 // every product on the WebAssembly kernels and split across the threads, however small
 const ALL_ON_KERNELS = { smallProduct: 0, parallelFrom: 0, pauseWhenContended: false };
 
-async function logits(options: PrepareOptions): Promise<Float32Array> {
-  const runner = new Gpt2Runner(cfg, weights, withPrepareOptions(cpuBackend, { ...options, ...ALL_ON_KERNELS }));
+async function logits(options: CpuOptions): Promise<Float32Array> {
+  const runner = new Gpt2Runner(cfg, weights, withPrepareOptions(cpuBackend, { cpu: { ...options, ...ALL_ON_KERNELS } }));
   const out = await runner.logits([expected.prompt_ids]);
   await runner.dispose();
   return Float32Array.from(out.data);
 }
 
 /** Logits of `steps` KV-cache decode steps after the prompt (one-row products: the matrix-vector kernels). */
-async function decodeLogits(options: PrepareOptions, steps: number): Promise<Float32Array[]> {
-  const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, withPrepareOptions(cpuBackend, { ...options, ...ALL_ON_KERNELS }));
+async function decodeLogits(options: CpuOptions, steps: number): Promise<Float32Array[]> {
+  const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, withPrepareOptions(cpuBackend, { cpu: { ...options, ...ALL_ON_KERNELS } }));
   await decoder.prefill([expected.prompt_ids]);
   const rows: Float32Array[] = [];
   for (let i = 0; i < steps; i++) rows.push(...(await decoder.step([expected.greedy_20[i]!])));
@@ -51,7 +51,7 @@ describe('cpu kernel settings on gpt2-tiny', () => {
   it('relaxed SIMD (fused multiply-add) is within 1e-5 of plain SIMD; both decode greedy_20', async () => {
     expect(maxAbsDiff(await logits({ simd: 'relaxed' }), await logits({ simd: 'plain' }))).toBeLessThan(1e-5);
     for (const simd of ['relaxed', 'plain'] as const) {
-      const runner = new Gpt2Runner(cfg, weights, withPrepareOptions(cpuBackend, { simd, ...ALL_ON_KERNELS }));
+      const runner = new Gpt2Runner(cfg, weights, withPrepareOptions(cpuBackend, { cpu: { simd, ...ALL_ON_KERNELS } }));
       expect((await generate(runner, [expected.prompt_ids], { maxNewTokens: 20, kvCache: true }))[0]).toEqual(expected.greedy_20);
       await runner.dispose();
     }

@@ -7,7 +7,7 @@ describe('cpu memory budget', () => {
     const b = new GraphBuilder();
     const x = b.input('x', 'f32', [1]);
     const g = b.build({ y: b.add('add', [b.constant(1, [2000, 2000]), x]) });
-    const error = await cpuBackend.prepare(g, new Map(), { maxMemory: 2 ** 20, threads: 1 }).catch((e: unknown) => e);
+    const error = await cpuBackend.prepare(g, new Map(), { maxMemory: 2 ** 20, cpu: { threads: 1 } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MemoryBudgetError);
     expect((error as Error).message).toMatch(/cpu: the model needs 15\.3 MiB \(weights 0\.0 MiB, constants 15\.3 MiB\), above the memory budget of 1\.0 MiB \(prepare option maxMemory/);
   });
@@ -16,7 +16,7 @@ describe('cpu memory budget', () => {
     const b = new GraphBuilder();
     const x = b.input('x', 'f32', ['seq', 64]);
     const g = b.build({ y: b.add('exp', [b.add('neg', [x])]) });
-    const model = await cpuBackend.prepare(g, new Map(), { maxMemory: 2 ** 20, threads: 1 });
+    const model = await cpuBackend.prepare(g, new Map(), { maxMemory: 2 ** 20, cpu: { threads: 1 } });
     const small = { x: { dtype: 'f32' as const, shape: [10, 64], data: new Float32Array(640) } };
     expect((await model.run(small))['y']!.shape).toEqual([10, 64]);
     const big = { x: { dtype: 'f32' as const, shape: [10_000, 64], data: new Float32Array(640_000) } };

@@ -10,7 +10,7 @@ import { Gpt2Runner } from '../../models/src/runners/causal-lm-runner.ts';
 import { gpt2Weights } from '../../models/src/weights/gpt2-weights.ts';
 import { fixtureJson, fixtureTensors, tensor } from '../../models/test/helpers.ts';
 
-const poisonedCpu: Backend = { name: 'cpu', prepare: (graph, weights, options) => cpuBackend.prepare(graph, weights, { ...options, poison: true }) };
+const poisonedCpu: Backend = { name: 'cpu', prepare: (graph, weights, options) => cpuBackend.prepare(graph, weights, { ...options, cpu: { ...options?.cpu, poison: true } }) };
 
 function f32(shape: number[], seed: number): NDArray {
   const n = shape.reduce((a, b) => a * b, 1);

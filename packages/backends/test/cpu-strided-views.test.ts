@@ -22,7 +22,7 @@ const kernelOps = (p: Plan) => p.steps.map((s) => s.op);
 async function expectReference(g: Graph, feeds: Record<string, NDArray>, weights = new Map<string, NDArray>()): Promise<void> {
   const want = interpret(g, feeds, weights);
   for (const options of [{}, { poison: true, smallProduct: 0, parallelFrom: 0, pauseWhenContended: false, threads: 2 }]) {
-    const model = await cpuBackend.prepare(g, weights, options);
+    const model = await cpuBackend.prepare(g, weights, { cpu: options });
     const got = await model.run(feeds);
     model.dispose();
     for (const [name, expected] of Object.entries(want)) {

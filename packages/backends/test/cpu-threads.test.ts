@@ -29,8 +29,8 @@ describe('cpu threads', () => {
     const x = b.input('x', 'f32', [4]);
     const g = b.build({ y: b.add('exp', [x]) });
     const budget = WORKER_BYTES / 2; // room for the model, not for a worker
-    (await cpuBackend.prepare(g, new Map(), { maxMemory: budget, threads: 1 })).dispose();
-    const error = await cpuBackend.prepare(g, new Map(), { maxMemory: budget, threads: 2 }).catch((e: unknown) => e);
+    (await cpuBackend.prepare(g, new Map(), { maxMemory: budget, cpu: { threads: 1 } })).dispose();
+    const error = await cpuBackend.prepare(g, new Map(), { maxMemory: budget, cpu: { threads: 2 } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MemoryBudgetError);
     expect((error as Error).message).toMatch(/cpu: the model needs 8\.0 MiB \(weights 0\.0 MiB, constants 0\.0 MiB, worker threads 8\.0 MiB\), above the memory budget of 4\.0 MiB/);
   });

@@ -11,7 +11,7 @@ import { CpuProgram } from './cpu-program.ts';
 export const cpuBackend: Backend = {
   name: 'cpu',
   async prepare(graph: Graph, weights: Weights, options: PrepareOptions = {}): Promise<PreparedModel & { program: CpuProgram }> {
-    const program = await CpuProgram.create(compile(graph, { ...backendCompileOptions('cpu'), intermediates: options.intermediates }), weights, options.state, options);
+    const program = await CpuProgram.create(compile(graph, { ...backendCompileOptions('cpu'), intermediates: options.intermediates }), weights, options.state, { ...options.cpu, ...(options.maxMemory !== undefined ? { maxMemory: options.maxMemory } : {}) });
     let disposed = false;
     return {
       program,

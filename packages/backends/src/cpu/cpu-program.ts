@@ -38,13 +38,18 @@ export interface CpuKernel {
   readonly fn: KernelFn;
 }
 
-export type CpuPrepareOptions = CpuProgramOptions & CpuKernelOptions & {
-  /** Bytes the model and a run may hold: weights and their packed copies, constants, intermediates, outputs, states (default: 3/4 of the machine's memory). */
-  readonly maxMemory?: number;
+/** The cpu backend's own settings (PrepareOptions.cpu): poison mode, threads, SIMD, weight store, tracing and profiling. */
+export type CpuOptions = CpuProgramOptions & CpuKernelOptions & {
   /** Record the first kernel whose output holds a NaN or infinity, per run (`nonFinite`). */
   readonly traceNonFinite?: boolean;
   /** Time every kernel call (`program.profile()`); off by default (one clock read per kernel when on). */
   readonly profile?: boolean;
+};
+
+/** What CpuProgram.create takes: the cpu settings, the memory budget, and kernels written ahead of time. */
+export type CpuPrepareOptions = CpuOptions & {
+  /** Bytes the model and a run may hold: weights and their packed copies, constants, intermediates, outputs, states (default: 3/4 of the machine's memory). */
+  readonly maxMemory?: number;
   /** The kernels, one per plan step, written ahead of time; rendered and compiled here when absent. */
   readonly kernels?: readonly AotKernel[];
 };

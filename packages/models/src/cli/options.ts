@@ -77,7 +77,7 @@ export function cpuPrepareOptions(flags: CpuKernelFlags): PrepareOptions | undef
   if (Object.keys(cpuOnly).length > 0 && flags.backend !== 'cpu') throw new ModelInputError(`--threads and --weight-store apply to the cpu backend, not to ${flags.backend}`);
   // --threads and LOOM_CPU_THREADS now, not after the weights are read (the backend checks again at prepare)
   if (flags.backend === 'cpu') resolveThreads(flags.threads, process.env['LOOM_CPU_THREADS'], availableParallelism());
-  const given = { ...cpuOnly, ...budget };
+  const given: PrepareOptions = { ...(Object.keys(cpuOnly).length > 0 ? { cpu: cpuOnly } : {}), ...budget };
   return Object.keys(given).length > 0 ? given : undefined;
 }
 

@@ -65,7 +65,7 @@ export class Session {
     if (!model) {
       model = BACKENDS[this.backend].prepare(this.graph, this.weights, {
         ...(withIntermediatesToo ? { intermediates: this.intermediateSpec() } : {}),
-        ...(this.backend === 'cpu' ? { threads: 1, profile } : {}),
+        ...(this.backend === 'cpu' ? { cpu: { threads: 1, profile } } : {}),
       });
       model.catch(() => this.prepared.delete(key));
       this.prepared.set(key, model);

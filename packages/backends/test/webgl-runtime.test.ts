@@ -78,7 +78,7 @@ describe.skipIf(!gl)('webgl runtime, its own', { timeout: 120_000 }, () => {
     const cpu = new gpujs.GPU({ mode: 'cpu' });
     const fn = cpu.createKernel('function (a) { return a[this.thread.x] * 2; }', { output: [4] }) as never;
     const a = { texture: Float32Array.of(1, 2, 3, 4) } as never;
-    expect(() => runtime.run({ fn, what: 'a test kernel', source: '', checked: false }, [a], 4)).toThrow(/a test kernel ran as a gpu\.js CPUKernel, not a HeadlessGLKernel: gpu\.js fell back from WebGL/);
+    expect(() => runtime.launch({ fn, what: 'a test kernel', source: '', checked: false }, [a], 4)).toThrow(/a test kernel ran as a gpu\.js CPUKernel, not a HeadlessGLKernel: gpu\.js fell back from WebGL/);
   });
 
 });

@@ -178,8 +178,8 @@ export class GlRuntime {
     return { fn, what, source, checked: false };
   }
 
-  /** Runs a kernel on tensors; the result belongs to the caller (release it). */
-  run(kernel: GlKernel, inputs: readonly GlTensor[], size: number): GlTensor {
+  /** Launches a kernel on tensors; the result belongs to the caller (release it). */
+  launch(kernel: GlKernel, inputs: readonly GlTensor[], size: number): GlTensor {
     let result: GpuJsTexture;
     const target = kernel.fn.kernel.texture;
     if (target && inputs.some((t) => t.texture.texture === target.texture)) {

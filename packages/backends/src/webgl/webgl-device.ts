@@ -279,7 +279,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       for (const p of schedule.passes[stepIndex]!) {
         const args = p.inputs.map((ref) => ('input' in ref ? inputs[ref.input] : drawn[ref.pass]));
         const start = profile ? performance.now() : 0;
-        const out = this.runtime.run(p.kernel, args as GlTensor[], p.size);
+        const out = this.runtime.launch(p.kernel, args as GlTensor[], p.size);
         if (profile) {
           this.runtime.finish();
           profile.push({ node: s.node.id, op: s.node.op, what: p.kernel.what, ms: performance.now() - start });

@@ -98,13 +98,13 @@ export class WasmRuntime {
       return;
     }
     const chunk = Math.max(minChunk, Math.ceil(total / (threads * CHUNKS_PER_THREAD)));
-    this.pool.run({ flavor, kernel, args, total, chunk, threads });
+    this.pool.dispatch({ flavor, kernel, args, total, chunk, threads });
   }
 
   /** Runs `kernel` once on each of `threads` threads at the same time, with `args` (for measuring the arithmetic bound). */
   everyThread(flavor: SimdFlavor, kernel: KernelName, args: readonly KernelArg[], threads: number): void {
     if (threads <= 1 || !this.pool) (this.local[flavor]![kernel] as (...a: number[]) => void)(...args.map((arg) => evaluateArg(arg, 0, 1)));
-    else this.pool.run({ flavor, kernel, args, total: threads, chunk: 1, threads, static: true });
+    else this.pool.dispatch({ flavor, kernel, args, total: threads, chunk: 1, threads, static: true });
   }
 
   /**

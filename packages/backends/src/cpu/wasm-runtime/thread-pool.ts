@@ -185,7 +185,7 @@ export class ThreadPool {
   }
 
   /** Runs the job on at most `job.threads` threads (this one included) and returns when every chunk is done. */
-  run(job: Job): void {
+  dispatch(job: Job): void {
     const chunks = Math.ceil(job.total / job.chunk);
     if (chunks === 0) return;
     if (job.args.length > MAX_ARGS) throw new ThreadPoolError(`cpu: kernel ${job.kernel} takes ${job.args.length} arguments, more than ${MAX_ARGS}`);

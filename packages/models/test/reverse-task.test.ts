@@ -47,7 +47,7 @@ describe('reverse task batches', () => {
   });
 });
 
-describe("reverse.json's source_eos", () => {
+describe("reverse.json's source_eos and source_positions", () => {
   it('is false for the PyTorch model, kept by reverseJsonOf, and makes sourceIds end with EOS', () => {
     expect(spec.sourceEos).toBe(false);
     expect(sourceIds(spec, 'ab')).toEqual(vocab.encode('ab'));
@@ -55,5 +55,13 @@ describe("reverse.json's source_eos", () => {
     expect(trained).toMatchObject({ sourceEos: true, trainedMaxChars: 48 });
     expect(sourceIds(trained, 'ab')).toEqual([...vocab.encode('ab'), vocab.eos]);
     expect(() => parseReverseSpec(JSON.stringify({ ...reverseJsonOf(spec), source_eos: 'yes' }), 'r.json')).toThrow(/r\.json: source_eos: /);
+  });
+
+  it("source_positions 'from-end' reaches the config and back; anything else is refused naming the field", () => {
+    expect(spec.config.sourcePositions).toBeUndefined();
+    const json = reverseJsonOf({ ...spec, config: { ...spec.config, sourcePositions: 'from-end' } });
+    expect(json['source_positions']).toBe('from-end');
+    expect(parseReverseSpec(JSON.stringify(json)).config.sourcePositions).toBe('from-end');
+    expect(() => parseReverseSpec(JSON.stringify({ ...json, source_positions: 'backwards' }), 'r.json')).toThrow(/r\.json: source_positions: /);
   });
 });

@@ -38,6 +38,11 @@ export interface TransformerConfig {
    * `tgt_pos` [maxLen, D].
    */
   readonly positional: 'sinusoidal' | 'sinusoidal-halves' | 'learned';
+  /**
+   * Which way the source's positions count: 'from-start' (the paper: 0 at the first token) or
+   * 'from-end' (0 at the last non-PAD token, counting up towards the first). Default 'from-start'.
+   */
+  readonly sourcePositions?: 'from-start' | 'from-end';
   /** Multiply token embeddings by sqrt(D) before adding positions (the paper does). */
   readonly embedScale: boolean;
   readonly eps: number;

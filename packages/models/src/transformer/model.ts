@@ -91,10 +91,22 @@ function decoderLayer<T extends Dim>(m: ModelBuilder, cfg: TransformerConfig, i:
   return residual(m, cfg, `${p}.norm3`, x, (h) => feedForward(m, cfg, `${p}.ffn`, h));
 }
 
+/**
+ * Each source token's distance from its row's last token (B, S): n - 1 - j for the n non-PAD tokens
+ * of a row, 0 on PAD. With these positions, output i of a reversal reads the source token at
+ * position i, the same position as its own.
+ */
+function positionsFromEnd(m: ModelBuilder, cfg: TransformerConfig, srcIds: Ids<'src_seq'>): I32<readonly ['batch', Dim]> {
+  const real = m.compare('not_equal', srcIds, cfg.padId); // (B, S): 1 on tokens
+  const lengths = m.cast(m.reduce('sum', m.cast(real, 'f32'), [1], true), 'i32'); // (B, 1)
+  const index = m.reshape(m.range('src_seq'), [1, 'src_seq']); // (1, S)
+  return m.where(real, m.sub(m.sub(lengths, 1), index), 0);
+}
+
 /** The encoder stack: source ids (B, S) -> memory (B, S, D). */
 function encode(m: ModelBuilder, cfg: TransformerConfig, srcIds: Ids<'src_seq'>): Hidden<'src_seq'> {
   const srcMask = m.paddingMask(srcIds, cfg.padId); // (B, 1, 1, S): PAD keys are never attended to
-  let x = embed(m, cfg, 'src', srcIds);
+  let x = embed(m, cfg, 'src', srcIds, cfg.sourcePositions === 'from-end' ? positionsFromEnd(m, cfg, srcIds) : undefined);
   for (let i = 0; i < cfg.encoderLayers; i++) x = encoderLayer(m, cfg, `encoder.layers.${i}`, x, srcMask);
   if (cfg.norm === 'pre') x = layerNorm(m, 'encoder.norm', x, cfg.dModel, cfg.eps);
   return x;

@@ -28,6 +28,8 @@ const reverseJsonSchema = z.object({
   }),
   /** The longest string the weights were trained on (the PyTorch-trained model of the fixtures: 16). */
   trained_max_chars: z.number().int().positive().optional(),
+  /** Which way the source's positions count (TransformerConfig.sourcePositions; default from-start, as the PyTorch model). */
+  source_positions: z.enum(['from-start', 'from-end']).optional(),
   /** Whether the source ends with EOS as the target does (models trained by `loom train reverse`; the PyTorch model's does not). */
   source_eos: z.boolean().optional(),
 });
@@ -86,6 +88,7 @@ export function reverseSpecFromJson(json: unknown, where = 'reverse.json'): Reve
     positional: 'sinusoidal',
     embedScale: true,
     eps: c.eps,
+    ...(parsed.data.source_positions === 'from-end' ? { sourcePositions: 'from-end' as const } : {}),
   };
   const trainedMaxChars = parsed.data.trained_max_chars ?? DEFAULT_TRAINED_MAX_CHARS;
   // BOS + the reversal + EOS must fit the positions
@@ -119,6 +122,7 @@ export function reverseJsonOf(spec: ReverseSpec, extra: Readonly<Record<string, 
       activation: c.activation,
     },
     trained_max_chars: spec.trainedMaxChars,
+    ...(spec.config.sourcePositions === 'from-end' ? { source_positions: 'from-end' } : {}),
     ...(spec.sourceEos ? { source_eos: true } : {}),
     ...extra,
   };

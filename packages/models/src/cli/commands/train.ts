@@ -76,7 +76,9 @@ function trainReverseCommand(io: CliIo): Command {
       const descriptionPath = join(fromDir, TRAINED_FILES.description);
       const base = parseReverseSpec(readUserFile(descriptionPath, 'model description').toString('utf8'), descriptionPath);
       if (maxLen > base.config.maxLen - 2) throw new ModelInputError(`--max-len ${maxLen}: the model's ${base.config.maxLen} positions hold strings of at most ${base.config.maxLen - 2} characters (with BOS and EOS)`);
-      const spec = { ...base, trainedMaxChars: maxLen, sourceEos: run ? run['sourceEos'] === true : REVERSE_TRAINING.sourceEos };
+      // the source's format: the recipe's for a new run, the checkpoint's for a resumed one
+      const sourcePositions = run ? (run['config'] as { sourcePositions?: 'from-start' | 'from-end' }).sourcePositions : REVERSE_TRAINING.sourcePositions;
+      const spec = { ...base, config: { ...base.config, ...(sourcePositions ? { sourcePositions } : {}) }, trainedMaxChars: maxLen, sourceEos: run ? run['sourceEos'] === true : REVERSE_TRAINING.sourceEos };
       const backend = await commandBackend(opts);
       const curve = new LossCurve(join(out, TRAINED_FILES.lossCurve));
       const report = new TrainingReport(quietIo(io, opts.quiet), opts.steps);

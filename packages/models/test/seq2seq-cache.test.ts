@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { requireBackend } from '../../backends/test/require-backend.ts';
 import { translate } from '../src/decoding/seq2seq.ts';
 import { loadReverseModel } from '../src/reverse/load-reverse.ts';
-import { fixtureJson } from './helpers.ts';
+import { FIXTURES, fixtureJson } from './helpers.ts';
 
 const { backend: gpu } = await requireBackend('webgpu');
 const { backend: gl } = await requireBackend('webgl');
@@ -23,9 +23,9 @@ const backends: [string, Backend | undefined][] = [
   ['webgl', gl],
 ];
 
-describe.each(backends)('the reverse model decodes with a KV cache (%s)', (name, backend) => {
+describe.each(backends)('the PyTorch-trained reverse model decodes with a KV cache (%s)', (name, backend) => {
   it.skipIf(!backend)('every step: the cached logits equal recomputation, for a batch of two sources of different lengths', async () => {
-    const model = loadReverseModel(backend!);
+    const model = loadReverseModel(backend!, FIXTURES);
     const { vocab } = model.spec;
     const sources = [vocab.encode('hello world'), vocab.encode('abc')];
     const cached = model.runner.decoder(sources, true);
@@ -47,7 +47,7 @@ describe.each(backends)('the reverse model decodes with a KV cache (%s)', (name,
   // renderers): the step test above compares with it, this one with PyTorch's ids
   const onGpu = name === 'webgpu' || name === 'webgl';
   it.skipIf(!backend)('greedy ids with the cache are exactly those without it (cpu, reference), and PyTorch greedy ids', async () => {
-    const model = loadReverseModel(backend!);
+    const model = loadReverseModel(backend!, FIXTURES);
     const { vocab } = model.spec;
     const texts = Object.keys(greedy);
     const sources = texts.map((t) => vocab.encode(t));
@@ -59,7 +59,7 @@ describe.each(backends)('the reverse model decodes with a KV cache (%s)', (name,
   }, 180_000);
 
   it.skipIf(!backend)('beam search (3 beams) with the cache equals beam search recomputing', async () => {
-    const model = loadReverseModel(backend!);
+    const model = loadReverseModel(backend!, FIXTURES);
     const { vocab } = model.spec;
     const sources = onGpu ? [vocab.encode('beams')] : [vocab.encode('beams'), vocab.encode('a b')];
     const options = { start: vocab.bos, eos: vocab.eos, maxNewTokens: 10, beams: 3 };
@@ -72,7 +72,7 @@ describe.each(backends)('the reverse model decodes with a KV cache (%s)', (name,
 
 describe('translate: the generation rules of Hugging Face checkpoints', () => {
   it('suppressed tokens are never generated, a forced end token closes the last step, and bad limits are refused', async () => {
-    const model = loadReverseModel(cpuBackend);
+    const model = loadReverseModel(cpuBackend, FIXTURES);
     const { vocab } = model.spec;
     const source = [vocab.encode('hello')];
     const base = { start: vocab.bos, eos: vocab.eos, maxNewTokens: 3 };
@@ -89,7 +89,7 @@ describe('translate: the generation rules of Hugging Face checkpoints', () => {
   });
 
   it('sampling (temperature, top-k, top-p) with a seed: a batch of different lengths gives the same ids with and without the cache', async () => {
-    const model = loadReverseModel(cpuBackend);
+    const model = loadReverseModel(cpuBackend, FIXTURES);
     const { vocab } = model.spec;
     const sources = [vocab.encode('sampling works'), vocab.encode('ab')];
     const options = { start: vocab.bos, eos: vocab.eos, maxNewTokens: 12, temperature: 6, topK: 20, topP: 0.99, seed: 3 };

@@ -8,18 +8,18 @@ import type { TransformerConfig } from '../src/transformer/config.ts';
 import { buildTransformer, buildTransformerDecoder, buildTransformerEncoder } from '../src/transformer/model.ts';
 import { TransformerRunner } from '../src/runners/transformer-runner.ts';
 import { expectedWeights } from '../src/weights/mapping.ts';
-import { fixtureJson, fixtureTensors, tensor } from './helpers.ts';
+import { FIXTURES, fixtureJson, fixtureTensors, tensor } from './helpers.ts';
 
 const golden = fixtureTensors('reverse-golden.safetensors');
 const spec = fixtureJson<{ greedy: Record<string, { src_ids: number[]; out_ids: number[]; out_text: string }> }>('reverse.json');
 
-describe('reverse model (trained PyTorch nn.Transformer) agrees with PyTorch', () => {
+describe('the PyTorch-trained reverse model (nn.Transformer, test fixtures) agrees with PyTorch', () => {
   const src = tensor(golden, 'src');
   const tgt = tensor(golden, 'tgt_in');
 
   for (const backend of [cpuBackend, referenceBackend]) {
     it(`${backend.name}: encoder memory and teacher-forced logits within 1e-4 of float64 PyTorch`, async () => {
-      const model = loadReverseModel(backend);
+      const model = loadReverseModel(backend, FIXTURES);
       const memory = await model.runner.encode(src);
       expect(memory.shape).toEqual([3, 25, 128]);
       const memErr = maxAbsDiff(memory.data, tensor(golden, 'memory_f64').data);
@@ -33,7 +33,7 @@ describe('reverse model (trained PyTorch nn.Transformer) agrees with PyTorch', (
   }
 
   it('greedy decoding reproduces PyTorch ids for all five strings, decoded as one padded batch', async () => {
-    const model = loadReverseModel(cpuBackend);
+    const model = loadReverseModel(cpuBackend, FIXTURES);
     const texts = Object.keys(spec.greedy);
     const ids = await model.reverseIds(texts);
     texts.forEach((text, i) => {
@@ -44,7 +44,7 @@ describe('reverse model (trained PyTorch nn.Transformer) agrees with PyTorch', (
   });
 
   it('each row stops at its own EOS: batched decoding equals decoding rows alone', async () => {
-    const model = loadReverseModel(cpuBackend);
+    const model = loadReverseModel(cpuBackend, FIXTURES);
     const alone = await model.reverse(['abc']);
     const batched = await model.reverse(['hello world', 'abc']);
     expect(batched[1]).toBe(alone[0]);
@@ -52,13 +52,13 @@ describe('reverse model (trained PyTorch nn.Transformer) agrees with PyTorch', (
   });
 
   it('maxLen bounds the output, BOS included', async () => {
-    const model = loadReverseModel(cpuBackend);
+    const model = loadReverseModel(cpuBackend, FIXTURES);
     const [ids] = await greedyDecode(model.runner, [model.spec.vocab.encode('hello world')], { bos: 1, eos: 2, maxLen: 4 });
     expect(ids).toEqual([1, 6, 14, 20]);
   });
 
   it('rejects unknown characters (anywhere in a long text) and over-long id sequences with a clear ModelInputError', async () => {
-    const model = loadReverseModel(cpuBackend);
+    const model = loadReverseModel(cpuBackend, FIXTURES);
     await expect(model.reverse(['héllo'])).rejects.toThrow(/unknown character U\+00E9 at position 2 of "héllo"/);
     await expect(model.reverse([`${'a'.repeat(20)}é`])).rejects.toThrow(/unknown character U\+00E9 at position 21 of/); // past the first piece
     await expect(model.reverseIds(['a'.repeat(65)])).rejects.toThrow(/65 tokens, longer than the model's 64 positions/);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { writeSafetensors } from '@loom/graph';
@@ -80,7 +80,9 @@ function trainReverseCommand(io: CliIo): Command {
       const sourcePositions = run ? (run['config'] as { sourcePositions?: 'from-start' | 'from-end' }).sourcePositions : REVERSE_TRAINING.sourcePositions;
       const spec = { ...base, config: { ...base.config, ...(sourcePositions ? { sourcePositions } : {}) }, trainedMaxChars: maxLen, sourceEos: run ? run['sourceEos'] === true : REVERSE_TRAINING.sourceEos };
       const backend = await commandBackend(opts);
-      const curve = new LossCurve(join(out, TRAINED_FILES.lossCurve));
+      // the description first (without the training record), so that a run stopped early can be resumed
+      if (!opts.resume) await files.write(TRAINED_FILES.description, new TextEncoder().encode(`${JSON.stringify(reverseJsonOf(spec), null, 1)}\n`));
+      const curve = new LossCurve(join(out, TRAINED_FILES.lossCurve), opts.resume);
       const report = new TrainingReport(quietIo(io, opts.quiet), opts.steps);
       const result = await trainReverse({
         spec,
@@ -142,12 +144,18 @@ function prepareOutFolder(out: string, opts: { resume?: boolean; force?: boolean
 
 /** The loss curve as CSV: one row per step (loss, learning rate, gradient norm, tokens/s, seconds), the validation accuracy on the steps that measured it. */
 class LossCurve {
-  private readonly rows: string[] = ['step,loss,lr,grad_norm,tokens_per_second,seconds,validation_accuracy'];
-  private readonly accuracyAt = new Map<number, number>();
+  private rows: string[] = ['step,loss,lr,grad_norm,tokens_per_second,seconds,validation_accuracy'];
 
-  constructor(private readonly path: string) {}
+  /** With `resume`, the curve so far is read back: a resumed run's rows follow it (rows past the checkpoint's step are dropped, their steps run again). */
+  constructor(
+    private readonly path: string,
+    resume = false,
+  ) {
+    if (resume && existsSync(path)) this.rows = readFileSync(path, 'utf8').trim().split('\n');
+  }
 
   step(s: StepProgress): void {
+    while (this.rows.length > 1 && Number(this.rows[this.rows.length - 1]!.split(',')[0]) >= s.step) this.rows.pop();
     this.rows.push(`${s.step},${s.loss},${s.lr},${s.gradNorm},${Math.round(s.tokensPerSecond)},${(s.elapsedMs / 1000).toFixed(2)},`);
   }
 

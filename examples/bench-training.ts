@@ -2,7 +2,7 @@
  * A training step (forward, backward, AdamW with clipping, one compiled plan) on Loom's cpu backend
  * beside PyTorch on the CPU and jax-js (wasm), same model, batch and thread count, in one run;
  * prints a table, asserts nothing. Run: `npx tsx examples/bench-training.ts`, with
- *   --threads N   threads for Loom and PyTorch (default 2; jax-js's wasm backend runs on one)
+ *   --threads N   threads for Loom, PyTorch and jax-js (default 2; jax-js's wasm threads run in Workers, given to Node by a shim)
  *   --steps N     timed steps per row (default 10, after 3 untimed)
  *   --quick       3 timed steps after 1 untimed (a smoke run)
  * Models: the reverse model (the shipped encoder-decoder: d 128, 2 + 2 layers, batch 32 x 32
@@ -116,7 +116,7 @@ function torchStepMs(model: string): Row {
 async function jaxStepMs(model: 'reverse' | 'gpt2-5m'): Promise<Row> {
   try {
     const { jaxTrainStepMs } = await import('./peers/training/jax-train-step.ts');
-    const result = await jaxTrainStepMs(model, { steps, warmup });
+    const result = await jaxTrainStepMs(model, { steps, warmup, threads });
     return { ms: result.medianMs, note: `jax-js ${result.version}, ${result.backend}` };
   } catch (e) {
     return { note: `unavailable: ${(e as Error).message.split('\n')[0]!.slice(0, 120)}` };

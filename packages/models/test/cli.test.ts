@@ -33,16 +33,18 @@ function tmpFile(name: string, contents: string | Uint8Array): string {
 const smallGpt2 = () => buildGpt2({ nLayer: 1, nHead: 2, nEmbd: 8, nInner: 16, nPositions: 4, vocabSize: 10, eps: 1e-5, activation: 'gelu_tanh', eosTokenId: null });
 
 describe('loom commands', () => {
-  it("reverse handles README's examples and texts longer than the 16 characters it was trained on (in pieces, exactly)", async () => {
+  it("reverse handles README's examples and texts longer than the 48 characters it was trained on (in pieces, exactly)", async () => {
     const long = 'the quick brown fox jumps over the lazy dog and keeps running far away';
     const r = await loom('reverse', 'attention is all you need', long, 'a');
     expect(r).toEqual({ code: 0, stdout: `deen uoy lla si noitnetta\n${[...long].reverse().join('')}\na\n`, stderr: '' });
     expect((await loom('reverse', '--help')).stdout.replace(/\s+/g, ' ')).toMatch(/is reversed in pieces of that length/);
   });
 
-  it('reverse --whole gives the model whole strings and refuses one its positions cannot hold', async () => {
+  it('reverse --whole gives the model whole strings (48 characters in one pass) and refuses one its positions cannot hold', async () => {
     const r = await loom('reverse', '--whole', 'hello world');
     expect(r).toEqual({ code: 0, stdout: 'dlrow olleh\n', stderr: '' });
+    const longest = 'the quick brown fox jumps over the lazy dog and';
+    expect(await loom('reverse', '--whole', `${longest}s`)).toEqual({ code: 0, stdout: `s${[...longest].reverse().join('')}\n`, stderr: '' });
     expectUserError(await loom('reverse', '--whole', 'a'.repeat(63)), /text 1 has 63 characters, but the model's 64 positions hold at most 62/);
   });
 

@@ -1,8 +1,10 @@
 /**
  * The shipped reverse model: a small trained encoder-decoder Transformer (2 + 2 layers, D 128) that
- * reverses lowercase strings. Its weights are the PyTorch checkpoint as trained
- * (`weights/reverse-transformer.safetensors`, mapped to Loom names on load) and `weights/reverse.json`
- * describes it (transformer/reverse-spec.ts reads it). Reading them from disk is in `load-reverse.ts`
+ * reverses lowercase strings of up to 48 characters in one pass. Loom trained it from random weights
+ * (`loom train reverse --max-len 48`; the loss curve is `weights/reverse-training-loss.csv`); its
+ * weights are stored under PyTorch's nn.Transformer names (`weights/reverse-transformer.safetensors`,
+ * mapped to Loom names on load), as the PyTorch-trained model of the test fixtures is, and
+ * `weights/reverse.json` describes it (transformer/reverse-spec.ts reads it). Reading them from disk is in `load-reverse.ts`
  * (Node only).
  */
 import type { Backend } from '@loom/backends';

@@ -103,7 +103,7 @@ export const REVERSE_TRAINING = {
 
 /** The seeds of the validation and test strings: apart from each other and from any training seed's stream. */
 const VALIDATION_SEED = 20261206;
-const TEST_SEED = 4111;
+export const REVERSE_TEST_SEED = 4111;
 
 /** The teacher-forcing graph of the reverse model with its training loss (inputs src_ids, tgt_ids, tgt_out). */
 export function reverseLossGraph(spec: ReverseSpec): Graph {
@@ -174,7 +174,7 @@ export async function trainReverse(options: TrainReverseOptions): Promise<TrainR
     }
     if (!evaluated) await evaluate(); // a run resumed at its last step
     const weights = await trainer.parameters();
-    const test = await reversalAccuracy(spec, weights, backend, heldOutTexts(spec.vocab.chars, options.heldOut ?? 300, options.maxLen, TEST_SEED));
+    const test = await reversalAccuracy(spec, weights, backend, heldOutTexts(spec.vocab.chars, options.heldOut ?? 300, options.maxLen, REVERSE_TEST_SEED));
     return { steps: step, accuracy: test.accuracy, validationAccuracy: accuracy, weights, elapsedMs: performance.now() - started };
   } finally {
     trainer.dispose();

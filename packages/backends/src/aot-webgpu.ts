@@ -9,7 +9,7 @@
 import type { Plan } from '@loom/compiler';
 import { bindInputs, InputError, stateNames, type NDArray, type Weights } from '@loom/graph';
 import { StateStore } from './state-store.ts';
-import { GpuLimitError } from './webgpu/errors.ts';
+import { WebGpuLimitError } from './webgpu/errors.ts';
 import { acquireDevice, deviceLimits, type AcquireOptions, type DeviceLimits } from './webgpu/gpu-provider.ts';
 import type { KernelLaunch, StorageBinding } from './webgpu/kernel.ts';
 import { GpuRuntime } from './webgpu/runtime.ts';
@@ -72,7 +72,7 @@ function checkLimits(granted: DeviceLimits, needed: DeviceLimits): void {
   for (const key of Object.keys(needed) as (keyof DeviceLimits)[]) {
     const alignment = key.startsWith('min');
     if (alignment ? granted[key] > needed[key] : granted[key] < needed[key]) {
-      throw new GpuLimitError(`this module's kernels were rendered for ${key} ${needed[key]}; the device grants ${granted[key]}`);
+      throw new WebGpuLimitError(`this module's kernels were rendered for ${key} ${needed[key]}; the device grants ${granted[key]}`);
     }
   }
 }

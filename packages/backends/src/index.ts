@@ -16,3 +16,4 @@ export { webglBackend, createWebGlBackend, WebGlModel, type WebGlBackend, type W
 export { firstNonFinite, NonFiniteError, requireFiniteOutputs, type NonFiniteTrace } from './finite-outputs.ts';
 export { DEFAULT_MEMORY_SHARE, defaultMaxMemory, formatBytes, MemoryBudgetError } from './memory-budget.ts';
 export { maxThreads, resolveThreads, ThreadCountError, WORKER_BYTES } from './cpu/cpu-threads.ts';
+export { GpuDeviceLostError, GpuDisposedError, GpuKernelError, GpuLimitError, GpuUnavailableError, GpuUnsupportedOpError, type GpuBackendName } from './gpu/errors.ts';

@@ -1,14 +1,15 @@
 import { LoomError } from '@loom/graph';
+import { GpuDeviceLostError, GpuDisposedError, GpuKernelError, GpuLimitError, GpuUnavailableError, GpuUnsupportedOpError } from '../gpu/errors.ts';
 
 /**
- * Typed failures of the WebGL backend. Each names what went wrong in terms a user can act on (the
- * op, the tensor, the limit, the command to run) and never falls back silently to another backend.
+ * The WebGL backend's failures: the GPU errors of gpu/errors.ts with the backend filled in, and
+ * gpu.js's silent fallback, which only WebGL has.
  */
 
 /** No WebGL context: no `gl` package, no X display for headless-gl, no WebGL2 in this browser. */
-export class WebGlUnavailableError extends LoomError {
+export class WebGlUnavailableError extends GpuUnavailableError {
   constructor(message: string) {
-    super('webgl-unavailable', `webgl: ${message}`);
+    super('webgl', message);
   }
 }
 
@@ -23,39 +24,36 @@ export class WebGlFallbackError extends LoomError {
 }
 
 /** The GL context was lost (driver reset, `WEBGL_lose_context`, destroyed). The model must be prepared again. */
-export class WebGlContextLostError extends LoomError {
+export class WebGlContextLostError extends GpuDeviceLostError {
   constructor(message: string) {
-    super('webgl-context-lost', `webgl: the GL context was lost: ${message}`);
+    super('webgl', 'context lost', message);
   }
 }
 
-/** A tensor or a kernel exceeds a limit of the context (texture size, texture units). */
-export class WebGlLimitError extends LoomError {
+/** A tensor or a kernel exceeds a limit of the context (texture size, texture units, loop iterations). */
+export class WebGlLimitError extends GpuLimitError {
   constructor(message: string) {
-    super('webgl-limit', `webgl: ${message}`);
+    super('webgl', message);
   }
 }
 
 /** The graph holds an op this backend has no kernel for. */
-export class WebGlUnsupportedOpError extends LoomError {
-  constructor(
-    readonly op: string,
-    message: string,
-  ) {
-    super('webgl-unsupported-op', `webgl: no kernel for op '${op}': ${message}`);
+export class WebGlUnsupportedOpError extends GpuUnsupportedOpError {
+  constructor(op: string, message: string) {
+    super('webgl', op, message);
   }
 }
 
 /** A generated kernel failed to compile or link: a bug in the renderer, reported with the op and the GLSL. */
-export class WebGlKernelError extends LoomError {
+export class WebGlKernelError extends GpuKernelError {
   constructor(message: string) {
-    super('webgl-kernel', `webgl: ${message}`);
+    super('webgl', message);
   }
 }
 
 /** The model was disposed; running it again is a usage error. */
-export class WebGlDisposedError extends LoomError {
+export class WebGlDisposedError extends GpuDisposedError {
   constructor() {
-    super('disposed', 'webgl: the model was disposed');
+    super('webgl');
   }
 }

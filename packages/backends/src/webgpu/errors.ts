@@ -1,24 +1,22 @@
 import { LoomError } from '@loom/graph';
+import { GpuDeviceLostError, GpuDisposedError, GpuKernelError, GpuLimitError, GpuUnavailableError, GpuUnsupportedOpError } from '../gpu/errors.ts';
 
 /**
- * Typed failures of the WebGPU backend. Each names what went wrong in terms a user can act on (the
- * op, the tensor, the limit) and never falls back silently to another backend.
+ * The WebGPU backend's failures: the GPU errors of gpu/errors.ts with the backend filled in, and
+ * running out of GPU memory, which only WebGPU reports.
  */
 
 /** No WebGPU adapter could be acquired (no `navigator.gpu`, no `webgpu` package, no driver). */
-export class WebGpuUnavailableError extends LoomError {
+export class WebGpuUnavailableError extends GpuUnavailableError {
   constructor(message: string) {
-    super('webgpu-unavailable', `webgpu: ${message}`);
+    super('webgpu', message);
   }
 }
 
 /** The GPU device was lost (driver reset, `device.destroy()`, out of resources). The model must be prepared again. */
-export class DeviceLostError extends LoomError {
-  constructor(
-    readonly reason: string,
-    message: string,
-  ) {
-    super('webgpu-device-lost', `webgpu: device lost (${reason}): ${message}`);
+export class DeviceLostError extends GpuDeviceLostError {
+  constructor(reason: string, message: string) {
+    super('webgpu', reason, message);
   }
 }
 
@@ -30,32 +28,29 @@ export class GpuOutOfMemoryError extends LoomError {
 }
 
 /** The graph holds an op this backend has no kernel for. */
-export class UnsupportedOpError extends LoomError {
-  constructor(
-    readonly op: string,
-    message: string,
-  ) {
-    super('webgpu-unsupported-op', `webgpu: no kernel for op '${op}': ${message}`);
+export class UnsupportedOpError extends GpuUnsupportedOpError {
+  constructor(op: string, message: string) {
+    super('webgpu', op, message);
   }
 }
 
 /** A tensor or a dispatch exceeds a device limit (buffer size, binding size, workgroup count). */
-export class GpuLimitError extends LoomError {
+export class WebGpuLimitError extends GpuLimitError {
   constructor(message: string) {
-    super('webgpu-limit', `webgpu: ${message}`);
+    super('webgpu', message);
   }
 }
 
 /** The model was disposed; running it again is a usage error. */
-export class ModelDisposedError extends LoomError {
+export class ModelDisposedError extends GpuDisposedError {
   constructor() {
-    super('disposed', 'webgpu: the model was disposed');
+    super('webgpu');
   }
 }
 
 /** A kernel failed validation or compilation: a bug in the renderer, reported with the op and WGSL. */
-export class KernelError extends LoomError {
+export class KernelError extends GpuKernelError {
   constructor(message: string) {
-    super('webgpu-kernel', `webgpu: ${message}`);
+    super('webgpu', message);
   }
 }

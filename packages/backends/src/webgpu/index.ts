@@ -6,3 +6,4 @@ export { renderPlan, type RenderedStep } from './step-context.ts';
 export type { KernelLaunch, StorageBinding } from './kernel.ts';
 export { WEBGPU_KERNELS, kernelFor } from './kernel-table.ts';
 export * from './errors.ts';
+export { GpuDeviceLostError, GpuDisposedError, GpuKernelError, GpuLimitError, GpuUnavailableError, GpuUnsupportedOpError, type GpuBackendName } from '../gpu/errors.ts';

@@ -4,7 +4,7 @@ import { DeviceStates, type StateMemory } from '../gpu/device-states.ts';
 import type { GpuDevice } from '../gpu/gpu-program.ts';
 import { statusError } from '../index-checks.ts';
 import type { StateStore } from '../state-store.ts';
-import { GpuLimitError, KernelError, ModelDisposedError } from './errors.ts';
+import { WebGpuLimitError, KernelError, ModelDisposedError } from './errors.ts';
 import { sizeOfShape, statusSlots, type AnyKernelRenderer, type KernelContext, type KernelLaunch, type KernelSource, type StorageBinding, type TensorInfo } from './kernel.ts';
 import { BufferUsage, formatBytes, type GpuRuntime, type LayoutSignature } from './runtime.ts';
 import { stepContext } from './step-context.ts';
@@ -190,7 +190,7 @@ export class WebGpuDevice implements GpuDevice<WebGpuSchedule, KernelTiming> {
 
   private checkBufferSize(b: PlanBuffer, bytes: number): number {
     if (bytes > this.runtime.limits.maxBufferSize) {
-      throw new GpuLimitError(`${bufferLabel(b)} needs ${formatBytes(bytes)}, more than the device's maxBufferSize (${formatBytes(this.runtime.limits.maxBufferSize)})`);
+      throw new WebGpuLimitError(`${bufferLabel(b)} needs ${formatBytes(bytes)}, more than the device's maxBufferSize (${formatBytes(this.runtime.limits.maxBufferSize)})`);
     }
     return Math.max(16, align(bytes, 4));
   }
@@ -218,7 +218,7 @@ export class WebGpuDevice implements GpuDevice<WebGpuSchedule, KernelTiming> {
       const what = `${s.node.op} (node %${s.node.id}${s.node.source ? ` at ${s.node.source}` : ''})`;
       for (const launch of s.render(ctx)) {
         if (launch.bindings.length > limits.maxStorageBuffersPerShaderStage) {
-          throw new GpuLimitError(`${what}: ${launch.bindings.length} storage buffers exceed the device's ${limits.maxStorageBuffersPerShaderStage} per kernel`);
+          throw new WebGpuLimitError(`${what}: ${launch.bindings.length} storage buffers exceed the device's ${limits.maxStorageBuffersPerShaderStage} per kernel`);
         }
         const ranges = launch.bindings.map((b) => this.bindingRange(b, ctx, what));
         rendered.push({ stepIndex, launch, ranges, what });
@@ -266,7 +266,7 @@ export class WebGpuDevice implements GpuDevice<WebGpuSchedule, KernelTiming> {
       bytes = sizeOfShape(tensor.shape) * 4;
     }
     if (bytes > limit) {
-      throw new GpuLimitError(
+      throw new WebGpuLimitError(
         `${what}: tensor ${tensor?.label ?? 'status'} ${tensor ? formatShape(tensor.shape) : ''} needs ${formatBytes(bytes)}, more than the device's maxStorageBufferBindingSize (${formatBytes(limit)}) that one kernel can bind`,
       );
     }

@@ -1,6 +1,6 @@
 import type { DType } from '@loom/graph';
 import { f32Digits, withPoint } from '../expr/float-literal.ts';
-import { GpuLimitError, UnsupportedOpError } from './errors.ts';
+import { WebGpuLimitError, UnsupportedOpError } from './errors.ts';
 import type { DeviceLimits } from './gpu-provider.ts';
 
 /** Small pieces every renderer uses: the uniform block, literals, declarations, dispatch grids. */
@@ -15,7 +15,7 @@ export class Params {
   private readonly fields: { name: string; type: ScalarType; value: number }[] = [];
 
   u32(name: string, value: number): this {
-    if (!(Number.isInteger(value) && value >= 0 && value < 2 ** 32)) throw new GpuLimitError(`value ${value} of '${name}' does not fit a u32 index`);
+    if (!(Number.isInteger(value) && value >= 0 && value < 2 ** 32)) throw new WebGpuLimitError(`value ${value} of '${name}' does not fit a u32 index`);
     return this.add(name, 'u32', value);
   }
 
@@ -110,7 +110,7 @@ export function linearGrid(groups: number, limits: DeviceLimits, what: string): 
   const max = limits.maxComputeWorkgroupsPerDimension;
   if (groups <= max) return [Math.max(groups, 1), 1, 1];
   const y = Math.ceil(groups / max);
-  if (y > max) throw new GpuLimitError(`${what}: ${groups} workgroups exceed the device's ${max} x ${max} grid`);
+  if (y > max) throw new WebGpuLimitError(`${what}: ${groups} workgroups exceed the device's ${max} x ${max} grid`);
   return [Math.ceil(groups / y), y, 1];
 }
 

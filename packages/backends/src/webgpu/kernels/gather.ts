@@ -1,4 +1,4 @@
-import { GpuLimitError } from '../errors.ts';
+import { WebGpuLimitError } from '../errors.ts';
 import { input, OUTPUT, sizeOfShape, STATUS, type KernelContext, type KernelLaunch } from '../kernel.ts';
 import { entryPoint, linearGrid, Params, reportBadIndex, statusDecl, storageDecl } from '../wgsl.ts';
 
@@ -25,7 +25,7 @@ export function gatherKernel(ctx: KernelContext<'gather'>): KernelLaunch[] {
     // chunk starts must be aligned: a multiple of `step` rows
     const step = alignment / gcd(rowBytes, alignment);
     chunkRows = Math.floor(Math.floor(limit / rowBytes) / step) * step;
-    if (chunkRows === 0) throw new GpuLimitError(`gather (node %${ctx.node.id}): one row of ${table!.label} (${rowBytes} bytes) exceeds the device's maxStorageBufferBindingSize (${limit})`);
+    if (chunkRows === 0) throw new WebGpuLimitError(`gather (node %${ctx.node.id}): one row of ${table!.label} (${rowBytes} bytes) exceeds the device's maxStorageBufferBindingSize (${limit})`);
   }
   const launches: KernelLaunch[] = [];
   for (let first = 0, chunk = 0; first < Math.max(rows, 1); first += chunkRows, chunk++) {

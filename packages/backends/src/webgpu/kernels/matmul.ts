@@ -1,5 +1,5 @@
 import { broadcastStrides, type Expr } from '@loom/graph';
-import { GpuLimitError } from '../errors.ts';
+import { WebGpuLimitError } from '../errors.ts';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
 import { WGSL } from '../../expr/languages/wgsl.ts';
 import { renderExpr } from '../../expr/render-expr.ts';
@@ -124,7 +124,7 @@ function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | 
     const alignment = ctx.limits.minStorageBufferOffsetAlignment;
     const step = alignment / gcd(rowBytes, alignment);
     chunk = Math.floor(Math.floor(ctx.limits.maxStorageBufferBindingSize / rowBytes) / step) * step;
-    if (chunk === 0) throw new GpuLimitError(`matmul (node %${ctx.node.id}): one row of ${b!.label} (${rowBytes} bytes) exceeds the device's maxStorageBufferBindingSize`);
+    if (chunk === 0) throw new WebGpuLimitError(`matmul (node %${ctx.node.id}): one row of ${b!.label} (${rowBytes} bytes) exceeds the device's maxStorageBufferBindingSize`);
   }
 
   const launches: KernelLaunch[] = [];
@@ -133,7 +133,7 @@ function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | 
     const count = Math.min(chunk, N - first);
     const nGroups = Math.ceil(count / colsPerGroup);
     const max = ctx.limits.maxComputeWorkgroupsPerDimension;
-    if (nGroups > max) throw new GpuLimitError(`matmul (node %${ctx.node.id}): N = ${N} needs ${nGroups} column tiles, more than the device's ${max} workgroups per dimension`);
+    if (nGroups > max) throw new WebGpuLimitError(`matmul (node %${ctx.node.id}): N = ${N} needs ${nGroups} column tiles, more than the device's ${max} workgroups per dimension`);
     const params = new Params()
       .u32('M', M)
       .u32('N', N)

@@ -224,7 +224,7 @@ describe.skipIf(!gl)('webgl loops past the driver cap', { timeout: 300_000 }, ()
   }, 600_000);
 
   it('a pass whose loops pass the budget is a WebGlLimitError at prepare, naming the op, the node and the count', async () => {
-    vi.spyOn(WEBGL_KERNELS as { softmax: () => GlPass[] }, 'softmax').mockReturnValue([
+    vi.spyOn(WEBGL_KERNELS as unknown as { softmaxKernel: () => GlPass[] }, 'softmaxKernel').mockReturnValue([
       { inputs: [{ input: 0 }], size: 4, helpers: [], body: ['float s = 0.0;', 'for (int j = 0; j < 70000; j++) { s += 1.0; }', 'return s;'], what: 'a long loop' },
     ]);
     const b = new GraphBuilder();

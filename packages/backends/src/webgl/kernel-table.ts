@@ -1,6 +1,7 @@
-import { getOp, isOpName, type GraphNode } from '@loom/graph';
+import type { GraphNode } from '@loom/graph';
+import { gpuKernelFor, type GpuRenderers } from '../gpu/kernel-table.ts';
 import { WebGlUnsupportedOpError } from './errors.ts';
-import type { GlPass, KernelContext, KernelTable } from './kernel.ts';
+import type { GlPass, KernelContext } from './kernel.ts';
 import { attentionKernel } from './kernels/attention.ts';
 import { cacheUpdateKernel } from './kernels/cache-update.ts';
 import { dropoutKernel } from './kernels/dropout.ts';
@@ -15,48 +16,16 @@ import { scatterAddKernel } from './kernels/scatter-add.ts';
 import { softmaxKernel } from './kernels/softmax.ts';
 import { softmaxCrossEntropyKernel } from './kernels/softmax-cross-entropy.ts';
 
-/**
- * The WebGL kernels by op, the same set as the WebGPU backend's. Every op of category 'elementwise'
- * (unary, binary, comparison, where, cast) shares the expression renderer; reshape is a view (no
- * kernel); input, param and constant are textures, not steps. Composite ops never reach a backend.
- */
-export const WEBGL_KERNELS: KernelTable = {
-  fused_elementwise: fusedElementwiseKernel,
-  matmul: matmulKernel,
-  fused_matmul: fusedMatmulKernel,
-  fused_attention: attentionKernel,
-  fused_add_layer_norm: fusedAddLayerNormKernel,
-  layer_norm: layerNormKernel,
-  rms_norm: rmsNormKernel,
-  fused_add_rms_norm: fusedAddRmsNormKernel,
-  rope: ropeKernel,
-  softmax: softmaxKernel,
-  reduce_sum: reduceKernel,
-  reduce_mean: reduceKernel,
-  reduce_max: reduceKernel,
-  gather: gatherKernel,
-  transpose: transposeKernel,
-  slice: sliceKernel,
-  concat: concatKernel,
-  range: rangeKernel,
-  cache_update: cacheUpdateKernel,
-  scatter_add: scatterAddKernel,
-  softmax_cross_entropy: softmaxCrossEntropyKernel,
-  dropout: dropoutKernel,
-};
+/** The WebGL renderers by name: gpu/kernel-table.ts says which op takes which (the same as WebGPU's). */
+export const WEBGL_KERNELS = {
+  ...{ attentionKernel, cacheUpdateKernel, dropoutKernel, fusedElementwiseKernel, primitiveElementwiseKernel, gatherKernel, scatterAddKernel },
+  ...{ fusedAddLayerNormKernel, fusedAddRmsNormKernel, layerNormKernel, rmsNormKernel, ropeKernel, softmaxKernel, softmaxCrossEntropyKernel },
+  ...{ concatKernel, rangeKernel, sliceKernel, transposeKernel, fusedMatmulKernel, matmulKernel, reduceKernel },
+} satisfies GpuRenderers<(ctx: never) => GlPass[]>;
 
 export type AnyGlRenderer = (ctx: KernelContext) => GlPass[];
 
 /** The renderer for a node, or WebGlUnsupportedOpError naming the op and the node. */
 export function glKernelFor(node: GraphNode): AnyGlRenderer {
-  const where = `node %${node.id}${node.source ? ` at ${node.source}` : ''}`;
-  if (!isOpName(node.op)) throw new WebGlUnsupportedOpError(node.op, `${where}: not an op of the op table`);
-  const def = getOp(node.op);
-  if (def.category === 'elementwise') return primitiveElementwiseKernel;
-  const renderer = WEBGL_KERNELS[node.op];
-  if (!renderer) {
-    const why = def.category === 'composite' ? 'composite ops must be expanded by compile() first' : 'the WebGL backend has no kernel for it';
-    throw new WebGlUnsupportedOpError(node.op, `${where}: ${why}`);
-  }
-  return renderer as unknown as AnyGlRenderer;
+  return gpuKernelFor('webgl', WEBGL_KERNELS, node, (op, why) => new WebGlUnsupportedOpError(op, why)) as AnyGlRenderer;
 }

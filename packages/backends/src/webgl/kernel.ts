@@ -73,9 +73,6 @@ export interface GlPass {
  */
 export type KernelRenderer<K extends OpName> = (ctx: KernelContext<K>) => GlPass[];
 
-/** Renderers keyed by op name; each one's attribute type comes from the op table. */
-export type KernelTable = { readonly [K in OpName]?: KernelRenderer<K> };
-
 export const input = (index: number): PassInput => ({ input: index });
 export const pass = (index: number): PassInput => ({ pass: index });
 

@@ -1,6 +1,7 @@
-import { getOp, isOpName, type GraphNode } from '@loom/graph';
+import type { GraphNode } from '@loom/graph';
+import { gpuKernelFor, type GpuRenderers } from '../gpu/kernel-table.ts';
 import { UnsupportedOpError } from './errors.ts';
-import type { AnyKernelRenderer, KernelTable } from './kernel.ts';
+import type { AnyKernelRenderer, KernelLaunch } from './kernel.ts';
 import { attentionKernel } from './kernels/attention.ts';
 import { cacheUpdateKernel } from './kernels/cache-update.ts';
 import { dropoutKernel } from './kernels/dropout.ts';
@@ -15,48 +16,16 @@ import { scatterAddKernel } from './kernels/scatter-add.ts';
 import { softmaxKernel } from './kernels/softmax.ts';
 import { softmaxCrossEntropyKernel } from './kernels/softmax-cross-entropy.ts';
 
-/**
- * The WebGPU kernels by op. Every op of category 'elementwise' (unary, binary, comparison, where,
- * cast) shares the expression renderer; reshape is a view (no kernel); input, param and constant are
- * buffers, not steps. Composite ops never reach a backend: compile() expands them.
- */
-export const WEBGPU_KERNELS: KernelTable = {
-  fused_elementwise: fusedElementwiseKernel,
-  matmul: matmulKernel,
-  fused_matmul: fusedMatmulKernel,
-  fused_attention: attentionKernel,
-  fused_add_layer_norm: fusedAddLayerNormKernel,
-  layer_norm: layerNormKernel,
-  rms_norm: rmsNormKernel,
-  fused_add_rms_norm: fusedAddRmsNormKernel,
-  rope: ropeKernel,
-  softmax: softmaxKernel,
-  reduce_sum: reduceKernel,
-  reduce_mean: reduceKernel,
-  reduce_max: reduceKernel,
-  gather: gatherKernel,
-  transpose: transposeKernel,
-  slice: sliceKernel,
-  concat: concatKernel,
-  range: rangeKernel,
-  cache_update: cacheUpdateKernel,
-  scatter_add: scatterAddKernel,
-  softmax_cross_entropy: softmaxCrossEntropyKernel,
-  dropout: dropoutKernel,
-};
+/** The WebGPU renderers by name: gpu/kernel-table.ts says which op takes which (the same as WebGL's). */
+export const WEBGPU_KERNELS = {
+  ...{ attentionKernel, cacheUpdateKernel, dropoutKernel, fusedElementwiseKernel, primitiveElementwiseKernel, gatherKernel, scatterAddKernel },
+  ...{ fusedAddLayerNormKernel, fusedAddRmsNormKernel, layerNormKernel, rmsNormKernel, ropeKernel, softmaxKernel, softmaxCrossEntropyKernel },
+  ...{ concatKernel, rangeKernel, sliceKernel, transposeKernel, fusedMatmulKernel, matmulKernel, reduceKernel },
+} satisfies GpuRenderers<(ctx: never) => KernelLaunch[]>;
 
 export type { AnyKernelRenderer };
 
 /** The renderer for a node, or UnsupportedOpError naming the op and the node. */
 export function kernelFor(node: GraphNode): AnyKernelRenderer {
-  const where = `node %${node.id}${node.source ? ` at ${node.source}` : ''}`;
-  if (!isOpName(node.op)) throw new UnsupportedOpError(node.op, `${where}: not an op of the op table`);
-  const def = getOp(node.op);
-  if (def.category === 'elementwise') return primitiveElementwiseKernel;
-  const renderer = WEBGPU_KERNELS[node.op];
-  if (!renderer) {
-    const why = def.category === 'composite' ? 'composite ops must be expanded by compile() first' : 'the WebGPU backend has no kernel for it';
-    throw new UnsupportedOpError(node.op, `${where}: ${why}`);
-  }
-  return renderer as unknown as AnyKernelRenderer;
+  return gpuKernelFor('webgpu', WEBGPU_KERNELS, node, (op, why) => new UnsupportedOpError(op, why)) as AnyKernelRenderer;
 }

@@ -66,9 +66,6 @@ export function statusSlots(plan: Plan): number[] {
   return plan.steps.map((step) => (STATUS_OPS.has(plan.graph.nodes[step.node]!.op) ? slots++ : -1));
 }
 
-/** Renderers keyed by op name; each one's attribute type comes from the op table. */
-export type KernelTable = { readonly [K in OpName]?: KernelRenderer<K> };
-
 export const input = (index: number): BufferRef => ({ input: index });
 export const OUTPUT: BufferRef = { output: true };
 export const STATUS: BufferRef = { status: true };

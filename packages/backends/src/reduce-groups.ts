@@ -26,3 +26,19 @@ export function collapseReduction(shape: readonly number[], reduced: ReadonlySet
   }
   return { kept: strided.filter((g) => !g.reduced), summed: strided.filter((g) => g.reduced) };
 }
+
+/** What a reduce step walks: its outputs, the elements reduced into each, and the kept and reduced axis groups. */
+export interface ReductionShape {
+  readonly outputs: number;
+  readonly count: number;
+  readonly kept: AxisGroup[];
+  readonly summed: AxisGroup[];
+}
+
+/** The reduction of `inShape` over `axes` (negative axes counted from the end), as the GPU renderers walk it. */
+export function reductionShape(inShape: readonly number[], axes: readonly number[]): ReductionShape {
+  const reduced = new Set(axes.map((a) => (a < 0 ? a + inShape.length : a)));
+  const outputs = inShape.reduce((p, d, i) => (reduced.has(i) ? p : p * d), 1);
+  const count = inShape.reduce((p, d, i) => (reduced.has(i) ? p * d : p), 1);
+  return { outputs, count, ...collapseReduction(inShape, reduced) };
+}

@@ -1,8 +1,7 @@
-import { normalizeAxis } from '@loom/graph';
 import { f32Literal, imod, int } from '../glsl.ts';
-import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
+import { input, sample, type GlPass, type KernelContext } from '../kernel.ts';
 import { MAX, PassList, reduce, SUM } from '../reduction.ts';
-import { collapseReduction, type AxisGroup } from '../../reduce-groups.ts';
+import { reductionShape, type AxisGroup } from '../../reduce-groups.ts';
 
 type ReduceOp = 'reduce_sum' | 'reduce_mean' | 'reduce_max';
 
@@ -28,11 +27,8 @@ function groupOffset(index: string, groups: readonly AxisGroup[], tag: string, l
 export function reduceKernel(ctx: KernelContext<ReduceOp>): GlPass[] {
   const op = ctx.node.op as ReduceOp;
   const x = ctx.inputs[0]!;
-  const outputs = sizeOfShape(ctx.output.shape);
+  const { outputs, count, kept, summed } = reductionShape(x.shape, ctx.attrs.axes);
   if (outputs === 0) return [];
-  const axes = new Set(ctx.attrs.axes.map((a) => normalizeAxis(a, x.shape.length)!));
-  const count = sizeOfShape(x.shape.filter((_, i) => axes.has(i)));
-  const { kept, summed } = collapseReduction(x.shape, axes);
   const setup: string[] = [];
   setup.push(`int base = ${groupOffset('row', kept, 'k', setup)};`);
   const term = (j: string) => {

@@ -1,6 +1,5 @@
-import { normalizeAxis } from '@loom/graph';
-import { collapseReduction } from '../../reduce-groups.ts';
-import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
+import { reductionShape } from '../../reduce-groups.ts';
+import { input, OUTPUT, type KernelContext, type KernelLaunch } from '../kernel.ts';
 import { entryPoint, linearGrid, Params, rowWorkgroupSize, storageDecl } from '../wgsl.ts';
 import { F32_LOWEST, I32_LOWEST, workgroupReduce, workgroupScratch } from './reduce-helpers.ts';
 
@@ -28,11 +27,8 @@ function groupOffsets(index: string, groups: readonly { size: number; stride: nu
 export function reduceKernel(ctx: KernelContext<ReduceOp>): KernelLaunch[] {
   const op = ctx.node.op as ReduceOp;
   const x = ctx.inputs[0]!;
-  const outputs = sizeOfShape(ctx.output.shape);
+  const { outputs, count, kept, summed } = reductionShape(x.shape, ctx.attrs.axes);
   if (outputs === 0) return [];
-  const axes = new Set(ctx.attrs.axes.map((a) => normalizeAxis(a, x.shape.length)!));
-  const count = sizeOfShape(x.shape.filter((_, i) => axes.has(i)));
-  const { kept, summed } = collapseReduction(x.shape, axes);
   const type = x.dtype;
   const params = new Params().u32('outputs', outputs).u32('count', count);
   const offsetFn = [

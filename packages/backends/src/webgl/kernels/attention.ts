@@ -3,6 +3,7 @@ import { coordinates, f32Literal, int } from '../glsl.ts';
 import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
 import { loopCost } from '../loops.ts';
 import { maxAndSumExp, PassList, reduce, SUM } from '../reduction.ts';
+import { attentionShape } from '../../gpu/attention-shape.ts';
 
 /**
  * fused_attention: softmax(q k^T * scale + mask) v in two passes.
@@ -17,11 +18,7 @@ import { maxAndSumExp, PassList, reduce, SUM } from '../reduction.ts';
  */
 export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[] {
   const [q, k, v, mask] = ctx.inputs;
-  const rank = q!.shape.length;
-  const [tq, dh] = q!.shape.slice(-2) as [number, number];
-  const tk = k!.shape[rank - 2]!;
-  const dv = v!.shape[rank - 1]!;
-  const batchShape = q!.shape.slice(0, -2);
+  const { rank, tq, dh, tk, dv, batchShape } = attentionShape(q!, k!, v!);
   const outSize = sizeOfShape(ctx.output.shape);
   if (outSize === 0) return [];
   const scoreShape = [...batchShape, tq, tk];

@@ -2,6 +2,7 @@ import { broadcastStrides } from '@loom/graph';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
 import { entryPoint, linearGrid, Params, storageDecl } from '../wgsl.ts';
 import { F32_LOWEST } from './reduce-helpers.ts';
+import { attentionShape } from '../../gpu/attention-shape.ts';
 
 /** Keys per tile = invocations per workgroup. */
 const KEYS = 64;
@@ -19,12 +20,7 @@ const KEYS = 64;
  */
 export function attentionKernel(ctx: KernelContext<'fused_attention'>): KernelLaunch[] {
   const [q, k, v, mask] = ctx.inputs;
-  const rank = q!.shape.length;
-  const [tq, dh] = q!.shape.slice(-2) as [number, number];
-  const tk = k!.shape[rank - 2]!;
-  const dv = v!.shape[rank - 1]!;
-  const batchShape = q!.shape.slice(0, -2);
-  const batches = sizeOfShape(batchShape);
+  const { rank, tq, dh, tk, dv, batchShape, batches } = attentionShape(q!, k!, v!);
   if (sizeOfShape(ctx.output.shape) === 0) return [];
   const perThread = Math.ceil(dv / KEYS);
   const params = new Params().u32('rows', batches * tq).u32('tq', tq).u32('tk', tk).f32('scale', ctx.attrs.scale);

@@ -1,7 +1,7 @@
-import { ropeFrequencies, rotaryDims } from '@loom/graph';
 import { GLSL } from '../../expr/languages/glsl.ts';
 import { f32Literal, imod, int } from '../glsl.ts';
 import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
+import { ropeShape } from '../../gpu/rope-shape.ts';
 
 /**
  * rope on x[B, T, H, Dh], one fragment per element: it reads its own value and its pair partner
@@ -10,12 +10,8 @@ import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../
  */
 export function ropeKernel(ctx: KernelContext<'rope'>): GlPass[] {
   const [x, offset] = ctx.inputs;
-  const [, t, heads, dh] = x!.shape as [number, number, number, number];
-  const size = sizeOfShape(x!.shape);
+  const { t, heads, dh, size, rotary, half, freq } = ropeShape(x!.shape, ctx.attrs);
   if (size === 0) return [];
-  const rotary = rotaryDims(dh, ctx.attrs.fraction);
-  const half = rotary / 2;
-  const freq = ropeFrequencies(ctx.attrs.theta, rotary);
   const lookup = [
     'float loom_rope_freq(int j) {',
     ...freq.slice(0, -1).map((f, j) => `  if (j == ${j}) return ${f32Literal(f)};`),

@@ -1,7 +1,7 @@
-import { ropeFrequencies, rotaryDims } from '@loom/graph';
 import { WGSL } from '../../expr/languages/wgsl.ts';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
 import { entryPoint, f32Literal, linearGrid, Params, storageDecl } from '../wgsl.ts';
+import { ropeShape } from '../../gpu/rope-shape.ts';
 
 const WORKGROUP = 256;
 
@@ -12,12 +12,8 @@ const WORKGROUP = 256;
  */
 export function ropeKernel(ctx: KernelContext<'rope'>): KernelLaunch[] {
   const [x, offset] = ctx.inputs;
-  const [, t, heads, dh] = x!.shape as [number, number, number, number];
-  const total = sizeOfShape(x!.shape);
+  const { t, heads, dh, size: total, rotary, half, freq } = ropeShape(x!.shape, ctx.attrs);
   if (total === 0) return [];
-  const rotary = rotaryDims(dh, ctx.attrs.fraction);
-  const half = rotary / 2;
-  const freq = ropeFrequencies(ctx.attrs.theta, rotary);
   const params = new Params().u32('n', total).u32('t', t).u32('offsets', offset ? sizeOfShape(offset.shape) : 0);
   const halves = ctx.attrs.style === 'halves';
   const decls = offset

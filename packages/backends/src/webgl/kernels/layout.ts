@@ -1,6 +1,7 @@
 import { normalizeAxis, stridesOf } from '@loom/graph';
 import { f32Literal, imod, int } from '../glsl.ts';
 import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
+import { sliceShape } from '../../gpu/slice-shape.ts';
 
 /** Data-movement kernels: transpose, slice, concat, and the `range` source. One fragment per element. */
 
@@ -36,14 +37,8 @@ export function transposeKernel(ctx: KernelContext<'transpose'>): GlPass[] {
 
 /** x[..., start:end:step, ...] along one axis, bounds clamped as in the reference. */
 export function sliceKernel(ctx: KernelContext<'slice'>): GlPass[] {
-  const x = ctx.inputs[0]!;
-  const size = sizeOfShape(ctx.output.shape);
+  const { size, dim, start, count, inner } = sliceShape(ctx.inputs[0]!.shape, ctx.output.shape, ctx.attrs);
   if (size === 0) return [];
-  const axis = normalizeAxis(ctx.attrs.axis, x.shape.length)!;
-  const dim = x.shape[axis]!;
-  const start = Math.min(Math.max(ctx.attrs.start < 0 ? ctx.attrs.start + dim : ctx.attrs.start, 0), dim);
-  const count = ctx.output.shape[axis]!;
-  const inner = sizeOfShape(x.shape.slice(axis + 1));
   const body = [
     `int r = ${imod('i', inner)};`,
     `int k = ${imod(`i / ${int(inner)}`, count)};`,

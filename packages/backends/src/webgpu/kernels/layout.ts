@@ -1,6 +1,7 @@
 import { normalizeAxis, stridesOf } from '@loom/graph';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
 import { entryPoint, linearGrid, Params, storageDecl } from '../wgsl.ts';
+import { sliceShape } from '../../gpu/slice-shape.ts';
 
 /** Data-movement kernels: transpose, slice, concat, and the `range` source. One thread per element. */
 
@@ -61,14 +62,8 @@ export function transposeKernel(ctx: KernelContext<'transpose'>): KernelLaunch[]
 
 /** x[..., start:end:step, ...] along one axis, bounds clamped as in the reference. */
 export function sliceKernel(ctx: KernelContext<'slice'>): KernelLaunch[] {
-  const x = ctx.inputs[0]!;
-  const total = sizeOfShape(ctx.output.shape);
+  const { size: total, dim, start, count: n, inner } = sliceShape(ctx.inputs[0]!.shape, ctx.output.shape, ctx.attrs);
   if (total === 0) return [];
-  const axis = normalizeAxis(ctx.attrs.axis, x.shape.length)!;
-  const dim = x.shape[axis]!;
-  const start = Math.min(Math.max(ctx.attrs.start < 0 ? ctx.attrs.start + dim : ctx.attrs.start, 0), dim);
-  const n = ctx.output.shape[axis]!;
-  const inner = sizeOfShape(x.shape.slice(axis + 1));
   const params = new Params().u32('n', total).u32('count', n).u32('inner', inner).u32('dim', dim).u32('start', start).u32('step', ctx.attrs.step);
   const body = [
     'let r = i % p.inner;',

@@ -1,4 +1,5 @@
-import type { DType, GraphNode, OpName } from '@loom/graph';
+import type { OpName } from '@loom/graph';
+import type { GpuKernelContext, TensorInfo } from '../gpu/kernel-context.ts';
 import type { AttrsOf } from '../op-attrs.ts';
 
 /**
@@ -12,12 +13,7 @@ import type { AttrsOf } from '../op-attrs.ts';
 export type { AttrsOf };
 
 /** A tensor a kernel reads or writes, with its shape resolved for this run. */
-export interface TensorInfo {
-  readonly dtype: DType;
-  readonly shape: readonly number[];
-  /** What to call it in messages: a weight or input name, else `%id`. */
-  readonly label: string;
-}
+export type { TensorInfo };
 
 /** What the GL context allows (read from it, or lowered for tests). */
 export interface GlLimits {
@@ -32,13 +28,7 @@ export interface GlLimits {
   readonly maxLoopIterations: number;
 }
 
-export interface KernelContext<K extends OpName = OpName> {
-  readonly node: GraphNode;
-  readonly attrs: AttrsOf<K>;
-  readonly inputs: readonly TensorInfo[];
-  readonly output: TensorInfo;
-  readonly limits: GlLimits;
-}
+export type KernelContext<K extends OpName = OpName> = GpuKernelContext<K, GlLimits>;
 
 /** A texture a pass reads: an input of the step, or the output of an earlier pass of the same step. */
 export type PassInput = { readonly input: number } | { readonly pass: number };

@@ -1,6 +1,7 @@
 import type { Plan } from '@loom/compiler';
-import type { DType, GraphNode, OpName } from '@loom/graph';
+import type { GraphNode, OpName } from '@loom/graph';
 import type { AttrsOf } from '../op-attrs.ts';
+import type { GpuKernelContext, TensorInfo } from '../gpu/kernel-context.ts';
 import type { DeviceLimits } from './gpu-provider.ts';
 
 /**
@@ -10,21 +11,11 @@ import type { DeviceLimits } from './gpu-provider.ts';
  */
 
 /** A tensor a kernel reads or writes, with its shape resolved for this run. */
-export interface TensorInfo {
-  readonly dtype: DType;
-  readonly shape: readonly number[];
-  /** What to call it in messages: a weight or input name, else `%id`. */
-  readonly label: string;
-}
+export type { TensorInfo };
 
 export type { AttrsOf };
 
-export interface KernelContext<K extends OpName = OpName> {
-  readonly node: GraphNode;
-  readonly attrs: AttrsOf<K>;
-  readonly inputs: readonly TensorInfo[];
-  readonly output: TensorInfo;
-  readonly limits: DeviceLimits;
+export interface KernelContext<K extends OpName = OpName> extends GpuKernelContext<K, DeviceLimits> {
   /** Index of this step's slot in the status buffer (kernels that report bad data, e.g. gather ids). */
   readonly statusSlot: number;
   /** The plan writes the output into input 0's buffer (a state updated in place): do not bind input 0. */

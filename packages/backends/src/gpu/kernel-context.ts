@@ -1,0 +1,19 @@
+import type { DType, GraphNode, OpName } from '@loom/graph';
+import type { AttrsOf } from '../op-attrs.ts';
+
+/** A tensor as a GPU renderer sees it: static sizes (the plan's symbols resolved) and a name for messages. */
+export interface TensorInfo {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** What to call it in messages: a weight or input name, else `%id`. */
+  readonly label: string;
+}
+
+/** What a GPU renderer gets for one step: the node, its attributes typed by the op table, the tensors, the device's limits. */
+export interface GpuKernelContext<K extends OpName, Limits> {
+  readonly node: GraphNode;
+  readonly attrs: AttrsOf<K>;
+  readonly inputs: readonly TensorInfo[];
+  readonly output: TensorInfo;
+  readonly limits: Limits;
+}

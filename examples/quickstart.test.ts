@@ -1,17 +1,15 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { readmeSection, codeBlocks } from './readme.ts';
+import { readmeExample, runExample } from './readme.ts';
 
 const quickstart = new URL('./quickstart.ts', import.meta.url);
 
 it("README's library example is examples/quickstart.ts, word for word", () => {
-  const [example] = codeBlocks(readmeSection('As a library'), 'ts');
-  expect(example).toBe(readFileSync(quickstart, 'utf8'));
+  const { block, file } = readmeExample('As a library', quickstart);
+  expect(block).toBe(file);
 });
 
 it('the README example builds, compiles, runs and verifies (npx tsx examples/quickstart.ts)', () => {
-  const out = execFileSync('npx', ['tsx', quickstart.pathname], { encoding: 'utf8', timeout: 120_000 });
+  const out = runExample(quickstart);
   expect(out).toContain('fused_attention');
   expect(out).toContain('y: [2, 7, 64]; verify: ok');
 });

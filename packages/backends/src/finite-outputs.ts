@@ -53,6 +53,8 @@ export function requireFiniteOutputs(backend: Backend): Backend {
       return {
         state: model.state,
         dispose: () => model.dispose(),
+        // states on the GPU are read from the device (a trainer reads its weights and moments back so)
+        ...(model.readState ? { readState: (name: string) => model.readState!(name) } : {}),
         async run(feeds) {
           const out = await model.run(feeds);
           for (const [name, value] of Object.entries(out)) {

@@ -26,6 +26,8 @@ export async function cliOnGpuBackend(name: 'webgpu' | 'webgl'): Promise<void> {
       const onDevice = await loom(...args, '--backend', name);
       const onCpu = await loom(...args, '--backend', 'cpu');
       expect(onDevice.code, onDevice.stderr).toBe(0);
+      // both runs' errors shown if either fails (once, under a loaded suite, the cpu run stopped after one token: its stderr was not kept)
+      expect(onCpu.code, onCpu.stderr).toBe(0);
       expect(onDevice.stdout).toBe(onCpu.stdout);
     });
 
@@ -40,8 +42,8 @@ export async function cliOnGpuBackend(name: 'webgpu' | 'webgl'): Promise<void> {
     });
 
     it(`verify --backends cpu,${name} agrees with the float64 reference`, async () => {
-      const { code, stdout } = await loom('verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--backends', `cpu,${name}`, '--runs', '2', '--max-seq', '4');
-      expect(code).toBe(0);
+      const { code, stdout, stderr } = await loom('verify', join(FIXTURES, 'gpt2-tiny.config.json'), '--backends', `cpu,${name}`, '--runs', '2', '--max-seq', '4');
+      expect(code, `${stdout}\n${stderr}`).toBe(0);
       expect(stdout).toMatch(new RegExp(`^(run \\d: .*: cpu .*, ${name} .*\\n){2}cpu: .*\\n${name}: max \\|error\\| .*\\nok: cpu, ${name} agree`));
     });
   });

@@ -38,17 +38,21 @@ export const MAX: Fold = { init: 'first', step: (x) => `acc = max(acc, ${x});` }
 /** A term: a float, with statements computing it if needed (run in a block of their own). */
 export type Term = string | { readonly lines: readonly string[]; readonly value: string };
 
-export interface Reduction {
+/** What a row-wise walk reads: `rows` rows of `count` terms (at least one) from `inputs`. */
+interface RowWalk {
   /** For messages and profiles, e.g. 'reduce_sum'. */
   readonly what: string;
   /** Results: the last pass has one fragment per row. */
   readonly rows: number;
-  /** Terms folded per row. */
+  /** Terms per row. */
   readonly count: number;
   /** The textures the terms read: sample slots 0, 1, ... */
   readonly inputs: readonly PassInput[];
   /** Statements run once per fragment before the terms; they may read `row`. */
   readonly setup?: readonly string[];
+}
+
+export interface Reduction extends RowWalk {
   /** Term `j` of the row (`j` an int expression); may read `row` and what `setup` declared. */
   term(j: string): Term;
   readonly fold: Fold;
@@ -142,14 +146,7 @@ function chunkPass(r: Reduction, unroll: number, length: number, chunks: number)
   return { inputs: r.inputs, size: r.rows * chunks, helpers: [], body, what: `${r.what}, ${chunks} chunks of ${length}` };
 }
 
-export interface SoftmaxStats {
-  readonly what: string;
-  readonly rows: number;
-  /** Values per row (at least one). */
-  readonly count: number;
-  readonly inputs: readonly PassInput[];
-  /** Statements run once per fragment; they may read `row`. */
-  readonly setup?: readonly string[];
+export interface SoftmaxStats extends RowWalk {
   /** Value `j` of the row (`j` an int expression), a float expression. */
   value(j: string): string;
 }

@@ -27,23 +27,24 @@ export interface TrainingCosts {
  */
 export function trainingCosts(graph: Graph, bindings: Readonly<Record<string, number>>): TrainingCosts {
   const lossGraph = withCrossEntropyLoss(graph, { keep: [] });
-  const compileStep = (recompute: boolean): StepCosts => {
-    const step = trainStepGraph(lossGraph, { loss: 'loss', optimizer: { kind: 'adamw' }, clipNorm: 1, recompute });
+  const stepGraph = (recompute: boolean) => trainStepGraph(lossGraph, { loss: 'loss', optimizer: { kind: 'adamw' }, clipNorm: 1, recompute });
+  const costsOf = (step: Graph): StepCosts => {
     const stats = compileWithReport(step, { bindings }).plan.stats;
     return { kernels: stats.kernels, plannedPeakBytes: stats.plannedBytes };
   };
-  const step = trainStepGraph(lossGraph, { loss: 'loss', optimizer: { kind: 'adamw' } });
-  const states = stateNames(step);
-  const bytesOf = (g: Graph, keep: (name: string) => boolean) =>
-    g.nodes.filter((n) => (n.op === 'input' || n.op === 'param') && keep(nodeName(n)!)).reduce((sum, n) => sum + 4 * resolveDim(multiplyDims(n.type.shape), new Map(Object.entries(bindings))), 0);
+  const step = stepGraph(false);
+  const dims = new Map(Object.entries(bindings));
+  // every graph input and param named in `names`, as float32 bytes at these sizes
+  const bytesOf = (g: Graph, names: ReadonlySet<string>) =>
+    g.nodes.filter((n) => (n.op === 'input' || n.op === 'param') && names.has(nodeName(n)!)).reduce((sum, n) => sum + 4 * resolveDim(multiplyDims(n.type.shape), dims), 0);
   const params = graphParams(graph).map((p) => nodeName(p)!);
   return {
     optimizer: 'adamw',
-    weightBytes: bytesOf(graph, (name) => params.includes(name)),
-    stateBytes: bytesOf(step, (name) => states.has(name)),
+    weightBytes: bytesOf(graph, new Set(params)),
+    stateBytes: bytesOf(step, stateNames(step)),
     blocks: new Set(params.map(layerBlockOf).filter((b) => b !== undefined)).size,
-    step: compileStep(false),
-    recompute: compileStep(true),
+    step: costsOf(step),
+    recompute: costsOf(stepGraph(true)),
   };
 }
 

@@ -1,7 +1,7 @@
 import { GraphBuilder, interpret, maxAbsDiff, type Graph, type NDArray } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { compile } from '@loom/compiler';
-import { cpuBackend, CpuProgram, StateStore } from '../src/index.ts';
+import { cpuBackend, CpuProgram, StateStore, withPrepareOptions } from '../src/index.ts';
 
 /** Deterministic pseudo-random values in [-1, 1). */
 function values(n: number, seed: number): Float32Array {
@@ -127,6 +127,27 @@ describe('CPU kernels agree with the float64 reference', () => {
     await expectAgreement(g, { ids: { dtype: 'i32', shape: [2, 3], data: Int32Array.from([0, 5, 2, 3, 3, 1]) }, x: f32([2, 3, 5], 18) }, new Map([['table', f32([6, 4], 19)]]));
   });
 
+  it.each([
+    ['trailing axes (one sum per row)', [48, 37, 40], [2], 'reduce_sum'],
+    ['trailing axes, two of them, and a size-1 axis', [3, 1, 96, 130], [2, 3], 'reduce_mean'],
+    ['leading axes (one sum per column; a narrow last block)', [12, 50, 77], [0, 1], 'reduce_sum'],
+    ['leading axes, mean', [300, 131], [0], 'reduce_mean'],
+    ['an axis in the middle (the JavaScript loop)', [20, 30, 60], [1], 'reduce_sum'],
+    ['every axis', [64, 600], [0, 1], 'reduce_sum'],
+  ] as const)('%s: sums on the kernels, on 2 threads, equal the reference', async (_, shape, axes, op) => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'f32', [...shape]);
+    const g = b.build({ y: b.add(op, [b.add('relu', [x])], { axes: [...axes], keepDims: false }) });
+    const model = await withPrepareOptions(cpuBackend, { cpu: { threads: 2, pauseWhenContended: false } }).prepare(g, new Map());
+    const feeds = { x: f32([...shape], 11) };
+    const want = interpret(g, feeds, new Map());
+    const got = await model.run(feeds);
+    expect(got['y']!.shape).toEqual(want['y']!.shape);
+    const count = (shape as readonly number[]).reduce((p, d) => p * d, 1) / want['y']!.data.length;
+    expect(maxAbsDiff(got['y']!.data, want['y']!.data)).toBeLessThan(1e-6 * (op === 'reduce_sum' ? count : 1) + 1e-6);
+    model.dispose();
+  });
+
   it('a gather index outside the table is an error naming the table', async () => {
     const b = new GraphBuilder();
     const g = b.build({ y: b.add('gather', [b.param('wte', 'f32', [4, 2]), b.input('ids', 'i32', [2])]) });
@@ -134,13 +155,14 @@ describe('CPU kernels agree with the float64 reference', () => {
     await expect(model.run({ ids: { dtype: 'i32', shape: [2], data: Int32Array.from([1, 4]) } })).rejects.toThrow(/gather from 'wte': index 4 at position 1/);
   });
 
-  it('exposes one generated JavaScript function per kernel', async () => {
+  it('exposes one generated JavaScript function per kernel: SIMD elementwise where it has the ops, a JavaScript loop where not', async () => {
     const b = new GraphBuilder();
     const x = b.input('x', 'f32', [4]);
-    const g = b.build({ y: b.add('exp', [b.add('neg', [x])]) });
+    const g = b.build({ y: b.add('exp', [b.add('neg', [x])]), z: b.add('sin', [x]) });
     const source = (await CpuProgram.create(compile(g, { inPlace: true }), new Map())).source();
     expect(source).toMatch(/function kernel_\d+_/);
-    expect(source).toContain('Math.exp');
+    expect(source).toMatch(/rt\.elementwise\(.*"exp"/);
+    expect(source).toContain('Math.sin');
   });
 
   it('updates a state in place across runs and shares it through a StateStore', async () => {

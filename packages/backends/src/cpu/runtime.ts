@@ -4,8 +4,11 @@ import { batchedMatmul, type EpilogueArrays } from './kernels/matmul.ts';
 import { concatInto, gatherRows, sliceInto, transposeInto } from './kernels/movement.ts';
 import { layerNormWasm } from './kernels/layer-norm.ts';
 import { ropeInto } from './kernels/rope.ts';
-import { reduceAxes, rmsNormRows, softmaxAxis } from './kernels/normalize.ts';
-import { dropoutInto, scatterAddRows, softmaxCrossEntropyRows } from './kernels/training.ts';
+import { rmsNormRows } from './kernels/normalize.ts';
+import { reduceWasm } from './kernels/reduce.ts';
+import { softmaxCrossEntropyWasm, softmaxWasm } from './kernels/softmax.ts';
+import { elementwiseWasm } from './kernels/elementwise.ts';
+import { dropoutInto, scatterAddRows } from './kernels/training.ts';
 import { contiguousLayout, gatherInto, type Layout } from './layout.ts';
 import type { KernelSettings, WasmRuntime } from './wasm-runtime/runtime.ts';
 
@@ -39,6 +42,7 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
     broadcastStrides,
     sizeOf,
     dense,
+    elementwise: (key: string, ins: (Float32Array | Int32Array)[], out: Float32Array | Int32Array, outShape: readonly number[]) => elementwiseWasm(wasm, settings, key, ins, out, outShape),
     matmul: (a: Float32Array, b: Float32Array, out: Float32Array, aShape: readonly number[], bShape: readonly number[], outShape: readonly number[], transposeB: boolean, epilogue?: EpilogueArrays) =>
       batchedMatmul(ctx, a, b, out, aShape, bShape, outShape, transposeB, epilogue),
     attention: (ins: Float32Array[], inShapes: number[][], layouts: (Layout | undefined)[], out: Float32Array, outShape: number[], scale: number) =>
@@ -53,19 +57,20 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
         outShape,
         scale,
       ),
-    softmax: softmaxAxis,
+    softmax: (x: Float32Array, out: Float32Array, shape: readonly number[], axis: number) => softmaxWasm(wasm, settings, x, out, shape, axis),
     rmsNorm: rmsNormRows,
     rope: ropeInto,
     layerNorm: (x: Float32Array, residual: Float32Array | undefined, gamma: Float32Array, beta: Float32Array, out: Float32Array, d: number, eps: number) =>
       layerNormWasm(wasm, settings, x, residual, gamma, beta, out, d, eps),
-    reduce: reduceAxes,
+    reduce: (kind: 'sum' | 'mean' | 'max', x: Float32Array | Int32Array, out: Float32Array | Int32Array, shape: readonly number[], axes: readonly number[]) => reduceWasm(wasm, settings, kind, x, out, shape, axes),
     gather: gatherRows,
     transpose: transposeInto,
     slice: sliceInto,
     concat: concatInto,
     writeBlock,
     scatterAdd: scatterAddRows,
-    softmaxCrossEntropy: softmaxCrossEntropyRows,
+    softmaxCrossEntropy: (logits: Float32Array, labels: Int32Array, out: Float32Array, classes: number, ignoreIndex: number | null, smoothing: number) =>
+      softmaxCrossEntropyWasm(wasm, settings, logits, labels, out, classes, ignoreIndex, smoothing),
     dropout: dropoutInto,
     /** Frees the temporaries of the kernel that just ran. */
     endKernel: () => {
@@ -76,3 +81,4 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
 }
 
 export type CpuRuntime = ReturnType<typeof createCpuRuntime>;
+

@@ -1,6 +1,7 @@
 import { type DType, type Expr, type Shape } from '@loom/graph';
 import { JAVASCRIPT } from '../../expr/languages/js.ts';
 import { renderExpr } from '../../expr/render-expr.ts';
+import { planElementwiseWasm, planKey } from '../wasm-codegen/elementwise-wasm.ts';
 import { call } from './runtime-call.ts';
 
 /** How one input of an elementwise loop is read, decided from the static shapes. */
@@ -32,6 +33,10 @@ function accessOf(input: Shape, out: Shape): Access {
  * strides computed at run time (the broadcast axes are known statically from the types).
  */
 export function renderElementwiseLoop(expr: Expr, inputs: readonly LoopInput[], outShape: Shape): string {
+  // the SIMD kernel where the expression and its broadcasts have one (wasm-codegen/elementwise-wasm.ts);
+  // its plan is JSON (numbers, op names, double quotes), so it sits in single quotes as is
+  const simd = planElementwiseWasm(expr, inputs, outShape);
+  if (simd) return `${call('elementwise', `'${planKey(simd)}'`, `[${inputs.map((i) => i.array).join(', ')}]`, 'out', 'outShape')};`;
   const access = inputs.map((input) => accessOf(input.staticShape, outShape));
   const dtypes = inputs.map((i) => i.dtype);
   const lines: string[] = [];

@@ -1,7 +1,7 @@
 import { cpuThreads } from '../cpu-threads.ts';
 import { WasmHeap } from './heap.ts';
 import { kernelModule, relaxedSimdSupported, type KernelExports, type KernelName, type SimdFlavor } from './simd.ts';
-import { ThreadPool, type KernelArg } from './thread-pool.ts';
+import { ThreadPool, type GeneratedModule, type KernelArg } from './thread-pool.ts';
 
 /** How the cpu backend runs its WebAssembly kernels (prepare options; every field has a default). */
 export interface CpuKernelOptions {
@@ -48,6 +48,9 @@ export class WasmRuntime {
   private pool: ThreadPool | undefined;
   private scratchAt = 0;
   private scratchBytes = 0;
+  /** Modules generated at prepare time (wasm-codegen), by their key; index i is job module 2 + i. */
+  private readonly generated: GeneratedModule[] = [];
+  private readonly generatedByKey = new Map<string, number>();
 
   private constructor() {
     this.instantiate('plain');
@@ -69,7 +72,7 @@ export class WasmRuntime {
     const threads = await cpuThreads(options.threads);
     if (threads > (this.pool?.threads ?? 1) || (flavor === 'relaxed' && this.pool && !this.poolHasRelaxed)) {
       const previous = this.pool;
-      this.pool = await ThreadPool.create(Math.max(threads, previous?.threads ?? 1) - 1, this.heap.memory, this.modules(), this.local);
+      this.pool = await ThreadPool.create(Math.max(threads, previous?.threads ?? 1) - 1, this.heap.memory, this.modules(), this.local, this.generated);
       this.poolHasRelaxed = Boolean(this.local.relaxed);
       previous?.close();
     }
@@ -99,6 +102,34 @@ export class WasmRuntime {
     }
     const chunk = Math.max(minChunk, Math.ceil(total / (threads * CHUNKS_PER_THREAD)));
     this.pool.dispatch({ flavor, kernel, args, total, chunk, threads });
+  }
+
+  /**
+   * The generated module for `key`, made by `compile` on first use and then kept for the process
+   * (instantiated on this thread and on every worker): its index for `parallelGenerated`.
+   */
+  generatedModule(key: string, compile: () => Uint8Array<ArrayBuffer>): number {
+    let index = this.generatedByKey.get(key);
+    if (index === undefined) {
+      const module = new WebAssembly.Module(compile());
+      const generated = { module, exports: new WebAssembly.Instance(module, { env: { memory: this.heap.memory } }).exports as GeneratedModule['exports'] };
+      this.generated.push(generated);
+      index = 2 + this.generated.length - 1;
+      if (this.pool && this.pool.addModule(generated) !== index) throw new Error('cpu: generated module numbering out of step with the thread pool');
+      this.generatedByKey.set(key, index);
+    }
+    return index;
+  }
+
+  /** `run` of generated module `module` over `total` items, as `parallel` runs a hand-written kernel. */
+  parallelGenerated(s: KernelSettings, module: number, args: readonly KernelArg[], total: number, threads: number, minChunk = 1): void {
+    if (total <= 0) return;
+    if (threads <= 1 || !this.pool || this.pool.threads === 1 || total <= minChunk || (s.pauseWhenContended && !this.pool.workersWelcome)) {
+      this.generated[module - 2]!.exports['run']!(...args.map((arg) => evaluateArg(arg, 0, total)));
+      return;
+    }
+    const chunk = Math.max(minChunk, Math.ceil(total / (threads * CHUNKS_PER_THREAD)));
+    this.pool.dispatch({ flavor: s.flavor, kernel: 'run', module, args, total, chunk, threads });
   }
 
   /** Runs `kernel` once on each of `threads` threads at the same time, with `args` (for measuring the arithmetic bound). */

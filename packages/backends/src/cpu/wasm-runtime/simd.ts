@@ -18,10 +18,14 @@ export interface KernelExports {
   simd_peak(iterations: number): number;
   layer_norm(x: number, residual: number, gamma: number, beta: number, out: number, d: number, epsBits: number, r0: number, r1: number): void;
   epilogue(c: number, ldc: number, n: number, bias: number, residual: number, ldr: number, act: number, r0: number, r1: number): void;
+  softmax_rows(x: number, out: number, d: number, r0: number, r1: number): void;
+  softmax_stats(x: number, stats: number, d: number, r0: number, r1: number): void;
+  sum_rows(x: number, out: number, d: number, r0: number, r1: number): void;
+  sum_columns(x: number, out: number, rows: number, n: number, b0: number, b1: number): void;
 }
 
 export type KernelName = keyof KernelExports;
-export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_panels', 'to_bf16', 'gemm', 'gemv', 'gemv_bf16', 'attention', 'epilogue', 'simd_peak', 'layer_norm'];
+export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_panels', 'to_bf16', 'gemm', 'gemv', 'gemv_bf16', 'attention', 'epilogue', 'simd_peak', 'layer_norm', 'softmax_rows', 'softmax_stats', 'sum_rows', 'sum_columns'];
 
 const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
 

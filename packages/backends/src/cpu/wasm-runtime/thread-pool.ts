@@ -27,7 +27,7 @@ const MAX_ARGS = 32;
 const WAKE = 2; // job number, for Atomics.wait / notify
 const DONE = 3; // chunks finished
 const FAILED = 4;
-const FLAVOR = 5;
+const MODULE = 5; // 0: plain kernels, 1: relaxed, 2 on: modules generated at prepare time
 const KERNEL = 6;
 const COUNT = 7; // arguments
 const TOTAL = 8; // work items
@@ -64,7 +64,9 @@ export const perThread = (base: number, step: number): KernelArg => ({ base, thr
 
 export interface Job {
   readonly flavor: SimdFlavor;
-  readonly kernel: KernelName;
+  /** A hand-written kernel, or `run` of a generated module (`module`, from addModule). */
+  readonly kernel: KernelName | 'run';
+  readonly module?: number;
   readonly args: readonly KernelArg[];
   /** Work items, cut into chunks of `chunk` (the last one shorter). */
   readonly total: number;
@@ -76,9 +78,18 @@ export interface Job {
 }
 
 const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const { modules, memory, control, names, me } = workerData;
+const { workerData, receiveMessageOnPort } = require('node:worker_threads');
+const { modules, memory, control, names, me, port } = workerData;
 const kernels = modules.map((m) => new WebAssembly.Instance(m, { env: { memory } }).exports);
+// modules generated after the worker started arrive on its port, posted before their first job
+const moduleAt = (i) => {
+  for (let spin = 0; !kernels[i]; spin++) {
+    const m = receiveMessageOnPort(port);
+    if (m) kernels[m.message.index] = new WebAssembly.Instance(m.message.module, { env: { memory } }).exports;
+    else if (spin > 1e8) throw new Error('generated module ' + i + ' never reached worker ' + me);
+  }
+  return kernels[i];
+};
 const c = new Int32Array(control);
 const claim = new BigInt64Array(control, 0, 1);
 const runChunks = ${runChunks.toString()};
@@ -90,7 +101,7 @@ for (;;) {
   Atomics.wait(c, ${WAKE}, seen);
   seen = Atomics.load(c, ${WAKE});
   if (seen < 0) break;
-  runChunks(c, claim, kernels, names, me, fail);
+  runChunks(c, claim, moduleAt, names, me, fail);
 }
 `;
 
@@ -99,7 +110,7 @@ for (;;) {
  * a failing chunk calls `fail`. Returns how many chunks this thread ran. Shared by the caller and the workers (its text is embedded in their
  * source), so it uses only its arguments and the slot numbers written out below.
  */
-function runChunks(c: Int32Array, claim: BigInt64Array, kernels: readonly Record<string, (...a: number[]) => void>[], names: readonly string[], me: number, fail: (e: unknown) => void): number {
+function runChunks(c: Int32Array, claim: BigInt64Array, moduleAt: (index: number) => Record<string, (...a: number[]) => void>, names: readonly string[], me: number, fail: (e: unknown) => void): number {
   let ran = 0;
   for (;;) {
     const word = Atomics.load(claim, 0);
@@ -121,7 +132,7 @@ function runChunks(c: Int32Array, claim: BigInt64Array, kernels: readonly Record
       args.push(c[at]! + c[at + 1]! * start + c[at + 2]! * end + c[at + 3]! * me);
     }
     try {
-      kernels[c[5]!]![names[c[6]!]!]!(...args);
+      moduleAt(c[5]!)[names[c[6]!]!]!(...args);
     } catch (e) {
       Atomics.store(c, 4, 1);
       fail(e);
@@ -143,8 +154,18 @@ export interface WorkerHandle {
   unref?(): void;
 }
 
+/** Kernel names as job slots hold them: the hand-written ones, then a generated module's `run`. */
+const NAMES: readonly string[] = [...KERNEL_NAMES, 'run'];
+
+/** A module made at prepare time (wasm-codegen) and its instance on the calling thread. */
+export interface GeneratedModule {
+  readonly module: WebAssembly.Module;
+  readonly exports: Record<string, (...a: number[]) => void>;
+}
+
 export class ThreadPool {
   private readonly workers: WorkerHandle[] = [];
+  private readonly ports: { postMessage(value: unknown): void; close?(): void }[] = [];
   private readonly control = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
   private readonly claim = new BigInt64Array(this.control.buffer, 0, 1);
   private readonly localByIndex: Record<string, (...a: number[]) => void>[];
@@ -152,27 +173,39 @@ export class ThreadPool {
   /** Pauses the workers while they hold the caller up (another process on their cores). */
   private readonly guard = new StallGuard();
 
-  private constructor(local: Readonly<Partial<Record<SimdFlavor, KernelExports>>>) {
-    this.localByIndex = FLAVORS.map((f) => (local[f] ?? local.plain) as unknown as Record<string, (...a: number[]) => void>);
+  private constructor(local: Readonly<Partial<Record<SimdFlavor, KernelExports>>>, generated: readonly GeneratedModule[]) {
+    this.localByIndex = [...FLAVORS.map((f) => (local[f] ?? local.plain) as unknown as Record<string, (...a: number[]) => void>), ...generated.map((g) => g.exports)];
   }
 
   /**
    * A pool of `workers` threads (0 is a valid pool: everything runs on the caller). `modules` are the
-   * flavors' compiled modules; `local` their instances on this thread.
+   * flavors' compiled modules; `local` their instances on this thread; `generated` the modules made
+   * so far at prepare time (module indices 2 on, in order).
    */
-  static async create(workers: number, memory: WebAssembly.Memory, modules: Partial<Record<SimdFlavor, WebAssembly.Module>>, local: Partial<Record<SimdFlavor, KernelExports>>): Promise<ThreadPool> {
-    const pool = new ThreadPool(local);
+  static async create(workers: number, memory: WebAssembly.Memory, modules: Partial<Record<SimdFlavor, WebAssembly.Module>>, local: Partial<Record<SimdFlavor, KernelExports>>, generated: readonly GeneratedModule[] = []): Promise<ThreadPool> {
+    const pool = new ThreadPool(local, generated);
     if (workers > 0) {
       if (typeof process === 'undefined' || !process.versions?.node) throw new ThreadPoolError('cpu: worker threads are implemented for Node only; use threads: 1 here');
-      const { Worker } = (await import(/* @vite-ignore */ `node:${'worker_threads'}`)) as typeof import('node:worker_threads');
-      const list = FLAVORS.map((f) => modules[f] ?? modules.plain!);
+      const { Worker, MessageChannel } = (await import(/* @vite-ignore */ `node:${'worker_threads'}`)) as typeof import('node:worker_threads');
+      const list = [...FLAVORS.map((f) => modules[f] ?? modules.plain!), ...generated.map((g) => g.module)];
       for (let w = 0; w < workers; w++) {
-        const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { modules: list, memory, control: pool.control.buffer, names: KERNEL_NAMES, me: w + 1 } });
+        const { port1, port2 } = new MessageChannel();
+        const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { modules: list, memory, control: pool.control.buffer, names: NAMES, me: w + 1, port: port2 }, transferList: [port2] });
         worker.unref();
+        port1.unref();
         pool.workers.push(worker);
+        pool.ports.push(port1);
       }
     }
     return pool;
+  }
+
+  /** Makes a generated module runnable on every thread; returns its module index for jobs. */
+  addModule(generated: GeneratedModule): number {
+    const index = this.localByIndex.length;
+    this.localByIndex.push(generated.exports);
+    for (const port of this.ports) port.postMessage({ index, module: generated.module });
+    return index;
   }
 
   get threads(): number {
@@ -197,8 +230,8 @@ export class ThreadPool {
     Atomics.store(this.claim, 0, CLOSED);
     c[DONE] = 0;
     c[FAILED] = 0;
-    c[FLAVOR] = FLAVORS.indexOf(job.flavor);
-    c[KERNEL] = KERNEL_NAMES.indexOf(job.kernel);
+    c[MODULE] = job.module ?? FLAVORS.indexOf(job.flavor);
+    c[KERNEL] = NAMES.indexOf(job.kernel);
     c[COUNT] = job.args.length;
     c[TOTAL] = job.total;
     c[CHUNK] = job.chunk;
@@ -216,7 +249,7 @@ export class ThreadPool {
     }
     let failure: unknown;
     const start = performance.now();
-    const mine = runChunks(c, this.claim, this.localByIndex, KERNEL_NAMES, 0, (e) => (failure ??= e));
+    const mine = runChunks(c, this.claim, (i) => this.localByIndex[i]!, NAMES, 0, (e) => (failure ??= e));
     const own = performance.now();
     for (let i = 0; i < DONE_SPIN && Atomics.load(c, DONE) < chunks; i++);
     for (let done = Atomics.load(c, DONE); done < chunks; done = Atomics.load(c, DONE)) Atomics.wait(c, DONE, done, 1000);
@@ -230,6 +263,8 @@ export class ThreadPool {
     Atomics.store(this.control, WAKE, -1);
     Atomics.notify(this.control, WAKE);
     for (const w of this.workers) void w.terminate();
+    for (const p of this.ports) p.close?.();
     this.workers.length = 0;
+    this.ports.length = 0;
   }
 }

@@ -570,6 +570,231 @@
       (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
     (v128.andnot (local.get $p) (local.get $small)))
 
+;; ---------------------------------------------------------------------------------------------
+  ;; softmax over rows of d floats, and the statistics cross-entropy needs
+
+  ;; max of x[0:d] (d > 0), four lanes at a time, then the tail
+  (func $row_max (param $x i32) (param $d i32) (result f32)
+    (local $i i32) (local $m v128) (local $s f32)
+    (local.set $m (v128.const f32x4 -inf -inf -inf -inf))
+    (block $done4 (loop $l4
+      (br_if $done4 (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $d)))
+      (local.set $m (f32x4.max (local.get $m) (v128.load (local.get $x))))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l4)))
+    (local.set $s (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))
+                           (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m)))))
+    (block $done (loop $l1
+      (br_if $done (i32.ge_u (local.get $i) (local.get $d)))
+      (local.set $s (f32.max (local.get $s) (f32.load (local.get $x))))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l1)))
+    (local.get $s))
+
+  ;; e^x per lane of f64x2, for x <= 0: x = n ln2 + r (ln2 in two parts), |r| <= ln2/2, e^r by its
+  ;; Taylor polynomial to r^10 (relative error about 1e-13, so that a float32 result rounds as from
+  ;; JavaScript's Math.exp but for one in a million), times 2^n built in the exponent bits (n taken from the mantissa of
+  ;; x log2(e) + 1.5 * 2^52). Clamped at -700, where e^x is 0 to float32 anyway; NaN stays NaN.
+  (func $exp2d (param $x v128) (result v128)
+    (local $n v128) (local $r v128) (local $p v128)
+    (local.set $x (f64x2.max (local.get $x) (v128.const f64x2 -700 -700)))
+    (local.set $n (f64x2.nearest (f64x2.mul (local.get $x) (v128.const f64x2 1.4426950408889634 1.4426950408889634))))
+    (local.set $r (f64x2.sub (local.get $x) (f64x2.mul (local.get $n) (v128.const f64x2 0.6931471803691238 0.6931471803691238))))
+    (local.set $r (f64x2.sub (local.get $r) (f64x2.mul (local.get $n) (v128.const f64x2 1.9082149292705877e-10 1.9082149292705877e-10))))
+    (local.set $p (v128.const f64x2 2.755731922398589e-7 2.755731922398589e-7))
+    (local.set $p (f64x2.add (f64x2.mul (local.get $p) (local.get $r)) (v128.const f64x2 2.7557319223985893e-6 2.7557319223985893e-6)))
+    (local.set $p (f64x2.add (f64x2.mul (local.get $p) (local.get $r)) (v128.const f64x2 2.48015873015873e-5 2.48015873015873e-5)))
+    (local.set $p (f64x2.add (f64x2.mul (local.get $p) (local.get $r)) (v128.const f64x2 1.984126984126984e-4 1.984126984126984e-4)))
+    (local.set $p (f64x2.add (f64x2.mul (local.get $p) (local.get $r)) (v128.const f64x2 1.388888888888889e-3 1.388888888888889e-3)))
+    (local.set $p (f64x2.add (f64x2.mul (local.get $p) (local.get $r)) (v128.const f64x2 8.333333333333333e-3 8.333333333333333e-3)))
+    (local.set $p (f64x2.add (f64x2.mul (local.get $p) (local.get $r)) (v128.const f64x2 4.1666666666666664e-2 4.1666666666666664e-2)))
+    (local.set $p (f64x2.add (f64x2.mul (local.get $p) (local.get $r)) (v128.const f64x2 0.16666666666666666 0.16666666666666666)))
+    (local.set $p (f64x2.add (f64x2.mul (local.get $p) (local.get $r)) (v128.const f64x2 0.5 0.5)))
+    (local.set $p (f64x2.add (f64x2.mul (local.get $p) (local.get $r)) (v128.const f64x2 1 1)))
+    (local.set $p (f64x2.add (f64x2.mul (local.get $p) (local.get $r)) (v128.const f64x2 1 1)))
+    ;; n + 1.5 * 2^52 holds n in its low mantissa bits; minus the constant's bits, plus the bias, shifted into the exponent
+    (f64x2.mul (local.get $p)
+      (i64x2.shl (i64x2.add (i64x2.sub (f64x2.add (local.get $n) (v128.const f64x2 6755399441055744 6755399441055744))
+                                      (v128.const i64x2 0x4338000000000000 0x4338000000000000))
+                           (v128.const i64x2 1023 1023))
+                 (i32.const 52))))
+
+  ;; the four float32 lanes of v, as two f64x2 (lanes 0-1, lanes 2-3)
+  (func $high_pair (param $v v128) (result v128)
+    (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))))
+
+  ;; two f64x2 rounded into one f32x4 (lo's lanes first)
+  (func $demote_pair (param $lo v128) (param $hi v128) (result v128)
+    (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (f32x4.demote_f64x2_zero (local.get $lo)) (f32x4.demote_f64x2_zero (local.get $hi))))
+
+  ;; sum of e^(x[i] - max) over x[0:d] in float64, each term also stored (rounded to float32) at out[i] when out != 0
+  (func $exp_row (param $x i32) (param $out i32) (param $d i32) (param $max f32) (result f64)
+    (local $i i32) (local $v v128) (local $lo v128) (local $hi v128) (local $s0 v128) (local $s1 v128) (local $mx v128) (local $t f64) (local $total f64)
+    (local.set $mx (f64x2.splat (f64.promote_f32 (local.get $max))))
+    (block $done4 (loop $l4
+      (br_if $done4 (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $d)))
+      (local.set $v (v128.load (local.get $x)))
+      (local.set $lo (call $exp2d (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v)) (local.get $mx))))
+      (local.set $hi (call $exp2d (f64x2.sub (call $high_pair (local.get $v)) (local.get $mx))))
+      (local.set $s0 (f64x2.add (local.get $s0) (local.get $lo)))
+      (local.set $s1 (f64x2.add (local.get $s1) (local.get $hi)))
+      (if (local.get $out) (then
+        (v128.store (local.get $out) (call $demote_pair (local.get $lo) (local.get $hi)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l4)))
+    (local.set $s0 (f64x2.add (local.get $s0) (local.get $s1)))
+    (local.set $total (f64.add (f64x2.extract_lane 0 (local.get $s0)) (f64x2.extract_lane 1 (local.get $s0))))
+    (block $done (loop $l1
+      (br_if $done (i32.ge_u (local.get $i) (local.get $d)))
+      (local.set $t (f64x2.extract_lane 0 (call $exp2d (f64x2.sub (f64x2.splat (f64.promote_f32 (f32.load (local.get $x)))) (local.get $mx)))))
+      (local.set $total (f64.add (local.get $total) (local.get $t)))
+      (if (local.get $out) (then
+        (f32.store (local.get $out) (f32.demote_f64 (local.get $t)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l1)))
+    (local.get $total))
+
+;; x[0:d] = x * s, in float64, rounded once
+  (func $scale_row64 (param $x i32) (param $d i32) (param $s f64)
+    (local $i i32) (local $ss v128) (local $v v128)
+    (local.set $ss (f64x2.splat (local.get $s)))
+    (block $done4 (loop $l4
+      (br_if $done4 (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $d)))
+      (local.set $v (v128.load (local.get $x)))
+      (v128.store (local.get $x) (call $demote_pair (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $ss))
+                                                    (f64x2.mul (call $high_pair (local.get $v)) (local.get $ss))))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l4)))
+    (block $done (loop $l1
+      (br_if $done (i32.ge_u (local.get $i) (local.get $d)))
+      (f32.store (local.get $x) (f32.demote_f64 (f64.mul (f64.promote_f32 (f32.load (local.get $x))) (local.get $s))))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l1))))
+
+    ;; sum of x[0:d] in float64
+  (func $row_sum64 (param $x i32) (param $d i32) (result f64)
+    (local $i i32) (local $v v128) (local $s0 v128) (local $s1 v128) (local $total f64)
+    (block $done4 (loop $l4
+      (br_if $done4 (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $d)))
+      (local.set $v (v128.load (local.get $x)))
+      (local.set $s0 (f64x2.add (local.get $s0) (f64x2.promote_low_f32x4 (local.get $v))))
+      (local.set $s1 (f64x2.add (local.get $s1) (call $high_pair (local.get $v))))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l4)))
+    (local.set $s0 (f64x2.add (local.get $s0) (local.get $s1)))
+    (local.set $total (f64.add (f64x2.extract_lane 0 (local.get $s0)) (f64x2.extract_lane 1 (local.get $s0))))
+    (block $done (loop $l1
+      (br_if $done (i32.ge_u (local.get $i) (local.get $d)))
+      (local.set $total (f64.add (local.get $total) (f64.promote_f32 (f32.load (local.get $x)))))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l1)))
+    (local.get $total))
+
+  ;; Rows [r0, r1) of out = softmax(x) over rows of d floats (d > 0): the row's max, e^(x - max) in
+  ;; float64 stored as float32 and summed in float64, then each times 1 / sum in float64, rounded: the
+  ;; JavaScript kernel's arithmetic step for step (float32's e^x cost the training goldens accuracy:
+  ;; the backward's P (dP - sum(P dP)) cancels enough to show 3 ulp). Safe with out = x.
+  (func (export "softmax_rows") (param $x i32) (param $out i32) (param $d i32) (param $r0 i32) (param $r1 i32)
+    (local $r i32) (local $xr i32) (local $or i32)
+    (local.set $r (local.get $r0))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_u (local.get $r) (local.get $r1)))
+      (local.set $xr (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (local.set $or (i32.add (local.get $out) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (call $scale_row64 (local.get $or) (local.get $d)
+        (f64.div (f64.const 1) (call $exp_row (local.get $xr) (local.get $or) (local.get $d) (call $row_max (local.get $xr) (local.get $d)))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rows))))
+
+  ;; Rows [r0, r1) of x (rows of d floats, d > 0): stats[3r..3r+2] (float64) = the row's max, the sum
+  ;; of e^(x - max), and the sum of x (softmax cross-entropy's logsumexp and label smoothing).
+  (func (export "softmax_stats") (param $x i32) (param $stats i32) (param $d i32) (param $r0 i32) (param $r1 i32)
+    (local $r i32) (local $xr i32) (local $sp i32) (local $max f32)
+    (local.set $r (local.get $r0))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_u (local.get $r) (local.get $r1)))
+      (local.set $xr (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (local.set $sp (i32.add (local.get $stats) (i32.mul (local.get $r) (i32.const 24))))
+      (local.set $max (call $row_max (local.get $xr) (local.get $d)))
+      (f64.store (local.get $sp) (f64.promote_f32 (local.get $max)))
+      (f64.store offset=8 (local.get $sp) (call $exp_row (local.get $xr) (i32.const 0) (local.get $d) (local.get $max)))
+      (f64.store offset=16 (local.get $sp) (call $row_sum64 (local.get $xr) (local.get $d)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rows))))
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; sums over the last axes (rows) or the leading axes (columns), in float64: the gradients of biases and norms
+
+;; Rows [r0, r1) of x (rows of d floats): out[r] = the row's sum, in float64, rounded once
+  (func (export "sum_rows") (param $x i32) (param $out i32) (param $d i32) (param $r0 i32) (param $r1 i32)
+    (local $r i32)
+    (local.set $r (local.get $r0))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_u (local.get $r) (local.get $r1)))
+      (f32.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2)))
+        (f32.demote_f64 (call $row_sum64 (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))) (local.get $d))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rows))))
+
+  ;; Column blocks [b0, b1) of x [rows, n] (8 columns a block, the last one narrower): out[j] = the sum
+  ;; of column j, rows in order, in float64, rounded once
+  (func (export "sum_columns") (param $x i32) (param $out i32) (param $rows i32) (param $n i32) (param $b0 i32) (param $b1 i32)
+    (local $b i32) (local $j0 i32) (local $r i32) (local $p i32) (local $j i32) (local $s f64) (local $v v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local.set $b (local.get $b0))
+    (block $done (loop $blocks
+      (br_if $done (i32.ge_u (local.get $b) (local.get $b1)))
+      (local.set $j0 (i32.shl (local.get $b) (i32.const 3)))
+      (if (i32.le_u (i32.add (local.get $j0) (i32.const 8)) (local.get $n))
+        (then
+          (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
+          (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
+          (local.set $p (i32.add (local.get $x) (i32.shl (local.get $j0) (i32.const 2))))
+          (local.set $r (i32.const 0))
+          (block $rdone (loop $rloop
+            (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+            (local.set $v (v128.load (local.get $p)))
+            (local.set $a0 (f64x2.add (local.get $a0) (f64x2.promote_low_f32x4 (local.get $v))))
+            (local.set $a1 (f64x2.add (local.get $a1) (call $high_pair (local.get $v))))
+            (local.set $v (v128.load offset=16 (local.get $p)))
+            (local.set $a2 (f64x2.add (local.get $a2) (f64x2.promote_low_f32x4 (local.get $v))))
+            (local.set $a3 (f64x2.add (local.get $a3) (call $high_pair (local.get $v))))
+            (local.set $p (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rloop)))
+          (local.set $p (i32.add (local.get $out) (i32.shl (local.get $j0) (i32.const 2))))
+          (v128.store (local.get $p) (call $demote_pair (local.get $a0) (local.get $a1)))
+          (v128.store offset=16 (local.get $p) (call $demote_pair (local.get $a2) (local.get $a3))))
+        (else
+          ;; the narrow last block, a column at a time
+          (local.set $j (local.get $j0))
+          (block $jdone (loop $jloop
+            (br_if $jdone (i32.ge_u (local.get $j) (local.get $n)))
+            (local.set $s (f64.const 0))
+            (local.set $p (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2))))
+            (local.set $r (i32.const 0))
+            (block $rdone1 (loop $rloop1
+              (br_if $rdone1 (i32.ge_u (local.get $r) (local.get $rows)))
+              (local.set $s (f64.add (local.get $s) (f64.promote_f32 (f32.load (local.get $p)))))
+              (local.set $p (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+              (local.set $r (i32.add (local.get $r) (i32.const 1)))
+              (br $rloop1)))
+            (f32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))) (f32.demote_f64 (local.get $s)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $jloop)))))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $blocks))))
+
   ;; x . y over d floats (d of any size; 4 lanes at a time, then the tail)
   (func $dot (param $x i32) (param $y i32) (param $d i32) (result f32)
     (local $i i32) (local $s0 v128) (local $s1 v128) (local $s f32)

@@ -1,0 +1,35 @@
+import { compileElementwise, parsePlanKey, type ElementwiseWasmPlan } from '../wasm-codegen/elementwise-wasm.ts';
+import { placeInHeap } from '../wasm-runtime/placement.ts';
+import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
+import { CHUNK_END, CHUNK_START } from '../wasm-runtime/thread-pool.ts';
+
+/**
+ * Runs an elementwise kernel compiled to WebAssembly (wasm-codegen/elementwise-wasm.ts): the module
+ * for the plan's key is made on first use, inputs outside the heap are copied in, and rows are split
+ * across threads.
+ */
+
+/** Rows of a walk whose inputs are all full or scalar: the output cut into runs of this many values. */
+const FLAT_ROW = 4096;
+/** Below this many values the kernel stays on one thread. */
+const PARALLEL_VALUES = 1 << 15;
+/** Values per claimed chunk at least (fewer cost more in claiming than they save). */
+const CHUNK_VALUES = 8192;
+
+const plans = new Map<string, ElementwiseWasmPlan>();
+
+export function elementwiseWasm(rt: WasmRuntime, s: KernelSettings, key: string, ins: readonly (Float32Array | Int32Array)[], out: Float32Array | Int32Array, outShape: readonly number[]): void {
+  const total = out.length;
+  if (total === 0) return;
+  let plan = plans.get(key);
+  if (!plan) plans.set(key, (plan = parsePlanKey(key)));
+  const module = rt.generatedModule(key, () => compileElementwise(plan));
+  const n = plan.flat ? Math.min(FLAT_ROW, total) : (outShape[outShape.length - 1] ?? 1);
+  if (n === 0) return;
+  const rows = Math.ceil(total / n);
+  const outOwn = rt.heap.addressOf(out);
+  const { at, extra } = placeInHeap(rt, ins, outOwn < 0 ? total * 4 : 0);
+  const outAt = outOwn >= 0 ? outOwn : extra;
+  rt.parallelGenerated(s, module, [CHUNK_START, CHUNK_END, n, total, outAt, ...at], rows, total < PARALLEL_VALUES ? 1 : s.threads, Math.ceil(CHUNK_VALUES / n));
+  if (outOwn < 0) out.set(out instanceof Int32Array ? new Int32Array(rt.heap.memory.buffer, outAt, total) : new Float32Array(rt.heap.memory.buffer, outAt, total));
+}

@@ -1,0 +1,36 @@
+import { placeInHeap } from '../wasm-runtime/placement.ts';
+import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
+import { CHUNK_END, CHUNK_START } from '../wasm-runtime/thread-pool.ts';
+import { reduceAxes } from './normalize.ts';
+
+/**
+ * Sums and means of float32 over the trailing axes (one sum per row: a norm's backward) or the leading
+ * axes (one sum per column: a bias's gradient) on the WebAssembly kernels, split across threads,
+ * float64 accumulators (as the JavaScript loop's), rounded once. Axes of size 1 do not count. Other reductions (max, int32, axes in
+ * the middle) run in JavaScript (normalize.ts).
+ */
+
+/** Below this many values a reduction stays on one thread. */
+const PARALLEL_VALUES = 1 << 15;
+
+export function reduceWasm(rt: WasmRuntime, s: KernelSettings, kind: 'sum' | 'mean' | 'max', x: Float32Array | Int32Array, out: Float32Array | Int32Array, shape: readonly number[], axes: readonly number[]): void {
+  const total = x.length;
+  // the axes that are not 1, reduced (R) or kept (K): rows when every kept one comes first, columns when last
+  const pattern = shape.map((d, i) => (d === 1 ? '' : axes.includes(i) ? 'R' : 'K')).join('');
+  const rows = /^K*R+$/.test(pattern);
+  const columns = /^R+K+$/.test(pattern);
+  if (kind === 'max' || !(x instanceof Float32Array) || !(out instanceof Float32Array) || total === 0 || (!rows && !columns)) return reduceAxes(kind, x, out, shape, axes);
+  const count = total / out.length;
+  const outOwn = rt.heap.addressOf(out);
+  const {
+    at: [xAt],
+    extra,
+  } = placeInHeap(rt, [x], outOwn < 0 ? out.length * 4 : 0);
+  const outAt = outOwn >= 0 ? outOwn : extra;
+  const threads = total < PARALLEL_VALUES ? 1 : s.threads;
+  if (rows) rt.parallel(s, 'sum_rows', [xAt!, outAt, count, CHUNK_START, CHUNK_END], out.length, threads);
+  else rt.parallel(s, 'sum_columns', [xAt!, outAt, count, out.length, CHUNK_START, CHUNK_END], Math.ceil(out.length / 8), threads);
+  const result = outOwn >= 0 ? out : new Float32Array(rt.heap.memory.buffer, outAt, out.length);
+  if (kind === 'mean') for (let i = 0; i < out.length; i++) result[i]! /= count;
+  if (outOwn < 0) out.set(result);
+}

@@ -148,6 +148,42 @@ describe('CPU kernels agree with the float64 reference', () => {
     model.dispose();
   });
 
+  it.each([
+    [130, 257, 33],
+    [64, 1024, 128],
+    [7, 40, 9],
+  ])('a weight gradient X^T dY (X [%i, k] viewed transposed, k = %i, n = %i) packs A from X in place, on 1 and 2 threads', async (m, k, n) => {
+    const b = new GraphBuilder();
+    const x = b.add('relu', [b.input('x', 'f32', [k, m])]);
+    const dy = b.add('relu', [b.input('dy', 'f32', [k, n])]);
+    const g = b.build({ y: b.add('matmul', [b.add('transpose', [x], { perm: [1, 0] }), dy]) });
+    const feeds = { x: f32([k, m], 21), dy: f32([k, n], 22) };
+    const want = interpret(g, feeds, new Map());
+    for (const threads of [1, 2]) {
+      const model = await withPrepareOptions(cpuBackend, { cpu: { threads, pauseWhenContended: false } }).prepare(g, new Map());
+      expect(maxAbsDiff((await model.run(feeds))['y']!.data, want['y']!.data)).toBeLessThan(1e-5 * k);
+      model.dispose();
+    }
+  });
+
+  it.each([
+    ['evenly spaced batches: one job split by batches', [3, 5, 37, 29], [3, 5, 23, 29]],
+    ['a B shared by the first axis: evenly spaced no more, one product per batch', [3, 5, 37, 29], [5, 23, 29]],
+    ['one B for every batch: all the rows in one product', [3, 5, 37, 29], [1, 1, 23, 29]],
+  ] as const)('batched products each too small to split, %s, on 1 and 2 threads', async (_, aShape, bShape) => {
+    const b = new GraphBuilder();
+    const x = b.add('relu', [b.input('x', 'f32', [...aShape])]);
+    const w = b.add('relu', [b.input('w', 'f32', [...bShape])]);
+    const g = b.build({ y: b.add('matmul', [x, w], { transposeB: true }) });
+    const feeds = { x: f32([...aShape], 31), w: f32([...bShape], 32) };
+    const want = interpret(g, feeds, new Map());
+    for (const threads of [1, 2]) {
+      const model = await withPrepareOptions(cpuBackend, { cpu: { threads, parallelFrom: 40_000, pauseWhenContended: false } }).prepare(g, new Map());
+      expect(maxAbsDiff((await model.run(feeds))['y']!.data, want['y']!.data)).toBeLessThan(1e-5);
+      model.dispose();
+    }
+  });
+
   it('a gather index outside the table is an error naming the table', async () => {
     const b = new GraphBuilder();
     const g = b.build({ y: b.add('gather', [b.param('wte', 'f32', [4, 2]), b.input('ids', 'i32', [2])]) });

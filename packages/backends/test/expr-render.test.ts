@@ -118,7 +118,7 @@ describe('expression renderer', () => {
   });
 
   it('calls into the cpu runtime are typed by it', () => {
-    expect(call('matmul', 'a', 'b', 'out', 'as', 'bs', 'os', false)).toBe('rt.matmul(a, b, out, as, bs, os, false)');
+    expect(call('matmul', 'a', 'undefined', 'b', 'out', 'as', 'bs', 'os', false)).toBe('rt.matmul(a, undefined, b, out, as, bs, os, false)');
     expect(call('rmsNorm', 'x', 'w', 'out', 8, 1e-5, 0)).toBe('rt.rmsNorm(x, w, out, 8, 0.00001, 0)');
     // @ts-expect-error a helper the runtime does not have
     expect(call('matmull', 'a')).toBe('rt.matmull(a)');

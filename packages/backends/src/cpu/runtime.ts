@@ -1,6 +1,6 @@
 import { broadcastStrides, erf, gelu, geluTanh, sizeOf, writeBlock } from '@loom/graph';
 import { attentionWasm } from './kernels/attention.ts';
-import { batchedMatmul, type EpilogueArrays } from './kernels/matmul.ts';
+import { batchedMatmul, transposedOperand, type EpilogueArrays } from './kernels/matmul.ts';
 import { concatInto, gatherRows, sliceInto, transposeInto } from './kernels/movement.ts';
 import { layerNormWasm } from './kernels/layer-norm.ts';
 import { ropeInto } from './kernels/rope.ts';
@@ -43,8 +43,11 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
     sizeOf,
     dense,
     elementwise: (key: string, ins: (Float32Array | Int32Array)[], out: Float32Array | Int32Array, outShape: readonly number[]) => elementwiseWasm(wasm, settings, key, ins, out, outShape),
-    matmul: (a: Float32Array, b: Float32Array, out: Float32Array, aShape: readonly number[], bShape: readonly number[], outShape: readonly number[], transposeB: boolean, epilogue?: EpilogueArrays) =>
-      batchedMatmul(ctx, a, b, out, aShape, bShape, outShape, transposeB, epilogue),
+    matmul: (a: Float32Array, aLayout: Layout | undefined, b: Float32Array, out: Float32Array, aShape: readonly number[], bShape: readonly number[], outShape: readonly number[], transposeB: boolean, epilogue?: EpilogueArrays) => {
+      // a transposed matrix (X^T of a weight gradient) is packed from X where it lies; other views are copied dense
+      const transposed = transposedOperand(ctx, a, aLayout, aShape, bShape, outShape);
+      return batchedMatmul(ctx, transposed ? a : dense(a, aLayout), b, out, aShape, bShape, outShape, transposeB, epilogue, transposed);
+    },
     attention: (ins: Float32Array[], inShapes: number[][], layouts: (Layout | undefined)[], out: Float32Array, outShape: number[], scale: number) =>
       attentionWasm(
         wasm,

@@ -6,13 +6,12 @@ import { CHUNK_END, CHUNK_START } from '../wasm-runtime/thread-pool.ts';
 /**
  * Runs an elementwise kernel compiled to WebAssembly (wasm-codegen/elementwise-wasm.ts): the module
  * for the plan's key is made on first use, inputs outside the heap are copied in, and rows are split
- * across threads.
+ * across threads when there are at least twice `parallelFrom` values (a job costs the workers tens of
+ * microseconds to join; a value costs about a nanosecond).
  */
 
 /** Rows of a walk whose inputs are all full or scalar: the output cut into runs of this many values. */
 const FLAT_ROW = 4096;
-/** Below this many values the kernel stays on one thread. */
-const PARALLEL_VALUES = 1 << 15;
 /** Values per claimed chunk at least (fewer cost more in claiming than they save). */
 const CHUNK_VALUES = 8192;
 
@@ -30,6 +29,6 @@ export function elementwiseWasm(rt: WasmRuntime, s: KernelSettings, key: string,
   const outOwn = rt.heap.addressOf(out);
   const { at, extra } = placeInHeap(rt, ins, outOwn < 0 ? total * 4 : 0);
   const outAt = outOwn >= 0 ? outOwn : extra;
-  rt.parallelGenerated(s, module, [CHUNK_START, CHUNK_END, n, total, outAt, ...at], rows, total < PARALLEL_VALUES ? 1 : s.threads, Math.ceil(CHUNK_VALUES / n));
+  rt.parallelGenerated(s, module, [CHUNK_START, CHUNK_END, n, total, outAt, ...at], rows, total < 2 * s.parallelFrom ? 1 : s.threads, Math.ceil(CHUNK_VALUES / n));
   if (outOwn < 0) out.set(out instanceof Int32Array ? new Int32Array(rt.heap.memory.buffer, outAt, total) : new Float32Array(rt.heap.memory.buffer, outAt, total));
 }

@@ -10,8 +10,8 @@ import { reduceAxes } from './normalize.ts';
  * the middle) run in JavaScript (normalize.ts).
  */
 
-/** Below this many values a reduction stays on one thread. */
-const PARALLEL_VALUES = 1 << 15;
+/** A reduction of fewer values than this many times `parallelFrom` stays on one thread (half a nanosecond a value; joining a job costs the workers tens of microseconds). */
+const VALUES_PER_PRODUCT = 4;
 
 export function reduceWasm(rt: WasmRuntime, s: KernelSettings, kind: 'sum' | 'mean' | 'max', x: Float32Array | Int32Array, out: Float32Array | Int32Array, shape: readonly number[], axes: readonly number[]): void {
   const total = x.length;
@@ -27,7 +27,7 @@ export function reduceWasm(rt: WasmRuntime, s: KernelSettings, kind: 'sum' | 'me
     extra,
   } = placeInHeap(rt, [x], outOwn < 0 ? out.length * 4 : 0);
   const outAt = outOwn >= 0 ? outOwn : extra;
-  const threads = total < PARALLEL_VALUES ? 1 : s.threads;
+  const threads = total < VALUES_PER_PRODUCT * s.parallelFrom ? 1 : s.threads;
   if (rows) rt.parallel(s, 'sum_rows', [xAt!, outAt, count, CHUNK_START, CHUNK_END], out.length, threads);
   else rt.parallel(s, 'sum_columns', [xAt!, outAt, count, out.length, CHUNK_START, CHUNK_END], Math.ceil(out.length / 8), threads);
   const result = outOwn >= 0 ? out : new Float32Array(rt.heap.memory.buffer, outAt, out.length);

@@ -11,8 +11,8 @@ import { softmaxAxis } from './normalize.ts';
  * JavaScript (normalize.ts).
  */
 
-/** Below this many values a row-wise kernel stays on one thread (waking a worker costs microseconds). */
-const PARALLEL_VALUES = 1 << 14;
+/** Below this many values a softmax stays on one thread (a few nanoseconds a value; joining a job costs the workers tens of microseconds). */
+const PARALLEL_VALUES = 1 << 16;
 
 export function softmaxWasm(rt: WasmRuntime, s: KernelSettings, x: Float32Array, out: Float32Array, shape: readonly number[], axis: number): void {
   const d = shape[axis]!;

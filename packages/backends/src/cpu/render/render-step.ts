@@ -37,7 +37,7 @@ function matmulWithEpilogue({ graph, node, attrs }: StepContext<'fused_matmul' |
   const simd = matchEpilogue(attrs.epilogue, [node.type.shape, ...extras.map((e) => e.staticShape)], node.type.shape);
   const spec = simd ? `{ bias: ${simd.bias ? `ins[${simd.bias + 1}]` : 'undefined'}, residual: ${simd.residual ? `ins[${simd.residual + 1}]` : 'undefined'}, act: ${simd.act} }` : 'undefined';
   // the WebAssembly kernel runs a matched epilogue itself (true), else the loop below does
-  return `if (!${call('matmul', call('dense', 'ins[0]', 'layouts[0]'), 'ins[1]', 'out', 'inShapes[0]', 'inShapes[1]', 'outShape', attrs.transposeB, spec)}) {\n${epilogue}\n}`;
+  return `if (!${call('matmul', 'ins[0]', 'layouts[0]', 'ins[1]', 'out', 'inShapes[0]', 'inShapes[1]', 'outShape', attrs.transposeB, spec)}) {\n${epilogue}\n}`;
 }
 
 function reduceStep({ graph, node, attrs }: StepContext<'reduce_sum' | 'reduce_mean' | 'reduce_max'>): string {
@@ -53,8 +53,8 @@ function reduceStep({ graph, node, attrs }: StepContext<'reduce_sum' | 'reduce_m
  */
 const CPU_STEPS: { readonly [K in OpName]?: StepRenderer<K> } = {
   fused_elementwise: ({ graph, node, attrs }) => renderElementwiseLoop(attrs.expr, loopInputs(graph, node), node.type.shape),
-  // input 0 may be a strided view (layouts[0]): made dense here, by block copies
-  matmul: ({ attrs }) => `${call('matmul', call('dense', 'ins[0]', 'layouts[0]'), 'ins[1]', 'out', 'inShapes[0]', 'inShapes[1]', 'outShape', attrs.transposeB)};`,
+  // input 0 may be a strided view (layouts[0]): packed from its transpose in place, or made dense by block copies
+  matmul: ({ attrs }) => `${call('matmul', 'ins[0]', 'layouts[0]', 'ins[1]', 'out', 'inShapes[0]', 'inShapes[1]', 'outShape', attrs.transposeB)};`,
   fused_matmul: (step) => matmulWithEpilogue(step, false),
   fused_matmul_rope: (step) => {
     const { node, attrs } = step;

@@ -72,6 +72,9 @@ const COMPARE_SIMD: Partial<Record<string, SimdOp>> = {
   greater_equal: 'f64x2.ge',
 };
 
+/** `table[op]`, own entries only (an op named `toString` is no instruction). */
+const spelling = <T>(table: Partial<Record<string, T>>, op: string): T | undefined => (Object.hasOwn(table, op) ? table[op] : undefined);
+
 /** A value's lanes: float64 holding an f32 or an i32 value, or a comparison's mask (all ones where true). */
 type Kind = 'f32' | 'i32' | 'mask';
 
@@ -84,11 +87,11 @@ function supported(expr: Expr, dtypes: readonly DType[]): Kind | undefined {
   const first = args[0] === 'mask' ? 'i32' : args[0]!;
   if (expr.op === 'cast') return expr.dtype ?? 'f32';
   if (expr.op === 'where') return args[1] === 'mask' ? 'i32' : args[1];
-  if (COMPARE_SIMD[expr.op]) return 'mask';
-  if (UNARY_SIMD[expr.op]) return first === 'f32' || expr.op === 'neg' || expr.op === 'abs' ? first : undefined;
+  if (spelling(COMPARE_SIMD, expr.op)) return 'mask';
+  if (spelling(UNARY_SIMD, expr.op)) return first === 'f32' || expr.op === 'neg' || expr.op === 'abs' ? first : undefined;
   // integer division (Math.trunc of the quotient, 0 for a zero divisor once stored) stays in JavaScript
   if (expr.op === 'div' && first !== 'f32') return undefined;
-  if (BINARY_SIMD[expr.op] || expr.op === 'broadcast_like') return first;
+  if (spelling(BINARY_SIMD, expr.op) || expr.op === 'broadcast_like') return first;
   return undefined;
 }
 
@@ -111,7 +114,7 @@ export const parsePlanKey = (key: string): ElementwiseWasmPlan => {
 /** The helpers an expression calls. */
 function helpersOf(expr: Expr, into = new Set<MathHelper>()): Set<MathHelper> {
   if ('op' in expr) {
-    const unary = UNARY_SIMD[expr.op];
+    const unary = spelling(UNARY_SIMD, expr.op);
     if (unary && !unary.includes('.') && unary !== 'rsqrt' && unary !== 'reciprocal') into.add(unary as MathHelper);
     expr.args.forEach((a) => helpersOf(a, into));
   }
@@ -149,14 +152,14 @@ function emitExpr(c: Code, expr: Expr, dtypes: readonly DType[], helper: (h: Mat
     c.simd('v128.bitselect');
     return yes === 'mask' ? 'i32' : yes;
   }
-  const compare = COMPARE_SIMD[expr.op];
+  const compare = spelling(COMPARE_SIMD, expr.op);
   if (compare) {
     toNumber(arg(0));
     toNumber(arg(1));
     c.simd(compare);
     return 'mask';
   }
-  const unary = UNARY_SIMD[expr.op];
+  const unary = spelling(UNARY_SIMD, expr.op);
   if (unary) {
     if (unary === 'reciprocal' || unary === 'rsqrt') c.splatConst(1, 'f64');
     const kind = arg(0);
@@ -171,7 +174,7 @@ function emitExpr(c: Code, expr: Expr, dtypes: readonly DType[], helper: (h: Mat
   toNumber(a);
   if (expr.op === 'broadcast_like') return a === 'mask' ? 'i32' : a;
   toNumber(arg(1));
-  c.simd(BINARY_SIMD[expr.op]!);
+  c.simd(spelling(BINARY_SIMD, expr.op)!);
   return a === 'mask' ? 'i32' : a;
 }
 

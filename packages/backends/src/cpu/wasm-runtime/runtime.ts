@@ -17,7 +17,7 @@ export interface CpuKernelOptions {
   readonly weightStore?: 'f32' | 'bf16';
   /** Products with fewer multiply-adds run in plain JavaScript (default 4096; tests set 0 to run every product on the kernels). */
   readonly smallProduct?: number;
-  /** Products with fewer multiply-adds stay on one thread (default 2^17: waking a worker costs microseconds). */
+  /** Products with fewer multiply-adds stay on one thread (default 2^17: waking a worker costs microseconds); elementwise kernels, sums and packing scale it by their cost per value (kernels/*.ts). */
   readonly parallelFrom?: number;
   /**
    * Run parallel calls on the calling thread alone while the workers cannot keep up because another

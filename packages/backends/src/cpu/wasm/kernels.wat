@@ -18,7 +18,7 @@
   ;; packing
 
   ;; Panels [p0, p1) of B (byte address b; [k, n] row-major, or [n, k] when transB) into the kept layout at dst.
-  (func (export "pack_panels") (param $b i32) (param $k i32) (param $n i32) (param $transB i32) (param $dst i32) (param $p0 i32) (param $p1 i32)
+  (func $pack_panels (export "pack_panels") (param $b i32) (param $k i32) (param $n i32) (param $transB i32) (param $dst i32) (param $p0 i32) (param $p1 i32)
     (local $np i32) (local $k0 i32) (local $depth i32) (local $p i32) (local $kk i32) (local $jj i32)
     (local $j0 i32) (local $width i32) (local $out i32) (local $src i32)
     (local.set $np (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)))
@@ -129,9 +129,13 @@
 
   ;; A [m, k] (row stride lda bytes) into row blocks of 4: block rb holds k steps of 4 floats (rows
   ;; 4rb..4rb+3, the last row repeated past m) at dst + rb * k * 16, so the GEMM reads one stream.
-  (func (export "pack_a") (param $a i32) (param $lda i32) (param $m i32) (param $k i32) (param $dst i32)
+  ;; Packs row blocks [rb0, rb1) (threads split A so).
+  (func $pack_a (export "pack_a") (param $a i32) (param $lda i32) (param $m i32) (param $k i32) (param $dst i32) (param $rb0 i32) (param $rb1 i32)
     (local $rb i32) (local $kk i32) (local $r0 i32) (local $a0 i32) (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $rows i32)
     (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $r0 (i32.shl (local.get $rb0) (i32.const 2)))
+    (local.set $dst (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $rb0) (local.get $k)) (i32.const 4))))
+    (if (i32.lt_u (i32.shl (local.get $rb1) (i32.const 2)) (local.get $m)) (then (local.set $m (i32.shl (local.get $rb1) (i32.const 2)))))
     (block $done (loop $blocks
       (br_if $done (i32.ge_u (local.get $r0) (local.get $m)))
       (local.set $rows (i32.sub (local.get $m) (local.get $r0)))
@@ -178,10 +182,50 @@
       (local.set $r0 (i32.add (local.get $r0) (i32.const 4)))
       (br $blocks))))
 
+  ;; A [m, k] given as its transpose X [k, m] (row stride ldx bytes: a weight gradient's X^T, a view
+  ;; the plan did not copy), packed as pack_a packs A, for row blocks [rb0, rb1): rows 4rb..4rb+3 of
+  ;; A at step kk are the four floats X[kk, 4rb..4rb+3], one load; a last, narrower block repeats its
+  ;; last row.
+  (func (export "pack_a_t") (param $x i32) (param $ldx i32) (param $m i32) (param $k i32) (param $dst i32) (param $rb0 i32) (param $rb1 i32)
+    (local $rb i32) (local $r0 i32) (local $kk i32) (local $src i32) (local $out i32) (local $i i32) (local $row i32)
+    (local.set $rb (local.get $rb0))
+    (block $done (loop $blocks
+      (br_if $done (i32.ge_u (local.get $rb) (local.get $rb1)))
+      (local.set $r0 (i32.shl (local.get $rb) (i32.const 2)))
+      (local.set $out (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $rb) (local.get $k)) (i32.const 4))))
+      (local.set $src (i32.add (local.get $x) (i32.shl (local.get $r0) (i32.const 2))))
+      (local.set $kk (i32.const 0))
+      (if (i32.le_u (i32.add (local.get $r0) (i32.const 4)) (local.get $m))
+        (then
+          (block $kdone (loop $kloop
+            (br_if $kdone (i32.ge_u (local.get $kk) (local.get $k)))
+            (v128.store (local.get $out) (v128.load (local.get $src)))
+            (local.set $src (i32.add (local.get $src) (local.get $ldx)))
+            (local.set $out (i32.add (local.get $out) (i32.const 16)))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+            (br $kloop))))
+        (else
+          (block $kdone1 (loop $kloop1
+            (br_if $kdone1 (i32.ge_u (local.get $kk) (local.get $k)))
+            (local.set $i (i32.const 0))
+            (block $idone (loop $iloop
+              (br_if $idone (i32.ge_u (local.get $i) (i32.const 4)))
+              (local.set $row (i32.add (local.get $r0) (local.get $i)))
+              (if (i32.ge_u (local.get $row) (local.get $m)) (then (local.set $row (i32.sub (local.get $m) (i32.const 1)))))
+              (f32.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2)))
+                (f32.load (i32.add (i32.add (local.get $x) (i32.mul (local.get $kk) (local.get $ldx))) (i32.shl (local.get $row) (i32.const 2)))))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br $iloop)))
+            (local.set $out (i32.add (local.get $out) (i32.const 16)))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+            (br $kloop1)))))
+      (local.set $rb (i32.add (local.get $rb) (i32.const 1)))
+      (br $blocks))))
+
   ;; C[0:m, panels p0..p1) = A @ B with A packed by pack_a (at ap) and B in the kept layout at
   ;; packed; C at c (row stride ldc bytes), only C[i < m, j < n] written. A 4 x 8 block of C lives in
   ;; eight f32x4 accumulators for up to 256 steps of k; each step reads 8 floats of B and 4 of A.
-  (func (export "gemm") (param $ap i32) (param $m i32) (param $packed i32) (param $k i32) (param $n i32)
+  (func $gemm (export "gemm") (param $ap i32) (param $m i32) (param $packed i32) (param $k i32) (param $n i32)
         (param $c i32) (param $ldc i32) (param $p0 i32) (param $p1 i32)
     (local $k0 i32) (local $depth i32) (local $blockBase i32) (local $acc i32)
     (local $i0 i32) (local $iEnd i32) (local $p i32) (local $pp i32) (local $pbase i32) (local $r0 i32)
@@ -260,6 +304,28 @@
         (br $iloop)))
       (local.set $k0 (i32.add (local.get $k0) (i32.const 256)))
       (br $kloop))))
+
+;; Batches [b0, b1) of C[i] = A[i] @ B[i], products too small to split (attention's, one per batch
+  ;; and head): each packs its A and B into this thread's scratch and runs the GEMM over every panel,
+  ;; so threads split a batched product by batches. A[i] at a + i * sa bytes (rows of lda bytes), B[i]
+  ;; ([k, n], or [n, k] when transB) at b + i * sb, C[i] at c + i * sc (rows of n floats); strides may
+  ;; be 0 (a broadcast operand).
+  (func (export "gemm_batches") (param $a i32) (param $sa i32) (param $lda i32) (param $b i32) (param $sb i32) (param $transB i32)
+        (param $c i32) (param $sc i32) (param $m i32) (param $k i32) (param $n i32) (param $scratch i32) (param $b0 i32) (param $b1 i32)
+    (local $i i32) (local $panels i32) (local $packedB i32)
+    (local.set $panels (i32.shr_u (i32.add (local.get $n) (i32.const 7)) (i32.const 3)))
+    (local.set $packedB (i32.add (local.get $scratch) (i32.shl (i32.mul (i32.shr_u (i32.add (local.get $m) (i32.const 3)) (i32.const 2)) (local.get $k)) (i32.const 4))))
+    (local.set $i (local.get $b0))
+    (block $done (loop $batches
+      (br_if $done (i32.ge_u (local.get $i) (local.get $b1)))
+      (call $pack_a (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $sa))) (local.get $lda) (local.get $m) (local.get $k) (local.get $scratch)
+        (i32.const 0) (i32.shr_u (i32.add (local.get $m) (i32.const 3)) (i32.const 2)))
+      (call $pack_panels (i32.add (local.get $b) (i32.mul (local.get $i) (local.get $sb))) (local.get $k) (local.get $n) (local.get $transB) (local.get $packedB)
+        (i32.const 0) (local.get $panels))
+      (call $gemm (local.get $scratch) (local.get $m) (local.get $packedB) (local.get $k) (local.get $n)
+        (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $sc))) (i32.shl (local.get $n) (i32.const 2)) (i32.const 0) (local.get $panels))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $batches))))
 
   ;; out[j] = x . B[:, j] for the columns of panels [p0, p1): one row of A (decoding) against kept
   ;; panels, streaming each panel once. Four accumulators break the add dependency chain.

@@ -1,5 +1,5 @@
 import { compileElementwise, parsePlanKey, type ElementwiseWasmPlan } from '../wasm-codegen/elementwise-wasm.ts';
-import { placeInHeap } from '../wasm-runtime/placement.ts';
+import { runInHeap } from '../wasm-runtime/placement.ts';
 import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
 import { CHUNK_END, CHUNK_START } from '../wasm-runtime/thread-pool.ts';
 
@@ -26,9 +26,5 @@ export function elementwiseWasm(rt: WasmRuntime, s: KernelSettings, key: string,
   const n = plan.flat ? Math.min(FLAT_ROW, total) : (outShape[outShape.length - 1] ?? 1);
   if (n === 0) return;
   const rows = Math.ceil(total / n);
-  const outOwn = rt.heap.addressOf(out);
-  const { at, extra } = placeInHeap(rt, ins, outOwn < 0 ? total * 4 : 0);
-  const outAt = outOwn >= 0 ? outOwn : extra;
-  rt.parallelGenerated(s, module, [CHUNK_START, CHUNK_END, n, total, outAt, ...at], rows, total < 2 * s.parallelFrom ? 1 : s.threads, Math.ceil(CHUNK_VALUES / n));
-  if (outOwn < 0) out.set(out instanceof Int32Array ? new Int32Array(rt.heap.memory.buffer, outAt, total) : new Float32Array(rt.heap.memory.buffer, outAt, total));
+  runInHeap(rt, ins, out, (at, outAt) => rt.parallelGenerated(s, module, [CHUNK_START, CHUNK_END, n, total, outAt, ...at], rows, total < 2 * s.parallelFrom ? 1 : s.threads, Math.ceil(CHUNK_VALUES / n)));
 }

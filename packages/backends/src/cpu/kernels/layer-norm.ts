@@ -1,4 +1,4 @@
-import { placeInHeap } from '../wasm-runtime/placement.ts';
+import { runInHeap } from '../wasm-runtime/placement.ts';
 import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
 import { CHUNK_END, CHUNK_START } from '../wasm-runtime/thread-pool.ts';
 
@@ -9,13 +9,8 @@ import { CHUNK_END, CHUNK_START } from '../wasm-runtime/thread-pool.ts';
 export function layerNormWasm(rt: WasmRuntime, s: KernelSettings, x: Float32Array, residual: Float32Array | undefined, gamma: Float32Array, beta: Float32Array, out: Float32Array, d: number, eps: number): void {
   const rows = d === 0 ? 0 : out.length / d;
   if (rows === 0) return;
-  const outOwn = rt.heap.addressOf(out);
-  const {
-    at: [xAt, rAt, gAt, bAt],
-    extra,
-  } = placeInHeap(rt, [x, residual, gamma.subarray(0, d), beta.subarray(0, d)], outOwn < 0 ? out.length * 4 : 0);
-  const outAt = outOwn >= 0 ? outOwn : extra;
   const epsBits = new Int32Array(new Float32Array([eps]).buffer)[0]!;
-  rt.parallel(s, 'layer_norm', [xAt!, rAt!, gAt!, bAt!, outAt, d, epsBits, CHUNK_START, CHUNK_END], rows, rows * d * 64 < s.parallelFrom ? 1 : s.threads);
-  if (outOwn < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt, out.length));
+  runInHeap(rt, [x, residual, gamma.subarray(0, d), beta.subarray(0, d)], out, ([xAt, rAt, gAt, bAt], outAt) =>
+    rt.parallel(s, 'layer_norm', [xAt!, rAt!, gAt!, bAt!, outAt, d, epsBits, CHUNK_START, CHUNK_END], rows, rows * d * 64 < s.parallelFrom ? 1 : s.threads),
+  );
 }

@@ -1,4 +1,4 @@
-import { placeInHeap } from '../wasm-runtime/placement.ts';
+import { runInHeap } from '../wasm-runtime/placement.ts';
 import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
 import { CHUNK_END, CHUNK_START } from '../wasm-runtime/thread-pool.ts';
 import { reduceAxes } from './normalize.ts';
@@ -21,16 +21,10 @@ export function reduceWasm(rt: WasmRuntime, s: KernelSettings, kind: 'sum' | 'me
   const columns = /^R+K+$/.test(pattern);
   if (kind === 'max' || !(x instanceof Float32Array) || !(out instanceof Float32Array) || total === 0 || (!rows && !columns)) return reduceAxes(kind, x, out, shape, axes);
   const count = total / out.length;
-  const outOwn = rt.heap.addressOf(out);
-  const {
-    at: [xAt],
-    extra,
-  } = placeInHeap(rt, [x], outOwn < 0 ? out.length * 4 : 0);
-  const outAt = outOwn >= 0 ? outOwn : extra;
   const threads = total < VALUES_PER_PRODUCT * s.parallelFrom ? 1 : s.threads;
-  if (rows) rt.parallel(s, 'sum_rows', [xAt!, outAt, count, CHUNK_START, CHUNK_END], out.length, threads);
-  else rt.parallel(s, 'sum_columns', [xAt!, outAt, count, out.length, CHUNK_START, CHUNK_END], Math.ceil(out.length / 8), threads);
-  const result = outOwn >= 0 ? out : new Float32Array(rt.heap.memory.buffer, outAt, out.length);
-  if (kind === 'mean') for (let i = 0; i < out.length; i++) result[i]! /= count;
-  if (outOwn < 0) out.set(result);
+  runInHeap(rt, [x], out, ([xAt], outAt) => {
+    if (rows) rt.parallel(s, 'sum_rows', [xAt!, outAt, count, CHUNK_START, CHUNK_END], out.length, threads);
+    else rt.parallel(s, 'sum_columns', [xAt!, outAt, count, out.length, CHUNK_START, CHUNK_END], Math.ceil(out.length / 8), threads);
+  });
+  if (kind === 'mean') for (let i = 0; i < out.length; i++) out[i]! /= count;
 }

@@ -1,5 +1,5 @@
 import { InputError } from '@loom/graph';
-import { placeInHeap } from '../wasm-runtime/placement.ts';
+import { placeInHeap, runInHeap } from '../wasm-runtime/placement.ts';
 import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
 import { CHUNK_END, CHUNK_START } from '../wasm-runtime/thread-pool.ts';
 import { softmaxAxis } from './normalize.ts';
@@ -18,14 +18,7 @@ export function softmaxWasm(rt: WasmRuntime, s: KernelSettings, x: Float32Array,
   const d = shape[axis]!;
   if (axis !== shape.length - 1 || d === 0 || out.length === 0) return softmaxAxis(x, out, shape, axis);
   const rows = out.length / d;
-  const outOwn = rt.heap.addressOf(out);
-  const {
-    at: [xAt],
-    extra,
-  } = placeInHeap(rt, [x], outOwn < 0 ? out.length * 4 : 0);
-  const outAt = outOwn >= 0 ? outOwn : extra;
-  rt.parallel(s, 'softmax_rows', [xAt!, outAt, d, CHUNK_START, CHUNK_END], rows, out.length < PARALLEL_VALUES ? 1 : s.threads);
-  if (outOwn < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt, out.length));
+  runInHeap(rt, [x], out, ([xAt], outAt) => rt.parallel(s, 'softmax_rows', [xAt!, outAt, d, CHUNK_START, CHUNK_END], rows, out.length < PARALLEL_VALUES ? 1 : s.threads));
 }
 
 /**

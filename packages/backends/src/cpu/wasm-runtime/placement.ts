@@ -20,3 +20,15 @@ export function placeInHeap(rt: WasmRuntime, arrays: readonly (Float32Array | In
   for (const c of copies) new Float32Array(rt.heap.memory.buffer, scratch + c.offset, c.array.length).set(new Float32Array(c.array.buffer, c.array.byteOffset, c.array.length));
   return { at: at.map((a) => (a < 0 ? scratch + copies[-a - 1]!.offset : a)), extra: scratch + bytes };
 }
+
+/**
+ * Runs `kernel` with the byte addresses of `inputs` (placed as placeInHeap places them) and of `out`:
+ * its own where it lives in the heap, else a scratch block copied into `out` afterwards.
+ */
+export function runInHeap(rt: WasmRuntime, inputs: readonly (Float32Array | Int32Array | undefined)[], out: Float32Array | Int32Array, kernel: (at: number[], outAt: number) => void): void {
+  const outOwn = rt.heap.addressOf(out);
+  const { at, extra } = placeInHeap(rt, inputs, outOwn < 0 ? out.length * 4 : 0);
+  const outAt = outOwn >= 0 ? outOwn : extra;
+  kernel(at, outAt);
+  if (outOwn < 0) out.set(out instanceof Int32Array ? new Int32Array(rt.heap.memory.buffer, outAt, out.length) : new Float32Array(rt.heap.memory.buffer, outAt, out.length));
+}

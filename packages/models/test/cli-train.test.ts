@@ -30,6 +30,17 @@ describe('loom train reverse', () => {
     expect(reversed.stdout).toMatch(/^[a-z ]*\n$/); // four steps train nothing useful; it runs
   }, 120_000);
 
+  it("--source-positions from-start trains the paper's positions: reverse.json says nothing of them, and loom reverse --model reads it so", async () => {
+    const paper = join(dir, 'paper');
+    const run = await loom('train', 'reverse', '--max-len', '4', '--batch', '4', '--eval-every', '2', '--quiet', '--out', paper, '--steps', '1', '--target', '1', '--source-positions', 'from-start');
+    expect(run.code, run.stderr).toBe(0);
+    const description = JSON.parse(readFileSync(join(paper, 'reverse.json'), 'utf8'));
+    expect(description).toMatchObject({ trained_max_chars: 4, train_steps: 1 });
+    expect(description.source_positions).toBeUndefined();
+    expect((await loom('reverse', '--model', paper, 'ab')).code).toBe(0);
+    expectUserError(await loom('train', 'reverse', '--source-positions', 'middle', '--out', join(dir, 'bad'), '--quiet'), /--source-positions <way>' argument 'middle' is invalid. Allowed choices are from-end, from-start/);
+  }, 120_000);
+
   it('refuses to replace an earlier run without --force, a --max-len the positions cannot hold, and --resume with no checkpoint', async () => {
     expectUserError(await loom('train', 'reverse', ...tiny, '--steps', '1'), /holds an earlier run \(reverse\.json, .*\); pass --force to replace it or --resume to continue it/);
     expectUserError(await loom('train', 'reverse', '--max-len', '63', '--out', join(dir, 'long'), '--quiet'), /--max-len 63: the model's 64 positions hold strings of at most 62 characters/);

@@ -27,8 +27,13 @@ export function buildProgram(unguarded: CliIo = processIo): Command {
   // commander's own errors (bad arguments) get the same prefix as ours
   const output = { writeOut: io.out, writeErr: io.err, outputError: (text: string, write: (s: string) => void) => write(`loom: ${text}`) };
   program.configureOutput(output);
+  // nested commands too (train reverse): commander copies no settings to commands built apart
+  const configure = (command: Command): Command => {
+    command.commands.forEach(configure);
+    return command.exitOverride().configureOutput(output).showSuggestionAfterError(true);
+  };
   for (const command of [reverseCommand(io), generateCommand(io), translateCommand(io), logitsCommand(io), gradCommand(io), trainCommand(io), paramsCommand(io), checkGraphCommand(io), compileCommand(io), verifyCommand(io), exportCommand(io), inspectCommand(io)]) {
-    program.addCommand(command.exitOverride().configureOutput(output).showSuggestionAfterError(true));
+    program.addCommand(configure(command));
   }
   return program;
 }

@@ -101,8 +101,13 @@ export function planElementwiseWasm(expr: Expr, inputs: readonly { readonly stat
   if (supported(expr, dtypes) === undefined) return undefined;
   const access = inputs.map((i) => accessOf(i.staticShape, outShape));
   if (access.some((a) => a === undefined)) return undefined;
-  return { expr, access: access as InputAccess[], dtypes, flat: access.every((a) => a === 'full' || a === 'scalar') };
+  const plan = { expr, access: access as InputAccess[], dtypes, flat: access.every((a) => a === 'full' || a === 'scalar') };
+  // browsers compile at most 4 KB synchronously on the main thread (the runtime compiles on first use)
+  return compileElementwise(plan).length <= MAX_SYNC_MODULE_BYTES ? plan : undefined;
 }
+
+/** Chrome refuses `new WebAssembly.Module` of more bytes on the main thread. */
+const MAX_SYNC_MODULE_BYTES = 4096;
 
 /** The plan as a string: the cache key of its module, and what generated code passes to the runtime. */
 export const planKey = (plan: ElementwiseWasmPlan): string => JSON.stringify([plan.expr, plan.access, plan.dtypes, plan.flat]);

@@ -64,7 +64,8 @@ function trainReverseCommand(io: CliIo): Command {
     .option('--quiet', 'no progress bar')
     .addOption(backendOption())
     .addOption(new Option('--from <dir>', 'the folder of the reverse.json whose config is trained (default: the shipped one)'))
-    .action(async (opts: TrainReverseFlags & { from?: string }) => {
+    .addOption(new Option('--source-positions <way>', "how the source's positions count: from its end (output i reads position i; the recipe) or from its start (the paper's)").choices(['from-end', 'from-start']))
+    .action(async (opts: TrainReverseFlags & { from?: string; sourcePositions?: 'from-start' | 'from-end' }) => {
       const out = resolve(opts.out);
       const files = prepareOutFolder(out, opts);
       const checkpointPath = join(out, TRAINED_FILES.checkpoint);
@@ -77,8 +78,8 @@ function trainReverseCommand(io: CliIo): Command {
       const base = parseReverseSpec(readUserFile(descriptionPath, 'model description').toString('utf8'), descriptionPath);
       if (maxLen > base.config.maxLen - 2) throw new ModelInputError(`--max-len ${maxLen}: the model's ${base.config.maxLen} positions hold strings of at most ${base.config.maxLen - 2} characters (with BOS and EOS)`);
       // the source's format: the recipe's for a new run, the checkpoint's for a resumed one
-      const sourcePositions = run ? (run['config'] as { sourcePositions?: 'from-start' | 'from-end' }).sourcePositions : REVERSE_TRAINING.sourcePositions;
-      const spec = { ...base, config: { ...base.config, ...(sourcePositions ? { sourcePositions } : {}) }, trainedMaxChars: maxLen, sourceEos: run ? run['sourceEos'] === true : REVERSE_TRAINING.sourceEos };
+      const sourcePositions = run ? ((run['config'] as { sourcePositions?: 'from-start' | 'from-end' }).sourcePositions ?? 'from-start') : (opts.sourcePositions ?? REVERSE_TRAINING.sourcePositions);
+      const spec = { ...base, config: { ...base.config, sourcePositions }, trainedMaxChars: maxLen, sourceEos: run ? run['sourceEos'] === true : REVERSE_TRAINING.sourceEos };
       const backend = await commandBackend(opts);
       // the description first (without the training record), so that a run stopped early can be resumed
       if (!opts.resume) await files.write(TRAINED_FILES.description, new TextEncoder().encode(`${JSON.stringify(reverseJsonOf(spec), null, 1)}\n`));

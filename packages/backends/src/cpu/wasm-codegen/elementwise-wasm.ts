@@ -103,11 +103,16 @@ export function planElementwiseWasm(expr: Expr, inputs: readonly { readonly stat
   if (access.some((a) => a === undefined)) return undefined;
   const plan = { expr, access: access as InputAccess[], dtypes, flat: access.every((a) => a === 'full' || a === 'scalar') };
   // browsers compile at most 4 KB synchronously on the main thread (the runtime compiles on first use)
-  return compileElementwise(plan).length <= MAX_SYNC_MODULE_BYTES ? plan : undefined;
+  const key = planKey(plan);
+  let bytes = moduleSizes.get(key);
+  if (bytes === undefined) moduleSizes.set(key, (bytes = compileElementwise(plan).length));
+  return bytes <= MAX_SYNC_MODULE_BYTES ? plan : undefined;
 }
 
 /** Chrome refuses `new WebAssembly.Module` of more bytes on the main thread. */
 const MAX_SYNC_MODULE_BYTES = 4096;
+/** Module sizes by plan key: each prepare plans every kernel again, and a plan compiles to the same bytes. */
+const moduleSizes = new Map<string, number>();
 
 /** The plan as a string: the cache key of its module, and what generated code passes to the runtime. */
 export const planKey = (plan: ElementwiseWasmPlan): string => JSON.stringify([plan.expr, plan.access, plan.dtypes, plan.flat]);

@@ -1,7 +1,7 @@
 import { cpuThreads } from '../cpu-threads.ts';
 import { WasmHeap } from './heap.ts';
 import { kernelModule, relaxedSimdSupported, type KernelExports, type KernelName, type SimdFlavor } from './simd.ts';
-import { ThreadPool, type GeneratedModule, type KernelArg } from './thread-pool.ts';
+import { FIRST_GENERATED_MODULE, ThreadPool, type GeneratedModule, type Job, type KernelArg } from './thread-pool.ts';
 
 /** How the cpu backend runs its WebAssembly kernels (prepare options; every field has a default). */
 export interface CpuKernelOptions {
@@ -48,7 +48,7 @@ export class WasmRuntime {
   private pool: ThreadPool | undefined;
   private scratchAt = 0;
   private scratchBytes = 0;
-  /** Modules generated at prepare time (wasm-codegen), by their key; index i is job module 2 + i. */
+  /** Modules generated at prepare time (wasm-codegen), by their key; index i is job module FIRST_GENERATED_MODULE + i. */
   private readonly generated: GeneratedModule[] = [];
   private readonly generatedByKey = new Map<string, number>();
 
@@ -93,15 +93,19 @@ export class WasmRuntime {
    * per-thread blocks (perThread).
    */
   parallel(s: KernelSettings, kernel: KernelName, args: readonly KernelArg[], total: number, threads: number, minChunk = 1): void {
+    this.split(s, { kernel }, this.local[s.flavor]![kernel] as (...a: number[]) => void, args, total, threads, minChunk);
+  }
+
+  /** One call here, or a job for the pool: what `parallel` and `parallelGenerated` share. */
+  private split(s: KernelSettings, target: Pick<Job, 'kernel' | 'module'>, here: (...a: number[]) => void, args: readonly KernelArg[], total: number, threads: number, minChunk: number): void {
     if (total <= 0) return;
-    const flavor = s.flavor;
     // one call on this thread when there is no one to share with, or the workers are paused (another process has their cores)
     if (threads <= 1 || !this.pool || this.pool.threads === 1 || total <= minChunk || (s.pauseWhenContended && !this.pool.workersWelcome)) {
-      (this.local[flavor]![kernel] as (...a: number[]) => void)(...args.map((arg) => evaluateArg(arg, 0, total)));
+      here(...args.map((arg) => evaluateArg(arg, 0, total)));
       return;
     }
     const chunk = Math.max(minChunk, Math.ceil(total / (threads * CHUNKS_PER_THREAD)));
-    this.pool.dispatch({ flavor, kernel, args, total, chunk, threads });
+    this.pool.dispatch({ flavor: s.flavor, ...target, args, total, chunk, threads });
   }
 
   /**
@@ -114,7 +118,7 @@ export class WasmRuntime {
       const module = new WebAssembly.Module(compile());
       const generated = { module, exports: new WebAssembly.Instance(module, { env: { memory: this.heap.memory } }).exports as GeneratedModule['exports'] };
       this.generated.push(generated);
-      index = 2 + this.generated.length - 1;
+      index = FIRST_GENERATED_MODULE + this.generated.length - 1;
       if (this.pool && this.pool.addModule(generated) !== index) throw new Error('cpu: generated module numbering out of step with the thread pool');
       this.generatedByKey.set(key, index);
     }
@@ -123,13 +127,7 @@ export class WasmRuntime {
 
   /** `run` of generated module `module` over `total` items, as `parallel` runs a hand-written kernel. */
   parallelGenerated(s: KernelSettings, module: number, args: readonly KernelArg[], total: number, threads: number, minChunk = 1): void {
-    if (total <= 0) return;
-    if (threads <= 1 || !this.pool || this.pool.threads === 1 || total <= minChunk || (s.pauseWhenContended && !this.pool.workersWelcome)) {
-      this.generated[module - 2]!.exports['run']!(...args.map((arg) => evaluateArg(arg, 0, total)));
-      return;
-    }
-    const chunk = Math.max(minChunk, Math.ceil(total / (threads * CHUNKS_PER_THREAD)));
-    this.pool.dispatch({ flavor: s.flavor, kernel: 'run', module, args, total, chunk, threads });
+    this.split(s, { kernel: 'run', module }, this.generated[module - FIRST_GENERATED_MODULE]!.exports['run']!, args, total, threads, minChunk);
   }
 
   /** Runs `kernel` once on each of `threads` threads at the same time, with `args` (for measuring the arithmetic bound). */

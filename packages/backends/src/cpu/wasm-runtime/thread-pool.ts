@@ -27,7 +27,7 @@ const MAX_ARGS = 32;
 const WAKE = 2; // job number, for Atomics.wait / notify
 const DONE = 3; // chunks finished
 const FAILED = 4;
-const MODULE = 5; // 0: plain kernels, 1: relaxed, 2 on: modules generated at prepare time
+const MODULE = 5; // 0: plain kernels, 1: relaxed, then the modules generated at prepare time (FIRST_GENERATED_MODULE on)
 const KERNEL = 6;
 const COUNT = 7; // arguments
 const TOTAL = 8; // work items
@@ -147,6 +147,8 @@ function runChunks(c: Int32Array, claim: BigInt64Array, moduleAt: (index: number
 const CLOSED = 0xffffffffn;
 
 const FLAVORS: readonly SimdFlavor[] = ['plain', 'relaxed'];
+/** Job module indices: the flavors' kernels first, then the generated modules in order. */
+export const FIRST_GENERATED_MODULE = FLAVORS.length;
 
 export interface WorkerHandle {
   postMessage(value: unknown): void;
@@ -180,7 +182,7 @@ export class ThreadPool {
   /**
    * A pool of `workers` threads (0 is a valid pool: everything runs on the caller). `modules` are the
    * flavors' compiled modules; `local` their instances on this thread; `generated` the modules made
-   * so far at prepare time (module indices 2 on, in order).
+   * so far at prepare time (module indices FIRST_GENERATED_MODULE on, in order).
    */
   static async create(workers: number, memory: WebAssembly.Memory, modules: Partial<Record<SimdFlavor, WebAssembly.Module>>, local: Partial<Record<SimdFlavor, KernelExports>>, generated: readonly GeneratedModule[] = []): Promise<ThreadPool> {
     const pool = new ThreadPool(local, generated);

@@ -36,6 +36,8 @@ interface TrainReverseFlags extends CpuKernelFlags {
   force?: boolean;
   quiet?: boolean;
   recompute?: boolean;
+  from?: string;
+  sourcePositions?: 'from-start' | 'from-end';
 }
 
 /** `loom train`: training Loom models from random weights (one task so far: reversing strings). */
@@ -65,7 +67,7 @@ function trainReverseCommand(io: CliIo): Command {
     .addOption(backendOption())
     .addOption(new Option('--from <dir>', 'the folder of the reverse.json whose config is trained (default: the shipped one)'))
     .addOption(new Option('--source-positions <way>', "how the source's positions count: from its end (output i reads position i; the recipe) or from its start (the paper's)").choices(['from-end', 'from-start']))
-    .action(async (opts: TrainReverseFlags & { from?: string; sourcePositions?: 'from-start' | 'from-end' }) => {
+    .action(async (opts: TrainReverseFlags) => {
       const out = resolve(opts.out);
       const files = prepareOutFolder(out, opts);
       const checkpointPath = join(out, TRAINED_FILES.checkpoint);

@@ -14,7 +14,7 @@ export { interpret, type InterpretOptions } from './interpreter.ts';
 export { graphToJson, graphFromJson } from './serialize.ts';
 export { printGraph, printNode } from './printer.ts';
 export { verifyGraph } from './verify.ts';
-export { UNARY_FUNCTIONS, BINARY_FUNCTIONS, COMPARE_FUNCTIONS, type UnaryName, type BinaryName, type CompareName } from './ops/elementwise.ts';
+export { UNARY_FUNCTIONS, BINARY_FUNCTIONS, COMPARE_FUNCTIONS, LOGICAL_FUNCTIONS, type UnaryName, type BinaryName, type CompareName, type LogicalName } from './ops/elementwise.ts';
 export { ACTIVATIONS, type Activation } from './ops/composite/ffn.ts';
 export { GLU_ACTIVATIONS, type GluActivation } from './ops/composite/glu-ffn.ts';
 export { ROPE_STYLES, ropeFrequencies, rotaryDims, type RopeStyle } from './ops/rope.ts';
@@ -37,5 +37,6 @@ export {
   type SafetensorsDType,
 } from './io/safetensors.ts';
 export { writeBlock } from './ops/cache-update.ts';
+export { ranksAbove, topKRows } from './ops/top-k.ts';
 export { DROPOUT_CONSTANTS, dropoutHash, dropoutKeeps } from './ops/dropout-hash.ts';
 export { mulberry32 } from './random.ts';

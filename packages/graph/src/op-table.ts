@@ -13,7 +13,7 @@ import { learnedPosenc, sinusoidalPosenc } from './ops/composite/posenc.ts';
 import { rmsNorm } from './ops/rms-norm.ts';
 import { rope } from './ops/rope.ts';
 import { concat } from './ops/concat.ts';
-import { binaryOps, compareOps, unaryOps } from './ops/elementwise.ts';
+import { binaryOps, compareOps, logicalOps, unaryOps } from './ops/elementwise.ts';
 import { gather } from './ops/gather.ts';
 import { layerNorm } from './ops/layer-norm.ts';
 import { matmul } from './ops/matmul.ts';
@@ -32,6 +32,7 @@ import { fusedMatmulRope } from './ops/fused/fused-matmul-rope.ts';
 import { fusedAddRmsNorm } from './ops/fused/fused-add-rms-norm.ts';
 import { dropout } from './ops/dropout.ts';
 import { scatterAdd } from './ops/scatter-add.ts';
+import { topK } from './ops/top-k.ts';
 import { softmaxCrossEntropy } from './ops/softmax-cross-entropy.ts';
 
 /** Every op Loom knows, keyed by name. Backends key their kernel tables by OpName. */
@@ -43,6 +44,7 @@ export const OPS = {
   ...unaryOps,
   ...binaryOps,
   ...compareOps,
+  ...logicalOps,
   where,
   cast,
   matmul,
@@ -58,6 +60,7 @@ export const OPS = {
   concat,
   cache_update: cacheUpdate,
   scatter_add: scatterAdd,
+  top_k: topK,
   softmax_cross_entropy: softmaxCrossEntropy,
   dropout,
   linear,

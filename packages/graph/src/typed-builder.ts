@@ -349,6 +349,23 @@ export class ModelBuilder {
     return this.wrap(this.graph.add('ffn', [x.ref, w1.ref, b1.ref, w2.ref, b2.ref], { activation }));
   }
 
+  /**
+   * The k largest values along the last axis, largest first, and their indices (ties to the lower
+   * index, NaN first: torch.topk's order). Two top_k nodes, one per output.
+   */
+  topK<const H extends readonly Dim[], K extends number>(x: F32<readonly [...H, Dim]>, k: K): { values: F32<readonly [...H, K]>; indices: Tensor<'i32', readonly [...H, K]> } {
+    return {
+      values: this.wrap(this.graph.add('top_k', [x.ref], { k, output: 'values' })),
+      indices: this.wrap(this.graph.add('top_k', [x.ref], { k, output: 'indices' })),
+    };
+  }
+  /** Boolean logic on i32 masks (nonzero is true), i32 0/1 results: and, or of two broadcasting masks, not of one. */
+  logical<S extends Shape>(op: 'and' | 'or', a: Tensor<'i32', S>, b: Tensor<'i32', BroadcastTo<S>>): Tensor<'i32', S>;
+  logical<S extends Shape>(op: 'not', a: Tensor<'i32', S>): Tensor<'i32', S>;
+  logical(op: 'and' | 'or' | 'not', a: Tensor<'i32', Shape>, b?: Tensor<'i32', Shape>): Tensor<'i32', Shape> {
+    return this.wrap(this.graph.add(`logical_${op}`, b ? [a.ref, b.ref] : [a.ref]));
+  }
+
   /** The graph with these outputs and every state's next value (see `state`). */
   build(outputs: Readonly<Record<string, Tensor>>): Graph {
     const all = Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, t.ref]));

@@ -1,4 +1,4 @@
-import { broadcastStrides, erf, gelu, geluTanh, sizeOf, writeBlock } from '@loom/graph';
+import { broadcastStrides, erf, gelu, geluTanh, sizeOf, topKRows, writeBlock } from '@loom/graph';
 import { attentionWasm } from './kernels/attention.ts';
 import { batchedMatmul, transposedOperand, type EpilogueArrays } from './kernels/matmul.ts';
 import { concatInto, gatherRows, sliceInto, transposeInto } from './kernels/movement.ts';
@@ -75,6 +75,7 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
     softmaxCrossEntropy: (logits: Float32Array, labels: Int32Array, out: Float32Array, classes: number, ignoreIndex: number | null, smoothing: number) =>
       softmaxCrossEntropyWasm(wasm, settings, logits, labels, out, classes, ignoreIndex, smoothing),
     dropout: dropoutInto,
+    topK: topKRows,
     /** Frees the temporaries of the kernel that just ran. */
     endKernel: () => {
       for (const at of temporaries) wasm.heap.release(at);

@@ -57,6 +57,12 @@ export function renderExpr<H extends string>(language: ExprLanguage<H>, expr: Ex
     }
     const zero = language.literal(0, 'i32');
     if (e.op === 'where') return { value: bind(language.select(`${values[0]} ${language.compare.not_equal} ${zero}`, values[1]!, values[2]!)), dtype: args[1]!.dtype };
+    // logic on i32 masks through the comparisons every language has: nonzero is true
+    const one = language.literal(1, 'i32');
+    const isTrue = (v: string) => `${v} ${language.compare.not_equal} ${zero}`;
+    if (e.op === 'logical_not') return { value: bind(language.select(isTrue(values[0]!), zero, one)), dtype: 'i32' };
+    if (e.op === 'logical_and') return { value: bind(language.select(isTrue(values[0]!), bind(language.select(isTrue(values[1]!), one, zero)), zero)), dtype: 'i32' };
+    if (e.op === 'logical_or') return { value: bind(language.select(isTrue(values[0]!), one, bind(language.select(isTrue(values[1]!), one, zero)))), dtype: 'i32' };
     if (Object.hasOwn(language.compare, e.op)) {
       const operator = language.compare[e.op as keyof typeof language.compare];
       return { value: bind(language.select(`${values[0]} ${operator} ${values[1]}`, language.literal(1, 'i32'), zero)), dtype: 'i32' };

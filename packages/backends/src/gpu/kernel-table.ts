@@ -31,6 +31,7 @@ export const GPU_KERNELS = {
   scatter_add: 'scatterAddKernel',
   softmax_cross_entropy: 'softmaxCrossEntropyKernel',
   dropout: 'dropoutKernel',
+  top_k: 'topKKernel',
 } as const satisfies Partial<Record<OpName, string>>;
 
 export type GpuKernelName = (typeof GPU_KERNELS)[keyof typeof GPU_KERNELS] | 'primitiveElementwiseKernel';

@@ -124,6 +124,9 @@ export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOp
       const [op, negate] = COMPARE[node.op]!;
       const b = m.node(op, [at(node, 0), at(node, 1)]);
       out = cast(negate ? m.node('Not', [b]) : b, OnnxDataType.INT32);
+    } else if (node.op === 'logical_and' || node.op === 'logical_or' || node.op === 'logical_not') {
+      const bools = node.inputs.map((_, i) => cast(at(node, i), OnnxDataType.BOOL));
+      out = cast(m.node({ logical_and: 'And', logical_or: 'Or', logical_not: 'Not' }[node.op], bools), OnnxDataType.INT32);
     } else if (node.op === 'where') {
       out = m.node('Where', [cast(at(node, 0), OnnxDataType.BOOL), at(node, 1), at(node, 2)]);
     } else if (node.op === 'cast') {
@@ -144,6 +147,10 @@ export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOp
       out = m.node('Softmax', [at(node, 0)], { axis: { int: a['axis'] as number } });
     } else if (node.op === 'layer_norm') {
       out = m.node('LayerNormalization', [at(node, 0), at(node, 1), at(node, 2)], { axis: { int: -1 }, epsilon: { float: a['eps'] as number } });
+    } else if (node.op === 'top_k') {
+      // ONNX's TopK orders ties by the lower index too (sorted, largest); its indices are int64
+      const [values, indices] = m.nodeOutputs('TopK', [at(node, 0), m.int64s([a['k'] as number])], { axis: { int: -1 }, largest: { int: 1 }, sorted: { int: 1 } }, 2);
+      out = a['output'] === 'indices' ? cast(indices!, OnnxDataType.INT32) : values!;
     } else if (node.op === 'gather') {
       out = m.node('Gather', [at(node, 0), at(node, 1)], { axis: { int: 0 } });
     } else if (node.op === 'reshape') {

@@ -53,6 +53,14 @@ export class OnnxModel {
     return output;
   }
 
+  /** A node of several outputs (TopK's values and indices): their names, in order. */
+  nodeOutputs(opType: string, inputs: readonly string[], attributes: Readonly<Record<string, Attribute>>, count: number): string[] {
+    const outputs = Array.from({ length: count }, () => this.name(opType.toLowerCase()));
+    const attribute = Object.entries(attributes).map(([name, value]) => attributeProto(name, value));
+    this.nodes.push({ opType, name: `${opType}_${this.nextId++}`, input: [...inputs], output: outputs, attribute });
+    return outputs;
+  }
+
   /**
    * A tensor as an initializer (weights, constants), float32 or int32 as Loom stores them. Its bytes
    * are taken (or converted, from float64) only when the model is encoded or its data file written.

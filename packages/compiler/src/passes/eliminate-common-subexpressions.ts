@@ -4,7 +4,7 @@ import { WorkingGraph } from '../rewrite/working-graph.ts';
 import { definePass } from './pass.ts';
 
 /** Ops whose two inputs may be swapped without changing a single bit of the result. */
-const COMMUTATIVE: ReadonlySet<string> = new Set(['add', 'mul', 'maximum', 'minimum', 'equal', 'not_equal']);
+const COMMUTATIVE: ReadonlySet<string> = new Set(['add', 'mul', 'maximum', 'minimum', 'equal', 'not_equal', 'logical_and', 'logical_or']);
 
 /**
  * Hash-consing: two nodes with the same op, the same inputs (after merging) and the same attributes

@@ -56,7 +56,18 @@ export const COMPARE_FUNCTIONS = {
   greater_equal: { f: (a: number, b: number) => (a >= b ? 1 : 0), ints: true },
 } as const satisfies Record<string, ScalarFn<(a: number, b: number) => number>>;
 
+/**
+ * Boolean logic on i32 masks: nonzero is true (as `where` reads a condition), results are i32 0/1.
+ * Routing and masks combine with them (a window and a causal mask, experts picked and kept).
+ */
+export const LOGICAL_FUNCTIONS = {
+  logical_and: { f: (a: number, b: number) => (a !== 0 && b !== 0 ? 1 : 0), arity: 2 },
+  logical_or: { f: (a: number, b: number) => (a !== 0 || b !== 0 ? 1 : 0), arity: 2 },
+  logical_not: { f: (a: number) => (a === 0 ? 1 : 0), arity: 1 },
+} as const;
+
 export type UnaryName = keyof typeof UNARY_FUNCTIONS;
+export type LogicalName = keyof typeof LOGICAL_FUNCTIONS;
 export type BinaryName = keyof typeof BINARY_FUNCTIONS;
 export type CompareName = keyof typeof COMPARE_FUNCTIONS;
 
@@ -122,6 +133,38 @@ function binaryOp(name: string, spec: ScalarFn<(a: number, b: number) => number>
     },
   });
 }
+
+function logicalOp(name: LogicalName): OpDef<Record<string, never>> {
+  const spec = LOGICAL_FUNCTIONS[name];
+  const inputs = spec.arity === 1 ? ['x'] : ['a', 'b'];
+  return defineOp({
+    name,
+    category: 'elementwise',
+    summary: `elementwise ${name.replace('logical_', '')} of i32 masks (nonzero is true), i32 0/1 result`,
+    attrs: noAttrs,
+    inputs,
+    minInputs: spec.arity,
+    infer(types) {
+      typeRule(types.every((t) => t.dtype === 'i32'), `${name} needs i32 masks, got ${types.map((t) => t.dtype).join(' and ')}`);
+      const shape = types.length === 1 ? types[0]!.shape : broadcastShapes(types[0]!.shape, types[1]!.shape);
+      typeRule(shape, `shapes ${types.map((t) => formatShape(t.shape)).join(' and ')} do not broadcast`);
+      return { dtype: 'i32', shape };
+    },
+    evaluate(args, _attrs, ctx) {
+      const out = allocStorage('i32', sizeOf(ctx.outShape), ctx.precision);
+      const f = spec.f as (a: number, b?: number) => number;
+      const [da, db] = [args[0]!.data, args[1]?.data];
+      forEachBroadcast(ctx.outShape, args.map((a) => a.shape), (i, off) => {
+        out[i] = f(da[off[0]!]!, db?.[off[1]!]);
+      });
+      return { dtype: 'i32', shape: ctx.outShape, data: out } satisfies NDArray;
+    },
+  });
+}
+
+export const logicalOps = Object.fromEntries(
+  (Object.keys(LOGICAL_FUNCTIONS) as LogicalName[]).map((n) => [n, logicalOp(n)]),
+) as Record<LogicalName, OpDef<Record<string, never>>>;
 
 export const unaryOps = Object.fromEntries(
   (Object.keys(UNARY_FUNCTIONS) as UnaryName[]).map((n) => [n, unaryOp(n)]),

@@ -86,6 +86,8 @@ export const RECIPE_KINDS = [
   'scatter_add',
   'softmax_cross_entropy',
   'dropout',
+  'logical',
+  'top_k',
 ] as const;
 export type RecipeKind = (typeof RECIPE_KINDS)[number];
 
@@ -803,6 +805,30 @@ const dropout: Build = (s, r) => {
   return s.value(s.add('dropout', [x, seed], { p, stream: r.x % 4 }), x.mag / (1 - p), p === 0.25 ? undefined : x.bits);
 };
 
+/** and/or of two i32 masks (or a mask and 0/1), or not of one: i32 values are exact everywhere. */
+const logical: Build = (s, r) => {
+  const a = s.pick(r.a, (v) => v.dtype === 'i32');
+  if (!a) return undefined;
+  if (r.x % 3 === 2) return s.value(s.add('logical_not', [a]), 1);
+  let b = s.pick(r.b, (v) => v.dtype === 'i32' && broadcasts(v.shape, a.shape) && v.ref !== a.ref);
+  if (!b || r.c % 3 === 0) b = s.constant(r.c % 2, [], 'i32');
+  const [x, y] = r.flag ? [b, a] : [a, b];
+  return s.value(s.add(r.x % 3 === 0 ? 'logical_and' : 'logical_or', [x, y]), 1);
+};
+
+/**
+ * top_k's values or indices along a static last axis. Only exact values are ranked (float32 and
+ * float64 must order them alike); multiples of 1/8 tie often, which exercises the lower-index rule.
+ */
+const topK: Build = (s, r) => {
+  const x = s.pick(r.a, (v) => v.dtype === 'f32' && isExact(v) && v.shape.length >= 1 && typeof v.shape[v.shape.length - 1] === 'number' && (v.shape[v.shape.length - 1] as number) >= 1);
+  if (!x) return undefined;
+  const n = x.shape[x.shape.length - 1] as number;
+  const k = 1 + (r.b % n);
+  if (r.flag) return s.value(s.add('top_k', [x], { k, output: 'indices' }), n);
+  return s.value(s.add('top_k', [x], { k, output: 'values' }), x.mag, x.bits);
+};
+
 const BUILDERS: Record<RecipeKind, Build> = {
   unary,
   binary,
@@ -833,6 +859,8 @@ const BUILDERS: Record<RecipeKind, Build> = {
   scatter_add: scatterAdd,
   softmax_cross_entropy: softmaxCrossEntropy,
   dropout,
+  logical,
+  top_k: topK,
 };
 
 /** Builds the graph a spec describes, and feeds and weights for it from the spec's seed. */

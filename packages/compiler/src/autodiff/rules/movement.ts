@@ -5,7 +5,8 @@ import type { VjpTable } from '../vjp.ts';
 /**
  * Ops that move elements: the cotangent moves back. reshape and transpose invert; concat slices
  * its cotangent apart; slice puts its cotangent back among zeros; gather adds each row's cotangent
- * into the table row it came from (scatter_add).
+ * into the table row it came from (scatter_add); top_k's values put their cotangent back where they
+ * were picked (a one-hot over the last axis, summed over the k picks: each index is picked once).
  */
 
 /** Zeros of `like`'s type along `axis`, with `size` there (the other axes as like's). */
@@ -74,6 +75,17 @@ export const MOVEMENT_RULES: VjpTable = {
       offset += size;
       return part;
     });
+  },
+  top_k: ({ b, inputs, cotangent, attrs }) => {
+    if (attrs.output === 'indices') return [undefined];
+    const x = inputs[0]!;
+    const shape = b.typeOf(x).shape;
+    const n = shape[shape.length - 1]!;
+    const lead = shape.slice(0, -1);
+    const picked = reshapeTo(b, b.add('top_k', [x], { k: attrs.k, output: 'indices' }), [...lead, attrs.k, 1]); // (..., k, 1)
+    const onehot = b.add('cast', [b.add('equal', [picked, b.add('range', [], { size: n, start: 0, step: 1, dtype: 'i32' })])], { dtype: 'f32' }); // (..., k, n)
+    const spread = b.add('mul', [onehot, reshapeTo(b, cotangent, [...lead, attrs.k, 1])]);
+    return [b.add('reduce_sum', [spread], { axes: [shape.length - 1], keepDims: false })]; // over k: (..., n)
   },
   gather: ({ b, inputs, cotangent }) => {
     const [table, indices] = inputs as [NodeRef, NodeRef];

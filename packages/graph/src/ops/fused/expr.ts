@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { DType } from '../../dtype.ts';
 import type { NodeRef, OpEmitter } from '../../op-def.ts';
 import { typeRule } from '../../op-def.ts';
-import { BINARY_FUNCTIONS, COMPARE_FUNCTIONS, UNARY_FUNCTIONS } from '../elementwise.ts';
+import { BINARY_FUNCTIONS, COMPARE_FUNCTIONS, LOGICAL_FUNCTIONS, UNARY_FUNCTIONS } from '../elementwise.ts';
 import { valueSchema } from '../schemas.ts';
 
 /**
@@ -10,7 +10,7 @@ import { valueSchema } from '../schemas.ts';
  * renders it to one loop body (JS, WGSL, GLSL); the reference evaluates it through `emitExpr`.
  * - `{ in: k }` reads input k at the output position (broadcast)
  * - `{ const: v, dtype }` a literal
- * - `{ op, args }` an elementwise op of the op table (unary, binary, comparison), `where`, or `cast`
+ * - `{ op, args }` an elementwise op of the op table (unary, binary, comparison, logical), `where`, or `cast`
  */
 export type Expr =
   | { readonly in: number }
@@ -26,6 +26,7 @@ export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
 );
 
 export function exprArity(op: string): number | undefined {
+  if (op in LOGICAL_FUNCTIONS) return LOGICAL_FUNCTIONS[op as keyof typeof LOGICAL_FUNCTIONS].arity;
   if (op in UNARY_FUNCTIONS || op === 'cast') return 1;
   if (op in BINARY_FUNCTIONS || op in COMPARE_FUNCTIONS) return 2;
   if (op === 'where') return 3;
@@ -51,6 +52,10 @@ export function exprDType(expr: Expr, inputs: readonly DType[]): DType {
   if (expr.op === 'where') {
     typeRule(args[0] === 'i32' && args[1] === args[2], `where needs (i32, T, T), got (${args.join(', ')})`);
     return args[1]!;
+  }
+  if (expr.op in LOGICAL_FUNCTIONS) {
+    typeRule(args.every((a) => a === 'i32'), `'${expr.op}' needs i32 masks, got ${args.join(' and ')}`);
+    return 'i32';
   }
   if (expr.op in COMPARE_FUNCTIONS) {
     typeRule(args[0] === args[1], `'${expr.op}' got ${args.join(' and ')}`);

@@ -1,0 +1,3 @@
+import { routingOpsSuite } from './suites/routing-ops-suite.ts';
+
+await routingOpsSuite('cpu');

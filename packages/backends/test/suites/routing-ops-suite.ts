@@ -1,0 +1,102 @@
+/**
+ * The ops a sparse mixture-of-experts and attention masks are built from (top_k, logical and/or/not)
+ * on one backend against the reference interpreter, written once and run on cpu, webgpu and webgl
+ * (*-routing-ops.test.ts): torch.topk's order (ties to the lower index), k from 1 to the whole axis,
+ * rows of 1 and odd primes, a symbolic number of rows, and the gradient of top_k's values.
+ */
+import { grad } from '@loom/compiler';
+import { GraphBuilder, interpret, type Graph, type NDArray } from '@loom/graph';
+import { describe, expect, it } from 'vitest';
+import type { Backend, BackendName } from '../../src/index.ts';
+import { randomF32, rng } from '../webgpu-data.ts';
+import { runsOn } from './exclusions.ts';
+import { suiteBackend } from './suite-backend.ts';
+
+async function run(backend: Backend, graph: Graph, feeds: Readonly<Record<string, NDArray>>, weights: ReadonlyMap<string, NDArray> = new Map()): Promise<Record<string, NDArray>> {
+  const model = await backend.prepare(graph, weights);
+  try {
+    return await model.run(feeds);
+  } finally {
+    model.dispose();
+  }
+}
+
+function topKGraph(shape: (number | string)[], k: number): Graph {
+  const b = new GraphBuilder();
+  const x = b.input('x', 'f32', shape);
+  return b.build({ values: b.add('top_k', [x], { k, output: 'values' }), indices: b.add('top_k', [x], { k, output: 'indices' }) });
+}
+
+const f32 = (shape: number[], values: number[]): NDArray => ({ dtype: 'f32', shape, data: Float32Array.from(values) });
+const i32 = (shape: number[], values: number[]): NDArray => ({ dtype: 'i32', shape, data: Int32Array.from(values) });
+
+export async function routingOpsSuite(name: BackendName): Promise<void> {
+  if (!runsOn('routing ops', name)) return;
+  const backend = await suiteBackend(name);
+  describe.skipIf(!backend)(`${name} kernels of the routing ops`, { timeout: 180_000 }, () => {
+    const b = backend!;
+
+    it('top_k: ties go to the lower index, as torch.topk orders them', async () => {
+      const x = f32([2, 6], [1, 3, 3, 0, 3, 2, -1, -1, -1, -1, -1, -1]);
+      const got = await run(b, topKGraph([2, 6], 4), { x });
+      expect(Array.from(got['indices']!.data)).toEqual([1, 2, 4, 5, 0, 1, 2, 3]);
+      expect(Array.from(got['values']!.data)).toEqual([3, 3, 3, 2, -1, -1, -1, -1]);
+    });
+
+    it.each([
+      ['one value, k 1', [1, 1], 1],
+      ['k 1 of 7', [5, 7], 1],
+      ['k 2 of 8 (Mixtral)', [13, 8], 2],
+      ['the whole axis sorted', [3, 5], 5],
+      ['rank 3, values with many ties', [2, 3, 7], 3],
+    ] as const)('top_k equals the reference: %s', async (_, shape, k) => {
+      const r = rng(shape.reduce((a, d) => a * d, k));
+      const x = randomF32([...shape], r, -2, 2);
+      // multiples of 1/4: exact in float32, and equal values are common
+      x.data.forEach((v, i) => (x.data[i] = Math.round(v * 4) / 4));
+      const graph = topKGraph([...shape], k);
+      const [got, want] = [await run(b, graph, { x }), interpret(graph, { x }, new Map())];
+      expect(Array.from(got['indices']!.data)).toEqual(Array.from(want['indices']!.data));
+      expect(Array.from(got['values']!.data)).toEqual(Array.from(want['values']!.data));
+    });
+
+    it('top_k: a symbolic number of rows (tokens) bound at run time', async () => {
+      const graph = topKGraph(['tokens', 8], 2);
+      for (const tokens of [1, 11]) {
+        const x = randomF32([tokens, 8], rng(tokens), -1, 1);
+        const got = await run(b, graph, { x });
+        expect(Array.from(got['indices']!.data)).toEqual(Array.from(interpret(graph, { x }, new Map())['indices']!.data));
+      }
+    });
+
+    it("top_k: the gradient of its values reaches the picked positions only, once each", async () => {
+      const g = new GraphBuilder();
+      const w = g.param('w', 'f32', [3, 5]);
+      const top = g.add('top_k', [w], { k: 2, output: 'values' });
+      const loss = g.add('reduce_sum', [g.add('mul', [top, g.constant([1, 10], [2])])], { axes: [0, 1], keepDims: false });
+      const graph = grad(g.build({ loss }), { loss: 'loss' });
+      const weights = new Map([['w', f32([3, 5], [0, 4, 1, 4, 2, 5, 5, 5, 0, 0, -1, -2, -3, -4, -5])]]);
+      const got = await run(b, graph, {}, weights);
+      expect(Array.from(got['grad.w']!.data)).toEqual([0, 1, 0, 10, 0, 1, 10, 0, 0, 0, 1, 10, 0, 0, 0]);
+    });
+
+    it('logical_and, logical_or, logical_not on masks (nonzero is true), broadcast', async () => {
+      const g = new GraphBuilder();
+      const a = g.input('a', 'i32', [2, 3]);
+      const c = g.input('c', 'i32', [3]);
+      const graph = g.build({
+        and: g.add('logical_and', [a, c]),
+        or: g.add('logical_or', [a, c]),
+        not: g.add('logical_not', [a]),
+        // a window inside a causal mask, as masks combine them
+        window: g.add('logical_and', [g.add('greater_equal', [a, g.constant(0, [], 'i32')]), g.add('less', [a, g.constant(2, [], 'i32')])]),
+      });
+      const feeds = { a: i32([2, 3], [0, 1, -3, 2, 0, 7]), c: i32([3], [5, 0, 1]) };
+      const got = await run(b, graph, feeds);
+      expect(Array.from(got['and']!.data)).toEqual([0, 0, 1, 1, 0, 1]);
+      expect(Array.from(got['or']!.data)).toEqual([1, 1, 1, 1, 0, 1]);
+      expect(Array.from(got['not']!.data)).toEqual([1, 0, 0, 0, 1, 0]);
+      expect(Array.from(got['window']!.data)).toEqual([1, 1, 0, 0, 1, 0]);
+    });
+  });
+}

@@ -130,13 +130,219 @@ type ReduceAxes<S extends Shape, A extends number, K extends boolean, Seen exten
   S extends readonly [infer H extends Dim, ...infer T extends Shape]
     ? ReduceAxes<T, A, K, [...Seen, H], Seen['length'] extends A ? (K extends true ? readonly [...Out, 1] : Out) : readonly [...Out, H]>
     : Out;
-/** S with the size along one axis unknown (slice, concat). */
+/** S with the size along one axis unknown (concat). */
 type Resized<S extends Shape, A extends number> = number extends A
   ? { readonly [I in keyof S]: Dim }
   : { readonly [I in keyof S]: I extends `${NormalAxis<A, S['length']>}` ? Dim : S[I] };
+/**
+ * S sliced along axis A from St to E (null: to the end) by step P, with the size the slice op gives
+ * whenever literal bounds fix it: on a literal axis size (Python-style clamping), or on a symbolic axis
+ * with bounds of one sign (see the slice op); Dim otherwise (bounds or step that are not literals).
+ */
+type Sliced<S extends Shape, A extends number, St extends number, E extends number | null, P extends number> = number extends A
+  ? { readonly [I in keyof S]: Dim }
+  : { readonly [I in keyof S]: I extends `${NormalAxis<A, S['length']>}` ? SliceSize<S[I], St, E, P> : S[I] };
+type SliceSize<N, St extends number, E extends number | null, P extends number> = [St, E, P] extends [0, null, 1]
+  ? N
+  : AsDim<SliceSizeOf<N, IntOf<St>, [E] extends [null] ? null : IntOf<E & number>, IntOf<P>>>;
+type SliceSizeOf<N, S, E, P> = S extends [infer SNeg extends boolean, infer SMag extends number]
+  ? P extends [false, infer Step extends number]
+    ? Step extends 0
+      ? Dim
+      : IsSize<N> extends true
+        ? E extends null
+          ? StaticSlice<Clamp<SNeg, SMag, N & number>, N & number, Step>
+          : E extends [infer ENeg extends boolean, infer EMag extends number]
+            ? StaticSlice<Clamp<SNeg, SMag, N & number>, Clamp<ENeg, EMag, N & number>, Step>
+            : Dim
+        : IsSymbol<N> extends true
+          ? SymbolicSlice<SNeg, SMag, E, Step>
+          : Dim
+    : Dim
+  : Dim;
+/** A bound on an axis of size N, Python-style: from the end when negative, then clamped to 0..N. */
+type Clamp<Neg extends boolean, Mag extends number, N extends number> = Neg extends true
+  ? (Ge<N, Mag> extends true ? Minus<N, Mag> : 0)
+  : (Ge<Mag, N> extends true ? N : Mag);
+type StaticSlice<S extends number, E extends number, P extends number> = Ge<S, E> extends true ? 0 : CeilDiv<Minus<E, S>, P>;
+/** A symbolic axis sliced from the front (0 <= start <= end) or from the back (start < 0, end < 0 or none). */
+type SymbolicSlice<SNeg extends boolean, SMag extends number, E, P extends number> = SNeg extends false
+  ? (E extends [false, infer EMag extends number] ? (Ge<EMag, SMag> extends true ? CeilDiv<Minus<EMag, SMag>, P> : Dim) : Dim)
+  : E extends null
+    ? CeilDiv<SMag, P>
+    : E extends [true, infer EMag extends number]
+      ? (Ge<SMag, EMag> extends true ? CeilDiv<Minus<SMag, EMag>, P> : Dim)
+      : Dim;
+type CeilDiv<A extends number, P extends number> = Div<Plus<A, Minus<P, 1>>, P>;
+/** An integer literal as [negative, magnitude] (-3 is [true, 3]); 'none' for number, unions, fractions. */
+type IntOf<X extends number> = number extends X
+  ? 'none'
+  : IsUnion<X> extends true
+    ? 'none'
+    : `${X}` extends `-${infer M extends number}`
+      ? (IsSize<M> extends true ? [true, M] : 'none')
+      : IsSize<X> extends true ? [false, X] : 'none';
+/** Whether N is one size literal (512; not number, 'seq', 2 | 3, -1 or 1.5). */
+type IsSize<N> = [N] extends [number] ? ([ToDigits<N & number>] extends [never] ? false : IsUnion<N> extends true ? false : true) : false;
+/** Whether N is one symbolic size ('seq', 'batch*seq', or string). */
+type IsSymbol<N> = [N] extends [string] ? (IsUnion<N> extends true ? false : true) : false;
+type IsUnion<T, U = T> = [T] extends [never] ? false : T extends unknown ? ([U] extends [T] ? false : true) : false;
+type AsDim<N> = number extends N ? Dim : N;
+
+/**
+ * The dtype and the shape of an elementwise op's operand (a number is a scalar), read from the
+ * phantom fields alone, so that a tensor of a generic shape still gives its dtype.
+ */
+type DTypeOf<X> = X extends { readonly __dtype: infer D extends DType } ? D : never;
+type ShapeOf<X> = X extends { readonly __shape: infer S extends Shape } ? S : readonly [];
+/**
+ * `unknown` when the operands a (X) and b (Y) of an elementwise op go together: at least one tensor,
+ * one dtype, shapes that broadcast (a size that is not a literal agrees with any). Otherwise b's
+ * parameter type carries a message, which TypeScript prints in the one error at b.
+ */
+type Elementwise<X, Y> = [X] extends [number]
+  ? ([Y] extends [number] ? { readonly __error: 'needs a tensor operand (both are numbers)' } : unknown)
+  : [Y] extends [number]
+    ? unknown
+    : [X, Y] extends [Y, X]
+      ? unknown
+      : SameDType<DTypeOf<X>, DTypeOf<Y>> extends false
+        ? { readonly __error: `dtypes differ (${DTypeOf<X>} and ${DTypeOf<Y>})` }
+        : Broadcastable<ShapeOf<X>, ShapeOf<Y>>;
+type SameDType<A extends DType, B extends DType> = [A] extends [B] ? true : [B] extends [A] ? true : false;
+/** The result of an elementwise op: a's dtype (b's when a is a number), the shapes broadcast. */
+type ElementwiseDType<X, Y> = [X] extends [number] ? DTypeOf<Y> : DTypeOf<X>;
+type ElementwiseShape<X, Y> = [X] extends [number] ? ShapeOf<Y> : [Y] extends [number] ? ShapeOf<X> : [X, Y] extends [Y, X] ? ShapeOf<X> : Broadcast<ShapeOf<X>, ShapeOf<Y>>;
+/** where(cond, a, b): a and b as an elementwise op's operands (or two numbers), then cond against their shape. */
+type WhereOperands<C extends Shape, X, Y> = [X, Y] extends [number, number]
+  ? unknown
+  : unknown extends Elementwise<X, Y>
+    ? Broadcastable<C, ElementwiseShape<X, Y>>
+    : Elementwise<X, Y>;
+type WhereDType<X, Y> = [X, Y] extends [number, number] ? 'f32' : ElementwiseDType<X, Y>;
+type WhereShape<C extends Shape, X, Y> = [X, Y] extends [number, number] ? C : Joined<C, ElementwiseShape<X, Y>>;
+/**
+ * Broadcast<A, B>, or A where the shapes are the same type, so that a generic shape stays itself
+ * (boxed: TypeScript defers a check of tuples with generic elements, not of objects holding them).
+ */
+type Joined<A extends Shape, B> = [{ s: A }, { s: B }] extends [{ s: B }, { s: A }] ? A : [B] extends [infer S extends Shape] ? Broadcast<A, S> : never;
+
+/** The number of elements of S when every size is a literal (and the product a safe integer), else number. */
+type ElementCount<S extends readonly Dim[], Acc extends number = 1> = number extends Acc
+  ? number
+  : S extends readonly [infer H, ...infer T extends readonly Dim[]]
+    ? (IsSize<H> extends true ? ElementCount<T, Times<Acc, H & number>> : number)
+    : number extends S['length'] ? number : Acc;
+/** `unknown` when a reshape keeps the number of elements or either count is not known (a symbol, -1); else a message naming both. */
+type SameCount<X extends Shape, S extends Shape> = [ElementCount<X>, ElementCount<S>] extends [infer CX extends number, infer CS extends number]
+  ? number extends CX | CS
+    ? unknown
+    : [CX] extends [CS]
+      ? unknown
+      : { readonly __error: `reshape: ${ShowShape<X>} has ${CX} elements but ${ShowShape<S>} has ${CS}` }
+  : unknown;
+/** `unknown` unless Parts and Whole are size literals and Parts does not divide Whole: then the message M. */
+type Divides<Whole, Parts, M extends string> = IsSize<Whole> extends true
+  ? IsSize<Parts> extends true
+    ? Mod<Whole & number, Parts & number> extends 0
+      ? unknown
+      : number extends Mod<Whole & number, Parts & number> ? unknown : { readonly __error: M }
+    : unknown
+  : unknown;
+type HeadsDivide<Op extends string, D, H> = Divides<D, H, `${Op}: D = ${D & number} (the model width) must be divisible by heads = ${H & number}`>;
+
+/**
+ * Decimal arithmetic on size literals, digit by digit on tuples with the least significant digit
+ * first (512 is [2, 1, 5]), so that sums, products and quotients of sizes in the millions stay cheap
+ * to typecheck. The helpers are tail-recursive and take unconstrained arguments (TypeScript would
+ * compare each recursive result with a constraint, too deeply).
+ */
+type DigitOf = { '0': 0; '1': 1; '2': 2; '3': 3; '4': 4; '5': 5; '6': 6; '7': 7; '8': 8; '9': 9 };
+/** The low digit and the carry of a digit sum 0..19. */
+type Low = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+type High = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1];
+type TooLong = 16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28 | 29 | 30 | 31;
+/** The digits of a non-negative integer literal of at most 15 digits; never for anything else (number, -3, 1.5, 1e21). */
+type ToDigits<N extends number> = number extends N ? never : ParseDigits<`${N}`>;
+type ParseDigits<S extends string, Acc extends number[] = []> = S extends `${infer C extends keyof DigitOf}${infer R}`
+  ? ParseDigits<R, [DigitOf[C], ...Acc]>
+  : S extends ''
+    ? (Acc['length'] extends 0 | TooLong ? never : Acc)
+    : never;
+/** The number that digits A spell; number past 15 digits (not always a safe integer). */
+type FromDigits<A> = Trim<A> extends infer T extends unknown[] ? (T['length'] extends TooLong ? number : JoinDigits<T> extends `${infer N extends number}` ? N : number) : number;
+type JoinDigits<A, Out extends string = ''> = A extends readonly [infer H extends number, ...infer T] ? JoinDigits<T, `${H}${Out}`> : Out extends '' ? '0' : Out;
+type Trim<A> = A extends readonly [...infer R, 0] ? Trim<R> : A;
+type Head<A> = A extends readonly [infer H extends number, ...unknown[]] ? H : 0;
+type Tail<A> = A extends readonly [unknown, ...infer T] ? T : [];
+type DigitSum<A extends number, B extends number, C extends number> = [...Counter<A>, ...Counter<B>, ...Counter<C>]['length'];
+/** A + B (C: a carry in). */
+type AddDigits<A, B, C extends number = 0, Out extends number[] = []> = [A, B] extends [readonly [], readonly []]
+  ? (C extends 0 ? Out : [...Out, C])
+  : DigitSum<Head<A>, Head<B>, C> extends infer S extends keyof Low & number
+    ? AddDigits<Tail<A>, Tail<B>, High[S], [...Out, Low[S]]>
+    : never;
+/** A - B, ending in -1 when B > A (a borrow left over). */
+type SubDigits<A, B, Br extends number = 0, Out extends number[] = []> = [A, B] extends [readonly [], readonly []]
+  ? (Br extends 0 ? Out : [...Out, -1])
+  : [...Counter<Head<A>>, ...Counter<10>] extends [...Counter<Head<B>>, ...Counter<Br>, ...infer R]
+    ? R['length'] extends infer D extends keyof Low & number
+      ? SubDigits<Tail<A>, Tail<B>, High[D] extends 1 ? 0 : 1, [...Out, Low[D]]>
+      : never
+    : never;
+type GeDigits<A, B> = SubDigits<A, B> extends readonly [...unknown[], -1] ? false : true;
+/** A * D for one digit D, by adding A D times; A * B one digit of B at a time. */
+type MulDigit<A, D extends number, Out = [], I extends unknown[] = []> = I['length'] extends D ? Out : MulDigit<A, D, AddDigits<Out, A>, [...I, unknown]>;
+type MulDigits<A, B, Out = [], Shift extends 0[] = []> = B extends readonly [infer D extends number, ...infer T]
+  ? MulDigit<A, D> extends infer P extends unknown[] ? MulDigits<A, T, AddDigits<Out, [...Shift, ...P]>, [...Shift, 0]> : never
+  : Out;
+/** [quotient, remainder] by long division, most significant digit first. */
+type DivModDigits<A, B, Q extends number[] = [], R = []> = A extends readonly [...infer AH, infer D extends number]
+  ? R extends readonly unknown[] ? DivStep<AH, B, Q, Trim<[D, ...R]>> : never
+  : [Q, R];
+type DivStep<A, B, Q extends number[], R, N extends unknown[] = []> = GeDigits<R, B> extends true
+  ? DivStep<A, B, Q, Trim<SubDigits<R, B>>, [...N, unknown]>
+  : DivModDigits<A, B, [N['length'], ...Q], R>;
+/** The digits of A and B, or never when either is not a size literal. */
+type DigitsOf<A extends number, B extends number> = [ToDigits<A>, ToDigits<B>] extends [infer X, infer Y] ? ([X] extends [never] ? never : [Y] extends [never] ? never : [X, Y]) : never;
+/** A + B, A - B (for A >= B), A * B, A >= B, A / B (rounded down), A % B on size literals; number (boolean) when an argument is not one. */
+type Plus<A extends number, B extends number> = [DigitsOf<A, B>] extends [never] ? number : [DigitsOf<A, B>] extends [[infer X, infer Y]] ? FromDigits<AddDigits<X, Y>> : number;
+type Minus<A extends number, B extends number> = [DigitsOf<A, B>] extends [never] ? number : [DigitsOf<A, B>] extends [[infer X, infer Y]] ? FromDigits<SubDigits<X, Y>> : number;
+type Times<A extends number, B extends number> = [DigitsOf<A, B>] extends [never]
+  ? number
+  : [DigitsOf<A, B>] extends [[infer X extends unknown[], infer Y extends unknown[]]]
+    ? ([...X, ...Y]['length'] extends TooLong ? number : FromDigits<MulDigits<X, Y>>)
+    : number;
+type Ge<A extends number, B extends number> = [DigitsOf<A, B>] extends [never] ? boolean : [DigitsOf<A, B>] extends [[infer X, infer Y]] ? GeDigits<X, Y> : boolean;
+type Div<A extends number, B extends number> = [DigitsOf<A, B>] extends [never]
+  ? number
+  : [DigitsOf<A, B>] extends [[infer X, infer Y]]
+    ? (Trim<Y> extends readonly [] ? number : DivModDigits<X, Y> extends [infer Q, unknown] ? FromDigits<Q> : number)
+    : number;
+type Mod<A extends number, B extends number> = [DigitsOf<A, B>] extends [never]
+  ? number
+  : [DigitsOf<A, B>] extends [[infer X, infer Y]]
+    ? (Trim<Y> extends readonly [] ? number : DivModDigits<X, Y> extends [unknown, infer R] ? FromDigits<R> : number)
+    : number;
 
 type F32<S extends Shape> = Tensor<'f32', S>;
-type Operand<D extends DType, S extends Shape> = Tensor<NoInfer<D>, BroadcastTo<S>> | number;
+
+/**
+ * What attention takes besides q, k, v and the head counts (fused_attention's attributes): an
+ * additive mask; the scale (default 1 / sqrt(Dh)); soft-capping (Gemma 2); ALiBi slopes, one per
+ * query head; causal and sliding-window masks computed from positions (a window implies causal);
+ * and the positions of the queries and keys ([T] or [B, T] i32; default: the queries are the last
+ * Tq of the keys), for a KV cache whose slots are not in order (a rolling window).
+ */
+export interface AttentionOptions {
+  readonly mask?: F32<Shape>;
+  readonly scale?: number;
+  readonly softcap?: number;
+  readonly alibi?: readonly number[];
+  readonly causal?: boolean;
+  readonly window?: number;
+  readonly positions?: { readonly q: Tensor<'i32', Shape>; readonly k: Tensor<'i32', Shape> };
+}
 
 /**
  * The typed model builder. Each method adds one node; composite ops (attention, ffn, add_norm, ...)
@@ -161,45 +367,42 @@ export class ModelBuilder {
   }
 
   // ---- elementwise ----
-  add<D extends DType, S extends Shape>(a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
-  add<D extends DType, S extends Shape>(a: Operand<D, S>, b: Tensor<D, S>): Tensor<D, S>;
-  add<D extends DType, A extends Shape, B extends Shape>(a: Tensor<D, A>, b: Tensor<NoInfer<D>, B> & Broadcastable<A, B>): Tensor<D, Broadcast<A, B>>;
+  /**
+   * Elementwise a + b: tensors of one dtype whose shapes broadcast (numpy-style, from the right), or a
+   * tensor and a number. One signature, so that a mistake is one error naming both shapes.
+   */
+  add<X extends Tensor | number, Y extends Tensor | number>(a: X, b: Y & Elementwise<X, Y>): Tensor<ElementwiseDType<X, Y>, ElementwiseShape<X, Y>>;
   add(a: Tensor | number, b: Tensor | number): Tensor {
     return this.binary('add', a, b);
   }
-  sub<D extends DType, S extends Shape>(a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
-  sub<D extends DType, S extends Shape>(a: Operand<D, S>, b: Tensor<D, S>): Tensor<D, S>;
-  sub<D extends DType, A extends Shape, B extends Shape>(a: Tensor<D, A>, b: Tensor<NoInfer<D>, B> & Broadcastable<A, B>): Tensor<D, Broadcast<A, B>>;
+  sub<X extends Tensor | number, Y extends Tensor | number>(a: X, b: Y & Elementwise<X, Y>): Tensor<ElementwiseDType<X, Y>, ElementwiseShape<X, Y>>;
   sub(a: Tensor | number, b: Tensor | number): Tensor {
     return this.binary('sub', a, b);
   }
-  mul<D extends DType, S extends Shape>(a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
-  mul<D extends DType, S extends Shape>(a: Operand<D, S>, b: Tensor<D, S>): Tensor<D, S>;
-  mul<D extends DType, A extends Shape, B extends Shape>(a: Tensor<D, A>, b: Tensor<NoInfer<D>, B> & Broadcastable<A, B>): Tensor<D, Broadcast<A, B>>;
+  mul<X extends Tensor | number, Y extends Tensor | number>(a: X, b: Y & Elementwise<X, Y>): Tensor<ElementwiseDType<X, Y>, ElementwiseShape<X, Y>>;
   mul(a: Tensor | number, b: Tensor | number): Tensor {
     return this.binary('mul', a, b);
   }
-  div<D extends DType, S extends Shape>(a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
-  div<D extends DType, S extends Shape>(a: Operand<D, S>, b: Tensor<D, S>): Tensor<D, S>;
-  div<D extends DType, A extends Shape, B extends Shape>(a: Tensor<D, A>, b: Tensor<NoInfer<D>, B> & Broadcastable<A, B>): Tensor<D, Broadcast<A, B>>;
+  div<X extends Tensor | number, Y extends Tensor | number>(a: X, b: Y & Elementwise<X, Y>): Tensor<ElementwiseDType<X, Y>, ElementwiseShape<X, Y>>;
   div(a: Tensor | number, b: Tensor | number): Tensor {
     return this.binary('div', a, b);
   }
-  binaryOp<D extends DType, S extends Shape>(op: BinaryName, a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S> {
-    return this.binary(op, a, b) as Tensor<D, S>;
+  binaryOp<X extends Tensor, Y extends Tensor | number>(op: BinaryName, a: X, b: Y & Elementwise<X, Y>): Tensor<ElementwiseDType<X, Y>, ElementwiseShape<X, Y>>;
+  binaryOp(op: BinaryName, a: Tensor, b: Tensor | number): Tensor {
+    return this.binary(op, a, b);
   }
-  compare<D extends DType, S extends Shape>(op: CompareName, a: Tensor<D, S>, b: Operand<D, S>): Tensor<'i32', S>;
-  compare<D extends DType, A extends Shape, B extends Shape>(op: CompareName, a: Tensor<D, A>, b: Tensor<NoInfer<D>, B> & Broadcastable<A, B>): Tensor<'i32', Broadcast<A, B>>;
+  compare<X extends Tensor, Y extends Tensor | number>(op: CompareName, a: X, b: Y & Elementwise<X, Y>): Tensor<'i32', ElementwiseShape<X, Y>>;
   compare(op: CompareName, a: Tensor, b: Tensor | number): Tensor {
     return this.binary(op, a, b);
   }
   unary<S extends Shape>(op: UnaryName, x: F32<S>): F32<S> {
     return this.wrap(this.graph.add(op, [x.ref]));
   }
-  where<D extends DType, S extends Shape>(cond: Tensor<'i32', BroadcastTo<S>>, a: Tensor<D, S>, b: Operand<D, S>): Tensor<D, S>;
-  /** Two f32 constants chosen by cond: `where(future, MASKED, 0)` builds an additive mask of cond's shape. */
-  where<C extends Shape>(cond: Tensor<'i32', C>, a: number, b: number): F32<C>;
-  where<D extends DType, C extends Shape, A extends Shape>(cond: Tensor<'i32', C> & Broadcastable<C, A>, a: Tensor<D, A>, b: Operand<D, A>): Tensor<D, Broadcast<C, A>>;
+  /**
+   * a where cond (i32) is non-zero, else b; cond, a and b broadcast together, a and b have one dtype.
+   * Two numbers are f32 constants: `where(future, MASKED, 0)` builds an additive mask of cond's shape.
+   */
+  where<C extends Shape, X extends Tensor | number, Y extends Tensor | number>(cond: Tensor<'i32', C>, a: X, b: Y & WhereOperands<C, X, Y>): Tensor<WhereDType<X, Y>, WhereShape<C, X, Y>>;
   where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
     const dtype = typeof a === 'number' ? (typeof b === 'number' ? 'f32' : b.dtype) : a.dtype;
     return this.wrap(this.graph.add('where', [cond.ref, this.operand(a, dtype), this.operand(b, dtype)]));
@@ -223,8 +426,19 @@ export class ModelBuilder {
    * `cache` with `update` written at [position, position + T) along `axis` (a KV-cache append):
    * cache [B, ..., P, ...], update [B, ..., T, ...], position i32 [B] (each row's own) or [1].
    */
-  cacheUpdate<D extends DType, S extends Shape>(cache: Tensor<D, S>, update: Tensor<NoInfer<D>, Shape>, position: Tensor<'i32', readonly [Dim]>, axis: SignedAxis<S>): Tensor<D, S> {
-    return this.wrap(this.graph.add('cache_update', [cache.ref, update.ref, position.ref], { axis }));
+  /**
+   * `cache` with `update` written at `position` along `axis`: `count` [1] or [B] writes only each row's
+   * first count rows; `rolling` treats the axis as a ring (slot (position + t) mod size: a window's cache).
+   */
+  cacheUpdate<D extends DType, S extends Shape>(
+    cache: Tensor<D, S>,
+    update: Tensor<NoInfer<D>, Shape>,
+    position: Tensor<'i32', readonly [Dim]>,
+    axis: SignedAxis<S>,
+    options: { readonly rolling?: boolean; readonly count?: Tensor<'i32', readonly [Dim]> } = {},
+  ): Tensor<D, S> {
+    const inputs = [cache.ref, update.ref, position.ref, ...(options.count ? [options.count.ref] : [])];
+    return this.wrap(this.graph.add('cache_update', inputs, { axis, rolling: options.rolling ?? false }));
   }
 
   // ---- linear algebra and normalization ----
@@ -257,7 +471,8 @@ export class ModelBuilder {
   }
 
   // ---- shapes ----
-  reshape<D extends DType, const S extends readonly (Dim | -1)[]>(x: Tensor<D, Shape>, shape: S): Tensor<D, WithHoles<S>> {
+  /** x's elements in a new shape (at most one -1: the size that keeps the count); literal shapes of another element count do not compile. */
+  reshape<D extends DType, X extends Shape, const S extends readonly (Dim | -1)[]>(x: Tensor<D, X>, shape: S & SameCount<X, S>): Tensor<D, WithHoles<S>> {
     return this.wrap(this.graph.add('reshape', [x.ref], { shape: [...shape] }));
   }
   transpose<D extends DType, S extends Shape, const P extends readonly Axis<S>[]>(
@@ -266,7 +481,14 @@ export class ModelBuilder {
   ): Tensor<D, Permuted<S, P>> {
     return this.wrap(this.graph.add('transpose', [x.ref], { perm: [...perm] }));
   }
-  slice<D extends DType, S extends Shape, const A extends SignedAxis<S>>(x: Tensor<D, S>, axis: A, start: number, end: number | null, step = 1): Tensor<D, Resized<S, A>> {
+  /** x[start:end:step] along `axis` (end null: to the end); literal bounds give a literal size where the slice op fixes one. */
+  slice<D extends DType, S extends Shape, const A extends SignedAxis<S>, St extends number, E extends number | null, P extends number = 1>(
+    x: Tensor<D, S>,
+    axis: A,
+    start: St,
+    end: E,
+    step: P = 1 as P,
+  ): Tensor<D, Sliced<S, A, St, E, P>> {
     return this.wrap(this.graph.add('slice', [x.ref], { axis, start, end, step }));
   }
   concat<D extends DType, S extends Shape, const A extends SignedAxis<S>>(xs: readonly Tensor<D, S>[], axis: A): Tensor<D, Resized<S, A>> {
@@ -297,30 +519,36 @@ export class ModelBuilder {
   paddingMask<B extends Dim, T extends Dim>(ids: Tensor<'i32', readonly [B, T]>, padId: number | null): F32<readonly [B, 1, 1, T]> {
     return this.wrap(this.graph.add('padding_mask', [ids.ref], { padId }));
   }
-  attention<B extends Dim, Tq extends Dim, D extends Dim>(
+  /** Multi-head attention; heads must divide D (a literal D that they do not divide does not compile). */
+  attention<B extends Dim, Tq extends Dim, D extends Dim, H extends number>(
     q: F32<readonly [B, Tq, D]>,
     k: F32<readonly [B, Dim, D]>,
     v: F32<readonly [B, Dim, D]>,
-    heads: number,
-    mask?: F32<Shape>,
+    heads: H & HeadsDivide<'attention', D, H>,
+    maskOrOptions?: F32<Shape> | AttentionOptions,
   ): F32<readonly [B, Tq, D]> {
-    const inputs = mask ? [q.ref, k.ref, v.ref, mask.ref] : [q.ref, k.ref, v.ref];
-    return this.wrap(this.graph.add('attention', inputs, { heads }));
+    return this.attentionNode([q, k, v], { heads }, maskOrOptions);
   }
   /**
    * Grouped-query (and, with kvHeads 1, multi-query) attention: k and v carry `kvHeads` heads of
    * D / heads features, each shared by heads / kvHeads query heads, without repeating them.
    */
-  groupedAttention<B extends Dim, Tq extends Dim, D extends Dim>(
+  groupedAttention<B extends Dim, Tq extends Dim, D extends Dim, H extends number, KV extends number>(
     q: F32<readonly [B, Tq, D]>,
     k: F32<readonly [B, Dim, Dim]>,
     v: F32<readonly [B, Dim, Dim]>,
-    heads: number,
-    kvHeads: number,
-    mask?: F32<Shape>,
+    heads: H & HeadsDivide<'groupedAttention', D, H>,
+    kvHeads: KV & Divides<H, KV, `groupedAttention: kvHeads = ${KV} must divide heads = ${H}`>,
+    maskOrOptions?: F32<Shape> | AttentionOptions,
   ): F32<readonly [B, Tq, D]> {
-    const inputs = mask ? [q.ref, k.ref, v.ref, mask.ref] : [q.ref, k.ref, v.ref];
-    return this.wrap(this.graph.add('attention', inputs, { heads, kvHeads }));
+    return this.attentionNode([q, k, v], { heads, kvHeads }, maskOrOptions);
+  }
+  private attentionNode<S extends Shape>(qkv: readonly [Tensor, Tensor, Tensor], attrs: Record<string, unknown>, maskOrOptions: F32<Shape> | AttentionOptions | undefined): F32<S> {
+    const options: AttentionOptions = maskOrOptions instanceof Tensor ? { mask: maskOrOptions } : (maskOrOptions ?? {});
+    const { mask, positions, ...extras } = options;
+    const inputs = [...qkv, ...(mask ? [mask] : []), ...(positions ? [positions.q, positions.k] : [])].map((t) => t.ref);
+    const causal = extras.causal ?? extras.window !== undefined;
+    return this.wrap(this.graph.add('attention', inputs, { ...attrs, ...extras, causal, positions: positions !== undefined }));
   }
   /** RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * (weight + weightOffset); Gemma uses weightOffset 1. */
   rmsNorm<S extends Shape>(x: F32<S>, weight: F32<readonly [Dim]>, eps = 1e-6, weightOffset = 0): F32<S> {

@@ -85,6 +85,52 @@ describe('ModelBuilder: mistakes that do not compile', () => {
     expect(() => m.sub(x, bd)).toThrow(GraphTypeError);
   });
 
+  it('elementwise mistakes are one error at b, for every binary op, compare and where', () => {
+    const { m, x, ids } = model();
+    const v32 = m.input('v32', 'f32', [32]);
+    // @ts-expect-error [batch, seq, 64] - [32]
+    expect(() => m.sub(x, v32)).toThrow(GraphTypeError);
+    // @ts-expect-error [batch, seq, 64] / [32]
+    expect(() => m.div(x, v32)).toThrow(GraphTypeError);
+    // @ts-expect-error pow of [batch, seq, 64] and [32]
+    expect(() => m.binaryOp('pow', x, v32)).toThrow(GraphTypeError);
+    // @ts-expect-error [batch, seq] against [32]
+    expect(() => m.compare('less', ids, m.input('i32x', 'i32', [32]))).toThrow(GraphTypeError);
+    // @ts-expect-error cond [batch, seq] against a [32]
+    expect(() => m.where(ids, v32, 0)).toThrow(GraphTypeError);
+    // @ts-expect-error two numbers: no tensor to take the dtype from
+    const twoNumbers = () => m.add(1, 2);
+    expect(twoNumbers).toBeTypeOf('function');
+  });
+
+  it('a slice of the wrong width fails at the slice', () => {
+    const { m } = model();
+    const qkv = m.input('qkv', 'f32', ['batch', 'seq', 96]);
+    const q: Tensor<'f32', readonly ['batch', 'seq', 32]> = m.slice(qkv, -1, 0, 32);
+    // @ts-expect-error [0:48] is 48 wide, not 32
+    const k: Tensor<'f32', readonly ['batch', 'seq', 32]> = m.slice(qkv, -1, 32, 80);
+    expect([q.shape, k.shape]).toEqual([['batch', 'seq', 32], ['batch', 'seq', 48]]);
+  });
+
+  it('attention heads that do not divide a literal model width', () => {
+    const { m } = model();
+    const x = m.input('x512', 'f32', ['batch', 'seq', 512]);
+    // @ts-expect-error 6 does not divide 512
+    expect(() => m.attention(x, x, x, 6)).toThrow(GraphTypeError);
+    // @ts-expect-error 6 does not divide 512
+    expect(() => m.groupedAttention(x, x, x, 6, 2)).toThrow(GraphTypeError);
+    // @ts-expect-error kvHeads 3 does not divide heads 8
+    expect(() => m.groupedAttention(x, x, x, 8, 3)).toThrow(GraphTypeError);
+  });
+
+  it('reshape of literal shapes to another element count', () => {
+    const { m, a45 } = model();
+    // @ts-expect-error 20 elements cannot become 21
+    expect(() => m.reshape(a45, [3, 7])).toThrow(GraphTypeError);
+    // @ts-expect-error 20 elements cannot become 40
+    expect(() => m.reshape(a45, [2, 2, 5, 2])).toThrow(GraphTypeError);
+  });
+
   it('layer norm with gamma or beta of rank 2', () => {
     const { m, x, g64, g2x64 } = model();
     // @ts-expect-error gamma must be [D]
@@ -198,12 +244,71 @@ describe('ModelBuilder: inferred result types', () => {
     const flat = m.reshape(x, ['batch*seq', -1]);
     expectTypeOf(flat).toEqualTypeOf<Tensor<'f32', readonly ['batch*seq', Dim]>>();
     expect(flat.shape).toEqual(['batch*seq', 64]);
-    const s = m.slice(x, -1, 0, 16);
+    const end: number = 16;
+    const s = m.slice(x, -1, 0, end);
     expectTypeOf(s).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', Dim]>>();
     expect(s.shape).toEqual(['batch', 'seq', 16]);
     const c = m.concat([x, x], 2);
     expectTypeOf(c).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', Dim]>>();
     expect(c.shape).toEqual(['batch', 'seq', 128]);
+  });
+
+  it('slices with literal bounds keep a literal size, Python-style', () => {
+    const { m } = model();
+    const qkv = m.input('qkv', 'f32', ['batch', 'seq', 96]);
+    const cases = [
+      [m.slice(qkv, -1, 0, 32), 32],
+      [m.slice(qkv, 2, 32, 64), 32],
+      [m.slice(qkv, 2, -32, null), 32],
+      [m.slice(qkv, 2, 0, 96, 2), 48],
+      [m.slice(qkv, 2, 90, 200, 4), 2],
+      [m.slice(qkv, 2, -200, -90), 6],
+      [m.slice(qkv, 2, 50, 40), 0],
+    ] as const;
+    expectTypeOf(cases[0][0]).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 32]>>();
+    expectTypeOf(cases[1][0]).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 32]>>();
+    expectTypeOf(cases[2][0]).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 32]>>();
+    expectTypeOf(cases[3][0]).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 48]>>();
+    expectTypeOf(cases[4][0]).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 2]>>();
+    expectTypeOf(cases[5][0]).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 6]>>();
+    expectTypeOf(cases[6][0]).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 0]>>();
+    for (const [t, width] of cases) expect(t.shape).toEqual(['batch', 'seq', width]); // the types agree with the op
+    expectTypeOf(m.slice(qkv, 1, 0, null)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 96]>>();
+    expectTypeOf(m.slice(qkv, 1, 0, 4)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 4, 96]>>();
+    const c: number = 32;
+    const step: number = 2;
+    expectTypeOf(m.slice(qkv, -1, c, 2 * c)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', Dim]>>();
+    expectTypeOf(m.slice(qkv, -1, 0, 32, step)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', Dim]>>();
+    expectTypeOf(m.slice(m.input('w', 'f32', [c]), 0, 0, 16)).toEqualTypeOf<Tensor<'f32', readonly [Dim]>>(); // clamped to an unknown size
+  });
+
+  it('attention and reshape compile where the sizes are not all literals', () => {
+    const { m, x } = model();
+    const d: number = 384;
+    const h: number = 8;
+    const xd = m.input('xd', 'f32', ['batch', 'seq', d]);
+    const kv = m.input('kv', 'f32', ['batch', 'seq', 128]);
+    expectTypeOf(m.attention(xd, xd, xd, 6)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', number]>>();
+    expectTypeOf(m.groupedAttention(xd, kv, kv, 6, 2)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', number]>>();
+    const x512 = m.input('x512', 'f32', ['batch', 'seq', 512]);
+    expectTypeOf(m.attention(x512, x512, x512, h)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 512]>>();
+    expectTypeOf(m.attention(x512, x512, x512, 8)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 512]>>();
+    expectTypeOf(m.groupedAttention(x512, kv, kv, 8, 2)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 512]>>();
+    const x4096 = m.input('x4096', 'f32', [1, 'seq', 4096]);
+    expectTypeOf(m.attention(x4096, x4096, x4096, 32)).toEqualTypeOf<Tensor<'f32', readonly [1, 'seq', 4096]>>();
+    expect(m.attention(x4096, x4096, x4096, 32).shape).toEqual([1, 'seq', 4096]);
+    expectTypeOf(m.reshape(m.input('r', 'f32', [2, 3, 4]), [6, 4])).toEqualTypeOf<Tensor<'f32', readonly [6, 4]>>();
+    expectTypeOf(m.reshape(m.input('r1', 'f32', [2, 3, 4]), [-1, 8])).toEqualTypeOf<Tensor<'f32', readonly [Dim, 8]>>();
+    expectTypeOf(m.reshape(x, ['batch', 'seq', 8, 8])).toEqualTypeOf<Tensor<'f32', readonly ['batch', 'seq', 8, 8]>>();
+    expectTypeOf(() => m.reshape(m.input('r2', 'f32', [d, 4]), [2, 2])).returns.toEqualTypeOf<Tensor<'f32', readonly [2, 2]>>(); // d unknown: checked at run time
+    expect(() => m.reshape(m.input('r3', 'f32', [d, 4]), [2, 2])).toThrow(GraphTypeError);
+  });
+
+  it('a helper generic in the shape keeps it through elementwise ops', () => {
+    const m = new ModelBuilder();
+    const residual = <S extends Shape>(a: Tensor<'f32', S>, b: Tensor<'f32', S>, keep: Tensor<'i32', S>): Tensor<'f32', S> => m.where(keep, m.add(m.mul(a, 0.5), b), 0);
+    const x = m.input('x', 'f32', ['batch', 16]);
+    expectTypeOf(residual(x, x, m.input('k', 'i32', ['batch', 16]))).toEqualTypeOf<Tensor<'f32', readonly ['batch', 16]>>();
   });
 
   it('matmul with transposed B reads b as [..., N, K]', () => {
@@ -259,11 +364,13 @@ describe('ModelBuilder: inferred result types', () => {
     const m = new ModelBuilder();
     const x = m.input('x', 'f32', ['batch', 'seq', 2]);
     const last = m.slice(x, 1, -1, null);
-    expectTypeOf(last).toEqualTypeOf<Tensor<'f32', readonly ['batch', Dim, 2]>>();
+    expectTypeOf(last).toEqualTypeOf<Tensor<'f32', readonly ['batch', 1, 2]>>();
     expect(last.shape).toEqual(['batch', 1, 2]);
     const other = new ModelBuilder();
     const y = other.input('x', 'f32', ['batch', 'seq', 2]);
+    expectTypeOf(other.slice(y, 1, -3, -1)).toEqualTypeOf<Tensor<'f32', readonly ['batch', 2, 2]>>();
     expect(other.slice(y, 1, -3, -1).shape).toEqual(['batch', 2, 2]);
+    expectTypeOf(() => other.slice(y, 1, 1, -1)).returns.toEqualTypeOf<Tensor<'f32', readonly ['batch', Dim, 2]>>(); // no size: the op rejects it (below)
     expect(() => other.slice(y, 1, 1, -1)).toThrow("slicing symbolic axis 'seq' needs bounds of one sign");
     const graph = m.build({ last, firstTwo: m.slice(x, 1, 0, 2) });
     const feeds = { x: ndarray('f32', [1, 3, 2], [1, 2, 3, 4, 5, 6]) };

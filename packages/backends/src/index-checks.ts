@@ -62,9 +62,12 @@ function indexRule(graph: Graph, node: GraphNode, bindings: DimBindings): IndexR
       const axis = rawAxis < 0 ? rawAxis + typeOf(0).shape.length : rawAxis;
       const capacity = resolveDim(typeOf(0).shape[axis]!, bindings);
       const t = resolveDim(typeOf(1).shape[axis]!, bindings);
+      // a ring takes any position; with a count a row writes at most its count (checked by the kernel)
+      if (node.attrs['rolling'] === true) return { fits: (p) => p >= 0, outside: (p, i) => `position ${p} (row ${i}): a negative position in the ring ${tensorLabel(graph, node.inputs[0]!)}` };
+      const rows = node.inputs.length > 3 ? 0 : t;
       return {
-        fits: (p) => p >= 0 && p + t <= capacity,
-        outside: (p, i) => `position ${p} (row ${i}): positions ${p}..${p + t - 1} do not fit ${tensorLabel(graph, node.inputs[0]!)} of ${capacity}`,
+        fits: (p) => p >= 0 && p + rows <= capacity,
+        outside: (p, i) => `position ${p} (row ${i}): positions ${p}..${p + rows - 1} do not fit ${tensorLabel(graph, node.inputs[0]!)} of ${capacity}`,
       };
     }
   }

@@ -40,16 +40,20 @@ export class IntermediateError extends LoomError {
   }
 }
 
-/** `x` read through optional `* constant` and `+ mask` steps down to a matmul with transposed B, else undefined. */
-function scoresMatmul(graph: Graph, id: number): GraphNode | undefined {
-  let node = graph.nodes[id]!;
-  for (const op of ['add', 'mul']) {
-    if (node.op !== op) continue;
-    const inner = node.inputs.map((i) => graph.nodes[i]!).find((n) => n.op === 'matmul' || (op === 'add' && n.op === 'mul'));
-    if (!inner) return undefined;
-    node = inner;
+/**
+ * The q kᵀ matmul (transposed B) that `id`'s scores come from, read back through the steps attention
+ * takes on them: scaling, soft-capping (tanh between two products), masks and ALiBi added; else
+ * undefined. A few steps deep at most: a mask built from ranges or inputs holds no such matmul.
+ */
+function scoresMatmul(graph: Graph, id: number, depth = 6): GraphNode | undefined {
+  const node = graph.nodes[id]!;
+  if (node.op === 'matmul') return node.attrs['transposeB'] === true ? node : undefined;
+  if (depth === 0 || !['add', 'mul', 'tanh'].includes(node.op)) return undefined;
+  for (const input of node.inputs) {
+    const found = scoresMatmul(graph, input, depth - 1);
+    if (found) return found;
   }
-  return node.op === 'matmul' && node.attrs['transposeB'] === true ? node : undefined;
+  return undefined;
 }
 
 /** The softmax nodes of scaled-dot-product attentions: softmax over the last axis of q kᵀ (scaled, masked), read by a matmul with v. */
@@ -100,7 +104,8 @@ export function withIntermediates(graph: Graph, spec: IntermediateSpec): { graph
     return { name, node };
   });
   let g: Graph = { nodes: graph.nodes, outputs: [...graph.outputs, ...extra] };
-  if (spec.attentionWeights) g = expandOps(g, (def) => def.category === 'composite');
+  // an attention with extras (soft-capping, ALiBi, windows) decomposes into fused_attention: opened too
+  if (spec.attentionWeights) g = expandOps(g, (def) => def.category === 'composite' || def.name === 'fused_attention');
   const byName = new Map(g.outputs.map((o) => [o.name, o.node]));
   const intermediates: Intermediate[] = extra.map(({ name }) => {
     const node = g.nodes[byName.get(name)!]!;

@@ -50,6 +50,24 @@ describe('withIntermediates', () => {
     expect(out['embedding']!.shape).toEqual([1, 5, 16]);
   });
 
+  it('finds the weights of an attention with extras (a sliding window, soft-capping, ALiBi): zero outside the window', () => {
+    const m = new ModelBuilder();
+    const ids = m.input('ids', 'i32', ['batch', 'seq'] as const);
+    const x = m.embed(ids, m.param('emb', [10, 16] as const));
+    const y = m.attention(x, x, x, 4, { window: 2, softcap: 5, alibi: [0.5, 0.25, 0.125, 0.0625] });
+    const graph = m.build({ y });
+    const { graph: g, intermediates } = withIntermediates(graph, { attentionWeights: true });
+    expect(intermediates.map((i) => i.name)).toEqual(['attention.0']);
+    const w = interpret(g, { ids: { dtype: 'i32', shape: [1, 5], data: Int32Array.from([1, 2, 3, 4, 5]) } }, weightsOf(graph))['attention.0']!;
+    for (let q = 0; q < 5; q++) {
+      for (let k = 0; k < 5; k++) {
+        const v = w.data[(2 * 5 + q) * 5 + k]!;
+        if (k > q || q - k >= 2) expect(v).toBe(0);
+        else expect(v).toBeGreaterThan(0);
+      }
+    }
+  });
+
   it('the compile option keeps the asked-for attentions unfused, and only those plans', () => {
     const { graph } = twoBlocks();
     const fused = (g: Graph | undefined, opts = {}) => compile(g!, opts).steps.filter((s) => compile(g!, opts).graph.nodes[s.node]!.op === 'fused_attention').length;

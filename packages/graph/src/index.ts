@@ -7,7 +7,7 @@ export * from './graph.ts';
 export * from './op-def.ts';
 export * from './op-table.ts';
 export { GraphBuilder } from './graph-builder.ts';
-export { ModelBuilder, State, Tensor, type BroadcastTo } from './typed-builder.ts';
+export { ModelBuilder, State, Tensor, type AttentionOptions, type BroadcastTo } from './typed-builder.ts';
 export { expandOps, type ExpandPredicate } from './expand.ts';
 export { bindInputs, checkWeights, type Weights } from './bind-inputs.ts';
 export { interpret, type InterpretOptions } from './interpreter.ts';
@@ -38,5 +38,6 @@ export {
 } from './io/safetensors.ts';
 export { writeBlock } from './ops/cache-update.ts';
 export { ranksAbove, topKRows } from './ops/top-k.ts';
+export { attentionInputs, hasAttentionExtras, headCount, usesPositions, type AttentionExtras } from './ops/fused/fused-attention.ts';
 export { DROPOUT_CONSTANTS, dropoutHash, dropoutKeeps } from './ops/dropout-hash.ts';
 export { mulberry32 } from './random.ts';

@@ -1,5 +1,5 @@
 import { broadcastStrides, erf, gelu, geluTanh, sizeOf, topKRows, writeBlock } from '@loom/graph';
-import { attentionWasm } from './kernels/attention.ts';
+import { attentionWasm, type AttentionExtrasArgs } from './kernels/attention.ts';
 import { batchedMatmul, transposedOperand, type EpilogueArrays } from './kernels/matmul.ts';
 import { concatInto, gatherRows, sliceInto, transposeInto } from './kernels/movement.ts';
 import { layerNormWasm } from './kernels/layer-norm.ts';
@@ -48,17 +48,18 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
       const transposed = transposedOperand(ctx, a, aLayout, aShape, bShape, outShape);
       return batchedMatmul(ctx, transposed ? a : dense(a, aLayout), b, out, aShape, bShape, outShape, transposeB, epilogue, transposed);
     },
-    attention: (ins: Float32Array[], inShapes: number[][], layouts: (Layout | undefined)[], out: Float32Array, outShape: number[], scale: number) =>
+    attention: (ins: Float32Array[], inShapes: number[][], layouts: (Layout | undefined)[], out: Float32Array, outShape: number[], scale: number, hasMask = ins.length > 3, extras?: AttentionExtrasArgs) =>
       attentionWasm(
         wasm,
         settings,
         operand(ins[0]!, layouts[0], inShapes[0]!),
         operand(ins[1]!, layouts[1], inShapes[1]!),
         operand(ins[2]!, layouts[2], inShapes[2]!),
-        ins[3] ? { data: ins[3], shape: inShapes[3]! } : undefined,
+        hasMask ? { data: ins[3]!, shape: inShapes[3]! } : undefined,
         out,
         outShape,
         scale,
+        extras,
       ),
     softmax: (x: Float32Array, out: Float32Array, shape: readonly number[], axis: number) => softmaxWasm(wasm, settings, x, out, shape, axis),
     rmsNorm: rmsNormRows,

@@ -5,7 +5,7 @@
  */
 import type { BackendName } from '../../src/index.ts';
 
-export type SuiteName = 'conformance' | 'models' | 'device runtime' | 'browser' | 'training ops' | 'routing ops';
+export type SuiteName = 'conformance' | 'models' | 'device runtime' | 'browser' | 'training ops' | 'routing ops' | 'attention extras';
 
 interface Exclusion {
   readonly suite: SuiteName;
@@ -21,6 +21,7 @@ export const EXCLUSIONS: readonly Exclusion[] = [
   { suite: 'browser', backend: 'cpu', reason: "a page's cpu backend runs on one thread of the main thread today; loom inspect's browser test runs it there" },
   { suite: 'browser', backend: 'reference', reason: 'the interpreter is plain JavaScript: nothing browser-specific to test' },
   { suite: 'conformance', backend: 'reference', reason: 'it is the oracle the property compares with' },
+  { suite: 'attention extras', backend: 'reference', reason: 'its decomposition is the oracle the suite compares with' },
   { suite: 'routing ops', backend: 'reference', reason: 'its kernels are the oracle the suite compares with' },
   { suite: 'training ops', backend: 'reference', reason: 'its kernels are the oracle the suite compares with' },
   { suite: 'models', backend: 'reference', reason: 'float64 PyTorch goldens are what the reference is checked against in packages/models/test' },

@@ -50,7 +50,7 @@ export async function routingOpsSuite(name: BackendName): Promise<void> {
       ['the whole axis sorted', [3, 5], 5],
       ['rank 3, values with many ties', [2, 3, 7], 3],
     ] as const)('top_k equals the reference: %s', async (_, shape, k) => {
-      const r = rng(shape.reduce((a, d) => a * d, k));
+      const r = rng(shape.reduce((a: number, d: number) => a * d, k));
       const x = randomF32([...shape], r, -2, 2);
       // multiples of 1/4: exact in float32, and equal values are common
       x.data.forEach((v, i) => (x.data[i] = Math.round(v * 4) / 4));

@@ -686,7 +686,15 @@ const attention: Build = (s, r) => {
     inputs.push(s.value(s.add('padding_mask', [keep], { padId: r.flag ? 0 : null }), 1e30));
   }
   const scale = r.x % 4 === 0 ? 0.5 : null;
-  return s.value(s.add('attention', inputs, { heads: h, kvHeads, scale }), tkv.mag);
+  // the extras fused into the attention kernels: causal and window masks from positions, ALiBi, soft-capping
+  const extras = [
+    {},
+    { causal: true },
+    { causal: true, window: 1 + (r.c % 3) },
+    { causal: true, alibi: Array.from({ length: h }, (_, i) => 2 ** -(i + 1)) },
+    { softcap: 1.5, causal: r.flag },
+  ][(r.x >> 2) % 5]!;
+  return s.value(s.add('attention', inputs, { heads: h, kvHeads, scale, ...extras }), tkv.mag);
 };
 
 /** A value of x's shape (f32) for a residual sum: x + that. */

@@ -19,6 +19,21 @@ export interface AttentionOperand {
   readonly layout: Layout;
 }
 
+/** fused_attention's attributes past scale and mask, with the positions fed (i32 [Tq] / [B, Tq], [Tk] / [B, Tk]) when `positions` is set. */
+export interface AttentionExtrasArgs {
+  readonly softcap: number | null;
+  readonly alibi: readonly number[] | null;
+  readonly causal: boolean;
+  readonly window: number | null;
+  readonly qPositions?: { readonly data: Int32Array; readonly shape: readonly number[] } | undefined;
+  readonly kPositions?: { readonly data: Int32Array; readonly shape: readonly number[] } | undefined;
+}
+
+/** The operand with a unit head axis after its first: rank 3 [B, T, D] read as [B, 1, T, D], so that each call of the kernel is one batch row. */
+function withHeadAxis(l: Layout): Layout {
+  return { ...l, shape: [l.shape[0]!, 1, ...l.shape.slice(1)], strides: [l.strides[0]!, 0, ...l.strides.slice(1)] };
+}
+
 const F32 = 4;
 
 export function attentionWasm(
@@ -31,7 +46,16 @@ export function attentionWasm(
   out: Float32Array,
   outShape: readonly number[],
   scale: number,
+  extras?: AttentionExtrasArgs,
 ): void {
+  const positional = extras !== undefined && (extras.alibi !== null || extras.causal || extras.window !== null || extras.qPositions !== undefined);
+  if (positional && outShape.length === 3) {
+    // positions per batch row: one kernel call per row, as for [B, H, T, D] with one head
+    const lift = (o: AttentionOperand): AttentionOperand => ({ data: o.data, layout: withHeadAxis(o.layout) });
+    const liftedMask = mask && { data: mask.data, shape: mask.shape.length === 3 ? [mask.shape[0]!, 1, ...mask.shape.slice(1)] : mask.shape };
+    attentionWasm(rt, s, lift(q), lift(k), lift(v), liftedMask, out, [outShape[0]!, 1, outShape[1]!, outShape[2]!], scale, extras);
+    return;
+  }
   const rank = outShape.length;
   const [tq, dv] = [outShape[rank - 2]!, outShape[rank - 1]!];
   const [tk, dh] = [k.layout.shape[rank - 2]!, k.layout.shape[rank - 1]!];
@@ -42,15 +66,30 @@ export function attentionWasm(
   // operands outside the heap (graph inputs, weights) are copied into scratch, with their layouts;
   // after them, one row of scores per thread
   const threads = Math.min(s.threads, heads);
-  const rowBytes = Math.ceil(tk / 16) * 64;
+  // a thread's row of scores, and after it the row's mask made from positions
+  const rowBytes = Math.ceil(tk / 16) * 64 * (positional ? 2 : 1);
+  const pos = positional ? positionArrays(extras, tq, tk) : undefined;
+  const slopes = extras?.alibi ? Float32Array.from(extras.alibi) : undefined;
   const {
-    at: [qAt, kAt, vAt, maskAt, outAt],
+    at: [qAt, kAt, vAt, maskAt, outAt, qposAt, kposAt, slopesAt],
     extra: rowsAt,
-  } = placeInHeap(rt, [q.data, k.data, v.data, mask?.data, out], rowBytes * threads);
+  } = placeInHeap(rt, [q.data, k.data, v.data, mask?.data, out, pos?.q.data, pos?.k.data, slopes], rowBytes * threads);
+  const capBits = extras?.softcap ? new Int32Array(new Float32Array([extras.softcap]).buffer)[0]! : 0;
+  const flags = extras ? (extras.causal ? 1 : 0) | (extras.alibi ? 2 : 0) : 0;
+  // heads per batch row (the axes between the first and the last two); a call covers `heads` of them
+  const headsPerRow = batchShape.slice(1).reduce((p, d) => p * d, 1);
   const maskStrides = mask ? broadcastStrides(mask.shape, [...batchShape, tq, tk]) : [];
   const outLayout = contiguousLayout(outShape);
   const outerShape = batchShape.slice(0, -1);
   const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0]!;
+  // this call's batch row (positions) and first head (slopes)
+  const positionalArgs = (o: number): KernelArg[] => {
+    if (!pos) return [0, capBits, 0, 0, 0, 0, 0];
+    const first = o * heads;
+    const row = Math.floor(first / headsPerRow);
+    const rowOf = (p: { shape: readonly number[] }, at: number, length: number) => at + (p.shape.length === 2 ? row * length * F32 : 0);
+    return [rowBytes / 2, capBits, slopes ? slopesAt! + (first % headsPerRow) * F32 : 0, rowOf(pos.q, qposAt!, tq), rowOf(pos.k, kposAt!, tk), flags, extras!.window ?? 0];
+  };
   for (let o = 0; o < outer; o++) {
     // element offsets of this outer index (all batch axes but the head axis) in each operand
     const index = unravel(o, outerShape);
@@ -64,10 +103,17 @@ export function attentionWasm(
       mask ? maskAt! + maskBase * F32 : 0, mask && rank > 2 ? maskStrides[rank - 3]! * F32 : 0, mask ? maskStrides[rank - 2]! * F32 : 0, mask ? maskStrides[rank - 1]! * F32 : 0,
       outAt! + base(outLayout) * F32, headStride(outLayout) * F32, outLayout.strides[rank - 2]! * F32,
       tq, tk, dh, dv, scaleBits, perThread(rowsAt, rowBytes), CHUNK_START, CHUNK_END,
+      ...positionalArgs(o),
     ];
     rt.parallel(s, 'attention', args, heads, threads);
   }
   if (rt.heap.addressOf(out) < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt!, out.length));
+}
+
+/** The positions fed, or the default ones: queries at the end of the keys (Tk - Tq + i), keys at j. */
+function positionArrays(extras: AttentionExtrasArgs | undefined, tq: number, tk: number): { q: { data: Int32Array; shape: readonly number[] }; k: { data: Int32Array; shape: readonly number[] } } {
+  if (extras?.qPositions && extras.kPositions) return { q: extras.qPositions, k: extras.kPositions };
+  return { q: { data: Int32Array.from({ length: tq }, (_, i) => tk - tq + i), shape: [tq] }, k: { data: Int32Array.from({ length: tk }, (_, j) => j), shape: [tk] } };
 }
 
 /** The stride of leading axis d, 0 where the operand has extent 1 (broadcast over the others' heads). */

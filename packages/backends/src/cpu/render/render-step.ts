@@ -1,4 +1,4 @@
-import { getOp, isOpName, normalizeAxis, type Graph, type GraphNode, type OpName } from '@loom/graph';
+import { getOp, hasAttentionExtras, isOpName, normalizeAxis, type Graph, type GraphNode, type OpName } from '@loom/graph';
 import { primitiveExpr } from '../../expr/primitive-expr.ts';
 import type { AttrsOf } from '../../op-attrs.ts';
 import { UnsupportedKernelError } from '../errors.ts';
@@ -73,7 +73,14 @@ const CPU_STEPS: { readonly [K in OpName]?: StepRenderer<K> } = {
   reduce_mean: reduceStep,
   reduce_max: reduceStep,
   // q, k and v may be strided views (column slices, head splits): the kernel reads them in place
-  fused_attention: ({ attrs }) => `${call('attention', 'ins', 'inShapes', 'layouts', 'out', 'outShape', attrs.scale)};`,
+  fused_attention: ({ node, attrs }) => {
+    const n = node.inputs.length;
+    const hasMask = n > (attrs.positions ? 5 : 3);
+    if (!hasAttentionExtras(attrs)) return `${call('attention', 'ins', 'inShapes', 'layouts', 'out', 'outShape', attrs.scale, hasMask)};`;
+    const positions = attrs.positions ? `, qPositions: { data: ins[${n - 2}], shape: inShapes[${n - 2}] }, kPositions: { data: ins[${n - 1}], shape: inShapes[${n - 1}] }` : '';
+    const extras = `{ softcap: ${attrs.softcap}, alibi: ${JSON.stringify(attrs.alibi)}, causal: ${attrs.causal}, window: ${attrs.window}${positions} }`;
+    return `${call('attention', 'ins', 'inShapes', 'layouts', 'out', 'outShape', attrs.scale, hasMask, extras)};`;
+  },
   gather: ({ graph, node }) => {
     const table = graph.nodes[node.inputs[0]!]!;
     const name = table.op === 'param' ? quote(String(table.attrs['name'])) : `node %${table.id}`;
@@ -93,7 +100,7 @@ const CPU_STEPS: { readonly [K in OpName]?: StepRenderer<K> } = {
     return [
       '// in place when the plan gave the cache and the result one buffer (a state)',
       'if (out !== ins[0]) out.set(ins[0]);',
-      `${call('writeBlock', 'out', call('dense', 'ins[1]', 'layouts[1]'), 'outShape', 'inShapes[1]', axis, 'ins[2]')};`,
+      `${call('writeBlock', 'out', call('dense', 'ins[1]', 'layouts[1]'), 'outShape', 'inShapes[1]', axis, 'ins[2]', `{ rolling: ${attrs.rolling}, counts: ins[3] }`)};`,
     ].join('\n');
   },
   // out: [rows, width], the rows the indices name; width from the table's shape

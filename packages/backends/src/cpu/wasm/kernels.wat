@@ -1054,16 +1054,26 @@
   ;; Keys the mask hides (<= -1e29) are skipped when the row has an open key: their weight is exactly
   ;; 0 (mask = 0 means no mask), and no key past the last open one is read. Scores and the weighted
   ;; sum take four keys at a time.
+  ;; Extras (fused_attention's attributes): with $biasOff > 0 each row's mask is made at scratch +
+  ;; $biasOff by $bias_row from the query's and keys' positions ($qpos[i], $kpos[j], i32): ALiBi's
+  ;; slope[h] (kpos - qpos) ($flags bit 1), MASKED for keys that are negative, after the query
+  ;; ($flags bit 0) or $window or more before it. $capBits (a float, 0 for none) soft-caps the scaled
+  ;; scores: cap tanh(s / cap).
   (func (export "attention")
         (param $q i32) (param $qsH i32) (param $qsT i32) (param $k i32) (param $ksH i32) (param $ksT i32)
         (param $v i32) (param $vsH i32) (param $vsT i32) (param $mask i32) (param $msH i32) (param $msT i32) (param $msK i32)
         (param $o i32) (param $osH i32) (param $osT i32) (param $tq i32) (param $tk i32) (param $dh i32) (param $dv i32)
         (param $scaleBits i32) (param $scratch i32) (param $h0 i32) (param $h1 i32)
+        (param $biasOff i32) (param $capBits i32) (param $slopes i32) (param $qpos i32) (param $kpos i32) (param $flags i32) (param $window i32)
     (local $scale f32) (local $h i32) (local $i i32) (local $j i32) (local $qRow i32) (local $mRow i32) (local $oRow i32)
     (local $kHead i32) (local $vHead i32)
     (local $open i32) (local $mv f32) (local $s f32) (local $max f32) (local $sum v128) (local $total f32) (local $e v128) (local $sp i32) (local $w f32)
     (local $end i32) (local $ws v128) (local $mx v128) (local $mv4 v128) (local $s4 v128)
+    (local $userMask i32) (local $userMsK i32) (local $cap f32) (local $slope f32)
     (local.set $scale (f32.reinterpret_i32 (local.get $scaleBits)))
+    (local.set $cap (f32.reinterpret_i32 (local.get $capBits)))
+    (local.set $userMask (local.get $mask))
+    (local.set $userMsK (local.get $msK))
     (local.set $h (local.get $h0))
     (block $hdone (loop $hloop
       (br_if $hdone (i32.ge_u (local.get $h) (local.get $h1)))
@@ -1073,8 +1083,17 @@
       (block $idone (loop $iloop
         (br_if $idone (i32.ge_u (local.get $i) (local.get $tq)))
         (local.set $qRow (i32.add (i32.add (local.get $q) (i32.mul (local.get $h) (local.get $qsH))) (i32.mul (local.get $i) (local.get $qsT))))
-        (local.set $mRow (i32.add (i32.add (local.get $mask) (i32.mul (local.get $h) (local.get $msH))) (i32.mul (local.get $i) (local.get $msT))))
+        (local.set $mRow (i32.add (i32.add (local.get $userMask) (i32.mul (local.get $h) (local.get $msH))) (i32.mul (local.get $i) (local.get $msT))))
         (local.set $oRow (i32.add (i32.add (local.get $o) (i32.mul (local.get $h) (local.get $osH))) (i32.mul (local.get $i) (local.get $osT))))
+        ;; the positional terms join the mask: this row's mask is then the made one, contiguous
+        (if (local.get $biasOff) (then
+          (if (local.get $slopes) (then (local.set $slope (f32.load (i32.add (local.get $slopes) (i32.shl (local.get $h) (i32.const 2)))))))
+          (call $bias_row (i32.add (local.get $scratch) (local.get $biasOff)) (select (local.get $mRow) (i32.const 0) (local.get $userMask)) (local.get $userMsK)
+            (local.get $tk) (i32.load (i32.add (local.get $qpos) (i32.shl (local.get $i) (i32.const 2)))) (local.get $kpos)
+            (local.get $slope) (local.get $flags) (local.get $window))
+          (local.set $mRow (i32.add (local.get $scratch) (local.get $biasOff)))
+          (local.set $mask (i32.const 1))
+          (local.set $msK (i32.const 4))))
         ;; the last open key, scanning back (without one, every key takes part, as in the reference)
         (local.set $open (i32.const 0))
         (local.set $end (local.get $tk))
@@ -1111,7 +1130,9 @@
             (local.set $sp (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))))
             (local.set $mv4 (v128.const i32x4 0 0 0 0))
             (if (local.get $mask) (then (local.set $mv4 (v128.load (i32.add (local.get $mRow) (i32.shl (local.get $j) (i32.const 2)))))))
-            (local.set $s4 (f32x4.add (f32x4.mul (v128.load (local.get $sp)) (f32x4.splat (local.get $scale))) (local.get $mv4)))
+            (local.set $s4 (f32x4.mul (v128.load (local.get $sp)) (f32x4.splat (local.get $scale))))
+            (if (local.get $capBits) (then (local.set $s4 (call $softcap4 (local.get $s4) (local.get $cap)))))
+            (local.set $s4 (f32x4.add (local.get $s4) (local.get $mv4)))
             (if (local.get $open) (then
               (local.set $s4 (v128.bitselect (v128.const f32x4 -inf -inf -inf -inf) (local.get $s4) (f32x4.le (local.get $mv4) (v128.const f32x4 -1e29 -1e29 -1e29 -1e29))))))
             (local.set $mx (f32x4.max (local.get $mx) (local.get $s4)))
@@ -1128,7 +1149,9 @@
           (if (i32.and (local.get $open) (f32.le (local.get $mv) (f32.const -1e29)))
             (then (local.set $s (f32.const -inf)))
             (else
-              (local.set $s (f32.add (f32.mul (f32.load (local.get $sp)) (local.get $scale)) (local.get $mv)))
+              (local.set $s (f32.mul (f32.load (local.get $sp)) (local.get $scale)))
+              (if (local.get $capBits) (then (local.set $s (f32x4.extract_lane 0 (call $softcap4 (f32x4.splat (local.get $s)) (local.get $cap))))))
+              (local.set $s (f32.add (local.get $s) (local.get $mv)))
               (local.set $max (f32.max (local.get $max) (local.get $s)))))
           (f32.store (local.get $sp) (local.get $s))
           (local.set $j (i32.add (local.get $j) (i32.const 1)))
@@ -1177,6 +1200,40 @@
         (br $iloop)))
       (local.set $h (i32.add (local.get $h) (i32.const 1)))
       (br $hloop))))
+
+  ;; cap tanh(x / cap) per lane: tanh(y) = sign(y) (1 - t) / (1 + t), t = e^(-2|y|) (exactly +-1 once
+  ;; t underflows); about 1e-7 absolute, which cap scales: Gemma 2's caps are 30 and 50
+  (func $softcap4 (param $x v128) (param $cap f32) (result v128)
+    (local $y v128) (local $t v128)
+    (local.set $y (f32x4.div (local.get $x) (f32x4.splat (local.get $cap))))
+    (local.set $t (call $exp4 (f32x4.mul (f32x4.abs (local.get $y)) (v128.const f32x4 -2 -2 -2 -2))))
+    (local.set $t (f32x4.div (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $t)) (f32x4.add (v128.const f32x4 1 1 1 1) (local.get $t))))
+    ;; the sign of y onto t (t >= 0)
+    (local.set $t (v128.or (local.get $t) (v128.and (local.get $y) (v128.const i32x4 0x80000000 0x80000000 0x80000000 0x80000000))))
+    (f32x4.mul (local.get $t) (f32x4.splat (local.get $cap))))
+
+  ;; One query row's mask with the positional terms, into dst[0:tk]: the user's mask (m, stride msK;
+  ;; m = 0 for none) + ALiBi's slope (kpos - qp) (flags bit 1) + MASKED (-1e30) where the key is
+  ;; hidden: a negative position, after the query (flags bit 0), or window (> 0) or more before it.
+  (func $bias_row (param $dst i32) (param $m i32) (param $msK i32) (param $tk i32) (param $qp i32) (param $kpos i32)
+        (param $slope f32) (param $flags i32) (param $window i32)
+    (local $j i32) (local $kp i32) (local $v f32) (local $hidden i32)
+    (block $done (loop $keys
+      (br_if $done (i32.ge_u (local.get $j) (local.get $tk)))
+      (local.set $kp (i32.load (i32.add (local.get $kpos) (i32.shl (local.get $j) (i32.const 2)))))
+      (local.set $v (f32.const 0))
+      (if (local.get $m) (then (local.set $v (f32.load (i32.add (local.get $m) (i32.mul (local.get $j) (local.get $msK)))))))
+      (if (i32.and (local.get $flags) (i32.const 2)) (then
+        (local.set $v (f32.add (local.get $v) (f32.mul (local.get $slope) (f32.convert_i32_s (i32.sub (local.get $kp) (local.get $qp))))))))
+      (local.set $hidden (i32.lt_s (local.get $kp) (i32.const 0)))
+      (if (i32.and (local.get $flags) (i32.const 1)) (then
+        (local.set $hidden (i32.or (local.get $hidden) (i32.gt_s (local.get $kp) (local.get $qp))))))
+      (if (local.get $window) (then
+        (local.set $hidden (i32.or (local.get $hidden) (i32.ge_s (i32.sub (local.get $qp) (local.get $kp)) (local.get $window))))))
+      (if (local.get $hidden) (then (local.set $v (f32.add (local.get $v) (f32.const -1e30)))))
+      (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) (local.get $v))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $keys))))
 
   ;; x[0:d] *= s
   (func $scale_row (param $x i32) (param $d i32) (param $s f32)

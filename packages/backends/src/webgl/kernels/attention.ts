@@ -1,5 +1,6 @@
-import { broadcastStrides } from '@loom/graph';
-import { coordinates, f32Literal, int } from '../glsl.ts';
+import { attentionInputs, broadcastStrides, MASKED, usesPositions } from '@loom/graph';
+import { GLSL } from '../../expr/languages/glsl.ts';
+import { coordinates, f32Literal, imod, int } from '../glsl.ts';
 import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
 import { loopCost } from '../loops.ts';
 import { maxAndSumExp, PassList, reduce, SUM } from '../reduction.ts';
@@ -15,9 +16,12 @@ import { attentionShape } from '../../gpu/attention-shape.ts';
  * where q does not (grouped-query attention: a kv head serves its group of query heads). Past the
  * loop budget (reduction.ts) the dot products are summed in chunks, and a long row of scores gets
  * its (max, sum) in chunks, then the weighted sum of v in chunks, divided by the sum at the end.
+ * The extras (fused_attention's attributes) finish each score: s = cap tanh(s / cap), + mask, + the
+ * head's ALiBi slope (kpos - qpos), + MASKED where the key is negative, after the query or out of the
+ * window, positions read from their textures (or the queries at the end of the keys).
  */
 export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[] {
-  const [q, k, v, mask] = ctx.inputs;
+  const { q, k, v, mask, qPositions, kPositions } = attentionInputs(ctx.inputs, ctx.attrs);
   const { rank, tq, dh, tk, dv, batchShape } = attentionShape(q!, k!, v!);
   const outSize = sizeOfShape(ctx.output.shape);
   if (outSize === 0) return [];
@@ -37,8 +41,17 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
   // a score: row = (batch * Tq + qi) * Tk + kj
   const scoreSetup = [`int qRow = row / ${int(tk)};`, `int kj = row - qRow * ${int(tk)};`, `int batch = qRow / ${int(tq)};`, ...kvBatch(k, 'kb'), `int qBase = qRow * ${int(dh)};`, `int kBase = (kb * ${int(tk)} + kj) * ${int(dh)};`];
   const maskTerms = mask ? broadcastStrides(mask.shape, scoreShape).map((s, d) => (s === 0 || scoreShape[d] === 1 ? '' : `mc${d} * ${int(s)}`)).filter((t) => t) : [];
-  const scaled = (at: (k: number, index: string) => string) =>
-    mask ? [...coordinates('row', scoreShape, 'm'), `return acc * ${f32Literal(ctx.attrs.scale)} + ${at(0, maskTerms.length > 0 ? maskTerms.join(' + ') : '0')};`] : [`return acc * ${f32Literal(ctx.attrs.scale)};`];
+  const a = ctx.attrs;
+  // finish inputs: the mask, then the positions (graph inputs 3 and 4, or 4 and 5 after a mask)
+  const positionSlot = mask ? 1 : 0;
+  const positionInputs = qPositions ? [input(mask ? 4 : 3), input(mask ? 5 : 4)] : [];
+  const scaled = (at: (k: number, index: string) => string) => [
+    `float s = acc * ${f32Literal(a.scale)};`,
+    ...(a.softcap !== null ? [`s = ${f32Literal(a.softcap)} * loom_tanh(s / ${f32Literal(a.softcap)});`] : []),
+    ...(mask ? [...coordinates('row', scoreShape, 'm'), `s = s + ${at(0, maskTerms.length > 0 ? maskTerms.join(' + ') : '0')};`] : []),
+    ...(usesPositions(a) ? positionalTerms(ctx, tq, tk, batchShape, (slot, index) => at(positionSlot + slot, index), qPositions?.shape.length === 2, kPositions?.shape.length === 2) : []),
+    'return s;',
+  ];
   const scores = reduce(
     list,
     {
@@ -50,7 +63,8 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
       term: (j) => `${sample(0, `qBase + ${j}`)} * ${sample(1, `kBase + ${j}`)}`,
       fold: SUM,
       finish: scaled,
-      finishInputs: mask ? [input(3)] : [],
+      finishInputs: [...(mask ? [input(3)] : []), ...positionInputs],
+      helpers: a.softcap !== null ? [GLSL.helpers.loom_tanh] : [],
     },
     budget,
   );
@@ -96,4 +110,32 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
     budget,
   );
   return list.passes;
+}
+
+/**
+ * GLSL adding the positional terms to score `s` of fragment `row` ((batch * Tq + qi) * Tk + kj):
+ * the head's ALiBi slope (kpos - qpos), and MASKED where the key is hidden. `at(0 | 1, index)` reads
+ * the query or key positions (integers held in floats) where they are fed.
+ */
+function positionalTerms(ctx: KernelContext<'fused_attention'>, tq: number, tk: number, batchShape: readonly number[], at: (slot: number, index: string) => string, qPerRow: boolean, kPerRow: boolean): string[] {
+  const a = ctx.attrs;
+  const headsPerRow = batchShape.slice(1).reduce((p, d) => p * d, 1);
+  const lines = [
+    `int pRow = row / ${int(tk)};`,
+    `int pKey = row - pRow * ${int(tk)};`,
+    `int pBatch = pRow / ${int(tq)};`,
+    `int pQuery = pRow - pBatch * ${int(tq)};`,
+    `int pBatchRow = pBatch / ${int(headsPerRow)};`,
+    `int pHead = ${imod('pBatch', headsPerRow)};`,
+  ];
+  if (a.positions) {
+    lines.push(`float qp = ${at(0, qPerRow ? `pBatchRow * ${int(tq)} + pQuery` : 'pQuery')};`, `float kp = ${at(1, kPerRow ? `pBatchRow * ${int(tk)} + pKey` : 'pKey')};`);
+  } else lines.push(`float qp = float(pQuery + ${int(tk - tq)});`, 'float kp = float(pKey);');
+  if (a.alibi !== null) {
+    // GLSL ES 1.00 has no array initializers: the slope by comparisons
+    lines.push('float slope = 0.0;', ...a.alibi.map((slope, h) => `if (pHead == ${int(h)}) { slope = ${f32Literal(slope)}; }`), 's = s + slope * (kp - qp);');
+  }
+  const hidden = ['kp < 0.0', ...(a.causal ? ['kp > qp'] : []), ...(a.window !== null ? [`qp - kp >= ${f32Literal(a.window)}`] : [])];
+  lines.push(`if (${hidden.join(' || ')}) { s = s + ${f32Literal(MASKED)}; }`);
+  return lines;
 }

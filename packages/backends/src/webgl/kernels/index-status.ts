@@ -12,7 +12,16 @@ const NONE = f32Literal(Infinity);
  * the run. More indices than one fragment may walk are counted in chunks (reduction.ts): counts
  * add, first positions take the minimum.
  */
-export function indexStatusPass(list: PassList, source: PassInput, count: number, bad: (value: string) => string, what: string, budget: number): void {
+export function indexStatusPass(
+  list: PassList,
+  source: PassInput,
+  count: number,
+  bad: (value: string, other: string) => string,
+  what: string,
+  budget: number,
+  /** A second tensor `bad` reads at the same position (`other`), or at 0 when it holds one value. */
+  other?: { readonly source: PassInput; readonly single: boolean },
+): void {
   if (count === 0) return;
   reduce(
     list,
@@ -20,8 +29,11 @@ export function indexStatusPass(list: PassList, source: PassInput, count: number
       what: `${what} index check`,
       rows: 2,
       count,
-      inputs: [source],
-      term: (j) => ({ lines: [`float v = ${sample(0, j)};`, `bool bad = ${bad('v')};`], value: `row == 0 ? (bad ? 1.0 : 0.0) : (bad ? float(${j}) : ${NONE})` }),
+      inputs: other ? [source, other.source] : [source],
+      term: (j) => ({
+        lines: [`float v = ${sample(0, j)};`, ...(other ? [`float w = ${sample(1, other.single ? '0' : j)};`] : []), `bool bad = ${bad('v', 'w')};`],
+        value: `row == 0 ? (bad ? 1.0 : 0.0) : (bad ? float(${j}) : ${NONE})`,
+      }),
       fold: { init: `row == 0 ? 0.0 : ${NONE}`, step: (x) => `acc = row == 0 ? acc + (${x}) : min(acc, ${x});` },
       finish: () => [`return row == 1 && acc == ${NONE} ? -1.0 : acc;`],
       status: true,

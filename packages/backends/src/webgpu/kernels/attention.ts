@@ -1,6 +1,7 @@
-import { broadcastStrides } from '@loom/graph';
+import { attentionInputs, broadcastStrides, MASKED, usesPositions } from '@loom/graph';
+import { WGSL } from '../../expr/languages/wgsl.ts';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
-import { entryPoint, linearGrid, Params, storageDecl } from '../wgsl.ts';
+import { entryPoint, f32Literal, linearGrid, Params, storageDecl } from '../wgsl.ts';
 import { F32_LOWEST } from './reduce-helpers.ts';
 import { attentionShape } from '../../gpu/attention-shape.ts';
 
@@ -17,9 +18,12 @@ const KEYS = 64;
  * The head sizes Dh and Dv are baked into the source (they are static in every model); the lengths
  * and the mask's broadcast strides are Params. k and v may have extent 1 on leading axes where q
  * does not (grouped-query attention): their batch offsets then come from broadcast strides.
+ * The extras (fused_attention's attributes) are in the score: s = cap tanh(s / cap), + mask, + the
+ * head's ALiBi slope (kpos - qpos), + MASKED where the key is negative, after the query or out of the
+ * window, with positions read from QPos and KPos (or the queries at the end of the keys).
  */
 export function attentionKernel(ctx: KernelContext<'fused_attention'>): KernelLaunch[] {
-  const [q, k, v, mask] = ctx.inputs;
+  const { q, k, v, mask, qPositions, kPositions } = attentionInputs(ctx.inputs, ctx.attrs);
   const { rank, tq, dh, tk, dv, batchShape, batches } = attentionShape(q!, k!, v!);
   if (sizeOfShape(ctx.output.shape) === 0) return [];
   const perThread = Math.ceil(dv / KEYS);
@@ -54,12 +58,16 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): KernelLa
     kvLines.push('let k_base = k_rows * p.tk * DH;', 'let v_base = v_rows * p.tk * DV;');
   } else kvLines.push('let k_base = b * p.tk * DH;', 'let v_base = b * p.tk * DV;');
   const names = mask ? ['Q', 'Kt', 'V', 'Mask'] : ['Q', 'Kt', 'V'];
+  const positionNames = qPositions ? ['QPos', 'KPos'] : [];
+  const extras = scoreExtras(ctx, tq, tk, batchShape, qPositions !== undefined && qPositions.shape.length === 2, kPositions !== undefined && kPositions.shape.length === 2);
   const wgsl = [
     `const DH = ${dh}u;`,
     `const DV = ${dv}u;`,
     ...names.map((n, i) => storageDecl(i, n, 'f32', 'read')),
-    storageDecl(names.length, 'O', 'f32', 'read_write'),
-    params.declare(names.length + 1),
+    ...positionNames.map((n, i) => storageDecl(names.length + i, n, 'i32', 'read')),
+    ...extras.declarations,
+    storageDecl(names.length + positionNames.length, 'O', 'f32', 'read_write'),
+    params.declare(names.length + positionNames.length + 1),
     `var<workgroup> q_row: array<f32, ${Math.max(dh, 1)}>;`,
     `var<workgroup> weights: array<f32, ${KEYS}>;`,
     `var<workgroup> scores: array<f32, ${KEYS}>;`,
@@ -71,6 +79,7 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): KernelLa
     '  let q_base = row * DH;',
     ...kvLines.map((l) => `  ${l}`),
     ...maskLines.map((l) => `  ${l}`),
+    ...extras.rowLines.map((l) => `  ${l}`),
     `  for (var d = lid; d < DH; d += ${KEYS}u) { q_row[d] = Q[q_base + d]; }`,
     '  workgroupBarrier();',
     `  var m = ${F32_LOWEST};`,
@@ -83,7 +92,10 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): KernelLa
     '      var dot = 0.0;',
     '      let kr = k_base + key * DH;',
     '      for (var d = 0u; d < DH; d++) { dot += q_row[d] * Kt[kr + d]; }',
-    `      s = dot * p.scale${mask ? ' + Mask[mask_base + key * p.m_sk]' : ''};`,
+    '      s = dot * p.scale;',
+    ...extras.capLines.map((l) => `      ${l}`),
+    ...(mask ? ['      s = s + Mask[mask_base + key * p.m_sk];'] : []),
+    ...extras.keyLines.map((l) => `      ${l}`),
     '    }',
     // every invocation reads the tile's scores: 3 barriers per tile instead of a reduction tree
     '    scores[lid] = s;',
@@ -121,8 +133,43 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): KernelLa
     {
       wgsl,
       workgroups: linearGrid(batches * tq, ctx.limits, 'fused_attention'),
-      bindings: [...names.map((_, i) => ({ buffer: input(i) })), { buffer: OUTPUT }],
+      bindings: [...[...names, ...positionNames].map((_, i) => ({ buffer: input(i) })), { buffer: OUTPUT }],
       params: params.data(),
     },
   ];
+}
+
+/**
+ * WGSL for the extras: declarations (tanh, the slopes), per query row (its batch row, head and
+ * position `qp`), and per key after scaling (`capLines`) and after the mask (`keyLines`, from `kp`).
+ */
+function scoreExtras(ctx: KernelContext<'fused_attention'>, tq: number, tk: number, batchShape: readonly number[], qPerRow: boolean, kPerRow: boolean) {
+  const a = ctx.attrs;
+  const declarations: string[] = [];
+  const rowLines: string[] = [];
+  const capLines: string[] = [];
+  const keyLines: string[] = [];
+  if (a.softcap !== null) {
+    declarations.push(WGSL.helpers.loom_tanh);
+    capLines.push(`s = ${f32Literal(a.softcap)} * loom_tanh(s / ${f32Literal(a.softcap)});`);
+  }
+  if (!usesPositions(a)) return { declarations, rowLines, capLines, keyLines };
+  // b counts (batch row, head) pairs: the heads of a row are the axes between the first and the last two
+  const headsPerRow = batchShape.slice(1).reduce((p, d) => p * d, 1);
+  rowLines.push(`let batch_row = b / ${headsPerRow}u;`, `let head = b % ${headsPerRow}u;`);
+  if (a.positions) {
+    rowLines.push(`let qp = QPos[${qPerRow ? `batch_row * ${tq}u + qi` : 'qi'}];`, `let kp_base = ${kPerRow ? `batch_row * ${tk}u` : '0u'};`);
+    keyLines.push('let kp = KPos[kp_base + key];');
+  } else {
+    rowLines.push(`let qp = i32(qi) + ${tk - tq}i;`);
+    keyLines.push('let kp = i32(key);');
+  }
+  if (a.alibi !== null) {
+    declarations.push(`var<private> SLOPES: array<f32, ${a.alibi.length}> = array<f32, ${a.alibi.length}>(${a.alibi.map(f32Literal).join(', ')});`);
+    keyLines.push('s = s + SLOPES[head] * f32(kp - qp);');
+  }
+  const hidden = ['kp < 0i', ...(a.causal ? ['kp > qp'] : []), ...(a.window !== null ? [`qp - kp >= ${a.window}i`] : [])];
+  keyLines.push(`if (${hidden.join(' || ')}) { s = s + ${f32Literal(MASKED)}; }`);
+  if (a.alibi === null) rowLines.push('_ = head;');
+  return { declarations, rowLines, capLines, keyLines };
 }

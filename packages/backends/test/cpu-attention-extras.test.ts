@@ -1,0 +1,3 @@
+import { attentionExtrasSuite } from './suites/attention-extras-suite.ts';
+
+await attentionExtrasSuite('cpu');

@@ -116,7 +116,39 @@ export function decodeStepInputs(m: ModelBuilder, seq: 'seq' | 1, capacity: numb
     k: appendToCache(m, kvCacheName('k', layer), fresh.k, position, capacity),
     v: appendToCache(m, kvCacheName('v', layer), fresh.v, position, capacity),
   });
-  return { ids, position, lastIndex, positions, mask: cacheMask(m, positions, capacity), cache };
+  return { seq, ids, position, lastIndex, positions, mask: cacheMask(m, positions, capacity), cache };
+}
+
+/** What decodeStepInputs gives: the step's inputs, its positions and mask, and the KV cache. */
+export type DecodeStep = ReturnType<typeof decodeStepInputs>;
+
+/**
+ * A sliding-window layer's keys and values over a KV cache whose memory the window bounds: the
+ * states cache.{k,v}.{layer} are rings of `window` slots (B, W, width), position p in slot p mod W,
+ * written with each row's `last_index` + 1 real tokens (a right-padded prefill writes no padding).
+ * - One token per row (a decode step): it is written first; the ring then holds exactly the keys its
+ *   window sees, at positions L - ((L - s) mod W) for slot s, L the token's position (negative for
+ *   slots never written, which attention hides).
+ * - A prefill (`seq` tokens, every row from position 0, as KvCacheDecoder runs it): the ring is
+ *   empty, so the tokens attend to each other only; the last W of each row are then written.
+ * Returns the keys and values attention reads and their positions.
+ */
+export function windowKeysValues(m: ModelBuilder, layer: number, fresh: KeysValues, step: DecodeStep, window: number): KeysValues & { positions: I32<readonly ['batch', Dim]> } {
+  const count = m.add(step.lastIndex, 1);
+  const written = (kind: 'k' | 'v') => {
+    const name = kvCacheName(kind, layer);
+    const width = fresh[kind].shape[2];
+    if (typeof width !== 'number') throw new ConfigError(`${name}: a cache needs a static width, got ${width}`);
+    const state = m.state(name, 'f32', ['batch', window, width]);
+    return state.write(m.cacheUpdate(state.value, fresh[kind], step.position, 1, { rolling: true, count }));
+  };
+  const [k, v] = [written('k'), written('v')];
+  if (step.seq !== 1) return { ...fresh, positions: step.positions };
+  // slot s holds the last position L - ((L - s) mod W) up to the token's L
+  const last = m.reshape(step.position, ['batch', 1]); // (B, 1)
+  const offset = m.add(m.sub(last, m.reshape(m.range(window), [1, window])), window); // L - s + W > 0: (B, W)
+  const slotPositions = m.sub(last, m.sub(offset, m.mul(m.div(offset, window), window)));
+  return { k, v, positions: slotPositions };
 }
 
 /** Appends `fresh` (B, T, W) to the KV-cache state `name` (B, P, W) at each row's `position`, and returns the whole cache. */

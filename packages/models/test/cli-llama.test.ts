@@ -60,11 +60,11 @@ describe('loom on a Llama-family checkpoint', () => {
     const dir = mkdtempSync(join(tmpdir(), 'loom-bert-'));
     const bert = join(dir, 'config.json');
     writeFileSync(bert, JSON.stringify({ model_type: 'bert', hidden_size: 8 }));
-    expectUserError(await loom('logits', '--weights', llama[1]!, '--config', bert, '--ids', '1', '--out', join(dir, 'x.safetensors')), /model_type "bert": not a causal LM Loom runs; supported model_type: gpt2, llama, mistral, qwen2/);
+    expectUserError(await loom('logits', '--weights', llama[1]!, '--config', bert, '--ids', '1', '--out', join(dir, 'x.safetensors')), /model_type "bert": not a causal LM Loom runs; supported model_type: gpt2, llama, mistral, qwen2, gemma, gemma2, gpt_neox, phi3/);
     const config = fixtureJson<Record<string, unknown>>('llama-tiny-dev.config.json');
     for (const [patch, message] of [
       [{ rope_scaling: { type: 'linear', factor: 2 } }, /rope_scaling: .* is not supported \(only unscaled rotary positions\)/],
-      [{ model_type: 'mistral', sliding_window: 16 }, /sliding_window: sliding-window attention \(window 16\) is not supported/],
+      [{ model_type: 'qwen2', use_sliding_window: true, sliding_window: 16 }, /use_sliding_window: Qwen2's sliding window \(layers past max_window_layers\) is not supported/],
       [{ hidden_act: 'gelu' }, /hidden_act: 'gelu' is not supported for llama \(supported: silu/],
       [{ num_key_value_heads: 3 }, /num_key_value_heads: 3 does not divide num_attention_heads 4/],
       [{ num_hidden_layers: 1000 }, /config num_hidden_layers is 1000, but .* holds 2 layers/],

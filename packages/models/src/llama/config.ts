@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import { parseConfig, unsupportedField } from '../config/parse-config.ts';
+import { llamaVariant, type DecoderVariant } from './variant.ts';
 
 /**
  * The Llama family's decoder (Llama 2/3, and Mistral and Qwen2, which share its layout): pre-norm
  * RMSNorm blocks, rotary positions (halves), grouped-query attention, a SwiGLU MLP, no biases
- * except Qwen2's q/k/v projections, and an LM head that may be tied to the embedding.
+ * except Qwen2's q/k/v projections, and an LM head that may be tied to the embedding. The decoders
+ * of the same lineage (Gemma, Gemma 2, GPT-NeoX, Phi-3: decoder-configs.ts) are this config with
+ * another `variant`.
  */
 export interface LlamaConfig {
   readonly modelType: LlamaModelType;
@@ -31,10 +34,13 @@ export interface LlamaConfig {
   readonly oBias: boolean;
   /** Generation stops at this token when set (the first of a list). */
   readonly eosTokenId: number | null;
+  /** How the decoder departs from Llama's (norms, MLP, rotary fraction, windows, soft-capping). */
+  readonly variant: DecoderVariant;
 }
 
 export const LLAMA_MODEL_TYPES = ['llama', 'mistral', 'qwen2'] as const;
-export type LlamaModelType = (typeof LLAMA_MODEL_TYPES)[number];
+/** Every model_type the lineage's decoder builds (the families in families/ split them). */
+export type LlamaModelType = (typeof LLAMA_MODEL_TYPES)[number] | 'gemma' | 'gemma2' | 'gpt_neox' | 'phi3';
 
 const positiveInt = z.number().int().positive();
 const tokenIds = z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative())]).nullable().optional();
@@ -68,8 +74,11 @@ export function llamaConfigFromHf(json: unknown, where = 'config.json'): LlamaCo
   if (c.hidden_act !== 'silu') unsupported('hidden_act', `'${c.hidden_act}' is not supported for ${c.model_type} (supported: silu, the SwiGLU MLP)`);
   if (c.rope_scaling !== undefined && c.rope_scaling !== null) unsupported('rope_scaling', `${JSON.stringify(c.rope_scaling).slice(0, 60)} is not supported (only unscaled rotary positions)`);
   if (c.mlp_bias) unsupported('mlp_bias', 'MLP biases are not supported');
-  const slidingUsed = c.model_type === 'qwen2' ? c.use_sliding_window === true : c.sliding_window != null && c.sliding_window < c.max_position_embeddings;
-  if (slidingUsed) unsupported('sliding_window', `sliding-window attention (window ${c.sliding_window}) is not supported; Loom attends to every earlier position`);
+  // Qwen2 slides only in the layers past max_window_layers; Mistral's window is every layer's
+  if (c.model_type === 'qwen2' && c.use_sliding_window === true) unsupported('use_sliding_window', "Qwen2's sliding window (layers past max_window_layers) is not supported");
+  if (c.model_type === 'llama' && c.sliding_window != null) unsupported('sliding_window', 'a llama config with a sliding window is not one Hugging Face builds');
+  const window = c.model_type === 'mistral' && c.sliding_window != null && c.sliding_window < c.max_position_embeddings ? c.sliding_window : null;
+  if (window !== null && window < 1) unsupported('sliding_window', `${window} must be at least 1`);
   const nKvHead = c.num_key_value_heads ?? c.num_attention_heads;
   if (c.num_attention_heads % nKvHead !== 0) unsupported('num_key_value_heads', `${nKvHead} does not divide num_attention_heads ${c.num_attention_heads}`);
   const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
@@ -91,5 +100,6 @@ export function llamaConfigFromHf(json: unknown, where = 'config.json'): LlamaCo
     qkvBias: c.model_type === 'qwen2' || c.attention_bias,
     oBias: c.model_type !== 'qwen2' && c.attention_bias,
     eosTokenId: eos,
+    variant: { ...llamaVariant(c.num_hidden_layers), layerWindows: new Array<number | null>(c.num_hidden_layers).fill(window) },
   };
 }

@@ -12,10 +12,29 @@ export interface Source {
   readonly name: string;
   /** The checkpoint stores the matrix [out, in] (PyTorch Linear) while Loom stores [in, out]. */
   readonly transpose?: boolean;
-  /** The weight is part `index` of `count` equal pieces stacked along axis 0 (PyTorch's in_proj_weight = Wq; Wk; Wv). */
-  readonly part?: { readonly index: number; readonly count: number };
+  /**
+   * The weight is part `index` of `count` pieces stacked along axis 0 (PyTorch's in_proj_weight =
+   * Wq; Wk; Wv): equal pieces, or of `sizes` rows each (Phi-3's qkv_proj: H Dh, KV Dh, KV Dh rows).
+   * With `groups` the stack repeats per group and each part takes its rows from every group: GPT-NeoX's
+   * query_key_value is [H, 3, Dh] rows, q being rows 0..Dh of each head's 3 Dh.
+   */
+  readonly part?: Part;
   /** The checkpoint holds the same values in this shape (Marian's final_logits_bias [1, V] for a [V] bias). */
   readonly shape?: readonly number[];
+}
+
+export interface Part {
+  readonly index: number;
+  readonly count: number;
+  readonly sizes?: readonly number[];
+  readonly groups?: number;
+}
+
+/** A part's rows within one group of its stacked tensor: [start, end). */
+function partRows(part: Part, rowsPerGroup: number): [number, number] {
+  const sizes = part.sizes ?? new Array<number>(part.count).fill(rowsPerGroup / part.count);
+  const start = sizes.slice(0, part.index).reduce((a, b) => a + b, 0);
+  return [start, start + sizes[part.index]!];
 }
 
 /** A mapping: the source of a Loom weight (undefined: the mapping does not know the name), and the checkpoint names to skip silently. */
@@ -47,6 +66,8 @@ interface Link {
   readonly source: string;
   readonly transpose: boolean;
   readonly count: number;
+  /** Parts by index (their sizes and groups); absent for a whole tensor. */
+  readonly parts: (Part | undefined)[];
   /** Loom names by part index. */
   readonly targets: (string | undefined)[];
   /** The shape each target must have. */
@@ -71,10 +92,11 @@ export function applyMapping(checkpoint: ReadonlyMap<string, NDArray>, expected:
     const count = src.part?.count ?? 1;
     let link = links.get(src.name);
     if (!link) {
-      link = { source: src.name, transpose: src.transpose ?? false, count, targets: [], targetShape: shape, ...(src.shape ? { storedShape: src.shape } : {}) };
+      link = { source: src.name, transpose: src.transpose ?? false, count, parts: [], targets: [], targetShape: shape, ...(src.shape ? { storedShape: src.shape } : {}) };
       links.set(src.name, link);
     }
     link.targets[src.part?.index ?? 0] = loomName;
+    link.parts[src.part?.index ?? 0] = src.part;
   }
 
   const weights = new Map<string, NDArray>();
@@ -104,19 +126,34 @@ export function applyMapping(checkpoint: ReadonlyMap<string, NDArray>, expected:
 function sourceShape(link: Link): number[] {
   if (link.storedShape) return [...link.storedShape];
   const piece = link.transpose ? [...link.targetShape].reverse() : [...link.targetShape];
-  if (link.count > 1) piece[0] = piece[0]! * link.count;
+  const part = link.parts.find((p) => p !== undefined);
+  if (part?.sizes) piece[0] = part.sizes.reduce((a, b) => a + b, 0) * (part.groups ?? 1);
+  else if (link.count > 1) piece[0] = piece[0]! * link.count;
   return piece;
 }
 
 function convert(tensor: NDArray, link: Link, index: number): NDArray {
   if (link.storedShape) return { dtype: 'f32', shape: [...link.targetShape], data: tensor.data };
-  const rows = tensor.shape[0]! / link.count;
+  const part = link.parts[index];
   const rest = tensor.shape.slice(1);
   const width = sizeOf(rest);
-  const piece = link.count === 1 ? tensor.data : tensor.data.subarray(index * rows * width, (index + 1) * rows * width);
+  let piece: Storage;
+  let rows: number;
+  if (!part) {
+    piece = tensor.data;
+    rows = tensor.shape[0]!;
+  } else {
+    // the part's rows of every group, in group order
+    const groups = part.groups ?? 1;
+    const perGroup = tensor.shape[0]! / groups;
+    const [start, end] = partRows(part, perGroup);
+    rows = (end - start) * groups;
+    piece = new (tensor.data.constructor as new (n: number) => Storage)(rows * width);
+    for (let g = 0; g < groups; g++) piece.set(tensor.data.subarray((g * perGroup + start) * width, (g * perGroup + end) * width), g * (end - start) * width);
+  }
   const shape = [rows, ...rest];
-  // whole tensors are shared with the checkpoint (no copy of a 600 MB table); pieces are copied
-  if (!link.transpose) return { dtype: 'f32', shape, data: link.count === 1 ? piece : piece.slice() };
+  // whole tensors are shared with the checkpoint (no copy of a 600 MB table); pieces are copies
+  if (!link.transpose) return { dtype: 'f32', shape, data: piece };
   // [rows, cols] -> [cols, rows]
   const cols = width;
   const out = new (piece.constructor as new (n: number) => Storage)(piece.length);
@@ -149,12 +186,19 @@ export function toCheckpointNames(tensors: ReadonlyMap<string, NDArray>, mapping
       pieces.push(source.transpose ? transposed(part) : part);
     }
     const data = new Float32Array(pieces.reduce((n, p) => n + p.data.length, 0));
+    // each group holds every part's rows of that group, parts in order
+    const groups = source.part?.groups ?? 1;
+    const width = pieces[0]!.shape.length > 1 ? sizeOf(pieces[0]!.shape.slice(1)) : 1;
     let offset = 0;
-    for (const p of pieces) {
-      data.set(p.data, offset);
-      offset += p.data.length;
+    for (let g = 0; g < groups; g++) {
+      for (const p of pieces) {
+        const rows = p.data.length / width / groups;
+        data.set(p.data.subarray(g * rows * width, (g + 1) * rows * width), offset);
+        offset += rows * width;
+      }
     }
-    const shape = source.shape ? [...source.shape] : [pieces[0]!.shape[0]! * count, ...pieces[0]!.shape.slice(1)];
+    const rows = pieces.reduce((n, p) => n + p.shape[0]!, 0);
+    const shape = source.shape ? [...source.shape] : [rows, ...pieces[0]!.shape.slice(1)];
     out.set(name, { dtype: 'f32', shape, data });
   }
   return out;

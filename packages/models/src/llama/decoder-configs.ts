@@ -1,0 +1,217 @@
+/**
+ * Hugging Face configs of the decoders that share Llama's skeleton, parsed into a LlamaConfig whose
+ * `variant` says how they differ: Gemma (norm offset, GeGLU, embedding scale), Gemma 2 (and
+ * soft-capping, sandwich norms, alternating local and global layers), GPT-NeoX / Pythia (LayerNorm,
+ * partial rotary, parallel residual, a two-layer MLP with biases) and Phi-3 (partial rotary, a window
+ * on every layer). What Loom does not build is a ConfigError naming the field.
+ */
+import { z } from 'zod';
+import { parseConfig, unsupportedField } from '../config/parse-config.ts';
+import type { LlamaConfig } from './config.ts';
+import { llamaVariant } from './variant.ts';
+
+const positiveInt = z.number().int().positive();
+const tokenIds = z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative())]).nullable().optional();
+const firstId = (ids: number | number[] | null | undefined) => (Array.isArray(ids) ? (ids[0] ?? null) : (ids ?? null));
+
+/** Hugging Face's activation names to Loom's (gelu_pytorch_tanh is the tanh approximation). */
+const ACTIVATION = { gelu_pytorch_tanh: 'gelu_tanh', gelu_new: 'gelu_tanh', gelu: 'gelu', silu: 'silu' } as const;
+
+function activationOf(name: string, field: string, unsupported: (field: string, why: string) => never) {
+  const act = (ACTIVATION as Readonly<Record<string, (typeof ACTIVATION)[keyof typeof ACTIVATION]>>)[name];
+  return act ?? unsupported(field, `'${name}' is not supported (supported: ${Object.keys(ACTIVATION).join(', ')})`);
+}
+
+function checkHeads(heads: number, kvHeads: number, headDim: number, unsupported: (field: string, why: string) => never): void {
+  if (heads % kvHeads !== 0) unsupported('num_key_value_heads', `${kvHeads} does not divide num_attention_heads ${heads}`);
+  if (!Number.isInteger(headDim) || headDim % 2 !== 0) unsupported('head_dim', `${headDim} must be an even integer (rotary positions rotate pairs)`);
+}
+
+function noRopeScaling(scaling: unknown, unsupported: (field: string, why: string) => never): void {
+  if (scaling !== undefined && scaling !== null) unsupported('rope_scaling', `${JSON.stringify(scaling).slice(0, 60)} is not supported (only unscaled rotary positions)`);
+}
+
+const gemmaSchema = z.object({
+  model_type: z.enum(['gemma', 'gemma2']),
+  vocab_size: positiveInt,
+  hidden_size: positiveInt,
+  intermediate_size: positiveInt,
+  num_hidden_layers: positiveInt,
+  num_attention_heads: positiveInt,
+  num_key_value_heads: positiveInt.nullable().optional(),
+  head_dim: positiveInt.nullable().optional(),
+  max_position_embeddings: positiveInt,
+  rms_norm_eps: z.number().positive().default(1e-6),
+  rope_theta: z.number().positive().default(10000),
+  hidden_activation: z.string().nullable().optional(),
+  tie_word_embeddings: z.boolean().default(true),
+  attention_bias: z.boolean().default(false),
+  rope_scaling: z.unknown().optional(),
+  eos_token_id: tokenIds,
+  // Gemma 2
+  query_pre_attn_scalar: z.number().positive().nullable().optional(),
+  attn_logit_softcapping: z.number().positive().nullable().optional(),
+  final_logit_softcapping: z.number().positive().nullable().optional(),
+  sliding_window: positiveInt.nullable().optional(),
+  layer_types: z.array(z.enum(['sliding_attention', 'full_attention'])).nullable().optional(),
+  use_bidirectional_attention: z.boolean().nullable().optional(),
+});
+
+/**
+ * Gemma and Gemma 2: RMSNorm as x (1 + w), embeddings times sqrt(hidden) (float32, as Hugging Face
+ * casts it), GeGLU with hidden_activation (default gelu_pytorch_tanh; Hugging Face ignores an older
+ * config's hidden_act), a tied head. Gemma 2 adds the sandwich norms, query_pre_attn_scalar, both
+ * soft-caps and its sliding window on every other layer (layer_types when given, else even layers).
+ */
+export function gemmaConfigFromHf(json: unknown, where = 'config.json'): LlamaConfig {
+  const c = parseConfig(gemmaSchema, json, where);
+  const unsupported = unsupportedField(where);
+  noRopeScaling(c.rope_scaling, unsupported);
+  if (c.use_bidirectional_attention) unsupported('use_bidirectional_attention', 'bidirectional attention is not supported (Loom builds causal LMs)');
+  const nKvHead = c.num_key_value_heads ?? c.num_attention_heads;
+  const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
+  checkHeads(c.num_attention_heads, nKvHead, headDim, unsupported);
+  const layers = c.num_hidden_layers;
+  const gemma2 = c.model_type === 'gemma2';
+  let layerWindows: (number | null)[] = new Array<null>(layers).fill(null);
+  if (gemma2) {
+    if (c.query_pre_attn_scalar == null) unsupported('query_pre_attn_scalar', 'Gemma 2 needs it (the attention scale is its -1/2 power)');
+    if (c.layer_types && c.layer_types.length !== layers) unsupported('layer_types', `${c.layer_types.length} entries for ${layers} layers`);
+    const sliding = (i: number) => (c.layer_types ? c.layer_types[i] === 'sliding_attention' : i % 2 === 0);
+    if (c.sliding_window == null && Array.from({ length: layers }, (_, i) => sliding(i)).some(Boolean)) unsupported('sliding_window', 'sliding layers need a window');
+    layerWindows = Array.from({ length: layers }, (_, i) => (sliding(i) && c.sliding_window! < c.max_position_embeddings ? c.sliding_window! : null));
+  }
+  return {
+    modelType: c.model_type,
+    nLayer: layers,
+    nHead: c.num_attention_heads,
+    nKvHead,
+    headDim,
+    hidden: c.hidden_size,
+    intermediate: c.intermediate_size,
+    vocabSize: c.vocab_size,
+    maxPositions: c.max_position_embeddings,
+    eps: c.rms_norm_eps,
+    ropeTheta: c.rope_theta,
+    tieEmbeddings: c.tie_word_embeddings,
+    qkvBias: c.attention_bias,
+    oBias: c.attention_bias,
+    eosTokenId: firstId(c.eos_token_id),
+    variant: {
+      ...llamaVariant(layers),
+      norm: { kind: 'rms', offset: 1 },
+      embedScale: Math.fround(Math.sqrt(c.hidden_size)),
+      mlp: { kind: 'glu', activation: activationOf(c.hidden_activation ?? 'gelu_pytorch_tanh', 'hidden_activation', unsupported) },
+      sandwichNorms: gemma2,
+      attentionScale: gemma2 ? c.query_pre_attn_scalar! ** -0.5 : null,
+      attentionSoftcap: gemma2 ? (c.attn_logit_softcapping ?? null) : null,
+      finalSoftcap: gemma2 ? (c.final_logit_softcapping ?? null) : null,
+      layerWindows,
+    },
+  };
+}
+
+const gptNeoxSchema = z.object({
+  model_type: z.literal('gpt_neox'),
+  vocab_size: positiveInt,
+  hidden_size: positiveInt,
+  intermediate_size: positiveInt,
+  num_hidden_layers: positiveInt,
+  num_attention_heads: positiveInt,
+  max_position_embeddings: positiveInt,
+  layer_norm_eps: z.number().positive().default(1e-5),
+  rotary_pct: z.number().gt(0).lte(1).default(0.25),
+  rotary_emb_base: z.number().positive().default(10000),
+  hidden_act: z.string().default('gelu'),
+  use_parallel_residual: z.boolean().default(true),
+  tie_word_embeddings: z.boolean().default(false),
+  attention_bias: z.boolean().default(true),
+  rope_scaling: z.unknown().optional(),
+  eos_token_id: tokenIds,
+});
+
+/** GPT-NeoX / Pythia: LayerNorms, partial rotary (rotary_pct), a parallel residual, dense_h_to_4h / dense_4h_to_h with biases. */
+export function gptNeoxConfigFromHf(json: unknown, where = 'config.json'): LlamaConfig {
+  const c = parseConfig(gptNeoxSchema, json, where);
+  const unsupported = unsupportedField(where);
+  noRopeScaling(c.rope_scaling, unsupported);
+  const headDim = c.hidden_size / c.num_attention_heads;
+  checkHeads(c.num_attention_heads, c.num_attention_heads, headDim, unsupported);
+  const rotary = Math.floor(headDim * c.rotary_pct);
+  if (rotary < 2 || rotary % 2 !== 0) unsupported('rotary_pct', `${c.rotary_pct} of head_dim ${headDim} rotates ${rotary} features; it must be an even number >= 2`);
+  const act = activationOf(c.hidden_act, 'hidden_act', unsupported);
+  return {
+    modelType: 'gpt_neox',
+    nLayer: c.num_hidden_layers,
+    nHead: c.num_attention_heads,
+    nKvHead: c.num_attention_heads,
+    headDim,
+    hidden: c.hidden_size,
+    intermediate: c.intermediate_size,
+    vocabSize: c.vocab_size,
+    maxPositions: c.max_position_embeddings,
+    eps: c.layer_norm_eps,
+    ropeTheta: c.rotary_emb_base,
+    tieEmbeddings: c.tie_word_embeddings,
+    qkvBias: c.attention_bias,
+    oBias: c.attention_bias,
+    eosTokenId: firstId(c.eos_token_id),
+    variant: { ...llamaVariant(c.num_hidden_layers), norm: { kind: 'layer' }, mlp: { kind: 'ffn', activation: act }, rotaryFraction: c.rotary_pct, parallelResidual: c.use_parallel_residual },
+  };
+}
+
+const phi3Schema = z.object({
+  model_type: z.literal('phi3'),
+  vocab_size: positiveInt,
+  hidden_size: positiveInt,
+  intermediate_size: positiveInt,
+  num_hidden_layers: positiveInt,
+  num_attention_heads: positiveInt,
+  num_key_value_heads: positiveInt.nullable().optional(),
+  head_dim: positiveInt.nullable().optional(),
+  max_position_embeddings: positiveInt,
+  rms_norm_eps: z.number().positive().default(1e-5),
+  rope_theta: z.number().positive().default(10000),
+  partial_rotary_factor: z.number().gt(0).lte(1).default(1),
+  hidden_act: z.string().default('silu'),
+  tie_word_embeddings: z.boolean().default(false),
+  rope_scaling: z.unknown().optional(),
+  sliding_window: positiveInt.nullable().optional(),
+  eos_token_id: tokenIds,
+});
+
+/**
+ * Phi-3: Llama's blocks with q, k and v in one qkv_proj and gate and up in one gate_up_proj (split at
+ * load: weights/llama-weights.ts), partial rotary, and sliding_window on every layer when set (as
+ * current Hugging Face builds its mask).
+ */
+export function phi3ConfigFromHf(json: unknown, where = 'config.json'): LlamaConfig {
+  const c = parseConfig(phi3Schema, json, where);
+  const unsupported = unsupportedField(where);
+  noRopeScaling(c.rope_scaling, unsupported);
+  if (c.hidden_act !== 'silu') unsupported('hidden_act', `'${c.hidden_act}' is not supported for phi3 (supported: silu)`);
+  const nKvHead = c.num_key_value_heads ?? c.num_attention_heads;
+  const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
+  checkHeads(c.num_attention_heads, nKvHead, headDim, unsupported);
+  const rotary = Math.floor(headDim * c.partial_rotary_factor);
+  if (rotary < 2 || rotary % 2 !== 0) unsupported('partial_rotary_factor', `${c.partial_rotary_factor} of head_dim ${headDim} rotates ${rotary} features; it must be an even number >= 2`);
+  const window = c.sliding_window != null && c.sliding_window < c.max_position_embeddings ? c.sliding_window : null;
+  return {
+    modelType: 'phi3',
+    nLayer: c.num_hidden_layers,
+    nHead: c.num_attention_heads,
+    nKvHead,
+    headDim,
+    hidden: c.hidden_size,
+    intermediate: c.intermediate_size,
+    vocabSize: c.vocab_size,
+    maxPositions: c.max_position_embeddings,
+    eps: c.rms_norm_eps,
+    ropeTheta: c.rope_theta,
+    tieEmbeddings: c.tie_word_embeddings,
+    qkvBias: false,
+    oBias: false,
+    eosTokenId: firstId(c.eos_token_id),
+    variant: { ...llamaVariant(c.num_hidden_layers), rotaryFraction: c.partial_rotary_factor, layerWindows: new Array<number | null>(c.num_hidden_layers).fill(window) },
+  };
+}

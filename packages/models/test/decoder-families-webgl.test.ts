@@ -1,0 +1,3 @@
+import { decoderFamiliesOn } from './decoder-families-suite.ts';
+
+await decoderFamiliesOn('webgl');

@@ -9,7 +9,7 @@ import { InputError, nodeName, resolveDim, type DimBindings, type Graph, type Gr
  */
 
 /** The ops whose indices are checked, and which of their inputs holds them. */
-const INDEX_INPUT: Readonly<Record<string, number>> = { gather: 1, scatter_add: 0, softmax_cross_entropy: 1, cache_update: 2 };
+const INDEX_INPUT: Readonly<Record<string, number>> = { gather: 1, scatter_add: 0, softmax_cross_entropy: 1, cache_update: 2, expert_matmul: 2 };
 
 /** A graph input that feeds indices to a node of INDEX_INPUT. */
 export interface IndexCheck {
@@ -47,6 +47,10 @@ function indexRule(graph: Graph, node: GraphNode, bindings: DimBindings): IndexR
     case 'scatter_add': {
       const rows = resolveDim(node.type.shape[0]!, bindings);
       return { fits: (id) => id >= 0 && id < rows, outside: (id, i) => `${id} at position ${i}, outside the ${rows} rows of the table it adds into` };
+    }
+    case 'expert_matmul': {
+      const experts = resolveDim(typeOf(1).shape[0]!, bindings);
+      return { fits: (id) => id >= 0 && id < experts, outside: (id, i) => `${id} at position ${i}, outside the ${experts} experts of ${tensorLabel(graph, node.inputs[1]!)}` };
     }
     case 'softmax_cross_entropy': {
       const logits = typeOf(0).shape;
@@ -95,6 +99,8 @@ export function statusError(graph: Graph, node: GraphNode, bad: number, first: n
       return new InputError(`${at}: ${bad} indices outside the rows of ${tensorLabel(graph, node.inputs[0]!)}, the first at position ${first}`);
     case 'scatter_add':
       return new InputError(`${at}: ${bad} indices of ${tensorLabel(graph, node.inputs[0]!)} outside the table's rows, the first at position ${first}`);
+    case 'expert_matmul':
+      return new InputError(`${at}: ${bad} ids of ${tensorLabel(graph, node.inputs[2]!)} outside the experts of ${tensorLabel(graph, node.inputs[1]!)}, the first at position ${first}`);
     case 'softmax_cross_entropy':
       return new InputError(`${at}: ${bad} labels of ${tensorLabel(graph, node.inputs[1]!)} outside the classes (and not the ignore index ${node.attrs['ignoreIndex']}), the first at position ${first}`);
     default:

@@ -21,3 +21,4 @@ export { trainStepGraph, TrainStepError, TRAIN_STATE, type TrainStepOptions } fr
 export { optimizerStates, optimizerUpdate, decaysByDefault, type OptimizerSpec } from './training/optimizers.ts';
 export { learningRate, learningRateAt, type LrSchedule } from './training/lr-schedule.ts';
 export { withCrossEntropyLoss, type CrossEntropyLossOptions } from './training/losses.ts';
+export { multiplyAdds } from './multiply-adds.ts';

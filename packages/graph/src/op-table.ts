@@ -7,6 +7,7 @@ import { attention } from './ops/composite/attention.ts';
 import { embed } from './ops/composite/embed.ts';
 import { ffn } from './ops/composite/ffn.ts';
 import { gluFfn } from './ops/composite/glu-ffn.ts';
+import { moeFfn } from './ops/composite/moe-ffn.ts';
 import { linear } from './ops/composite/linear.ts';
 import { causalMask, paddingMask } from './ops/composite/mask.ts';
 import { learnedPosenc, sinusoidalPosenc } from './ops/composite/posenc.ts';
@@ -33,6 +34,7 @@ import { fusedAddRmsNorm } from './ops/fused/fused-add-rms-norm.ts';
 import { dropout } from './ops/dropout.ts';
 import { scatterAdd } from './ops/scatter-add.ts';
 import { topK } from './ops/top-k.ts';
+import { expertMatmul } from './ops/expert-matmul.ts';
 import { softmaxCrossEntropy } from './ops/softmax-cross-entropy.ts';
 
 /** Every op Loom knows, keyed by name. Backends key their kernel tables by OpName. */
@@ -61,6 +63,7 @@ export const OPS = {
   cache_update: cacheUpdate,
   scatter_add: scatterAdd,
   top_k: topK,
+  expert_matmul: expertMatmul,
   softmax_cross_entropy: softmaxCrossEntropy,
   dropout,
   linear,
@@ -75,6 +78,7 @@ export const OPS = {
   rms_norm: rmsNorm,
   rope,
   glu_ffn: gluFfn,
+  moe_ffn: moeFfn,
   fused_elementwise: fusedElementwise,
   fused_matmul: fusedMatmul,
   fused_matmul_rope: fusedMatmulRope,

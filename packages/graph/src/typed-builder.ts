@@ -578,6 +578,25 @@ export class ModelBuilder {
   }
 
   /**
+   * A sparse mixture of gated experts: the router [D, E] picks each token's k experts, whose GLU
+   * outputs (w_gate, w_up [E, D, F], w_down [E, F, D]) are weighed by its softmax (renormalized over
+   * the k, as Mixtral does, unless `renormalize: false`). Each token runs its k experts only.
+   */
+  moeFfn<S extends Shape>(
+    x: F32<S>,
+    router: F32<readonly [Dim, Dim]>,
+    wGate: F32<readonly [Dim, Dim, Dim]>,
+    wUp: F32<readonly [Dim, Dim, Dim]>,
+    wDown: F32<readonly [Dim, Dim, Dim]>,
+    options: { readonly k: number; readonly activation?: GluActivation; readonly renormalize?: boolean },
+  ): F32<S> {
+    return this.wrap(this.graph.add('moe_ffn', [x.ref, router.ref, wGate.ref, wUp.ref, wDown.ref], { activation: 'silu', renormalize: true, ...options }));
+  }
+  /** Each row of x [..., J or 1, K] times the expert matrix of w [E, K, N] its id [..., J] picks: [..., J, N]. */
+  expertMatmul<const H extends readonly Dim[]>(x: F32<readonly [...H, Dim, Dim]>, w: F32<readonly [Dim, Dim, Dim]>, ids: Tensor<'i32', readonly [...H, Dim]>, options: { readonly transposeB?: boolean } = {}): F32<readonly [...H, Dim, Dim]> {
+    return this.wrap(this.graph.add('expert_matmul', [x.ref, w.ref, ids.ref], { transposeB: options.transposeB ?? false }));
+  }
+  /**
    * The k largest values along the last axis, largest first, and their indices (ties to the lower
    * index, NaN first: torch.topk's order). Two top_k nodes, one per output.
    */

@@ -36,7 +36,7 @@ describe('the op table', () => {
       // training-ops.test.ts
       ...['broadcast_like', 'scatter_add', 'softmax_cross_entropy', 'dropout'],
       // routing-ops.test.ts
-      ...['top_k', 'logical_and', 'logical_or', 'logical_not'],
+      ...['top_k', 'logical_and', 'logical_or', 'logical_not', 'expert_matmul', 'moe_ffn'],
     ];
     expect(Object.keys(OPS).filter((op) => !tested.includes(op))).toEqual([]);
   });

@@ -1,5 +1,6 @@
 import { broadcastStrides, erf, gelu, geluTanh, sizeOf, topKRows, writeBlock } from '@loom/graph';
 import { attentionWasm, type AttentionExtrasArgs } from './kernels/attention.ts';
+import { expertMatmul } from './kernels/expert-matmul.ts';
 import { batchedMatmul, transposedOperand, type EpilogueArrays } from './kernels/matmul.ts';
 import { concatInto, gatherRows, sliceInto, transposeInto } from './kernels/movement.ts';
 import { layerNormWasm } from './kernels/layer-norm.ts';
@@ -77,6 +78,8 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
       softmaxCrossEntropyWasm(wasm, settings, logits, labels, out, classes, ignoreIndex, smoothing),
     dropout: dropoutInto,
     topK: topKRows,
+    expertMatmul: (x: Float32Array, w: Float32Array, wShape: readonly number[], ids: Int32Array, idsShape: readonly number[], out: Float32Array, transposeB: boolean) =>
+      expertMatmul(ctx, x, w, wShape, ids, idsShape, out, transposeB),
     /** Frees the temporaries of the kernel that just ran. */
     endKernel: () => {
       for (const at of temporaries) wasm.heap.release(at);

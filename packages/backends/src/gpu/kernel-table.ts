@@ -32,6 +32,7 @@ export const GPU_KERNELS = {
   softmax_cross_entropy: 'softmaxCrossEntropyKernel',
   dropout: 'dropoutKernel',
   top_k: 'topKKernel',
+  expert_matmul: 'expertMatmulKernel',
 } as const satisfies Partial<Record<OpName, string>>;
 
 export type GpuKernelName = (typeof GPU_KERNELS)[keyof typeof GPU_KERNELS] | 'primitiveElementwiseKernel';

@@ -8,6 +8,7 @@ import { dropoutKernel } from './kernels/dropout.ts';
 import { fusedElementwiseKernel, primitiveElementwiseKernel } from './kernels/elementwise.ts';
 import { gatherKernel } from './kernels/gather.ts';
 import { topKKernel } from './kernels/top-k.ts';
+import { expertMatmulKernel } from './kernels/expert-matmul.ts';
 import { fusedAddLayerNormKernel, fusedAddRmsNormKernel, layerNormKernel, rmsNormKernel } from './kernels/layer-norm.ts';
 import { concatKernel, rangeKernel, sliceKernel, transposeKernel } from './kernels/layout.ts';
 import { fusedMatmulKernel, matmulKernel } from './kernels/matmul.ts';
@@ -19,7 +20,7 @@ import { softmaxCrossEntropyKernel } from './kernels/softmax-cross-entropy.ts';
 
 /** The WebGPU renderers by name: gpu/kernel-table.ts says which op takes which (the same as WebGL's). */
 export const WEBGPU_KERNELS = {
-  ...{ attentionKernel, cacheUpdateKernel, dropoutKernel, fusedElementwiseKernel, primitiveElementwiseKernel, gatherKernel, scatterAddKernel, topKKernel },
+  ...{ attentionKernel, cacheUpdateKernel, dropoutKernel, fusedElementwiseKernel, primitiveElementwiseKernel, gatherKernel, scatterAddKernel, topKKernel, expertMatmulKernel },
   ...{ fusedAddLayerNormKernel, fusedAddRmsNormKernel, layerNormKernel, rmsNormKernel, ropeKernel, softmaxKernel, softmaxCrossEntropyKernel },
   ...{ concatKernel, rangeKernel, sliceKernel, transposeKernel, fusedMatmulKernel, matmulKernel, reduceKernel },
 } satisfies GpuRenderers<(ctx: never) => KernelLaunch[]>;

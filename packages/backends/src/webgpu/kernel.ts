@@ -49,7 +49,7 @@ export type AnyKernelRenderer = (ctx: KernelContext) => KernelLaunch[];
 export type KernelSource = (node: GraphNode, step: number) => AnyKernelRenderer;
 
 /** Ops whose kernels report out-of-range indices through the status buffer. */
-const STATUS_OPS: ReadonlySet<string> = new Set(['gather', 'cache_update', 'scatter_add', 'softmax_cross_entropy']);
+const STATUS_OPS: ReadonlySet<string> = new Set(['gather', 'cache_update', 'scatter_add', 'softmax_cross_entropy', 'expert_matmul']);
 
 /** Each step's slot in the status buffer, or -1: the numbering renderers and the runtime share. */
 export function statusSlots(plan: Plan): number[] {

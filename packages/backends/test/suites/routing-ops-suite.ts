@@ -1,14 +1,15 @@
 /**
- * The ops a sparse mixture-of-experts and attention masks are built from (top_k, logical and/or/not)
+ * The ops a sparse mixture-of-experts and attention masks are built from (top_k, logical and/or/not,
+ * expert_matmul, and moe_ffn made of them)
  * on one backend against the reference interpreter, written once and run on cpu, webgpu and webgl
  * (*-routing-ops.test.ts): torch.topk's order (ties to the lower index), k from 1 to the whole axis,
  * rows of 1 and odd primes, a symbolic number of rows, and the gradient of top_k's values.
  */
 import { grad } from '@loom/compiler';
-import { GraphBuilder, interpret, type Graph, type NDArray } from '@loom/graph';
+import { GraphBuilder, InputError, interpret, type Graph, type NDArray } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import type { Backend, BackendName } from '../../src/index.ts';
-import { randomF32, rng } from '../webgpu-data.ts';
+import { compare, randomF32, rng } from '../webgpu-data.ts';
 import { runsOn } from './exclusions.ts';
 import { suiteBackend } from './suite-backend.ts';
 
@@ -78,6 +79,60 @@ export async function routingOpsSuite(name: BackendName): Promise<void> {
       const weights = new Map([['w', f32([3, 5], [0, 4, 1, 4, 2, 5, 5, 5, 0, 0, -1, -2, -3, -4, -5])]]);
       const got = await run(b, graph, {}, weights);
       expect(Array.from(got['grad.w']!.data)).toEqual([0, 1, 0, 10, 0, 1, 10, 0, 0, 0, 1, 10, 0, 0, 0]);
+    });
+
+    it('expert_matmul: shared rows and one row per id, transposed experts, a symbolic number of tokens', async () => {
+      for (const transposeB of [false, true]) {
+        const g = new GraphBuilder();
+        const x = g.input('x', 'f32', ['tokens', 1, 6]);
+        const h = g.input('h', 'f32', ['tokens', 2, 5]);
+        const ids = g.input('ids', 'i32', ['tokens', 2]);
+        const w1 = g.input('w1', 'f32', transposeB ? [3, 5, 6] : [3, 6, 5]);
+        const w2 = g.input('w2', 'f32', transposeB ? [3, 4, 5] : [3, 5, 4]);
+        const graph = g.build({ up: g.add('expert_matmul', [x, w1, ids], { transposeB }), down: g.add('expert_matmul', [h, w2, ids], { transposeB }) });
+        const r = rng(transposeB ? 3 : 4);
+        for (const tokens of [1, 7]) {
+          const feeds = {
+            x: randomF32([tokens, 1, 6], r),
+            h: randomF32([tokens, 2, 5], r),
+            ids: i32([tokens, 2], Array.from({ length: tokens * 2 }, (_, i) => (i * 5 + tokens) % 3)),
+            w1: randomF32(transposeB ? [3, 5, 6] : [3, 6, 5], r),
+            w2: randomF32(transposeB ? [3, 4, 5] : [3, 5, 4], r),
+          };
+          const [got, want] = [await run(b, graph, feeds), interpret(graph, feeds, new Map())];
+          for (const name of ['up', 'down']) expect(compare(got[name]!, want[name]!, { atol: 1e-5, rtol: 1e-5 }).worst, name).toBeLessThanOrEqual(1);
+        }
+      }
+    });
+
+    it('expert_matmul: an id outside the experts, fed or computed, is an InputError naming the op and the position', async () => {
+      const g = new GraphBuilder();
+      const x = g.input('x', 'f32', [3, 2]);
+      const w = g.input('w', 'f32', [2, 2, 2]);
+      const ids = g.input('ids', 'i32', [3]);
+      const fed = g.build({ y: g.add('expert_matmul', [x, w, ids]) });
+      const feeds = { x: randomF32([3, 2], rng(1)), w: randomF32([2, 2, 2], rng(2)), ids: i32([3], [0, 1, 2]) };
+      const error = await run(b, fed, feeds).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(InputError);
+      expect((error as Error).message).toMatch(/2 at position 2|position 2/);
+      const g2 = new GraphBuilder();
+      const [x2, w2, ids2] = [g2.input('x', 'f32', [3, 2]), g2.input('w', 'f32', [2, 2, 2]), g2.input('ids', 'i32', [3])];
+      const computed = g2.build({ y: g2.add('expert_matmul', [x2, w2, g2.add('add', [ids2, g2.constant(1, [], 'i32')])]) });
+      const error2 = await run(b, computed, { ...feeds, ids: i32([3], [0, 1, 0]) }).then(() => undefined, (e: unknown) => e);
+      expect(error2).toBeInstanceOf(InputError);
+      expect((error2 as Error).message).toMatch(/expert_matmul/);
+      expect((error2 as Error).message).toMatch(/position 1/);
+    });
+
+    it('moe_ffn (8 experts, top 2, Mixtral\'s renormalized weights) over a symbolic number of tokens equals the reference', async () => {
+      const g = new GraphBuilder();
+      const x = g.input('x', 'f32', ['tokens', 8]);
+      const params = [g.input('router', 'f32', [8, 8]), g.input('gate', 'f32', [8, 8, 12]), g.input('up', 'f32', [8, 8, 12]), g.input('down', 'f32', [8, 12, 8])];
+      const graph = g.build({ y: g.add('moe_ffn', [x, ...params], { k: 2 }) });
+      const r = rng(9);
+      const feeds = { x: randomF32([5, 8], r), router: randomF32([8, 8], r), gate: randomF32([8, 8, 12], r), up: randomF32([8, 8, 12], r), down: randomF32([8, 12, 8], r) };
+      const [got, want] = [await run(b, graph, feeds), interpret(graph, feeds, new Map())];
+      expect(compare(got['y']!, want['y']!, { atol: 2e-5, rtol: 2e-5 }).worst).toBeLessThanOrEqual(1);
     });
 
     it('logical_and, logical_or, logical_not on masks (nonzero is true), broadcast', async () => {

@@ -88,6 +88,8 @@ export const RECIPE_KINDS = [
   'dropout',
   'logical',
   'top_k',
+  'expert_matmul',
+  'moe_ffn',
 ] as const;
 export type RecipeKind = (typeof RECIPE_KINDS)[number];
 
@@ -815,7 +817,9 @@ const dropout: Build = (s, r) => {
 
 /** and/or of two i32 masks (or a mask and 0/1), or not of one: i32 values are exact everywhere. */
 const logical: Build = (s, r) => {
-  const a = s.pick(r.a, (v) => v.dtype === 'i32');
+  // a mask of the pool, or one made from an exact value (i32 values are rarer than masks are used)
+  const exact = s.pick(r.a, (v) => v.dtype === 'f32' && isExact(v));
+  const a = r.c % 2 === 0 ? s.pick(r.a, (v) => v.dtype === 'i32') : exact && s.value(s.add('greater', [exact, s.constant(0)]), 1);
   if (!a) return undefined;
   if (r.x % 3 === 2) return s.value(s.add('logical_not', [a]), 1);
   let b = s.pick(r.b, (v) => v.dtype === 'i32' && broadcasts(v.shape, a.shape) && v.ref !== a.ref);
@@ -835,6 +839,41 @@ const topK: Build = (s, r) => {
   const k = 1 + (r.b % n);
   if (r.flag) return s.value(s.add('top_k', [x], { k, output: 'indices' }), n);
   return s.value(s.add('top_k', [x], { k, output: 'values' }), x.mag, x.bits);
+};
+
+/**
+ * expert_matmul of a value's rows (a row axis of 1 shared by every id, or one row per id) with a new
+ * stacked weight of a few experts; the ids come from an input whose feed stays inside the experts.
+ */
+const expertMatmul: Build = (s, r) => {
+  const x = s.pick(r.a, (v) => v.dtype === 'f32' && v.shape.length >= 2 && typeof v.shape[v.shape.length - 1] === 'number' && (v.shape[v.shape.length - 1] as number) > 0);
+  if (!x) return undefined;
+  const k = x.shape[x.shape.length - 1] as number;
+  const rows = x.shape[x.shape.length - 2]!;
+  const experts = STATIC_DIMS[r.x % STATIC_DIMS.length]!;
+  const n = STATIC_DIMS[r.c % STATIC_DIMS.length]!;
+  const j = rows === 1 ? [1, 2, 3][r.b % 3]! : rows;
+  const ids = s.indexInput([...x.shape.slice(0, -2), j], experts);
+  const arg = s.tame(x, 4);
+  const w = s.param(r.flag ? [experts, n, k] : [experts, k, n]);
+  return s.value(s.add('expert_matmul', [arg, w, ids], { transposeB: r.flag }), arg.mag * w.mag * k);
+};
+
+/**
+ * A mixture of k of E experts over an exact value (the router's logits of dyadic values are exact
+ * in float32 and float64 alike, so both pick the same experts; equal logits tie to the lower expert).
+ */
+const moeFfnRecipe: Build = (s, r) => {
+  const x = s.pick(r.a, (v) => v.dtype === 'f32' && isExact(v) && v.mag <= 4 && v.shape.length >= 1 && typeof v.shape[v.shape.length - 1] === 'number' && (v.shape[v.shape.length - 1] as number) > 0);
+  if (!x) return undefined;
+  const d = x.shape[x.shape.length - 1] as number;
+  const experts = [2, 3, 5][r.x % 3]!;
+  const k = 1 + (r.b % experts);
+  const f = STATIC_DIMS[r.c % STATIC_DIMS.length]!;
+  const router = s.param([d, experts]);
+  const weights = [s.param([experts, d, f]), s.param([experts, d, f]), s.param([experts, f, d])];
+  const activation = (['silu', 'gelu', 'gelu_tanh'] as const)[(r.x >> 2) % 3]!;
+  return s.value(s.add('moe_ffn', [x, router, ...weights], { k, activation, renormalize: !r.flag }), x.mag * d * f * 4);
 };
 
 const BUILDERS: Record<RecipeKind, Build> = {
@@ -869,6 +908,8 @@ const BUILDERS: Record<RecipeKind, Build> = {
   dropout,
   logical,
   top_k: topK,
+  expert_matmul: expertMatmul,
+  moe_ffn: moeFfnRecipe,
 };
 
 /** Builds the graph a spec describes, and feeds and weights for it from the spec's seed. */

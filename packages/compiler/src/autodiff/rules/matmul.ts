@@ -23,7 +23,39 @@ function rows(b: GradEmitter, x: NodeRef): NodeRef {
  * gradient from one product over all rows ((B T) x K by (B T) x N), not one per batch element
  * summed afterwards.
  */
+/**
+ * expert_matmul's weight gradient: for each expert, the rows that picked it, X_e^T G_e. Written
+ * densely (each row masked per expert by a one-hot of its id), so it costs E times the rows'
+ * products: the forward pass is sparse, this backward pass is not yet.
+ */
+function expertWeightGrad(b: GradEmitter, x: NodeRef, w: NodeRef, ids: NodeRef, g: NodeRef, transposeB: boolean): NodeRef {
+  const [experts, wk, wn] = b.typeOf(w).shape as [number, number, number];
+  const [k, n] = transposeB ? [wn, wk] : [wk, wn];
+  const idShape = b.typeOf(ids).shape;
+  const xShape = b.typeOf(x).shape;
+  // every row of x as the ids see them (a token's one row read by each of its ids)
+  const rows = String(xShape[xShape.length - 2]) === String(idShape[idShape.length - 1]) ? x : b.add('broadcast_like', [x, b.add('reshape', [b.add('cast', [ids], { dtype: 'f32' })], { shape: [...idShape, 1] })]);
+  const xr = b.add('reshape', [rows], { shape: [-1, k] }); // (R, K)
+  const gr = b.add('reshape', [g], { shape: [-1, n] }); // (R, N)
+  const onehot = b.add('cast', [b.add('equal', [b.add('reshape', [ids], { shape: [-1, 1] }), b.add('range', [], { size: experts })])], { dtype: 'f32' }); // (R, E)
+  const masked = b.add('mul', [b.add('reshape', [b.add('transpose', [onehot], { perm: [1, 0] })], { shape: [experts, -1, 1] }), xr]); // (E, R, K)
+  const dw = b.add('matmul', [b.add('transpose', [masked], { perm: [0, 2, 1] }), gr]); // (E, K, N)
+  return transposeB ? b.add('transpose', [dw], { perm: [0, 2, 1] }) : dw;
+}
+
 export const MATMUL_RULES: VjpTable = {
+  expert_matmul: ({ b, inputs, cotangent: g, attrs, needs }) => {
+    const [x, w, ids] = inputs as [NodeRef, NodeRef, NodeRef];
+    let dx: NodeRef | undefined;
+    if (needs(0)) {
+      // each row's cotangent back through its own expert's matrix, transposed
+      dx = b.add('expert_matmul', [g, w, ids], { transposeB: !attrs.transposeB }); // (..., J, K)
+      const xShape = b.typeOf(x).shape;
+      const rowAxis = xShape.length - 2;
+      if (String(xShape[rowAxis]) !== String(b.typeOf(dx).shape[rowAxis])) dx = b.add('reduce_sum', [dx], { axes: [rowAxis], keepDims: true });
+    }
+    return [dx, needs(1) ? expertWeightGrad(b, x, w, ids, g, attrs.transposeB) : undefined, undefined];
+  },
   matmul: ({ b, inputs, cotangent: g, attrs, needs }) => {
     const [a, w] = inputs as [NodeRef, NodeRef];
     const da = needs(0) ? (attrs.transposeB ? b.add('matmul', [g, w]) : b.add('matmul', [g, w], { transposeB: true })) : undefined;

@@ -19,6 +19,7 @@ import { gpt2ConfigFromHf } from '../packages/models/src/gpt2/config.ts';
 import { modelWithWeights } from '../packages/models/src/io/model-with-weights.ts';
 import { FIXTURES, fixtureJson } from '../packages/models/test/helpers.ts';
 import { tinyMarian } from '../packages/models/test/marian-reference.ts';
+import { FAMILY_CASES } from '../packages/models/test/decoder-families-suite.ts';
 
 const WEIGHTS = new URL('../packages/models/weights/', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'loom-onnx-'));
@@ -82,6 +83,19 @@ describe('loom export --format onnx', () => {
     const m = { weights: join(dir, 'marian.safetensors'), config: join(dir, 'marian.config.json') };
     expect((await loom('export', '--format', 'onnx', '--weights', m.weights, '--config', m.config, '--out', join(dir, 'marian.onnx'))).code).toBe(0);
     expect(await agreement(join(dir, 'marian.onnx'), m, { src_ids: i32([1, 4], [17, 23, 9, 0]), tgt_ids: i32([1, 3], [39, 5, 11]) })).toBeLessThan(1e-4);
+  });
+
+  it.each(FAMILY_CASES)('%s: onnxruntime runs the export (windows and soft-caps as masks, top_k and the experts as Gather + MatMul) within 1e-4', async (label, make) => {
+    const c = make();
+    const name = label.split(' ')[0]!;
+    const source = { weights: join(dir, `${name}.safetensors`), config: join(dir, `${name}.config.json`) };
+    await writeSafetensorsFile(source.weights, c.checkpoint);
+    writeFileSync(source.config, JSON.stringify(c.config));
+    const out = join(dir, `${name}.onnx`);
+    const r = await loom('export', '--format', 'onnx', '--weights', source.weights, '--config', source.config, '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    const ids = [3, 17, 42, 8, 8, 29, 1, 5, 33, 12];
+    expect(await agreement(out, source, { input_ids: i32([2, 10], [...ids, ...ids.slice(0, 6), 0, 0, 0, 0]), attention_mask: i32([2, 10], [...ids.map(() => 1), 1, 1, 1, 1, 1, 1, 0, 0, 0, 0]) })).toBeLessThan(1e-4);
   });
 
   it('weights above the limit go to an external data file beside the model, which onnxruntime reads', async () => {

@@ -19,6 +19,7 @@ import { hfGemmaForward, randomGemmaCheckpoint, tinyGemmaConfig } from './hf-ref
 import { hfGemma2Forward, randomGemma2Checkpoint, tinyGemma2Config } from './hf-reference/gemma2.ts';
 import { hfGptNeoxForward, randomGptNeoxCheckpoint, tinyGptNeoxConfig } from './hf-reference/gpt-neox.ts';
 import { hfMistralForward, randomMistralCheckpoint, tinyMistralConfig } from './hf-reference/mistral.ts';
+import { hfMixtralForward, randomMixtralCheckpoint, tinyMixtralConfig } from './hf-reference/mixtral.ts';
 import { hfPhi3Forward, randomPhi3Checkpoint, tinyPhi3Config } from './hf-reference/phi3.ts';
 
 interface Case {
@@ -34,6 +35,7 @@ function family<C extends object>(config: C, random: (c: C, seed: number) => Che
 
 export const FAMILY_CASES: readonly [string, () => Case][] = [
   ['mistral (sliding window 5 on every layer)', () => family(tinyMistralConfig(), randomMistralCheckpoint, hfMistralForward)],
+  ['mixtral (4 experts, top 2, run sparsely; window 4)', () => family(tinyMixtralConfig(), randomMixtralCheckpoint, hfMixtralForward)],
   ['gemma (norm offset, GeGLU, embedding scale, MQA, tied)', () => family(tinyGemmaConfig(), randomGemmaCheckpoint, hfGemmaForward)],
   ['gemma2 (soft-capping, sandwich norms, local and global layers)', () => family(tinyGemma2Config(), randomGemma2Checkpoint, hfGemma2Forward)],
   ['gpt_neox (parallel residual, partial rotary, per-head interleaved qkv)', () => family(tinyGptNeoxConfig(), randomGptNeoxCheckpoint, hfGptNeoxForward)],

@@ -36,7 +36,7 @@ describe('decoder families against float64 forwards from Hugging Face modeling c
   });
 
   it('a windowed layer\'s cache is a ring of its window, a global layer\'s the whole context (Gemma 2: even layers slide)', () => {
-    const gemma2 = FAMILY_CASES[2]![1]();
+    const gemma2 = FAMILY_CASES.find(([label]) => label.startsWith('gemma2'))![1]();
     const fam = familyOf(gemma2.config, 'config.json', 'causal-lm');
     const cfg = fam.parse(gemma2.config, 'config.json');
     const graph = fam.buildCached(cfg, 1);

@@ -151,6 +151,13 @@ export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOp
       // ONNX's TopK orders ties by the lower index too (sorted, largest); its indices are int64
       const [values, indices] = m.nodeOutputs('TopK', [at(node, 0), m.int64s([a['k'] as number])], { axis: { int: -1 }, largest: { int: 1 }, sorted: { int: 1 } }, 2);
       out = a['output'] === 'indices' ? cast(indices!, OnnxDataType.INT32) : values!;
+    } else if (node.op === 'expert_matmul') {
+      // each id's whole matrix gathered ([..., J, K, N]), then one product per row: correct, not sparse
+      const rank = typeOf(node.inputs[2]!).shape.length + 2;
+      let w = m.node('Gather', [at(node, 1), at(node, 2)], { axis: { int: 0 } });
+      if (a['transposeB']) w = m.node('Transpose', [w], { perm: { ints: [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2] } });
+      const rows = m.node('Unsqueeze', [at(node, 0), m.int64s([-2])]); // [..., J or 1, 1, K]
+      out = m.node('Squeeze', [m.node('MatMul', [rows, w]), m.int64s([-2])]);
     } else if (node.op === 'gather') {
       out = m.node('Gather', [at(node, 0), at(node, 1)], { axis: { int: 0 } });
     } else if (node.op === 'reshape') {

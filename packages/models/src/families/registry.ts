@@ -8,13 +8,13 @@ import { ConfigError } from '../errors.ts';
 import type { GenerationConfigFile } from '../config/parse-config.ts';
 import type { CausalLmFamily, EncoderDecoderFamily, ModelFamily, Runs } from './family.ts';
 import { gpt2Family } from './gpt2.ts';
-import { gemmaFamily, gptNeoxFamily, llamaFamily, phi3Family } from './llama.ts';
+import { gemmaFamily, gptNeoxFamily, llamaFamily, mixtralFamily, phi3Family } from './llama.ts';
 import { marianFamily } from './marian.ts';
 import { checkModelSize, type WeightsBudget } from './model-size.ts';
 import { transformerFamily } from './transformer.ts';
 
 /** The families, in the order messages list their presets and model types. */
-export const FAMILIES: readonly ModelFamily[] = [transformerFamily, gpt2Family, llamaFamily, gemmaFamily, gptNeoxFamily, phi3Family, marianFamily];
+export const FAMILIES: readonly ModelFamily[] = [transformerFamily, gpt2Family, llamaFamily, mixtralFamily, gemmaFamily, gptNeoxFamily, phi3Family, marianFamily];
 
 /** config.json's model_type, or undefined when it has none (or is not an object). */
 export function modelTypeOf(json: unknown): unknown {

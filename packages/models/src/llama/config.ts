@@ -40,7 +40,7 @@ export interface LlamaConfig {
 
 export const LLAMA_MODEL_TYPES = ['llama', 'mistral', 'qwen2'] as const;
 /** Every model_type the lineage's decoder builds (the families in families/ split them). */
-export type LlamaModelType = (typeof LLAMA_MODEL_TYPES)[number] | 'gemma' | 'gemma2' | 'gpt_neox' | 'phi3';
+export type LlamaModelType = (typeof LLAMA_MODEL_TYPES)[number] | 'mixtral' | 'gemma' | 'gemma2' | 'gpt_neox' | 'phi3';
 
 const positiveInt = z.number().int().positive();
 const tokenIds = z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative())]).nullable().optional();

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { parseConfig, unsupportedField } from '../config/parse-config.ts';
-import type { LlamaConfig } from './config.ts';
+import { llamaConfigFromHf, type LlamaConfig } from './config.ts';
 import { llamaVariant } from './variant.ts';
 
 const positiveInt = z.number().int().positive();
@@ -214,4 +214,25 @@ export function phi3ConfigFromHf(json: unknown, where = 'config.json'): LlamaCon
     eosTokenId: firstId(c.eos_token_id),
     variant: { ...llamaVariant(c.num_hidden_layers), rotaryFraction: c.partial_rotary_factor, layerWindows: new Array<number | null>(c.num_hidden_layers).fill(window) },
   };
+}
+
+const mixtralSchema = z.object({
+  model_type: z.literal('mixtral'),
+  num_local_experts: positiveInt,
+  num_experts_per_tok: positiveInt,
+  router_jitter_noise: z.number().nonnegative().default(0),
+});
+
+/**
+ * Mixtral: Mistral's decoder (its sliding window included) with each MLP a sparse mixture of
+ * num_local_experts SwiGLU experts, of which each token runs num_experts_per_tok (the router's
+ * softmax over the picked ones, renormalized). Router jitter is a training-time noise: inference
+ * ignores it, as Hugging Face's eval mode does.
+ */
+export function mixtralConfigFromHf(json: unknown, where = 'config.json'): LlamaConfig {
+  const c = parseConfig(mixtralSchema, json, where);
+  const unsupported = unsupportedField(where);
+  if (c.num_experts_per_tok > c.num_local_experts) unsupported('num_experts_per_tok', `${c.num_experts_per_tok} is more than the ${c.num_local_experts} experts`);
+  const base = llamaConfigFromHf({ ...(json as Record<string, unknown>), model_type: 'mistral' }, where);
+  return { ...base, modelType: 'mixtral', variant: { ...base.variant, mlp: { kind: 'moe', experts: c.num_local_experts, k: c.num_experts_per_tok } } };
 }

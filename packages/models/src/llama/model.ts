@@ -12,7 +12,9 @@
  *     layers.{i}.pre_feedforward_layernorm and layers.{i}.post_feedforward_layernorm
  *   layers.{i}.self_attn.{q,k,v,o}_proj.weight ([D, H Dh], [D, KV Dh], [D, KV Dh], [H Dh, D]) and biases
  *   layers.{i}.mlp.{gate,up}_proj.weight [D, F], layers.{i}.mlp.down_proj.weight [F, D]; GPT-NeoX's MLP
- *     is layers.{i}.mlp.dense_h_to_4h.{weight,bias} [D, F], [F] and dense_4h_to_h.{weight,bias} [F, D], [D]
+ *     is layers.{i}.mlp.dense_h_to_4h.{weight,bias} [D, F], [F] and dense_4h_to_h.{weight,bias} [F, D], [D];
+ *     Mixtral's is layers.{i}.block_sparse_moe.gate.weight [D, E] (the router) and the experts stacked:
+ *     .experts.w1 and .experts.w3 [E, D, F] (gate, up), .experts.w2 [E, F, D] (down)
  */
 import { ModelBuilder, type AttentionOptions, type Dim, type Graph } from '@loom/graph';
 import { combineMasks, decodeStepInputs, lastPosition, pickPosition, tiedHead, windowKeysValues, type F32, type I32, type KeysValues } from '../blocks.ts';
@@ -51,9 +53,16 @@ function qkv(m: ModelBuilder, cfg: LlamaConfig, p: string, x: Hidden, offset?: I
   return { q, k, v };
 }
 
-function mlp(m: ModelBuilder, cfg: LlamaConfig, p: string, x: Hidden): Hidden {
+/** Layer `layer`'s MLP (under `.mlp`, or Mixtral's `.block_sparse_moe`). */
+function mlp(m: ModelBuilder, cfg: LlamaConfig, layer: string, x: Hidden): Hidden {
   const [d, f] = [cfg.hidden, cfg.intermediate];
   const kind = cfg.variant.mlp;
+  if (kind.kind === 'moe') {
+    const p = `${layer}.block_sparse_moe`;
+    const e = kind.experts;
+    return m.moeFfn(x, m.param(`${p}.gate.weight`, [d, e]), m.param(`${p}.experts.w1`, [e, d, f]), m.param(`${p}.experts.w3`, [e, d, f]), m.param(`${p}.experts.w2`, [e, f, d]), { k: kind.k });
+  }
+  const p = `${layer}.mlp`;
   if (kind.kind === 'ffn') {
     return m.ffn(x, m.param(`${p}.dense_h_to_4h.weight`, [d, f]), m.param(`${p}.dense_h_to_4h.bias`, [f]), m.param(`${p}.dense_4h_to_h.weight`, [f, d]), m.param(`${p}.dense_4h_to_h.bias`, [d]), kind.activation);
   }
@@ -87,13 +96,13 @@ function layers(m: ModelBuilder, cfg: LlamaConfig, x: Hidden, attend: SelfAttent
     const options: AttentionOptions = { ...(v.attentionScale !== null ? { scale: v.attentionScale } : {}), ...(v.attentionSoftcap !== null ? { softcap: v.attentionSoftcap } : {}), ...(window !== null ? { window } : {}) };
     let attended = projection(m, `${p}.self_attn.o_proj`, attend(i, q, fresh, options), width, cfg.hidden, cfg.oBias);
     if (v.parallelResidual) {
-      x = m.add(m.add(x, attended), mlp(m, cfg, `${p}.mlp`, norm(m, cfg, `${p}.post_attention_layernorm`, x)));
+      x = m.add(m.add(x, attended), mlp(m, cfg, p, norm(m, cfg, `${p}.post_attention_layernorm`, x)));
       continue;
     }
     if (v.sandwichNorms) attended = norm(m, cfg, `${p}.post_attention_layernorm`, attended);
     x = m.add(x, attended);
     const inner = norm(m, cfg, `${p}.${v.sandwichNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}`, x);
-    const out = mlp(m, cfg, `${p}.mlp`, inner);
+    const out = mlp(m, cfg, p, inner);
     x = m.add(x, v.sandwichNorms ? norm(m, cfg, `${p}.post_feedforward_layernorm`, out) : out);
   }
   return x;

@@ -10,8 +10,15 @@ export interface DecoderVariant {
   readonly norm: { readonly kind: 'rms'; readonly offset: number } | { readonly kind: 'layer' };
   /** The token embeddings times this (Gemma: sqrt(hidden), rounded to float32 as Hugging Face does); null for none. */
   readonly embedScale: number | null;
-  /** SwiGLU / GeGLU (gate, up, down), or a two-layer MLP with biases (GPT-NeoX's dense_h_to_4h, dense_4h_to_h). */
-  readonly mlp: { readonly kind: 'glu'; readonly activation: GluActivation } | { readonly kind: 'ffn'; readonly activation: Activation };
+  /**
+   * SwiGLU / GeGLU (gate, up, down), a two-layer MLP with biases (GPT-NeoX's dense_h_to_4h,
+   * dense_4h_to_h), or a sparse mixture of `experts` SwiGLU experts of which each token runs `k`
+   * (Mixtral's block_sparse_moe: the router's softmax over the top k, renormalized).
+   */
+  readonly mlp:
+    | { readonly kind: 'glu'; readonly activation: GluActivation }
+    | { readonly kind: 'ffn'; readonly activation: Activation }
+    | { readonly kind: 'moe'; readonly experts: number; readonly k: number };
   /** The fraction of each head's features rotated (GPT-NeoX's rotary_pct, Phi-3's partial_rotary_factor). */
   readonly rotaryFraction: number;
   /** x + attn(n1(x)) + mlp(n2(x)) in one step (GPT-NeoX's use_parallel_residual) instead of two. */

@@ -30,6 +30,13 @@ export function hfLlamaMapping(cfg: LlamaConfig): WeightMapping {
     describe,
     sourceOf: (loomName) => {
       if (loomName === 'lm_head.weight') return { name: loomName };
+      const moe = cfg.variant.mlp.kind === 'moe' ? /^(layers\.\d+\.block_sparse_moe)\.experts\.(w1|w2|w3)$/.exec(loomName) : null;
+      if (moe && cfg.variant.mlp.kind === 'moe') {
+        // Mixtral keeps each expert's nn.Linear apart: experts.{e}.w1.weight [F, D], stacked here [E, D, F]
+        const names = Array.from({ length: cfg.variant.mlp.experts }, (_, e) => `${PREFIX}${moe[1]}.experts.${e}.${moe[2]}.weight`);
+        return { name: names[0]!, transpose: true, stack: names };
+      }
+      if (/\.block_sparse_moe\.gate\.weight$/.test(loomName)) return { name: PREFIX + loomName, transpose: true }; // the router [E, D]
       const fused = cfg.modelType === 'phi3' ? /^(layers\.\d+)\.(self_attn\.(q|k|v)_proj|mlp\.(gate|up)_proj)\.weight$/.exec(loomName) : null;
       if (fused) {
         const [, layer, , qkv, gateUp] = fused;

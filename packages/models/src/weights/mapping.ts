@@ -21,6 +21,12 @@ export interface Source {
   readonly part?: Part;
   /** The checkpoint holds the same values in this shape (Marian's final_logits_bias [1, V] for a [V] bias). */
   readonly shape?: readonly number[];
+  /**
+   * The weight [E, ...] stacks these checkpoint tensors, one per index of its first axis, each as
+   * is or transposed (Mixtral's experts.{e}.w1.weight [F, D] as Loom's [E, D, F]); `name` is then
+   * the first of them (for messages).
+   */
+  readonly stack?: readonly string[];
 }
 
 export interface Part {
@@ -83,10 +89,18 @@ interface Link {
 export function applyMapping(checkpoint: ReadonlyMap<string, NDArray>, expected: ReadonlyMap<string, readonly number[]>, mapping: WeightMapping, sourceName = 'checkpoint'): Map<string, NDArray> {
   const links = new Map<string, Link>();
   const problems = { missing: [] as string[], unexpected: [] as string[], misshaped: [] as MisshapedTensor[] };
+  const weights = new Map<string, NDArray>();
+  const stacked = new Set<string>();
   for (const [loomName, shape] of expected) {
     const src = mapping.sourceOf(loomName);
     if (!src) {
       problems.missing.push(loomName);
+      continue;
+    }
+    if (src.stack) {
+      for (const name of src.stack) stacked.add(name);
+      const stack = stackTensors(checkpoint, src, shape, problems);
+      if (stack) weights.set(loomName, stack);
       continue;
     }
     const count = src.part?.count ?? 1;
@@ -99,7 +113,6 @@ export function applyMapping(checkpoint: ReadonlyMap<string, NDArray>, expected:
     link.parts[src.part?.index ?? 0] = src.part;
   }
 
-  const weights = new Map<string, NDArray>();
   for (const link of links.values()) {
     const tensor = checkpoint.get(link.source);
     const want = sourceShape(link);
@@ -114,12 +127,34 @@ export function applyMapping(checkpoint: ReadonlyMap<string, NDArray>, expected:
     }
   }
   for (const name of checkpoint.keys()) {
-    if (!links.has(name) && !mapping.ignore(name)) problems.unexpected.push(name);
+    if (!links.has(name) && !stacked.has(name) && !mapping.ignore(name)) problems.unexpected.push(name);
   }
   if (problems.missing.length + problems.unexpected.length + problems.misshaped.length > 0) {
     throw new WeightsError(problems.missing, problems.unexpected, problems.misshaped, sourceName);
   }
   return weights;
+}
+
+/** A stacked weight [E, ...] from its E checkpoint tensors (each checked), or undefined with the problems noted. */
+function stackTensors(checkpoint: ReadonlyMap<string, NDArray>, src: Source, shape: readonly number[], problems: { missing: string[]; misshaped: MisshapedTensor[] }): NDArray | undefined {
+  const piece = shape.slice(1);
+  const stored = src.transpose ? [...piece].reverse() : piece;
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  let ok = true;
+  src.stack!.forEach((name, e) => {
+    const t = checkpoint.get(name);
+    if (!t) {
+      problems.missing.push(name);
+      ok = false;
+    } else if (t.dtype !== 'f32' || t.shape.length !== stored.length || t.shape.some((d, i) => d !== stored[i])) {
+      problems.misshaped.push({ name, expected: `f32${formatShape(stored)}`, actual: `${t.dtype}${formatShape(t.shape)}` });
+      ok = false;
+    } else {
+      const size = sizeOf(piece);
+      data.set(src.transpose ? transposed(t).data : t.data, e * size);
+    }
+  });
+  return ok && src.stack!.length === shape[0] ? { dtype: 'f32', shape: [...shape], data } : undefined;
 }
 
 /** The checkpoint's shape for a link: the Loom shape, transposed back, times the number of stacked parts. */
@@ -169,14 +204,23 @@ function convert(tensor: NDArray, link: Link, index: number): NDArray {
  */
 export function toCheckpointNames(tensors: ReadonlyMap<string, NDArray>, mapping: WeightMapping): Map<string, NDArray> {
   const groups = new Map<string, { source: Source; parts: (NDArray | undefined)[] }>();
+  const out = new Map<string, NDArray>();
   for (const [loomName, tensor] of tensors) {
     const source = mapping.sourceOf(loomName);
     if (!source) throw new WeightsError([loomName], [], [], mapping.describe);
+    if (source.stack) {
+      // a stacked weight goes back to its checkpoint tensors, one per expert
+      const size = sizeOf(tensor.shape.slice(1));
+      source.stack.forEach((name, e) => {
+        const piece: NDArray = { dtype: 'f32', shape: tensor.shape.slice(1), data: tensor.data.slice(e * size, (e + 1) * size) };
+        out.set(name, source.transpose ? transposed(piece) : piece);
+      });
+      continue;
+    }
     const group = groups.get(source.name) ?? { source, parts: [] };
     group.parts[source.part?.index ?? 0] = tensor;
     groups.set(source.name, group);
   }
-  const out = new Map<string, NDArray>();
   for (const [name, { source, parts }] of groups) {
     const count = source.part?.count ?? 1;
     const pieces: NDArray[] = [];

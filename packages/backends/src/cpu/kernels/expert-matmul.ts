@@ -27,17 +27,28 @@ export function expertMatmul(ctx: MatmulContext, x: Float32Array, w: Float32Arra
   const fill = starts.slice(0, experts);
   for (let r = 0; r < rows; r++) order[fill[ids[r]!]!++] = r;
   const views = expertViews(w, experts, k * n);
-  for (let e = 0; e < experts; e++) {
-    const count = starts[e + 1]! - starts[e]!;
-    if (count === 0) continue;
-    const a = new Float32Array(count * k);
-    for (let i = 0; i < count; i++) {
-      const from = xRowOf(order[starts[e]! + i]!) * k;
-      a.set(x.subarray(from, from + k), i * k);
+  // one expert's rows gathered, and its product, in the heap: the GEMM reads and writes them in place
+  let most = 0;
+  for (let e = 0; e < experts; e++) most = Math.max(most, starts[e + 1]! - starts[e]!);
+  const heap = ctx.rt.heap;
+  const [aAt, cAt] = [heap.alloc(most * k * 4), heap.alloc(most * n * 4)];
+  try {
+    for (let e = 0; e < experts; e++) {
+      const count = starts[e + 1]! - starts[e]!;
+      if (count === 0) continue;
+      const a = new Float32Array(heap.memory.buffer, aAt, count * k);
+      for (let i = 0; i < count; i++) {
+        const from = xRowOf(order[starts[e]! + i]!) * k;
+        a.set(x.subarray(from, from + k), i * k);
+      }
+      batchedMatmul(ctx, a, views[e]!, new Float32Array(heap.memory.buffer, cAt, count * n), [count, k], transposeB ? [n, k] : [k, n], [count, n], transposeB);
+      // a view made after the product: growing a memory that is not shared detaches older ones
+      const c = new Float32Array(heap.memory.buffer, cAt, count * n);
+      for (let i = 0; i < count; i++) out.set(c.subarray(i * n, (i + 1) * n), order[starts[e]! + i]! * n);
     }
-    const c = new Float32Array(count * n);
-    batchedMatmul(ctx, a, views[e]!, c, [count, k], transposeB ? [n, k] : [k, n], [count, n], transposeB);
-    for (let i = 0; i < count; i++) out.set(c.subarray(i * n, (i + 1) * n), order[starts[e]! + i]! * n);
+  } finally {
+    heap.release(aAt);
+    heap.release(cAt);
   }
 }
 

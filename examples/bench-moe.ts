@@ -23,7 +23,7 @@ const MODELS = [
   { label: 'dense (MLP 2048: the same active parameters)', config: { ...base, model_type: 'mistral', intermediate_size: 2048 } },
 ];
 
-const backend = withPrepareOptions(cpuBackend, { threads });
+const backend = withPrepareOptions(cpuBackend, { cpu: { threads } });
 const prompt = Array.from({ length: 128 }, (_, i) => (i * 37 + 11) % 2048);
 
 console.log(`# ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} vCPUs, load ${loadavg()[0]!.toFixed(2)}; Loom cpu, ${threads} threads; medians`);
@@ -54,7 +54,7 @@ for (const { label, config } of MODELS) {
     await decoder.step([(i * 13) % 2048]);
     stepTimes.push(performance.now() - start);
   }
-  await decoder.dispose();
+  await decoder.dispose?.();
   await runner.dispose();
   const [prefill, step] = [median(prefillTimes), median(stepTimes)];
   results.push({ prefill, decode: step });

@@ -13,6 +13,7 @@ export interface KernelExports {
   pack_a(a: number, lda: number, m: number, k: number, dst: number, rb0: number, rb1: number): void;
   pack_a_t(x: number, ldx: number, m: number, k: number, dst: number, rb0: number, rb1: number): void;
   gemm(packedA: number, m: number, packed: number, k: number, n: number, c: number, ldc: number, p0: number, p1: number): void;
+  gemm_jobs(table: number, j0: number, j1: number): void;
   gemm_batches(a: number, sa: number, lda: number, b: number, sb: number, transB: number, c: number, sc: number, m: number, k: number, n: number, scratch: number, b0: number, b1: number): void;
   gemv(x: number, packed: number, k: number, n: number, out: number, p0: number, p1: number): void;
   gemv_bf16(x: number, packed: number, k: number, n: number, out: number, p0: number, p1: number): void;
@@ -27,7 +28,7 @@ export interface KernelExports {
 }
 
 export type KernelName = keyof KernelExports;
-export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_a_t', 'pack_panels', 'to_bf16', 'gemm', 'gemm_batches', 'gemv', 'gemv_bf16', 'attention', 'epilogue', 'simd_peak', 'layer_norm', 'softmax_rows', 'softmax_stats', 'sum_rows', 'sum_columns'];
+export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_a_t', 'pack_panels', 'to_bf16', 'gemm', 'gemm_jobs', 'gemm_batches', 'gemv', 'gemv_bf16', 'attention', 'epilogue', 'simd_peak', 'layer_norm', 'softmax_rows', 'softmax_stats', 'sum_rows', 'sum_columns'];
 
 const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
 

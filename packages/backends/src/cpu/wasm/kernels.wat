@@ -305,7 +305,21 @@
       (local.set $k0 (i32.add (local.get $k0) (i32.const 256)))
       (br $kloop))))
 
-;; Batches [b0, b1) of C[i] = A[i] @ B[i], products too small to split (attention's, one per batch
+  ;; Jobs [j0, j1) of a table of gemm calls, nine i32 each (ap, m, packed, k, n, c, ldc, p0, p1): the
+  ;; products of a mixture's experts (each its own rows, kept panels and panel range) split across
+  ;; the threads as one list, so the experts of a step cost one dispatch, not one each.
+  (func (export "gemm_jobs") (param $table i32) (param $j0 i32) (param $j1 i32)
+    (local $t i32)
+    (block $done (loop $jobs
+      (br_if $done (i32.ge_u (local.get $j0) (local.get $j1)))
+      (local.set $t (i32.add (local.get $table) (i32.mul (local.get $j0) (i32.const 36))))
+      (call $gemm (i32.load (local.get $t)) (i32.load offset=4 (local.get $t)) (i32.load offset=8 (local.get $t))
+        (i32.load offset=12 (local.get $t)) (i32.load offset=16 (local.get $t)) (i32.load offset=20 (local.get $t))
+        (i32.load offset=24 (local.get $t)) (i32.load offset=28 (local.get $t)) (i32.load offset=32 (local.get $t)))
+      (local.set $j0 (i32.add (local.get $j0) (i32.const 1)))
+      (br $jobs))))
+
+  ;; Batches [b0, b1) of C[i] = A[i] @ B[i], products too small to split (attention's, one per batch
   ;; and head): each packs its A and B into this thread's scratch and runs the GEMM over every panel,
   ;; so threads split a batched product by batches. A[i] at a + i * sa bytes (rows of lda bytes), B[i]
   ;; ([k, n], or [n, k] when transB) at b + i * sb, C[i] at c + i * sc (rows of n floats); strides may

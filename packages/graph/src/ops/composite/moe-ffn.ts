@@ -42,8 +42,8 @@ export const moeFfn = defineOp({
     const weights = a.renormalize ? b.add('div', [picked, b.add('reduce_sum', [picked], { axes: [-1], keepDims: true })]) : picked;
     const rows = b.add('reshape', [x!], { shape: [...lead, 1, d] }); // every expert of a token reads its one row
     const h = b.add('mul', [activate(b, a.activation, b.add('expert_matmul', [rows, gate!, ids])), b.add('expert_matmul', [rows, up!, ids])]); // (..., k, F)
-    const y = b.add('expert_matmul', [h, down!, ids]); // (..., k, D)
-    const weighted = b.add('mul', [y, b.add('reshape', [weights], { shape: [...lead, a.k, 1] })]);
-    return b.add('reduce_sum', [weighted], { axes: [-2], keepDims: false });
+    // each expert's weight scales its hidden row before the down projection (one elementwise pass with the gate's)
+    const weighted = b.add('mul', [h, b.add('reshape', [weights], { shape: [...lead, a.k, 1] })]);
+    return b.add('reduce_sum', [b.add('expert_matmul', [weighted, down!, ids])], { axes: [-2], keepDims: false }); // (..., k, D) summed over k
   },
 });

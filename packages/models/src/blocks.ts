@@ -64,7 +64,7 @@ export function combineMasks(m: ModelBuilder, a: F32, b: F32): F32 {
  * Each row's absolute positions `position[b] + 0..T-1` (B, T), for a graph that feeds T new tokens
  * per row after `position[b]` cached ones.
  */
-function rowPositions(m: ModelBuilder, position: I32<readonly ['batch']>, seq: Dim): I32<readonly ['batch', Dim]> {
+export function rowPositions(m: ModelBuilder, position: I32<readonly ['batch']>, seq: Dim): I32<readonly ['batch', Dim]> {
   return m.add(m.reshape(position, ['batch', 1]), m.reshape(m.range(seq), [1, seq]));
 }
 
@@ -73,7 +73,7 @@ function rowPositions(m: ModelBuilder, position: I32<readonly ['batch']>, seq: D
  * absolute position p sees slots 0..p. Slots past a row's end (never written, or padding from a
  * batched prefill that the row's later tokens overwrite) are masked.
  */
-function cacheMask(m: ModelBuilder, positions: I32<readonly ['batch', Dim]>, capacity: number): F32<readonly ['batch', 1, Dim, number]> {
+export function cacheMask(m: ModelBuilder, positions: I32<readonly ['batch', Dim]>, capacity: number): F32<readonly ['batch', 1, Dim, number]> {
   const slots = m.reshape(m.range(capacity), [1, 1, 1, capacity]); // (1, 1, 1, P)
   const future = m.compare('greater', slots, m.reshape(positions, ['batch', 1, -1, 1])); // (B, 1, T, P)
   return m.where(future, MASKED, 0);
@@ -152,7 +152,7 @@ export function windowKeysValues(m: ModelBuilder, layer: number, fresh: KeysValu
 }
 
 /** Appends `fresh` (B, T, W) to the KV-cache state `name` (B, P, W) at each row's `position`, and returns the whole cache. */
-function appendToCache(m: ModelBuilder, name: string, fresh: F32<readonly ['batch', Dim, Dim]>, position: I32<readonly ['batch']>, capacity: number): F32<readonly ['batch', number, number]> {
+export function appendToCache(m: ModelBuilder, name: string, fresh: F32<readonly ['batch', Dim, Dim]>, position: I32<readonly ['batch']>, capacity: number): F32<readonly ['batch', number, number]> {
   const width = fresh.shape[2];
   if (typeof width !== 'number') throw new ConfigError(`${name}: a cache needs a static width, got ${width}`);
   const cache = m.state(name, 'f32', ['batch', capacity, width]);

@@ -4,6 +4,9 @@
  * decoding, and the `loom` CLI (src/cli).
  */
 export { countParams, kvCacheName, kvCacheName as cacheName, kvCacheName as llamaCacheName, lastPosition, tiedHead } from './blocks.ts';
+// the KV-cache convention's helpers, for a graph of your own (MODELS.md, "Decoding your own graph")
+export { appendToCache, cacheMask, combineMasks, decodeStepInputs, ownKeysValues, pickPosition, rowPositions, windowKeysValues, type DecodeStep, type KeysValues, type SelfKeysValues } from './blocks.ts';
+export { causalLmFromGraph, checkCachedGraph, type CachedGraphs, type GraphCausalLmOptions } from './runners/graph-causal-lm.ts';
 export { ConfigError, ModelInputError } from './errors.ts';
 
 export { TRANSFORMER_PRESETS, validateTransformerConfig, type TransformerConfig, type TransformerPreset } from './transformer/config.ts';
@@ -15,6 +18,8 @@ export { buildCachedGpt2, buildGpt2, type Gpt2GraphOptions } from './gpt2/model.
 export { KvCacheDecoder, type CachedPlans } from './decoding/kv-cache-decoder.ts';
 export type { CausalLm } from './decoding/causal-lm.ts';
 export { LLAMA_MODEL_TYPES, llamaConfigFromHf, type LlamaConfig, type LlamaModelType } from './llama/config.ts';
+export { gemmaConfigFromHf, gptNeoxConfigFromHf, mixtralConfigFromHf, phi3ConfigFromHf } from './llama/decoder-configs.ts';
+export { llamaVariant, type DecoderVariant } from './llama/variant.ts';
 export { buildLlama, buildCachedLlama, type LlamaGraphOptions } from './llama/model.ts';
 export { llamaWeights, hfLlamaMapping, checkLlamaConfigAgainstCheckpoint } from './weights/llama-weights.ts';
 

@@ -3,13 +3,18 @@ import { generate } from '../../decoding/generate.ts';
 import { checkTokenizerFitsModel, loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
 import { ModelInputError } from '../../errors.ts';
 import { CAUSAL_LM_TYPES, loadCausalLm } from '../../io/load-causal-lm.ts';
+import { modelWithWeights } from '../../io/model-with-weights.ts';
+import { causalLmFromGraph } from '../../runners/graph-causal-lm.ts';
+import type { CausalLm } from '../../decoding/causal-lm.ts';
+import type { BuiltinTokenizer } from '../../families/family.ts';
 import { MAX_BEAMS } from '../../config/limits.ts';
 import { addCpuKernelOptions, addNonFiniteOption, addSamplingOptions, backendOption, collect, commandBackend, maxMemoryBytes, parseBeams, parseIdList, samplingOptions, type CpuKernelFlags, parseNonNegativeInt, parseNumber, type SamplingFlags } from '../options.ts';
 import { quietIo, weightsProgress, type CliIo } from '../io.ts';
 
 interface GenerateOpts extends CpuKernelFlags, SamplingFlags {
   weights: string;
-  config: string;
+  config?: string;
+  graph?: string;
   prompt?: string[];
   ids?: number[];
   tokenizer?: string;
@@ -81,8 +86,9 @@ export function tokenStream(io: CliIo, prompt: readonly number[], tokenizer: Tex
 export function generateCommand(io: CliIo): Command {
   return addSamplingOptions(addNonFiniteOption(addCpuKernelOptions(new Command('generate'))))
     .description(`continue prompts with a causal LM (config.json model_type ${CAUSAL_LM_TYPES.join(', ')}), greedy unless --temperature/--top-k/--top-p`)
-    .requiredOption('--weights <file>', 'Hugging Face weights (.safetensors)')
-    .requiredOption('--config <file>', 'Hugging Face config.json (its model_type picks the model)')
+    .requiredOption('--weights <file>', "Hugging Face weights (.safetensors), or a graph's weights under its param names with --graph")
+    .option('--config <file>', 'Hugging Face config.json (its model_type picks the model)')
+    .option('--graph <file>', "a Loom graph JSON of your own that follows the KV-cache convention (MODELS.md, 'Decoding your own graph') instead of --config")
     .option('--prompt <text>', 'text to continue; repeat for a batch', collect)
     .option('--tokenizer <file>', "a Hugging Face tokenizer.json for --prompt (default: GPT-2's BPE for GPT-2, else tokenizer.json beside --weights)")
     .option('--ids <list>', 'token ids to continue, e.g. 1,57,211; prints the new ids, comma-separated', parseIdList)
@@ -95,16 +101,26 @@ export function generateCommand(io: CliIo): Command {
     .action(async (opts: GenerateOpts) => {
       if ((opts.prompt === undefined) === (opts.ids === undefined)) throw new ModelInputError('give the input as --prompt TEXT or as --ids LIST (one of the two)');
       const maxMemory = maxMemoryBytes(opts);
-      const model = await loadCausalLm(opts.weights, opts.config, await commandBackend(opts), { maxMemory }, weightsProgress(quietIo(io, opts.quiet)));
+      if ((opts.config === undefined) === (opts.graph === undefined)) throw new ModelInputError('give the model as --config C (a Hugging Face config.json) or as --graph G (a Loom graph JSON), one of the two');
+      let model: CausalLm;
+      let builtin: BuiltinTokenizer | undefined;
+      if (opts.graph !== undefined) {
+        // a user's graph: its params named in the weights file as the graph names them
+        const { graph, weights } = modelWithWeights({ model: opts.graph, weights: opts.weights, maxMemory });
+        model = causalLmFromGraph(graph, weights, { backend: await commandBackend(opts) });
+      } else {
+        const runner = await loadCausalLm(opts.weights, opts.config!, await commandBackend(opts), { maxMemory }, weightsProgress(quietIo(io, opts.quiet)));
+        builtin = runner.modelFamily.tokenizer?.(runner.cfg);
+        model = runner;
+      }
       if (opts.tokenizer && opts.ids) throw new ModelInputError('--tokenizer applies to --prompt; with --ids there is no text to tokenize');
       let tokenizer: TextTokenizer | undefined;
       if (opts.prompt) {
-        const builtin = model.modelFamily.tokenizer?.(model.cfg);
         const file = opts.tokenizer ?? (builtin ? undefined : tokenizerBeside(opts.weights));
         if (file) tokenizer = loadHfTokenizer(file);
         else if (builtin) tokenizer = builtin;
         else throw new ModelInputError(`--prompt needs a tokenizer: no tokenizer.json beside ${opts.weights}; pass --tokenizer FILE, or give token ids with --ids`);
-        checkTokenizerFitsModel(tokenizer, model.vocabSize, opts.config);
+        checkTokenizerFitsModel(tokenizer, model.vocabSize, opts.config ?? opts.graph!);
       }
       const prompts = opts.ids ? [opts.ids] : opts.prompt!.map((p) => tokenizer!.encode(p));
       // one prompt: tokens appear as they are generated (beam search decides only at the end)

@@ -116,7 +116,7 @@ describe("compile and verify take the user's own models: a graph JSON or a Huggi
     expect(none.stderr).toBe(`loom: error: ${other}: neither a Loom graph JSON (no "format": "loom-graph") nor a Hugging Face config.json (no model_type)\n`);
     const bert = join(dir, 'bert.json');
     writeFileSync(bert, JSON.stringify({ model_type: 'bert' }));
-    expect((await loom('verify', bert)).stderr).toMatch(/model_type "bert", which Loom does not build \(supported: gpt2, llama, mistral, qwen2, gemma, gemma2, gpt_neox, phi3, marian\)/);
+    expect((await loom('verify', bert)).stderr).toMatch(/model_type "bert", which Loom does not build \(supported: gpt2, llama, mistral, qwen2, mixtral, gemma, gemma2, gpt_neox, phi3, marian\)/);
     const notJson = join(dir, 'notes.txt');
     writeFileSync(notJson, 'not json');
     expect((await loom('compile', notJson)).stderr).toMatch(/notes\.txt: not JSON/);

@@ -60,7 +60,7 @@ describe('loom on a Llama-family checkpoint', () => {
     const dir = mkdtempSync(join(tmpdir(), 'loom-bert-'));
     const bert = join(dir, 'config.json');
     writeFileSync(bert, JSON.stringify({ model_type: 'bert', hidden_size: 8 }));
-    expectUserError(await loom('logits', '--weights', llama[1]!, '--config', bert, '--ids', '1', '--out', join(dir, 'x.safetensors')), /model_type "bert": not a causal LM Loom runs; supported model_type: gpt2, llama, mistral, qwen2, gemma, gemma2, gpt_neox, phi3/);
+    expectUserError(await loom('logits', '--weights', llama[1]!, '--config', bert, '--ids', '1', '--out', join(dir, 'x.safetensors')), /model_type "bert": not a causal LM Loom runs; supported model_type: gpt2, llama, mistral, qwen2, mixtral, gemma, gemma2, gpt_neox, phi3/);
     const config = fixtureJson<Record<string, unknown>>('llama-tiny-dev.config.json');
     for (const [patch, message] of [
       [{ rope_scaling: { type: 'linear', factor: 2 } }, /rope_scaling: .* is not supported \(only unscaled rotary positions\)/],

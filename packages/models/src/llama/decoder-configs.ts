@@ -8,11 +8,10 @@
 import { z } from 'zod';
 import { parseConfig, unsupportedField } from '../config/parse-config.ts';
 import { llamaConfigFromHf, type LlamaConfig } from './config.ts';
+import { checkHeads, decoderSizes, HF_DECODER_FIELDS, noRopeScaling } from './hf-decoder-fields.ts';
 import { llamaVariant } from './variant.ts';
 
 const positiveInt = z.number().int().positive();
-const tokenIds = z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative())]).nullable().optional();
-const firstId = (ids: number | number[] | null | undefined) => (Array.isArray(ids) ? (ids[0] ?? null) : (ids ?? null));
 
 /** Hugging Face's activation names to Loom's (gelu_pytorch_tanh is the tanh approximation). */
 const ACTIVATION = { gelu_pytorch_tanh: 'gelu_tanh', gelu_new: 'gelu_tanh', gelu: 'gelu', silu: 'silu' } as const;
@@ -22,32 +21,13 @@ function activationOf(name: string, field: string, unsupported: (field: string, 
   return act ?? unsupported(field, `'${name}' is not supported (supported: ${Object.keys(ACTIVATION).join(', ')})`);
 }
 
-function checkHeads(heads: number, kvHeads: number, headDim: number, unsupported: (field: string, why: string) => never): void {
-  if (heads % kvHeads !== 0) unsupported('num_key_value_heads', `${kvHeads} does not divide num_attention_heads ${heads}`);
-  if (!Number.isInteger(headDim) || headDim % 2 !== 0) unsupported('head_dim', `${headDim} must be an even integer (rotary positions rotate pairs)`);
-}
-
-function noRopeScaling(scaling: unknown, unsupported: (field: string, why: string) => never): void {
-  if (scaling !== undefined && scaling !== null) unsupported('rope_scaling', `${JSON.stringify(scaling).slice(0, 60)} is not supported (only unscaled rotary positions)`);
-}
-
 const gemmaSchema = z.object({
+  ...HF_DECODER_FIELDS,
   model_type: z.enum(['gemma', 'gemma2']),
-  vocab_size: positiveInt,
-  hidden_size: positiveInt,
-  intermediate_size: positiveInt,
-  num_hidden_layers: positiveInt,
-  num_attention_heads: positiveInt,
-  num_key_value_heads: positiveInt.nullable().optional(),
-  head_dim: positiveInt.nullable().optional(),
-  max_position_embeddings: positiveInt,
   rms_norm_eps: z.number().positive().default(1e-6),
-  rope_theta: z.number().positive().default(10000),
   hidden_activation: z.string().nullable().optional(),
   tie_word_embeddings: z.boolean().default(true),
   attention_bias: z.boolean().default(false),
-  rope_scaling: z.unknown().optional(),
-  eos_token_id: tokenIds,
   // Gemma 2
   query_pre_attn_scalar: z.number().positive().nullable().optional(),
   attn_logit_softcapping: z.number().positive().nullable().optional(),
@@ -68,9 +48,8 @@ export function gemmaConfigFromHf(json: unknown, where = 'config.json'): LlamaCo
   const unsupported = unsupportedField(where);
   noRopeScaling(c.rope_scaling, unsupported);
   if (c.use_bidirectional_attention) unsupported('use_bidirectional_attention', 'bidirectional attention is not supported (Loom builds causal LMs)');
-  const nKvHead = c.num_key_value_heads ?? c.num_attention_heads;
-  const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
-  checkHeads(c.num_attention_heads, nKvHead, headDim, unsupported);
+  const sizes = decoderSizes(c);
+  checkHeads(sizes, unsupported);
   const layers = c.num_hidden_layers;
   const gemma2 = c.model_type === 'gemma2';
   let layerWindows: (number | null)[] = new Array<null>(layers).fill(null);
@@ -82,21 +61,12 @@ export function gemmaConfigFromHf(json: unknown, where = 'config.json'): LlamaCo
     layerWindows = Array.from({ length: layers }, (_, i) => (sliding(i) && c.sliding_window! < c.max_position_embeddings ? c.sliding_window! : null));
   }
   return {
+    ...sizes,
     modelType: c.model_type,
-    nLayer: layers,
-    nHead: c.num_attention_heads,
-    nKvHead,
-    headDim,
-    hidden: c.hidden_size,
-    intermediate: c.intermediate_size,
-    vocabSize: c.vocab_size,
-    maxPositions: c.max_position_embeddings,
     eps: c.rms_norm_eps,
-    ropeTheta: c.rope_theta,
     tieEmbeddings: c.tie_word_embeddings,
     qkvBias: c.attention_bias,
     oBias: c.attention_bias,
-    eosTokenId: firstId(c.eos_token_id),
     variant: {
       ...llamaVariant(layers),
       norm: { kind: 'rms', offset: 1 },
@@ -112,13 +82,8 @@ export function gemmaConfigFromHf(json: unknown, where = 'config.json'): LlamaCo
 }
 
 const gptNeoxSchema = z.object({
+  ...HF_DECODER_FIELDS,
   model_type: z.literal('gpt_neox'),
-  vocab_size: positiveInt,
-  hidden_size: positiveInt,
-  intermediate_size: positiveInt,
-  num_hidden_layers: positiveInt,
-  num_attention_heads: positiveInt,
-  max_position_embeddings: positiveInt,
   layer_norm_eps: z.number().positive().default(1e-5),
   rotary_pct: z.number().gt(0).lte(1).default(0.25),
   rotary_emb_base: z.number().positive().default(10000),
@@ -126,8 +91,6 @@ const gptNeoxSchema = z.object({
   use_parallel_residual: z.boolean().default(true),
   tie_word_embeddings: z.boolean().default(false),
   attention_bias: z.boolean().default(true),
-  rope_scaling: z.unknown().optional(),
-  eos_token_id: tokenIds,
 });
 
 /** GPT-NeoX / Pythia: LayerNorms, partial rotary (rotary_pct), a parallel residual, dense_h_to_4h / dense_4h_to_h with biases. */
@@ -135,49 +98,31 @@ export function gptNeoxConfigFromHf(json: unknown, where = 'config.json'): Llama
   const c = parseConfig(gptNeoxSchema, json, where);
   const unsupported = unsupportedField(where);
   noRopeScaling(c.rope_scaling, unsupported);
-  const headDim = c.hidden_size / c.num_attention_heads;
-  checkHeads(c.num_attention_heads, c.num_attention_heads, headDim, unsupported);
-  const rotary = Math.floor(headDim * c.rotary_pct);
-  if (rotary < 2 || rotary % 2 !== 0) unsupported('rotary_pct', `${c.rotary_pct} of head_dim ${headDim} rotates ${rotary} features; it must be an even number >= 2`);
+  // every head has its own keys and values; the rotary base is rotary_emb_base
+  const sizes = { ...decoderSizes(c), nKvHead: c.num_attention_heads, headDim: c.hidden_size / c.num_attention_heads, ropeTheta: c.rotary_emb_base };
+  checkHeads(sizes, unsupported);
+  const rotary = Math.floor(sizes.headDim * c.rotary_pct);
+  if (rotary < 2 || rotary % 2 !== 0) unsupported('rotary_pct', `${c.rotary_pct} of head_dim ${sizes.headDim} rotates ${rotary} features; it must be an even number >= 2`);
   const act = activationOf(c.hidden_act, 'hidden_act', unsupported);
   return {
+    ...sizes,
     modelType: 'gpt_neox',
-    nLayer: c.num_hidden_layers,
-    nHead: c.num_attention_heads,
-    nKvHead: c.num_attention_heads,
-    headDim,
-    hidden: c.hidden_size,
-    intermediate: c.intermediate_size,
-    vocabSize: c.vocab_size,
-    maxPositions: c.max_position_embeddings,
     eps: c.layer_norm_eps,
-    ropeTheta: c.rotary_emb_base,
     tieEmbeddings: c.tie_word_embeddings,
     qkvBias: c.attention_bias,
     oBias: c.attention_bias,
-    eosTokenId: firstId(c.eos_token_id),
     variant: { ...llamaVariant(c.num_hidden_layers), norm: { kind: 'layer' }, mlp: { kind: 'ffn', activation: act }, rotaryFraction: c.rotary_pct, parallelResidual: c.use_parallel_residual },
   };
 }
 
 const phi3Schema = z.object({
+  ...HF_DECODER_FIELDS,
   model_type: z.literal('phi3'),
-  vocab_size: positiveInt,
-  hidden_size: positiveInt,
-  intermediate_size: positiveInt,
-  num_hidden_layers: positiveInt,
-  num_attention_heads: positiveInt,
-  num_key_value_heads: positiveInt.nullable().optional(),
-  head_dim: positiveInt.nullable().optional(),
-  max_position_embeddings: positiveInt,
   rms_norm_eps: z.number().positive().default(1e-5),
-  rope_theta: z.number().positive().default(10000),
   partial_rotary_factor: z.number().gt(0).lte(1).default(1),
   hidden_act: z.string().default('silu'),
   tie_word_embeddings: z.boolean().default(false),
-  rope_scaling: z.unknown().optional(),
   sliding_window: positiveInt.nullable().optional(),
-  eos_token_id: tokenIds,
 });
 
 /**
@@ -190,28 +135,18 @@ export function phi3ConfigFromHf(json: unknown, where = 'config.json'): LlamaCon
   const unsupported = unsupportedField(where);
   noRopeScaling(c.rope_scaling, unsupported);
   if (c.hidden_act !== 'silu') unsupported('hidden_act', `'${c.hidden_act}' is not supported for phi3 (supported: silu)`);
-  const nKvHead = c.num_key_value_heads ?? c.num_attention_heads;
-  const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
-  checkHeads(c.num_attention_heads, nKvHead, headDim, unsupported);
-  const rotary = Math.floor(headDim * c.partial_rotary_factor);
-  if (rotary < 2 || rotary % 2 !== 0) unsupported('partial_rotary_factor', `${c.partial_rotary_factor} of head_dim ${headDim} rotates ${rotary} features; it must be an even number >= 2`);
+  const sizes = decoderSizes(c);
+  checkHeads(sizes, unsupported);
+  const rotary = Math.floor(sizes.headDim * c.partial_rotary_factor);
+  if (rotary < 2 || rotary % 2 !== 0) unsupported('partial_rotary_factor', `${c.partial_rotary_factor} of head_dim ${sizes.headDim} rotates ${rotary} features; it must be an even number >= 2`);
   const window = c.sliding_window != null && c.sliding_window < c.max_position_embeddings ? c.sliding_window : null;
   return {
+    ...sizes,
     modelType: 'phi3',
-    nLayer: c.num_hidden_layers,
-    nHead: c.num_attention_heads,
-    nKvHead,
-    headDim,
-    hidden: c.hidden_size,
-    intermediate: c.intermediate_size,
-    vocabSize: c.vocab_size,
-    maxPositions: c.max_position_embeddings,
     eps: c.rms_norm_eps,
-    ropeTheta: c.rope_theta,
     tieEmbeddings: c.tie_word_embeddings,
     qkvBias: false,
     oBias: false,
-    eosTokenId: firstId(c.eos_token_id),
     variant: { ...llamaVariant(c.num_hidden_layers), rotaryFraction: c.partial_rotary_factor, layerWindows: new Array<number | null>(c.num_hidden_layers).fill(window) },
   };
 }

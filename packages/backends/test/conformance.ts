@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { differentiableParams, grad, withScalarLoss } from '@loom/compiler';
 import { interpret, type NDArray } from '@loom/graph';
-import { arbitraryGraphCase, describeCase, f32Budget, firstMismatch, type GraphCase } from '@loom/graph/testing';
+import { arbitraryGraphCase, describeCase, f32Budget, firstMismatch, type GraphCase, type RecipeKind } from '@loom/graph/testing';
 import type { Backend } from '../src/index.ts';
 
 /** The feeds with each float input's values in reverse order: the same values (and domains), other positions. */
@@ -45,8 +45,9 @@ export async function checkAgainstReference(backend: Backend, c: GraphCase, opti
   }
 }
 
-export function conformanceProperty(backend: Backend, maxRecipes: number, options: { rerun?: boolean } = {}) {
-  return fc.asyncProperty(arbitraryGraphCase({ maxRecipes }), (c) => checkAgainstReference(backend, c, options));
+/** `kinds`: the recipe kinds drawn (default: every kind). */
+export function conformanceProperty(backend: Backend, maxRecipes: number, options: { rerun?: boolean; kinds?: readonly RecipeKind[] } = {}) {
+  return fc.asyncProperty(arbitraryGraphCase({ maxRecipes, ...(options.kinds ? { kinds: options.kinds } : {}) }), (c) => checkAgainstReference(backend, c, options));
 }
 
 /**
@@ -62,8 +63,8 @@ export function gradientCase(c: GraphCase): GraphCase | undefined {
 }
 
 /** The backward conformance property: a random graph's compiled gradient graph equals the interpreter's. */
-export function backwardConformanceProperty(backend: Backend, maxRecipes: number, options: { rerun?: boolean } = {}) {
-  const cases = arbitraryGraphCase({ maxRecipes })
+export function backwardConformanceProperty(backend: Backend, maxRecipes: number, options: { rerun?: boolean; kinds?: readonly RecipeKind[] } = {}) {
+  const cases = arbitraryGraphCase({ maxRecipes, ...(options.kinds ? { kinds: options.kinds } : {}) })
     .map(gradientCase)
     .filter((c): c is GraphCase => c !== undefined);
   return fc.asyncProperty(cases, (c) => checkAgainstReference(backend, c, options));

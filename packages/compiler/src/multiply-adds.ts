@@ -24,8 +24,8 @@ function nodeMultiplyAdds(graph: Graph, node: GraphNode, bindings: DimBindings):
     }
     case 'expert_matmul': {
       const w = shape(1);
-      const k = node.attrs['transposeB'] ? w[2]! : w[1]!;
-      return sizeOf(out) * k;
+      const [k, n] = node.attrs['transposeB'] ? [w[2]!, w[1]!] : [w[1]!, w[2]!];
+      return sizeOf(shape(2)) * k * n; // each id's row times its expert's K x N
     }
     case 'fused_attention': {
       const [q, k] = [shape(0), shape(1)];

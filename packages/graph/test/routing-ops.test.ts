@@ -62,6 +62,11 @@ describe('expert_matmul', () => {
     expect(values(runOp('expert_matmul', [x, w, ids]))).toEqual([-1, 2, 1, 5, 7, 9, 2, 4, 6, 2, 4, 6]);
   });
 
+  it('sum adds each token\'s products: [tokens, N]', () => {
+    const x = f32([2, 1, 2], [1, 1, 2, 0]);
+    expect(values(runOp('expert_matmul', [x, w, i32([2, 2], [1, 0, 0, 0])], { sum: true }))).toEqual([4, 9, 10, 4, 8, 12]);
+  });
+
   it('transposeB reads each expert as [N, K]; one row per id', () => {
     const wt = f32([2, 3, 2], [1, 4, 2, 5, 3, 6, -1, 0, 0, 2, 1, 0]); // w's experts transposed
     const x = f32([2, 2], [1, 1, 2, 0]);

@@ -78,8 +78,8 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
       softmaxCrossEntropyWasm(wasm, settings, logits, labels, out, classes, ignoreIndex, smoothing),
     dropout: dropoutInto,
     topK: topKRows,
-    expertMatmul: (x: Float32Array, w: Float32Array, wShape: readonly number[], ids: Int32Array, idsShape: readonly number[], out: Float32Array, transposeB: boolean) =>
-      expertMatmul(ctx, x, w, wShape, ids, idsShape, out, transposeB),
+    expertMatmul: (x: Float32Array, w: Float32Array, wShape: readonly number[], ids: Int32Array, idsShape: readonly number[], out: Float32Array, transposeB: boolean, sum: boolean) =>
+      expertMatmul(ctx, x, w, wShape, ids, idsShape, out, transposeB, sum),
     /** Frees the temporaries of the kernel that just ran. */
     endKernel: () => {
       for (const at of temporaries) wasm.heap.release(at);

@@ -81,7 +81,7 @@ export async function routingOpsSuite(name: BackendName): Promise<void> {
       expect(Array.from(got['grad.w']!.data)).toEqual([0, 1, 0, 10, 0, 1, 10, 0, 0, 0, 1, 10, 0, 0, 0]);
     });
 
-    it('expert_matmul: shared rows and one row per id, transposed experts, a symbolic number of tokens', async () => {
+    it('expert_matmul: shared rows and one row per id, transposed experts, the rows of a token summed, a symbolic number of tokens', async () => {
       for (const transposeB of [false, true]) {
         const g = new GraphBuilder();
         const x = g.input('x', 'f32', ['tokens', 1, 6]);
@@ -89,7 +89,11 @@ export async function routingOpsSuite(name: BackendName): Promise<void> {
         const ids = g.input('ids', 'i32', ['tokens', 2]);
         const w1 = g.input('w1', 'f32', transposeB ? [3, 5, 6] : [3, 6, 5]);
         const w2 = g.input('w2', 'f32', transposeB ? [3, 4, 5] : [3, 5, 4]);
-        const graph = g.build({ up: g.add('expert_matmul', [x, w1, ids], { transposeB }), down: g.add('expert_matmul', [h, w2, ids], { transposeB }) });
+        const graph = g.build({
+          up: g.add('expert_matmul', [x, w1, ids], { transposeB }),
+          down: g.add('expert_matmul', [h, w2, ids], { transposeB }),
+          combined: g.add('expert_matmul', [h, w2, ids], { transposeB, sum: true }), // each token's two products added
+        });
         const r = rng(transposeB ? 3 : 4);
         for (const tokens of [1, 7]) {
           const feeds = {
@@ -100,7 +104,7 @@ export async function routingOpsSuite(name: BackendName): Promise<void> {
             w2: randomF32(transposeB ? [3, 4, 5] : [3, 5, 4], r),
           };
           const [got, want] = [await run(b, graph, feeds), interpret(graph, feeds, new Map())];
-          for (const name of ['up', 'down']) expect(compare(got[name]!, want[name]!, { atol: 1e-5, rtol: 1e-5 }).worst, name).toBeLessThanOrEqual(1);
+          for (const name of ['up', 'down', 'combined']) expect(compare(got[name]!, want[name]!, { atol: 1e-5, rtol: 1e-5 }).worst, name).toBeLessThanOrEqual(1);
         }
       }
     });

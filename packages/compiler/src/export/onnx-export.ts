@@ -158,6 +158,7 @@ export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOp
       if (a['transposeB']) w = m.node('Transpose', [w], { perm: { ints: [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2] } });
       const rows = m.node('Unsqueeze', [at(node, 0), m.int64s([-2])]); // [..., J or 1, 1, K]
       out = m.node('Squeeze', [m.node('MatMul', [rows, w]), m.int64s([-2])]);
+      if (a['sum']) out = m.node('ReduceSum', [out, m.int64s([-2])], { keepdims: { int: 0 } }); // the J products added
     } else if (node.op === 'gather') {
       out = m.node('Gather', [at(node, 0), at(node, 1)], { axis: { int: 0 } });
     } else if (node.op === 'reshape') {

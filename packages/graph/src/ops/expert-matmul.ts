@@ -8,6 +8,7 @@ import { dimEquals, formatShape } from '../shape.ts';
  * Each row times the weight matrix its id picks: the product a sparse mixture of experts runs.
  *   x [..., J or 1, K], w [E, K, N] (or [E, N, K] with transposeB), ids i32 [..., J] -> [..., J, N]
  *   out[..., j, :] = x[..., j, :] @ w[ids[..., j]]   (x's row 0 for every j when its J axis is 1)
+ * With `sum` the J products are added instead: out [..., N] (a mixture's weighted experts combined).
  * A token routed to k experts is one row with J = k: its k products cost k of them, not E (llama.cpp's
  * mul_mat_id). Kernels group the rows by expert and run each expert's rows as one product.
  */
@@ -15,7 +16,7 @@ export const expertMatmul = defineOp({
   name: 'expert_matmul',
   category: 'primitive',
   summary: "each row times the expert weight matrix its id picks (a mixture of experts' products)",
-  attrs: z.object({ transposeB: z.boolean().default(false) }).strict(),
+  attrs: z.object({ transposeB: z.boolean().default(false), sum: z.boolean().default(false) }).strict(),
   inputs: ['x', 'w', 'ids'],
   minInputs: 3,
   infer([x, w, ids], a) {
@@ -30,7 +31,7 @@ export const expertMatmul = defineOp({
     typeRule(dimEquals(j, 1) || dimEquals(j, ids!.shape[rank - 1]!), `x's row axis must be 1 or J = ${ids!.shape[rank - 1]}, got ${j}`);
     const [kw, n] = a.transposeB ? [w!.shape[2]!, w!.shape[1]!] : [w!.shape[1]!, w!.shape[2]!];
     typeRule(dimEquals(x!.shape[rank]!, kw), `x's K = ${x!.shape[rank]} does not match the experts' K = ${kw}`);
-    return { dtype: 'f32', shape: [...ids!.shape, n] };
+    return { dtype: 'f32', shape: a.sum ? [...lead, n] : [...ids!.shape, n] };
   },
   evaluate([x, w, ids], a, ctx) {
     const [experts, wk, wn] = w!.shape as [number, number, number];
@@ -42,10 +43,12 @@ export const expertMatmul = defineOp({
       const e = ids!.data[r]!;
       if (!(e >= 0 && e < experts)) throw new InputError(`expert_matmul: id ${e} at position ${r} is outside the ${experts} experts`);
       const xRow = rowsOfX === 1 ? Math.floor(r / j) : r;
+      // with sum, row r adds into its token's row, the J products in order
+      const at = (a.sum ? Math.floor(r / j) : r) * n;
       for (let col = 0; col < n; col++) {
         let sum = 0;
         for (let i = 0; i < k; i++) sum += x!.data[xRow * k + i]! * w!.data[e * k * n + (a.transposeB ? col * k + i : i * n + col)]!;
-        out[r * n + col] = sum;
+        out[at + col]! += sum;
       }
     }
     return { dtype: 'f32', shape: ctx.outShape, data: out };

@@ -856,7 +856,8 @@ const expertMatmul: Build = (s, r) => {
   const ids = s.indexInput([...x.shape.slice(0, -2), j], experts);
   const arg = s.tame(x, 4);
   const w = s.param(r.flag ? [experts, n, k] : [experts, k, n]);
-  return s.value(s.add('expert_matmul', [arg, w, ids], { transposeB: r.flag }), arg.mag * w.mag * k);
+  const sum = (r.b >> 2) % 2 === 1;
+  return s.value(s.add('expert_matmul', [arg, w, ids], { transposeB: r.flag, sum }), arg.mag * w.mag * k * (sum ? 3 : 1));
 };
 
 /**

@@ -11,14 +11,18 @@ import { isResident, markResident } from './resident-weights.ts';
  * expert no row picked costs nothing: the work is proportional to the rows, not to the experts.
  * With kept panels and more than one row for some expert (a prefill), every expert's product is one
  * job list for the threads (`gemm_jobs`): one dispatch for all the experts instead of one each.
- *   x [R / J or R, K] rows, w [E, K, N] (or [E, N, K] with transposeB), ids [R] -> out [R, N]
+ *   x [R / J or R, K] rows, w [E, K, N] (or [E, N, K] with transposeB), ids [R] -> out [R, N], or
+ *   with `sum` out [R / J, N]: each token's J products added (in expert order)
  */
-export function expertMatmul(ctx: MatmulContext, x: Float32Array, w: Float32Array, wShape: readonly number[], ids: Int32Array, idsShape: readonly number[], out: Float32Array, transposeB: boolean): void {
+export function expertMatmul(ctx: MatmulContext, x: Float32Array, w: Float32Array, wShape: readonly number[], ids: Int32Array, idsShape: readonly number[], out: Float32Array, transposeB: boolean, sum = false): void {
   const [experts, wk, wn] = wShape as [number, number, number];
   const [k, n] = transposeB ? [wn, wk] : [wk, wn];
   const rows = ids.length;
   const j = idsShape[idsShape.length - 1]!;
   const xRowOf = x.length === rows * k ? (r: number) => r : (r: number) => Math.floor(r / Math.max(j, 1));
+  // where row r's product goes: its own row, or (sum) added into its token's
+  const place = sum ? addInto(out, n, Math.max(j, 1)) : (c: Float32Array, i: number, r: number) => out.set(c.subarray(i * n, (i + 1) * n), r * n);
+  if (sum) out.fill(0);
   // rows by expert (counting sort: each expert's rows in row order)
   const starts = new Int32Array(experts + 1);
   for (let r = 0; r < rows; r++) {
@@ -35,7 +39,7 @@ export function expertMatmul(ctx: MatmulContext, x: Float32Array, w: Float32Arra
   for (let e = 0; e < experts; e++) most = Math.max(most, starts[e + 1]! - starts[e]!);
   const panels = most > 1 && views.every((v) => keepable(v, 0, k, n)) ? views.map((v) => weightPanels(ctx.rt, ctx.settings, v, k, n, transposeB, 'f32')) : [];
   if (panels.length > 0 && panels.every((p) => p !== undefined)) {
-    expertJobs(ctx, x, xRowOf, panels as number[], order, starts, out, k, n);
+    expertJobs(ctx, x, xRowOf, panels as number[], order, starts, place, k, n);
     return;
   }
   // one expert's rows gathered, and its product, in the heap: the GEMM reads and writes them in place
@@ -54,7 +58,7 @@ export function expertMatmul(ctx: MatmulContext, x: Float32Array, w: Float32Arra
       batchedMatmul(ctx, a, views[e]!, new Float32Array(heap.memory.buffer, cAt, count * n), [count, k], transposeB ? [n, k] : [k, n], [count, n], transposeB);
       // a view made after the product: growing a memory that is not shared detaches older ones
       const c = new Float32Array(heap.memory.buffer, cAt, count * n);
-      for (let i = 0; i < count; i++) out.set(c.subarray(i * n, (i + 1) * n), order[starts[e]! + i]! * n);
+      for (let i = 0; i < count; i++) place(c, i, order[starts[e]! + i]!);
     }
   } finally {
     heap.release(aAt);
@@ -73,7 +77,7 @@ function expertJobs(
   panels: readonly number[],
   order: Int32Array,
   starts: Int32Array,
-  out: Float32Array,
+  place: (c: Float32Array, i: number, r: number) => void,
   k: number,
   n: number,
 ): void {
@@ -111,10 +115,19 @@ function expertJobs(
     new Int32Array(heap.memory.buffer, table, jobs * 9).set(entries);
     rt.parallel(s, 'gemm_jobs', [table, CHUNK_START, CHUNK_END], jobs, s.threads);
     const c = new Float32Array(heap.memory.buffer, cAt, rows * n);
-    for (let i = 0; i < rows; i++) out.set(c.subarray(i * n, (i + 1) * n), order[i]! * n);
+    for (let i = 0; i < rows; i++) place(c, i, order[i]!);
   } finally {
     for (const at of [aAt, packed, cAt, table]) heap.release(at);
   }
+}
+
+/** Adds product row i of `c` into the row of row r's token (r / j) of `out`. */
+function addInto(out: Float32Array, n: number, j: number): (c: Float32Array, i: number, r: number) => void {
+  return (c, i, r) => {
+    const to = Math.floor(r / j) * n;
+    const from = i * n;
+    for (let col = 0; col < n; col++) out[to + col]! += c[from + col]!;
+  };
 }
 
 /** Each expert's matrix as one view of the stacked weight, the same view every run (kept panels are found by identity). */

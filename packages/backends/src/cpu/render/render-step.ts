@@ -107,7 +107,7 @@ const CPU_STEPS: { readonly [K in OpName]?: StepRenderer<K> } = {
   scatter_add: () => `${call('scatterAdd', 'ins[0]', 'ins[1]', 'out', 'outShape[0]', 'out.length / Math.max(outShape[0], 1)')};`,
   softmax_cross_entropy: ({ attrs }) =>
     `${call('softmaxCrossEntropy', 'ins[0]', 'ins[1]', 'out', 'inShapes[0][inShapes[0].length - 1]', attrs.ignoreIndex === null ? 'null' : attrs.ignoreIndex, attrs.labelSmoothing)};`,
-  expert_matmul: ({ attrs }) => `${call('expertMatmul', 'ins[0]', 'ins[1]', 'inShapes[1]', 'ins[2]', 'inShapes[2]', 'out', attrs.transposeB)};`,
+  expert_matmul: ({ attrs }) => `${call('expertMatmul', 'ins[0]', 'ins[1]', 'inShapes[1]', 'ins[2]', 'inShapes[2]', 'out', attrs.transposeB, attrs.sum)};`,
   top_k: ({ attrs }) => `${call('topK', 'ins[0]', 'inShapes[0][inShapes[0].length - 1]', attrs.k, quote(attrs.output), 'out')};`,
   dropout: ({ attrs }) => `${call('dropout', 'ins[0]', 'ins[1]', 'out', attrs.p, attrs.stream)};`,
   range: ({ attrs }) => `for (let i = 0; i < out.length; i++) out[i] = ${attrs.start} + i * ${attrs.step};`,

@@ -21,14 +21,21 @@ export function expertMatmulKernel(ctx: KernelContext<'expert_matmul'>): GlPass[
   const list = new PassList();
   indexStatusPass(list, input(2), rows, (v) => `${v} < 0.0 || ${v} >= ${f32Literal(experts)}`, 'expert_matmul', budget);
   if (size === 0) return list.passes;
-  const setup = [
-    `int r = row / ${int(n)};`,
-    `int c = row - r * ${int(n)};`,
-    `float id = ${sample(2, 'r')};`,
-    `int e = id < 0.0 || id >= ${f32Literal(experts)} ? 0 : int(id);`,
-    `int xRow = ${shared ? `(r / ${int(j)})` : 'r'} * ${int(k)};`,
-  ];
+  // a fragment per output element: (row r, column c), or with sum (token t, column c) over its J rows' K terms each
+  const rowsPer = ctx.attrs.sum ? j : 1;
+  const setup = [`int t = row / ${int(n)};`, `int c = row - t * ${int(n)};`];
   const weight = (i: string) => (ctx.attrs.transposeB ? `(e * ${int(n)} + c) * ${int(k)} + ${i}` : `(e * ${int(k)} + ${i}) * ${int(n)} + c`);
-  reduce(list, { what: 'expert_matmul', rows: size, count: k, inputs: [input(0), input(1), input(2)], setup, term: (i) => `${sample(0, `xRow + ${i}`)} * ${sample(1, weight(i))}`, fold: SUM }, budget);
+  const term = (i: string) => ({
+    lines: [
+      `int jj = ${i} / ${int(k)};`,
+      `int kk = ${i} - jj * ${int(k)};`,
+      `int r = t * ${int(rowsPer)} + jj;`,
+      `float id = ${sample(2, 'r')};`,
+      `int e = id < 0.0 || id >= ${f32Literal(experts)} ? 0 : int(id);`,
+      `int xRow = ${shared ? `(r / ${int(j)})` : 'r'} * ${int(k)};`,
+    ],
+    value: `${sample(0, 'xRow + kk')} * ${sample(1, weight('kk'))}`,
+  });
+  reduce(list, { what: 'expert_matmul', rows: size, count: k * rowsPer, inputs: [input(0), input(1), input(2)], setup, term, fold: SUM }, budget);
   return list.passes;
 }

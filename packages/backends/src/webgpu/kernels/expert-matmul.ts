@@ -21,6 +21,7 @@ export function expertMatmulKernel(ctx: KernelContext<'expert_matmul'>): KernelL
   const shared = sizeOfShape(x!.shape) !== rows * k; // x's row axis is 1: every id of a token reads its one row
   const params = new Params().u32('n', total).u32('cols', n).u32('k', k).u32('experts', experts).u32('j', Math.max(j, 1)).u32('slot', ctx.statusSlot * 2);
   const weightAt = ctx.attrs.transposeB ? '(u32(e) * p.cols + c) * p.k + i' : '(u32(e) * p.k + i) * p.cols + c';
+  // an invocation per output element: (row r, column c), or with sum (token t, column c) over its J rows
   const wgsl = [
     storageDecl(0, 'x', 'f32', 'read'),
     storageDecl(1, 'w', 'f32', 'read'),
@@ -31,18 +32,22 @@ export function expertMatmulKernel(ctx: KernelContext<'expert_matmul'>): KernelL
     entryPoint(WORKGROUP),
     `  let o = wg * ${WORKGROUP}u + lid;`,
     '  if (o >= p.n) { return; }',
-    '  let r = o / p.cols;',
+    '  let t = o / p.cols;',
     '  let c = o % p.cols;',
-    '  let e = ids[r];',
-    '  if (e < 0i || u32(e) >= p.experts) {',
-    `    if (c == 0u) { ${reportBadIndex('r')} }`,
-    '    out[o] = 0.0;',
-    '    return;',
+    '  var total = 0.0;',
+    `  for (var jj = 0u; jj < ${ctx.attrs.sum ? 'p.j' : '1u'}; jj++) {`,
+    `    let r = ${ctx.attrs.sum ? 't * p.j + jj' : 't'};`,
+    '    let e = ids[r];',
+    '    if (e < 0i || u32(e) >= p.experts) {',
+    `      if (c == 0u) { ${reportBadIndex('r')} }`,
+    '      continue;',
+    '    }',
+    `    let x_row = ${shared ? 'r / p.j' : 'r'} * p.k;`,
+    '    var sum = 0.0;',
+    `    for (var i = 0u; i < p.k; i++) { sum += x[x_row + i] * w[${weightAt}]; }`,
+    '    total += sum;',
     '  }',
-    `  let x_row = ${shared ? 'r / p.j' : 'r'} * p.k;`,
-    '  var sum = 0.0;',
-    `  for (var i = 0u; i < p.k; i++) { sum += x[x_row + i] * w[${weightAt}]; }`,
-    '  out[o] = sum;',
+    '  out[o] = total;',
     '}',
   ].join('\n');
   return [

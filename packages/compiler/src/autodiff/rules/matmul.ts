@@ -44,8 +44,11 @@ function expertWeightGrad(b: GradEmitter, x: NodeRef, w: NodeRef, ids: NodeRef, 
 }
 
 export const MATMUL_RULES: VjpTable = {
-  expert_matmul: ({ b, inputs, cotangent: g, attrs, needs }) => {
+  expert_matmul: ({ b, inputs, cotangent, attrs, needs }) => {
     const [x, w, ids] = inputs as [NodeRef, NodeRef, NodeRef];
+    // with sum, each of the J products gets the token's cotangent: (..., N) -> (..., J, N)
+    const idShape = b.typeOf(ids).shape;
+    const g = attrs.sum ? b.add('broadcast_like', [b.add('reshape', [cotangent], { shape: [...idShape.slice(0, -1), 1, b.typeOf(cotangent).shape.at(-1)!] }), b.add('reshape', [b.add('cast', [ids], { dtype: 'f32' })], { shape: [...idShape, 1] })]) : cotangent;
     let dx: NodeRef | undefined;
     if (needs(0)) {
       // each row's cotangent back through its own expert's matrix, transposed

@@ -44,6 +44,6 @@ export const moeFfn = defineOp({
     const h = b.add('mul', [activate(b, a.activation, b.add('expert_matmul', [rows, gate!, ids])), b.add('expert_matmul', [rows, up!, ids])]); // (..., k, F)
     // each expert's weight scales its hidden row before the down projection (one elementwise pass with the gate's)
     const weighted = b.add('mul', [h, b.add('reshape', [weights], { shape: [...lead, a.k, 1] })]);
-    return b.add('reduce_sum', [b.add('expert_matmul', [weighted, down!, ids])], { axes: [-2], keepDims: false }); // (..., k, D) summed over k
+    return b.add('expert_matmul', [weighted, down!, ids], { sum: true }); // the k experts' outputs added: (..., D)
   },
 });

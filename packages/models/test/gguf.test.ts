@@ -1,0 +1,89 @@
+/**
+ * Reading llama.cpp's GGUF files (src/gguf/): a fixture written by llama.cpp's own `gguf` Python
+ * package (fixtures/gguf/make-gguf-fixtures.py, which the tests keep), whose tensors of each type Loom
+ * reads must equal what gguf.quants.dequantize gives, bit for bit; its metadata of every value type; and
+ * hostile files (truncated, bad magic, a tensor past the end, misaligned, overlapping, an unknown type)
+ * as GgufErrors naming the file, the tensor and the bytes.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { GgufError, readGgufHeader, readGgufTensor } from '../src/gguf/read-gguf.ts';
+
+const FIXTURE = new URL('./fixtures/gguf/tensors.gguf', import.meta.url).pathname;
+const expected = JSON.parse(readFileSync(new URL('./fixtures/gguf/tensors.expected.json', import.meta.url), 'utf8')) as Record<string, { shape: number[]; values: number[] }>;
+const dir = mkdtempSync(join(tmpdir(), 'loom-gguf-'));
+
+/** The fixture's bytes with `edit` applied, written to a new file. */
+function edited(name: string, edit: (bytes: Uint8Array, view: DataView) => Uint8Array | void): string {
+  const bytes = new Uint8Array(readFileSync(FIXTURE));
+  const out = edit(bytes, new DataView(bytes.buffer)) ?? bytes;
+  const path = join(dir, name);
+  writeFileSync(path, out);
+  return path;
+}
+
+async function caught(path: string): Promise<Error> {
+  return readGgufHeader(path).then(
+    () => {
+      throw new Error('expected a GgufError');
+    },
+    (e: Error) => e,
+  );
+}
+
+/** Byte offset of the first tensor info's (relative) data offset: found by the name, then its dims and type. */
+function tensorInfoOffset(bytes: Uint8Array, name: string): number {
+  const text = new TextEncoder().encode(name);
+  for (let i = 0; i < bytes.length - text.length; i++) {
+    if (text.every((b, j) => bytes[i + j] === b) && new DataView(bytes.buffer).getBigUint64(i - 8, true) === BigInt(text.length)) {
+      const nDims = new DataView(bytes.buffer).getUint32(i + text.length, true);
+      return i + text.length + 4 + 8 * nDims + 4; // after the name, n_dims, the dims and the type
+    }
+  }
+  throw new Error(`no tensor info '${name}'`);
+}
+
+describe('GGUF files', () => {
+  it('tensors of F32, F16, BF16, Q8_0 and Q4_0 equal gguf.quants.dequantize bit for bit, shaped as numpy shapes them', async () => {
+    const file = await readGgufHeader(FIXTURE);
+    expect([...file.tensors.keys()].sort()).toEqual(Object.keys(expected).sort());
+    expect(file.tensors.get('t.q8_0')).toMatchObject({ type: 'Q8_0', shape: [3, 64], byteLength: 3 * 2 * 34 });
+    for (const [name, want] of Object.entries(expected)) {
+      const t = readGgufTensor(file, name);
+      expect(t.shape, name).toEqual(want.shape);
+      expect(Array.from(t.data), name).toEqual(want.values);
+    }
+  });
+
+  it('metadata of each value type: strings, 32- and 64-bit integers, floats, booleans, arrays', async () => {
+    const { metadata, alignment } = await readGgufHeader(FIXTURE);
+    expect(metadata['general.architecture']).toBe('llama');
+    expect(metadata['general.name']).toBe('loom fixture');
+    expect(metadata['fixture.u32']).toBe(4000000000);
+    expect(metadata['fixture.i32']).toBe(-7);
+    expect(metadata['fixture.f32']).toBe(0.5);
+    expect(metadata['fixture.bool']).toBe(true);
+    expect(BigInt(metadata['fixture.u64'] as bigint)).toBe(2n ** 40n + 3n);
+    expect(metadata['fixture.strings']).toEqual(['a', 'bc', 'ünï']);
+    expect(metadata['fixture.ints']).toEqual([1, 2, 3]);
+    expect(alignment).toBe(32);
+  });
+
+  it('hostile files are GgufErrors naming the file, the tensor and the bytes', async () => {
+    const bad = await caught(edited('magic.gguf', (b) => void b.set([0x47, 0x47, 0x55, 0x47], 0)));
+    expect(bad).toBeInstanceOf(GgufError);
+    expect(bad.message).toMatch(/magic\.gguf: not a GGUF file Loom reads/);
+    // cut inside the header: the data section would start past the end
+    expect((await caught(edited('short.gguf', (b) => b.slice(0, 100)))).message).toMatch(/short\.gguf: the tensor data would start at byte \d+, past the file's 100 bytes/);
+    const past = await caught(edited('past.gguf', (b) => b.slice(0, b.length - 40)));
+    expect(past.message).toMatch(/tensor '.*': bytes \d+\.\.\d+ lie past the end of the file \(\d+ bytes\)/);
+    const misaligned = await caught(edited('misaligned.gguf', (b, v) => void v.setBigUint64(tensorInfoOffset(b, 't.f16'), v.getBigUint64(tensorInfoOffset(b, 't.f16'), true) + 4n, true)));
+    expect(misaligned.message).toMatch(/tensor 't\.f16': its data offset \d+ is not a multiple of the alignment 32/);
+    const overlap = await caught(edited('overlap.gguf', (b, v) => void v.setBigUint64(tensorInfoOffset(b, 't.f16'), 0n, true)));
+    expect(overlap.message).toMatch(/tensors 't\.\w+' .* and 't\.\w+' .* overlap/);
+    const unknown = await caught(edited('type.gguf', (b, v) => void v.setUint32(tensorInfoOffset(b, 't.q4_0') - 4, 12, true)));
+    expect(unknown.message).toMatch(/tensor 't\.q4_0': type Q4_K is not one Loom reads \(F32, F16, Q4_0, Q8_0, BF16\)/);
+  });
+});

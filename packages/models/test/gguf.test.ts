@@ -46,7 +46,7 @@ function tensorInfoOffset(bytes: Uint8Array, name: string): number {
 }
 
 describe('GGUF files', () => {
-  it('tensors of F32, F16, BF16, Q8_0 and Q4_0 equal gguf.quants.dequantize bit for bit, shaped as numpy shapes them', async () => {
+  it('tensors of F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K equal gguf.quants.dequantize bit for bit, shaped as numpy shapes them', async () => {
     const file = await readGgufHeader(FIXTURE);
     expect([...file.tensors.keys()].sort()).toEqual(Object.keys(expected).sort());
     expect(file.tensors.get('t.q8_0')).toMatchObject({ type: 'Q8_0', shape: [3, 64], byteLength: 3 * 2 * 34 });
@@ -83,7 +83,7 @@ describe('GGUF files', () => {
     expect(misaligned.message).toMatch(/tensor 't\.f16': its data offset \d+ is not a multiple of the alignment 32/);
     const overlap = await caught(edited('overlap.gguf', (b, v) => void v.setBigUint64(tensorInfoOffset(b, 't.f16'), 0n, true)));
     expect(overlap.message).toMatch(/tensors 't\.\w+' .* and 't\.\w+' .* overlap/);
-    const unknown = await caught(edited('type.gguf', (b, v) => void v.setUint32(tensorInfoOffset(b, 't.q4_0') - 4, 12, true)));
-    expect(unknown.message).toMatch(/tensor 't\.q4_0': type Q4_K is not one Loom reads \(F32, F16, Q4_0, Q8_0, BF16\)/);
+    const unknown = await caught(edited('type.gguf', (b, v) => void v.setUint32(tensorInfoOffset(b, 't.q4_0') - 4, 13, true)));
+    expect(unknown.message).toMatch(/tensor 't\.q4_0': type Q5_K is not one Loom reads \(F32, F16, Q4_0, Q8_0, Q4_K, Q6_K, BF16\)/);
   });
 });

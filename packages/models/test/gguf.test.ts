@@ -8,8 +8,15 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cpuBackend } from '@loom/backends';
+import { maxAbsDiff } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
+import { generate } from '../src/decoding/generate.ts';
+import { llamaConfigFromGguf, llamaWeightsFromGguf, unpermute } from '../src/gguf/llama-gguf.ts';
 import { GgufError, readGgufHeader, readGgufTensor } from '../src/gguf/read-gguf.ts';
+import { llamaConfigFromHf } from '../src/llama/config.ts';
+import { LlamaRunner } from '../src/runners/causal-lm-runner.ts';
+import { fixtureJson, fixtureTensors, tensor } from './helpers.ts';
 
 const FIXTURE = new URL('./fixtures/gguf/tensors.gguf', import.meta.url).pathname;
 const expected = JSON.parse(readFileSync(new URL('./fixtures/gguf/tensors.expected.json', import.meta.url), 'utf8')) as Record<string, { shape: number[]; values: number[] }>;
@@ -85,5 +92,37 @@ describe('GGUF files', () => {
     expect(overlap.message).toMatch(/tensors 't\.\w+' .* and 't\.\w+' .* overlap/);
     const unknown = await caught(edited('type.gguf', (b, v) => void v.setUint32(tensorInfoOffset(b, 't.q4_0') - 4, 13, true)));
     expect(unknown.message).toMatch(/tensor 't\.q4_0': type Q5_K is not one Loom reads \(F32, F16, Q4_0, Q8_0, Q4_K, Q6_K, BF16\)/);
+  });
+});
+
+describe('a Llama-family model from a GGUF file alone (llama-tiny-dev as convert_hf_to_gguf.py writes it)', () => {
+  const golden = fixtureTensors('llama-tiny-dev-golden.safetensors');
+  const { ids, greedy_12: greedy } = fixtureJson<{ ids: number[]; greedy_12: number[] }>('llama-tiny-dev.json');
+  const gguf = (store: string) => new URL(`./fixtures/gguf/llama-tiny-dev.${store}.gguf`, import.meta.url).pathname;
+
+  it('the metadata is the config: the same as config.json gives', async () => {
+    const cfg = llamaConfigFromGguf(await readGgufHeader(gguf('f32')));
+    const fromHf = llamaConfigFromHf(fixtureJson('llama-tiny-dev.config.json'));
+    expect(cfg).toEqual({ ...fromHf, eps: Math.fround(fromHf.eps), ropeTheta: fromHf.ropeTheta });
+  });
+
+  it('F32: logits within 1e-4 of float64 PyTorch (q and k rows un-permuted), greedy_12 exact; Q8_0: within its error, greedy_12 exact', async () => {
+    for (const [store, bound] of [['f32', 1e-4], ['q8_0', 2e-2]] as const) {
+      const file = await readGgufHeader(gguf(store));
+      const cfg = llamaConfigFromGguf(file);
+      const runner = new LlamaRunner(cfg, llamaWeightsFromGguf(file, cfg), cpuBackend);
+      const logits = await runner.logits([ids]);
+      const err = maxAbsDiff(logits.data, tensor(golden, 'logits_f64').data);
+      console.log(`llama-tiny-dev ${store} gguf: max |logits error| ${err.toExponential(2)}`);
+      expect(err, store).toBeLessThan(bound);
+      expect((await generate(runner, [ids], { maxNewTokens: 12, kvCache: true, stopAt: null }))[0]!.slice(ids.length), store).toEqual(greedy);
+      await runner.dispose();
+    }
+  });
+
+  it('un-permuting inverts the converter\'s permute', () => {
+    // rows of 2 heads of 4 (two halves of 2): the converter's order h0: a0 b0 a1 b1 | h1: ...
+    const permuted = { dtype: 'f32' as const, shape: [8, 1], data: Float32Array.from([0, 2, 1, 3, 4, 6, 5, 7]) };
+    expect(Array.from(unpermute(permuted, 2).data)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 });

@@ -9,14 +9,15 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuBackend } from '@loom/backends';
-import { maxAbsDiff } from '@loom/graph';
+import { maxAbsDiff, readSafetensors } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { generate } from '../src/decoding/generate.ts';
 import { llamaConfigFromGguf, llamaWeightsFromGguf, unpermute } from '../src/gguf/llama-gguf.ts';
 import { GgufError, readGgufHeader, readGgufTensor } from '../src/gguf/read-gguf.ts';
 import { llamaConfigFromHf } from '../src/llama/config.ts';
 import { LlamaRunner } from '../src/runners/causal-lm-runner.ts';
-import { fixtureJson, fixtureTensors, tensor } from './helpers.ts';
+import { expectUserError, loom } from './cli-helpers.ts';
+import { FIXTURES, fixtureJson, fixtureTensors, tensor } from './helpers.ts';
 
 const FIXTURE = new URL('./fixtures/gguf/tensors.gguf', import.meta.url).pathname;
 const expected = JSON.parse(readFileSync(new URL('./fixtures/gguf/tensors.expected.json', import.meta.url), 'utf8')) as Record<string, { shape: number[]; values: number[] }>;
@@ -124,5 +125,26 @@ describe('a Llama-family model from a GGUF file alone (llama-tiny-dev as convert
     // rows of 2 heads of 4 (two halves of 2): the converter's order h0: a0 b0 a1 b1 | h1: ...
     const permuted = { dtype: 'f32' as const, shape: [8, 1], data: Float32Array.from([0, 2, 1, 3, 4, 6, 5, 7]) };
     expect(Array.from(unpermute(permuted, 2).data)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+});
+
+describe('loom generate | logits --weights model.gguf (no --config: the metadata is the config)', () => {
+  const { ids, greedy_12: greedy } = fixtureJson<{ ids: number[]; greedy_12: number[] }>('llama-tiny-dev.json');
+  const file = new URL('./fixtures/gguf/llama-tiny-dev.f32.gguf', import.meta.url).pathname;
+
+  it('generate prints greedy_12; logits writes PyTorch\'s within 1e-4', async () => {
+    const generated = await loom('generate', '--weights', file, '--ids', ids.join(','), '--max-new-tokens', '12');
+    expect(generated.code, generated.stderr).toBe(0);
+    expect(generated.stdout.trim()).toBe(greedy.join(','));
+    const out = join(dir, 'gguf-logits.safetensors');
+    const logits = await loom('logits', '--weights', file, '--ids', ids.join(','), '--out', out);
+    expect(logits.code, logits.stderr).toBe(0);
+    const written = readSafetensors(new Uint8Array(readFileSync(out))).tensors.get('logits')!;
+    expect(maxAbsDiff(written.data, tensor(fixtureTensors('llama-tiny-dev-golden.safetensors'), 'logits_f64').data)).toBeLessThan(1e-4);
+  });
+
+  it('a GGUF file with --config, or safetensors without one, is one error saying which', async () => {
+    expectUserError(await loom('generate', '--weights', file, '--config', `${FIXTURES}llama-tiny-dev.config.json`, '--ids', '1'), /is a GGUF file: its metadata is the config; drop --config/);
+    expectUserError(await loom('generate', '--weights', `${FIXTURES}llama-tiny-dev.safetensors`, '--ids', '1'), /give --config C, the checkpoint's Hugging Face config\.json \(a GGUF file needs none\)/);
   });
 });

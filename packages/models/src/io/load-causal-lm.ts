@@ -6,6 +6,12 @@ import { familyOf, findFamily, modelTypeOf, parseChecked, supportedModelTypes } 
 import { readCheckpoint, readUserJson } from '../files.ts';
 import type { Gpt2Config } from '../gpt2/config.ts';
 import { CausalLmRunner } from '../runners/causal-lm-runner.ts';
+import { llamaFamily } from '../families/llama.ts';
+import { checkModelSize } from '../families/model-size.ts';
+import { llamaConfigFromGguf, llamaWeightsFromGguf } from '../gguf/llama-gguf.ts';
+import { readGgufHeader } from '../gguf/read-gguf.ts';
+import { ModelInputError } from '../errors.ts';
+import type { LlamaConfig } from '../llama/config.ts';
 import { weightsBudget } from './model-budget.ts';
 
 /** The config.json model types `loom logits` and `loom generate` run. */
@@ -26,7 +32,12 @@ export async function backendOf(backendOrName: string | Backend, options?: Prepa
  * name; their maxMemory (default: three quarters of the machine's memory) also bounds the config's
  * weights, checked before the checkpoint is read.
  */
-export async function loadCausalLm(weightsPath: string, configPath: string, backendOrName: string | Backend, options?: PrepareOptions, onLoad?: OnLoad): Promise<CausalLmRunner> {
+export async function loadCausalLm(weightsPath: string, configPath: string | undefined, backendOrName: string | Backend, options?: PrepareOptions, onLoad?: OnLoad): Promise<CausalLmRunner> {
+  if (isGguf(weightsPath)) {
+    if (configPath !== undefined) throw new ModelInputError(`${weightsPath} is a GGUF file: its metadata is the config; drop --config`);
+    return (await loadGgufCausalLm(weightsPath, backendOrName, options)) as CausalLmRunner;
+  }
+  if (configPath === undefined) throw new ModelInputError('give --config C, the checkpoint\'s Hugging Face config.json (a GGUF file needs none)');
   const json = readUserJson(configPath, 'config');
   const found = findFamily(json);
   if (found?.runs === 'encoder-decoder') {
@@ -46,4 +57,20 @@ async function openCausalLm<C>(family: CausalLmFamily<C>, json: unknown, weights
   const config = parseChecked(family, json, configPath, weightsBudget(options?.maxMemory));
   const backend = await backendOf(backendOrName, options);
   return new CausalLmRunner(family, config, family.weights(config, readCheckpoint(weightsPath, onLoad), weightsPath), backend);
+}
+
+/** Whether a weights file is llama.cpp's GGUF (by its name: the header is read by the GGUF loader). */
+export function isGguf(path: string): boolean {
+  return path.toLowerCase().endsWith('.gguf');
+}
+
+/**
+ * A causal LM from a GGUF file alone: its metadata is the config (the sizes checked against the
+ * budget before any tensor is read), its tensors the weights (quantized blocks dequantized).
+ */
+export async function loadGgufCausalLm(path: string, backendOrName: string | Backend, options?: PrepareOptions): Promise<CausalLmRunner<LlamaConfig>> {
+  const file = await readGgufHeader(path);
+  const cfg = llamaConfigFromGguf(file);
+  checkModelSize(llamaFamily.size(cfg), path, weightsBudget(options?.maxMemory));
+  return new CausalLmRunner(llamaFamily, cfg, llamaWeightsFromGguf(file, cfg), await backendOf(backendOrName, options));
 }

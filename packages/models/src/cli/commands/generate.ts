@@ -86,8 +86,8 @@ export function tokenStream(io: CliIo, prompt: readonly number[], tokenizer: Tex
 export function generateCommand(io: CliIo): Command {
   return addSamplingOptions(addNonFiniteOption(addCpuKernelOptions(new Command('generate'))))
     .description(`continue prompts with a causal LM (config.json model_type ${CAUSAL_LM_TYPES.join(', ')}), greedy unless --temperature/--top-k/--top-p`)
-    .requiredOption('--weights <file>', "Hugging Face weights (.safetensors), or a graph's weights under its param names with --graph")
-    .option('--config <file>', 'Hugging Face config.json (its model_type picks the model)')
+    .requiredOption('--weights <file>', "Hugging Face weights (.safetensors), llama.cpp's GGUF (.gguf: its metadata is the config), or a graph's weights under its param names with --graph")
+    .option('--config <file>', 'Hugging Face config.json (its model_type picks the model); not with a .gguf')
     .option('--graph <file>', "a Loom graph JSON of your own that follows the KV-cache convention (MODELS.md, 'Decoding your own graph') instead of --config")
     .option('--prompt <text>', 'text to continue; repeat for a batch', collect)
     .option('--tokenizer <file>', "a Hugging Face tokenizer.json for --prompt (default: GPT-2's BPE for GPT-2, else tokenizer.json beside --weights)")
@@ -101,7 +101,7 @@ export function generateCommand(io: CliIo): Command {
     .action(async (opts: GenerateOpts) => {
       if ((opts.prompt === undefined) === (opts.ids === undefined)) throw new ModelInputError('give the input as --prompt TEXT or as --ids LIST (one of the two)');
       const maxMemory = maxMemoryBytes(opts);
-      if ((opts.config === undefined) === (opts.graph === undefined)) throw new ModelInputError('give the model as --config C (a Hugging Face config.json) or as --graph G (a Loom graph JSON), one of the two');
+      if (opts.config !== undefined && opts.graph !== undefined) throw new ModelInputError('give the model as --config C (a Hugging Face config.json) or as --graph G (a Loom graph JSON), not both');
       let model: CausalLm;
       let builtin: BuiltinTokenizer | undefined;
       if (opts.graph !== undefined) {
@@ -109,7 +109,8 @@ export function generateCommand(io: CliIo): Command {
         const { graph, weights } = modelWithWeights({ model: opts.graph, weights: opts.weights, maxMemory });
         model = causalLmFromGraph(graph, weights, { backend: await commandBackend(opts) });
       } else {
-        const runner = await loadCausalLm(opts.weights, opts.config!, await commandBackend(opts), { maxMemory }, weightsProgress(quietIo(io, opts.quiet)));
+        // a GGUF file carries its config; else --config (loadCausalLm says which is missing)
+        const runner = await loadCausalLm(opts.weights, opts.config, await commandBackend(opts), { maxMemory }, weightsProgress(quietIo(io, opts.quiet)));
         builtin = runner.modelFamily.tokenizer?.(runner.cfg);
         model = runner;
       }
@@ -120,7 +121,7 @@ export function generateCommand(io: CliIo): Command {
         if (file) tokenizer = loadHfTokenizer(file);
         else if (builtin) tokenizer = builtin;
         else throw new ModelInputError(`--prompt needs a tokenizer: no tokenizer.json beside ${opts.weights}; pass --tokenizer FILE, or give token ids with --ids`);
-        checkTokenizerFitsModel(tokenizer, model.vocabSize, opts.config ?? opts.graph!);
+        checkTokenizerFitsModel(tokenizer, model.vocabSize, opts.config ?? opts.graph ?? opts.weights);
       }
       const prompts = opts.ids ? [opts.ids] : opts.prompt!.map((p) => tokenizer!.encode(p));
       // one prompt: tokens appear as they are generated (beam search decides only at the end)

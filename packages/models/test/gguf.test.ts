@@ -1,5 +1,5 @@
 /**
- * Reading llama.cpp's GGUF files (src/gguf/): a fixture written by llama.cpp's own `gguf` Python
+ * Reading llama.cpp's GGUF files (src/gguf/), and Llama and GPT-2 models from them alone: a fixture written by llama.cpp's own `gguf` Python
  * package (fixtures/gguf/make-gguf-fixtures.py, which the tests keep), whose tensors of each type Loom
  * reads must equal what gguf.quants.dequantize gives, bit for bit; its metadata of every value type; and
  * hostile files (truncated, bad magic, a tensor past the end, misaligned, overlapping, an unknown type)
@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { generate } from '../src/decoding/generate.ts';
 import { llamaConfigFromGguf, llamaWeightsFromGguf, unpermute } from '../src/gguf/llama-gguf.ts';
 import { GgufError, readGgufHeader, readGgufTensor } from '../src/gguf/read-gguf.ts';
+import { loadCausalLm, loadGgufCausalLm } from '../src/io/load-causal-lm.ts';
 import { llamaConfigFromHf } from '../src/llama/config.ts';
 import { LlamaRunner } from '../src/runners/causal-lm-runner.ts';
 import { expectUserError, loom } from './cli-helpers.ts';
@@ -146,5 +147,21 @@ describe('loom generate | logits --weights model.gguf (no --config: the metadata
   it('a GGUF file with --config, or safetensors without one, is one error saying which', async () => {
     expectUserError(await loom('generate', '--weights', file, '--config', `${FIXTURES}llama-tiny-dev.config.json`, '--ids', '1'), /is a GGUF file: its metadata is the config; drop --config/);
     expectUserError(await loom('generate', '--weights', `${FIXTURES}llama-tiny-dev.safetensors`, '--ids', '1'), /give --config C, the checkpoint's Hugging Face config\.json \(a GGUF file needs none\)/);
+  });
+});
+
+describe('GPT-2 from a GGUF file alone (convert_hf_to_gguf.py\'s GPT2Model layout)', () => {
+  const here = (name: string) => new URL(`./fixtures/gguf/${name}`, import.meta.url).pathname;
+
+  it('the same logits as the same weights from a Hugging Face checkpoint and config.json, to the bit', async () => {
+    const fromGguf = await loadGgufCausalLm(here('gpt2-random.f32.gguf'), cpuBackend);
+    const fromHf = await loadCausalLm(here('gpt2-random.safetensors'), here('gpt2-random.config.json'), cpuBackend);
+    expect(fromGguf.family).toBe('gpt2');
+    const ids = [3, 17, 42, 8, 8, 29, 1, 5];
+    const [a, b] = [await fromGguf.logits([ids]), await fromHf.logits([ids])];
+    expect(Array.from(a.data)).toEqual(Array.from(b.data));
+    expect(await generate(fromGguf, [ids], { maxNewTokens: 6, stopAt: null })).toEqual(await generate(fromHf, [ids], { maxNewTokens: 6, stopAt: null }));
+    await fromGguf.dispose();
+    await fromHf.dispose();
   });
 });

@@ -8,28 +8,13 @@
 import type { NDArray } from '@loom/graph';
 import type { LlamaConfig } from '../llama/config.ts';
 import { llamaVariant } from '../llama/variant.ts';
+import { ggufInteger as integer, ggufReal as real, transposed } from './gguf-metadata.ts';
 import { GgufError, readGgufTensor, type GgufFile } from './read-gguf.ts';
-
-/** A metadata value as a positive integer (or the fallback when absent), else a GgufError naming the key. */
-function integer(file: GgufFile, key: string, fallback?: number): number {
-  const value = file.metadata[key];
-  if (value === undefined && fallback !== undefined) return fallback;
-  const n = typeof value === 'bigint' ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n <= 0) throw new GgufError(`${file.path}: metadata ${key} must be a positive integer, got ${String(value)}`);
-  return n;
-}
-
-function real(file: GgufFile, key: string, fallback: number): number {
-  const value = file.metadata[key];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value > 0)) throw new GgufError(`${file.path}: metadata ${key} must be a positive number, got ${String(value)}`);
-  return value;
-}
 
 /** The LlamaConfig a GGUF file's metadata describes (general.architecture llama). */
 export function llamaConfigFromGguf(file: GgufFile): LlamaConfig {
   const arch = file.metadata['general.architecture'];
-  if (arch !== 'llama') throw new GgufError(`${file.path}: general.architecture is ${JSON.stringify(arch)}; Loom reads llama GGUF files (GPT-2's next)`);
+  if (arch !== 'llama') throw new GgufError(`${file.path}: general.architecture is ${JSON.stringify(arch)}; llamaConfigFromGguf reads llama files (gpt2ConfigFromGguf reads gpt2 ones)`);
   const hidden = integer(file, 'llama.embedding_length');
   const heads = integer(file, 'llama.attention.head_count');
   const layers = integer(file, 'llama.block_count');
@@ -88,7 +73,7 @@ export function llamaWeightsFromGguf(file: GgufFile, cfg: LlamaConfig): Map<stri
       }
       // the converter's rotary interleave undone, then nn.Linear's [out, in] as Loom's [in, out]
       const rows = m[2] === 'attn_q' ? unpermute(t, cfg.nHead) : m[2] === 'attn_k' ? unpermute(t, cfg.nKvHead) : t;
-      weights.set(`layers.${m[1]}.${loom}.weight`, transpose(rows));
+      weights.set(`layers.${m[1]}.${loom}.weight`, transposed(rows));
     }
   }
   return weights;
@@ -109,11 +94,4 @@ export function unpermute(t: NDArray, heads: number): NDArray {
     }
   }
   return { dtype: 'f32', shape: [rows, cols], data: out };
-}
-
-function transpose(t: NDArray): NDArray {
-  const [rows, cols] = t.shape as [number, number];
-  const out = new Float32Array(t.data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c]!;
-  return { dtype: 'f32', shape: [cols, rows], data: out };
 }

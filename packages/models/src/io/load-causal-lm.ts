@@ -8,10 +8,10 @@ import type { Gpt2Config } from '../gpt2/config.ts';
 import { CausalLmRunner } from '../runners/causal-lm-runner.ts';
 import { llamaFamily } from '../families/llama.ts';
 import { checkModelSize } from '../families/model-size.ts';
+import { gpt2ConfigFromGguf, gpt2WeightsFromGguf } from '../gguf/gpt2-gguf.ts';
 import { llamaConfigFromGguf, llamaWeightsFromGguf } from '../gguf/llama-gguf.ts';
-import { readGgufHeader } from '../gguf/read-gguf.ts';
+import { GgufError, readGgufHeader } from '../gguf/read-gguf.ts';
 import { ModelInputError } from '../errors.ts';
-import type { LlamaConfig } from '../llama/config.ts';
 import { weightsBudget } from './model-budget.ts';
 
 /** The config.json model types `loom logits` and `loom generate` run. */
@@ -35,7 +35,7 @@ export async function backendOf(backendOrName: string | Backend, options?: Prepa
 export async function loadCausalLm(weightsPath: string, configPath: string | undefined, backendOrName: string | Backend, options?: PrepareOptions, onLoad?: OnLoad): Promise<CausalLmRunner> {
   if (isGguf(weightsPath)) {
     if (configPath !== undefined) throw new ModelInputError(`${weightsPath} is a GGUF file: its metadata is the config; drop --config`);
-    return (await loadGgufCausalLm(weightsPath, backendOrName, options)) as CausalLmRunner;
+    return loadGgufCausalLm(weightsPath, backendOrName, options);
   }
   if (configPath === undefined) throw new ModelInputError('give --config C, the checkpoint\'s Hugging Face config.json (a GGUF file needs none)');
   const json = readUserJson(configPath, 'config');
@@ -65,12 +65,21 @@ export function isGguf(path: string): boolean {
 }
 
 /**
- * A causal LM from a GGUF file alone: its metadata is the config (the sizes checked against the
- * budget before any tensor is read), its tensors the weights (quantized blocks dequantized).
+ * A causal LM from a GGUF file alone (general.architecture llama or gpt2): its metadata is the config
+ * (the sizes checked against the budget before any tensor is read), its tensors the weights
+ * (quantized blocks dequantized).
  */
-export async function loadGgufCausalLm(path: string, backendOrName: string | Backend, options?: PrepareOptions): Promise<CausalLmRunner<LlamaConfig>> {
+export async function loadGgufCausalLm(path: string, backendOrName: string | Backend, options?: PrepareOptions): Promise<CausalLmRunner> {
   const file = await readGgufHeader(path);
+  const budget = weightsBudget(options?.maxMemory);
+  const arch = file.metadata['general.architecture'];
+  if (arch === 'gpt2') {
+    const cfg = gpt2ConfigFromGguf(file);
+    checkModelSize(gpt2Family.size(cfg), path, budget);
+    return new CausalLmRunner(gpt2Family, cfg, gpt2WeightsFromGguf(file, cfg), await backendOf(backendOrName, options)) as CausalLmRunner;
+  }
+  if (arch !== 'llama') throw new GgufError(`${path}: general.architecture is ${JSON.stringify(arch)}; Loom reads GGUF files of llama and gpt2`);
   const cfg = llamaConfigFromGguf(file);
-  checkModelSize(llamaFamily.size(cfg), path, weightsBudget(options?.maxMemory));
-  return new CausalLmRunner(llamaFamily, cfg, llamaWeightsFromGguf(file, cfg), await backendOf(backendOrName, options));
+  checkModelSize(llamaFamily.size(cfg), path, budget);
+  return new CausalLmRunner(llamaFamily, cfg, llamaWeightsFromGguf(file, cfg), await backendOf(backendOrName, options)) as CausalLmRunner;
 }

@@ -1,0 +1,57 @@
+/**
+ * GPT-2 from a GGUF file alone (convert_hf_to_gguf.py's GPT2Model): the `gpt2.*` metadata is the config,
+ * the tensors are renamed to Loom's (Hugging Face's) names, and the Conv1D weights the converter
+ * transposed to [out, in] go back to [in, out]. The head is tied to token_embd: the converter's copy in
+ * output.weight is skipped. Quantized blocks are dequantized to float32.
+ */
+import type { NDArray } from '@loom/graph';
+import type { Gpt2Config } from '../gpt2/config.ts';
+import { ggufInteger, ggufReal, transposed } from './gguf-metadata.ts';
+import { GgufError, readGgufTensor, type GgufFile } from './read-gguf.ts';
+
+export function gpt2ConfigFromGguf(file: GgufFile): Gpt2Config {
+  const embd = ggufInteger(file, 'gpt2.embedding_length');
+  const heads = ggufInteger(file, 'gpt2.attention.head_count');
+  if (embd % heads !== 0) throw new GgufError(`${file.path}: gpt2.embedding_length ${embd} does not divide into ${heads} heads`);
+  const table = file.tensors.get('token_embd.weight');
+  if (!table) throw new GgufError(`${file.path}: no tensor token_embd.weight`);
+  const eos = file.metadata['tokenizer.ggml.eos_token_id'];
+  return {
+    nLayer: ggufInteger(file, 'gpt2.block_count'),
+    nHead: heads,
+    nEmbd: embd,
+    nInner: ggufInteger(file, 'gpt2.feed_forward_length', 4 * embd),
+    nPositions: ggufInteger(file, 'gpt2.context_length'),
+    vocabSize: table.shape[0]!,
+    eps: ggufReal(file, 'gpt2.attention.layer_norm_epsilon', 1e-5),
+    activation: 'gelu_tanh', // GPT-2's gelu_new; GGUF does not store it
+    eosTokenId: typeof eos === 'number' ? eos : null,
+  };
+}
+
+const MODULES: Readonly<Record<string, { name: string; transposed: boolean }>> = {
+  attn_norm: { name: 'ln_1', transposed: false },
+  ffn_norm: { name: 'ln_2', transposed: false },
+  attn_qkv: { name: 'attn.c_attn', transposed: true },
+  attn_output: { name: 'attn.c_proj', transposed: true },
+  ffn_up: { name: 'mlp.c_fc', transposed: true },
+  ffn_down: { name: 'mlp.c_proj', transposed: true },
+};
+
+export function gpt2WeightsFromGguf(file: GgufFile, cfg: Gpt2Config): Map<string, NDArray> {
+  const weights = new Map<string, NDArray>();
+  for (const name of file.tensors.keys()) {
+    if (name === 'output.weight') continue; // the tied head's copy
+    const t = readGgufTensor(file, name);
+    if (name === 'token_embd.weight') weights.set('wte.weight', t);
+    else if (name === 'position_embd.weight') weights.set('wpe.weight', t);
+    else if (name.startsWith('output_norm.')) weights.set(`ln_f.${name.slice('output_norm.'.length)}`, t);
+    else {
+      const m = /^blk\.(\d+)\.(\w+)\.(weight|bias)$/.exec(name);
+      const module = m ? MODULES[m[2]!] : undefined;
+      if (!m || !module || Number(m[1]) >= cfg.nLayer) throw new GgufError(`${file.path}: tensor '${name}' is not one a gpt2 model of ${cfg.nLayer} layers has`);
+      weights.set(`h.${m[1]}.${module.name}.${m[3]}`, module.transposed && m[3] === 'weight' ? transposed(t) : t);
+    }
+  }
+  return weights;
+}

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { cpuBackend } from '@loom/backends';
 import { graphToJson } from '@loom/graph';
 import { writeSafetensorsFile } from '@loom/graph/node';
-import { causalLmFromGraph, ConfigError, familyOf, generate } from '@loom/models';
+import { argmax, causalLmFromGraph, ConfigError, familyOf, generate } from '@loom/models';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../packages/models/src/cli/run-cli.ts';
 import { CausalLmRunner } from '../packages/models/src/runners/causal-lm-runner.ts';
@@ -20,7 +20,6 @@ import { neoxGraph, neoxWeights, type NeoxSizes } from './my-neox.ts';
 const config = tinyGptNeoxConfig();
 const sizes: NeoxSizes = { vocab: config.vocab_size, d: config.hidden_size, heads: config.num_attention_heads, layers: config.num_hidden_layers, ff: config.intermediate_size, rotaryPct: config.rotary_pct, positions: config.max_position_embeddings };
 const checkpoint = randomGptNeoxCheckpoint(config, 5);
-const argmax = (row: readonly number[]) => row.reduce((best, v, i) => (v > row[best]! ? i : best), 0);
 
 function referenceGreedy(prompt: number[], steps: number): number[] {
   const ids = [...prompt];

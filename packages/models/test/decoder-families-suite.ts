@@ -12,6 +12,7 @@ import { maxAbsDiff } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { requireBackend } from '../../backends/test/require-backend.ts';
 import { generate } from '../src/decoding/generate.ts';
+import { argmax } from '../src/decoding/sampling.ts';
 import { familyOf } from '../src/families/registry.ts';
 import { CausalLmRunner } from '../src/runners/causal-lm-runner.ts';
 import type { Checkpoint } from './hf-reference/common.ts';
@@ -48,7 +49,6 @@ export function runnerOf(c: Case, backend: Backend = cpuBackend) {
   return new CausalLmRunner(fam, cfg, fam.weights(cfg, c.checkpoint), backend);
 }
 
-const argmax = (row: readonly number[]) => row.reduce((best, v, i) => (v > row[best]! ? i : best), 0);
 
 /** The reference's greedy continuation: the argmax of the float64 forward over the whole prefix, each step. */
 export function referenceGreedy(c: Case, prompt: readonly number[], steps: number): number[] {

@@ -1,5 +1,4 @@
-/** Reading GGUF metadata values as the model configs need them, and the transpose the loaders share. */
-import type { NDArray } from '@loom/graph';
+/** Reading GGUF metadata values as the model configs need them. */
 import { GgufError, type GgufFile } from './read-gguf.ts';
 
 /** A metadata value as a positive integer (or the fallback when absent), else a GgufError naming the key. */
@@ -17,12 +16,4 @@ export function ggufReal(file: GgufFile, key: string, fallback: number): number 
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(value > 0)) throw new GgufError(`${file.path}: metadata ${key} must be a positive number, got ${String(value)}`);
   return value;
-}
-
-/** A matrix [rows, cols] as [cols, rows]: GGUF (and nn.Linear) store [out, in], Loom [in, out]. */
-export function transposed(t: NDArray): NDArray {
-  const [rows, cols] = t.shape as [number, number];
-  const out = new Float32Array(t.data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c]!;
-  return { dtype: 'f32', shape: [cols, rows], data: out };
 }

@@ -6,7 +6,8 @@
  */
 import type { NDArray } from '@loom/graph';
 import type { Gpt2Config } from '../gpt2/config.ts';
-import { ggufInteger, ggufReal, transposed } from './gguf-metadata.ts';
+import { transposed } from '../weights/mapping.ts';
+import { ggufInteger, ggufReal } from './gguf-metadata.ts';
 import { GgufError, readGgufTensor, type GgufFile } from './read-gguf.ts';
 
 export function gpt2ConfigFromGguf(file: GgufFile): Gpt2Config {

@@ -8,7 +8,8 @@
 import type { NDArray } from '@loom/graph';
 import type { LlamaConfig } from '../llama/config.ts';
 import { llamaVariant } from '../llama/variant.ts';
-import { ggufInteger as integer, ggufReal as real, transposed } from './gguf-metadata.ts';
+import { transposed } from '../weights/mapping.ts';
+import { ggufInteger as integer, ggufReal as real } from './gguf-metadata.ts';
 import { GgufError, readGgufTensor, type GgufFile } from './read-gguf.ts';
 
 /** The LlamaConfig a GGUF file's metadata describes (general.architecture llama). */

@@ -248,8 +248,8 @@ export function toCheckpointNames(tensors: ReadonlyMap<string, NDArray>, mapping
   return out;
 }
 
-/** A matrix [rows, cols] as [cols, rows] (vectors as they are). */
-function transposed(t: NDArray): NDArray {
+/** A matrix [rows, cols] as [cols, rows] (vectors as they are): PyTorch's and GGUF's [out, in] as Loom's [in, out]. */
+export function transposed(t: NDArray): NDArray {
   if (t.shape.length !== 2) return t;
   const [rows, cols] = [t.shape[0]!, t.shape[1]!];
   const data = new Float32Array(t.data.length);

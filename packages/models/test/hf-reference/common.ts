@@ -77,6 +77,16 @@ export function checkHeads(nHead: number, nKvHead: number): void {
   if (!Number.isInteger(nHead / nKvHead)) throw new Error(`num_key_value_heads ${nKvHead} does not divide num_attention_heads ${nHead}`);
 }
 
+/** The sizes of a Llama-style config (head_dim, when absent, is hidden_size / heads; kv heads default to the heads), checked. */
+export function decoderDims(cfg: { num_attention_heads: number; num_key_value_heads?: number | null; head_dim?: number | null; hidden_size: number; intermediate_size: number; vocab_size: number }) {
+  const h = cfg.num_attention_heads;
+  const kv = cfg.num_key_value_heads ?? h;
+  checkHeads(h, kv);
+  const dh = cfg.head_dim ?? cfg.hidden_size / h;
+  if (!Number.isInteger(dh)) throw new Error(`head_dim ${dh} is not an integer`);
+  return { d: cfg.hidden_size, h, kv, dh, f: cfg.intermediate_size, v: cfg.vocab_size };
+}
+
 // ---------------------------------------------------------------- elementwise and row helpers
 
 /** nn.Embedding lookup, each row then multiplied by `scale` (1 unless a family scales its embeddings). */

@@ -23,7 +23,7 @@
  *    lm_head.weight is read when untied. No final logit soft-capping in Gemma 1.
  * Not covered: rope_scaling (refused), use_bidirectional_attention (refused), padding masks.
  */
-import { activation, add, attention, checkHeads, embedding, linear, mapMatrix, mul, rmsnorm, ropeRows, ropeTheta, tensor, tensorSource, type Checkpoint, type Matrix } from './common.ts';
+import { activation, add, attention, embedding, linear, mapMatrix, mul, rmsnorm, ropeRows, ropeTheta, tensor, tensorSource, type Checkpoint, type Matrix, decoderDims } from './common.ts';
 
 export interface GemmaHfConfig {
   model_type: 'gemma';
@@ -88,11 +88,8 @@ export function gemmaActivationName(cfg: { hidden_activation?: string | null }):
 }
 
 function dims(cfg: GemmaHfConfig) {
-  const h = cfg.num_attention_heads;
-  const kv = cfg.num_key_value_heads;
-  checkHeads(h, kv);
   if (cfg.use_bidirectional_attention) throw new Error('use_bidirectional_attention is not implemented by the reference');
-  return { d: cfg.hidden_size, h, kv, dh: cfg.head_dim, f: cfg.intermediate_size, v: cfg.vocab_size };
+  return decoderDims(cfg);
 }
 
 /** Every tensor of GemmaForCausalLM's state_dict (lm_head.weight only when untied; biases only with attention_bias). */

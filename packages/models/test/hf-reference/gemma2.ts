@@ -25,7 +25,7 @@
  * the reference is the eager path, which is what Gemma 2 is documented to need. use_bidirectional_attention and
  * rope_scaling are refused.
  */
-import { activation, add, attention, checkHeads, embedding, linear, mapMatrix, mul, rmsnorm, ropeRows, ropeTheta, softcap, tensor, tensorSource, type Checkpoint, type Matrix } from './common.ts';
+import { activation, add, attention, embedding, linear, mapMatrix, mul, rmsnorm, ropeRows, ropeTheta, softcap, tensor, tensorSource, type Checkpoint, type Matrix, decoderDims } from './common.ts';
 import { gemmaEmbedScale } from './gemma.ts';
 
 export type Gemma2LayerType = 'sliding_attention' | 'full_attention';
@@ -105,11 +105,8 @@ export function gemma2LayerIsSliding(cfg: Pick<Gemma2HfConfig, 'layer_types' | '
 }
 
 function dims(cfg: Gemma2HfConfig) {
-  const h = cfg.num_attention_heads;
-  const kv = cfg.num_key_value_heads;
-  checkHeads(h, kv);
   if (cfg.use_bidirectional_attention) throw new Error('use_bidirectional_attention is not implemented by the reference');
-  return { d: cfg.hidden_size, h, kv, dh: cfg.head_dim, f: cfg.intermediate_size, v: cfg.vocab_size };
+  return decoderDims(cfg);
 }
 
 /** Every tensor of Gemma2ForCausalLM's state_dict (lm_head.weight only when untied; biases only with attention_bias). */

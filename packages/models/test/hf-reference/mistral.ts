@@ -16,7 +16,7 @@
  *  - hidden_act is read from the config (ACT2FN); Mistral checkpoints use 'silu'.
  * Not covered: rope_scaling (refused), attention/MLP dropout (inference), padding masks.
  */
-import { activation, add, attention, checkHeads, embedding, linear, mapMatrix, mul, rmsnorm, ropeRows, ropeTheta, tensor, tensorSource, type Checkpoint } from './common.ts';
+import { activation, add, attention, embedding, linear, mapMatrix, mul, rmsnorm, ropeRows, ropeTheta, tensor, tensorSource, type Checkpoint, decoderDims } from './common.ts';
 
 export interface MistralHfConfig {
   model_type: 'mistral';
@@ -65,14 +65,7 @@ export function tinyMistralConfig(): MistralHfConfig {
   };
 }
 
-function dims(cfg: MistralHfConfig) {
-  const h = cfg.num_attention_heads;
-  const kv = cfg.num_key_value_heads ?? h;
-  checkHeads(h, kv);
-  const dh = cfg.head_dim ?? cfg.hidden_size / h;
-  if (!Number.isInteger(dh)) throw new Error(`head_dim ${dh} is not an integer`);
-  return { d: cfg.hidden_size, h, kv, dh, f: cfg.intermediate_size, v: cfg.vocab_size };
-}
+const dims = (cfg: MistralHfConfig) => decoderDims(cfg);
 
 /** Every tensor of MistralForCausalLM's state_dict (lm_head.weight only when untied). */
 export function randomMistralCheckpoint(cfg: MistralHfConfig, seed: number): Checkpoint {

@@ -20,7 +20,7 @@
  *    time; the files on the hub keep these names.)
  * Not covered: rope_scaling (refused), training-time jitter and aux loss, padding masks.
  */
-import { activation, add, attention, checkHeads, embedding, linear, rmsnorm, ropeRows, ropeTheta, softmax, tensor, tensorSource, type Checkpoint, type Matrix } from './common.ts';
+import { activation, add, attention, embedding, linear, rmsnorm, ropeRows, ropeTheta, softmax, tensor, tensorSource, type Checkpoint, type Matrix, decoderDims } from './common.ts';
 
 export interface MixtralHfConfig {
   model_type: 'mixtral';
@@ -80,14 +80,9 @@ export function tinyMixtralConfig(): MixtralHfConfig {
 }
 
 function dims(cfg: MixtralHfConfig) {
-  const h = cfg.num_attention_heads;
-  const kv = cfg.num_key_value_heads ?? h;
-  checkHeads(h, kv);
-  const dh = cfg.head_dim ?? cfg.hidden_size / h;
-  if (!Number.isInteger(dh)) throw new Error(`head_dim ${dh} is not an integer`);
   const e = cfg.num_local_experts;
   if (!(cfg.num_experts_per_tok >= 1 && cfg.num_experts_per_tok <= e)) throw new Error(`num_experts_per_tok ${cfg.num_experts_per_tok} is not in 1..${e}`);
-  return { d: cfg.hidden_size, h, kv, dh, f: cfg.intermediate_size, v: cfg.vocab_size, e };
+  return { ...decoderDims(cfg), e };
 }
 
 /** Every tensor of MixtralForCausalLM's state_dict as the hub checkpoints name them (lm_head.weight only when untied). */

@@ -24,7 +24,7 @@
  *    than the window, every version agrees.
  * Not covered: rope_scaling ('su' / 'longrope' of the 128k models; refused), padding masks.
  */
-import { activation, add, attention, checkHeads, embedding, linear, mapMatrix, mul, rmsnorm, ropeRows, ropeTheta, splitColumns, tensor, tensorSource, type Checkpoint } from './common.ts';
+import { activation, add, attention, embedding, linear, mapMatrix, mul, rmsnorm, ropeRows, ropeTheta, splitColumns, tensor, tensorSource, type Checkpoint, decoderDims } from './common.ts';
 
 export interface Phi3HfConfig {
   model_type: 'phi3';
@@ -88,13 +88,8 @@ export function tinyPhi3Config(): Phi3HfConfig {
 }
 
 function dims(cfg: Phi3HfConfig) {
-  const h = cfg.num_attention_heads;
-  const kv = cfg.num_key_value_heads ?? h;
-  checkHeads(h, kv);
-  const dh = cfg.head_dim ?? cfg.hidden_size / h;
-  if (!Number.isInteger(dh)) throw new Error(`head_dim ${dh} is not an integer`);
-  const rot = Math.trunc(dh * (cfg.partial_rotary_factor ?? 1));
-  return { d: cfg.hidden_size, h, kv, dh, rot, f: cfg.intermediate_size, v: cfg.vocab_size };
+  const sizes = decoderDims(cfg);
+  return { ...sizes, rot: Math.trunc(sizes.dh * (cfg.partial_rotary_factor ?? 1)) };
 }
 
 /** Every tensor of Phi3ForCausalLM's state_dict (lm_head.weight only when untied). */

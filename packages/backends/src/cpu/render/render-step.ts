@@ -1,4 +1,4 @@
-import { getOp, hasAttentionExtras, isOpName, normalizeAxis, type Graph, type GraphNode, type OpName } from '@loom/graph';
+import { attentionInputs, getOp, hasAttentionExtras, isOpName, normalizeAxis, type Graph, type GraphNode, type OpName } from '@loom/graph';
 import { primitiveExpr } from '../../expr/primitive-expr.ts';
 import type { AttrsOf } from '../../op-attrs.ts';
 import { UnsupportedKernelError } from '../errors.ts';
@@ -74,12 +74,12 @@ const CPU_STEPS: { readonly [K in OpName]?: StepRenderer<K> } = {
   reduce_max: reduceStep,
   // q, k and v may be strided views (column slices, head splits): the kernel reads them in place
   fused_attention: ({ node, attrs }) => {
-    const n = node.inputs.length;
-    const hasMask = n > (attrs.positions ? 5 : 3);
-    if (!hasAttentionExtras(attrs)) return `${call('attention', 'ins', 'inShapes', 'layouts', 'out', 'outShape', attrs.scale, hasMask)};`;
-    const positions = attrs.positions ? `, qPositions: { data: ins[${n - 2}], shape: inShapes[${n - 2}] }, kPositions: { data: ins[${n - 1}], shape: inShapes[${n - 1}] }` : '';
+    // which inputs are the mask and the positions (fused_attention's own reading of its inputs)
+    const { mask, qPositions, kPositions } = attentionInputs(node.inputs.map((_, i) => i), attrs);
+    if (!hasAttentionExtras(attrs)) return `${call('attention', 'ins', 'inShapes', 'layouts', 'out', 'outShape', attrs.scale, mask !== undefined)};`;
+    const positions = attrs.positions ? `, qPositions: { data: ins[${qPositions}], shape: inShapes[${qPositions}] }, kPositions: { data: ins[${kPositions}], shape: inShapes[${kPositions}] }` : '';
     const extras = `{ softcap: ${attrs.softcap}, alibi: ${JSON.stringify(attrs.alibi)}, causal: ${attrs.causal}, window: ${attrs.window}${positions} }`;
-    return `${call('attention', 'ins', 'inShapes', 'layouts', 'out', 'outShape', attrs.scale, hasMask, extras)};`;
+    return `${call('attention', 'ins', 'inShapes', 'layouts', 'out', 'outShape', attrs.scale, mask !== undefined, extras)};`;
   },
   gather: ({ graph, node }) => {
     const table = graph.nodes[node.inputs[0]!]!;

@@ -156,7 +156,7 @@ function scoreExtras(ctx: KernelContext<'fused_attention'>, tq: number, tk: numb
   if (!usesPositions(a)) return { declarations, rowLines, capLines, keyLines };
   // b counts (batch row, head) pairs: the heads of a row are the axes between the first and the last two
   const headsPerRow = batchShape.slice(1).reduce((p, d) => p * d, 1);
-  rowLines.push(`let batch_row = b / ${headsPerRow}u;`, `let head = b % ${headsPerRow}u;`);
+  rowLines.push(`let batch_row = b / ${headsPerRow}u;`);
   if (a.positions) {
     rowLines.push(`let qp = QPos[${qPerRow ? `batch_row * ${tq}u + qi` : 'qi'}];`, `let kp_base = ${kPerRow ? `batch_row * ${tk}u` : '0u'};`);
     keyLines.push('let kp = KPos[kp_base + key];');
@@ -166,10 +166,10 @@ function scoreExtras(ctx: KernelContext<'fused_attention'>, tq: number, tk: numb
   }
   if (a.alibi !== null) {
     declarations.push(`var<private> SLOPES: array<f32, ${a.alibi.length}> = array<f32, ${a.alibi.length}>(${a.alibi.map(f32Literal).join(', ')});`);
+    rowLines.push(`let head = b % ${headsPerRow}u;`);
     keyLines.push('s = s + SLOPES[head] * f32(kp - qp);');
   }
   const hidden = ['kp < 0i', ...(a.causal ? ['kp > qp'] : []), ...(a.window !== null ? [`qp - kp >= ${a.window}i`] : [])];
   keyLines.push(`if (${hidden.join(' || ')}) { s = s + ${f32Literal(MASKED)}; }`);
-  if (a.alibi === null) rowLines.push('_ = head;');
   return { declarations, rowLines, capLines, keyLines };
 }

@@ -40,6 +40,8 @@ describe('examples/my-neox.ts: your own graph decodes with the KV cache', () => 
     const cfg = family.parse(config, 'config.json');
     const theirs = await generate(new CausalLmRunner(family, cfg, family.weights(cfg, checkpoint), cpuBackend), prompts, { maxNewTokens: 8, kvCache: true, stopAt: null });
     expect(mine).toEqual(theirs);
+    // recomputing the prefix each step (nextLogits: a prefill on fresh caches) gives the same
+    expect(await generate(lm, prompts, { maxNewTokens: 8, kvCache: false, stopAt: null })).toEqual(mine);
     // beams and sampling run on the same decoder
     const beams = await generate(lm, [prompts[0]!], { maxNewTokens: 4, beams: 3 });
     expect(beams[0]!.slice(0, 3)).toEqual(prompts[0]);

@@ -77,6 +77,7 @@ export function causalLmFromGraph(graphs: CachedGraphs, weights: Weights, option
   const plans: CachedPlans = { vocabSize: checked.vocabSize, maxPositions, build: (seq) => (seq === 1 ? step : prefill) };
   const check = (rows: readonly (readonly number[])[]) => checkTokenRows(rows, checked.vocabSize, maxPositions, 'prompt');
   let full: GraphRunner | undefined;
+  let lastLogits: KvCacheDecoder | undefined;
   return {
     family: options.family ?? 'graph',
     vocabSize: checked.vocabSize,
@@ -93,13 +94,9 @@ export function causalLmFromGraph(graphs: CachedGraphs, weights: Weights, option
       return (await full.run(feeds))['logits']!;
     },
     async nextLogits(rows) {
-      // a prefill with caches of its own, thrown away after
-      const decoder = new KvCacheDecoder(plans, weights, options.backend);
-      try {
-        return await decoder.prefill(rows);
-      } finally {
-        await decoder.dispose();
-      }
+      // a prefill on caches of their own (each prefill starts them afresh); its plan is prepared once
+      lastLogits ??= new KvCacheDecoder(plans, weights, options.backend);
+      return lastLogits.prefill(rows);
     },
     decoder(kvCache = true): StepDecoder {
       if (kvCache) return new KvCacheDecoder(plans, weights, options.backend);
@@ -110,7 +107,7 @@ export function causalLmFromGraph(graphs: CachedGraphs, weights: Weights, option
       return { weights: weightBytes(weights), perRow: maxPositions * checked.cacheBytesPerPosition + logitsRowBytes(checked.vocabSize) };
     },
     async dispose() {
-      await full?.dispose();
+      await Promise.all([full?.dispose(), lastLogits?.dispose()]);
     },
   };
 }

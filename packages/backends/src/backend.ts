@@ -2,6 +2,7 @@ import type { IntermediateSpec } from '@loom/compiler';
 import type { Graph, NDArray, Weights } from '@loom/graph';
 import type { CpuOptions } from './cpu/cpu-program.ts';
 import type { StateStore } from './state-store.ts';
+import type { WeightStore } from './weight-store.ts';
 
 /**
  * A backend turns a graph plus its weights into something that runs. Every backend computes the same
@@ -31,7 +32,12 @@ export interface PrepareOptions {
    * Over it, prepare or run throws a MemoryBudgetError with the numbers, before allocating.
    */
   readonly maxMemory?: number;
-  /** How the cpu backend runs (threads, SIMD flavor, weight store, profiling, poison mode); the other backends ignore it. */
+  /**
+   * How matmul weights are held (weight-store.ts): `f32` (default), `q8` / `q4` (int8 / int4 codes in
+   * groups of 32 with a scale each, or any WeightQuantization) on every backend, `bf16` on the cpu.
+   */
+  readonly weightStore?: WeightStore;
+  /** How the cpu backend runs (threads, SIMD flavor, profiling, poison mode); the other backends ignore it. */
   readonly cpu?: CpuOptions;
 }
 

@@ -8,8 +8,11 @@ import { InputError, nodeName, resolveDim, type DimBindings, type Graph, type Gr
  * which count them in a status word the runtime reads back (`statusError`).
  */
 
+/** The ops that read quantized code words (24 bits each), and which input holds them. */
+const CODE_INPUT: Readonly<Record<string, number>> = { quantized_matmul: 1, dequantize: 0 };
+
 /** The ops whose indices are checked, and which of their inputs holds them. */
-const INDEX_INPUT: Readonly<Record<string, number>> = { gather: 1, scatter_add: 0, softmax_cross_entropy: 1, cache_update: 2, expert_matmul: 2 };
+const INDEX_INPUT: Readonly<Record<string, number>> = { gather: 1, scatter_add: 0, softmax_cross_entropy: 1, cache_update: 2, expert_matmul: 2, ...CODE_INPUT };
 
 /** A graph input that feeds indices to a node of INDEX_INPUT. */
 export interface IndexCheck {
@@ -52,6 +55,9 @@ function indexRule(graph: Graph, node: GraphNode, bindings: DimBindings): IndexR
       const experts = resolveDim(typeOf(1).shape[0]!, bindings);
       return { fits: (id) => id >= 0 && id < experts, outside: (id, i) => `${id} at position ${i}, outside the ${experts} experts of ${tensorLabel(graph, node.inputs[1]!)}` };
     }
+    case 'quantized_matmul':
+    case 'dequantize':
+      return { fits: (w) => w >= 0 && w < 2 ** 24, outside: (w, i) => `code word ${w} at position ${i}, outside [0, 2^24) (24 bits of codes a word)` };
     case 'softmax_cross_entropy': {
       const logits = typeOf(0).shape;
       const classes = resolveDim(logits[logits.length - 1]!, bindings);
@@ -122,4 +128,24 @@ export function tensorLabel(graph: Graph, id: number): string {
   if (node.op === 'param' && name) return `weight '${name}'`;
   if (node.op === 'input' && name) return `input '${name}'`;
   return `%${id} (${node.op})`;
+}
+
+/**
+ * The code words of quantized products on a GPU, checked on the host: those of weights now, at
+ * prepare (an InputError naming the node and the weight); those of inputs at each run (findIndexChecks).
+ * Codes the graph computes cannot be checked before a kernel reads them: refused by name.
+ */
+export function checkQuantizedCodes(graph: Graph, nodes: Iterable<GraphNode>, weights: ReadonlyMap<string, NDArray>, refuse: (op: string, why: string) => Error): void {
+  for (const node of nodes) {
+    const at = CODE_INPUT[node.op];
+    if (at === undefined) continue;
+    const source = graph.nodes[viewSource(graph, node.inputs[at]!)]!;
+    if (source.op === 'input') continue;
+    if (source.op !== 'param') throw refuse(node.op, `node %${node.id} reads code words computed by the graph (${tensorLabel(graph, source.id)}); they must come from a weight or an input, which are checked before upload`);
+    const values = weights.get(nodeName(source)!)?.data ?? [];
+    for (let i = 0; i < values.length; i++) {
+      const w = values[i]!;
+      if (!(w >= 0 && w < 2 ** 24)) throw new InputError(`${node.op} (node %${node.id}${node.source ? ` at ${node.source}` : ''}): ${tensorLabel(graph, source.id)} holds code word ${w} at position ${i}, outside [0, 2^24) (24 bits of codes a word)`);
+    }
+  }
 }

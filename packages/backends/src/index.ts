@@ -17,3 +17,4 @@ export { firstNonFinite, NonFiniteError, requireFiniteOutputs, type NonFiniteTra
 export { DEFAULT_MEMORY_SHARE, defaultMaxMemory, formatBytes, MemoryBudgetError } from './memory-budget.ts';
 export { maxThreads, resolveThreads, ThreadCountError, WORKER_BYTES } from './cpu/cpu-threads.ts';
 export { GpuDeviceLostError, GpuDisposedError, GpuKernelError, GpuLimitError, GpuUnavailableError, GpuUnsupportedOpError, type GpuBackendName } from './gpu/errors.ts';
+export { applyWeightStore, storeQuantization, WeightStoreError, WEIGHT_STORE_NAMES, type StoredModel, type WeightStore } from './weight-store.ts';

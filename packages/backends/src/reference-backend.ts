@@ -2,13 +2,17 @@ import { interpret, LoomError, nodeName, graphInputs, resolveShape, stateNames, 
 import { withIntermediates } from '@loom/compiler';
 import type { Backend, PrepareOptions, PreparedModel } from './backend.ts';
 import { StateStore } from './state-store.ts';
+import { applyWeightStore } from './weight-store.ts';
 
 /** The float64 reference interpreter as a backend: the oracle, exposed for `verify` and debugging. */
 export const referenceBackend: Backend = {
   name: 'reference',
-  async prepare(given: Graph, weights: Weights, options: PrepareOptions = {}): Promise<PreparedModel> {
+  async prepare(given: Graph, givenWeights: Weights, options: PrepareOptions = {}): Promise<PreparedModel> {
     let disposed = false;
-    const graph = options.intermediates ? withIntermediates(given, options.intermediates).graph : given;
+    // a quantized store is a graph of quantized products: the interpreter runs them as dequantize + matmul
+    const stored = applyWeightStore('reference', given, givenWeights, options.weightStore);
+    const weights = stored.weights;
+    const graph = options.intermediates ? withIntermediates(stored.graph, options.intermediates).graph : stored.graph;
     // widen the weights once, not on every run
     const wide: Weights = new Map([...weights].map(([name, w]) => [name, withPrecision(w, 'f64')]));
     const state = options.state ?? new StateStore();

@@ -18,7 +18,8 @@ function nodeMultiplyAdds(graph: Graph, node: GraphNode, bindings: DimBindings):
   switch (node.op) {
     case 'matmul':
     case 'fused_matmul':
-    case 'fused_matmul_rope': {
+    case 'fused_matmul_rope':
+    case 'quantized_matmul': {
       const a = shape(0);
       return sizeOf(out) * a[a.length - 1]!; // each output element is a K-long dot product
     }

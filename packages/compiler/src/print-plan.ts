@@ -14,7 +14,7 @@ export function printPlan(plan: Plan): string {
   plan.steps.forEach((step, k) => {
     const node = plan.graph.nodes[step.node]!;
     const a = node.attrs as Record<string, unknown>;
-    const extra = node.op === 'fused_elementwise' ? `  expr: ${formatExpr(a['expr'] as Expr)}` : node.op === 'fused_matmul' || node.op === 'fused_matmul_rope' ? `  epilogue: ${formatExpr(a['epilogue'] as Expr)}${a['transposeB'] ? '  (B transposed)' : ''}` : '';
+    const extra = node.op === 'fused_elementwise' ? `  expr: ${formatExpr(a['expr'] as Expr)}` : node.op === 'fused_matmul' || node.op === 'fused_matmul_rope' || node.op === 'quantized_matmul' ? `  epilogue: ${formatExpr(a['epilogue'] as Expr)}${a['transposeB'] ? '  (B transposed)' : ''}` : '';
     const inPlace = step.inPlace ? ' (in place)' : '';
     lines.push(`  k${k}  %${node.id} ${node.op}(${step.inputs.map((b) => `b${b}`).join(', ')}) -> b${step.output}${inPlace}  ${node.type.dtype}${formatShape(node.type.shape)}${extra}`);
   });

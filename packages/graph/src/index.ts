@@ -38,7 +38,10 @@ export {
   type SafetensorsDType,
 } from './io/safetensors.ts';
 export { writeBlock } from './ops/cache-update.ts';
-export { decodeBF16, decodeF16, halfToFloat } from './io/half.ts';
+export { decodeBF16, decodeF16, halfToFloat, roundToHalf } from './io/half.ts';
+export * from './quant/weight-quantization.ts';
+export { checkCodeWords } from './ops/dequantize.ts';
+export { quantizedExtrasStart } from './ops/fused/quantized-matmul.ts';
 export { ranksAbove, topKRows } from './ops/top-k.ts';
 export { attentionInputs, hasAttentionExtras, headCount, usesPositions, type AttentionExtras } from './ops/fused/fused-attention.ts';
 export { DROPOUT_CONSTANTS, dropoutHash, dropoutKeeps } from './ops/dropout-hash.ts';

@@ -35,6 +35,8 @@ import { dropout } from './ops/dropout.ts';
 import { scatterAdd } from './ops/scatter-add.ts';
 import { topK } from './ops/top-k.ts';
 import { expertMatmul } from './ops/expert-matmul.ts';
+import { dequantize } from './ops/dequantize.ts';
+import { quantizedMatmul } from './ops/fused/quantized-matmul.ts';
 import { softmaxCrossEntropy } from './ops/softmax-cross-entropy.ts';
 
 /** Every op Loom knows, keyed by name. Backends key their kernel tables by OpName. */
@@ -64,6 +66,8 @@ export const OPS = {
   scatter_add: scatterAdd,
   top_k: topK,
   expert_matmul: expertMatmul,
+  dequantize,
+  quantized_matmul: quantizedMatmul,
   softmax_cross_entropy: softmaxCrossEntropy,
   dropout,
   linear,

@@ -3,6 +3,7 @@ import { compile } from '@loom/compiler';
 import type { Backend, PrepareOptions, PreparedModel } from '../backend.ts';
 import { backendCompileOptions } from '../compile-options.ts';
 import { CpuProgram } from './cpu-program.ts';
+import { applyWeightStore } from '../weight-store.ts';
 
 /**
  * Float32 on the CPU: the graph is compiled to a Plan (with in-place updates allowed), each kernel
@@ -11,7 +12,9 @@ import { CpuProgram } from './cpu-program.ts';
 export const cpuBackend: Backend = {
   name: 'cpu',
   async prepare(graph: Graph, weights: Weights, options: PrepareOptions = {}): Promise<PreparedModel & { program: CpuProgram }> {
-    const program = await CpuProgram.create(compile(graph, { ...backendCompileOptions('cpu'), intermediates: options.intermediates }), weights, options.state, { ...options.cpu, ...(options.maxMemory !== undefined ? { maxMemory: options.maxMemory } : {}) });
+    const stored = applyWeightStore('cpu', graph, weights, options.weightStore);
+    const cpu = { ...options.cpu, ...(options.weightStore === 'bf16' ? { weightStore: 'bf16' as const } : {}), ...(options.maxMemory !== undefined ? { maxMemory: options.maxMemory } : {}) };
+    const program = await CpuProgram.create(compile(stored.graph, { ...backendCompileOptions('cpu'), intermediates: options.intermediates }), stored.weights, options.state, cpu);
     let disposed = false;
     return {
       program,

@@ -2,6 +2,7 @@ import { broadcastStrides, erf, gelu, geluTanh, sizeOf, topKRows, writeBlock } f
 import { attentionWasm, type AttentionExtrasArgs } from './kernels/attention.ts';
 import { expertMatmul } from './kernels/expert-matmul.ts';
 import { batchedMatmul, transposedOperand, type EpilogueArrays } from './kernels/matmul.ts';
+import { dequantizeInto, quantizedMatmul } from './kernels/quantized-matmul.ts';
 import { concatInto, gatherRows, sliceInto, transposeInto } from './kernels/movement.ts';
 import { layerNormWasm } from './kernels/layer-norm.ts';
 import { ropeInto } from './kernels/rope.ts';
@@ -49,6 +50,10 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
       const transposed = transposedOperand(ctx, a, aLayout, aShape, bShape, outShape);
       return batchedMatmul(ctx, transposed ? a : dense(a, aLayout), b, out, aShape, bShape, outShape, transposeB, epilogue, transposed);
     },
+    quantizedMatmul: (a: Float32Array, aLayout: Layout | undefined, codes: Int32Array, codesShape: readonly number[], scales: Float32Array, zeroPoints: Float32Array | undefined, out: Float32Array, aShape: readonly number[], bits: 8 | 4, group: number, epilogue?: EpilogueArrays) =>
+      quantizedMatmul(ctx, dense(a, aLayout), aShape, { codes, scales, zeroPoints, bits, group, k: aShape[aShape.length - 1]!, n: codesShape[0]! }, out, epilogue),
+    dequantize: (codes: Int32Array, scales: Float32Array, zeroPoints: Float32Array | undefined, out: Float32Array, bits: 8 | 4, group: number, k: number, transpose: boolean) =>
+      dequantizeInto(codes, scales, zeroPoints, out, bits, group, k, transpose),
     attention: (ins: Float32Array[], inShapes: number[][], layouts: (Layout | undefined)[], out: Float32Array, outShape: number[], scale: number, hasMask = ins.length > 3, extras?: AttentionExtrasArgs) =>
       attentionWasm(
         wasm,

@@ -1,5 +1,6 @@
 import type { Graph, Weights } from '@loom/graph';
 import type { Backend, PrepareOptions, PreparedModel } from '../backend.ts';
+import { applyWeightStore } from '../weight-store.ts';
 
 /** What a device backend holds one of at a time: a WebGPU device, a GL context. */
 export interface DeviceRuntime {
@@ -38,7 +39,8 @@ export function deviceBackend<R extends DeviceRuntime, M extends PreparedModel>(
     async prepare(graph, weights, options = {}) {
       const r = await runtime();
       r.checkAlive('prepare');
-      return prepare(r, graph, weights, options);
+      const stored = applyWeightStore(name, graph, weights, options.weightStore);
+      return prepare(r, stored.graph, stored.weights, options);
     },
   };
 }

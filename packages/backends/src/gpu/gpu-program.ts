@@ -1,7 +1,8 @@
 import type { Plan } from '@loom/compiler';
 import { bindInputs, checkWeights, InputError, stateNames, type DimBindings, type NDArray, type Weights } from '@loom/graph';
 import type { PreparedModel } from '../backend.ts';
-import { checkIndices, findIndexChecks, type IndexCheck } from '../index-checks.ts';
+import { checkIndices, checkQuantizedCodes, findIndexChecks, type IndexCheck } from '../index-checks.ts';
+import { GpuUnsupportedOpError, type GpuBackendName } from './errors.ts';
 import { checkMemoryBudget, defaultMaxMemory, runBytes, staticBytes, type ModelBytes } from '../memory-budget.ts';
 import { StateStore } from '../state-store.ts';
 import { ScheduleCache } from './schedule-cache.ts';
@@ -77,6 +78,7 @@ export class GpuProgram<S, T> implements PreparedModel {
    */
   protected static async budget(backend: string, plan: Plan, weights: Weights, maxMemory: number | undefined): Promise<{ held: ModelBytes; maxBytes: number }> {
     checkWeights(plan.graph, weights, new Map());
+    checkQuantizedCodes(plan.graph, plan.steps.map((s) => plan.graph.nodes[s.node]!), weights, (op, why) => new GpuUnsupportedOpError(backend as GpuBackendName, op, why));
     const held = staticBytes(plan, weights);
     const maxBytes = maxMemory ?? (await defaultMaxMemory());
     checkMemoryBudget(backend, held, maxBytes);

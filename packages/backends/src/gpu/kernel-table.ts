@@ -33,6 +33,8 @@ export const GPU_KERNELS = {
   dropout: 'dropoutKernel',
   top_k: 'topKKernel',
   expert_matmul: 'expertMatmulKernel',
+  quantized_matmul: 'quantizedMatmulKernel',
+  dequantize: 'dequantizeKernel',
 } as const satisfies Partial<Record<OpName, string>>;
 
 export type GpuKernelName = (typeof GPU_KERNELS)[keyof typeof GPU_KERNELS] | 'primitiveElementwiseKernel';

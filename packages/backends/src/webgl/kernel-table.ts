@@ -11,7 +11,8 @@ import { topKKernel } from './kernels/top-k.ts';
 import { expertMatmulKernel } from './kernels/expert-matmul.ts';
 import { fusedAddLayerNormKernel, fusedAddRmsNormKernel, layerNormKernel, rmsNormKernel } from './kernels/layer-norm.ts';
 import { concatKernel, rangeKernel, sliceKernel, transposeKernel } from './kernels/layout.ts';
-import { fusedMatmulKernel, matmulKernel } from './kernels/matmul.ts';
+import { fusedMatmulKernel, matmulKernel, quantizedMatmulKernel } from './kernels/matmul.ts';
+import { dequantizeKernel } from './kernels/dequantize.ts';
 import { reduceKernel } from './kernels/reduce.ts';
 import { ropeKernel } from './kernels/rope.ts';
 import { scatterAddKernel } from './kernels/scatter-add.ts';
@@ -22,7 +23,7 @@ import { softmaxCrossEntropyKernel } from './kernels/softmax-cross-entropy.ts';
 export const WEBGL_KERNELS = {
   ...{ attentionKernel, cacheUpdateKernel, dropoutKernel, fusedElementwiseKernel, primitiveElementwiseKernel, gatherKernel, scatterAddKernel, topKKernel, expertMatmulKernel },
   ...{ fusedAddLayerNormKernel, fusedAddRmsNormKernel, layerNormKernel, rmsNormKernel, ropeKernel, softmaxKernel, softmaxCrossEntropyKernel },
-  ...{ concatKernel, rangeKernel, sliceKernel, transposeKernel, fusedMatmulKernel, matmulKernel, reduceKernel },
+  ...{ concatKernel, rangeKernel, sliceKernel, transposeKernel, fusedMatmulKernel, matmulKernel, reduceKernel, quantizedMatmulKernel, dequantizeKernel },
 } satisfies GpuRenderers<(ctx: never) => GlPass[]>;
 
 export type AnyGlRenderer = (ctx: KernelContext) => GlPass[];

@@ -1,4 +1,4 @@
-import { broadcastShapes, getOp, shapeEquals, type Dim, type Expr, type NodeRef, type Shape } from '@loom/graph';
+import { broadcastShapes, getOp, quantizedExtrasStart, shapeEquals, type Dim, type Expr, type NodeRef, type Shape } from '@loom/graph';
 import { uniformValue, type GraphView, type NodeView } from '../rewrite/pattern.ts';
 
 /**
@@ -24,6 +24,16 @@ export function isElementwise(node: NodeView): boolean {
   return node.op === 'fused_elementwise' || getOp(node.op).category === 'elementwise';
 }
 
+/**
+ * A product kernel with an epilogue (fused_matmul, quantized_matmul): the epilogue, where `{ in: 0 }`
+ * is the product, and the index of its first extra input (after the product's operands).
+ */
+export function epilogueOf(node: NodeView): { epilogue: Expr; extrasStart: number } | undefined {
+  if (node.op === 'fused_matmul') return { epilogue: node.attrs['epilogue'] as Expr, extrasStart: 2 };
+  if (node.op === 'quantized_matmul') return { epilogue: node.attrs['epilogue'] as Expr, extrasStart: quantizedExtrasStart(node.attrs) };
+  return undefined;
+}
+
 /** The expression a node computes over its own inputs ({ in: k } = input k). */
 export function ownExpr(node: NodeView): Expr {
   if (node.op === 'fused_elementwise') return node.attrs['expr'] as Expr;
@@ -36,8 +46,9 @@ export function ownExpr(node: NodeView): Expr {
  * where it is referred to once: an expression is a tree, so two references compute it twice.
  */
 export function referencesTo(node: NodeView, ref: NodeRef): number {
-  const expr = node.op === 'fused_matmul' ? (node.attrs['epilogue'] as Expr) : ownExpr(node);
-  const args = node.op === 'fused_matmul' ? [-1, ...node.inputs.slice(2)] : node.inputs;
+  const product = epilogueOf(node);
+  const expr = product ? product.epilogue : ownExpr(node);
+  const args = product ? [-1, ...node.inputs.slice(product.extrasStart)] : node.inputs;
   let count = 0;
   const visit = (e: Expr): void => {
     if ('in' in e) count += args[e.in] === ref ? 1 : 0;
@@ -59,7 +70,7 @@ export function substitute(expr: Expr, args: readonly Expr[]): Expr {
  * itself) are expanded into their own expressions, and everything else becomes a kernel input.
  * Constants filled with one value become literals when the remaining inputs still give the kernel
  * root's shape. `fixedInputs` come first in the inputs and never become literals (an inlined
- * fused_matmul must be among them: its leaf stands for the product). Returns the expression and the
+ * product kernel with an epilogue must be among them: its leaf stands for the product). Returns the expression and the
  * kernel's inputs, each read at least once.
  */
 export function buildExpr(graph: GraphView, root: NodeRef, inline: ReadonlySet<NodeRef>, fixedInputs: readonly NodeRef[] = []): { expr: Expr; inputs: NodeRef[] } {
@@ -74,7 +85,8 @@ export function buildExpr(graph: GraphView, root: NodeRef, inline: ReadonlySet<N
     const node = graph.node(ref);
     if (ref !== root && !inline.has(ref)) return leafOf(ref);
     // an inlined matmul epilogue: its { in: 0 } is the product, which the caller fixed as this node
-    if (node.op === 'fused_matmul') return substitute(node.attrs['epilogue'] as Expr, [leafOf(ref), ...node.inputs.slice(2).map(exprOf)]);
+    const product = epilogueOf(node);
+    if (product) return substitute(product.epilogue, [leafOf(ref), ...node.inputs.slice(product.extrasStart).map(exprOf)]);
     return substitute(ownExpr(node), node.inputs.map(exprOf));
   };
   const raw = exprOf(root);

@@ -1,4 +1,4 @@
-import { attentionInputs, getOp, hasAttentionExtras, isOpName, normalizeAxis, type Graph, type GraphNode, type OpName } from '@loom/graph';
+import { attentionInputs, getOp, hasAttentionExtras, isOpName, normalizeAxis, quantizedExtrasStart, type Expr, type Graph, type GraphNode, type OpName } from '@loom/graph';
 import { primitiveExpr } from '../../expr/primitive-expr.ts';
 import type { AttrsOf } from '../../op-attrs.ts';
 import { UnsupportedKernelError } from '../errors.ts';
@@ -30,14 +30,24 @@ const quote = (text: string): string => `'${text}'`;
 
 /** A fused matmul: the product, then its epilogue in place (the WebAssembly kernel's where it matches). */
 function matmulWithEpilogue({ graph, node, attrs }: StepContext<'fused_matmul' | 'fused_matmul_rope'>, withOffset: boolean): string {
-  // the epilogue runs in place on the product: its input 0 is `out`, extras are inputs 2..
-  const product: LoopInput = { array: 'out', shape: 'outShape', dtype: 'f32', staticShape: node.type.shape };
-  const extras = loopInputs(graph, node).slice(2, withOffset ? -1 : undefined);
-  const epilogue = renderElementwiseLoop(attrs.epilogue, [product, ...extras], node.type.shape);
-  const simd = matchEpilogue(attrs.epilogue, [node.type.shape, ...extras.map((e) => e.staticShape)], node.type.shape);
-  const spec = simd ? `{ bias: ${simd.bias ? `ins[${simd.bias + 1}]` : 'undefined'}, residual: ${simd.residual ? `ins[${simd.residual + 1}]` : 'undefined'}, act: ${simd.act} }` : 'undefined';
+  const product = (spec: string) => call('matmul', 'ins[0]', 'layouts[0]', 'ins[1]', 'out', 'inShapes[0]', 'inShapes[1]', 'outShape', attrs.transposeB, spec);
+  return productWithEpilogue(graph, node, attrs.epilogue, 2, withOffset, product);
+}
+
+/**
+ * `product(spec)` (a runtime call returning whether it ran the epilogue), then the epilogue in place
+ * unless the WebAssembly kernel matched and ran it. Epilogue input k >= 1 is node input extrasStart + k - 1.
+ */
+function productWithEpilogue(graph: Graph, node: GraphNode, epilogueExpr: Expr, extrasStart: number, withOffset: boolean, product: (spec: string) => string): string {
+  // the epilogue runs in place on the product: its input 0 is `out`
+  const out: LoopInput = { array: 'out', shape: 'outShape', dtype: 'f32', staticShape: node.type.shape };
+  const extras = loopInputs(graph, node).slice(extrasStart, withOffset ? -1 : undefined);
+  const epilogue = renderElementwiseLoop(epilogueExpr, [out, ...extras], node.type.shape);
+  const simd = matchEpilogue(epilogueExpr, [node.type.shape, ...extras.map((e) => e.staticShape)], node.type.shape);
+  const input = (k: number) => `ins[${k + extrasStart - 1}]`;
+  const spec = simd ? `{ bias: ${simd.bias ? input(simd.bias) : 'undefined'}, residual: ${simd.residual ? input(simd.residual) : 'undefined'}, act: ${simd.act} }` : 'undefined';
   // the WebAssembly kernel runs a matched epilogue itself (true), else the loop below does
-  return `if (!${call('matmul', 'ins[0]', 'layouts[0]', 'ins[1]', 'out', 'inShapes[0]', 'inShapes[1]', 'outShape', attrs.transposeB, spec)}) {\n${epilogue}\n}`;
+  return `if (!${product(spec)}) {\n${epilogue}\n}`;
 }
 
 function reduceStep({ graph, node, attrs }: StepContext<'reduce_sum' | 'reduce_mean' | 'reduce_max'>): string {
@@ -56,6 +66,12 @@ const CPU_STEPS: { readonly [K in OpName]?: StepRenderer<K> } = {
   // input 0 may be a strided view (layouts[0]): packed from its transpose in place, or made dense by block copies
   matmul: ({ attrs }) => `${call('matmul', 'ins[0]', 'layouts[0]', 'ins[1]', 'out', 'inShapes[0]', 'inShapes[1]', 'outShape', attrs.transposeB)};`,
   fused_matmul: (step) => matmulWithEpilogue(step, false),
+  dequantize: ({ attrs }) => `${call('dequantize', 'ins[0]', 'ins[1]', attrs.zeroPoints ? 'ins[2]' : 'undefined', 'out', attrs.bits, attrs.group, attrs.k, attrs.transpose)};`,
+  quantized_matmul: ({ graph, node, attrs }) => {
+    const zeroPoints = attrs.zeroPoints ? 'ins[3]' : 'undefined';
+    const product = (spec: string) => call('quantizedMatmul', 'ins[0]', 'layouts[0]', 'ins[1]', 'inShapes[1]', 'ins[2]', zeroPoints, 'out', 'inShapes[0]', attrs.bits, attrs.group, spec);
+    return productWithEpilogue(graph, node, attrs.epilogue, quantizedExtrasStart(attrs), false, product);
+  },
   fused_matmul_rope: (step) => {
     const { node, attrs } = step;
     // then the rows just written rotate in place, head by head ([B, T, H * Dh] read as [B, T, H, Dh])

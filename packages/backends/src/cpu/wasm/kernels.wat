@@ -228,10 +228,7 @@
   (func $gemm (export "gemm") (param $ap i32) (param $m i32) (param $packed i32) (param $k i32) (param $n i32)
         (param $c i32) (param $ldc i32) (param $p0 i32) (param $p1 i32)
     (local $k0 i32) (local $depth i32) (local $blockBase i32) (local $acc i32)
-    (local $i0 i32) (local $iEnd i32) (local $p i32) (local $pp i32) (local $pbase i32) (local $r0 i32)
-    (local $kk i32) (local $rows i32) (local $cols i32) (local $cp i32) (local $xa i32)
-    (local $b0 v128) (local $b1 v128) (local $x v128)
-    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local $i0 i32) (local $iEnd i32) (local $p i32) (local $pbase i32) (local $r0 i32) (local $cols i32)
     (block $kdone (loop $kloop
       (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
       (local.set $depth (select (i32.const 256) (i32.sub (local.get $k) (local.get $k0))
@@ -252,50 +249,12 @@
           (local.set $r0 (local.get $i0))
           (block $rdone (loop $rloop
             (br_if $rdone (i32.ge_u (local.get $r0) (local.get $iEnd)))
-            (local.set $rows (i32.sub (local.get $m) (local.get $r0)))
             ;; row block r0/4 of packed A, at step k0
-            (local.set $xa (i32.add (local.get $ap) (i32.shl (i32.add (i32.mul (i32.shr_u (local.get $r0) (i32.const 2)) (local.get $k)) (local.get $k0)) (i32.const 4))))
-            (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0))
-            (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
-            (local.set $c20 (v128.const i32x4 0 0 0 0)) (local.set $c21 (v128.const i32x4 0 0 0 0))
-            (local.set $c30 (v128.const i32x4 0 0 0 0)) (local.set $c31 (v128.const i32x4 0 0 0 0))
-            (local.set $pp (local.get $pbase))
-            (local.set $kk (local.get $depth))
-            (block $kkdone (loop $kkloop
-              (br_if $kkdone (i32.eqz (local.get $kk)))
-              (local.set $b0 (v128.load (local.get $pp)))
-              (local.set $b1 (v128.load offset=16 (local.get $pp)))
-              (local.set $x (v128.load32_splat (local.get $xa)))
-              (local.set $c00 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c00)))
-              (local.set $c01 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c01)))
-              (local.set $x (v128.load32_splat offset=4 (local.get $xa)))
-              (local.set $c10 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c10)))
-              (local.set $c11 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c11)))
-              (local.set $x (v128.load32_splat offset=8 (local.get $xa)))
-              (local.set $c20 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c20)))
-              (local.set $c21 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c21)))
-              (local.set $x (v128.load32_splat offset=12 (local.get $xa)))
-              (local.set $c30 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c30)))
-              (local.set $c31 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c31)))
-              (local.set $xa (i32.add (local.get $xa) (i32.const 16)))
-              (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
-              (local.set $kk (i32.sub (local.get $kk) (i32.const 1)))
-              (br $kkloop)))
-            (local.set $cp (i32.add (i32.add (local.get $c) (i32.mul (local.get $r0) (local.get $ldc))) (i32.shl (local.get $p) (i32.const 5))))
-            (if (i32.and (i32.ge_s (local.get $rows) (i32.const 4)) (i32.eq (local.get $cols) (i32.const 8)))
-              (then
-                (call $store8 (local.get $cp) (local.get $c00) (local.get $c01) (local.get $acc))
-                (call $store8 (i32.add (local.get $cp) (local.get $ldc)) (local.get $c10) (local.get $c11) (local.get $acc))
-                (call $store8 (i32.add (local.get $cp) (i32.shl (local.get $ldc) (i32.const 1))) (local.get $c20) (local.get $c21) (local.get $acc))
-                (call $store8 (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c30) (local.get $c31) (local.get $acc)))
-              (else
-                (call $store_row (local.get $cp) (local.get $cols) (local.get $c00) (local.get $c01) (local.get $acc))
-                (if (i32.gt_s (local.get $rows) (i32.const 1)) (then
-                  (call $store_row (i32.add (local.get $cp) (local.get $ldc)) (local.get $cols) (local.get $c10) (local.get $c11) (local.get $acc))))
-                (if (i32.gt_s (local.get $rows) (i32.const 2)) (then
-                  (call $store_row (i32.add (local.get $cp) (i32.shl (local.get $ldc) (i32.const 1))) (local.get $cols) (local.get $c20) (local.get $c21) (local.get $acc))))
-                (if (i32.gt_s (local.get $rows) (i32.const 3)) (then
-                  (call $store_row (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $cols) (local.get $c30) (local.get $c31) (local.get $acc))))))
+            (call $block4x8
+              (i32.add (local.get $ap) (i32.shl (i32.add (i32.mul (i32.shr_u (local.get $r0) (i32.const 2)) (local.get $k)) (local.get $k0)) (i32.const 4)))
+              (local.get $pbase) (local.get $depth)
+              (i32.add (i32.add (local.get $c) (i32.mul (local.get $r0) (local.get $ldc))) (i32.shl (local.get $p) (i32.const 5)))
+              (local.get $ldc) (i32.sub (local.get $m) (local.get $r0)) (local.get $cols) (local.get $acc))
             (local.set $r0 (i32.add (local.get $r0) (i32.const 4)))
             (br $rloop)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
@@ -304,6 +263,47 @@
         (br $iloop)))
       (local.set $k0 (i32.add (local.get $k0) (i32.const 256)))
       (br $kloop))))
+
+  ;; One 4 x 8 block of C (rows of A at xa, packed by pack_a; `depth` rows of one panel of B at pp,
+  ;; 32 bytes a row) in eight f32x4 accumulators, stored at cp (rows ldc bytes apart): `rows` and
+  ;; `cols` clip it at C's edges, `acc` adds it to C (a later block of K).
+  (func $block4x8 (param $xa i32) (param $pp i32) (param $depth i32) (param $cp i32) (param $ldc i32) (param $rows i32) (param $cols i32) (param $acc i32)
+    (local $b0 v128) (local $b1 v128) (local $x v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (block $kkdone (loop $kkloop
+      (br_if $kkdone (i32.eqz (local.get $depth)))
+      (local.set $b0 (v128.load (local.get $pp)))
+      (local.set $b1 (v128.load offset=16 (local.get $pp)))
+      (local.set $x (v128.load32_splat (local.get $xa)))
+      (local.set $c00 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c00)))
+      (local.set $c01 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c01)))
+      (local.set $x (v128.load32_splat offset=4 (local.get $xa)))
+      (local.set $c10 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c10)))
+      (local.set $c11 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c11)))
+      (local.set $x (v128.load32_splat offset=8 (local.get $xa)))
+      (local.set $c20 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c20)))
+      (local.set $c21 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c21)))
+      (local.set $x (v128.load32_splat offset=12 (local.get $xa)))
+      (local.set $c30 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c30)))
+      (local.set $c31 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c31)))
+      (local.set $xa (i32.add (local.get $xa) (i32.const 16)))
+      (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
+      (local.set $depth (i32.sub (local.get $depth) (i32.const 1)))
+      (br $kkloop)))
+    (if (i32.and (i32.ge_s (local.get $rows) (i32.const 4)) (i32.eq (local.get $cols) (i32.const 8)))
+      (then
+        (call $store8 (local.get $cp) (local.get $c00) (local.get $c01) (local.get $acc))
+        (call $store8 (i32.add (local.get $cp) (local.get $ldc)) (local.get $c10) (local.get $c11) (local.get $acc))
+        (call $store8 (i32.add (local.get $cp) (i32.shl (local.get $ldc) (i32.const 1))) (local.get $c20) (local.get $c21) (local.get $acc))
+        (call $store8 (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c30) (local.get $c31) (local.get $acc)))
+      (else
+        (call $store_row (local.get $cp) (local.get $cols) (local.get $c00) (local.get $c01) (local.get $acc))
+        (if (i32.gt_s (local.get $rows) (i32.const 1)) (then
+          (call $store_row (i32.add (local.get $cp) (local.get $ldc)) (local.get $cols) (local.get $c10) (local.get $c11) (local.get $acc))))
+        (if (i32.gt_s (local.get $rows) (i32.const 2)) (then
+          (call $store_row (i32.add (local.get $cp) (i32.shl (local.get $ldc) (i32.const 1))) (local.get $cols) (local.get $c20) (local.get $c21) (local.get $acc))))
+        (if (i32.gt_s (local.get $rows) (i32.const 3)) (then
+          (call $store_row (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $cols) (local.get $c30) (local.get $c31) (local.get $acc)))))))
 
   ;; Jobs [j0, j1) of a table of gemm calls, nine i32 each (ap, m, packed, k, n, c, ldc, p0, p1): the
   ;; products of a mixture's experts (each its own rows, kept panels and panel range) split across
@@ -441,6 +441,234 @@
         (else (call $store_row (i32.add (local.get $out) (i32.shl (local.get $p) (i32.const 5))) (local.get $cols) (local.get $lo0) (local.get $hi0) (i32.const 0))))
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $ploop))))
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; quantized weights (the q8 / q4 stores)
+  ;;
+  ;; Panels of 8 columns as for float32, each row of a panel 8 unsigned 8-bit codes (8 bytes) or 8
+  ;; 4-bit codes (4 bytes: byte j holds column j in its low nibble and column j + 4 in its high one);
+  ;; panel p at packed + p * K * (8 or 4). Per panel and group of K rows, 8 scales and 8 biases
+  ;; (float32, 32 bytes each) at scales / biases + (p * groups + g) * 32; a weight is
+  ;; code * scale + bias (bias = -scale * zero point). So a group's part of x . w[:, j] is
+  ;; scale_j * (x . codes) + bias_j * sum(x over the group): the kernels take the group sums of x.
+
+  ;; out[j] = x . W[:, j] for the columns of panels [p0, p1) from 8-bit codes (decoding).
+  (func (export "gemv_q8") (param $x i32) (param $packed i32) (param $scales i32) (param $biases i32) (param $xsums i32)
+        (param $k i32) (param $n i32) (param $group i32) (param $out i32) (param $p0 i32) (param $p1 i32)
+    (local $groups i32) (local $p i32) (local $g i32) (local $k1 i32) (local $kk i32) (local $pp i32) (local $xp i32) (local $sp i32) (local $cols i32)
+    (local $w v128) (local $h v128) (local $s v128) (local $alo v128) (local $ahi v128) (local $blo v128) (local $bhi v128) (local $olo v128) (local $ohi v128) (local $xs v128)
+    (local.set $groups (i32.div_u (i32.sub (i32.add (local.get $k) (local.get $group)) (i32.const 1)) (local.get $group)))
+    (local.set $p (local.get $p0))
+    (block $pdone (loop $ploop
+      (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
+      (local.set $olo (v128.const i32x4 0 0 0 0)) (local.set $ohi (v128.const i32x4 0 0 0 0))
+      (local.set $pp (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $p) (local.get $k)) (i32.const 3))))
+      (local.set $sp (i32.shl (i32.mul (local.get $p) (local.get $groups)) (i32.const 5)))
+      (local.set $xp (local.get $x))
+      (local.set $kk (i32.const 0))
+      (local.set $g (i32.const 0))
+      (block $gdone (loop $gloop
+        (br_if $gdone (i32.ge_u (local.get $g) (local.get $groups)))
+        (local.set $k1 (i32.add (local.get $kk) (local.get $group)))
+        (if (i32.gt_u (local.get $k1) (local.get $k)) (then (local.set $k1 (local.get $k))))
+        (local.set $alo (v128.const i32x4 0 0 0 0)) (local.set $ahi (v128.const i32x4 0 0 0 0))
+        (local.set $blo (v128.const i32x4 0 0 0 0)) (local.set $bhi (v128.const i32x4 0 0 0 0))
+        ;; two rows (16 bytes) a step, two accumulator pairs
+        (block $pairs_done (loop $pairs
+          (br_if $pairs_done (i32.gt_u (i32.add (local.get $kk) (i32.const 2)) (local.get $k1)))
+          (local.set $w (v128.load (local.get $pp)))
+          (local.set $h (i16x8.extend_low_i8x16_u (local.get $w)))
+          (local.set $s (v128.load32_splat (local.get $xp)))
+          (local.set $alo (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h))) (local.get $alo)))
+          (local.set $ahi (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $h))) (local.get $ahi)))
+          (local.set $h (i16x8.extend_high_i8x16_u (local.get $w)))
+          (local.set $s (v128.load32_splat offset=4 (local.get $xp)))
+          (local.set $blo (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h))) (local.get $blo)))
+          (local.set $bhi (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $h))) (local.get $bhi)))
+          (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
+          (local.set $xp (i32.add (local.get $xp) (i32.const 8)))
+          (local.set $kk (i32.add (local.get $kk) (i32.const 2)))
+          (br $pairs)))
+        (if (i32.lt_u (local.get $kk) (local.get $k1)) (then
+          (local.set $h (i16x8.extend_low_i8x16_u (v128.load64_zero (local.get $pp))))
+          (local.set $s (v128.load32_splat (local.get $xp)))
+          (local.set $alo (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h))) (local.get $alo)))
+          (local.set $ahi (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $h))) (local.get $ahi)))
+          (local.set $pp (i32.add (local.get $pp) (i32.const 8)))
+          (local.set $xp (i32.add (local.get $xp) (i32.const 4)))
+          (local.set $kk (i32.add (local.get $kk) (i32.const 1)))))
+        (local.set $xs (v128.load32_splat (i32.add (local.get $xsums) (i32.shl (local.get $g) (i32.const 2)))))
+        (local.set $olo (f32x4.relaxed_madd (f32x4.add (local.get $alo) (local.get $blo)) (v128.load (i32.add (local.get $scales) (local.get $sp))) (local.get $olo)))
+        (local.set $ohi (f32x4.relaxed_madd (f32x4.add (local.get $ahi) (local.get $bhi)) (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp))) (local.get $ohi)))
+        (local.set $olo (f32x4.relaxed_madd (local.get $xs) (v128.load (i32.add (local.get $biases) (local.get $sp))) (local.get $olo)))
+        (local.set $ohi (f32x4.relaxed_madd (local.get $xs) (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp))) (local.get $ohi)))
+        (local.set $sp (i32.add (local.get $sp) (i32.const 32)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $gloop)))
+      (call $store_panel (local.get $out) (local.get $p) (local.get $n) (local.get $olo) (local.get $ohi))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $ploop))))
+
+  ;; gemv_q8 from 4-bit codes: four rows (16 bytes) a step; the low nibbles are columns 0-3 of the
+  ;; four rows, the high nibbles columns 4-7.
+  (func (export "gemv_q4") (param $x i32) (param $packed i32) (param $scales i32) (param $biases i32) (param $xsums i32)
+        (param $k i32) (param $n i32) (param $group i32) (param $out i32) (param $p0 i32) (param $p1 i32)
+    (local $groups i32) (local $p i32) (local $g i32) (local $k1 i32) (local $kk i32) (local $pp i32) (local $xp i32) (local $sp i32)
+    (local $w v128) (local $lo v128) (local $hi v128) (local $l v128) (local $h v128) (local $s v128)
+    (local $alo v128) (local $ahi v128) (local $blo v128) (local $bhi v128) (local $olo v128) (local $ohi v128) (local $xs v128)
+    (local.set $groups (i32.div_u (i32.sub (i32.add (local.get $k) (local.get $group)) (i32.const 1)) (local.get $group)))
+    (local.set $p (local.get $p0))
+    (block $pdone (loop $ploop
+      (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
+      (local.set $olo (v128.const i32x4 0 0 0 0)) (local.set $ohi (v128.const i32x4 0 0 0 0))
+      (local.set $pp (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $p) (local.get $k)) (i32.const 2))))
+      (local.set $sp (i32.shl (i32.mul (local.get $p) (local.get $groups)) (i32.const 5)))
+      (local.set $xp (local.get $x))
+      (local.set $kk (i32.const 0))
+      (local.set $g (i32.const 0))
+      (block $gdone (loop $gloop
+        (br_if $gdone (i32.ge_u (local.get $g) (local.get $groups)))
+        (local.set $k1 (i32.add (local.get $kk) (local.get $group)))
+        (if (i32.gt_u (local.get $k1) (local.get $k)) (then (local.set $k1 (local.get $k))))
+        (local.set $alo (v128.const i32x4 0 0 0 0)) (local.set $ahi (v128.const i32x4 0 0 0 0))
+        (local.set $blo (v128.const i32x4 0 0 0 0)) (local.set $bhi (v128.const i32x4 0 0 0 0))
+        (block $quads_done (loop $quads
+          (br_if $quads_done (i32.gt_u (i32.add (local.get $kk) (i32.const 4)) (local.get $k1)))
+          (local.set $w (v128.load (local.get $pp)))
+          (local.set $lo (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+          (local.set $hi (i8x16.shr_u (local.get $w) (i32.const 4)))
+          ;; rows 0 and 1
+          (local.set $l (i16x8.extend_low_i8x16_u (local.get $lo)))
+          (local.set $h (i16x8.extend_low_i8x16_u (local.get $hi)))
+          (local.set $s (v128.load32_splat (local.get $xp)))
+          (local.set $alo (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $l))) (local.get $alo)))
+          (local.set $ahi (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h))) (local.get $ahi)))
+          (local.set $s (v128.load32_splat offset=4 (local.get $xp)))
+          (local.set $blo (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $l))) (local.get $blo)))
+          (local.set $bhi (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $h))) (local.get $bhi)))
+          ;; rows 2 and 3
+          (local.set $l (i16x8.extend_high_i8x16_u (local.get $lo)))
+          (local.set $h (i16x8.extend_high_i8x16_u (local.get $hi)))
+          (local.set $s (v128.load32_splat offset=8 (local.get $xp)))
+          (local.set $alo (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $l))) (local.get $alo)))
+          (local.set $ahi (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h))) (local.get $ahi)))
+          (local.set $s (v128.load32_splat offset=12 (local.get $xp)))
+          (local.set $blo (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $l))) (local.get $blo)))
+          (local.set $bhi (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $h))) (local.get $bhi)))
+          (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
+          (local.set $xp (i32.add (local.get $xp) (i32.const 16)))
+          (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+          (br $quads)))
+        (block $rows_done (loop $rows
+          (br_if $rows_done (i32.ge_u (local.get $kk) (local.get $k1)))
+          (local.set $w (v128.load32_zero (local.get $pp)))
+          (local.set $l (i16x8.extend_low_i8x16_u (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))))
+          (local.set $h (i16x8.extend_low_i8x16_u (i8x16.shr_u (local.get $w) (i32.const 4))))
+          (local.set $s (v128.load32_splat (local.get $xp)))
+          (local.set $alo (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $l))) (local.get $alo)))
+          (local.set $ahi (f32x4.relaxed_madd (local.get $s) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h))) (local.get $ahi)))
+          (local.set $pp (i32.add (local.get $pp) (i32.const 4)))
+          (local.set $xp (i32.add (local.get $xp) (i32.const 4)))
+          (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+          (br $rows)))
+        (local.set $xs (v128.load32_splat (i32.add (local.get $xsums) (i32.shl (local.get $g) (i32.const 2)))))
+        (local.set $olo (f32x4.relaxed_madd (f32x4.add (local.get $alo) (local.get $blo)) (v128.load (i32.add (local.get $scales) (local.get $sp))) (local.get $olo)))
+        (local.set $ohi (f32x4.relaxed_madd (f32x4.add (local.get $ahi) (local.get $bhi)) (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp))) (local.get $ohi)))
+        (local.set $olo (f32x4.relaxed_madd (local.get $xs) (v128.load (i32.add (local.get $biases) (local.get $sp))) (local.get $olo)))
+        (local.set $ohi (f32x4.relaxed_madd (local.get $xs) (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp))) (local.get $ohi)))
+        (local.set $sp (i32.add (local.get $sp) (i32.const 32)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $gloop)))
+      (call $store_panel (local.get $out) (local.get $p) (local.get $n) (local.get $olo) (local.get $ohi))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $ploop))))
+
+  ;; the 8 results of panel p into out (columns past n dropped)
+  (func $store_panel (param $out i32) (param $p i32) (param $n i32) (param $lo v128) (param $hi v128)
+    (local $cols i32)
+    (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))
+    (if (i32.ge_s (local.get $cols) (i32.const 8))
+      (then (call $store8 (i32.add (local.get $out) (i32.shl (local.get $p) (i32.const 5))) (local.get $lo) (local.get $hi) (i32.const 0)))
+      (else (call $store_row (i32.add (local.get $out) (i32.shl (local.get $p) (i32.const 5))) (local.get $cols) (local.get $lo) (local.get $hi) (i32.const 0)))))
+
+  ;; Rows [k0, k0 + depth) of quantized panel p as float32 panel rows (32 bytes each) at dst: the
+  ;; block the GEMM multiplies next, widened once and read by every row block of A.
+  (func $dequant_block (param $bits i32) (param $packed i32) (param $scales i32) (param $biases i32) (param $k i32) (param $group i32)
+        (param $k0 i32) (param $depth i32) (param $p i32) (param $dst i32)
+    (local $kk i32) (local $k1 i32) (local $next i32) (local $sp i32) (local $pp i32) (local $w v128) (local $h v128)
+    (local $slo v128) (local $shi v128) (local $blo v128) (local $bhi v128)
+    (local.set $kk (local.get $k0))
+    (local.set $k1 (i32.add (local.get $k0) (local.get $depth)))
+    (local.set $next (local.get $k0))
+    (local.set $pp (i32.add (local.get $packed)
+      (i32.shl (i32.add (i32.mul (local.get $p) (local.get $k)) (local.get $k0)) (select (i32.const 3) (i32.const 2) (i32.eq (local.get $bits) (i32.const 8))))))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_u (local.get $kk) (local.get $k1)))
+      ;; a new group: its scales and biases
+      (if (i32.ge_u (local.get $kk) (local.get $next)) (then
+        (local.set $sp (i32.shl (i32.add
+          (i32.mul (local.get $p) (i32.div_u (i32.sub (i32.add (local.get $k) (local.get $group)) (i32.const 1)) (local.get $group)))
+          (i32.div_u (local.get $kk) (local.get $group))) (i32.const 5)))
+        (local.set $slo (v128.load (i32.add (local.get $scales) (local.get $sp))))
+        (local.set $shi (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp))))
+        (local.set $blo (v128.load (i32.add (local.get $biases) (local.get $sp))))
+        (local.set $bhi (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp))))
+        (local.set $next (i32.mul (i32.add (i32.div_u (local.get $kk) (local.get $group)) (i32.const 1)) (local.get $group)))))
+      (if (i32.eq (local.get $bits) (i32.const 8))
+        (then
+          (local.set $h (i16x8.extend_low_i8x16_u (v128.load64_zero (local.get $pp))))
+          (local.set $w (i32x4.extend_high_i16x8_u (local.get $h)))
+          (local.set $h (i32x4.extend_low_i16x8_u (local.get $h)))
+          (local.set $pp (i32.add (local.get $pp) (i32.const 8))))
+        (else
+          (local.set $w (v128.load32_zero (local.get $pp)))
+          (local.set $h (i32x4.extend_low_i16x8_u (i16x8.extend_low_i8x16_u (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))))
+          (local.set $w (i32x4.extend_low_i16x8_u (i16x8.extend_low_i8x16_u (i8x16.shr_u (local.get $w) (i32.const 4)))))
+          (local.set $pp (i32.add (local.get $pp) (i32.const 4)))))
+      (v128.store (local.get $dst) (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $h)) (local.get $slo) (local.get $blo)))
+      (v128.store offset=16 (local.get $dst) (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $w)) (local.get $shi) (local.get $bhi)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+      (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+      (br $rows))))
+
+  ;; C = A @ W for panels [p0, p1) with W quantized (bits 8 or 4): per block of 256 rows of K and per
+  ;; panel, the block is widened into this thread's `buf` (8 KiB) and multiplied as gemm does.
+  (func (export "gemm_q") (param $ap i32) (param $m i32) (param $packed i32) (param $scales i32) (param $biases i32)
+        (param $k i32) (param $n i32) (param $group i32) (param $bits i32) (param $c i32) (param $ldc i32) (param $buf i32) (param $p0 i32) (param $p1 i32)
+    (local $k0 i32) (local $depth i32) (local $acc i32) (local $i0 i32) (local $iEnd i32) (local $p i32) (local $r0 i32) (local $cols i32)
+    (block $kdone (loop $kloop
+      (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
+      (local.set $depth (select (i32.const 256) (i32.sub (local.get $k) (local.get $k0))
+        (i32.lt_u (i32.const 256) (i32.sub (local.get $k) (local.get $k0)))))
+      (local.set $acc (i32.ne (local.get $k0) (i32.const 0)))
+      (local.set $i0 (i32.const 0))
+      (block $idone (loop $iloop
+        (br_if $idone (i32.ge_u (local.get $i0) (local.get $m)))
+        (local.set $iEnd (select (i32.add (local.get $i0) (i32.const 128)) (local.get $m)
+          (i32.lt_u (i32.add (local.get $i0) (i32.const 128)) (local.get $m))))
+        (local.set $p (local.get $p0))
+        (block $pdone (loop $ploop
+          (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
+          (call $dequant_block (local.get $bits) (local.get $packed) (local.get $scales) (local.get $biases) (local.get $k) (local.get $group)
+            (local.get $k0) (local.get $depth) (local.get $p) (local.get $buf))
+          (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))
+          (if (i32.gt_s (local.get $cols) (i32.const 8)) (then (local.set $cols (i32.const 8))))
+          (local.set $r0 (local.get $i0))
+          (block $rdone (loop $rloop
+            (br_if $rdone (i32.ge_u (local.get $r0) (local.get $iEnd)))
+            (call $block4x8
+              (i32.add (local.get $ap) (i32.shl (i32.add (i32.mul (i32.shr_u (local.get $r0) (i32.const 2)) (local.get $k)) (local.get $k0)) (i32.const 4)))
+              (local.get $buf) (local.get $depth)
+              (i32.add (i32.add (local.get $c) (i32.mul (local.get $r0) (local.get $ldc))) (i32.shl (local.get $p) (i32.const 5)))
+              (local.get $ldc) (i32.sub (local.get $m) (local.get $r0)) (local.get $cols) (local.get $acc))
+            (local.set $r0 (i32.add (local.get $r0) (i32.const 4)))
+            (br $rloop)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $ploop)))
+        (local.set $i0 (local.get $iEnd))
+        (br $iloop)))
+      (local.set $k0 (i32.add (local.get $k0) (i32.const 256)))
+      (br $kloop))))
 
   ;; ---------------------------------------------------------------------------------------------
   ;; matmul epilogue

@@ -1,7 +1,7 @@
-import { broadcastStrides, type Expr } from '@loom/graph';
+import { broadcastStrides, codesPerWord, type Expr } from '@loom/graph';
 import { GLSL } from '../../expr/languages/glsl.ts';
 import { renderExpr } from '../../expr/render-expr.ts';
-import { broadcastOffset, coordinates, int } from '../glsl.ts';
+import { broadcastOffset, coordinates, imod, int } from '../glsl.ts';
 import { input, sample, sizeOfShape, type GlPass, type KernelContext, type TensorInfo } from '../kernel.ts';
 import { PassList, reduce, SUM, type Reduction } from '../reduction.ts';
 
@@ -17,6 +17,43 @@ export function matmulKernel(ctx: KernelContext<'matmul'>): GlPass[] {
 
 export function fusedMatmulKernel(ctx: KernelContext<'fused_matmul'>): GlPass[] {
   return renderMatmul(ctx, ctx.attrs.transposeB, ctx.attrs.epilogue);
+}
+
+/**
+ * A product with a quantized weight: each term unpacks its code from the 24-bit word (a float holds
+ * it exactly: division by a power of two, floor and mod stay exact) and scales it.
+ */
+export function quantizedMatmulKernel(ctx: KernelContext<'quantized_matmul'>): GlPass[] {
+  const { bits, group, zeroPoints, epilogue } = ctx.attrs;
+  const operands = zeroPoints ? 4 : 3;
+  const [a, codes, scales] = ctx.inputs;
+  const extras = ctx.inputs.slice(operands);
+  const out = ctx.output.shape;
+  const size = sizeOfShape(out);
+  if (size === 0) return [];
+  const N = out[out.length - 1]!;
+  const K = a!.shape[a!.shape.length - 1]!;
+  const per = codesPerWord(bits);
+  const setup = [`int n = ${imod('row', N)};`, `int aBase = (row / ${int(N)}) * ${int(K)};`, `int qBase = n * ${int(codes!.shape[1]!)};`, `int sBase = n * ${int(scales!.shape[1]!)};`];
+  const weight = (k: string): string => {
+    const g = `sBase + (${k}) / ${int(group)}`;
+    const zero = zeroPoints ? sample(3, g) : `${2 ** (bits - 1)}.0`;
+    return `(${sample(2, g)} * (${codeOf(sample(1, `qBase + (${k}) / ${int(per)}`), imod(`(${k})`, per), bits)} - ${zero}))`;
+  };
+  const inputs = Array.from({ length: operands }, (_, k) => input(k));
+  const product: Reduction = { what: ctx.node.op, rows: size, count: K, inputs, setup, term: (k) => `${sample(0, `aBase + ${k}`)} * ${weight(k)}`, fold: SUM, unroll: 4 };
+  const list = new PassList();
+  const plain = epilogue && !('in' in epilogue && epilogue.in === 0) ? epilogue : undefined;
+  reduce(list, plain ? { ...product, ...epilogueFinish(plain, extras, out, operands) } : product, ctx.limits.maxLoopIterations);
+  return list.passes;
+}
+
+/** Code `t` (an int expression) of a 24-bit word held in a float: floor(word / 2^(t bits)) mod 2^bits. */
+export function codeOf(word: string, t: string, bits: 8 | 4): string {
+  const per = codesPerWord(bits);
+  let divisor = `${2 ** ((per - 1) * bits)}.0`;
+  for (let u = per - 2; u >= 0; u--) divisor = `(${t} == ${u} ? ${2 ** (u * bits)}.0 : ${divisor})`;
+  return `mod(floor(${word} / ${divisor}), ${2 ** bits}.0)`;
 }
 
 function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | undefined): GlPass[] {
@@ -40,12 +77,12 @@ function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | 
   const setup = [...coordinates('row', out, 'o'), `int aBase = ${aBase};`, `int bBase = ${bBase};`];
   const product: Reduction = { what: ctx.node.op, rows: size, count: K, inputs: [input(0), input(1)], setup, term: (k) => `${aAt(k)} * ${bAt(k)}`, fold: SUM, unroll: 4 };
   const list = new PassList();
-  reduce(list, epilogue ? { ...product, ...epilogueFinish(epilogue, extras, out) } : product, ctx.limits.maxLoopIterations);
+  reduce(list, epilogue ? { ...product, ...epilogueFinish(epilogue, extras, out, 2) } : product, ctx.limits.maxLoopIterations);
   return list.passes;
 }
 
-/** The epilogue on `acc` in the last pass, its inputs (slots 2, ...) broadcast against the output. */
-function epilogueFinish(epilogue: Expr, extras: readonly TensorInfo[], out: readonly number[]): Pick<Reduction, 'finish' | 'finishInputs' | 'helpers'> {
+/** The epilogue on `acc` in the last pass, its inputs (the step's inputs from `first`) broadcast against the output. */
+function epilogueFinish(epilogue: Expr, extras: readonly TensorInfo[], out: readonly number[], first: number): Pick<Reduction, 'finish' | 'finishInputs' | 'helpers'> {
   const rendered = renderExpr(GLSL, epilogue, [{ value: 'acc', dtype: 'f32' }, ...extras.map((x, k) => ({ value: `xv${k}`, dtype: x.dtype }))]);
   const finish = (at: (k: number, index: string) => string) => {
     const loads = extras.flatMap((x, k) => {
@@ -54,5 +91,5 @@ function epilogueFinish(epilogue: Expr, extras: readonly TensorInfo[], out: read
     });
     return [...loads, ...rendered.statements, `return ${rendered.result};`];
   };
-  return { finish, finishInputs: extras.map((_, k) => input(2 + k)), helpers: rendered.helpers };
+  return { finish, finishInputs: extras.map((_, k) => input(first + k)), helpers: rendered.helpers };
 }

@@ -1,4 +1,4 @@
-import { broadcastStrides, type Expr } from '@loom/graph';
+import { broadcastStrides, codesPerWord, type Expr } from '@loom/graph';
 import { WebGpuLimitError } from '../errors.ts';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
 import { WGSL } from '../../expr/languages/wgsl.ts';
@@ -44,6 +44,35 @@ export function matmulKernel(ctx: KernelContext<'matmul'>): KernelLaunch[] {
 
 export function fusedMatmulKernel(ctx: KernelContext<'fused_matmul'>): KernelLaunch[] {
   return renderMatmul(ctx, ctx.attrs.transposeB, ctx.attrs.epilogue);
+}
+
+/**
+ * A product with a quantized weight: the same two kernels, reading B as W^T ([N, K]) through `wq`,
+ * which unpacks a code from its 24-bit word and scales it (W = scale * (code - zero point)). The
+ * codes (a third of the float32 weight's bytes at 8 bits, a sixth at 4) are what streams.
+ */
+export function quantizedMatmulKernel(ctx: KernelContext<'quantized_matmul'>): KernelLaunch[] {
+  const { bits, group, zeroPoints } = ctx.attrs;
+  return renderMatmul(ctx, true, ctx.attrs.epilogue, { bits, group, zeroPoints });
+}
+
+interface QuantizedB {
+  readonly bits: 8 | 4;
+  readonly group: number;
+  readonly zeroPoints: boolean;
+}
+
+/** WGSL of `wq(n, k)`: weight (k, n) of a quantized B, from Q (codes), S (scales) and Z (zero points). */
+function quantizedRead(q: QuantizedB): string[] {
+  const per = codesPerWord(q.bits);
+  return [
+    'fn wq(n: u32, k: u32) -> f32 {',
+    `  let word = u32(Q[n * p.q_words + k / ${per}u]);`,
+    `  let code = f32((word >> ((k % ${per}u) * ${q.bits}u)) & ${2 ** q.bits - 1}u);`,
+    '  let g = n * p.q_groups + k / p.q_group;',
+    `  return S[g] * (code - ${q.zeroPoints ? 'Z[g]' : `${2 ** (q.bits - 1)}.0`});`,
+    '}',
+  ];
 }
 
 interface BatchLayout {
@@ -102,14 +131,17 @@ function batchOffsets(layout: BatchLayout, params: Params): string[] {
   return lines;
 }
 
-function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | undefined): KernelLaunch[] {
-  const [a, b, ...extras] = ctx.inputs;
+function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | undefined, quantized?: QuantizedB): KernelLaunch[] {
+  const operands = quantized ? (quantized.zeroPoints ? 4 : 3) : 2;
+  const [a, b] = ctx.inputs;
+  const extras = ctx.inputs.slice(operands);
   const out = ctx.output.shape;
   const rank = out.length;
   const N = out[rank - 1]!;
   const K = a!.shape[a!.shape.length - 1]!;
   if (sizeOfShape(out) === 0) return [];
-  const layout = batchLayout(a!.shape, b!.shape, out, K);
+  // a quantized B is one [N, K] matrix, read transposed through wq
+  const layout = batchLayout(a!.shape, quantized ? [N, K] : b!.shape, out, K);
   const M = layout.M;
   const skinny = M <= SKINNY_LIMIT;
   const rowsPerGroup = skinny ? Math.min(nextPow2(M), SKINNY_ROWS) : TILE;
@@ -120,7 +152,10 @@ function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | 
   // x @ W^T with W larger than one storage binding (a tied LM head): one launch per block of W's rows
   const rowBytes = K * 4;
   let chunk = N;
-  if (transposeB && sizeOfShape(b!.shape.slice(0, -2)) === 1 && N * rowBytes > ctx.limits.maxStorageBufferBindingSize) {
+  if (quantized) {
+    const bytes = sizeOfShape(b!.shape) * 4;
+    if (bytes > ctx.limits.maxStorageBufferBindingSize) throw new WebGpuLimitError(`quantized_matmul (node %${ctx.node.id}): the codes of ${b!.label} (${bytes} bytes) exceed the device's maxStorageBufferBindingSize`);
+  } else if (transposeB && sizeOfShape(b!.shape.slice(0, -2)) === 1 && N * rowBytes > ctx.limits.maxStorageBufferBindingSize) {
     const alignment = ctx.limits.minStorageBufferOffsetAlignment;
     const step = alignment / gcd(rowBytes, alignment);
     chunk = Math.floor(Math.floor(ctx.limits.maxStorageBufferBindingSize / rowBytes) / step) * step;
@@ -143,6 +178,7 @@ function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | 
       .u32('m_groups', mGroups)
       .u32('row_groups', layout.count * mGroups)
       .u32('transpose_b', transposeB ? 1 : 0);
+    if (quantized) params.u32('q_words', b!.shape[1]!).u32('q_groups', ctx.inputs[2]!.shape[1]!).u32('q_group', quantized.group);
     const batchLines = batchOffsets(layout, params);
     // epilogue: extra inputs broadcast against the output; offsets from the linear output index `oi`
     const extraAccess = extras.map((x) => ({ shape: x!.shape, access: classifyAccess(x!.shape, out) }));
@@ -163,23 +199,29 @@ function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | 
           ]
         : [`C[out_base + row * p.N + p.n_offset + col] = ${value};`];
     if (!wgsl) {
+      const weight = quantized
+        ? [storageDecl(1, 'Q', 'i32', 'read'), storageDecl(2, 'S', 'f32', 'read'), ...(quantized.zeroPoints ? [storageDecl(3, 'Z', 'f32', 'read')] : [])]
+        : [storageDecl(1, 'B', 'f32', 'read')];
       const head = [
         storageDecl(0, 'A', 'f32', 'read'),
-        storageDecl(1, 'B', 'f32', 'read'),
-        ...extras.map((x, k) => storageDecl(2 + k, `X${k}`, x!.dtype, 'read')),
-        storageDecl(2 + extras.length, 'C', 'f32', 'read_write'),
-        params.declare(3 + extras.length),
+        ...weight,
+        ...extras.map((x, k) => storageDecl(operands + k, `X${k}`, x!.dtype, 'read')),
+        storageDecl(operands + extras.length, 'C', 'f32', 'read_write'),
+        params.declare(operands + 1 + extras.length),
         ...(rendered?.helpers ?? []),
+        ...(quantized ? quantizedRead(quantized) : []),
       ];
-      wgsl = [...head, ...(skinny ? skinnyBody(rowsPerGroup, batchLines, store) : tiledBody(batchLines, store))].join('\n');
+      wgsl = [...head, ...(skinny ? skinnyBody(rowsPerGroup, batchLines, store, Boolean(quantized)) : tiledBody(batchLines, store, Boolean(quantized)))].join('\n');
     }
     launches.push({
       wgsl,
       workgroups: [nGroups, rowGroups[0], rowGroups[1]],
       bindings: [
         { buffer: input(0) },
-        chunk === N ? { buffer: input(1) } : { buffer: input(1), offset: first * rowBytes, size: count * rowBytes },
-        ...extras.map((_, k) => ({ buffer: input(2 + k) })),
+        ...(quantized
+          ? Array.from({ length: operands - 1 }, (_, k) => ({ buffer: input(1 + k) }))
+          : [chunk === N ? { buffer: input(1) } : { buffer: input(1), offset: first * rowBytes, size: count * rowBytes }]),
+        ...extras.map((_, k) => ({ buffer: input(operands + k) })),
         { buffer: OUTPUT },
       ],
       params: params.data(),
@@ -193,7 +235,8 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
-function tiledBody(batchLines: string[], store: (value: string) => string[]): string[] {
+/** `quantized`: B is read as W^T through wq (only the transposed branch is emitted). */
+function tiledBody(batchLines: string[], store: (value: string) => string[], quantized: boolean): string[] {
   const indent = (lines: string[], by: string) => lines.map((l) => by + l);
   return [
     `const TILE = ${TILE}u;`,
@@ -222,15 +265,23 @@ function tiledBody(batchLines: string[], store: (value: string) => string[]): st
     '      if (tile_m + am < p.M && k0 + ak < p.K) { av = A[a_off + (tile_m + am) * p.K + k0 + ak]; }',
     '      As[ak * STRIDE + am] = av;',
     '      var bv = 0.0;',
-    '      if (p.transpose_b == 1u) {',
-    '        let bn = idx / DEPTH; let bk = idx % DEPTH;',
-    '        if (tile_n + bn < p.n_count && k0 + bk < p.K) { bv = B[b_off + (tile_n + bn) * p.K + k0 + bk]; }',
-    '        Bs[bk * STRIDE + bn] = bv;',
-    '      } else {',
-    '        let bk = idx / TILE; let bn = idx % TILE;',
-    '        if (tile_n + bn < p.n_count && k0 + bk < p.K) { bv = B[b_off + (k0 + bk) * p.N + tile_n + bn]; }',
-    '        Bs[bk * STRIDE + bn] = bv;',
-    '      }',
+    ...(quantized
+      ? [
+          '      let bn = idx / DEPTH; let bk = idx % DEPTH;',
+          '      if (tile_n + bn < p.n_count && k0 + bk < p.K) { bv = wq(tile_n + bn, k0 + bk); }',
+          '      Bs[bk * STRIDE + bn] = bv;',
+        ]
+      : [
+          '      if (p.transpose_b == 1u) {',
+          '        let bn = idx / DEPTH; let bk = idx % DEPTH;',
+          '        if (tile_n + bn < p.n_count && k0 + bk < p.K) { bv = B[b_off + (tile_n + bn) * p.K + k0 + bk]; }',
+          '        Bs[bk * STRIDE + bn] = bv;',
+          '      } else {',
+          '        let bk = idx / TILE; let bn = idx % TILE;',
+          '        if (tile_n + bn < p.n_count && k0 + bk < p.K) { bv = B[b_off + (k0 + bk) * p.N + tile_n + bn]; }',
+          '        Bs[bk * STRIDE + bn] = bv;',
+          '      }',
+        ]),
     '    }',
     '    workgroupBarrier();',
     '    for (var k = 0u; k < DEPTH; k++) {',
@@ -256,7 +307,8 @@ function tiledBody(batchLines: string[], store: (value: string) => string[]): st
   ];
 }
 
-function skinnyBody(rows: number, batchLines: string[], store: (value: string) => string[]): string[] {
+/** `quantized`: B is read as W^T through wq (only the transposed branch is emitted). */
+function skinnyBody(rows: number, batchLines: string[], store: (value: string) => string[], quantized: boolean): string[] {
   const indent = (lines: string[], by: string) => lines.map((l) => by + l);
   const cols = [0, 1, 2, 3].slice(0, SKINNY_COLS);
   const colIndex = (c: number) => `min(n0 + ${c * SKINNY_THREADS}u, p.n_count - 1u)`;
@@ -282,19 +334,29 @@ function skinnyBody(rows: number, batchLines: string[], store: (value: string) =
     '    }',
     '    workgroupBarrier();',
     '    let kn = min(KC, p.K - k0);',
-    '    if (p.transpose_b == 1u) {',
-    ...cols.map((c) => `      let r${c} = b_off + ${colIndex(c)} * p.K + k0;`),
-    '      for (var k = 0u; k < kn; k++) {',
-    `        let bv = vec4<f32>(${cols.map((c) => `B[r${c} + k]`).join(', ')});`,
-    ...Array.from({ length: rows }, (_, m) => `        acc${m} += As[${m}u * KC + k] * bv;`),
-    '      }',
-    '    } else {',
-    '      for (var k = 0u; k < kn; k++) {',
-    '        let r = b_off + (k0 + k) * p.N;',
-    `        let bv = vec4<f32>(${cols.map((c) => `B[r + ${colIndex(c)}]`).join(', ')});`,
-    ...Array.from({ length: rows }, (_, m) => `        acc${m} += As[${m}u * KC + k] * bv;`),
-    '      }',
-    '    }',
+    ...(quantized
+      ? [
+          ...cols.map((c) => `    let n${c} = ${colIndex(c)};`),
+          '    for (var k = 0u; k < kn; k++) {',
+          `      let bv = vec4<f32>(${cols.map((c) => `wq(n${c}, k0 + k)`).join(', ')});`,
+          ...Array.from({ length: rows }, (_, m) => `      acc${m} += As[${m}u * KC + k] * bv;`),
+          '    }',
+        ]
+      : [
+          '    if (p.transpose_b == 1u) {',
+          ...cols.map((c) => `      let r${c} = b_off + ${colIndex(c)} * p.K + k0;`),
+          '      for (var k = 0u; k < kn; k++) {',
+          `        let bv = vec4<f32>(${cols.map((c) => `B[r${c} + k]`).join(', ')});`,
+          ...Array.from({ length: rows }, (_, m) => `        acc${m} += As[${m}u * KC + k] * bv;`),
+          '      }',
+          '    } else {',
+          '      for (var k = 0u; k < kn; k++) {',
+          '        let r = b_off + (k0 + k) * p.N;',
+          `        let bv = vec4<f32>(${cols.map((c) => `B[r + ${colIndex(c)}]`).join(', ')});`,
+          ...Array.from({ length: rows }, (_, m) => `        acc${m} += As[${m}u * KC + k] * bv;`),
+          '      }',
+          '    }',
+        ]),
     '    workgroupBarrier();',
     '  }',
     ...Array.from({ length: rows }, (_, m) => [

@@ -1,0 +1,72 @@
+import { checkCodeWords, codeAt, sizeOf } from '@loom/graph';
+import { applyEpilogue, type EpilogueArrays, type MatmulContext } from './matmul.ts';
+import { quantizedPanels, type QuantizedWeightArrays } from '../wasm-runtime/quantized-panels.ts';
+import { CHUNK_END, CHUNK_START, perThread } from '../wasm-runtime/thread-pool.ts';
+
+/** Bytes of one thread's widened block of a quantized panel (256 rows of 8 floats) in gemm_q. */
+const BLOCK_BYTES = 256 * 8 * 4;
+
+/**
+ * out [..., M, N] = a [..., M, K] @ W, W quantized (the q8 / q4 stores), on the WebAssembly kernels:
+ * one row (decoding) streams the codes once, widening them in registers (gemv_q8 / gemv_q4, a group's
+ * sum scaled once); more rows pack A as gemm does and widen each 256-row block of a panel once for
+ * all of them (gemm_q). Threads split the columns. Returns whether `epilogue` was applied.
+ */
+export function quantizedMatmul(ctx: MatmulContext, a: Float32Array, aShape: readonly number[], w: QuantizedWeightArrays, out: Float32Array, epilogue?: EpilogueArrays): boolean {
+  const { rt, settings: s } = ctx;
+  const { k, n } = w;
+  const m = sizeOf(aShape) / k;
+  if (m === 0 || n === 0) return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
+  const panels = quantizedPanelsChecked(ctx, w);
+  const groups = Math.ceil(k / w.group);
+  const aHeap = rt.heap.addressOf(a);
+  const cHeap = rt.heap.addressOf(out);
+  const aBytes = aHeap < 0 ? m * k * 4 : 0;
+  const cBytes = cHeap < 0 ? m * n * 4 : 0;
+  const threads = m * n * k < s.parallelFrom ? 1 : s.threads;
+  const panelCount = Math.ceil(n / 8);
+  const extra = m === 1 ? groups * 4 : Math.ceil(m / 4) * k * 16 + BLOCK_BYTES * threads;
+  const scratch = rt.scratch(aBytes + cBytes + extra);
+  const aAt = aHeap < 0 ? scratch : aHeap;
+  if (aBytes > 0) new Float32Array(rt.heap.memory.buffer, aAt, m * k).set(a.subarray(0, m * k));
+  const cAt = cHeap < 0 ? scratch + aBytes : cHeap;
+  const work = scratch + aBytes + cBytes;
+  if (m === 1) {
+    // the group sums of x, which the zero points (biases) multiply
+    const x = new Float32Array(rt.heap.memory.buffer, aAt, k);
+    const sums = new Float32Array(rt.heap.memory.buffer, work, groups);
+    for (let g = 0; g < groups; g++) {
+      let sum = 0;
+      for (let i = g * w.group; i < Math.min(k, (g + 1) * w.group); i++) sum += x[i]!;
+      sums[g] = sum;
+    }
+    rt.parallel(s, w.bits === 8 ? 'gemv_q8' : 'gemv_q4', [aAt, panels.packed, panels.scales, panels.biases, work, k, n, w.group, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
+  } else {
+    const blocks = Math.ceil(m / 4);
+    rt.parallel(s, 'pack_a', [aAt, k * 4, m, k, work, CHUNK_START, CHUNK_END], blocks, m * k < 4 * s.parallelFrom ? 1 : s.threads);
+    const buf = work + blocks * k * 16;
+    rt.parallel(s, 'gemm_q', [work, m, panels.packed, panels.scales, panels.biases, k, n, w.group, w.bits, cAt, n * 4, perThread(buf, BLOCK_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
+  }
+  if (cHeap < 0) out.set(new Float32Array(rt.heap.memory.buffer, cAt, m * n));
+  return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
+}
+
+/** The kept panels; the code words are checked once, when the panels are made. */
+function quantizedPanelsChecked({ rt }: MatmulContext, w: QuantizedWeightArrays) {
+  return quantizedPanels(rt, w, () => checkCodeWords('quantized_matmul', w.codes));
+}
+
+/** The float matrix of a quantized weight into `out` ([k, n], or [n, k] with `transpose`), for graphs that read it. */
+export function dequantizeInto(codes: Int32Array, scales: Float32Array, zeroPoints: Float32Array | undefined, out: Float32Array, bits: 8 | 4, group: number, k: number, transpose: boolean): void {
+  checkCodeWords('dequantize', codes);
+  const n = out.length / Math.max(k, 1);
+  const words = codes.length / Math.max(n, 1);
+  const groups = scales.length / Math.max(n, 1);
+  for (let col = 0; col < n; col++) {
+    for (let kk = 0; kk < k; kk++) {
+      const g = col * groups + Math.floor(kk / group);
+      const zero = zeroPoints ? zeroPoints[g]! : 2 ** (bits - 1);
+      out[transpose ? col * k + kk : kk * n + col] = scales[g]! * (codeAt(codes, bits, words, col, kk) - zero);
+    }
+  }
+}

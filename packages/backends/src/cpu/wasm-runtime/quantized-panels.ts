@@ -1,0 +1,102 @@
+import { codesPerWord } from '@loom/graph';
+import { registerArena } from '../kernels/resident-weights.ts';
+import type { WasmRuntime } from './runtime.ts';
+
+/**
+ * A quantized weight in the kernels' layout (../wasm/kernels.wat, "quantized weights"): codes in
+ * column panels of 8, one byte (8 bits) or half a byte (4 bits) a weight, and per panel and group
+ * 8 scales and 8 biases (bias = -scale * zero point). Made once per weight from the graph's codes
+ * tensor (24 bits a word) and kept in the heap, keyed by that tensor.
+ */
+export interface QuantizedPanels {
+  readonly packed: number;
+  readonly scales: number;
+  readonly biases: number;
+  readonly bits: 8 | 4;
+  readonly group: number;
+  readonly k: number;
+  readonly n: number;
+}
+
+export interface QuantizedWeightArrays {
+  readonly codes: Int32Array;
+  readonly scales: Float32Array;
+  readonly zeroPoints: Float32Array | undefined;
+  readonly bits: 8 | 4;
+  readonly group: number;
+  readonly k: number;
+  readonly n: number;
+}
+
+const kept = new WeakMap<Int32Array, QuantizedPanels>();
+let blocks: number[] = [];
+let bytes = 0;
+let owner: WasmRuntime | undefined;
+const held = new Set<Int32Array>();
+
+registerArena(() => {
+  for (const b of blocks) owner?.heap.release(b);
+  blocks = [];
+  bytes = 0;
+  for (const codes of held) kept.delete(codes);
+  held.clear();
+}, () => bytes);
+
+/** Bytes of the kept layout of a K x N weight: codes, then scales and biases. */
+export function quantizedPanelBytes(bits: 8 | 4, group: number, k: number, n: number): number {
+  const panels = Math.ceil(n / 8);
+  return panels * k * (bits === 8 ? 8 : 4) + 2 * panels * Math.ceil(k / group) * 32;
+}
+
+/** The kept panels of a quantized weight, made now on first use (after `check`, which may throw). */
+export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check: () => void): QuantizedPanels {
+  const known = kept.get(w.codes);
+  if (known) return known;
+  check();
+  owner = rt;
+  const { bits, group, k, n } = w;
+  const panels = Math.ceil(n / 8);
+  const groups = Math.ceil(k / group);
+  const rowBytes = bits === 8 ? 8 : 4;
+  const codeBytes = panels * k * rowBytes;
+  const tableBytes = panels * groups * 32;
+  const packed = rt.heap.alloc(codeBytes + 2 * tableBytes);
+  const scales = packed + codeBytes;
+  const biases = scales + tableBytes;
+  const codeView = new Uint8Array(rt.heap.memory.buffer, packed, codeBytes);
+  codeView.fill(0);
+  const scaleView = new Float32Array(rt.heap.memory.buffer, scales, 2 * tableBytes / 4);
+  scaleView.fill(0); // columns past n: zero scale and bias
+  const biasView = scaleView.subarray(tableBytes / 4);
+  const per = codesPerWord(bits);
+  const words = Math.ceil(k / per);
+  const mask = 2 ** bits - 1;
+  const middle = 2 ** (bits - 1);
+  for (let col = 0; col < n; col++) {
+    const p = col >> 3;
+    const j = col & 7;
+    const panel = p * k * rowBytes;
+    for (let word = 0; word < words; word++) {
+      const value = w.codes[col * words + word]!;
+      for (let t = 0; t < per; t++) {
+        const kk = word * per + t;
+        if (kk >= k) break;
+        const code = (value >> (t * bits)) & mask;
+        if (bits === 8) codeView[panel + kk * 8 + j] = code;
+        else codeView[panel + kk * 4 + (j & 3)]! |= j < 4 ? code : code << 4;
+      }
+    }
+    for (let g = 0; g < groups; g++) {
+      const scale = w.scales[col * groups + g]!;
+      const zero = w.zeroPoints ? w.zeroPoints[col * groups + g]! : middle;
+      scaleView[(p * groups + g) * 8 + j] = scale;
+      biasView[(p * groups + g) * 8 + j] = -scale * zero;
+    }
+  }
+  const result: QuantizedPanels = { packed, scales, biases, bits, group, k, n };
+  kept.set(w.codes, result);
+  held.add(w.codes);
+  blocks.push(packed);
+  bytes += codeBytes + 2 * tableBytes;
+  return result;
+}

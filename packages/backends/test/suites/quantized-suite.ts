@@ -1,0 +1,124 @@
+/**
+ * The q8 / q4 weight stores on one backend, written once and run on cpu, webgpu and webgl
+ * (*-quantized.test.ts): products with quantized weights against the reference interpreter running
+ * the same quantized graph (dequantize + matmul in float64), for 8 and 4 bits, groups of 32, 16 and
+ * whole columns, float16 scales and zero points, one row (decoding) and many (prefill, the tiled
+ * kernels), K not a multiple of the group, N not a multiple of the kernels' panels, epilogues fused
+ * into the product, and a tied weight read both by a gather and transposed by a product.
+ */
+import { quantizeWeights } from '@loom/compiler';
+import { GraphBuilder, InputError, type Graph, type NDArray, type WeightQuantization } from '@loom/graph';
+import { describe, expect, it } from 'vitest';
+import { referenceBackend, WeightStoreError, type Backend, type BackendName, type WeightStore } from '../../src/index.ts';
+import { compare, randomF32, rng } from '../webgpu-data.ts';
+import { runsOn } from './exclusions.ts';
+import { suiteBackend } from './suite-backend.ts';
+
+async function run(backend: Backend, graph: Graph, feeds: Readonly<Record<string, NDArray>>, weights: ReadonlyMap<string, NDArray>, weightStore: WeightStore): Promise<Record<string, NDArray>> {
+  const model = await backend.prepare(graph, weights, { weightStore, cpu: { smallProduct: 0 } });
+  try {
+    return await model.run(feeds);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** x [rows, K] -> gelu(x W1 + b1) (W2)^T + x W3: a plain product, one with an epilogue, one transposed. */
+function mlp(k: number, hidden: number): Graph {
+  const b = new GraphBuilder();
+  const x = b.input('x', 'f32', ['rows', k]);
+  const w1 = b.param('w1', 'f32', [k, hidden]);
+  const b1 = b.param('b1', 'f32', [hidden]);
+  const w2 = b.param('w2', 'f32', [k, hidden]); // read transposed: [hidden] -> [k]
+  const w3 = b.param('w3', 'f32', [k, k]);
+  const h = b.add('gelu', [b.add('add', [b.add('matmul', [x, w1]), b1])]);
+  const y = b.add('add', [b.add('matmul', [h, w2], { transposeB: true }), b.add('matmul', [x, w3])]);
+  return b.build({ y });
+}
+
+function mlpWeights(k: number, hidden: number, seed: number): Map<string, NDArray> {
+  const r = rng(seed);
+  return new Map([
+    ['w1', randomF32([k, hidden], r)],
+    ['b1', randomF32([hidden], r)],
+    ['w2', randomF32([k, hidden], r)],
+    ['w3', randomF32([k, k], r)],
+  ]);
+}
+
+const CASES: readonly [string, WeightQuantization | 'q8' | 'q4', number, number][] = [
+  ['q8 (groups of 32)', 'q8', 64, 40],
+  ['q4 (groups of 32)', 'q4', 64, 40],
+  ['8 bits, one scale per output channel', { bits: 8, group: 'channel', scales: 'f32', zeroPoints: false }, 45, 19],
+  ['4 bits, groups of 16, float16 scales, zero points', { bits: 4, group: 16, scales: 'f16', zeroPoints: true }, 70, 33],
+  ['8 bits, zero points, K not a multiple of the group', { bits: 8, group: 32, scales: 'f32', zeroPoints: true }, 75, 9],
+];
+
+export async function quantizedSuite(name: BackendName): Promise<void> {
+  if (!runsOn('quantized weights', name)) return;
+  const backend = await suiteBackend(name);
+  describe.skipIf(!backend)(`${name} with quantized weights`, { timeout: 180_000 }, () => {
+    const b = backend!;
+
+    it.each(CASES)('%s: equals float64 of the dequantized weights, one row and many', async (_, store, k, hidden) => {
+      const graph = mlp(k, hidden);
+      const weights = mlpWeights(k, hidden, k + hidden);
+      for (const rows of [1, 3, 37]) {
+        const x = randomF32([rows, k], rng(rows));
+        const [got, want, float] = [await run(b, graph, { x }, weights, store), await run(referenceBackend, graph, { x }, weights, store), await run(referenceBackend, graph, { x }, weights, 'f32')];
+        // float32 accumulation of up to ~100 products of O(1) values
+        expect(compare(got['y']!, want['y']!, { atol: 2e-4, rtol: 1e-4 }).worst, `${rows} rows`).toBeLessThanOrEqual(1);
+        // and it is the quantized function: far from the float weights' result (so no float path ran)
+        expect(compare(got['y']!, float['y']!, { atol: 2e-3, rtol: 0 }).worst, `${rows} rows: the quantized result should differ from float32's`).toBeGreaterThan(1);
+      }
+    });
+
+    it('a tied table: the gather reads the float weight, the transposed product its codes', async () => {
+      const g = new GraphBuilder();
+      const ids = g.input('ids', 'i32', [5]);
+      const wte = g.param('wte', 'f32', [50, 48]);
+      const logits = g.add('matmul', [g.add('gather', [wte, ids]), wte], { transposeB: true });
+      const graph = g.build({ logits });
+      const weights = new Map([['wte', randomF32([50, 48], rng(9))]]);
+      const feeds = { ids: { dtype: 'i32' as const, shape: [5], data: Int32Array.from([0, 7, 49, 3, 7]) } };
+      const q = quantizeWeights(graph, weights, { bits: 4, group: 32, scales: 'f32', zeroPoints: false });
+      expect(q.weights.has('wte')).toBe(true); // still gathered
+      expect(q.quantized.map((w) => [w.name, w.transposed])).toEqual([['wte', true]]);
+      const [got, want] = [await run(b, graph, feeds, weights, 'q4'), await run(referenceBackend, graph, feeds, weights, 'q4')];
+      expect(compare(got['logits']!, want['logits']!, { atol: 2e-4, rtol: 1e-4 }).worst).toBeLessThanOrEqual(1);
+    });
+
+    it('dequantize, a graph that reads the matrix itself, plain and transposed', async () => {
+      const q = quantizeWeights(mlp(40, 12), mlpWeights(40, 12, 5), { bits: 4, group: 16, scales: 'f32', zeroPoints: true });
+      const w = q.quantized.find((e) => e.name === 'w1')!;
+      for (const transpose of [false, true]) {
+        const g = new GraphBuilder();
+        const ops = [g.param(w.codes, 'i32', [12, 7]), g.param(w.scales, 'f32', [12, 3]), g.param(w.zeroPoints!, 'f32', [12, 3])];
+        const graph = g.build({ w: g.add('dequantize', ops, { bits: 4, group: 16, k: 40, zeroPoints: true, transpose }) });
+        const [got, want] = [await run(b, graph, {}, q.weights, 'f32'), await run(referenceBackend, graph, {}, q.weights, 'f32')];
+        expect(compare(got['w']!, want['w']!, { atol: 1e-6, rtol: 1e-6 }).worst).toBeLessThanOrEqual(1);
+      }
+    });
+
+    it('a code word outside 24 bits is an InputError naming the op', async () => {
+      const g = new GraphBuilder();
+      const x = g.input('x', 'f32', [2, 6]);
+      const codes = g.param('codes', 'i32', [4, 2]);
+      const scales = g.param('scales', 'f32', [4, 1]);
+      const graph = g.build({ y: g.add('quantized_matmul', [x, codes, scales], { bits: 8, group: 32 }) });
+      const weights = new Map<string, NDArray>([
+        ['codes', { dtype: 'i32', shape: [4, 2], data: Int32Array.from([1, 2, 3, 2 ** 24, 5, 6, 7, 8]) }],
+        ['scales', randomF32([4, 1], rng(2))],
+      ]);
+      const error = await run(b, graph, { x: randomF32([2, 6], rng(3)) }, weights, 'f32').then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(InputError);
+      expect(String(error)).toMatch(/quantized_matmul.*16777216 at position 3/);
+    });
+
+    it.skipIf(name === 'cpu')('the bf16 store is refused by name here', async () => {
+      const error = await run(b, mlp(8, 8), { x: randomF32([1, 8], rng(1)) }, mlpWeights(8, 8, 1), 'bf16').then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(WeightStoreError);
+      expect(String(error)).toContain(`${name}: the bf16 weight store runs on the cpu backend only`);
+    });
+  });
+}

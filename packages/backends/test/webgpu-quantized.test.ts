@@ -1,0 +1,3 @@
+import { quantizedSuite } from './suites/quantized-suite.ts';
+
+await quantizedSuite('webgpu');

@@ -10,6 +10,7 @@ import {
   type GraphNode,
   type NDArray,
   type NodeRef,
+  type QuantizedMatrix,
   type WeightQuantization,
   type Weights,
 } from '@loom/graph';
@@ -37,6 +38,30 @@ export interface QuantizedModel {
   /** The given weights and the quantized ones (floats no longer read are left out). */
   readonly weights: Weights;
   readonly quantized: readonly QuantizedWeight[];
+}
+
+/**
+ * Quantized matrices by weight array, so the graphs of one model (a KV-cache decoder's prefill and
+ * step) share one quantized copy: computed once, packed once by the kernels (keyed by the codes).
+ */
+const quantizedByWeight = new WeakMap<object, Map<string, QuantizedMatrix>>();
+
+function quantizedOnce(value: NDArray, k: number, n: number, transposed: boolean, q: WeightQuantization, what: string): QuantizedMatrix {
+  // the values' fingerprint too: an array changed in place since (a training step) is quantized again
+  const key = `${k}x${n}|${transposed}|${q.bits}|${q.group}|${q.scales}|${q.zeroPoints}|${fingerprint(value.data)}`;
+  let known = quantizedByWeight.get(value.data);
+  if (!known) quantizedByWeight.set(value.data, (known = new Map()));
+  let matrix = known.get(key);
+  if (!matrix) known.set(key, (matrix = quantizeMatrix(value.data, k, n, transposed, q, what)));
+  return matrix;
+}
+
+/** A 32-bit hash of every value (a few ms per million: small next to quantizing them). */
+function fingerprint(data: NDArray['data']): number {
+  const words = data instanceof Float32Array || data instanceof Int32Array ? new Int32Array(data.buffer, data.byteOffset, data.length) : Int32Array.from(data, (x) => Math.fround(x) * 1e6);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193);
+  return h >>> 0;
 }
 
 /**
@@ -72,7 +97,7 @@ export function quantizeWeights(graph: Graph, weights: Weights, quantization: We
     const [rows, cols] = param.type.shape as [number, number];
     const [k, n] = transposed ? [cols, rows] : [rows, cols];
     if (value.data.length !== k * n) throw new InputError(`quantizing weights: weight '${name}' holds ${value.data.length} values, its param is [${rows}, ${cols}]`);
-    const q = quantizeMatrix(value.data, k, n, transposed, quantization, `weight '${name}'`);
+    const q = quantizedOnce(value, k, n, transposed, quantization, `weight '${name}'`);
     const groups = Math.ceil(k / q.group);
     const entry: QuantizedWeight = {
       name,

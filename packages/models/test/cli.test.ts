@@ -71,9 +71,22 @@ describe('loom commands', () => {
     const { greedy_20 } = fixtureJson<{ greedy_20: number[] }>('gpt2-tiny.json');
     const r = await loom('generate', ...gpt2, '--prompt', 'Data visualization empowers users to', '--max-new-tokens', '20', '--threads', '1', '--weight-store', 'f32');
     expect(r).toEqual({ code: 0, stdout: `${gpt2Tokenizer.decode(greedy_20)}\n`, stderr: '' });
-    expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--threads', '2', '--backend', 'reference'), /--threads and --weight-store apply to the cpu backend, not to reference/);
+    expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--threads', '2', '--backend', 'reference'), /--threads and --weight-store bf16 apply to the cpu backend, not to reference/);
+    expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--weight-store', 'bf16', '--backend', 'reference'), /--threads and --weight-store bf16 apply to the cpu backend, not to reference/);
     expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--threads', '0'), /--threads must be a positive integer/);
     expectUserError(await loom('generate', ...gpt2, '--prompt', 'x', '--weight-store', 'f16'), /--weight-store/);
+  });
+
+  it('--weight-store q8 and q4 run on any backend: generate on cpu and reference agree, reverse stays exact, training refuses them', async () => {
+    const { greedy_20 } = fixtureJson<{ greedy_20: number[] }>('gpt2-tiny.json');
+    for (const store of ['q8', 'q4']) {
+      const args = ['generate', ...gpt2, '--prompt', 'Data visualization empowers users to', '--max-new-tokens', '20', '--weight-store', store];
+      const [cpu, reference] = [await loom(...args), await loom(...args, '--backend', 'reference')];
+      expect(cpu).toEqual({ code: 0, stdout: `${gpt2Tokenizer.decode(greedy_20)}\n`, stderr: '' });
+      expect(reference).toEqual(cpu);
+      expect(await loom('reverse', '--weight-store', store, 'hello world')).toEqual({ code: 0, stdout: 'dlrow olleh\n', stderr: '' });
+    }
+    expectUserError(await loom('train', 'reverse', '--weight-store', 'q8', '--steps', '1', '--out', 'never-written'), /--weight-store q8: training updates float32 weights/);
   });
 
   it('generate samples reproducibly with a seed, one line per prompt', async () => {

@@ -104,7 +104,7 @@ describe('fuzz: command-line arguments', () => {
   const plausible: Record<string, string[]> = {
     '--backend': ['cpu', 'reference', 'tpu'],
     '--threads': ['1', '2', '3', '0'],
-    '--weight-store': ['f32', 'bf16', 'f16'],
+    '--weight-store': ['f32', 'bf16', 'q8', 'q4', 'f16'],
     '--max-memory': ['1', '64', '4096', '0'],
     '--seed': ['0', '7', '4294967295', '4294967296'],
     '--temperature': ['0', '0.7', '1', '2'],

@@ -1,4 +1,4 @@
-import { bindInputs, checkWeights, type DimBindings, type Expr, formatExpr, graphInputs, LoomError, nodeName, normalizeAxis, resolveDim, resolveShape, stateNames, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
+import { bindInputs, checkCodeWords, checkWeights, codesPerWord, type DimBindings, type Expr, formatExpr, graphInputs, LoomError, nodeName, normalizeAxis, resolveDim, resolveShape, stateNames, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
 import type { Plan } from '@loom/compiler';
 import { renderStep } from './render/render-step.ts';
 import { createCpuRuntime, type CpuRuntime } from './runtime.ts';
@@ -10,6 +10,7 @@ import { InvariantSteps } from './invariant-steps.ts';
 import { contiguousLayout, isContiguous, reshapeLayout, sliceLayout, transposeLayout, type Layout } from './layout.ts';
 import { WasmRuntime, type CpuKernelOptions, type KernelSettings } from './wasm-runtime/runtime.ts';
 import { weightPanels } from './wasm-runtime/weight-panels.ts';
+import { quantizedPanelBytes, quantizedPanels } from './wasm-runtime/quantized-panels.ts';
 import { firstNonFiniteIndex, type NonFiniteTrace } from '../finite-outputs.ts';
 import { checkMemoryBudget, defaultMaxMemory, runBytes, staticBytes, type ModelBytes } from '../memory-budget.ts';
 import { cpuThreads, workerBytes } from './cpu-threads.ts';
@@ -340,7 +341,7 @@ export class CpuProgram {
   private time(step: number, node: GraphNode, ms: number): void {
     this.lastStepMs[step] = ms;
     const { op, attrs } = node;
-    const kind = op === 'fused_matmul' || op === 'fused_matmul_rope' ? `fused_matmul ${formatExpr(attrs['epilogue'] as Expr)}` : op === 'fused_elementwise' ? `fused_elementwise ${formatExpr(attrs['expr'] as Expr)}` : op;
+    const kind = op === 'fused_matmul' || op === 'fused_matmul_rope' || op === 'quantized_matmul' ? `${op === 'quantized_matmul' ? `quantized_matmul q${String(attrs['bits'])}` : 'fused_matmul'} ${formatExpr(attrs['epilogue'] as Expr)}` : op === 'fused_elementwise' ? `fused_elementwise ${formatExpr(attrs['expr'] as Expr)}` : op;
     const t = this.timings!.get(kind) ?? { calls: 0, ms: 0 };
     t.calls++;
     t.ms += ms;
@@ -352,6 +353,10 @@ export class CpuProgram {
     const { graph } = this.plan;
     for (const step of this.plan.steps) {
       const node = graph.nodes[step.node]!;
+      if (node.op === 'quantized_matmul') {
+        this.packQuantized(node);
+        continue;
+      }
       if (!MATMUL_OPS.has(node.op)) continue;
       const b = graph.nodes[node.inputs[1]!]!;
       const data = this.params.get(this.plan.nodeBuffer[b.id]!);
@@ -365,6 +370,21 @@ export class CpuProgram {
       weightPanels(this.rt, this.settings, data, k, n, transposeB, oneRow && this.settings.weightStore === 'bf16' ? 'bf16' : 'f32');
     }
     this.rt.shrinkScratch();
+  }
+
+  /** A quantized product's kept panels, made now when its codes, scales and zero points are weights. */
+  private packQuantized(node: GraphNode): void {
+    const param = (k: number) => {
+      const input = this.plan.graph.nodes[node.inputs[k]!]!;
+      return input.op === 'param' ? this.params.get(this.plan.nodeBuffer[input.id]!) : undefined;
+    };
+    const [codes, scales] = [param(1), param(2)];
+    const zeroPoints = node.attrs['zeroPoints'] ? param(3) : undefined;
+    if (!(codes instanceof Int32Array) || !(scales instanceof Float32Array) || (node.attrs['zeroPoints'] && !(zeroPoints instanceof Float32Array))) return;
+    const a = this.plan.graph.nodes[node.inputs[0]!]!.type.shape;
+    const k = a[a.length - 1] as number;
+    const w = { codes, scales, zeroPoints: zeroPoints as Float32Array | undefined, bits: node.attrs['bits'] as 8 | 4, group: node.attrs['group'] as number, k, n: codes.length / Math.ceil(k / codesPerWord(node.attrs['bits'] as 8 | 4)) };
+    quantizedPanels(this.rt, w, () => checkCodeWords('quantized_matmul', codes));
   }
 
   private isView(node: GraphNode): boolean {
@@ -435,6 +455,15 @@ function packedWeightBytes(plan: Plan, weightStore: KernelSettings['weightStore'
   let bytes = 0;
   for (const step of plan.steps) {
     const node = plan.graph.nodes[step.node]!;
+    if (node.op === 'quantized_matmul') {
+      const codes = plan.graph.nodes[node.inputs[1]!]!;
+      const a = plan.graph.nodes[node.inputs[0]!]!.type.shape;
+      const key = `${nodeName(codes)}|quantized`;
+      if (codes.op !== 'param' || seen.has(key)) continue;
+      seen.add(key);
+      bytes += quantizedPanelBytes(node.attrs['bits'] as 8 | 4, node.attrs['group'] as number, a[a.length - 1] as number, codes.type.shape[0] as number);
+      continue;
+    }
     if (!MATMUL_OPS.has(node.op)) continue;
     const b = plan.graph.nodes[node.inputs[1]!]!;
     if (b.op !== 'param' || b.type.shape.some((d) => typeof d !== 'number')) continue;

@@ -1,6 +1,8 @@
 /**
- * An ONNX ModelProto under construction (onnx-proto's generated protobuf messages): nodes, int64 /
- * float / int32 initializers, typed graph inputs and outputs with symbolic dims as dim_param.
+ * An ONNX ModelProto under construction (onnx-proto's generated protobuf messages): nodes (of the
+ * default domain, or of another such as onnxruntime's `com.microsoft`, each imported at the version
+ * asked), int64 / float / int32 / uint8 initializers, typed graph inputs and outputs with symbolic
+ * dims as dim_param.
  * Initializers above a size limit in total go to an external data file, as the ONNX spec lays out;
  * that file is handed out tensor by tensor (ExternalData.chunks), never as one array.
  */
@@ -39,6 +41,8 @@ export class OnnxModel {
   private readonly initializers: Initializer[] = [];
   private readonly inputs: OnnxTypes.IValueInfoProto[] = [];
   private readonly outputs: OnnxTypes.IValueInfoProto[] = [];
+  /** Operator sets other than the default domain that nodes use: domain -> version. */
+  private readonly domains = new Map<string, number>();
   private nextId = 0;
 
   /** A fresh value name. */
@@ -50,6 +54,17 @@ export class OnnxModel {
   node(opType: string, inputs: readonly string[], attributes: Readonly<Record<string, Attribute>> = {}, output = this.name(opType.toLowerCase())): string {
     const attribute = Object.entries(attributes).map(([name, value]) => attributeProto(name, value));
     this.nodes.push({ opType, name: `${opType}_${this.nextId++}`, input: [...inputs], output: [output], attribute });
+    return output;
+  }
+
+  /** A node of an operator set other than ONNX's own (`com.microsoft`'s contrib ops), imported at `version`; returns the output's name. */
+  domainNode(domain: string, version: number, opType: string, inputs: readonly string[], attributes: Readonly<Record<string, Attribute>> = {}): string {
+    const known = this.domains.get(domain);
+    if (known !== undefined && known !== version) throw new Error(`onnx model: the operator set '${domain}' is imported at version ${known}, a node asks for ${version}`);
+    this.domains.set(domain, version);
+    const output = this.name(opType.toLowerCase());
+    const attribute = Object.entries(attributes).map(([name, value]) => attributeProto(name, value));
+    this.nodes.push({ opType, domain, name: `${opType}_${this.nextId++}`, input: [...inputs], output: [output], attribute });
     return output;
   }
 
@@ -68,6 +83,15 @@ export class OnnxModel {
   tensor(name: string, array: NDArray): string {
     const bytes = () => bytesOf(array.dtype === 'f32' ? (array.data instanceof Float32Array ? array.data : Float32Array.from(array.data)) : array.data instanceof Int32Array ? array.data : Int32Array.from(array.data));
     this.initializers.push({ proto: { name, dims: [...array.shape], dataType: elemType(array.dtype) }, byteLength: array.data.length * 4, bytes });
+    return name;
+  }
+
+  /**
+   * A uint8 initializer of `byteLength` bytes (packed quantized codes), made by `bytes` only when the
+   * model is encoded or its data file written, so that a large one is never held beside the weights.
+   */
+  uint8s(name: string, dims: readonly number[], byteLength: number, bytes: () => Uint8Array): string {
+    this.initializers.push({ proto: { name, dims: [...dims], dataType: OnnxDataType.UINT8 }, byteLength, bytes });
     return name;
   }
 
@@ -115,7 +139,7 @@ export class OnnxModel {
     const model = onnx.ModelProto.create({
       irVersion: 9,
       producerName: options.producer,
-      opsetImport: [{ domain: '', version: options.opset }],
+      opsetImport: [{ domain: '', version: options.opset }, ...[...this.domains].map(([domain, version]) => ({ domain, version }))],
       graph: { name: 'loom', node: this.nodes, initializer, input: this.inputs, output: this.outputs },
     });
     const bytes = onnx.ModelProto.encode(model).finish();

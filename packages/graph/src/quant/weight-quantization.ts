@@ -65,7 +65,8 @@ export function checkQuantization(q: WeightQuantization): void {
  * rule): the group's value of largest magnitude m gets code 0, scale = m / -8, codes in [0, 15].
  * Asymmetric: the group's range widened to include 0 maps onto [0, 2^bits - 1]. Codes are computed
  * against the stored scale (rounded to float16 first when asked), so dequantizing reproduces them.
- * A non-finite weight is an InputError naming `what` and its position.
+ * A non-finite weight is an InputError naming `what` and its position, and so is a group whose scale
+ * the store cannot hold (past 65504 in float16: weights beyond about 8.3e6 at 8 bits).
  */
 export function quantizeMatrix(w: ArrayLike<number>, k: number, n: number, transposed: boolean, q: WeightQuantization, what = 'weight'): QuantizedMatrix {
   checkQuantization(q);
@@ -104,6 +105,8 @@ export function quantizeMatrix(w: ArrayLike<number>, k: number, n: number, trans
         scale = stored(q.bits === 8 ? Math.abs(extreme) / 127 : extreme / -8);
         zero = middle;
       }
+      // a scale past what the store holds (float16's 65504) is Infinity, and Infinity * 0 makes the whole group NaN
+      if (!Number.isFinite(scale)) throw new InputError(`${what}: output column ${col}, K ${k0} to ${k1 - 1} (largest magnitude ${Math.max(max, -min)}) needs a scale beyond what ${q.scales} scales hold`);
       scales[col * groups + g] = scale;
       for (let kk = k0; kk < k1; kk++) {
         const code = scale === 0 ? zero : Math.min(top, Math.max(0, Math.round(w[at(kk, col)]! / scale) + zero));

@@ -14,7 +14,7 @@ export function backendOption(): Option {
 export interface CpuKernelFlags {
   backend: string;
   threads?: number;
-  weightStore?: 'f32' | 'bf16';
+  weightStore?: 'f32' | 'bf16' | 'q8' | 'q4';
   /** --max-memory, in MiB */
   maxMemory?: number;
   /** commander's name for --allow-nonfinite */
@@ -59,25 +59,26 @@ export async function commandBackend(flags: CpuKernelFlags): Promise<Backend> {
   return flags.allowNonfinite ? backend : requireFiniteOutputs(backend);
 }
 
-/** `--threads <n>`, `--weight-store <f32|bf16>` and `--max-memory <MiB>`: how the cpu backend runs (see cpuPrepareOptions). */
+/** `--threads <n>`, `--weight-store <f32|bf16|q8|q4>` and `--max-memory <MiB>`: how the backend runs (see cpuPrepareOptions). */
 export function addCpuKernelOptions(command: Command): Command {
   return command
     .option('--threads <n>', 'cpu backend: threads for matmuls and attention (default: all cores)', parsePositiveInt('--threads'))
-    .addOption(new Option('--weight-store <kind>', 'cpu backend: bf16 halves the bytes read per decoded token (weights rounded to bfloat16)').choices(['f32', 'bf16']))
+    .addOption(new Option('--weight-store <kind>', 'how matmul weights are held: q8 / q4 (int8 / int4 codes, a scale per 32 weights; every backend) read a quarter / an eighth of float32\'s bytes; bf16 (cpu) halves the bytes read per decoded token').choices(['f32', 'bf16', 'q8', 'q4']))
     .option('--max-memory <MiB>', 'memory the model and a run may hold (default: 3/4 of the machine): the config and the decoding batch are checked before anything is built, and the cpu, webgl and webgpu backends check what they allocate; beyond it they are refused with the numbers', parsePositiveInt('--max-memory'));
 }
 
-/** The prepare options the flags ask for; they apply to the cpu backend only, and say so otherwise. */
+/** The prepare options the flags ask for; --threads and the bf16 store apply to the cpu backend only, and say so otherwise. */
 export function cpuPrepareOptions(flags: CpuKernelFlags): PrepareOptions | undefined {
   const cpuOnly = {
     ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
-    ...(flags.weightStore ? { weightStore: flags.weightStore } : {}),
+    ...(flags.weightStore === 'bf16' ? { weightStore: 'bf16' as const } : {}),
   };
   const budget = flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory * 2 ** 20 } : {};
-  if (Object.keys(cpuOnly).length > 0 && flags.backend !== 'cpu') throw new ModelInputError(`--threads and --weight-store apply to the cpu backend, not to ${flags.backend}`);
+  const quantized = flags.weightStore === 'q8' || flags.weightStore === 'q4' ? { weightStore: flags.weightStore } : {};
+  if (Object.keys(cpuOnly).length > 0 && flags.backend !== 'cpu') throw new ModelInputError(`--threads and --weight-store bf16 apply to the cpu backend, not to ${flags.backend}`);
   // --threads and LOOM_CPU_THREADS now, not after the weights are read (the backend checks again at prepare)
   if (flags.backend === 'cpu') resolveThreads(flags.threads, process.env['LOOM_CPU_THREADS'], availableParallelism());
-  const given: PrepareOptions = { ...(Object.keys(cpuOnly).length > 0 ? { cpu: cpuOnly } : {}), ...budget };
+  const given: PrepareOptions = { ...(Object.keys(cpuOnly).length > 0 ? { cpu: cpuOnly } : {}), ...budget, ...quantized };
   return Object.keys(given).length > 0 ? given : undefined;
 }
 

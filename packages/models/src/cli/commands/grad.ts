@@ -27,6 +27,7 @@ export function gradCommand(io: CliIo): Command {
     .option('--quiet', 'no progress bar while the weights load')
     .addOption(backendOption())
     .action(async (opts: CpuKernelFlags & { weights: string; config: string; ids: number[][]; labels: number[][]; out: string; force?: boolean; quiet?: boolean }) => {
+      if (opts.weightStore && opts.weightStore !== 'f32') throw new ModelInputError(`--weight-store ${opts.weightStore}: gradients are of the float32 weights; quantized and bfloat16 stores are for running a model`);
       checkOutputPath(opts.out, [{ path: opts.weights, option: '--weights' }, { path: opts.config, option: '--config' }], Boolean(opts.force));
       const batch = { ids: i32Rows(opts.ids, '--ids'), labels: i32Rows(opts.labels, '--labels') };
       if (opts.ids.length !== opts.labels.length || opts.ids[0]!.length !== opts.labels[0]!.length) {

@@ -68,6 +68,8 @@ function trainReverseCommand(io: CliIo): Command {
     .addOption(new Option('--from <dir>', 'the folder of the reverse.json whose config is trained (default: the shipped one)'))
     .addOption(new Option('--source-positions <way>', "how the source's positions count: from its end (output i reads position i; the recipe) or from its start (the paper's)").choices(['from-end', 'from-start']))
     .action(async (opts: TrainReverseFlags) => {
+      // weights change every step: a store that rounds them is for running a trained model
+      if (opts.weightStore && opts.weightStore !== 'f32') throw new ModelInputError(`--weight-store ${opts.weightStore}: training updates float32 weights; quantized and bfloat16 stores are for running a trained model (loom reverse / generate --weight-store)`);
       const out = resolve(opts.out);
       const files = prepareOutFolder(out, opts);
       const checkpointPath = join(out, TRAINED_FILES.checkpoint);

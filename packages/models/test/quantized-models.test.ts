@@ -24,7 +24,7 @@ type Store = (typeof STORES)[number];
 const stored = (backend: Backend, store: Store): Promise<Backend> => getBackend(backend.name, { weightStore: store });
 
 /** Max |a - b| over max |b|: the error as a fraction of the logits' range. */
-const relativeError = (a: NDArray, b: NDArray): number => maxAbsDiff(a.data, b.data) / b.data.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+const relativeError = (a: NDArray, b: NDArray): number => maxAbsDiff(a.data, b.data) / Math.max(...Array.from(b.data, Math.abs));
 
 /** How many of the first tokens agree. */
 const agreeing = (a: readonly number[], b: readonly number[]): number => {

@@ -145,7 +145,7 @@ export class CpuProgram {
       const buffer = plan.nodeBuffer[node.id]!;
       if (node.op === 'param') {
         const data = toFloat32(weights.get(nodeName(node)!)!);
-        if (data instanceof Float32Array) markResident(data);
+        markResident(data as Float32Array | Int32Array);
         this.params.set(buffer, data);
       }
       if (node.op === 'constant') {

@@ -6,12 +6,18 @@
  * dim_param, and reshapes and ranges of symbolic size read them back at run time (Shape, Gather).
  * Weights are initializers (an external data file, written tensor by tensor, when they exceed
  * `externalAbove`). Sizes are checked before anything is allocated: an input, param or constant
- * past MAX_EXPORT_TENSOR_ELEMENTS is a TensorSizeError naming it. Not covered: `cache_update` (KV-cache
- * graphs: export the full-sequence graph); integers are int32, as Loom's.
+ * past MAX_EXPORT_TENSOR_ELEMENTS is a TensorSizeError naming it. Quantized weights (q8 / q4 stores)
+ * keep their codes, repacked to uint8: a product whose group is a power of two >= 16 becomes
+ * onnxruntime's `com.microsoft::MatMulNBits` (the model then imports that operator set, version 1, and
+ * runs in onnxruntime, not in every ONNX runtime), any other group or a standalone `dequantize`
+ * becomes standard ops that dequantize at run time (export/onnx-quantized.ts); their codes must be
+ * weights. Not covered: `cache_update` (KV-cache graphs: export the full-sequence graph); integers
+ * are int32, as Loom's.
  */
 import { expandOps, LoomError, normalizeAxis, parseDim, shapeEquals, sizeOf, type Dim, type Graph, type GraphNode, type NDArray, type Weights } from '@loom/graph';
 import type { EncodedModel } from './encoded-model.ts';
 import { OnnxDataType, OnnxModel } from './onnx-model.ts';
+import { dequantizeStandard, matMulNBits, matMulNBitsTakes, packedCodes, packedZeroPoints, quantizedParamBytes, type QuantizedLayout } from './onnx-quantized.ts';
 import { checkTensorSizes } from './tensor-sizes.ts';
 
 export class OnnxExportError extends LoomError {
@@ -54,12 +60,21 @@ export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOp
   // must fit one array before any is made) and the inputs (a caller must be able to make them);
   // intermediates are the runtime's
   checkTensorSizes(graph, 'onnx export', (n) => n.op === 'param' || n.op === 'constant' || n.op === 'input');
-  const g = expandOps(graph, toExpand);
+  const origins: number[] = []; // each node's node of `graph` (errors name the op the user wrote)
+  const g = expandOps(graph, toExpand, origins);
   const m = new OnnxModel();
   const names = new Map<number, string>();
   const symbols = new Map<string, string>(); // symbol -> int64 [1] tensor of its run-time value
-  const at = (node: GraphNode, i: number): string => names.get(node.inputs[i]!)!;
+  // dequantize nodes and the params they read are lowered where first read: a product that becomes
+  // MatMulNBits reads the codes repacked, and neither the float matrix nor the int32 words are written
+  const readByDequantize = new Set(g.nodes.flatMap((n) => (n.op === 'dequantize' ? n.inputs : [])));
+  const value = (id: number): string => names.get(id) ?? lowerOnFirstRead(g.nodes[id]!);
+  const at = (node: GraphNode, i: number): string => value(node.inputs[i]!);
   const typeOf = (id: number) => g.nodes[id]!.type;
+  const whereOf = (node: GraphNode) => {
+    const origin = graph.nodes[origins[node.id]!]!;
+    return `onnx export: ${node.op}${origin.op === node.op ? '' : ` of ${origin.op}`} (node %${origin.id}${node.source ? `, at ${node.source}` : ''})`;
+  };
 
   // each symbol's value, read from the first input that has it
   for (const node of g.nodes) {
@@ -84,19 +99,72 @@ export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOp
   };
   const cast = (value: string, to: number) => m.node('Cast', [value], { to: { int: to } });
 
+  /** A param's weight, checked against its declaration. */
+  const weightOf = (node: GraphNode): NDArray => {
+    const name = String(node.attrs['name']);
+    const w = weights.get(name);
+    if (!w) throw new OnnxExportError(`${whereOf(node)}: no weight '${name}'`);
+    checkWeight(whereOf(node), name, w, node);
+    return w;
+  };
+  // quantized weights: what a dequantize states, its codes repacked (once per weight and layout)
+  const blocks = new Map<string, string>();
+  const zeroPointBlobs = new Map<string, string | undefined>();
+  const quantized = (deq: GraphNode) => {
+    const a = deq.attrs;
+    const codes = g.nodes[deq.inputs[0]!]!;
+    if (codes.op !== 'param') throw new OnnxExportError(`${whereOf(deq)}: the codes must be a weight (a param), to be repacked for ONNX; they are computed by ${codes.op} (node %${codes.id})`);
+    const layout: QuantizedLayout = { bits: a['bits'] as 8 | 4, group: a['group'] as number, k: a['k'] as number, n: codes.type.shape[0] as number };
+    const name = String(codes.attrs['name']);
+    const key = `${name}/${layout.bits}/${layout.group}/${layout.k}`;
+    if (!blocks.has(key)) blocks.set(key, packedCodes(m, name, weightOf(codes).data, layout, (message) => new OnnxExportError(`${whereOf(deq)}: ${message}`)));
+    const zeroPoints = a['zeroPoints'] ? g.nodes[deq.inputs[2]!]! : undefined;
+    return { layout, transpose: a['transpose'] === true, blocks: blocks.get(key)!, scales: deq.inputs[1]!, zeroPoints };
+  };
+  /** MatMulNBits' packed zero points of a dequantize's, when they are a weight of integer codes. */
+  const nbitsZeroPoints = (node: GraphNode, layout: QuantizedLayout): string | undefined => {
+    if (node.op !== 'param') return undefined;
+    const key = `${String(node.attrs['name'])}/${layout.bits}/${layout.group}/${layout.k}`;
+    if (!zeroPointBlobs.has(key)) zeroPointBlobs.set(key, packedZeroPoints(m, String(node.attrs['name']), weightOf(node).data, layout));
+    return zeroPointBlobs.get(key);
+  };
+  /** A matmul of a dequantized B as MatMulNBits, when its group and zero points allow; else undefined. */
+  const asMatMulNBits = (node: GraphNode): string | undefined => {
+    const deq = g.nodes[node.inputs[1]!]!;
+    // B = dequantize(...) is W [K, N], or W^T read transposed: both the product with W
+    if (deq.op !== 'dequantize' || (deq.attrs['transpose'] === true) !== (node.attrs['transposeB'] === true) || !matMulNBitsTakes(deq.attrs['group'] as number)) return undefined;
+    const q = quantized(deq);
+    const zeroPoints = q.zeroPoints && nbitsZeroPoints(q.zeroPoints, q.layout);
+    if (q.zeroPoints && !zeroPoints) return undefined;
+    return matMulNBits(m, at(node, 0), q.blocks, value(q.scales), zeroPoints, q.layout);
+  };
+  function lowerOnFirstRead(node: GraphNode): string {
+    let out: string;
+    if (node.op === 'param') {
+      out = m.tensor(String(node.attrs['name']), weightOf(node));
+    } else if (node.op === 'dequantize') {
+      const q = quantized(node);
+      out = dequantizeStandard(m, q.blocks, value(q.scales), q.zeroPoints && value(q.zeroPoints.id), { ...q.layout, transpose: q.transpose });
+    } else {
+      throw new Error(`onnx export: node %${node.id} (${node.op}) is read before it is lowered`);
+    }
+    names.set(node.id, out);
+    return out;
+  }
+
   for (const node of g.nodes) {
     const a = node.attrs as Record<string, unknown>;
-    const where = `onnx export: ${node.op} (node %${node.id}${node.source ? `, at ${node.source}` : ''})`;
+    const where = whereOf(node);
     let out: string;
     if (node.op === 'input') {
       out = String(a['name']);
       m.input(out, node.type.dtype, node.type.shape);
     } else if (node.op === 'param') {
-      const name = String(a['name']);
-      const w = weights.get(name);
-      if (!w) throw new OnnxExportError(`${where}: no weight '${name}'`);
-      checkWeight(where, name, w, node);
-      out = m.tensor(name, w);
+      const w = weightOf(node); // checked now, read or not
+      if (readByDequantize.has(node.id)) continue;
+      out = m.tensor(String(a['name']), w);
+    } else if (node.op === 'dequantize') {
+      continue; // where first read (lowerOnFirstRead), unless a MatMulNBits reads its codes instead
     } else if (node.op === 'constant') {
       out = constantTensor(m, node);
     } else if (node.op === 'range') {
@@ -132,13 +200,18 @@ export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOp
     } else if (node.op === 'cast') {
       out = cast(at(node, 0), a['dtype'] === 'f32' ? OnnxDataType.FLOAT : OnnxDataType.INT32);
     } else if (node.op === 'matmul') {
-      let b = at(node, 1);
-      if (a['transposeB']) {
-        const rank = typeOf(node.inputs[1]!).shape.length;
-        const perm = [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
-        b = m.node('Transpose', [b], { perm: { ints: perm } });
+      const nbits = asMatMulNBits(node);
+      if (nbits) {
+        out = nbits;
+      } else {
+        let b = at(node, 1);
+        if (a['transposeB']) {
+          const rank = typeOf(node.inputs[1]!).shape.length;
+          const perm = [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
+          b = m.node('Transpose', [b], { perm: { ints: perm } });
+        }
+        out = m.node('MatMul', [at(node, 0), b]);
       }
-      out = m.node('MatMul', [at(node, 0), b]);
     } else if (REDUCE[node.op]) {
       const rank = typeOf(node.inputs[0]!).shape.length;
       const axes = (a['axes'] as number[]).map((x) => normalizeAxis(x, rank)!);
@@ -179,7 +252,7 @@ export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOp
   }
   // outputs under their graph names (Identity when one value is output twice or is an input)
   for (const { name, node } of g.outputs) {
-    m.node('Identity', [names.get(node)!], {}, name);
+    m.node('Identity', [value(node)], {}, name);
     m.output(name, g.nodes[node]!.type.dtype, g.nodes[node]!.type.shape);
   }
   const externalAbove = Math.min(options.externalAbove ?? MAX_INLINE_BYTES, MAX_INLINE_BYTES);
@@ -188,16 +261,18 @@ export function exportOnnx(graph: Graph, weights: Weights, options: OnnxExportOp
 
 /**
  * The bytes of the initializers exportOnnx makes for the graph's params and constants, from their
- * sizes alone (no weight is read): what decides, before the export, whether the weights go to an
- * external data file (`onnxDataIsExternal`). It leaves out the few bytes of int64 shapes and axes
- * the lowering adds, so it is at most what the export counts.
+ * sizes alone (no weight is read; quantized codes and zero points at their repacked size): what
+ * decides, before the export, whether the weights go to an external data file
+ * (`onnxDataIsExternal`). It leaves out the few bytes of int64 shapes and axes the lowering adds, so
+ * it is at most what the export counts.
  */
 export function onnxWeightBytes(graph: Graph): number {
   let bytes = 0;
+  const quantized = quantizedParamBytes(graph); // codes and zero points, repacked
   for (const node of graph.nodes) {
     const shape = node.type.shape;
     if (!shape.every((d): d is number => typeof d === 'number')) continue;
-    if (node.op === 'param') bytes += sizeOf(shape) * 4;
+    if (node.op === 'param') bytes += quantized.get(node.id) ?? sizeOf(shape) * 4;
     else if (node.op === 'constant') bytes += (node.attrs['values'] as readonly number[]).length === sizeOf(shape) ? sizeOf(shape) * 4 : 4;
   }
   return bytes;

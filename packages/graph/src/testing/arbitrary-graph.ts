@@ -90,6 +90,7 @@ export const RECIPE_KINDS = [
   'top_k',
   'expert_matmul',
   'moe_ffn',
+  'quantized_matmul',
 ] as const;
 export type RecipeKind = (typeof RECIPE_KINDS)[number];
 
@@ -180,6 +181,8 @@ interface IndexFeed {
   readonly limit: number;
   /** A value (an ignore index) that replaces about a quarter of them. */
   readonly ignore?: number;
+  /** The first value along the last axis is at least 1 (a keep mask that keeps a row's first key). */
+  readonly keepFirst?: boolean;
 }
 
 class CaseBuilder {
@@ -213,9 +216,9 @@ class CaseBuilder {
   }
 
   /** An i32 input whose feed holds values in [0, limit) (gather indices, token ids), a quarter of them `ignore` if given. */
-  indexInput(shape: readonly Dim[], limit: number, ignore?: number): Value {
+  indexInput(shape: readonly Dim[], limit: number, ignore?: number, keepFirst = false): Value {
     const name = `ids${this.inputs++}`;
-    this.indexFeeds.push({ name, limit, ...(ignore !== undefined ? { ignore } : {}) });
+    this.indexFeeds.push({ name, limit, ...(ignore !== undefined ? { ignore } : {}), ...(keepFirst ? { keepFirst } : {}) });
     return this.value(this.b.add('input', [], { name, dtype: 'i32', shape: [...shape] }, 'arbitrary'), Math.max(limit, Math.abs(ignore ?? 0)));
   }
 
@@ -684,7 +687,9 @@ const attention: Build = (s, r) => {
   const maskMode = r.c % 3;
   if (maskMode === 1 && tq === tk) inputs.push(s.value(s.add('causal_mask', [q]), 1e30));
   if (maskMode === 2) {
-    const keep = s.indexInput([batch, tk], 3);
+    // every row keeps its first key: a fully masked row is uniform whatever its scores, which float64
+    // computes exactly (s + MASKED rounds to MASKED) while the analytic gradient is softmax's, not zero
+    const keep = s.indexInput([batch, tk], 3, undefined, true);
     inputs.push(s.value(s.add('padding_mask', [keep], { padId: r.flag ? 0 : null }), 1e30));
   }
   const scale = r.x % 4 === 0 ? 0.5 : null;
@@ -861,6 +866,31 @@ const expertMatmul: Build = (s, r) => {
 };
 
 /**
+ * A product with a quantized weight, as quantized_matmul or as a matmul of the dequantized matrix
+ * (plain or transposed): code words from an i32 input whose feed stays inside 24 bits (every word is
+ * valid codes), a scale per group (k/8 values), zero points or the middle code; 8 or 4 bits, groups
+ * of 1, 2, 3 or the whole K (which need not be a multiple of the group).
+ */
+const quantizedMatmulRecipe: Build = (s, r) => {
+  const x = s.pick(r.a, (v) => v.dtype === 'f32' && v.shape.length >= 2 && typeof v.shape[v.shape.length - 1] === 'number' && (v.shape[v.shape.length - 1] as number) > 0);
+  if (!x) return undefined;
+  const k = x.shape[x.shape.length - 1] as number;
+  const bits = r.flag ? 8 : 4;
+  const group = [1, 2, 3, k][r.b % 4]!; // the widths here are small: several groups a column
+  const n = STATIC_DIMS[r.c % STATIC_DIMS.length]!;
+  const codes = s.indexInput([n, Math.ceil(k / (bits === 8 ? 3 : 6))], 2 ** 24);
+  const scales = s.param([n, Math.ceil(k / group)]);
+  const zeroPoints = r.x % 2 === 1 ? [s.param([n, Math.ceil(k / group)])] : [];
+  const arg = s.tame(x, 4);
+  const mag = arg.mag * (2 ** bits + 1) * k;
+  const attrs = { bits, group, zeroPoints: zeroPoints.length > 0 };
+  if ((r.b >> 3) % 2 === 0) return s.value(s.add('quantized_matmul', [arg, codes, scales, ...zeroPoints], attrs), mag);
+  const transposeB = (r.c >> 2) % 2 === 1;
+  const w = s.add('dequantize', [codes, scales, ...zeroPoints], { ...attrs, k, transpose: transposeB });
+  return s.value(s.add('matmul', [arg.ref, w], { transposeB }), mag);
+};
+
+/**
  * A mixture of k of E experts over an exact value (the router's logits of dyadic values are exact
  * in float32 and float64 alike, so both pick the same experts; equal logits tie to the lower expert).
  */
@@ -911,6 +941,7 @@ const BUILDERS: Record<RecipeKind, Build> = {
   top_k: topK,
   expert_matmul: expertMatmul,
   moe_ffn: moeFfnRecipe,
+  quantized_matmul: quantizedMatmulRecipe,
 };
 
 /** Builds the graph a spec describes, and feeds and weights for it from the spec's seed. */
@@ -970,6 +1001,8 @@ function withData(graph: Graph, spec: GraphSpec, indexFeeds: readonly IndexFeed[
     const data = Array.from({ length: n }, () =>
       index ? indexValue(index, rand) : node.op === 'input' ? Math.round(rand() * 32 - 16) / 8 : Math.round(rand() * 16 - 8) / 8,
     );
+    const last = shape[shape.length - 1] ?? 1;
+    if (index?.keepFirst) for (let i = 0; i < n; i += last) data[i] = Math.max(1, data[i]!);
     const value = ndarray(node.type.dtype, shape, data, 'f64');
     if (node.op === 'input') feeds[name] = value;
     else weights.set(name, value);

@@ -48,6 +48,7 @@ export function quantizedMatmul(ctx: MatmulContext, a: Float32Array, aShape: rea
     rt.parallel(s, 'gemm_q', [work, m, panels.packed, panels.scales, panels.biases, k, n, w.group, w.bits, cAt, n * 4, perThread(buf, BLOCK_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
   }
   if (cHeap < 0) out.set(new Float32Array(rt.heap.memory.buffer, cAt, m * n));
+  if (panels.temporary) rt.heap.release(panels.packed);
   return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
 }
 

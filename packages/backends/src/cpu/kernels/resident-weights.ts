@@ -7,15 +7,15 @@
  * frees its copies back to the heap, so a process that prepares and disposes models one after another
  * does not grow.
  */
-let weights = new WeakSet<Float32Array>();
+let weights = new WeakSet<Float32Array | Int32Array>();
 let leases = 0;
 const arenas: { reset: () => void; bytesInUse: () => number }[] = [];
 
-export function markResident(weight: Float32Array): void {
+export function markResident(weight: Float32Array | Int32Array): void {
   weights.add(weight);
 }
 
-export function isResident(array: Float32Array): boolean {
+export function isResident(array: Float32Array | Int32Array): boolean {
   return weights.has(array);
 }
 

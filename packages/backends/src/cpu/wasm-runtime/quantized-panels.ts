@@ -1,5 +1,5 @@
 import { codesPerWord } from '@loom/graph';
-import { registerArena } from '../kernels/resident-weights.ts';
+import { isResident, registerArena } from '../kernels/resident-weights.ts';
 import type { WasmRuntime } from './runtime.ts';
 
 /**
@@ -48,12 +48,16 @@ export function quantizedPanelBytes(bits: 8 | 4, group: number, k: number, n: nu
   return panels * k * (bits === 8 ? 8 : 4) + 2 * panels * Math.ceil(k / group) * 32;
 }
 
-/** The kept panels of a quantized weight, made now on first use (after `check`, which may throw). */
-export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check: () => void): QuantizedPanels {
+/**
+ * The panels of a quantized weight, made after `check` (which may throw): kept, and made once, when
+ * its codes are a weight (resident); else (codes fed at run time) in a block the caller releases.
+ */
+export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check: () => void): QuantizedPanels & { readonly temporary: boolean } {
   const known = kept.get(w.codes);
-  if (known) return known;
+  if (known) return { ...known, temporary: false };
   check();
-  owner = rt;
+  const temporary = !isResident(w.codes);
+  if (!temporary) owner = rt;
   const { bits, group, k, n } = w;
   const panels = Math.ceil(n / 8);
   const groups = Math.ceil(k / group);
@@ -94,9 +98,10 @@ export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check
     }
   }
   const result: QuantizedPanels = { packed, scales, biases, bits, group, k, n };
+  if (temporary) return { ...result, temporary };
   kept.set(w.codes, result);
   held.add(w.codes);
   blocks.push(packed);
   bytes += codeBytes + 2 * tableBytes;
-  return result;
+  return { ...result, temporary };
 }

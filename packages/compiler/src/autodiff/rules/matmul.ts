@@ -43,7 +43,33 @@ function expertWeightGrad(b: GradEmitter, x: NodeRef, w: NodeRef, ids: NodeRef, 
   return transposeB ? b.add('transpose', [dw], { perm: [0, 2, 1] }) : dw;
 }
 
+/**
+ * dequantize's gradient: W = scale (code - zero point) per group of `group` weights along K, so
+ * d scale = sum over the group of dW (code - zero point) and d zero point = -scale sum over the group
+ * of dW; codes are integers (none). The K axis is padded with zeros to whole groups and folded.
+ */
+function dequantizeGrads(b: GradEmitter, inputs: readonly NodeRef[], g: NodeRef, attrs: { bits: 8 | 4; group: number; k: number; transpose: boolean; zeroPoints: boolean }, needs: (i: number) => boolean): (NodeRef | undefined)[] {
+  const [codes, scales, zeroPoints] = inputs as [NodeRef, NodeRef, NodeRef | undefined];
+  const [n, groups] = b.typeOf(scales).shape as [number, number];
+  const pad = groups * attrs.group - attrs.k;
+  /** [N, K] -> [N, groups, group], K padded with zeros to whole groups. */
+  const blocks = (x: NodeRef): NodeRef => {
+    const padded = pad > 0 ? b.add('concat', [x, b.constant(0, [n, pad])], { axis: 1 }) : x;
+    return b.add('reshape', [padded], { shape: [n, groups, attrs.group] });
+  };
+  const gBlocks = blocks(attrs.transpose ? g : b.add('transpose', [g], { perm: [1, 0] }));
+  let dScales: NodeRef | undefined;
+  if (needs(1)) {
+    // code - zero point for every weight: the dequantized matrix with unit scales, [N, K]
+    const centered = b.add('dequantize', [codes, b.constant(1, [n, groups]), ...(zeroPoints !== undefined ? [zeroPoints] : [])], { ...attrs, transpose: true });
+    dScales = b.add('reduce_sum', [b.add('mul', [gBlocks, blocks(centered)])], { axes: [2], keepDims: false });
+  }
+  const dZero = zeroPoints !== undefined && needs(2) ? b.add('neg', [b.add('mul', [scales, b.add('reduce_sum', [gBlocks], { axes: [2], keepDims: false })])]) : undefined;
+  return [undefined, dScales, dZero];
+}
+
 export const MATMUL_RULES: VjpTable = {
+  dequantize: ({ b, inputs, cotangent, attrs, needs }) => dequantizeGrads(b, inputs, cotangent, attrs, needs),
   expert_matmul: ({ b, inputs, cotangent, attrs, needs }) => {
     const [x, w, ids] = inputs as [NodeRef, NodeRef, NodeRef];
     // with sum, each of the J products gets the token's cotangent: (..., N) -> (..., J, N)

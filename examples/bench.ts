@@ -162,11 +162,11 @@ async function gpt2Bench(cfg: Gpt2Config, weights: Weights): Promise<void> {
 }
 
 /** Greedy decoding with the KV cache: a 16-token prompt, then `steps` tokens; medians over rounds. */
-async function loomDecode(cfg: Gpt2Config, weights: Weights, weightStore: 'f32' | 'bf16', steps: number, rounds: number) {
+async function loomDecode(cfg: Gpt2Config, weights: Weights, weightStore: 'f32' | 'bf16' | 'q8' | 'q4', steps: number, rounds: number) {
   const prompt = Array.from({ length: 16 }, (_, i) => (i * 7919) % cfg.vocabSize);
   // keep the prepared models (prefill, then decode) to read the decode model's profile
   const prepared: { program: CpuProgram }[] = [];
-  const backend = cpu({ weightStore, profile });
+  const backend = weightStore === 'q8' || weightStore === 'q4' ? withPrepareOptions(cpu({ profile }), { weightStore }) : cpu({ weightStore, profile });
   const recording: Backend = { name: 'cpu', prepare: async (g, w, o) => { const m = await backend.prepare(g, w, o); prepared.push(m as never); return m; } };
   const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, recording);
   let start = performance.now();
@@ -196,6 +196,8 @@ async function decodeBench(cfg: Gpt2Config, weights: Weights): Promise<void> {
   const rounds = quick ? 2 : 3;
   const f32 = await loomDecode(cfg, weights, 'f32', steps, rounds);
   const bf16 = await loomDecode(cfg, weights, 'bf16', steps, rounds);
+  const q8 = await loomDecode(cfg, weights, 'q8', steps, rounds);
+  const q4 = await loomDecode(cfg, weights, 'q4', steps, rounds);
   const ort = await peer('onnxruntime-node', (p) => p.ortGpt2DecodeTokensPerSecond(cfg, weights, 16, steps, threads, rounds));
   const vsOrt = (tps: number) => (ort ? `${(tps / ort.tokensPerSecond).toFixed(2)}x` : 'n/a');
   table(
@@ -204,6 +206,8 @@ async function decodeBench(cfg: Gpt2Config, weights: Weights): Promise<void> {
     [
       ['Loom cpu, float32 weights', fmt(f32.tokensPerSecond), vsOrt(f32.tokensPerSecond), fmt(f32.firstMs, 0), fmt(f32.coldFirstMs, 0), fmt(f32.prepareMs, 0)],
       ['Loom cpu, bfloat16 weight store', fmt(bf16.tokensPerSecond), vsOrt(bf16.tokensPerSecond), fmt(bf16.firstMs, 0), fmt(bf16.coldFirstMs, 0), fmt(bf16.prepareMs, 0)],
+      ['Loom cpu, q8 weight store (int8, groups of 32)', fmt(q8.tokensPerSecond), vsOrt(q8.tokensPerSecond), fmt(q8.firstMs, 0), fmt(q8.coldFirstMs, 0), fmt(q8.prepareMs, 0)],
+      ['Loom cpu, q4 weight store (int4, groups of 32)', fmt(q4.tokensPerSecond), vsOrt(q4.tokensPerSecond), fmt(q4.firstMs, 0), fmt(q4.coldFirstMs, 0), fmt(q4.prepareMs, 0)],
       ['onnxruntime-node 1.30 (past/present KV)', fmt(ort?.tokensPerSecond), '', fmt(ort?.firstTokenMs, 0), '', ''],
     ],
   );

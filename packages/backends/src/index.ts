@@ -18,3 +18,4 @@ export { DEFAULT_MEMORY_SHARE, defaultMaxMemory, formatBytes, MemoryBudgetError 
 export { maxThreads, resolveThreads, ThreadCountError, WORKER_BYTES } from './cpu/cpu-threads.ts';
 export { GpuDeviceLostError, GpuDisposedError, GpuKernelError, GpuLimitError, GpuUnavailableError, GpuUnsupportedOpError, type GpuBackendName } from './gpu/errors.ts';
 export { applyWeightStore, storeQuantization, WeightStoreError, WEIGHT_STORE_NAMES, type StoredModel, type WeightStore } from './weight-store.ts';
+export type { GivenQuantized } from '@loom/compiler';

@@ -10,7 +10,7 @@ export const referenceBackend: Backend = {
   async prepare(given: Graph, givenWeights: Weights, options: PrepareOptions = {}): Promise<PreparedModel> {
     let disposed = false;
     // a quantized store is a graph of quantized products: the interpreter runs them as dequantize + matmul
-    const stored = applyWeightStore('reference', given, givenWeights, options.weightStore);
+    const stored = applyWeightStore('reference', given, givenWeights, options.weightStore, options.quantizedWeights);
     const weights = stored.weights;
     const graph = options.intermediates ? withIntermediates(stored.graph, options.intermediates).graph : stored.graph;
     // widen the weights once, not on every run

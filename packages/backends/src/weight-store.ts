@@ -1,5 +1,5 @@
 import { checkQuantization, LoomError, Q4, Q8, type Graph, type WeightQuantization, type Weights } from '@loom/graph';
-import { quantizeWeights, type QuantizedWeight } from '@loom/compiler';
+import { quantizeWeights, type GivenQuantized, type QuantizedWeight } from '@loom/compiler';
 import type { BackendName } from './backend.ts';
 
 /**
@@ -38,12 +38,13 @@ export interface StoredModel {
 
 /**
  * The graph and weights a backend compiles for `store`: unchanged for f32 (and for the cpu's bf16,
- * which its kernels apply), rewritten to quantized products for q8 / q4. bf16 on another backend is
- * an error naming it: nothing falls back to another store silently.
+ * which its kernels apply), rewritten to quantized products for q8 / q4. Weights `given` already
+ * quantized (a GGUF file's blocks) are read as they are, whatever the store. bf16 on another backend
+ * is an error naming it: nothing falls back to another store silently.
  */
-export function applyWeightStore(backend: BackendName, graph: Graph, weights: Weights, store: WeightStore | undefined): StoredModel {
+export function applyWeightStore(backend: BackendName, graph: Graph, weights: Weights, store: WeightStore | undefined, given?: ReadonlyMap<string, GivenQuantized>): StoredModel {
   if (store === 'bf16' && backend !== 'cpu') throw new WeightStoreError(`${backend}: the bf16 weight store runs on the cpu backend only; use f32, q8 or q4 here`);
   const quantization = storeQuantization(store);
-  if (!quantization) return { graph, weights, quantized: [] };
-  return quantizeWeights(graph, weights, quantization);
+  if (!quantization && !given?.size) return { graph, weights, quantized: [] };
+  return quantizeWeights(graph, weights, quantization, given);
 }

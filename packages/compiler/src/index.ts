@@ -22,4 +22,4 @@ export { optimizerStates, optimizerUpdate, decaysByDefault, type OptimizerSpec }
 export { learningRate, learningRateAt, type LrSchedule } from './training/lr-schedule.ts';
 export { withCrossEntropyLoss, type CrossEntropyLossOptions } from './training/losses.ts';
 export { multiplyAdds } from './multiply-adds.ts';
-export { quantizeWeights, type QuantizedModel, type QuantizedWeight } from './quantize-weights.ts';
+export { quantizeWeights, type GivenQuantized, type QuantizedModel, type QuantizedWeight } from './quantize-weights.ts';

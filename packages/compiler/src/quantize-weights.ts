@@ -1,8 +1,8 @@
 import {
   codesPerWord,
+  dequantizeMatrix,
   expandOps,
   GraphBuilder,
-  groupSize,
   InputError,
   nodeName,
   quantizeMatrix,
@@ -73,13 +73,20 @@ function fingerprint(data: NDArray['data']): number {
  * keep the float weight. Composites are expanded first, so the products inside linear, ffn and
  * attention are seen; expert_matmul's stacked experts are not quantized.
  */
-export function quantizeWeights(graph: Graph, weights: Weights, quantization: WeightQuantization): QuantizedModel {
+/** A weight already quantized (a GGUF file's Q8_0 / Q4_0 blocks): its matrix, and whether products read the param transposed ([N, K]). */
+export interface GivenQuantized {
+  readonly matrix: QuantizedMatrix;
+  readonly transposed: boolean;
+}
+
+export function quantizeWeights(graph: Graph, weights: Weights, quantization: WeightQuantization | undefined, given: ReadonlyMap<string, GivenQuantized> = new Map()): QuantizedModel {
   const expanded = expandOps(graph, (def) => def.category === 'composite');
   const paramOf = (ref: NodeRef): GraphNode | undefined => {
     const node = expanded.nodes[ref]!;
     return node.op === 'param' && node.type.shape.length === 2 && node.type.shape.every((d) => typeof d === 'number') ? node : undefined;
   };
   const quantized = new Map<string, QuantizedWeight>();
+  const matrices = new Map<QuantizedWeight, QuantizedMatrix>();
   const added = new Map<string, NDArray>();
   const taken = new Set([...weights.keys(), ...expanded.nodes.filter((n) => n.op === 'param' || n.op === 'input').map((n) => nodeName(n)!)]);
   const fresh = (name: string): string => {
@@ -87,17 +94,25 @@ export function quantizeWeights(graph: Graph, weights: Weights, quantization: We
     taken.add(name);
     return name;
   };
-  const quantize = (param: GraphNode, transposed: boolean): QuantizedWeight => {
+  const quantize = (param: GraphNode, transposed: boolean): QuantizedWeight | undefined => {
     const name = nodeName(param)!;
     const key = `${name}${transposed ? '.T' : ''}`;
     const known = quantized.get(key);
     if (known) return known;
-    const value = weights.get(name);
-    if (!value) throw new InputError(`quantizing weights: missing weight '${name}'`);
     const [rows, cols] = param.type.shape as [number, number];
     const [k, n] = transposed ? [cols, rows] : [rows, cols];
-    if (value.data.length !== k * n) throw new InputError(`quantizing weights: weight '${name}' holds ${value.data.length} values, its param is [${rows}, ${cols}]`);
-    const q = quantizedOnce(value, k, n, transposed, quantization, `weight '${name}'`);
+    const kept = given.get(name);
+    const value = weights.get(name);
+    let q: QuantizedMatrix;
+    if (kept && kept.transposed === transposed) {
+      if (kept.matrix.k !== k || kept.matrix.n !== n) throw new InputError(`quantizing weights: the quantized weight '${name}' is ${kept.matrix.n} columns of ${kept.matrix.k}, its param [${rows}, ${cols}] read ${transposed ? 'transposed' : 'as is'} needs ${n} of ${k}`);
+      q = kept.matrix;
+    } else {
+      if (!quantization) return undefined; // no store asked for: this product stays float
+      if (!value) throw new InputError(`quantizing weights: missing weight '${name}'${kept ? ` (it is kept quantized for products reading it ${kept.transposed ? 'transposed' : 'as is'}, and one reads it the other way)` : ''}`);
+      if (value.data.length !== k * n) throw new InputError(`quantizing weights: weight '${name}' holds ${value.data.length} values, its param is [${rows}, ${cols}]`);
+      q = quantizedOnce(value, k, n, transposed, quantization, `weight '${name}'`);
+    }
     const groups = Math.ceil(k / q.group);
     const entry: QuantizedWeight = {
       name,
@@ -108,12 +123,13 @@ export function quantizeWeights(graph: Graph, weights: Weights, quantization: We
       scales: fresh(`${key}.scales`),
       ...(q.zeroPoints ? { zeroPoints: fresh(`${key}.zero_points`) } : {}),
       floatBytes: k * n * 4,
-      quantizedBytes: n * Math.ceil(k / codesPerWord(q.bits)) * 4 * (3 / 4) + n * groups * (quantization.scales === 'f16' ? 2 : 4) * (q.zeroPoints ? 2 : 1),
+      quantizedBytes: n * Math.ceil(k / codesPerWord(q.bits)) * 4 * (3 / 4) + n * groups * (quantization?.scales === 'f16' || q === kept?.matrix ? 2 : 4) * (q.zeroPoints ? 2 : 1),
     };
     added.set(entry.codes, { dtype: 'i32', shape: [n, Math.ceil(k / codesPerWord(q.bits))], data: q.codes });
     added.set(entry.scales, { dtype: 'f32', shape: [n, groups], data: q.scales });
     if (entry.zeroPoints) added.set(entry.zeroPoints, { dtype: 'f32', shape: [n, groups], data: q.zeroPoints! });
     quantized.set(key, entry);
+    matrices.set(entry, q);
     return entry;
   };
 
@@ -131,11 +147,16 @@ export function quantizeWeights(graph: Graph, weights: Weights, quantization: We
       map[node.id] = b.add(node.op, inputs, { ...node.attrs }, node.source ?? '');
       continue;
     }
-    const q = quantize(weight, node.attrs['transposeB'] === true);
-    const words = Math.ceil(q.k / codesPerWord(quantization.bits));
-    const groups = Math.ceil(q.k / groupSize(quantization, q.k));
+    const q = weight ? quantize(weight, node.attrs['transposeB'] === true) : undefined;
+    if (!q) {
+      map[node.id] = b.add(node.op, inputs, { ...node.attrs }, node.source ?? '');
+      continue;
+    }
+    const matrix = matrices.get(q)!;
+    const words = Math.ceil(q.k / codesPerWord(matrix.bits));
+    const groups = Math.ceil(q.k / matrix.group);
     const operands = [paramRef(q.codes, [q.n, words], 'i32'), paramRef(q.scales, [q.n, groups], 'f32'), ...(q.zeroPoints ? [paramRef(q.zeroPoints, [q.n, groups], 'f32')] : [])];
-    const attrs = { bits: quantization.bits, group: groupSize(quantization, q.k), zeroPoints: q.zeroPoints !== undefined, epilogue: node.op === 'fused_matmul' ? node.attrs['epilogue'] : { in: 0 } };
+    const attrs = { bits: matrix.bits, group: matrix.group, zeroPoints: q.zeroPoints !== undefined, epilogue: node.op === 'fused_matmul' ? node.attrs['epilogue'] : { in: 0 } };
     map[node.id] = b.add('quantized_matmul', [inputs[0]!, ...operands, ...inputs.slice(2)], attrs, node.source ?? '');
   }
   // the floats only products read are no longer reachable
@@ -145,5 +166,12 @@ export function quantizeWeights(graph: Graph, weights: Weights, quantization: We
   const dropped = new Set([...quantized.values()].map((w) => w.name).filter((name) => !read.has(name)));
   const kept = new Map([...weights].filter(([name]) => !dropped.has(name)));
   for (const [name, value] of added) kept.set(name, value);
+  // a kept quantized weight that something else reads (a tied embedding's gather): its float values
+  for (const name of read) {
+    const g = given.get(name);
+    if (kept.has(name) || !g) continue;
+    const { k, n } = g.matrix;
+    kept.set(name, { dtype: 'f32', shape: g.transposed ? [n, k] : [k, n], data: Float32Array.from(dequantizeMatrix(g.matrix, g.transposed)) });
+  }
   return { graph: rewritten, weights: kept, quantized: [...quantized.values()] };
 }

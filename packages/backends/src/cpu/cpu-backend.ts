@@ -12,7 +12,7 @@ import { applyWeightStore } from '../weight-store.ts';
 export const cpuBackend: Backend = {
   name: 'cpu',
   async prepare(graph: Graph, weights: Weights, options: PrepareOptions = {}): Promise<PreparedModel & { program: CpuProgram }> {
-    const stored = applyWeightStore('cpu', graph, weights, options.weightStore);
+    const stored = applyWeightStore('cpu', graph, weights, options.weightStore, options.quantizedWeights);
     const cpu = { ...options.cpu, ...(options.weightStore === 'bf16' ? { weightStore: 'bf16' as const } : {}), ...(options.maxMemory !== undefined ? { maxMemory: options.maxMemory } : {}) };
     const program = await CpuProgram.create(compile(stored.graph, { ...backendCompileOptions('cpu'), intermediates: options.intermediates }), stored.weights, options.state, cpu);
     let disposed = false;

@@ -39,7 +39,7 @@ export function deviceBackend<R extends DeviceRuntime, M extends PreparedModel>(
     async prepare(graph, weights, options = {}) {
       const r = await runtime();
       r.checkAlive('prepare');
-      const stored = applyWeightStore(name, graph, weights, options.weightStore);
+      const stored = applyWeightStore(name, graph, weights, options.weightStore, options.quantizedWeights);
       return prepare(r, stored.graph, stored.weights, options);
     },
   };

@@ -7,7 +7,7 @@
  * into the product, and a tied weight read both by a gather and transposed by a product.
  */
 import { quantizeWeights } from '@loom/compiler';
-import { GraphBuilder, InputError, type Graph, type NDArray, type WeightQuantization } from '@loom/graph';
+import { GraphBuilder, InputError, Q8, quantizeMatrix, type Graph, type NDArray, type WeightQuantization } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { referenceBackend, WeightStoreError, type Backend, type BackendName, type WeightStore } from '../../src/index.ts';
 import { compare, randomF32, rng } from '../webgpu-data.ts';
@@ -86,6 +86,33 @@ export async function quantizedSuite(name: BackendName): Promise<void> {
       expect(q.quantized.map((w) => [w.name, w.transposed])).toEqual([['wte', true]]);
       const [got, want] = [await run(b, graph, feeds, weights, 'q4'), await run(referenceBackend, graph, feeds, weights, 'q4')];
       expect(compare(got['logits']!, want['logits']!, { atol: 2e-4, rtol: 1e-4 }).worst).toBeLessThanOrEqual(1);
+    });
+
+    it('weights given already quantized (a GGUF file\'s blocks) are read as they are, with or without a store', async () => {
+      const graph = mlp(64, 40);
+      const weights = mlpWeights(64, 40, 3);
+      // w1 quantized elsewhere (4 bits, groups of 32): the model runs its codes, not w1's floats
+      const w1 = quantizeMatrix(weights.get('w1')!.data, 64, 40, false, { bits: 4, group: 32, scales: 'f16', zeroPoints: false });
+      const given = new Map([['w1', { matrix: w1, transposed: false }]]);
+      const withoutW1 = new Map([...weights].filter(([name]) => name !== 'w1'));
+      const x = randomF32([5, 64], rng(8));
+      for (const weightStore of ['f32', 'q8'] as const) {
+        const prepareRun = async (backend: Backend) => {
+          const model = await backend.prepare(graph, withoutW1, { weightStore, quantizedWeights: given, cpu: { smallProduct: 0 } });
+          try {
+            return (await model.run({ x }))['y']!;
+          } finally {
+            model.dispose();
+          }
+        };
+        const [got, want] = [await prepareRun(b), await prepareRun(referenceBackend)];
+        expect(compare(got, want, { atol: 2e-4, rtol: 1e-4 }).worst, weightStore).toBeLessThanOrEqual(1);
+      }
+      // a given matrix of other sizes than its param is an InputError naming it
+      const wrong = new Map([['w1', { matrix: quantizeMatrix(weights.get('w1')!.data, 40, 64, false, Q8), transposed: false }]]);
+      const error = await b.prepare(graph, withoutW1, { quantizedWeights: wrong }).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(InputError);
+      expect(String(error)).toContain("the quantized weight 'w1' is 64 columns of 40, its param [64, 40] read as is needs 40 of 64");
     });
 
     it('dequantize, a graph that reads the matrix itself, plain and transposed', async () => {

@@ -9,6 +9,9 @@ import type { Gpt2Config } from '../gpt2/config.ts';
 import { transposed } from '../weights/mapping.ts';
 import { ggufInteger, ggufReal } from './gguf-metadata.ts';
 import { GgufError, readGgufTensor, type GgufFile } from './read-gguf.ts';
+import { ggufQuantizedMatrix, keepsBlocks } from './quantized-blocks.ts';
+import type { GgufWeights } from './llama-gguf.ts';
+import type { GivenQuantized } from '@loom/backends';
 
 export function gpt2ConfigFromGguf(file: GgufFile): Gpt2Config {
   const embd = ggufInteger(file, 'gpt2.embedding_length');
@@ -39,20 +42,29 @@ const MODULES: Readonly<Record<string, { name: string; transposed: boolean }>> =
   ffn_down: { name: 'mlp.c_proj', transposed: true },
 };
 
-export function gpt2WeightsFromGguf(file: GgufFile, cfg: Gpt2Config): Map<string, NDArray> {
+export function gpt2WeightsFromGguf(file: GgufFile, cfg: Gpt2Config): GgufWeights {
   const weights = new Map<string, NDArray>();
+  const quantized = new Map<string, GivenQuantized>();
   for (const name of file.tensors.keys()) {
     if (name === 'output.weight') continue; // the tied head's copy
-    const t = readGgufTensor(file, name);
-    if (name === 'token_embd.weight') weights.set('wte.weight', t);
-    else if (name === 'position_embd.weight') weights.set('wpe.weight', t);
-    else if (name.startsWith('output_norm.')) weights.set(`ln_f.${name.slice('output_norm.'.length)}`, t);
+    if (name === 'token_embd.weight') {
+      // gathered, and read transposed by the tied head: kept blocks give both
+      if (keepsBlocks(file, name)) quantized.set('wte.weight', { matrix: ggufQuantizedMatrix(file, name), transposed: true });
+      else weights.set('wte.weight', readGgufTensor(file, name));
+    } else if (name === 'position_embd.weight') weights.set('wpe.weight', readGgufTensor(file, name));
+    else if (name.startsWith('output_norm.')) weights.set(`ln_f.${name.slice('output_norm.'.length)}`, readGgufTensor(file, name));
     else {
       const m = /^blk\.(\d+)\.(\w+)\.(weight|bias)$/.exec(name);
       const module = m ? MODULES[m[2]!] : undefined;
       if (!m || !module || Number(m[1]) >= cfg.nLayer) throw new GgufError(`${file.path}: tensor '${name}' is not one a gpt2 model of ${cfg.nLayer} layers has`);
-      weights.set(`h.${m[1]}.${module.name}.${m[3]}`, module.transposed && m[3] === 'weight' ? transposed(t) : t);
+      const param = `h.${m[1]}.${module.name}.${m[3]}`;
+      // a Conv1D weight is [in, out] in Loom, [out, in] in the file: rows of the file are its columns
+      if (module.transposed && m[3] === 'weight' && keepsBlocks(file, name)) quantized.set(param, { matrix: ggufQuantizedMatrix(file, name), transposed: false });
+      else {
+        const t = readGgufTensor(file, name);
+        weights.set(param, module.transposed && m[3] === 'weight' ? transposed(t) : t);
+      }
     }
   }
-  return weights;
+  return { weights, quantized };
 }

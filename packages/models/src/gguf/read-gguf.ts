@@ -98,6 +98,13 @@ function fileSizeOf(path: string): number {
 
 /** A tensor's values as float32 (quantized blocks dequantized), shaped as numpy shapes it. */
 export function readGgufTensor(file: GgufFile, name: string): NDArray {
+  const { tensor, bytes } = readGgufBytes(file, name);
+  const count = tensor.shape.reduce((a, b) => a * b, 1);
+  return { dtype: 'f32', shape: [...tensor.shape], data: dequantize(tensor.typeId, bytes, count) };
+}
+
+/** A tensor's bytes as the file stores them (its range was checked with the header). */
+export function readGgufBytes(file: GgufFile, name: string): { tensor: GgufTensor; bytes: Uint8Array } {
   const tensor = file.tensors.get(name);
   if (!tensor) throw new GgufError(`${file.path}: no tensor '${name}'`);
   const bytes = new Uint8Array(tensor.byteLength);
@@ -112,6 +119,5 @@ export function readGgufTensor(file: GgufFile, name: string): NDArray {
   } finally {
     closeSync(fd);
   }
-  const count = tensor.shape.reduce((a, b) => a * b, 1);
-  return { dtype: 'f32', shape: [...tensor.shape], data: dequantize(tensor.typeId, bytes, count) };
+  return { tensor, bytes };
 }

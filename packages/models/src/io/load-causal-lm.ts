@@ -1,4 +1,4 @@
-import { getBackend, type Backend, type PrepareOptions } from '@loom/backends';
+import { getBackend, withPrepareOptions, type Backend, type GivenQuantized, type PrepareOptions } from '@loom/backends';
 import { ConfigError } from '../errors.ts';
 import type { CausalLmFamily } from '../families/family.ts';
 import { gpt2Family } from '../families/gpt2.ts';
@@ -66,8 +66,8 @@ export function isGguf(path: string): boolean {
 
 /**
  * A causal LM from a GGUF file alone (general.architecture llama or gpt2): its metadata is the config
- * (the sizes checked against the budget before any tensor is read), its tensors the weights
- * (quantized blocks dequantized).
+ * (the sizes checked against the budget before any tensor is read), its tensors the weights (Q8_0 and
+ * Q4_0 blocks kept as they are, other quantized types dequantized).
  */
 export async function loadGgufCausalLm(path: string, backendOrName: string | Backend, options?: PrepareOptions): Promise<CausalLmRunner> {
   const file = await readGgufHeader(path);
@@ -76,10 +76,18 @@ export async function loadGgufCausalLm(path: string, backendOrName: string | Bac
   if (arch === 'gpt2') {
     const cfg = gpt2ConfigFromGguf(file);
     checkModelSize(gpt2Family.size(cfg), path, budget);
-    return new CausalLmRunner(gpt2Family, cfg, gpt2WeightsFromGguf(file, cfg), await backendOf(backendOrName, options)) as CausalLmRunner;
+    const { weights, quantized } = gpt2WeightsFromGguf(file, cfg);
+    return new CausalLmRunner(gpt2Family, cfg, weights, await ggufBackend(backendOrName, options, quantized)) as CausalLmRunner;
   }
   if (arch !== 'llama') throw new GgufError(`${path}: general.architecture is ${JSON.stringify(arch)}; Loom reads GGUF files of llama and gpt2`);
   const cfg = llamaConfigFromGguf(file);
   checkModelSize(llamaFamily.size(cfg), path, budget);
-  return new CausalLmRunner(llamaFamily, cfg, llamaWeightsFromGguf(file, cfg), await backendOf(backendOrName, options)) as CausalLmRunner;
+  const { weights, quantized } = llamaWeightsFromGguf(file, cfg);
+  return new CausalLmRunner(llamaFamily, cfg, weights, await ggufBackend(backendOrName, options, quantized)) as CausalLmRunner;
+}
+
+/** The backend, preparing every model with the file's kept quantized blocks (its products read them as they are). */
+async function ggufBackend(backendOrName: string | Backend, options: PrepareOptions | undefined, quantized: ReadonlyMap<string, GivenQuantized>): Promise<Backend> {
+  const backend = await backendOf(backendOrName, options);
+  return quantized.size > 0 ? withPrepareOptions(backend, { quantizedWeights: quantized }) : backend;
 }

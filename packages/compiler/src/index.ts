@@ -4,7 +4,7 @@ export { compile, compileWithReport, type CompileOptions, type CompileResult } f
 export { scheduleForMemory, type Schedule } from './schedule.ts';
 export * from './rewrite/index.ts';
 export * from './passes/index.ts';
-export { cpuPipeline, defaultPipeline, runPipeline, formatTrace, type PassTraceEntry, type PipelineOptions, type PipelineResult } from './pipeline.ts';
+export { cpuPipeline, defaultPipeline, gpuPipeline, runPipeline, formatTrace, type PassTraceEntry, type PipelineOptions, type PipelineResult } from './pipeline.ts';
 export { printPlan, formatExpr } from './print-plan.ts';
 export { exportOnnx, onnxDataIsExternal, OnnxExportError, ONNX_OPSET, onnxWeightBytes, type OnnxExportOptions } from './export/onnx-export.ts';
 export type { EncodedModel, ExternalData } from './export/encoded-model.ts';

@@ -11,6 +11,7 @@ import {
   fuseRopeIntoProjection,
   inferTypes,
   simplifyAlgebra,
+  splitActivationRounding,
   type Pass,
 } from './passes/index.ts';
 
@@ -50,6 +51,12 @@ export const defaultPipeline: readonly Pass[] = [
  * projections (fused_matmul_rope), whose kernel rotates the product rows it has just written.
  */
 export const cpuPipeline: readonly Pass[] = [...defaultPipeline.slice(0, -1), fuseRopeIntoProjection, eliminateDeadCode];
+
+/**
+ * The GPU backends' pipeline: the default one, then int8-activation products split into the rounding
+ * and a float product (split-activation-rounding), which their shaders run as two kernels.
+ */
+export const gpuPipeline: readonly Pass[] = [...defaultPipeline, splitActivationRounding];
 
 export interface PassTraceEntry {
   readonly name: string;

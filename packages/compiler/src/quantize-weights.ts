@@ -156,7 +156,7 @@ export function quantizeWeights(graph: Graph, weights: Weights, quantization: We
     const words = Math.ceil(q.k / codesPerWord(matrix.bits));
     const groups = Math.ceil(q.k / matrix.group);
     const operands = [paramRef(q.codes, [q.n, words], 'i32'), paramRef(q.scales, [q.n, groups], 'f32'), ...(q.zeroPoints ? [paramRef(q.zeroPoints, [q.n, groups], 'f32')] : [])];
-    const attrs = { bits: matrix.bits, group: matrix.group, zeroPoints: q.zeroPoints !== undefined, epilogue: node.op === 'fused_matmul' ? node.attrs['epilogue'] : { in: 0 } };
+    const attrs = { bits: matrix.bits, group: matrix.group, zeroPoints: q.zeroPoints !== undefined, activations: quantization?.activations ?? 'f32', epilogue: node.op === 'fused_matmul' ? node.attrs['epilogue'] : { in: 0 } };
     map[node.id] = b.add('quantized_matmul', [inputs[0]!, ...operands, ...inputs.slice(2)], attrs, node.source ?? '');
   }
   // the floats only products read are no longer reachable

@@ -40,6 +40,7 @@ export {
 export { writeBlock } from './ops/cache-update.ts';
 export { decodeBF16, decodeF16, halfToFloat, roundToHalf } from './io/half.ts';
 export * from './quant/weight-quantization.ts';
+export * from './quant/activation-quantization.ts';
 export { checkCodeWords } from './ops/dequantize.ts';
 export { quantizedExtrasStart } from './ops/fused/quantized-matmul.ts';
 export { ranksAbove, topKRows } from './ops/top-k.ts';

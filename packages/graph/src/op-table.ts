@@ -36,6 +36,7 @@ import { scatterAdd } from './ops/scatter-add.ts';
 import { topK } from './ops/top-k.ts';
 import { expertMatmul } from './ops/expert-matmul.ts';
 import { dequantize } from './ops/dequantize.ts';
+import { quantizeActivations } from './ops/quantize-activations.ts';
 import { quantizedMatmul } from './ops/fused/quantized-matmul.ts';
 import { softmaxCrossEntropy } from './ops/softmax-cross-entropy.ts';
 
@@ -67,6 +68,7 @@ export const OPS = {
   top_k: topK,
   expert_matmul: expertMatmul,
   dequantize,
+  quantize_activations: quantizeActivations,
   quantized_matmul: quantizedMatmul,
   softmax_cross_entropy: softmaxCrossEntropy,
   dropout,

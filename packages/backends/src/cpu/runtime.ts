@@ -1,4 +1,4 @@
-import { broadcastStrides, erf, gelu, geluTanh, sizeOf, topKRows, writeBlock } from '@loom/graph';
+import { broadcastStrides, erf, gelu, geluTanh, roundActivations, sizeOf, topKRows, writeBlock } from '@loom/graph';
 import { attentionWasm, type AttentionExtrasArgs } from './kernels/attention.ts';
 import { expertMatmul } from './kernels/expert-matmul.ts';
 import { batchedMatmul, transposedOperand, type EpilogueArrays } from './kernels/matmul.ts';
@@ -50,8 +50,9 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
       const transposed = transposedOperand(ctx, a, aLayout, aShape, bShape, outShape);
       return batchedMatmul(ctx, transposed ? a : dense(a, aLayout), b, out, aShape, bShape, outShape, transposeB, epilogue, transposed);
     },
-    quantizedMatmul: (a: Float32Array, aLayout: Layout | undefined, codes: Int32Array, codesShape: readonly number[], scales: Float32Array, zeroPoints: Float32Array | undefined, out: Float32Array, aShape: readonly number[], bits: 8 | 4, group: number, epilogue?: EpilogueArrays) =>
-      quantizedMatmul(ctx, dense(a, aLayout), aShape, { codes, scales, zeroPoints, bits, group, k: aShape[aShape.length - 1]!, n: codesShape[0]! }, out, epilogue),
+    quantizedMatmul: (a: Float32Array, aLayout: Layout | undefined, codes: Int32Array, codesShape: readonly number[], scales: Float32Array, zeroPoints: Float32Array | undefined, out: Float32Array, aShape: readonly number[], bits: 8 | 4, group: number, int8: boolean, epilogue?: EpilogueArrays) =>
+      quantizedMatmul(ctx, dense(a, aLayout), aShape, { codes, scales, zeroPoints, bits, group, k: aShape[aShape.length - 1]!, n: codesShape[0]! }, out, int8, epilogue),
+    quantizeActivations: (x: Float32Array, out: Float32Array, k: number, group: number) => roundActivations(x, out, k, group),
     dequantize: (codes: Int32Array, scales: Float32Array, zeroPoints: Float32Array | undefined, out: Float32Array, bits: 8 | 4, group: number, k: number, transpose: boolean) =>
       dequantizeInto(codes, scales, zeroPoints, out, bits, group, k, transpose),
     attention: (ins: Float32Array[], inShapes: number[][], layouts: (Layout | undefined)[], out: Float32Array, outShape: number[], scale: number, hasMask = ins.length > 3, extras?: AttentionExtrasArgs) =>

@@ -35,6 +35,7 @@ export const GPU_KERNELS = {
   expert_matmul: 'expertMatmulKernel',
   quantized_matmul: 'quantizedMatmulKernel',
   dequantize: 'dequantizeKernel',
+  quantize_activations: 'quantizeActivationsKernel',
 } as const satisfies Partial<Record<OpName, string>>;
 
 export type GpuKernelName = (typeof GPU_KERNELS)[keyof typeof GPU_KERNELS] | 'primitiveElementwiseKernel';

@@ -13,6 +13,7 @@ import { fusedAddLayerNormKernel, fusedAddRmsNormKernel, layerNormKernel, rmsNor
 import { concatKernel, rangeKernel, sliceKernel, transposeKernel } from './kernels/layout.ts';
 import { fusedMatmulKernel, matmulKernel, quantizedMatmulKernel } from './kernels/matmul.ts';
 import { dequantizeKernel } from './kernels/dequantize.ts';
+import { quantizeActivationsKernel } from './kernels/quantize-activations.ts';
 import { reduceKernel } from './kernels/reduce.ts';
 import { ropeKernel } from './kernels/rope.ts';
 import { scatterAddKernel } from './kernels/scatter-add.ts';
@@ -23,7 +24,7 @@ import { softmaxCrossEntropyKernel } from './kernels/softmax-cross-entropy.ts';
 export const WEBGPU_KERNELS = {
   ...{ attentionKernel, cacheUpdateKernel, dropoutKernel, fusedElementwiseKernel, primitiveElementwiseKernel, gatherKernel, scatterAddKernel, topKKernel, expertMatmulKernel },
   ...{ fusedAddLayerNormKernel, fusedAddRmsNormKernel, layerNormKernel, rmsNormKernel, ropeKernel, softmaxKernel, softmaxCrossEntropyKernel },
-  ...{ concatKernel, rangeKernel, sliceKernel, transposeKernel, fusedMatmulKernel, matmulKernel, reduceKernel, quantizedMatmulKernel, dequantizeKernel },
+  ...{ concatKernel, rangeKernel, sliceKernel, transposeKernel, fusedMatmulKernel, matmulKernel, reduceKernel, quantizedMatmulKernel, dequantizeKernel, quantizeActivationsKernel },
 } satisfies GpuRenderers<(ctx: never) => KernelLaunch[]>;
 
 export type { AnyKernelRenderer };

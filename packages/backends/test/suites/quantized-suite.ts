@@ -52,7 +52,12 @@ const CASES: readonly [string, WeightQuantization | 'q8' | 'q4', number, number]
   ['8 bits, one scale per output channel', { bits: 8, group: 'channel', scales: 'f32', zeroPoints: false }, 45, 19],
   ['4 bits, groups of 16, float16 scales, zero points', { bits: 4, group: 16, scales: 'f16', zeroPoints: true }, 70, 33],
   ['8 bits, zero points, K not a multiple of the group', { bits: 8, group: 32, scales: 'f32', zeroPoints: true }, 75, 9],
+  ['q8 with int8 activations', { bits: 8, group: 32, scales: 'f32', zeroPoints: false, activations: 'int8' }, 64, 40],
+  ['4 bits, zero points, int8 activations in groups of 16', { bits: 4, group: 16, scales: 'f16', zeroPoints: true, activations: 'int8' }, 70, 33],
 ];
+
+/** int8 activations: a value that float32 and float64 place on either side of a half rounds apart (one step of its group's scale, ~1/127 of the group). */
+const tolerance = (store: WeightQuantization | 'q8' | 'q4') => (typeof store === 'object' && store.activations === 'int8' ? { atol: 2e-2, rtol: 1e-2 } : { atol: 2e-4, rtol: 1e-4 });
 
 export async function quantizedSuite(name: BackendName): Promise<void> {
   if (!runsOn('quantized weights', name)) return;
@@ -67,10 +72,25 @@ export async function quantizedSuite(name: BackendName): Promise<void> {
         const x = randomF32([rows, k], rng(rows));
         const [got, want, float] = [await run(b, graph, { x }, weights, store), await run(referenceBackend, graph, { x }, weights, store), await run(referenceBackend, graph, { x }, weights, 'f32')];
         // float32 accumulation of up to ~100 products of O(1) values
-        expect(compare(got['y']!, want['y']!, { atol: 2e-4, rtol: 1e-4 }).worst, `${rows} rows`).toBeLessThanOrEqual(1);
+        expect(compare(got['y']!, want['y']!, tolerance(store)).worst, `${rows} rows`).toBeLessThanOrEqual(1);
         // and it is the quantized function: far from the float weights' result (so no float path ran)
         expect(compare(got['y']!, float['y']!, { atol: 2e-3, rtol: 0 }).worst, `${rows} rows: the quantized result should differ from float32's`).toBeGreaterThan(1);
       }
+    });
+
+    it('int8 activations: the rounding alone gives the reference\'s integers on float32 inputs (scale x integer rounded to float32 once), and rounds half to even', async () => {
+      const g = new GraphBuilder();
+      const x = g.input('x', 'f32', ['rows', 40]);
+      const graph = g.build({ y: g.add('quantize_activations', [x], { group: 16 }) });
+      const feeds = { x: randomF32([3, 40], rng(4), -3, 3) };
+      // a group whose largest value is 127: its scale is 1, so 2.5 and -0.5 are halves (to 2 and -0)
+      feeds.x.data.set([127, 2.5, 3.5, -0.5, 0.49999997], 0);
+      feeds.x.data.fill(0, 16, 32); // a group of zeros stays zeros
+      const [got, want] = [await run(b, graph, feeds, new Map(), 'f32'), await run(referenceBackend, graph, feeds, new Map(), 'f32')];
+      expect(Array.from(got['y']!.data.subarray(0, 5), (v) => v + 0)).toEqual([127, 2, 4, 0, 0]);
+      // the GPUs' division may be an ulp off float32's: a value a hair from a half may round apart
+      const exact = name === 'cpu' ? { atol: 0, rtol: 2 ** -23 } : { atol: 0.03, rtol: 0 };
+      expect(compare(got['y']!, want['y']!, exact).worst).toBeLessThanOrEqual(1);
     });
 
     it('a tied table: the gather reads the float weight, the transposed product its codes', async () => {

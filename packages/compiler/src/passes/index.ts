@@ -11,3 +11,4 @@ export { fuseAttention, fuseAttentionRules } from './fuse-attention.ts';
 export { fuseAddLayerNorm, fuseAddLayerNormRules } from './fuse-add-layer-norm.ts';
 export { fuseRopeIntoProjection, fuseRopeIntoProjectionRules } from './fuse-rope-into-projection.ts';
 export { MAX_EXPR_OPS, MAX_KERNEL_INPUTS } from './elementwise-expr.ts';
+export { splitActivationRounding, splitActivationRoundingRules } from './split-activation-rounding.ts';

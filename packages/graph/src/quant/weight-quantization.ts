@@ -19,6 +19,12 @@ export interface WeightQuantization {
   readonly scales: 'f32' | 'f16';
   /** Asymmetric: a zero point per group (min and max of the group map onto the code range). */
   readonly zeroPoints: boolean;
+  /**
+   * `int8`: products round their input rows to int8 per group too (activation-quantization.ts), so a
+   * kernel multiplies integers (dynamic quantization, as onnxruntime's int8 models and llama.cpp's
+   * Q8_0 dot products do). Default `f32`: the weights alone are quantized.
+   */
+  readonly activations?: 'f32' | 'int8';
 }
 
 /** The `q8` store: int8 codes in groups of 32 with float32 scales, symmetric. */
@@ -57,6 +63,7 @@ export function checkQuantization(q: WeightQuantization): void {
   if (q.bits !== 8 && q.bits !== 4) throw new InputError(`weight quantization: bits must be 8 or 4, got ${String(q.bits)}`);
   if (q.group !== 'channel' && !(Number.isInteger(q.group) && q.group >= 1)) throw new InputError(`weight quantization: group must be a positive integer or 'channel', got ${String(q.group)}`);
   if (q.scales !== 'f32' && q.scales !== 'f16') throw new InputError(`weight quantization: scales must be 'f32' or 'f16', got ${String(q.scales)}`);
+  if (q.activations !== undefined && q.activations !== 'f32' && q.activations !== 'int8') throw new InputError(`weight quantization: activations must be 'f32' or 'int8', got ${String(q.activations)}`);
 }
 
 /**

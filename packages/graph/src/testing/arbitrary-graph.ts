@@ -91,8 +91,13 @@ export const RECIPE_KINDS = [
   'expert_matmul',
   'moe_ffn',
   'quantized_matmul',
+  'int8_activations',
 ] as const;
 export type RecipeKind = (typeof RECIPE_KINDS)[number];
+
+/** Kinds whose ops have no gradient rule (rounding): gradient properties draw the others. */
+export const FORWARD_ONLY_KINDS: readonly RecipeKind[] = ['int8_activations'];
+export const GRADIENT_KINDS: readonly RecipeKind[] = RECIPE_KINDS.filter((k) => !FORWARD_ONLY_KINDS.includes(k));
 
 /** Kinds drawn by default: every kind; elementwise ones and spelled-out attention more often. */
 const DEFAULT_KINDS: readonly RecipeKind[] = [...RECIPE_KINDS, 'unary', 'binary', 'binary', 'constant', 'sdpa'];
@@ -879,15 +884,34 @@ const quantizedMatmulRecipe: Build = (s, r) => {
   const group = [1, 2, 3, k][r.b % 4]!; // the widths here are small: several groups a column
   const n = STATIC_DIMS[r.c % STATIC_DIMS.length]!;
   const codes = s.indexInput([n, Math.ceil(k / (bits === 8 ? 3 : 6))], 2 ** 24);
-  const scales = s.param([n, Math.ceil(k / group)]);
+  // scales of k/1024 (exact): weights within about +-2, as a model's are, whatever the codes
+  const scales = s.value(s.add('mul', [s.param([n, Math.ceil(k / group)]), s.constant(2 ** -7)]), 2 ** -7, 10);
   const zeroPoints = r.x % 2 === 1 ? [s.param([n, Math.ceil(k / group)])] : [];
   const arg = s.tame(x, 4);
-  const mag = arg.mag * (2 ** bits + 1) * k;
+  const mag = (arg.mag * (2 ** bits + 1) * k) / 128;
   const attrs = { bits, group, zeroPoints: zeroPoints.length > 0 };
   if ((r.b >> 3) % 2 === 0) return s.value(s.add('quantized_matmul', [arg, codes, scales, ...zeroPoints], attrs), mag);
   const transposeB = (r.c >> 2) % 2 === 1;
   const w = s.add('dequantize', [codes, scales, ...zeroPoints], { ...attrs, k, transpose: transposeB });
   return s.value(s.add('matmul', [arg.ref, w], { transposeB }), mag);
+};
+
+/**
+ * Activations rounded to int8: quantize_activations alone, or a quantized_matmul of int8 activations
+ * (groups of 1, 2, 3 or all K). Forward only: rounding has no gradient rule (FORWARD_ONLY_KINDS).
+ */
+const int8ActivationsRecipe: Build = (s, r) => {
+  const x = s.pick(r.a, (v) => v.dtype === 'f32' && v.shape.length >= 2 && typeof v.shape[v.shape.length - 1] === 'number' && (v.shape[v.shape.length - 1] as number) > 0);
+  if (!x) return undefined;
+  const k = x.shape[x.shape.length - 1] as number;
+  const group = [1, 2, 3, k][r.b % 4]!;
+  const arg = s.tame(x, 4);
+  if (r.flag) return s.value(s.add('quantize_activations', [arg], { group }), arg.mag);
+  const bits = r.c % 2 === 0 ? 8 : 4;
+  const n = STATIC_DIMS[r.x % STATIC_DIMS.length]!;
+  const codes = s.indexInput([n, Math.ceil(k / (bits === 8 ? 3 : 6))], 2 ** 24);
+  const scales = s.value(s.add('mul', [s.param([n, Math.ceil(k / group)]), s.constant(2 ** -7)]), 2 ** -7, 10);
+  return s.value(s.add('quantized_matmul', [arg, codes, scales], { bits, group, activations: 'int8' }), (arg.mag * (2 ** bits + 1) * k) / 128);
 };
 
 /**
@@ -942,6 +966,7 @@ const BUILDERS: Record<RecipeKind, Build> = {
   expert_matmul: expertMatmul,
   moe_ffn: moeFfnRecipe,
   quantized_matmul: quantizedMatmulRecipe,
+  int8_activations: int8ActivationsRecipe,
 };
 
 /** Builds the graph a spec describes, and feeds and weights for it from the spec's seed. */
@@ -1036,6 +1061,8 @@ export const F32_OP_TOLERANCE: Readonly<Record<string, number>> = {
   scatter_add: 1e-5,
   // a softmax's sums, a log and a weighted sum of logits per row
   softmax_cross_entropy: 1e-5,
+  // a value a float32 ulp from a half may round to the other integer: one step, 1/127 of the group's largest
+  quantize_activations: 1 / 127,
 };
 const F32_ELEMENTWISE_TOLERANCE = 1e-6;
 /** Ops that move values without arithmetic. */

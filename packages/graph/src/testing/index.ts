@@ -13,6 +13,8 @@ export {
   f32Budget,
   firstMismatch,
   F32_OP_TOLERANCE,
+  FORWARD_ONLY_KINDS,
+  GRADIENT_KINDS,
   RECIPE_KINDS,
   STATIC_DIMS,
   SYMBOLS,

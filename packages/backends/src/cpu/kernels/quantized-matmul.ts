@@ -1,4 +1,4 @@
-import { checkCodeWords, codeAt, sizeOf } from '@loom/graph';
+import { checkCodeWords, codeAt, roundActivations, sizeOf } from '@loom/graph';
 import { applyEpilogue, type EpilogueArrays, type MatmulContext } from './matmul.ts';
 import { quantizedPanels, type QuantizedWeightArrays } from '../wasm-runtime/quantized-panels.ts';
 import { CHUNK_END, CHUNK_START, perThread } from '../wasm-runtime/thread-pool.ts';
@@ -12,10 +12,12 @@ const BLOCK_BYTES = 256 * 8 * 4;
  * sum scaled once); more rows pack A as gemm does and widen each 256-row block of a panel once for
  * all of them (gemm_q). Threads split the columns. Returns whether `epilogue` was applied.
  */
-export function quantizedMatmul(ctx: MatmulContext, a: Float32Array, aShape: readonly number[], w: QuantizedWeightArrays, out: Float32Array, epilogue?: EpilogueArrays): boolean {
+export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape: readonly number[], w: QuantizedWeightArrays, out: Float32Array, int8: boolean, epilogue?: EpilogueArrays): boolean {
   const { rt, settings: s } = ctx;
   const { k, n } = w;
   const m = sizeOf(aShape) / k;
+  // int8 activations: the rows rounded as quantize_activations rounds them, then the float kernels
+  const a = int8 ? roundedRows(given, m * k, k, w.group) : given;
   if (m === 0 || n === 0) return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
   const panels = quantizedPanelsChecked(ctx, w);
   const groups = Math.ceil(k / w.group);
@@ -50,6 +52,13 @@ export function quantizedMatmul(ctx: MatmulContext, a: Float32Array, aShape: rea
   if (cHeap < 0) out.set(new Float32Array(rt.heap.memory.buffer, cAt, m * n));
   if (panels.temporary) rt.heap.release(panels.packed);
   return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
+}
+
+/** x's first `count` values rounded to int8 per group (a new array: x may be read again). */
+function roundedRows(x: Float32Array, count: number, k: number, group: number): Float32Array {
+  const out = new Float32Array(count);
+  roundActivations(x.subarray(0, count), out, k, group);
+  return out;
 }
 
 /** The kept panels; the code words are checked once, when the panels are made. */

@@ -66,10 +66,11 @@ const CPU_STEPS: { readonly [K in OpName]?: StepRenderer<K> } = {
   // input 0 may be a strided view (layouts[0]): packed from its transpose in place, or made dense by block copies
   matmul: ({ attrs }) => `${call('matmul', 'ins[0]', 'layouts[0]', 'ins[1]', 'out', 'inShapes[0]', 'inShapes[1]', 'outShape', attrs.transposeB)};`,
   fused_matmul: (step) => matmulWithEpilogue(step, false),
+  quantize_activations: ({ attrs, rank }) => `${call('quantizeActivations', 'rt.dense(ins[0], layouts[0])', 'out', `outShape[${rank - 1}]`, attrs.group)};`,
   dequantize: ({ attrs }) => `${call('dequantize', 'ins[0]', 'ins[1]', attrs.zeroPoints ? 'ins[2]' : 'undefined', 'out', attrs.bits, attrs.group, attrs.k, attrs.transpose)};`,
   quantized_matmul: ({ graph, node, attrs }) => {
     const zeroPoints = attrs.zeroPoints ? 'ins[3]' : 'undefined';
-    const product = (spec: string) => call('quantizedMatmul', 'ins[0]', 'layouts[0]', 'ins[1]', 'inShapes[1]', 'ins[2]', zeroPoints, 'out', 'inShapes[0]', attrs.bits, attrs.group, spec);
+    const product = (spec: string) => call('quantizedMatmul', 'ins[0]', 'layouts[0]', 'ins[1]', 'inShapes[1]', 'ins[2]', zeroPoints, 'out', 'inShapes[0]', attrs.bits, attrs.group, attrs.activations === 'int8', spec);
     return productWithEpilogue(graph, node, attrs.epilogue, quantizedExtrasStart(attrs), false, product);
   },
   fused_matmul_rope: (step) => {

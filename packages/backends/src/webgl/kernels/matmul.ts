@@ -4,6 +4,7 @@ import { renderExpr } from '../../expr/render-expr.ts';
 import { broadcastOffset, coordinates, imod, int } from '../glsl.ts';
 import { input, sample, sizeOfShape, type GlPass, type KernelContext, type TensorInfo } from '../kernel.ts';
 import { PassList, reduce, SUM, type Reduction } from '../reduction.ts';
+import { WebGlUnsupportedOpError } from '../errors.ts';
 
 /**
  * Batched matmul, and fused_matmul (the epilogue expression runs on each result before the store):
@@ -25,6 +26,7 @@ export function fusedMatmulKernel(ctx: KernelContext<'fused_matmul'>): GlPass[] 
  */
 export function quantizedMatmulKernel(ctx: KernelContext<'quantized_matmul'>): GlPass[] {
   const { bits, group, zeroPoints, epilogue } = ctx.attrs;
+  if (ctx.attrs.activations !== 'f32') throw new WebGlUnsupportedOpError('quantized_matmul', `node %${ctx.node.id}: int8 activations reach the WebGL kernels as quantize_activations and a float product (gpuPipeline's split-activation-rounding); this plan was compiled without it`);
   const operands = zeroPoints ? 4 : 3;
   const [a, codes, scales] = ctx.inputs;
   const extras = ctx.inputs.slice(operands);

@@ -1,5 +1,5 @@
 import { broadcastStrides, codesPerWord, type Expr } from '@loom/graph';
-import { WebGpuLimitError } from '../errors.ts';
+import { UnsupportedOpError, WebGpuLimitError } from '../errors.ts';
 import { input, OUTPUT, sizeOfShape, type KernelContext, type KernelLaunch } from '../kernel.ts';
 import { WGSL } from '../../expr/languages/wgsl.ts';
 import { renderExpr } from '../../expr/render-expr.ts';
@@ -53,6 +53,7 @@ export function fusedMatmulKernel(ctx: KernelContext<'fused_matmul'>): KernelLau
  */
 export function quantizedMatmulKernel(ctx: KernelContext<'quantized_matmul'>): KernelLaunch[] {
   const { bits, group, zeroPoints } = ctx.attrs;
+  if (ctx.attrs.activations !== 'f32') throw new UnsupportedOpError('quantized_matmul', `node %${ctx.node.id}: int8 activations reach the WebGPU kernels as quantize_activations and a float product (gpuPipeline's split-activation-rounding); this plan was compiled without it`);
   return renderMatmul(ctx, true, ctx.attrs.epilogue, { bits, group, zeroPoints });
 }
 

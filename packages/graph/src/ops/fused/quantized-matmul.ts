@@ -8,14 +8,15 @@ import { emitExpr, exprDType, exprSchema, type Expr } from './expr.ts';
  * A product with a quantized weight (the q8 and q4 weight stores), and its epilogue:
  *   a [..., M, K] @ W [K, N], W = dequantize(codes, scales, zero points)   -> [..., M, N]
  * inputs: a, codes, scales, zero points (when `zeroPoints`), then the epilogue's extra inputs. The
- * kernels read the codes and widen them as they multiply; the weight is never materialized. In the
- * epilogue `{ in: 0 }` is the product and `{ in: k }` extra input k, as in fused_matmul.
+ * kernels read the codes and widen them as they multiply; the weight is never materialized. With
+ * `activations: 'int8'` the rows of a are first rounded to int8 per group (quantize_activations), so a
+ * kernel may multiply integers. In the epilogue `{ in: 0 }` is the product and `{ in: k }` extra input k.
  */
 export const quantizedMatmul = defineOp({
   name: 'quantized_matmul',
   category: 'fused',
   summary: 'matmul with a quantized weight (int8 / int4 codes and scales) and an optional epilogue',
-  attrs: z.object({ ...quantizationAttrs, epilogue: exprSchema.default({ in: 0 }) }).strict(),
+  attrs: z.object({ ...quantizationAttrs, activations: z.enum(['f32', 'int8']).default('f32'), epilogue: exprSchema.default({ in: 0 }) }).strict(),
   inputs: ['a', 'codes', 'scales', 'zeroPoints or extra0'],
   minInputs: 3,
   variadic: true,
@@ -43,7 +44,9 @@ export const quantizedMatmul = defineOp({
     const aType = b.typeOf(a!);
     const k = aType.shape[aType.shape.length - 1]!;
     const w = b.add('dequantize', operands, { bits: attrs.bits, group: attrs.group, zeroPoints: attrs.zeroPoints, k });
-    const product = b.add('matmul', [a!, w], { transposeB: false });
+    // int8 activations: the rows of a rounded per group of the weights' group, as the kernels round them
+    const x = attrs.activations === 'int8' ? b.add('quantize_activations', [a!], { group: attrs.group }) : a!;
+    const product = b.add('matmul', [x, w], { transposeB: false });
     return emitExpr(b, attrs.epilogue as Expr, [product, ...inputs.slice(attrs.zeroPoints ? 4 : 3)]);
   },
 });

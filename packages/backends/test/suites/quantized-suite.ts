@@ -8,7 +8,9 @@
  */
 import { quantizeWeights } from '@loom/compiler';
 import { GraphBuilder, InputError, Q8, quantizeMatrix, type Graph, type NDArray, type WeightQuantization } from '@loom/graph';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { conformanceProperty } from '../conformance.ts';
 import { referenceBackend, WeightStoreError, type Backend, type BackendName, type WeightStore } from '../../src/index.ts';
 import { compare, randomF32, rng } from '../webgpu-data.ts';
 import { runsOn } from './exclusions.ts';
@@ -91,6 +93,25 @@ export async function quantizedSuite(name: BackendName): Promise<void> {
       // the GPUs' division may be an ulp off float32's: a value a hair from a half may round apart
       const exact = name === 'cpu' ? { atol: 0, rtol: 2 ** -23 } : { atol: 0.03, rtol: 0 };
       expect(compare(got['y']!, want['y']!, exact).worst).toBeLessThanOrEqual(1);
+    });
+
+    it.each([8, 4] as const)('int8 activations at %s bits: one product of float32 rows equals the reference\'s integers scaled (K padded to quads, zero points, one row and many)', async (bits) => {
+      const g = new GraphBuilder();
+      const x = g.input('x', 'f32', ['rows', 70]);
+      const w = g.param('w', 'f32', [70, 21]);
+      const graph = g.build({ y: g.add('matmul', [x, w]) });
+      const weights = new Map([['w', randomF32([70, 21], rng(bits))]]);
+      const store: WeightQuantization = { bits, group: 16, scales: 'f32', zeroPoints: true, activations: 'int8' };
+      for (const rows of [1, 6]) {
+        const feeds = { x: randomF32([rows, 70], rng(rows + bits), -2, 2) };
+        const [got, want] = [await run(b, graph, feeds, weights, store), await run(referenceBackend, graph, feeds, weights, store)];
+        // the rows are float32 already: both round them to the same integers, so only float32 sums differ
+        expect(compare(got['y']!, want['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows`).toBeLessThanOrEqual(1);
+      }
+    });
+
+    it('random graphs of quantized products and int8 activations equal the float64 interpreter (property)', async () => {
+      await fc.assert(conformanceProperty(b, 6, { kinds: ['quantized_matmul', 'int8_activations', 'int8_activations', 'unary', 'binary', 'reshape'] }), { numRuns: 60, seed: 20261206 });
     });
 
     it('a tied table: the gather reads the float weight, the transposed product its codes', async () => {

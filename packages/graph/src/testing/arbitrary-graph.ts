@@ -898,15 +898,19 @@ const quantizedMatmulRecipe: Build = (s, r) => {
 
 /**
  * Activations rounded to int8: quantize_activations alone, or a quantized_matmul of int8 activations
- * (groups of 1, 2, 3 or all K). Forward only: rounding has no gradient rule (FORWARD_ONLY_KINDS).
+ * (groups of 1, 3, 4, 8 or all K; of a value's rows or of one row). Forward only: rounding has no
+ * gradient rule (FORWARD_ONLY_KINDS).
  */
 const int8ActivationsRecipe: Build = (s, r) => {
   const x = s.pick(r.a, (v) => v.dtype === 'f32' && v.shape.length >= 2 && typeof v.shape[v.shape.length - 1] === 'number' && (v.shape[v.shape.length - 1] as number) > 0);
   if (!x) return undefined;
   const k = x.shape[x.shape.length - 1] as number;
-  const group = [1, 2, 3, k][r.b % 4]!;
-  const arg = s.tame(x, 4);
-  if (r.flag) return s.value(s.add('quantize_activations', [arg], { group }), arg.mag);
+  const group = [1, 3, 4, 8, k][r.b % 5]!;
+  const tamed = s.tame(x, 4);
+  if (r.flag) return s.value(s.add('quantize_activations', [tamed], { group }), tamed.mag);
+  // half the time one row (a decoding step's product): the rows flattened, the first kept
+  const rows = s.value(s.add('reshape', [tamed], { shape: [-1, k] }), tamed.mag, tamed.bits);
+  const arg = (r.b >> 3) % 2 === 1 ? s.value(s.add('slice', [rows], { axis: 0, start: 0, end: 1, step: 1 }), tamed.mag, tamed.bits) : tamed;
   const bits = r.c % 2 === 0 ? 8 : 4;
   const n = STATIC_DIMS[r.x % STATIC_DIMS.length]!;
   const codes = s.indexInput([n, Math.ceil(k / (bits === 8 ? 3 : 6))], 2 ** 24);

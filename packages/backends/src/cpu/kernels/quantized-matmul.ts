@@ -1,6 +1,6 @@
-import { checkCodeWords, codeAt, roundActivations, sizeOf } from '@loom/graph';
+import { activationCode, activationScale, checkCodeWords, codeAt, roundActivations, sizeOf } from '@loom/graph';
 import { applyEpilogue, type EpilogueArrays, type MatmulContext } from './matmul.ts';
-import { quantizedPanels, type QuantizedWeightArrays } from '../wasm-runtime/quantized-panels.ts';
+import { pairsLayoutFits, quantizedPanels, type QuantizedWeightArrays } from '../wasm-runtime/quantized-panels.ts';
 import { CHUNK_END, CHUNK_START, perThread } from '../wasm-runtime/thread-pool.ts';
 
 /** Bytes of one thread's widened block of a quantized panel (256 rows of 8 floats) in gemm_q. */
@@ -16,17 +16,30 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
   const { rt, settings: s } = ctx;
   const { k, n } = w;
   const m = sizeOf(aShape) / k;
-  // int8 activations: the rows rounded as quantize_activations rounds them, then the float kernels
-  const a = int8 ? roundedRows(given, m * k, k, w.group) : given;
   if (m === 0 || n === 0) return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
-  const panels = quantizedPanelsChecked(ctx, w);
+  // int8 activations with groups of whole quads: the codes in the pairs layout, read by integer products
+  const pairs = int8 && pairsLayoutFits(w.group);
+  const panels = quantizedPanels(rt, w, () => checkCodeWords('quantized_matmul', w.codes), pairs);
   const groups = Math.ceil(k / w.group);
-  const aHeap = rt.heap.addressOf(a);
   const cHeap = rt.heap.addressOf(out);
-  const aBytes = aHeap < 0 ? m * k * 4 : 0;
   const cBytes = cHeap < 0 ? m * n * 4 : 0;
   const threads = m * n * k < s.parallelFrom ? 1 : s.threads;
   const panelCount = Math.ceil(n / 8);
+  if (m === 1 && pairs) {
+    // the row's integers (i16, zero past K), each group's scale and sum of integers
+    const scratch = rt.scratch(cBytes + panels.kp * 2 + groups * 8);
+    const cAt = cHeap < 0 ? scratch : cHeap;
+    const xqAt = scratch + cBytes;
+    const xsAt = xqAt + panels.kp * 2;
+    const memory = rt.heap.memory.buffer;
+    roundRow(given, new Int16Array(memory, xqAt, panels.kp), new Float32Array(memory, xsAt, groups), new Float32Array(memory, xsAt + groups * 4, groups), k, w.group);
+    rt.parallel(s, 'gemv_i8', [xqAt, xsAt, xsAt + groups * 4, panels.packed, panels.scales, panels.biases, panels.kp, n, w.group, w.bits, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
+    return finish(ctx, out, cHeap, cAt, m, n, panels, epilogue);
+  }
+  // otherwise float products: of the rows rounded as quantize_activations rounds them, with int8 activations
+  const a = int8 ? roundedRows(given, m * k, k, w.group) : given;
+  const aHeap = rt.heap.addressOf(a);
+  const aBytes = aHeap < 0 ? m * k * 4 : 0;
   const extra = m === 1 ? groups * 4 : Math.ceil(m / 4) * k * 16 + BLOCK_BYTES * threads;
   const scratch = rt.scratch(aBytes + cBytes + extra);
   const aAt = aHeap < 0 ? scratch : aHeap;
@@ -47,11 +60,32 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
     const blocks = Math.ceil(m / 4);
     rt.parallel(s, 'pack_a', [aAt, k * 4, m, k, work, CHUNK_START, CHUNK_END], blocks, m * k < 4 * s.parallelFrom ? 1 : s.threads);
     const buf = work + blocks * k * 16;
-    rt.parallel(s, 'gemm_q', [work, m, panels.packed, panels.scales, panels.biases, k, n, w.group, w.bits, cAt, n * 4, perThread(buf, BLOCK_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
+    rt.parallel(s, 'gemm_q', [work, m, panels.packed, panels.scales, panels.biases, k, n, w.group, w.bits, panels.pairs ? 1 : 0, panels.kp, cAt, n * 4, perThread(buf, BLOCK_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
   }
+  return finish(ctx, out, cHeap, cAt, m, n, panels, epilogue);
+}
+
+/** The product copied out of the heap when it was computed in scratch, temporary panels freed, the epilogue run. */
+function finish(ctx: MatmulContext, out: Float32Array, cHeap: number, cAt: number, m: number, n: number, panels: { temporary: boolean; packed: number }, epilogue: EpilogueArrays | undefined): boolean {
+  const { rt } = ctx;
   if (cHeap < 0) out.set(new Float32Array(rt.heap.memory.buffer, cAt, m * n));
   if (panels.temporary) rt.heap.release(panels.packed);
   return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
+}
+
+/** One row's int8 activations: its integers (zero past K), and each group's scale and sum of integers, as activation-quantization.ts rounds them. */
+function roundRow(x: Float32Array, q: Int16Array, scales: Float32Array, sums: Float32Array, k: number, group: number): void {
+  q.fill(0);
+  for (let g = 0; g * group < k; g++) {
+    const end = Math.min(k, (g + 1) * group);
+    let max = 0;
+    for (let i = g * group; i < end; i++) max = Math.max(max, Math.abs(x[i]!));
+    const s = activationScale(max);
+    let sum = 0;
+    for (let i = g * group; i < end; i++) sum += q[i] = s === 0 ? 0 : activationCode(x[i]!, s);
+    scales[g] = s;
+    sums[g] = sum;
+  }
 }
 
 /** x's first `count` values rounded to int8 per group (a new array: x may be read again). */
@@ -61,10 +95,6 @@ function roundedRows(x: Float32Array, count: number, k: number, group: number): 
   return out;
 }
 
-/** The kept panels; the code words are checked once, when the panels are made. */
-function quantizedPanelsChecked({ rt }: MatmulContext, w: QuantizedWeightArrays) {
-  return quantizedPanels(rt, w, () => checkCodeWords('quantized_matmul', w.codes));
-}
 
 /** The float matrix of a quantized weight into `out` ([k, n], or [n, k] with `transpose`), for graphs that read it. */
 export function dequantizeInto(codes: Int32Array, scales: Float32Array, zeroPoints: Float32Array | undefined, out: Float32Array, bits: 8 | 4, group: number, k: number, transpose: boolean): void {

@@ -16,6 +16,9 @@ export interface QuantizedPanels {
   readonly group: number;
   readonly k: number;
   readonly n: number;
+  /** The pairs layout (for int8 activations' integer products): K padded to `kp`, a multiple of 4. */
+  readonly pairs: boolean;
+  readonly kp: number;
 }
 
 export interface QuantizedWeightArrays {
@@ -28,7 +31,7 @@ export interface QuantizedWeightArrays {
   readonly n: number;
 }
 
-const kept = new WeakMap<Int32Array, QuantizedPanels>();
+const kept = new WeakMap<Int32Array, Map<boolean, QuantizedPanels>>();
 let blocks: number[] = [];
 let bytes = 0;
 let owner: WasmRuntime | undefined;
@@ -45,15 +48,18 @@ registerArena(() => {
 /** Bytes of the kept layout of a K x N weight: codes, then scales and biases. */
 export function quantizedPanelBytes(bits: 8 | 4, group: number, k: number, n: number): number {
   const panels = Math.ceil(n / 8);
-  return panels * k * (bits === 8 ? 8 : 4) + 2 * panels * Math.ceil(k / group) * 32;
+  return panels * Math.ceil(k / 4) * 4 * (bits === 8 ? 8 : 4) + 2 * panels * Math.ceil(k / group) * 32;
 }
+
+/** Whether products of int8 activations can read a weight of this group in the pairs layout (a group holds whole quads of rows). */
+export const pairsLayoutFits = (group: number): boolean => group % 4 === 0;
 
 /**
  * The panels of a quantized weight, made after `check` (which may throw): kept, and made once, when
  * its codes are a weight (resident); else (codes fed at run time) in a block the caller releases.
  */
-export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check: () => void): QuantizedPanels & { readonly temporary: boolean } {
-  const known = kept.get(w.codes);
+export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check: () => void, pairs = false): QuantizedPanels & { readonly temporary: boolean } {
+  const known = kept.get(w.codes)?.get(pairs);
   if (known) return { ...known, temporary: false };
   check();
   const temporary = !isResident(w.codes);
@@ -62,7 +68,8 @@ export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check
   const panels = Math.ceil(n / 8);
   const groups = Math.ceil(k / group);
   const rowBytes = bits === 8 ? 8 : 4;
-  const codeBytes = panels * k * rowBytes;
+  const kp = pairs ? Math.ceil(k / 4) * 4 : k;
+  const codeBytes = panels * kp * rowBytes;
   const tableBytes = panels * groups * 32;
   const packed = rt.heap.alloc(codeBytes + 2 * tableBytes);
   const scales = packed + codeBytes;
@@ -79,14 +86,16 @@ export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check
   for (let col = 0; col < n; col++) {
     const p = col >> 3;
     const j = col & 7;
-    const panel = p * k * rowBytes;
+    const panel = p * kp * rowBytes;
     for (let word = 0; word < words; word++) {
       const value = w.codes[col * words + word]!;
       for (let t = 0; t < per; t++) {
         const kk = word * per + t;
         if (kk >= k) break;
         const code = (value >> (t * bits)) & mask;
-        if (bits === 8) codeView[panel + kk * 8 + j] = code;
+        if (pairs && bits === 8) codeView[panel + (kk >> 1) * 16 + j * 2 + (kk & 1)] = code;
+        else if (pairs) codeView[panel + (kk >> 2) * 16 + j * 2 + (kk & 1)]! |= code << (((kk >> 1) & 1) * 4);
+        else if (bits === 8) codeView[panel + kk * 8 + j] = code;
         else codeView[panel + kk * 4 + (j & 3)]! |= j < 4 ? code : code << 4;
       }
     }
@@ -97,9 +106,10 @@ export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check
       biasView[(p * groups + g) * 8 + j] = -scale * zero;
     }
   }
-  const result: QuantizedPanels = { packed, scales, biases, bits, group, k, n };
+  const result: QuantizedPanels = { packed, scales, biases, bits, group, k, n, pairs, kp };
   if (temporary) return { ...result, temporary };
-  kept.set(w.codes, result);
+  if (!kept.has(w.codes)) kept.set(w.codes, new Map());
+  kept.get(w.codes)!.set(pairs, result);
   held.add(w.codes);
   blocks.push(packed);
   bytes += codeBytes + 2 * tableBytes;

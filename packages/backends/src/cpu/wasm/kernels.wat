@@ -583,6 +583,121 @@
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $ploop))))
 
+  ;; The pairs layout (int8 activations): K padded to a multiple of 4; at 8 bits each 16 bytes hold
+  ;; two rows, column by column ([c0 k, c0 k+1, c1 k, c1 k+1, ...]); at 4 bits each 16 bytes hold
+  ;; four rows, rows k, k+1 in the low nibbles and k+2, k+3 in the high ones, in the same order. A
+  ;; byte pair widened to i16 is what i32x4.dot_i16x8_s multiplies by a pair of int8 activations.
+
+  ;; out[j] = x . W[:, j] for the columns of panels [p0, p1) from int8 activations (decoding): xq the
+  ;; row's integers (i16, kp of them, zero past K), xs and xsum each group's scale and sum of
+  ;; integers; a group's integer dot product is exact, then scaled once: xs (scale acc + bias xsum).
+  (func (export "gemv_i8") (param $xq i32) (param $xs i32) (param $xsum i32) (param $packed i32) (param $scales i32) (param $biases i32)
+        (param $kp i32) (param $n i32) (param $group i32) (param $bits i32) (param $out i32) (param $p0 i32) (param $p1 i32)
+    (local $groups i32) (local $p i32) (local $g i32) (local $k1 i32) (local $kk i32) (local $pp i32) (local $sp i32)
+    (local $w v128) (local $a v128) (local $b v128) (local $x v128) (local $y v128)
+    (local $ilo v128) (local $ihi v128) (local $olo v128) (local $ohi v128) (local $xsv v128) (local $sumv v128)
+    (local.set $groups (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
+    (local.set $p (local.get $p0))
+    (block $pdone (loop $ploop
+      (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
+      (local.set $olo (v128.const i32x4 0 0 0 0)) (local.set $ohi (v128.const i32x4 0 0 0 0))
+      (local.set $pp (i32.add (local.get $packed) (i32.mul (i32.mul (local.get $p) (local.get $kp)) (select (i32.const 8) (i32.const 4) (i32.eq (local.get $bits) (i32.const 8))))))
+      (local.set $sp (i32.shl (i32.mul (local.get $p) (local.get $groups)) (i32.const 5)))
+      (local.set $kk (i32.const 0))
+      (local.set $g (i32.const 0))
+      (block $gdone (loop $gloop
+        (br_if $gdone (i32.ge_u (local.get $g) (local.get $groups)))
+        (local.set $k1 (i32.add (local.get $kk) (local.get $group)))
+        (if (i32.gt_u (local.get $k1) (local.get $kp)) (then (local.set $k1 (local.get $kp))))
+        (local.set $ilo (v128.const i32x4 0 0 0 0)) (local.set $ihi (v128.const i32x4 0 0 0 0))
+        (if (i32.eq (local.get $bits) (i32.const 8))
+          (then
+            (block $done8 (loop $rows8
+              (br_if $done8 (i32.ge_u (local.get $kk) (local.get $k1)))
+              (local.set $w (v128.load (local.get $pp)))
+              (local.set $x (v128.load32_splat (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
+              (local.set $ilo (i32x4.add (local.get $ilo) (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $w)) (local.get $x))))
+              (local.set $ihi (i32x4.add (local.get $ihi) (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $w)) (local.get $x))))
+              (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 2)))
+              (br $rows8))))
+          (else
+            (block $done4 (loop $rows4
+              (br_if $done4 (i32.ge_u (local.get $kk) (local.get $k1)))
+              (local.set $w (v128.load (local.get $pp)))
+              (local.set $a (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+              (local.set $b (i8x16.shr_u (local.get $w) (i32.const 4)))
+              (local.set $x (v128.load32_splat (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
+              (local.set $y (v128.load32_splat offset=4 (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
+              (local.set $ilo (i32x4.add (local.get $ilo) (i32x4.add
+                (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $a)) (local.get $x))
+                (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $b)) (local.get $y)))))
+              (local.set $ihi (i32x4.add (local.get $ihi) (i32x4.add
+                (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $a)) (local.get $x))
+                (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $b)) (local.get $y)))))
+              (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+              (br $rows4)))))
+        ;; out += xs (scale acc + bias xsum)
+        (local.set $xsv (v128.load32_splat (i32.add (local.get $xs) (i32.shl (local.get $g) (i32.const 2)))))
+        (local.set $sumv (v128.load32_splat (i32.add (local.get $xsum) (i32.shl (local.get $g) (i32.const 2)))))
+        (local.set $olo (f32x4.relaxed_madd (local.get $xsv)
+          (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ilo)) (v128.load (i32.add (local.get $scales) (local.get $sp)))
+            (f32x4.mul (local.get $sumv) (v128.load (i32.add (local.get $biases) (local.get $sp))))) (local.get $olo)))
+        (local.set $ohi (f32x4.relaxed_madd (local.get $xsv)
+          (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ihi)) (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp)))
+            (f32x4.mul (local.get $sumv) (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp))))) (local.get $ohi)))
+        (local.set $sp (i32.add (local.get $sp) (i32.const 32)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $gloop)))
+      (call $store_panel (local.get $out) (local.get $p) (local.get $n) (local.get $olo) (local.get $ohi))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $ploop))))
+
+  ;; dequant_block for the pairs layout: rows [k0, k0 + depth) of panel p (k0 a multiple of 4), each
+  ;; row's 8 codes gathered from the interleaved bytes by a shuffle, then widened as dequant_block does.
+  (func $dequant_pairs (param $bits i32) (param $packed i32) (param $scales i32) (param $biases i32) (param $kp i32) (param $group i32)
+        (param $k0 i32) (param $depth i32) (param $p i32) (param $dst i32)
+    (local $kk i32) (local $k1 i32) (local $next i32) (local $sp i32) (local $pp i32) (local $w v128) (local $pair v128) (local $row v128) (local $h v128)
+    (local $slo v128) (local $shi v128) (local $blo v128) (local $bhi v128)
+    (local.set $kk (local.get $k0))
+    (local.set $k1 (i32.add (local.get $k0) (local.get $depth)))
+    (local.set $next (local.get $k0))
+    (local.set $pp (i32.add (local.get $packed) (i32.add
+      (i32.mul (i32.mul (local.get $p) (local.get $kp)) (select (i32.const 8) (i32.const 4) (i32.eq (local.get $bits) (i32.const 8))))
+      (i32.mul (local.get $k0) (select (i32.const 8) (i32.const 4) (i32.eq (local.get $bits) (i32.const 8)))))))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_u (local.get $kk) (local.get $k1)))
+      (if (i32.ge_u (local.get $kk) (local.get $next)) (then
+        (local.set $sp (i32.shl (i32.add
+          (i32.mul (local.get $p) (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
+          (i32.div_u (local.get $kk) (local.get $group))) (i32.const 5)))
+        (local.set $slo (v128.load (i32.add (local.get $scales) (local.get $sp))))
+        (local.set $shi (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp))))
+        (local.set $blo (v128.load (i32.add (local.get $biases) (local.get $sp))))
+        (local.set $bhi (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp))))
+        (local.set $next (i32.mul (i32.add (i32.div_u (local.get $kk) (local.get $group)) (i32.const 1)) (local.get $group)))))
+      ;; the 16 bytes of row kk's pair: at 8 bits one load a pair, at 4 bits the low or high nibbles of a quad's
+      (if (i32.eq (local.get $bits) (i32.const 8))
+        (then (local.set $pair (v128.load (i32.add (local.get $pp) (i32.shl (i32.shr_u (i32.sub (local.get $kk) (local.get $k0)) (i32.const 1)) (i32.const 4))))))
+        (else
+          (local.set $w (v128.load (i32.add (local.get $pp) (i32.shl (i32.shr_u (i32.sub (local.get $kk) (local.get $k0)) (i32.const 2)) (i32.const 4)))))
+          (local.set $pair (select (result v128)
+            (i8x16.shr_u (local.get $w) (i32.const 4))
+            (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
+            (i32.and (local.get $kk) (i32.const 2))))))
+      ;; the row's 8 codes: even bytes for an even row, odd bytes for an odd one
+      (local.set $row (select (result v128)
+        (i8x16.shuffle 1 3 5 7 9 11 13 15 1 3 5 7 9 11 13 15 (local.get $pair) (local.get $pair))
+        (i8x16.shuffle 0 2 4 6 8 10 12 14 0 2 4 6 8 10 12 14 (local.get $pair) (local.get $pair))
+        (i32.and (local.get $kk) (i32.const 1))))
+      (local.set $h (i16x8.extend_low_i8x16_u (local.get $row)))
+      (v128.store (local.get $dst) (f32x4.relaxed_madd (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h))) (local.get $slo) (local.get $blo)))
+      (v128.store offset=16 (local.get $dst) (f32x4.relaxed_madd (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $h))) (local.get $shi) (local.get $bhi)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+      (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+      (br $rows))))
+
   ;; the 8 results of panel p into out (columns past n dropped)
   (func $store_panel (param $out i32) (param $p i32) (param $n i32) (param $lo v128) (param $hi v128)
     (local $cols i32)
@@ -633,8 +748,9 @@
 
   ;; C = A @ W for panels [p0, p1) with W quantized (bits 8 or 4): per block of 256 rows of K and per
   ;; panel, the block is widened into this thread's `buf` (8 KiB) and multiplied as gemm does.
+  ;; `pairs`: the codes in the pairs layout (K padded to kp, a multiple of 4), else in rows.
   (func (export "gemm_q") (param $ap i32) (param $m i32) (param $packed i32) (param $scales i32) (param $biases i32)
-        (param $k i32) (param $n i32) (param $group i32) (param $bits i32) (param $c i32) (param $ldc i32) (param $buf i32) (param $p0 i32) (param $p1 i32)
+        (param $k i32) (param $n i32) (param $group i32) (param $bits i32) (param $pairs i32) (param $kp i32) (param $c i32) (param $ldc i32) (param $buf i32) (param $p0 i32) (param $p1 i32)
     (local $k0 i32) (local $depth i32) (local $acc i32) (local $i0 i32) (local $iEnd i32) (local $p i32) (local $r0 i32) (local $cols i32)
     (block $kdone (loop $kloop
       (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
@@ -649,8 +765,11 @@
         (local.set $p (local.get $p0))
         (block $pdone (loop $ploop
           (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
-          (call $dequant_block (local.get $bits) (local.get $packed) (local.get $scales) (local.get $biases) (local.get $k) (local.get $group)
-            (local.get $k0) (local.get $depth) (local.get $p) (local.get $buf))
+          (if (local.get $pairs)
+            (then (call $dequant_pairs (local.get $bits) (local.get $packed) (local.get $scales) (local.get $biases) (local.get $kp) (local.get $group)
+              (local.get $k0) (local.get $depth) (local.get $p) (local.get $buf)))
+            (else (call $dequant_block (local.get $bits) (local.get $packed) (local.get $scales) (local.get $biases) (local.get $k) (local.get $group)
+              (local.get $k0) (local.get $depth) (local.get $p) (local.get $buf))))
           (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))
           (if (i32.gt_s (local.get $cols) (i32.const 8)) (then (local.set $cols (i32.const 8))))
           (local.set $r0 (local.get $i0))

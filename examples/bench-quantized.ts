@@ -1,5 +1,6 @@
 /**
- * GPT-2 small with its weights stored as float32, bfloat16, q8 and q4 on Loom's cpu backend, and
+ * GPT-2 small with its weights stored as float32, bfloat16, q8 and q4 (with float32 or int8
+ * activations) on Loom's cpu backend, and
  * onnxruntime-node in float32 on the same random weights, in one run: greedy decoding with the KV
  * cache (a 16-token prompt, then `--steps` tokens) and a prefill of 128 tokens. The executions
  * alternate round by round (each runs once per round), so a machine that slows down moves them all;
@@ -9,7 +10,7 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { cpuBackend, randomWeights, withPrepareOptions, type Backend, type WeightStore } from '@loom/backends';
-import type { NDArray } from '@loom/graph';
+import { Q4, Q8, type NDArray } from '@loom/graph';
 import { argmax, buildGpt2, gpt2CachedPlans, GPT2_PRESETS } from '@loom/models';
 import { KvCacheDecoder } from '../packages/models/src/decoding/kv-cache-decoder.ts';
 import { OrtGpt2Decoder, ortGpt2Prefill, ortGpt2Session } from './peers/onnx-gpt2.ts';
@@ -35,13 +36,13 @@ interface Execution {
   prefill(): Promise<number>;
 }
 
-async function loom(store: WeightStore): Promise<Execution> {
+async function loom(store: WeightStore, label = typeof store === 'string' ? store : 'quantized'): Promise<Execution> {
   const backend: Backend = withPrepareOptions(cpuBackend, { cpu: { threads }, ...(store === 'f32' ? {} : { weightStore: store }) });
   const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, backend);
   await decoder.prepare();
   const full = await backend.prepare(buildGpt2(cfg), weights);
   return {
-    label: `Loom cpu, ${store} weights`,
+    label: `Loom cpu, ${label}`,
     async decode() {
       let [logits] = await decoder.prefill([prompt]);
       const start = performance.now();
@@ -75,7 +76,15 @@ async function onnxruntime(): Promise<Execution> {
   };
 }
 
-const executions = [await loom('f32'), await loom('bf16'), await loom('q8'), await loom('q4'), await onnxruntime()];
+const executions = [
+  await loom('f32', 'f32 weights'),
+  await loom('bf16', 'bf16 weights'),
+  await loom('q8', 'q8 weights'),
+  await loom('q4', 'q4 weights'),
+  await loom({ ...Q8, activations: 'int8' }, 'q8 weights, int8 activations'),
+  await loom({ ...Q4, activations: 'int8' }, 'q4 weights, int8 activations'),
+  await onnxruntime(),
+];
 const decodeMs = executions.map(() => [] as number[]);
 const prefillMs = executions.map(() => [] as number[]);
 for (let r = 0; r <= rounds; r++) {

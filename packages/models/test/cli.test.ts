@@ -86,6 +86,8 @@ describe('loom commands', () => {
       expect(reference).toEqual(cpu);
       expect(await loom('reverse', '--weight-store', store, 'hello world')).toEqual({ code: 0, stdout: 'dlrow olleh\n', stderr: '' });
     }
+    expect(await loom('reverse', '--weight-store', 'q8', '--activations', 'int8', 'attention is all you need')).toEqual({ code: 0, stdout: 'deen uoy lla si noitnetta\n', stderr: '' });
+    expectUserError(await loom('reverse', '--activations', 'int8', 'hello'), /--activations int8 rounds the inputs of quantized products: give --weight-store q8 or q4 with it/);
     expectUserError(await loom('train', 'reverse', '--weight-store', 'q8', '--steps', '1', '--out', 'never-written'), /--weight-store q8: training updates float32 weights/);
   });
 

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { BACKEND_NAMES, getBackend, requireFiniteOutputs, resolveThreads, type Backend, type PrepareOptions } from '@loom/backends';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { Q4, Q8 } from '@loom/graph';
 import { BEAMS_WHY, MAX_BEAMS } from '../config/limits.ts';
 import { ModelInputError } from '../errors.ts';
 import { weightsBudget } from '../io/model-budget.ts';
@@ -15,6 +16,8 @@ export interface CpuKernelFlags {
   backend: string;
   threads?: number;
   weightStore?: 'f32' | 'bf16' | 'q8' | 'q4';
+  /** --activations: int8 with a q8 / q4 store (products of integers) */
+  activations?: 'f32' | 'int8';
   /** --max-memory, in MiB */
   maxMemory?: number;
   /** commander's name for --allow-nonfinite */
@@ -63,6 +66,7 @@ export async function commandBackend(flags: CpuKernelFlags): Promise<Backend> {
 export function addCpuKernelOptions(command: Command): Command {
   return command
     .option('--threads <n>', 'cpu backend: threads for matmuls and attention (default: all cores)', parsePositiveInt('--threads'))
+    .addOption(new Option('--activations <kind>', 'with --weight-store q8 or q4: int8 rounds each product\'s input rows to int8 per group of 32, so the cpu multiplies integers (faster decoding, a little more error)').choices(['f32', 'int8']))
     .addOption(new Option('--weight-store <kind>', 'how matmul weights are held: q8 / q4 (int8 / int4 codes, a scale per 32 weights; every backend) read a quarter / an eighth of float32\'s bytes; bf16 (cpu) halves the bytes read per decoded token').choices(['f32', 'bf16', 'q8', 'q4']))
     .option('--max-memory <MiB>', 'memory the model and a run may hold (default: 3/4 of the machine): the config and the decoding batch are checked before anything is built, and the cpu, webgl and webgpu backends check what they allocate; beyond it they are refused with the numbers', parsePositiveInt('--max-memory'));
 }
@@ -74,7 +78,9 @@ export function cpuPrepareOptions(flags: CpuKernelFlags): PrepareOptions | undef
     ...(flags.weightStore === 'bf16' ? { weightStore: 'bf16' as const } : {}),
   };
   const budget = flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory * 2 ** 20 } : {};
-  const quantized = flags.weightStore === 'q8' || flags.weightStore === 'q4' ? { weightStore: flags.weightStore } : {};
+  const store = flags.weightStore === 'q8' ? Q8 : flags.weightStore === 'q4' ? Q4 : undefined;
+  if (flags.activations === 'int8' && !store) throw new ModelInputError(`--activations int8 rounds the inputs of quantized products: give --weight-store q8 or q4 with it`);
+  const quantized = store ? { weightStore: flags.activations === 'int8' ? { ...store, activations: 'int8' as const } : flags.weightStore! } : {};
   if (Object.keys(cpuOnly).length > 0 && flags.backend !== 'cpu') throw new ModelInputError(`--threads and --weight-store bf16 apply to the cpu backend, not to ${flags.backend}`);
   // --threads and LOOM_CPU_THREADS now, not after the weights are read (the backend checks again at prepare)
   if (flags.backend === 'cpu') resolveThreads(flags.threads, process.env['LOOM_CPU_THREADS'], availableParallelism());

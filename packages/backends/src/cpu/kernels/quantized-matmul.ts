@@ -1,4 +1,4 @@
-import { activationCode, activationScale, checkCodeWords, codeAt, roundActivations, sizeOf } from '@loom/graph';
+import { checkCodeWords, codeAt, sizeOf } from '@loom/graph';
 import { applyEpilogue, type EpilogueArrays, type MatmulContext } from './matmul.ts';
 import { pairsLayoutFits, quantizedPanels, type QuantizedWeightArrays } from '../wasm-runtime/quantized-panels.ts';
 import { CHUNK_END, CHUNK_START, perThread } from '../wasm-runtime/thread-pool.ts';
@@ -27,17 +27,23 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
   const panelCount = Math.ceil(n / 8);
   if (m === 1 && pairs) {
     // the row's integers (i16, zero past K), each group's scale and sum of integers
-    const scratch = rt.scratch(cBytes + panels.kp * 2 + groups * 8);
+    const aHeap = rt.heap.addressOf(given);
+    const scratch = rt.scratch(cBytes + (aHeap < 0 ? k * 4 : 0) + panels.kp * 2 + groups * 8);
     const cAt = cHeap < 0 ? scratch : cHeap;
-    const xqAt = scratch + cBytes;
-    const xsAt = xqAt + panels.kp * 2;
-    const memory = rt.heap.memory.buffer;
-    roundRow(given, new Int16Array(memory, xqAt, panels.kp), new Float32Array(memory, xsAt, groups), new Float32Array(memory, xsAt + groups * 4, groups), k, w.group);
+    let at = scratch + cBytes;
+    const xAt = aHeap >= 0 ? aHeap : at;
+    if (aHeap < 0) {
+      new Float32Array(rt.heap.memory.buffer, xAt, k).set(given.subarray(0, k));
+      at += k * 4;
+    }
+    const [xqAt, xsAt] = [at, at + panels.kp * 2];
+    rt.kernels(s.flavor).quantize_row(xAt, k, panels.kp, w.group, xqAt, xsAt, xsAt + groups * 4);
     rt.parallel(s, 'gemv_i8', [xqAt, xsAt, xsAt + groups * 4, panels.packed, panels.scales, panels.biases, panels.kp, n, w.group, w.bits, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
     return finish(ctx, out, cHeap, cAt, m, n, panels, epilogue);
   }
   // otherwise float products: of the rows rounded as quantize_activations rounds them, with int8 activations
-  const a = int8 ? roundedRows(given, m * k, k, w.group) : given;
+  const rounded = int8 ? roundedRows(ctx, given, m, k, w.group) : undefined;
+  const a = rounded?.array ?? given;
   const aHeap = rt.heap.addressOf(a);
   const aBytes = aHeap < 0 ? m * k * 4 : 0;
   const extra = m === 1 ? groups * 4 : Math.ceil(m / 4) * k * 16 + BLOCK_BYTES * threads;
@@ -62,6 +68,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
     const buf = work + blocks * k * 16;
     rt.parallel(s, 'gemm_q', [work, m, panels.packed, panels.scales, panels.biases, k, n, w.group, w.bits, panels.pairs ? 1 : 0, panels.kp, cAt, n * 4, perThread(buf, BLOCK_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
   }
+  if (rounded) rt.heap.release(rounded.at);
   return finish(ctx, out, cHeap, cAt, m, n, panels, epilogue);
 }
 
@@ -73,28 +80,15 @@ function finish(ctx: MatmulContext, out: Float32Array, cHeap: number, cAt: numbe
   return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
 }
 
-/** One row's int8 activations: its integers (zero past K), and each group's scale and sum of integers, as activation-quantization.ts rounds them. */
-function roundRow(x: Float32Array, q: Int16Array, scales: Float32Array, sums: Float32Array, k: number, group: number): void {
-  q.fill(0);
-  for (let g = 0; g * group < k; g++) {
-    const end = Math.min(k, (g + 1) * group);
-    let max = 0;
-    for (let i = g * group; i < end; i++) max = Math.max(max, Math.abs(x[i]!));
-    const s = activationScale(max);
-    let sum = 0;
-    for (let i = g * group; i < end; i++) sum += q[i] = s === 0 ? 0 : activationCode(x[i]!, s);
-    scales[g] = s;
-    sums[g] = sum;
-  }
+/** x's first m rows rounded to int8 per group (quantize_activations) into a new heap block (x may be read again); the caller releases `at`. */
+function roundedRows({ rt, settings: s }: MatmulContext, x: Float32Array, m: number, k: number, group: number): { array: Float32Array; at: number } {
+  const at = rt.heap.alloc(Math.max(m * k, 1) * 4);
+  const array = new Float32Array(rt.heap.memory.buffer, at, m * k);
+  const xHeap = rt.heap.addressOf(x);
+  if (xHeap < 0) array.set(x.subarray(0, m * k)); // rounded in place
+  rt.parallel(s, 'round_rows', [xHeap >= 0 ? xHeap : at, at, k, group, CHUNK_START, CHUNK_END], m, m * k < s.parallelFrom ? 1 : s.threads);
+  return { array, at };
 }
-
-/** x's first `count` values rounded to int8 per group (a new array: x may be read again). */
-function roundedRows(x: Float32Array, count: number, k: number, group: number): Float32Array {
-  const out = new Float32Array(count);
-  roundActivations(x.subarray(0, count), out, k, group);
-  return out;
-}
-
 
 /** The float matrix of a quantized weight into `out` ([k, n], or [n, k] with `transpose`), for graphs that read it. */
 export function dequantizeInto(codes: Int32Array, scales: Float32Array, zeroPoints: Float32Array | undefined, out: Float32Array, bits: 8 | 4, group: number, k: number, transpose: boolean): void {

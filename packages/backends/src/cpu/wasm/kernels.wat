@@ -698,6 +698,73 @@
       (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
       (br $rows))))
 
+  ;; int8 activations, as packages/graph/src/quant/activation-quantization.ts defines them: per group
+  ;; of a row, s = (max |x|) / 127 in float32, q = nearest-even(x / s), and a group of zeros all zero.
+
+  ;; the group [at, at + len) of a row: its scale
+  (func $group_scale (param $at i32) (param $len i32) (result f32)
+    (local $i i32) (local $m f32)
+    (block $done (loop $scan
+      (br_if $done (i32.ge_u (local.get $i) (local.get $len)))
+      (local.set $m (f32.max (local.get $m) (f32.abs (f32.load (i32.add (local.get $at) (i32.shl (local.get $i) (i32.const 2)))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $scan)))
+    (f32.div (local.get $m) (f32.const 127)))
+
+  ;; rows [r0, r1) of x (k floats each) rounded to int8 per group, as floats (s q) into out
+  (func (export "round_rows") (param $x i32) (param $out i32) (param $k i32) (param $group i32) (param $r0 i32) (param $r1 i32)
+    (local $row i32) (local $g i32) (local $len i32) (local $i i32) (local $s f32) (local $at i32)
+    (local.set $row (local.get $r0))
+    (block $rdone (loop $rows
+      (br_if $rdone (i32.ge_u (local.get $row) (local.get $r1)))
+      (local.set $g (i32.const 0))
+      (block $gdone (loop $groups
+        (br_if $gdone (i32.ge_u (local.get $g) (local.get $k)))
+        (local.set $len (i32.sub (local.get $k) (local.get $g)))
+        (if (i32.gt_u (local.get $len) (local.get $group)) (then (local.set $len (local.get $group))))
+        (local.set $at (i32.shl (i32.add (i32.mul (local.get $row) (local.get $k)) (local.get $g)) (i32.const 2)))
+        (local.set $s (call $group_scale (i32.add (local.get $x) (local.get $at)) (local.get $len)))
+        (local.set $i (i32.const 0))
+        (block $idone (loop $values
+          (br_if $idone (i32.ge_u (local.get $i) (local.get $len)))
+          (f32.store (i32.add (i32.add (local.get $out) (local.get $at)) (i32.shl (local.get $i) (i32.const 2)))
+            (if (result f32) (f32.eq (local.get $s) (f32.const 0))
+              (then (f32.const 0))
+              (else (f32.mul (local.get $s) (f32.nearest (f32.div
+                (f32.load (i32.add (i32.add (local.get $x) (local.get $at)) (i32.shl (local.get $i) (i32.const 2)))) (local.get $s)))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $values)))
+        (local.set $g (i32.add (local.get $g) (local.get $group)))
+        (br $groups)))
+      (local.set $row (i32.add (local.get $row) (i32.const 1)))
+      (br $rows))))
+
+  ;; one row of x (k floats) as int8 activations for gemv_i8: its integers as i16 at xq (kp of them,
+  ;; zero past k), each group's scale at xs and sum of integers at xsum
+  (func (export "quantize_row") (param $x i32) (param $k i32) (param $kp i32) (param $group i32) (param $xq i32) (param $xs i32) (param $xsum i32)
+    (local $g i32) (local $len i32) (local $i i32) (local $s f32) (local $q f32) (local $sum f32) (local $n i32)
+    (memory.fill (local.get $xq) (i32.const 0) (i32.shl (local.get $kp) (i32.const 1)))
+    (block $gdone (loop $groups
+      (br_if $gdone (i32.ge_u (local.get $g) (local.get $k)))
+      (local.set $len (i32.sub (local.get $k) (local.get $g)))
+      (if (i32.gt_u (local.get $len) (local.get $group)) (then (local.set $len (local.get $group))))
+      (local.set $s (call $group_scale (i32.add (local.get $x) (i32.shl (local.get $g) (i32.const 2))) (local.get $len)))
+      (local.set $sum (f32.const 0))
+      (if (f32.ne (local.get $s) (f32.const 0)) (then
+        (local.set $i (i32.const 0))
+        (block $idone (loop $values
+          (br_if $idone (i32.ge_u (local.get $i) (local.get $len)))
+          (local.set $q (f32.nearest (f32.div (f32.load (i32.add (local.get $x) (i32.shl (i32.add (local.get $g) (local.get $i)) (i32.const 2)))) (local.get $s))))
+          (i32.store16 (i32.add (local.get $xq) (i32.shl (i32.add (local.get $g) (local.get $i)) (i32.const 1))) (i32.trunc_sat_f32_s (local.get $q)))
+          (local.set $sum (f32.add (local.get $sum) (local.get $q)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $values)))))
+      (f32.store (i32.add (local.get $xs) (i32.shl (local.get $n) (i32.const 2))) (local.get $s))
+      (f32.store (i32.add (local.get $xsum) (i32.shl (local.get $n) (i32.const 2))) (local.get $sum))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (local.set $g (i32.add (local.get $g) (local.get $group)))
+      (br $groups))))
+
   ;; the 8 results of panel p into out (columns past n dropped)
   (func $store_panel (param $out i32) (param $p i32) (param $n i32) (param $lo v128) (param $hi v128)
     (local $cols i32)

@@ -9,6 +9,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  activationCode,
+  activationScale,
   checkQuantization,
   codeAt,
   codesPerWord,
@@ -22,6 +24,7 @@ import {
   Q4,
   Q8,
   quantizeMatrix,
+  roundHalfEven,
   roundToHalf,
   type Expr,
   type NDArray,
@@ -607,5 +610,44 @@ describe('quantized_matmul', () => {
     const error = caught(() => interpret(graph, feeds, new Map()));
     expect(error).toBeInstanceOf(InputError);
     expect(error.message).toMatch(/^dequantize: code word 16777216 at position 3 is outside \[0, 2\^24\) .*\(node %\d+ dequantize at .*weight-quantization\.test\.ts:\d+/);
+  });
+});
+
+describe('quantize_activations (int8 activations)', () => {
+  it('rounds each group of a row against its own scale max|x| / 127, half to even, a group of zeros to zeros', () => {
+    // row 0: groups [127, 2.5, 3.5, -0.5] (scale 1) and [0, 0, 0, 0]; row 1: [254, 1, 3, -3] (scale 2) and [1, 0, 0, 0.5]
+    const x = f32([2, 8], [127, 2.5, 3.5, -0.5, 0, 0, 0, 0, 254, 1, 3, -3, 1, 0, 0, 0.5]);
+    const y = Array.from(runOp('quantize_activations', [x], { group: 4 }).data, (v) => v + 0);
+    const s = Math.fround(1 / 127);
+    expect(y.slice(0, 8)).toEqual([127, 2, 4, 0, 0, 0, 0, 0]);
+    // 1 / 2 = 0.5 -> 0 and 3 / 2 = 1.5 -> 2 (to even); the last group's 0.5 / s = 63.5 -> 64
+    expect(y.slice(8, 12)).toEqual([254, 0, 4, -4]);
+    expect(y.slice(12)).toEqual([s * 127, 0, 0, s * Math.round(Math.fround(0.5 / s))].map((v) => v + 0));
+  });
+
+  it('matches activationScale / activationCode, groups not dividing the row, and keeps the shape', () => {
+    const x = noise([3, 10], 4);
+    const y = runOp('quantize_activations', [x], { group: 4 });
+    expect(y.shape).toEqual([3, 10]);
+    for (let row = 0; row < 3; row++) {
+      for (const [g0, g1] of [[0, 4], [4, 8], [8, 10]] as const) {
+        const group = Array.from(x.data.subarray(row * 10 + g0, row * 10 + g1));
+        const s = activationScale(Math.max(...group.map(Math.abs)));
+        group.forEach((v, i) => expect(y.data[row * 10 + g0 + i]).toBe(s * activationCode(v, s)));
+      }
+    }
+    expect(roundHalfEven(2.5)).toBe(2);
+    expect(roundHalfEven(-3.5)).toBe(-4);
+    expect(roundHalfEven(0.49999997)).toBe(0);
+  });
+
+  it('quantized_matmul with int8 activations is the product of the rounded rows', () => {
+    const stored = quantize({ k: 12, n: 3, w: Array.from(noise([12, 3], 2).data) }, store(Q8, { group: 4 }));
+    const a = noise([2, 12], 3);
+    const rounded = runOp('quantize_activations', [a], { group: 4 });
+    const got = runOp('quantized_matmul', [a, ...operands(stored)], { ...attrsOf(stored), activations: 'int8' });
+    expectClose(got, quantizedProduct(rounded, stored), 1e-12);
+    const types = [a, ...operands(stored)].map((t) => [t.dtype, t.shape] as const);
+    expect(() => inferOp('quantized_matmul', types, { ...attrsOf(stored), activations: 'int4' })).toThrow(/activations/);
   });
 });

@@ -31,10 +31,28 @@ function sexprEnd(text: string, start: number): number {
   throw new Error(`unbalanced parentheses from offset ${start}`);
 }
 
-/** The source with every (f32x4.relaxed_madd a b c) written as (f32x4.add c (f32x4.mul a b)). */
+/**
+ * The source with every (f32x4.relaxed_madd a b c) written as (f32x4.add c (f32x4.mul a b)), and
+ * every (i32x4.relaxed_dot_i8x16_i7x16_add_s a b c) as the same sums from plain SIMD: each half's
+ * bytes widened to i16 and multiplied pairwise (i32x4.dot_i16x8_s gives the sums of pairs), then
+ * neighbouring pairs added across the halves, and c. Both are exact where the 7-bit operand is (its
+ * values 0..127): a product of 4-bit codes computes the same integers in either build.
+ */
 export function withoutRelaxedSimd(source: string): string {
   source = source.replace(/;;.*$/gm, ''); // comments may quote the instruction
-  const head = '(f32x4.relaxed_madd';
+  source = rewriteCalls(source, '(i32x4.relaxed_dot_i8x16_i7x16_add_s', ([a, b, c]) => {
+    const low = `(i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s ${a}) (i16x8.extend_low_i8x16_s ${b}))`;
+    const high = `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s ${a}) (i16x8.extend_high_i8x16_s ${b}))`;
+    // lanes [l0 l1 l2 l3] and [h0 h1 h2 h3]: (l0 + l1, l2 + l3, h0 + h1, h2 + h3)
+    const even = `(i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 ${low} ${high})`;
+    const odd = `(i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 ${low} ${high})`;
+    return `(i32x4.add ${c} (i32x4.add ${even} ${odd}))`;
+  });
+  return rewriteCalls(source, '(f32x4.relaxed_madd', ([a, b, c]) => `(f32x4.add ${c} (f32x4.mul ${a} ${b}))`);
+}
+
+/** Every (head a b c) of the source (arguments rewritten first) replaced by `spell([a, b, c])`. */
+function rewriteCalls(source: string, head: string, spell: (args: string[]) => string): string {
   let at = source.indexOf(head);
   while (at >= 0) {
     const end = sexprEnd(source, at);
@@ -43,10 +61,10 @@ export function withoutRelaxedSimd(source: string): string {
     while (args.length < 3) {
       while (/\s/.test(source[i]!)) i++;
       const argEnd = sexprEnd(source, i);
-      args.push(withoutRelaxedSimd(source.slice(i, argEnd)));
+      args.push(rewriteCalls(source.slice(i, argEnd), head, spell));
       i = argEnd;
     }
-    const plain = `(f32x4.add ${args[2]} (f32x4.mul ${args[0]} ${args[1]}))`;
+    const plain = spell(args);
     source = source.slice(0, at) + plain + source.slice(end);
     at = source.indexOf(head, at + plain.length);
   }
@@ -55,7 +73,7 @@ export function withoutRelaxedSimd(source: string): string {
 
 /** The variants a source compiles to: name of the exported constant -> WAT text. */
 export function variantsOf(source: string): Record<string, string> {
-  return source.includes('relaxed_madd') ? { RELAXED_BASE64: source, PLAIN_BASE64: withoutRelaxedSimd(source) } : { WASM_BASE64: source };
+  return source.includes('relaxed_madd') || source.includes('relaxed_dot') ? { RELAXED_BASE64: source, PLAIN_BASE64: withoutRelaxedSimd(source) } : { WASM_BASE64: source };
 }
 
 export async function wasmModuleSource(watFile: string, source: string): Promise<string> {

@@ -11,7 +11,7 @@ import { GraphBuilder, InputError, Q8, quantizeMatrix, type Graph, type NDArray,
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { conformanceProperty } from '../conformance.ts';
-import { referenceBackend, WeightStoreError, type Backend, type BackendName, type WeightStore } from '../../src/index.ts';
+import { cpuBackend, referenceBackend, WeightStoreError, type Backend, type BackendName, type WeightStore } from '../../src/index.ts';
 import { compare, randomF32, rng } from '../webgpu-data.ts';
 import { runsOn } from './exclusions.ts';
 import { suiteBackend } from './suite-backend.ts';
@@ -107,6 +107,14 @@ export async function quantizedSuite(name: BackendName): Promise<void> {
         const [got, want] = [await run(b, graph, feeds, weights, store), await run(referenceBackend, graph, feeds, weights, store)];
         // the rows are float32 already: both round them to the same integers, so only float32 sums differ
         expect(compare(got['y']!, want['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows`).toBeLessThanOrEqual(1);
+        if (name !== 'cpu' || bits !== 4) continue;
+        // the cpu's other integer layout for 4 bits (quads: relaxed SIMD's i8 x i7 dot, here spelled in plain SIMD)
+        const quads = await cpuBackend.prepare(graph, weights, { weightStore: store, cpu: { smallProduct: 0, simd: 'plain', quadsLayout: true } });
+        try {
+          expect(compare((await quads.run(feeds))['y']!, want['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows, quads layout`).toBeLessThanOrEqual(1);
+        } finally {
+          quads.dispose();
+        }
       }
     });
 

@@ -1,6 +1,6 @@
 import { checkCodeWords, codeAt, sizeOf } from '@loom/graph';
 import { applyEpilogue, type EpilogueArrays, type MatmulContext } from './matmul.ts';
-import { pairsLayoutFits, quantizedPanels, type QuantizedWeightArrays } from '../wasm-runtime/quantized-panels.ts';
+import { LAYOUT_CODE, pairsLayoutFits, quantizedPanels, type PanelLayout, type QuantizedWeightArrays } from '../wasm-runtime/quantized-panels.ts';
 import { CHUNK_END, CHUNK_START, perThread } from '../wasm-runtime/thread-pool.ts';
 
 /** Bytes of one thread's widened block of a quantized panel (256 rows of 8 floats) in gemm_q. */
@@ -17,17 +17,20 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
   const { k, n } = w;
   const m = sizeOf(aShape) / k;
   if (m === 0 || n === 0) return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
-  // int8 activations with groups of whole quads: the codes in the pairs layout, read by integer products
-  const pairs = int8 && pairsLayoutFits(w.group);
-  const panels = quantizedPanels(rt, w, () => checkCodeWords('quantized_matmul', w.codes), pairs);
+  // int8 activations with groups of whole quads: integer products, on 4-bit codes with relaxed SIMD
+  // its i8 x i7 dot (quads layout), else i16 pairs (pairs layout)
+  const integer = int8 && pairsLayoutFits(w.group);
+  const layout: PanelLayout = !integer ? 'rows' : w.bits === 4 && s.quadsLayout ? 'quads' : 'pairs';
+  const panels = quantizedPanels(rt, w, () => checkCodeWords('quantized_matmul', w.codes), layout);
   const groups = Math.ceil(k / w.group);
   const cHeap = rt.heap.addressOf(out);
   const cBytes = cHeap < 0 ? m * n * 4 : 0;
   const threads = m * n * k < s.parallelFrom ? 1 : s.threads;
   const panelCount = Math.ceil(n / 8);
-  if (m === 1 && pairs) {
+  if (m === 1 && integer) {
     // the row's integers (i16, zero past K), each group's scale and sum of integers
     const aHeap = rt.heap.addressOf(given);
+    const narrow = layout === 'quads';
     const scratch = rt.scratch(cBytes + (aHeap < 0 ? k * 4 : 0) + panels.kp * 2 + groups * 8);
     const cAt = cHeap < 0 ? scratch : cHeap;
     let at = scratch + cBytes;
@@ -37,8 +40,10 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
       at += k * 4;
     }
     const [xqAt, xsAt] = [at, at + panels.kp * 2];
-    rt.kernels(s.flavor).quantize_row(xAt, k, panels.kp, w.group, xqAt, xsAt, xsAt + groups * 4);
-    rt.parallel(s, 'gemv_i8', [xqAt, xsAt, xsAt + groups * 4, panels.packed, panels.scales, panels.biases, panels.kp, n, w.group, w.bits, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
+    rt.kernels(s.flavor).quantize_row(xAt, k, panels.kp, w.group, xqAt, xsAt, xsAt + groups * 4, narrow ? 1 : 0);
+    const tables = [panels.packed, panels.scales, panels.biases, panels.kp, n, w.group];
+    if (narrow) rt.parallel(s, 'gemv_i4r', [xqAt, xsAt, xsAt + groups * 4, ...tables, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
+    else rt.parallel(s, 'gemv_i8', [xqAt, xsAt, xsAt + groups * 4, ...tables, w.bits, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
     return finish(ctx, out, cHeap, cAt, m, n, panels, epilogue);
   }
   // otherwise float products: of the rows rounded as quantize_activations rounds them, with int8 activations
@@ -66,7 +71,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
     const blocks = Math.ceil(m / 4);
     rt.parallel(s, 'pack_a', [aAt, k * 4, m, k, work, CHUNK_START, CHUNK_END], blocks, m * k < 4 * s.parallelFrom ? 1 : s.threads);
     const buf = work + blocks * k * 16;
-    rt.parallel(s, 'gemm_q', [work, m, panels.packed, panels.scales, panels.biases, k, n, w.group, w.bits, panels.pairs ? 1 : 0, panels.kp, cAt, n * 4, perThread(buf, BLOCK_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
+    rt.parallel(s, 'gemm_q', [work, m, panels.packed, panels.scales, panels.biases, k, n, w.group, w.bits, LAYOUT_CODE[panels.layout], panels.kp, cAt, n * 4, perThread(buf, BLOCK_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
   }
   if (rounded) rt.heap.release(rounded.at);
   return finish(ctx, out, cHeap, cAt, m, n, panels, epilogue);

@@ -16,8 +16,8 @@ export interface QuantizedPanels {
   readonly group: number;
   readonly k: number;
   readonly n: number;
-  /** The pairs layout (for int8 activations' integer products): K padded to `kp`, a multiple of 4. */
-  readonly pairs: boolean;
+  /** `rows`, or for int8 activations' integer products `pairs` (i32x4.dot_i16x8_s) or `quads` (4-bit codes, relaxed SIMD's i8 x i7 dot): K padded to `kp`, a multiple of 4, in the last two. */
+  readonly layout: PanelLayout;
   readonly kp: number;
 }
 
@@ -31,7 +31,12 @@ export interface QuantizedWeightArrays {
   readonly n: number;
 }
 
-const kept = new WeakMap<Int32Array, Map<boolean, QuantizedPanels>>();
+export type PanelLayout = 'rows' | 'pairs' | 'quads';
+
+/** gemm_q's number for a layout. */
+export const LAYOUT_CODE: Readonly<Record<PanelLayout, number>> = { rows: 0, pairs: 1, quads: 2 };
+
+const kept = new WeakMap<Int32Array, Map<PanelLayout, QuantizedPanels>>();
 let blocks: number[] = [];
 let bytes = 0;
 let owner: WasmRuntime | undefined;
@@ -58,8 +63,8 @@ export const pairsLayoutFits = (group: number): boolean => group % 4 === 0;
  * The panels of a quantized weight, made after `check` (which may throw): kept, and made once, when
  * its codes are a weight (resident); else (codes fed at run time) in a block the caller releases.
  */
-export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check: () => void, pairs = false): QuantizedPanels & { readonly temporary: boolean } {
-  const known = kept.get(w.codes)?.get(pairs);
+export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check: () => void, layout: PanelLayout = 'rows'): QuantizedPanels & { readonly temporary: boolean } {
+  const known = kept.get(w.codes)?.get(layout);
   if (known) return { ...known, temporary: false };
   check();
   const temporary = !isResident(w.codes);
@@ -68,7 +73,7 @@ export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check
   const panels = Math.ceil(n / 8);
   const groups = Math.ceil(k / group);
   const rowBytes = bits === 8 ? 8 : 4;
-  const kp = pairs ? Math.ceil(k / 4) * 4 : k;
+  const kp = layout === 'rows' ? k : Math.ceil(k / 4) * 4;
   const codeBytes = panels * kp * rowBytes;
   const tableBytes = panels * groups * 32;
   const packed = rt.heap.alloc(codeBytes + 2 * tableBytes);
@@ -93,8 +98,9 @@ export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check
         const kk = word * per + t;
         if (kk >= k) break;
         const code = (value >> (t * bits)) & mask;
-        if (pairs && bits === 8) codeView[panel + (kk >> 1) * 16 + j * 2 + (kk & 1)] = code;
-        else if (pairs) codeView[panel + (kk >> 2) * 16 + j * 2 + (kk & 1)]! |= code << (((kk >> 1) & 1) * 4);
+        if (layout === 'quads') codeView[panel + (kk >> 2) * 16 + (j & 3) * 4 + (kk & 3)]! |= j < 4 ? code : code << 4;
+        else if (layout === 'pairs' && bits === 8) codeView[panel + (kk >> 1) * 16 + j * 2 + (kk & 1)] = code;
+        else if (layout === 'pairs') codeView[panel + (kk >> 2) * 16 + j * 2 + (kk & 1)]! |= code << (((kk >> 1) & 1) * 4);
         else if (bits === 8) codeView[panel + kk * 8 + j] = code;
         else codeView[panel + kk * 4 + (j & 3)]! |= j < 4 ? code : code << 4;
       }
@@ -106,10 +112,10 @@ export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check
       biasView[(p * groups + g) * 8 + j] = -scale * zero;
     }
   }
-  const result: QuantizedPanels = { packed, scales, biases, bits, group, k, n, pairs, kp };
+  const result: QuantizedPanels = { packed, scales, biases, bits, group, k, n, layout, kp };
   if (temporary) return { ...result, temporary };
   if (!kept.has(w.codes)) kept.set(w.codes, new Map());
-  kept.get(w.codes)!.set(pairs, result);
+  kept.get(w.codes)!.set(layout, result);
   held.add(w.codes);
   blocks.push(packed);
   bytes += codeBytes + 2 * tableBytes;

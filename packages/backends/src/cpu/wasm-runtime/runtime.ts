@@ -15,6 +15,13 @@ export interface CpuKernelOptions {
    * kernel, products accumulated in float32. Prefill (more than one row) always reads float32.
    */
   readonly weightStore?: 'f32' | 'bf16';
+  /**
+   * 4-bit products of int8 activations in the quads layout (relaxed SIMD's i8 x i7 dot product, 16
+   * multiply-adds an instruction): default where the engine computes that instruction exactly (a probe
+   * at settle); `true` forces it (spelled in plain SIMD without relaxed SIMD: for tests), `false` keeps
+   * the pairs layout (i32x4.dot_i16x8_s). Both give the same integers.
+   */
+  readonly quadsLayout?: boolean;
   /** Products with fewer multiply-adds run in plain JavaScript (default 4096; tests set 0 to run every product on the kernels). */
   readonly smallProduct?: number;
   /** Products with fewer multiply-adds stay on one thread (default 2^17: waking a worker costs microseconds); elementwise kernels, sums and packing scale it by their cost per value (kernels/*.ts). */
@@ -31,6 +38,7 @@ export interface KernelSettings {
   readonly threads: number;
   readonly flavor: SimdFlavor;
   readonly weightStore: 'f32' | 'bf16';
+  readonly quadsLayout: boolean;
   readonly smallProduct: number;
   readonly parallelFrom: number;
   readonly pauseWhenContended: boolean;
@@ -76,10 +84,24 @@ export class WasmRuntime {
       this.poolHasRelaxed = Boolean(this.local.relaxed);
       previous?.close();
     }
-    return { threads, flavor, weightStore: options.weightStore ?? 'f32', smallProduct: options.smallProduct ?? 4096, parallelFrom: options.parallelFrom ?? 1 << 17, pauseWhenContended: options.pauseWhenContended ?? true };
+    const quadsLayout = options.quadsLayout ?? (flavor === 'relaxed' && this.relaxedDotExact());
+    return { threads, flavor, weightStore: options.weightStore ?? 'f32', quadsLayout, smallProduct: options.smallProduct ?? 4096, parallelFrom: options.parallelFrom ?? 1 << 17, pauseWhenContended: options.pauseWhenContended ?? true };
   }
 
   private poolHasRelaxed = false;
+  private dotExact: boolean | undefined;
+
+  /** Whether the relaxed build's i8 x i7 dot product gives the exact sums on this engine (checked once). */
+  private relaxedDotExact(): boolean {
+    if (this.dotExact === undefined) {
+      const at = this.scratch(32);
+      const bytes = new Int8Array(this.heap.memory.buffer, at, 32);
+      bytes.set([1, -2, 3, -4], 0);
+      bytes.set([1, 2, 3, 4], 16);
+      this.dotExact = this.local.relaxed!.dot_probe(at, at + 16) === 1 - 4 + 9 - 16;
+    }
+    return this.dotExact;
+  }
 
   kernels(flavor: SimdFlavor): KernelExports {
     return this.local[flavor]!;

@@ -698,6 +698,98 @@
       (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
       (br $rows))))
 
+  ;; The quads layout (4-bit codes, int8 activations, relaxed SIMD): K padded to a multiple of 4; each
+  ;; 16 bytes hold four rows of the panel, byte 4 j + r holding row r of column j in its low nibble and
+  ;; of column j + 4 in its high one, so the low nibbles are four columns' four rows in the order
+  ;; i32x4.relaxed_dot_i8x16_i7x16_add_s sums them (4-bit codes fit its 7-bit operand: exact).
+
+  ;; lane 0 of relaxed_dot_i8x16_i7x16_add_s of the 16 bytes at a and b: a probe of whether the engine
+  ;; computes it exactly (V8 11.3, Node 20's, returns twice the sums on x86 without AVX-VNNI)
+  (func (export "dot_probe") (param $a i32) (param $b i32) (result i32)
+    (i32x4.extract_lane 0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (local.get $a)) (v128.load (local.get $b)) (v128.const i32x4 0 0 0 0))))
+
+  ;; gemv_i8 for 4-bit codes in the quads layout: xq the row's integers as i8 (kp of them), four rows'
+  ;; activations splat against sixteen codes, 32 multiply-adds in two instructions.
+  (func (export "gemv_i4r") (param $xq i32) (param $xs i32) (param $xsum i32) (param $packed i32) (param $scales i32) (param $biases i32)
+        (param $kp i32) (param $n i32) (param $group i32) (param $out i32) (param $p0 i32) (param $p1 i32)
+    (local $groups i32) (local $p i32) (local $g i32) (local $k1 i32) (local $kk i32) (local $pp i32) (local $sp i32)
+    (local $w v128) (local $x v128) (local $ilo v128) (local $ihi v128) (local $olo v128) (local $ohi v128) (local $xsv v128) (local $sumv v128)
+    (local.set $groups (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
+    (local.set $p (local.get $p0))
+    (block $pdone (loop $ploop
+      (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
+      (local.set $olo (v128.const i32x4 0 0 0 0)) (local.set $ohi (v128.const i32x4 0 0 0 0))
+      (local.set $pp (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $p) (local.get $kp)) (i32.const 2))))
+      (local.set $sp (i32.shl (i32.mul (local.get $p) (local.get $groups)) (i32.const 5)))
+      (local.set $kk (i32.const 0))
+      (local.set $g (i32.const 0))
+      (block $gdone (loop $gloop
+        (br_if $gdone (i32.ge_u (local.get $g) (local.get $groups)))
+        (local.set $k1 (i32.add (local.get $kk) (local.get $group)))
+        (if (i32.gt_u (local.get $k1) (local.get $kp)) (then (local.set $k1 (local.get $kp))))
+        (local.set $ilo (v128.const i32x4 0 0 0 0)) (local.set $ihi (v128.const i32x4 0 0 0 0))
+        (block $done (loop $quads
+          (br_if $done (i32.ge_u (local.get $kk) (local.get $k1)))
+          (local.set $w (v128.load (local.get $pp)))
+          (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
+          (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x)
+            (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo)))
+          (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (i8x16.shr_u (local.get $w) (i32.const 4)) (local.get $ihi)))
+          (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
+          (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+          (br $quads)))
+        (local.set $xsv (v128.load32_splat (i32.add (local.get $xs) (i32.shl (local.get $g) (i32.const 2)))))
+        (local.set $sumv (v128.load32_splat (i32.add (local.get $xsum) (i32.shl (local.get $g) (i32.const 2)))))
+        (local.set $olo (f32x4.relaxed_madd (local.get $xsv)
+          (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ilo)) (v128.load (i32.add (local.get $scales) (local.get $sp)))
+            (f32x4.mul (local.get $sumv) (v128.load (i32.add (local.get $biases) (local.get $sp))))) (local.get $olo)))
+        (local.set $ohi (f32x4.relaxed_madd (local.get $xsv)
+          (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ihi)) (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp)))
+            (f32x4.mul (local.get $sumv) (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp))))) (local.get $ohi)))
+        (local.set $sp (i32.add (local.get $sp) (i32.const 32)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $gloop)))
+      (call $store_panel (local.get $out) (local.get $p) (local.get $n) (local.get $olo) (local.get $ohi))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $ploop))))
+
+  ;; dequant_block for the quads layout: row kk's 8 codes are bytes kk%4, 4 + kk%4, 8 + kk%4, 12 + kk%4
+  ;; of its quad (low nibbles columns 0-3, high nibbles 4-7).
+  (func $dequant_quads (param $packed i32) (param $scales i32) (param $biases i32) (param $kp i32) (param $group i32)
+        (param $k0 i32) (param $depth i32) (param $p i32) (param $dst i32)
+    (local $kk i32) (local $k1 i32) (local $next i32) (local $sp i32) (local $pp i32) (local $w v128) (local $row v128) (local $h v128)
+    (local $slo v128) (local $shi v128) (local $blo v128) (local $bhi v128)
+    (local.set $kk (local.get $k0))
+    (local.set $k1 (i32.add (local.get $k0) (local.get $depth)))
+    (local.set $next (local.get $k0))
+    (local.set $pp (i32.add (local.get $packed) (i32.shl (i32.add (i32.mul (local.get $p) (local.get $kp)) (local.get $k0)) (i32.const 2))))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_u (local.get $kk) (local.get $k1)))
+      (if (i32.ge_u (local.get $kk) (local.get $next)) (then
+        (local.set $sp (i32.shl (i32.add
+          (i32.mul (local.get $p) (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
+          (i32.div_u (local.get $kk) (local.get $group))) (i32.const 5)))
+        (local.set $slo (v128.load (i32.add (local.get $scales) (local.get $sp))))
+        (local.set $shi (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp))))
+        (local.set $blo (v128.load (i32.add (local.get $biases) (local.get $sp))))
+        (local.set $bhi (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp))))
+        (local.set $next (i32.mul (i32.add (i32.div_u (local.get $kk) (local.get $group)) (i32.const 1)) (local.get $group)))))
+      (local.set $w (v128.load (i32.add (local.get $pp) (i32.shl (i32.shr_u (i32.sub (local.get $kk) (local.get $k0)) (i32.const 2)) (i32.const 4)))))
+      ;; the row's four bytes first: columns j and j + 4 in byte j
+      (block $picked (block $r3 (block $r2 (block $r1 (block $r0
+        (br_table $r0 $r1 $r2 $r3 (i32.and (local.get $kk) (i32.const 3))))
+        (local.set $row (i8x16.shuffle 0 4 8 12 0 4 8 12 0 4 8 12 0 4 8 12 (local.get $w) (local.get $w))) (br $picked))
+        (local.set $row (i8x16.shuffle 1 5 9 13 1 5 9 13 1 5 9 13 1 5 9 13 (local.get $w) (local.get $w))) (br $picked))
+        (local.set $row (i8x16.shuffle 2 6 10 14 2 6 10 14 2 6 10 14 2 6 10 14 (local.get $w) (local.get $w))) (br $picked))
+        (local.set $row (i8x16.shuffle 3 7 11 15 3 7 11 15 3 7 11 15 3 7 11 15 (local.get $w) (local.get $w))))
+      (local.set $h (i16x8.extend_low_i8x16_u (v128.and (local.get $row) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))))
+      (v128.store (local.get $dst) (f32x4.relaxed_madd (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h))) (local.get $slo) (local.get $blo)))
+      (local.set $h (i16x8.extend_low_i8x16_u (i8x16.shr_u (local.get $row) (i32.const 4))))
+      (v128.store offset=16 (local.get $dst) (f32x4.relaxed_madd (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h))) (local.get $shi) (local.get $bhi)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+      (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+      (br $rows))))
+
   ;; int8 activations, as packages/graph/src/quant/activation-quantization.ts defines them: per group
   ;; of a row, s = (max |x|) / 127 in float32, q = nearest-even(x / s), and a group of zeros all zero.
 
@@ -741,9 +833,10 @@
 
   ;; one row of x (k floats) as int8 activations for gemv_i8: its integers as i16 at xq (kp of them,
   ;; zero past k), each group's scale at xs and sum of integers at xsum
-  (func (export "quantize_row") (param $x i32) (param $k i32) (param $kp i32) (param $group i32) (param $xq i32) (param $xs i32) (param $xsum i32)
+  ;; (`narrow`: the integers as i8 instead, for gemv_i4r)
+  (func (export "quantize_row") (param $x i32) (param $k i32) (param $kp i32) (param $group i32) (param $xq i32) (param $xs i32) (param $xsum i32) (param $narrow i32)
     (local $g i32) (local $len i32) (local $i i32) (local $s f32) (local $q f32) (local $sum f32) (local $n i32)
-    (memory.fill (local.get $xq) (i32.const 0) (i32.shl (local.get $kp) (i32.const 1)))
+    (memory.fill (local.get $xq) (i32.const 0) (select (local.get $kp) (i32.shl (local.get $kp) (i32.const 1)) (local.get $narrow)))
     (block $gdone (loop $groups
       (br_if $gdone (i32.ge_u (local.get $g) (local.get $k)))
       (local.set $len (i32.sub (local.get $k) (local.get $g)))
@@ -755,7 +848,9 @@
         (block $idone (loop $values
           (br_if $idone (i32.ge_u (local.get $i) (local.get $len)))
           (local.set $q (f32.nearest (f32.div (f32.load (i32.add (local.get $x) (i32.shl (i32.add (local.get $g) (local.get $i)) (i32.const 2)))) (local.get $s))))
-          (i32.store16 (i32.add (local.get $xq) (i32.shl (i32.add (local.get $g) (local.get $i)) (i32.const 1))) (i32.trunc_sat_f32_s (local.get $q)))
+          (if (local.get $narrow)
+            (then (i32.store8 (i32.add (local.get $xq) (i32.add (local.get $g) (local.get $i))) (i32.trunc_sat_f32_s (local.get $q))))
+            (else (i32.store16 (i32.add (local.get $xq) (i32.shl (i32.add (local.get $g) (local.get $i)) (i32.const 1))) (i32.trunc_sat_f32_s (local.get $q)))))
           (local.set $sum (f32.add (local.get $sum) (local.get $q)))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br $values)))))
@@ -815,7 +910,7 @@
 
   ;; C = A @ W for panels [p0, p1) with W quantized (bits 8 or 4): per block of 256 rows of K and per
   ;; panel, the block is widened into this thread's `buf` (8 KiB) and multiplied as gemm does.
-  ;; `pairs`: the codes in the pairs layout (K padded to kp, a multiple of 4), else in rows.
+  ;; `pairs`: the codes' layout: 0 rows, 1 pairs, 2 quads (K padded to kp, a multiple of 4, in the last two).
   (func (export "gemm_q") (param $ap i32) (param $m i32) (param $packed i32) (param $scales i32) (param $biases i32)
         (param $k i32) (param $n i32) (param $group i32) (param $bits i32) (param $pairs i32) (param $kp i32) (param $c i32) (param $ldc i32) (param $buf i32) (param $p0 i32) (param $p1 i32)
     (local $k0 i32) (local $depth i32) (local $acc i32) (local $i0 i32) (local $iEnd i32) (local $p i32) (local $r0 i32) (local $cols i32)
@@ -832,11 +927,14 @@
         (local.set $p (local.get $p0))
         (block $pdone (loop $ploop
           (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
-          (if (local.get $pairs)
-            (then (call $dequant_pairs (local.get $bits) (local.get $packed) (local.get $scales) (local.get $biases) (local.get $kp) (local.get $group)
+          (if (i32.eq (local.get $pairs) (i32.const 2))
+            (then (call $dequant_quads (local.get $packed) (local.get $scales) (local.get $biases) (local.get $kp) (local.get $group)
               (local.get $k0) (local.get $depth) (local.get $p) (local.get $buf)))
-            (else (call $dequant_block (local.get $bits) (local.get $packed) (local.get $scales) (local.get $biases) (local.get $k) (local.get $group)
-              (local.get $k0) (local.get $depth) (local.get $p) (local.get $buf))))
+            (else (if (local.get $pairs)
+              (then (call $dequant_pairs (local.get $bits) (local.get $packed) (local.get $scales) (local.get $biases) (local.get $kp) (local.get $group)
+                (local.get $k0) (local.get $depth) (local.get $p) (local.get $buf)))
+              (else (call $dequant_block (local.get $bits) (local.get $packed) (local.get $scales) (local.get $biases) (local.get $k) (local.get $group)
+                (local.get $k0) (local.get $depth) (local.get $p) (local.get $buf))))))
           (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))
           (if (i32.gt_s (local.get $cols) (i32.const 8)) (then (local.set $cols (i32.const 8))))
           (local.set $r0 (local.get $i0))

@@ -1,7 +1,7 @@
 /**
  * GPT-2 small with its weights stored as float32, bfloat16, q8 and q4 (with float32 or int8
- * activations) on Loom's cpu backend, and
- * onnxruntime-node in float32 on the same random weights, in one run: greedy decoding with the KV
+ * activations) on Loom's cpu backend, and onnxruntime-node in float32 and with MatMulNBits over the
+ * same codes (int8 compute, its fastest) on the same random weights, in one run: greedy decoding with the KV
  * cache (a 16-token prompt, then `--steps` tokens) and a prefill of 128 tokens. The executions
  * alternate round by round (each runs once per round), so a machine that slows down moves them all;
  * medians over the rounds. Prints a table, asserts nothing.
@@ -13,7 +13,7 @@ import { cpuBackend, randomWeights, withPrepareOptions, type Backend, type Weigh
 import { Q4, Q8, type NDArray } from '@loom/graph';
 import { argmax, buildGpt2, gpt2CachedPlans, GPT2_PRESETS } from '@loom/models';
 import { KvCacheDecoder } from '../packages/models/src/decoding/kv-cache-decoder.ts';
-import { OrtGpt2Decoder, ortGpt2Prefill, ortGpt2Session } from './peers/onnx-gpt2.ts';
+import { OrtGpt2Decoder, ortGpt2Prefill, ortGpt2Session, type OnnxQuantized } from './peers/onnx-gpt2.ts';
 import { median } from './timing.ts';
 
 const args = process.argv.slice(2);
@@ -57,11 +57,12 @@ async function loom(store: WeightStore, label = typeof store === 'string' ? stor
   };
 }
 
-async function onnxruntime(): Promise<Execution> {
-  const decoder = new OrtGpt2Decoder(await ortGpt2Session(cfg, weights, { threads, kind: 'decode' }), cfg);
-  const full = await ortGpt2Session(cfg, weights, { threads, kind: 'prefill' });
+/** onnxruntime-node in float32, or with `quantized` products (MatMulNBits over Loom's codes). */
+async function onnxruntime(quantized?: OnnxQuantized, label = 'float32'): Promise<Execution> {
+  const decoder = new OrtGpt2Decoder(await ortGpt2Session(cfg, weights, { threads, kind: 'decode', ...(quantized ? { quantized } : {}) }), cfg);
+  const full = await ortGpt2Session(cfg, weights, { threads, kind: 'prefill', ...(quantized ? { quantized } : {}) });
   return {
-    label: 'onnxruntime-node 1.30, float32',
+    label: `onnxruntime-node 1.30, ${label}`,
     async decode() {
       let logits = await decoder.start(prompt);
       const start = performance.now();
@@ -84,6 +85,8 @@ const executions = [
   await loom({ ...Q8, activations: 'int8' }, 'q8 weights, int8 activations'),
   await loom({ ...Q4, activations: 'int8' }, 'q4 weights, int8 activations'),
   await onnxruntime(),
+  await onnxruntime({ quantization: Q8, accuracyLevel: 4 }, 'q8 MatMulNBits, int8 compute'),
+  await onnxruntime({ quantization: Q4, accuracyLevel: 4 }, 'q4 MatMulNBits, int8 compute'),
 ];
 const decodeMs = executions.map(() => [] as number[]);
 const prefillMs = executions.map(() => [] as number[]);
@@ -95,7 +98,7 @@ for (let r = 0; r <= rounds; r++) {
     prefillMs[i]!.push(p);
   }
 }
-const ort = executions.length - 1;
+const ort = executions.findIndex((e) => e.label.endsWith('float32'));
 const tps = (i: number) => 1000 / median(decodeMs[i]!);
 console.log(`# GPT-2 ${quick ? '(2 layers)' : 'small'} weight stores (${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${threads} threads, load ${loadavg()[0]!.toFixed(2)}, ${rounds} rounds alternating)\n`);
 console.log('| execution | decode tokens/s (median) | vs onnxruntime float32 | prefill 128 ms (median) | vs onnxruntime float32 |');

@@ -14,9 +14,9 @@
  * Dimension letters: B batch, T new tokens, P past length, S = P + T keys, C width, H heads,
  * Dh = C / H, V vocabulary.
  */
-import type { Weights } from '@loom/graph';
+import { codeAt, codesPerWord, quantizeMatrix, type NDArray, type WeightQuantization, type Weights } from '@loom/graph';
 import { argmax, type Gpt2Config } from '@loom/models';
-import { additiveMask, attend, layerNorm, linear, mergeHeads, splitHeads, weightOf } from './onnx-blocks.ts';
+import { additiveMask, attend, layerNorm, linear as floatLinear, mergeHeads, splitHeads, weightOf } from './onnx-blocks.ts';
 import { int, OnnxGraph, string, type ValueSpec } from './onnx-graph.ts';
 import { floatOutput, idsTensor, ort, ortSession } from './ort-session.ts';
 
@@ -38,8 +38,43 @@ function activation(g: OnnxGraph, cfg: Gpt2Config, x: string): string {
   }
 }
 
-/** The serialized ONNX model of GPT-2 with `weights` as initializers. */
-export function gpt2OnnxModel(cfg: Gpt2Config, weights: Weights, kind: Gpt2OnnxKind): Uint8Array {
+/**
+ * Products with quantized weights as onnxruntime's MatMulNBits (com.microsoft): the codes and scales
+ * Loom's quantizer gives for `quantization` (symmetric: MatMulNBits' default zero point 2^(bits-1)
+ * is Loom's), packed in blocks along K, low nibble first. `accuracyLevel` 4 lets onnxruntime compute
+ * with int8 activations (its fastest int4 path), 0 in float32.
+ */
+export interface OnnxQuantized {
+  readonly quantization: WeightQuantization;
+  readonly accuracyLevel: 0 | 4;
+}
+
+/** x @ W for W [k, n] (or read transposed from [n, k]) as MatMulNBits on W's codes. */
+function matMulNBits(g: OnnxGraph, q: OnnxQuantized, name: string, x: string, w: NDArray, transposed: boolean): string {
+  const [rows, cols] = w.shape as [number, number];
+  const [k, n] = transposed ? [cols, rows] : [rows, cols];
+  const m = quantizeMatrix(w.data, k, n, transposed, q.quantization, name);
+  if (m.zeroPoints || !(m.group >= 16 && (m.group & (m.group - 1)) === 0)) throw new Error(`onnx peer: MatMulNBits takes symmetric groups of a power of two >= 16, not ${String(q.quantization.group)}`);
+  const blocks = Math.ceil(k / m.group);
+  const blob = (m.group * m.bits) / 8;
+  const packed = new Uint8Array(n * blocks * blob);
+  const words = Math.ceil(k / codesPerWord(m.bits));
+  for (let col = 0; col < n; col++) {
+    for (let kk = 0; kk < k; kk++) {
+      const code = codeAt(m.codes, m.bits, words, col, kk);
+      const at = col * blocks * blob + Math.floor(kk / m.group) * blob;
+      const within = kk % m.group;
+      if (m.bits === 8) packed[at + within] = code;
+      else packed[at + (within >> 1)]! |= within % 2 === 0 ? code : code << 4;
+    }
+  }
+  const codes = g.bytes(`${name}.codes`, packed, [n, blocks, blob]);
+  const scales = g.floats(m.scales, [n * blocks]);
+  return g.msNode('MatMulNBits', [x, codes, scales], { K: int(k), N: int(n), bits: int(m.bits), block_size: int(m.group), accuracy_level: int(q.accuracyLevel) });
+}
+
+/** The serialized ONNX model of GPT-2 with `weights` as initializers (its products' weights quantized with `quantized`). */
+export function gpt2OnnxModel(cfg: Gpt2Config, weights: Weights, kind: Gpt2OnnxKind, quantized?: OnnxQuantized): Uint8Array {
   const g = new OnnxGraph();
   const [c, heads, v] = [cfg.nEmbd, cfg.nHead, cfg.vocabSize];
   const headDim = c / heads;
@@ -60,6 +95,11 @@ export function gpt2OnnxModel(cfg: Gpt2Config, weights: Weights, kind: Gpt2OnnxK
   const wpe = g.weight('wpe.weight', weightOf(weights, 'wpe.weight'));
   let x = g.node('Add', [g.node('Gather', [wte, ids], { axis: int(0) }), g.node('Gather', [wpe, positions], { axis: int(0) })]); // (B, T, C)
 
+  const linear = (g: OnnxGraph, weights: Weights, name: string, x: string): string => {
+    if (!quantized) return floatLinear(g, weights, name, x);
+    const product = matMulNBits(g, quantized, `${name}.weight`, x, weightOf(weights, `${name}.weight`), false);
+    return g.node('Add', [product, g.weight(`${name}.bias`, weightOf(weights, `${name}.bias`))]);
+  };
   for (let i = 0; i < cfg.nLayer; i++) {
     const p = `h.${i}`;
     const qkv = linear(g, weights, `${p}.attn.c_attn`, layerNorm(g, weights, `${p}.ln_1`, x, cfg.eps)); // (B, T, 3C)
@@ -77,7 +117,8 @@ export function gpt2OnnxModel(cfg: Gpt2Config, weights: Weights, kind: Gpt2OnnxK
   if (decode) x = g.node('Slice', [x, g.int64s([-1]), g.int64s([2 ** 31]), g.int64s([1])]); // (B, 1, C)
   x = layerNorm(g, weights, 'ln_f', x, cfg.eps);
   // Gemm reads wte transposed in place (transB), so the tied head needs no second copy of the table
-  const rows = g.node('Gemm', [g.node('Reshape', [x, g.int64s([-1, c])]), wte], { transB: int(1) }); // (B * T', V)
+  const flat = g.node('Reshape', [x, g.int64s([-1, c])]);
+  const rows = quantized ? matMulNBits(g, quantized, 'wte.weight', flat, weightOf(weights, 'wte.weight'), true) : g.node('Gemm', [flat, wte], { transB: int(1) }); // (B * T', V)
   const logitsShape = decode ? g.int64s([-1, 1, v]) : g.node('Concat', [g.node('Shape', [ids]), g.int64s([v])], { axis: int(0) });
   g.node('Reshape', [rows, logitsShape], {}, 'logits');
 
@@ -91,11 +132,12 @@ export function gpt2OnnxModel(cfg: Gpt2Config, weights: Weights, kind: Gpt2OnnxK
 export interface OrtGpt2Options {
   readonly threads: number;
   readonly kind: Gpt2OnnxKind;
+  readonly quantized?: OnnxQuantized;
 }
 
 /** An onnxruntime-node session of the GPT-2 graph of `kind`. */
-export function ortGpt2Session(cfg: Gpt2Config, weights: Weights, { threads, kind }: OrtGpt2Options): Promise<ort.InferenceSession> {
-  return ortSession(gpt2OnnxModel(cfg, weights, kind), threads);
+export function ortGpt2Session(cfg: Gpt2Config, weights: Weights, { threads, kind, quantized }: OrtGpt2Options): Promise<ort.InferenceSession> {
+  return ortSession(gpt2OnnxModel(cfg, weights, kind, quantized), threads);
 }
 
 /** One prefill forward (batch 1): the logits [T * V], row-major. */

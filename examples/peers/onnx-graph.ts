@@ -72,6 +72,22 @@ export class OnnxGraph {
     return name;
   }
 
+  /** A uint8 initializer (quantized codes packed as onnxruntime's MatMulNBits reads them). */
+  bytes(name: string, values: Uint8Array, dims: readonly number[]): string {
+    if (!this.initializerNames.has(name)) this.addInitializer({ name, dims: [...dims], dataType: DataType.UINT8, rawData: values });
+    return name;
+  }
+
+  /** A node of onnxruntime's com.microsoft domain (MatMulNBits); the model then imports that domain. */
+  msNode(opType: string, inputs: readonly string[], attributes: Readonly<Record<string, Attribute>> = {}): string {
+    this.usesMicrosoftDomain = true;
+    const [out] = this.nodeOutputs(opType, inputs, attributes, 1);
+    this.nodes[this.nodes.length - 1]!.domain = 'com.microsoft';
+    return out!;
+  }
+
+  private usesMicrosoftDomain = false;
+
   /** A float32 constant tensor; `dims` [] makes a scalar. */
   floats(values: ArrayLike<number>, dims: readonly number[] = [values.length]): string {
     const name = `const_f32_${this.nextId++}`;
@@ -91,7 +107,7 @@ export class OnnxGraph {
     const model = onnx.ModelProto.create({
       irVersion: 9,
       producerName: 'loom-peers',
-      opsetImport: [{ domain: '', version: opset }],
+      opsetImport: [{ domain: '', version: opset }, ...(this.usesMicrosoftDomain ? [{ domain: 'com.microsoft', version: 1 }] : [])],
       graph: { name, node: this.nodes, initializer: this.initializers, input: inputs.map(valueInfo), output: outputs.map(valueInfo) },
     });
     return onnx.ModelProto.encode(model).finish();

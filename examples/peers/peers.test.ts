@@ -6,7 +6,7 @@
  * or position would show.
  */
 import { randomWeights, referenceBackend } from '@loom/backends';
-import type { NDArray, Weights } from '@loom/graph';
+import { Q4, Q8, type NDArray, type Weights } from '@loom/graph';
 import { buildGpt2, type Gpt2Config } from '@loom/models';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildLoomEncoderLayer, encoderLayerConfig, ortEncoderLayerRun, ortEncoderLayerSession, type EncoderLayerSizes } from './onnx-encoder-layer.ts';
@@ -66,6 +66,22 @@ describe.each([
     await session.release();
     errors[`gpt2 prefill, ${label}`] = error;
     expect(error).toBeLessThan(TOLERANCE);
+  });
+
+  it.each([
+    ['q8', Q8],
+    ['q4', Q4],
+  ] as const)('GPT-2 prefill with %s weights as MatMulNBits: the logits of Loom\'s same quantized weights', async (store, quantization) => {
+    const session = await ortGpt2Session(TINY_GPT2, gpt2Weights, { threads: 1, kind: 'prefill', quantized: { quantization, accuracyLevel: 0 } });
+    const model = await referenceBackend.prepare(gpt2, gpt2Weights, { weightStore: store });
+    const want = (await model.run({ input_ids: i32([1, prompt.length], prompt) }))['logits']!.data;
+    model.dispose();
+    const error = relativeError(await ortGpt2Prefill(session, prompt), want);
+    await session.release();
+    errors[`gpt2 prefill ${store} MatMulNBits, ${label}`] = error;
+    expect(error).toBeLessThan(TOLERANCE);
+    // and it is the quantized function: the float model's logits differ by far more
+    expect(relativeError(want, await loomLogits(prompt))).toBeGreaterThan(10 * TOLERANCE);
   });
 
   it('GPT-2 decode with the KV cache: the prompt, then greedy steps, each equal to the full forward at that position', async () => {

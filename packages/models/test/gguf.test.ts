@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { generate } from '../src/decoding/generate.ts';
 import { llamaConfigFromGguf, llamaWeightsFromGguf, unpermute } from '../src/gguf/llama-gguf.ts';
 import { GgufError, readGgufHeader, readGgufTensor } from '../src/gguf/read-gguf.ts';
+import { tokenizerFromGguf } from '../src/gguf/gguf-tokenizer.ts';
 import { loadCausalLm, loadGgufCausalLm } from '../src/io/load-causal-lm.ts';
 import { llamaConfigFromHf } from '../src/llama/config.ts';
 import { LlamaRunner } from '../src/runners/causal-lm-runner.ts';
@@ -207,5 +208,37 @@ describe('GPT-2 from a GGUF file alone (convert_hf_to_gguf.py\'s GPT2Model layou
     expect(maxAbsDiff(q.data, f.data) / range).toBeLessThan(3e-2);
     expect(maxAbsDiff(q.data, f.data)).toBeGreaterThan(0); // the codes ran, not a float copy
     await Promise.all([kept.dispose(), float.dispose()]);
+  });
+});
+
+describe('the tokenizer from a GGUF file\'s metadata (tokenizer.ggml.*: a byte-level BPE as the converter writes GPT-2\'s)', () => {
+  const here = (name: string) => new URL(`./fixtures/gguf/${name}`, import.meta.url).pathname;
+  const expected = JSON.parse(readFileSync(here('gpt2-bpe.expected.json'), 'utf8')) as { texts: Record<string, number[]>; vocab_size: number; eos: number };
+
+  it('encodes as a plain BPE over the same tokens and merges does (the generator\'s), and decodes back', async () => {
+    const tokenizer = tokenizerFromGguf(await readGgufHeader(here('gpt2-bpe.gguf')));
+    for (const [text, ids] of Object.entries(expected.texts)) {
+      expect(tokenizer.encode(text), text).toEqual(ids);
+      expect(tokenizer.decode(ids)).toBe(text);
+    }
+    // the control token is special: skipped when decoding
+    expect(tokenizer.decode([...expected.texts['the dog ran']!, expected.eos])).toBe('the dog ran');
+  });
+
+  it('loom generate --prompt on a GGUF file alone: its metadata is the config and the tokenizer', async () => {
+    const r = await loom('generate', '--weights', here('gpt2-bpe.gguf'), '--prompt', 'the cat sat', '--max-new-tokens', '4');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.startsWith('the cat sat')).toBe(true);
+  });
+
+  it('a SentencePiece ("llama") or another pre-tokenizer is one error naming it', async () => {
+    const file = await readGgufHeader(here('gpt2-bpe.gguf'));
+    for (const [key, value, message] of [
+      ['tokenizer.ggml.model', 'llama', /tokenizer\.ggml\.model is "llama"; Loom reads byte-level BPE tokenizers/],
+      ['tokenizer.ggml.pre', 'llama-bpe', /tokenizer\.ggml\.pre is "llama-bpe"; Loom reads GPT-2's own pre-tokenizer/],
+      ['tokenizer.ggml.merges', [1, 2], /tokenizer\.ggml\.merges must be a list of strings/],
+    ] as const) {
+      expect(() => tokenizerFromGguf({ ...file, metadata: { ...file.metadata, [key]: value } })).toThrow(message);
+    }
   });
 });

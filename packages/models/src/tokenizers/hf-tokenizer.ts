@@ -20,9 +20,14 @@ const firstLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')
  */
 export function loadHfTokenizer(path: string): TextTokenizer {
   const json = readUserJson(path, 'tokenizer', TOKENIZER_JSON_MAX_BYTES);
-  const largestId = checkTokenizerJson(json, path);
   const configPath = join(dirname(path), 'tokenizer_config.json');
   const config = existsSync(configPath) ? checkTokenizerConfig(readUserJson(configPath, 'tokenizer config', TOKENIZER_JSON_MAX_BYTES), configPath) : {};
+  return hfTokenizerOf(json, config, path);
+}
+
+/** A tokenizer from a tokenizer.json's parsed content (checked first), `path` naming where it came from in messages. */
+export function hfTokenizerOf(json: unknown, config: Record<string, unknown>, path: string): TextTokenizer {
+  const largestId = checkTokenizerJson(json, path);
   const tokenizer = newTokenizer(json as { model: Record<string, unknown>; added_tokens?: unknown }, config, path);
   return {
     largestId,

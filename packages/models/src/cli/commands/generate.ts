@@ -1,8 +1,10 @@
 import { Command } from 'commander';
 import { generate } from '../../decoding/generate.ts';
 import { checkTokenizerFitsModel, loadHfTokenizer, tokenizerBeside, type TextTokenizer } from '../../tokenizers/hf-tokenizer.ts';
+import { hasGgufTokenizer, tokenizerFromGguf } from '../../gguf/gguf-tokenizer.ts';
+import { readGgufHeader } from '../../gguf/read-gguf.ts';
 import { ModelInputError } from '../../errors.ts';
-import { CAUSAL_LM_TYPES, loadCausalLm } from '../../io/load-causal-lm.ts';
+import { CAUSAL_LM_TYPES, isGguf, loadCausalLm } from '../../io/load-causal-lm.ts';
 import { modelWithWeights } from '../../io/model-with-weights.ts';
 import { causalLmFromGraph } from '../../runners/graph-causal-lm.ts';
 import type { CausalLm } from '../../decoding/causal-lm.ts';
@@ -117,8 +119,11 @@ export function generateCommand(io: CliIo): Command {
       if (opts.tokenizer && opts.ids) throw new ModelInputError('--tokenizer applies to --prompt; with --ids there is no text to tokenize');
       let tokenizer: TextTokenizer | undefined;
       if (opts.prompt) {
-        const file = opts.tokenizer ?? (builtin ? undefined : tokenizerBeside(opts.weights));
+        // a GGUF file's own tokenizer (its metadata) unless --tokenizer names another
+        const gguf = !opts.tokenizer && opts.graph === undefined && isGguf(opts.weights) ? await readGgufHeader(opts.weights) : undefined;
+        const file = opts.tokenizer ?? (builtin || gguf ? undefined : tokenizerBeside(opts.weights));
         if (file) tokenizer = loadHfTokenizer(file);
+        else if (gguf && hasGgufTokenizer(gguf)) tokenizer = tokenizerFromGguf(gguf);
         else if (builtin) tokenizer = builtin;
         else throw new ModelInputError(`--prompt needs a tokenizer: no tokenizer.json beside ${opts.weights}; pass --tokenizer FILE, or give token ids with --ids`);
         checkTokenizerFitsModel(tokenizer, model.vocabSize, opts.config ?? opts.graph ?? opts.weights);

@@ -1,5 +1,5 @@
 /**
- * CPU benchmarks: Loom's cpu backend against onnxruntime-node and tfjs-wasm in one run, on the same
+ * CPU benchmarks: Loom's cpu backend against onnxruntime-node, onnxruntime-web's wasm backend and tfjs-wasm in one run, on the same
  * weights, at the same thread count; prints tables, asserts nothing. Run: `pnpm bench`, with
  *   --quick        smaller sizes (a smoke run)
  *   --threads N    threads for Loom and the peers (default: the machine's cores)
@@ -107,6 +107,7 @@ async function matmulBench(): Promise<void> {
   const ort1 = await peer('onnxruntime-node', (p) => p.ortMatmulGflops(n, 1));
   const ortT = threads === 1 ? ort1 : await peer('onnxruntime-node', (p) => p.ortMatmulGflops(n, threads));
   const tfjs = await peer('tfjs-wasm', (p) => p.tfjsWasmMatmulGflops(n));
+  const web = await peer('onnxruntime-web', (p) => p.ortMatmulGflops(n, threads, 7, 'web'));
   const rows: [string, number | undefined, number | undefined][] = [
     ['Loom, plain SIMD, 1 thread', await loom(1, 'plain', b), ort1],
     ['Loom, relaxed SIMD (FMA), 1 thread', await loom(1, 'relaxed', b), ort1],
@@ -115,6 +116,7 @@ async function matmulBench(): Promise<void> {
     ['onnxruntime-node (MLAS), 1 thread', ort1, undefined],
     [`onnxruntime-node (MLAS), ${threads} threads`, ortT, undefined],
     ['tfjs-wasm 4.22 (SIMD, 1 thread in Node)', tfjs, undefined],
+    [`onnxruntime-web 1.30, wasm, ${threads} threads`, web, undefined],
   ];
   table(`matmul ${n}^3 float32`, ['implementation', 'GFLOP/s', 'onnxruntime-node / Loom (same threads)'], rows.map(([name, g, peerG]) => [name, fmt(g), g !== undefined && peerG !== undefined ? ratio(peerG, g) : '']));
 }
@@ -145,14 +147,16 @@ async function gpt2Bench(cfg: Gpt2Config, weights: Weights): Promise<void> {
   if (profile) printProfile(`GPT-2 prefill, seq ${seq}: time per kernel kind (Loom cpu, ${threads} threads)`, model.program, reps + 1);
   model.dispose();
   const ortMs = await peer('onnxruntime-node', (p) => p.ortGpt2PrefillMs(cfg, weights, seq, threads, reps));
+  const webMs = await peer('onnxruntime-web', (p) => p.ortGpt2PrefillMs(cfg, weights, seq, threads, reps, 'web'));
   table(
     `GPT-2 ${quick ? '(2 layers)' : 'small'} prefill, batch 1, seq ${seq}, all logits, random weights, ${threads} threads`,
-    ['execution', 'ms (median)', 'Loom / onnxruntime-node'],
+    ['execution', 'ms (median)', 'Loom / onnxruntime-node', 'onnxruntime-web / Loom'],
     [
-      ['Loom cpu, steady', fmt(steadyMs, 0), ratio(steadyMs, ortMs)],
-      ['Loom cpu, first forward after prepare', fmt(firstMs, 0), `${(firstMs / steadyMs).toFixed(2)}x the steady one`],
-      ['Loom cpu, prepare (compile, pack weights)', fmt(prepareMs, 0), ''],
-      ['onnxruntime-node 1.30', fmt(ortMs, 0), ''],
+      ['Loom cpu, steady', fmt(steadyMs, 0), ratio(steadyMs, ortMs), webMs !== undefined ? `${(webMs / steadyMs).toFixed(2)}x` : 'n/a'],
+      ['Loom cpu, first forward after prepare', fmt(firstMs, 0), `${(firstMs / steadyMs).toFixed(2)}x the steady one`, ''],
+      ['Loom cpu, prepare (compile, pack weights)', fmt(prepareMs, 0), '', ''],
+      ['onnxruntime-node 1.30', fmt(ortMs, 0), '', ''],
+      [`onnxruntime-web 1.30, wasm (transformers.js's engine), ${threads} threads`, fmt(webMs, 0), '', ''],
     ],
   );
   const s = report.plan.stats;
@@ -199,6 +203,7 @@ async function decodeBench(cfg: Gpt2Config, weights: Weights): Promise<void> {
   const q8 = await loomDecode(cfg, weights, 'q8', steps, rounds);
   const q4 = await loomDecode(cfg, weights, 'q4', steps, rounds);
   const ort = await peer('onnxruntime-node', (p) => p.ortGpt2DecodeTokensPerSecond(cfg, weights, 16, steps, threads, rounds));
+  const web = await peer('onnxruntime-web', (p) => p.ortGpt2DecodeTokensPerSecond(cfg, weights, 16, steps, threads, rounds, 'web'));
   const vsOrt = (tps: number) => (ort ? `${(tps / ort.tokensPerSecond).toFixed(2)}x` : 'n/a');
   table(
     `GPT-2 ${quick ? '(2 layers)' : 'small'} greedy decoding with the KV cache, 16-token prompt, ${steps} new tokens, ${threads} threads`,
@@ -209,6 +214,7 @@ async function decodeBench(cfg: Gpt2Config, weights: Weights): Promise<void> {
       ['Loom cpu, q8 weight store (int8, groups of 32)', fmt(q8.tokensPerSecond), vsOrt(q8.tokensPerSecond), fmt(q8.firstMs, 0), fmt(q8.coldFirstMs, 0), fmt(q8.prepareMs, 0)],
       ['Loom cpu, q4 weight store (int4, groups of 32)', fmt(q4.tokensPerSecond), vsOrt(q4.tokensPerSecond), fmt(q4.firstMs, 0), fmt(q4.coldFirstMs, 0), fmt(q4.prepareMs, 0)],
       ['onnxruntime-node 1.30 (past/present KV)', fmt(ort?.tokensPerSecond), '', fmt(ort?.firstTokenMs, 0), '', ''],
+      [`onnxruntime-web 1.30, wasm, ${threads} threads (past/present KV)`, fmt(web?.tokensPerSecond), web ? vsOrt(web.tokensPerSecond) : 'n/a', fmt(web?.firstTokenMs, 0), '', ''],
     ],
   );
 }
@@ -219,9 +225,11 @@ async function encoderLayerBench(): Promise<void> {
   const weights = randomWeights(graph, 3);
   const loomMs = await peers.loomEncoderLayerMs(cpu(), weights, 128, peers.BASE_ENCODER_LAYER, quick ? 5 : 15);
   const ortMs = await peer('onnxruntime-node', (p) => p.ortEncoderLayerMs(weights, threads, 128, p.BASE_ENCODER_LAYER, quick ? 5 : 15));
-  table(`the paper's encoder layer (post-norm, d 512, 8 heads, d_ff 2048, ReLU), batch 1, seq 128, ${threads} threads`, ['execution', 'ms (median)', 'Loom / onnxruntime-node'], [
-    ['Loom cpu', fmt(loomMs, 2), ratio(loomMs, ortMs)],
-    ['onnxruntime-node 1.30', fmt(ortMs, 2), ''],
+  const webMs = await peer('onnxruntime-web', (p) => p.ortEncoderLayerMs(weights, threads, 128, p.BASE_ENCODER_LAYER, quick ? 5 : 15, 'web'));
+  table(`the paper's encoder layer (post-norm, d 512, 8 heads, d_ff 2048, ReLU), batch 1, seq 128, ${threads} threads`, ['execution', 'ms (median)', 'Loom / onnxruntime-node', 'onnxruntime-web / Loom'], [
+    ['Loom cpu', fmt(loomMs, 2), ratio(loomMs, ortMs), webMs !== undefined ? `${(webMs / loomMs).toFixed(2)}x` : 'n/a'],
+    ['onnxruntime-node 1.30', fmt(ortMs, 2), '', ''],
+    [`onnxruntime-web 1.30, wasm, ${threads} threads`, fmt(webMs, 2), '', ''],
   ]);
 }
 

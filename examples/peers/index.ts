@@ -1,6 +1,6 @@
 /**
- * Peer runtimes for the benchmark, timing-ready: onnxruntime-node running the same GPT-2 and
- * encoder layer as Loom from the same weights, and float32 matmul on onnxruntime-node and
+ * Peer runtimes for the benchmark, timing-ready: onnxruntime-node (or onnxruntime-web's wasm
+ * backend, `engine: 'web'`) running the same GPT-2 and encoder layer as Loom from the same weights, and float32 matmul on onnxruntime-node and
  * TensorFlow.js (wasm, and webgl on headless-gl). Every time is a median; session creation and weight loading are not timed.
  * peers.test.ts checks that the ONNX graphs compute what Loom's graphs compute.
  *
@@ -14,6 +14,7 @@ import { median, medianRuns } from '../timing.ts';
 import { BASE_ENCODER_LAYER, buildLoomEncoderLayer, encoderLayerConfig, ortEncoderLayerRun, ortEncoderLayerSession, type EncoderLayerSizes } from './onnx-encoder-layer.ts';
 import { ortGpt2Prefill, ortGpt2Session, OrtGpt2Decoder } from './onnx-gpt2.ts';
 import { tfjsWasmMatmul } from './tfjs-matmul.ts';
+import type { OrtEngine } from './ort-session.ts';
 
 export { PeerUnavailableError, firstLine } from './peer-unavailable.ts';
 export { gpt2OnnxModel, ortGpt2Session, ortGpt2Prefill, ortGpt2Greedy, OrtGpt2Decoder, type Gpt2OnnxKind, type GreedyRun, type OrtGpt2Options } from './onnx-gpt2.ts';
@@ -33,8 +34,8 @@ export function encoderLayerIds(length: number, vocab: number): number[] {
 }
 
 /** Median ms of one GPT-2 prefill forward on onnxruntime-node (batch 1, all `seq` positions' logits). */
-export async function ortGpt2PrefillMs(cfg: Gpt2Config, weights: Weights, seq: number, threads: number, reps = 3): Promise<number> {
-  const session = await ortGpt2Session(cfg, weights, { threads, kind: 'prefill' });
+export async function ortGpt2PrefillMs(cfg: Gpt2Config, weights: Weights, seq: number, threads: number, reps = 3, engine: OrtEngine = 'node'): Promise<number> {
+  const session = await ortGpt2Session(cfg, weights, { threads, kind: 'prefill', engine });
   const ids = benchTokenIds(seq, cfg.vocabSize);
   try {
     return await medianRuns(() => ortGpt2Prefill(session, ids), { reps });
@@ -54,9 +55,9 @@ export interface DecodeTiming {
  * Greedy decoding with the KV cache on onnxruntime-node: a `promptLength` prompt, then `steps`
  * tokens, repeated `reps` times after one untimed generation; medians of both phases.
  */
-export async function ortGpt2DecodeTokensPerSecond(cfg: Gpt2Config, weights: Weights, promptLength: number, steps: number, threads: number, reps = 3): Promise<DecodeTiming> {
+export async function ortGpt2DecodeTokensPerSecond(cfg: Gpt2Config, weights: Weights, promptLength: number, steps: number, threads: number, reps = 3, engine: OrtEngine = 'node'): Promise<DecodeTiming> {
   if (promptLength + steps > cfg.nPositions) throw new RangeError(`decode: ${promptLength} + ${steps} tokens exceed the model's ${cfg.nPositions} positions`);
-  const session = await ortGpt2Session(cfg, weights, { threads, kind: 'decode' });
+  const session = await ortGpt2Session(cfg, weights, { threads, kind: 'decode', engine });
   const decoder = new OrtGpt2Decoder(session, cfg);
   const prompt = benchTokenIds(promptLength, cfg.vocabSize);
   const firstTokenMs: number[] = [];
@@ -81,8 +82,8 @@ export async function ortGpt2DecodeTokensPerSecond(cfg: Gpt2Config, weights: Wei
  * Median ms of one encoder layer forward on onnxruntime-node (batch 1, `seq` tokens). `weights`
  * are those of buildLoomEncoderLayer(sizes), e.g. randomWeights of that graph.
  */
-export async function ortEncoderLayerMs(weights: Weights, threads: number, seq = 128, sizes: EncoderLayerSizes = BASE_ENCODER_LAYER, reps = 7): Promise<number> {
-  const session = await ortEncoderLayerSession(encoderLayerConfig(sizes), weights, threads);
+export async function ortEncoderLayerMs(weights: Weights, threads: number, seq = 128, sizes: EncoderLayerSizes = BASE_ENCODER_LAYER, reps = 7, engine: OrtEngine = 'node'): Promise<number> {
+  const session = await ortEncoderLayerSession(encoderLayerConfig(sizes), weights, threads, engine);
   const ids = encoderLayerIds(seq, sizes.vocab);
   try {
     return await medianRuns(() => ortEncoderLayerRun(session, ids), { reps });

@@ -17,7 +17,7 @@ import type { Graph, Weights } from '@loom/graph';
 import { buildTransformerEncoder, TRANSFORMER_PRESETS, type TransformerConfig } from '@loom/models';
 import { additiveMask, attend, layerNorm, linear, mergeHeads, splitHeads, weightOf } from './onnx-blocks.ts';
 import { int, OnnxGraph } from './onnx-graph.ts';
-import { floatOutput, ort, ortSession } from './ort-session.ts';
+import { floatOutput, ort, ortSession, tensorFor, type OrtEngine } from './ort-session.ts';
 
 export interface EncoderLayerSizes {
   readonly dModel: number;
@@ -92,12 +92,12 @@ export function encoderLayerOnnxModel(cfg: TransformerConfig, weights: Weights):
 }
 
 /** An onnxruntime-node session of the layer. */
-export function ortEncoderLayerSession(cfg: TransformerConfig, weights: Weights, threads: number): Promise<ort.InferenceSession> {
-  return ortSession(encoderLayerOnnxModel(cfg, weights), threads);
+export function ortEncoderLayerSession(cfg: TransformerConfig, weights: Weights, threads: number, engine: OrtEngine = 'node'): Promise<ort.InferenceSession> {
+  return ortSession(encoderLayerOnnxModel(cfg, weights), threads, engine);
 }
 
 /** One forward: src_ids [batch, S] row-major -> memory [batch * S * D]. */
 export async function ortEncoderLayerRun(session: ort.InferenceSession, ids: readonly number[], batch = 1): Promise<Float32Array> {
-  const tensor = new ort.Tensor('int64', BigInt64Array.from(ids, (id) => BigInt(id)), [batch, ids.length / batch]);
+  const tensor = tensorFor(session, 'int64', BigInt64Array.from(ids, (id) => BigInt(id)), [batch, ids.length / batch]);
   return floatOutput(await session.run({ src_ids: tensor }), 'memory');
 }

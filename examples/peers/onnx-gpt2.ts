@@ -18,7 +18,7 @@ import { codeAt, codesPerWord, quantizeMatrix, type NDArray, type WeightQuantiza
 import { argmax, type Gpt2Config } from '@loom/models';
 import { additiveMask, attend, layerNorm, linear as floatLinear, mergeHeads, splitHeads, weightOf } from './onnx-blocks.ts';
 import { int, OnnxGraph, string, type ValueSpec } from './onnx-graph.ts';
-import { floatOutput, idsTensor, ort, ortSession } from './ort-session.ts';
+import { floatOutput, idsTensor, ort, ortSession, tensorFor, type OrtEngine } from './ort-session.ts';
 
 export type Gpt2OnnxKind = 'prefill' | 'decode';
 
@@ -133,16 +133,18 @@ export interface OrtGpt2Options {
   readonly threads: number;
   readonly kind: Gpt2OnnxKind;
   readonly quantized?: OnnxQuantized;
+  /** onnxruntime-node (default) or onnxruntime-web's wasm backend. */
+  readonly engine?: OrtEngine;
 }
 
-/** An onnxruntime-node session of the GPT-2 graph of `kind`. */
-export function ortGpt2Session(cfg: Gpt2Config, weights: Weights, { threads, kind, quantized }: OrtGpt2Options): Promise<ort.InferenceSession> {
-  return ortSession(gpt2OnnxModel(cfg, weights, kind, quantized), threads);
+/** An onnxruntime session of the GPT-2 graph of `kind`. */
+export function ortGpt2Session(cfg: Gpt2Config, weights: Weights, { threads, kind, quantized, engine }: OrtGpt2Options): Promise<ort.InferenceSession> {
+  return ortSession(gpt2OnnxModel(cfg, weights, kind, quantized), threads, engine);
 }
 
 /** One prefill forward (batch 1): the logits [T * V], row-major. */
 export async function ortGpt2Prefill(session: ort.InferenceSession, ids: readonly number[]): Promise<Float32Array> {
-  return floatOutput(await session.run({ input_ids: idsTensor(ids) }), 'logits');
+  return floatOutput(await session.run({ input_ids: idsTensor(ids, session) }), 'logits');
 }
 
 /**
@@ -159,7 +161,7 @@ export class OrtGpt2Decoder {
   ) {}
 
   start(prompt: readonly number[]): Promise<Float32Array> {
-    const empty = () => new ort.Tensor('float32', new Float32Array(0), [1, this.cfg.nHead, 0, this.cfg.nEmbd / this.cfg.nHead]);
+    const empty = () => tensorFor(this.session, 'float32', new Float32Array(0), [1, this.cfg.nHead, 0, this.cfg.nEmbd / this.cfg.nHead]);
     this.past = {};
     for (let i = 0; i < this.cfg.nLayer; i++) {
       this.past[`past_key_${i}`] = empty();
@@ -183,7 +185,7 @@ export class OrtGpt2Decoder {
   }
 
   private async run(ids: readonly number[]): Promise<Float32Array> {
-    const outputs = await this.session.run({ input_ids: idsTensor(ids), ...this.past });
+    const outputs = await this.session.run({ input_ids: idsTensor(ids, this.session), ...this.past });
     for (let i = 0; i < this.cfg.nLayer; i++) {
       for (const part of ['key', 'value']) this.past[`past_${part}_${i}`] = outputs[`present_${part}_${i}`] as ort.Tensor;
     }

@@ -1,7 +1,7 @@
 /** float32 matmul n x n x n on onnxruntime-node (MLAS), both operands fed as inputs each run. */
 import { medianRuns } from '../timing.ts';
 import { OnnxGraph } from './onnx-graph.ts';
-import { ort, ortSession } from './ort-session.ts';
+import { ortSession, tensorFor, type OrtEngine } from './ort-session.ts';
 
 export function matmulOnnxModel(n: number): Uint8Array {
   const g = new OnnxGraph();
@@ -10,10 +10,10 @@ export function matmulOnnxModel(n: number): Uint8Array {
   return g.encode('matmul', [square('A'), square('B')], [square('C')], 17);
 }
 
-/** Median GFLOP/s over `reps` runs on `threads` intra-op threads. */
-export async function ortMatmulGflops(n: number, threads: number, reps = 7): Promise<number> {
-  const session = await ortSession(matmulOnnxModel(n), threads);
-  const random = () => new ort.Tensor('float32', Float32Array.from({ length: n * n }, () => Math.random() - 0.5), [n, n]);
+/** Median GFLOP/s over `reps` runs on `threads` intra-op threads (onnxruntime-node, or onnxruntime-web's wasm backend). */
+export async function ortMatmulGflops(n: number, threads: number, reps = 7, engine: OrtEngine = 'node'): Promise<number> {
+  const session = await ortSession(matmulOnnxModel(n), threads, engine);
+  const random = () => tensorFor(session, 'float32', Float32Array.from({ length: n * n }, () => Math.random() - 0.5), [n, n]);
   const feeds = { A: random(), B: random() };
   try {
     const ms = await medianRuns(() => session.run(feeds), { reps });

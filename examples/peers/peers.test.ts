@@ -84,6 +84,14 @@ describe.each([
     expect(relativeError(want, await loomLogits(prompt))).toBeGreaterThan(10 * TOLERANCE);
   });
 
+  it("GPT-2 prefill on onnxruntime-web's wasm backend (transformers.js's engine): the same logits", async () => {
+    const session = await ortGpt2Session(TINY_GPT2, gpt2Weights, { threads: 1, kind: 'prefill', engine: 'web' });
+    const error = relativeError(await ortGpt2Prefill(session, prompt), await loomLogits(prompt));
+    await session.release();
+    errors[`gpt2 prefill onnxruntime-web, ${label}`] = error;
+    expect(error).toBeLessThan(TOLERANCE);
+  });
+
   it('GPT-2 decode with the KV cache: the prompt, then greedy steps, each equal to the full forward at that position', async () => {
     const steps = 5;
     const session = await ortGpt2Session(TINY_GPT2, gpt2Weights, { threads: 1, kind: 'decode' });

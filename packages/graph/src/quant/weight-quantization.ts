@@ -86,21 +86,27 @@ export function quantizeMatrix(w: ArrayLike<number>, k: number, n: number, trans
   const codes = new Int32Array(n * words);
   const scales = new Float32Array(n * groups);
   const zeroPoints = q.zeroPoints ? new Float32Array(n * groups) : undefined;
-  const at = transposed ? (kk: number, col: number) => col * k + kk : (kk: number, col: number) => kk * n + col;
+  // element (kk, col) at base + kk * step: a column's K values, contiguous when transposed
+  const step = transposed ? 1 : n;
   const stored = (x: number) => Math.fround(q.scales === 'f16' ? roundToHalf(x) : x);
   for (let col = 0; col < n; col++) {
+    const base = transposed ? col * k : col;
     for (let g = 0; g < groups; g++) {
       const k0 = g * group;
       const k1 = Math.min(k, k0 + group);
       let min = 0;
       let max = 0;
       let extreme = 0;
-      for (let kk = k0; kk < k1; kk++) {
-        const x = w[at(kk, col)]!;
-        if (!Number.isFinite(x)) throw new InputError(`${what}: cannot quantize the non-finite value ${x} at [${transposed ? `${col}, ${kk}` : `${kk}, ${col}`}]`);
-        min = Math.min(min, x);
-        max = Math.max(max, x);
+      for (let kk = k0, at = base + k0 * step; kk < k1; kk++, at += step) {
+        const x = w[at]!;
+        if (x < min) min = x;
+        else if (x > max) max = x;
+        else if (!(x === x && x - x === 0)) throw new InputError(`${what}: cannot quantize the non-finite value ${x} at [${transposed ? `${col}, ${kk}` : `${kk}, ${col}`}]`);
         if (Math.abs(x) > Math.abs(extreme)) extreme = x;
+      }
+      if (!Number.isFinite(min) || !Number.isFinite(max)) {
+        const bad = Number.isFinite(min) ? max : min;
+        for (let kk = k0; kk < k1; kk++) if (w[base + kk * step] === bad) throw new InputError(`${what}: cannot quantize the non-finite value ${bad} at [${transposed ? `${col}, ${kk}` : `${kk}, ${col}`}]`);
       }
       let scale: number;
       let zero: number;
@@ -115,10 +121,21 @@ export function quantizeMatrix(w: ArrayLike<number>, k: number, n: number, trans
       // a scale past what the store holds (float16's 65504) is Infinity, and Infinity * 0 makes the whole group NaN
       if (!Number.isFinite(scale)) throw new InputError(`${what}: output column ${col}, K ${k0} to ${k1 - 1} (largest magnitude ${Math.max(max, -min)}) needs a scale beyond what ${q.scales} scales hold`);
       scales[col * groups + g] = scale;
-      for (let kk = k0; kk < k1; kk++) {
-        const code = scale === 0 ? zero : Math.min(top, Math.max(0, Math.round(w[at(kk, col)]! / scale) + zero));
-        const word = col * words + Math.floor(kk / per);
-        codes[word] = codes[word]! | (code << ((kk % per) * q.bits));
+      // codes packed as they come: word and bit position advance together
+      let word = col * words + Math.floor(k0 / per);
+      let slot = k0 % per;
+      for (let kk = k0, at = base + k0 * step; kk < k1; kk++, at += step) {
+        let code = zero;
+        if (scale !== 0) {
+          code = Math.round(w[at]! / scale) + zero;
+          if (code < 0) code = 0;
+          else if (code > top) code = top;
+        }
+        codes[word] = codes[word]! | (code << (slot * q.bits));
+        if (++slot === per) {
+          slot = 0;
+          word++;
+        }
       }
     }
   }

@@ -154,6 +154,14 @@ describe('a Llama-family model from a GGUF file alone (llama-tiny-dev as convert
     }
   });
 
+  it('the memory budget counts kept blocks as their bytes, not as float32', async () => {
+    // llama-tiny-dev: 213 KB loaded from Q4_0 (its two down projections in blocks), 255 KB in float32
+    const budget = { maxMemory: 230_000 };
+    await expect(loadGgufCausalLm(gguf('f32'), cpuBackend, budget)).rejects.toThrow(/63,216 parameters, .* of float32 weights, above the memory budget/);
+    const runner = await loadGgufCausalLm(gguf('q4_0'), cpuBackend, budget);
+    expect(runner.family).toBe('llama');
+  });
+
   it('un-permuting inverts the converter\'s permute', () => {
     // rows of 2 heads of 4 (two halves of 2): the converter's order h0: a0 b0 a1 b1 | h1: ...
     const permuted = { dtype: 'f32' as const, shape: [8, 1], data: Float32Array.from([0, 2, 1, 3, 4, 6, 5, 7]) };

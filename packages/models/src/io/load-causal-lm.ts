@@ -7,10 +7,11 @@ import { readCheckpoint, readUserJson } from '../files.ts';
 import type { Gpt2Config } from '../gpt2/config.ts';
 import { CausalLmRunner } from '../runners/causal-lm-runner.ts';
 import { llamaFamily } from '../families/llama.ts';
-import { checkModelSize } from '../families/model-size.ts';
+import { checkModelSize, type WeightsBudget } from '../families/model-size.ts';
 import { gpt2ConfigFromGguf, gpt2WeightsFromGguf } from '../gguf/gpt2-gguf.ts';
 import { llamaConfigFromGguf, llamaWeightsFromGguf } from '../gguf/llama-gguf.ts';
-import { GgufError, readGgufHeader } from '../gguf/read-gguf.ts';
+import { GgufError, readGgufHeader, type GgufFile } from '../gguf/read-gguf.ts';
+import { keepsBlocks } from '../gguf/quantized-blocks.ts';
 import { ModelInputError } from '../errors.ts';
 import { weightsBudget } from './model-budget.ts';
 
@@ -75,15 +76,30 @@ export async function loadGgufCausalLm(path: string, backendOrName: string | Bac
   const arch = file.metadata['general.architecture'];
   if (arch === 'gpt2') {
     const cfg = gpt2ConfigFromGguf(file);
-    checkModelSize(gpt2Family.size(cfg), path, budget);
+    checkModelSize(gpt2Family.size(cfg), path, loadedBudget(file, budget));
     const { weights, quantized } = gpt2WeightsFromGguf(file, cfg);
     return new CausalLmRunner(gpt2Family, cfg, weights, await ggufBackend(backendOrName, options, quantized)) as CausalLmRunner;
   }
   if (arch !== 'llama') throw new GgufError(`${path}: general.architecture is ${JSON.stringify(arch)}; Loom reads GGUF files of llama and gpt2`);
   const cfg = llamaConfigFromGguf(file);
-  checkModelSize(llamaFamily.size(cfg), path, budget);
+  checkModelSize(llamaFamily.size(cfg), path, loadedBudget(file, budget));
   const { weights, quantized } = llamaWeightsFromGguf(file, cfg);
   return new CausalLmRunner(llamaFamily, cfg, weights, await ggufBackend(backendOrName, options, quantized)) as CausalLmRunner;
+}
+
+/**
+ * The budget check for what loading the file holds: Q8_0 / Q4_0 matrices kept as their blocks (about
+ * 1.06 and 0.56 bytes a weight), every other tensor as float32, as an average per parameter.
+ */
+function loadedBudget(file: GgufFile, budget: WeightsBudget): WeightsBudget {
+  let [bytes, values, kept] = [0, 0, false];
+  for (const t of file.tensors.values()) {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    values += count;
+    kept ||= keepsBlocks(file, t.name);
+    bytes += keepsBlocks(file, t.name) ? t.byteLength : count * 4;
+  }
+  return !kept ? budget : { ...budget, bytesPerParam: bytes / values, what: 'weights as loaded (Q8_0 and Q4_0 matrices in their blocks, the rest float32)' };
 }
 
 /** The backend, preparing every model with the file's kept quantized blocks (its products read them as they are). */

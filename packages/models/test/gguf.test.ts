@@ -221,7 +221,7 @@ describe('GPT-2 from a GGUF file alone (convert_hf_to_gguf.py\'s GPT2Model layou
 
 describe('the tokenizer from a GGUF file\'s metadata (tokenizer.ggml.*: a byte-level BPE as the converter writes GPT-2\'s)', () => {
   const here = (name: string) => new URL(`./fixtures/gguf/${name}`, import.meta.url).pathname;
-  const expected = JSON.parse(readFileSync(here('gpt2-bpe.expected.json'), 'utf8')) as { texts: Record<string, number[]>; vocab_size: number; eos: number };
+  const expected = JSON.parse(readFileSync(here('gpt2-bpe.expected.json'), 'utf8')) as { texts: Record<string, number[]>; llama_bpe: Record<string, number[]>; vocab_size: number; eos: number };
 
   it('encodes as a plain BPE over the same tokens and merges does (the generator\'s), and decodes back', async () => {
     const tokenizer = tokenizerFromGguf(await readGgufHeader(here('gpt2-bpe.gguf')));
@@ -231,6 +231,15 @@ describe('the tokenizer from a GGUF file\'s metadata (tokenizer.ggml.*: a byte-l
     }
     // the control token is special: skipped when decoding
     expect(tokenizer.decode([...expected.texts['the dog ran']!, expected.eos])).toBe('the dog ran');
+  });
+
+  it("Llama 3's pre-tokenizer (llama-bpe): digits in runs of 3, a letter run with the one non-letter before it", async () => {
+    const file = await readGgufHeader(here('gpt2-bpe.gguf'));
+    const tokenizer = tokenizerFromGguf({ ...file, metadata: { ...file.metadata, 'tokenizer.ggml.pre': 'llama-bpe' } });
+    for (const [text, ids] of Object.entries(expected.llama_bpe)) {
+      expect(tokenizer.encode(text), text).toEqual(ids);
+      expect(tokenizer.decode(ids)).toBe(text);
+    }
   });
 
   it('loom generate --prompt on a GGUF file alone: its metadata is the config and the tokenizer', async () => {
@@ -243,7 +252,7 @@ describe('the tokenizer from a GGUF file\'s metadata (tokenizer.ggml.*: a byte-l
     const file = await readGgufHeader(here('gpt2-bpe.gguf'));
     for (const [key, value, message] of [
       ['tokenizer.ggml.model', 'llama', /tokenizer\.ggml\.model is "llama"; Loom reads byte-level BPE tokenizers/],
-      ['tokenizer.ggml.pre', 'llama-bpe', /tokenizer\.ggml\.pre is "llama-bpe"; Loom reads GPT-2's own pre-tokenizer/],
+      ['tokenizer.ggml.pre', 'qwen2', /tokenizer\.ggml\.pre is "qwen2"; Loom reads the pre-tokenizers "gpt2", "llama-bpe" so far/],
       ['tokenizer.ggml.merges', [1, 2], /tokenizer\.ggml\.merges must be a list of strings/],
     ] as const) {
       expect(() => tokenizerFromGguf({ ...file, metadata: { ...file.metadata, [key]: value } })).toThrow(message);

@@ -3,8 +3,9 @@
  * it), read by the same @huggingface/tokenizers package as a tokenizer.json: a `gpt2` model (GPT-2,
  * and the byte-level BPE of Llama 3, Qwen2 and others) becomes the tokenizer.json Hugging Face writes
  * for it (BPE over the tokens and merges, byte-level pre-tokenizer and decoder, control tokens as
- * special added tokens), then goes through the checks every tokenizer.json gets. Other models (`llama`'s
- * SentencePiece) and pre-tokenizers other than GPT-2's are errors naming them: give --tokenizer.
+ * special added tokens; GPT-2's pre-tokenizer, or Llama 3's `llama-bpe` split), then goes through the
+ * checks every tokenizer.json gets. Other models (`llama`'s SentencePiece) and other pre-tokenizers
+ * are errors naming them: give --tokenizer.
  */
 import { hfTokenizerOf } from '../tokenizers/hf-tokenizer.ts';
 import type { TextTokenizer } from '../tokenizers/text-tokenizer.ts';
@@ -12,6 +13,16 @@ import { GgufError, type GgufFile } from './read-gguf.ts';
 
 /** llama.cpp's token types: 3 is a control token (special: skipped when decoding). */
 const CONTROL = 3;
+
+/**
+ * Pre-tokenizer regular expressions by `tokenizer.ggml.pre`, as llama.cpp's llama-vocab.cpp spells
+ * them (contractions case-insensitive by character classes: JavaScript before ES2025 has no (?i:)).
+ * GPT-2's own is the byte-level pre-tokenizer's built-in one.
+ */
+const SPLIT_PATTERNS: Readonly<Record<string, string>> = {
+  // Llama 3: a letter run takes one non-letter before it, digits in runs of up to 3
+  'llama-bpe': "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+};
 
 /** Whether the file carries a tokenizer at all. */
 export function hasGgufTokenizer(file: GgufFile): boolean {
@@ -24,7 +35,8 @@ export function tokenizerFromGguf(file: GgufFile): TextTokenizer {
   const model = file.metadata['tokenizer.ggml.model'];
   if (model !== 'gpt2') throw new GgufError(`${where}.model is ${JSON.stringify(model)}; Loom reads byte-level BPE tokenizers ("gpt2") from GGUF metadata so far: give --tokenizer tokenizer.json, or --ids`);
   const pre = file.metadata['tokenizer.ggml.pre'] ?? 'default';
-  if (pre !== 'gpt2' && pre !== 'default') throw new GgufError(`${where}.pre is ${JSON.stringify(pre)}; Loom reads GPT-2's own pre-tokenizer ("gpt2") so far: give --tokenizer tokenizer.json, or --ids`);
+  const split = typeof pre === 'string' ? SPLIT_PATTERNS[pre] : undefined;
+  if (pre !== 'gpt2' && pre !== 'default' && split === undefined) throw new GgufError(`${where}.pre is ${JSON.stringify(pre)}; Loom reads the pre-tokenizers ${['gpt2', ...Object.keys(SPLIT_PATTERNS)].map((p) => JSON.stringify(p)).join(', ')} so far: give --tokenizer tokenizer.json, or --ids`);
   const tokens = stringList(file, 'tokenizer.ggml.tokens');
   const merges = stringList(file, 'tokenizer.ggml.merges');
   const types = file.metadata['tokenizer.ggml.token_type'];
@@ -37,11 +49,15 @@ export function tokenizerFromGguf(file: GgufFile): TextTokenizer {
     if (Array.isArray(types) && types[id] === CONTROL) added.push({ id, content: token, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
   });
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+  // another split first, then the byte-level mapping alone (as Hugging Face writes Llama 3's)
+  const preTokenizer = split
+    ? { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: split }, behavior: 'Isolated', invert: false }, { ...byteLevel, use_regex: false }] }
+    : byteLevel;
   const json = {
     version: '1.0',
     added_tokens: added,
     normalizer: null,
-    pre_tokenizer: byteLevel,
+    pre_tokenizer: preTokenizer,
     post_processor: null,
     decoder: byteLevel,
     model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges },

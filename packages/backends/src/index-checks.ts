@@ -1,4 +1,4 @@
-import { InputError, nodeName, resolveDim, type DimBindings, type Graph, type GraphNode, type NDArray } from '@loom/graph';
+import { InputError, isCodeWord, nodeName, resolveDim, type DimBindings, type Graph, type GraphNode, type NDArray } from '@loom/graph';
 
 /**
  * Host-side checks of the indices a run feeds to gather (token ids), scatter_add (the rows a gradient
@@ -57,7 +57,7 @@ function indexRule(graph: Graph, node: GraphNode, bindings: DimBindings): IndexR
     }
     case 'quantized_matmul':
     case 'dequantize':
-      return { fits: (w) => w >= 0 && w < 2 ** 24, outside: (w, i) => `code word ${w} at position ${i}, outside [0, 2^24) (24 bits of codes a word)` };
+      return { fits: isCodeWord, outside: (w, i) => `code word ${w} at position ${i}, outside [0, 2^24) (24 bits of codes a word)` };
     case 'softmax_cross_entropy': {
       const logits = typeOf(0).shape;
       const classes = resolveDim(logits[logits.length - 1]!, bindings);
@@ -145,7 +145,7 @@ export function checkQuantizedCodes(graph: Graph, nodes: Iterable<GraphNode>, we
     const values = weights.get(nodeName(source)!)?.data ?? [];
     for (let i = 0; i < values.length; i++) {
       const w = values[i]!;
-      if (!(w >= 0 && w < 2 ** 24)) throw new InputError(`${node.op} (node %${node.id}${node.source ? ` at ${node.source}` : ''}): ${tensorLabel(graph, source.id)} holds code word ${w} at position ${i}, outside [0, 2^24) (24 bits of codes a word)`);
+      if (!isCodeWord(w)) throw new InputError(`${node.op} (node %${node.id}${node.source ? ` at ${node.source}` : ''}): ${tensorLabel(graph, source.id)} holds code word ${w} at position ${i}, outside [0, 2^24) (24 bits of codes a word)`);
     }
   }
 }

@@ -41,7 +41,7 @@ export { writeBlock } from './ops/cache-update.ts';
 export { decodeBF16, decodeF16, halfToFloat, roundToHalf } from './io/half.ts';
 export * from './quant/weight-quantization.ts';
 export * from './quant/activation-quantization.ts';
-export { checkCodeWords } from './ops/dequantize.ts';
+export { checkCodeWords, isCodeWord } from './ops/dequantize.ts';
 export { quantizedExtrasStart } from './ops/fused/quantized-matmul.ts';
 export { ranksAbove, topKRows } from './ops/top-k.ts';
 export { attentionInputs, hasAttentionExtras, headCount, usesPositions, type AttentionExtras } from './ops/fused/fused-attention.ts';

@@ -2,7 +2,7 @@ import { broadcastStrides, erf, gelu, geluTanh, roundActivations, sizeOf, topKRo
 import { attentionWasm, type AttentionExtrasArgs } from './kernels/attention.ts';
 import { expertMatmul } from './kernels/expert-matmul.ts';
 import { batchedMatmul, transposedOperand, type EpilogueArrays } from './kernels/matmul.ts';
-import { dequantizeInto, quantizedMatmul } from './kernels/quantized-matmul.ts';
+import { dequantizeCodes, quantizedMatmul } from './kernels/quantized-matmul.ts';
 import { concatInto, gatherRows, sliceInto, transposeInto } from './kernels/movement.ts';
 import { layerNormWasm } from './kernels/layer-norm.ts';
 import { ropeInto } from './kernels/rope.ts';
@@ -54,7 +54,7 @@ export function createCpuRuntime(wasm: WasmRuntime, settings: KernelSettings) {
       quantizedMatmul(ctx, dense(a, aLayout), aShape, { codes, scales, zeroPoints, bits, group, k: aShape[aShape.length - 1]!, n: codesShape[0]! }, out, int8, epilogue),
     quantizeActivations: (x: Float32Array, out: Float32Array, k: number, group: number) => roundActivations(x, out, k, group),
     dequantize: (codes: Int32Array, scales: Float32Array, zeroPoints: Float32Array | undefined, out: Float32Array, bits: 8 | 4, group: number, k: number, transpose: boolean) =>
-      dequantizeInto(codes, scales, zeroPoints, out, bits, group, k, transpose),
+      dequantizeCodes(codes, scales, zeroPoints, out, bits, group, k, transpose),
     attention: (ins: Float32Array[], inShapes: number[][], layouts: (Layout | undefined)[], out: Float32Array, outShape: number[], scale: number, hasMask = ins.length > 3, extras?: AttentionExtrasArgs) =>
       attentionWasm(
         wasm,

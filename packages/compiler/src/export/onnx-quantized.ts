@@ -18,7 +18,7 @@
  * nibble; the last block of a K that is not a multiple is padded with zero codes. Glossary: K the
  * weight's rows (the product's reduction), N its columns, kb = k_blocks.
  */
-import { codeAt, codesPerWord, type Graph, type GraphNode } from '@loom/graph';
+import { codeAt, codesPerWord, isCodeWord, type Graph, type GraphNode } from '@loom/graph';
 import { OnnxDataType, type OnnxModel } from './onnx-model.ts';
 
 /** The contrib operator set MatMulNBits is in, and its version. */
@@ -54,7 +54,7 @@ export const packedZeroPointBytes = (q: QuantizedLayout): number => q.n * Math.c
 export function packedCodes(m: OnnxModel, name: string, codes: ArrayLike<number>, q: QuantizedLayout, bad: (message: string) => Error): string {
   for (let i = 0; i < codes.length; i++) {
     const w = codes[i]!;
-    if (!(Number.isInteger(w) && w >= 0 && w < 2 ** 24)) throw bad(`weight '${name}' holds the code word ${w} at position ${i}, outside [0, 2^24) (24 bits of codes a word)`);
+    if (!isCodeWord(w)) throw bad(`weight '${name}' holds the code word ${w} at position ${i}, outside [0, 2^24) (24 bits of codes a word)`);
   }
   const { bits, group, k, n } = q;
   const blocks = Math.ceil(k / group);

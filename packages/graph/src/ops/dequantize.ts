@@ -4,7 +4,7 @@ import { allocStorage } from '../ndarray.ts';
 import { defineOp, typeRule } from '../op-def.ts';
 import { dimEquals, formatShape } from '../shape.ts';
 import type { TensorType } from '../tensor-type.ts';
-import { codeAt, codesPerWord } from '../quant/weight-quantization.ts';
+import { codesPerWord, dequantizeInto } from '../quant/weight-quantization.ts';
 
 export const quantizationAttrs = {
   bits: z.union([z.literal(8), z.literal(4)]),
@@ -30,11 +30,14 @@ export function checkQuantizedOperands(codes: TensorType, scales: TensorType, ze
   return n;
 }
 
-/** Rejects code words outside [0, 2^24) (their top bits would be lost on WebGL and mean nothing elsewhere). */
+/** Whether w is a code word: an integer in [0, 2^24) (higher bits would be lost on WebGL and mean nothing elsewhere). */
+export const isCodeWord = (w: number): boolean => Number.isInteger(w) && w >= 0 && w < 2 ** 24;
+
+/** Rejects code words outside [0, 2^24). */
 export function checkCodeWords(op: string, codes: ArrayLike<number>): void {
   for (let i = 0; i < codes.length; i++) {
     const w = codes[i]!;
-    if (!(w >= 0 && w < 2 ** 24)) throw new InputError(`${op}: code word ${w} at position ${i} is outside [0, 2^24) (24 bits of codes a word)`);
+    if (!isCodeWord(w)) throw new InputError(`${op}: code word ${w} at position ${i} is outside [0, 2^24) (24 bits of codes a word)`);
   }
 }
 
@@ -60,16 +63,8 @@ export const dequantize = defineOp({
   evaluate([codes, scales, zeroPoints], a, ctx) {
     checkCodeWords('dequantize', codes!.data);
     const n = codes!.shape[0]!;
-    const words = codes!.shape[1]!;
-    const groups = scales!.shape[1]!;
     const out = allocStorage('f32', a.k * n, ctx.precision);
-    for (let col = 0; col < n; col++) {
-      for (let kk = 0; kk < a.k; kk++) {
-        const g = col * groups + Math.floor(kk / a.group);
-        const zero = zeroPoints ? zeroPoints.data[g]! : 2 ** (a.bits - 1);
-        out[a.transpose ? col * a.k + kk : kk * n + col] = scales!.data[g]! * (codeAt(codes!.data, a.bits, words, col, kk) - zero);
-      }
-    }
+    dequantizeInto({ bits: a.bits, group: a.group, k: a.k, n, codes: codes!.data as Int32Array, scales: scales!.data as Float32Array, ...(zeroPoints ? { zeroPoints: zeroPoints.data as Float32Array } : {}) }, a.transpose, out);
     return { dtype: 'f32', shape: ctx.outShape, data: out };
   },
 });

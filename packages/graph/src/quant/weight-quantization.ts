@@ -153,10 +153,16 @@ export function codeAt(codes: ArrayLike<number>, bits: 8 | 4, words: number, col
  * float64: the reference every backend's quantized product is checked against.
  */
 export function dequantizeMatrix(m: QuantizedMatrix, transposed = false): Float64Array {
+  const out = new Float64Array(m.k * m.n);
+  dequantizeInto(m, transposed, out);
+  return out;
+}
+
+/** dequantizeMatrix into `out` (k * n values; float32 or float64), the one loop the interpreter and the cpu share. */
+export function dequantizeInto(m: Pick<QuantizedMatrix, 'bits' | 'group' | 'k' | 'n' | 'codes' | 'scales' | 'zeroPoints'>, transposed: boolean, out: { [i: number]: number }): void {
   const { bits, group, k, n } = m;
   const words = Math.ceil(k / codesPerWord(bits));
   const groups = Math.ceil(k / group);
-  const out = new Float64Array(k * n);
   for (let col = 0; col < n; col++) {
     for (let kk = 0; kk < k; kk++) {
       const g = col * groups + Math.floor(kk / group);
@@ -164,5 +170,4 @@ export function dequantizeMatrix(m: QuantizedMatrix, transposed = false): Float6
       out[transposed ? col * k + kk : kk * n + col] = m.scales[g]! * (codeAt(m.codes, bits, words, col, kk) - zero);
     }
   }
-  return out;
 }

@@ -1,4 +1,4 @@
-import { checkCodeWords, codeAt, sizeOf } from '@loom/graph';
+import { checkCodeWords, dequantizeInto, sizeOf } from '@loom/graph';
 import { applyEpilogue, type EpilogueArrays, type MatmulContext } from './matmul.ts';
 import { LAYOUT_CODE, pairsLayoutFits, quantizedPanels, type PanelLayout, type QuantizedWeightArrays } from '../wasm-runtime/quantized-panels.ts';
 import { CHUNK_END, CHUNK_START, perThread } from '../wasm-runtime/thread-pool.ts';
@@ -96,16 +96,8 @@ function roundedRows({ rt, settings: s }: MatmulContext, x: Float32Array, m: num
 }
 
 /** The float matrix of a quantized weight into `out` ([k, n], or [n, k] with `transpose`), for graphs that read it. */
-export function dequantizeInto(codes: Int32Array, scales: Float32Array, zeroPoints: Float32Array | undefined, out: Float32Array, bits: 8 | 4, group: number, k: number, transpose: boolean): void {
+export function dequantizeCodes(codes: Int32Array, scales: Float32Array, zeroPoints: Float32Array | undefined, out: Float32Array, bits: 8 | 4, group: number, k: number, transpose: boolean): void {
   checkCodeWords('dequantize', codes);
   const n = out.length / Math.max(k, 1);
-  const words = codes.length / Math.max(n, 1);
-  const groups = scales.length / Math.max(n, 1);
-  for (let col = 0; col < n; col++) {
-    for (let kk = 0; kk < k; kk++) {
-      const g = col * groups + Math.floor(kk / group);
-      const zero = zeroPoints ? zeroPoints[g]! : 2 ** (bits - 1);
-      out[transpose ? col * k + kk : kk * n + col] = scales[g]! * (codeAt(codes, bits, words, col, kk) - zero);
-    }
-  }
+  dequantizeInto({ bits, group, k, n, codes, scales, ...(zeroPoints ? { zeroPoints } : {}) }, transpose, out);
 }

@@ -3,7 +3,10 @@
 #   1. pnpm at the version pinned in package.json ("packageManager"), installed with npm if missing;
 #   2. the workspace's dependencies, exactly as locked (pnpm install --frozen-lockfile);
 #   3. as root on Debian/Ubuntu, the system packages for the WebGPU tests (scripts/setup-gpu-env.sh).
-#      Set LOOM_SETUP_GPU_ENV=0 to skip that step, or =1 to require it even when not root.
+#      Set LOOM_SETUP_GPU_ENV=0 to skip that step, or =1 to require it even when not root;
+#   4. the pinned Node.js as the scripts' `node`, and headless-gl's binding built for it (scripts/setup-node.sh).
+# The scripts (`pnpm loom`, `pnpm test:all`, ...) run on the Node.js 24 that the root devDependency
+# `node` pins (its binary comes from the npm registry), whatever the machine's own Node.js is.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,3 +37,5 @@ case "${LOOM_SETUP_GPU_ENV:-auto}" in
     fi
     ;;
 esac
+
+bash scripts/setup-node.sh

@@ -37,7 +37,7 @@ export interface PrepareOptions {
    * groups of 32 with a scale each, or any WeightQuantization) on every backend, `bf16` on the cpu.
    */
   readonly weightStore?: WeightStore;
-  /** Weights already quantized, by param name (a GGUF file's Q8_0 / Q4_0 blocks): products read them as they are, whatever the store. */
+  /** Weights already quantized, by param name (a GGUF file's Q8_0, Q4_0, Q4_K and Q6_K blocks): products read them as they are, whatever the store. */
   readonly quantizedWeights?: ReadonlyMap<string, GivenQuantized>;
   /** How the cpu backend runs (threads, SIMD flavor, profiling, poison mode); the other backends ignore it. */
   readonly cpu?: CpuOptions;

@@ -73,7 +73,7 @@ function fingerprint(data: NDArray['data']): number {
  * keep the float weight. Composites are expanded first, so the products inside linear, ffn and
  * attention are seen; expert_matmul's stacked experts are not quantized.
  */
-/** A weight already quantized (a GGUF file's Q8_0 / Q4_0 blocks): its matrix, and whether products read the param transposed ([N, K]). */
+/** A weight already quantized (a GGUF file's Q8_0, Q4_0, Q4_K and Q6_K blocks): its matrix, and whether products read the param transposed ([N, K]). */
 export interface GivenQuantized {
   readonly matrix: QuantizedMatrix;
   readonly transposed: boolean;

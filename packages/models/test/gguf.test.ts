@@ -221,10 +221,10 @@ describe('GPT-2 from a GGUF file alone (convert_hf_to_gguf.py\'s GPT2Model layou
 
 describe('the tokenizer from a GGUF file\'s metadata (tokenizer.ggml.*: a byte-level BPE as the converter writes GPT-2\'s)', () => {
   const here = (name: string) => new URL(`./fixtures/gguf/${name}`, import.meta.url).pathname;
-  const expected = JSON.parse(readFileSync(here('gpt2-bpe.expected.json'), 'utf8')) as { texts: Record<string, number[]>; llama_bpe: Record<string, number[]>; vocab_size: number; eos: number };
+  const expected = JSON.parse(readFileSync(here('gpt2-bpe.expected.json'), 'utf8')) as { texts: Record<string, number[]>; llama_bpe: Record<string, number[]>; with_digit_merge: Record<'llama_bpe' | 'qwen2', Record<string, number[]>>; vocab_size: number; eos: number };
 
   it('encodes as a plain BPE over the same tokens and merges does (the generator\'s), and decodes back', async () => {
-    const tokenizer = tokenizerFromGguf(await readGgufHeader(here('gpt2-bpe.gguf')));
+    const tokenizer = await tokenizerFromGguf(await readGgufHeader(here('gpt2-bpe.gguf')));
     for (const [text, ids] of Object.entries(expected.texts)) {
       expect(tokenizer.encode(text), text).toEqual(ids);
       expect(tokenizer.decode(ids)).toBe(text);
@@ -235,11 +235,24 @@ describe('the tokenizer from a GGUF file\'s metadata (tokenizer.ggml.*: a byte-l
 
   it("Llama 3's pre-tokenizer (llama-bpe): digits in runs of 3, a letter run with the one non-letter before it", async () => {
     const file = await readGgufHeader(here('gpt2-bpe.gguf'));
-    const tokenizer = tokenizerFromGguf({ ...file, metadata: { ...file.metadata, 'tokenizer.ggml.pre': 'llama-bpe' } });
+    const tokenizer = await tokenizerFromGguf({ ...file, metadata: { ...file.metadata, 'tokenizer.ggml.pre': 'llama-bpe' } });
     for (const [text, ids] of Object.entries(expected.llama_bpe)) {
       expect(tokenizer.encode(text), text).toEqual(ids);
       expect(tokenizer.decode(ids)).toBe(text);
     }
+  });
+
+  it("Qwen2's pre-tokenizer (qwen2) cuts digits one at a time where Llama 3's keeps runs of 3 (with a merge of two digits added)", async () => {
+    const file = await readGgufHeader(here('gpt2-bpe.gguf'));
+    const withMerge = { ...file.metadata, 'tokenizer.ggml.tokens': [...(file.metadata['tokenizer.ggml.tokens'] as string[]), '12'], 'tokenizer.ggml.merges': [...(file.metadata['tokenizer.ggml.merges'] as string[]), '1 2'], 'tokenizer.ggml.token_type': [...(file.metadata['tokenizer.ggml.token_type'] as number[]), 1] };
+    for (const pre of ['llama_bpe', 'qwen2'] as const) {
+      const tokenizer = await tokenizerFromGguf({ ...file, metadata: { ...withMerge, 'tokenizer.ggml.pre': pre.replace('_', '-') } });
+      for (const [text, ids] of Object.entries(expected.with_digit_merge[pre])) {
+        expect(tokenizer.encode(text), `${pre}: ${text}`).toEqual(ids);
+        expect(tokenizer.decode(ids)).toBe(text);
+      }
+    }
+    expect(expected.with_digit_merge.qwen2).not.toEqual(expected.with_digit_merge.llama_bpe);
   });
 
   it('loom generate --prompt on a GGUF file alone: its metadata is the config and the tokenizer', async () => {
@@ -248,14 +261,14 @@ describe('the tokenizer from a GGUF file\'s metadata (tokenizer.ggml.*: a byte-l
     expect(r.stdout.startsWith('the cat sat')).toBe(true);
   });
 
-  it('a SentencePiece ("llama") or another pre-tokenizer is one error naming it', async () => {
+  it('a model or pre-tokenizer Loom does not read is one error naming it', async () => {
     const file = await readGgufHeader(here('gpt2-bpe.gguf'));
     for (const [key, value, message] of [
-      ['tokenizer.ggml.model', 'llama', /tokenizer\.ggml\.model is "llama"; Loom reads byte-level BPE tokenizers/],
-      ['tokenizer.ggml.pre', 'qwen2', /tokenizer\.ggml\.pre is "qwen2"; Loom reads the pre-tokenizers "gpt2", "llama-bpe" so far/],
+      ['tokenizer.ggml.model', 'bert', /tokenizer\.ggml\.model is "bert"; Loom reads byte-level BPE \("gpt2"\) and SentencePiece \("llama"\) tokenizers/],
+      ['tokenizer.ggml.pre', 'deepseek-llm', /tokenizer\.ggml\.pre is "deepseek-llm"; Loom reads the pre-tokenizers "gpt2", "default", "mpt", "olmo", "jais", "llama-bpe", "dbrx", "smaug-bpe", "qwen2", "stablelm2" so far/],
       ['tokenizer.ggml.merges', [1, 2], /tokenizer\.ggml\.merges must be a list of strings/],
     ] as const) {
-      expect(() => tokenizerFromGguf({ ...file, metadata: { ...file.metadata, [key]: value } })).toThrow(message);
+      await expect(tokenizerFromGguf({ ...file, metadata: { ...file.metadata, [key]: value } })).rejects.toThrow(message);
     }
   });
 });

@@ -11,6 +11,7 @@
  * F16 and BF16 widen exactly; F32 is copied.
  */
 import { decodeBF16, decodeF16, halfToFloat } from '@loom/graph';
+import { q4kScaleMin, q4kValue, q6kScale, q6kValue } from './block-layouts.ts';
 import type { GgufTypeId } from './gguf-types.ts';
 
 /** `count` values of type `type` from `bytes` (exactly their blocks). */
@@ -39,22 +40,13 @@ const f32 = Math.fround;
 
 function dequantizeQ4K(bytes: Uint8Array, count: number): Float32Array {
   const out = new Float32Array(count);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let b = 0; b < count / 256; b++) {
     const at = b * 144;
-    const d = halfToFloat(view.getUint16(at, true));
-    const dmin = halfToFloat(view.getUint16(at + 2, true));
-    const sc = bytes.subarray(at + 4, at + 16);
-    const qs = bytes.subarray(at + 16, at + 144);
+    const [d, dmin] = [halfToFloat(bytes[at]! | (bytes[at + 1]! << 8)), halfToFloat(bytes[at + 2]! | (bytes[at + 3]! << 8))];
     for (let j = 0; j < 8; j++) {
-      // scales 0..3 and mins 0..3 are 6 bits of bytes 0..3 and 4..7; 4..7 take 4 bits of bytes 8..11 and the top 2 of the first ones
-      const scale = j < 4 ? sc[j]! & 0x3f : (sc[j + 4]! & 0x0f) | ((sc[j - 4]! >> 2) & 0x30);
-      const min = j < 4 ? sc[j + 4]! & 0x3f : (sc[j + 4]! >> 4) | ((sc[j]! >> 2) & 0x30);
+      const [scale, min] = q4kScaleMin(bytes, at, j);
       const [dj, mj] = [f32(d * scale), f32(dmin * min)];
-      // sub-block j: the low (even j) or high (odd j) nibbles of bytes 32 (j / 2) .. + 32
-      const shift = (j & 1) * 4;
-      const base = (j >> 1) * 32;
-      for (let l = 0; l < 32; l++) out[b * 256 + j * 32 + l] = f32(f32(dj * ((qs[base + l]! >> shift) & 0x0f)) - mj);
+      for (let l = 0; l < 32; l++) out[b * 256 + j * 32 + l] = f32(f32(dj * q4kValue(bytes, at, j, l)) - mj);
     }
   }
   return out;
@@ -62,20 +54,10 @@ function dequantizeQ4K(bytes: Uint8Array, count: number): Float32Array {
 
 function dequantizeQ6K(bytes: Uint8Array, count: number): Float32Array {
   const out = new Float32Array(count);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let b = 0; b < count / 256; b++) {
     const at = b * 210;
-    const ql = bytes.subarray(at, at + 128);
-    const qh = bytes.subarray(at + 128, at + 192);
-    const d = halfToFloat(view.getUint16(at + 208, true));
-    for (let v = 0; v < 256; v++) {
-      // value v of half h: ql byte h 64 + v % 64 (its nibble v / 64 % 2), qh byte h 32 + v % 32 (its bits 2 (v / 32 % 4))
-      const h = v >> 7;
-      const low = (ql[h * 64 + (v & 63)]! >> (((v >> 6) & 1) * 4)) & 0x0f;
-      const high = (qh[h * 32 + (v & 31)]! >> (((v >> 5) & 3) * 2)) & 0x03;
-      const scale = view.getInt8(at + 192 + (v >> 4));
-      out[b * 256 + v] = f32(f32(d * scale) * ((low | (high << 4)) - 32));
-    }
+    const d = halfToFloat(bytes[at + 208]! | (bytes[at + 209]! << 8));
+    for (let v = 0; v < 256; v++) out[b * 256 + v] = f32(f32(d * q6kScale(bytes, at, v >> 4)) * (q6kValue(bytes, at, v) - 32));
   }
   return out;
 }

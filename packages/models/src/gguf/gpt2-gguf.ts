@@ -2,7 +2,8 @@
  * GPT-2 from a GGUF file alone (convert_hf_to_gguf.py's GPT2Model): the `gpt2.*` metadata is the config,
  * the tensors are renamed to Loom's (Hugging Face's) names, and the Conv1D weights the converter
  * transposed to [out, in] go back to [in, out]. The head is tied to token_embd: the converter's copy in
- * output.weight is skipped. Quantized blocks are dequantized to float32.
+ * output.weight is skipped. Quantized matrices that products read stay quantized (quantized-blocks.ts);
+ * the rest is float32.
  */
 import type { NDArray } from '@loom/graph';
 import type { Gpt2Config } from '../gpt2/config.ts';

@@ -2,8 +2,8 @@
  * A Llama-family model from a GGUF file alone: the `llama.*` metadata is the config (as llama.cpp's
  * convert_hf_to_gguf.py writes it from config.json), the tensors are renamed from GGUF's names
  * (token_embd, blk.N.attn_q, ...) to Loom's, transposed to [in, out], and q and k rows un-permuted
- * (the converter interleaves each head's two rotary halves: LlamaModel.permute). Q8_0 and Q4_0 blocks
- * stay as they are (quantized-blocks.ts); other quantized types are dequantized to float32.
+ * (the converter interleaves each head's two rotary halves: LlamaModel.permute). Q8_0, Q4_0, Q4_K and
+ * Q6_K matrices that products read stay quantized (quantized-blocks.ts); the rest is float32.
  */
 import type { NDArray } from '@loom/graph';
 import type { LlamaConfig } from '../llama/config.ts';
@@ -61,14 +61,14 @@ const LAYER_NAMES: Readonly<Record<string, string>> = {
 /** A model's weights from a GGUF file: float32 ones, and those kept in their quantized blocks. */
 export interface GgufWeights {
   readonly weights: Map<string, NDArray>;
-  /** Q8_0 / Q4_0 matrices kept as they are, by Loom param name (PrepareOptions.quantizedWeights). */
+  /** Q8_0, Q4_0, Q4_K and Q6_K matrices kept as codes, by Loom param name (PrepareOptions.quantizedWeights). */
   readonly quantized: Map<string, GivenQuantized>;
 }
 
 /**
  * The Loom weights of the model `cfg` (from llamaConfigFromGguf) out of a GGUF file, every tensor
- * checked. Q8_0 and Q4_0 matrices that products read stay quantized (quantized-blocks.ts), the
- * others are dequantized to float32.
+ * checked. Q8_0, Q4_0, Q4_K and Q6_K matrices that products read stay quantized
+ * (quantized-blocks.ts), the others are dequantized to float32.
  */
 export function llamaWeightsFromGguf(file: GgufFile, cfg: LlamaConfig): GgufWeights {
   const weights = new Map<string, NDArray>();

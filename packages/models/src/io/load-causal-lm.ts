@@ -11,7 +11,7 @@ import { checkModelSize, type WeightsBudget } from '../families/model-size.ts';
 import { gpt2ConfigFromGguf, gpt2WeightsFromGguf } from '../gguf/gpt2-gguf.ts';
 import { llamaConfigFromGguf, llamaWeightsFromGguf } from '../gguf/llama-gguf.ts';
 import { GgufError, readGgufHeader, type GgufFile } from '../gguf/read-gguf.ts';
-import { keepsBlocks } from '../gguf/quantized-blocks.ts';
+import { keepsBlocks, keptMatrixBytes } from '../gguf/quantized-blocks.ts';
 import { ModelInputError } from '../errors.ts';
 import { weightsBudget } from './model-budget.ts';
 
@@ -88,8 +88,9 @@ export async function loadGgufCausalLm(path: string, backendOrName: string | Bac
 }
 
 /**
- * The budget check for what loading the file holds: Q8_0 / Q4_0 matrices kept as their blocks (about
- * 1.06 and 0.56 bytes a weight), every other tensor as float32, as an average per parameter.
+ * The budget check for what loading the file holds: quantized matrices kept as codes (Q8_0 about 1.5
+ * bytes a weight, Q4_0 0.8, Q4_K 0.9, Q6_K 1.6: quantized-blocks.ts), every other tensor as float32,
+ * as an average per parameter.
  */
 function loadedBudget(file: GgufFile, budget: WeightsBudget): WeightsBudget {
   let [bytes, values, kept] = [0, 0, false];
@@ -97,9 +98,9 @@ function loadedBudget(file: GgufFile, budget: WeightsBudget): WeightsBudget {
     const count = t.shape.reduce((a, b) => a * b, 1);
     values += count;
     kept ||= keepsBlocks(file, t.name);
-    bytes += keepsBlocks(file, t.name) ? t.byteLength : count * 4;
+    bytes += keepsBlocks(file, t.name) ? keptMatrixBytes(file, t.name) : count * 4;
   }
-  return !kept ? budget : { ...budget, bytesPerParam: bytes / values, what: 'weights as loaded (Q8_0 and Q4_0 matrices in their blocks, the rest float32)' };
+  return !kept ? budget : { ...budget, bytesPerParam: bytes / values, what: 'weights as loaded (quantized matrices as codes, the rest float32)' };
 }
 
 /** The backend, preparing every model with the file's kept quantized blocks (its products read them as they are). */

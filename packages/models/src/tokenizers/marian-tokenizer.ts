@@ -3,14 +3,8 @@ import { dirname, join } from 'node:path';
 import protobuf from 'protobufjs/minimal.js';
 import { ConfigError, ModelInputError } from '../errors.ts';
 import { readUserFile, readUserJson } from '../files.ts';
+import { loadSentencePieceModel, type SentencePieceProcessor } from './sentencepiece-processor.ts';
 import { quoted, SENTENCEPIECE_MAX_BYTES, shownJson, TOKENIZER_JSON_MAX_BYTES, unknownIdError, type TextTokenizer } from './text-tokenizer.ts';
-
-/** What the SentencePiece processor of @sctg/sentencepiece-js is asked here (its .d.ts types it `any`). */
-interface SentencePieceProcessor {
-  loadFromB64StringModel(b64: string): Promise<void>;
-  encodePieces(text: string): string[];
-  processor: { status(): { ToString(): string; delete(): void } };
-}
 
 /**
  * The tokenizer of an OPUS-MT checkpoint, as Hugging Face's MarianTokenizer reads it:
@@ -78,26 +72,13 @@ function readMarianVocab(vocabPath: string): Map<string, number> {
  * The SentencePiece model, read as a regular file of at most SENTENCEPIECE_MAX_BYTES. Its top-level
  * fields are checked first (checkModelProto): protobuf has no end marker, so a file cut exactly where
  * a field ends parses, and SentencePiece loads it with the fields after the cut at their defaults (a
- * lost normalizer_spec changes how text such as fullwidth letters is cut). The package's load drops
- * SentencePiece's status (a corrupt, empty or truncated model loads as nothing), so the status is
- * asked for afterwards: SentencePiece's own check that the ModelProto parsed and has pieces. Its
- * self-test runs in that load too, with its result dropped, so the samples are run again here.
+ * lost normalizer_spec changes how text such as fullwidth letters is cut). SentencePiece's self-test
+ * runs in the package's load, with its result dropped, so the samples are run again here.
  */
 async function loadSentencePiece(spmPath: string): Promise<SentencePieceProcessor> {
   const model = readUserFile(spmPath, 'SentencePiece model', SENTENCEPIECE_MAX_BYTES);
   const samples = checkModelProto(model, spmPath);
-  // the package embeds its demo models (4 MB of JavaScript): loaded only when a Marian text is tokenized
-  const { SentencePieceProcessor } = await import('@sctg/sentencepiece-js');
-  const spm = new SentencePieceProcessor() as SentencePieceProcessor;
-  try {
-    await spm.loadFromB64StringModel(model.toString('base64'));
-  } catch (e) {
-    throw new ConfigError(`${spmPath}: not a SentencePiece model (${String((e as Error)?.message ?? e).split('\n')[0]})`);
-  }
-  const status = spm.processor.status();
-  const verdict = status.ToString();
-  status.delete();
-  if (verdict !== 'OK') throw new ConfigError(`${spmPath}: not a SentencePiece model that SentencePiece can load (${verdict})`);
+  const spm = await loadSentencePieceModel(model, spmPath);
   const failed = samples.map((s) => ({ ...s, got: spm.encodePieces(s.input).join(' ') })).filter((s) => s.got !== s.expected);
   if (failed.length > 0) {
     const { input, expected, got } = failed[0]!;

@@ -123,7 +123,7 @@ export function generateCommand(io: CliIo): Command {
         const gguf = !opts.tokenizer && opts.graph === undefined && isGguf(opts.weights) ? await readGgufHeader(opts.weights) : undefined;
         const file = opts.tokenizer ?? (builtin || gguf ? undefined : tokenizerBeside(opts.weights));
         if (file) tokenizer = loadHfTokenizer(file);
-        else if (gguf && hasGgufTokenizer(gguf)) tokenizer = tokenizerFromGguf(gguf);
+        else if (gguf && hasGgufTokenizer(gguf)) tokenizer = await tokenizerFromGguf(gguf);
         else if (builtin) tokenizer = builtin;
         else throw new ModelInputError(`--prompt needs a tokenizer: no tokenizer.json beside ${opts.weights}; pass --tokenizer FILE, or give token ids with --ids`);
         checkTokenizerFitsModel(tokenizer, model.vocabSize, opts.config ?? opts.graph ?? opts.weights);

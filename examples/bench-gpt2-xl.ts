@@ -1,9 +1,10 @@
 /**
- * GPT-2 XL (1.56B parameters, random weights) with the q4 (or, `q8` as the argument, q8) store on
- * Loom's cpu backend, 2 threads: the codes fit WebAssembly's 4 GiB heap where float32's 6.2 GB do not.
+ * GPT-2 XL (1.56B parameters, random weights) on Loom's cpu backend, 2 threads, with the weight store
+ * of the argument (default q4): q4 and q8 codes and bfloat16 panels fit WebAssembly's 4 GiB heap;
+ * float32's 6.2 GB do not, and the weights past it stay in JavaScript, copied into the heap per product.
  * Prints the time to draw the weights and to prepare (quantize, pack), the heap's size, greedy decoding
  * with the KV cache (16-token prompt, then 12 tokens) and the process's peak memory (the caller's
- * float32 weights included). Run: `npx tsx examples/bench-gpt2-xl.ts [q4|q8]` (about 2 minutes, 9 GiB).
+ * float32 weights included). Run: `npx tsx examples/bench-gpt2-xl.ts [q4|q8|bf16|f32]` (2-4 minutes, 9-13 GiB).
  */
 import { cpuBackend, withPrepareOptions } from '@loom/backends';
 import { argmax, buildGpt2, gpt2CachedPlans, GPT2_PRESETS } from '@loom/models';
@@ -25,7 +26,9 @@ for (const p of graphParams(graph)) {
   weights.set(nodeName(p)!, { dtype: 'f32', shape, data });
 }
 console.log(`weights ${((performance.now() - t) / 1000).toFixed(1)} s, rss ${(process.memoryUsage().rss / 2 ** 30).toFixed(2)} GiB`);
-const backend = withPrepareOptions(cpuBackend, { cpu: { threads: 2 }, weightStore: process.argv[2] === 'q8' ? 'q8' : 'q4' });
+const store = (['q4', 'q8', 'bf16', 'f32'] as const).find((s) => s === process.argv[2]) ?? 'q4';
+console.log(`store ${store}, Node ${process.version}`);
+const backend = withPrepareOptions(cpuBackend, { cpu: { threads: 2 }, weightStore: store });
 const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, backend);
 t = performance.now();
 await decoder.prepare();

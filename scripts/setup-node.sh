@@ -32,5 +32,10 @@ nodedir="$headers/node_modules/$platform_package"
 [ -f "$nodedir/include/node/node.h" ] || { echo "setup: $platform_package@$version has no include/node/node.h" >&2; exit 1; }
 # npm's own node-gyp, run by the pinned Node (pnpm rebuild keeps a binding it has cached for the package).
 node_gyp="$(npm root --global)/npm/node_modules/node-gyp/bin/node-gyp.js"
-(cd "$gl_dir" && PATH="$OLDPWD/node_modules/.bin:$PATH" node "$node_gyp" rebuild --nodedir="$nodedir" --loglevel=warn)
+build_log="$headers/build.log"
+if ! (cd "$gl_dir" && PATH="$OLDPWD/node_modules/.bin:$PATH" node "$node_gyp" rebuild --nodedir="$nodedir" --loglevel=warn) >"$build_log" 2>&1; then
+  tail -40 "$build_log" >&2
+  echo "setup: building headless-gl for Node.js $version failed (the end of its log is above)" >&2
+  exit 1
+fi
 loads_gl || { echo "setup: headless-gl still does not load on Node.js $version after the rebuild" >&2; exit 1; }

@@ -7,6 +7,7 @@
 import { maxAbsDiff } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { withPrepareOptions, cpuBackend, type CpuOptions } from '../src/index.ts';
+import { setKeptPanelsMax } from '../src/cpu/wasm-runtime/weight-panels.ts';
 // the model zoo lives in @loom/models, which depends on this package: import its sources directly
 import { generate } from '../../models/src/decoding/generate.ts';
 import { gpt2ConfigFromHf } from '../../models/src/gpt2/config.ts';
@@ -22,16 +23,16 @@ const golden = tensor(fixtureTensors('gpt2-tiny-golden.safetensors'), 'logits_f6
 // every product on the WebAssembly kernels and split across the threads, however small
 const ALL_ON_KERNELS = { smallProduct: 0, parallelFrom: 0, pauseWhenContended: false };
 
-async function logits(options: CpuOptions): Promise<Float32Array> {
-  const runner = new Gpt2Runner(cfg, weights, withPrepareOptions(cpuBackend, { cpu: { ...options, ...ALL_ON_KERNELS } }));
+async function logits(options: CpuOptions, from = weights): Promise<Float32Array> {
+  const runner = new Gpt2Runner(cfg, from, withPrepareOptions(cpuBackend, { cpu: { ...options, ...ALL_ON_KERNELS } }));
   const out = await runner.logits([expected.prompt_ids]);
   await runner.dispose();
   return Float32Array.from(out.data);
 }
 
 /** Logits of `steps` KV-cache decode steps after the prompt (one-row products: the matrix-vector kernels). */
-async function decodeLogits(options: CpuOptions, steps: number): Promise<Float32Array[]> {
-  const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, withPrepareOptions(cpuBackend, { cpu: { ...options, ...ALL_ON_KERNELS } }));
+async function decodeLogits(options: CpuOptions, steps: number, from = weights): Promise<Float32Array[]> {
+  const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), from, withPrepareOptions(cpuBackend, { cpu: { ...options, ...ALL_ON_KERNELS } }));
   await decoder.prefill([expected.prompt_ids]);
   const rows: Float32Array[] = [];
   for (let i = 0; i < steps; i++) rows.push(...(await decoder.step([expected.greedy_20[i]!])));
@@ -67,5 +68,23 @@ describe('cpu kernel settings on gpt2-tiny', () => {
     const argmax = (row: Float32Array) => row.reduce((best, x, i) => (x > row[best]! ? i : best), 0);
     expect(bf16.map(argmax)).toEqual(f32.map(argmax));
     console.log(`bf16 weight store on gpt2-tiny: max |logit - float32 logit| = ${worst.toExponential(2)} over 8 decode steps`);
+  });
+
+  it('weights past the kept-panel limit (GPT-2 XL past 2.5 GiB; 0 here) are copied into the heap per product: the same bits as kept panels, read as float32', async () => {
+    // fresh arrays: panels kept for the shared ones by earlier tests would be found first
+    const fresh = () => new Map([...weights].map(([name, w]) => [name, { ...w, data: Float32Array.from(w.data as Float32Array) }]));
+    const [kept, keptDecode] = [await logits({}), await decodeLogits({ weightStore: 'f32' }, 4)];
+    setKeptPanelsMax(0);
+    try {
+      expect(maxAbsDiff(await logits({}, fresh()), kept)).toBe(0);
+      const perProduct = await decodeLogits({ weightStore: 'f32' }, 4, fresh());
+      const bf16PastLimit = await decodeLogits({ weightStore: 'bf16' }, 4, fresh());
+      for (let i = 0; i < 4; i++) {
+        expect(maxAbsDiff(perProduct[i]!, keptDecode[i]!)).toBe(0);
+        expect(maxAbsDiff(bf16PastLimit[i]!, keptDecode[i]!)).toBe(0);
+      }
+    } finally {
+      setKeptPanelsMax();
+    }
   });
 });

@@ -24,3 +24,22 @@ describe('cpu memory budget', () => {
     model.dispose();
   });
 });
+
+describe('the WebAssembly heap past its 4 GiB', () => {
+  it('a block a 32-bit memory cannot hold is a typed error naming the limit and the ways around it, before growing anything', async () => {
+    const { WasmRuntime } = await import('../src/cpu/wasm-runtime/runtime.ts');
+    const { WasmHeapError } = await import('../src/cpu/wasm-runtime/heap.ts');
+    const heap = WasmRuntime.get().heap;
+    const size = heap.memory.buffer.byteLength;
+    const error = (() => {
+      try {
+        heap.alloc(5 * 2 ** 30);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(WasmHeapError);
+    expect((error as Error).message).toMatch(/^cpu: WebAssembly memory cannot grow to \d+ MiB \(\d+ MiB in use; a 32-bit WebAssembly memory holds at most 4096 MiB, and this engine or machine may allow less\): store the weights in fewer bytes \(weightStore 'bf16', 'q8' or 'q4'; --weight-store\), shorten the sequence or the batch, or run on a GPU backend$/);
+    expect(heap.memory.buffer.byteLength).toBe(size);
+  });
+});

@@ -126,12 +126,22 @@ export class WasmHeap {
     const have = this.memory.buffer.byteLength;
     if (bytes <= have) return;
     const pages = Math.ceil((bytes - have) / PAGE);
+    const room = MAX_PAGES - have / PAGE;
+    if (pages > room) throw this.full(bytes);
     try {
       // grow by at least an eighth, so that many small allocations do not grow page by page
-      this.memory.grow(Math.min(Math.max(pages, Math.ceil(have / PAGE / 8)), MAX_PAGES - have / PAGE));
+      this.memory.grow(Math.min(Math.max(pages, Math.ceil(have / PAGE / 8)), room));
     } catch {
-      throw new WasmHeapError(`cpu: WebAssembly memory cannot grow to ${(bytes / 2 ** 20).toFixed(0)} MiB (the limit is 4096 MiB; ${(this.used / 2 ** 20).toFixed(0)} MiB in use)`);
+      throw this.full(bytes); // the engine or the machine refused the pages
     }
-    if (this.memory.buffer.byteLength < bytes) this.reserve(bytes);
+  }
+
+  /** The error for a heap that cannot hold `bytes`: the limit, and the ways around it. */
+  private full(bytes: number): WasmHeapError {
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+    return new WasmHeapError(
+      `cpu: WebAssembly memory cannot grow to ${mib(bytes)} (${mib(this.used)} in use; a 32-bit WebAssembly memory holds at most ${mib(MAX_PAGES * PAGE)}, ` +
+        `and this engine or machine may allow less): store the weights in fewer bytes (weightStore 'bf16', 'q8' or 'q4'; --weight-store), shorten the sequence or the batch, or run on a GPU backend`,
+    );
   }
 }

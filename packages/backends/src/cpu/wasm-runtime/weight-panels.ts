@@ -28,6 +28,19 @@ registerArena(() => {
   kept.clear();
 }, () => bytes);
 
+/**
+ * Kept panels stop at 2.5 GiB of the 32-bit heap, so that a model whose weights fill it (GPT-2 XL:
+ * 6.2 GB in float32, 3.1 GB in bfloat16) leaves 1.5 GiB to its activations, KV cache and the
+ * per-product copies of the weights past the limit, which stay in JavaScript.
+ */
+const KEPT_PANELS_MAX = 2.5 * 2 ** 30;
+let keptPanelsMax = KEPT_PANELS_MAX;
+
+/** Sets the limit on kept panels (tests: a small one sends a small model's weights down the per-product path); no argument restores it. */
+export function setKeptPanelsMax(max = KEPT_PANELS_MAX): void {
+  keptPanelsMax = max;
+}
+
 /** Bytes of packed panels for B [k, n] (float32). */
 export const panelBytes = (k: number, n: number): number => k * Math.ceil(n / 8) * 8 * 4;
 
@@ -55,8 +68,9 @@ export function placed(rt: WasmRuntime, array: Float32Array | Int32Array, scratc
 
 /**
  * The kept panels of weight `b` in `kind`, packed now on first use. Returns their byte address, or
- * undefined when the heap (WebAssembly's 4 GiB) has no room for them: the weight is then no longer
- * kept (unmarked), and products pack it per call instead, slower but still in the kernels.
+ * undefined when the heap (WebAssembly's 4 GiB) has no room for them, or kept panels would pass
+ * their limit (KEPT_PANELS_MAX): the weight is then no longer kept (unmarked), and products copy and pack it per
+ * call instead, slower but still in the kernels.
  */
 export function weightPanels(rt: WasmRuntime, s: KernelSettings, b: Float32Array, k: number, n: number, transposeB: boolean, kind: Kind): number | undefined {
   try {
@@ -74,6 +88,7 @@ function packWeight(rt: WasmRuntime, s: KernelSettings, b: Float32Array, k: numb
   if (at !== undefined) return at;
   owner = rt;
   const size = panelBytes(k, n);
+  if (bytes + (kind === 'f32' ? size : size / 2) > keptPanelsMax) throw new WasmHeapError(`cpu: kept weight panels would pass ${keptPanelsMax} bytes`);
   if (kind === 'f32') {
     const to = rt.heap.alloc(size);
     packInto(rt, s, placed(rt, b, rt.scratch(b.length * 4)), k, n, transposeB, to);

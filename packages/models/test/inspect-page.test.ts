@@ -132,6 +132,34 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
         shown.forEach((row, q) => row.forEach((v, k) => k > q && expect(v).toBe(0)));
       }
       expect(await page.textContent('[data-attention="attention.1"] h4')).toMatch(/^attention\.1: self-attention in h\.1\.attn\.c_attn, queries x keys \(seq x seq\)/);
+      // one layer and head up close: tokens on both axes, the value under the pointer, a colour scale, BertViz's head view
+      const pieces = await page.locator('[data-testid=tokens-tokens] span').evaluateAll((spans) => spans.map((s) => s.firstChild!.textContent!.trimEnd()));
+      await page.selectOption('[data-testid=attention-layer]', 'attention.1');
+      await page.selectOption('[data-testid=attention-head]', '3');
+      const matrix = page.locator('[data-testid=attention-matrix]');
+      expect(await matrix.getAttribute('data-layer')).toBe('attention.1');
+      expect(await page.locator('[data-testid=attention-matrix] text[data-axis=query]').allTextContents()).toEqual(pieces.map((p) => p.replace(/ /g, '\u2423')));
+      expect(await page.locator('[data-testid=attention-matrix] text[data-axis=key]').count()).toBe(ids.length);
+      const cells = page.locator('[data-testid=attention-matrix] rect[data-q]');
+      expect(await cells.count()).toBe(ids.length * ids.length);
+      expect(Number(await cells.first().getAttribute('width'))).toBeGreaterThanOrEqual(30); // readable: 40 px cells up to 12 tokens
+      const weights = await cells.evaluateAll((rects) => rects.map((r) => [Number(r.getAttribute('data-q')), Number(r.getAttribute('data-k')), Number(r.getAttribute('data-weight'))]));
+      const want3 = head(want['attention.1']!, 3);
+      for (const [q, k, w] of weights) expect(Math.abs(w! - want3[q!]![k!]!)).toBeLessThan(1e-5);
+      await page.hover('[data-testid=attention-matrix] rect[data-q="2"][data-k="1"]');
+      expect(await page.textContent('[data-testid=attention-readout]')).toBe(`query 2 ${JSON.stringify(pieces[2]!.replace(/ /g, '\u2423'))} → key 1 ${JSON.stringify(pieces[1]!.replace(/ /g, '\u2423'))}: ${want3[2]![1]!.toFixed(4)}`);
+      expect(await page.locator('[data-testid=attention-scale] text').allTextContents()).toEqual(['1.0', '0.5', '0.0']);
+      const heads = want['attention.1']!.shape[1]!;
+      const lines = page.locator('[data-testid=attention-head-view] line');
+      expect(await lines.count()).toBe(heads * ids.length * ids.length);
+      const line = page.locator('[data-testid=attention-head-view] line[data-head="3"][data-q="2"][data-k="1"]');
+      expect(Math.abs(Number(await line.getAttribute('stroke-opacity')) - want3[2]![1]!)).toBeLessThan(1e-5);
+      await page.uncheck('[data-testid=head-toggle-0]');
+      expect(await lines.count()).toBe((heads - 1) * ids.length * ids.length);
+      await page.hover('[data-testid=attention-head-view] text[data-side=query][data-index="2"]');
+      expect(await page.locator('[data-testid=attention-head-view] line:not(.faded)').count()).toBe((heads - 1) * ids.length);
+      await page.locator('[data-testid=attention-focus]').screenshot({ path: join(SHOTS, 'attention-focus.png') });
+
       expect(await page.locator('[data-testid^=heatmap-embedding]').count()).toBe(2);
       const ranked = topK(want['logits']!, 10);
       const rows = page.locator('[data-testid=top-k] tbody tr');
@@ -207,6 +235,15 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
       expect(shown[0]!.length).toBe(src.length);
       expect(maxDiff(shown, head(want[name]!, 0))).toBeLessThan(1e-5);
       await page.screenshot({ path: join(SHOTS, 'model-reverse.png'), fullPage: true });
+      // up close, cross-attention reads the decoded tokens (queries) against the source's (keys)
+      await page.selectOption('[data-testid=attention-layer]', name);
+      expect(await page.locator('[data-testid=attention-matrix] text[data-axis=query]').allTextContents()).toEqual(['<start>', 'o', 'l', 'l', 'e', 'h']);
+      expect(await page.locator('[data-testid=attention-matrix] text[data-axis=key]').allTextContents()).toEqual(['h', 'e', 'l', 'l', 'o']);
+      const self = withIntermediates(model.graph, { attentionWeights: true }).intermediates.find((i) => !i.cross && i.block?.startsWith('encoder'))!;
+      await page.selectOption('[data-testid=attention-layer]', self.name);
+      expect(await page.locator('[data-testid=attention-matrix] text[data-axis=query]').allTextContents()).toEqual(['h', 'e', 'l', 'l', 'o']);
+      await page.selectOption('[data-testid=attention-layer]', name);
+      await page.locator('[data-testid=attention-focus]').screenshot({ path: join(SHOTS, 'attention-reverse-cross.png') });
       // the same run on the GPU backends of the page
       const backends = await page.locator('#backend option').allTextContents();
       expect(backends).toContain('webgl');

@@ -33,6 +33,12 @@ export const INSPECT_HTML = `<!doctype html>
   canvas.heatmap { image-rendering: pixelated; border: 1px solid #c8cdd6; }
   .tokens span { display: inline-block; border: 1px solid #c8cdd6; border-radius: 4px; padding: 1px 5px; margin: 2px; background: #fff; font: 12px ui-monospace, monospace; }
   .error { color: #b00020; white-space: pre-wrap; }
+  .attention-panels { display: flex; gap: 24px; flex-wrap: wrap; align-items: flex-start; }
+  .axis-label { font: 12px ui-monospace, monospace; fill: #1d2330; }
+  .head-view line.faded { stroke-opacity: 0.02; }
+  .head-view text.token { cursor: pointer; }
+  .head-toggles label { margin-right: 8px; font: 12px ui-monospace, monospace; }
+  output[data-testid=attention-readout] { font: 12px ui-monospace, monospace; color: #4a5468; }
 </style>
 </head>
 <body>

@@ -7,6 +7,7 @@
  */
 import type { Intermediate } from '@loom/compiler';
 import type { NDArray } from '@loom/graph';
+import { AttentionFocus, type AttentionLayer } from './attention-view.ts';
 import { graphFeeds } from './graph-feeds.ts';
 import { heatmap } from './heatmap.ts';
 import type { Session } from './session.ts';
@@ -47,6 +48,8 @@ export class ModelView {
   private readonly tokens: HTMLElement;
   private readonly embeddings: HTMLElement;
   private readonly attention: HTMLElement;
+  /** One layer and head up close: the matrix with its tokens, and the head view. */
+  readonly focus = new AttentionFocus();
   private readonly next: HTMLElement;
   private readonly nextTitle = html('h3', {}, `Next token: the ${TOP_K} most likely after the final softmax`);
   private readonly message: HTMLElement;
@@ -79,6 +82,8 @@ export class ModelView {
       html('h3', {}, 'Embeddings'),
       this.embeddings,
       html('h3', {}, 'Attention weights'),
+      this.focus.element,
+      html('h4', {}, 'Every layer and head'),
       this.attention,
       this.nextTitle,
       this.next,
@@ -157,6 +162,7 @@ export class ModelView {
     const intermediates = this.session.intermediates();
     this.showEmbeddings(out, intermediates);
     this.showAttention(out, intermediates);
+    await this.showFocus(out, intermediates);
     const logits = out['logits'];
     if (!logits) {
       this.showOutputs(out, intermediates);
@@ -212,6 +218,27 @@ export class ModelView {
     });
     this.nextTitle.textContent = "Outputs (no 'logits' output, so no next token)";
     this.next.replaceChildren(html('div', { class: 'heatmaps' }, ...maps));
+  }
+
+  /** The attention outputs with their tokens on both axes, for the close-up view. */
+  private async showFocus(out: Record<string, NDArray>, intermediates: Intermediate[]): Promise<void> {
+    const seq2seq = this.session.info.family === 'seq2seq';
+    const source = this.promptIds;
+    const target = seq2seq ? [this.session.info.bos ?? 0, ...this.generated] : [...this.promptIds, ...this.generated];
+    const labels = new Map<number, string>();
+    const pieces = await this.pieces([...new Set([...source, ...target])]);
+    [...new Set([...source, ...target])].forEach((id, i) => labels.set(id, pieces[i]!.replace(/ /g, '\u2423')));
+    const axis = (ids: readonly number[], length: number) => (ids.length === length ? ids.map((id) => labels.get(id)!) : Array.from({ length }, (_, i) => `#${i}`));
+    const layers = intermediates.filter((i) => i.kind === 'attention').map((i): AttentionLayer => {
+      const t = out[i.name]!;
+      const [tq, tk] = t.shape.slice(-2) as [number, number];
+      // an encoder-decoder: cross-attention reads target queries against source keys; self-attention is the encoder's on the source
+      const encoderSide = seq2seq && !i.cross && (i.block?.startsWith('encoder') ?? tq === source.length);
+      const [queries, keys] = !seq2seq ? [target, target] : i.cross ? [target, source] : encoderSide ? [source, source] : [target, target];
+      const what = i.cross ? 'cross-attention' : 'self-attention';
+      return { name: i.name, title: `${i.name}: ${what}${i.block ? ` in ${i.block}` : ''}`, heads: t.shape.slice(1, -2).reduce((a, b) => a * b, 1), values: t.data, queries: axis(queries, tq), keys: axis(keys, tk) };
+    });
+    this.focus.setLayers(layers);
   }
 
   private showAttention(out: Record<string, NDArray>, intermediates: Intermediate[]): void {

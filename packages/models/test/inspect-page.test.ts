@@ -45,13 +45,13 @@ beforeAll(async () => {
 afterAll(async () => browser?.close());
 
 /** Serves the model, opens the page until it is ready, runs `body` on it, and closes both. */
-async function inPage(model: InspectModel, body: (page: Page, errors: string[]) => Promise<void>): Promise<void> {
+async function inPage(model: InspectModel, body: (page: Page, errors: string[]) => Promise<void>, route = ''): Promise<void> {
   const server = await startInspectServer(model);
   const page = await browser!.newPage({ viewport: { width: 1400, height: 1000 } });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   try {
-    await page.goto(server.url);
+    await page.goto(server.url + route);
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready', undefined, { timeout: 60_000 });
     await body(page, errors);
   } finally {
@@ -324,6 +324,30 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser, the Llama family',
 });
 
 describe('loom inspect (the process)', () => {
+  it('links: #model/<layer>/<head> opens a run of the prompt on that layer and head; tabs and picks set the address', async () => {
+    const model = loadInspectModel(GPT2);
+    await inPage(model, async (page, errors) => {
+      await page.waitForSelector('[data-testid=attention-matrix][data-layer="attention.1"][data-head="2"]', { timeout: 60_000 });
+      expect(await page.getAttribute('button[data-tab=model]', 'aria-selected')).toBe('true');
+      expect(await page.locator('#model-view').isVisible()).toBe(true);
+      await page.selectOption('[data-testid=attention-head]', '3');
+      expect(await page.evaluate(() => location.hash)).toBe('#model/attention.1/3');
+      await page.selectOption('[data-testid=attention-layer]', 'attention.0');
+      expect(await page.evaluate(() => location.hash)).toBe('#model/attention.0/0');
+      await page.click('button[data-tab=plan]');
+      expect(await page.evaluate(() => location.hash)).toBe('#plan');
+      // following a link in the same page (hashchange) opens it too
+      await page.evaluate(() => (location.hash = '#model/attention.1/1'));
+      await page.waitForSelector('[data-testid=attention-matrix][data-layer="attention.1"][data-head="1"]');
+      expect(await page.locator('#model-view').isVisible()).toBe(true);
+      // a layer the model lacks is an error on the page that names the link
+      await page.evaluate(() => (location.hash = '#model/attention.9/0'));
+      await page.waitForSelector('[data-testid=load-error]');
+      expect(await page.textContent('[data-testid=load-error]')).toBe("#model/attention.9/0: the model has no attention layer 'attention.9' with that head");
+      expect(errors).toEqual([]);
+    }, '#model/attention.1/2');
+  });
+
   it('bad arguments are one-line user errors: the port, the model, a port in use', async () => {
     expectUserError(await loom('inspect', 'gpt2', '--port', '70000', '--no-open'), /--port must be an integer from 0 to 65535/);
     expectUserError(await loom('inspect', 'no-such-model', '--no-open'), /unknown model 'no-such-model'/);

@@ -42,6 +42,8 @@ export class AttentionFocus {
   private readonly headView = html('div', { class: 'head-view' });
   private layers: AttentionLayer[] = [];
   private shownHeads = new Set<number>();
+  /** Called with the layer and head shown after each pick (the page's address follows it). */
+  onSelect: ((layer: string, head: number) => void) | undefined;
 
   constructor() {
     this.element = html(
@@ -50,8 +52,8 @@ export class AttentionFocus {
       html('div', { class: 'toolbar' }, html('label', {}, 'layer ', this.layerPicker), html('label', {}, 'head ', this.headPicker), this.readout),
       html('div', { class: 'attention-panels' }, this.matrix, html('div', {}, this.headToggles, this.headView)),
     );
-    this.layerPicker.addEventListener('change', () => this.selectLayer(this.layerPicker.value));
-    this.headPicker.addEventListener('change', () => this.draw());
+    this.layerPicker.addEventListener('change', () => (this.selectLayer(this.layerPicker.value), this.picked()));
+    this.headPicker.addEventListener('change', () => (this.draw(), this.picked()));
   }
 
   /** The layers of a new run; the layer and head picked before stay picked when the run has them. */
@@ -66,10 +68,15 @@ export class AttentionFocus {
 
   /** Picks a layer (and head) by name, as a link or a test does. */
   select(layer: string, head = 0): boolean {
-    if (!this.layers.some((l) => l.name === layer)) return false;
+    const found = this.layers.find((l) => l.name === layer);
+    if (!found || !(Number.isInteger(head) && head >= 0 && head < found.heads)) return false;
     this.layerPicker.value = layer;
     this.selectLayer(layer, String(head));
     return true;
+  }
+
+  private picked(): void {
+    this.onSelect?.(this.layerPicker.value, Number(this.headPicker.value));
   }
 
   private get current(): AttentionLayer | undefined {

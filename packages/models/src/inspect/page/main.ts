@@ -46,16 +46,32 @@ async function main(): Promise<void> {
   const views = { graph: graphView.element, plan: planView.element, model: modelView.element };
   const nav = document.querySelector('header nav')!;
   const main = document.querySelector('main')!;
+  const tabs = Object.keys(views) as (keyof typeof views)[];
+  const show = (name: keyof typeof views) => {
+    for (const [other, el] of Object.entries(views)) el.hidden = other !== name;
+    nav.querySelectorAll('button').forEach((b) => b.setAttribute('aria-selected', String(b.dataset['tab'] === name)));
+  };
   for (const [name, element] of Object.entries(views)) {
     const tab = html('button', { 'data-tab': name, 'aria-selected': name === 'graph' ? 'true' : 'false' }, name);
     tab.addEventListener('click', () => {
-      for (const [other, el] of Object.entries(views)) el.hidden = other !== name;
-      nav.querySelectorAll('button').forEach((b) => b.setAttribute('aria-selected', String(b.dataset['tab'] === name)));
+      show(name as keyof typeof views);
+      setRoute(name);
     });
     nav.append(tab);
     element.hidden = name !== 'graph';
     main.append(element);
   }
+  modelView.focus.onSelect = (layer, head) => setRoute(`model/${layer}/${head}`);
+  /** Opens what the address names: `#graph`, `#plan`, `#model`, `#model/<attention layer>/<head>` (after a run of the prompt). */
+  const openRoute = async (): Promise<void> => {
+    const [tab, layer, head] = routeParts();
+    if (!tabs.includes(tab as keyof typeof views)) return;
+    show(tab as keyof typeof views);
+    if (tab !== 'model' || layer === undefined) return;
+    if (!modelView.lastFeeds) await modelView.run();
+    if (!modelView.focus.select(layer, Number(head ?? 0))) throw new Error(`#${location.hash.slice(1)}: the model has no attention layer '${layer}' with that head`);
+  };
+  window.addEventListener('hashchange', () => void openRoute().catch(showError));
 
   const select = document.getElementById('backend') as HTMLSelectElement;
   const offered: PageBackend[] = ['cpu', ...('gpu' in navigator ? (['webgpu'] as const) : []), 'webgl'];
@@ -91,9 +107,22 @@ async function main(): Promise<void> {
   });
   refresh();
   status.textContent = 'ready';
+  await openRoute();
 }
 
-main().catch((e: unknown) => {
+/** The address's route, `#a/b/c` -> ['a', 'b', 'c'] (names decoded). */
+function routeParts(): string[] {
+  return location.hash.slice(1).split('/').filter((p) => p !== '').map(decodeURIComponent);
+}
+
+/** Makes the address name what is shown, without adding to the history. */
+function setRoute(route: string): void {
+  history.replaceState(null, '', `#${route.split('/').map(encodeURIComponent).join('/')}`);
+}
+
+function showError(e: unknown): void {
   status.textContent = 'error';
   document.querySelector('main')!.append(html('p', { class: 'error', 'data-testid': 'load-error' }, (e as Error).message));
-});
+}
+
+main().catch(showError);

@@ -109,6 +109,11 @@ export class ModelView {
     }
   }
 
+  /** Runs the prompt as the run button does (status and errors shown), for a link that opens a run. */
+  run(): Promise<void> {
+    return this.guard(() => this.start());
+  }
+
   /** Tokenizes the prompt and runs the model on it. */
   async start(): Promise<void> {
     const text = this.prompt.value;

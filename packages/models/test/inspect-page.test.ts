@@ -301,29 +301,7 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser, a graph JSON of th
   }, 120_000);
 });
 
-describe.skipIf(Boolean(missing))('loom inspect in a browser, the Llama family', () => {
-  it('llama-tiny-dev (grouped-query attention, token ids): every head of every kv group against the reference', async () => {
-    const model = loadInspectModel({ weights: join(FIXTURES, 'llama-tiny-dev.safetensors'), config: join(FIXTURES, 'llama-tiny-dev.config.json') });
-    await inPage(model, async (page, errors) => {
-      await page.click('button[data-tab=model]');
-      await page.fill('[data-testid=prompt]', '5, 17, 3, 99, 42');
-      await page.click('[data-testid=run]');
-      await waitReady(page);
-      const ids = [5, 17, 3, 99, 42];
-      const feeds: Record<string, NDArray> = { input_ids: { dtype: 'i32', shape: [1, 5], data: Int32Array.from(ids) } };
-      if (model.graph.nodes.some((n) => n.op === 'input' && n.attrs['name'] === 'attention_mask')) feeds['attention_mask'] = { dtype: 'i32', shape: [1, 5], data: Int32Array.from([1, 1, 1, 1, 1]) };
-      const want = await reference(model, feeds);
-      const heads = want['attention.1']!.shape.slice(1, -2).reduce((a, b) => a * b, 1);
-      expect(await page.locator('[data-attention="attention.1"] canvas').count()).toBe(heads);
-      for (let h = 0; h < heads; h++) expect(maxDiff(await heatmapValues(page, `heatmap-attention.1-head-${h}`), head(want['attention.1']!, h))).toBeLessThan(1e-5);
-      expect(Number(await page.getAttribute('[data-testid=top-k] tbody tr:first-child', 'data-id'))).toBe(topK(want['logits']!, 1)[0]!.id);
-      await page.screenshot({ path: join(SHOTS, 'model-llama-tiny.png'), fullPage: true });
-      expect(errors).toEqual([]);
-    });
-  }, 120_000);
-});
-
-describe('loom inspect (the process)', () => {
+describe.skipIf(Boolean(missing))('loom inspect in a browser: links', () => {
   it('links: #model/<layer>/<head> opens a run of the prompt on that layer and head; tabs and picks set the address', async () => {
     const model = loadInspectModel(GPT2);
     await inPage(model, async (page, errors) => {
@@ -347,7 +325,31 @@ describe('loom inspect (the process)', () => {
       expect(errors).toEqual([]);
     }, '#model/attention.1/2');
   });
+});
 
+describe.skipIf(Boolean(missing))('loom inspect in a browser, the Llama family', () => {
+  it('llama-tiny-dev (grouped-query attention, token ids): every head of every kv group against the reference', async () => {
+    const model = loadInspectModel({ weights: join(FIXTURES, 'llama-tiny-dev.safetensors'), config: join(FIXTURES, 'llama-tiny-dev.config.json') });
+    await inPage(model, async (page, errors) => {
+      await page.click('button[data-tab=model]');
+      await page.fill('[data-testid=prompt]', '5, 17, 3, 99, 42');
+      await page.click('[data-testid=run]');
+      await waitReady(page);
+      const ids = [5, 17, 3, 99, 42];
+      const feeds: Record<string, NDArray> = { input_ids: { dtype: 'i32', shape: [1, 5], data: Int32Array.from(ids) } };
+      if (model.graph.nodes.some((n) => n.op === 'input' && n.attrs['name'] === 'attention_mask')) feeds['attention_mask'] = { dtype: 'i32', shape: [1, 5], data: Int32Array.from([1, 1, 1, 1, 1]) };
+      const want = await reference(model, feeds);
+      const heads = want['attention.1']!.shape.slice(1, -2).reduce((a, b) => a * b, 1);
+      expect(await page.locator('[data-attention="attention.1"] canvas').count()).toBe(heads);
+      for (let h = 0; h < heads; h++) expect(maxDiff(await heatmapValues(page, `heatmap-attention.1-head-${h}`), head(want['attention.1']!, h))).toBeLessThan(1e-5);
+      expect(Number(await page.getAttribute('[data-testid=top-k] tbody tr:first-child', 'data-id'))).toBe(topK(want['logits']!, 1)[0]!.id);
+      await page.screenshot({ path: join(SHOTS, 'model-llama-tiny.png'), fullPage: true });
+      expect(errors).toEqual([]);
+    });
+  }, 120_000);
+});
+
+describe('loom inspect (the process)', () => {
   it('bad arguments are one-line user errors: the port, the model, a port in use', async () => {
     expectUserError(await loom('inspect', 'gpt2', '--port', '70000', '--no-open'), /--port must be an integer from 0 to 65535/);
     expectUserError(await loom('inspect', 'no-such-model', '--no-open'), /unknown model 'no-such-model'/);
@@ -363,13 +365,13 @@ describe('loom inspect (the process)', () => {
     }
   }, 60_000);
 
-  it('serves on 127.0.0.1 at a free port, prints the URL, and stops on SIGINT', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'packages/models/src/cli/main.ts'), 'inspect', '--weights', REVERSE.weights, '--config', REVERSE.config, '--no-open'], { cwd: ROOT });
+  it('with no model, serves the shipped reversing model on 127.0.0.1 at a free port, prints the URL, and stops on SIGINT', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'packages/models/src/cli/main.ts'), 'inspect', '--no-open'], { cwd: ROOT });
     let stdout = '';
     const url = await new Promise<string>((resolve, reject) => {
       child.stdout.on('data', (d: Buffer) => {
         stdout += d.toString();
-        const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout);
+        const m = /^loom inspect: transformer: .*weights\/reverse\.json at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout);
         if (m) resolve(m[1]!);
       });
       child.on('exit', (code) => reject(new Error(`exited ${code} before serving: ${stdout}`)));

@@ -327,6 +327,66 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: links', () => {
   });
 });
 
+describe.skipIf(Boolean(missing))('loom inspect in a browser: the graph view as Netron draws graphs', () => {
+  it('the encoder-decoder opens fitted to the window with its blocks in view; params listed inside their boxes; zoom, pan, overview and search', async () => {
+    const model = loadInspectModel(REVERSE);
+    await inPage(model, async (page, errors) => {
+      const svg = page.locator('[data-testid=graph-svg]');
+      const params = model.graph.nodes.filter((n) => n.op === 'param' || n.op === 'constant').length;
+      expect(Number(await svg.getAttribute('data-nodes'))).toBe(model.graph.nodes.length);
+      expect(Number(await svg.getAttribute('data-boxes'))).toBe(model.graph.nodes.length - params);
+      expect(await page.locator('[data-testid=graph-svg] g.node[data-op=param]').count()).toBe(0);
+      // a box lists the params it reads, with their types
+      const embedding = model.graph.nodes.find((n) => n.inputs.some((i) => model.graph.nodes[i]!.op === 'param'))!;
+      const param = model.graph.nodes[embedding.inputs.find((i) => model.graph.nodes[i]!.op === 'param')!]!;
+      expect(await page.textContent(`[data-testid=graph-svg] g.node[data-id="${embedding.id}"]`)).toContain(`${String(param.attrs['name'])}: ${param.type.dtype}[${param.type.shape.join(', ')}]`);
+      // fitted on open: the whole drawing inside the window, every box on screen
+      const [width, height] = [Number(await svg.getAttribute('data-width')), Number(await svg.getAttribute('data-height'))];
+      const viewBox = (await svg.getAttribute('viewBox'))!.split(' ').map(Number);
+      expect(viewBox[2]! >= width - 1 || viewBox[3]! >= height - 1).toBe(true);
+      const frame = (await page.locator('[data-testid=graph-frame]').boundingBox())!;
+      for (const box of await page.locator('[data-testid=graph-svg] g.node rect').evaluateAll((rects) => rects.map((r) => r.getBoundingClientRect().toJSON() as DOMRect))) {
+        expect(box.x).toBeGreaterThanOrEqual(frame.x - 1);
+        expect(box.y + box.height).toBeLessThanOrEqual(frame.y + frame.height + 1);
+      }
+      await page.screenshot({ path: join(SHOTS, 'graph-reverse-open.png') });
+      // zoom with the buttons and the wheel, pan by dragging
+      const zoom = async () => Number((await page.textContent('[data-testid=zoom]'))!.replace('%', ''));
+      const fitted = await zoom();
+      await page.click('[data-testid=zoom-in]');
+      expect(await zoom()).toBeGreaterThan(fitted);
+      await page.mouse.move(frame.x + 20, frame.y + 20);
+      await page.mouse.wheel(0, 300);
+      expect(await zoom()).toBeLessThan(fitted * 1.25);
+      const before = (await svg.getAttribute('viewBox'))!.split(' ').map(Number);
+      await page.mouse.move(frame.x + 10, frame.y + frame.height - 10);
+      await page.mouse.down();
+      await page.mouse.move(frame.x + 110, frame.y + frame.height - 60, { steps: 4 });
+      await page.mouse.up();
+      const after = (await svg.getAttribute('viewBox'))!.split(' ').map(Number);
+      expect(after[0]!).toBeLessThan(before[0]!);
+      expect(after[1]!).toBeGreaterThan(before[1]!);
+      // the overview frames the window; a click there moves it
+      expect(await page.locator('[data-testid=overview-window]').count()).toBe(1);
+      const overview = (await page.locator('[data-testid=graph-overview] svg').boundingBox())!;
+      await page.mouse.click(overview.x + overview.width / 2, overview.y + overview.height - 4);
+      expect((await svg.getAttribute('viewBox'))!.split(' ').map(Number)[1]!).toBeGreaterThan(after[1]!);
+      // search by op or by a param's name
+      const norms = model.graph.nodes.filter((n) => n.op === 'add_norm').length;
+      await page.fill('[data-testid=graph-search]', 'add_norm');
+      expect(await page.textContent('[data-testid=graph-found]')).toMatch(new RegExp(`^1 of ${norms}: add_norm %\\d+$`));
+      await page.press('[data-testid=graph-search]', 'Enter');
+      expect(await page.textContent('[data-testid=graph-found]')).toMatch(new RegExp(`^2 of ${norms}: add_norm`));
+      expect(await page.locator('[data-testid=graph-svg] g.node.current').count()).toBe(1);
+      await page.fill('[data-testid=graph-search]', String(param.attrs['name']));
+      expect(await page.textContent('[data-testid=graph-found]')).toMatch(/^1 of \d+: /);
+      await page.fill('[data-testid=graph-search]', 'no such op');
+      expect(await page.textContent('[data-testid=graph-found]')).toBe('no node matches');
+      expect(errors).toEqual([]);
+    });
+  }, 120_000);
+});
+
 describe.skipIf(Boolean(missing))('loom inspect in a browser, the Llama family', () => {
   it('llama-tiny-dev (grouped-query attention, token ids): every head of every kv group against the reference', async () => {
     const model = loadInspectModel({ weights: join(FIXTURES, 'llama-tiny-dev.safetensors'), config: join(FIXTURES, 'llama-tiny-dev.config.json') });

@@ -33,6 +33,15 @@ export const INSPECT_HTML = `<!doctype html>
   canvas.heatmap { image-rendering: pixelated; border: 1px solid #c8cdd6; }
   .tokens span { display: inline-block; border: 1px solid #c8cdd6; border-radius: 4px; padding: 1px 5px; margin: 2px; background: #fff; font: 12px ui-monospace, monospace; }
   .error { color: #b00020; white-space: pre-wrap; }
+  .graph-stage { display: flex; gap: 8px; align-items: flex-start; }
+  .graph-frame { flex: 1; height: 78vh; background: #fff; border: 1px solid #dde1e8; overflow: hidden; cursor: grab; touch-action: none; }
+  .graph-overview { width: 160px; background: #fff; border: 1px solid #dde1e8; cursor: pointer; }
+  .graph-overview .overview-box rect { fill: #c9d3e8; stroke: none; }
+  .graph-overview .overview-edge { fill: none; stroke: #dde1e8; }
+  .graph-overview .overview-window { fill: rgba(77, 111, 214, 0.12); stroke: #4d6fd6; stroke-width: 2; vector-effect: non-scaling-stroke; }
+  .node.match rect { stroke: #d98b00; stroke-width: 2; }
+  .node.current rect { fill: #fff3d6; stroke: #d98b00; stroke-width: 3; }
+  .zoom-label { font: 12px ui-monospace, monospace; color: #4a5468; }
   .attention-panels { display: flex; gap: 24px; flex-wrap: wrap; align-items: flex-start; }
   .axis-label { font: 12px ui-monospace, monospace; fill: #1d2330; }
   .head-view line.faded { stroke-opacity: 0.02; }

@@ -4,11 +4,14 @@
  * decomposition, drawn inside a dashed cluster (a click on the cluster folds it back). The pass
  * slider shows the graph after each compiler pass; nodes a pass created are green, and each lists
  * what it absorbed (diffPass), and "show what it replaced" draws the graph before the pass with the
- * absorbed nodes in orange.
+ * absorbed nodes in orange. As Netron draws them, params and constants are not boxes of their own:
+ * each is listed inside the boxes that read it. The drawing sits in a window that fits it on open,
+ * zooms and pans (graph-viewport.ts); a search box finds nodes by op or name.
  */
 import dagre from '@dagrejs/dagre';
 import { diffPass, type PassDiff } from '@loom/compiler';
 import { expandOps, getOp, isOpName, type Graph, type GraphNode } from '@loom/graph';
+import { GraphViewport } from './graph-viewport.ts';
 import type { Snapshot } from './session.ts';
 import { html, shortSource, svg } from './svg.ts';
 
@@ -29,15 +32,28 @@ function isComposite(node: GraphNode): boolean {
   return isOpName(node.op) && getOp(node.op).category === 'composite';
 }
 
-function label(node: GraphNode): string[] {
+/** Params and constants: listed inside the boxes that read them rather than drawn as boxes. */
+function isFolded(node: GraphNode): boolean {
+  return node.op === 'param' || node.op === 'constant';
+}
+
+const typeOf = (node: GraphNode) => `${node.type.dtype}[${node.type.shape.join(', ')}]`;
+
+/** A box's lines: its op and name, type and model line, then the params and constants it reads. */
+function label(node: GraphNode, graph: Graph): string[] {
   const name = node.attrs['name'];
   const head = `%${node.id} ${node.op}${typeof name === 'string' ? ` '${name}'` : ''}`;
-  return [head, `${node.type.dtype}[${node.type.shape.join(', ')}]`, shortSource(node.source)].filter((l) => l !== '');
+  const folded = [...new Set(node.inputs)].map((i) => graph.nodes[i]!).filter(isFolded).map((p) => `  ${p.op === 'param' ? String(p.attrs['name']) : `constant %${p.id}`}: ${typeOf(p)}`);
+  return [head, typeOf(node), shortSource(node.source), ...folded].filter((l) => l !== '');
 }
 
 export class GraphView {
   readonly element: HTMLElement;
-  private readonly canvas: HTMLElement;
+  private readonly viewport = new GraphViewport();
+  private readonly search = html('input', { type: 'search', placeholder: 'find an op or a name', 'aria-label': 'find a node by op or name', 'data-testid': 'graph-search' });
+  private readonly found = html('span', { 'data-testid': 'graph-found', 'aria-live': 'polite' });
+  private fitted = false;
+  private current = -1;
   private readonly slider: HTMLInputElement;
   private readonly caption: HTMLElement;
   private readonly showBefore: HTMLInputElement;
@@ -52,15 +68,17 @@ export class GraphView {
     this.slider = html('input', { type: 'range', min: 0, max: 0, value: 0, 'data-testid': 'pass-slider' });
     this.caption = html('span', { 'data-testid': 'pass-name' });
     this.showBefore = html('input', { type: 'checkbox', 'data-testid': 'show-before' });
-    this.canvas = html('div', { style: 'overflow: auto; max-height: 80vh; background: #fff; border: 1px solid #dde1e8' });
     this.element = html(
       'section',
       { id: 'graph-view' },
       html('div', { class: 'toolbar' }, html('label', {}, 'pass ', this.slider), this.caption, html('label', {}, this.showBefore, ' show what the pass replaced')),
-      this.canvas,
+      html('div', { class: 'toolbar' }, this.search, this.found),
+      this.viewport.element,
     );
     this.slider.addEventListener('input', () => this.draw());
     this.showBefore.addEventListener('change', () => this.draw());
+    this.search.addEventListener('input', () => this.find(false));
+    this.search.addEventListener('keydown', (e) => e.key === 'Enter' && this.find(true));
   }
 
   setSnapshots(snapshots: Snapshot[]): void {
@@ -94,12 +112,33 @@ export class GraphView {
       root = this.render(nodes, stage);
       this.drawn.set(key, root);
     }
-    this.canvas.replaceChildren(root);
+    this.viewport.show(root, !this.fitted);
+    this.fitted = true;
+    this.find(false);
+  }
+
+  /** Marks the boxes whose op or name (or a param they list) holds the search text; `next` moves to the next one and brings it into view. */
+  private find(next: boolean): void {
+    const query = this.search.value.trim().toLowerCase();
+    const boxes = Array.from(this.element.querySelectorAll<SVGGElement>('[data-testid=graph-svg] g.node'));
+    const matches = query === '' ? [] : boxes.filter((b) => (b.querySelector('title')?.textContent ?? '').toLowerCase().includes(query));
+    boxes.forEach((b) => b.classList.remove('match', 'current'));
+    matches.forEach((b) => b.classList.add('match'));
+    if (matches.length === 0) {
+      this.current = -1;
+      this.found.textContent = query === '' ? '' : 'no node matches';
+      return;
+    }
+    this.current = next ? (this.current + 1) % matches.length : Math.min(Math.max(this.current, 0), matches.length - 1);
+    const at = matches[this.current]!;
+    at.classList.add('current');
+    this.found.textContent = `${this.current + 1} of ${matches.length}: ${at.dataset['op']} %${at.dataset['id']}`;
+    if (next) this.viewport.centreOn(Number(at.dataset['cx']), Number(at.dataset['cy']));
   }
 
   /** The source graph, with the expanded composites replaced by their decompositions. */
   private sourceNodes(graph: Graph): { graph: Graph; nodes: DrawnNode[] } {
-    if (this.expanded.size === 0) return { graph, nodes: graph.nodes.map((n) => ({ node: n, lines: label(n), classes: isComposite(n) ? ['composite'] : [], origin: n.id })) };
+    if (this.expanded.size === 0) return { graph, nodes: graph.nodes.map((n) => ({ node: n, lines: label(n, graph), classes: isComposite(n) ? ['composite'] : [], origin: n.id })) };
     const origins: number[] = [];
     const shown = expandOps(graph, (def, node) => def.category === 'composite' && this.expanded.has(node.id), origins);
     return {
@@ -107,7 +146,7 @@ export class GraphView {
       nodes: shown.nodes.map((n) => {
         const origin = origins[n.id]!;
         const inside = this.expanded.has(origin);
-        return { node: n, lines: label(n), classes: isComposite(n) ? ['composite'] : [], origin, ...(inside ? { parent: origin } : {}) };
+        return { node: n, lines: label(n, shown), classes: isComposite(n) ? ['composite'] : [], origin, ...(inside ? { parent: origin } : {}) };
       }),
     };
   }
@@ -119,7 +158,7 @@ export class GraphView {
       nodes: graph.nodes.map((n) => {
         const absorbed = diff.absorbedInto.get(n.id) ?? [];
         const ops = absorbed.map((id) => previous.nodes[id]!.op).filter((op) => op !== 'constant');
-        const lines = label(n);
+        const lines = label(n, graph);
         if (added.has(n.id) && ops.length > 0) lines.push(`absorbed: ${ops.join(', ')}`);
         return { node: n, lines, classes: added.has(n.id) ? ['added'] : [] };
       }),
@@ -133,7 +172,7 @@ export class GraphView {
     return {
       graph,
       nodes: graph.nodes.map((n) => {
-        const lines = label(n);
+        const lines = label(n, graph);
         const target = into.get(n.id);
         if (target !== undefined) lines.push(`-> %${target} ${after.nodes[target]!.op}`);
         return { node: n, lines, classes: removed.has(n.id) ? ['absorbed'] : [] };
@@ -146,7 +185,8 @@ export class GraphView {
     g.setGraph({ rankdir: 'TB', nodesep: 16, ranksep: 28, marginx: 12, marginy: 12 });
     g.setDefaultEdgeLabel(() => ({}));
     const clusters = new Set<number>();
-    for (const d of shown.nodes) {
+    const boxes = shown.nodes.filter((d) => !isFolded(d.node));
+    for (const d of boxes) {
       const width = Math.max(...d.lines.map((l) => l.length)) * CHAR_W + 16;
       g.setNode(`n${d.node.id}`, { width, height: d.lines.length * LINE_H + 10 });
       if (d.parent !== undefined) {
@@ -155,10 +195,10 @@ export class GraphView {
         g.setParent(`n${d.node.id}`, `c${d.parent}`);
       }
     }
-    for (const d of shown.nodes) for (const i of new Set(d.node.inputs)) g.setEdge(`n${i}`, `n${d.node.id}`);
+    for (const d of boxes) for (const i of new Set(d.node.inputs)) if (!isFolded(shown.graph.nodes[i]!)) g.setEdge(`n${i}`, `n${d.node.id}`);
     dagre.layout(g);
     const layout = g.graph() as { width?: number; height?: number };
-    const root = svg('svg', { width: layout.width ?? 100, height: layout.height ?? 100, 'data-testid': 'graph-svg', 'data-nodes': shown.nodes.length, 'data-stage': stage });
+    const root = svg('svg', { 'data-width': layout.width ?? 100, 'data-height': layout.height ?? 100, 'data-testid': 'graph-svg', 'data-nodes': shown.nodes.length, 'data-boxes': boxes.length, 'data-stage': stage, role: 'img', 'aria-label': `the graph: ${boxes.length} boxes (params and constants listed inside the boxes that read them)` });
     for (const c of clusters) {
       const box = g.node(`c${c}`) as { x: number; y: number; width: number; height: number };
       const source = this.snapshots[0]!.graph.nodes[c]!;
@@ -174,11 +214,11 @@ export class GraphView {
       root.append(svg('path', { class: 'edge', d: points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x},${p.y}`).join(' '), 'marker-end': 'url(#arrow)' }));
     }
     root.prepend(svg('defs', {}, svg('marker', { id: 'arrow', viewBox: '0 0 8 8', refX: 8, refY: 4, markerWidth: 6, markerHeight: 6, orient: 'auto' }, svg('path', { d: 'M0,0 L8,4 L0,8 z', fill: '#a3acbb' }))));
-    for (const d of shown.nodes) {
+    for (const d of boxes) {
       const box = g.node(`n${d.node.id}`) as { x: number; y: number; width: number; height: number };
       const x = box.x - box.width / 2;
       const y = box.y - box.height / 2;
-      const el = svg('g', { class: ['node', ...d.classes].join(' '), 'data-id': d.node.id, 'data-op': d.node.op }, svg('rect', { x, y, width: box.width, height: box.height }));
+      const el = svg('g', { class: ['node', ...d.classes].join(' '), 'data-id': d.node.id, 'data-op': d.node.op, 'data-cx': box.x, 'data-cy': box.y }, svg('rect', { x, y, width: box.width, height: box.height }));
       d.lines.forEach((line, i) => el.append(svg('text', { x: x + 8, y: y + 16 + i * LINE_H }, line)));
       el.append(svg('title', {}, d.lines.join('\n')));
       if (stage === 0 && d.classes.includes('composite')) {

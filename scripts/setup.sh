@@ -4,7 +4,8 @@
 #   2. the workspace's dependencies, exactly as locked (pnpm install --frozen-lockfile);
 #   3. as root on Debian/Ubuntu, the system packages for the WebGPU tests (scripts/setup-gpu-env.sh).
 #      Set LOOM_SETUP_GPU_ENV=0 to skip that step, or =1 to require it even when not root;
-#   4. the pinned Node.js as the scripts' `node`, and headless-gl's binding built for it (scripts/setup-node.sh).
+#   4. the pinned Node.js as the scripts' `node`, and headless-gl's binding built for it (scripts/setup-node.sh,
+#      which also runs as the root package's postinstall: after every `pnpm install` or `pnpm add`).
 # The scripts (`pnpm loom`, `pnpm test:all`, ...) run on the Node.js 24 that the root devDependency
 # `node` pins (its binary comes from the npm registry), whatever the machine's own Node.js is.
 # Safe to run again: each step is skipped when already done.

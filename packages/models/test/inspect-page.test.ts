@@ -15,6 +15,7 @@ import { backendCompileOptions, referenceBackend } from '@loom/backends';
 import { compile, withIntermediates } from '@loom/compiler';
 import { expandOps, getOp, graphToJson, isOpName, type Graph, type NDArray } from '@loom/graph';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import axe from 'axe-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { browserMissing } from '../../backends/test/browser-session.ts';
 import { backendRequired } from '../../backends/test/require-backend.ts';
@@ -382,6 +383,49 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the graph view as 
       expect(await page.textContent('[data-testid=graph-found]')).toMatch(/^1 of \d+: /);
       await page.fill('[data-testid=graph-search]', 'no such op');
       expect(await page.textContent('[data-testid=graph-found]')).toBe('no node matches');
+      expect(errors).toEqual([]);
+    });
+  }, 120_000);
+});
+
+/** axe-core's serious and critical violations on the page as it is now (rule, impact, how many, the first element). */
+async function accessibilityViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: axe.source });
+  const violations = await page.evaluate(async () => {
+    const run = (window as unknown as { axe: { run(context: Document): Promise<{ violations: { id: string; impact: string; nodes: { target: unknown[] }[] }[] }> } }).axe.run;
+    return (await run(document)).violations.map((v) => ({ id: v.id, impact: v.impact, count: v.nodes.length, first: JSON.stringify(v.nodes[0]?.target) }));
+  });
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}, ${v.count}: ${v.first})`);
+}
+
+describe.skipIf(Boolean(missing))('loom inspect in a browser: keyboard and accessibility', () => {
+  it('every view has no serious accessibility violations (axe-core); tabs, pickers and tokens work from the keyboard', async () => {
+    const model = loadInspectModel(REVERSE);
+    await inPage(model, async (page, errors) => {
+      expect(await accessibilityViolations(page), 'graph').toEqual([]);
+      // the tabs from the keyboard
+      await page.focus('button[data-tab=plan]');
+      await page.keyboard.press('Enter');
+      expect(await page.getAttribute('button[data-tab=plan]', 'aria-selected')).toBe('true');
+      expect(await accessibilityViolations(page), 'plan').toEqual([]);
+      await page.keyboard.press('Tab');
+      await page.focus('button[data-tab=model]');
+      await page.keyboard.press('Enter');
+      await page.focus('[data-testid=run]');
+      await page.keyboard.press('Enter');
+      await waitReady(page);
+      expect(await accessibilityViolations(page), 'model').toEqual([]);
+      // Tab reaches the pickers (native selects) and the head view's query tokens, whose focus keeps their lines
+      const focusedAfterTabs = async (from: string, presses: number) => {
+        await page.focus(from);
+        for (let i = 0; i < presses; i++) await page.keyboard.press('Tab');
+        return page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset['testid'] ?? document.activeElement?.getAttribute('data-side'));
+      };
+      expect(await focusedAfterTabs('[data-testid=attention-layer]', 1)).toBe('attention-head');
+      expect(await focusedAfterTabs('[data-testid=head-toggle-3]', 1)).toBe('query');
+      const shown = await page.locator('[data-testid=attention-head-view] line:not(.faded)').count();
+      const heads = await page.locator('[data-testid=head-toggles] input:checked').count();
+      expect(shown).toBe(heads * (await page.locator('[data-testid=attention-head-view] text[data-side=key]').count()));
       expect(errors).toEqual([]);
     });
   }, 120_000);

@@ -45,6 +45,8 @@ async function main(): Promise<void> {
   const modelView = new ModelView(session);
   const views = { graph: graphView.element, plan: planView.element, model: modelView.element };
   const nav = document.querySelector('header nav')!;
+  nav.setAttribute('role', 'tablist');
+  nav.setAttribute('aria-label', 'views');
   const main = document.querySelector('main')!;
   const tabs = Object.keys(views) as (keyof typeof views)[];
   const show = (name: keyof typeof views) => {
@@ -52,7 +54,10 @@ async function main(): Promise<void> {
     nav.querySelectorAll('button').forEach((b) => b.setAttribute('aria-selected', String(b.dataset['tab'] === name)));
   };
   for (const [name, element] of Object.entries(views)) {
-    const tab = html('button', { 'data-tab': name, 'aria-selected': name === 'graph' ? 'true' : 'false' }, name);
+    // a tab list (WAI-ARIA's pattern): each tab controls its view, a tab panel
+    const tab = html('button', { role: 'tab', id: `tab-${name}`, 'data-tab': name, 'aria-selected': name === 'graph' ? 'true' : 'false', 'aria-controls': element.id }, name);
+    element.setAttribute('role', 'tabpanel');
+    element.setAttribute('aria-labelledby', `tab-${name}`);
     tab.addEventListener('click', () => {
       show(name as keyof typeof views);
       setRoute(name);

@@ -68,8 +68,9 @@ export class PlanView {
     this.logScale.addEventListener('change', () => this.plan && this.drawTimeline(this.plan, this.bindings));
     this.profileButton = html('button', { 'data-testid': 'profile' }, 'profile a run');
     this.summary = html('span', { 'data-testid': 'plan-summary' });
-    this.table = html('div', { style: 'max-height: 45vh; overflow: auto' });
-    this.timeline = html('div', { style: 'overflow: auto' });
+    // scrolled regions take the focus (tabindex), so the keyboard can scroll them
+    this.table = html('div', { style: 'max-height: 45vh; overflow: auto', tabindex: 0, role: 'region', 'aria-label': 'kernels' });
+    this.timeline = html('div', { style: 'overflow: auto', tabindex: 0, role: 'region', 'aria-label': 'memory timeline' });
     this.element = html('section', { id: 'plan-view' }, html('div', { class: 'toolbar' }, this.summary, this.profileButton), html('h3', {}, 'Memory timeline'), html('label', {}, this.logScale, ' log scale'), this.timeline, html('h3', {}, 'Kernels'), this.table);
   }
 

@@ -17,10 +17,12 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
   const { k, n } = w;
   const m = sizeOf(aShape) / k;
   if (m === 0 || n === 0) return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
-  // int8 activations with groups of whole quads: integer products, on 4-bit codes with relaxed SIMD
-  // its i8 x i7 dot (quads layout), else i16 pairs (pairs layout)
+  // one row with int8 activations in groups of whole quads: integer products, on 4-bit codes with
+  // relaxed SIMD its i8 x i7 dot (quads layout), else i16 pairs (pairs layout). More rows multiply
+  // floats (the rounded rows by the widened codes): the rows layout, which prepare packed, widens
+  // fastest and gives the same floats.
   const integer = int8 && pairsLayoutFits(w.group);
-  const layout: PanelLayout = !integer ? 'rows' : w.bits === 4 && s.quadsLayout ? 'quads' : 'pairs';
+  const layout: PanelLayout = !(integer && m === 1) ? 'rows' : w.bits === 4 && s.quadsLayout ? 'quads' : 'pairs';
   const panels = quantizedPanels(rt, w, () => checkCodeWords('quantized_matmul', w.codes), layout);
   const groups = Math.ceil(k / w.group);
   const cHeap = rt.heap.addressOf(out);

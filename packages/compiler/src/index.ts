@@ -9,7 +9,7 @@ export { printPlan, formatExpr } from './print-plan.ts';
 export { exportOnnx, onnxDataIsExternal, OnnxExportError, ONNX_OPSET, onnxWeightBytes, type OnnxExportOptions } from './export/onnx-export.ts';
 export type { EncodedModel, ExternalData } from './export/encoded-model.ts';
 export { checkTensorSizes, MAX_EXPORT_TENSOR_ELEMENTS, TensorSizeError } from './export/tensor-sizes.ts';
-export { withIntermediates, attentionWeightNodes, IntermediateError, type IntermediateSpec, type Intermediate } from './intermediates.ts';
+export { withIntermediates, attentionWeightNodes, IntermediateError, ATTENTION_STEPS, type AttentionStep, type IntermediateSpec, type Intermediate } from './intermediates.ts';
 export { diffPass, type PassDiff } from './pass-diff.ts';
 export { grad, gradName, GradError, type GradOptions } from './autodiff/grad.ts';
 export { layerBlockOf, type BlockOfParam } from './autodiff/recompute.ts';

@@ -15,11 +15,29 @@ export interface IntermediateSpec {
   readonly attentionWeights?: boolean;
   /** Nodes of the given graph to output as well, by output name (an embedding, a block's output). */
   readonly nodes?: Readonly<Record<string, number>>;
+  /**
+   * The steps inside these attentions (indices as in `attention.<i>`; implies attentionWeights), as
+   * outputs `attention.<i>.<step>` (ATTENTION_STEPS): what a walkthrough of attention shows.
+   */
+  readonly attentionSteps?: readonly number[];
 }
+
+/**
+ * The steps of one scaled-dot-product attention, in the order it computes them: the queries, keys
+ * and values per head ([..., heads, T, d]); the scores q kᵀ; the scores scaled (by 1/sqrt(d), where
+ * the model scales them and not q), soft-capped, and masked (a causal or padding mask, ALiBi, a
+ * window: whatever is added); and the context, the weights times the values. A model that lacks a
+ * step (no mask, q scaled before the product) does not output it.
+ */
+export const ATTENTION_STEPS = ['q', 'k', 'v', 'scores', 'scaled', 'capped', 'masked', 'context'] as const;
+export type AttentionStep = (typeof ATTENTION_STEPS)[number];
 
 export interface Intermediate {
   readonly name: string;
-  readonly kind: 'attention' | 'node';
+  readonly kind: 'attention' | 'attention-step' | 'node';
+  /** An attention step: which (ATTENTION_STEPS), of which attention output. */
+  readonly step?: AttentionStep;
+  readonly of?: string;
   /** The node in the returned graph. */
   readonly node: number;
   readonly shape: Shape;
@@ -54,6 +72,34 @@ function scoresMatmul(graph: Graph, id: number, depth = 6): GraphNode | undefine
     if (found) return found;
   }
   return undefined;
+}
+
+/**
+ * The nodes of an attention's steps, from its weights (softmax) node: the chain from q kᵀ to the
+ * softmax (mul: scaled, tanh between two muls: capped, add: masked; the last of each kind), the
+ * product's inputs, and the reader that multiplies the weights by the values.
+ */
+function attentionStepNodes(graph: Graph, weights: GraphNode): Partial<Record<AttentionStep, number>> {
+  const scores = scoresMatmul(graph, weights.inputs[0]!)!;
+  const steps: Partial<Record<AttentionStep, number>> = { q: scores.inputs[0]!, k: scores.inputs[1]!, scores: scores.id };
+  // from the softmax's input back to the product: the first node of each kind met is the last applied
+  const chain: GraphNode[] = [];
+  for (let at = graph.nodes[weights.inputs[0]!]!; at.id !== scores.id; ) {
+    chain.push(at);
+    const next = at.inputs.map((i) => graph.nodes[i]!).find((i) => i.id === scores.id || scoresMatmul(graph, i.id) === scores);
+    if (!next) break;
+    at = next;
+  }
+  const tanh = chain.findIndex((n) => n.op === 'tanh');
+  for (const [i, n] of chain.entries()) {
+    // soft-capping is c tanh(x / c): the product right after the tanh (walking back) is its 1 / c
+    if (n.op === 'mul' && tanh >= 0 && i === tanh + 1) continue;
+    const step: AttentionStep | undefined = n.op === 'add' ? 'masked' : n.op === 'mul' ? (tanh >= 0 && i < tanh ? 'capped' : 'scaled') : undefined;
+    if (step && steps[step] === undefined) steps[step] = n.id;
+  }
+  const context = graph.nodes.find((r) => r.op === 'matmul' && r.inputs[0] === weights.id && r.attrs['transposeB'] !== true);
+  if (context) Object.assign(steps, { v: context.inputs[1]!, context: context.id });
+  return steps;
 }
 
 /** The softmax nodes of scaled-dot-product attentions: softmax over the last axis of q kᵀ (scaled, masked), read by a matmul with v. */
@@ -104,22 +150,38 @@ export function withIntermediates(graph: Graph, spec: IntermediateSpec): { graph
     return { name, node };
   });
   let g: Graph = { nodes: graph.nodes, outputs: [...graph.outputs, ...extra] };
+  const weights = spec.attentionWeights || (spec.attentionSteps?.length ?? 0) > 0;
   // an attention with extras (soft-capping, ALiBi, windows) decomposes into fused_attention: opened too
-  if (spec.attentionWeights) g = expandOps(g, (def) => def.category === 'composite' || def.name === 'fused_attention');
+  if (weights) g = expandOps(g, (def) => def.category === 'composite' || def.name === 'fused_attention');
   const byName = new Map(g.outputs.map((o) => [o.name, o.node]));
   const intermediates: Intermediate[] = extra.map(({ name }) => {
     const node = g.nodes[byName.get(name)!]!;
     return { name, kind: 'node', node: node.id, shape: node.type.shape, ...(node.source ? { source: node.source } : {}) };
   });
-  if (spec.attentionWeights) {
+  if (weights) {
     const outputs = [...g.outputs];
-    attentionWeightNodes(g).forEach((n, i) => {
+    const found = attentionWeightNodes(g);
+    for (const i of spec.attentionSteps ?? []) {
+      if (!(Number.isInteger(i) && i >= 0 && i < found.length)) throw new IntermediateError(`attention steps: the graph has ${found.length} attentions (attention.0 to attention.${found.length - 1}), not attention.${i}`);
+    }
+    found.forEach((n, i) => {
       const name = `attention.${i}`;
       claim(name);
       outputs.push({ name, node: n.id });
       const shape = n.type.shape;
       const block = nearestParamPrefix(g, scoresMatmul(g, n.inputs[0]!)!.inputs[0]!);
       intermediates.push({ name, kind: 'attention', node: n.id, shape, cross: !sameDim(shape[shape.length - 1], shape[shape.length - 2]), ...(block ? { block } : {}), ...(n.source ? { source: n.source } : {}) });
+      if (!spec.attentionSteps?.includes(i)) return;
+      const steps = attentionStepNodes(g, n);
+      for (const step of ATTENTION_STEPS) {
+        const id = steps[step];
+        if (id === undefined) continue;
+        const stepName = `${name}.${step}`;
+        claim(stepName);
+        outputs.push({ name: stepName, node: id });
+        const node = g.nodes[id]!;
+        intermediates.push({ name: stepName, kind: 'attention-step', step, of: name, node: id, shape: node.type.shape, ...(node.source ? { source: node.source } : {}) });
+      }
     });
     g = { nodes: g.nodes, outputs };
   }

@@ -103,3 +103,18 @@ describe('diffPass', () => {
     expect(diffPass(after, after)).toMatchObject({ removed: [], added: [] });
   });
 });
+
+describe('withIntermediates: the steps inside an attention', () => {
+  it('names each step of an attention with extras (scale, soft-capping, ALiBi and a window added), and the cap is c tanh(x / c) of the scaled scores', () => {
+    const m = new ModelBuilder();
+    const ids = m.input('ids', 'i32', ['batch', 'seq'] as const);
+    const x = m.embed(ids, m.param('emb', [10, 16] as const));
+    const graph = m.build({ y: m.attention(x, x, x, 4, { softcap: 5, alibi: [0.5, 0.25, 0.125, 0.0625], window: 2 }) });
+    const { graph: g, intermediates } = withIntermediates(graph, { attentionSteps: [0] });
+    expect(intermediates.filter((i) => i.kind === 'attention-step').map((i) => i.step)).toEqual(['q', 'k', 'v', 'scores', 'scaled', 'capped', 'masked', 'context']);
+    const out = interpret(g, { ids: { dtype: 'i32', shape: [1, 5], data: Int32Array.from([1, 2, 3, 4, 5]) } }, weightsOf(graph));
+    const [scaled, capped] = [out['attention.0.scaled']!.data, out['attention.0.capped']!.data];
+    for (let i = 0; i < scaled.length; i++) expect(capped[i]!).toBeCloseTo(5 * Math.tanh(scaled[i]! / 5), 5);
+    expect(out['attention.0.scores']!.data.some((s, i) => Math.abs(s / 2 - scaled[i]!) > 1e-6)).toBe(false); // 1/sqrt(4)
+  });
+});

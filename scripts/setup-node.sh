@@ -35,7 +35,8 @@ node_gyp="$(npm root --global)/npm/node_modules/node-gyp/bin/node-gyp.js"
 build_log="$headers/build.log"
 if ! (cd "$gl_dir" && PATH="$OLDPWD/node_modules/.bin:$PATH" node "$node_gyp" rebuild --nodedir="$nodedir" --loglevel=warn) >"$build_log" 2>&1; then
   tail -40 "$build_log" >&2
-  echo "setup: building headless-gl for Node.js $version failed (the end of its log is above)" >&2
-  exit 1
+  # headless-gl is optional: the WebGL backend says it is unavailable (and CI's LOOM_REQUIRE_BACKENDS fails the tests)
+  echo "setup: building headless-gl for Node.js $version failed (the end of its log is above); the WebGL backend will be unavailable in Node" >&2
+  exit 0
 fi
-loads_gl || { echo "setup: headless-gl still does not load on Node.js $version after the rebuild" >&2; exit 1; }
+loads_gl || echo "setup: headless-gl still does not load on Node.js $version after the rebuild; the WebGL backend will be unavailable in Node" >&2

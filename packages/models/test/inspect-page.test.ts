@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backendCompileOptions, referenceBackend } from '@loom/backends';
-import { compile, withIntermediates } from '@loom/compiler';
+import { compile, withIntermediates, type IntermediateSpec } from '@loom/compiler';
 import { expandOps, getOp, graphToJson, isOpName, type Graph, type NDArray } from '@loom/graph';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import axe from 'axe-core';
@@ -326,6 +326,87 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: links', () => {
       expect(errors).toEqual([]);
     }, '#model/attention.1/2');
   });
+});
+
+/** The walkthrough's intermediates, as the page asks for them (Session.intermediateSpec and LearnView.spec). */
+function walkthroughSpec(model: InspectModel): IntermediateSpec {
+  const nodes: Record<string, number> = {};
+  for (const n of model.graph.nodes) {
+    if (n.op === 'embed') nodes[`embedding ${String(model.graph.nodes[n.inputs[1]!]!.attrs['name'] ?? `%${n.id}`)}`] = n.id;
+    if (n.op === 'sinusoidal_posenc' || n.op === 'learned_posenc') nodes[`embedding + positions %${n.id}`] = n.id;
+  }
+  const attentions = withIntermediates(model.graph, { attentionWeights: true }).intermediates;
+  const chosen = new Set([0, attentions.findIndex((a) => !a.cross && a.block?.startsWith('decoder')), attentions.findIndex((a) => a.cross)].filter((i) => i >= 0));
+  return { attentionWeights: true, nodes, attentionSteps: [...chosen].sort((a, b) => a - b) };
+}
+
+/** Walks every step of the walkthrough with the next button, checking each step's values (head 0) against the reference's. */
+async function walkSteps(page: Page, want: Record<string, NDArray>): Promise<string[]> {
+  const titles: string[] = [];
+  const count = await page.locator('[data-testid=learn-steps] li').count();
+  for (let i = 0; i < count; i++) {
+    if (i > 0) await page.click('[data-testid=learn-next]');
+    expect(await page.evaluate(() => location.hash)).toBe(`#learn/${i}`);
+    titles.push((await page.textContent('[data-testid=learn-title]'))!);
+    const output = (await page.getAttribute('[data-testid=learn-screen]', 'data-output'))!;
+    if (output === '' || output === 'logits') continue;
+    const shown = await heatmapValues(page, 'learn-values');
+    const expected = matrices2(want[output]!)[0]!;
+    // masked cells (-inf or -1e30) are drawn as the lowest other value: the same done to the reference's
+    const unmasked = (v: number) => Number.isFinite(v) && v > -1e9;
+    const low = Math.min(...expected.flat().filter(unmasked));
+    expect(maxDiff(shown, expected.map((r) => r.map((v) => (unmasked(v) ? v : low)))), `${titles.at(-1)}`).toBeLessThan(1e-4);
+  }
+  return titles;
+}
+
+/** The first matrix of [..., rows, cols] (head 0). */
+function matrices2(t: NDArray): number[][][] {
+  const [rows, cols] = t.shape.slice(-2) as [number, number];
+  return [Array.from({ length: rows }, (_, r) => Array.from(t.data.subarray(r * cols, (r + 1) * cols)))];
+}
+
+describe.skipIf(Boolean(missing))('loom inspect in a browser: the walkthrough (#learn)', () => {
+  it('gpt2-tiny: tokens, embedding, positions, q, k, v, scores, scaling, mask, softmax, weighted sum, next token, each against the reference', async () => {
+    const model = loadInspectModel(GPT2);
+    await inPage(model, async (page, errors) => {
+      await page.waitForSelector('[data-testid=learn-title]', { timeout: 60_000 });
+      expect(await page.textContent('[data-testid=learn-title]')).toBe('1. Tokens');
+      const ids = model.tokenizer!.encode(model.examplePrompt);
+      expect(await page.textContent('[data-testid=learn-tokens]')).toContain(`(${ids[0]})`);
+      const feeds = { input_ids: { dtype: 'i32' as const, shape: [1, ids.length], data: Int32Array.from(ids) }, attention_mask: { dtype: 'i32' as const, shape: [1, ids.length], data: Int32Array.from(ids.map(() => 1)) } };
+      const want = await (await referenceBackend.prepare(model.graph, model.weights, { intermediates: walkthroughSpec(model) })).run(feeds);
+      const titles = await walkSteps(page, want);
+      expect(titles.map((t) => t.replace(/^\d+\. /, ''))).toEqual(['Tokens', 'Token embedding', 'Positional encoding', 'Queries', 'Keys', 'Values', 'The score matrix, q kᵀ', 'Scaled by 1/√d_k', 'The mask', 'Softmax: the attention weights', 'The weighted sum of values', 'The final linear layer and softmax: the next token']);
+      expect(Number(await page.getAttribute('[data-testid=learn-next-tokens] tr:first-child', 'data-id'))).toBe(topK(want['logits']!, 1)[0]!.id);
+      await page.evaluate(() => (location.hash = '#learn/9'));
+      await page.waitForFunction(() => document.querySelector('[data-testid=learn-title]')?.textContent?.startsWith('10.'));
+      await page.screenshot({ path: join(SHOTS, 'learn-gpt2-tiny.png') });
+      await page.click('[data-testid=learn-next]');
+      await page.click('[data-testid=learn-next]');
+      // the keyboard moves between steps; a step links to its place in the graph
+      await page.focus('[data-testid=learn-screen]');
+      await page.keyboard.press('ArrowLeft');
+      expect(await page.evaluate(() => location.hash)).toBe(`#learn/${titles.length - 2}`);
+      await page.click('[data-testid=learn-graph-link]');
+      expect(await page.getAttribute('button[data-tab=graph]', 'aria-selected')).toBe('true');
+      expect(await page.textContent('[data-testid=graph-found]')).toMatch(/^1 of \d+: attention/);
+      expect(await accessibilityViolations(page.context().pages()[0]!)).toEqual([]);
+      expect(errors).toEqual([]);
+    }, '#learn/0');
+  }, 120_000);
+
+  it('the reverse model: the encoder\'s self-attention, the decoder\'s masked self-attention and its cross-attention on the source', async () => {
+    const model = loadInspectModel(REVERSE);
+    await inPage(model, async (page, errors) => {
+      await page.waitForSelector('[data-testid=learn-title]', { timeout: 60_000 });
+      const src = model.tokenizer!.encode(model.examplePrompt);
+      const want = await (await referenceBackend.prepare(model.graph, model.weights, { intermediates: walkthroughSpec(model) })).run({ src_ids: { dtype: 'i32', shape: [1, src.length], data: Int32Array.from(src) }, tgt_ids: { dtype: 'i32', shape: [1, 1], data: Int32Array.from([model.bos!]) } });
+      const titles = await walkSteps(page, want);
+      for (const part of ['Encoder self-attention: Queries', 'Decoder masked self-attention: The mask', 'Cross-attention (decoder to encoder): Softmax: the attention weights']) expect(titles.some((t) => t.endsWith(part)), part).toBe(true);
+      expect(errors).toEqual([]);
+    }, '#learn/0');
+  }, 120_000);
 });
 
 describe.skipIf(Boolean(missing))('loom inspect in a browser: the graph view as Netron draws graphs', () => {

@@ -42,6 +42,10 @@ export const INSPECT_HTML = `<!doctype html>
   .node.match rect { stroke: #d98b00; stroke-width: 2; }
   .node.current rect { fill: #fff3d6; stroke: #d98b00; stroke-width: 3; }
   .zoom-label { font: 12px ui-monospace, monospace; color: #4a5468; }
+  .learn { display: flex; gap: 24px; align-items: flex-start; }
+  .learn-steps { min-width: 280px; font-size: 13px; margin: 0; }
+  .learn-steps a[aria-current] { font-weight: 700; color: #1d2330; }
+  .learn-screen { max-width: 900px; outline: none; }
   .attention-panels { display: flex; gap: 24px; flex-wrap: wrap; align-items: flex-start; }
   .axis-label { font: 12px ui-monospace, monospace; fill: #1d2330; }
   .head-view line.faded { stroke-opacity: 0.02; }

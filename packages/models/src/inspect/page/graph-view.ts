@@ -117,11 +117,20 @@ export class GraphView {
     this.find(false);
   }
 
+  /** Searches for `text` and brings the first match into view (a link into the graph). */
+  searchFor(text: string): void {
+    this.search.value = text;
+    this.current = -1;
+    this.find(true);
+  }
+
   /** Marks the boxes whose op or name (or a param they list) holds the search text; `next` moves to the next one and brings it into view. */
   private find(next: boolean): void {
     const query = this.search.value.trim().toLowerCase();
     const boxes = Array.from(this.element.querySelectorAll<SVGGElement>('[data-testid=graph-svg] g.node'));
-    const matches = query === '' ? [] : boxes.filter((b) => (b.querySelector('title')?.textContent ?? '').toLowerCase().includes(query));
+    // `op:NAME` finds that op exactly (the walkthrough's links); other text, any box whose op, name or listed params hold it
+    const op = query.startsWith('op:') ? query.slice(3) : undefined;
+    const matches = query === '' ? [] : boxes.filter((b) => (op !== undefined ? b.dataset['op'] === op : (b.querySelector('title')?.textContent ?? '').toLowerCase().includes(query)));
     boxes.forEach((b) => b.classList.remove('match', 'current'));
     matches.forEach((b) => b.classList.add('match'));
     if (matches.length === 0) {

@@ -5,6 +5,7 @@
  */
 import { graphInputs, symbolsOf } from '@loom/graph';
 import { GraphView } from './graph-view.ts';
+import { LearnView } from './learn-view.ts';
 import { ModelView } from './model-view.ts';
 import { PlanView } from './plan-view.ts';
 import { Session, type PageBackend } from './session.ts';
@@ -43,7 +44,8 @@ async function main(): Promise<void> {
   const graphView = new GraphView();
   const planView = new PlanView();
   const modelView = new ModelView(session);
-  const views = { graph: graphView.element, plan: planView.element, model: modelView.element };
+  const learnView = new LearnView(session, () => modelView.walkthroughInput());
+  const views = { graph: graphView.element, plan: planView.element, model: modelView.element, learn: learnView.element };
   const nav = document.querySelector('header nav')!;
   nav.setAttribute('role', 'tablist');
   nav.setAttribute('aria-label', 'views');
@@ -61,17 +63,22 @@ async function main(): Promise<void> {
     tab.addEventListener('click', () => {
       show(name as keyof typeof views);
       setRoute(name);
+      if (name === 'learn' && !learnView.ran) void guarded(() => learnView.run(0));
     });
     nav.append(tab);
     element.hidden = name !== 'graph';
     main.append(element);
   }
   modelView.focus.onSelect = (layer, head) => setRoute(`model/${layer}/${head}`);
+  learnView.onStep = (index) => setRoute(`learn/${index}`);
   /** Opens what the address names: `#graph`, `#plan`, `#model`, `#model/<attention layer>/<head>` (after a run of the prompt). */
   const openRoute = async (): Promise<void> => {
     const [tab, layer, head] = routeParts();
     if (!tabs.includes(tab as keyof typeof views)) return;
     show(tab as keyof typeof views);
+    // #learn/<step>: the walkthrough at that step; #graph/<text>: the graph with that text searched
+    if (tab === 'learn') return learnView.ran ? learnView.show(Number(layer ?? 0)) : guarded(() => learnView.run(Number(layer ?? 0)));
+    if (tab === 'graph' && layer !== undefined) return graphView.searchFor(layer);
     if (tab !== 'model' || layer === undefined) return;
     if (!modelView.lastFeeds) await modelView.run();
     if (!modelView.focus.select(layer, Number(head ?? 0))) throw new Error(`#${location.hash.slice(1)}: the model has no attention layer '${layer}' with that head`);
@@ -113,6 +120,17 @@ async function main(): Promise<void> {
   refresh();
   status.textContent = 'ready';
   await openRoute();
+}
+
+/** Runs `work` with the status line saying so; an error goes on the page. */
+async function guarded(work: () => Promise<void>): Promise<void> {
+  status.textContent = 'running';
+  try {
+    await work();
+    status.textContent = 'ready';
+  } catch (e) {
+    showError(e);
+  }
 }
 
 /** The address's route, `#a/b/c` -> ['a', 'b', 'c'] (names decoded). */

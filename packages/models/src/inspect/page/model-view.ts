@@ -9,6 +9,7 @@ import type { Intermediate } from '@loom/compiler';
 import type { NDArray } from '@loom/graph';
 import { AttentionFocus, type AttentionLayer } from './attention-view.ts';
 import { graphFeeds } from './graph-feeds.ts';
+import type { WalkthroughInput } from './learn-view.ts';
 import { heatmap } from './heatmap.ts';
 import type { Session } from './session.ts';
 import { html, shortSource } from './svg.ts';
@@ -107,6 +108,18 @@ export class ModelView {
       this.message.textContent = (e as Error).message;
       status.textContent = 'error';
     }
+  }
+
+  /** The prompt as last run (running it first when it has not been): for the walkthrough. */
+  async walkthroughInput(): Promise<WalkthroughInput> {
+    if (this.promptIds.length === 0) await this.start();
+    const { feeds } = this.feeds();
+    const seq2seq = this.session.info.family === 'seq2seq';
+    const source = [...this.promptIds];
+    const queries = seq2seq ? [this.session.info.bos ?? 0, ...this.generated] : [...this.promptIds, ...this.generated];
+    const all = [...new Set([...source, ...queries])];
+    const pieces = await this.pieces(all);
+    return { queries, source, pieces: new Map(all.map((id, i) => [id, pieces[i]!.replace(/ /g, '\u2423')])), feeds };
   }
 
   /** Runs the prompt as the run button does (status and errors shown), for a link that opens a run. */

@@ -1,0 +1,183 @@
+/**
+ * The walkthrough ("learn"): a prompt taken through a Transformer step by step, one step a screen,
+ * as the paper's explainers tell it (tokens, embedding, positions, queries, keys and values, the
+ * scores, their scaling, the mask, the softmax, the weighted sum of values, the next token), with the
+ * values the compiled model computes on this prompt: a run prepared with the attention steps of the
+ * first attention (and, for an encoder-decoder, of the decoder's first self- and cross-attention) as
+ * intermediates. Each screen says what the step does, the tensor's shape, its values (head 0), the
+ * model line that computes it and a link to its place in the graph; `#learn/<n>` opens step n.
+ */
+import type { PreparedModel } from '@loom/backends';
+import { withIntermediates, type Intermediate, type IntermediateSpec } from '@loom/compiler';
+import type { NDArray } from '@loom/graph';
+import { heatmap } from './heatmap.ts';
+import { topK } from './model-view.ts';
+import { BACKENDS, type Session } from './session.ts';
+import { html, shortSource } from './svg.ts';
+
+/** The prompt as the model view ran it: the decoder's (or the only) tokens, the source's, their pieces, the feeds. */
+export interface WalkthroughInput {
+  readonly queries: number[];
+  readonly source: number[];
+  readonly pieces: Map<number, string>;
+  readonly feeds: Record<string, NDArray>;
+}
+
+interface Step {
+  readonly title: string;
+  readonly text: string;
+  /** The output holding the step's values (head 0 of a per-head tensor), if it has values. */
+  readonly output?: string;
+  readonly rows?: readonly string[];
+  readonly cols?: readonly string[];
+  readonly signed?: boolean;
+  /** An op to find in the graph view. */
+  readonly graphOp?: string;
+}
+
+/** What the walkthrough explains at each attention step, by step name. */
+const ATTENTION_TEXT: Readonly<Record<string, [string, string]>> = {
+  q: ['Queries', 'Each token\'s vector is projected to a query per head: what this token looks for. Head 0 is shown; the other heads do the same with their own weights.'],
+  k: ['Keys', 'The same vectors projected to keys: what each token offers to be found by. A query and a key that point the same way give a large score.'],
+  v: ['Values', 'And projected to values: what each token passes on once it is attended to.'],
+  scores: ['The score matrix, q kᵀ', 'Every query against every key: row i, column j is how much token i\'s query matches token j\'s key.'],
+  scaled: ['Scaled by 1/√d_k', 'The scores are divided by the square root of the head size, so that they do not grow with it and the softmax stays soft.'],
+  capped: ['Soft-capped', 'This model squashes the scores with c·tanh(x/c), so no score passes c.'],
+  masked: ['The mask', 'A mask is added: minus infinity where a token may not look (the future, in a decoder; padding). Those cells become zero after the softmax.'],
+  weights: ['Softmax: the attention weights', 'Each row is turned into probabilities: how much of each token\'s value this token takes. Rows sum to 1.'],
+  context: ['The weighted sum of values', 'Each token\'s new vector is its row of weights times the values. The heads\' results are then concatenated and projected back to the model\'s width.'],
+};
+
+export class LearnView {
+  readonly element: HTMLElement;
+  private readonly list = html('ol', { class: 'learn-steps', 'data-testid': 'learn-steps' });
+  private readonly screen = html('div', { class: 'learn-screen', 'data-testid': 'learn-screen', tabindex: 0, 'aria-live': 'polite' });
+  private readonly prev = html('button', { 'data-testid': 'learn-prev' }, '← previous');
+  private readonly next = html('button', { 'data-testid': 'learn-next' }, 'next →');
+  private steps: Step[] = [];
+  private outputs: Record<string, NDArray> = {};
+  private described: Intermediate[] = [];
+  private index = 0;
+  private prepared = new Map<string, Promise<PreparedModel>>();
+  /** Called with the step shown (the page's address follows it). */
+  onStep: ((index: number) => void) | undefined;
+
+  private tokenLine = '';
+
+  constructor(private readonly session: Session, private readonly tokens: () => Promise<WalkthroughInput>) {
+    this.element = html('section', { id: 'learn-view' }, html('div', { class: 'toolbar' }, this.prev, this.next), html('div', { class: 'learn' }, this.list, this.screen));
+    this.prev.addEventListener('click', () => this.show(this.index - 1));
+    this.next.addEventListener('click', () => this.show(this.index + 1));
+    this.screen.addEventListener('keydown', (e) => {
+      if (e.key === 'ArrowRight') this.show(this.index + 1);
+      if (e.key === 'ArrowLeft') this.show(this.index - 1);
+    });
+  }
+
+  /** The intermediates of the walkthrough: the model view's, and the steps of the attentions it explains. */
+  spec(): IntermediateSpec {
+    const base = this.session.intermediateSpec();
+    const attentions = withIntermediates(this.session.graph, { attentionWeights: true }).intermediates;
+    const chosen = new Set<number>([0]);
+    if (this.session.info.family === 'seq2seq') {
+      const decoderSelf = attentions.findIndex((a) => !a.cross && a.block?.startsWith('decoder'));
+      const cross = attentions.findIndex((a) => a.cross);
+      for (const i of [decoderSelf, cross]) if (i >= 0) chosen.add(i);
+    }
+    return { ...base, attentionSteps: [...chosen].sort((a, b) => a - b) };
+  }
+
+  /** Runs the prompt with the walkthrough's intermediates on the page's backend, then shows step `index`. */
+  async run(index = 0): Promise<void> {
+    const spec = this.spec();
+    const key = this.session.backend;
+    if (!this.prepared.has(key)) this.prepared.set(key, BACKENDS[this.session.backend].prepare(this.session.graph, this.session.weights, { intermediates: spec, ...(key === 'cpu' ? { cpu: { threads: 1 } } : {}) }));
+    const { queries, source, pieces, feeds } = await this.tokens();
+    const line = (ids: number[]) => ids.map((id) => `${pieces.get(id) ?? id} (${id})`).join('  ');
+    this.tokenLine = this.session.info.family === 'seq2seq' ? `source: ${line(source)}; decoder: ${line(queries)}` : line(queries);
+    this.outputs = await (await this.prepared.get(key)!).run(feeds);
+    this.described = withIntermediates(this.session.graph, spec).intermediates;
+    this.steps = this.build(queries, source, pieces);
+    this.list.replaceChildren(...this.steps.map((s, i) => html('li', {}, html('a', { href: `#learn/${i}`, 'data-step': i }, s.title))));
+    this.show(Math.min(index, this.steps.length - 1));
+  }
+
+  private build(queries: number[], source: number[], pieces: Map<number, string>): Step[] {
+    const label = (ids: number[]) => ids.map((id) => pieces.get(id) ?? String(id));
+    const seq2seq = this.session.info.family === 'seq2seq';
+    const [src, tgt] = [label(source), label(queries)];
+    const steps: Step[] = [{ title: 'Tokens', text: `The prompt is cut into tokens, each a number: its id in the vocabulary. ${seq2seq ? 'The encoder reads the source; the decoder starts from the start token.' : 'The model reads them all at once and predicts what follows each.'}` }];
+    const nodes = this.described.filter((i) => i.kind === 'node');
+    for (const n of nodes) {
+      const positions = n.name.startsWith('embedding + positions');
+      // an encoder-decoder embeds the source and the decoder's tokens: told apart by their lengths
+      const length = this.outputs[n.name]!.shape.at(-2);
+      const rows = seq2seq && length === src.length ? src : tgt;
+      steps.push({
+        title: positions ? 'Positional encoding' : 'Token embedding',
+        text: positions ? 'A vector that depends only on the position is added to each token\'s embedding, so the model can tell "dog bites man" from "man bites dog".' : 'Each id selects one row of the embedding matrix: a learned vector of the model\'s width for every token of the vocabulary.',
+        output: n.name,
+        rows,
+        signed: true,
+        graphOp: positions ? (this.session.graph.nodes.find((g) => g.op.endsWith('_posenc'))?.op ?? 'embed') : 'embed',
+      });
+    }
+    if (!nodes.some((n) => n.name.startsWith('embedding + positions'))) steps.push({ title: 'Positions: rotary (RoPE)', text: 'This model adds no position vector: it rotates each query and key by an angle that grows with the position (RoPE), so the scores below depend on how far apart two tokens are.' });
+    for (const attention of this.described.filter((i) => i.kind === 'attention' && this.described.some((s) => s.of === i.name))) {
+      const cross = attention.cross === true;
+      const encoder = seq2seq && !cross && attention.block?.startsWith('encoder');
+      const [rows, cols] = !seq2seq ? [tgt, tgt] : cross ? [tgt, src] : encoder ? [src, src] : [tgt, tgt];
+      const where = seq2seq ? (cross ? 'Cross-attention (decoder to encoder): ' : encoder ? 'Encoder self-attention: ' : 'Decoder masked self-attention: ') : '';
+      const stepsOf = this.described.filter((s) => s.of === attention.name);
+      for (const s of [...stepsOf.filter((x) => ['q', 'k', 'v', 'scores', 'scaled', 'capped', 'masked'].includes(x.step!)), { ...attention, step: 'weights' as const }, ...stepsOf.filter((x) => x.step === 'context')]) {
+        const [title, text] = ATTENTION_TEXT[s.step!]!;
+        const square = ['scores', 'scaled', 'capped', 'masked', 'weights'].includes(s.step!);
+        steps.push({ title: `${where}${title}`, text: cross && s.step === 'weights' ? `${text} Here the decoder's tokens (rows) read the source's (columns).` : text, output: s.step === 'weights' ? attention.name : s.name, rows: s.step === 'k' || s.step === 'v' ? cols : rows, ...(square ? { cols } : {}), signed: !['weights'].includes(s.step!), graphOp: 'attention' });
+      }
+    }
+    steps.push({ title: 'The final linear layer and softmax: the next token', text: 'The last token\'s vector is multiplied by the output matrix, one score (logit) per vocabulary entry, and a softmax turns the scores into probabilities. Greedy decoding takes the most likely token, appends it and runs again until the end token (the model tab does that).', output: 'logits' });
+    return steps;
+  }
+
+  /** Shows step `index` (clamped). */
+  show(index: number): void {
+    if (this.steps.length === 0) return;
+    this.index = Math.max(0, Math.min(this.steps.length - 1, index));
+    const step = this.steps[this.index]!;
+    this.list.querySelectorAll('a').forEach((a) => a.toggleAttribute('aria-current', Number(a.dataset['step']) === this.index));
+    const parts: HTMLElement[] = [html('h3', { 'data-testid': 'learn-title' }, `${this.index + 1}. ${step.title}`), html('p', {}, step.text)];
+    const t = step.output ? this.outputs[step.output] : undefined;
+    const described = this.described.find((i) => i.name === step.output);
+    if (step.title === 'Tokens') parts.push(html('p', { 'data-testid': 'learn-tokens' }, this.tokensLine()));
+    if (t && step.output === 'logits') parts.push(this.nextTokens(t));
+    else if (t) {
+      const [rows, cols] = t.shape.slice(-2) as [number, number];
+      const masked = Array.from(t.data.subarray(0, rows * cols)).some((v) => !(Number.isFinite(v) && v > -1e9));
+      parts.push(html('p', { 'data-testid': 'learn-shape' }, `shape [${t.shape.join(', ')}]${t.shape.length > 3 ? ': head 0 shown' : ''}${step.rows ? `; rows: ${step.rows.join(' ')}` : ''}${step.cols ? `; columns: ${step.cols.join(' ')}` : ''}${masked ? '; masked cells (minus infinity) in the lowest colour' : ''}`));
+      // masked cells (-infinity, or the -1e30 some models add) shown as the lowest other value, so the colours stay readable
+      const values = Array.from(t.data.subarray(0, rows * cols), (v) => (Number.isFinite(v) && v > -1e9 ? v : NaN));
+      const low = Math.min(...values.filter((v) => !Number.isNaN(v)));
+      parts.push(heatmap(values.map((v) => (Number.isNaN(v) ? low : v)), rows, cols, { caption: `${step.output} (head 0)`, signed: step.signed ?? true, cell: cols > 64 ? 3 : cols <= 16 && rows <= 16 ? 36 : 12, testId: 'learn-values' }));
+    }
+    if (described?.source) parts.push(html('p', {}, 'computed by ', html('code', { 'data-testid': 'learn-source' }, shortSource(described.source))));
+    if (step.graphOp) parts.push(html('p', {}, html('a', { href: `#graph/op:${step.graphOp}`, 'data-testid': 'learn-graph-link' }, `find it in the graph (${step.graphOp})`)));
+    this.screen.replaceChildren(...parts);
+    this.screen.dataset['output'] = step.output ?? '';
+    this.prev.disabled = this.index === 0;
+    this.next.disabled = this.index === this.steps.length - 1;
+    this.onStep?.(this.index);
+  }
+
+  private tokensLine(): string {
+    return this.tokenLine;
+  }
+
+  get ran(): boolean {
+    return this.steps.length > 0;
+  }
+
+  private nextTokens(logits: NDArray): HTMLElement {
+    const ranked = topK(logits, 5);
+    return html('table', { 'data-testid': 'learn-next-tokens' }, html('tbody', {}, ...ranked.map((r) => html('tr', { 'data-id': r.id }, html('td', {}, String(r.id)), html('td', {}, r.p.toFixed(4))))));
+  }
+}

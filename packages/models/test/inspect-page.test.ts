@@ -396,6 +396,22 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the walkthrough (#
     }, '#learn/0');
   }, 120_000);
 
+  it('llama-tiny-dev: rotary positions named where GPT-2 adds a position vector; grouped-query heads; each step against the reference', async () => {
+    const model = loadInspectModel({ weights: join(FIXTURES, 'llama-tiny-dev.safetensors'), config: join(FIXTURES, 'llama-tiny-dev.config.json') });
+    await inPage(model, async (page, errors) => {
+      await page.waitForSelector('[data-testid=learn-title]', { timeout: 60_000 });
+      const ids = model.examplePrompt.split(',').map((t) => Number(t.trim()));
+      const feeds: Record<string, NDArray> = { input_ids: { dtype: 'i32', shape: [1, ids.length], data: Int32Array.from(ids) } };
+      if (model.graph.nodes.some((n) => n.op === 'input' && n.attrs['name'] === 'attention_mask')) feeds['attention_mask'] = { dtype: 'i32', shape: [1, ids.length], data: Int32Array.from(ids.map(() => 1)) };
+      const want = await (await referenceBackend.prepare(model.graph, model.weights, { intermediates: walkthroughSpec(model) })).run(feeds);
+      const titles = (await walkSteps(page, want)).map((t) => t.replace(/^\d+\. /, ''));
+      expect(titles).toContain('Positions: rotary (RoPE)');
+      expect(titles).not.toContain('Positional encoding');
+      expect(titles).toContain('Queries');
+      expect(errors).toEqual([]);
+    }, '#learn/0');
+  }, 120_000);
+
   it('the reverse model: the encoder\'s self-attention, the decoder\'s masked self-attention and its cross-attention on the source', async () => {
     const model = loadInspectModel(REVERSE);
     await inPage(model, async (page, errors) => {

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backendCompileOptions, referenceBackend } from '@loom/backends';
 import { compile, withIntermediates, type IntermediateSpec } from '@loom/compiler';
+import { walkthroughSpec } from '../src/inspect/page/walkthrough-spec.ts';
 import { expandOps, getOp, graphToJson, isOpName, type Graph, type NDArray } from '@loom/graph';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import axe from 'axe-core';
@@ -328,17 +329,8 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: links', () => {
   });
 });
 
-/** The walkthrough's intermediates, as the page asks for them (Session.intermediateSpec and LearnView.spec). */
-function walkthroughSpec(model: InspectModel): IntermediateSpec {
-  const nodes: Record<string, number> = {};
-  for (const n of model.graph.nodes) {
-    if (n.op === 'embed') nodes[`embedding ${String(model.graph.nodes[n.inputs[1]!]!.attrs['name'] ?? `%${n.id}`)}`] = n.id;
-    if (n.op === 'sinusoidal_posenc' || n.op === 'learned_posenc') nodes[`embedding + positions %${n.id}`] = n.id;
-  }
-  const attentions = withIntermediates(model.graph, { attentionWeights: true }).intermediates;
-  const chosen = new Set([0, attentions.findIndex((a) => !a.cross && a.block?.startsWith('decoder')), attentions.findIndex((a) => a.cross)].filter((i) => i >= 0));
-  return { attentionWeights: true, nodes, attentionSteps: [...chosen].sort((a, b) => a - b) };
-}
+/** The walkthrough's intermediates, as the page asks for them. */
+const walkthroughIntermediates = (model: InspectModel): IntermediateSpec => walkthroughSpec(model.graph, model.family);
 
 /** Walks every step of the walkthrough with the next button, checking each step's values (head 0) against the reference's. */
 async function walkSteps(page: Page, want: Record<string, NDArray>): Promise<string[]> {
@@ -375,9 +367,10 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the walkthrough (#
       const ids = model.tokenizer!.encode(model.examplePrompt);
       expect(await page.textContent('[data-testid=learn-tokens]')).toContain(`(${ids[0]})`);
       const feeds = { input_ids: { dtype: 'i32' as const, shape: [1, ids.length], data: Int32Array.from(ids) }, attention_mask: { dtype: 'i32' as const, shape: [1, ids.length], data: Int32Array.from(ids.map(() => 1)) } };
-      const want = await (await referenceBackend.prepare(model.graph, model.weights, { intermediates: walkthroughSpec(model) })).run(feeds);
+      const want = await (await referenceBackend.prepare(model.graph, model.weights, { intermediates: walkthroughIntermediates(model) })).run(feeds);
       const titles = await walkSteps(page, want);
-      expect(titles.map((t) => t.replace(/^\d+\. /, ''))).toEqual(['Tokens', 'Token embedding', 'Positional encoding', 'Queries', 'Keys', 'Values', 'The score matrix, q kᵀ', 'Scaled by 1/√d_k', 'The mask', 'Softmax: the attention weights', 'The weighted sum of values', 'The final linear layer and softmax: the next token']);
+      expect(titles.map((t) => t.replace(/^\d+\. /, ''))).toEqual(['Tokens', 'Token embedding', 'Positional encoding', 'Queries', 'Keys', 'Values', 'The score matrix, q kᵀ', 'Scaled by 1/√d_k', 'The mask', 'Softmax: the attention weights', 'The weighted sum of values',
+        'Heads concatenated', 'The output projection', 'Residual add', 'Layer norm', 'The feed-forward network', 'Residual add, again', 'The final linear layer and softmax: the next token']);
       expect(Number(await page.getAttribute('[data-testid=learn-next-tokens] tr:first-child', 'data-id'))).toBe(topK(want['logits']!, 1)[0]!.id);
       await page.evaluate(() => (location.hash = '#learn/9'));
       await page.waitForFunction(() => document.querySelector('[data-testid=learn-title]')?.textContent?.startsWith('10.'));
@@ -387,7 +380,7 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the walkthrough (#
       // the keyboard moves between steps; a step links to its place in the graph
       await page.focus('[data-testid=learn-screen]');
       await page.keyboard.press('ArrowLeft');
-      expect(await page.evaluate(() => location.hash)).toBe(`#learn/${titles.length - 2}`);
+      expect(await page.evaluate(() => location.hash)).toBe(`#learn/10`);
       await page.click('[data-testid=learn-graph-link]');
       expect(await page.getAttribute('button[data-tab=graph]', 'aria-selected')).toBe('true');
       expect(await page.textContent('[data-testid=graph-found]')).toMatch(/^1 of \d+: attention/);
@@ -403,11 +396,13 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the walkthrough (#
       const ids = model.examplePrompt.split(',').map((t) => Number(t.trim()));
       const feeds: Record<string, NDArray> = { input_ids: { dtype: 'i32', shape: [1, ids.length], data: Int32Array.from(ids) } };
       if (model.graph.nodes.some((n) => n.op === 'input' && n.attrs['name'] === 'attention_mask')) feeds['attention_mask'] = { dtype: 'i32', shape: [1, ids.length], data: Int32Array.from(ids.map(() => 1)) };
-      const want = await (await referenceBackend.prepare(model.graph, model.weights, { intermediates: walkthroughSpec(model) })).run(feeds);
+      const want = await (await referenceBackend.prepare(model.graph, model.weights, { intermediates: walkthroughIntermediates(model) })).run(feeds);
       const titles = (await walkSteps(page, want)).map((t) => t.replace(/^\d+\. /, ''));
       expect(titles).toContain('Positions: rotary (RoPE)');
       expect(titles).not.toContain('Positional encoding');
       expect(titles).toContain('Queries');
+      expect(titles).toContain('RMSNorm');
+      expect(titles).toContain('The feed-forward network');
       expect(errors).toEqual([]);
     }, '#learn/0');
   }, 120_000);
@@ -417,7 +412,7 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the walkthrough (#
     await inPage(model, async (page, errors) => {
       await page.waitForSelector('[data-testid=learn-title]', { timeout: 60_000 });
       const src = model.tokenizer!.encode(model.examplePrompt);
-      const want = await (await referenceBackend.prepare(model.graph, model.weights, { intermediates: walkthroughSpec(model) })).run({ src_ids: { dtype: 'i32', shape: [1, src.length], data: Int32Array.from(src) }, tgt_ids: { dtype: 'i32', shape: [1, 1], data: Int32Array.from([model.bos!]) } });
+      const want = await (await referenceBackend.prepare(model.graph, model.weights, { intermediates: walkthroughIntermediates(model) })).run({ src_ids: { dtype: 'i32', shape: [1, src.length], data: Int32Array.from(src) }, tgt_ids: { dtype: 'i32', shape: [1, 1], data: Int32Array.from([model.bos!]) } });
       const titles = await walkSteps(page, want);
       for (const part of ['Encoder self-attention: Queries', 'Decoder masked self-attention: The mask', 'Cross-attention (decoder to encoder): Softmax: the attention weights']) expect(titles.some((t) => t.endsWith(part)), part).toBe(true);
       expect(errors).toEqual([]);

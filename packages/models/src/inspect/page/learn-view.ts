@@ -11,6 +11,7 @@ import type { PreparedModel } from '@loom/backends';
 import { withIntermediates, type Intermediate, type IntermediateSpec } from '@loom/compiler';
 import type { NDArray } from '@loom/graph';
 import { heatmap } from './heatmap.ts';
+import { blockSteps, walkthroughSpec } from './walkthrough-spec.ts';
 import { topK } from './model-view.ts';
 import { BACKENDS, type Session } from './session.ts';
 import { html, shortSource } from './svg.ts';
@@ -74,17 +75,9 @@ export class LearnView {
     });
   }
 
-  /** The intermediates of the walkthrough: the model view's, and the steps of the attentions it explains. */
+  /** The intermediates of the walkthrough (walkthrough-spec.ts). */
   spec(): IntermediateSpec {
-    const base = this.session.intermediateSpec();
-    const attentions = withIntermediates(this.session.graph, { attentionWeights: true }).intermediates;
-    const chosen = new Set<number>([0]);
-    if (this.session.info.family === 'seq2seq') {
-      const decoderSelf = attentions.findIndex((a) => !a.cross && a.block?.startsWith('decoder'));
-      const cross = attentions.findIndex((a) => a.cross);
-      for (const i of [decoderSelf, cross]) if (i >= 0) chosen.add(i);
-    }
-    return { ...base, attentionSteps: [...chosen].sort((a, b) => a - b) };
+    return walkthroughSpec(this.session.graph, this.session.info.family);
   }
 
   /** Runs the prompt with the walkthrough's intermediates on the page's backend, then shows step `index`. */
@@ -107,7 +100,8 @@ export class LearnView {
     const seq2seq = this.session.info.family === 'seq2seq';
     const [src, tgt] = [label(source), label(queries)];
     const steps: Step[] = [{ title: 'Tokens', text: `The prompt is cut into tokens, each a number: its id in the vocabulary. ${seq2seq ? 'The encoder reads the source; the decoder starts from the start token.' : 'The model reads them all at once and predicts what follows each.'}` }];
-    const nodes = this.described.filter((i) => i.kind === 'node');
+    const block = blockSteps(this.session.graph);
+    const nodes = this.described.filter((i) => i.kind === 'node' && !block.some((b) => b.name === i.name));
     for (const n of nodes) {
       const positions = n.name.startsWith('embedding + positions');
       // an encoder-decoder embeds the source and the decoder's tokens: told apart by their lengths
@@ -134,6 +128,8 @@ export class LearnView {
         const square = ['scores', 'scaled', 'capped', 'masked', 'weights'].includes(s.step!);
         steps.push({ title: `${where}${title}`, text: cross && s.step === 'weights' ? `${text} Here the decoder's tokens (rows) read the source's (columns).` : text, output: s.step === 'weights' ? attention.name : s.name, rows: s.step === 'k' || s.step === 'v' ? cols : rows, ...(square ? { cols } : {}), signed: !['weights'].includes(s.step!), graphOp: 'attention' });
       }
+      // after the first attention, the rest of its block
+      if (attention.name === 'attention.0') for (const b of block) steps.push({ title: `${where}${b.title}`, text: b.text, output: b.name, rows, signed: true, graphOp: b.op });
     }
     steps.push({ title: 'The final linear layer and softmax: the next token', text: 'The last token\'s vector is multiplied by the output matrix, one score (logit) per vocabulary entry, and a softmax turns the scores into probabilities. Greedy decoding takes the most likely token, appends it and runs again until the end token (the model tab does that).', output: 'logits' });
     return steps;

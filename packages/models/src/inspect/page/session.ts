@@ -7,6 +7,7 @@ import { backendCompileOptions, cpuBackend, webglBackend, webgpuBackend, type Ba
 import { compileWithReport, withIntermediates, type Intermediate, type IntermediateSpec, type Plan } from '@loom/compiler';
 import { graphFromJson, readSafetensors, type Graph, type NDArray } from '@loom/graph';
 import type { InspectInfo } from '../inspect-server.ts';
+import { embeddingNodes } from './walkthrough-spec.ts';
 
 export type PageBackend = 'cpu' | 'webgpu' | 'webgl';
 
@@ -44,12 +45,7 @@ export class Session {
 
   /** The intermediates the model view asks for: every attention's weights and the embedding lookups. */
   intermediateSpec(): IntermediateSpec {
-    const nodes: Record<string, number> = {};
-    for (const n of this.graph.nodes) {
-      if (n.op === 'embed') nodes[`embedding ${String(this.graph.nodes[n.inputs[1]!]!.attrs['name'] ?? `%${n.id}`)}`] = n.id;
-      if (n.op === 'sinusoidal_posenc' || n.op === 'learned_posenc') nodes[`embedding + positions %${n.id}`] = n.id;
-    }
-    return { attentionWeights: true, nodes };
+    return { attentionWeights: true, nodes: embeddingNodes(this.graph) };
   }
 
   /** What each added output is (derived once: the graph does not change, and every run and decoding step reads it). */

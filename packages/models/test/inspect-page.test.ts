@@ -375,6 +375,10 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the walkthrough (#
       await page.evaluate(() => (location.hash = '#learn/9'));
       await page.waitForFunction(() => document.querySelector('[data-testid=learn-title]')?.textContent?.startsWith('10.'));
       await page.screenshot({ path: join(SHOTS, 'learn-gpt2-tiny.png') });
+      // the tokens label the rows and columns; the value under the pointer is the canvas's tooltip
+      const weights0 = head(want['attention.0']!, 0);
+      await page.hover('[data-testid=learn-values]', { position: { x: 90 + 36 + 5, y: 56 + 2 * 36 + 5 } });
+      expect(await page.getAttribute('[data-testid=learn-values]', 'title')).toBe(`row 2 "\u2423brown", column 1 "\u2423quick": ${weights0[2]![1]!.toPrecision(4)}`);
       await page.click('[data-testid=learn-next]');
       await page.click('[data-testid=learn-next]');
       // the keyboard moves between steps; a step links to its place in the graph

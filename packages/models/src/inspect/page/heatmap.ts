@@ -1,13 +1,15 @@
 /**
  * A matrix as a heatmap on a canvas: rows x columns cells, white (0) to blue (the largest) for
- * probabilities, blue-white-red around 0 for signed values. The values ride along on the element
- * (`data-values`, rows of numbers) so that a test, or a curious reader, can check them.
+ * probabilities, blue-white-red around 0 for signed values, with the rows' and columns' labels (the
+ * tokens) when given, and the value under the pointer in the canvas's tooltip. The values ride along
+ * on the element (`data-values`, rows of numbers) so that a test, or a curious reader, can check them.
  */
 import { html } from './svg.ts';
 
 export interface HeatmapOptions {
   readonly caption: string;
   readonly rowLabels?: readonly string[];
+  readonly colLabels?: readonly string[];
   readonly signed?: boolean;
   readonly cell?: number;
   readonly testId?: string;
@@ -15,7 +17,11 @@ export interface HeatmapOptions {
 
 export function heatmap(values: ArrayLike<number>, rows: number, cols: number, options: HeatmapOptions): HTMLElement {
   const cell = options.cell ?? (cols > 64 ? 3 : 14);
-  const canvas = html('canvas', { class: 'heatmap', width: cols * cell, height: rows * cell, 'data-rows': rows, 'data-cols': cols, 'data-testid': options.testId });
+  // room for the labels: rows on the left, columns on top (turned), when there are few enough to read
+  const [rowLabels, colLabels] = [options.rowLabels?.length === rows ? options.rowLabels : undefined, options.colLabels?.length === cols && cell >= 10 ? options.colLabels : undefined];
+  const left = rowLabels && cell >= 10 ? 90 : 0;
+  const top = colLabels ? 56 : 0;
+  const canvas = html('canvas', { class: 'heatmap', width: left + cols * cell + (colLabels ? 40 : 0), height: top + rows * cell, 'data-rows': rows, 'data-cols': cols, 'data-testid': options.testId, role: 'img', 'aria-label': `${options.caption}: ${rows} x ${cols} values` });
   const matrix: number[][] = [];
   let max = 0;
   for (let r = 0; r < rows; r++) {
@@ -29,11 +35,29 @@ export function heatmap(values: ArrayLike<number>, rows: number, cols: number, o
       for (let c = 0; c < cols; c++) {
         const t = max > 0 ? matrix[r]![c]! / max : 0;
         ctx.fillStyle = options.signed ? diverging(t) : sequential(t);
-        ctx.fillRect(c * cell, r * cell, cell, cell);
+        ctx.fillRect(left + c * cell, top + r * cell, cell, cell);
       }
     }
+    ctx.fillStyle = '#1d2330';
+    ctx.font = '11px ui-monospace, monospace';
+    if (left > 0) rowLabels!.forEach((label, r) => ctx.fillText(label.slice(0, 12), 2, top + r * cell + cell / 2 + 4, left - 4));
+    colLabels?.forEach((label, c) => {
+      ctx.save();
+      ctx.translate(left + c * cell + cell / 2 + 3, top - 4);
+      ctx.rotate(-Math.PI / 4);
+      ctx.fillText(label.slice(0, 10), 0, 0);
+      ctx.restore();
+    });
   }
-  canvas.title = `${options.caption}: ${rows} x ${cols}, max |value| ${max.toPrecision(3)}`;
+  const summary = `${options.caption}: ${rows} x ${cols}, max |value| ${max.toPrecision(3)}`;
+  canvas.title = summary;
+  // the value under the pointer, with its row's and column's labels
+  canvas.addEventListener('mousemove', (e) => {
+    const [c, r] = [Math.floor((e.offsetX - left) / cell), Math.floor((e.offsetY - top) / cell)];
+    if (r < 0 || c < 0 || r >= rows || c >= cols) return void (canvas.title = summary);
+    const name = (labels: readonly string[] | undefined, i: number) => (labels ? ` ${JSON.stringify(labels[i])}` : '');
+    canvas.title = `row ${r}${name(options.rowLabels, r)}, column ${c}${name(options.colLabels, c)}: ${matrix[r]![c]!.toPrecision(4)}`;
+  });
   return html('figure', {}, canvas, html('figcaption', {}, options.caption));
 }
 

@@ -153,7 +153,7 @@ export class LearnView {
       // masked cells (-infinity, or the -1e30 some models add) shown as the lowest other value, so the colours stay readable
       const values = Array.from(t.data.subarray(0, rows * cols), (v) => (Number.isFinite(v) && v > -1e9 ? v : NaN));
       const low = Math.min(...values.filter((v) => !Number.isNaN(v)));
-      parts.push(heatmap(values.map((v) => (Number.isNaN(v) ? low : v)), rows, cols, { caption: `${step.output} (head 0)`, signed: step.signed ?? true, cell: cols > 64 ? 3 : cols <= 16 && rows <= 16 ? 36 : 12, testId: 'learn-values' }));
+      parts.push(heatmap(values.map((v) => (Number.isNaN(v) ? low : v)), rows, cols, { caption: `${step.output} (head 0)`, signed: step.signed ?? true, cell: cols > 64 ? 3 : cols <= 16 && rows <= 16 ? 36 : 12, testId: 'learn-values', ...(step.rows ? { rowLabels: step.rows } : {}), ...(step.cols ? { colLabels: step.cols } : {}) }));
     }
     if (described?.source) parts.push(html('p', {}, 'computed by ', html('code', { 'data-testid': 'learn-source' }, shortSource(described.source))));
     if (step.graphOp) parts.push(html('p', {}, html('a', { href: `#graph/op:${step.graphOp}`, 'data-testid': 'learn-graph-link' }, `find it in the graph (${step.graphOp})`)));

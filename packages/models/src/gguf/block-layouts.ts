@@ -2,6 +2,12 @@
  * Where GGML's K-quant blocks keep their small integers (ggml-quants.c's layouts), shared by the
  * float32 dequantization (dequantize.ts) and the kept codes (quantized-blocks.ts).
  */
+import { halfToFloat } from '@loom/graph';
+
+/** The little-endian float16 at byte `at` (a block's d or dmin). */
+export function halfAt(bytes: Uint8Array, at: number): number {
+  return halfToFloat(bytes[at]! | (bytes[at + 1]! << 8));
+}
 
 /** Q4_K (144 bytes: d, dmin, 12 bytes of scales and mins, 128 of 4-bit values): sub-block j's 6-bit scale and min. */
 export function q4kScaleMin(bytes: Uint8Array, block: number, j: number): [scale: number, min: number] {

@@ -11,7 +11,7 @@
  * F16 and BF16 widen exactly; F32 is copied.
  */
 import { decodeBF16, decodeF16, halfToFloat } from '@loom/graph';
-import { q4kScaleMin, q4kValue, q6kScale, q6kValue } from './block-layouts.ts';
+import { halfAt, q4kScaleMin, q4kValue, q6kScale, q6kValue } from './block-layouts.ts';
 import type { GgufTypeId } from './gguf-types.ts';
 
 /** `count` values of type `type` from `bytes` (exactly their blocks). */
@@ -42,7 +42,7 @@ function dequantizeQ4K(bytes: Uint8Array, count: number): Float32Array {
   const out = new Float32Array(count);
   for (let b = 0; b < count / 256; b++) {
     const at = b * 144;
-    const [d, dmin] = [halfToFloat(bytes[at]! | (bytes[at + 1]! << 8)), halfToFloat(bytes[at + 2]! | (bytes[at + 3]! << 8))];
+    const [d, dmin] = [halfAt(bytes, at), halfAt(bytes, at + 2)];
     for (let j = 0; j < 8; j++) {
       const [scale, min] = q4kScaleMin(bytes, at, j);
       const [dj, mj] = [f32(d * scale), f32(dmin * min)];
@@ -56,7 +56,7 @@ function dequantizeQ6K(bytes: Uint8Array, count: number): Float32Array {
   const out = new Float32Array(count);
   for (let b = 0; b < count / 256; b++) {
     const at = b * 210;
-    const d = halfToFloat(bytes[at + 208]! | (bytes[at + 209]! << 8));
+    const d = halfAt(bytes, at + 208);
     for (let v = 0; v < 256; v++) out[b * 256 + v] = f32(f32(d * q6kScale(bytes, at, v >> 4)) * (q6kValue(bytes, at, v) - 32));
   }
   return out;

@@ -12,8 +12,8 @@
  * Scales are float32 products of the file's float16 and its small integers, as ggml computes them.
  * Rows of a GGUF weight are output features, each along K: the columns of Loom's quantized matrix.
  */
-import { codesPerWord, halfToFloat, type QuantizedMatrix } from '@loom/graph';
-import { q4kScaleMin, q4kValue, q6kScale, q6kValue } from './block-layouts.ts';
+import { codesPerWord, type QuantizedMatrix } from '@loom/graph';
+import { halfAt, q4kScaleMin, q4kValue, q6kScale, q6kValue } from './block-layouts.ts';
 import { readGgufBytes, type GgufFile } from './read-gguf.ts';
 
 /** How one GGML type's blocks unpack: `unpack` writes a block's codes and its groups' scales (and zero points). */
@@ -28,12 +28,11 @@ interface KeptType {
 }
 
 const f32 = Math.fround;
-const half = (bytes: Uint8Array, at: number) => halfToFloat(bytes[at]! | (bytes[at + 1]! << 8));
 
 const Q8_0: KeptType = {
   bits: 8, group: 32, values: 32, bytes: 34, zeroPoints: false,
   unpack(bytes, at, codes, scales) {
-    scales[0] = half(bytes, at);
+    scales[0] = halfAt(bytes, at);
     for (let j = 0; j < 32; j++) codes[j] = ((bytes[at + 2 + j]! << 24) >> 24) + 128;
   },
 };
@@ -41,7 +40,7 @@ const Q8_0: KeptType = {
 const Q4_0: KeptType = {
   bits: 4, group: 32, values: 32, bytes: 18, zeroPoints: false,
   unpack(bytes, at, codes, scales) {
-    scales[0] = half(bytes, at);
+    scales[0] = halfAt(bytes, at);
     // value j < 16 is the low nibble of byte j, value j + 16 its high nibble
     for (let j = 0; j < 16; j++) {
       codes[j] = bytes[at + 2 + j]! & 15;
@@ -53,7 +52,7 @@ const Q4_0: KeptType = {
 const Q4_K: KeptType = {
   bits: 4, group: 32, values: 256, bytes: 144, zeroPoints: true,
   unpack(bytes, at, codes, scales, zeros) {
-    const [d, dmin] = [half(bytes, at), half(bytes, at + 2)];
+    const [d, dmin] = [halfAt(bytes, at), halfAt(bytes, at + 2)];
     for (let j = 0; j < 8; j++) {
       const [scale, min] = q4kScaleMin(bytes, at, j);
       const [step, offset] = [f32(d * scale), f32(dmin * min)];
@@ -68,7 +67,7 @@ const Q4_K: KeptType = {
 const Q6_K: KeptType = {
   bits: 8, group: 16, values: 256, bytes: 210, zeroPoints: false,
   unpack(bytes, at, codes, scales) {
-    const d = half(bytes, at + 208);
+    const d = halfAt(bytes, at + 208);
     for (let g = 0; g < 16; g++) scales[g] = f32(d * q6kScale(bytes, at, g));
     for (let v = 0; v < 256; v++) codes[v] = q6kValue(bytes, at, v) + 96;
   },

@@ -73,22 +73,21 @@ export function placed(rt: WasmRuntime, array: Float32Array | Int32Array, scratc
  * call instead, slower but still in the kernels.
  */
 export function weightPanels(rt: WasmRuntime, s: KernelSettings, b: Float32Array, k: number, n: number, transposeB: boolean, kind: Kind): number | undefined {
+  const known = table(kind, transposeB).get(b);
+  if (known !== undefined) return known;
+  const size = panelBytes(k, n);
   try {
-    return packWeight(rt, s, b, k, n, transposeB, kind);
+    if (bytes + (kind === 'f32' ? size : size / 2) <= keptPanelsMax) return packWeight(rt, s, b, k, n, transposeB, kind, size);
   } catch (e) {
     if (!(e instanceof WasmHeapError)) throw e;
-    unmarkResident(b);
-    return undefined;
   }
+  unmarkResident(b);
+  return undefined;
 }
 
-function packWeight(rt: WasmRuntime, s: KernelSettings, b: Float32Array, k: number, n: number, transposeB: boolean, kind: Kind): number {
+function packWeight(rt: WasmRuntime, s: KernelSettings, b: Float32Array, k: number, n: number, transposeB: boolean, kind: Kind, size: number): number {
   const map = table(kind, transposeB);
-  const at = map.get(b);
-  if (at !== undefined) return at;
   owner = rt;
-  const size = panelBytes(k, n);
-  if (bytes + (kind === 'f32' ? size : size / 2) > keptPanelsMax) throw new WasmHeapError(`cpu: kept weight panels would pass ${keptPanelsMax} bytes`);
   if (kind === 'f32') {
     const to = rt.heap.alloc(size);
     packInto(rt, s, placed(rt, b, rt.scratch(b.length * 4)), k, n, transposeB, to);

@@ -11,7 +11,7 @@ import type { PreparedModel } from '@loom/backends';
 import { withIntermediates, type Intermediate, type IntermediateSpec } from '@loom/compiler';
 import type { NDArray } from '@loom/graph';
 import { heatmap } from './heatmap.ts';
-import { blockSteps, walkthroughSpec } from './walkthrough-spec.ts';
+import { attentionSides, blockSteps, walkthroughSpec, type BlockStep } from './walkthrough-spec.ts';
 import { topK } from './model-view.ts';
 import { BACKENDS, type Session } from './session.ts';
 import { html, shortSource } from './svg.ts';
@@ -75,21 +75,27 @@ export class LearnView {
     });
   }
 
-  /** The intermediates of the walkthrough (walkthrough-spec.ts). */
-  spec(): IntermediateSpec {
-    return walkthroughSpec(this.session.graph, this.session.info.family);
+  /** The walkthrough's intermediates, what each is, and the first block's steps (walkthrough-spec.ts): once, the graph does not change. */
+  private plan(): { spec: IntermediateSpec; described: Intermediate[]; block: BlockStep[] } {
+    if (!this.planned) {
+      const spec = walkthroughSpec(this.session.graph, this.session.info.family);
+      this.planned = { spec, described: withIntermediates(this.session.graph, spec).intermediates, block: blockSteps(this.session.graph) };
+    }
+    return this.planned;
   }
+
+  private planned: { spec: IntermediateSpec; described: Intermediate[]; block: BlockStep[] } | undefined;
 
   /** Runs the prompt with the walkthrough's intermediates on the page's backend, then shows step `index`. */
   async run(index = 0): Promise<void> {
-    const spec = this.spec();
+    const { spec, described } = this.plan();
     const key = this.session.backend;
     if (!this.prepared.has(key)) this.prepared.set(key, BACKENDS[this.session.backend].prepare(this.session.graph, this.session.weights, { intermediates: spec, ...(key === 'cpu' ? { cpu: { threads: 1 } } : {}) }));
     const { queries, source, pieces, feeds } = await this.tokens();
     const line = (ids: number[]) => ids.map((id) => `${pieces.get(id) ?? id} (${id})`).join('  ');
     this.tokenLine = this.session.info.family === 'seq2seq' ? `source: ${line(source)}; decoder: ${line(queries)}` : line(queries);
     this.outputs = await (await this.prepared.get(key)!).run(feeds);
-    this.described = withIntermediates(this.session.graph, spec).intermediates;
+    this.described = described;
     this.steps = this.build(queries, source, pieces);
     this.list.replaceChildren(...this.steps.map((s, i) => html('li', {}, html('a', { href: `#learn/${i}`, 'data-step': i }, s.title))));
     this.show(Math.min(index, this.steps.length - 1));
@@ -100,7 +106,7 @@ export class LearnView {
     const seq2seq = this.session.info.family === 'seq2seq';
     const [src, tgt] = [label(source), label(queries)];
     const steps: Step[] = [{ title: 'Tokens', text: `The prompt is cut into tokens, each a number: its id in the vocabulary. ${seq2seq ? 'The encoder reads the source; the decoder starts from the start token.' : 'The model reads them all at once and predicts what follows each.'}` }];
-    const block = blockSteps(this.session.graph);
+    const { block } = this.plan();
     const nodes = this.described.filter((i) => i.kind === 'node' && !block.some((b) => b.name === i.name));
     for (const n of nodes) {
       const positions = n.name.startsWith('embedding + positions');
@@ -119,8 +125,8 @@ export class LearnView {
     if (!nodes.some((n) => n.name.startsWith('embedding + positions'))) steps.push({ title: 'Positions: rotary (RoPE)', text: 'This model adds no position vector: it rotates each query and key by an angle that grows with the position (RoPE), so the scores below depend on how far apart two tokens are.' });
     for (const attention of this.described.filter((i) => i.kind === 'attention' && this.described.some((s) => s.of === i.name))) {
       const cross = attention.cross === true;
-      const encoder = seq2seq && !cross && attention.block?.startsWith('encoder');
-      const [rows, cols] = !seq2seq ? [tgt, tgt] : cross ? [tgt, src] : encoder ? [src, src] : [tgt, tgt];
+      const [rows, cols] = attentionSides(attention, this.session.info.family, this.outputs[attention.name]!.shape.at(-2)!, src.length).map((side) => (side === 'source' ? src : tgt)) as [string[], string[]];
+      const encoder = seq2seq && !cross && rows === src;
       const where = seq2seq ? (cross ? 'Cross-attention (decoder to encoder): ' : encoder ? 'Encoder self-attention: ' : 'Decoder masked self-attention: ') : '';
       const stepsOf = this.described.filter((s) => s.of === attention.name);
       for (const s of [...stepsOf.filter((x) => ['q', 'k', 'v', 'scores', 'scaled', 'capped', 'masked'].includes(x.step!)), { ...attention, step: 'weights' as const }, ...stepsOf.filter((x) => x.step === 'context')]) {
@@ -144,7 +150,7 @@ export class LearnView {
     const parts: HTMLElement[] = [html('h3', { 'data-testid': 'learn-title' }, `${this.index + 1}. ${step.title}`), html('p', {}, step.text)];
     const t = step.output ? this.outputs[step.output] : undefined;
     const described = this.described.find((i) => i.name === step.output);
-    if (step.title === 'Tokens') parts.push(html('p', { 'data-testid': 'learn-tokens' }, this.tokensLine()));
+    if (step.title === 'Tokens') parts.push(html('p', { 'data-testid': 'learn-tokens' }, this.tokenLine));
     if (t && step.output === 'logits') parts.push(this.nextTokens(t));
     else if (t) {
       const [rows, cols] = t.shape.slice(-2) as [number, number];
@@ -162,10 +168,6 @@ export class LearnView {
     this.prev.disabled = this.index === 0;
     this.next.disabled = this.index === this.steps.length - 1;
     this.onStep?.(this.index);
-  }
-
-  private tokensLine(): string {
-    return this.tokenLine;
   }
 
   get ran(): boolean {

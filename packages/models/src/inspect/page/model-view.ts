@@ -10,6 +10,7 @@ import type { NDArray } from '@loom/graph';
 import { AttentionFocus, type AttentionLayer } from './attention-view.ts';
 import { graphFeeds } from './graph-feeds.ts';
 import type { WalkthroughInput } from './learn-view.ts';
+import { attentionSides } from './walkthrough-spec.ts';
 import { heatmap } from './heatmap.ts';
 import type { Session } from './session.ts';
 import { html, shortSource } from './svg.ts';
@@ -113,13 +114,20 @@ export class ModelView {
   /** The prompt as last run (running it first when it has not been): for the walkthrough. */
   async walkthroughInput(): Promise<WalkthroughInput> {
     if (this.promptIds.length === 0) await this.start();
-    const { feeds } = this.feeds();
-    const seq2seq = this.session.info.family === 'seq2seq';
+    const { source, target, pieces } = await this.labelledTokens();
+    return { queries: target, source, pieces, feeds: this.feeds().feeds };
+  }
+
+  /**
+   * The source's tokens (the prompt) and the ones the decoder reads (an encoder-decoder's start token
+   * and what it decoded; else the prompt and what followed), with their pieces, spaces shown as ␣.
+   */
+  private async labelledTokens(): Promise<{ source: number[]; target: number[]; pieces: Map<number, string> }> {
     const source = [...this.promptIds];
-    const queries = seq2seq ? [this.session.info.bos ?? 0, ...this.generated] : [...this.promptIds, ...this.generated];
-    const all = [...new Set([...source, ...queries])];
+    const target = this.session.info.family === 'seq2seq' ? [this.session.info.bos ?? 0, ...this.generated] : [...this.promptIds, ...this.generated];
+    const all = [...new Set([...source, ...target])];
     const pieces = await this.pieces(all);
-    return { queries, source, pieces: new Map(all.map((id, i) => [id, pieces[i]!.replace(/ /g, '\u2423')])), feeds };
+    return { source, target, pieces: new Map(all.map((id, i) => [id, pieces[i]!.replace(/ /g, '\u2423')])) };
   }
 
   /** Runs the prompt as the run button does (status and errors shown), for a link that opens a run. */
@@ -240,21 +248,14 @@ export class ModelView {
 
   /** The attention outputs with their tokens on both axes, for the close-up view. */
   private async showFocus(out: Record<string, NDArray>, intermediates: Intermediate[]): Promise<void> {
-    const seq2seq = this.session.info.family === 'seq2seq';
-    const source = this.promptIds;
-    const target = seq2seq ? [this.session.info.bos ?? 0, ...this.generated] : [...this.promptIds, ...this.generated];
-    const labels = new Map<number, string>();
-    const pieces = await this.pieces([...new Set([...source, ...target])]);
-    [...new Set([...source, ...target])].forEach((id, i) => labels.set(id, pieces[i]!.replace(/ /g, '\u2423')));
-    const axis = (ids: readonly number[], length: number) => (ids.length === length ? ids.map((id) => labels.get(id)!) : Array.from({ length }, (_, i) => `#${i}`));
+    const { source, target, pieces } = await this.labelledTokens();
+    const axis = (ids: readonly number[], length: number) => (ids.length === length ? ids.map((id) => pieces.get(id)!) : Array.from({ length }, (_, i) => `#${i}`));
     const layers = intermediates.filter((i) => i.kind === 'attention').map((i): AttentionLayer => {
       const t = out[i.name]!;
       const [tq, tk] = t.shape.slice(-2) as [number, number];
-      // an encoder-decoder: cross-attention reads target queries against source keys; self-attention is the encoder's on the source
-      const encoderSide = seq2seq && !i.cross && (i.block?.startsWith('encoder') ?? tq === source.length);
-      const [queries, keys] = !seq2seq ? [target, target] : i.cross ? [target, source] : encoderSide ? [source, source] : [target, target];
+      const [queries, keys] = attentionSides(i, this.session.info.family, tq, source.length).map((side) => (side === 'source' ? source : target));
       const what = i.cross ? 'cross-attention' : 'self-attention';
-      return { name: i.name, title: `${i.name}: ${what}${i.block ? ` in ${i.block}` : ''}`, heads: t.shape.slice(1, -2).reduce((a, b) => a * b, 1), values: t.data, queries: axis(queries, tq), keys: axis(keys, tk) };
+      return { name: i.name, title: `${i.name}: ${what}${i.block ? ` in ${i.block}` : ''}`, heads: t.shape.slice(1, -2).reduce((a, b) => a * b, 1), values: t.data, queries: axis(queries!, tq), keys: axis(keys!, tk) };
     });
     this.focus.setLayers(layers);
   }

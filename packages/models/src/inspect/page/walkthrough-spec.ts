@@ -6,7 +6,7 @@
  * output projection (the linear reading it), the residual add (and the norm, before or after it),
  * the feed-forward network and its residual add.
  */
-import { withIntermediates, type IntermediateSpec } from '@loom/compiler';
+import { withIntermediates, type Intermediate, type IntermediateSpec } from '@loom/compiler';
 import type { Graph, GraphNode } from '@loom/graph';
 
 /** The embedding lookups and positional encodings, by the names the model view shows them under. */
@@ -69,4 +69,16 @@ export function walkthroughSpec(graph: Graph, family: string): IntermediateSpec 
   const nodes: Record<string, number> = { ...embeddingNodes(graph) };
   for (const step of blockSteps(graph)) nodes[step.name] = Number(/%(\d+)/.exec(step.name)![1]);
   return { attentionWeights: true, nodes, attentionSteps: [...chosen].sort((a, b) => a - b) };
+}
+
+/**
+ * Whose tokens an attention's queries and keys are: the prompt's in a decoder-only model; in an
+ * encoder-decoder the source's for the encoder's self-attention, the decoder's for its own, and the
+ * decoder's against the source's for cross-attention. Without a block name, an attention whose
+ * queries are as many as the source's tokens is taken for the encoder's.
+ */
+export function attentionSides(i: Intermediate, family: string, queries: number, sourceLength: number): ['source' | 'target', 'source' | 'target'] {
+  if (family !== 'seq2seq') return ['target', 'target'];
+  if (i.cross) return ['target', 'source'];
+  return (i.block?.startsWith('encoder') ?? queries === sourceLength) ? ['source', 'source'] : ['target', 'target'];
 }

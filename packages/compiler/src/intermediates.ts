@@ -40,6 +40,8 @@ export interface Intermediate {
   readonly of?: string;
   /** The node in the returned graph. */
   readonly node: number;
+  /** The node of the given graph it belongs to: itself, or the composite whose decomposition holds it. */
+  readonly origin: number;
   readonly shape: Shape;
   /** The model line that built it. */
   readonly source?: string;
@@ -151,12 +153,17 @@ export function withIntermediates(graph: Graph, spec: IntermediateSpec): { graph
   });
   let g: Graph = { nodes: graph.nodes, outputs: [...graph.outputs, ...extra] };
   const weights = spec.attentionWeights || (spec.attentionSteps?.length ?? 0) > 0;
+  // each node's node of the given graph (the same ids until composites are expanded)
+  let origins = graph.nodes.map((n) => n.id);
   // an attention with extras (soft-capping, ALiBi, windows) decomposes into fused_attention: opened too
-  if (weights) g = expandOps(g, (def) => def.category === 'composite' || def.name === 'fused_attention');
+  if (weights) {
+    origins = [];
+    g = expandOps(g, (def) => def.category === 'composite' || def.name === 'fused_attention', origins);
+  }
   const byName = new Map(g.outputs.map((o) => [o.name, o.node]));
   const intermediates: Intermediate[] = extra.map(({ name }) => {
     const node = g.nodes[byName.get(name)!]!;
-    return { name, kind: 'node', node: node.id, shape: node.type.shape, ...(node.source ? { source: node.source } : {}) };
+    return { name, kind: 'node', node: node.id, origin: origins[node.id]!, shape: node.type.shape, ...(node.source ? { source: node.source } : {}) };
   });
   if (weights) {
     const outputs = [...g.outputs];
@@ -170,7 +177,7 @@ export function withIntermediates(graph: Graph, spec: IntermediateSpec): { graph
       outputs.push({ name, node: n.id });
       const shape = n.type.shape;
       const block = nearestParamPrefix(g, scoresMatmul(g, n.inputs[0]!)!.inputs[0]!);
-      intermediates.push({ name, kind: 'attention', node: n.id, shape, cross: !sameDim(shape[shape.length - 1], shape[shape.length - 2]), ...(block ? { block } : {}), ...(n.source ? { source: n.source } : {}) });
+      intermediates.push({ name, kind: 'attention', node: n.id, origin: origins[n.id]!, shape, cross: !sameDim(shape[shape.length - 1], shape[shape.length - 2]), ...(block ? { block } : {}), ...(n.source ? { source: n.source } : {}) });
       if (!spec.attentionSteps?.includes(i)) return;
       const steps = attentionStepNodes(g, n);
       for (const step of ATTENTION_STEPS) {
@@ -180,7 +187,7 @@ export function withIntermediates(graph: Graph, spec: IntermediateSpec): { graph
         claim(stepName);
         outputs.push({ name: stepName, node: id });
         const node = g.nodes[id]!;
-        intermediates.push({ name: stepName, kind: 'attention-step', step, of: name, node: id, shape: node.type.shape, ...(node.source ? { source: node.source } : {}) });
+        intermediates.push({ name: stepName, kind: 'attention-step', step, of: name, node: id, origin: origins[id]!, shape: node.type.shape, ...(node.source ? { source: node.source } : {}) });
       }
     });
     g = { nodes: g.nodes, outputs };

@@ -116,5 +116,11 @@ describe('withIntermediates: the steps inside an attention', () => {
     const [scaled, capped] = [out['attention.0.scaled']!.data, out['attention.0.capped']!.data];
     for (let i = 0; i < scaled.length; i++) expect(capped[i]!).toBeCloseTo(5 * Math.tanh(scaled[i]! / 5), 5);
     expect(out['attention.0.scores']!.data.some((s, i) => Math.abs(s / 2 - scaled[i]!) > 1e-6)).toBe(false); // 1/sqrt(4)
+    // every step belongs to the attention node of the given graph (its decomposition was expanded); the embedding is itself
+    const attention = graph.nodes.find((n) => n.op === 'attention')!;
+    expect(new Set(intermediates.map((i) => i.origin))).toEqual(new Set([attention.id]));
+    const embedding = graph.nodes.find((n) => n.op === 'embed')!.id;
+    expect(withIntermediates(graph, { nodes: { e: embedding }, attentionWeights: true }).intermediates.find((i) => i.name === 'e')!.origin).toBe(embedding);
+    expect(withIntermediates(graph, { nodes: { e: embedding } }).intermediates[0]!.origin).toBe(embedding);
   });
 });

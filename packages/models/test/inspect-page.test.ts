@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { backendCompileOptions, referenceBackend } from '@loom/backends';
 import { compile, withIntermediates, type IntermediateSpec } from '@loom/compiler';
 import { walkthroughSpec } from '../src/inspect/page/walkthrough-spec.ts';
-import { expandOps, getOp, graphToJson, isOpName, type Graph, type NDArray } from '@loom/graph';
+import { expandOps, getOp, graphToJson, isOpName, type Graph, type GraphNode, type NDArray } from '@loom/graph';
+import { layerBlocks } from '../src/inspect/page/graph-blocks.ts';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import axe from 'axe-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -26,6 +27,7 @@ import { buildTransformerEncoder } from '../src/transformer/model.ts';
 import { startInspectServer } from '../src/inspect/inspect-server.ts';
 import { bufferLives, liveBytes } from '../src/inspect/page/plan-view.ts';
 import { topK } from '../src/inspect/page/model-view.ts';
+import { DECODE_STEPS } from '../src/inspect/page/learn-view.ts';
 import { expectUserError, loom } from './cli-helpers.ts';
 import { FIXTURES } from './helpers.ts';
 
@@ -85,22 +87,29 @@ async function reference(model: InspectModel, feeds: Record<string, NDArray>): P
   return (await referenceBackend.prepare(model.graph, model.weights, { intermediates: spec })).run(feeds);
 }
 
-const compositeCount = (graph: Graph) => graph.nodes.filter((n) => isOpName(n.op) && getOp(n.op).category === 'composite').length;
+const compositeCount = (graph: Graph, where: (n: GraphNode) => boolean = () => true) => graph.nodes.filter((n) => isOpName(n.op) && getOp(n.op).category === 'composite' && where(n)).length;
 
 describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
   it('gpt2-tiny: graph through the passes, attention and next tokens against the reference, the plan with a profiled run', async () => {
     const model = loadInspectModel(GPT2);
     await inPage(model, async (page, errors) => {
-      // graph view: the source graph, composites collapsible
+      // graph view: the source graph, each layer one box (h.0, h.1), composites outside the layers drawn
       const svg = '[data-testid=graph-svg]';
       expect(Number(await page.getAttribute(svg, 'data-nodes'))).toBe(model.graph.nodes.length);
-      expect(await page.locator('g.node.composite').count()).toBe(compositeCount(model.graph));
+      const layers = layerBlocks(model.graph);
+      expect(await page.locator('g.node.block').evaluateAll((boxes) => boxes.map((b) => b.getAttribute('data-layer')))).toEqual(['h.0', 'h.1']);
+      expect((await page.locator('g.node.block[data-layer="h.0"] text').allTextContents()).join('\n')).toMatch(/^layer h\.0\n\d+ ops: layer_norm, linear, slice, attention, add, ffn\n12 params; click to open$/);
+      expect(await page.locator('g.node.composite').count()).toBe(compositeCount(model.graph, (n) => layers[n.id] === undefined));
+      // a layer opens on a click: its composites drawn, in a cluster that folds it back
+      await page.click('g.node.block[data-layer="h.0"]');
+      expect(await page.locator('g.node.composite').count()).toBe(compositeCount(model.graph, (n) => layers[n.id] !== 'h.1'));
+      expect(await page.locator('g.cluster.block[data-cluster="h.0"]').count()).toBe(1);
       const attention = model.graph.nodes.find((n) => n.op === 'attention')!;
       await page.click(`g.node[data-id="${attention.id}"]`);
-      await page.locator('g.cluster').scrollIntoViewIfNeeded();
+      await page.locator('g.cluster:not(.block)').scrollIntoViewIfNeeded();
       const expanded = expandOps(model.graph, (def, node) => def.category === 'composite' && node.id === attention.id);
       expect(Number(await page.getAttribute(svg, 'data-nodes'))).toBe(expanded.nodes.length);
-      expect(await page.locator('g.cluster').count()).toBe(1);
+      expect(await page.locator('g.cluster:not(.block)').count()).toBe(1);
       await page.screenshot({ path: join(SHOTS, 'graph-source.png'), fullPage: false });
       // the pass slider: after fuse-attention the two fused attentions are new, each naming what it absorbed
       const trace: string[] = ['source'];
@@ -108,6 +117,10 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
       const stage = trace.indexOf('fuse-attention');
       await page.locator('[data-testid=pass-slider]').fill(String(stage));
       expect(await page.textContent('[data-testid=pass-name]')).toMatch(/fuse-attention: \d+ nodes \(2 new/);
+      // h.0 stays open; h.1, folded, is marked as holding new nodes until opened
+      expect(await page.locator('g.node.block.added[data-layer="h.1"]').count()).toBe(1);
+      await page.click('[data-testid=zoom-fit]');
+      await page.click('g.node.block[data-layer="h.1"]');
       const fused = page.locator('g.node.added[data-op=fused_attention]');
       expect(await fused.count()).toBe(2);
       expect(await fused.first().textContent()).toMatch(/absorbed: matmul, mul, add, softmax, matmul/);
@@ -236,6 +249,8 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
       expect(shown.length).toBe(tgt.length);
       expect(shown[0]!.length).toBe(src.length);
       expect(maxDiff(shown, head(want[name]!, 0))).toBeLessThan(1e-5);
+      // the Loom-trained model reads the source backwards: each decoded position looks hardest at the mirrored character
+      for (let q = 0; q < src.length; q++) expect(shown[q]!.indexOf(Math.max(...shown[q]!)), `row ${q}`).toBe(src.length - 1 - q);
       await page.screenshot({ path: join(SHOTS, 'model-reverse.png'), fullPage: true });
       // up close, cross-attention reads the decoded tokens (queries) against the source's (keys)
       await page.selectOption('[data-testid=attention-layer]', name);
@@ -352,6 +367,21 @@ async function walkSteps(page: Page, want: Record<string, NDArray>): Promise<str
   return titles;
 }
 
+/** Greedy decoding by the reference interpreter: the most likely token after each run, until the end token or DECODE_STEPS tokens. */
+async function greedyReference(model: InspectModel, feedsAfter: (more: number[]) => Record<string, NDArray>): Promise<number[]> {
+  const prepared = await referenceBackend.prepare(model.graph, model.weights);
+  const more: number[] = [];
+  while (more.length < DECODE_STEPS && more.at(-1) !== model.eos) more.push(topK((await prepared.run(feedsAfter(more)))['logits']!, 1)[0]!.id);
+  return more;
+}
+
+/** The tokens the walkthrough's last step decoded, once it has finished. */
+async function decodedOnPage(page: Page): Promise<number[]> {
+  await page.waitForSelector('[data-testid=learn-decoding][data-done=true]', { timeout: 60_000 });
+  expect(await page.textContent('[data-testid=learn-decoded]')).not.toMatch(/failed/);
+  return page.locator('[data-testid=learn-decoding] tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-id'))));
+}
+
 /** The first matrix of [..., rows, cols] (head 0). */
 function matrices2(t: NDArray): number[][][] {
   const [rows, cols] = t.shape.slice(-2) as [number, number];
@@ -370,11 +400,21 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the walkthrough (#
       const want = await (await referenceBackend.prepare(model.graph, model.weights, { intermediates: walkthroughIntermediates(model) })).run(feeds);
       const titles = await walkSteps(page, want);
       expect(titles.map((t) => t.replace(/^\d+\. /, ''))).toEqual(['Tokens', 'Token embedding', 'Positional encoding', 'Queries', 'Keys', 'Values', 'The score matrix, q kᵀ', 'Scaled by 1/√d_k', 'The mask', 'Softmax: the attention weights', 'The weighted sum of values',
-        'Heads concatenated', 'The output projection', 'Residual add', 'Layer norm', 'The feed-forward network', 'Residual add, again', 'The final linear layer and softmax: the next token']);
+        'Heads concatenated', 'The output projection', 'Residual add', 'Layer norm', 'The feed-forward network', 'Residual add, again', 'The final linear layer and softmax: the next token', 'Decoding until the end token']);
+      // the last step decodes greedily on the page's model: the reference's tokens, one run each
+      const i32 = (v: number[]): NDArray => ({ dtype: 'i32', shape: [1, v.length], data: Int32Array.from(v) });
+      const expected = await greedyReference(model, (more) => ({ input_ids: i32([...ids, ...more]), attention_mask: i32([...ids, ...more].map(() => 1)) }));
+      expect(await decodedOnPage(page)).toEqual(expected);
+      await page.click('[data-testid=learn-prev]');
       expect(Number(await page.getAttribute('[data-testid=learn-next-tokens] tr:first-child', 'data-id'))).toBe(topK(want['logits']!, 1)[0]!.id);
       await page.evaluate(() => (location.hash = '#learn/9'));
       await page.waitForFunction(() => document.querySelector('[data-testid=learn-title]')?.textContent?.startsWith('10.'));
       await page.screenshot({ path: join(SHOTS, 'learn-gpt2-tiny.png') });
+      // a colour scale from 0 to the largest weight under the softmax's map
+      const weightsShown = (await heatmapValues(page, 'learn-values')).flat();
+      expect(Number(await page.getAttribute('[data-testid=learn-values-scale]', 'data-min'))).toBe(0);
+      expect(Number(await page.getAttribute('[data-testid=learn-values-scale]', 'data-max'))).toBeCloseTo(Math.max(...weightsShown), 6);
+      expect(await page.locator('[data-testid=learn-values-scale] text').count()).toBe(3);
       // the tokens label the rows and columns; the value under the pointer is the canvas's tooltip
       const weights0 = head(want['attention.0']!, 0);
       await page.hover('[data-testid=learn-values]', { position: { x: 90 + 36 + 5, y: 56 + 2 * 36 + 5 } });
@@ -385,9 +425,13 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the walkthrough (#
       await page.focus('[data-testid=learn-screen]');
       await page.keyboard.press('ArrowLeft');
       expect(await page.evaluate(() => location.hash)).toBe(`#learn/10`);
+      // the link opens the graph on the node itself (the first attention, inside its layer h.0)
+      const firstAttention = model.graph.nodes.find((n) => n.op === 'attention')!;
+      expect(await page.textContent('[data-testid=learn-graph-link]')).toBe(`find it in the graph (attention %${firstAttention.id})`);
       await page.click('[data-testid=learn-graph-link]');
       expect(await page.getAttribute('button[data-tab=graph]', 'aria-selected')).toBe('true');
-      expect(await page.textContent('[data-testid=graph-found]')).toMatch(/^1 of \d+: attention/);
+      expect(await page.textContent('[data-testid=graph-found]')).toBe(`1 of 1: attention %${firstAttention.id}`);
+      expect(await page.locator(`[data-testid=graph-svg] g.node.current[data-id="${firstAttention.id}"]`).count()).toBe(1);
       expect(await accessibilityViolations(page.context().pages()[0]!)).toEqual([]);
       expect(errors).toEqual([]);
     }, '#learn/0');
@@ -405,6 +449,8 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the walkthrough (#
       expect(titles).toContain('Positions: rotary (RoPE)');
       expect(titles).not.toContain('Positional encoding');
       expect(titles).toContain('Queries');
+      expect(titles).toContain('Keys, shared by groups of query heads (grouped-query attention)');
+      expect(await page.locator('[data-testid=learn-steps] li', { hasText: 'Keys, shared' }).count()).toBe(1);
       expect(titles).toContain('RMSNorm');
       expect(titles).toContain('The feed-forward network');
       expect(errors).toEqual([]);
@@ -418,7 +464,15 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the walkthrough (#
       const src = model.tokenizer!.encode(model.examplePrompt);
       const want = await (await referenceBackend.prepare(model.graph, model.weights, { intermediates: walkthroughIntermediates(model) })).run({ src_ids: { dtype: 'i32', shape: [1, src.length], data: Int32Array.from(src) }, tgt_ids: { dtype: 'i32', shape: [1, 1], data: Int32Array.from([model.bos!]) } });
       const titles = await walkSteps(page, want);
-      for (const part of ['Encoder self-attention: Queries', 'Decoder masked self-attention: The mask', 'Cross-attention (decoder to encoder): Softmax: the attention weights']) expect(titles.some((t) => t.endsWith(part)), part).toBe(true);
+      for (const part of ['Encoder: Token embedding', 'Encoder: Positional encoding', 'Decoder: Token embedding', 'Decoder: Positional encoding', 'Encoder self-attention: Queries', 'Decoder masked self-attention: The mask', 'Cross-attention (decoder to encoder): Softmax: the attention weights']) expect(titles.some((t) => t.endsWith(part)), part).toBe(true);
+      // decoding to the end token: the reversed prompt, token by token as the reference decodes it
+      const i32 = (v: number[]): NDArray => ({ dtype: 'i32', shape: [1, v.length], data: Int32Array.from(v) });
+      const expected = await greedyReference(model, (more) => ({ src_ids: i32(src), tgt_ids: i32([model.bos!, ...more]) }));
+      expect(await decodedOnPage(page)).toEqual(expected);
+      expect(expected.at(-1)).toBe(model.eos);
+      const reversed = [...model.examplePrompt].reverse().join('');
+      expect(await page.textContent('[data-testid=learn-decoded]')).toBe(`the end token (${model.eos}) after ${expected.length} tokens: ${JSON.stringify(reversed)}`);
+      await page.screenshot({ path: join(SHOTS, 'learn-reverse-decoding.png') });
       expect(errors).toEqual([]);
     }, '#learn/0');
   }, 120_000);
@@ -450,6 +504,9 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the graph view as 
       // zoom with the buttons and the wheel, pan by dragging
       const zoom = async () => Number((await page.textContent('[data-testid=zoom]'))!.replace('%', ''));
       const fitted = await zoom();
+      // each layer is one box until opened, so the first view is readable
+      expect(await page.locator('g.node.block').count()).toBe(new Set(layerBlocks(model.graph).filter((l) => l !== undefined)).size);
+      expect(fitted).toBeGreaterThanOrEqual(50);
       await page.click('[data-testid=zoom-in]');
       expect(await zoom()).toBeGreaterThan(fitted);
       await page.mouse.move(frame.x + 20, frame.y + 20);
@@ -468,13 +525,20 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the graph view as 
       const overview = (await page.locator('[data-testid=graph-overview] svg').boundingBox())!;
       await page.mouse.click(overview.x + overview.width / 2, overview.y + overview.height - 4);
       expect((await svg.getAttribute('viewBox'))!.split(' ').map(Number)[1]!).toBeGreaterThan(after[1]!);
-      // search by op or by a param's name
-      const norms = model.graph.nodes.filter((n) => n.op === 'add_norm').length;
+      // search by op or by a param's name: a folded layer is found by what it holds, and Enter opens it on the node
+      const layers = [...new Set(layerBlocks(model.graph).filter((l) => l !== undefined))];
       await page.fill('[data-testid=graph-search]', 'add_norm');
-      expect(await page.textContent('[data-testid=graph-found]')).toMatch(new RegExp(`^1 of ${norms}: add_norm %\\d+$`));
+      expect(await page.textContent('[data-testid=graph-found]')).toBe(`1 of ${layers.length}: layer ${layers[0]}`);
       await page.press('[data-testid=graph-search]', 'Enter');
-      expect(await page.textContent('[data-testid=graph-found]')).toMatch(new RegExp(`^2 of ${norms}: add_norm`));
+      const first = model.graph.nodes.find((n) => n.op === 'add_norm')!;
+      expect(await page.textContent('[data-testid=graph-found]')).toBe(`1 of ${layers.length - 1 + model.graph.nodes.filter((n) => n.op === 'add_norm' && layerBlocks(model.graph)[n.id] === layers[0]).length}: add_norm %${first.id}`);
       expect(await page.locator('[data-testid=graph-svg] g.node.current').count()).toBe(1);
+      // a link to nodes of the source graph (the walkthrough's): the node, inside its layer, marked
+      await page.click('[data-testid=zoom-fit]');
+      const deep = model.graph.nodes.filter((n) => n.op === 'attention').at(-1)!;
+      await page.evaluate((id) => (location.hash = `#graph/node:${id}`), deep.id);
+      await page.waitForSelector(`[data-testid=graph-svg] g.node.current[data-id="${deep.id}"]`);
+      expect(await page.textContent('[data-testid=graph-found]')).toBe(`1 of 1: attention %${deep.id}`);
       await page.fill('[data-testid=graph-search]', String(param.attrs['name']));
       expect(await page.textContent('[data-testid=graph-found]')).toMatch(/^1 of \d+: /);
       await page.fill('[data-testid=graph-search]', 'no such op');
@@ -571,7 +635,7 @@ describe('loom inspect (the process)', () => {
     const url = await new Promise<string>((resolve, reject) => {
       child.stdout.on('data', (d: Buffer) => {
         stdout += d.toString();
-        const m = /^loom inspect: transformer: .*weights\/reverse\.json at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout);
+        const m = /^loom inspect: transformer: .*weights\/reverse\.json at (http:\/\/127\.0\.0\.1:\d+\/) \(the walkthrough: \1#learn\)/.exec(stdout);
         if (m) resolve(m[1]!);
       });
       child.on('exit', (code) => reject(new Error(`exited ${code} before serving: ${stdout}`)));

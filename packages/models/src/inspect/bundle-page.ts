@@ -24,6 +24,8 @@ export const INSPECT_HTML = `<!doctype html>
   .node.source rect { fill: #f1f1f1; }
   .node text { font: 11px ui-monospace, monospace; }
   .cluster rect { fill: #f3f6ff; stroke: #4d6fd6; stroke-dasharray: 4 3; cursor: pointer; }
+  .node.block rect { fill: #e8f4ec; stroke: #2f7d4f; stroke-width: 1.5; cursor: pointer; }
+  .cluster.block rect { fill: #f4faf6; stroke: #2f7d4f; }
   .edge { fill: none; stroke: #a3acbb; }
   table { border-collapse: collapse; font: 12px ui-monospace, monospace; }
   td, th { border-bottom: 1px solid #dde1e8; padding: 2px 8px; text-align: left; }

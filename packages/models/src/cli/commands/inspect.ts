@@ -37,11 +37,13 @@ export function inspectCommand(io: CliIo, until: () => Promise<void> = interrupt
       const config = shipped ? `${SHIPPED_WEIGHTS_DIR}reverse.json` : opts.config;
       const inspected = loadInspectModel({ ...(model !== undefined ? { model } : {}), ...(weights ? { weights } : {}), ...(config ? { config } : {}), seed: opts.seed, maxMemory: maxMemoryBytes(opts) });
       const server = await startInspectServer(inspected, opts.port !== undefined ? { port: opts.port } : {});
-      io.out(`loom inspect: ${inspected.title} at ${server.url} (Ctrl-C to stop)\n`);
+      // the shipped model is for learning: the browser opens on the walkthrough
+      const page = shipped ? `${server.url}#learn` : server.url;
+      io.out(`loom inspect: ${inspected.title} at ${server.url}${shipped ? ` (the walkthrough: ${page})` : ''} (Ctrl-C to stop)\n`);
       for (const why of Object.values(server.unavailable)) io.err(`loom inspect: ${why}\n`);
       if (opts.open) {
         const { default: open } = await import('open');
-        await open(server.url).catch((e: unknown) => io.err(`could not open a browser (${(e as Error).message}); open ${server.url} yourself\n`));
+        await open(page).catch((e: unknown) => io.err(`could not open a browser (${(e as Error).message}); open ${page} yourself\n`));
       }
       await until();
       await server.close();

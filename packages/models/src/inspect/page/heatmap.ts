@@ -4,7 +4,7 @@
  * tokens) when given, and the value under the pointer in the canvas's tooltip. The values ride along
  * on the element (`data-values`, rows of numbers) so that a test, or a curious reader, can check them.
  */
-import { html } from './svg.ts';
+import { html, svg } from './svg.ts';
 
 export interface HeatmapOptions {
   readonly caption: string;
@@ -13,6 +13,8 @@ export interface HeatmapOptions {
   readonly signed?: boolean;
   readonly cell?: number;
   readonly testId?: string;
+  /** A colour bar under the map, from the lowest colour to the highest with their values. */
+  readonly scale?: boolean;
 }
 
 export function heatmap(values: ArrayLike<number>, rows: number, cols: number, options: HeatmapOptions): HTMLElement {
@@ -58,7 +60,22 @@ export function heatmap(values: ArrayLike<number>, rows: number, cols: number, o
     const name = (labels: readonly string[] | undefined, i: number) => (labels ? ` ${JSON.stringify(labels[i])}` : '');
     canvas.title = `row ${r}${name(options.rowLabels, r)}, column ${c}${name(options.colLabels, c)}: ${matrix[r]![c]!.toPrecision(4)}`;
   });
-  return html('figure', {}, canvas, html('figcaption', {}, options.caption));
+  return html('figure', {}, canvas, ...(options.scale ? [colourScale(max, options.signed ?? false, options.testId)] : []), html('figcaption', {}, options.caption));
+}
+
+const SCALE_WIDTH = 220;
+const SCALE_STEPS = 44;
+
+/** A horizontal colour bar: -max to max (signed) or 0 to max, with the values at its ends and middle. */
+function colourScale(max: number, signed: boolean, testId: string | undefined): SVGSVGElement {
+  const low = signed ? -max : 0;
+  const cells = Array.from({ length: SCALE_STEPS }, (_, i) => {
+    const v = low + ((max - low) * (i + 0.5)) / SCALE_STEPS;
+    const t = max > 0 ? v / max : 0;
+    return svg('rect', { x: 10 + (i * SCALE_WIDTH) / SCALE_STEPS, y: 0, width: SCALE_WIDTH / SCALE_STEPS + 0.5, height: 10, fill: signed ? diverging(t) : sequential(t) });
+  });
+  const ticks = [low, (low + max) / 2, max].map((v, i) => svg('text', { x: 10 + (i * SCALE_WIDTH) / 2, y: 24, 'text-anchor': 'middle', class: 'axis-label' }, Number(v.toPrecision(3)).toString()));
+  return svg('svg', { width: SCALE_WIDTH + 20, height: 28, role: 'img', 'aria-label': `colour scale from ${low.toPrecision(3)} to ${max.toPrecision(3)}`, ...(testId ? { 'data-testid': `${testId}-scale` } : {}), 'data-min': low, 'data-max': max }, ...cells, ...ticks);
 }
 
 function sequential(t: number): string {

@@ -9,7 +9,7 @@
  */
 import type { PreparedModel } from '@loom/backends';
 import { withIntermediates, type Intermediate, type IntermediateSpec } from '@loom/compiler';
-import type { NDArray } from '@loom/graph';
+import type { GraphNode, NDArray } from '@loom/graph';
 import { heatmap } from './heatmap.ts';
 import { attentionSides, blockSteps, walkthroughSpec, type BlockStep } from './walkthrough-spec.ts';
 import { topK } from './model-view.ts';
@@ -22,7 +22,14 @@ export interface WalkthroughInput {
   readonly source: number[];
   readonly pieces: Map<number, string>;
   readonly feeds: Record<string, NDArray>;
+  /** The feeds with `more` tokens appended to what the decoder reads (greedy decoding's next run). */
+  readonly feedsAfter: (more: readonly number[]) => Record<string, NDArray>;
+  /** A token's text (special tokens named). */
+  readonly piece: (id: number) => Promise<string>;
 }
+
+/** How many tokens the decoding step writes at most before it stops without the end token. */
+export const DECODE_STEPS = 24;
 
 interface Step {
   readonly title: string;
@@ -32,8 +39,10 @@ interface Step {
   readonly rows?: readonly string[];
   readonly cols?: readonly string[];
   readonly signed?: boolean;
-  /** An op to find in the graph view. */
-  readonly graphOp?: string;
+  /** Where it sits in the graph: nodes of the source graph, and the op they are, for the link. */
+  readonly graph?: { readonly nodes: readonly number[]; readonly op: string };
+  /** The last step: greedy decoding from the prompt to the end token. */
+  readonly decoding?: boolean;
 }
 
 /** What the walkthrough explains at each attention step, by step name. */
@@ -64,6 +73,9 @@ export class LearnView {
   onStep: ((index: number) => void) | undefined;
 
   private tokenLine = '';
+  /** The prompt of the last run, and its greedy decoding (started when that step is first shown). */
+  private input: WalkthroughInput | undefined;
+  private decoding: HTMLElement | undefined;
 
   constructor(private readonly session: Session, private readonly tokens: () => Promise<WalkthroughInput>) {
     this.element = html('section', { id: 'learn-view' }, html('div', { class: 'toolbar' }, this.prev, this.next), html('div', { class: 'learn' }, this.list, this.screen));
@@ -91,7 +103,9 @@ export class LearnView {
     const { spec, described } = this.plan();
     const key = this.session.backend;
     if (!this.prepared.has(key)) this.prepared.set(key, BACKENDS[this.session.backend].prepare(this.session.graph, this.session.weights, { intermediates: spec, ...(key === 'cpu' ? { cpu: { threads: 1 } } : {}) }));
-    const { queries, source, pieces, feeds } = await this.tokens();
+    this.input = await this.tokens();
+    this.decoding = undefined;
+    const { queries, source, pieces, feeds } = this.input;
     const line = (ids: number[]) => ids.map((id) => `${pieces.get(id) ?? id} (${id})`).join('  ');
     this.tokenLine = this.session.info.family === 'seq2seq' ? `source: ${line(source)}; decoder: ${line(queries)}` : line(queries);
     this.outputs = await (await this.prepared.get(key)!).run(feeds);
@@ -105,6 +119,12 @@ export class LearnView {
     const label = (ids: number[]) => ids.map((id) => pieces.get(id) ?? String(id));
     const seq2seq = this.session.info.family === 'seq2seq';
     const [src, tgt] = [label(source), label(queries)];
+    const graph = this.session.graph;
+    // where an output sits in the graph: the node it was computed in (an attention's steps, in the attention)
+    const at = (name: string) => {
+      const origin = this.described.find((i) => i.name === name)!.origin;
+      return { nodes: [origin], op: graph.nodes[origin]!.op };
+    };
     const steps: Step[] = [{ title: 'Tokens', text: `The prompt is cut into tokens, each a number: its id in the vocabulary. ${seq2seq ? 'The encoder reads the source; the decoder starts from the start token.' : 'The model reads them all at once and predicts what follows each.'}` }];
     const { block } = this.plan();
     const nodes = this.described.filter((i) => i.kind === 'node' && !block.some((b) => b.name === i.name));
@@ -114,12 +134,12 @@ export class LearnView {
       const length = this.outputs[n.name]!.shape.at(-2);
       const rows = seq2seq && length === src.length ? src : tgt;
       steps.push({
-        title: positions ? 'Positional encoding' : 'Token embedding',
+        title: `${seq2seq ? (rows === src ? 'Encoder: ' : 'Decoder: ') : ''}${positions ? 'Positional encoding' : 'Token embedding'}`,
         text: positions ? 'A vector that depends only on the position is added to each token\'s embedding, so the model can tell "dog bites man" from "man bites dog".' : 'Each id selects one row of the embedding matrix: a learned vector of the model\'s width for every token of the vocabulary.',
         output: n.name,
         rows,
         signed: true,
-        graphOp: positions ? (this.session.graph.nodes.find((g) => g.op.endsWith('_posenc'))?.op ?? 'embed') : 'embed',
+        graph: at(n.name),
       });
     }
     if (!nodes.some((n) => n.name.startsWith('embedding + positions'))) steps.push({ title: 'Positions: rotary (RoPE)', text: 'This model adds no position vector: it rotates each query and key by an angle that grows with the position (RoPE), so the scores below depend on how far apart two tokens are.' });
@@ -128,16 +148,24 @@ export class LearnView {
       const [rows, cols] = attentionSides(attention, this.session.info.family, this.outputs[attention.name]!.shape.at(-2)!, src.length).map((side) => (side === 'source' ? src : tgt)) as [string[], string[]];
       const encoder = seq2seq && !cross && rows === src;
       const where = seq2seq ? (cross ? 'Cross-attention (decoder to encoder): ' : encoder ? 'Encoder self-attention: ' : 'Decoder masked self-attention: ') : '';
+      const grouped = groupedQuery(graph.nodes[attention.origin]!);
       const stepsOf = this.described.filter((s) => s.of === attention.name);
       for (const s of [...stepsOf.filter((x) => ['q', 'k', 'v', 'scores', 'scaled', 'capped', 'masked'].includes(x.step!)), { ...attention, step: 'weights' as const }, ...stepsOf.filter((x) => x.step === 'context')]) {
-        const [title, text] = ATTENTION_TEXT[s.step!]!;
+        let [title, text] = ATTENTION_TEXT[s.step!]!;
+        if (grouped && s.step === 'k') {
+          title = 'Keys, shared by groups of query heads (grouped-query attention)';
+          text = `${text} This model has ${grouped.heads} query heads but only ${grouped.kvHeads} key and value heads: each serves ${grouped.heads / grouped.kvHeads} query heads (grouped-query attention, as in Llama 2 and 3), so the keys and values kept for decoding are ${grouped.heads / grouped.kvHeads} times smaller.`;
+        }
+        if (grouped && s.step === 'v') text = `${text} Like the keys, ${grouped.kvHeads} value heads are shared by the ${grouped.heads} query heads.`;
         const square = ['scores', 'scaled', 'capped', 'masked', 'weights'].includes(s.step!);
-        steps.push({ title: `${where}${title}`, text: cross && s.step === 'weights' ? `${text} Here the decoder's tokens (rows) read the source's (columns).` : text, output: s.step === 'weights' ? attention.name : s.name, rows: s.step === 'k' || s.step === 'v' ? cols : rows, ...(square ? { cols } : {}), signed: !['weights'].includes(s.step!), graphOp: 'attention' });
+        steps.push({ title: `${where}${title}`, text: cross && s.step === 'weights' ? `${text} Here the decoder's tokens (rows) read the source's (columns).` : text, output: s.step === 'weights' ? attention.name : s.name, rows: s.step === 'k' || s.step === 'v' ? cols : rows, ...(square ? { cols } : {}), signed: !['weights'].includes(s.step!), graph: at(s.name) });
       }
       // after the first attention, the rest of its block
-      if (attention.name === 'attention.0') for (const b of block) steps.push({ title: `${where}${b.title}`, text: b.text, output: b.name, rows, signed: true, graphOp: b.op });
+      if (attention.name === 'attention.0') for (const b of block) steps.push({ title: `${where}${b.title}`, text: b.text, output: b.name, rows, signed: true, graph: at(b.name) });
     }
-    steps.push({ title: 'The final linear layer and softmax: the next token', text: 'The last token\'s vector is multiplied by the output matrix, one score (logit) per vocabulary entry, and a softmax turns the scores into probabilities. Greedy decoding takes the most likely token, appends it and runs again until the end token (the model tab does that).', output: 'logits' });
+    const logits = graph.outputs.find((o) => o.name === 'logits');
+    steps.push({ title: 'The final linear layer and softmax: the next token', text: 'The last token\'s vector is multiplied by the output matrix, one score (logit) per vocabulary entry, and a softmax turns the scores into probabilities: the five most likely next tokens are below.', output: 'logits', ...(logits ? { graph: { nodes: [logits.node], op: graph.nodes[logits.node]!.op } } : {}) });
+    if (logits) steps.push({ title: 'Decoding until the end token', text: `Greedy decoding takes the most likely token, appends it to what the ${seq2seq ? 'decoder reads' : 'model reads'} and runs the model again, one token at a time, until the model gives the end token (or ${DECODE_STEPS} tokens here). Each row below is one run of the compiled model.`, decoding: true });
     return steps;
   }
 
@@ -159,10 +187,11 @@ export class LearnView {
       // masked cells (-infinity, or the -1e30 some models add) shown as the lowest other value, so the colours stay readable
       const values = Array.from(t.data.subarray(0, rows * cols), (v) => (Number.isFinite(v) && v > -1e9 ? v : NaN));
       const low = Math.min(...values.filter((v) => !Number.isNaN(v)));
-      parts.push(heatmap(values.map((v) => (Number.isNaN(v) ? low : v)), rows, cols, { caption: `${step.output} (head 0)`, signed: step.signed ?? true, cell: cols > 64 ? 3 : cols <= 16 && rows <= 16 ? 36 : 12, testId: 'learn-values', ...(step.rows ? { rowLabels: step.rows } : {}), ...(step.cols ? { colLabels: step.cols } : {}) }));
+      parts.push(heatmap(values.map((v) => (Number.isNaN(v) ? low : v)), rows, cols, { caption: `${step.output} (head 0)`, signed: step.signed ?? true, cell: cols > 64 ? 3 : cols <= 16 && rows <= 16 ? 36 : 12, testId: 'learn-values', scale: true, ...(step.rows ? { rowLabels: step.rows } : {}), ...(step.cols ? { colLabels: step.cols } : {}) }));
     }
     if (described?.source) parts.push(html('p', {}, 'computed by ', html('code', { 'data-testid': 'learn-source' }, shortSource(described.source))));
-    if (step.graphOp) parts.push(html('p', {}, html('a', { href: `#graph/op:${step.graphOp}`, 'data-testid': 'learn-graph-link' }, `find it in the graph (${step.graphOp})`)));
+    if (step.decoding) parts.push(this.decoded());
+    if (step.graph) parts.push(html('p', {}, html('a', { href: `#graph/node:${step.graph.nodes.join(',')}`, 'data-testid': 'learn-graph-link' }, `find it in the graph (${step.graph.op} %${step.graph.nodes.join(', %')})`)));
     this.screen.replaceChildren(...parts);
     this.screen.dataset['output'] = step.output ?? '';
     this.prev.disabled = this.index === 0;
@@ -174,8 +203,48 @@ export class LearnView {
     return this.steps.length > 0;
   }
 
+  /** The decoding step's table, filled one token at a time by greedy decoding from the prompt (once per run). */
+  private decoded(): HTMLElement {
+    if (!this.decoding) {
+      const body = html('tbody', {});
+      const summary = html('p', { 'data-testid': 'learn-decoded' }, 'decoding...');
+      const head = html('thead', {}, html('tr', {}, ...['step', 'id', 'token', 'probability'].map((t) => html('th', {}, t))));
+      this.decoding = html('div', { 'data-testid': 'learn-decoding' }, html('table', {}, head, body), summary);
+      void this.decode(this.decoding, body, summary);
+    }
+    return this.decoding;
+  }
+
+  private async decode(element: HTMLElement, body: HTMLElement, summary: HTMLElement): Promise<void> {
+    const input = this.input!;
+    const eos = this.session.info.eos;
+    const more: number[] = [];
+    const texts: string[] = [];
+    try {
+      const model = await this.session.model(false);
+      while (more.length < DECODE_STEPS && (more.length === 0 || more.at(-1) !== eos)) {
+        const best = topK((await model.run(input.feedsAfter(more)))['logits']!, 1)[0]!;
+        more.push(best.id);
+        texts.push(await input.piece(best.id));
+        body.append(html('tr', { 'data-id': best.id }, html('td', {}, String(more.length)), html('td', {}, String(best.id)), html('td', {}, JSON.stringify(texts.at(-1))), html('td', {}, best.p.toFixed(4))));
+      }
+      const ended = more.at(-1) === eos;
+      summary.textContent = `${ended ? `the end token (${eos}) after ${more.length} tokens` : `stopped after ${DECODE_STEPS} tokens without the end token`}: ${JSON.stringify(texts.slice(0, ended ? -1 : undefined).join(''))}`;
+    } catch (e) {
+      summary.className = 'error';
+      summary.textContent = `decoding failed: ${(e as Error).message}`;
+    }
+    element.dataset['done'] = 'true';
+  }
+
   private nextTokens(logits: NDArray): HTMLElement {
     const ranked = topK(logits, 5);
     return html('table', { 'data-testid': 'learn-next-tokens' }, html('tbody', {}, ...ranked.map((r) => html('tr', { 'data-id': r.id }, html('td', {}, String(r.id)), html('td', {}, r.p.toFixed(4))))));
   }
+}
+
+/** An attention node's query and key/value heads when it shares key/value heads among query heads (grouped-query attention). */
+function groupedQuery(node: GraphNode): { heads: number; kvHeads: number } | undefined {
+  const [heads, kvHeads] = [node.attrs['heads'], node.attrs['kvHeads']];
+  return node.op === 'attention' && typeof heads === 'number' && typeof kvHeads === 'number' && kvHeads < heads ? { heads, kvHeads } : undefined;
 }

@@ -115,7 +115,8 @@ export class ModelView {
   async walkthroughInput(): Promise<WalkthroughInput> {
     if (this.promptIds.length === 0) await this.start();
     const { source, target, pieces } = await this.labelledTokens();
-    return { queries: target, source, pieces, feeds: this.feeds().feeds };
+    const generated = [...this.generated];
+    return { queries: target, source, pieces, feeds: this.feeds().feeds, feedsAfter: (more) => this.feeds([...generated, ...more]).feeds, piece: async (id) => (await this.pieces([id]))[0]! };
   }
 
   /**
@@ -164,14 +165,15 @@ export class ModelView {
 
   private best: number | undefined;
 
-  private feeds(): { feeds: Record<string, NDArray>; queries: number[]; described?: string } {
+  /** The model's inputs for the prompt and the tokens decoded after it (`generated`, by default those of the page). */
+  private feeds(generated: readonly number[] = this.generated): { feeds: Record<string, NDArray>; queries: number[]; described?: string } {
     const i32 = (ids: number[]): NDArray => ({ dtype: 'i32', shape: [1, ids.length], data: Int32Array.from(ids) });
     if (this.session.info.family === 'seq2seq') {
-      const tgt = [this.session.info.bos ?? 0, ...this.generated];
+      const tgt = [this.session.info.bos ?? 0, ...generated];
       return { feeds: { src_ids: i32(this.promptIds), tgt_ids: i32(tgt) }, queries: tgt };
     }
-    if (this.session.info.family === 'graph') return { ...graphFeeds(this.session.graph, [...this.promptIds, ...this.generated]), queries: this.promptIds };
-    const ids = [...this.promptIds, ...this.generated];
+    if (this.session.info.family === 'graph') return { ...graphFeeds(this.session.graph, [...this.promptIds, ...generated]), queries: this.promptIds };
+    const ids = [...this.promptIds, ...generated];
     const feeds: Record<string, NDArray> = { input_ids: i32(ids) };
     if (this.session.graph.nodes.some((n) => n.op === 'input' && n.attrs['name'] === 'attention_mask')) feeds['attention_mask'] = i32(ids.map(() => 1));
     return { feeds, queries: ids };
@@ -187,8 +189,9 @@ export class ModelView {
     await this.showTokens();
     const intermediates = this.session.intermediates();
     this.showEmbeddings(out, intermediates);
-    this.showAttention(out, intermediates);
-    await this.showFocus(out, intermediates);
+    const axes = await this.attentionAxes(out, intermediates);
+    this.showAttention(out, intermediates, axes);
+    this.showFocus(out, intermediates, axes);
     const logits = out['logits'];
     if (!logits) {
       this.showOutputs(out, intermediates);
@@ -246,21 +249,29 @@ export class ModelView {
     this.next.replaceChildren(html('div', { class: 'heatmaps' }, ...maps));
   }
 
-  /** The attention outputs with their tokens on both axes, for the close-up view. */
-  private async showFocus(out: Record<string, NDArray>, intermediates: Intermediate[]): Promise<void> {
+  /** Each attention output's tokens on its two axes (queries, keys): the decoder's or the source's, as attentionSides says. */
+  private async attentionAxes(out: Record<string, NDArray>, intermediates: Intermediate[]): Promise<Map<string, { queries: string[]; keys: string[] }>> {
     const { source, target, pieces } = await this.labelledTokens();
     const axis = (ids: readonly number[], length: number) => (ids.length === length ? ids.map((id) => pieces.get(id)!) : Array.from({ length }, (_, i) => `#${i}`));
+    return new Map(intermediates.filter((i) => i.kind === 'attention').map((i) => {
+      const [tq, tk] = out[i.name]!.shape.slice(-2) as [number, number];
+      const [queries, keys] = attentionSides(i, this.session.info.family, tq, source.length).map((side) => (side === 'source' ? source : target));
+      return [i.name, { queries: axis(queries!, tq), keys: axis(keys!, tk) }];
+    }));
+  }
+
+  /** The attention outputs with their tokens on both axes, for the close-up view. */
+  private showFocus(out: Record<string, NDArray>, intermediates: Intermediate[], axes: Map<string, { queries: string[]; keys: string[] }>): void {
     const layers = intermediates.filter((i) => i.kind === 'attention').map((i): AttentionLayer => {
       const t = out[i.name]!;
-      const [tq, tk] = t.shape.slice(-2) as [number, number];
-      const [queries, keys] = attentionSides(i, this.session.info.family, tq, source.length).map((side) => (side === 'source' ? source : target));
       const what = i.cross ? 'cross-attention' : 'self-attention';
-      return { name: i.name, title: `${i.name}: ${what}${i.block ? ` in ${i.block}` : ''}`, heads: t.shape.slice(1, -2).reduce((a, b) => a * b, 1), values: t.data, queries: axis(queries!, tq), keys: axis(keys!, tk) };
+      return { name: i.name, title: `${i.name}: ${what}${i.block ? ` in ${i.block}` : ''}`, heads: t.shape.slice(1, -2).reduce((a, b) => a * b, 1), values: t.data, ...axes.get(i.name)! };
     });
     this.focus.setLayers(layers);
   }
 
-  private showAttention(out: Record<string, NDArray>, intermediates: Intermediate[]): void {
+  /** Every layer's and head's weights, small, each with its tokens on both axes. */
+  private showAttention(out: Record<string, NDArray>, intermediates: Intermediate[], axes: Map<string, { queries: string[]; keys: string[] }>): void {
     const blocks = intermediates.filter((i) => i.kind === 'attention').map((i) => {
       const t = out[i.name]!;
       const tk = t.shape[t.shape.length - 1]!;
@@ -268,7 +279,8 @@ export class ModelView {
       const heads = t.shape.slice(1, -2).reduce((a, b) => a * b, 1);
       const dims = i.shape.slice(-2).join(' x ');
       const what = i.cross ? 'cross-attention' : 'self-attention';
-      const maps = Array.from({ length: heads }, (_, h) => heatmap(t.data.subarray(h * tq * tk, (h + 1) * tq * tk), tq, tk, { caption: `head ${h}`, testId: `heatmap-${i.name}-head-${h}` }));
+      const { queries, keys } = axes.get(i.name)!;
+      const maps = Array.from({ length: heads }, (_, h) => heatmap(t.data.subarray(h * tq * tk, (h + 1) * tq * tk), tq, tk, { caption: `head ${h}`, testId: `heatmap-${i.name}-head-${h}`, rowLabels: queries, colLabels: keys }));
       return html('div', { 'data-attention': i.name }, html('h4', {}, `${i.name}: ${what}${i.block ? ` in ${i.block}` : ''}, queries x keys (${dims}), ${shortSource(i.source)}`), html('div', { class: 'heatmaps' }, ...maps));
     });
     this.attention.replaceChildren(...blocks);

@@ -421,6 +421,8 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser: the walkthrough (#
       expect(await page.getAttribute('[data-testid=learn-values]', 'title')).toBe(`row 2 "\u2423brown", column 1 "\u2423quick": ${weights0[2]![1]!.toPrecision(4)}`);
       await page.click('[data-testid=learn-next]');
       await page.click('[data-testid=learn-next]');
+      expect(await accessibilityViolations(page), 'learn').toEqual([]);
+      expect(await page.locator('[data-testid=learn-steps] a', { hasText: 'Token embedding' }).count()).toBe(1);
       // the keyboard moves between steps; a step links to its place in the graph
       await page.focus('[data-testid=learn-screen]');
       await page.keyboard.press('ArrowLeft');

@@ -9,7 +9,7 @@
  */
 import type { PreparedModel } from '@loom/backends';
 import { withIntermediates, type Intermediate, type IntermediateSpec } from '@loom/compiler';
-import type { GraphNode, NDArray } from '@loom/graph';
+import type { Graph, GraphNode, NDArray } from '@loom/graph';
 import { heatmap } from './heatmap.ts';
 import { attentionSides, blockSteps, walkthroughSpec, type BlockStep } from './walkthrough-spec.ts';
 import { topK } from './model-view.ts';
@@ -135,7 +135,7 @@ export class LearnView {
       const rows = seq2seq && length === src.length ? src : tgt;
       steps.push({
         title: `${seq2seq ? (rows === src ? 'Encoder: ' : 'Decoder: ') : ''}${positions ? 'Positional encoding' : 'Token embedding'}`,
-        text: positions ? 'A vector that depends only on the position is added to each token\'s embedding, so the model can tell "dog bites man" from "man bites dog".' : 'Each id selects one row of the embedding matrix: a learned vector of the model\'s width for every token of the vocabulary.',
+        text: positions ? 'A vector that depends only on the position is added to each token\'s embedding, so the model can tell "dog bites man" from "man bites dog".' : `Each id selects one row of the embedding matrix: a learned vector of the model's width for every token of the vocabulary${embeddingSize(graph, at(n.name).nodes[0]!)}.`,
         output: n.name,
         rows,
         signed: true,
@@ -247,4 +247,11 @@ export class LearnView {
 function groupedQuery(node: GraphNode): { heads: number; kvHeads: number } | undefined {
   const [heads, kvHeads] = [node.attrs['heads'], node.attrs['kvHeads']];
   return node.op === 'attention' && typeof heads === 'number' && typeof kvHeads === 'number' && kvHeads < heads ? { heads, kvHeads } : undefined;
+}
+
+/** ' (here V x d: V tokens, d wide)' from an embed node's table, or '' when it reads no parameter. */
+function embeddingSize(graph: Graph, embed: number): string {
+  const table = graph.nodes[graph.nodes[embed]!.inputs[1] ?? -1];
+  const [rows, cols] = table?.op === 'param' ? table.type.shape : [];
+  return typeof rows === 'number' && typeof cols === 'number' ? ` (here ${rows.toLocaleString('en')} x ${cols}: ${rows.toLocaleString('en')} tokens, ${cols} wide; GPT-2 small's is 50,257 x 768)` : '';
 }

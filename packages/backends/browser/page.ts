@@ -1,15 +1,17 @@
 /**
- * The browser page's script (bundled by build-page.ts): runs Loom graphs on `navigator.gpu` or on
- * WebGL2 with the same WebGPU and WebGL backends as Node. The page exposes `window.loom` for the
+ * The browser page's script (bundled by build-page.ts): runs Loom graphs on `navigator.gpu`, on
+ * WebGL2 or on the cpu backend (its threads as nested Workers) with the same backends as Node. The page exposes `window.loom` for the
  * tests driving it, and times a matmul on either backend.
  */
 import { GraphBuilder, graphFromJson, graphToJson, ModelBuilder, type Graph, type NDArray } from '@loom/graph';
-import type { Backend } from '../src/backend.ts';
+import type { Backend, PrepareOptions } from '../src/backend.ts';
+import { cpuBackend } from '../src/cpu/cpu-backend.ts';
+import { WasmRuntime } from '../src/cpu/wasm-runtime/runtime.ts';
 import { webglBackend } from '../src/webgl/index.ts';
 import { webgpuBackend } from '../src/webgpu/index.ts';
 
-type PageBackend = 'webgpu' | 'webgl';
-const backends: Record<PageBackend, Backend> = { webgpu: webgpuBackend, webgl: webglBackend };
+type PageBackend = 'webgpu' | 'webgl' | 'cpu';
+const backends: Record<PageBackend, Backend> = { webgpu: webgpuBackend, webgl: webglBackend, cpu: cpuBackend };
 
 /** Tensors as plain JSON (what crosses page.evaluate). */
 export interface JsonTensor {
@@ -37,9 +39,9 @@ function smallTransformerBlock(): Graph {
   return m.build({ y });
 }
 
-async function run(graphJson: string, feeds: Record<string, JsonTensor>, weights: Record<string, JsonTensor>, backend: PageBackend = 'webgpu'): Promise<Record<string, JsonTensor>> {
+async function run(graphJson: string, feeds: Record<string, JsonTensor>, weights: Record<string, JsonTensor>, backend: PageBackend = 'webgpu', options: PrepareOptions = {}): Promise<Record<string, JsonTensor>> {
   const graph = graphFromJson(graphJson);
-  const model = await backends[backend].prepare(graph, new Map(Object.entries(weights).map(([k, v]) => [k, toNd(v)])));
+  const model = await backends[backend].prepare(graph, new Map(Object.entries(weights).map(([k, v]) => [k, toNd(v)])), options);
   try {
     const out = await model.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toNd(v)])));
     return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, toJson(v)]));
@@ -87,6 +89,10 @@ const api = {
   /** The page's own graph, as JSON, so the test can compute the reference and weights in Node. */
   smallTransformerBlock: (): string => graphToJson(smallTransformerBlock()),
   hasGpu: (): boolean => 'gpu' in navigator,
+  /** Whether the page is cross-origin isolated (SharedArrayBuffer, the cpu backend's threads). */
+  isolated: (): boolean => crossOriginIsolated,
+  /** Chunks of parallel cpu kernels the worker threads have run in this page. */
+  cpuWorkerChunks: (): number => WasmRuntime.get().workerChunks,
 };
 
 declare global {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { graphToJson, type Graph, type NDArray } from '@loom/graph';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { bundlePage, PAGE_HTML } from '../browser/build-page.ts';
+import type { PrepareOptions } from '../src/backend.ts';
 import type { JsonTensor } from '../browser/page.ts';
 import { backendRequired } from './require-backend.ts';
 
@@ -35,15 +36,27 @@ export interface BrowserSession {
   readonly page: Page;
   /** Uncaught errors the page reported. */
   readonly pageErrors: string[];
-  runInPage(graph: Graph, feeds: Record<string, NDArray>, weights: Map<string, NDArray>, backend?: 'webgpu' | 'webgl'): Promise<Record<string, NDArray>>;
+  runInPage(graph: Graph, feeds: Record<string, NDArray>, weights: Map<string, NDArray>, backend?: 'webgpu' | 'webgl' | 'cpu', options?: PrepareOptions): Promise<Record<string, NDArray>>;
+  /** The server's address (http://127.0.0.1:PORT). */
+  readonly origin: string;
   close(): Promise<void>;
 }
 
-export async function openBrowserSession(): Promise<BrowserSession> {
+/** The headers that make a page cross-origin isolated (SharedArrayBuffer: the cpu backend and its threads). */
+export const ISOLATION_HEADERS = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
+/**
+ * Opens the test page, cross-origin isolated unless `isolated` is false; the same page without the
+ * isolation headers is at `/plain/` either way.
+ */
+export async function openBrowserSession(options: { isolated?: boolean } = {}): Promise<BrowserSession> {
   const bundle = await bundlePage();
   const server: Server = createServer((req, res) => {
-    if (req.url === '/' || req.url === '/index.html') res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE_HTML);
-    else if (req.url === '/loom-page.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
+    const plain = req.url?.startsWith('/plain/') === true;
+    const headers = options.isolated === false || plain ? {} : ISOLATION_HEADERS;
+    const path = plain ? req.url!.slice('/plain'.length) : req.url;
+    if (path === '/' || path === '/index.html') res.writeHead(200, { 'content-type': 'text/html', ...headers }).end(PAGE_HTML);
+    else if (path === '/loom-page.js') res.writeHead(200, { 'content-type': 'text/javascript', ...headers }).end(bundle);
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -64,10 +77,11 @@ export async function openBrowserSession(): Promise<BrowserSession> {
     return {
       page,
       pageErrors,
-      async runInPage(graph, feeds, weights, backend = 'webgpu') {
+      origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      async runInPage(graph, feeds, weights, backend = 'webgpu', prepareOptions = {}) {
         const out = await page.evaluate(
-          ([g, f, w, which]) => window.loom.run(g, f, w, which),
-          [graphToJson(graph), Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, json(v)])), Object.fromEntries([...weights].map(([k, v]) => [k, json(v)])), backend] as const,
+          ([g, f, w, which, o]) => window.loom.run(g, f, w, which, o),
+          [graphToJson(graph), Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, json(v)])), Object.fromEntries([...weights].map(([k, v]) => [k, json(v)])), backend, prepareOptions] as const,
         );
         return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, nd(v)]));
       },

@@ -48,13 +48,13 @@ export function resolveThreads(requested: number | undefined, envValue: string |
   return requested;
 }
 
-/** The machine's cores: os.availableParallelism in Node; 1 elsewhere (workers run in Node only). */
+/** The machine's cores: os.availableParallelism in Node, navigator.hardwareConcurrency in a browser. */
 export async function machineCores(): Promise<number> {
   if (typeof process !== 'undefined' && process.versions?.node) {
     const os = (await import(/* @vite-ignore */ `node:${'os'}`)) as typeof import('node:os');
     return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
   }
-  return 1;
+  return Math.max(1, (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1);
 }
 
 /** resolveThreads against this process's environment and machine. */

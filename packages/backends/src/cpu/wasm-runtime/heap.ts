@@ -32,7 +32,7 @@ export class WasmHeap {
 
   constructor() {
     if (typeof SharedArrayBuffer === 'undefined') {
-      throw new WasmHeapError('cpu: the cpu backend needs SharedArrayBuffer (in a browser: a cross-origin isolated page, COOP and COEP headers)');
+      throw new WasmHeapError('cpu: the cpu backend keeps its tensors in a shared WebAssembly memory, which needs SharedArrayBuffer: in a browser, serve the page cross-origin isolated, with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (or credentialless)');
     }
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
     this.current = this.memory.buffer;

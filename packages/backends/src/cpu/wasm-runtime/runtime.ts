@@ -82,6 +82,7 @@ export class WasmRuntime {
       const previous = this.pool;
       this.pool = await ThreadPool.create(Math.max(threads, previous?.threads ?? 1) - 1, this.heap.memory, this.modules(), this.local, this.generated);
       this.poolHasRelaxed = Boolean(this.local.relaxed);
+      this.retiredWorkerChunks += previous?.workerChunks ?? 0;
       previous?.close();
     }
     const quadsLayout = options.quadsLayout ?? (flavor === 'relaxed' && this.relaxedDotExact());
@@ -89,6 +90,7 @@ export class WasmRuntime {
   }
 
   private poolHasRelaxed = false;
+  private retiredWorkerChunks = 0;
   private dotExact: boolean | undefined;
 
   /** Whether the relaxed build's i8 x i7 dot product gives the exact sums on this engine (checked once). */
@@ -101,6 +103,11 @@ export class WasmRuntime {
       this.dotExact = this.local.relaxed!.dot_probe(at, at + 16) === 1 - 4 + 9 - 16;
     }
     return this.dotExact;
+  }
+
+  /** Chunks of parallel kernels the worker threads have run, over the process's life (the tests' proof that threads took part). */
+  get workerChunks(): number {
+    return this.retiredWorkerChunks + (this.pool?.workerChunks ?? 0);
   }
 
   kernels(flavor: SimdFlavor): KernelExports {

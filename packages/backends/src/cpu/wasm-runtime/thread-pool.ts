@@ -106,6 +106,71 @@ for (;;) {
 `;
 
 /**
+ * The same worker in a browser: a classic Worker made from this text (a Blob URL, so no file to
+ * serve), given its modules, the memory and the control block in its first message. Between jobs it
+ * waits with Atomics.waitAsync rather than Atomics.wait, so that it keeps taking messages: modules
+ * generated after it started arrive as messages, and a job that needs one not yet here waits for it.
+ */
+const BROWSER_WORKER_SOURCE = `
+const runChunks = ${runChunks.toString()};
+self.onmessage = async (start) => {
+  const { modules, memory, control, names, me } = start.data;
+  const kernels = modules.map((m) => new WebAssembly.Instance(m, { env: { memory } }).exports);
+  self.onmessage = (e) => { kernels[e.data.index] = new WebAssembly.Instance(e.data.module, { env: { memory } }).exports; };
+  self.postMessage('ready');
+  const c = new Int32Array(control);
+  const claim = new BigInt64Array(control, 0, 1);
+  let seen = 0;
+  for (;;) {
+    for (let i = 0; i < ${SPIN} && Atomics.load(c, ${WAKE}) === seen; i++);
+    if (Atomics.load(c, ${WAKE}) === seen) await Atomics.waitAsync(c, ${WAKE}, seen).value;
+    seen = Atomics.load(c, ${WAKE});
+    if (seen < 0) break;
+    // the module of this job (or of a later one) may still be on its way
+    while (!kernels[c[${MODULE}]]) await new Promise((resolve) => setTimeout(resolve, 0));
+    runChunks(c, claim, (i) => kernels[i], names, me, () => {});
+  }
+  self.close();
+};
+`;
+
+/** How long a browser worker may take to start before the pool gives up on it. */
+const START_MS = 30_000;
+
+/** Resolves when a browser worker has instantiated its kernels; rejects, naming it, when it fails or takes too long. */
+function workerStarted(worker: Worker, index: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new ThreadPoolError(`cpu: worker thread ${index} did not start within ${START_MS / 1000} s`)), START_MS);
+    worker.onmessage = (e: MessageEvent) => {
+      if (e.data !== 'ready') return;
+      clearTimeout(timer);
+      resolve();
+    };
+    worker.onerror = (e: ErrorEvent) => {
+      clearTimeout(timer);
+      reject(new ThreadPoolError(`cpu: worker thread ${index} failed to start (${e.message || 'no message'}); a Content-Security-Policy must allow Blob workers (worker-src blob:)`));
+    };
+  });
+}
+
+/** Whether this thread may block in Atomics.wait (not on a browser's main thread, where it throws). */
+function mayBlock(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why a browser page cannot run worker threads ('' when it can): they need a cross-origin isolated page. */
+export function browserThreadsUnavailable(threads: number): string {
+  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true && typeof (Atomics as { waitAsync?: unknown }).waitAsync === 'function') return '';
+  const why = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true ? 'this browser has no Atomics.waitAsync' : 'this page is not cross-origin isolated, so it has no SharedArrayBuffer';
+  return `cpu: ${threads} threads in a browser run as Workers on a SharedArrayBuffer, but ${why}: serve the page with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (or credentialless)`;
+}
+
+/**
  * Claims and runs chunks of the current job until none is left (in a static job: chunk `me`, once);
  * a failing chunk calls `fail`. Returns how many chunks this thread ran. Shared by the caller and the workers (its text is embedded in their
  * source), so it uses only its arguments and the slot numbers written out below.
@@ -172,6 +237,9 @@ export class ThreadPool {
   private readonly claim = new BigInt64Array(this.control.buffer, 0, 1);
   private readonly localByIndex: Record<string, (...a: number[]) => void>[];
   private sequence = 0;
+  private readonly callerBlocks = mayBlock();
+  /** Chunks the workers (not the caller) have run: a test's proof that the threads took part. */
+  workerChunks = 0;
   /** Pauses the workers while they hold the caller up (another process on their cores). */
   private readonly guard = new StallGuard();
 
@@ -186,10 +254,31 @@ export class ThreadPool {
    */
   static async create(workers: number, memory: WebAssembly.Memory, modules: Partial<Record<SimdFlavor, WebAssembly.Module>>, local: Partial<Record<SimdFlavor, KernelExports>>, generated: readonly GeneratedModule[] = []): Promise<ThreadPool> {
     const pool = new ThreadPool(local, generated);
-    if (workers > 0) {
-      if (typeof process === 'undefined' || !process.versions?.node) throw new ThreadPoolError('cpu: worker threads are implemented for Node only; use threads: 1 here');
+    const list = [...FLAVORS.map((f) => modules[f] ?? modules.plain!), ...generated.map((g) => g.module)];
+    if (workers > 0 && (typeof process === 'undefined' || !process.versions?.node)) {
+      // a browser (a page or a Worker): nested Workers on the shared memory
+      const unavailable = browserThreadsUnavailable(workers + 1);
+      if (unavailable) throw new ThreadPoolError(unavailable);
+      const url = URL.createObjectURL(new Blob([BROWSER_WORKER_SOURCE], { type: 'text/javascript' }));
+      const started: Promise<void>[] = [];
+      for (let w = 0; w < workers; w++) {
+        const worker = new Worker(url, { name: `loom-cpu-${w + 1}` });
+        worker.postMessage({ modules: list, memory, control: pool.control.buffer, names: NAMES, me: w + 1 });
+        pool.workers.push(worker);
+        pool.ports.push(worker);
+        started.push(workerStarted(worker, w + 1));
+      }
+      // every worker up before the first job, and one that cannot start is an error here, not a pool of fewer threads
+      try {
+        await Promise.all(started);
+      } catch (e) {
+        pool.close();
+        throw e;
+      } finally {
+        URL.revokeObjectURL(url);
+      }
+    } else if (workers > 0) {
       const { Worker, MessageChannel } = (await import(/* @vite-ignore */ `node:${'worker_threads'}`)) as typeof import('node:worker_threads');
-      const list = [...FLAVORS.map((f) => modules[f] ?? modules.plain!), ...generated.map((g) => g.module)];
       for (let w = 0; w < workers; w++) {
         const { port1, port2 } = new MessageChannel();
         const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { modules: list, memory, control: pool.control.buffer, names: NAMES, me: w + 1, port: port2 }, transferList: [port2] });
@@ -254,7 +343,9 @@ export class ThreadPool {
     const mine = runChunks(c, this.claim, (i) => this.localByIndex[i]!, NAMES, 0, (e) => (failure ??= e));
     const own = performance.now();
     for (let i = 0; i < DONE_SPIN && Atomics.load(c, DONE) < chunks; i++);
-    for (let done = Atomics.load(c, DONE); done < chunks; done = Atomics.load(c, DONE)) Atomics.wait(c, DONE, done, 1000);
+    // a browser's main thread may not block: it spins until the workers' chunks are done
+    for (let done = Atomics.load(c, DONE); done < chunks; done = Atomics.load(c, DONE)) if (this.callerBlocks) Atomics.wait(c, DONE, done, 1000);
+    this.workerChunks += chunks - mine;
     if (threads > 1 && chunks > 1 && !job.static) this.guard.record({ threads, chunks, mine, ownMs: own - start, waitMs: performance.now() - own });
     if (failure instanceof LoomError) throw failure;
     if (c[FAILED]) throw new ThreadPoolError(`cpu: kernel ${job.kernel} failed${failure ? `: ${(failure as Error).message}` : ' on a worker thread'}`);

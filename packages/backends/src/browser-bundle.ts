@@ -9,5 +9,6 @@ export const browserBundleOptions: { bundle: true; format: 'esm'; platform: 'bro
   format: 'esm',
   platform: 'browser',
   target: 'es2022',
-  external: ['webgpu'],
+  // node:* only behind Node checks (a minifier folds `node:${'os'}` into a path it would then try to resolve)
+  external: ['webgpu', 'node:*'],
 };

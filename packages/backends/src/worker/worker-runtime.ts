@@ -1,0 +1,143 @@
+/**
+ * The page's side of a Loom Worker: prepares and runs models inside a dedicated Worker (one that
+ * called serveWorker) behind promises, so the page's main thread stays free while the model computes.
+ * Feeds and outputs are transferred, not copied (a feed's buffer is unusable on the page afterwards);
+ * weights are copied unless `transferWeights` is asked for. Named tasks (generation, from
+ * @loom/models) stream their values through an async iterator. `dispose` ends the Worker.
+ *
+ *   const runtime = new WorkerRuntime(new Worker(new URL('./loom-worker.js', import.meta.url), { type: 'module' }));
+ *   const model = await runtime.prepare('cpu', graph, weights, { cpu: { threads: 4 } });
+ *   const { logits } = await model.run({ input_ids });
+ *   runtime.dispose();
+ */
+import { graphToJson, LoomError, type Graph, type NDArray, type Weights } from '@loom/graph';
+import type { BackendName } from '../backend.ts';
+import { buffersOf, type WorkerPrepareOptions, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
+
+/** An error the Worker raised, or the Worker's end: `name` is the original error's (ConfigError, MemoryBudgetError, ...). */
+export class WorkerError extends LoomError {
+  constructor(name: string, message: string) {
+    super('worker', message);
+    this.name = name;
+  }
+}
+
+/** The Worker as the runtime uses it: a browser Worker, or anything that posts and receives the same messages. */
+export interface WorkerLike {
+  postMessage(message: unknown, transfer: Transferable[]): void;
+  onmessage: ((event: MessageEvent) => void) | null;
+  onerror: ((event: ErrorEvent) => void) | null;
+  terminate(): void;
+}
+
+interface Pending {
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+  readonly onValue?: (value: unknown) => void;
+}
+
+type Request = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+/** A model prepared inside the Worker. */
+export interface RemoteModel {
+  /** Runs the model; the feeds' buffers are transferred to the Worker, the outputs' to the page. */
+  run(feeds: Readonly<Record<string, NDArray>>): Promise<Record<string, NDArray>>;
+  /** Frees the model in the Worker. */
+  dispose(): Promise<void>;
+}
+
+export class WorkerRuntime {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private ended: WorkerError | undefined;
+
+  constructor(private readonly worker: WorkerLike) {
+    worker.onmessage = (event: MessageEvent<WorkerReply>) => this.receive(event.data);
+    worker.onerror = (event: ErrorEvent) => this.end(new WorkerError('WorkerError', `the Loom Worker failed: ${event.message || 'it could not start (is its script served, and does it call serveWorker?)'}`));
+  }
+
+  /** Prepares `graph` with `weights` on `backend` inside the Worker. */
+  async prepare(backend: BackendName, graph: Graph, weights: Weights, options: WorkerPrepareOptions & { transferWeights?: boolean } = {}): Promise<RemoteModel> {
+    const { transferWeights, ...prepareOptions } = options;
+    const tensors = Object.fromEntries(weights);
+    const id = (await this.request({ kind: 'prepare', backend, graph: graphToJson(graph), weights: tensors, options: prepareOptions }, transferWeights ? buffersOf(weights.values()) : [])) as number;
+    return {
+      run: async (feeds) => (await this.request({ kind: 'run', model: id, feeds }, buffersOf(Object.values(feeds)))) as Record<string, NDArray>,
+      dispose: async () => void (await this.request({ kind: 'dispose', model: id })),
+    };
+  }
+
+  /** Runs a named task in the Worker and returns its result (values it emits are dropped). */
+  task(name: string, args: unknown, transfer: Transferable[] = []): Promise<unknown> {
+    return this.request({ kind: 'task', task: name, args }, transfer);
+  }
+
+  /**
+   * Runs a named task and yields the values it emits as they arrive (a generation's tokens); the
+   * iterator ends when the task does. Leaving the loop early (break) cancels the task in the Worker.
+   */
+  async *stream(name: string, args: unknown, transfer: Transferable[] = []): AsyncGenerator<unknown, unknown> {
+    const queue: unknown[] = [];
+    let wake: (() => void) | undefined;
+    let finished: { value: unknown } | { error: Error } | undefined;
+    const id = this.nextId;
+    void this.request({ kind: 'task', task: name, args }, transfer, (value) => {
+      queue.push(value);
+      wake?.();
+    }).then(
+      (value) => ((finished = { value }), wake?.()),
+      (error: Error) => ((finished = { error }), wake?.()),
+    );
+    try {
+      for (;;) {
+        if (queue.length > 0) {
+          yield queue.shift();
+          continue;
+        }
+        if (finished) {
+          if ('error' in finished) throw finished.error;
+          return finished.value;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    } finally {
+      if (!finished && !this.ended) void this.request({ kind: 'cancel', task: id }).catch(() => {});
+    }
+  }
+
+  /** Ends the Worker; pending requests reject with a WorkerError. */
+  dispose(): void {
+    this.worker.terminate();
+    this.end(new WorkerError('WorkerError', 'the Loom Worker was disposed'));
+  }
+
+  private request(request: Request, transfer: Transferable[] = [], onValue?: (value: unknown) => void): Promise<unknown> {
+    if (this.ended) return Promise.reject(this.ended);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, ...(onValue ? { onValue } : {}) });
+      try {
+        this.worker.postMessage({ ...request, id }, transfer);
+      } catch (e) {
+        this.pending.delete(id);
+        reject(e as Error);
+      }
+    });
+  }
+
+  private receive(reply: WorkerReply): void {
+    const pending = this.pending.get(reply.id);
+    if (!pending) return;
+    if (reply.kind === 'value') return pending.onValue?.(reply.value);
+    this.pending.delete(reply.id);
+    if (reply.kind === 'result') pending.resolve(reply.value);
+    else pending.reject(new WorkerError(reply.name, reply.message));
+  }
+
+  private end(error: WorkerError): void {
+    this.ended ??= error;
+    for (const p of this.pending.values()) p.reject(error);
+    this.pending.clear();
+  }
+}

@@ -20,8 +20,17 @@ export const PAGE_HTML = `<!doctype html>
  * backends take `navigator.gpu` and a canvas's WebGL2 context.
  */
 export async function bundlePage(options: { minify?: boolean } = {}): Promise<string> {
+  return bundle('./page.ts', options);
+}
+
+/** Bundles browser/worker.ts, the page's Worker (serveWorker), served beside the page as loom-worker.js. */
+export async function bundleWorker(options: { minify?: boolean } = {}): Promise<string> {
+  return bundle('./worker.ts', options);
+}
+
+async function bundle(entry: string, options: { minify?: boolean }): Promise<string> {
   const result = await build({
-    entryPoints: [fileURLToPath(new URL('./page.ts', import.meta.url))],
+    entryPoints: [fileURLToPath(new URL(entry, import.meta.url))],
     ...browserBundleOptions,
     write: false,
     minify: options.minify ?? false,
@@ -37,5 +46,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   mkdirSync(out, { recursive: true });
   writeFileSync(`${out}/index.html`, PAGE_HTML);
   writeFileSync(`${out}/loom-page.js`, await bundlePage());
+  writeFileSync(`${out}/loom-worker.js`, await bundleWorker());
   console.log(`wrote ${out}/index.html and ${out}/loom-page.js; serve the folder from http://127.0.0.1 (WebGPU needs a secure context)`);
 }

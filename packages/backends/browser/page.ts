@@ -9,6 +9,7 @@ import { cpuBackend } from '../src/cpu/cpu-backend.ts';
 import { WasmRuntime } from '../src/cpu/wasm-runtime/runtime.ts';
 import { webglBackend } from '../src/webgl/index.ts';
 import { webgpuBackend } from '../src/webgpu/index.ts';
+import { WorkerRuntime } from '../src/worker/worker-runtime.ts';
 
 type PageBackend = 'webgpu' | 'webgl' | 'cpu';
 const backends: Record<PageBackend, Backend> = { webgpu: webgpuBackend, webgl: webglBackend, cpu: cpuBackend };
@@ -81,8 +82,49 @@ async function timeMatmul(n: number, backend: PageBackend, reps = 5): Promise<nu
   }
 }
 
+let workerRuntime: WorkerRuntime | undefined;
+
+/** The page's Loom Worker (loom-worker.js), started on first use. */
+function inWorker(): WorkerRuntime {
+  workerRuntime ??= new WorkerRuntime(new Worker('./loom-worker.js', { type: 'module' }));
+  return workerRuntime;
+}
+
+/**
+ * `run`, but in the page's Worker through WorkerRuntime; also says whether the feeds' buffers were
+ * transferred (detached here) and what a run after the model's dispose gives.
+ */
+async function runInWorker(graphJson: string, feeds: Record<string, JsonTensor>, weights: Record<string, JsonTensor>, backend: PageBackend, options: PrepareOptions = {}): Promise<{ outputs: Record<string, JsonTensor>; outputTypes: string[]; feedsDetached: boolean; afterDispose: string }> {
+  const model = await inWorker().prepare(backend, graphFromJson(graphJson), new Map(Object.entries(weights).map(([k, v]) => [k, toNd(v)])), options);
+  const given = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toNd(v)]));
+  const out = await model.run(given);
+  await model.dispose();
+  const again = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toNd(v)]));
+  const afterDispose = await model.run(again).then(() => 'ran', (e: Error) => `${e.name}: ${e.message}`);
+  return {
+    outputs: Object.fromEntries(Object.entries(out).map(([k, v]) => [k, toJson(v)])),
+    outputTypes: Object.values(out).map((v) => v.data.constructor.name),
+    feedsDetached: Object.values(given).every((t) => t.data.byteLength === 0),
+    afterDispose,
+  };
+}
+
+/** Ends the page's Worker; returns what a request still pending and one made afterwards give. */
+async function disposeWorker(): Promise<{ pending: string; after: string }> {
+  const runtime = inWorker();
+  const pending = runtime.task('no-such-task', {}).then(() => 'answered', (e: Error) => e.message);
+  runtime.dispose();
+  workerRuntime = undefined;
+  const after = await runtime.task('no-such-task', {}).then(() => 'answered', (e: Error) => e.message);
+  return { pending: await pending, after };
+}
+
 const api = {
   run,
+  runInWorker,
+  disposeWorker,
+  /** A task the Worker does not serve: the error it gives. */
+  unknownTask: (): Promise<string> => inWorker().task('no-such-task', {}).then(() => 'answered', (e: Error) => `${e.name}: ${e.message}`),
   adapter,
   webgl,
   timeMatmul,

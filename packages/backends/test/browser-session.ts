@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { graphToJson, type Graph, type NDArray } from '@loom/graph';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { bundlePage, PAGE_HTML } from '../browser/build-page.ts';
+import { bundlePage, bundleWorker, PAGE_HTML } from '../browser/build-page.ts';
 import type { PrepareOptions } from '../src/backend.ts';
 import type { JsonTensor } from '../browser/page.ts';
 import { backendRequired } from './require-backend.ts';
@@ -50,13 +50,14 @@ export const ISOLATION_HEADERS = { 'cross-origin-opener-policy': 'same-origin', 
  * isolation headers is at `/plain/` either way.
  */
 export async function openBrowserSession(options: { isolated?: boolean } = {}): Promise<BrowserSession> {
-  const bundle = await bundlePage();
+  const [bundle, worker] = await Promise.all([bundlePage(), bundleWorker()]);
   const server: Server = createServer((req, res) => {
     const plain = req.url?.startsWith('/plain/') === true;
     const headers = options.isolated === false || plain ? {} : ISOLATION_HEADERS;
     const path = plain ? req.url!.slice('/plain'.length) : req.url;
     if (path === '/' || path === '/index.html') res.writeHead(200, { 'content-type': 'text/html', ...headers }).end(PAGE_HTML);
     else if (path === '/loom-page.js') res.writeHead(200, { 'content-type': 'text/javascript', ...headers }).end(bundle);
+    else if (path === '/loom-worker.js') res.writeHead(200, { 'content-type': 'text/javascript', ...headers }).end(worker);
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

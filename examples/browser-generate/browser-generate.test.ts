@@ -90,7 +90,7 @@ describe.skipIf(Boolean(missing))('examples/browser-generate in Chromium', { tim
     await page.close();
   });
 
-  it('a Llama-style checkpoint with a tokenizer.json: the prompt as text, the decoded text streamed; webgpu in the Worker too', async () => {
+  it('a Llama-style checkpoint with a tokenizer.json: the prompt as text, the decoded text streamed; webgpu and webgl in the Worker too', async () => {
     // a word-level tokenizer over the fixture's 256 ids: token k is "t<k>"
     const vocab = Object.fromEntries(Array.from({ length: 256 }, (_, k) => [`t${k}`, k]));
     const tokenizer = join(dir, 'tokenizer.json');
@@ -109,6 +109,9 @@ describe.skipIf(Boolean(missing))('examples/browser-generate in Chromium', { tim
       const gpu = await generateOnPage(page, { ...LLAMA, tokenizer, backend: 'webgpu', prompt: prompt.map((id) => `t${id}`).join(' '), tokens: 12 });
       expect(gpu.ids).toEqual(want);
     }
+    // webgl in the Worker: gpu.js on an OffscreenCanvas
+    const gl = await generateOnPage(page, { ...LLAMA, tokenizer, backend: 'webgl', prompt: prompt.map((id) => `t${id}`).join(' '), tokens: 12 });
+    expect(gl.ids).toEqual(want);
     // a prompt the tokenizer cannot read is an error on the page, naming what was wrong
     await page.setChecked('#to-the-end', false);
     await page.fill('#prompt', '');

@@ -123,6 +123,8 @@ const api = {
   run,
   runInWorker,
   disposeWorker,
+  /** The webgl backend's context in the Worker, described. */
+  webglInWorker: (): Promise<string> => inWorker().task('webgl.describe', {}) as Promise<string>,
   /** A task the Worker does not serve: the error it gives. */
   unknownTask: (): Promise<string> => inWorker().task('no-such-task', {}).then(() => 'answered', (e: Error) => `${e.name}: ${e.message}`),
   adapter,

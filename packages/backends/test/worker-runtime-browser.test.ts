@@ -2,6 +2,7 @@ import { graphParams, interpret, nodeName, graphFromJson } from '@loom/graph';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserMissing, json, nd, openBrowserSession, type BrowserSession } from './browser-session.ts';
 import { compare, randomF32, randomI32, rng } from './webgpu-data.ts';
+import { backendRequired } from './require-backend.ts';
 
 /**
  * WorkerRuntime in headless Chromium: a graph prepared and run in the page's Worker (browser/worker.ts
@@ -35,8 +36,29 @@ describe.skipIf(Boolean(missing))('WorkerRuntime in headless Chromium', { timeou
     expect(Array.from(y.data)).toEqual(Array.from(onPage['y']!.data));
   });
 
+  it('webgl in the Worker, through an OffscreenCanvas (gpu.js WebGL2 kernels); webgpu on the Worker\'s navigator.gpu', async () => {
+    const graphJson = await session.page.evaluate(() => window.loom.smallTransformerBlock());
+    const graph = graphFromJson(graphJson);
+    const r = rng(42);
+    const weights = new Map(graphParams(graph).map((p) => [nodeName(p)!, randomF32(p.type.shape as number[], r, -0.5, 0.5)]));
+    const feeds = { ids: randomI32([2, 5], r, 0, 19) };
+    const want = interpret(graph, feeds, weights)['y']!;
+    const jsonWeights = Object.fromEntries([...weights].map(([k, v]) => [k, json(v)]));
+    const hasGpu = await session.page.evaluate(() => window.loom.hasGpu());
+    if (!hasGpu && backendRequired('webgpu')) throw new Error('this Chromium has no navigator.gpu, and LOOM_REQUIRE_BACKENDS names webgpu');
+    if (!hasGpu) console.warn('SKIP webgpu in a Worker: this Chromium has no navigator.gpu');
+    for (const backend of hasGpu ? (['webgl', 'webgpu'] as const) : (['webgl'] as const)) {
+      const got = await session.page.evaluate(([g, f, w, b]) => window.loom.runInWorker(g, f, w, b), [graphJson, { ids: json(feeds.ids) }, jsonWeights, backend] as const);
+      const y = nd(got.outputs['y']!);
+      const { worst, maxAbs } = compare({ ...y, data: Float32Array.from(y.data) }, want, { atol: 2e-5, rtol: 2e-5 });
+      console.log(`chromium ${backend} in a Worker: transformer block max abs err ${maxAbs.toExponential(2)}`);
+      expect(worst, backend).toBeLessThanOrEqual(1);
+    }
+    expect(await session.page.evaluate(() => window.loom.webglInWorker())).toMatch(/WebGL 2.* on an OffscreenCanvas, gpu\.js WebGL2Kernel$/);
+  });
+
   it("the Worker's errors reach the page with their names; an index out of range names the table, the index and its position", async () => {
-    expect(await session.page.evaluate(() => window.loom.unknownTask())).toBe("WorkerTaskError: this Worker has no task 'no-such-task' (it serves: none)");
+    expect(await session.page.evaluate(() => window.loom.unknownTask())).toBe("WorkerTaskError: this Worker has no task 'no-such-task' (it serves: webgl.describe)");
     const graphJson = await session.page.evaluate(() => window.loom.smallTransformerBlock());
     const weights = Object.fromEntries(graphParams(graphFromJson(graphJson)).map((p) => [nodeName(p)!, json(randomF32(p.type.shape as number[], rng(1)))]));
     const bad = await session.page.evaluate(([g, w]) => window.loom.runInWorker(g, { ids: { dtype: 'i32', shape: [1, 2], data: [1, 99] } }, w, 'cpu', { cpu: { threads: 1 } }).then(() => 'ran', (e: Error) => `${e.name}: ${e.message}`), [graphJson, weights] as const);

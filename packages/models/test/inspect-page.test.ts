@@ -139,6 +139,10 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
       await waitReady(page);
       const ids = model.tokenizer!.encode('The quick brown fox');
       expect(await page.locator('[data-testid=tokens-tokens] span').count()).toBe(ids.length);
+      // the model ran in the page's Worker on every core (the page is cross-origin isolated)
+      const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+      expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+      expect(await page.textContent('[data-testid=model-message]')).toBe(`ran on cpu (${cores} thread${cores === 1 ? '' : 's'}) in a Worker`);
       const feeds = { input_ids: { dtype: 'i32' as const, shape: [1, ids.length], data: Int32Array.from(ids) }, attention_mask: { dtype: 'i32' as const, shape: [1, ids.length], data: Int32Array.from(ids.map(() => 1)) } };
       const want = await reference(model, feeds);
       for (const [layer, h] of [[0, 0], [1, 3]] as const) {
@@ -271,7 +275,7 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser', () => {
         await page.selectOption('#backend', backend);
         await page.click('[data-testid=run]');
         await waitReady(page);
-        expect(await page.textContent('[data-testid=model-message]')).toBe(`ran on ${backend}`);
+        expect(await page.textContent('[data-testid=model-message]')).toBe(`ran on ${backend} in a Worker`);
         const first = await heatmapValues(page, `heatmap-${name}-head-0`);
         const want1 = await reference(model, { src_ids: { dtype: 'i32', shape: [1, src.length], data: Int32Array.from(src) }, tgt_ids: { dtype: 'i32', shape: [1, 1], data: Int32Array.from([model.bos!]) } });
         expect(maxDiff(first, head(want1[name]!, 0)), backend).toBeLessThan(1e-4);
@@ -306,7 +310,7 @@ describe.skipIf(Boolean(missing))('loom inspect in a browser, a graph JSON of th
       await page.fill('[data-testid=prompt]', '5, 17, 3, 9');
       await page.click('[data-testid=run]');
       await waitReady(page);
-      expect(await page.textContent('[data-testid=model-message]')).toMatch(/ran on cpu \(random weights\); inputs: src_ids i32\[1, 4\] \(the prompt's ids\)/);
+      expect(await page.textContent('[data-testid=model-message]')).toMatch(/ran on cpu \(\d+ threads?\) in a Worker \(random weights\); inputs: src_ids i32\[1, 4\] \(the prompt's ids\)/);
       const want = await reference(model, { src_ids: { dtype: 'i32', shape: [1, 4], data: Int32Array.from([5, 17, 3, 9]) } });
       expect(maxDiff(await heatmapValues(page, 'heatmap-attention.1-head-2'), head(want['attention.1']!, 2))).toBeLessThan(1e-5);
       const memory = want['memory']!;

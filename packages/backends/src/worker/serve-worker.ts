@@ -11,7 +11,7 @@
 import { graphFromJson, LoomError, type NDArray } from '@loom/graph';
 import type { PreparedModel } from '../backend.ts';
 import { getBackend } from '../registry.ts';
-import { buffersOf, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
+import { buffersOf, type KernelTimes, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
 
 /** What a task is given besides its arguments. */
 export interface TaskContext {
@@ -44,7 +44,9 @@ export function serveWorker(tasks: Readonly<Record<string, WorkerTask>> = {}): v
   const models = new Map<number, PreparedModel>();
   const running = new Map<number, AbortController>();
   const store = new Map<string, unknown>();
+  const weightSets = new Map<number, Map<string, NDArray>>();
   let nextModel = 1;
+  let nextWeights = 1;
   const reply = (message: WorkerReply, transfer: Transferable[] = []) => scope.postMessage(message, transfer);
   const modelOf = (id: number) => {
     const model = models.get(id);
@@ -53,13 +55,23 @@ export function serveWorker(tasks: Readonly<Record<string, WorkerTask>> = {}): v
   };
   const handle = async (request: WorkerRequest): Promise<void> => {
     switch (request.kind) {
+      case 'weights': {
+        // kept here for any number of prepares (the page sends a checkpoint once)
+        const id = nextWeights++;
+        weightSets.set(id, new Map(Object.entries(request.weights)));
+        return reply({ id: request.id, kind: 'result', value: id });
+      }
       case 'prepare': {
         const backend = await getBackend(request.backend);
-        const model = await backend.prepare(graphFromJson(request.graph), new Map(Object.entries(request.weights)), request.options);
+        const weights = typeof request.weights === 'number' ? weightSets.get(request.weights) : new Map(Object.entries(request.weights));
+        if (!weights) throw new WorkerTaskError(`no weights ${String(request.weights)} in this Worker`);
+        const model = await backend.prepare(graphFromJson(request.graph), weights, request.options);
         const id = nextModel++;
         models.set(id, model);
         return reply({ id: request.id, kind: 'result', value: id });
       }
+      case 'profile':
+        return reply({ id: request.id, kind: 'result', value: await kernelTimes(modelOf(request.model), request.feeds) });
       case 'run': {
         const outputs: Record<string, NDArray> = await modelOf(request.model).run(request.feeds);
         return reply({ id: request.id, kind: 'result', value: outputs }, buffersOf(Object.values(outputs)));
@@ -93,4 +105,18 @@ export function serveWorker(tasks: Readonly<Record<string, WorkerTask>> = {}): v
       reply({ id: request.id, kind: 'error', name: error.name, message: error.message });
     });
   };
+}
+
+/**
+ * One run's kernel times: the GPU backends time each node (their `profile`); the cpu backend, prepared
+ * with `cpu.profile`, times each plan step of a run (its program's stepTimes). Others measure none.
+ */
+async function kernelTimes(model: PreparedModel, feeds: Readonly<Record<string, NDArray>>): Promise<KernelTimes> {
+  const timed = model as PreparedModel & { profile?(f: typeof feeds): Promise<{ node: number; ms: number }[]>; program?: { stepTimes?(): readonly number[] } };
+  if (typeof timed.profile === 'function') return { nodes: await timed.profile(feeds) };
+  if (typeof timed.program?.stepTimes === 'function') {
+    await model.run(feeds);
+    return { steps: [...timed.program.stepTimes()] };
+  }
+  throw new WorkerTaskError('this model measures no kernel times (the cpu backend does when prepared with cpu.profile)');
 }

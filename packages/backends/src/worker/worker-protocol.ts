@@ -11,8 +11,10 @@ import type { BackendName, PrepareOptions } from '../backend.ts';
 export type WorkerPrepareOptions = Omit<PrepareOptions, 'state'>;
 
 export type WorkerRequest =
-  | { readonly id: number; readonly kind: 'prepare'; readonly backend: BackendName; readonly graph: string; readonly weights: Readonly<Record<string, NDArray>>; readonly options: WorkerPrepareOptions }
+  | { readonly id: number; readonly kind: 'weights'; readonly weights: Readonly<Record<string, NDArray>> }
+  | { readonly id: number; readonly kind: 'prepare'; readonly backend: BackendName; readonly graph: string; readonly weights: Readonly<Record<string, NDArray>> | number; readonly options: WorkerPrepareOptions }
   | { readonly id: number; readonly kind: 'run'; readonly model: number; readonly feeds: Readonly<Record<string, NDArray>> }
+  | { readonly id: number; readonly kind: 'profile'; readonly model: number; readonly feeds: Readonly<Record<string, NDArray>> }
   | { readonly id: number; readonly kind: 'dispose'; readonly model: number }
   | { readonly id: number; readonly kind: 'task'; readonly task: string; readonly args: unknown }
   | { readonly id: number; readonly kind: 'cancel'; readonly task: number };
@@ -21,6 +23,15 @@ export type WorkerReply =
   | { readonly id: number; readonly kind: 'result'; readonly value: unknown }
   | { readonly id: number; readonly kind: 'value'; readonly value: unknown }
   | { readonly id: number; readonly kind: 'error'; readonly name: string; readonly message: string };
+
+/**
+ * Kernel times of one run: per plan step (the cpu backend, prepared with `cpu.profile`), or per graph
+ * node (the GPU backends' timestamp queries).
+ */
+export interface KernelTimes {
+  readonly steps?: readonly number[];
+  readonly nodes?: readonly { readonly node: number; readonly ms: number }[];
+}
 
 /** The distinct ArrayBuffers behind some tensors (SharedArrayBuffers cannot be transferred and are left out). */
 export function buffersOf(tensors: Iterable<NDArray>): ArrayBuffer[] {

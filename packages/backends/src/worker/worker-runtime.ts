@@ -12,7 +12,7 @@
  */
 import { graphToJson, LoomError, type Graph, type NDArray, type Weights } from '@loom/graph';
 import type { BackendName } from '../backend.ts';
-import { buffersOf, type WorkerPrepareOptions, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
+import { buffersOf, type KernelTimes, type WorkerPrepareOptions, type WorkerReply, type WorkerRequest } from './worker-protocol.ts';
 
 /** An error the Worker raised, or the Worker's end: `name` is the original error's (ConfigError, MemoryBudgetError, ...). */
 export class WorkerError extends LoomError {
@@ -40,10 +40,17 @@ type Request = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<
 
 /** A model prepared inside the Worker. */
 export interface RemoteModel {
-  /** Runs the model; the feeds' buffers are transferred to the Worker, the outputs' to the page. */
-  run(feeds: Readonly<Record<string, NDArray>>): Promise<Record<string, NDArray>>;
+  /** Runs the model; the outputs' buffers are transferred to the page, and the feeds' to the Worker unless `transferFeeds` is false (then copied). */
+  run(feeds: Readonly<Record<string, NDArray>>, transferFeeds?: boolean): Promise<Record<string, NDArray>>;
+  /** Kernel times of one run (the feeds copied): per plan step on the cpu (prepared with cpu.profile), per node on the GPU backends. */
+  profile(feeds: Readonly<Record<string, NDArray>>): Promise<KernelTimes>;
   /** Frees the model in the Worker. */
   dispose(): Promise<void>;
+}
+
+/** A checkpoint's weights held in the Worker, for any number of prepares. */
+export interface RemoteWeights {
+  readonly id: number;
 }
 
 export class WorkerRuntime {
@@ -56,13 +63,21 @@ export class WorkerRuntime {
     worker.onerror = (event: ErrorEvent) => this.end(new WorkerError('WorkerError', `the Loom Worker failed: ${event.message || 'it could not start (is its script served, and does it call serveWorker?)'}`));
   }
 
-  /** Prepares `graph` with `weights` on `backend` inside the Worker. */
-  async prepare(backend: BackendName, graph: Graph, weights: Weights, options: WorkerPrepareOptions & { transferWeights?: boolean } = {}): Promise<RemoteModel> {
+  /** Sends weights to the Worker once, for several prepares; `transfer` moves their buffers instead of copying them. */
+  async uploadWeights(weights: Weights, transfer = false): Promise<RemoteWeights> {
+    return { id: (await this.request({ kind: 'weights', weights: Object.fromEntries(weights) }, transfer ? buffersOf(weights.values()) : [])) as number };
+  }
+
+  /** Prepares `graph` on `backend` inside the Worker, with weights given (copied, or moved with `transferWeights`) or uploaded before. */
+  async prepare(backend: BackendName, graph: Graph, weights: Weights | RemoteWeights, options: WorkerPrepareOptions & { transferWeights?: boolean } = {}): Promise<RemoteModel> {
     const { transferWeights, ...prepareOptions } = options;
-    const tensors = Object.fromEntries(weights);
-    const id = (await this.request({ kind: 'prepare', backend, graph: graphToJson(graph), weights: tensors, options: prepareOptions }, transferWeights ? buffersOf(weights.values()) : [])) as number;
+    const uploaded = !(weights instanceof Map);
+    const sent = uploaded ? (weights as RemoteWeights).id : Object.fromEntries(weights as Weights);
+    const transfer = !uploaded && transferWeights ? buffersOf((weights as Weights).values()) : [];
+    const id = (await this.request({ kind: 'prepare', backend, graph: graphToJson(graph), weights: sent, options: prepareOptions }, transfer)) as number;
     return {
-      run: async (feeds) => (await this.request({ kind: 'run', model: id, feeds }, buffersOf(Object.values(feeds)))) as Record<string, NDArray>,
+      run: async (feeds, transferFeeds = true) => (await this.request({ kind: 'run', model: id, feeds }, transferFeeds ? buffersOf(Object.values(feeds)) : [])) as Record<string, NDArray>,
+      profile: async (feeds) => (await this.request({ kind: 'profile', model: id, feeds })) as KernelTimes,
       dispose: async () => void (await this.request({ kind: 'dispose', model: id })),
     };
   }

@@ -67,6 +67,8 @@ export const INSPECT_HTML = `<!doctype html>
 /** The page's bundle, and the backends it could not include (an optional peer that is not installed). */
 export interface InspectBundle {
   readonly code: string;
+  /** The Worker the page runs its models in (page/worker.ts). */
+  readonly worker: string;
   /** 'webgl' when gpu.js is not installed: the page does not offer it and says why. */
   readonly missingBackends: readonly string[];
 }
@@ -75,15 +77,16 @@ export interface InspectBundle {
 const OPTIONAL_PEERS: Readonly<Record<string, string>> = { 'gpu.js': 'webgl' };
 
 /**
- * Bundles page/main.ts (the compiler, the backends, the graph IR, dagre) into one ES module for
- * browsers with the backends' `browserBundleOptions` (Node-only code stays out). An optional peer
+ * Bundles page/main.ts (the compiler, the backends, the graph IR, dagre) and page/worker.ts (the
+ * Worker the page runs its models in) into ES modules for browsers with the backends' `browserBundleOptions` (Node-only code stays out). An optional peer
  * that does not resolve (gpu.js, outside the workspace) is left out and its backend reported,
  * instead of failing the build. From the sources in the workspace the entry is page/main.ts; from
  * an installed package, the compiled page/main.js beside this file.
  */
 export async function bundleInspectPage(): Promise<InspectBundle> {
   const { build } = await import('esbuild');
-  const entry = new URL(import.meta.url.endsWith('.ts') ? './page/main.ts' : './page/main.js', import.meta.url);
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  const entry = (name: string) => fileURLToPath(new URL(`./page/${name}.${ext}`, import.meta.url));
   const missing = new Set<string>();
   const optionalPeers: Plugin = {
     name: 'loom-optional-peers',
@@ -99,11 +102,13 @@ export async function bundleInspectPage(): Promise<InspectBundle> {
     },
   };
   const result = await build({
-    entryPoints: [fileURLToPath(entry)],
+    entryPoints: { inspect: entry('main'), 'inspect-worker': entry('worker') },
     ...browserBundleOptions,
+    outdir: 'out',
     write: false,
     plugins: [optionalPeers],
     logLevel: 'silent',
   });
-  return { code: result.outputFiles[0]!.text, missingBackends: [...missing] };
+  const output = (name: string) => result.outputFiles.find((f) => f.path.endsWith(`/${name}.js`))!.text;
+  return { code: output('inspect'), worker: output('inspect-worker'), missingBackends: [...missing] };
 }

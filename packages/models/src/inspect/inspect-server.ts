@@ -174,6 +174,7 @@ export async function startInspectServer(model: InspectModel, options: InspectSe
     '/': () => ({ type: 'text/html; charset=utf-8', body: INSPECT_HTML }),
     '/index.html': () => ({ type: 'text/html; charset=utf-8', body: INSPECT_HTML }),
     '/inspect.js': () => ({ type: 'text/javascript; charset=utf-8', body: bundle.code }),
+    '/inspect-worker.js': () => ({ type: 'text/javascript; charset=utf-8', body: bundle.worker }),
     '/api/model': () => ({ type: 'application/json', body: infoJson }),
     '/api/weights': () => ({ weights }),
     '/api/tokenize': (url) => {

@@ -7,13 +7,12 @@
  * intermediates. Each screen says what the step does, the tensor's shape, its values (head 0), the
  * model line that computes it and a link to its place in the graph; `#learn/<n>` opens step n.
  */
-import type { PreparedModel } from '@loom/backends';
 import { withIntermediates, type Intermediate, type IntermediateSpec } from '@loom/compiler';
 import type { Graph, GraphNode, NDArray } from '@loom/graph';
 import { heatmap } from './heatmap.ts';
 import { attentionSides, blockSteps, walkthroughSpec, type BlockStep } from './walkthrough-spec.ts';
 import { topK } from './model-view.ts';
-import { BACKENDS, type Session } from './session.ts';
+import type { Session } from './session.ts';
 import { html, shortSource } from './svg.ts';
 
 /** The prompt as the model view ran it: the decoder's (or the only) tokens, the source's, their pieces, the feeds. */
@@ -68,7 +67,6 @@ export class LearnView {
   private outputs: Record<string, NDArray> = {};
   private described: Intermediate[] = [];
   private index = 0;
-  private prepared = new Map<string, Promise<PreparedModel>>();
   /** Called with the step shown (the page's address follows it). */
   onStep: ((index: number) => void) | undefined;
 
@@ -101,14 +99,13 @@ export class LearnView {
   /** Runs the prompt with the walkthrough's intermediates on the page's backend, then shows step `index`. */
   async run(index = 0): Promise<void> {
     const { spec, described } = this.plan();
-    const key = this.session.backend;
-    if (!this.prepared.has(key)) this.prepared.set(key, BACKENDS[this.session.backend].prepare(this.session.graph, this.session.weights, { intermediates: spec, ...(key === 'cpu' ? { cpu: { threads: 1 } } : {}) }));
+
     this.input = await this.tokens();
     this.decoding = undefined;
     const { queries, source, pieces, feeds } = this.input;
     const line = (ids: number[]) => ids.map((id) => `${pieces.get(id) ?? id} (${id})`).join('  ');
     this.tokenLine = this.session.info.family === 'seq2seq' ? `source: ${line(source)}; decoder: ${line(queries)}` : line(queries);
-    this.outputs = await (await this.prepared.get(key)!).run(feeds);
+    this.outputs = await (await this.session.prepare(spec)).run(feeds, false);
     this.described = described;
     this.steps = this.build(queries, source, pieces);
     this.list.replaceChildren(...this.steps.map((s, i) => html('li', {}, html('a', { href: `#learn/${i}`, 'data-step': i }, s.title))));
@@ -223,7 +220,7 @@ export class LearnView {
     try {
       const model = await this.session.model(false);
       while (more.length < DECODE_STEPS && (more.length === 0 || more.at(-1) !== eos)) {
-        const best = topK((await model.run(input.feedsAfter(more)))['logits']!, 1)[0]!;
+        const best = topK((await model.run(input.feedsAfter(more), false))['logits']!, 1)[0]!;
         more.push(best.id);
         texts.push(await input.piece(best.id));
         body.append(html('tr', { 'data-id': best.id }, html('td', {}, String(more.length)), html('td', {}, String(best.id)), html('td', {}, JSON.stringify(texts.at(-1))), html('td', {}, best.p.toFixed(4))));

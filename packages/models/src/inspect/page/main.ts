@@ -24,17 +24,14 @@ function bindingsFor(session: Session, model: ModelView): Map<string, number> {
   return bindings;
 }
 
-/** Per-step milliseconds of one profiled run on the session's backend, after one run that warms it up (JIT, shader compiles). */
+/** Per-step milliseconds of one profiled run on the session's backend (in its Worker), after one run that warms it up (JIT, shader compiles). */
 async function profileSteps(session: Session, feeds: Record<string, import('@loom/graph').NDArray>, steps: number, nodeOfStep: (k: number) => number): Promise<number[]> {
   const model = await session.model(false, true);
-  await model.run(feeds);
-  if (session.backend === 'cpu') {
-    await model.run(feeds);
-    return [...(model as unknown as { program: { stepTimes(): readonly number[] } }).program.stepTimes()];
-  }
-  const timings = await (model as unknown as { profile(f: typeof feeds): Promise<{ node: number; ms: number }[]> }).profile(feeds);
+  await model.run(feeds, false);
+  const times = await model.profile(feeds);
+  if (times.steps) return [...times.steps];
   const byNode = new Map<number, number>();
-  for (const t of timings) byNode.set(t.node, (byNode.get(t.node) ?? 0) + t.ms);
+  for (const t of times.nodes ?? []) byNode.set(t.node, (byNode.get(t.node) ?? 0) + t.ms);
   return Array.from({ length: steps }, (_, k) => byNode.get(nodeOfStep(k)) ?? NaN);
 }
 

@@ -183,9 +183,10 @@ export class ModelView {
     const { feeds, described } = this.feeds();
     this.lastFeeds = feeds;
     const model = await this.session.model(true);
-    const out = await model.run(feeds);
+    const out = await model.run(feeds, false);
     this.message.className = '';
-    this.message.textContent = `ran on ${this.session.backend}${this.session.info.randomWeights ? ' (random weights)' : ''}${described ? `; ${described}` : ''}`;
+    const threads = this.session.backend === 'cpu' ? ` (${this.session.threads} thread${this.session.threads === 1 ? '' : 's'})` : '';
+    this.message.textContent = `ran on ${this.session.backend}${threads} in a Worker${this.session.info.randomWeights ? ' (random weights)' : ''}${described ? `; ${described}` : ''}`;
     await this.showTokens();
     const intermediates = this.session.intermediates();
     this.showEmbeddings(out, intermediates);

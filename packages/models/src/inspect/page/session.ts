@@ -1,18 +1,19 @@
 /**
  * The model as the page holds it: the graph and weights from the server, the backend chosen in the
  * page, and what each view needs from the compiler (the plan the backend prepares, the graph after
- * each pass) and from a run (outputs with the intermediates asked for).
+ * each pass) and from a run (outputs with the intermediates asked for). Runs happen in the page's
+ * Worker (page/worker.ts, through @loom/backends' WorkerRuntime), the cpu's threads as Workers
+ * nested in it (every core: the server sends the cross-origin isolation headers), so the page stays
+ * responsive while a model computes.
  */
-import { backendCompileOptions, cpuBackend, webglBackend, webgpuBackend, type Backend, type PreparedModel } from '@loom/backends';
+import { backendCompileOptions } from '@loom/backends';
+import { WorkerRuntime, type RemoteModel, type RemoteWeights } from '@loom/backends/worker';
 import { compileWithReport, withIntermediates, type Intermediate, type IntermediateSpec, type Plan } from '@loom/compiler';
-import { graphFromJson, readSafetensors, type Graph, type NDArray } from '@loom/graph';
+import { graphFromJson, readSafetensors, type Graph } from '@loom/graph';
 import type { InspectInfo } from '../inspect-server.ts';
 import { embeddingNodes } from './walkthrough-spec.ts';
 
 export type PageBackend = 'cpu' | 'webgpu' | 'webgl';
-
-export const BACKENDS: Record<PageBackend, Backend> = { cpu: cpuBackend, webgpu: webgpuBackend, webgl: webglBackend };
-
 
 export interface Snapshot {
   readonly name: string;
@@ -21,19 +22,25 @@ export interface Snapshot {
 
 export class Session {
   backend: PageBackend = 'cpu';
-  private prepared = new Map<string, Promise<PreparedModel>>();
+  /** The cpu's threads: every core of a cross-origin isolated page, else one. */
+  readonly threads = globalThis.crossOriginIsolated ? Math.max(1, navigator.hardwareConcurrency || 1) : 1;
+  private readonly prepared = new Map<string, Promise<RemoteModel>>();
   private described: Intermediate[] | undefined;
 
   private constructor(
     readonly info: InspectInfo,
     readonly graph: Graph,
-    readonly weights: Map<string, NDArray>,
+    private readonly runtime: WorkerRuntime,
+    private readonly weights: RemoteWeights,
   ) {}
 
   static async load(): Promise<Session> {
     const info = (await (await fetch('/api/model')).json()) as InspectInfo;
     const bytes = new Uint8Array(await (await fetch('/api/weights')).arrayBuffer());
-    return new Session(info, graphFromJson(info.graph), readSafetensors(bytes).tensors);
+    const runtime = new WorkerRuntime(new Worker('./inspect-worker.js', { type: 'module', name: 'loom-inspect' }));
+    // the weights live in the Worker from here on (moved, not copied)
+    const weights = await runtime.uploadWeights(readSafetensors(bytes).tensors, true);
+    return new Session(info, graphFromJson(info.graph), runtime, weights);
   }
 
   /** The graph after each pass of the chosen backend's pipeline ('source' first), and the plan. */
@@ -54,14 +61,19 @@ export class Session {
     return this.described;
   }
 
-  /** The model prepared on the chosen backend (with the intermediates as outputs when asked), once per backend. */
-  model(withIntermediatesToo: boolean, profile = false): Promise<PreparedModel> {
-    const key = `${this.backend}/${withIntermediatesToo}/${profile}`;
+  /** The model prepared on the chosen backend (with the model view's intermediates as outputs when asked), once per backend. */
+  model(withIntermediatesToo: boolean, profile = false): Promise<RemoteModel> {
+    return this.prepare(withIntermediatesToo ? this.intermediateSpec() : undefined, profile);
+  }
+
+  /** The model prepared in the Worker on the chosen backend with `intermediates` as outputs, once per backend, spec and profiling. */
+  prepare(intermediates: IntermediateSpec | undefined, profile = false): Promise<RemoteModel> {
+    const key = `${this.backend}/${JSON.stringify(intermediates ?? null)}/${profile}`;
     let model = this.prepared.get(key);
     if (!model) {
-      model = BACKENDS[this.backend].prepare(this.graph, this.weights, {
-        ...(withIntermediatesToo ? { intermediates: this.intermediateSpec() } : {}),
-        ...(this.backend === 'cpu' ? { cpu: { threads: 1, profile } } : {}),
+      model = this.runtime.prepare(this.backend, this.graph, this.weights, {
+        ...(intermediates ? { intermediates } : {}),
+        ...(this.backend === 'cpu' ? { cpu: { threads: this.threads, profile } } : {}),
       });
       model.catch(() => this.prepared.delete(key));
       this.prepared.set(key, model);

@@ -4,7 +4,7 @@
  * Node's `generate` on the same checkpoint, and the page's main thread never misses more than 50 ms
  * of animation frames while GPT-2 tiny generates 64 tokens.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserMissing } from '../../packages/backends/test/browser-session.ts';
 import { backendRequired } from '../../packages/backends/test/require-backend.ts';
+import { codeBlocks, readmeSection } from '../readme.ts';
 import { buildExample } from './build.ts';
 import { serveExample } from './serve.ts';
 
@@ -30,7 +31,7 @@ describe.skipIf(Boolean(missing))('examples/browser-generate in Chromium', { tim
   let url: string;
   const dir = mkdtempSync(join(tmpdir(), 'loom-browser-generate-'));
   beforeAll(async () => {
-    const served = await serveExample(await buildExample(join(dir, 'site')));
+    const served = await serveExample(await buildExample(join(dir, 'site'), { 'readme-usage': fileURLToPath(new URL('./readme-usage.ts', import.meta.url)) }));
     url = served.url;
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu'] });
     close = async () => {
@@ -117,7 +118,35 @@ describe.skipIf(Boolean(missing))('examples/browser-generate in Chromium', { tim
     await page.fill('#prompt', '');
     await page.click('#generate');
     await page.waitForSelector('#status[data-done=error]');
-    expect(await page.textContent('#status')).toMatch(/^error: /);
+    // the Worker's error keeps its class's name through the minified bundle
+    expect(await page.textContent('#status')).toMatch(/^error: ModelInputError: prompt 1 is empty/);
+    await page.close();
+  });
+
+  it("README's In the browser section: its Worker script is loom-worker.ts, its usage readme-usage.ts, which runs as written", async () => {
+    const section = readmeSection('In the browser');
+    const [worker, usage] = codeBlocks(section, 'ts');
+    expect(worker).toBe(readFileSync(new URL('./loom-worker.ts', import.meta.url), 'utf8'));
+    const file = readFileSync(new URL('./readme-usage.ts', import.meta.url), 'utf8').split('\n');
+    const body = file.slice(file.findIndex((l) => l.startsWith('export async function')) + 1, file.lastIndexOf('  return ids;')).map((l) => l.slice(2));
+    const importLine = file.find((l) => l.startsWith('import '))!;
+    expect(usage).toBe([importLine, '', ...body].join('\n') + '\n');
+    expect(codeBlocks(section, 'sh')[0]).toMatch(/^npx tsx examples\/browser-generate\/build\.ts .*\nnpx tsx examples\/browser-generate\/serve\.ts --port 8080/);
+    // run it: the llama fixture with a word-level tokenizer, the files as a page gets them from an <input>
+    const vocab = Object.fromEntries(Array.from({ length: 256 }, (_, k) => [`t${k}`, k]));
+    const tokenizer = JSON.stringify({ version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null, pre_tokenizer: { type: 'Whitespace' }, post_processor: null, decoder: { type: 'WordPiece', prefix: '##', cleanup: true }, model: { type: 'WordLevel', vocab, unk_token: 't0' } });
+    const page = await browser.newPage();
+    await page.goto(url);
+    // a string, so that vitest leaves its import() alone
+    await page.evaluate("import('/readme-usage.js').then((m) => { window.readmeUsage = m.readmeUsage; })");
+    const ids = await page.evaluate(async ([tok, config, weights]) => {
+      const { readmeUsage } = window as unknown as { readmeUsage(t: File, c: File, w: File, o: HTMLElement): Promise<number[]> };
+      return readmeUsage(new File([tok], 'tokenizer.json'), new File([config], 'config.json'), new File([Uint8Array.from(weights)], 'model.safetensors'), document.createElement('pre'));
+    }, [tokenizer, readFileSync(LLAMA.config, 'utf8'), Array.from(readFileSync(LLAMA.weights))] as const);
+    // 'Hello' is no word of this vocabulary: unk_token t0 stands for it; q8 weights, so ids only checked for range and count
+    expect(ids.length).toBeGreaterThan(0);
+    expect(ids.length).toBeLessThanOrEqual(32);
+    expect(ids.every((id) => Number.isInteger(id) && id >= 0 && id < 256)).toBe(true);
     await page.close();
   });
 });

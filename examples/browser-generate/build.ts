@@ -12,11 +12,11 @@ import { build } from 'esbuild';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
-/** Writes the page into `out`; returns the folder. */
-export async function buildExample(out = here('./dist')): Promise<string> {
+/** Writes the page into `out` (with `extra` entry points beside it); returns the folder. */
+export async function buildExample(out = here('./dist'), extra: Record<string, string> = {}): Promise<string> {
   mkdirSync(out, { recursive: true });
   await build({
-    entryPoints: { main: here('./main.ts'), 'loom-worker': here('./loom-worker.ts') },
+    entryPoints: { main: here('./main.ts'), 'loom-worker': here('./loom-worker.ts'), ...extra },
     ...browserBundleOptions,
     outdir: out,
     minify: true,

@@ -1,4 +1,3 @@
-/** The Worker's script: serves the page's WorkerRuntime (models on any backend, generation). */
+// loom-worker.ts
 import { serveModelWorker } from '@loom/models/worker/serve';
-
 serveModelWorker();

@@ -108,7 +108,7 @@ async function generateText(): Promise<void> {
     status.dataset['done'] = 'true';
   } catch (e) {
     output.className = 'error';
-    status.textContent = `error: ${(e as Error).message}`;
+    status.textContent = `error: ${(e as Error).name}: ${(e as Error).message}`;
     status.dataset['done'] = 'error';
   } finally {
     generate.disabled = false;

@@ -20,6 +20,9 @@ export async function buildExample(out = here('./dist'), extra: Record<string, s
     ...browserBundleOptions,
     outdir: out,
     minify: true,
+    // the Worker's errors reach the page by their class's name, which minifying would shorten (keepNames
+    // wraps functions in __name(); a library that sends a function's source to a Worker would break)
+    keepNames: true,
     sourcemap: true,
     logLevel: 'warning',
   });

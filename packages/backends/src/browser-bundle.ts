@@ -4,13 +4,11 @@
  * the Node-only headless-gl context for its browser twin, gpu.js resolves to its browser build), and
  * `webgpu` (Dawn, native, Node only) left out, since in a browser the backend takes `navigator.gpu`.
  */
-export const browserBundleOptions: { bundle: true; format: 'esm'; platform: 'browser'; target: string; external: string[]; keepNames: true } = {
+export const browserBundleOptions: { bundle: true; format: 'esm'; platform: 'browser'; target: string; external: string[] } = {
   bundle: true,
   format: 'esm',
   platform: 'browser',
   target: 'es2022',
   // node:* only behind Node checks (a minifier folds `node:${'os'}` into a path it would then try to resolve)
   external: ['webgpu', 'node:*'],
-  // error classes keep their names when minified (a Worker's errors reach the page by name)
-  keepNames: true,
 };

@@ -12,20 +12,7 @@ import { KvCacheDecoder } from '../../packages/models/src/decoding/kv-cache-deco
 import { buildGpt2 } from '../../packages/models/src/gpt2/model.ts';
 import type { Gpt2Config } from '../../packages/models/src/gpt2/config.ts';
 import { gpt2CachedPlans } from '../../packages/models/src/runners/causal-lm-runner.ts';
-
-type Runs = { reps: number; warmups?: number };
-
-async function median(work: () => Promise<unknown> | unknown, { reps, warmups = 1 }: Runs): Promise<number> {
-  for (let i = 0; i < warmups; i++) await work();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const start = performance.now();
-    await work();
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1]!;
-}
+import { median, medianRuns } from '../timing.ts';
 
 function random(n: number, seed: number): Float32Array {
   let s = seed;
@@ -41,7 +28,7 @@ async function loomMatmul(n: number, backend: string, threads: number, reps: num
   const model = await LOOM[backend]!.prepare(graph, new Map([['w', { dtype: 'f32', shape: [n, n], data: random(n * n, 2) } as NDArray]]), { cpu: { threads } });
   const feeds = { a: { dtype: 'f32' as const, shape: [n, n], data: random(n * n, 1) } };
   try {
-    return await median(() => model.run(feeds), { reps });
+    return await medianRuns(() => model.run(feeds), { reps });
   } finally {
     model.dispose();
   }
@@ -65,7 +52,7 @@ async function tfjsMatmul(n: number, backend: 'wasm' | 'webgl', threads: number,
   const a = tf.tensor2d(random(n * n, 1), [n, n]);
   const w = tf.tensor2d(random(n * n, 2), [n, n]);
   try {
-    const ms = await median(async () => {
+    const ms = await medianRuns(async () => {
       const c = tf.matMul(a, w);
       await c.data();
       c.dispose();
@@ -102,7 +89,7 @@ async function ortMatmul(n: number, threads: number, reps: number): Promise<numb
   const session = await o.InferenceSession.create(await bytes(`/onnx/matmul-${n}.onnx`), { executionProviders: ['wasm'], graphOptimizationLevel: 'all', executionMode: 'sequential' });
   const feeds = { A: new o.Tensor('float32', random(n * n, 1), [n, n]), B: new o.Tensor('float32', random(n * n, 2), [n, n]) };
   try {
-    return await median(() => session.run(feeds), { reps });
+    return await medianRuns(() => session.run(feeds), { reps });
   } finally {
     await session.release();
   }
@@ -124,7 +111,7 @@ async function jaxMatmul(n: number, reps: number): Promise<number> {
   const a = np.array(random(n * n, 1), { shape: [n, n] });
   const w = np.array(random(n * n, 2), { shape: [n, n] });
   try {
-    return await median(async () => {
+    return await medianRuns(async () => {
       const c = np.matmul(a.ref, w.ref);
       await c.data();
     }, { reps });
@@ -149,7 +136,7 @@ async function loomGpt2Prefill(seq: number, threads: number, reps: number): Prom
   const model = await cpuBackend.prepare(buildGpt2(cfg), weights, { cpu: { threads } });
   const feeds = { input_ids: { dtype: 'i32' as const, shape: [1, seq], data: Int32Array.from(ids(seq, cfg.vocabSize)) } };
   try {
-    return await median(() => model.run(feeds), { reps });
+    return await medianRuns(() => model.run(feeds), { reps });
   } finally {
     model.dispose();
   }
@@ -173,8 +160,7 @@ async function loomGpt2Decode(steps: number, threads: number, rounds: number): P
   } finally {
     await decoder.dispose();
   }
-  perStep.sort((a, b) => a - b);
-  return 1000 / perStep[perStep.length >> 1]!;
+  return 1000 / median(perStep);
 }
 
 async function ortGpt2Prefill(seq: number, threads: number, reps: number): Promise<number> {
@@ -184,7 +170,7 @@ async function ortGpt2Prefill(seq: number, threads: number, reps: number): Promi
   // Loom's export keeps the graph's i32 ids
   const feeds = { input_ids: new o.Tensor('int32', Int32Array.from(ids(seq, cfg.vocabSize)), [1, seq]) };
   try {
-    return await median(() => session.run(feeds), { reps });
+    return await medianRuns(() => session.run(feeds), { reps });
   } finally {
     await session.release();
   }
@@ -214,8 +200,7 @@ async function ortGpt2Decode(steps: number, threads: number, rounds: number): Pr
   } finally {
     await session.release();
   }
-  perStep.sort((a, b) => a - b);
-  return 1000 / perStep[perStep.length >> 1]!;
+  return 1000 / median(perStep);
 }
 
 const bench = {

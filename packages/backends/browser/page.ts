@@ -125,6 +125,22 @@ const api = {
   disposeWorker,
   /** The webgl backend's context in the Worker, described. */
   webglInWorker: (): Promise<string> => inWorker().task('webgl.describe', {}) as Promise<string>,
+  /** Reads 3 values of a 1000-value stream and breaks; then what the task had counted when it stopped, and a whole stream of 5. */
+  streamAndBreak: async (): Promise<{ read: number[]; counted: number; again: number[] }> => {
+    const read: number[] = [];
+    for await (const v of inWorker().stream('count', { n: 1000 })) {
+      read.push(v as number);
+      if (read.length === 3) break;
+    }
+    // the cancel travels after the break; the task stops at its next emit
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const counted = (await inWorker().task('count.last', {})) as number;
+    const again: number[] = [];
+    for await (const v of inWorker().stream('count', { n: 5 })) again.push(v as number);
+    return { read, counted, again };
+  },
+  /** A runtime on a Worker whose script is not there: the error its first request gives. */
+  missingWorker: (): Promise<string> => new WorkerRuntime(new Worker('./no-such-worker.js', { type: 'module' })).task('count', { n: 1 }).then(() => 'answered', (e: Error) => `${e.name}: ${e.message}`),
   /** A task the Worker does not serve: the error it gives. */
   unknownTask: (): Promise<string> => inWorker().task('no-such-task', {}).then(() => 'answered', (e: Error) => `${e.name}: ${e.message}`),
   adapter,

@@ -58,11 +58,20 @@ describe.skipIf(Boolean(missing))('WorkerRuntime in headless Chromium', { timeou
   });
 
   it("the Worker's errors reach the page with their names; an index out of range names the table, the index and its position", async () => {
-    expect(await session.page.evaluate(() => window.loom.unknownTask())).toBe("WorkerTaskError: this Worker has no task 'no-such-task' (it serves: webgl.describe)");
+    expect(await session.page.evaluate(() => window.loom.unknownTask())).toBe("WorkerTaskError: this Worker has no task 'no-such-task' (it serves: webgl.describe, count, count.last)");
     const graphJson = await session.page.evaluate(() => window.loom.smallTransformerBlock());
     const weights = Object.fromEntries(graphParams(graphFromJson(graphJson)).map((p) => [nodeName(p)!, json(randomF32(p.type.shape as number[], rng(1)))]));
     const bad = await session.page.evaluate(([g, w]) => window.loom.runInWorker(g, { ids: { dtype: 'i32', shape: [1, 2], data: [1, 99] } }, w, 'cpu', { cpu: { threads: 1 } }).then(() => 'ran', (e: Error) => `${e.name}: ${e.message}`), [graphJson, weights] as const);
     expect(bad).toMatch(/^LoomError: gather from 'emb': index 99 at position 1 is outside its 20 rows/);
+  });
+
+  it('a stream the page stops reading is cancelled in the Worker, which goes on serving; a Worker that cannot start is an error', async () => {
+    const { read, counted, again } = await session.page.evaluate(() => window.loom.streamAndBreak());
+    expect(read).toEqual([0, 1, 2]);
+    expect(counted).toBeGreaterThanOrEqual(3);
+    expect(counted).toBeLessThan(1000);
+    expect(again).toEqual([0, 1, 2, 3, 4]);
+    expect(await session.page.evaluate(() => window.loom.missingWorker())).toMatch(/^WorkerError: the Loom Worker failed: /);
   });
 
   it('dispose ends the Worker: a pending request and a later one reject, saying so', async () => {

@@ -108,12 +108,17 @@ export async function quantizedSuite(name: BackendName): Promise<void> {
         // the rows are float32 already: both round them to the same integers, so only float32 sums differ
         expect(compare(got['y']!, want['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows`).toBeLessThanOrEqual(1);
         if (name !== 'cpu' || bits !== 4) continue;
-        // the cpu's other integer layout for 4 bits (quads: relaxed SIMD's i8 x i7 dot, here spelled in plain SIMD)
-        const quads = await cpuBackend.prepare(graph, weights, { weightStore: store, cpu: { smallProduct: 0, simd: 'plain', quadsLayout: true } });
-        try {
-          expect(compare((await quads.run(feeds))['y']!, want['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows, quads layout`).toBeLessThanOrEqual(1);
-        } finally {
-          quads.dispose();
+        // the cpu's other integer layout for 4 bits (quads: relaxed SIMD's i8 x i7 dot, here spelled in plain
+        // SIMD and in relaxed SIMD where the engine has it), in groups of an even and an odd number of quads
+        for (const [group, simd] of [[16, 'plain'], [12, 'plain'], [16, 'auto'], [12, 'auto']] as const) {
+          const grouped = { ...store, group };
+          const reference = await run(referenceBackend, graph, feeds, weights, grouped);
+          const quads = await cpuBackend.prepare(graph, weights, { weightStore: grouped, cpu: { smallProduct: 0, simd, quadsLayout: true } });
+          try {
+            expect(compare((await quads.run(feeds))['y']!, reference['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows, quads layout, groups of ${group}, ${simd} SIMD`).toBeLessThanOrEqual(1);
+          } finally {
+            quads.dispose();
+          }
         }
       }
     });

@@ -91,6 +91,39 @@ describe.skipIf(Boolean(missing))('examples/browser-generate in Chromium', { tim
     await page.close();
   });
 
+  it('stop cancels the generation in the Worker (a cpu run never yields, the task yields between tokens): the next one starts at once', async () => {
+    const page = await browser.newPage();
+    await page.goto(url);
+    const full = await generateOnPage(page, { ...GPT2, prompt: PROMPT.join(', '), tokens: 120, toTheEnd: true });
+    const fullMs = 1000 * Number(/in ([\d.]+) s/.exec(full.status)![1]);
+    expect(full.ids.length).toBe(120);
+    await page.click('#generate');
+    await page.waitForFunction(() => (document.getElementById('output')?.dataset['ids'] ?? '').split(',').length >= 3);
+    await page.click('#stop');
+    const stopped = Date.now();
+    await page.waitForSelector('#status[data-done]');
+    expect(await page.textContent('#status')).toMatch(/, stopped$/);
+    // the next generation waits for nothing the Worker is still doing
+    await page.fill('#tokens', '1');
+    await page.click('#generate');
+    await page.waitForSelector('#status[data-done]');
+    const afterStop = Date.now() - stopped;
+    console.log(`browser-generate: 120 tokens took ${fullMs.toFixed(0)} ms; stop and a 1-token generation ${afterStop} ms`);
+    expect(afterStop).toBeLessThan(fullMs / 2);
+    await page.close();
+  });
+
+  it('the static server answers a malformed path with 400 and nothing outside its folder', async () => {
+    const relative = await serveExample('./examples/browser-generate');
+    try {
+      expect((await fetch(`${relative.url}index.html`)).status).toBe(200);
+      expect((await fetch(`${relative.url}%`)).status).toBe(400);
+      expect((await fetch(`${relative.url}..%2f..%2fpackage.json`)).status).toBe(403);
+    } finally {
+      await new Promise((resolve) => relative.server.close(resolve));
+    }
+  });
+
   it('a Llama-style checkpoint with a tokenizer.json: the prompt as text, the decoded text streamed; webgpu and webgl in the Worker too', async () => {
     // a word-level tokenizer over the fixture's 256 ids: token k is "t<k>"
     const vocab = Object.fromEntries(Array.from({ length: 256 }, (_, k) => [`t${k}`, k]));

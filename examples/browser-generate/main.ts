@@ -43,10 +43,18 @@ async function model(): Promise<RemoteCausalLm> {
   return lm;
 }
 
-/** The tokenizer.json picked, loaded in the Worker (it is checked there, and the page stays small). */
+let loadedTokenizer: { key: string; tokenizer: RemoteTokenizer } | undefined;
+
+/** The tokenizer.json picked, loaded in the Worker (it is checked there, and the page stays small); again only when another file is picked. */
 async function tokenizer(): Promise<RemoteTokenizer | undefined> {
   const file = $<HTMLInputElement>('tokenizer').files?.[0];
-  return file ? RemoteTokenizer.load(runtime, await file.text(), file.name) : undefined;
+  const key = file ? `${file.name}:${file.size}:${file.lastModified}` : '';
+  if (loadedTokenizer?.key === key) return loadedTokenizer.tokenizer;
+  await loadedTokenizer?.tokenizer.dispose();
+  loadedTokenizer = undefined;
+  if (!file) return undefined;
+  loadedTokenizer = { key, tokenizer: await RemoteTokenizer.load(runtime, await file.text(), file.name) };
+  return loadedTokenizer.tokenizer;
 }
 
 /** The prompt as ids: through the tokenizer, or comma-separated ids without one. */

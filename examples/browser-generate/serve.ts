@@ -11,7 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize } from 'node:path';
+import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.map': 'application/json' };
@@ -19,10 +19,17 @@ export const ISOLATION_HEADERS = { 'cross-origin-opener-policy': 'same-origin', 
 
 /** A static server of `dir` on 127.0.0.1 (files under it only), cross-origin isolated. */
 export async function serveExample(dir: string, port = 0): Promise<{ server: Server; url: string }> {
+  const root = resolve(dir);
   const server = createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
-    const file = join(dir, path.endsWith('/') ? `${path}index.html` : path);
-    if (!file.startsWith(dir)) return void res.writeHead(403).end();
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    } catch {
+      return void res.writeHead(400).end('bad path');
+    }
+    const file = resolve(root, `.${path.endsWith('/') ? `${path}index.html` : path}`);
+    // nothing outside the folder
+    if (!file.startsWith(root + sep)) return void res.writeHead(403).end();
     readFile(file).then(
       (body) => res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', ...ISOLATION_HEADERS }).end(body),
       () => res.writeHead(404).end(),

@@ -141,6 +141,17 @@ const api = {
   },
   /** A runtime on a Worker whose script is not there: the error its first request gives. */
   missingWorker: (): Promise<string> => new WorkerRuntime(new Worker('./no-such-worker.js', { type: 'module' })).task('count', { n: 1 }).then(() => 'answered', (e: Error) => `${e.name}: ${e.message}`),
+  /** Uploads weights, prepares from them, releases them: a prepare afterwards, and a second release, say what is gone. */
+  releasedWeights: async (graphJson: string, weights: Record<string, JsonTensor>): Promise<string[]> => {
+    const runtime = inWorker();
+    const uploaded = await runtime.uploadWeights(new Map(Object.entries(weights).map(([k, v]) => [k, toNd(v)])));
+    const model = await runtime.prepare('cpu', graphFromJson(graphJson), uploaded, { cpu: { threads: 1 } });
+    await runtime.releaseWeights(uploaded);
+    const after = await runtime.prepare('cpu', graphFromJson(graphJson), uploaded, { cpu: { threads: 1 } }).then(() => 'prepared', (e: Error) => `${e.name}: ${e.message}`);
+    const again = await runtime.releaseWeights(uploaded).then(() => 'released', (e: Error) => `${e.name}: ${e.message}`);
+    await model.dispose();
+    return [after, again];
+  },
   /** A task the Worker does not serve: the error it gives. */
   unknownTask: (): Promise<string> => inWorker().task('no-such-task', {}).then(() => 'answered', (e: Error) => `${e.name}: ${e.message}`),
   adapter,

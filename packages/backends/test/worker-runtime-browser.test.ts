@@ -74,6 +74,14 @@ describe.skipIf(Boolean(missing))('WorkerRuntime in headless Chromium', { timeou
     expect(await session.page.evaluate(() => window.loom.missingWorker())).toMatch(/^WorkerError: the Loom Worker failed: /);
   });
 
+  it('uploaded weights serve several prepares until released; then a prepare from them names what is gone', async () => {
+    const graphJson = await session.page.evaluate(() => window.loom.smallTransformerBlock());
+    const weights = Object.fromEntries(graphParams(graphFromJson(graphJson)).map((p) => [nodeName(p)!, json(randomF32(p.type.shape as number[], rng(3)))]));
+    const [after, again] = await session.page.evaluate(([g, w]) => window.loom.releasedWeights(g, w), [graphJson, weights] as const);
+    expect(after).toMatch(/^WorkerTaskError: no weights \d+ in this Worker$/);
+    expect(again).toMatch(/^WorkerTaskError: no weights \d+ in this Worker$/);
+  });
+
   it('dispose ends the Worker: a pending request and a later one reject, saying so', async () => {
     expect(await session.page.evaluate(() => window.loom.disposeWorker())).toEqual({ pending: 'the Loom Worker was disposed', after: 'the Loom Worker was disposed' });
     expect(session.pageErrors).toEqual([]);

@@ -61,6 +61,9 @@ export function serveWorker(tasks: Readonly<Record<string, WorkerTask>> = {}): v
         weightSets.set(id, new Map(Object.entries(request.weights)));
         return reply({ id: request.id, kind: 'result', value: id });
       }
+      case 'release-weights':
+        if (!weightSets.delete(request.weights)) throw new WorkerTaskError(`no weights ${request.weights} in this Worker`);
+        return reply({ id: request.id, kind: 'result', value: undefined });
       case 'prepare': {
         const backend = await getBackend(request.backend);
         const weights = typeof request.weights === 'number' ? weightSets.get(request.weights) : new Map(Object.entries(request.weights));
@@ -74,7 +77,9 @@ export function serveWorker(tasks: Readonly<Record<string, WorkerTask>> = {}): v
         return reply({ id: request.id, kind: 'result', value: await kernelTimes(modelOf(request.model), request.feeds) });
       case 'run': {
         const outputs: Record<string, NDArray> = await modelOf(request.model).run(request.feeds);
-        return reply({ id: request.id, kind: 'result', value: outputs }, buffersOf(Object.values(outputs)));
+        // an output that is a weight's own array (a graph returning a param) is copied, not moved away
+        const kept = new Set([...weightSets.values()].flatMap((set) => buffersOf(set.values())));
+        return reply({ id: request.id, kind: 'result', value: outputs }, buffersOf(Object.values(outputs)).filter((b) => !kept.has(b)));
       }
       case 'dispose':
         modelOf(request.model).dispose();

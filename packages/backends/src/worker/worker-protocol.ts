@@ -12,6 +12,7 @@ export type WorkerPrepareOptions = Omit<PrepareOptions, 'state'>;
 
 export type WorkerRequest =
   | { readonly id: number; readonly kind: 'weights'; readonly weights: Readonly<Record<string, NDArray>> }
+  | { readonly id: number; readonly kind: 'release-weights'; readonly weights: number }
   | { readonly id: number; readonly kind: 'prepare'; readonly backend: BackendName; readonly graph: string; readonly weights: Readonly<Record<string, NDArray>> | number; readonly options: WorkerPrepareOptions }
   | { readonly id: number; readonly kind: 'run'; readonly model: number; readonly feeds: Readonly<Record<string, NDArray>> }
   | { readonly id: number; readonly kind: 'profile'; readonly model: number; readonly feeds: Readonly<Record<string, NDArray>> }

@@ -60,12 +60,21 @@ export class WorkerRuntime {
 
   constructor(private readonly worker: WorkerLike) {
     worker.onmessage = (event: MessageEvent<WorkerReply>) => this.receive(event.data);
-    worker.onerror = (event: ErrorEvent) => this.end(new WorkerError('WorkerError', `the Loom Worker failed: ${event.message || 'it could not start (is its script served, and does it call serveWorker?)'}`));
+    // an error nothing in the Worker handled: the Worker's state is unknown, so it ends
+    worker.onerror = (event: ErrorEvent) => {
+      worker.terminate();
+      this.end(new WorkerError('WorkerError', `the Loom Worker failed: ${event.message || 'it could not start (is its script served, and does it call serveWorker?)'}`));
+    };
   }
 
   /** Sends weights to the Worker once, for several prepares; `transfer` moves their buffers instead of copying them. */
   async uploadWeights(weights: Weights, transfer = false): Promise<RemoteWeights> {
     return { id: (await this.request({ kind: 'weights', weights: Object.fromEntries(weights) }, transfer ? buffersOf(weights.values()) : [])) as number };
+  }
+
+  /** Frees uploaded weights in the Worker (models prepared from them keep what they packed or uploaded). */
+  async releaseWeights(weights: RemoteWeights): Promise<void> {
+    await this.request({ kind: 'release-weights', weights: weights.id });
   }
 
   /** Prepares `graph` on `backend` inside the Worker, with weights given (copied, or moved with `transferWeights`) or uploaded before. */
@@ -95,11 +104,13 @@ export class WorkerRuntime {
     const queue: unknown[] = [];
     let wake: (() => void) | undefined;
     let finished: { value: unknown } | { error: Error } | undefined;
-    const id = this.nextId;
-    void this.request({ kind: 'task', task: name, args }, transfer, (value) => {
+    let reading = true;
+    const { id, reply } = this.send({ kind: 'task', task: name, args }, transfer, (value) => {
+      if (!reading) return; // values still on their way after a cancel
       queue.push(value);
       wake?.();
-    }).then(
+    });
+    void reply.then(
       (value) => ((finished = { value }), wake?.()),
       (error: Error) => ((finished = { error }), wake?.()),
     );
@@ -117,6 +128,7 @@ export class WorkerRuntime {
         wake = undefined;
       }
     } finally {
+      reading = false;
       if (!finished && !this.ended) void this.request({ kind: 'cancel', task: id }).catch(() => {});
     }
   }
@@ -127,10 +139,15 @@ export class WorkerRuntime {
     this.end(new WorkerError('WorkerError', 'the Loom Worker was disposed'));
   }
 
-  private request(request: Request, transfer: Transferable[] = [], onValue?: (value: unknown) => void): Promise<unknown> {
-    if (this.ended) return Promise.reject(this.ended);
+  private request(request: Request, transfer: Transferable[] = []): Promise<unknown> {
+    return this.send(request, transfer).reply;
+  }
+
+  /** Posts a request; its id (a stream cancels by it) and its answer. */
+  private send(request: Request, transfer: Transferable[] = [], onValue?: (value: unknown) => void): { id: number; reply: Promise<unknown> } {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    if (this.ended) return { id, reply: Promise.reject(this.ended) };
+    const reply = new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, ...(onValue ? { onValue } : {}) });
       try {
         this.worker.postMessage({ ...request, id }, transfer);
@@ -139,6 +156,7 @@ export class WorkerRuntime {
         reject(e as Error);
       }
     });
+    return { id, reply };
   }
 
   private receive(reply: WorkerReply): void {

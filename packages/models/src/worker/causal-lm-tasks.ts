@@ -1,13 +1,15 @@
 /**
  * The tasks a Loom Worker runs for causal language models (GPT-2, the Llama family): load one from
  * a Hugging Face config.json and safetensors bytes, generate from it with each token sent to the
- * page as it is chosen, and dispose of it. Registered by serveModelWorker (serve-model-worker.ts);
+ * page as it is chosen, and dispose of it. Registered by serveModelWorker (serve.ts);
  * the page calls them through RemoteCausalLm (remote-causal-lm.ts).
  */
 import { defaultMaxMemory, getBackend, type BackendName } from '@loom/backends';
 import type { TaskContext, WorkerPrepareOptions, WorkerTask } from '@loom/backends/worker';
 import { readSafetensors } from '@loom/graph';
+import type { CausalLm } from '../decoding/causal-lm.ts';
 import { generate, type GenerateOptions } from '../decoding/generate.ts';
+import type { StepDecoder } from '../decoding/step.ts';
 import { ModelInputError } from '../errors.ts';
 import { familyOf, parseChecked } from '../families/registry.ts';
 import { CausalLmRunner } from '../runners/causal-lm-runner.ts';
@@ -62,10 +64,43 @@ async function load(args: LoadCausalLmArgs, context: TaskContext): Promise<Loade
   return { id, family: runner.family, vocabSize: runner.vocabSize, maxPositions: runner.maxPositions, eosTokenId: runner.eosTokenId };
 }
 
+/** A turn of the Worker's event loop (a message to itself: no timer clamping). */
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
+/**
+ * The model with a turn of the event loop before each decoding step: a cpu run never yields, so
+ * without it the page's cancel would only be read after the last token.
+ */
+function yieldingBetweenSteps(model: CausalLmRunner): CausalLm {
+  const yielding: CausalLm = Object.create(model) as CausalLm;
+  yielding.decoder = (kvCache: boolean): StepDecoder => {
+    const inner = model.decoder(kvCache);
+    return {
+      prefill: (prefixes) => inner.prefill(prefixes),
+      step: async (tokens) => {
+        await nextTask();
+        return inner.step(tokens);
+      },
+      ...(inner.reorder ? { reorder: (order: readonly number[]) => inner.reorder!(order) } : {}),
+      ...(inner.dispose ? { dispose: () => inner.dispose!() } : {}),
+    };
+  };
+  return yielding;
+}
+
 async function generateTokens(args: GenerateArgs, context: TaskContext): Promise<number> {
   let count = 0;
   try {
-    await generate(modelOf(context, args.id), [args.prompt], {
+    await generate(yieldingBetweenSteps(modelOf(context, args.id)), [args.prompt], {
       ...args.options,
       onToken: (_row, token) => {
         if (context.signal.aborted) throw new GenerationCancelled();
@@ -80,8 +115,9 @@ async function generateTokens(args: GenerateArgs, context: TaskContext): Promise
 }
 
 async function dispose(args: { id: string }, context: TaskContext): Promise<void> {
-  modelOf(context, args.id);
+  const model = modelOf(context, args.id);
   context.store.delete(args.id);
+  await model.dispose();
 }
 
 /** The tasks by name. */

@@ -19,4 +19,9 @@ export class RemoteTokenizer {
   decode(ids: readonly number[]): Promise<string> {
     return this.runtime.task('tokenizer.decode', { id: this.id, ids: [...ids] }) as Promise<string>;
   }
+
+  /** Frees the tokenizer in the Worker. */
+  async dispose(): Promise<void> {
+    await this.runtime.task('tokenizer.dispose', { id: this.id });
+  }
 }

@@ -1,6 +1,6 @@
 /**
  * The tasks a Loom Worker runs for tokenizers: load a Hugging Face tokenizer.json (checked as the
- * CLI checks it, its regular expressions included), encode text, decode ids. In the Worker, so the
+ * CLI checks it, its regular expressions included), encode text, decode ids, dispose. In the Worker, so the
  * page carries neither the tokenizer nor its checks.
  */
 import type { TaskContext, WorkerTask } from '@loom/backends/worker';
@@ -31,4 +31,8 @@ export const TOKENIZER_TASKS: Readonly<Record<string, WorkerTask>> = {
   }) as WorkerTask,
   'tokenizer.encode': (async (args: { id: string; text: string }, context: TaskContext) => tokenizerOf(context, args.id).encode(args.text)) as WorkerTask,
   'tokenizer.decode': (async (args: { id: string; ids: number[] }, context: TaskContext) => tokenizerOf(context, args.id).decode(args.ids)) as WorkerTask,
+  'tokenizer.dispose': (async (args: { id: string }, context: TaskContext) => {
+    tokenizerOf(context, args.id);
+    context.store.delete(args.id);
+  }) as WorkerTask,
 };

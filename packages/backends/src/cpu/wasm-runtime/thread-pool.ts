@@ -18,8 +18,10 @@ import { StallGuard } from './stall-guard.ts';
  * that wakes late can never take a chunk of a job other than the one it read; it reads the job's
  * arguments only after a claim succeeds, when the caller cannot yet have moved on. The caller stays
  * synchronous, so the generated kernels need no async plumbing. A StallGuard pauses the workers
- * while waiting for them costs more than they bring (stall-guard.ts). Workers are unref'd: an idle pool
- * never keeps a process alive.
+ * while waiting for them costs more than they bring (stall-guard.ts). In Node the workers are
+ * worker_threads, unref'd (an idle pool never keeps a process alive); in a browser they are Workers
+ * made from a Blob URL that wait with Atomics.waitAsync (BROWSER_WORKER_SOURCE), and a caller on a
+ * page's main thread, where Atomics.wait is refused, spins instead.
  */
 const MAX_ARGS = 32;
 
@@ -128,7 +130,7 @@ self.onmessage = async (start) => {
     if (seen < 0) break;
     // the module of this job (or of a later one) may still be on its way
     while (!kernels[c[${MODULE}]]) await new Promise((resolve) => setTimeout(resolve, 0));
-    runChunks(c, claim, (i) => kernels[i], names, me, () => {});
+    runChunks(c, claim, (i) => kernels[i], names, me, () => {}, (i) => Boolean(kernels[i]));
   }
   self.close();
 };
@@ -137,16 +139,24 @@ self.onmessage = async (start) => {
 /** How long a browser worker may take to start before the pool gives up on it. */
 const START_MS = 30_000;
 
-/** Resolves when a browser worker has instantiated its kernels; rejects, naming it, when it fails or takes too long. */
-function workerStarted(worker: Worker, index: number): Promise<void> {
+/**
+ * Resolves when a browser worker has instantiated its kernels; rejects, naming it, when it fails or
+ * takes too long. A failure after that (a module it could not instantiate) goes to `broke`, kept
+ * from the page's own error handlers: the pool refuses its next job with it.
+ */
+function workerStarted(worker: Worker, index: number, broke: (message: string) => void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
+    let up = false;
     const timer = setTimeout(() => reject(new ThreadPoolError(`cpu: worker thread ${index} did not start within ${START_MS / 1000} s`)), START_MS);
     worker.onmessage = (e: MessageEvent) => {
       if (e.data !== 'ready') return;
       clearTimeout(timer);
+      up = true;
       resolve();
     };
     worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      if (up) return broke(`cpu: worker thread ${index} failed: ${e.message || 'no message'}`);
       clearTimeout(timer);
       reject(new ThreadPoolError(`cpu: worker thread ${index} failed to start (${e.message || 'no message'}); a Content-Security-Policy must allow Blob workers (worker-src blob:)`));
     };
@@ -165,9 +175,10 @@ function mayBlock(): boolean {
 
 /** Why a browser page cannot run worker threads ('' when it can): they need a cross-origin isolated page. */
 export function browserThreadsUnavailable(threads: number): string {
-  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true && typeof (Atomics as { waitAsync?: unknown }).waitAsync === 'function') return '';
-  const why = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true ? 'this browser has no Atomics.waitAsync' : 'this page is not cross-origin isolated, so it has no SharedArrayBuffer';
-  return `cpu: ${threads} threads in a browser run as Workers on a SharedArrayBuffer, but ${why}: serve the page with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (or credentialless)`;
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  if (!isolated) return `cpu: ${threads} threads in a browser run as Workers on a SharedArrayBuffer, but this page is not cross-origin isolated, so it has none: serve the page with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (or credentialless)`;
+  if (typeof (Atomics as { waitAsync?: unknown }).waitAsync !== 'function') return `cpu: ${threads} threads in a browser need Atomics.waitAsync, which this browser lacks: ask for threads: 1`;
+  return '';
 }
 
 /**
@@ -175,7 +186,7 @@ export function browserThreadsUnavailable(threads: number): string {
  * a failing chunk calls `fail`. Returns how many chunks this thread ran. Shared by the caller and the workers (its text is embedded in their
  * source), so it uses only its arguments and the slot numbers written out below.
  */
-function runChunks(c: Int32Array, claim: BigInt64Array, moduleAt: (index: number) => Record<string, (...a: number[]) => void>, names: readonly string[], me: number, fail: (e: unknown) => void): number {
+function runChunks(c: Int32Array, claim: BigInt64Array, moduleAt: (index: number) => Record<string, (...a: number[]) => void>, names: readonly string[], me: number, fail: (e: unknown) => void, has: (index: number) => boolean = () => true): number {
   let ran = 0;
   for (;;) {
     const word = Atomics.load(claim, 0);
@@ -184,6 +195,8 @@ function runChunks(c: Int32Array, claim: BigInt64Array, moduleAt: (index: number
     const [total, chunk, participants, isStatic] = [c[8]!, c[9]!, c[10]!, c[11]!];
     const chunks = Math.ceil(total / chunk);
     if (low === 0xffffffff || me >= participants) return ran; // closed while the caller rewrites it, or not one of its threads
+    // a browser worker whose copy of the job's module has not arrived yet takes no chunk of it (the others do)
+    if (!has(c[5]!)) return ran;
     // dynamic: low is the next chunk; static: low is a bit per participant that has taken its chunk
     const index = isStatic ? me : low;
     if (index >= chunks || (isStatic && low & (1 << me))) return ran;
@@ -240,6 +253,8 @@ export class ThreadPool {
   private readonly callerBlocks = mayBlock();
   /** Chunks the workers (not the caller) have run: a test's proof that the threads took part. */
   workerChunks = 0;
+  /** Why a browser worker stopped working after it started, if one did. */
+  broken: string | undefined;
   /** Pauses the workers while they hold the caller up (another process on their cores). */
   private readonly guard = new StallGuard();
 
@@ -260,16 +275,16 @@ export class ThreadPool {
       const unavailable = browserThreadsUnavailable(workers + 1);
       if (unavailable) throw new ThreadPoolError(unavailable);
       const url = URL.createObjectURL(new Blob([BROWSER_WORKER_SOURCE], { type: 'text/javascript' }));
-      const started: Promise<void>[] = [];
-      for (let w = 0; w < workers; w++) {
-        const worker = new Worker(url, { name: `loom-cpu-${w + 1}` });
-        worker.postMessage({ modules: list, memory, control: pool.control.buffer, names: NAMES, me: w + 1 });
-        pool.workers.push(worker);
-        pool.ports.push(worker);
-        started.push(workerStarted(worker, w + 1));
-      }
       // every worker up before the first job, and one that cannot start is an error here, not a pool of fewer threads
       try {
+        const started: Promise<void>[] = [];
+        for (let w = 0; w < workers; w++) {
+          const worker = new Worker(url, { name: `loom-cpu-${w + 1}` });
+          pool.workers.push(worker);
+          pool.ports.push(worker);
+          worker.postMessage({ modules: list, memory, control: pool.control.buffer, names: NAMES, me: w + 1 });
+          started.push(workerStarted(worker, w + 1, (message) => (pool.broken ??= message)));
+        }
         await Promise.all(started);
       } catch (e) {
         pool.close();
@@ -312,6 +327,7 @@ export class ThreadPool {
   dispatch(job: Job): void {
     const chunks = Math.ceil(job.total / job.chunk);
     if (chunks === 0) return;
+    if (this.broken) throw new ThreadPoolError(this.broken);
     if (job.args.length > MAX_ARGS) throw new ThreadPoolError(`cpu: kernel ${job.kernel} takes ${job.args.length} arguments, more than ${MAX_ARGS}`);
     const threads = Math.min(job.threads, this.threads);
     if (job.static && chunks > threads) throw new ThreadPoolError(`cpu: ${chunks} static chunks on ${threads} threads`);

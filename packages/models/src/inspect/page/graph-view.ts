@@ -232,7 +232,9 @@ export class GraphView {
     const members = new Map<string, DrawnNode[]>();
     for (const d of boxes) {
       const layer = layers[d.node.id];
-      if (layer !== undefined) members.set(layer, [...(members.get(layer) ?? []), d]);
+      if (layer === undefined) continue;
+      if (!members.has(layer)) members.set(layer, []);
+      members.get(layer)!.push(d);
     }
     const foldedLayer = (id: number): string | undefined => {
       const layer = layers[id];
@@ -252,7 +254,8 @@ export class GraphView {
     for (const d of boxes) {
       const layer = foldedLayer(d.node.id);
       if (layer !== undefined) {
-        folded.set(layer, [...(folded.get(layer) ?? []), d]);
+        if (!folded.has(layer)) folded.set(layer, []);
+        folded.get(layer)!.push(d);
         continue;
       }
       const width = Math.max(...d.lines.map((l) => l.length)) * CHAR_W + 16;
@@ -286,9 +289,7 @@ export class GraphView {
     for (const [name, c] of clusters) {
       const box = g.node(name) as { x: number; y: number; width: number; height: number };
       const rect = svg('g', { class: c.classes, 'data-cluster': name.slice(name.startsWith('c') ? 1 : 2) }, svg('rect', { x: box.x - box.width / 2, y: box.y - box.height / 2, width: box.width, height: box.height }), svg('text', { x: box.x - box.width / 2 + 6, y: box.y - box.height / 2 + 12, 'font-size': 11 }, c.label));
-      rect.addEventListener('click', (e) => {
-        if ((e.target as Element).closest('g.node')) return;
-        e.stopPropagation();
+      rect.addEventListener('click', () => {
         c.fold();
         this.draw();
       });

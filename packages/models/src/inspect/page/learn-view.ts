@@ -74,6 +74,8 @@ export class LearnView {
   /** The prompt of the last run, and its greedy decoding (started when that step is first shown). */
   private input: WalkthroughInput | undefined;
   private decoding: HTMLElement | undefined;
+  /** Runs so far: a decoding started by an earlier run stops when a new run begins. */
+  private runs = 0;
 
   constructor(private readonly session: Session, private readonly tokens: () => Promise<WalkthroughInput>) {
     this.element = html('section', { id: 'learn-view' }, html('div', { class: 'toolbar' }, this.prev, this.next), html('div', { class: 'learn' }, this.list, this.screen));
@@ -102,6 +104,7 @@ export class LearnView {
 
     this.input = await this.tokens();
     this.decoding = undefined;
+    this.runs++;
     const { queries, source, pieces, feeds } = this.input;
     const line = (ids: number[]) => ids.map((id) => `${pieces.get(id) ?? id} (${id})`).join('  ');
     this.tokenLine = this.session.info.family === 'seq2seq' ? `source: ${line(source)}; decoder: ${line(queries)}` : line(queries);
@@ -214,12 +217,14 @@ export class LearnView {
 
   private async decode(element: HTMLElement, body: HTMLElement, summary: HTMLElement): Promise<void> {
     const input = this.input!;
+    const run = this.runs;
     const eos = this.session.info.eos;
     const more: number[] = [];
     const texts: string[] = [];
     try {
       const model = await this.session.model(false);
       while (more.length < DECODE_STEPS && (more.length === 0 || more.at(-1) !== eos)) {
+        if (run !== this.runs) return; // the walkthrough ran again: this table is gone
         const best = topK((await model.run(input.feedsAfter(more), false))['logits']!, 1)[0]!;
         more.push(best.id);
         texts.push(await input.piece(best.id));

@@ -596,6 +596,8 @@
     (local $groups i32) (local $p i32) (local $g i32) (local $k1 i32) (local $kk i32) (local $pp i32) (local $sp i32)
     (local $w v128) (local $a v128) (local $b v128) (local $x v128) (local $y v128)
     (local $ilo v128) (local $ihi v128) (local $olo v128) (local $ohi v128) (local $xsv v128) (local $sumv v128)
+    ;; whole quads of rows per group and in all (pairsLayoutFits): the loops below step by them
+    (if (i32.and (i32.or (local.get $kp) (local.get $group)) (i32.const 3)) (then unreachable))
     (local.set $groups (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
     (local.set $p (local.get $p0))
     (block $pdone (loop $ploop
@@ -612,14 +614,22 @@
         (local.set $ilo (v128.const i32x4 0 0 0 0)) (local.set $ihi (v128.const i32x4 0 0 0 0))
         (if (i32.eq (local.get $bits) (i32.const 8))
           (then
+            ;; two pairs of rows a turn (32 bytes): groups and kp hold whole quads of rows here (checked on
+            ;; entry); integer sums, so the order changes no bit
             (block $done8 (loop $rows8
-              (br_if $done8 (i32.ge_u (local.get $kk) (local.get $k1)))
+              (br_if $done8 (i32.gt_u (i32.add (local.get $kk) (i32.const 4)) (local.get $k1)))
               (local.set $w (v128.load (local.get $pp)))
+              (local.set $a (v128.load offset=16 (local.get $pp)))
               (local.set $x (v128.load32_splat (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
-              (local.set $ilo (i32x4.add (local.get $ilo) (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $w)) (local.get $x))))
-              (local.set $ihi (i32x4.add (local.get $ihi) (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $w)) (local.get $x))))
-              (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
-              (local.set $kk (i32.add (local.get $kk) (i32.const 2)))
+              (local.set $y (v128.load32_splat offset=4 (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
+              (local.set $ilo (i32x4.add (local.get $ilo) (i32x4.add
+                (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $w)) (local.get $x))
+                (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $a)) (local.get $y)))))
+              (local.set $ihi (i32x4.add (local.get $ihi) (i32x4.add
+                (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $w)) (local.get $x))
+                (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $a)) (local.get $y)))))
+              (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
               (br $rows8))))
           (else
             (block $done4 (loop $rows4

@@ -27,6 +27,7 @@ import { GPT2_PRESETS } from '../../packages/models/src/gpt2/config.ts';
 import { buildGpt2 } from '../../packages/models/src/gpt2/model.ts';
 import { gpt2OnnxModel } from '../peers/onnx-gpt2.ts';
 import { matmulOnnxModel } from '../peers/onnx-matmul.ts';
+import { ISOLATION_HEADERS } from '../browser-generate/serve.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -61,17 +62,16 @@ const bundle = (await build({ entryPoints: [fileURLToPath(new URL('./page.ts', i
 const cache = new Map<string, Uint8Array | string>();
 const server = createServer((req, res) => {
   const path = new URL(req.url ?? '/', 'http://x').pathname;
-  const isolation = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
   const type = path.endsWith('.js') || path.endsWith('.mjs') ? 'text/javascript' : path.endsWith('.wasm') ? 'application/wasm' : path === '/' ? 'text/html' : 'application/octet-stream';
-  if (path === '/bench.js') return void res.writeHead(200, { 'content-type': type, ...isolation }).end(bundle);
+  if (path === '/bench.js') return void res.writeHead(200, { 'content-type': type, ...ISOLATION_HEADERS }).end(bundle);
   const made = files[path];
   if (made) {
     if (!cache.has(path)) cache.set(path, made());
-    return void res.writeHead(200, { 'content-type': type, ...isolation }).end(cache.get(path));
+    return void res.writeHead(200, { 'content-type': type, ...ISOLATION_HEADERS }).end(cache.get(path));
   }
   const folder = Object.keys(folders).find((f) => path.startsWith(f));
   if (!folder || path.includes('..')) return void res.writeHead(404).end();
-  readFile(join(folders[folder]!, path.slice(folder.length))).then((body) => res.writeHead(200, { 'content-type': type, ...isolation }).end(body), () => res.writeHead(404).end());
+  readFile(join(folders[folder]!, path.slice(folder.length))).then((body) => res.writeHead(200, { 'content-type': type, ...ISOLATION_HEADERS }).end(body), () => res.writeHead(404).end());
 });
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const browser = await chromium.launch({ executablePath: process.env['LOOM_CHROMIUM'] ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--ignore-gpu-blocklist'] });

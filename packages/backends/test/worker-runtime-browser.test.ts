@@ -19,13 +19,18 @@ describe.skipIf(Boolean(missing))('WorkerRuntime in headless Chromium', { timeou
   }, 120_000);
   afterAll(async () => session?.close());
 
-  it('runs a transformer block in the Worker: the interpreter\'s values, the page\'s own bits, feeds transferred', async () => {
+  /** The page's transformer block with random weights and ids drawn from `seed`, and the weights as JSON for the page. */
+  async function pageBlock(seed: number) {
     const graphJson = await session.page.evaluate(() => window.loom.smallTransformerBlock());
     const graph = graphFromJson(graphJson);
-    const r = rng(41);
+    const r = rng(seed);
     const weights = new Map(graphParams(graph).map((p) => [nodeName(p)!, randomF32(p.type.shape as number[], r, -0.5, 0.5)]));
     const feeds = { ids: randomI32([2, 5], r, 0, 19) };
-    const jsonWeights = Object.fromEntries([...weights].map(([k, v]) => [k, json(v)]));
+    return { graphJson, graph, weights, feeds, jsonWeights: Object.fromEntries([...weights].map(([k, v]) => [k, json(v)])) };
+  }
+
+  it('runs a transformer block in the Worker: the interpreter\'s values, the page\'s own bits, feeds transferred', async () => {
+    const { graphJson, graph, weights, feeds, jsonWeights } = await pageBlock(41);
     const got = await session.page.evaluate(([g, f, w]) => window.loom.runInWorker(g, f, w, 'cpu', { cpu: { threads: 1 } }), [graphJson, { ids: json(feeds.ids) }, jsonWeights] as const);
     expect(got.outputTypes).toEqual(['Float32Array']);
     expect(got.feedsDetached).toBe(true);
@@ -37,13 +42,8 @@ describe.skipIf(Boolean(missing))('WorkerRuntime in headless Chromium', { timeou
   });
 
   it('webgl in the Worker, through an OffscreenCanvas (gpu.js WebGL2 kernels); webgpu on the Worker\'s navigator.gpu', async () => {
-    const graphJson = await session.page.evaluate(() => window.loom.smallTransformerBlock());
-    const graph = graphFromJson(graphJson);
-    const r = rng(42);
-    const weights = new Map(graphParams(graph).map((p) => [nodeName(p)!, randomF32(p.type.shape as number[], r, -0.5, 0.5)]));
-    const feeds = { ids: randomI32([2, 5], r, 0, 19) };
+    const { graphJson, graph, weights, feeds, jsonWeights } = await pageBlock(42);
     const want = interpret(graph, feeds, weights)['y']!;
-    const jsonWeights = Object.fromEntries([...weights].map(([k, v]) => [k, json(v)]));
     const hasGpu = await session.page.evaluate(() => window.loom.hasGpu());
     if (!hasGpu && backendRequired('webgpu')) throw new Error('this Chromium has no navigator.gpu, and LOOM_REQUIRE_BACKENDS names webgpu');
     if (!hasGpu) console.warn('SKIP webgpu in a Worker: this Chromium has no navigator.gpu');

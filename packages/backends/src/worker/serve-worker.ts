@@ -45,6 +45,8 @@ export function serveWorker(tasks: Readonly<Record<string, WorkerTask>> = {}): v
   const running = new Map<number, AbortController>();
   const store = new Map<string, unknown>();
   const weightSets = new Map<number, Map<string, NDArray>>();
+  /** The buffers behind the uploaded weights: an output that is one of them is copied to the page, not moved. */
+  const weightBuffers = new Set<ArrayBuffer>();
   let nextModel = 1;
   let nextWeights = 1;
   const reply = (message: WorkerReply, transfer: Transferable[] = []) => scope.postMessage(message, transfer);
@@ -58,11 +60,16 @@ export function serveWorker(tasks: Readonly<Record<string, WorkerTask>> = {}): v
       case 'weights': {
         // kept here for any number of prepares (the page sends a checkpoint once)
         const id = nextWeights++;
-        weightSets.set(id, new Map(Object.entries(request.weights)));
+        const set = new Map(Object.entries(request.weights));
+        weightSets.set(id, set);
+        for (const b of buffersOf(set.values())) weightBuffers.add(b);
         return reply({ id: request.id, kind: 'result', value: id });
       }
       case 'release-weights':
-        if (!weightSets.delete(request.weights)) throw new WorkerTaskError(`no weights ${request.weights} in this Worker`);
+        const set = weightSets.get(request.weights);
+        if (!set) throw new WorkerTaskError(`no weights ${request.weights} in this Worker`);
+        weightSets.delete(request.weights);
+        for (const b of buffersOf(set.values())) weightBuffers.delete(b);
         return reply({ id: request.id, kind: 'result', value: undefined });
       case 'prepare': {
         const backend = await getBackend(request.backend);
@@ -78,8 +85,7 @@ export function serveWorker(tasks: Readonly<Record<string, WorkerTask>> = {}): v
       case 'run': {
         const outputs: Record<string, NDArray> = await modelOf(request.model).run(request.feeds);
         // an output that is a weight's own array (a graph returning a param) is copied, not moved away
-        const kept = new Set([...weightSets.values()].flatMap((set) => buffersOf(set.values())));
-        return reply({ id: request.id, kind: 'result', value: outputs }, buffersOf(Object.values(outputs)).filter((b) => !kept.has(b)));
+        return reply({ id: request.id, kind: 'result', value: outputs }, buffersOf(Object.values(outputs)).filter((b) => !weightBuffers.has(b)));
       }
       case 'dispose':
         modelOf(request.model).dispose();

@@ -111,7 +111,8 @@ for (;;) {
  * The same worker in a browser: a classic Worker made from this text (a Blob URL, so no file to
  * serve), given its modules, the memory and the control block in its first message. Between jobs it
  * waits with Atomics.waitAsync rather than Atomics.wait, so that it keeps taking messages: modules
- * generated after it started arrive as messages, and a job that needs one not yet here waits for it.
+ * generated after it started arrive as messages, and it takes no chunk of a job whose module has
+ * not arrived yet (the other threads do them).
  */
 const BROWSER_WORKER_SOURCE = `
 const runChunks = ${runChunks.toString()};
@@ -128,8 +129,6 @@ self.onmessage = async (start) => {
     if (Atomics.load(c, ${WAKE}) === seen) await Atomics.waitAsync(c, ${WAKE}, seen).value;
     seen = Atomics.load(c, ${WAKE});
     if (seen < 0) break;
-    // the module of this job (or of a later one) may still be on its way
-    while (!kernels[c[${MODULE}]]) await new Promise((resolve) => setTimeout(resolve, 0));
     runChunks(c, claim, (i) => kernels[i], names, me, () => {}, (i) => Boolean(kernels[i]));
   }
   self.close();

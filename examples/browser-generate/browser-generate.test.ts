@@ -4,7 +4,8 @@
  * Node's `generate` on the same checkpoint, and the page's main thread never misses more than 50 ms
  * of animation frames while GPT-2 tiny generates 64 tokens.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -183,4 +184,38 @@ describe.skipIf(Boolean(missing))('examples/browser-generate in Chromium', { tim
     expect(ids.every((id) => Number.isInteger(id) && id >= 0 && id < 256)).toBe(true);
     await page.close();
   });
+});
+
+describe("README's In the browser commands, run as written", () => {
+  it('build.ts writes the page, serve.ts serves it on port 8080 with the isolation headers', async () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const [build, serve] = codeBlocks(readmeSection('In the browser'), 'sh')[0]!.trim().split('\n').map((line) => line.replace(/\s+#.*$/, ''));
+    expect(build).toBe('npx tsx examples/browser-generate/build.ts');
+    execSync(build!, { cwd: root, stdio: 'pipe' });
+    for (const file of ['index.html', 'main.js', 'loom-worker.js']) expect(existsSync(join(root, 'examples/browser-generate/dist', file)), file).toBe(true);
+    // its own process group: npx, tsx and node all stop with it
+    const child = spawn('bash', ['-c', `exec ${serve}`], { cwd: root, detached: true });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /at (http:\/\/127\.0\.0\.1:8080\/)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.on('exit', (code) => reject(new Error(`serve.ts exited ${code}: ${out}`)));
+        setTimeout(() => reject(new Error(`serve.ts printed no URL: ${out}`)), 30_000);
+      });
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+      expect(page.headers.get('cross-origin-embedder-policy')).toBe('require-corp');
+      expect(await page.text()).toContain('src="./main.js"');
+      expect((await fetch(`${url}loom-worker.js`)).status).toBe(200);
+    } finally {
+      process.kill(-child.pid!, 'SIGTERM');
+      await exited;
+    }
+  }, 120_000);
 });

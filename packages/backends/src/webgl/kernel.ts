@@ -1,6 +1,7 @@
 import type { OpName } from '@loom/graph';
 import type { GpuKernelContext, TensorInfo } from '../gpu/kernel-context.ts';
 import type { AttrsOf } from '../op-attrs.ts';
+import type { PackedRead } from './packed.ts';
 
 /**
  * The contract between renderers and the runtime. A renderer turns one plan step (a node of the
@@ -55,6 +56,24 @@ export interface GlPass {
    * an error naming the node (GLSL cannot throw). A step of status passes only has an empty value.
    */
   readonly status?: boolean;
+  /**
+   * An RGBA pass (packed.ts): the output is a grid of width x height texels of four floats, and the
+   * body returns a vec4 for texel (threadId.x, threadId.y) instead of a float for `i`. `size` is
+   * then width * height * 4. A pass reading it reads texels with `texel(slot, uv)`.
+   */
+  readonly texels?: readonly [number, number];
+  /**
+   * The pass reads only the step's inputs and its result is worth keeping: when those inputs are
+   * weights or constants, the device draws it at the first run and keeps it (a weight packed for
+   * matmul is packed once, not at every run).
+   */
+  readonly keep?: boolean;
+  /**
+   * The pass only unpacks the RGBA pass `from` of the same step (no epilogue). When nothing but the
+   * run's outputs reads the step, the device skips it and reads `from` back as it is (packed.ts:
+   * a quarter of the texels, and no pass).
+   */
+  readonly unpacks?: { readonly from: number } & PackedRead;
 }
 
 /**
@@ -69,6 +88,11 @@ export const pass = (index: number): PassInput => ({ pass: index });
 /** GLSL reading element `index` (an int expression) of the pass's input `slot`. */
 export function sample(slot: number, index: string): string {
   return `getFloatFromSampler2D(t${slot}, t${slot}Size, t${slot}Dim, 0, 0, ${index})`;
+}
+
+/** GLSL reading the RGBA texel at normalized coordinates `uv` (a vec2 expression) of the pass's input `slot` (an RGBA pass's output). */
+export function texel(slot: number, uv: string): string {
+  return `loom_texel(t${slot}, ${uv})`;
 }
 
 export function sizeOfShape(shape: readonly number[]): number {

@@ -2,6 +2,7 @@ import { WebGlContextLostError, WebGlFallbackError, WebGlKernelError, WebGlLimit
 import { acquireContext, type AcquiredContext, type GlMode } from './gl-provider.ts';
 import type { GlLimits, GlPass } from './kernel.ts';
 import { checkLoopBudget, LOOP_BUDGET, MIN_LOOP_BUDGET } from './loops.ts';
+import { unpackTexels, type PackedRead } from './packed.ts';
 
 /**
  * The WebGL runtime: one GL context, gpu.js on it, and the textures that hold tensors. Renderers
@@ -46,6 +47,8 @@ interface GpuJsModule {
 export class GlTensor {
   /** Holders; the texture is freed when the last one releases it. */
   holders = 1;
+  /** Set when the texture holds a packed result (RGBA 2x2 blocks) rather than one float per texel: `read` unpacks it. */
+  packed: PackedRead | undefined;
   constructor(
     readonly texture: GpuJsTexture,
     readonly size: number,
@@ -148,34 +151,50 @@ export class GlRuntime {
   /**
    * Compiles a pass (one gpu.js kernel, built on its first run). gpu.js bakes the input textures'
    * sizes into the shader: callers cache kernels by input sizes too. A pass whose loops would pass
-   * the loop budget is refused here, before it can run short.
+   * the loop budget is refused here, before it can run short. `rgbaInputs[k]`: input k is an RGBA
+   * pass's output (GlPass.texels), read by texels.
    */
-  compile(pass: GlPass, where: string): GlKernel {
+  compile(pass: GlPass, where: string, rgbaInputs: readonly boolean[] = []): GlKernel {
     const what = `${where}: ${pass.what}`;
     checkLoopBudget(pass, what, this.limits.maxLoopIterations);
     if (pass.inputs.length > this.limits.maxTextureUnits) {
       throw new WebGlLimitError(`${what} reads ${pass.inputs.length} tensors, more than the ${this.limits.maxTextureUnits} textures one kernel can read (MAX_TEXTURE_IMAGE_UNITS)`);
     }
-    this.textureShape(pass.size, `the output of ${what}`);
+    const rgba = pass.texels !== undefined;
+    if (rgba) this.checkTexels(pass.texels, `the output of ${what}`);
+    else this.textureShape(pass.size, `the output of ${what}`);
     const names = pass.inputs.map((_, k) => `t${k}`);
+    const types = names.map((_, k) => (rgbaInputs[k] ? 'ArrayTexture(4)' : 'ArrayTexture(1)'));
+    // GLSL ES 1.00 (headless-gl's WebGL 1) samples with texture2D, GLSL ES 3.00 with texture
+    const texelRead = `vec4 loom_texel(sampler2D t, vec2 uv) { return ${this.context.mode === 'webgl2' ? 'texture' : 'texture2D'}(t, uv); }`;
     const source = [
-      ...new Set(pass.helpers),
-      `float loom_main(${names.map((n) => `sampler2D ${n}, ivec2 ${n}Size, ivec3 ${n}Dim`).join(', ')}) {`,
-      '  int i = threadId.x;',
+      ...new Set([texelRead, ...pass.helpers]),
+      `${rgba ? 'vec4' : 'float'} loom_main(${names.map((n) => `sampler2D ${n}, ivec2 ${n}Size, ivec3 ${n}Dim`).join(', ')}) {`,
+      ...(rgba ? [] : ['  int i = threadId.x;']),
       ...pass.body.map((l) => `  ${l}`),
       '}',
     ].join('\n');
+    const returnType = rgba ? 'Array(4)' : 'Number';
     const fn = this.gpu.createKernel(`function (${names.join(', ')}) { return loom_main(${names.join(', ')}); }`, {
-      output: [pass.size],
+      output: rgba ? [...pass.texels] : [pass.size],
       pipeline: true,
       precision: 'single',
       tactic: 'precision',
       optimizeFloatMemory: false,
       dynamicOutput: false,
-      argumentTypes: names.map(() => 'ArrayTexture(1)'),
-      nativeFunctions: [{ name: 'loom_main', source, returnType: 'Number', argumentTypes: Object.fromEntries(names.map((n) => [n, 'ArrayTexture(1)'])) }],
+      returnType,
+      argumentTypes: types,
+      nativeFunctions: [{ name: 'loom_main', source, returnType, argumentTypes: Object.fromEntries(names.map((n, k) => [n, types[k]])) }],
     });
     return { fn, what, source, checked: false };
+  }
+
+  /** An RGBA output grid must fit a texture as it is (its passes address texels by row and column). */
+  private checkTexels([w, h]: readonly [number, number], what: string): void {
+    const max = this.limits.maxTextureSize;
+    if (w > max || h > max) throw new WebGlLimitError(`${what} is a ${w} x ${h} texture: more than the context's MAX_TEXTURE_SIZE of ${max}`);
+    // gpu.js lays a one-row output out as a square, which would move the texels
+    if (h < 2) throw new WebGlKernelError(`${what} is ${w} x ${h} texels: an RGBA pass needs at least 2 rows (a renderer bug)`);
   }
 
   /** Launches a kernel on tensors; the result belongs to the caller (release it). */
@@ -247,7 +266,7 @@ export class GlRuntime {
     }
   }
 
-  /** Reads a tensor back (readPixels of its texture, the red channel of each texel). */
+  /** Reads a tensor back (readPixels of its texture: the red channel of each texel, or a packed result's blocks). */
   read(t: GlTensor): Float32Array {
     const gl = this.context.gl;
     const [w, h] = [t.texture.size[0]!, t.texture.size[1]!];
@@ -257,6 +276,7 @@ export class GlRuntime {
     gl.readPixels(0, 0, w, h, gl.RGBA, gl.FLOAT, rgba);
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
     this.checkAlive('read results');
+    if (t.packed) return unpackTexels(rgba, t.packed);
     const out = new Float32Array(t.size);
     for (let k = 0; k < t.size; k++) out[k] = rgba[k * 4]!;
     return out;

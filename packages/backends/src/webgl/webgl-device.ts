@@ -8,6 +8,7 @@ import { WebGlDisposedError } from './errors.ts';
 import { sizeOfShape, type GlPass, type KernelContext, type PassInput, type TensorInfo } from './kernel.ts';
 import { glKernelFor, type AnyGlRenderer } from './kernel-table.ts';
 import { checkLoopBudget } from './loops.ts';
+import type { PackedRead } from './packed.ts';
 import type { GlKernel, GlRuntime, GlTensor } from './runtime.ts';
 
 /** i32 tensors live in float32 textures: integers are exact up to this magnitude. */
@@ -36,6 +37,10 @@ interface ScheduledPass {
   readonly status: boolean;
   /** The step's value: not a status pass, and no later pass of the step reads it. */
   readonly value: boolean;
+  /** GlPass.keep: drawn once and kept when its inputs are weights or constants. */
+  readonly keep: boolean;
+  /** The step's value stays packed (its unpacking pass skipped): `read` unpacks it. */
+  readonly packed?: PackedRead;
 }
 
 /** Everything about a run that depends only on the symbol values: passes and their kernels. */
@@ -65,8 +70,12 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
   private readonly statics = new Map<number, GlTensor | null>();
   private readonly uploaders = new Map<number, ReturnType<GlRuntime['uploadKernel']>>();
   private readonly kernels = new Map<string, { kernel: GlKernel; schedules: number }>();
+  /** Results of `keep` passes over weights (weights packed for matmul), by pass and the nodes it read. */
+  private readonly kept = new Map<string, GlTensor>();
   private readonly steps: readonly StepInfo[];
   private readonly stateNames: ReadonlySet<string>;
+  /** Nodes whose value only the run's outputs read (no step, no state): they may stay packed (GlPass.unpacks). */
+  private readonly readBackOnly: ReadonlySet<number>;
   private readonly states: DeviceStates<GlTensor>;
 
   constructor(
@@ -81,6 +90,10 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       return { node, render: glKernelFor(node), sources: node.inputs.map((id) => viewSource(graph, id)) };
     });
     this.stateNames = stateNames(graph);
+    const readBySteps = new Set(this.steps.flatMap((s) => s.sources));
+    const outputs = graph.outputs.filter((o) => !this.stateNames.has(o.name)).map((o) => viewSource(graph, o.node));
+    const stateOutputs = new Set(graph.outputs.filter((o) => this.stateNames.has(o.name)).map((o) => viewSource(graph, o.node)));
+    this.readBackOnly = new Set(outputs.filter((id) => !readBySteps.has(id) && !stateOutputs.has(id)));
     this.checkStaticLoops();
     this.states = DeviceStates.acquire(runtime, state, this.stateMemory(), 'WebGlModel.readState');
   }
@@ -125,6 +138,8 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
     this.states.release();
     for (const t of this.statics.values()) if (t) this.runtime.release(t);
     this.statics.clear();
+    for (const t of this.kept.values()) this.runtime.release(t);
+    this.kept.clear();
     for (const fn of this.uploaders.values()) this.runtime.destroyKernel(fn);
     this.uploaders.clear();
     for (const { kernel } of this.kernels.values()) this.runtime.destroyKernel(kernel.fn);
@@ -206,24 +221,31 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
     const passes = this.steps.map((s, stepIndex) => {
       for (const id of s.sources) lastUse.set(id, stepIndex);
       const { ctx, where } = this.stepContext(s, bindings);
-      const rendered = s.render(ctx);
+      let rendered = s.render(ctx);
+      // a result only read back skips its unpacking pass: the read unpacks it
+      const unpacking = rendered[rendered.length - 1]?.unpacks;
+      const packedValue = unpacking && this.readBackOnly.has(s.node.id) ? unpacking : undefined;
+      if (packedValue) rendered = rendered.slice(0, -1);
       const readLater = new Set(rendered.flatMap((p) => p.inputs.flatMap((ref) => ('pass' in ref ? [ref.pass] : []))));
       const sizes: number[] = [];
       return rendered.map((p, index): ScheduledPass => {
         const inputSizes = p.inputs.map((ref) => ('input' in ref ? sizeOfShape(ctx.inputs[ref.input]!.shape) : sizes[ref.pass]!));
+        const rgbaInputs = p.inputs.map((ref) => 'pass' in ref && rendered[ref.pass]!.texels !== undefined);
         sizes.push(p.size);
         const status = p.status === true;
-        return { ...this.kernel(p, inputSizes, where), inputs: p.inputs, size: p.size, status, value: !status && !readLater.has(index) };
+        const value = !status && !readLater.has(index);
+        const packed = value && packedValue?.from === index ? { layout: packedValue.layout, shape: packedValue.shape } : undefined;
+        return { ...this.kernel(p, inputSizes, rgbaInputs, where), inputs: p.inputs, size: p.size, status, value, keep: p.keep === true, ...(packed ? { packed } : {}) };
       });
     });
     for (const o of graph.outputs) lastUse.set(viewSource(graph, o.node), Infinity);
     return { passes, lastUse };
   }
 
-  private kernel(p: GlPass, inputSizes: readonly number[], where: string): { key: string; kernel: GlKernel } {
-    const key = `${p.size}|${inputSizes.join(',')}|${p.helpers.join('\n')}|${p.body.join('\n')}`;
+  private kernel(p: GlPass, inputSizes: readonly number[], rgbaInputs: readonly boolean[], where: string): { key: string; kernel: GlKernel } {
+    const key = `${p.texels?.join('x') ?? p.size}|${inputSizes.map((n, k) => (rgbaInputs[k] ? `${n}rgba` : n)).join(',')}|${p.helpers.join('\n')}|${p.body.join('\n')}`;
     let entry = this.kernels.get(key);
-    if (!entry) this.kernels.set(key, (entry = { kernel: this.runtime.compile(p, where), schedules: 0 }));
+    if (!entry) this.kernels.set(key, (entry = { kernel: this.runtime.compile(p, where, rgbaInputs), schedules: 0 }));
     entry.schedules++;
     return { key, kernel: entry.kernel };
   }
@@ -278,17 +300,27 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       const drawn: GlTensor[] = [];
       for (const p of schedule.passes[stepIndex]!) {
         const args = p.inputs.map((ref) => ('input' in ref ? inputs[ref.input] : drawn[ref.pass]));
-        const start = profile ? performance.now() : 0;
-        const out = this.runtime.launch(p.kernel, args as GlTensor[], p.size);
-        if (profile) {
-          this.runtime.finish();
-          profile.push({ node: s.node.id, op: s.node.op, what: p.kernel.what, ms: performance.now() - start });
+        const keepKey = p.keep ? this.keepKey(p, s) : undefined;
+        const kept = keepKey === undefined ? undefined : this.kept.get(keepKey);
+        let out: GlTensor;
+        if (kept) out = this.runtime.retain(kept);
+        else {
+          const start = profile ? performance.now() : 0;
+          out = this.runtime.launch(p.kernel, args as GlTensor[], p.size);
+          if (keepKey !== undefined) this.kept.set(keepKey, this.runtime.retain(out));
+          if (profile) {
+            this.runtime.finish();
+            profile.push({ node: s.node.id, op: s.node.op, what: p.kernel.what, ms: performance.now() - start });
+          }
         }
         drawn.push(out);
         if (p.status) {
           run.owned.add(out);
           run.statuses.push({ node: s.node, tensor: out });
-        } else if (p.value) last = out;
+        } else if (p.value) {
+          last = out;
+          out.packed = p.packed;
+        }
       }
       for (const t of drawn) if (t !== last && !run.owned.has(t)) this.runtime.release(t);
       if (last) run.owned.add(last);
@@ -301,6 +333,18 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
         }
       }
     });
+  }
+
+  /** Where a `keep` pass's result is kept, when every input it reads is a weight or constant (else undefined: drawn every run). */
+  private keepKey(p: ScheduledPass, s: StepInfo): string | undefined {
+    const read: number[] = [];
+    for (const ref of p.inputs) {
+      if (!('input' in ref)) return undefined;
+      const source = s.sources[ref.input]!;
+      if (!this.statics.get(source)) return undefined;
+      read.push(source);
+    }
+    return `${read.join(',')}|${p.key}`;
   }
 
   /** Status passes (indices a kernel found bad: count, first position) read back: the first with a count is an InputError. */

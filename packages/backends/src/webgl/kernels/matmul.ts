@@ -5,11 +5,13 @@ import { broadcastOffset, coordinates, imod, int } from '../glsl.ts';
 import { input, sample, sizeOfShape, type GlPass, type KernelContext, type TensorInfo } from '../kernel.ts';
 import { PassList, reduce, SUM, type Reduction } from '../reduction.ts';
 import { WebGlUnsupportedOpError } from '../errors.ts';
+import { packedMatmulPasses, PLAIN } from './packed-matmul.ts';
 
 /**
  * Batched matmul, and fused_matmul (the epilogue expression runs on each result before the store):
- * one fragment per output element walks K, four products per iteration; a K longer than one
- * fragment may walk is summed in chunks, then the chunks (reduction.ts). Batch axes broadcast, B may
+ * on packed operands where they fit (packed-matmul.ts); else one fragment per output element walks
+ * K, four products per iteration, and a K longer than one fragment may walk is summed in chunks,
+ * then the chunks (reduction.ts). Batch axes broadcast, B may
  * be transposed ([..., N, K]); epilogue inputs broadcast against the output.
  */
 export function matmulKernel(ctx: KernelContext<'matmul'>): GlPass[] {
@@ -63,6 +65,9 @@ function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | 
   const out = ctx.output.shape;
   const size = sizeOfShape(out);
   if (size === 0) return [];
+  const ending = epilogue ? epilogueFinish(epilogue, extras, out, 2) : undefined;
+  const packed = packedMatmulPasses(ctx, transposeB, ending ? { inputs: ending.finishInputs, helpers: ending.helpers, lines: ending.finish } : PLAIN);
+  if (packed) return packed;
   const rank = out.length;
   const [M, N] = [out[rank - 2]!, out[rank - 1]!];
   const K = a!.shape[a!.shape.length - 1]!;
@@ -79,12 +84,12 @@ function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | 
   const setup = [...coordinates('row', out, 'o'), `int aBase = ${aBase};`, `int bBase = ${bBase};`];
   const product: Reduction = { what: ctx.node.op, rows: size, count: K, inputs: [input(0), input(1)], setup, term: (k) => `${aAt(k)} * ${bAt(k)}`, fold: SUM, unroll: 4 };
   const list = new PassList();
-  reduce(list, epilogue ? { ...product, ...epilogueFinish(epilogue, extras, out, 2) } : product, ctx.limits.maxLoopIterations);
+  reduce(list, ending ? { ...product, ...ending } : product, ctx.limits.maxLoopIterations);
   return list.passes;
 }
 
 /** The epilogue on `acc` in the last pass, its inputs (the step's inputs from `first`) broadcast against the output. */
-function epilogueFinish(epilogue: Expr, extras: readonly TensorInfo[], out: readonly number[], first: number): Pick<Reduction, 'finish' | 'finishInputs' | 'helpers'> {
+function epilogueFinish(epilogue: Expr, extras: readonly TensorInfo[], out: readonly number[], first: number): Required<Pick<Reduction, 'finish' | 'finishInputs' | 'helpers'>> {
   const rendered = renderExpr(GLSL, epilogue, [{ value: 'acc', dtype: 'f32' }, ...extras.map((x, k) => ({ value: `xv${k}`, dtype: x.dtype }))]);
   const finish = (at: (k: number, index: string) => string) => {
     const loads = extras.flatMap((x, k) => {

@@ -1,0 +1,121 @@
+import { broadcastStrides } from '@loom/graph';
+import { coordinates, imod, int } from '../glsl.ts';
+import { input, pass, sample, sizeOfShape, type GlPass, type KernelContext, type PassInput } from '../kernel.ts';
+import { loopCost } from '../loops.ts';
+import { blockAt, blockOfTexel, blockRowStart, packedMatrix, packPass, readBlock, type PackedMatrix } from '../packed.ts';
+
+/**
+ * Batched matmul on packed operands (packed.ts): A is packed as it is, B as its transpose (so both
+ * walk along texel rows: block k of A's block row m against block k of B^T's block row n), a
+ * fragment computes a 2x2 block of the result from two texel reads per pair of k, and a last pass
+ * unpacks the result to one float per element for its consumers, running the epilogue there.
+ * B's packing is kept by the device when B is a weight (GlPass.keep): a model packs its weights at
+ * its first run.
+ *
+ * Returns undefined when a packed operand would not fit a texture or a row of blocks would pass
+ * the loop budget; the caller then draws the product element by element (matmul.ts), chunking K.
+ */
+export function packedMatmulPasses(ctx: KernelContext, transposeB: boolean, finish: Finish): GlPass[] | undefined {
+  const [a, b] = ctx.inputs;
+  const out = ctx.output.shape;
+  const rank = out.length;
+  const [M, N] = [out[rank - 2]!, out[rank - 1]!];
+  const K = a!.shape[a!.shape.length - 1]!;
+  const batchShape = out.slice(0, -2);
+  const aBatch = a!.shape.slice(0, -2);
+  const bBatch = b!.shape.slice(0, -2);
+  const max = ctx.limits.maxTextureSize;
+  const packedA = packedMatrix(sizeOfShape(aBatch), M, K, max, true);
+  const packedB = packedMatrix(sizeOfShape(bBatch), N, K, max, true);
+  const packedC = packedMatrix(sizeOfShape(batchShape), M, N, max, false);
+  if (!packedA || !packedB || !packedC || loopCost(Math.floor(packedA.blockCols / UNROLL)) > ctx.limits.maxLoopIterations) return undefined;
+  const what = ctx.node.op;
+  // B^T: a transposeB operand ([..., N, K]) is packed as it is
+  const passes = [packPass(input(0), a!.shape, false, packedA, `${what} A`), packPass(input(1), b!.shape, !transposeB, packedB, `${what} B`)];
+  passes.push(productPass(packedA, packedB, packedC, { M, N, batchShape, aBatch, bBatch }, what));
+  const unpack = unpackPass(pass(2), packedC, out, finish, what);
+  passes.push(finish === PLAIN ? { ...unpack, unpacks: { from: 2, layout: packedC, shape: out } } : unpack);
+  return passes;
+}
+
+/** The last pass's ending: statements from the unpacked value `acc` (with `row` its index) to `return`, reading the step's inputs `inputs` at sample slots 1, 2, ... */
+export interface Finish {
+  readonly inputs: readonly PassInput[];
+  readonly helpers: readonly string[];
+  lines(at: (k: number, index: string) => string): string[];
+}
+
+/** The finish of a product without an epilogue. */
+export const PLAIN: Finish = { inputs: [], helpers: [], lines: () => ['return acc;'] };
+
+interface ProductShape {
+  readonly M: number;
+  readonly N: number;
+  readonly batchShape: readonly number[];
+  readonly aBatch: readonly number[];
+  readonly bBatch: readonly number[];
+}
+
+/** Blocks of K per loop iteration (fewer loop tests and counter steps on llvmpipe). */
+const UNROLL = 8;
+
+/** One fragment per 2x2 block of the result: acc += A block * B^T block over K's block columns. */
+function productPass(packedA: PackedMatrix, packedB: PackedMatrix, packedC: PackedMatrix, shape: ProductShape, what: string): GlPass {
+  const { M, N, batchShape } = shape;
+  const [mBlocks, nBlocks] = [Math.ceil(M / 2), Math.ceil(N / 2)];
+  // the matrices of A and B each result matrix reads (batch axes broadcast)
+  const matrixOf = (operandBatch: readonly number[]) => {
+    const strides = broadcastStrides(operandBatch, batchShape);
+    const terms = strides.map((s, d) => (s === 0 || batchShape[d] === 1 ? '' : `bc${d} * ${int(s)}`)).filter((t) => t);
+    return terms.length > 0 ? terms.join(' + ') : '0';
+  };
+  const kBlocks = packedA.blockCols;
+  const whole = Math.floor(kBlocks / UNROLL) * UNROLL;
+  const step = [
+    '{',
+    `vec4 ak = ${blockAt(packedA, 0, 'ax', 'a')};`,
+    `vec4 bk = ${blockAt(packedB, 1, 'bx', 'b')};`,
+    // (m0 n0, m0 n1, m1 n0, m1 n1) += (a00 b00 + a01 b01, a00 b10 + a01 b11, a10 b00 + a11 b01, a10 b10 + a11 b11)
+    'acc += ak.xxzz * bk.xzxz + ak.yyww * bk.ywyw;',
+    'ax += 1.0;',
+    'bx += 1.0;',
+    '}',
+  ];
+  const body = [
+    ...blockOfTexel(packedC),
+    'int nb = c;',
+    `int batch = r / ${int(mBlocks)};`,
+    `int mb = r - batch * ${int(mBlocks)};`,
+    ...coordinates('batch', batchShape, 'b'),
+    `int aRow = (${matrixOf(shape.aBatch)}) * ${int(mBlocks)} + mb;`,
+    `int bRow = (${matrixOf(shape.bBatch)}) * ${int(nBlocks)} + nb;`,
+    ...blockRowStart(packedA, 'aRow', 'a'),
+    ...blockRowStart(packedB, 'bRow', 'b'),
+    'vec4 acc = vec4(0.0);',
+    `for (int k = 0; k < ${int(whole)}; k += ${UNROLL}) {`,
+    ...Array.from({ length: UNROLL }, () => step.map((l) => `  ${l}`)).flat(),
+    '}',
+    ...Array.from({ length: kBlocks - whole }, () => step).flat(),
+    'return acc;',
+  ];
+  return { inputs: [pass(0), pass(1)], size: packedC.width * packedC.height * 4, texels: [packedC.width, packedC.height], helpers: [], body, what: `${what}, 2x2 blocks` };
+}
+
+/** One fragment per element of the result: its channel of its block, then the finish (an epilogue, or `return acc;`). */
+function unpackPass(from: PassInput, packedC: PackedMatrix, out: readonly number[], finish: Finish, what: string): GlPass {
+  const [M, N] = [out[out.length - 2]!, out[out.length - 1]!];
+  const block = readBlock(packedC, 0, 'r', 'n / 2', 'c');
+  const body = [
+    'int row = i;',
+    `int n = ${imod('i', N)};`,
+    `int rest = i / ${int(N)};`,
+    `int m = ${imod('rest', M)};`,
+    `int r = (rest / ${int(M)}) * ${int(Math.ceil(M / 2))} + m / 2;`,
+    ...block.lines,
+    `vec4 block = ${block.value};`,
+    `int channel = ${imod('m', 2)} * 2 + ${imod('n', 2)};`,
+    'float acc = channel == 0 ? block.x : (channel == 1 ? block.y : (channel == 2 ? block.z : block.w));',
+    ...finish.lines((k, index) => sample(1 + k, index)),
+  ];
+  return { inputs: [from, ...finish.inputs], size: sizeOfShape(out), helpers: finish.helpers, body, what: `${what}, unpacked` };
+}

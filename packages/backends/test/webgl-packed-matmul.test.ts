@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import gpujs from 'gpu.js';
-import { GraphBuilder, interpret, type NDArray, type NodeId } from '@loom/graph';
+import { GraphBuilder, interpret, type NDArray, type NodeRef } from '@loom/graph';
 import { f32Budget, firstMismatch } from '@loom/graph/testing';
 import { describe, expect, it } from 'vitest';
 import { createWebGlBackend, type WebGlBackend, type WebGlModel } from '../src/webgl/index.ts';
@@ -46,7 +46,8 @@ const cases: fc.Arbitrary<Case> = fc
 
 /** Whether a tensor of `shape` fits the lowered texture size at one float per texel (as gpu.js lays it out). */
 function fits(shape: readonly number[]): boolean {
-  const [w, h] = gpujs.utils.closestSquareDimensions(shape.reduce((p, d) => p * d, 1)) as unknown as [number, number];
+  const squares = (gpujs.utils as unknown as { closestSquareDimensions(n: number): Int32Array }).closestSquareDimensions;
+  const [w, h] = squares(shape.reduce((p, d) => p * d, 1)) as unknown as [number, number];
   return w <= SMALL && h <= SMALL;
 }
 
@@ -60,7 +61,7 @@ function build(c: Case, seed: number) {
   const bShape = [...c.batchB, ...(c.transposeB ? [c.n, c.k] : [c.k, c.n])];
   const a = b.input('a', 'f32', [...c.batchA, c.m, c.k]);
   const w = c.weightB ? b.param('w', 'f32', bShape) : b.input('w', 'f32', bShape);
-  let y: NodeId = b.add('matmul', [a, w], { transposeB: c.transposeB });
+  let y: NodeRef = b.add('matmul', [a, w], { transposeB: c.transposeB });
   // a bias and tanh fuse into the product's epilogue (fused_matmul), run by the unpacking pass
   if (c.epilogue) y = b.add('tanh', [b.add('add', [y, b.param('bias', 'f32', [c.n])])]);
   const graph = b.build({ y });

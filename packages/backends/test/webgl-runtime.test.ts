@@ -1,11 +1,12 @@
 import { GraphBuilder, interpret } from '@loom/graph';
 import { compile } from '@loom/compiler';
 import gpujs from 'gpu.js';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { KernelCache } from '../src/webgl/kernel-cache.ts';
 import { createWebGlBackend, WebGlContextLostError, WebGlDisposedError, WebGlLimitError, WebGlModel, WebGlUnsupportedOpError, type WebGlBackend } from '../src/webgl/index.ts';
 import { requireBackend } from './require-backend.ts';
 import { deviceRuntimeSuite } from './suites/device-runtime-suite.ts';
-import { expectClose } from './suites/small-model.ts';
+import { expectClose, smallModel, smallModelIds } from './suites/small-model.ts';
 import { randomF32, rng } from './webgpu-data.ts';
 
 /**
@@ -21,7 +22,12 @@ deviceRuntimeSuite({
   backend: gl,
   fresh: () => createWebGlBackend(),
   held: (runtime, model) => ({ textures: runtime.liveTextures, kernels: model.kernelCount }),
-  live: (runtime) => runtime.liveTextures,
+  // idle kernels and released textures (kept by the context for the next model and run) are
+  // dropped first, so that what is left is what models hold
+  live: (runtime) => {
+    runtime.dropCaches();
+    return runtime.liveTextures;
+  },
   lose: (runtime) => runtime.loseContext(),
   fromPlan: (runtime, plan, weights) => WebGlModel.create(runtime, plan, weights),
   errors: { disposed: WebGlDisposedError, lost: WebGlContextLostError, unsupported: WebGlUnsupportedOpError },
@@ -43,6 +49,43 @@ describe.skipIf(!gl)('webgl runtime, its own', { timeout: 120_000 }, () => {
     expect(model.plan.steps.length).toBe(4);
     expect(model.kernelCount).toBe(4);
     model.dispose();
+  });
+
+  it('a second model of the same graph compiles nothing: kernels belong to the context, kept idle between models', async () => {
+    const { graph, weights } = smallModel();
+    const runtime = await gl!.runtime();
+    const compile = vi.spyOn(runtime, 'compile');
+    try {
+      const feeds = { ids: smallModelIds(2, 5, 3) };
+      const first = await gl!.prepare(graph, weights);
+      await first.run(feeds);
+      const compiled = compile.mock.calls.length;
+      first.dispose();
+      expect(runtime.kernels.idle).toBeGreaterThanOrEqual(compiled);
+      const second = await gl!.prepare(graph, weights);
+      expectClose(await second.run(feeds), interpret(graph, feeds, weights));
+      expect(compile.mock.calls.length).toBe(compiled);
+      second.dispose();
+    } finally {
+      compile.mockRestore();
+    }
+  });
+
+  it('the kernel cache keeps the most recently used idle kernels and destroys the oldest past its limit', () => {
+    const destroyed: string[] = [];
+    const cache = new KernelCache((pass) => ({ what: pass.what }) as never, (kernel) => destroyed.push(kernel.what), 2);
+    const pass = (what: string) => ({ inputs: [], size: 1, helpers: [], body: ['return 0.0;'], what });
+    for (const k of ['a', 'b', 'c']) cache.acquire(k, pass(k), 'test', []);
+    cache.acquire('a', pass('a'), 'test', []); // a second user of a: no compile, a is now the most recent
+    for (const k of ['b', 'c', 'a']) cache.release(k);
+    expect(cache.idle).toBe(2); // b, c idle; a still has a user
+    expect(destroyed).toEqual([]);
+    cache.release('a');
+    expect(destroyed).toEqual(['b']); // three idle past a limit of two: the oldest goes
+    cache.acquire('c', pass('c'), 'test', []);
+    cache.trim();
+    expect(destroyed).toEqual(['b', 'a']);
+    expect(cache.idle).toBe(0);
   });
 
   it('refuses i32 values that float32 textures cannot hold exactly, naming the tensor and position', async () => {

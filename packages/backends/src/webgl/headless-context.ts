@@ -53,7 +53,19 @@ export async function createHeadlessContext(): Promise<HeadlessContext> {
         : `headless-gl could not open a GL context on DISPLAY=${display}; unset DISPLAY to let Loom start its own Xvfb, or ${SETUP_HINT}`,
     );
   }
+  keepDrawingBufferSmall(gl);
   return { gl, display, ownDisplay };
+}
+
+/**
+ * gpu.js resizes the default drawing buffer to each kernel's largest texture when it builds the
+ * kernel (STACKGL_resize_drawingbuffer), and headless-gl allocates and clears a new one each time:
+ * 2.2 s of a profile of GPT-2 tiny's first generation went there. Loom never draws into it (every
+ * pass renders into a framebuffer texture; `finish` reads one pixel), so it stays 1 x 1.
+ */
+function keepDrawingBufferSmall(gl: HeadlessGl): void {
+  const getExtension = gl.getExtension.bind(gl);
+  gl.getExtension = ((name: string) => (name === 'STACKGL_resize_drawingbuffer' ? { resize: () => {} } : getExtension(name))) as typeof gl.getExtension;
 }
 
 /** Starts `Xvfb -displayfd`, which picks a free display number and writes it once it accepts clients. */

@@ -1,6 +1,7 @@
 import { WebGlContextLostError, WebGlFallbackError, WebGlKernelError, WebGlLimitError } from './errors.ts';
 import { acquireContext, type AcquiredContext, type GlMode } from './gl-provider.ts';
 import type { GlLimits, GlPass } from './kernel.ts';
+import { KernelCache } from './kernel-cache.ts';
 import { checkLoopBudget, LOOP_BUDGET, MIN_LOOP_BUDGET } from './loops.ts';
 import { unpackTexels, type PackedRead } from './packed.ts';
 
@@ -20,9 +21,12 @@ import { unpackTexels, type PackedRead } from './packed.ts';
 interface GpuJsTexture {
   texture: WebGLTexture & { _refs?: number };
   readonly size: ArrayLike<number>;
+  readonly internalFormat: number;
   clone(): GpuJsTexture;
   _deleted?: boolean;
 }
+/** gpu.js's class of one-float-per-texel outputs (GLTextureFloat), whose instances its kernels take as arguments. */
+type GpuJsTextureClass = new (settings: { texture: WebGLTexture; size: number[]; dimensions: number[]; output: number[]; context: object; kernel: GpuJsKernel; internalFormat: number; textureFormat: number }) => GpuJsTexture;
 interface GpuJsKernel {
   readonly constructor: { readonly name: string };
   textureCache?: WebGLTexture[];
@@ -71,13 +75,23 @@ export interface GlRuntimeOptions {
   readonly limits?: Partial<GlLimits>;
 }
 
+/** Bytes of released textures a context keeps for reuse. */
+export const POOL_BYTES = 64 * 2 ** 20;
+
 export class GlRuntime {
   readonly limits: GlLimits;
+  /** Compiled passes shared by the models of this context (idle ones kept for the next). */
+  readonly kernels: KernelCache;
   private readonly gpu: ReturnType<typeof createGpu>;
   private readonly framebuffer: WebGLFramebuffer;
   private readonly expectedClass: new (...args: never[]) => GpuJsKernel;
   private live = 0;
   private destroyed = false;
+  /** Released textures by size and format, drawn into or uploaded to again instead of allocated (POOL_BYTES at most). */
+  private readonly pool = new Map<string, WebGLTexture[]>();
+  private pooledBytes = 0;
+  /** The class of gpu.js's float textures and a kernel to own ours (upload builds textures gpu.js kernels accept). */
+  private floatTexture: { readonly type: GpuJsTextureClass; readonly kernel: GpuJsKernel; readonly internalFormat: number; readonly format: number } | undefined;
 
   private constructor(
     private readonly context: AcquiredContext,
@@ -89,6 +103,7 @@ export class GlRuntime {
     this.gpu = createGpu(gpujs, context);
     this.expectedClass = context.mode === 'headlessgl' ? gpujs.HeadlessGLKernel : gpujs.WebGL2Kernel;
     this.framebuffer = gl.createFramebuffer()!;
+    this.kernels = new KernelCache((pass, where, rgbaInputs) => this.compile(pass, where, rgbaInputs), (kernel) => this.destroyKernel(kernel.fn));
     const maxTextureSize = Number(gl.getParameter(gl.MAX_TEXTURE_SIZE));
     // one unit is the output's while a kernel is set up
     const maxTextureUnits = Number(gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS)) - 1;
@@ -197,40 +212,103 @@ export class GlRuntime {
     if (h < 2) throw new WebGlKernelError(`${what} is ${w} x ${h} texels: an RGBA pass needs at least 2 rows (a renderer bug)`);
   }
 
-  /** Launches a kernel on tensors; the result belongs to the caller (release it). */
-  launch(kernel: GlKernel, inputs: readonly GlTensor[], size: number): GlTensor {
+  /** Launches a kernel on tensors; the result belongs to the caller (release it). `what` names the pass (the op, the node) in errors. */
+  launch(kernel: GlKernel, inputs: readonly GlTensor[], size: number, what = kernel.what): GlTensor {
     let result: GpuJsTexture;
     const target = kernel.fn.kernel.texture;
-    if (target && inputs.some((t) => t.texture.texture === target.texture)) {
-      // the kernel's own last result is an input (a chain of same-shaped steps): draw into a fresh
-      // texture, as gpu.js does once a clone of its output exists (we hold one), instead of its check failing
-      target.beforeMutate();
+    if (target && (target.texture._refs ?? 1) > 1) {
+      // we hold the kernel's last result: gpu.js would allocate a new texture to draw into (as it
+      // must when that result is also an input), so give it a released one of the same size
+      const reused = this.fromPool(target.size[0]!, target.size[1]!, target.internalFormat);
+      if (reused) {
+        target.texture._refs! -= 1;
+        (reused as { _refs?: number })._refs = 1;
+        target.texture = reused;
+      } else target.beforeMutate();
       kernel.fn.kernel._textureSwitched = true;
     }
     try {
       result = kernel.fn(...inputs.map((t) => t.texture));
     } catch (e) {
-      this.checkAlive(`run ${kernel.what}`);
-      throw new WebGlKernelError(`${kernel.what} failed to compile or run (a renderer bug): ${(e as Error).message.slice(0, 2000)}\n--- GLSL ---\n${kernel.source}`);
+      this.checkAlive(`run ${what}`);
+      throw new WebGlKernelError(`${what} failed to compile or run (a renderer bug): ${(e as Error).message.slice(0, 2000)}\n--- GLSL ---\n${kernel.source}`);
     }
     if (!kernel.checked) {
       // gpu.js falls back to its CPU or WebAssembly kernels without a word; a GL backend must not
-      this.checkClass(kernel.fn.kernel, kernel.what);
+      this.checkClass(kernel.fn.kernel, what);
       kernel.checked = true;
     }
     return this.own(result, kernel.fn.kernel, size);
   }
 
-  /** Uploads floats through a one-line kernel (`return a[this.thread.x]`), cached by size by the caller. */
-  uploadKernel(size: number): GpuJsKernelFunction {
-    this.textureShape(size, 'an upload');
-    return this.gpu.createKernel('function (a) { return a[this.thread.x]; }', { output: [size], pipeline: true, precision: 'single', tactic: 'precision', optimizeFloatMemory: false, argumentTypes: ['Array'] });
+  /**
+   * Uploads floats into a texture of one float per texel (texImage2D, or texSubImage2D into a pooled
+   * texture of that size), as gpu.js's own float textures so its kernels take it. WebGL 1 has no
+   * one-channel float format that can be read back, so there each float fills a texel's red channel.
+   */
+  upload(data: Float32Array, what: string): GlTensor {
+    const [w, h] = this.textureShape(data.length, what);
+    const floats = this.floatTextureClass();
+    const gl = this.context.gl;
+    const oneChannel = this.context.mode === 'webgl2';
+    const texels = oneChannel ? padded(data, w * h) : spread(data, w * h);
+    const format = oneChannel ? (gl as WebGL2RenderingContext).RED : gl.RGBA;
+    const reused = this.fromPool(w, h, floats.internalFormat);
+    const raw = reused ?? gl.createTexture()!;
+    gl.activeTexture(gl.TEXTURE15);
+    gl.bindTexture(gl.TEXTURE_2D, raw);
+    if (reused) gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, w, h, format, gl.FLOAT, texels);
+    else {
+      for (const [name, value] of [[gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE], [gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE], [gl.TEXTURE_MIN_FILTER, gl.NEAREST], [gl.TEXTURE_MAG_FILTER, gl.NEAREST]] as const) gl.texParameteri(gl.TEXTURE_2D, name, value);
+      gl.texImage2D(gl.TEXTURE_2D, 0, floats.internalFormat, w, h, 0, format, gl.FLOAT, texels);
+    }
+    gl.bindTexture(gl.TEXTURE_2D, null);
+    this.checkAlive(`upload ${what}`);
+    const texture = new floats.type({ texture: raw, size: [w, h], dimensions: [data.length, 1, 1], output: [data.length], context: gl, kernel: floats.kernel, internalFormat: floats.internalFormat, textureFormat: floats.format });
+    return new GlTensor(texture, data.length);
   }
 
-  upload(kernel: GpuJsKernelFunction, data: Float32Array): GlTensor {
-    const result = kernel(data);
-    this.checkClass(kernel.kernel, 'an upload');
-    return this.own(result, kernel.kernel, data.length);
+  /** gpu.js's float texture class, learnt once from a one-float kernel (kept: our textures name it as their kernel). */
+  private floatTextureClass(): NonNullable<GlRuntime['floatTexture']> {
+    if (this.floatTexture) return this.floatTexture;
+    const fn = this.gpu.createKernel('function (a) { return a[this.thread.x]; }', { output: [1], pipeline: true, precision: 'single', tactic: 'precision', optimizeFloatMemory: false, argumentTypes: ['Array'] });
+    const sample = fn(Float32Array.of(0));
+    this.checkClass(fn.kernel, 'the upload probe');
+    const kernel = fn.kernel as GpuJsKernel & { getTextureFormat(): number };
+    this.floatTexture = { type: sample.constructor as GpuJsTextureClass, kernel, internalFormat: sample.internalFormat, format: kernel.getTextureFormat() };
+    return this.floatTexture;
+  }
+
+  /** A released texture of this size and format, if the pool has one. */
+  private fromPool(w: number, h: number, internalFormat: number): WebGLTexture | undefined {
+    const list = this.pool.get(`${w}x${h}:${internalFormat}`);
+    const raw = list?.pop();
+    if (raw) this.pooledBytes -= textureBytes(w, h, internalFormat, this.context.gl);
+    return raw;
+  }
+
+  /** Keeps a texture nobody holds for the next output or upload of its size, or deletes it past the pool's bytes. */
+  private toPool(texture: GpuJsTexture): void {
+    const gl = this.context.gl;
+    const [w, h] = [texture.size[0]!, texture.size[1]!];
+    const bytes = textureBytes(w, h, texture.internalFormat, gl);
+    if (this.pooledBytes + bytes > POOL_BYTES) {
+      gl.deleteTexture(texture.texture);
+      return;
+    }
+    const key = `${w}x${h}:${texture.internalFormat}`;
+    const list = this.pool.get(key) ?? [];
+    list.push(texture.texture);
+    this.pool.set(key, list);
+    this.pooledBytes += bytes;
+  }
+
+  /** Deletes the pooled textures and the idle kernels: what is then alive is what models hold. */
+  dropCaches(): void {
+    this.kernels.trim();
+    if (!this.destroyed) for (const list of this.pool.values()) for (const raw of list) this.context.gl.deleteTexture(raw);
+    this.pool.clear();
+    this.pooledBytes = 0;
   }
 
   private checkClass(kernel: GpuJsKernel, what: string): void {
@@ -262,7 +340,7 @@ export class GlRuntime {
     if (refs > 1) raw._refs = refs - 1;
     else {
       raw._refs = 0;
-      if (!this.destroyed) this.context.gl.deleteTexture(raw);
+      if (!this.destroyed) this.toPool(t.texture);
     }
   }
 
@@ -316,4 +394,25 @@ function countTextures(gl: WebGLRenderingContext | WebGL2RenderingContext, chang
     if (t && created.delete(t)) change(-1);
     remove(t);
   };
+}
+
+/** `data` in a Float32Array of `length` (zeros after it). */
+function padded(data: Float32Array, length: number): Float32Array {
+  if (data.length === length) return data;
+  const out = new Float32Array(length);
+  out.set(data);
+  return out;
+}
+
+/** `data` in the red channel of `texels` RGBA texels. */
+function spread(data: Float32Array, texels: number): Float32Array {
+  const out = new Float32Array(texels * 4);
+  for (let k = 0; k < data.length; k++) out[k * 4] = data[k]!;
+  return out;
+}
+
+/** Bytes a float texture of this size and internal format holds (RGBA, or one channel). */
+function textureBytes(w: number, h: number, internalFormat: number, gl: WebGLRenderingContext | WebGL2RenderingContext): number {
+  const oneChannel = 'R32F' in gl && internalFormat === (gl as WebGL2RenderingContext).R32F;
+  return w * h * 4 * (oneChannel ? 1 : 4);
 }

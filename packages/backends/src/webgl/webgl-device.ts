@@ -32,6 +32,8 @@ interface StepInfo {
 interface ScheduledPass {
   readonly key: string;
   readonly kernel: GlKernel;
+  /** The op, the node and the pass, for profiles and errors (a kernel may be shared with other models). */
+  readonly what: string;
   readonly inputs: readonly PassInput[];
   readonly size: number;
   readonly status: boolean;
@@ -68,7 +70,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
   readonly backend = 'webgl';
   private released = false;
   private readonly statics = new Map<number, GlTensor | null>();
-  private readonly uploaders = new Map<number, ReturnType<GlRuntime['uploadKernel']>>();
+  /** The context's kernels (runtime.kernels) this model's cached schedules use, with how many schedules use each. */
   private readonly kernels = new Map<string, { kernel: GlKernel; schedules: number }>();
   /** Results of `keep` passes over weights (weights packed for matmul), by pass and the nodes it read. */
   private readonly kept = new Map<string, GlTensor>();
@@ -140,9 +142,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
     this.statics.clear();
     for (const t of this.kept.values()) this.runtime.release(t);
     this.kept.clear();
-    for (const fn of this.uploaders.values()) this.runtime.destroyKernel(fn);
-    this.uploaders.clear();
-    for (const { kernel } of this.kernels.values()) this.runtime.destroyKernel(kernel.fn);
+    for (const key of this.kernels.keys()) this.runtime.kernels.release(key);
     this.kernels.clear();
   }
 
@@ -186,19 +186,10 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       if (node.type.dtype === 'i32') checkExactIntegers(data, label);
       this.statics.set(node.id, this.uploadTensor(data, label));
     }
-    // the upload kernels hold a copy of the last tensor of their size; feeds make their own
-    for (const fn of this.uploaders.values()) this.runtime.destroyKernel(fn);
-    this.uploaders.clear();
   }
 
   private uploadTensor(data: Float32Array, label: string): GlTensor {
-    let fn = this.uploaders.get(data.length);
-    if (!fn) {
-      this.runtime.textureShape(data.length, label);
-      fn = this.runtime.uploadKernel(data.length);
-      this.uploaders.set(data.length, fn);
-    }
-    return this.runtime.upload(fn, data);
+    return this.runtime.upload(data, label);
   }
 
   /** A state's value is a texture; a new value (fed, or zeros) is a new texture. */
@@ -235,7 +226,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
         const status = p.status === true;
         const value = !status && !readLater.has(index);
         const packed = value && packedValue?.from === index ? { layout: packedValue.layout, shape: packedValue.shape } : undefined;
-        return { ...this.kernel(p, inputSizes, rgbaInputs, where), inputs: p.inputs, size: p.size, status, value, keep: p.keep === true, ...(packed ? { packed } : {}) };
+        return { ...this.kernel(p, inputSizes, rgbaInputs, where), what: `${where}: ${p.what}`, inputs: p.inputs, size: p.size, status, value, keep: p.keep === true, ...(packed ? { packed } : {}) };
       });
     });
     for (const o of graph.outputs) lastUse.set(viewSource(graph, o.node), Infinity);
@@ -245,19 +236,19 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
   private kernel(p: GlPass, inputSizes: readonly number[], rgbaInputs: readonly boolean[], where: string): { key: string; kernel: GlKernel } {
     const key = `${p.texels?.join('x') ?? p.size}|${inputSizes.map((n, k) => (rgbaInputs[k] ? `${n}rgba` : n)).join(',')}|${p.helpers.join('\n')}|${p.body.join('\n')}`;
     let entry = this.kernels.get(key);
-    if (!entry) this.kernels.set(key, (entry = { kernel: this.runtime.compile(p, where, rgbaInputs), schedules: 0 }));
+    if (!entry) this.kernels.set(key, (entry = { kernel: this.runtime.kernels.acquire(key, p, where, rgbaInputs), schedules: 0 }));
     entry.schedules++;
     return { key, kernel: entry.kernel };
   }
 
-  /** A schedule left the cache: its kernels that no other cached schedule uses are destroyed. */
+  /** A schedule left the cache: its kernels that no other cached schedule uses go back to the context's cache. */
   forget(schedule: WebGlSchedule): void {
     for (const step of schedule.passes) {
       for (const p of step) {
         const entry = this.kernels.get(p.key)!;
         if (--entry.schedules > 0) continue;
         this.kernels.delete(p.key);
-        this.runtime.destroyKernel(entry.kernel.fn);
+        this.runtime.kernels.release(p.key);
       }
     }
   }
@@ -306,11 +297,11 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
         if (kept) out = this.runtime.retain(kept);
         else {
           const start = profile ? performance.now() : 0;
-          out = this.runtime.launch(p.kernel, args as GlTensor[], p.size);
+          out = this.runtime.launch(p.kernel, args as GlTensor[], p.size, p.what);
           if (keepKey !== undefined) this.kept.set(keepKey, this.runtime.retain(out));
           if (profile) {
             this.runtime.finish();
-            profile.push({ node: s.node.id, op: s.node.op, what: p.kernel.what, ms: performance.now() - start });
+            profile.push({ node: s.node.id, op: s.node.op, what: p.what, ms: performance.now() - start });
           }
         }
         drawn.push(out);

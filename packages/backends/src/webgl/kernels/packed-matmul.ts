@@ -31,8 +31,10 @@ export function packedMatmulPasses(ctx: KernelContext, transposeB: boolean, fini
   if (!packedA || !packedB || !packedC || loopCost(Math.floor(packedA.blockCols / UNROLL)) > ctx.limits.maxLoopIterations) return undefined;
   const what = ctx.node.op;
   // B^T: a transposeB operand ([..., N, K]) is packed as it is
-  const passes = [packPass(input(0), a!.shape, false, packedA, `${what} A`), packPass(input(1), b!.shape, !transposeB, packedB, `${what} B`)];
-  passes.push(productPass(packedA, packedB, packedC, { M, N, batchShape, aBatch, bBatch }, what));
+  const packB = packPass(input(1), b!.shape, !transposeB, packedB, `${what} B`);
+  if (M === 1 && N * K <= ROW_PASS_MOST) return [packB, rowPass(packedB, { M, N, K, batchShape, aBatch, bBatch }, finish, what)];
+  const passes = [packPass(input(0), a!.shape, false, packedA, `${what} A`), packB];
+  passes.push(productPass(packedA, packedB, packedC, { M, N, K, batchShape, aBatch, bBatch }, what));
   const unpack = unpackPass(pass(2), packedC, out, finish, what);
   passes.push(finish === PLAIN ? { ...unpack, unpacks: { from: 2, layout: packedC, shape: out } } : unpack);
   return passes;
@@ -51,10 +53,19 @@ export const PLAIN: Finish = { inputs: [], helpers: [], lines: () => ['return ac
 interface ProductShape {
   readonly M: number;
   readonly N: number;
+  readonly K: number;
   readonly batchShape: readonly number[];
   readonly aBatch: readonly number[];
   readonly bBatch: readonly number[];
 }
+
+/**
+ * The largest N x K a one-row product takes as one pass (rowPass). Its fragments read A's floats one
+ * by one, three reads per pair of k against the blocked product's one: past about this size (on
+ * llvmpipe, GPT-2 tiny's tied head: 4.9 ms against 3.1 per token) the two draws it saves cost less
+ * than the reads it adds.
+ */
+const ROW_PASS_MOST = 2 ** 18;
 
 /** Blocks of K per loop iteration (fewer loop tests and counter steps on llvmpipe). */
 const UNROLL = 8;
@@ -63,12 +74,7 @@ const UNROLL = 8;
 function productPass(packedA: PackedMatrix, packedB: PackedMatrix, packedC: PackedMatrix, shape: ProductShape, what: string): GlPass {
   const { M, N, batchShape } = shape;
   const [mBlocks, nBlocks] = [Math.ceil(M / 2), Math.ceil(N / 2)];
-  // the matrices of A and B each result matrix reads (batch axes broadcast)
-  const matrixOf = (operandBatch: readonly number[]) => {
-    const strides = broadcastStrides(operandBatch, batchShape);
-    const terms = strides.map((s, d) => (s === 0 || batchShape[d] === 1 ? '' : `bc${d} * ${int(s)}`)).filter((t) => t);
-    return terms.length > 0 ? terms.join(' + ') : '0';
-  };
+  const matrixOf = (operandBatch: readonly number[]) => matrixOfBatch(operandBatch, batchShape);
   const kBlocks = packedA.blockCols;
   const whole = Math.floor(kBlocks / UNROLL) * UNROLL;
   const step = [
@@ -99,6 +105,46 @@ function productPass(packedA: PackedMatrix, packedB: PackedMatrix, packedC: Pack
     'return acc;',
   ];
   return { inputs: [pass(0), pass(1)], size: packedC.width * packedC.height * 4, texels: [packedC.width, packedC.height], helpers: [], body, what: `${what}, 2x2 blocks` };
+}
+
+/** The matrix of an operand with batch axes `operandBatch` that result matrix `bc...` (coordinates over `batchShape`) reads: batch axes broadcast. */
+function matrixOfBatch(operandBatch: readonly number[], batchShape: readonly number[]): string {
+  const strides = broadcastStrides(operandBatch, batchShape);
+  const terms = strides.map((s, d) => (s === 0 || batchShape[d] === 1 ? '' : `bc${d} * ${int(s)}`)).filter((t) => t);
+  return terms.length > 0 ? terms.join(' + ') : '0';
+}
+
+/**
+ * A product of one row per matrix (decoding's): one fragment per element of the result, walking A's
+ * row as it is (one float per texel) against its column's half of B^T's packed blocks, then the
+ * finish. One pass a run (B is packed once): packing a row and unpacking the result would cost
+ * two more draws than the product itself on such small products.
+ */
+function rowPass(packedB: PackedMatrix, shape: ProductShape, finish: Finish, what: string): GlPass {
+  const { N, K, batchShape } = shape;
+  const kBlocks = Math.floor(K / 2);
+  const whole = Math.floor(kBlocks / UNROLL) * UNROLL;
+  const step = ['{', `vec4 bk = ${blockAt(packedB, 1, 'bx', 'b')};`, 'vec2 w = mix(bk.xy, bk.zw, odd);', `acc += ${sample(0, 'ka')} * w.x + ${sample(0, 'ka + 1')} * w.y;`, 'ka += 2;', 'bx += 1.0;', '}'];
+  const body = [
+    'int row = i;',
+    `int n = ${imod('i', N)};`,
+    `int batch = i / ${int(N)};`,
+    ...coordinates('batch', batchShape, 'b'),
+    `int ka = (${matrixOfBatch(shape.aBatch, batchShape)}) * ${int(K)};`,
+    `int bRow = (${matrixOfBatch(shape.bBatch, batchShape)}) * ${int(Math.ceil(N / 2))} + n / 2;`,
+    ...blockRowStart(packedB, 'bRow', 'b'),
+    // an odd column reads the lower half of its block (z, w)
+    `float odd = float(${imod('n', 2)});`,
+    'float acc = 0.0;',
+    `for (int kb = 0; kb < ${int(whole)}; kb += ${UNROLL}) {`,
+    ...Array.from({ length: UNROLL }, () => step.map((l) => `  ${l}`)).flat(),
+    '}',
+    ...Array.from({ length: kBlocks - whole }, () => step).flat(),
+    // an odd K: the last block holds one k (its second is padding)
+    ...(K % 2 === 1 ? [`{ vec4 bk = ${blockAt(packedB, 1, 'bx', 'b')}; acc += ${sample(0, 'ka')} * mix(bk.x, bk.z, odd); }`] : []),
+    ...finish.lines((k, index) => sample(2 + k, index)),
+  ];
+  return { inputs: [input(0), pass(0), ...finish.inputs], size: sizeOfShape([...batchShape, 1, N]), helpers: finish.helpers, body, what: `${what}, one row by blocks` };
 }
 
 /** One fragment per element of the result: its channel of its block, then the finish (an epilogue, or `return acc;`). */

@@ -71,6 +71,41 @@ describe.skipIf(!gl)('webgl runtime, its own', { timeout: 120_000 }, () => {
     }
   });
 
+  it('a model prepared again with the same weight arrays uploads and packs nothing; a weight changed in place is uploaded again', async () => {
+    const b = new GraphBuilder();
+    const graph = b.build({ y: b.add('add', [b.add('matmul', [b.input('x', 'f32', [3, 8]), b.param('w', 'f32', [8, 5])]), b.param('bias', 'f32', [5])]) });
+    const r = rng(11);
+    const weights = new Map([['w', randomF32([8, 5], r)], ['bias', randomF32([5], r)]]);
+    const feeds = { x: randomF32([3, 8], r) };
+    const runtime = await gl!.runtime();
+    const upload = vi.spyOn(runtime, 'upload');
+    try {
+      const prepared = async () => {
+        upload.mockClear();
+        const model = (await gl!.prepare(graph, weights)) as WebGlModel;
+        const uploads = upload.mock.calls.map(([, what]) => what);
+        const passes = (await model.profile(feeds)).map((p) => p.what.split(': ').pop());
+        const packsB = passes.some((p) => p?.startsWith('fused_matmul B, packed'));
+        expectClose(await model.run(feeds), interpret(graph, feeds, weights));
+        model.dispose();
+        return { uploads, packsB };
+      };
+      const first = await prepared();
+      expect(first.uploads).toEqual(["weight 'w'", "weight 'bias'"]);
+      expect(first.packsB).toBe(true);
+      const again = await prepared();
+      expect(again.uploads).toEqual([]);
+      expect(again.packsB).toBe(false);
+      const w = weights.get('w')!.data as Float32Array;
+      w[3] = w[3]! + 1; // in place: the same array, other contents
+      const changed = await prepared();
+      expect(changed.uploads).toEqual(["weight 'w'"]);
+      expect(changed.packsB).toBe(true);
+    } finally {
+      upload.mockRestore();
+    }
+  });
+
   it('the kernel cache keeps the most recently used idle kernels and destroys the oldest past its limit', () => {
     const destroyed: string[] = [];
     const cache = new KernelCache((pass) => ({ what: pass.what }) as never, (kernel) => destroyed.push(kernel.what), 2);

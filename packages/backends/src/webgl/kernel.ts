@@ -65,7 +65,8 @@ export interface GlPass {
   /**
    * The pass reads only the step's inputs and its result is worth keeping: when those inputs are
    * weights or constants, the device draws it at the first run and keeps it (a weight packed for
-   * matmul is packed once, not at every run).
+   * matmul is packed once, not at every run); a weight's with the weight, for every model of the
+   * context that uses it (weight-cache.ts).
    */
   readonly keep?: boolean;
   /**

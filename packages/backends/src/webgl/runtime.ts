@@ -2,6 +2,7 @@ import { WebGlContextLostError, WebGlFallbackError, WebGlKernelError, WebGlLimit
 import { acquireContext, type AcquiredContext, type GlMode } from './gl-provider.ts';
 import type { GlLimits, GlPass } from './kernel.ts';
 import { KernelCache } from './kernel-cache.ts';
+import { WeightCache } from './weight-cache.ts';
 import { checkLoopBudget, LOOP_BUDGET, MIN_LOOP_BUDGET } from './loops.ts';
 import { unpackTexels, type PackedRead } from './packed.ts';
 
@@ -82,6 +83,8 @@ export class GlRuntime {
   readonly limits: GlLimits;
   /** Compiled passes shared by the models of this context (idle ones kept for the next). */
   readonly kernels: KernelCache;
+  /** Weight textures shared by the models of this context (idle ones kept for the next). */
+  readonly weights: WeightCache;
   private readonly gpu: ReturnType<typeof createGpu>;
   private readonly framebuffer: WebGLFramebuffer;
   private readonly expectedClass: new (...args: never[]) => GpuJsKernel;
@@ -104,6 +107,10 @@ export class GlRuntime {
     this.expectedClass = context.mode === 'headlessgl' ? gpujs.HeadlessGLKernel : gpujs.WebGL2Kernel;
     this.framebuffer = gl.createFramebuffer()!;
     this.kernels = new KernelCache((pass, where, rgbaInputs) => this.compile(pass, where, rgbaInputs), (kernel) => this.destroyKernel(kernel.fn));
+    this.weights = new WeightCache(
+      (t) => this.release(t),
+      (t) => textureBytes(t.texture.size[0]!, t.texture.size[1]!, t.texture.internalFormat, gl),
+    );
     const maxTextureSize = Number(gl.getParameter(gl.MAX_TEXTURE_SIZE));
     // one unit is the output's while a kernel is set up
     const maxTextureUnits = Number(gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS)) - 1;
@@ -303,9 +310,10 @@ export class GlRuntime {
     this.pooledBytes += bytes;
   }
 
-  /** Deletes the pooled textures and the idle kernels: what is then alive is what models hold. */
+  /** Deletes the idle kernels and weights and the pooled textures: what is then alive is what models hold. */
   dropCaches(): void {
     this.kernels.trim();
+    this.weights.trim();
     if (!this.destroyed) for (const list of this.pool.values()) for (const raw of list) this.context.gl.deleteTexture(raw);
     this.pool.clear();
     this.pooledBytes = 0;

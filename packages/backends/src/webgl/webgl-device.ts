@@ -138,7 +138,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
     if (this.released) return;
     this.released = true;
     this.states.release();
-    for (const t of this.statics.values()) if (t) this.runtime.release(t);
+    for (const t of this.statics.values()) if (t) this.runtime.weights.release(t);
     this.statics.clear();
     for (const t of this.kept.values()) this.runtime.release(t);
     this.kept.clear();
@@ -164,6 +164,16 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
   // --- preparation -------------------------------------------------------------------------------
 
   async upload(weights: Weights): Promise<void> {
+    try {
+      this.uploadStatics(weights);
+    } catch (e) {
+      // what was uploaded before the failure goes back (the model is never handed out)
+      this.release();
+      throw e;
+    }
+  }
+
+  private uploadStatics(weights: Weights): void {
     const graph = this.plan.graph;
     for (const node of graph.nodes) {
       if (node.op !== 'param' && node.op !== 'constant') continue;
@@ -175,14 +185,20 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
         continue;
       }
       this.runtime.textureShape(size, label); // before the array: a small graph may declare a huge constant
-      let data: Float32Array;
-      if (node.op === 'param') data = Float32Array.from(weights.get(nodeName(node)!)!.data);
-      else {
-        const values = node.attrs['values'] as number[];
-        data = new Float32Array(size);
-        if (values.length === 1) data.fill(values[0]!);
-        else data.set(values);
+      if (node.op === 'param') {
+        const values = weights.get(nodeName(node)!)!.data;
+        // a weight array a model on this context already uploaded (the same contents) is not uploaded again
+        this.statics.set(node.id, this.runtime.weights.acquire(values, () => {
+          const data = Float32Array.from(values);
+          if (node.type.dtype === 'i32') checkExactIntegers(data, label);
+          return this.uploadTensor(data, label);
+        }));
+        continue;
       }
+      const values = node.attrs['values'] as number[];
+      const data = new Float32Array(size);
+      if (values.length === 1) data.fill(values[0]!);
+      else data.set(values);
       if (node.type.dtype === 'i32') checkExactIntegers(data, label);
       this.statics.set(node.id, this.uploadTensor(data, label));
     }
@@ -291,18 +307,25 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       const drawn: GlTensor[] = [];
       for (const p of schedule.passes[stepIndex]!) {
         const args = p.inputs.map((ref) => ('input' in ref ? inputs[ref.input] : drawn[ref.pass]));
-        const keepKey = p.keep ? this.keepKey(p, s) : undefined;
-        const kept = keepKey === undefined ? undefined : this.kept.get(keepKey);
-        let out: GlTensor;
-        if (kept) out = this.runtime.retain(kept);
-        else {
+        const launch = (): GlTensor => {
           const start = profile ? performance.now() : 0;
-          out = this.runtime.launch(p.kernel, args as GlTensor[], p.size, p.what);
-          if (keepKey !== undefined) this.kept.set(keepKey, this.runtime.retain(out));
+          const result = this.runtime.launch(p.kernel, args as GlTensor[], p.size, p.what);
           if (profile) {
             this.runtime.finish();
             profile.push({ node: s.node.id, op: s.node.op, what: p.what, ms: performance.now() - start });
           }
+          return result;
+        };
+        // a pass worth keeping over a weight is drawn once for every model using the weight; over other statics, once for this model
+        const weight = p.keep && args.length === 1 && args[0] && this.runtime.weights.has(args[0]) ? args[0] : undefined;
+        const keepKey = p.keep && !weight ? this.keepKey(p, s) : undefined;
+        const kept = keepKey === undefined ? undefined : this.kept.get(keepKey);
+        let out: GlTensor;
+        if (weight) out = this.runtime.weights.derived(weight, p.key, launch, (t) => this.runtime.retain(t));
+        else if (kept) out = this.runtime.retain(kept);
+        else {
+          out = launch();
+          if (keepKey !== undefined) this.kept.set(keepKey, this.runtime.retain(out));
         }
         drawn.push(out);
         if (p.status) {

@@ -7,6 +7,7 @@
  * Prints markdown tables; asserts nothing.
  *
  *   npx tsx examples/bench-browser/bench-browser.ts [--quick] [--threads N]
+ *   npx tsx examples/bench-browser/bench-browser.ts --webgl    (only Loom webgl against TensorFlow.js webgl: matmul 256, 512 and 1024)
  *
  * Here Chromium draws WebGL with ANGLE on SwiftShader and WebGPU on SwiftShader (both on the CPU):
  * those rows are what the backends cost without a GPU.
@@ -93,6 +94,21 @@ const ms = (v: number | string) => (typeof v === 'number' ? v.toFixed(1) : `n/a 
 const versus = (peer: number | string, loom: number | string) => (typeof peer === 'number' && typeof loom === 'number' ? `${(peer / loom).toFixed(2)}x` : '-');
 
 console.log(`# Loom in the browser (${new Date().toISOString().slice(0, 10)}; ${env.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'Chromium'} headless, ${cpus()[0]?.model ?? 'CPU'}, ${env.cores} cores, load ${loadavg()[0]!.toFixed(2)}; cross-origin isolated: ${env.isolated}; ${threads} threads for every engine that has them; ${quick ? 'quick' : 'full'})\n`);
+
+if (args.includes('--webgl')) {
+  console.log('## WebGL: matmul n^3 float32, ms per run (median of 5; B a weight or already on the device, C read back)\n');
+  console.log('| n | Loom webgl | TensorFlow.js 4.22 webgl | Loom / TensorFlow.js |');
+  console.log('|---|---|---|---|');
+  for (const size of [256, 512, 1024]) {
+    const loom = await measure(() => page.evaluate(([s, r]) => window.bench.loomMatmul(s, 'webgl', 1, r), [size, 5] as const));
+    const tf = await measure(() => page.evaluate(([s, r]) => window.bench.tfjsMatmul(s, 'webgl', 1, r), [size, 5] as const));
+    const peer = typeof tf === 'object' ? tf.ms : tf;
+    console.log(`| ${size} | ${ms(loom)} | ${ms(peer)} | ${typeof loom === 'number' && typeof peer === 'number' ? `${(loom / peer).toFixed(2)}x the time` : '-'} |`);
+  }
+  await browser.close();
+  server.close();
+  process.exit(0);
+}
 
 console.log(`## matmul ${n}^3 float32, ms per run (median of ${reps}; B a weight or already on the device, C read back)\n`);
 console.log('| engine | ms | GFLOP/s | engine / Loom cpu |');

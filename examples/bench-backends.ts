@@ -33,9 +33,9 @@ const describe = async (name: string) => ((await (backends[name] as unknown as {
 console.log(`\nbackends: ${(await Promise.all(NAMES.map(async (n) => `${n}: ${await describe(n)}`))).join('; ')}\n`);
 
 console.log('## matmul n x n x n float32 (ms per run, median; GFLOP/s; B is a weight, A is fed and C read back each run)\n');
-console.log('Peer: TensorFlow.js 4.22 webgl backend on a headless-gl context of the same kind (A and B already on the GPU).\n');
-console.log(`| n | ${NAMES.map((n) => `${n} ms | ${n} GFLOP/s`).join(' | ')} | tfjs-webgl ms | webgl / cpu | webgl / webgpu | webgl / tfjs-webgl |`);
-console.log(`|---|${NAMES.map(() => '---|---|').join('')}---|---|---|---|`);
+console.log('Peer: TensorFlow.js 4.22 webgl backend on a headless-gl context of the same kind: B on the GPU, A uploaded each run as Loom\'s is ("A fed"), or already on the GPU.\n');
+console.log(`| n | ${NAMES.map((n) => `${n} ms | ${n} GFLOP/s`).join(' | ')} | tfjs-webgl ms, A fed | tfjs-webgl ms, A on the GPU | webgl / cpu | webgl / webgpu | webgl / tfjs-webgl (A fed) |`);
+console.log(`|---|${NAMES.map(() => '---|---|').join('')}---|---|---|---|---|`);
 for (const n of sizes) {
   const b = new GraphBuilder();
   const graph = b.build({ c: b.add('matmul', [b.input('a', 'f32', [n, n]), b.param('w', 'f32', [n, n])]) });
@@ -47,9 +47,10 @@ for (const n of sizes) {
     ms[name] = await medianRuns(() => model.run(feeds), { reps: n >= 1024 ? 3 : 5, warmups: 1 });
     model.dispose();
   }
-  const peer = await tfjsWebglMatmulMs(n, n >= 1024 ? 3 : 5).catch((e: unknown) => firstLine(e));
+  const peer = await tfjsWebglMatmulMs(n, n >= 1024 ? 3 : 5, true).catch((e: unknown) => firstLine(e));
+  const onGpu = await tfjsWebglMatmulMs(n, n >= 1024 ? 3 : 5).catch((e: unknown) => firstLine(e));
   const gflops = (t: number) => ((2 * n ** 3) / (t / 1000) / 1e9).toFixed(2);
-  const peerCells = typeof peer === 'number' ? `${peer.toFixed(1)} | ` : `${peer} | `;
+  const peerCells = [peer, onGpu].map((t) => (typeof t === 'number' ? `${t.toFixed(1)} | ` : `${t} | `)).join('');
   const peerRatio = typeof peer === 'number' ? `${(ms['webgl']! / peer).toFixed(1)}x` : '-';
   console.log(`| ${n} | ${NAMES.map((k) => `${ms[k]!.toFixed(1)} | ${gflops(ms[k]!)}`).join(' | ')} | ${peerCells}${(ms['webgl']! / ms['cpu']!).toFixed(1)}x | ${(ms['webgl']! / ms['webgpu']!).toFixed(2)}x | ${peerRatio} |`);
 }

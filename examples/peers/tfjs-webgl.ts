@@ -36,16 +36,22 @@ function tfjsWebgl(): Promise<Tfjs> {
   return ready;
 }
 
-/** Median milliseconds of an n^3 float32 matmul (A and B on the GPU, C read back each time). */
-export async function tfjsWebglMatmulMs(n: number, reps = 5): Promise<number> {
+/**
+ * Median milliseconds of an n^3 float32 matmul, C read back each time: B on the GPU, and A either
+ * on the GPU too or (`feedA`) uploaded from a Float32Array each run, as a model's input is.
+ */
+export async function tfjsWebglMatmulMs(n: number, reps = 5, feedA = false): Promise<number> {
   const tf = await tfjsWebgl();
-  const a = tf.randomUniform([n, n], -0.5, 0.5, 'float32');
+  const data = Float32Array.from({ length: n * n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const a = tf.tensor2d(data, [n, n]);
   const b = tf.randomUniform([n, n], -0.5, 0.5, 'float32');
   try {
     return await medianRuns(async () => {
-      const c = tf.matMul(a, b);
+      const fed = feedA ? tf.tensor2d(data, [n, n]) : a;
+      const c = tf.matMul(fed, b);
       await c.data();
       c.dispose();
+      if (fed !== a) fed.dispose();
     }, { reps });
   } finally {
     a.dispose();

@@ -1,6 +1,6 @@
 import { WebGlContextLostError, WebGlFallbackError, WebGlKernelError, WebGlLimitError } from './errors.ts';
 import { acquireContext, type AcquiredContext, type GlMode } from './gl-provider.ts';
-import type { GlLimits, GlPass } from './kernel.ts';
+import { sample, type GlLimits, type GlPass } from './kernel.ts';
 import { KernelCache } from './kernel-cache.ts';
 import { WeightCache } from './weight-cache.ts';
 import { checkLoopBudget, LOOP_BUDGET, MIN_LOOP_BUDGET } from './loops.ts';
@@ -141,6 +141,13 @@ export class GlRuntime {
     return this.expectedClass.name;
   }
 
+  /** Released textures the pool keeps for reuse (counted in liveTextures). */
+  get pooledTextures(): number {
+    let n = 0;
+    for (const list of this.pool.values()) n += list.length;
+    return n;
+  }
+
   /** GL textures alive in this context (tensors, and gpu.js's own per-kernel textures). */
   get liveTextures(): number {
     return this.live;
@@ -250,28 +257,29 @@ export class GlRuntime {
 
   /**
    * Uploads floats into a texture of one float per texel (texImage2D, or texSubImage2D into a pooled
-   * texture of that size), as gpu.js's own float textures so its kernels take it. WebGL 1 has no
-   * one-channel float format that can be read back, so there each float fills a texel's red channel.
+   * texture of that size), as gpu.js's own float textures so its kernels take it: R32F on WebGL2,
+   * LUMINANCE on WebGL 1 (sampled as red; not renderable, so `read` copies it through a pass first).
    */
   upload(data: Float32Array, what: string): GlTensor {
     const [w, h] = this.textureShape(data.length, what);
     const floats = this.floatTextureClass();
     const gl = this.context.gl;
-    const oneChannel = this.context.mode === 'webgl2';
-    const texels = oneChannel ? padded(data, w * h) : spread(data, w * h);
-    const format = oneChannel ? (gl as WebGL2RenderingContext).RED : gl.RGBA;
-    const reused = this.fromPool(w, h, floats.internalFormat);
+    const webgl2 = this.context.mode === 'webgl2';
+    const format = webgl2 ? (gl as WebGL2RenderingContext).RED : gl.LUMINANCE;
+    const internalFormat = webgl2 ? floats.internalFormat : gl.LUMINANCE;
+    const texels = data.length === w * h ? data : padded(data, w * h);
+    const reused = this.fromPool(w, h, internalFormat);
     const raw = reused ?? gl.createTexture()!;
     gl.activeTexture(gl.TEXTURE15);
     gl.bindTexture(gl.TEXTURE_2D, raw);
     if (reused) gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, w, h, format, gl.FLOAT, texels);
     else {
       for (const [name, value] of [[gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE], [gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE], [gl.TEXTURE_MIN_FILTER, gl.NEAREST], [gl.TEXTURE_MAG_FILTER, gl.NEAREST]] as const) gl.texParameteri(gl.TEXTURE_2D, name, value);
-      gl.texImage2D(gl.TEXTURE_2D, 0, floats.internalFormat, w, h, 0, format, gl.FLOAT, texels);
+      gl.texImage2D(gl.TEXTURE_2D, 0, internalFormat, w, h, 0, format, gl.FLOAT, texels);
     }
     gl.bindTexture(gl.TEXTURE_2D, null);
     this.checkAlive(`upload ${what}`);
-    const texture = new floats.type({ texture: raw, size: [w, h], dimensions: [data.length, 1, 1], output: [data.length], context: gl, kernel: floats.kernel, internalFormat: floats.internalFormat, textureFormat: floats.format });
+    const texture = new floats.type({ texture: raw, size: [w, h], dimensions: [data.length, 1, 1], output: [data.length], context: gl, kernel: floats.kernel, internalFormat, textureFormat: format });
     return new GlTensor(texture, data.length);
   }
 
@@ -355,6 +363,7 @@ export class GlRuntime {
   /** Reads a tensor back (readPixels of its texture: the red channel of each texel, or a packed result's blocks). */
   read(t: GlTensor): Float32Array {
     const gl = this.context.gl;
+    if (t.texture.internalFormat === gl.LUMINANCE) return this.readCopy(t);
     const [w, h] = [t.texture.size[0]!, t.texture.size[1]!];
     gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
     gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, t.texture.texture, 0);
@@ -366,6 +375,20 @@ export class GlRuntime {
     const out = new Float32Array(t.size);
     for (let k = 0; k < t.size; k++) out[k] = rgba[k * 4]!;
     return out;
+  }
+
+  /** A LUMINANCE upload (not renderable, so not readable) read through a copy drawn into a float texture. */
+  private readCopy(t: GlTensor): Float32Array {
+    const copy: GlPass = { inputs: [{ input: 0 }], size: t.size, helpers: [], body: [`return ${sample(0, 'i')};`], what: 'a copy for reading back' };
+    const key = `read-back copy|${t.size}`;
+    const kernel = this.kernels.acquire(key, copy, 'read', [false]);
+    const drawn = this.launch(kernel, [t], t.size);
+    try {
+      return this.read(drawn);
+    } finally {
+      this.release(drawn);
+      this.kernels.release(key);
+    }
   }
 
   /** Blocks until the GPU has finished everything queued (for per-kernel timings). */
@@ -412,15 +435,8 @@ function padded(data: Float32Array, length: number): Float32Array {
   return out;
 }
 
-/** `data` in the red channel of `texels` RGBA texels. */
-function spread(data: Float32Array, texels: number): Float32Array {
-  const out = new Float32Array(texels * 4);
-  for (let k = 0; k < data.length; k++) out[k * 4] = data[k]!;
-  return out;
-}
-
 /** Bytes a float texture of this size and internal format holds (RGBA, or one channel). */
 function textureBytes(w: number, h: number, internalFormat: number, gl: WebGLRenderingContext | WebGL2RenderingContext): number {
-  const oneChannel = 'R32F' in gl && internalFormat === (gl as WebGL2RenderingContext).R32F;
+  const oneChannel = internalFormat === gl.LUMINANCE || ('R32F' in gl && internalFormat === (gl as WebGL2RenderingContext).R32F);
   return w * h * 4 * (oneChannel ? 1 : 4);
 }

@@ -164,6 +164,11 @@ const api = {
   isolated: (): boolean => crossOriginIsolated,
   /** Chunks of parallel cpu kernels the worker threads have run in this page. */
   cpuWorkerChunks: (): number => WasmRuntime.get().workerChunks,
+  /** Asks the cpu heap for more than it holds (on a page without isolation: more than its fixed size). */
+  cpuHeapFull: (): number => {
+    const heap = WasmRuntime.get().heap;
+    return heap.alloc(heap.memory.buffer.byteLength + 65536);
+  },
 };
 
 declare global {

@@ -36,7 +36,8 @@ export interface BrowserSession {
   readonly page: Page;
   /** Uncaught errors the page reported. */
   readonly pageErrors: string[];
-  runInPage(graph: Graph, feeds: Record<string, NDArray>, weights: Map<string, NDArray>, backend?: 'webgpu' | 'webgl' | 'cpu', options?: PrepareOptions): Promise<Record<string, NDArray>>;
+  /** `on`: another page of the session (default: the session's own). */
+  runInPage(graph: Graph, feeds: Record<string, NDArray>, weights: Map<string, NDArray>, backend?: 'webgpu' | 'webgl' | 'cpu', options?: PrepareOptions, on?: Page): Promise<Record<string, NDArray>>;
   /** The server's address (http://127.0.0.1:PORT). */
   readonly origin: string;
   close(): Promise<void>;
@@ -79,8 +80,8 @@ export async function openBrowserSession(options: { isolated?: boolean } = {}): 
       page,
       pageErrors,
       origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      async runInPage(graph, feeds, weights, backend = 'webgpu', prepareOptions = {}) {
-        const out = await page.evaluate(
+      async runInPage(graph, feeds, weights, backend = 'webgpu', prepareOptions = {}, on = page) {
+        const out = await on.evaluate(
           ([g, f, w, which, o]) => window.loom.run(g, f, w, which, o),
           [graphToJson(graph), Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, json(v)])), Object.fromEntries([...weights].map(([k, v]) => [k, json(v)])), backend, prepareOptions] as const,
         );

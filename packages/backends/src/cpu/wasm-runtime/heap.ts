@@ -6,12 +6,16 @@ import { LoomError } from '@loom/graph';
  * them in place instead of copying them in and out per call. JavaScript sees allocations as typed
  * array views. A first-fit free list with coalescing; blocks are 64-byte aligned (cache lines, and
  * every v128 access is then aligned). The memory is shared (a SharedArrayBuffer): growing it leaves
- * existing views valid, which a plain WebAssembly memory would detach.
+ * existing views valid, which a plain WebAssembly memory would detach. Where there is no
+ * SharedArrayBuffer (a browser page that is not cross-origin isolated) the heap is a plain memory of
+ * a fixed size instead, as large as the engine gives (FIXED_HEAP_PAGES), never grown; one thread only.
  */
 const PAGE = 65536;
 const ALIGN = 64;
 /** WebAssembly's 32-bit address space: 65536 pages. */
 const MAX_PAGES = 65536;
+/** Sizes a fixed (unshared) heap is tried at, largest first: 2 GiB, 1 GiB, 512 MiB, 256 MiB. */
+export const FIXED_HEAP_PAGES = [32768, 16384, 8192, 4096];
 
 export class WasmHeapError extends LoomError {
   constructor(message: string) {
@@ -30,11 +34,12 @@ export class WasmHeap {
   private end: number;
   private used = 0;
 
+  /** A shared, growable memory (false: a fixed one, where there is no SharedArrayBuffer). */
+  readonly shared: boolean;
+
   constructor() {
-    if (typeof SharedArrayBuffer === 'undefined') {
-      throw new WasmHeapError('cpu: the cpu backend keeps its tensors in a shared WebAssembly memory, which needs SharedArrayBuffer: in a browser, serve the page cross-origin isolated, with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (or credentialless)');
-    }
-    this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+    this.shared = typeof SharedArrayBuffer !== 'undefined';
+    this.memory = this.shared ? new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true }) : fixedMemory();
     this.current = this.memory.buffer;
     this.buffers.add(this.current);
     // address 0 stays unused: kernels read a zero address as "absent" (no mask)
@@ -125,6 +130,7 @@ export class WasmHeap {
   private reserve(bytes: number): void {
     const have = this.memory.buffer.byteLength;
     if (bytes <= have) return;
+    if (!this.shared) throw this.fixedFull(bytes);
     const pages = Math.ceil((bytes - have) / PAGE);
     const room = MAX_PAGES - have / PAGE;
     if (pages > room) throw this.full(bytes);
@@ -136,6 +142,17 @@ export class WasmHeap {
     }
   }
 
+  /** The error for a fixed heap that cannot hold `bytes`: why it is fixed, and the ways around it. */
+  private fixedFull(bytes: number): WasmHeapError {
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+    return new WasmHeapError(
+      `cpu: this page is not cross-origin isolated, so the cpu backend's heap is a plain WebAssembly memory of a fixed ${mib(this.memory.buffer.byteLength)} ` +
+        `(one that is not shared cannot grow without detaching the arrays on it), and ${mib(bytes)} are needed (${mib(this.used)} in use): ` +
+        'serve the page with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (the heap then grows to 4 GiB and threads run), ' +
+        "store the weights in fewer bytes (weightStore 'bf16', 'q8' or 'q4'), or run on a GPU backend",
+    );
+  }
+
   /** The error for a heap that cannot hold `bytes`: the limit, and the ways around it. */
   private full(bytes: number): WasmHeapError {
     const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
@@ -144,4 +161,16 @@ export class WasmHeap {
         `and this engine or machine may allow less): store the weights in fewer bytes (weightStore 'bf16', 'q8' or 'q4'; --weight-store), shorten the sequence or the batch, or run on a GPU backend`,
     );
   }
+}
+
+/** The largest plain memory of FIXED_HEAP_PAGES the engine gives (it commits no memory until pages are touched). */
+function fixedMemory(): WebAssembly.Memory {
+  for (const pages of FIXED_HEAP_PAGES) {
+    try {
+      return new WebAssembly.Memory({ initial: pages, maximum: pages });
+    } catch {
+      // the engine refused this size: try the next
+    }
+  }
+  throw new WasmHeapError(`cpu: this engine gives no WebAssembly memory of ${FIXED_HEAP_PAGES[FIXED_HEAP_PAGES.length - 1]! * PAGE / 2 ** 20} MiB for the cpu backend's heap`);
 }

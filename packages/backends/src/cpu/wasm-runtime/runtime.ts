@@ -1,4 +1,5 @@
 import { cpuThreads } from '../cpu-threads.ts';
+import { unsharedMemoryImports } from './unshared-memory.ts';
 import { WasmHeap } from './heap.ts';
 import { kernelModule, relaxedSimdSupported, type KernelExports, type KernelName, type SimdFlavor } from './simd.ts';
 import { FIRST_GENERATED_MODULE, ThreadPool, type GeneratedModule, type Job, type KernelArg } from './thread-pool.ts';
@@ -144,7 +145,8 @@ export class WasmRuntime {
   generatedModule(key: string, compile: () => Uint8Array<ArrayBuffer>): number {
     let index = this.generatedByKey.get(key);
     if (index === undefined) {
-      const module = new WebAssembly.Module(compile());
+      const bytes = compile();
+      const module = new WebAssembly.Module(this.heap.shared ? bytes : unsharedMemoryImports(bytes));
       const generated = { module, exports: new WebAssembly.Instance(module, { env: { memory: this.heap.memory } }).exports as GeneratedModule['exports'] };
       this.generated.push(generated);
       index = FIRST_GENERATED_MODULE + this.generated.length - 1;
@@ -187,11 +189,11 @@ export class WasmRuntime {
   }
 
   private modules(): Partial<Record<SimdFlavor, WebAssembly.Module>> {
-    return Object.fromEntries((Object.keys(this.local) as SimdFlavor[]).map((f) => [f, kernelModule(f)]));
+    return Object.fromEntries((Object.keys(this.local) as SimdFlavor[]).map((f) => [f, kernelModule(f, this.heap.shared)]));
   }
 
   private instantiate(flavor: SimdFlavor): void {
-    this.local[flavor] ??= new WebAssembly.Instance(kernelModule(flavor), { env: { memory: this.heap.memory } }).exports as unknown as KernelExports;
+    this.local[flavor] ??= new WebAssembly.Instance(kernelModule(flavor, this.heap.shared), { env: { memory: this.heap.memory } }).exports as unknown as KernelExports;
   }
 }
 

@@ -1,4 +1,5 @@
 import { PLAIN_BASE64, RELAXED_BASE64 } from '../wasm/kernels-wasm.ts';
+import { unsharedMemoryImports } from './unshared-memory.ts';
 
 /**
  * Which build of the kernels runs: `relaxed` uses `f32x4.relaxed_madd` (a fused multiply-add where
@@ -40,7 +41,7 @@ export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_a_t', 'pack_
 
 const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
 
-let compiled: Partial<Record<SimdFlavor, WebAssembly.Module>> = {};
+let compiled: Partial<Record<`${SimdFlavor}${'' | ' unshared'}`, WebAssembly.Module>> = {};
 let relaxedChecked: Promise<boolean> | undefined;
 
 /**
@@ -64,10 +65,12 @@ export function relaxedSimdSupported(): Promise<boolean> {
   return relaxedChecked;
 }
 
-/** The compiled module of a flavor (compiled once per process; workers get the same Module). */
-export function kernelModule(flavor: SimdFlavor): WebAssembly.Module {
-  compiled[flavor] ??= new WebAssembly.Module(decode(flavor === 'relaxed' ? RELAXED_BASE64 : PLAIN_BASE64));
-  return compiled[flavor]!;
+/** The compiled module of a flavor (compiled once per process; workers get the same Module); `shared`: whether it imports a shared memory (unshared-memory.ts). */
+export function kernelModule(flavor: SimdFlavor, shared = true): WebAssembly.Module {
+  const bytes = () => decode(flavor === 'relaxed' ? RELAXED_BASE64 : PLAIN_BASE64);
+  const key = shared ? flavor : (`${flavor} unshared` as const);
+  compiled[key] ??= new WebAssembly.Module(shared ? bytes() : unsharedMemoryImports(bytes()));
+  return compiled[key]!;
 }
 
 /** For tests: forget compiled modules (the relaxed-SIMD check is kept). */

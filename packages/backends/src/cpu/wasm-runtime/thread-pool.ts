@@ -267,12 +267,14 @@ export class ThreadPool {
    * so far at prepare time (module indices FIRST_GENERATED_MODULE on, in order).
    */
   static async create(workers: number, memory: WebAssembly.Memory, modules: Partial<Record<SimdFlavor, WebAssembly.Module>>, local: Partial<Record<SimdFlavor, KernelExports>>, generated: readonly GeneratedModule[] = []): Promise<ThreadPool> {
+    const browser = typeof process === 'undefined' || !process.versions?.node;
+    // before the pool's own shared words: a page without isolation has no SharedArrayBuffer
+    const unavailable = workers > 0 && browser ? browserThreadsUnavailable(workers + 1) : '';
+    if (unavailable) throw new ThreadPoolError(unavailable);
     const pool = new ThreadPool(local, generated);
     const list = [...FLAVORS.map((f) => modules[f] ?? modules.plain!), ...generated.map((g) => g.module)];
-    if (workers > 0 && (typeof process === 'undefined' || !process.versions?.node)) {
+    if (workers > 0 && browser) {
       // a browser (a page or a Worker): nested Workers on the shared memory
-      const unavailable = browserThreadsUnavailable(workers + 1);
-      if (unavailable) throw new ThreadPoolError(unavailable);
       const url = URL.createObjectURL(new Blob([BROWSER_WORKER_SOURCE], { type: 'text/javascript' }));
       // every worker up before the first job, and one that cannot start is an error here, not a pool of fewer threads
       try {

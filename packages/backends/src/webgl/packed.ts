@@ -88,6 +88,16 @@ export function blockAt(layout: PackedMatrix, slot: number, x: string, tag: stri
   return texel(slot, `vec2((${x}) * ${f32Literal(1 / layout.width)}, ${tag}y)`);
 }
 
+/** Elements `index` and `index + 1` of a one-float-per-texel texture of `size` texels (the second on the next texel row when the first ends one). */
+const PAIR = `vec2 loom_pair(sampler2D t, ivec2 size, int index) {
+  int y = index / size.x;
+  int x = index - y * size.x;
+  vec2 texel = 1.0 / vec2(size);
+  vec2 uv = (vec2(float(x), float(y)) + 0.5) * texel;
+  vec2 next = x + 1 < size.x ? vec2(uv.x + texel.x, uv.y) : vec2(0.5 * texel.x, uv.y + texel.y);
+  return vec2(loom_texel(t, uv).r, loom_texel(t, next).r);
+}`;
+
 /**
  * The pass packing a matrix input: `shape` [...batch, rows, cols] read as it is, or `transposed`
  * (the packed matrix is each [rows, cols] matrix's transpose). `keep`: the device draws it once
@@ -105,15 +115,29 @@ export function packPass(from: PassInput, shape: readonly number[], transposed: 
   };
   const rowCheck = rows % 2 === 1 ? [`row + 1 < ${int(rows)}`] : [];
   const colCheck = cols % 2 === 1 ? [`col + 1 < ${int(cols)}`] : [];
-  const body = [
+  const start = [
     ...blockOfTexel(layout),
     `int b = r / ${int(blocksPerMatrix)};`,
     `int row = (r - b * ${int(blocksPerMatrix)}) * 2;`,
     'int col = c * 2;',
     `int base = b * ${int(rows * cols)};`,
-    `return vec4(${element('row', 'col', [])}, ${element('row', 'col + 1', colCheck)}, ${element('row + 1', 'col', rowCheck)}, ${element('row + 1', 'col + 1', [...rowCheck, ...colCheck])});`,
   ];
-  return { inputs: [from], size: layout.width * layout.height * 4, texels: [layout.width, layout.height], helpers: [], body, what: `${what}, packed${transposed ? ' transposed' : ''}`, keep: true };
+  if (transposed) {
+    // a weight's B^T, drawn once: element by element
+    const body = [...start, `return vec4(${element('row', 'col', [])}, ${element('row', 'col + 1', colCheck)}, ${element('row + 1', 'col', rowCheck)}, ${element('row + 1', 'col + 1', [...rowCheck, ...colCheck])});`];
+    return { inputs: [from], size: layout.width * layout.height * 4, texels: [layout.width, layout.height], helpers: [], body, what: `${what}, packed transposed`, keep: true };
+  }
+  // each block row's two elements are neighbours in the input: one pair read each (PAIR), not four index lookups
+  const pair = (row: string) => `loom_pair(t0, t0Size, base + (${row}) * ${int(cols)} + col)`;
+  const body = [
+    ...start,
+    `vec2 top = ${pair('row')};`,
+    `vec2 bottom = ${rowCheck.length > 0 ? `${rowCheck[0]} ? ${pair('row + 1')} : vec2(0.0)` : pair('row + 1')};`,
+    // an odd last column: the pair's second element is the next row's first
+    ...(colCheck.length > 0 ? [`if (!(${colCheck[0]})) { top.y = 0.0; bottom.y = 0.0; }`] : []),
+    'return vec4(top, bottom);',
+  ];
+  return { inputs: [from], size: layout.width * layout.height * 4, texels: [layout.width, layout.height], helpers: [PAIR], body, what: `${what}, packed`, keep: true };
 }
 
 /** A packed result of `shape` ([...batch, rows, cols]) a device may read back as it is, unpacking it here. */

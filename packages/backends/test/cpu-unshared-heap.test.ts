@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { PLAIN_BASE64, RELAXED_BASE64 } from '../src/cpu/wasm/kernels-wasm.ts';
-import { Code, encodeModule } from '../src/cpu/wasm-codegen/wasm-module.ts';
+import { Code, encodeModule, uleb } from '../src/cpu/wasm-codegen/wasm-module.ts';
 import { FIXED_HEAP_PAGES, WasmHeap, WasmHeapError } from '../src/cpu/wasm-runtime/heap.ts';
 import { unsharedMemoryImports } from '../src/cpu/wasm-runtime/unshared-memory.ts';
 
@@ -40,6 +40,21 @@ describe('the cpu backend on a plain (unshared) WebAssembly memory', () => {
     const run = new WebAssembly.Instance(new WebAssembly.Module(unsharedMemoryImports(storeSeven())), { env: { memory } }).exports['run'] as () => void;
     run();
     expect(new Int32Array(memory.buffer, 32, 1)[0]).toBe(7);
+  });
+
+  it('the patcher reads past imports of every other kind (function, table, global) to the memory', () => {
+    const name = (text: string) => [text.length, ...Array.from(text, (ch) => ch.charCodeAt(0))];
+    const imports = [
+      4,
+      ...name('m'), ...name('f'), 0x00, 0, // a function of type 0
+      ...name('m'), ...name('t'), 0x01, 0x70, 0x01, 1, 2, // a funcref table, at least 1, at most 2
+      ...name('m'), ...name('g'), 0x03, 0x7f, 0x00, // an immutable i32 global
+      ...name('env'), ...name('memory'), 0x02, 0x03, 1, ...uleb(65536), // the shared memory
+    ];
+    const bytes = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 2, imports.length, ...imports]);
+    const given = { m: { f: () => {}, t: new WebAssembly.Table({ initial: 1, maximum: 2, element: 'anyfunc' }), g: new WebAssembly.Global({ value: 'i32', mutable: false }, 1) }, env: { memory: plainMemory() } };
+    expect(() => new WebAssembly.Instance(new WebAssembly.Module(bytes), given)).toThrow(WebAssembly.LinkError);
+    new WebAssembly.Instance(new WebAssembly.Module(unsharedMemoryImports(bytes)), given);
   });
 
   it('without SharedArrayBuffer the heap is a fixed plain memory that refuses to grow, naming the two headers', () => {

@@ -55,12 +55,14 @@ describe.skipIf(!gl)('webgl runtime, its own', { timeout: 120_000 }, () => {
   it('a second model of the same graph compiles nothing: kernels belong to the context, kept idle between models', async () => {
     const { graph, weights } = smallModel();
     const runtime = await gl!.runtime();
+    runtime.dropCaches(); // what earlier tests left would make the first model compile nothing too
     const compile = vi.spyOn(runtime, 'compile');
     try {
       const feeds = { ids: smallModelIds(2, 5, 3) };
       const first = await gl!.prepare(graph, weights);
       await first.run(feeds);
       const compiled = compile.mock.calls.length;
+      expect(compiled).toBeGreaterThan(0);
       first.dispose();
       expect(runtime.kernels.idle).toBeGreaterThanOrEqual(compiled);
       const second = await gl!.prepare(graph, weights);
@@ -119,14 +121,30 @@ describe.skipIf(!gl)('webgl runtime, its own', { timeout: 120_000 }, () => {
     model.dispose();
   });
 
+  it("a disposed model's kernels stay compiled but hold no texture (the last ones they drew go to the pool)", async () => {
+    const { graph, weights } = smallModel();
+    const runtime = await gl!.runtime();
+    runtime.dropCaches();
+    const held = () => runtime.liveTextures - runtime.pooledTextures;
+    const before = held();
+    const model = await gl!.prepare(graph, weights);
+    await model.run({ ids: smallModelIds(3, 7, 4) });
+    model.dispose();
+    expect(runtime.kernels.idle).toBeGreaterThan(0);
+    runtime.weights.trim(); // the idle weights are kept on purpose; kernels should keep nothing
+    expect(held()).toBe(before);
+  });
+
   it('the kernel cache keeps the most recently used idle kernels and destroys the oldest past its limit', () => {
     const destroyed: string[] = [];
-    const cache = new KernelCache((pass) => ({ what: pass.what }) as never, (kernel) => destroyed.push(kernel.what), 2);
+    const idled: string[] = [];
+    const cache = new KernelCache((pass) => ({ what: pass.what }) as never, (kernel) => destroyed.push(kernel.what), (kernel) => idled.push(kernel.what), 2);
     const pass = (what: string) => ({ inputs: [], size: 1, helpers: [], body: ['return 0.0;'], what });
     for (const k of ['a', 'b', 'c']) cache.acquire(k, pass(k), 'test', []);
     cache.acquire('a', pass('a'), 'test', []); // a second user of a: no compile, a is now the most recent
     for (const k of ['b', 'c', 'a']) cache.release(k);
     expect(cache.idle).toBe(2); // b, c idle; a still has a user
+    expect(idled).toEqual(['b', 'c']); // each let go of its output texture as it went idle
     expect(destroyed).toEqual([]);
     cache.release('a');
     expect(destroyed).toEqual(['b']); // three idle past a limit of two: the oldest goes
@@ -147,6 +165,11 @@ describe.skipIf(!gl)('webgl runtime, its own', { timeout: 120_000 }, () => {
     const c = new GraphBuilder();
     const big = c.build({ y: c.add('add', [c.input('m', 'i32', [2]), c.constant([1, 2 ** 25], [2], 'i32')]) });
     await expect(gl!.prepare(big, new Map())).rejects.toThrow(/holds 33554432 at position 1/);
+    // a weight is checked as given (float32 would round 2^24 + 1 to 2^24), also when its texture is cached
+    const d = new GraphBuilder();
+    const table = d.build({ y: d.add('add', [d.input('m', 'i32', [2]), d.param('t', 'i32', [2])]) });
+    const values = Int32Array.of(1, 2 ** 24 + 1);
+    await expect(gl!.prepare(table, new Map([['t', { dtype: 'i32', shape: [2], data: values }]]))).rejects.toThrow(/weight 't' holds 16777217 at position 1/);
   });
 
   it('a tensor larger than MAX_TEXTURE_SIZE^2, or a kernel reading more textures than there are units, is a WebGlLimitError', async () => {

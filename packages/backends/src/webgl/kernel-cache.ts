@@ -18,6 +18,8 @@ export class KernelCache {
   constructor(
     private readonly compile: (pass: GlPass, where: string, rgbaInputs: readonly boolean[]) => GlKernel,
     private readonly destroy: (kernel: GlKernel) => void,
+    /** A kernel no model uses any more: it lets go of the texture it last drew into (which may be large). */
+    private readonly idled: (kernel: GlKernel) => void,
     private readonly idleLimit = IDLE_KERNELS,
   ) {}
 
@@ -36,7 +38,9 @@ export class KernelCache {
     const entry = this.entries.get(key);
     if (!entry || entry.users === 0) return;
     entry.users--;
-    if (entry.users === 0) this.trim(this.idleLimit);
+    if (entry.users > 0) return;
+    this.idled(entry.kernel);
+    this.trim(this.idleLimit);
   }
 
   /** Destroys idle kernels, oldest first, until at most `keep` are idle. */

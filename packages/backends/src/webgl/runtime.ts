@@ -76,6 +76,9 @@ export interface GlRuntimeOptions {
   readonly limits?: Partial<GlLimits>;
 }
 
+/** Marks the stand-in an idle kernel holds instead of a texture (letGoOfOutput). */
+const STAND_IN = Symbol('no texture');
+
 /** Bytes of released textures a context keeps for reuse. */
 export const POOL_BYTES = 64 * 2 ** 20;
 
@@ -106,7 +109,11 @@ export class GlRuntime {
     this.gpu = createGpu(gpujs, context);
     this.expectedClass = context.mode === 'headlessgl' ? gpujs.HeadlessGLKernel : gpujs.WebGL2Kernel;
     this.framebuffer = gl.createFramebuffer()!;
-    this.kernels = new KernelCache((pass, where, rgbaInputs) => this.compile(pass, where, rgbaInputs), (kernel) => this.destroyKernel(kernel.fn));
+    this.kernels = new KernelCache(
+      (pass, where, rgbaInputs) => this.compile(pass, where, rgbaInputs),
+      (kernel) => this.destroyKernel(kernel.fn),
+      (kernel) => this.letGoOfOutput(kernel),
+    );
     this.weights = new WeightCache(
       (t) => this.release(t),
       (t) => textureBytes(t.texture.size[0]!, t.texture.size[1]!, t.texture.internalFormat, gl),
@@ -272,6 +279,11 @@ export class GlRuntime {
     const raw = reused ?? gl.createTexture()!;
     gl.activeTexture(gl.TEXTURE15);
     gl.bindTexture(gl.TEXTURE_2D, raw);
+    // the pixel-store state as an upload of plain floats needs it, whatever set it before (gpu.js sets it for images)
+    gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
+    gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
+    if (webgl2) (gl as WebGL2RenderingContext).pixelStorei((gl as WebGL2RenderingContext).UNPACK_ROW_LENGTH, 0);
     if (reused) gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, w, h, format, gl.FLOAT, texels);
     else {
       for (const [name, value] of [[gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE], [gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE], [gl.TEXTURE_MIN_FILTER, gl.NEAREST], [gl.TEXTURE_MAG_FILTER, gl.NEAREST]] as const) gl.texParameteri(gl.TEXTURE_2D, name, value);
@@ -325,6 +337,23 @@ export class GlRuntime {
     if (!this.destroyed) for (const list of this.pool.values()) for (const raw of list) this.context.gl.deleteTexture(raw);
     this.pool.clear();
     this.pooledBytes = 0;
+  }
+
+  /**
+   * An idle kernel keeps no texture: the one it last drew into goes to the pool once nobody holds it
+   * (an attention's score texture can be hundreds of MB). In its place the kernel holds a stand-in
+   * marked as shared, so that its next launch draws into a pooled or new texture (`launch`, or
+   * gpu.js's own beforeMutate) and its destruction deletes nothing.
+   */
+  private letGoOfOutput(kernel: GlKernel): void {
+    const target = kernel.fn.kernel.texture;
+    if (!target || this.destroyed) return;
+    const raw = target.texture;
+    if ((raw as { [STAND_IN]?: boolean })[STAND_IN]) return;
+    const refs = (raw._refs ?? 1) - 1;
+    raw._refs = refs;
+    if (refs === 0) this.toPool(target);
+    target.texture = { _refs: 2, [STAND_IN]: true } as unknown as WebGLTexture & { _refs?: number };
   }
 
   private checkClass(kernel: GpuJsKernel, what: string): void {

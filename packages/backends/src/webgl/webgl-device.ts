@@ -4,7 +4,7 @@ import { DeviceStates, type StateMemory } from '../gpu/device-states.ts';
 import type { GpuDevice } from '../gpu/gpu-program.ts';
 import { statusError, tensorLabel, viewSource } from '../index-checks.ts';
 import type { StateStore } from '../state-store.ts';
-import { WebGlDisposedError } from './errors.ts';
+import { WebGlDisposedError, WebGlKernelError } from './errors.ts';
 import { sizeOfShape, type GlPass, type KernelContext, type PassInput, type TensorInfo } from './kernel.ts';
 import { glKernelFor, type AnyGlRenderer } from './kernel-table.ts';
 import { checkLoopBudget } from './loops.ts';
@@ -187,19 +187,17 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       this.runtime.textureShape(size, label); // before the array: a small graph may declare a huge constant
       if (node.op === 'param') {
         const values = weights.get(nodeName(node)!)!.data;
+        // the values as given, before float32 rounds 16777217 to 16777216; also when the texture is cached
+        if (node.type.dtype === 'i32') checkExactIntegers(values, label);
         // a weight array a model on this context already uploaded (the same contents) is not uploaded again
-        this.statics.set(node.id, this.runtime.weights.acquire(values, () => {
-          const data = Float32Array.from(values);
-          if (node.type.dtype === 'i32') checkExactIntegers(data, label);
-          return this.uploadTensor(data, label);
-        }));
+        this.statics.set(node.id, this.runtime.weights.acquire(values, () => this.uploadTensor(Float32Array.from(values), label)));
         continue;
       }
       const values = node.attrs['values'] as number[];
+      if (node.type.dtype === 'i32') checkExactIntegers(values, label);
       const data = new Float32Array(size);
       if (values.length === 1) data.fill(values[0]!);
       else data.set(values);
-      if (node.type.dtype === 'i32') checkExactIntegers(data, label);
       this.statics.set(node.id, this.uploadTensor(data, label));
     }
   }
@@ -241,6 +239,8 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
         sizes.push(p.size);
         const status = p.status === true;
         const value = !status && !readLater.has(index);
+        // a kept result is shared by runs (and models): it may not be what a run owns and frees
+        if (p.keep && value) throw new WebGlKernelError(`${where}: ${p.what} is marked keep but is the step's value (a renderer bug)`);
         const packed = value && packedValue?.from === index ? { layout: packedValue.layout, shape: packedValue.shape } : undefined;
         return { ...this.kernel(p, inputSizes, rgbaInputs, where), what: `${where}: ${p.what}`, inputs: p.inputs, size: p.size, status, value, keep: p.keep === true, ...(packed ? { packed } : {}) };
       });

@@ -175,7 +175,7 @@ function mayBlock(): boolean {
 /** Why a browser page cannot run worker threads ('' when it can): they need a cross-origin isolated page. */
 export function browserThreadsUnavailable(threads: number): string {
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
-  if (!isolated) return `cpu: ${threads} threads in a browser run as Workers on a SharedArrayBuffer, but this page is not cross-origin isolated, so it has none: serve the page with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (or credentialless)`;
+  if (!isolated) return `cpu: ${threads} threads in a browser run as Workers on a SharedArrayBuffer, but this page is not cross-origin isolated, so it has none: serve the page with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (or credentialless), or ask for threads: 1`;
   if (typeof (Atomics as { waitAsync?: unknown }).waitAsync !== 'function') return `cpu: ${threads} threads in a browser need Atomics.waitAsync, which this browser lacks: ask for threads: 1`;
   return '';
 }

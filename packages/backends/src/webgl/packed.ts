@@ -1,3 +1,4 @@
+import { WebGlKernelError } from './errors.ts';
 import { f32Literal, int } from './glsl.ts';
 import { sample, texel, type GlPass, type PassInput } from './kernel.ts';
 
@@ -74,7 +75,7 @@ function blockOffset(layout: PackedMatrix, r: number, c: number): number {
 
 /** Statements declaring floats `<tag>x` (the texel column of block column 0, plus one half) and `<tag>y` (the texel row's centre, normalized) of block row `row`. */
 export function blockRowStart(layout: PackedMatrix, row: string, tag: string): string[] {
-  if (layout.wrapped) throw new Error('a wrapped packed matrix has no block rows to walk (packedMatrix: walked)');
+  if (layout.wrapped) throw new WebGlKernelError('a wrapped packed matrix has no block rows to walk (lay walked operands out with packedMatrix(..., walked: true))');
   return [
     `int ${tag}strip = ${row} / ${int(layout.height)};`,
     `float ${tag}x = float(${tag}strip * ${int(layout.blockCols)}) + 0.5;`,

@@ -8,9 +8,10 @@ import { blockAt, blockOfTexel, blockRowStart, packedMatrix, packPass, readBlock
  * Batched matmul on packed operands (packed.ts): A is packed as it is, B as its transpose (so both
  * walk along texel rows: block k of A's block row m against block k of B^T's block row n), a
  * fragment computes a 2x2 block of the result from two texel reads per pair of k, and a last pass
- * unpacks the result to one float per element for its consumers, running the epilogue there.
- * B's packing is kept by the device when B is a weight (GlPass.keep): a model packs its weights at
- * its first run.
+ * unpacks the result to one float per element for its consumers, running the epilogue there (a
+ * result only read back skips it: GlPass.unpacks). B's packing is kept when B is a weight
+ * (GlPass.keep): drawn once, for every model on the context using it. A product of one row per
+ * matrix, small enough, is one pass instead (rowPass).
  *
  * Returns undefined when a packed operand would not fit a texture or a row of blocks would pass
  * the loop budget; the caller then draws the product element by element (matmul.ts), chunking K.

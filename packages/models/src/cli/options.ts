@@ -59,6 +59,9 @@ export function addNonFiniteOption(command: Command): Command {
 /** The backend a command runs on: named, with its cpu options, its outputs checked for NaN and infinities unless allowed. */
 export async function commandBackend(flags: CpuKernelFlags): Promise<Backend> {
   const backend = await getBackend(flags.backend, cpuPrepareOptions(flags));
+  // a GPU backend's device (webgl: an Xvfb and a GL context) starts while the command reads and
+  // compiles its model; a failure surfaces at the first prepare, which acquires it again
+  (backend as { runtime?: () => Promise<unknown> }).runtime?.().catch(() => {});
   return flags.allowNonfinite ? backend : requireFiniteOutputs(backend);
 }
 

@@ -70,8 +70,15 @@ export function broadcastOffset(index: string, shape: readonly number[], outShap
   while (first < shape.length && shape[first] === 1) first++;
   const row = shape.slice(first);
   if (row.every((d, k) => d === outShape[outShape.length - row.length + k])) return { lines: [], offset: imod(index, size) };
-  const strides = broadcastStrides(shape, outShape);
   const lines = coordinates(index, outShape, tag);
-  const terms = strides.map((s, d) => (s === 0 || outShape[d] === 1 ? '' : s === 1 ? `${tag}c${d}` : `${tag}c${d} * ${int(s)}`)).filter((t) => t);
+  const terms = strideTerms(broadcastStrides(shape, outShape), outShape, tag);
   return { lines, offset: terms.length > 0 ? terms.join(' + ') : '0' };
+}
+
+/**
+ * The terms `<tag>c<d> * stride` of an offset over the coordinates `coordinates` declared for
+ * `shape`, leaving out axes that add nothing (a zero stride: broadcast; an extent of 1).
+ */
+export function strideTerms(strides: readonly number[], shape: readonly number[], tag: string): string[] {
+  return strides.map((s, d) => (s === 0 || shape[d] === 1 ? '' : s === 1 ? `${tag}c${d}` : `${tag}c${d} * ${int(s)}`)).filter((t) => t);
 }

@@ -63,10 +63,10 @@ export interface GlPass {
    */
   readonly texels?: readonly [number, number];
   /**
-   * The pass reads only the step's inputs and its result is worth keeping: when those inputs are
-   * weights or constants, the device draws it at the first run and keeps it (a weight packed for
-   * matmul is packed once, not at every run); a weight's with the weight, for every model of the
-   * context that uses it (weight-cache.ts).
+   * The pass reads one of the step's inputs and its result is worth keeping: when that input is a
+   * weight or constant, the device draws it at the first run and keeps it with it, for every model
+   * of the context using it (weight-cache.ts): a weight packed for matmul is packed once, not at
+   * every run.
    */
   readonly keep?: boolean;
   /**

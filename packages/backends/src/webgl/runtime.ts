@@ -274,7 +274,7 @@ export class GlRuntime {
     const webgl2 = this.context.mode === 'webgl2';
     const format = webgl2 ? (gl as WebGL2RenderingContext).RED : gl.LUMINANCE;
     const internalFormat = webgl2 ? floats.internalFormat : gl.LUMINANCE;
-    const texels = data.length === w * h ? data : padded(data, w * h);
+    const texels = padded(data, w * h);
     const reused = this.fromPool(w, h, internalFormat);
     const raw = reused ?? gl.createTexture()!;
     gl.activeTexture(gl.TEXTURE15);
@@ -308,7 +308,7 @@ export class GlRuntime {
 
   /** A released texture of this size and format, if the pool has one. */
   private fromPool(w: number, h: number, internalFormat: number): WebGLTexture | undefined {
-    const list = this.pool.get(`${w}x${h}:${internalFormat}`);
+    const list = this.pool.get(poolKey(w, h, internalFormat));
     const raw = list?.pop();
     if (raw) this.pooledBytes -= textureBytes(w, h, internalFormat, this.context.gl);
     return raw;
@@ -323,7 +323,7 @@ export class GlRuntime {
       gl.deleteTexture(texture.texture);
       return;
     }
-    const key = `${w}x${h}:${texture.internalFormat}`;
+    const key = poolKey(w, h, texture.internalFormat);
     const list = this.pool.get(key) ?? [];
     list.push(texture.texture);
     this.pool.set(key, list);
@@ -454,6 +454,11 @@ function countTextures(gl: WebGLRenderingContext | WebGL2RenderingContext, chang
     if (t && created.delete(t)) change(-1);
     remove(t);
   };
+}
+
+/** Pooled textures are interchangeable when their size and internal format are. */
+function poolKey(w: number, h: number, internalFormat: number): string {
+  return `${w}x${h}:${internalFormat}`;
 }
 
 /** `data` in a Float32Array of `length` (zeros after it). */

@@ -39,7 +39,7 @@ interface ScheduledPass {
   readonly status: boolean;
   /** The step's value: not a status pass, and no later pass of the step reads it. */
   readonly value: boolean;
-  /** GlPass.keep: drawn once and kept when its inputs are weights or constants. */
+  /** GlPass.keep: drawn once and kept with the weight or constant it reads (weight-cache.ts). */
   readonly keep: boolean;
   /** The step's value stays packed (its unpacking pass skipped): `read` unpacks it. */
   readonly packed?: PackedRead;
@@ -72,8 +72,6 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
   private readonly statics = new Map<number, GlTensor | null>();
   /** The context's kernels (runtime.kernels) this model's cached schedules use, with how many schedules use each. */
   private readonly kernels = new Map<string, { kernel: GlKernel; schedules: number }>();
-  /** Results of `keep` passes over weights (weights packed for matmul), by pass and the nodes it read. */
-  private readonly kept = new Map<string, GlTensor>();
   private readonly steps: readonly StepInfo[];
   private readonly stateNames: ReadonlySet<string>;
   /** Nodes whose value only the run's outputs read (no step, no state): they may stay packed (GlPass.unpacks). */
@@ -140,8 +138,6 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
     this.states.release();
     for (const t of this.statics.values()) if (t) this.runtime.weights.release(t);
     this.statics.clear();
-    for (const t of this.kept.values()) this.runtime.release(t);
-    this.kept.clear();
     for (const key of this.kernels.keys()) this.runtime.kernels.release(key);
     this.kernels.clear();
   }
@@ -198,7 +194,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       const data = new Float32Array(size);
       if (values.length === 1) data.fill(values[0]!);
       else data.set(values);
-      this.statics.set(node.id, this.uploadTensor(data, label));
+      this.statics.set(node.id, this.runtime.weights.adopt(this.uploadTensor(data, label)));
     }
   }
 
@@ -316,17 +312,9 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
           }
           return result;
         };
-        // a pass worth keeping over a weight is drawn once for every model using the weight; over other statics, once for this model
+        // a pass worth keeping over a weight or constant is drawn once, for every model using it
         const weight = p.keep && args.length === 1 && args[0] && this.runtime.weights.has(args[0]) ? args[0] : undefined;
-        const keepKey = p.keep && !weight ? this.keepKey(p, s) : undefined;
-        const kept = keepKey === undefined ? undefined : this.kept.get(keepKey);
-        let out: GlTensor;
-        if (weight) out = this.runtime.weights.derived(weight, p.key, launch, (t) => this.runtime.retain(t));
-        else if (kept) out = this.runtime.retain(kept);
-        else {
-          out = launch();
-          if (keepKey !== undefined) this.kept.set(keepKey, this.runtime.retain(out));
-        }
+        const out = weight ? this.runtime.weights.derived(weight, p.key, launch, (t) => this.runtime.retain(t)) : launch();
         drawn.push(out);
         if (p.status) {
           run.owned.add(out);
@@ -347,18 +335,6 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
         }
       }
     });
-  }
-
-  /** Where a `keep` pass's result is kept, when every input it reads is a weight or constant (else undefined: drawn every run). */
-  private keepKey(p: ScheduledPass, s: StepInfo): string | undefined {
-    const read: number[] = [];
-    for (const ref of p.inputs) {
-      if (!('input' in ref)) return undefined;
-      const source = s.sources[ref.input]!;
-      if (!this.statics.get(source)) return undefined;
-      read.push(source);
-    }
-    return `${read.join(',')}|${p.key}`;
   }
 
   /** Status passes (indices a kernel found bad: count, first position) read back: the first with a count is an InputError. */

@@ -5,15 +5,15 @@ export const IDLE_WEIGHT_BYTES = 256 * 2 ** 20;
 
 interface CachedWeight {
   readonly tensor: GlTensor;
-  /** The weight's array, to forget the entry when it is evicted (weakly: the cache keeps no array alive). */
-  readonly data: WeakRef<object>;
+  /** The weight's array, to forget the entry when it is evicted (weakly: the cache keeps no array alive); none for an adopted texture. */
+  readonly data: WeakRef<object> | undefined;
   readonly hash: string;
   readonly bytes: number;
   /** Models using it. */
   users: number;
   /** Textures drawn from it once (GlPass.keep: the weight packed for matmul), by pass. */
   readonly derived: Map<string, GlTensor>;
-  /** Its array's contents changed since: no model gets it any more. */
+  /** No further model gets it (its array's contents changed since, or it was adopted): freed at its last release. */
   stale: boolean;
 }
 
@@ -38,7 +38,7 @@ export class WeightCache {
 
   /** The texture of a weight's array: a cached one with the same contents, or `upload()`'s (then cached). */
   acquire(data: ArrayLike<number>, upload: () => GlTensor): GlTensor {
-    if (!(data instanceof Float32Array || data instanceof Int32Array)) return upload();
+    if (!(data instanceof Float32Array || data instanceof Int32Array)) return this.adopt(upload());
     const hash = contentHash(data);
     const cached = this.byData.get(data);
     if (cached && cached.hash === hash) {
@@ -60,7 +60,17 @@ export class WeightCache {
     return tensor;
   }
 
-  /** Whether `tensor` is a cached weight (its derived textures can be kept with it). */
+  /**
+   * A static texture no other model can be given (a constant, a weight that is no typed array):
+   * held here for its one model, so that what is drawn from it once is kept with it too; freed at
+   * its release.
+   */
+  adopt(tensor: GlTensor): GlTensor {
+    this.byTensor.set(tensor, { tensor, data: undefined, hash: '', bytes: this.bytesOf(tensor), users: 1, derived: new Map(), stale: true });
+    return tensor;
+  }
+
+  /** Whether `tensor` is a weight or constant held here (its derived textures can be kept with it). */
   has(tensor: GlTensor): boolean {
     return this.byTensor.has(tensor);
   }
@@ -104,7 +114,7 @@ export class WeightCache {
 
   private evict(entry: CachedWeight): void {
     this.byTensor.delete(entry.tensor);
-    const data = entry.data.deref();
+    const data = entry.data?.deref();
     if (data && this.byData.get(data) === entry) this.byData.delete(data);
     for (const t of entry.derived.values()) this.free(t);
     this.free(entry.tensor);

@@ -1,7 +1,7 @@
 import { broadcastStrides, codesPerWord, type Expr } from '@loom/graph';
 import { GLSL } from '../../expr/languages/glsl.ts';
 import { renderExpr } from '../../expr/render-expr.ts';
-import { broadcastOffset, coordinates, imod, int } from '../glsl.ts';
+import { broadcastOffset, coordinates, imod, int, strideTerms } from '../glsl.ts';
 import { input, sample, sizeOfShape, type GlPass, type KernelContext, type TensorInfo } from '../kernel.ts';
 import { PassList, reduce, SUM, type Reduction } from '../reduction.ts';
 import { WebGlUnsupportedOpError } from '../errors.ts';
@@ -74,10 +74,9 @@ function renderMatmul(ctx: KernelContext, transposeB: boolean, epilogue: Expr | 
   const batchShape = out.slice(0, -2);
   const aStrides = broadcastStrides(a!.shape.slice(0, -2), batchShape).map((s) => s * M * K);
   const bStrides = broadcastStrides(b!.shape.slice(0, -2), batchShape).map((s) => s * K * N);
-  const terms = (strides: number[]) => strides.map((s, d) => (s === 0 || batchShape[d] === 1 ? '' : `oc${d} * ${int(s)}`)).filter((t) => t);
-  const aBase = [...terms(aStrides), `oc${rank - 2} * ${int(K)}`].join(' + ');
+  const aBase = [...strideTerms(aStrides, batchShape, 'o'), `oc${rank - 2} * ${int(K)}`].join(' + ');
   // B's element (k, n) at k * N + n, or transposed at n * K + k
-  const bBase = [...terms(bStrides), ...(transposeB ? [`oc${rank - 1} * ${int(K)}`] : [`oc${rank - 1}`])].join(' + ');
+  const bBase = [...strideTerms(bStrides, batchShape, 'o'), ...(transposeB ? [`oc${rank - 1} * ${int(K)}`] : [`oc${rank - 1}`])].join(' + ');
   const bStep = transposeB ? 1 : N;
   const aAt = (k: string) => sample(0, `aBase + ${k}`);
   const bAt = (k: string) => sample(1, bStep === 1 ? `bBase + ${k}` : `bBase + (${k}) * ${int(bStep)}`);

@@ -1,5 +1,5 @@
 import { broadcastStrides } from '@loom/graph';
-import { coordinates, imod, int } from '../glsl.ts';
+import { coordinates, imod, int, strideTerms } from '../glsl.ts';
 import { input, pass, sample, sizeOfShape, type GlPass, type KernelContext, type PassInput } from '../kernel.ts';
 import { loopCost } from '../loops.ts';
 import { blockAt, blockOfTexel, blockRowStart, packedMatrix, packPass, readBlock, type PackedMatrix } from '../packed.ts';
@@ -75,7 +75,6 @@ const UNROLL = 8;
 function productPass(packedA: PackedMatrix, packedB: PackedMatrix, packedC: PackedMatrix, shape: ProductShape, what: string): GlPass {
   const { M, N, batchShape } = shape;
   const [mBlocks, nBlocks] = [Math.ceil(M / 2), Math.ceil(N / 2)];
-  const matrixOf = (operandBatch: readonly number[]) => matrixOfBatch(operandBatch, batchShape);
   const kBlocks = packedA.blockCols;
   const whole = Math.floor(kBlocks / UNROLL) * UNROLL;
   const step = [
@@ -94,8 +93,8 @@ function productPass(packedA: PackedMatrix, packedB: PackedMatrix, packedC: Pack
     `int batch = r / ${int(mBlocks)};`,
     `int mb = r - batch * ${int(mBlocks)};`,
     ...coordinates('batch', batchShape, 'b'),
-    `int aRow = (${matrixOf(shape.aBatch)}) * ${int(mBlocks)} + mb;`,
-    `int bRow = (${matrixOf(shape.bBatch)}) * ${int(nBlocks)} + nb;`,
+    `int aRow = (${matrixOfBatch(shape.aBatch, batchShape)}) * ${int(mBlocks)} + mb;`,
+    `int bRow = (${matrixOfBatch(shape.bBatch, batchShape)}) * ${int(nBlocks)} + nb;`,
     ...blockRowStart(packedA, 'aRow', 'a'),
     ...blockRowStart(packedB, 'bRow', 'b'),
     'vec4 acc = vec4(0.0);',
@@ -110,8 +109,7 @@ function productPass(packedA: PackedMatrix, packedB: PackedMatrix, packedC: Pack
 
 /** The matrix of an operand with batch axes `operandBatch` that result matrix `bc...` (coordinates over `batchShape`) reads: batch axes broadcast. */
 function matrixOfBatch(operandBatch: readonly number[], batchShape: readonly number[]): string {
-  const strides = broadcastStrides(operandBatch, batchShape);
-  const terms = strides.map((s, d) => (s === 0 || batchShape[d] === 1 ? '' : `bc${d} * ${int(s)}`)).filter((t) => t);
+  const terms = strideTerms(broadcastStrides(operandBatch, batchShape), batchShape, 'b');
   return terms.length > 0 ? terms.join(' + ') : '0';
 }
 

@@ -17,6 +17,8 @@ const MAX_PAGES = 65536;
 /** Sizes a fixed (unshared) heap is tried at, largest first: 2 GiB, 1 GiB, 512 MiB, 256 MiB. */
 export const FIXED_HEAP_PAGES = [32768, 16384, 8192, 4096];
 
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+
 export class WasmHeapError extends LoomError {
   constructor(message: string) {
     super('cpu-memory', message);
@@ -144,7 +146,6 @@ export class WasmHeap {
 
   /** The error for a fixed heap that cannot hold `bytes`: why it is fixed, and the ways around it. */
   private fixedFull(bytes: number): WasmHeapError {
-    const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
     return new WasmHeapError(
       `cpu: this page is not cross-origin isolated, so the cpu backend's heap is a plain WebAssembly memory of a fixed ${mib(this.memory.buffer.byteLength)} ` +
         `(one that is not shared cannot grow without detaching the arrays on it), and ${mib(bytes)} are needed (${mib(this.used)} in use): ` +
@@ -155,7 +156,6 @@ export class WasmHeap {
 
   /** The error for a heap that cannot hold `bytes`: the limit, and the ways around it. */
   private full(bytes: number): WasmHeapError {
-    const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
     return new WasmHeapError(
       `cpu: WebAssembly memory cannot grow to ${mib(bytes)} (${mib(this.used)} in use; a 32-bit WebAssembly memory holds at most ${mib(MAX_PAGES * PAGE)}, ` +
         `and this engine or machine may allow less): store the weights in fewer bytes (weightStore 'bf16', 'q8' or 'q4'; --weight-store), shorten the sequence or the batch, or run on a GPU backend`,
@@ -172,5 +172,5 @@ function fixedMemory(): WebAssembly.Memory {
       // the engine refused this size: try the next
     }
   }
-  throw new WasmHeapError(`cpu: this engine gives no WebAssembly memory of ${FIXED_HEAP_PAGES[FIXED_HEAP_PAGES.length - 1]! * PAGE / 2 ** 20} MiB for the cpu backend's heap`);
+  throw new WasmHeapError(`cpu: this engine gives no WebAssembly memory of ${mib(FIXED_HEAP_PAGES[FIXED_HEAP_PAGES.length - 1]! * PAGE)} for the cpu backend's heap`);
 }

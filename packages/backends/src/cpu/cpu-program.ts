@@ -1,4 +1,4 @@
-import { bindInputs, checkCodeWords, checkWeights, codesPerWord, type DimBindings, type Expr, formatExpr, graphInputs, LoomError, nodeName, normalizeAxis, resolveDim, resolveShape, stateNames, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
+import { bindInputs, checkCodeWords, checkWeights, codesPerWord, type DimBindings, type Expr, formatExpr, graphInputs, LoomError, nodeName, normalizeAxis, resolveDim, resolveShape, sizeOf, stateNames, type GraphNode, type NDArray, type Storage, type Weights } from '@loom/graph';
 import type { Plan } from '@loom/compiler';
 import { renderStep } from './render/render-step.ts';
 import { createCpuRuntime, type CpuRuntime } from './runtime.ts';
@@ -10,10 +10,11 @@ import { InvariantSteps } from './invariant-steps.ts';
 import { contiguousLayout, isContiguous, reshapeLayout, sliceLayout, transposeLayout, type Layout } from './layout.ts';
 import { WasmRuntime, type CpuKernelOptions, type KernelSettings } from './wasm-runtime/runtime.ts';
 import { weightPanels } from './wasm-runtime/weight-panels.ts';
-import { quantizedPanelBytes, quantizedPanels } from './wasm-runtime/quantized-panels.ts';
+import { productLayout, quantizedPanelBytes, quantizedPanels } from './wasm-runtime/quantized-panels.ts';
 import { firstNonFiniteIndex, type NonFiniteTrace } from '../finite-outputs.ts';
 import { checkMemoryBudget, defaultMaxMemory, runBytes, staticBytes, type ModelBytes } from '../memory-budget.ts';
 import { cpuThreads, workerBytes } from './cpu-threads.ts';
+import { copyOut } from './wasm-runtime/heap-copy.ts';
 
 /** The ops whose kernel is the GEMM (weights read as B are packed for them). */
 const MATMUL_OPS: ReadonlySet<string> = new Set(['matmul', 'fused_matmul', 'fused_matmul_rope']);
@@ -318,7 +319,7 @@ export class CpuProgram {
       graph.outputs.filter((o) => !this.states.has(o.name)).map((o) => {
         const node = graph.nodes[o.node]!;
         const shape = run.shapeOf(node);
-        return [o.name, { dtype: node.type.dtype, shape: [...shape], data: run.dense(node, shape).slice() } satisfies NDArray];
+        return [o.name, { dtype: node.type.dtype, shape: [...shape], data: copyOut(run.dense(node, shape) as Float32Array | Int32Array) } satisfies NDArray];
       }),
     );
   }
@@ -384,7 +385,10 @@ export class CpuProgram {
     const a = this.plan.graph.nodes[node.inputs[0]!]!.type.shape;
     const k = a[a.length - 1] as number;
     const w = { codes, scales, zeroPoints: zeroPoints as Float32Array | undefined, bits: node.attrs['bits'] as 8 | 4, group: node.attrs['group'] as number, k, n: codes.length / Math.ceil(k / codesPerWord(node.attrs['bits'] as 8 | 4)) };
-    quantizedPanels(this.rt, w, () => checkCodeWords('quantized_matmul', codes));
+    // the layout the product will read (a symbolic number of rows counts as many)
+    const oneRow = sizeOf(a.slice(0, -1).map((d) => (typeof d === 'number' ? d : 2))) === 1;
+    const layout = productLayout(w.bits, w.group, node.attrs['activations'] === 'int8', oneRow, this.settings.quadsLayout);
+    quantizedPanels(this.rt, w, () => checkCodeWords('quantized_matmul', codes), layout);
   }
 
   private isView(node: GraphNode): boolean {

@@ -102,20 +102,21 @@ export async function quantizedSuite(name: BackendName): Promise<void> {
       const graph = g.build({ y: g.add('matmul', [x, w]) });
       const weights = new Map([['w', randomF32([70, 21], rng(bits))]]);
       const store: WeightQuantization = { bits, group: 16, scales: 'f32', zeroPoints: true, activations: 'int8' };
-      for (const rows of [1, 6]) {
+      for (const rows of [1, 6, 9]) {
         const feeds = { x: randomF32([rows, 70], rng(rows + bits), -2, 2) };
         const [got, want] = [await run(b, graph, feeds, weights, store), await run(referenceBackend, graph, feeds, weights, store)];
         // the rows are float32 already: both round them to the same integers, so only float32 sums differ
         expect(compare(got['y']!, want['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows`).toBeLessThanOrEqual(1);
-        if (name !== 'cpu' || bits !== 4) continue;
-        // the cpu's other integer layout for 4 bits (quads: relaxed SIMD's i8 x i7 dot, here spelled in plain
-        // SIMD and in relaxed SIMD where the engine has it), in groups of an even and an odd number of quads
-        for (const [group, simd] of [[16, 'plain'], [12, 'plain'], [16, 'auto'], [12, 'auto']] as const) {
+        if (name !== 'cpu') continue;
+        // the cpu's quads layout (relaxed SIMD's i8 x i7 dot, here spelled in plain SIMD and in relaxed SIMD
+        // where the engine has it; 8-bit codes as two planes of nibbles; more than one row in blocks of 4,
+        // 9 rows leaving a block of 1), in groups of an even and an odd number of quads, on 1 and 2 threads
+        for (const [group, simd, threads] of [[16, 'plain', 1], [12, 'plain', 2], [16, 'auto', 2], [12, 'auto', 1]] as const) {
           const grouped = { ...store, group };
           const reference = await run(referenceBackend, graph, feeds, weights, grouped);
-          const quads = await cpuBackend.prepare(graph, weights, { weightStore: grouped, cpu: { smallProduct: 0, simd, quadsLayout: true } });
+          const quads = await cpuBackend.prepare(graph, weights, { weightStore: grouped, cpu: { smallProduct: 0, simd, quadsLayout: true, threads, parallelFrom: 1 } });
           try {
-            expect(compare((await quads.run(feeds))['y']!, reference['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows, quads layout, groups of ${group}, ${simd} SIMD`).toBeLessThanOrEqual(1);
+            expect(compare((await quads.run(feeds))['y']!, reference['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows, quads layout, groups of ${group}, ${simd} SIMD, ${threads} threads`).toBeLessThanOrEqual(1);
           } finally {
             quads.dispose();
           }

@@ -1,51 +1,67 @@
 import { checkCodeWords, dequantizeInto, sizeOf } from '@loom/graph';
 import { applyEpilogue, type EpilogueArrays, type MatmulContext } from './matmul.ts';
-import { LAYOUT_CODE, pairsLayoutFits, quantizedPanels, type PanelLayout, type QuantizedWeightArrays } from '../wasm-runtime/quantized-panels.ts';
+import { productLayout, quantizedPanels, type QuantizedWeightArrays } from '../wasm-runtime/quantized-panels.ts';
 import { CHUNK_END, CHUNK_START, perThread } from '../wasm-runtime/thread-pool.ts';
+import { copyElements } from '../wasm-runtime/heap-copy.ts';
 
 /** Bytes of one thread's widened block of a quantized panel (256 rows of 8 floats) in gemm_q. */
 const BLOCK_BYTES = 256 * 8 * 4;
+/** Bytes of one thread's tile in gemm_i: 4 rows of 8 floats, then 8 vectors of a plane's sums. */
+const TILE_BYTES = 256;
 
 /**
- * out [..., M, N] = a [..., M, K] @ W, W quantized (the q8 / q4 stores), on the WebAssembly kernels:
- * one row (decoding) streams the codes once, widening them in registers (gemv_q8 / gemv_q4, a group's
- * sum scaled once); more rows pack A as gemm does and widen each 256-row block of a panel once for
- * all of them (gemm_q). Threads split the columns. Returns whether `epilogue` was applied.
+ * out [..., M, N] = a [..., M, K] @ W, W quantized (the q8 / q4 stores), on the WebAssembly kernels.
+ * Float activations: one row (decoding) streams the codes once, widening them in registers
+ * (gemv_q8 / gemv_q4, a group's sum scaled once); more rows pack A as gemm does and widen each
+ * 256-row block of a panel once for all of them (gemm_q). int8 activations: the rows' integers times
+ * the codes in integer arithmetic (gemv_i4r, gemv_i8, and gemm_i for more rows), each group's sums
+ * scaled once. Threads split the columns. Returns whether `epilogue` was applied.
  */
 export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape: readonly number[], w: QuantizedWeightArrays, out: Float32Array, int8: boolean, epilogue?: EpilogueArrays): boolean {
   const { rt, settings: s } = ctx;
   const { k, n } = w;
   const m = sizeOf(aShape) / k;
   if (m === 0 || n === 0) return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
-  // one row with int8 activations in groups of whole quads: integer products, on 4-bit codes with
-  // relaxed SIMD its i8 x i7 dot (quads layout), else i16 pairs (pairs layout). More rows multiply
-  // floats (the rounded rows by the widened codes): the rows layout, which prepare packed, widens
-  // fastest and gives the same floats.
-  const integer = int8 && pairsLayoutFits(w.group);
-  const layout: PanelLayout = !(integer && m === 1) ? 'rows' : w.bits === 4 && s.quadsLayout ? 'quads' : 'pairs';
+  // int8 activations in groups of whole quads: integer products (productLayout says which layout
+  // and so which kernel); otherwise floats, of the rows as int8 activations round them.
+  const layout = productLayout(w.bits, w.group, int8, m === 1, s.quadsLayout);
   const panels = quantizedPanels(rt, w, () => checkCodeWords('quantized_matmul', w.codes), layout);
   const groups = Math.ceil(k / w.group);
   const cHeap = rt.heap.addressOf(out);
   const cBytes = cHeap < 0 ? m * n * 4 : 0;
   const threads = m * n * k < s.parallelFrom ? 1 : s.threads;
   const panelCount = Math.ceil(n / 8);
-  if (m === 1 && integer) {
-    // the row's integers (i16, zero past K), each group's scale and sum of integers
+  if (layout !== 'rows') {
+    // the rows' integers (i8 for quads, i16 for pairs; zero past K and in the rows that pad m to
+    // blocks of 4), each group's scale and sum of integers
     const aHeap = rt.heap.addressOf(given);
     const narrow = layout === 'quads';
-    const scratch = rt.scratch(cBytes + (aHeap < 0 ? k * 4 : 0) + panels.kp * 2 + groups * 8);
+    const rows = m === 1 ? 1 : Math.ceil(m / 4) * 4;
+    const xqBytes = rows * panels.kp * (narrow ? 1 : 2);
+    const tableBytes = rows * groups * 4;
+    const scratch = rt.scratch(cBytes + (aHeap < 0 ? m * k * 4 : 0) + xqBytes + 2 * tableBytes + (m === 1 ? 0 : TILE_BYTES * threads));
     const cAt = cHeap < 0 ? scratch : cHeap;
     let at = scratch + cBytes;
     const xAt = aHeap >= 0 ? aHeap : at;
     if (aHeap < 0) {
-      new Float32Array(rt.heap.memory.buffer, xAt, k).set(given.subarray(0, k));
-      at += k * 4;
+      new Float32Array(rt.heap.memory.buffer, xAt, m * k).set(given.subarray(0, m * k));
+      at += m * k * 4;
     }
-    const [xqAt, xsAt] = [at, at + panels.kp * 2];
-    rt.kernels(s.flavor).quantize_row(xAt, k, panels.kp, w.group, xqAt, xsAt, xsAt + groups * 4, narrow ? 1 : 0);
+    const [xqAt, xsAt, xsumAt, tileAt] = [at, at + xqBytes, at + xqBytes + tableBytes, at + xqBytes + 2 * tableBytes];
     const tables = [panels.packed, panels.scales, panels.biases, panels.kp, n, w.group];
-    if (narrow) rt.parallel(s, 'gemv_i4r', [xqAt, xsAt, xsAt + groups * 4, ...tables, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
-    else rt.parallel(s, 'gemv_i8', [xqAt, xsAt, xsAt + groups * 4, ...tables, w.bits, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
+    if (m === 1) {
+      rt.kernels(s.flavor).quantize_row(xAt, k, panels.kp, w.group, xqAt, xsAt, xsumAt, narrow ? 1 : 0);
+      if (narrow) rt.parallel(s, 'gemv_i4r', [xqAt, xsAt, xsumAt, ...tables, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
+      else rt.parallel(s, 'gemv_i8', [xqAt, xsAt, xsumAt, ...tables, w.bits, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
+    } else {
+      // the padding rows: zero integers, zero scales (their sums are never stored)
+      const padding = rows - m;
+      new Uint8Array(rt.heap.memory.buffer, xqAt + m * panels.kp, padding * panels.kp).fill(0);
+      new Float32Array(rt.heap.memory.buffer, xsAt + m * groups * 4, padding * groups).fill(0);
+      new Float32Array(rt.heap.memory.buffer, xsumAt + m * groups * 4, padding * groups).fill(0);
+      rt.parallel(s, 'quantize_rows', [xAt, k, panels.kp, w.group, xqAt, xsAt, xsumAt, CHUNK_START, CHUNK_END], m, m * k * 8 < s.parallelFrom ? 1 : s.threads); // a value costs about 8 multiply-adds
+      rt.parallel(s, 'gemm_i', [xqAt, xsAt, xsumAt, ...tables, w.bits, m, cAt, n * 4, perThread(tileAt, TILE_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
+    }
     return finish(ctx, out, cHeap, cAt, m, n, panels, epilogue);
   }
   // otherwise float products: of the rows rounded as quantize_activations rounds them, with int8 activations
@@ -73,7 +89,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
     const blocks = Math.ceil(m / 4);
     rt.parallel(s, 'pack_a', [aAt, k * 4, m, k, work, CHUNK_START, CHUNK_END], blocks, m * k < 4 * s.parallelFrom ? 1 : s.threads);
     const buf = work + blocks * k * 16;
-    rt.parallel(s, 'gemm_q', [work, m, panels.packed, panels.scales, panels.biases, k, n, w.group, w.bits, LAYOUT_CODE[panels.layout], panels.kp, cAt, n * 4, perThread(buf, BLOCK_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
+    rt.parallel(s, 'gemm_q', [work, m, panels.packed, panels.scales, panels.biases, k, n, w.group, w.bits, cAt, n * 4, perThread(buf, BLOCK_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
   }
   if (rounded) rt.heap.release(rounded.at);
   return finish(ctx, out, cHeap, cAt, m, n, panels, epilogue);
@@ -82,7 +98,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
 /** The product copied out of the heap when it was computed in scratch, temporary panels freed, the epilogue run. */
 function finish(ctx: MatmulContext, out: Float32Array, cHeap: number, cAt: number, m: number, n: number, panels: { temporary: boolean; packed: number }, epilogue: EpilogueArrays | undefined): boolean {
   const { rt } = ctx;
-  if (cHeap < 0) out.set(new Float32Array(rt.heap.memory.buffer, cAt, m * n));
+  if (cHeap < 0) copyElements(out, new Float32Array(rt.heap.memory.buffer, cAt, m * n));
   if (panels.temporary) rt.heap.release(panels.packed);
   return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
 }

@@ -16,7 +16,7 @@ export interface QuantizedPanels {
   readonly group: number;
   readonly k: number;
   readonly n: number;
-  /** `rows`, or for int8 activations' integer products `pairs` (i32x4.dot_i16x8_s) or `quads` (4-bit codes, relaxed SIMD's i8 x i7 dot): K padded to `kp`, a multiple of 4, in the last two. */
+  /** `rows`, or for int8 activations' integer products `pairs` (i32x4.dot_i16x8_s) or `quads` (relaxed SIMD's i8 x i7 dot; 8-bit codes as two planes of nibbles): K padded to `kp`, a multiple of 4, in the last two. */
   readonly layout: PanelLayout;
   readonly kp: number;
 }
@@ -32,9 +32,6 @@ export interface QuantizedWeightArrays {
 }
 
 export type PanelLayout = 'rows' | 'pairs' | 'quads';
-
-/** gemm_q's number for a layout. */
-export const LAYOUT_CODE: Readonly<Record<PanelLayout, number>> = { rows: 0, pairs: 1, quads: 2 };
 
 const kept = new WeakMap<Int32Array, Map<PanelLayout, QuantizedPanels>>();
 let blocks: number[] = [];
@@ -58,6 +55,19 @@ export function quantizedPanelBytes(bits: 8 | 4, group: number, k: number, n: nu
 
 /** Whether products of int8 activations can read a weight of this group in the pairs layout (a group holds whole quads of rows). */
 export const pairsLayoutFits = (group: number): boolean => group % 4 === 0;
+
+/**
+ * The layout a product reads its weight in: integer products (int8 activations, groups of whole
+ * quads) read `quads` where relaxed SIMD's dot is exact (`quadsLayout`): gemv_i4r for one row of
+ * 4-bit codes, gemm_i for more rows at either width; one row of 8-bit codes, or any row without
+ * that dot, reads `pairs` (gemv_i8). Float products read `rows`, as do more rows without the dot
+ * (the rows rounded as int8 activations, then gemm_q). Prepare and run ask the same question.
+ */
+export function productLayout(bits: 8 | 4, group: number, int8: boolean, oneRow: boolean, quadsLayout: boolean): PanelLayout {
+  if (!int8 || !pairsLayoutFits(group)) return 'rows';
+  if (oneRow) return bits === 4 && quadsLayout ? 'quads' : 'pairs';
+  return quadsLayout ? 'quads' : 'rows';
+}
 
 /**
  * The panels of a quantized weight, made after `check` (which may throw): kept, and made once, when
@@ -98,7 +108,12 @@ export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check
         const kk = word * per + t;
         if (kk >= k) break;
         const code = (value >> (t * bits)) & mask;
-        if (layout === 'quads') codeView[panel + (kk >> 2) * 16 + (j & 3) * 4 + (kk & 3)]! |= j < 4 ? code : code << 4;
+        if (layout === 'quads' && bits === 8) {
+          // the low nibbles as 4-bit quads, then the high nibbles (32 bytes a quad of rows)
+          const at = panel + (kk >> 2) * 32 + (j & 3) * 4 + (kk & 3);
+          codeView[at]! |= j < 4 ? code & 15 : (code & 15) << 4;
+          codeView[at + 16]! |= j < 4 ? code >> 4 : (code >> 4) << 4;
+        } else if (layout === 'quads') codeView[panel + (kk >> 2) * 16 + (j & 3) * 4 + (kk & 3)]! |= j < 4 ? code : code << 4;
         else if (layout === 'pairs' && bits === 8) codeView[panel + (kk >> 1) * 16 + j * 2 + (kk & 1)] = code;
         else if (layout === 'pairs') codeView[panel + (kk >> 2) * 16 + j * 2 + (kk & 1)]! |= code << (((kk >> 1) & 1) * 4);
         else if (bits === 8) codeView[panel + kk * 8 + j] = code;

@@ -20,9 +20,11 @@ export interface KernelExports {
   gemv_bf16(x: number, packed: number, k: number, n: number, out: number, p0: number, p1: number): void;
   gemv_q8(x: number, packed: number, scales: number, biases: number, xsums: number, k: number, n: number, group: number, out: number, p0: number, p1: number): void;
   gemv_q4(x: number, packed: number, scales: number, biases: number, xsums: number, k: number, n: number, group: number, out: number, p0: number, p1: number): void;
-  gemm_q(packedA: number, m: number, packed: number, scales: number, biases: number, k: number, n: number, group: number, bits: number, pairs: number, kp: number, c: number, ldc: number, buf: number, p0: number, p1: number): void;
+  gemm_q(packedA: number, m: number, packed: number, scales: number, biases: number, k: number, n: number, group: number, bits: number, c: number, ldc: number, buf: number, p0: number, p1: number): void;
   round_rows(x: number, out: number, k: number, group: number, r0: number, r1: number): void;
   quantize_row(x: number, k: number, kp: number, group: number, xq: number, xs: number, xsum: number, narrow: number): void;
+  quantize_rows(x: number, k: number, kp: number, group: number, xq: number, xs: number, xsum: number, r0: number, r1: number): void;
+  gemm_i(xq: number, xs: number, xsum: number, packed: number, scales: number, biases: number, kp: number, n: number, group: number, bits: number, m: number, c: number, ldc: number, tile: number, p0: number, p1: number): void;
   dot_probe(a: number, b: number): number;
   gemv_i4r(xq: number, xs: number, xsum: number, packed: number, scales: number, biases: number, kp: number, n: number, group: number, out: number, p0: number, p1: number): void;
   gemv_i8(xq: number, xs: number, xsum: number, packed: number, scales: number, biases: number, kp: number, n: number, group: number, bits: number, out: number, p0: number, p1: number): void;
@@ -37,7 +39,7 @@ export interface KernelExports {
 }
 
 export type KernelName = keyof KernelExports;
-export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_a_t', 'pack_panels', 'to_bf16', 'gemm', 'gemm_jobs', 'gemm_batches', 'gemv', 'gemv_bf16', 'gemv_q8', 'gemv_q4', 'gemm_q', 'gemv_i8', 'gemv_i4r', 'dot_probe', 'round_rows', 'quantize_row', 'attention', 'epilogue', 'simd_peak', 'layer_norm', 'softmax_rows', 'softmax_stats', 'sum_rows', 'sum_columns'];
+export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_a_t', 'pack_panels', 'to_bf16', 'gemm', 'gemm_jobs', 'gemm_batches', 'gemv', 'gemv_bf16', 'gemv_q8', 'gemv_q4', 'gemm_q', 'gemv_i8', 'gemv_i4r', 'dot_probe', 'round_rows', 'quantize_row', 'quantize_rows', 'gemm_i', 'attention', 'epilogue', 'simd_peak', 'layer_norm', 'softmax_rows', 'softmax_stats', 'sum_rows', 'sum_columns'];
 
 const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
 

@@ -664,54 +664,11 @@
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $ploop))))
 
-  ;; dequant_block for the pairs layout: rows [k0, k0 + depth) of panel p (k0 a multiple of 4), each
-  ;; row's 8 codes gathered from the interleaved bytes by a shuffle, then widened as dequant_block does.
-  (func $dequant_pairs (param $bits i32) (param $packed i32) (param $scales i32) (param $biases i32) (param $kp i32) (param $group i32)
-        (param $k0 i32) (param $depth i32) (param $p i32) (param $dst i32)
-    (local $kk i32) (local $k1 i32) (local $next i32) (local $sp i32) (local $pp i32) (local $w v128) (local $pair v128) (local $row v128) (local $h v128)
-    (local $slo v128) (local $shi v128) (local $blo v128) (local $bhi v128)
-    (local.set $kk (local.get $k0))
-    (local.set $k1 (i32.add (local.get $k0) (local.get $depth)))
-    (local.set $next (local.get $k0))
-    (local.set $pp (i32.add (local.get $packed) (i32.add
-      (i32.mul (i32.mul (local.get $p) (local.get $kp)) (select (i32.const 8) (i32.const 4) (i32.eq (local.get $bits) (i32.const 8))))
-      (i32.mul (local.get $k0) (select (i32.const 8) (i32.const 4) (i32.eq (local.get $bits) (i32.const 8)))))))
-    (block $done (loop $rows
-      (br_if $done (i32.ge_u (local.get $kk) (local.get $k1)))
-      (if (i32.ge_u (local.get $kk) (local.get $next)) (then
-        (local.set $sp (i32.shl (i32.add
-          (i32.mul (local.get $p) (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
-          (i32.div_u (local.get $kk) (local.get $group))) (i32.const 5)))
-        (local.set $slo (v128.load (i32.add (local.get $scales) (local.get $sp))))
-        (local.set $shi (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp))))
-        (local.set $blo (v128.load (i32.add (local.get $biases) (local.get $sp))))
-        (local.set $bhi (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp))))
-        (local.set $next (i32.mul (i32.add (i32.div_u (local.get $kk) (local.get $group)) (i32.const 1)) (local.get $group)))))
-      ;; the 16 bytes of row kk's pair: at 8 bits one load a pair, at 4 bits the low or high nibbles of a quad's
-      (if (i32.eq (local.get $bits) (i32.const 8))
-        (then (local.set $pair (v128.load (i32.add (local.get $pp) (i32.shl (i32.shr_u (i32.sub (local.get $kk) (local.get $k0)) (i32.const 1)) (i32.const 4))))))
-        (else
-          (local.set $w (v128.load (i32.add (local.get $pp) (i32.shl (i32.shr_u (i32.sub (local.get $kk) (local.get $k0)) (i32.const 2)) (i32.const 4)))))
-          (local.set $pair (select (result v128)
-            (i8x16.shr_u (local.get $w) (i32.const 4))
-            (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
-            (i32.and (local.get $kk) (i32.const 2))))))
-      ;; the row's 8 codes: even bytes for an even row, odd bytes for an odd one
-      (local.set $row (select (result v128)
-        (i8x16.shuffle 1 3 5 7 9 11 13 15 1 3 5 7 9 11 13 15 (local.get $pair) (local.get $pair))
-        (i8x16.shuffle 0 2 4 6 8 10 12 14 0 2 4 6 8 10 12 14 (local.get $pair) (local.get $pair))
-        (i32.and (local.get $kk) (i32.const 1))))
-      (local.set $h (i16x8.extend_low_i8x16_u (local.get $row)))
-      (v128.store (local.get $dst) (f32x4.relaxed_madd (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h))) (local.get $slo) (local.get $blo)))
-      (v128.store offset=16 (local.get $dst) (f32x4.relaxed_madd (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $h))) (local.get $shi) (local.get $bhi)))
-      (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
-      (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
-      (br $rows))))
-
   ;; The quads layout (4-bit codes, int8 activations, relaxed SIMD): K padded to a multiple of 4; each
   ;; 16 bytes hold four rows of the panel, byte 4 j + r holding row r of column j in its low nibble and
   ;; of column j + 4 in its high one, so the low nibbles are four columns' four rows in the order
-  ;; i32x4.relaxed_dot_i8x16_i7x16_add_s sums them (4-bit codes fit its 7-bit operand: exact).
+  ;; i32x4.relaxed_dot_i8x16_i7x16_add_s sums them (4-bit codes fit its 7-bit operand: exact). 8-bit
+  ;; codes take 32 bytes a quad of rows: their low nibbles so, then their high nibbles (gemm_i).
 
   ;; lane 0 of relaxed_dot_i8x16_i7x16_add_s of the 16 bytes at a and b: a probe of whether the engine
   ;; computes it exactly (V8 11.3, Node 20's, returns twice the sums on x86 without AVX-VNNI)
@@ -783,49 +740,167 @@
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $ploop))))
 
-  ;; dequant_block for the quads layout: row kk's 8 codes are bytes kk%4, 4 + kk%4, 8 + kk%4, 12 + kk%4
-  ;; of its quad (low nibbles columns 0-3, high nibbles 4-7).
-  (func $dequant_quads (param $packed i32) (param $scales i32) (param $biases i32) (param $kp i32) (param $group i32)
-        (param $k0 i32) (param $depth i32) (param $p i32) (param $dst i32)
-    (local $kk i32) (local $k1 i32) (local $next i32) (local $sp i32) (local $pp i32) (local $w v128) (local $row v128) (local $h v128)
-    (local $slo v128) (local $shi v128) (local $blo v128) (local $bhi v128)
-    (local.set $kk (local.get $k0))
-    (local.set $k1 (i32.add (local.get $k0) (local.get $depth)))
-    (local.set $next (local.get $k0))
-    (local.set $pp (i32.add (local.get $packed) (i32.shl (i32.add (i32.mul (local.get $p) (local.get $kp)) (local.get $k0)) (i32.const 2))))
-    (block $done (loop $rows
-      (br_if $done (i32.ge_u (local.get $kk) (local.get $k1)))
-      (if (i32.ge_u (local.get $kk) (local.get $next)) (then
-        (local.set $sp (i32.shl (i32.add
-          (i32.mul (local.get $p) (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
-          (i32.div_u (local.get $kk) (local.get $group))) (i32.const 5)))
-        (local.set $slo (v128.load (i32.add (local.get $scales) (local.get $sp))))
-        (local.set $shi (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp))))
-        (local.set $blo (v128.load (i32.add (local.get $biases) (local.get $sp))))
-        (local.set $bhi (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp))))
-        (local.set $next (i32.mul (i32.add (i32.div_u (local.get $kk) (local.get $group)) (i32.const 1)) (local.get $group)))))
-      (local.set $w (v128.load (i32.add (local.get $pp) (i32.shl (i32.shr_u (i32.sub (local.get $kk) (local.get $k0)) (i32.const 2)) (i32.const 4)))))
-      ;; the row's four bytes first: columns j and j + 4 in byte j
-      (block $picked (block $r3 (block $r2 (block $r1 (block $r0
-        (br_table $r0 $r1 $r2 $r3 (i32.and (local.get $kk) (i32.const 3))))
-        (local.set $row (i8x16.shuffle 0 4 8 12 0 4 8 12 0 4 8 12 0 4 8 12 (local.get $w) (local.get $w))) (br $picked))
-        (local.set $row (i8x16.shuffle 1 5 9 13 1 5 9 13 1 5 9 13 1 5 9 13 (local.get $w) (local.get $w))) (br $picked))
-        (local.set $row (i8x16.shuffle 2 6 10 14 2 6 10 14 2 6 10 14 2 6 10 14 (local.get $w) (local.get $w))) (br $picked))
-        (local.set $row (i8x16.shuffle 3 7 11 15 3 7 11 15 3 7 11 15 3 7 11 15 (local.get $w) (local.get $w))))
-      (local.set $h (i16x8.extend_low_i8x16_u (v128.and (local.get $row) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))))
-      (v128.store (local.get $dst) (f32x4.relaxed_madd (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h))) (local.get $slo) (local.get $blo)))
-      (local.set $h (i16x8.extend_low_i8x16_u (i8x16.shr_u (local.get $row) (i32.const 4))))
-      (v128.store offset=16 (local.get $dst) (f32x4.relaxed_madd (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h))) (local.get $shi) (local.get $bhi)))
-      (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
-      (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
-      (br $rows))))
+  ;; C = A @ W for rows of int8 activations (quantize_rows) and W in the quads layout, panels [p0, p1).
+  ;; At 4 bits a quad of rows is the 16 bytes gemv_i4r reads; at 8 bits it is 32: the codes' low
+  ;; nibbles in that layout, then their high nibbles (each nibble fits the dot's 7-bit operand: exact).
+  ;; Per block of 4 rows and per group: each plane's integer sums over the group (a row's four
+  ;; activations splat against a quad's sixteen codes, two relaxed dots for 8 columns), the high
+  ;; plane's times 16 added to the low one's, then scaled as gemv_i8 scales them into the row's 8
+  ;; floats, kept in `tile` (this thread's 256 bytes: 4 rows of 8 floats, then the low plane's sums).
+  ;; xq: m rows padded to a multiple of 4 (zero rows), kp bytes each; xs, xsum: `groups` floats a row.
+  (func (export "gemm_i") (param $xq i32) (param $xs i32) (param $xsum i32) (param $packed i32) (param $scales i32) (param $biases i32)
+        (param $kp i32) (param $n i32) (param $group i32) (param $bits i32) (param $m i32) (param $c i32) (param $ldc i32)
+        (param $tile i32) (param $p0 i32) (param $p1 i32)
+    (local $groups i32) (local $planes i32) (local $stride i32) (local $p i32) (local $r0 i32) (local $g i32) (local $plane i32)
+    (local $kk i32) (local $k0 i32) (local $k1 i32) (local $q i32) (local $x0 i32) (local $x1 i32) (local $x2 i32) (local $x3 i32)
+    (local $sp i32) (local $at i32) (local $r i32)
+    (local $w v128) (local $lo v128) (local $hi v128) (local $x v128)
+    (local $a0 v128) (local $b0 v128) (local $a1 v128) (local $b1 v128) (local $a2 v128) (local $b2 v128) (local $a3 v128) (local $b3 v128)
+    (local $xsv v128) (local $sumv v128) (local $slo v128) (local $shi v128) (local $blo v128) (local $bhi v128)
+    ;; whole quads of rows per group and in all (pairsLayoutFits), rows in blocks of 4
+    (if (i32.and (i32.or (local.get $kp) (local.get $group)) (i32.const 3)) (then unreachable))
+    (local.set $groups (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
+    (local.set $planes (select (i32.const 2) (i32.const 1) (i32.eq (local.get $bits) (i32.const 8))))
+    (local.set $stride (i32.shl (local.get $planes) (i32.const 4)))
+    (local.set $p (local.get $p0))
+    (block $pdone (loop $ploop
+      (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
+      (local.set $r0 (i32.const 0))
+      (block $rdone (loop $rloop
+        (br_if $rdone (i32.ge_u (local.get $r0) (local.get $m)))
+        (memory.fill (local.get $tile) (i32.const 0) (i32.const 128))
+        (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $r0) (local.get $kp))))
+        (local.set $x1 (i32.add (local.get $x0) (local.get $kp)))
+        (local.set $x2 (i32.add (local.get $x1) (local.get $kp)))
+        (local.set $x3 (i32.add (local.get $x2) (local.get $kp)))
+        (local.set $sp (i32.shl (i32.mul (local.get $p) (local.get $groups)) (i32.const 5)))
+        (local.set $g (i32.const 0))
+        (block $gdone (loop $gloop
+          (br_if $gdone (i32.ge_u (local.get $g) (local.get $groups)))
+          (local.set $k0 (i32.mul (local.get $g) (local.get $group)))
+          (local.set $k1 (i32.add (local.get $k0) (local.get $group)))
+          (if (i32.gt_u (local.get $k1) (local.get $kp)) (then (local.set $k1 (local.get $kp))))
+          (local.set $plane (i32.const 0))
+          (block $planesDone (loop $planeLoop
+            (br_if $planesDone (i32.ge_u (local.get $plane) (local.get $planes)))
+            (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $b0 (v128.const i32x4 0 0 0 0))
+            (local.set $a1 (v128.const i32x4 0 0 0 0)) (local.set $b1 (v128.const i32x4 0 0 0 0))
+            (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $b2 (v128.const i32x4 0 0 0 0))
+            (local.set $a3 (v128.const i32x4 0 0 0 0)) (local.set $b3 (v128.const i32x4 0 0 0 0))
+            (local.set $q (i32.add (i32.add (local.get $packed) (i32.mul (local.get $p) (i32.mul (i32.shr_u (local.get $kp) (i32.const 2)) (local.get $stride))))
+              (i32.add (i32.mul (i32.shr_u (local.get $k0) (i32.const 2)) (local.get $stride)) (i32.shl (local.get $plane) (i32.const 4)))))
+            (local.set $kk (local.get $k0))
+            (block $qdone (loop $quads
+              (br_if $qdone (i32.ge_u (local.get $kk) (local.get $k1)))
+              (local.set $w (v128.load (local.get $q)))
+              (local.set $lo (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+              (local.set $hi (i8x16.shr_u (local.get $w) (i32.const 4)))
+              (local.set $x (v128.load32_splat (i32.add (local.get $x0) (local.get $kk))))
+              (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a0)))
+              (local.set $b0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b0)))
+              (local.set $x (v128.load32_splat (i32.add (local.get $x1) (local.get $kk))))
+              (local.set $a1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a1)))
+              (local.set $b1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b1)))
+              (local.set $x (v128.load32_splat (i32.add (local.get $x2) (local.get $kk))))
+              (local.set $a2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a2)))
+              (local.set $b2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b2)))
+              (local.set $x (v128.load32_splat (i32.add (local.get $x3) (local.get $kk))))
+              (local.set $a3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a3)))
+              (local.set $b3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b3)))
+              (local.set $q (i32.add (local.get $q) (local.get $stride)))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+              (br $quads)))
+            ;; 8 bits: the low plane's sums wait in the tile; the high plane's are 16 times theirs
+            (if (i32.lt_u (local.get $plane) (i32.sub (local.get $planes) (i32.const 1)))
+              (then
+                (v128.store offset=128 (local.get $tile) (local.get $a0)) (v128.store offset=144 (local.get $tile) (local.get $b0))
+                (v128.store offset=160 (local.get $tile) (local.get $a1)) (v128.store offset=176 (local.get $tile) (local.get $b1))
+                (v128.store offset=192 (local.get $tile) (local.get $a2)) (v128.store offset=208 (local.get $tile) (local.get $b2))
+                (v128.store offset=224 (local.get $tile) (local.get $a3)) (v128.store offset=240 (local.get $tile) (local.get $b3))))
+            (if (local.get $plane)
+              (then
+                (local.set $a0 (i32x4.add (v128.load offset=128 (local.get $tile)) (i32x4.shl (local.get $a0) (i32.const 4))))
+                (local.set $b0 (i32x4.add (v128.load offset=144 (local.get $tile)) (i32x4.shl (local.get $b0) (i32.const 4))))
+                (local.set $a1 (i32x4.add (v128.load offset=160 (local.get $tile)) (i32x4.shl (local.get $a1) (i32.const 4))))
+                (local.set $b1 (i32x4.add (v128.load offset=176 (local.get $tile)) (i32x4.shl (local.get $b1) (i32.const 4))))
+                (local.set $a2 (i32x4.add (v128.load offset=192 (local.get $tile)) (i32x4.shl (local.get $a2) (i32.const 4))))
+                (local.set $b2 (i32x4.add (v128.load offset=208 (local.get $tile)) (i32x4.shl (local.get $b2) (i32.const 4))))
+                (local.set $a3 (i32x4.add (v128.load offset=224 (local.get $tile)) (i32x4.shl (local.get $a3) (i32.const 4))))
+                (local.set $b3 (i32x4.add (v128.load offset=240 (local.get $tile)) (i32x4.shl (local.get $b3) (i32.const 4))))))
+            (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
+            (br $planeLoop)))
+          ;; each row's floats += xs (scale sums + bias xsum), as gemv_i8 (written out four times: a call
+          ;; would spill every live vector, and cost a third of the kernel's time)
+          (local.set $slo (v128.load (i32.add (local.get $scales) (local.get $sp))))
+          (local.set $shi (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp))))
+          (local.set $blo (v128.load (i32.add (local.get $biases) (local.get $sp))))
+          (local.set $bhi (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp))))
+          (local.set $at (i32.shl (i32.add (i32.mul (local.get $r0) (local.get $groups)) (local.get $g)) (i32.const 2)))
+          (local.set $xsv (v128.load32_splat (i32.add (local.get $xs) (local.get $at))))
+          (local.set $sumv (v128.load32_splat (i32.add (local.get $xsum) (local.get $at))))
+          (v128.store (local.get $tile) (f32x4.relaxed_madd (local.get $xsv)
+            (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $a0)) (local.get $slo) (f32x4.mul (local.get $sumv) (local.get $blo)))
+            (v128.load (local.get $tile))))
+          (v128.store offset=16 (local.get $tile) (f32x4.relaxed_madd (local.get $xsv)
+            (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $b0)) (local.get $shi) (f32x4.mul (local.get $sumv) (local.get $bhi)))
+            (v128.load offset=16 (local.get $tile))))
+          (local.set $at (i32.add (local.get $at) (i32.shl (local.get $groups) (i32.const 2))))
+          (local.set $xsv (v128.load32_splat (i32.add (local.get $xs) (local.get $at))))
+          (local.set $sumv (v128.load32_splat (i32.add (local.get $xsum) (local.get $at))))
+          (v128.store offset=32 (local.get $tile) (f32x4.relaxed_madd (local.get $xsv)
+            (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $a1)) (local.get $slo) (f32x4.mul (local.get $sumv) (local.get $blo)))
+            (v128.load offset=32 (local.get $tile))))
+          (v128.store offset=48 (local.get $tile) (f32x4.relaxed_madd (local.get $xsv)
+            (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $b1)) (local.get $shi) (f32x4.mul (local.get $sumv) (local.get $bhi)))
+            (v128.load offset=48 (local.get $tile))))
+          (local.set $at (i32.add (local.get $at) (i32.shl (local.get $groups) (i32.const 2))))
+          (local.set $xsv (v128.load32_splat (i32.add (local.get $xs) (local.get $at))))
+          (local.set $sumv (v128.load32_splat (i32.add (local.get $xsum) (local.get $at))))
+          (v128.store offset=64 (local.get $tile) (f32x4.relaxed_madd (local.get $xsv)
+            (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $a2)) (local.get $slo) (f32x4.mul (local.get $sumv) (local.get $blo)))
+            (v128.load offset=64 (local.get $tile))))
+          (v128.store offset=80 (local.get $tile) (f32x4.relaxed_madd (local.get $xsv)
+            (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $b2)) (local.get $shi) (f32x4.mul (local.get $sumv) (local.get $bhi)))
+            (v128.load offset=80 (local.get $tile))))
+          (local.set $at (i32.add (local.get $at) (i32.shl (local.get $groups) (i32.const 2))))
+          (local.set $xsv (v128.load32_splat (i32.add (local.get $xs) (local.get $at))))
+          (local.set $sumv (v128.load32_splat (i32.add (local.get $xsum) (local.get $at))))
+          (v128.store offset=96 (local.get $tile) (f32x4.relaxed_madd (local.get $xsv)
+            (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $a3)) (local.get $slo) (f32x4.mul (local.get $sumv) (local.get $blo)))
+            (v128.load offset=96 (local.get $tile))))
+          (v128.store offset=112 (local.get $tile) (f32x4.relaxed_madd (local.get $xsv)
+            (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $b3)) (local.get $shi) (f32x4.mul (local.get $sumv) (local.get $bhi)))
+            (v128.load offset=112 (local.get $tile))))
+          (local.set $sp (i32.add (local.get $sp) (i32.const 32)))
+          (local.set $g (i32.add (local.get $g) (i32.const 1)))
+          (br $gloop)))
+        ;; the block's rows that exist into C
+        (local.set $r (i32.const 0))
+        (block $sdone (loop $stores
+          (br_if $sdone (i32.or (i32.ge_u (local.get $r) (i32.const 4)) (i32.ge_u (i32.add (local.get $r0) (local.get $r)) (local.get $m))))
+          (call $store_panel (i32.add (local.get $c) (i32.mul (i32.add (local.get $r0) (local.get $r)) (local.get $ldc))) (local.get $p) (local.get $n)
+            (v128.load (i32.add (local.get $tile) (i32.shl (local.get $r) (i32.const 5))))
+            (v128.load offset=16 (i32.add (local.get $tile) (i32.shl (local.get $r) (i32.const 5)))))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br $stores)))
+        (local.set $r0 (i32.add (local.get $r0) (i32.const 4)))
+        (br $rloop)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $ploop))))
 
   ;; int8 activations, as packages/graph/src/quant/activation-quantization.ts defines them: per group
   ;; of a row, s = (max |x|) / 127 in float32, q = nearest-even(x / s), and a group of zeros all zero.
 
-  ;; the group [at, at + len) of a row: its scale
+  ;; the group [at, at + len) of a row: its scale (max |x| four lanes at a time: order changes no bit)
   (func $group_scale (param $at i32) (param $len i32) (result f32)
-    (local $i i32) (local $m f32)
+    (local $i i32) (local $m f32) (local $mv v128)
+    (block $vdone (loop $vscan
+      (br_if $vdone (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $len)))
+      (local.set $mv (f32x4.max (local.get $mv) (f32x4.abs (v128.load (i32.add (local.get $at) (i32.shl (local.get $i) (i32.const 2)))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $vscan)))
+    (local.set $m (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mv)) (f32x4.extract_lane 1 (local.get $mv)))
+      (f32.max (f32x4.extract_lane 2 (local.get $mv)) (f32x4.extract_lane 3 (local.get $mv)))))
     (block $done (loop $scan
       (br_if $done (i32.ge_u (local.get $i) (local.get $len)))
       (local.set $m (f32.max (local.get $m) (f32.abs (f32.load (i32.add (local.get $at) (i32.shl (local.get $i) (i32.const 2)))))))
@@ -864,8 +939,9 @@
   ;; one row of x (k floats) as int8 activations for gemv_i8: its integers as i16 at xq (kp of them,
   ;; zero past k), each group's scale at xs and sum of integers at xsum
   ;; (`narrow`: the integers as i8 instead, for gemv_i4r)
-  (func (export "quantize_row") (param $x i32) (param $k i32) (param $kp i32) (param $group i32) (param $xq i32) (param $xs i32) (param $xsum i32) (param $narrow i32)
+  (func $quantize_row (export "quantize_row") (param $x i32) (param $k i32) (param $kp i32) (param $group i32) (param $xq i32) (param $xs i32) (param $xsum i32) (param $narrow i32)
     (local $g i32) (local $len i32) (local $i i32) (local $s f32) (local $q f32) (local $sum f32) (local $n i32)
+    (local $sv v128) (local $qv v128) (local $iv v128)
     (memory.fill (local.get $xq) (i32.const 0) (select (local.get $kp) (i32.shl (local.get $kp) (i32.const 1)) (local.get $narrow)))
     (block $gdone (loop $groups
       (br_if $gdone (i32.ge_u (local.get $g) (local.get $k)))
@@ -874,7 +950,24 @@
       (local.set $s (call $group_scale (i32.add (local.get $x) (i32.shl (local.get $g) (i32.const 2))) (local.get $len)))
       (local.set $sum (f32.const 0))
       (if (f32.ne (local.get $s) (f32.const 0)) (then
+        ;; four at a time (the same division and rounding as one at a time; the sums are of integers
+        ;; below 2^24, exact in any order), then the group's last values one by one
+        (local.set $sv (v128.const i32x4 0 0 0 0))
         (local.set $i (i32.const 0))
+        (block $vdone (loop $vectors
+          (br_if $vdone (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $len)))
+          (local.set $qv (f32x4.nearest (f32x4.div (v128.load (i32.add (local.get $x) (i32.shl (i32.add (local.get $g) (local.get $i)) (i32.const 2))))
+            (f32x4.splat (local.get $s)))))
+          (local.set $iv (i32x4.trunc_sat_f32x4_s (local.get $qv)))
+          (local.set $iv (i16x8.narrow_i32x4_s (local.get $iv) (local.get $iv)))
+          (if (local.get $narrow)
+            (then (v128.store32_lane 0 (i32.add (local.get $xq) (i32.add (local.get $g) (local.get $i))) (i8x16.narrow_i16x8_s (local.get $iv) (local.get $iv))))
+            (else (v128.store64_lane 0 (i32.add (local.get $xq) (i32.shl (i32.add (local.get $g) (local.get $i)) (i32.const 1))) (local.get $iv))))
+          (local.set $sv (f32x4.add (local.get $sv) (local.get $qv)))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $vectors)))
+        (local.set $sum (f32.add (f32.add (f32x4.extract_lane 0 (local.get $sv)) (f32x4.extract_lane 1 (local.get $sv)))
+          (f32.add (f32x4.extract_lane 2 (local.get $sv)) (f32x4.extract_lane 3 (local.get $sv)))))
         (block $idone (loop $values
           (br_if $idone (i32.ge_u (local.get $i) (local.get $len)))
           (local.set $q (f32.nearest (f32.div (f32.load (i32.add (local.get $x) (i32.shl (i32.add (local.get $g) (local.get $i)) (i32.const 2)))) (local.get $s))))
@@ -889,6 +982,21 @@
       (local.set $n (i32.add (local.get $n) (i32.const 1)))
       (local.set $g (i32.add (local.get $g) (local.get $group)))
       (br $groups))))
+
+  ;; rows [r0, r1) of x (k floats each) as quantize_row makes them (narrow: i8), for gemm_i: row r's
+  ;; integers at xq + r kp, its groups' scales and sums at xs and xsum + r groups floats
+  (func (export "quantize_rows") (param $x i32) (param $k i32) (param $kp i32) (param $group i32) (param $xq i32) (param $xs i32) (param $xsum i32) (param $r0 i32) (param $r1 i32)
+    (local $r i32) (local $groups4 i32)
+    (local.set $groups4 (i32.shl (i32.div_u (i32.sub (i32.add (local.get $k) (local.get $group)) (i32.const 1)) (local.get $group)) (i32.const 2)))
+    (local.set $r (local.get $r0))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_u (local.get $r) (local.get $r1)))
+      (call $quantize_row (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $k)) (i32.const 2))) (local.get $k) (local.get $kp) (local.get $group)
+        (i32.add (local.get $xq) (i32.mul (local.get $r) (local.get $kp)))
+        (i32.add (local.get $xs) (i32.mul (local.get $r) (local.get $groups4)))
+        (i32.add (local.get $xsum) (i32.mul (local.get $r) (local.get $groups4))) (i32.const 1))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rows))))
 
   ;; the 8 results of panel p into out (columns past n dropped)
   (func $store_panel (param $out i32) (param $p i32) (param $n i32) (param $lo v128) (param $hi v128)
@@ -939,10 +1047,10 @@
       (br $rows))))
 
   ;; C = A @ W for panels [p0, p1) with W quantized (bits 8 or 4): per block of 256 rows of K and per
-  ;; panel, the block is widened into this thread's `buf` (8 KiB) and multiplied as gemm does.
-  ;; `pairs`: the codes' layout: 0 rows, 1 pairs, 2 quads (K padded to kp, a multiple of 4, in the last two).
+  ;; panel, the block is widened into this thread's `buf` (8 KiB) and multiplied as gemm does. W in the
+  ;; rows layout (int8 activations' rows arrive rounded to floats here: gemm_i multiplies integers).
   (func (export "gemm_q") (param $ap i32) (param $m i32) (param $packed i32) (param $scales i32) (param $biases i32)
-        (param $k i32) (param $n i32) (param $group i32) (param $bits i32) (param $pairs i32) (param $kp i32) (param $c i32) (param $ldc i32) (param $buf i32) (param $p0 i32) (param $p1 i32)
+        (param $k i32) (param $n i32) (param $group i32) (param $bits i32) (param $c i32) (param $ldc i32) (param $buf i32) (param $p0 i32) (param $p1 i32)
     (local $k0 i32) (local $depth i32) (local $acc i32) (local $i0 i32) (local $iEnd i32) (local $p i32) (local $r0 i32) (local $cols i32)
     (block $kdone (loop $kloop
       (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
@@ -957,14 +1065,8 @@
         (local.set $p (local.get $p0))
         (block $pdone (loop $ploop
           (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
-          (if (i32.eq (local.get $pairs) (i32.const 2))
-            (then (call $dequant_quads (local.get $packed) (local.get $scales) (local.get $biases) (local.get $kp) (local.get $group)
-              (local.get $k0) (local.get $depth) (local.get $p) (local.get $buf)))
-            (else (if (local.get $pairs)
-              (then (call $dequant_pairs (local.get $bits) (local.get $packed) (local.get $scales) (local.get $biases) (local.get $kp) (local.get $group)
-                (local.get $k0) (local.get $depth) (local.get $p) (local.get $buf)))
-              (else (call $dequant_block (local.get $bits) (local.get $packed) (local.get $scales) (local.get $biases) (local.get $k) (local.get $group)
-                (local.get $k0) (local.get $depth) (local.get $p) (local.get $buf))))))
+          (call $dequant_block (local.get $bits) (local.get $packed) (local.get $scales) (local.get $biases) (local.get $k) (local.get $group)
+            (local.get $k0) (local.get $depth) (local.get $p) (local.get $buf))
           (local.set $cols (i32.sub (local.get $n) (i32.shl (local.get $p) (i32.const 3))))
           (if (i32.gt_s (local.get $cols) (i32.const 8)) (then (local.set $cols (i32.const 8))))
           (local.set $r0 (local.get $i0))

@@ -34,15 +34,17 @@ function sexprEnd(text: string, start: number): number {
 /**
  * The source with every (f32x4.relaxed_madd a b c) written as (f32x4.add c (f32x4.mul a b)), and
  * every (i32x4.relaxed_dot_i8x16_i7x16_add_s a b c) as the same sums from plain SIMD: each half's
- * bytes widened to i16 and multiplied pairwise (i32x4.dot_i16x8_s gives the sums of pairs), then
- * neighbouring pairs added across the halves, and c. Both are exact where the 7-bit operand is (its
- * values 0..127): a product of 4-bit codes computes the same integers in either build.
+ * bytes widened to i16 (a's signed, b's unsigned) and multiplied pairwise (i32x4.dot_i16x8_s gives
+ * the sums of pairs), then neighbouring pairs added across the halves, and c. Both are exact where
+ * the 7-bit operand is (its values 0..127): a product of 4-bit codes computes the same integers in
+ * either build. Past 127 the plain build reads b as unsigned bytes, as x86's AVX-VNNI does (the
+ * bytes layout of 8-bit codes, taken where a probe finds the relaxed build does the same).
  */
 export function withoutRelaxedSimd(source: string): string {
   source = source.replace(/;;.*$/gm, ''); // comments may quote the instruction
   source = rewriteCalls(source, '(i32x4.relaxed_dot_i8x16_i7x16_add_s', ([a, b, c]) => {
-    const low = `(i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s ${a}) (i16x8.extend_low_i8x16_s ${b}))`;
-    const high = `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s ${a}) (i16x8.extend_high_i8x16_s ${b}))`;
+    const low = `(i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s ${a}) (i16x8.extend_low_i8x16_u ${b}))`;
+    const high = `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s ${a}) (i16x8.extend_high_i8x16_u ${b}))`;
     // lanes [l0 l1 l2 l3] and [h0 h1 h2 h3]: (l0 + l1, l2 + l3, h0 + h1, h2 + h3)
     const even = `(i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 ${low} ${high})`;
     const odd = `(i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 ${low} ${high})`;

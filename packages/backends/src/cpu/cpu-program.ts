@@ -14,7 +14,6 @@ import { productLayout, quantizedPanelBytes, quantizedPanels } from './wasm-runt
 import { firstNonFiniteIndex, type NonFiniteTrace } from '../finite-outputs.ts';
 import { checkMemoryBudget, defaultMaxMemory, runBytes, staticBytes, type ModelBytes } from '../memory-budget.ts';
 import { cpuThreads, workerBytes } from './cpu-threads.ts';
-import { copyOut } from './wasm-runtime/heap-copy.ts';
 
 /** The ops whose kernel is the GEMM (weights read as B are packed for them). */
 const MATMUL_OPS: ReadonlySet<string> = new Set(['matmul', 'fused_matmul', 'fused_matmul_rope']);
@@ -319,7 +318,7 @@ export class CpuProgram {
       graph.outputs.filter((o) => !this.states.has(o.name)).map((o) => {
         const node = graph.nodes[o.node]!;
         const shape = run.shapeOf(node);
-        return [o.name, { dtype: node.type.dtype, shape: [...shape], data: copyOut(run.dense(node, shape) as Float32Array | Int32Array) } satisfies NDArray];
+        return [o.name, { dtype: node.type.dtype, shape: [...shape], data: run.dense(node, shape).slice() } satisfies NDArray];
       }),
     );
   }
@@ -387,7 +386,7 @@ export class CpuProgram {
     const w = { codes, scales, zeroPoints: zeroPoints as Float32Array | undefined, bits: node.attrs['bits'] as 8 | 4, group: node.attrs['group'] as number, k, n: codes.length / Math.ceil(k / codesPerWord(node.attrs['bits'] as 8 | 4)) };
     // the layout the product will read (a symbolic number of rows counts as many)
     const oneRow = sizeOf(a.slice(0, -1).map((d) => (typeof d === 'number' ? d : 2))) === 1;
-    const layout = productLayout(w.bits, w.group, node.attrs['activations'] === 'int8', oneRow, this.settings.quadsLayout);
+    const layout = productLayout(w.bits, w.group, node.attrs['activations'] === 'int8', oneRow, this.settings);
     quantizedPanels(this.rt, w, () => checkCodeWords('quantized_matmul', codes), layout);
   }
 

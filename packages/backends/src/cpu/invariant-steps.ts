@@ -1,6 +1,5 @@
 import type { Plan } from '@loom/compiler';
 import type { Storage } from '@loom/graph';
-import { copyOut } from './wasm-runtime/heap-copy.ts';
 
 /** Cached outputs are kept up to this many bytes in all (a sinusoid table or a mask, not a weight transform). */
 export const INVARIANT_CACHE_BYTES = 64 * 2 ** 20;
@@ -55,7 +54,7 @@ export class InvariantSteps {
   /** After an invariant step ran: keeps a copy of what it wrote, while the budget allows. */
   keep(step: number, out: Storage): void {
     if (!this.invariant[step] || this.cached.has(step) || this.cachedBytes + out.byteLength > INVARIANT_CACHE_BYTES) return;
-    this.cached.set(step, out instanceof Float32Array || out instanceof Int32Array ? copyOut(out) : out.slice());
+    this.cached.set(step, out.slice());
     this.cachedBytes += out.byteLength;
   }
 }

@@ -109,14 +109,17 @@ export async function quantizedSuite(name: BackendName): Promise<void> {
         expect(compare(got['y']!, want['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows`).toBeLessThanOrEqual(1);
         if (name !== 'cpu') continue;
         // the cpu's quads layout (relaxed SIMD's i8 x i7 dot, here spelled in plain SIMD and in relaxed SIMD
-        // where the engine has it; 8-bit codes as two planes of nibbles; more than one row in blocks of 4,
-        // 9 rows leaving a block of 1), in groups of an even and an odd number of quads, on 1 and 2 threads
-        for (const [group, simd, threads] of [[16, 'plain', 1], [12, 'plain', 2], [16, 'auto', 2], [12, 'auto', 1]] as const) {
+        // where the engine has it; more than one row in blocks of 4, 9 rows leaving a block of 1), 8-bit
+        // codes as two planes of nibbles or whole (the bytes layout: forced in plain SIMD, which reads
+        // them as AVX-VNNI does, and in relaxed SIMD where the engine's probe finds that reading), in
+        // groups of an even and an odd number of quads, on 1 and 2 threads
+        const layouts = [[16, 'plain', 1, false], [12, 'plain', 2, true], [16, 'plain', 1, true], [16, 'auto', 2, undefined], [12, 'auto', 1, false]] as const;
+        for (const [group, simd, threads, bytesLayout] of layouts) {
           const grouped = { ...store, group };
           const reference = await run(referenceBackend, graph, feeds, weights, grouped);
-          const quads = await cpuBackend.prepare(graph, weights, { weightStore: grouped, cpu: { smallProduct: 0, simd, quadsLayout: true, threads, parallelFrom: 1 } });
+          const quads = await cpuBackend.prepare(graph, weights, { weightStore: grouped, cpu: { smallProduct: 0, simd, quadsLayout: true, ...(bytesLayout === undefined ? {} : { bytesLayout }), threads, parallelFrom: 1 } });
           try {
-            expect(compare((await quads.run(feeds))['y']!, reference['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows, quads layout, groups of ${group}, ${simd} SIMD, ${threads} threads`).toBeLessThanOrEqual(1);
+            expect(compare((await quads.run(feeds))['y']!, reference['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows, quads layout, bytes ${bytesLayout ?? 'where the probe finds it'}, groups of ${group}, ${simd} SIMD, ${threads} threads`).toBeLessThanOrEqual(1);
           } finally {
             quads.dispose();
           }

@@ -3,7 +3,6 @@ import { contiguousLayout, type Layout } from '../layout.ts';
 import { placeInHeap } from '../wasm-runtime/placement.ts';
 import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
 import { CHUNK_END, CHUNK_START, perThread, type KernelArg } from '../wasm-runtime/thread-pool.ts';
-import { copyElements } from '../wasm-runtime/heap-copy.ts';
 
 /**
  * Fused attention on the WebAssembly SIMD kernel (../wasm/kernels.wat `attention`): out =
@@ -108,7 +107,7 @@ export function attentionWasm(
     ];
     rt.parallel(s, 'attention', args, heads, threads);
   }
-  if (rt.heap.addressOf(out) < 0) copyElements(out, new Float32Array(rt.heap.memory.buffer, outAt!, out.length));
+  if (rt.heap.addressOf(out) < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt!, out.length));
 }
 
 /** The positions fed, or the default ones: queries at the end of the keys (Tk - Tq + i), keys at j. */

@@ -4,7 +4,6 @@ import { keepable, packInto, panelBytes, weightPanels } from '../wasm-runtime/we
 import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
 import type { Layout } from '../layout.ts';
 import { CHUNK_END, CHUNK_START } from '../wasm-runtime/thread-pool.ts';
-import { copyElements } from '../wasm-runtime/heap-copy.ts';
 
 /** An epilogue the kernel applies in place: out = act(out + bias) + residual (see render/matmul-epilogue.ts). */
 export interface EpilogueArrays {
@@ -160,5 +159,5 @@ function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs, aLd?: nu
     else rt.parallel(s, 'pack_a_t', [aAt, aLd * 4, m, k, aPacked, CHUNK_START, CHUNK_END], blocks, packThreads);
     rt.parallel(s, 'gemm', [aPacked, m, panels, k, n, cAt, n * 4, CHUNK_START, CHUNK_END], panelCount, threads);
   }
-  if (cHeap < 0) copyElements(p.c, new Float32Array(rt.heap.memory.buffer, cAt, m * n), p.cOffset);
+  if (cHeap < 0) p.c.set(new Float32Array(rt.heap.memory.buffer, cAt, m * n), p.cOffset);
 }

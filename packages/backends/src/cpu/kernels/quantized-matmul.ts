@@ -2,7 +2,6 @@ import { checkCodeWords, dequantizeInto, sizeOf } from '@loom/graph';
 import { applyEpilogue, type EpilogueArrays, type MatmulContext } from './matmul.ts';
 import { productLayout, quantizedPanels, type QuantizedWeightArrays } from '../wasm-runtime/quantized-panels.ts';
 import { CHUNK_END, CHUNK_START, perThread } from '../wasm-runtime/thread-pool.ts';
-import { copyElements } from '../wasm-runtime/heap-copy.ts';
 
 /** Bytes of one thread's widened block of a quantized panel (256 rows of 8 floats) in gemm_q. */
 const BLOCK_BYTES = 256 * 8 * 4;
@@ -24,7 +23,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
   if (m === 0 || n === 0) return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
   // int8 activations in groups of whole quads: integer products (productLayout says which layout
   // and so which kernel); otherwise floats, of the rows as int8 activations round them.
-  const layout = productLayout(w.bits, w.group, int8, m === 1, s.quadsLayout);
+  const layout = productLayout(w.bits, w.group, int8, m === 1, s);
   const panels = quantizedPanels(rt, w, () => checkCodeWords('quantized_matmul', w.codes), layout);
   const groups = Math.ceil(k / w.group);
   const cHeap = rt.heap.addressOf(out);
@@ -32,10 +31,11 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
   const threads = m * n * k < s.parallelFrom ? 1 : s.threads;
   const panelCount = Math.ceil(n / 8);
   if (layout !== 'rows') {
-    // the rows' integers (i8 for quads, i16 for pairs; zero past K and in the rows that pad m to
+    // the rows' integers (i8 for quads and bytes, i16 for pairs; zero past K and in the rows that pad m to
     // blocks of 4), each group's scale and sum of integers
     const aHeap = rt.heap.addressOf(given);
-    const narrow = layout === 'quads';
+    const narrow = layout !== 'pairs';
+    const bytes = layout === 'bytes' ? 1 : 0;
     const rows = m === 1 ? 1 : Math.ceil(m / 4) * 4;
     const xqBytes = rows * panels.kp * (narrow ? 1 : 2);
     const tableBytes = rows * groups * 4;
@@ -51,7 +51,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
     const tables = [panels.packed, panels.scales, panels.biases, panels.kp, n, w.group];
     if (m === 1) {
       rt.kernels(s.flavor).quantize_row(xAt, k, panels.kp, w.group, xqAt, xsAt, xsumAt, narrow ? 1 : 0);
-      if (narrow) rt.parallel(s, 'gemv_i4r', [xqAt, xsAt, xsumAt, ...tables, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
+      if (narrow) rt.parallel(s, 'gemv_i4r', [xqAt, xsAt, xsumAt, ...tables, bytes, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
       else rt.parallel(s, 'gemv_i8', [xqAt, xsAt, xsumAt, ...tables, w.bits, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
     } else {
       // the padding rows: zero integers, zero scales (their sums are never stored)
@@ -60,7 +60,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
       new Float32Array(rt.heap.memory.buffer, xsAt + m * groups * 4, padding * groups).fill(0);
       new Float32Array(rt.heap.memory.buffer, xsumAt + m * groups * 4, padding * groups).fill(0);
       rt.parallel(s, 'quantize_rows', [xAt, k, panels.kp, w.group, xqAt, xsAt, xsumAt, CHUNK_START, CHUNK_END], m, m * k * 8 < s.parallelFrom ? 1 : s.threads); // a value costs about 8 multiply-adds
-      rt.parallel(s, 'gemm_i', [xqAt, xsAt, xsumAt, ...tables, w.bits, m, cAt, n * 4, perThread(tileAt, TILE_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
+      rt.parallel(s, 'gemm_i', [xqAt, xsAt, xsumAt, ...tables, w.bits, bytes, m, cAt, n * 4, perThread(tileAt, TILE_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
     }
     return finish(ctx, out, cHeap, cAt, m, n, panels, epilogue);
   }
@@ -98,7 +98,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
 /** The product copied out of the heap when it was computed in scratch, temporary panels freed, the epilogue run. */
 function finish(ctx: MatmulContext, out: Float32Array, cHeap: number, cAt: number, m: number, n: number, panels: { temporary: boolean; packed: number }, epilogue: EpilogueArrays | undefined): boolean {
   const { rt } = ctx;
-  if (cHeap < 0) copyElements(out, new Float32Array(rt.heap.memory.buffer, cAt, m * n));
+  if (cHeap < 0) out.set(new Float32Array(rt.heap.memory.buffer, cAt, m * n));
   if (panels.temporary) rt.heap.release(panels.packed);
   return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
 }

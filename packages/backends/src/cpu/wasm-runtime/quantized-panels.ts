@@ -16,7 +16,7 @@ export interface QuantizedPanels {
   readonly group: number;
   readonly k: number;
   readonly n: number;
-  /** `rows`, or for int8 activations' integer products `pairs` (i32x4.dot_i16x8_s) or `quads` (relaxed SIMD's i8 x i7 dot; 8-bit codes as two planes of nibbles): K padded to `kp`, a multiple of 4, in the last two. */
+  /** `rows`, or for int8 activations' integer products `pairs` (i32x4.dot_i16x8_s), `quads` (relaxed SIMD's i8 x i7 dot; 8-bit codes as two planes of nibbles) or `bytes` (8-bit codes whole, for a dot that reads them unsigned): K padded to `kp`, a multiple of 4, in the last three. */
   readonly layout: PanelLayout;
   readonly kp: number;
 }
@@ -31,7 +31,7 @@ export interface QuantizedWeightArrays {
   readonly n: number;
 }
 
-export type PanelLayout = 'rows' | 'pairs' | 'quads';
+export type PanelLayout = 'rows' | 'pairs' | 'quads' | 'bytes';
 
 const kept = new WeakMap<Int32Array, Map<PanelLayout, QuantizedPanels>>();
 let blocks: number[] = [];
@@ -58,15 +58,18 @@ export const pairsLayoutFits = (group: number): boolean => group % 4 === 0;
 
 /**
  * The layout a product reads its weight in: integer products (int8 activations, groups of whole
- * quads) read `quads` where relaxed SIMD's dot is exact (`quadsLayout`): gemv_i4r for one row of
- * 4-bit codes, gemm_i for more rows at either width; one row of 8-bit codes, or any row without
- * that dot, reads `pairs` (gemv_i8). Float products read `rows`, as do more rows without the dot
- * (the rows rounded as int8 activations, then gemm_q). Prepare and run ask the same question.
+ * quads) read `quads` where relaxed SIMD's dot is exact (`quadsLayout`), and 8-bit codes `bytes`
+ * where it also reads bytes past 127 unsigned (`bytesLayout`): gemv_i4r for one row, gemm_i for
+ * more; one row of 8-bit codes without `bytes`, or any row without the dot, reads `pairs` (gemv_i8).
+ * Float products read `rows`, as do more rows without the dot (the rows rounded as int8
+ * activations, then gemm_q). Prepare and run ask the same question.
  */
-export function productLayout(bits: 8 | 4, group: number, int8: boolean, oneRow: boolean, quadsLayout: boolean): PanelLayout {
+export function productLayout(bits: 8 | 4, group: number, int8: boolean, oneRow: boolean, s: { readonly quadsLayout: boolean; readonly bytesLayout: boolean }): PanelLayout {
   if (!int8 || !pairsLayoutFits(group)) return 'rows';
-  if (oneRow) return bits === 4 && quadsLayout ? 'quads' : 'pairs';
-  return quadsLayout ? 'quads' : 'rows';
+  if (!s.quadsLayout) return oneRow ? 'pairs' : 'rows';
+  if (bits === 4) return 'quads';
+  if (s.bytesLayout) return 'bytes';
+  return oneRow ? 'pairs' : 'quads';
 }
 
 /**
@@ -108,7 +111,8 @@ export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check
         const kk = word * per + t;
         if (kk >= k) break;
         const code = (value >> (t * bits)) & mask;
-        if (layout === 'quads' && bits === 8) {
+        if (layout === 'bytes') codeView[panel + (kk >> 2) * 32 + (j >> 2) * 16 + (j & 3) * 4 + (kk & 3)] = code;
+        else if (layout === 'quads' && bits === 8) {
           // the low nibbles as 4-bit quads, then the high nibbles (32 bytes a quad of rows)
           const at = panel + (kk >> 2) * 32 + (j & 3) * 4 + (kk & 3);
           codeView[at]! |= j < 4 ? code & 15 : (code & 15) << 4;

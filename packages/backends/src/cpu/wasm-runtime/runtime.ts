@@ -23,6 +23,14 @@ export interface CpuKernelOptions {
    * the pairs layout (i32x4.dot_i16x8_s). Both give the same integers.
    */
   readonly quadsLayout?: boolean;
+  /**
+   * 8-bit products of int8 activations with the codes whole (the bytes layout: one dot per 16
+   * multiply-adds instead of two, one a nibble): default where the relaxed dot reads its second operand
+   * as unsigned bytes exactly, past 127 too (x86 with AVX-VNNI; a probe at settle; not ARM's signed
+   * dot, nor x86's pmaddubsw, which saturates). `true` forces it (the plain build spells that reading:
+   * for tests), `false` keeps two planes of nibbles. Both give the same integers. Only with quadsLayout.
+   */
+  readonly bytesLayout?: boolean;
   /** Products with fewer multiply-adds run in plain JavaScript (default 4096; tests set 0 to run every product on the kernels). */
   readonly smallProduct?: number;
   /** Products with fewer multiply-adds stay on one thread (default 2^17: waking a worker costs microseconds); elementwise kernels, sums and packing scale it by their cost per value (kernels/*.ts). */
@@ -40,6 +48,7 @@ export interface KernelSettings {
   readonly flavor: SimdFlavor;
   readonly weightStore: 'f32' | 'bf16';
   readonly quadsLayout: boolean;
+  readonly bytesLayout: boolean;
   readonly smallProduct: number;
   readonly parallelFrom: number;
   readonly pauseWhenContended: boolean;
@@ -87,23 +96,33 @@ export class WasmRuntime {
       previous?.close();
     }
     const quadsLayout = options.quadsLayout ?? (flavor === 'relaxed' && this.relaxedDotExact());
-    return { threads, flavor, weightStore: options.weightStore ?? 'f32', quadsLayout, smallProduct: options.smallProduct ?? 4096, parallelFrom: options.parallelFrom ?? 1 << 17, pauseWhenContended: options.pauseWhenContended ?? true };
+    const bytesLayout = quadsLayout && (options.bytesLayout ?? (flavor === 'relaxed' && this.relaxedDotUnsigned()));
+    return { threads, flavor, weightStore: options.weightStore ?? 'f32', quadsLayout, bytesLayout, smallProduct: options.smallProduct ?? 4096, parallelFrom: options.parallelFrom ?? 1 << 17, pauseWhenContended: options.pauseWhenContended ?? true };
   }
 
   private poolHasRelaxed = false;
   private retiredWorkerChunks = 0;
   private dotExact: boolean | undefined;
+  private dotUnsigned: boolean | undefined;
+
+  /** Lane 0 of the relaxed build's dot of four signed bytes `a` by four bytes `b`. */
+  private dotProbe(a: readonly number[], b: readonly number[]): number {
+    const at = this.scratch(32);
+    new Int8Array(this.heap.memory.buffer, at, 16).set(a);
+    new Uint8Array(this.heap.memory.buffer, at + 16, 16).set(b);
+    return this.local.relaxed!.dot_probe(at, at + 16);
+  }
 
   /** Whether the relaxed build's i8 x i7 dot product gives the exact sums on this engine (checked once). */
   private relaxedDotExact(): boolean {
-    if (this.dotExact === undefined) {
-      const at = this.scratch(32);
-      const bytes = new Int8Array(this.heap.memory.buffer, at, 32);
-      bytes.set([1, -2, 3, -4], 0);
-      bytes.set([1, 2, 3, 4], 16);
-      this.dotExact = this.local.relaxed!.dot_probe(at, at + 16) === 1 - 4 + 9 - 16;
-    }
+    this.dotExact ??= this.dotProbe([1, -2, 3, -4], [1, 2, 3, 4]) === 1 - 4 + 9 - 16;
     return this.dotExact;
+  }
+
+  /** Whether it reads bytes past 127 as unsigned, without saturating pairs (checked once; see bytesLayout). */
+  private relaxedDotUnsigned(): boolean {
+    this.dotUnsigned ??= this.dotProbe([127, 127, 127, 127], [255, 255, 255, 255]) === 4 * 127 * 255 && this.dotProbe([-128, -128, 127, -128], [255, 254, 128, 200]) === -128 * 255 - 128 * 254 + 127 * 128 - 128 * 200;
+    return this.dotUnsigned;
   }
 
   /** Chunks of parallel kernels the worker threads have run, over the process's life (the tests' proof that threads took part). */

@@ -675,12 +675,12 @@
   (func (export "dot_probe") (param $a i32) (param $b i32) (result i32)
     (i32x4.extract_lane 0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (local.get $a)) (v128.load (local.get $b)) (v128.const i32x4 0 0 0 0))))
 
-  ;; gemv_i8 for 4-bit codes in the quads layout: xq the row's integers as i8 (kp of them), four rows'
+  ;; gemv_i8 for 4-bit codes in the quads layout (and `bytes`: 8-bit codes in the bytes layout, as gemm_i reads them): xq the row's integers as i8 (kp of them), four rows'
   ;; activations splat against sixteen codes, 32 multiply-adds in two instructions. Two quads a turn
   ;; into two pairs of accumulators, so that two chains of dot products run at once (one quad more
   ;; when a group holds an odd number); integer sums, so the order changes no bit.
   (func (export "gemv_i4r") (param $xq i32) (param $xs i32) (param $xsum i32) (param $packed i32) (param $scales i32) (param $biases i32)
-        (param $kp i32) (param $n i32) (param $group i32) (param $out i32) (param $p0 i32) (param $p1 i32)
+        (param $kp i32) (param $n i32) (param $group i32) (param $bytes i32) (param $out i32) (param $p0 i32) (param $p1 i32)
     (local $groups i32) (local $p i32) (local $g i32) (local $k1 i32) (local $kk i32) (local $pp i32) (local $sp i32)
     (local $w v128) (local $x v128) (local $ilo v128) (local $ihi v128) (local $olo v128) (local $ohi v128) (local $xsv v128) (local $sumv v128)
     (local $w2 v128) (local $x2 v128) (local $ilo2 v128) (local $ihi2 v128)
@@ -689,7 +689,7 @@
     (block $pdone (loop $ploop
       (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
       (local.set $olo (v128.const i32x4 0 0 0 0)) (local.set $ohi (v128.const i32x4 0 0 0 0))
-      (local.set $pp (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $p) (local.get $kp)) (i32.const 2))))
+      (local.set $pp (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $p) (local.get $kp)) (select (i32.const 3) (i32.const 2) (local.get $bytes)))))
       (local.set $sp (i32.shl (i32.mul (local.get $p) (local.get $groups)) (i32.const 5)))
       (local.set $kk (i32.const 0))
       (local.set $g (i32.const 0))
@@ -699,30 +699,51 @@
         (if (i32.gt_u (local.get $k1) (local.get $kp)) (then (local.set $k1 (local.get $kp))))
         (local.set $ilo (v128.const i32x4 0 0 0 0)) (local.set $ihi (v128.const i32x4 0 0 0 0))
         (local.set $ilo2 (v128.const i32x4 0 0 0 0)) (local.set $ihi2 (v128.const i32x4 0 0 0 0))
-        (block $done (loop $quads
-          (br_if $done (i32.gt_u (i32.add (local.get $kk) (i32.const 8)) (local.get $k1)))
-          (local.set $w (v128.load (local.get $pp)))
-          (local.set $w2 (v128.load offset=16 (local.get $pp)))
-          (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
-          (local.set $x2 (v128.load32_splat offset=4 (i32.add (local.get $xq) (local.get $kk))))
-          (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x)
-            (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo)))
-          (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (i8x16.shr_u (local.get $w) (i32.const 4)) (local.get $ihi)))
-          (local.set $ilo2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2)
-            (v128.and (local.get $w2) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo2)))
-          (local.set $ihi2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2) (i8x16.shr_u (local.get $w2) (i32.const 4)) (local.get $ihi2)))
-          (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
-          (local.set $kk (i32.add (local.get $kk) (i32.const 8)))
-          (br $quads)))
-        ;; a last quad of its own
-        (if (i32.lt_u (local.get $kk) (local.get $k1)) (then
-          (local.set $w (v128.load (local.get $pp)))
-          (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
-          (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x)
-            (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo)))
-          (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (i8x16.shr_u (local.get $w) (i32.const 4)) (local.get $ihi)))
-          (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
-          (local.set $kk (i32.add (local.get $kk) (i32.const 4)))))
+        (if (local.get $bytes)
+          (then
+            ;; whole 8-bit codes (32 bytes a quad: columns 0-3, then 4-7), the dot reading them unsigned
+            (block $bdone (loop $byteQuads
+              (br_if $bdone (i32.gt_u (i32.add (local.get $kk) (i32.const 8)) (local.get $k1)))
+              (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
+              (local.set $x2 (v128.load32_splat offset=4 (i32.add (local.get $xq) (local.get $kk))))
+              (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (v128.load (local.get $pp)) (local.get $ilo)))
+              (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (v128.load offset=16 (local.get $pp)) (local.get $ihi)))
+              (local.set $ilo2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2) (v128.load offset=32 (local.get $pp)) (local.get $ilo2)))
+              (local.set $ihi2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2) (v128.load offset=48 (local.get $pp)) (local.get $ihi2)))
+              (local.set $pp (i32.add (local.get $pp) (i32.const 64)))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 8)))
+              (br $byteQuads)))
+            (if (i32.lt_u (local.get $kk) (local.get $k1)) (then
+              (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
+              (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (v128.load (local.get $pp)) (local.get $ilo)))
+              (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (v128.load offset=16 (local.get $pp)) (local.get $ihi)))
+              (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 4))))))
+          (else
+            (block $done (loop $quads
+              (br_if $done (i32.gt_u (i32.add (local.get $kk) (i32.const 8)) (local.get $k1)))
+              (local.set $w (v128.load (local.get $pp)))
+              (local.set $w2 (v128.load offset=16 (local.get $pp)))
+              (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
+              (local.set $x2 (v128.load32_splat offset=4 (i32.add (local.get $xq) (local.get $kk))))
+              (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x)
+                (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo)))
+              (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (i8x16.shr_u (local.get $w) (i32.const 4)) (local.get $ihi)))
+              (local.set $ilo2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2)
+                (v128.and (local.get $w2) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo2)))
+              (local.set $ihi2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2) (i8x16.shr_u (local.get $w2) (i32.const 4)) (local.get $ihi2)))
+              (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 8)))
+              (br $quads)))
+            ;; a last quad of its own
+            (if (i32.lt_u (local.get $kk) (local.get $k1)) (then
+              (local.set $w (v128.load (local.get $pp)))
+              (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
+              (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x)
+                (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo)))
+              (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (i8x16.shr_u (local.get $w) (i32.const 4)) (local.get $ihi)))
+              (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 4)))))))
         (local.set $ilo (i32x4.add (local.get $ilo) (local.get $ilo2)))
         (local.set $ihi (i32x4.add (local.get $ihi) (local.get $ihi2)))
         (local.set $xsv (v128.load32_splat (i32.add (local.get $xs) (i32.shl (local.get $g) (i32.const 2)))))
@@ -748,8 +769,10 @@
   ;; plane's times 16 added to the low one's, then scaled as gemv_i8 scales them into the row's 8
   ;; floats, kept in `tile` (this thread's 256 bytes: 4 rows of 8 floats, then the low plane's sums).
   ;; xq: m rows padded to a multiple of 4 (zero rows), kp bytes each; xs, xsum: `groups` floats a row.
+  ;; `bytes` (8 bits, where the dot reads its second operand as unsigned bytes: x86 with AVX-VNNI):
+  ;; the codes whole instead, the same 32 bytes a quad holding columns 0-3 then 4-7 (the bytes layout).
   (func (export "gemm_i") (param $xq i32) (param $xs i32) (param $xsum i32) (param $packed i32) (param $scales i32) (param $biases i32)
-        (param $kp i32) (param $n i32) (param $group i32) (param $bits i32) (param $m i32) (param $c i32) (param $ldc i32)
+        (param $kp i32) (param $n i32) (param $group i32) (param $bits i32) (param $bytes i32) (param $m i32) (param $c i32) (param $ldc i32)
         (param $tile i32) (param $p0 i32) (param $p1 i32)
     (local $groups i32) (local $planes i32) (local $stride i32) (local $p i32) (local $r0 i32) (local $g i32) (local $plane i32)
     (local $kk i32) (local $k0 i32) (local $k1 i32) (local $q i32) (local $x0 i32) (local $x1 i32) (local $x2 i32) (local $x3 i32)
@@ -760,8 +783,8 @@
     ;; whole quads of rows per group and in all (pairsLayoutFits), rows in blocks of 4
     (if (i32.and (i32.or (local.get $kp) (local.get $group)) (i32.const 3)) (then unreachable))
     (local.set $groups (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
-    (local.set $planes (select (i32.const 2) (i32.const 1) (i32.eq (local.get $bits) (i32.const 8))))
-    (local.set $stride (i32.shl (local.get $planes) (i32.const 4)))
+    (local.set $planes (select (i32.const 2) (i32.const 1) (i32.and (i32.eq (local.get $bits) (i32.const 8)) (i32.eqz (local.get $bytes)))))
+    (local.set $stride (select (i32.const 32) (i32.const 16) (i32.eq (local.get $bits) (i32.const 8))))
     (local.set $p (local.get $p0))
     (block $pdone (loop $ploop
       (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
@@ -790,26 +813,49 @@
             (local.set $q (i32.add (i32.add (local.get $packed) (i32.mul (local.get $p) (i32.mul (i32.shr_u (local.get $kp) (i32.const 2)) (local.get $stride))))
               (i32.add (i32.mul (i32.shr_u (local.get $k0) (i32.const 2)) (local.get $stride)) (i32.shl (local.get $plane) (i32.const 4)))))
             (local.set $kk (local.get $k0))
-            (block $qdone (loop $quads
-              (br_if $qdone (i32.ge_u (local.get $kk) (local.get $k1)))
-              (local.set $w (v128.load (local.get $q)))
-              (local.set $lo (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
-              (local.set $hi (i8x16.shr_u (local.get $w) (i32.const 4)))
-              (local.set $x (v128.load32_splat (i32.add (local.get $x0) (local.get $kk))))
-              (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a0)))
-              (local.set $b0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b0)))
-              (local.set $x (v128.load32_splat (i32.add (local.get $x1) (local.get $kk))))
-              (local.set $a1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a1)))
-              (local.set $b1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b1)))
-              (local.set $x (v128.load32_splat (i32.add (local.get $x2) (local.get $kk))))
-              (local.set $a2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a2)))
-              (local.set $b2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b2)))
-              (local.set $x (v128.load32_splat (i32.add (local.get $x3) (local.get $kk))))
-              (local.set $a3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a3)))
-              (local.set $b3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b3)))
-              (local.set $q (i32.add (local.get $q) (local.get $stride)))
-              (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
-              (br $quads)))
+            (if (local.get $bytes)
+              (then
+                ;; whole 8-bit codes, columns 0-3 then 4-7 (the dot reads them as unsigned bytes here)
+                (block $bdone (loop $byteQuads
+                  (br_if $bdone (i32.ge_u (local.get $kk) (local.get $k1)))
+                  (local.set $lo (v128.load (local.get $q)))
+                  (local.set $hi (v128.load offset=16 (local.get $q)))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x0) (local.get $kk))))
+                  (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a0)))
+                  (local.set $b0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b0)))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x1) (local.get $kk))))
+                  (local.set $a1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a1)))
+                  (local.set $b1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b1)))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x2) (local.get $kk))))
+                  (local.set $a2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a2)))
+                  (local.set $b2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b2)))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x3) (local.get $kk))))
+                  (local.set $a3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a3)))
+                  (local.set $b3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b3)))
+                  (local.set $q (i32.add (local.get $q) (local.get $stride)))
+                  (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+                  (br $byteQuads))))
+              (else
+                (block $qdone (loop $quads
+                  (br_if $qdone (i32.ge_u (local.get $kk) (local.get $k1)))
+                  (local.set $w (v128.load (local.get $q)))
+                  (local.set $lo (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+                  (local.set $hi (i8x16.shr_u (local.get $w) (i32.const 4)))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x0) (local.get $kk))))
+                  (local.set $a0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a0)))
+                  (local.set $b0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b0)))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x1) (local.get $kk))))
+                  (local.set $a1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a1)))
+                  (local.set $b1 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b1)))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x2) (local.get $kk))))
+                  (local.set $a2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a2)))
+                  (local.set $b2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b2)))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x3) (local.get $kk))))
+                  (local.set $a3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $lo) (local.get $a3)))
+                  (local.set $b3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b3)))
+                  (local.set $q (i32.add (local.get $q) (local.get $stride)))
+                  (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+                  (br $quads)))))
             ;; 8 bits: the low plane's sums wait in the tile; the high plane's are 16 times theirs
             (if (i32.lt_u (local.get $plane) (i32.sub (local.get $planes) (i32.const 1)))
               (then

@@ -39,7 +39,8 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
     const rows = m === 1 ? 1 : Math.ceil(m / 4) * 4;
     const xqBytes = rows * panels.kp * (narrow ? 1 : 2);
     const tableBytes = rows * groups * 4;
-    const scratch = rt.scratch(cBytes + (aHeap < 0 ? m * k * 4 : 0) + xqBytes + 2 * tableBytes + (m === 1 ? 0 : TILE_BYTES * threads));
+    const perThreadBytes = m === 1 ? groups * 32 : TILE_BYTES; // gemv_i4r's integer sums of a panel's groups, gemm_i's tile
+    const scratch = rt.scratch(cBytes + (aHeap < 0 ? m * k * 4 : 0) + xqBytes + 2 * tableBytes + 16 + perThreadBytes * threads);
     const cAt = cHeap < 0 ? scratch : cHeap;
     let at = scratch + cBytes;
     const xAt = aHeap >= 0 ? aHeap : at;
@@ -47,11 +48,12 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
       new Float32Array(rt.heap.memory.buffer, xAt, m * k).set(given.subarray(0, m * k));
       at += m * k * 4;
     }
-    const [xqAt, xsAt, xsumAt, tileAt] = [at, at + xqBytes, at + xqBytes + tableBytes, at + xqBytes + 2 * tableBytes];
+    const [xqAt, xsAt, xsumAt] = [at, at + xqBytes, at + xqBytes + tableBytes];
+    const tileAt = Math.ceil((xsumAt + tableBytes) / 16) * 16;
     const tables = [panels.packed, panels.scales, panels.biases, panels.kp, n, w.group];
     if (m === 1) {
       rt.kernels(s.flavor).quantize_row(xAt, k, panels.kp, w.group, xqAt, xsAt, xsumAt, narrow ? 1 : 0);
-      if (narrow) rt.parallel(s, 'gemv_i4r', [xqAt, xsAt, xsumAt, ...tables, bytes, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
+      if (narrow) rt.parallel(s, 'gemv_i4r', [xqAt, xsAt, xsumAt, ...tables, bytes, cAt, perThread(tileAt, perThreadBytes), CHUNK_START, CHUNK_END], panelCount, threads);
       else rt.parallel(s, 'gemv_i8', [xqAt, xsAt, xsumAt, ...tables, w.bits, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
     } else {
       // the padding rows: zero integers, zero scales (their sums are never stored)
@@ -60,7 +62,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
       new Float32Array(rt.heap.memory.buffer, xsAt + m * groups * 4, padding * groups).fill(0);
       new Float32Array(rt.heap.memory.buffer, xsumAt + m * groups * 4, padding * groups).fill(0);
       rt.parallel(s, 'quantize_rows', [xAt, k, panels.kp, w.group, xqAt, xsAt, xsumAt, CHUNK_START, CHUNK_END], m, m * k * 8 < s.parallelFrom ? 1 : s.threads); // a value costs about 8 multiply-adds
-      rt.parallel(s, 'gemm_i', [xqAt, xsAt, xsumAt, ...tables, w.bits, bytes, m, cAt, n * 4, perThread(tileAt, TILE_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
+      rt.parallel(s, 'gemm_i', [xqAt, xsAt, xsumAt, ...tables, w.bits, bytes, m, cAt, n * 4, perThread(tileAt, perThreadBytes), CHUNK_START, CHUNK_END], panelCount, threads);
     }
     return finish(ctx, out, cHeap, cAt, m, n, panels, epilogue);
   }

@@ -675,12 +675,13 @@
   (func (export "dot_probe") (param $a i32) (param $b i32) (result i32)
     (i32x4.extract_lane 0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (local.get $a)) (v128.load (local.get $b)) (v128.const i32x4 0 0 0 0))))
 
-  ;; gemv_i8 for 4-bit codes in the quads layout (and `bytes`: 8-bit codes in the bytes layout, as gemm_i reads them): xq the row's integers as i8 (kp of them), four rows'
+  ;; gemv_i8 for 4-bit codes in the quads layout (and `bytes`: 8-bit codes in the bytes layout, as gemm_i reads them;
+  ;; `sums`: this thread's 32 bytes a group for a panel's integer sums): xq the row's integers as i8 (kp of them), four rows'
   ;; activations splat against sixteen codes, 32 multiply-adds in two instructions. Two quads a turn
   ;; into two pairs of accumulators, so that two chains of dot products run at once (one quad more
   ;; when a group holds an odd number); integer sums, so the order changes no bit.
   (func (export "gemv_i4r") (param $xq i32) (param $xs i32) (param $xsum i32) (param $packed i32) (param $scales i32) (param $biases i32)
-        (param $kp i32) (param $n i32) (param $group i32) (param $bytes i32) (param $out i32) (param $p0 i32) (param $p1 i32)
+        (param $kp i32) (param $n i32) (param $group i32) (param $bytes i32) (param $out i32) (param $sums i32) (param $p0 i32) (param $p1 i32)
     (local $groups i32) (local $p i32) (local $g i32) (local $k1 i32) (local $kk i32) (local $pp i32) (local $sp i32)
     (local $w v128) (local $x v128) (local $ilo v128) (local $ihi v128) (local $olo v128) (local $ohi v128) (local $xsv v128) (local $sumv v128)
     (local $w2 v128) (local $x2 v128) (local $ilo2 v128) (local $ihi2 v128)
@@ -746,6 +747,17 @@
               (local.set $kk (i32.add (local.get $kk) (i32.const 4)))))))
         (local.set $ilo (i32x4.add (local.get $ilo) (local.get $ilo2)))
         (local.set $ihi (i32x4.add (local.get $ihi) (local.get $ihi2)))
+        (v128.store (i32.add (local.get $sums) (i32.shl (local.get $g) (i32.const 5))) (local.get $ilo))
+        (v128.store offset=16 (i32.add (local.get $sums) (i32.shl (local.get $g) (i32.const 5))) (local.get $ihi))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $gloop)))
+      ;; then each group's sums scaled: out += xs (scale sums + bias xsum), in a loop of its own (the
+      ;; float chain apart from the integer one: 1.5x faster for whole 8-bit codes, measured)
+      (local.set $g (i32.const 0))
+      (block $fdone (loop $floop
+        (br_if $fdone (i32.ge_u (local.get $g) (local.get $groups)))
+        (local.set $ilo (v128.load (i32.add (local.get $sums) (i32.shl (local.get $g) (i32.const 5)))))
+        (local.set $ihi (v128.load offset=16 (i32.add (local.get $sums) (i32.shl (local.get $g) (i32.const 5)))))
         (local.set $xsv (v128.load32_splat (i32.add (local.get $xs) (i32.shl (local.get $g) (i32.const 2)))))
         (local.set $sumv (v128.load32_splat (i32.add (local.get $xsum) (i32.shl (local.get $g) (i32.const 2)))))
         (local.set $olo (f32x4.relaxed_madd (local.get $xsv)
@@ -756,7 +768,7 @@
             (f32x4.mul (local.get $sumv) (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp))))) (local.get $ohi)))
         (local.set $sp (i32.add (local.get $sp) (i32.const 32)))
         (local.set $g (i32.add (local.get $g) (i32.const 1)))
-        (br $gloop)))
+        (br $floop)))
       (call $store_panel (local.get $out) (local.get $p) (local.get $n) (local.get $olo) (local.get $ohi))
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $ploop))))

@@ -1,8 +1,9 @@
 /**
  * Compiles the hand-written WebAssembly kernels (packages/backends/src/cpu/wasm/*.wat) into
  * TypeScript modules holding the binaries as base64, so that the runtime needs no WAT toolchain.
- * A source written with `f32x4.relaxed_madd` yields two binaries: RELAXED (fused multiply-add, for
- * engines with relaxed SIMD) and PLAIN (each madd spelled as a multiply and an add, for the rest).
+ * A source written with relaxed SIMD yields two binaries: RELAXED (fused multiply-add and the engine's
+ * i8 dot, for engines with relaxed SIMD) and PLAIN (each madd spelled as a multiply and an add, each
+ * dot in plain SIMD: withoutRelaxedSimd below), for the rest.
  * Run after editing a .wat file: `pnpm build:wasm`. A test checks the committed output is current.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';

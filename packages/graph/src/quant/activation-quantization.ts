@@ -2,8 +2,9 @@
  * int8 activations: each row of x (length k) in groups of `group` along it, a group's values rounded
  * to integers q in [-127, 127] against one scale s:
  *
- *   s = fround(fround(max |x|) / 127),   q = round-half-even(fround(x / s)),   x~ = s q
+ *   s = fround(fround(max |x|) / 127),   q = clamp(round-half-even(fround(x / s)), -127, 127),   x~ = s q
  *
+ * (q passes 127 before the clamp only when max |x| is subnormal: s then keeps too few bits.)
  * every step in float32 (Math.fround), so a kernel computing in float32 gets the same integers, bit
  * for bit, and a product's sum of q w scaled by s is what float64 computes from x~. A group of zeros
  * has s = 0 and q = 0.
@@ -22,7 +23,7 @@ export function roundHalfEven(x: number): number {
 
 /** The integer of x against scale s (s > 0). */
 export function activationCode(x: number, s: number): number {
-  return roundHalfEven(Math.fround(Math.fround(x) / s));
+  return Math.max(-127, Math.min(127, roundHalfEven(Math.fround(Math.fround(x) / s))));
 }
 
 /** out = x~ for every row of `k` values of x (x and out may be the same array). */

@@ -17,10 +17,12 @@ export interface CpuKernelOptions {
    */
   readonly weightStore?: 'f32' | 'bf16';
   /**
-   * 4-bit products of int8 activations in the quads layout (relaxed SIMD's i8 x i7 dot product, 16
-   * multiply-adds an instruction): default where the engine computes that instruction exactly (a probe
-   * at settle); `true` forces it (spelled in plain SIMD without relaxed SIMD: for tests), `false` keeps
-   * the pairs layout (i32x4.dot_i16x8_s). Both give the same integers.
+   * Products of int8 activations in the quads layout (relaxed SIMD's i8 x i7 dot product, 16
+   * multiply-adds an instruction; gemv_i4r for one row of 4-bit codes, gemm_i for more rows):
+   * default where the engine computes that instruction exactly (a probe at settle); `true` forces it
+   * (spelled in plain SIMD with `simd: 'plain'`: for tests; on a relaxed engine whose probe says no,
+   * an error), `false` keeps one row in the pairs layout (i32x4.dot_i16x8_s) and rounds more rows to
+   * floats for gemm_q. All give the same integers.
    */
   readonly quadsLayout?: boolean;
   /**
@@ -28,7 +30,8 @@ export interface CpuKernelOptions {
    * multiply-adds instead of two, one a nibble): default where the relaxed dot reads its second operand
    * as unsigned bytes exactly, past 127 too (x86 with AVX-VNNI; a probe at settle; not ARM's signed
    * dot, nor x86's pmaddubsw, which saturates). `true` forces it (the plain build spells that reading:
-   * for tests), `false` keeps two planes of nibbles. Both give the same integers. Only with quadsLayout.
+   * for tests; on a relaxed engine whose probe says no, an error), `false` keeps two planes of
+   * nibbles. Both give the same integers. Only with quadsLayout.
    */
   readonly bytesLayout?: boolean;
   /** Products with fewer multiply-adds run in plain JavaScript (default 4096; tests set 0 to run every product on the kernels). */
@@ -95,6 +98,9 @@ export class WasmRuntime {
       this.retiredWorkerChunks += previous?.workerChunks ?? 0;
       previous?.close();
     }
+    // forced layouts: the plain build spells what they need; the relaxed one only where the probes say so
+    if (flavor === 'relaxed' && options.quadsLayout && !this.relaxedDotExact()) throw new Error("cpu: quadsLayout was asked for, but this engine's relaxed i8 dot is not exact (use simd: 'plain')");
+    if (flavor === 'relaxed' && options.bytesLayout && !this.relaxedDotUnsigned()) throw new Error("cpu: bytesLayout was asked for, but this engine's relaxed i8 dot does not read bytes past 127 unsigned (use simd: 'plain')");
     const quadsLayout = options.quadsLayout ?? (flavor === 'relaxed' && this.relaxedDotExact());
     const bytesLayout = quadsLayout && (options.bytesLayout ?? (flavor === 'relaxed' && this.relaxedDotUnsigned()));
     return { threads, flavor, weightStore: options.weightStore ?? 'f32', quadsLayout, bytesLayout, smallProduct: options.smallProduct ?? 4096, parallelFrom: options.parallelFrom ?? 1 << 17, pauseWhenContended: options.pauseWhenContended ?? true };

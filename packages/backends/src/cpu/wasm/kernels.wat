@@ -447,7 +447,8 @@
   ;;
   ;; Panels of 8 columns as for float32, each row of a panel 8 unsigned 8-bit codes (8 bytes) or 8
   ;; 4-bit codes (4 bytes: byte j holds column j in its low nibble and column j + 4 in its high one);
-  ;; panel p at packed + p * K * (8 or 4). Per panel and group of K rows, 8 scales and 8 biases
+  ;; panel p at packed + p * K * (8 or 4) (K padded to kp, a multiple of 4, in the integer layouts:
+  ;; pairs, quads, bytes). Per panel and group of K rows, 8 scales and 8 biases
   ;; (float32, 32 bytes each) at scales / biases + (p * groups + g) * 32; a weight is
   ;; code * scale + bias (bias = -scale * zero point). So a group's part of x . w[:, j] is
   ;; scale_j * (x . codes) + bias_j * sum(x over the group): the kernels take the group sums of x.
@@ -671,7 +672,7 @@
   ;; codes take 32 bytes a quad of rows: their low nibbles so, then their high nibbles (gemm_i).
 
   ;; lane 0 of relaxed_dot_i8x16_i7x16_add_s of the 16 bytes at a and b: a probe of whether the engine
-  ;; computes it exactly (V8 11.3, Node 20's, returns twice the sums on x86 without AVX-VNNI)
+  ;; computes it exactly (V8 11.3, Node 20's, returns twice the sums on x86, seen on an AMD EPYC with AVX-VNNI)
   (func (export "dot_probe") (param $a i32) (param $b i32) (result i32)
     (i32x4.extract_lane 0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (local.get $a)) (v128.load (local.get $b)) (v128.const i32x4 0 0 0 0))))
 
@@ -947,7 +948,13 @@
       (br $ploop))))
 
   ;; int8 activations, as packages/graph/src/quant/activation-quantization.ts defines them: per group
-  ;; of a row, s = (max |x|) / 127 in float32, q = nearest-even(x / s), and a group of zeros all zero.
+  ;; of a row, s = (max |x|) / 127 in float32, q = nearest-even(x / s) within [-127, 127], and a group
+  ;; of zeros all zero.
+
+  ;; an activation's integer from x / s: nearest, ties to even, within [-127, 127] (past it only when
+  ;; the group's largest value is subnormal and its scale loses bits)
+  (func $code (param $q f32) (result f32)
+    (f32.max (f32.min (f32.nearest (local.get $q)) (f32.const 127)) (f32.const -127)))
 
   ;; the group [at, at + len) of a row: its scale (max |x| four lanes at a time: order changes no bit)
   (func $group_scale (param $at i32) (param $len i32) (result f32)
@@ -985,7 +992,7 @@
           (f32.store (i32.add (i32.add (local.get $out) (local.get $at)) (i32.shl (local.get $i) (i32.const 2)))
             (if (result f32) (f32.eq (local.get $s) (f32.const 0))
               (then (f32.const 0))
-              (else (f32.mul (local.get $s) (f32.nearest (f32.div
+              (else (f32.mul (local.get $s) (call $code (f32.div
                 (f32.load (i32.add (i32.add (local.get $x) (local.get $at)) (i32.shl (local.get $i) (i32.const 2)))) (local.get $s)))))))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br $values)))
@@ -996,7 +1003,7 @@
 
   ;; one row of x (k floats) as int8 activations for gemv_i8: its integers as i16 at xq (kp of them,
   ;; zero past k), each group's scale at xs and sum of integers at xsum
-  ;; (`narrow`: the integers as i8 instead, for gemv_i4r)
+  ;; (`narrow`: the integers as i8 instead, for gemv_i4r and, row by row through quantize_rows, gemm_i)
   (func $quantize_row (export "quantize_row") (param $x i32) (param $k i32) (param $kp i32) (param $group i32) (param $xq i32) (param $xs i32) (param $xsum i32) (param $narrow i32)
     (local $g i32) (local $len i32) (local $i i32) (local $s f32) (local $q f32) (local $sum f32) (local $n i32)
     (local $sv v128) (local $qv v128) (local $iv v128)
@@ -1014,8 +1021,8 @@
         (local.set $i (i32.const 0))
         (block $vdone (loop $vectors
           (br_if $vdone (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $len)))
-          (local.set $qv (f32x4.nearest (f32x4.div (v128.load (i32.add (local.get $x) (i32.shl (i32.add (local.get $g) (local.get $i)) (i32.const 2))))
-            (f32x4.splat (local.get $s)))))
+          (local.set $qv (f32x4.max (f32x4.min (f32x4.nearest (f32x4.div (v128.load (i32.add (local.get $x) (i32.shl (i32.add (local.get $g) (local.get $i)) (i32.const 2))))
+            (f32x4.splat (local.get $s)))) (v128.const f32x4 127 127 127 127)) (v128.const f32x4 -127 -127 -127 -127)))
           (local.set $iv (i32x4.trunc_sat_f32x4_s (local.get $qv)))
           (local.set $iv (i16x8.narrow_i32x4_s (local.get $iv) (local.get $iv)))
           (if (local.get $narrow)
@@ -1028,7 +1035,7 @@
           (f32.add (f32x4.extract_lane 2 (local.get $sv)) (f32x4.extract_lane 3 (local.get $sv)))))
         (block $idone (loop $values
           (br_if $idone (i32.ge_u (local.get $i) (local.get $len)))
-          (local.set $q (f32.nearest (f32.div (f32.load (i32.add (local.get $x) (i32.shl (i32.add (local.get $g) (local.get $i)) (i32.const 2)))) (local.get $s))))
+          (local.set $q (call $code (f32.div (f32.load (i32.add (local.get $x) (i32.shl (i32.add (local.get $g) (local.get $i)) (i32.const 2)))) (local.get $s))))
           (if (local.get $narrow)
             (then (i32.store8 (i32.add (local.get $xq) (i32.add (local.get $g) (local.get $i))) (i32.trunc_sat_f32_s (local.get $q))))
             (else (i32.store16 (i32.add (local.get $xq) (i32.shl (i32.add (local.get $g) (local.get $i)) (i32.const 1))) (i32.trunc_sat_f32_s (local.get $q)))))

@@ -26,7 +26,7 @@ export function quantizeActivationsKernel(ctx: KernelContext<'quantize_activatio
     `float q = ${sample(0, 'i')} / s;`,
     'float r = floor(q + 0.5);',
     'if (r - q == 0.5 && mod(r, 2.0) == 1.0) { r -= 1.0; }',
-    'return s * r;',
+    'return s * clamp(r, -127.0, 127.0);',
   ];
   return [{ inputs: [input(0)], size, helpers: [], body, what: 'quantize_activations' }];
 }

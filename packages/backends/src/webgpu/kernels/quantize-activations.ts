@@ -30,7 +30,7 @@ export function quantizeActivationsKernel(ctx: KernelContext<'quantize_activatio
     '  var m = 0.0;',
     '  for (var i = start; i < end; i++) { m = max(m, abs(X[i])); }',
     '  let s = m / 127.0;',
-    '  for (var i = start; i < end; i++) { out[i] = select(s * round(X[i] / s), 0.0, s == 0.0); }',
+    '  for (var i = start; i < end; i++) { out[i] = select(s * clamp(round(X[i] / s), -127.0, 127.0), 0.0, s == 0.0); }',
     '}',
   ].join('\n');
   return [{ wgsl, workgroups: linearGrid(Math.ceil(count / WORKGROUP), ctx.limits, 'quantize_activations'), bindings: [{ buffer: input(0) }, { buffer: OUTPUT }], params: params.data() }];

@@ -36,6 +36,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
     const aHeap = rt.heap.addressOf(given);
     const narrow = layout !== 'pairs';
     const bytes = layout === 'bytes' ? 1 : 0;
+    const codes = bytes || (w.bits === 8 ? 2 : 0); // gemv_i4r: 4-bit nibbles, whole bytes, or two planes of nibbles
     const rows = m === 1 ? 1 : Math.ceil(m / 4) * 4;
     const xqBytes = rows * panels.kp * (narrow ? 1 : 2);
     const tableBytes = rows * groups * 4;
@@ -53,7 +54,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
     const tables = [panels.packed, panels.scales, panels.biases, panels.kp, n, w.group];
     if (m === 1) {
       rt.kernels(s.flavor).quantize_row(xAt, k, panels.kp, w.group, xqAt, xsAt, xsumAt, narrow ? 1 : 0);
-      if (narrow) rt.parallel(s, 'gemv_i4r', [xqAt, xsAt, xsumAt, ...tables, bytes, cAt, perThread(tileAt, perThreadBytes), CHUNK_START, CHUNK_END], panelCount, threads);
+      if (narrow) rt.parallel(s, 'gemv_i4r', [xqAt, xsAt, xsumAt, ...tables, codes, cAt, perThread(tileAt, perThreadBytes), CHUNK_START, CHUNK_END], panelCount, threads);
       else rt.parallel(s, 'gemv_i8', [xqAt, xsAt, xsumAt, ...tables, w.bits, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
     } else {
       // the padding rows: zero integers, zero scales (their sums are never stored)

@@ -58,18 +58,16 @@ export const pairsLayoutFits = (group: number): boolean => group % 4 === 0;
 
 /**
  * The layout a product reads its weight in: integer products (int8 activations, groups of whole
- * quads) read `quads` where relaxed SIMD's dot is exact (`quadsLayout`), and 8-bit codes `bytes`
- * where it also reads bytes past 127 unsigned (`bytesLayout`): gemv_i4r for one row, gemm_i for
- * more; one row of 8-bit codes without `bytes`, or any row without the dot, reads `pairs` (gemv_i8).
- * Float products read `rows`, as do more rows without the dot (the rows rounded as int8
+ * quads) read `quads` where relaxed SIMD's dot is exact (`quadsLayout`; 8-bit codes as two planes
+ * of nibbles), and 8-bit codes `bytes` where it also reads bytes past 127 unsigned (`bytesLayout`):
+ * gemv_i4r for one row, gemm_i for more, one layout for both. Without the dot one row reads `pairs`
+ * (gemv_i8). Float products read `rows`, as do more rows without the dot (the rows rounded as int8
  * activations, then gemm_q). Prepare and run ask the same question.
  */
 export function productLayout(bits: 8 | 4, group: number, int8: boolean, oneRow: boolean, s: { readonly quadsLayout: boolean; readonly bytesLayout: boolean }): PanelLayout {
   if (!int8 || !pairsLayoutFits(group)) return 'rows';
   if (!s.quadsLayout) return oneRow ? 'pairs' : 'rows';
-  if (bits === 4) return 'quads';
-  if (s.bytesLayout) return 'bytes';
-  return oneRow ? 'pairs' : 'quads';
+  return bits === 8 && s.bytesLayout ? 'bytes' : 'quads';
 }
 
 /**

@@ -676,13 +676,14 @@
   (func (export "dot_probe") (param $a i32) (param $b i32) (result i32)
     (i32x4.extract_lane 0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (local.get $a)) (v128.load (local.get $b)) (v128.const i32x4 0 0 0 0))))
 
-  ;; gemv_i8 for 4-bit codes in the quads layout (and `bytes`: 8-bit codes in the bytes layout, as gemm_i reads them;
+  ;; gemv_i8 for 4-bit codes in the quads layout (`codes` 0; 1: 8-bit codes in the bytes layout, 2: 8-bit
+  ;; codes in the quads layout's two planes of nibbles, as gemm_i reads them;
   ;; `sums`: this thread's 32 bytes a group for a panel's integer sums): xq the row's integers as i8 (kp of them), four rows'
   ;; activations splat against sixteen codes, 32 multiply-adds in two instructions. Two quads a turn
   ;; into two pairs of accumulators, so that two chains of dot products run at once (one quad more
   ;; when a group holds an odd number); integer sums, so the order changes no bit.
   (func (export "gemv_i4r") (param $xq i32) (param $xs i32) (param $xsum i32) (param $packed i32) (param $scales i32) (param $biases i32)
-        (param $kp i32) (param $n i32) (param $group i32) (param $bytes i32) (param $out i32) (param $sums i32) (param $p0 i32) (param $p1 i32)
+        (param $kp i32) (param $n i32) (param $group i32) (param $codes i32) (param $out i32) (param $sums i32) (param $p0 i32) (param $p1 i32)
     (local $groups i32) (local $p i32) (local $g i32) (local $k1 i32) (local $kk i32) (local $pp i32) (local $sp i32)
     (local $w v128) (local $x v128) (local $ilo v128) (local $ihi v128) (local $olo v128) (local $ohi v128) (local $xsv v128) (local $sumv v128)
     (local $w2 v128) (local $x2 v128) (local $ilo2 v128) (local $ihi2 v128)
@@ -691,7 +692,7 @@
     (block $pdone (loop $ploop
       (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
       (local.set $olo (v128.const i32x4 0 0 0 0)) (local.set $ohi (v128.const i32x4 0 0 0 0))
-      (local.set $pp (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $p) (local.get $kp)) (select (i32.const 3) (i32.const 2) (local.get $bytes)))))
+      (local.set $pp (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $p) (local.get $kp)) (select (i32.const 3) (i32.const 2) (local.get $codes)))))
       (local.set $sp (i32.shl (i32.mul (local.get $p) (local.get $groups)) (i32.const 5)))
       (local.set $kk (i32.const 0))
       (local.set $g (i32.const 0))
@@ -701,51 +702,71 @@
         (if (i32.gt_u (local.get $k1) (local.get $kp)) (then (local.set $k1 (local.get $kp))))
         (local.set $ilo (v128.const i32x4 0 0 0 0)) (local.set $ihi (v128.const i32x4 0 0 0 0))
         (local.set $ilo2 (v128.const i32x4 0 0 0 0)) (local.set $ihi2 (v128.const i32x4 0 0 0 0))
-        (if (local.get $bytes)
+        (if (i32.eq (local.get $codes) (i32.const 2))
           (then
-            ;; whole 8-bit codes (32 bytes a quad: columns 0-3, then 4-7), the dot reading them unsigned
-            (block $bdone (loop $byteQuads
-              (br_if $bdone (i32.gt_u (i32.add (local.get $kk) (i32.const 8)) (local.get $k1)))
-              (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
-              (local.set $x2 (v128.load32_splat offset=4 (i32.add (local.get $xq) (local.get $kk))))
-              (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (v128.load (local.get $pp)) (local.get $ilo)))
-              (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (v128.load offset=16 (local.get $pp)) (local.get $ihi)))
-              (local.set $ilo2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2) (v128.load offset=32 (local.get $pp)) (local.get $ilo2)))
-              (local.set $ihi2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2) (v128.load offset=48 (local.get $pp)) (local.get $ihi2)))
-              (local.set $pp (i32.add (local.get $pp) (i32.const 64)))
-              (local.set $kk (i32.add (local.get $kk) (i32.const 8)))
-              (br $byteQuads)))
-            (if (i32.lt_u (local.get $kk) (local.get $k1)) (then
-              (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
-              (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (v128.load (local.get $pp)) (local.get $ilo)))
-              (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (v128.load offset=16 (local.get $pp)) (local.get $ihi)))
-              (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
-              (local.set $kk (i32.add (local.get $kk) (i32.const 4))))))
-          (else
-            (block $done (loop $quads
-              (br_if $done (i32.gt_u (i32.add (local.get $kk) (i32.const 8)) (local.get $k1)))
+            ;; 8-bit codes as two planes of nibbles (32 bytes a quad): the high plane's sums times 16
+            (block $ndone (loop $nibblePlanes
+              (br_if $ndone (i32.ge_u (local.get $kk) (local.get $k1)))
               (local.set $w (v128.load (local.get $pp)))
               (local.set $w2 (v128.load offset=16 (local.get $pp)))
               (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
-              (local.set $x2 (v128.load32_splat offset=4 (i32.add (local.get $xq) (local.get $kk))))
               (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x)
                 (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo)))
               (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (i8x16.shr_u (local.get $w) (i32.const 4)) (local.get $ihi)))
-              (local.set $ilo2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2)
+              (local.set $ilo2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x)
                 (v128.and (local.get $w2) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo2)))
-              (local.set $ihi2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2) (i8x16.shr_u (local.get $w2) (i32.const 4)) (local.get $ihi2)))
+              (local.set $ihi2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (i8x16.shr_u (local.get $w2) (i32.const 4)) (local.get $ihi2)))
               (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
-              (local.set $kk (i32.add (local.get $kk) (i32.const 8)))
-              (br $quads)))
-            ;; a last quad of its own
-            (if (i32.lt_u (local.get $kk) (local.get $k1)) (then
-              (local.set $w (v128.load (local.get $pp)))
-              (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
-              (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x)
-                (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo)))
-              (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (i8x16.shr_u (local.get $w) (i32.const 4)) (local.get $ihi)))
-              (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
-              (local.set $kk (i32.add (local.get $kk) (i32.const 4)))))))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+              (br $nibblePlanes)))
+            (local.set $ilo2 (i32x4.shl (local.get $ilo2) (i32.const 4)))
+            (local.set $ihi2 (i32x4.shl (local.get $ihi2) (i32.const 4))))
+          (else
+            (if (local.get $codes)
+              (then
+                ;; whole 8-bit codes (32 bytes a quad: columns 0-3, then 4-7), the dot reading them unsigned
+                (block $bdone (loop $byteQuads
+                  (br_if $bdone (i32.gt_u (i32.add (local.get $kk) (i32.const 8)) (local.get $k1)))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
+                  (local.set $x2 (v128.load32_splat offset=4 (i32.add (local.get $xq) (local.get $kk))))
+                  (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (v128.load (local.get $pp)) (local.get $ilo)))
+                  (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (v128.load offset=16 (local.get $pp)) (local.get $ihi)))
+                  (local.set $ilo2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2) (v128.load offset=32 (local.get $pp)) (local.get $ilo2)))
+                  (local.set $ihi2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2) (v128.load offset=48 (local.get $pp)) (local.get $ihi2)))
+                  (local.set $pp (i32.add (local.get $pp) (i32.const 64)))
+                  (local.set $kk (i32.add (local.get $kk) (i32.const 8)))
+                  (br $byteQuads)))
+                (if (i32.lt_u (local.get $kk) (local.get $k1)) (then
+                  (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
+                  (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (v128.load (local.get $pp)) (local.get $ilo)))
+                  (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (v128.load offset=16 (local.get $pp)) (local.get $ihi)))
+                  (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
+                  (local.set $kk (i32.add (local.get $kk) (i32.const 4))))))
+              (else
+                (block $done (loop $quads
+                  (br_if $done (i32.gt_u (i32.add (local.get $kk) (i32.const 8)) (local.get $k1)))
+                  (local.set $w (v128.load (local.get $pp)))
+                  (local.set $w2 (v128.load offset=16 (local.get $pp)))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
+                  (local.set $x2 (v128.load32_splat offset=4 (i32.add (local.get $xq) (local.get $kk))))
+                  (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x)
+                    (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo)))
+                  (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (i8x16.shr_u (local.get $w) (i32.const 4)) (local.get $ihi)))
+                  (local.set $ilo2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2)
+                    (v128.and (local.get $w2) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo2)))
+                  (local.set $ihi2 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x2) (i8x16.shr_u (local.get $w2) (i32.const 4)) (local.get $ihi2)))
+                  (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
+                  (local.set $kk (i32.add (local.get $kk) (i32.const 8)))
+                  (br $quads)))
+                ;; a last quad of its own
+                (if (i32.lt_u (local.get $kk) (local.get $k1)) (then
+                  (local.set $w (v128.load (local.get $pp)))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
+                  (local.set $ilo (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x)
+                    (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo)))
+                  (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (i8x16.shr_u (local.get $w) (i32.const 4)) (local.get $ihi)))
+                  (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
+                  (local.set $kk (i32.add (local.get $kk) (i32.const 4)))))))))
         (local.set $ilo (i32x4.add (local.get $ilo) (local.get $ilo2)))
         (local.set $ihi (i32x4.add (local.get $ihi) (local.get $ihi2)))
         (v128.store (i32.add (local.get $sums) (i32.shl (local.get $g) (i32.const 5))) (local.get $ilo))

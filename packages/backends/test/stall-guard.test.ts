@@ -25,18 +25,18 @@ describe('the stall guard', () => {
     const { guard, calls, advance } = setup();
     calls(64, { mine: 7 }); // 1 of 8 chunks: a quarter of their share
     expect(guard.workersAllowed()).toBe(false);
-    advance(249);
+    advance(49);
     expect(guard.workersAllowed()).toBe(false);
     advance(2);
     expect(guard.workersAllowed()).toBe(true);
     calls(64, { mine: 8 }); // the trial window fails: twice the pause
-    advance(499);
+    advance(99);
     expect(guard.workersAllowed()).toBe(false);
     advance(2);
     calls(64, { mine: 4 }); // a good window: back to the first pause length next time
     expect(guard.workersAllowed()).toBe(true);
     calls(64, { mine: 8 });
-    advance(251);
+    advance(51);
     expect(guard.workersAllowed()).toBe(true);
   });
 

@@ -18,7 +18,7 @@ export interface CpuKernelOptions {
   readonly weightStore?: 'f32' | 'bf16';
   /**
    * Products of int8 activations in the quads layout (relaxed SIMD's i8 x i7 dot product, 16
-   * multiply-adds an instruction; gemv_i4r for one row of 4-bit codes, gemm_i for more rows):
+   * multiply-adds an instruction; gemv_i4r for one row, gemm_i for more rows):
    * default where the engine computes that instruction exactly (a probe at settle); `true` forces it
    * (spelled in plain SIMD with `simd: 'plain'`: for tests; on a relaxed engine whose probe says no,
    * an error), `false` keeps one row in the pairs layout (i32x4.dot_i16x8_s) and rounds more rows to
@@ -99,9 +99,9 @@ export class WasmRuntime {
       previous?.close();
     }
     // forced layouts: the plain build spells what they need; the relaxed one only where the probes say so
-    if (flavor === 'relaxed' && options.quadsLayout && !this.relaxedDotExact()) throw new Error("cpu: quadsLayout was asked for, but this engine's relaxed i8 dot is not exact (use simd: 'plain')");
-    if (flavor === 'relaxed' && options.bytesLayout && !this.relaxedDotUnsigned()) throw new Error("cpu: bytesLayout was asked for, but this engine's relaxed i8 dot does not read bytes past 127 unsigned (use simd: 'plain')");
     const quadsLayout = options.quadsLayout ?? (flavor === 'relaxed' && this.relaxedDotExact());
+    if (flavor === 'relaxed' && options.quadsLayout && !this.relaxedDotExact()) throw new Error("cpu: quadsLayout was asked for, but this engine's relaxed i8 dot is not exact (use simd: 'plain')");
+    if (flavor === 'relaxed' && quadsLayout && options.bytesLayout && !this.relaxedDotUnsigned()) throw new Error("cpu: bytesLayout was asked for, but this engine's relaxed i8 dot does not read bytes past 127 unsigned (use simd: 'plain')");
     const bytesLayout = quadsLayout && (options.bytesLayout ?? (flavor === 'relaxed' && this.relaxedDotUnsigned()));
     return { threads, flavor, weightStore: options.weightStore ?? 'f32', quadsLayout, bytesLayout, smallProduct: options.smallProduct ?? 4096, parallelFrom: options.parallelFrom ?? 1 << 17, pauseWhenContended: options.pauseWhenContended ?? true };
   }

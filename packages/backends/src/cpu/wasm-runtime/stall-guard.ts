@@ -25,7 +25,7 @@ const STALLS = 3;
 /** Workers doing less than this part of their fair share of the chunks in a window are not worth waking. */
 const POOR_SHARE = 0.6;
 /**
- * The first pause, and the longest. A short first pause, because a window can look poor on a quiet
+ * The first pause (the shortest), and the longest. A short first pause, because a window can look poor on a quiet
  * machine too (a VM's core stalls for a moment; the worker starts each call after the caller): at
  * 250 ms such a pause took a whole prefill onto one thread (GPT-2's q4 + int8 prefill, median of 5
  * alternated rounds: 324 ms against 221 ms without the guard, 230 ms with 50 ms), while under real

@@ -669,19 +669,21 @@
   ;; 16 bytes hold four rows of the panel, byte 4 j + r holding row r of column j in its low nibble and
   ;; of column j + 4 in its high one, so the low nibbles are four columns' four rows in the order
   ;; i32x4.relaxed_dot_i8x16_i7x16_add_s sums them (4-bit codes fit its 7-bit operand: exact). 8-bit
-  ;; codes take 32 bytes a quad of rows: their low nibbles so, then their high nibbles (gemm_i).
+  ;; codes take 32 bytes a quad of rows: their low nibbles so, then their high nibbles (gemm_i, and
+  ;; gemv_i4r's mode 2).
 
   ;; lane 0 of relaxed_dot_i8x16_i7x16_add_s of the 16 bytes at a and b: a probe of whether the engine
   ;; computes it exactly (V8 11.3, Node 20's, returns twice the sums on x86, seen on an AMD EPYC with AVX-VNNI)
   (func (export "dot_probe") (param $a i32) (param $b i32) (result i32)
     (i32x4.extract_lane 0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (local.get $a)) (v128.load (local.get $b)) (v128.const i32x4 0 0 0 0))))
 
-  ;; gemv_i8 for 4-bit codes in the quads layout (`codes` 0; 1: 8-bit codes in the bytes layout, 2: 8-bit
-  ;; codes in the quads layout's two planes of nibbles, as gemm_i reads them;
-  ;; `sums`: this thread's 32 bytes a group for a panel's integer sums): xq the row's integers as i8 (kp of them), four rows'
-  ;; activations splat against sixteen codes, 32 multiply-adds in two instructions. Two quads a turn
-  ;; into two pairs of accumulators, so that two chains of dot products run at once (one quad more
-  ;; when a group holds an odd number); integer sums, so the order changes no bit.
+  ;; gemv_i8 for 4-bit codes in the quads layout (`codes` 0; 1: 8-bit codes in the bytes layout; 2:
+  ;; 8-bit codes in the quads layout's two planes of nibbles, as gemm_i reads them; `sums`: this
+  ;; thread's 32 bytes a group for a panel's integer sums): xq the row's integers as i8 (kp of them),
+  ;; four rows' activations splat against sixteen codes, 32 multiply-adds in two instructions. Modes
+  ;; 0 and 1 take two quads a turn into two pairs of accumulators, so that two chains of dot products
+  ;; run at once (one quad more when a group holds an odd number); mode 2 takes one quad a turn, the
+  ;; second pair holding the high plane. Integer sums, so the order changes no bit.
   (func (export "gemv_i4r") (param $xq i32) (param $xs i32) (param $xsum i32) (param $packed i32) (param $scales i32) (param $biases i32)
         (param $kp i32) (param $n i32) (param $group i32) (param $codes i32) (param $out i32) (param $sums i32) (param $p0 i32) (param $p1 i32)
     (local $groups i32) (local $p i32) (local $g i32) (local $k1 i32) (local $kk i32) (local $pp i32) (local $sp i32)

@@ -40,7 +40,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
     const rows = m === 1 ? 1 : Math.ceil(m / 4) * 4;
     const xqBytes = rows * panels.kp * (narrow ? 1 : 2);
     const tableBytes = rows * groups * 4;
-    const perThreadBytes = m === 1 ? groups * 32 : TILE_BYTES; // gemv_i4r's integer sums of a panel's groups, gemm_i's tile
+    const perThreadBytes = !narrow ? 0 : m === 1 ? groups * 32 : TILE_BYTES; // gemv_i4r's integer sums of a panel's groups, gemm_i's tile
     const scratch = rt.scratch(cBytes + (aHeap < 0 ? m * k * 4 : 0) + xqBytes + 2 * tableBytes + 16 + perThreadBytes * threads);
     const cAt = cHeap < 0 ? scratch : cHeap;
     let at = scratch + cBytes;

@@ -53,9 +53,6 @@ export function quantizedPanelBytes(bits: 8 | 4, group: number, k: number, n: nu
   return panels * Math.ceil(k / 4) * 4 * (bits === 8 ? 8 : 4) + 2 * panels * Math.ceil(k / group) * 32;
 }
 
-/** Whether products of int8 activations can read a weight of this group in the pairs layout (a group holds whole quads of rows). */
-export const pairsLayoutFits = (group: number): boolean => group % 4 === 0;
-
 /**
  * The layout a product reads its weight in: integer products (int8 activations, groups of whole
  * quads) read `quads` where relaxed SIMD's dot is exact (`quadsLayout`; 8-bit codes as two planes
@@ -65,7 +62,7 @@ export const pairsLayoutFits = (group: number): boolean => group % 4 === 0;
  * activations, then gemm_q). Prepare and run ask the same question.
  */
 export function productLayout(bits: 8 | 4, group: number, int8: boolean, oneRow: boolean, s: { readonly quadsLayout: boolean; readonly bytesLayout: boolean }): PanelLayout {
-  if (!int8 || !pairsLayoutFits(group)) return 'rows';
+  if (!int8 || group % 4 !== 0) return 'rows'; // the integer layouts step by whole quads of rows
   if (!s.quadsLayout) return oneRow ? 'pairs' : 'rows';
   return bits === 8 && s.bytesLayout ? 'bytes' : 'quads';
 }

@@ -597,7 +597,7 @@
     (local $groups i32) (local $p i32) (local $g i32) (local $k1 i32) (local $kk i32) (local $pp i32) (local $sp i32)
     (local $w v128) (local $a v128) (local $b v128) (local $x v128) (local $y v128)
     (local $ilo v128) (local $ihi v128) (local $olo v128) (local $ohi v128) (local $xsv v128) (local $sumv v128)
-    ;; whole quads of rows per group and in all (pairsLayoutFits): the loops below step by them
+    ;; whole quads of rows per group and in all (productLayout): the loops below step by them
     (if (i32.and (i32.or (local.get $kp) (local.get $group)) (i32.const 3)) (then unreachable))
     (local.set $groups (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
     (local.set $p (local.get $p0))
@@ -816,7 +816,7 @@
     (local $w v128) (local $lo v128) (local $hi v128) (local $x v128)
     (local $a0 v128) (local $b0 v128) (local $a1 v128) (local $b1 v128) (local $a2 v128) (local $b2 v128) (local $a3 v128) (local $b3 v128)
     (local $xsv v128) (local $sumv v128) (local $slo v128) (local $shi v128) (local $blo v128) (local $bhi v128)
-    ;; whole quads of rows per group and in all (pairsLayoutFits), rows in blocks of 4
+    ;; whole quads of rows per group and in all (productLayout), rows in blocks of 4
     (if (i32.and (i32.or (local.get $kp) (local.get $group)) (i32.const 3)) (then unreachable))
     (local.set $groups (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
     (local.set $planes (select (i32.const 2) (i32.const 1) (i32.and (i32.eq (local.get $bits) (i32.const 8)) (i32.eqz (local.get $bytes)))))

@@ -1,7 +1,9 @@
 /**
  * GPT-2 XL (1.56B parameters, random weights) on Loom's cpu backend, 2 threads, with the weight store
- * of the argument (default q4): q4 and q8 codes and bfloat16 panels fit WebAssembly's 4 GiB heap;
- * float32's 6.2 GB do not, and the weights past it stay in JavaScript, copied into the heap per product.
+ * of the argument (default q4): q4 and q8 codes fit WebAssembly's 4 GiB heap; float32's 6.2 GB do
+ * not, and the weights past the kept-panel limit (2.5 GiB) stay in JavaScript, copied into the heap
+ * and packed per product; bfloat16's 3.1 GB of decoding panels are kept up to the limit and streamed
+ * past it (packed once outside the heap, copied per product).
  * Prints the time to draw the weights and to prepare (quantize, pack), the heap's size, greedy decoding
  * with the KV cache (16-token prompt, then 12 tokens) and the process's peak memory (the caller's
  * float32 weights included). Run: `npx tsx examples/bench-gpt2-xl.ts [q4|q8|bf16|f32]` (2-4 minutes, 9-13 GiB).

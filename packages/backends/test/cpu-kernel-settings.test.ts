@@ -7,7 +7,8 @@
 import { maxAbsDiff } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { withPrepareOptions, cpuBackend, type CpuOptions } from '../src/index.ts';
-import { setKeptPanelsMax } from '../src/cpu/wasm-runtime/weight-panels.ts';
+import { panelBytes, setKeptPanelsMax, streamedPanelBytes } from '../src/cpu/wasm-runtime/weight-panels.ts';
+import { arenaBytesInUse } from '../src/cpu/kernels/resident-weights.ts';
 // the model zoo lives in @loom/models, which depends on this package: import its sources directly
 import { generate } from '../../models/src/decoding/generate.ts';
 import { gpt2ConfigFromHf } from '../../models/src/gpt2/config.ts';
@@ -30,10 +31,19 @@ async function logits(options: CpuOptions, from = weights): Promise<Float32Array
   return Float32Array.from(out.data);
 }
 
+/** The KV-cache decoder's prefill logits (its last position). */
+async function prefillLogits(options: CpuOptions): Promise<Float32Array> {
+  const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), weights, withPrepareOptions(cpuBackend, { cpu: { ...options, ...ALL_ON_KERNELS } }));
+  const [row] = await decoder.prefill([expected.prompt_ids]);
+  await decoder.dispose();
+  return row!;
+}
+
 /** Logits of `steps` KV-cache decode steps after the prompt (one-row products: the matrix-vector kernels). */
-async function decodeLogits(options: CpuOptions, steps: number, from = weights): Promise<Float32Array[]> {
+async function decodeLogits(options: CpuOptions, steps: number, from = weights, whilePrepared?: () => void): Promise<Float32Array[]> {
   const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), from, withPrepareOptions(cpuBackend, { cpu: { ...options, ...ALL_ON_KERNELS } }));
   await decoder.prefill([expected.prompt_ids]);
+  whilePrepared?.();
   const rows: Float32Array[] = [];
   for (let i = 0; i < steps; i++) rows.push(...(await decoder.step([expected.greedy_20[i]!])));
   await decoder.dispose();
@@ -70,19 +80,44 @@ describe('cpu kernel settings on gpt2-tiny', () => {
     console.log(`bf16 weight store on gpt2-tiny: max |logit - float32 logit| = ${worst.toExponential(2)} over 8 decode steps`);
   });
 
-  it('weights past the kept-panel limit (GPT-2 XL past 2.5 GiB; 0 here) are copied into the heap per product: the same bits as kept panels, read as float32', async () => {
+  it('weights past the kept-panel limit (GPT-2 XL past 2.5 GiB; 0 here) are copied into the heap per product, bf16 decoding streams its panels: the same bits as kept panels', async () => {
     // fresh arrays: panels kept for the shared ones by earlier tests would be found first
     const fresh = () => new Map([...weights].map(([name, w]) => [name, { ...w, data: Float32Array.from(w.data as Float32Array) }]));
-    const [kept, keptDecode] = [await logits({}), await decodeLogits({ weightStore: 'f32' }, 4)];
+    const [kept, keptDecode, keptBf16] = [await logits({}), await decodeLogits({ weightStore: 'f32' }, 4), await decodeLogits({ weightStore: 'bf16' }, 4)];
     setKeptPanelsMax(0);
     try {
       expect(maxAbsDiff(await logits({}, fresh()), kept)).toBe(0);
       const perProduct = await decodeLogits({ weightStore: 'f32' }, 4, fresh());
-      const bf16PastLimit = await decodeLogits({ weightStore: 'bf16' }, 4, fresh());
+      const streamed = await decodeLogits({ weightStore: 'bf16' }, 4, fresh(), () => expect(streamedPanelBytes()).toBeGreaterThan(0));
       for (let i = 0; i < 4; i++) {
         expect(maxAbsDiff(perProduct[i]!, keptDecode[i]!)).toBe(0);
-        expect(maxAbsDiff(bf16PastLimit[i]!, keptDecode[i]!)).toBe(0);
+        expect(maxAbsDiff(streamed[i]!, keptBf16[i]!)).toBe(0);
       }
+      expect(maxAbsDiff(streamed[0]!, keptDecode[0]!)).toBeGreaterThan(0); // bfloat16 panels, not float32 ones
+    } finally {
+      setKeptPanelsMax();
+    }
+  });
+
+  it('under the bf16 store, decoding\'s bfloat16 panels take the kept room from prefill\'s float32 panels', async () => {
+    const fresh = () => new Map([...weights].map(([name, w]) => [name, { ...w, data: Float32Array.from(w.data as Float32Array) }]));
+    const keptBf16 = await decodeLogits({ weightStore: 'bf16' }, 4);
+    const keptPrefill = await prefillLogits({ weightStore: 'bf16' });
+    // room for the float32 panels of the blocks (not the head's), or for all the bfloat16 panels: not both
+    const blocks = cfg.nLayer * 12 * cfg.nEmbd * cfg.nEmbd * 4;
+    const limit = blocks + panelBytes(cfg.nEmbd, cfg.vocabSize) / 2;
+    setKeptPanelsMax(limit);
+    try {
+      const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), fresh(), withPrepareOptions(cpuBackend, { cpu: { weightStore: 'bf16', ...ALL_ON_KERNELS } }));
+      await decoder.prepare();
+      expect(streamedPanelBytes()).toBe(0); // every decoding panel kept
+      expect(arenaBytesInUse()).toBeLessThanOrEqual(limit);
+      const first = await decoder.prefill([expected.prompt_ids]);
+      const rows = [];
+      for (let i = 0; i < 4; i++) rows.push(...(await decoder.step([expected.greedy_20[i]!])));
+      await decoder.dispose();
+      expect(maxAbsDiff(first[0]!, keptPrefill)).toBe(0); // prefill: float32, copied and packed per product where evicted
+      for (let i = 0; i < 4; i++) expect(maxAbsDiff(rows[i]!, keptBf16[i]!)).toBe(0);
     } finally {
       setKeptPanelsMax();
     }

@@ -9,7 +9,7 @@ import { bindingsKey } from './bindings-key.ts';
 import { InvariantSteps } from './invariant-steps.ts';
 import { contiguousLayout, isContiguous, reshapeLayout, sliceLayout, transposeLayout, type Layout } from './layout.ts';
 import { WasmRuntime, type CpuKernelOptions, type KernelSettings } from './wasm-runtime/runtime.ts';
-import { weightPanels } from './wasm-runtime/weight-panels.ts';
+import { streamedPanels, weightPanels } from './wasm-runtime/weight-panels.ts';
 import { productLayout, quantizedPanelBytes, quantizedPanels } from './wasm-runtime/quantized-panels.ts';
 import { firstNonFiniteIndex, type NonFiniteTrace } from '../finite-outputs.ts';
 import { checkMemoryBudget, defaultMaxMemory, runBytes, staticBytes, type ModelBytes } from '../memory-budget.ts';
@@ -367,7 +367,8 @@ export class CpuProgram {
       if (k * n < 4096) continue; // products this small run in JavaScript
       const rows = node.type.shape[node.type.shape.length - 2];
       const oneRow = rows === 1;
-      weightPanels(this.rt, this.settings, data, k, n, transposeB, oneRow && this.settings.weightStore === 'bf16' ? 'bf16' : 'f32');
+      const bf16 = oneRow && this.settings.weightStore === 'bf16';
+      if (weightPanels(this.rt, this.settings, data, k, n, transposeB, bf16 ? 'bf16' : 'f32') === undefined && bf16) streamedPanels(this.rt, this.settings, data, k, n, transposeB);
     }
     this.rt.shrinkScratch();
   }

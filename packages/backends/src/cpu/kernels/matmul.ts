@@ -1,6 +1,6 @@
 import { batchOffsets, sizeOf } from '@loom/graph';
 import { gemm, type GemmArgs } from './gemm.ts';
-import { keepable, packInto, panelBytes, weightPanels } from '../wasm-runtime/weight-panels.ts';
+import { copyPanels, keepable, packInto, panelBytes, streamedPanels, weightPanels } from '../wasm-runtime/weight-panels.ts';
 import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
 import type { Layout } from '../layout.ts';
 import { CHUNK_END, CHUNK_START } from '../wasm-runtime/thread-pool.ts';
@@ -124,23 +124,27 @@ export function applyEpilogue({ rt, settings: s }: MatmulContext, e: EpilogueArr
 /** One product on the kernels; `aLd`: A given transposed (X [k, m] at aOffset, rows of aLd floats, in the heap). */
 function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs, aLd?: number): void {
   const { m, n, k, transposeB } = p;
-  // a weight's kept panels (packed at prepare), unless the heap had no room for them
-  const kept = keepable(p.b, p.bOffset, k, n) ? weightPanels(rt, s, p.b, k, n, transposeB, m === 1 && s.weightStore === 'bf16' ? 'bf16' : 'f32') : undefined;
-  const weight = kept !== undefined;
+  const bf16 = m === 1 && s.weightStore === 'bf16';
+  // a weight's kept panels (packed at prepare), else with the bf16 store its streamed ones
+  const weightB = keepable(p.b, p.bOffset, k, n);
+  const kept = weightB ? weightPanels(rt, s, p.b, k, n, transposeB, bf16 ? 'bf16' : 'f32') : undefined;
+  const stream = kept === undefined && weightB && bf16 ? streamedPanels(rt, s, p.b, k, n, transposeB) : undefined;
+  const weight = kept !== undefined || stream !== undefined;
   const aHeap = rt.heap.addressOf(p.a);
   const cHeap = rt.heap.addressOf(p.c);
   const aBytes = aHeap < 0 && aLd === undefined ? m * k * 4 : 0;
   const cBytes = cHeap < 0 ? m * n * 4 : 0;
   const bHeap = weight ? 0 : rt.heap.addressOf(p.b);
   const bBytes = !weight && bHeap < 0 ? k * n * 4 : 0;
-  const packBytes = weight ? 0 : panelBytes(k, n);
+  const packBytes = kept !== undefined ? 0 : stream ? stream.byteLength : panelBytes(k, n);
   const aPackedBytes = m === 1 ? 0 : Math.ceil(m / 4) * k * 16;
   const scratch = rt.scratch(aBytes + cBytes + bBytes + packBytes + aPackedBytes);
   const aAt = aHeap < 0 ? scratch : aHeap + p.aOffset * 4;
   if (aBytes > 0) new Float32Array(rt.heap.memory.buffer, aAt, m * k).set(p.a.subarray(p.aOffset, p.aOffset + m * k));
   const cAt = cHeap < 0 ? scratch + aBytes : cHeap + p.cOffset * 4;
   let panels = kept ?? 0;
-  if (!weight) {
+  if (stream) panels = copyPanels(rt, stream, scratch + aBytes + cBytes);
+  else if (!weight) {
     const bAt = bHeap >= 0 ? bHeap + p.bOffset * 4 : scratch + aBytes + cBytes;
     if (bHeap < 0) new Float32Array(rt.heap.memory.buffer, bAt, k * n).set(p.b.subarray(p.bOffset, p.bOffset + k * n));
     panels = scratch + aBytes + cBytes + bBytes;
@@ -149,7 +153,7 @@ function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs, aLd?: nu
   const panelCount = Math.ceil(n / 8);
   const threads = m * n * k < s.parallelFrom ? 1 : s.threads;
   if (m === 1) {
-    const kernel = weight && s.weightStore === 'bf16' ? 'gemv_bf16' : 'gemv';
+    const kernel = weight && bf16 ? 'gemv_bf16' : 'gemv';
     rt.parallel(s, kernel, [aAt, panels, k, n, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
   } else {
     const aPacked = scratch + aBytes + cBytes + bBytes + packBytes;

@@ -1,6 +1,6 @@
 import { codesPerWord } from '@loom/graph';
 import { isResident, registerArena } from '../kernels/resident-weights.ts';
-import type { WasmRuntime } from './runtime.ts';
+import type { KernelSettings, WasmRuntime } from './runtime.ts';
 
 /**
  * A quantized weight in the kernels' layout (../wasm/kernels.wat, "quantized weights"): codes in
@@ -55,15 +55,17 @@ export function quantizedPanelBytes(bits: 8 | 4, group: number, k: number, n: nu
 
 /**
  * The layout a product reads its weight in: integer products (int8 activations, groups of whole
- * quads) read `quads` where relaxed SIMD's dot is exact (`quadsLayout`; 8-bit codes as two planes
- * of nibbles), and 8-bit codes `bytes` where it also reads bytes past 127 unsigned (`bytesLayout`):
- * gemv_i4r for one row, gemm_i for more, one layout for both. Without the dot one row reads `pairs`
- * (gemv_i8). Float products read `rows`, as do more rows without the dot (the rows rounded as int8
- * activations, then gemm_q). Prepare and run ask the same question.
+ * quads) read `quads` where relaxed SIMD's dot is exact (`quadsLayout`), 8-bit codes there as whole
+ * bytes (`bytes`) where the dot also reads bytes past 127 unsigned (`bytesLayout`), else as two
+ * planes of nibbles where that is the faster way (`planesLayout`): gemv_i4r for one row, gemm_i for
+ * more, one layout for both. Without the dot (or for 8-bit codes without bytes or planes) one row
+ * reads `pairs` (gemv_i8). Float products read `rows`, as do more rows without the dot (the rows
+ * rounded as int8 activations, then gemm_q). Prepare and run ask the same question.
  */
-export function productLayout(bits: 8 | 4, group: number, int8: boolean, oneRow: boolean, s: { readonly quadsLayout: boolean; readonly bytesLayout: boolean }): PanelLayout {
+export function productLayout(bits: 8 | 4, group: number, int8: boolean, oneRow: boolean, s: Pick<KernelSettings, 'quadsLayout' | 'bytesLayout' | 'planesLayout'>): PanelLayout {
   if (!int8 || group % 4 !== 0) return 'rows'; // the integer layouts step by whole quads of rows
-  if (!s.quadsLayout) return oneRow ? 'pairs' : 'rows';
+  const dot = s.quadsLayout && (bits === 4 || s.bytesLayout || s.planesLayout);
+  if (!dot) return oneRow ? 'pairs' : 'rows';
   return bits === 8 && s.bytesLayout ? 'bytes' : 'quads';
 }
 

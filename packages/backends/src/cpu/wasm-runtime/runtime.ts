@@ -30,8 +30,12 @@ export interface CpuKernelOptions {
    * multiply-adds instead of two, one a nibble): default where the relaxed dot reads its second operand
    * as unsigned bytes exactly, past 127 too (x86 with AVX-VNNI; a probe at settle; not ARM's signed
    * dot, nor x86's pmaddubsw, which saturates). `true` forces it (the plain build spells that reading:
-   * for tests; on a relaxed engine whose probe says no, an error), `false` keeps two planes of
-   * nibbles. Both give the same integers. Only with quadsLayout.
+   * for tests; on a relaxed engine whose probe says no, an error), `false` takes two planes of
+   * nibbles. Where the probe says no and neither is asked for, 8-bit codes take two planes of nibbles
+   * if the dot reads bytes as signed (one instruction, as ARM's sdot), and otherwise (x86's pmaddubsw,
+   * three instructions a dot: two planes took 1.55x pairs' time to decode GPT-2 and 1.74x the float
+   * products' to prefill, measured) the pairs layout for one row and floats for more, as with
+   * quadsLayout false. All give the same integers. Only with quadsLayout.
    */
   readonly bytesLayout?: boolean;
   /** Products with fewer multiply-adds run in plain JavaScript (default 4096; tests set 0 to run every product on the kernels). */
@@ -52,6 +56,8 @@ export interface KernelSettings {
   readonly weightStore: 'f32' | 'bf16';
   readonly quadsLayout: boolean;
   readonly bytesLayout: boolean;
+  /** 8-bit codes in the quads layout as two planes of nibbles (where not bytes; see bytesLayout). */
+  readonly planesLayout: boolean;
   readonly smallProduct: number;
   readonly parallelFrom: number;
   readonly pauseWhenContended: boolean;
@@ -103,13 +109,15 @@ export class WasmRuntime {
     if (flavor === 'relaxed' && options.quadsLayout && !this.relaxedDotExact()) throw new Error("cpu: quadsLayout was asked for, but this engine's relaxed i8 dot is not exact (use simd: 'plain')");
     if (flavor === 'relaxed' && quadsLayout && options.bytesLayout && !this.relaxedDotUnsigned()) throw new Error("cpu: bytesLayout was asked for, but this engine's relaxed i8 dot does not read bytes past 127 unsigned (use simd: 'plain')");
     const bytesLayout = quadsLayout && (options.bytesLayout ?? (flavor === 'relaxed' && this.relaxedDotUnsigned()));
-    return { threads, flavor, weightStore: options.weightStore ?? 'f32', quadsLayout, bytesLayout, smallProduct: options.smallProduct ?? 4096, parallelFrom: options.parallelFrom ?? 1 << 17, pauseWhenContended: options.pauseWhenContended ?? true };
+    const planesLayout = quadsLayout && !bytesLayout && (options.bytesLayout === false || options.quadsLayout === true || this.relaxedDotSigned());
+    return { threads, flavor, weightStore: options.weightStore ?? 'f32', quadsLayout, bytesLayout, planesLayout, smallProduct: options.smallProduct ?? 4096, parallelFrom: options.parallelFrom ?? 1 << 17, pauseWhenContended: options.pauseWhenContended ?? true };
   }
 
   private poolHasRelaxed = false;
   private retiredWorkerChunks = 0;
   private dotExact: boolean | undefined;
   private dotUnsigned: boolean | undefined;
+  private dotSigned: boolean | undefined;
 
   /** Lane 0 of the relaxed build's dot of four signed bytes `a` by four bytes `b`. */
   private dotProbe(a: readonly number[], b: readonly number[]): number {
@@ -129,6 +137,12 @@ export class WasmRuntime {
   private relaxedDotUnsigned(): boolean {
     this.dotUnsigned ??= this.dotProbe([127, 127, 127, 127], [255, 255, 255, 255]) === 4 * 127 * 255 && this.dotProbe([-128, -128, 127, -128], [255, 254, 128, 200]) === -128 * 255 - 128 * 254 + 127 * 128 - 128 * 200;
     return this.dotUnsigned;
+  }
+
+  /** Whether it reads bytes past 127 as signed (the dot one instruction, as ARM's sdot), not x86's saturating pmaddubsw. */
+  private relaxedDotSigned(): boolean {
+    this.dotSigned ??= this.dotProbe([127, 127, 127, 127], [255, 255, 255, 255]) === -4 * 127;
+    return this.dotSigned;
   }
 
   /** Chunks of parallel kernels the worker threads have run, over the process's life (the tests' proof that threads took part). */

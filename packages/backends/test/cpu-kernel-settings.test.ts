@@ -99,26 +99,29 @@ describe('cpu kernel settings on gpt2-tiny', () => {
     }
   });
 
-  it('under the bf16 store, decoding\'s bfloat16 panels take the kept room from prefill\'s float32 panels', async () => {
+  it('under the bf16 store, decoding\'s bfloat16 panels take the kept room from prefill\'s float32 panels; a batch of decoding rows reads them too', async () => {
     const fresh = () => new Map([...weights].map(([name, w]) => [name, { ...w, data: Float32Array.from(w.data as Float32Array) }]));
     const keptBf16 = await decodeLogits({ weightStore: 'bf16' }, 4);
     const keptPrefill = await prefillLogits({ weightStore: 'bf16' });
-    // room for the float32 panels of the blocks (not the head's), or for all the bfloat16 panels: not both
+    // room for decoding's bfloat16 panels and nothing more: prefill's float32 panels, packed first,
+    // must all give way
     const blocks = cfg.nLayer * 12 * cfg.nEmbd * cfg.nEmbd * 4;
-    const limit = blocks + panelBytes(cfg.nEmbd, cfg.vocabSize) / 2;
-    setKeptPanelsMax(limit);
+    const head = panelBytes(cfg.nEmbd, cfg.vocabSize) / 2;
+    setKeptPanelsMax(blocks / 2 + head);
+    const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), fresh(), withPrepareOptions(cpuBackend, { cpu: { weightStore: 'bf16', ...ALL_ON_KERNELS } }));
     try {
-      const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), fresh(), withPrepareOptions(cpuBackend, { cpu: { weightStore: 'bf16', ...ALL_ON_KERNELS } }));
       await decoder.prepare();
       expect(streamedPanelBytes()).toBe(0); // every decoding panel kept
-      expect(arenaBytesInUse()).toBeLessThanOrEqual(limit);
-      const first = await decoder.prefill([expected.prompt_ids]);
-      const rows = [];
-      for (let i = 0; i < 4; i++) rows.push(...(await decoder.step([expected.greedy_20[i]!])));
-      await decoder.dispose();
-      expect(maxAbsDiff(first[0]!, keptPrefill)).toBe(0); // prefill: float32, copied and packed per product where evicted
-      for (let i = 0; i < 4; i++) expect(maxAbsDiff(rows[i]!, keptBf16[i]!)).toBe(0);
+      expect(arenaBytesInUse()).toBe(blocks / 2 + head); // and only those: every float32 panel gave way
+      // past the limit (float32 panels not kept), a batch of decoding rows reads the bfloat16 panels row by row:
+      // two rows of the same prompt, each the bits of one row alone
+      const first = await decoder.prefill([expected.prompt_ids, expected.prompt_ids]);
+      const rows: Float32Array[][] = [];
+      for (let i = 0; i < 4; i++) rows.push(await decoder.step([expected.greedy_20[i]!, expected.greedy_20[i]!]));
+      for (const row of first) expect(maxAbsDiff(row, keptPrefill)).toBe(0); // prefill: float32, copied and packed per product
+      for (let i = 0; i < 4; i++) for (const row of rows[i]!) expect(maxAbsDiff(row, keptBf16[i]!)).toBe(0);
     } finally {
+      await decoder.dispose();
       setKeptPanelsMax();
     }
   });

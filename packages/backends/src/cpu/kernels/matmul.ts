@@ -1,6 +1,6 @@
 import { batchOffsets, sizeOf } from '@loom/graph';
 import { gemm, type GemmArgs } from './gemm.ts';
-import { copyPanels, keepable, packInto, panelBytes, streamedPanels, weightPanels } from '../wasm-runtime/weight-panels.ts';
+import { bf16PanelsOf, copyPanels, keepable, packInto, panelBytes, streamedPanels, weightPanels } from '../wasm-runtime/weight-panels.ts';
 import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
 import type { Layout } from '../layout.ts';
 import { CHUNK_END, CHUNK_START } from '../wasm-runtime/thread-pool.ts';
@@ -40,7 +40,9 @@ export function transposedOperand({ rt, settings }: MatmulContext, a: Float32Arr
  * axes broadcast. Products run on the WebAssembly kernels in the shared heap, split across threads
  * by column panels (claimed in chunks), so each thread streams only the columns of B it computes: a weight B is read from its kept
  * panels (packed once), any other B is packed per call. One-row products (decoding) take the
- * matrix-vector kernel, on bfloat16 panels when the bf16 weight store is on. Arrays outside the heap
+ * matrix-vector kernel, on bfloat16 panels when the bf16 weight store is on: kept, or past the
+ * kept limit streamed (copied in per product; weight-panels.ts), and then read by up to 8 decoding
+ * rows (a batch, beams) too. Arrays outside the heap
  * (inputs, constants) are copied into scratch first. With `epilogue`, returns whether it was applied
  * (it is when the output and the residual live in the heap; else the caller runs it).
  */
@@ -60,6 +62,7 @@ export function batchedMatmul(
   const n = outShape[rank - 1]!;
   const k = aShape[aShape.length - 1]!;
   let m = outShape[rank - 2]!;
+  const oneRowEach = m === 1; // decoding, with a batch of rows or beams merged into m below
   let batchShape = outShape.slice(0, -2);
   // one B for every batch (a weight) and rows of A of their own: one product of all the rows
   if (sizeOf(bShape.slice(0, -2)) === 1 && sizeOf(aShape.slice(0, -2)) === sizeOf(batchShape)) {
@@ -76,7 +79,7 @@ export function batchedMatmul(
     const args = { a, aOffset: aBatches[batch]! * m * k, b, bOffset: bBatches[batch]! * k * n, c: out, cOffset: batch * m * n, m, n, k, transposeB };
     if (aTransposed) productInHeap(ctx, { ...args, aOffset: aTransposed.offset }, aTransposed.ld);
     else if (m * n * k < ctx.settings.smallProduct || k === 0) gemm(args);
-    else productInHeap(ctx, args);
+    else productInHeap(ctx, args, undefined, oneRowEach);
   }
   return epilogue ? applyEpilogue(ctx, epilogue, out, batches * m, n) : false;
 }
@@ -121,14 +124,29 @@ export function applyEpilogue({ rt, settings: s }: MatmulContext, e: EpilogueArr
 }
 
 
-/** One product on the kernels; `aLd`: A given transposed (X [k, m] at aOffset, rows of aLd floats, in the heap). */
-function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs, aLd?: number): void {
+/** Decoding rows up to which a product under the bf16 store reads the bfloat16 panels when its float32 ones are not kept. */
+const BF16_ROWS = 8;
+
+/**
+ * One product on the kernels; `aLd`: A given transposed (X [k, m] at aOffset, rows of aLd floats, in
+ * the heap); `decodingRows`: its m rows are decoding's, one a batch entry (or beam).
+ */
+function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs, aLd?: number, decodingRows = false): void {
   const { m, n, k, transposeB } = p;
-  const bf16 = m === 1 && s.weightStore === 'bf16';
+  const bf16Store = s.weightStore === 'bf16';
+  let bf16 = m === 1 && bf16Store;
   // a weight's kept panels (packed at prepare), else with the bf16 store its streamed ones
   const weightB = keepable(p.b, p.bOffset, k, n);
-  const kept = weightB ? weightPanels(rt, s, p.b, k, n, transposeB, bf16 ? 'bf16' : 'f32') : undefined;
-  const stream = kept === undefined && weightB && bf16 ? streamedPanels(rt, s, p.b, k, n, transposeB) : undefined;
+  let kept = weightB ? weightPanels(rt, s, p.b, k, n, transposeB, bf16 ? 'bf16' : 'f32') : undefined;
+  let stream = kept === undefined && weightB && bf16 ? streamedPanels(rt, s, p.b, k, n, transposeB) : undefined;
+  if (kept === undefined && weightB && bf16Store && decodingRows && m > 1 && m <= BF16_ROWS && aLd === undefined) {
+    // past the kept limit a few decoding rows (beams, a batch) read decoding's bfloat16 panels a
+    // row at a time rather than copy and pack the float32 weight for each product
+    const decoding = bf16PanelsOf(p.b, transposeB);
+    if (typeof decoding === 'number') kept = decoding;
+    else stream = decoding;
+    bf16 = decoding !== undefined;
+  }
   const weight = kept !== undefined || stream !== undefined;
   const aHeap = rt.heap.addressOf(p.a);
   const cHeap = rt.heap.addressOf(p.c);
@@ -137,7 +155,7 @@ function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs, aLd?: nu
   const bHeap = weight ? 0 : rt.heap.addressOf(p.b);
   const bBytes = !weight && bHeap < 0 ? k * n * 4 : 0;
   const packBytes = kept !== undefined ? 0 : stream ? stream.byteLength : panelBytes(k, n);
-  const aPackedBytes = m === 1 ? 0 : Math.ceil(m / 4) * k * 16;
+  const aPackedBytes = m === 1 || bf16 ? 0 : Math.ceil(m / 4) * k * 16;
   const scratch = rt.scratch(aBytes + cBytes + bBytes + packBytes + aPackedBytes);
   const aAt = aHeap < 0 ? scratch : aHeap + p.aOffset * 4;
   if (aBytes > 0) new Float32Array(rt.heap.memory.buffer, aAt, m * k).set(p.a.subarray(p.aOffset, p.aOffset + m * k));
@@ -152,9 +170,9 @@ function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs, aLd?: nu
   }
   const panelCount = Math.ceil(n / 8);
   const threads = m * n * k < s.parallelFrom ? 1 : s.threads;
-  if (m === 1) {
+  if (m === 1 || bf16) {
     const kernel = weight && bf16 ? 'gemv_bf16' : 'gemv';
-    rt.parallel(s, kernel, [aAt, panels, k, n, cAt, CHUNK_START, CHUNK_END], panelCount, threads);
+    for (let row = 0; row < m; row++) rt.parallel(s, kernel, [aAt + row * k * 4, panels, k, n, cAt + row * n * 4, CHUNK_START, CHUNK_END], panelCount, threads);
   } else {
     const aPacked = scratch + aBytes + cBytes + bBytes + packBytes;
     const blocks = Math.ceil(m / 4);

@@ -19,11 +19,6 @@ export function isResident(array: Float32Array | Int32Array): boolean {
   return weights.has(array);
 }
 
-/** A weight that did not fit a kernel's memory (past 4 GiB): it stays in JavaScript from now on. */
-export function unmarkResident(array: Float32Array): void {
-  weights.delete(array);
-}
-
 /** Kernels register their arena: how to forget its cached copies, and how much it holds. */
 export function registerArena(reset: () => void, bytesInUse: () => number): void {
   arenas.push({ reset, bytesInUse });

@@ -31,7 +31,8 @@ export interface CpuKernelOptions {
    * as unsigned bytes exactly, past 127 too (x86 with AVX-VNNI; a probe at settle; not ARM's signed
    * dot, nor x86's pmaddubsw, which saturates). `true` forces it (the plain build spells that reading:
    * for tests; on a relaxed engine whose probe says no, an error), `false` takes two planes of
-   * nibbles. Where the probe says no and neither is asked for, 8-bit codes take two planes of nibbles
+   * nibbles (as does `quadsLayout: true` without this option where the probe says no). Where the
+   * probe says no and neither is asked for, 8-bit codes take two planes of nibbles
    * if the dot reads bytes as signed (one instruction, as ARM's sdot), and otherwise (x86's pmaddubsw,
    * three instructions a dot: two planes took 1.55x pairs' time to decode GPT-2 and 1.74x the float
    * products' to prefill, measured) the pairs layout for one row and floats for more, as with

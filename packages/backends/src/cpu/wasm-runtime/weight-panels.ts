@@ -29,6 +29,8 @@ const kept = new Map<Kind, [WeakMap<Float32Array, number>, WeakMap<Float32Array,
 /** Weights whose panels in a kind did not fit: not tried again (their products copy, or stream). */
 const refused = new Map<Kind, [WeakSet<Float32Array>, WeakSet<Float32Array>]>();
 const streamed: [WeakMap<Float32Array, Uint16Array>, WeakMap<Float32Array, Uint16Array>] = [new WeakMap(), new WeakMap()];
+/** Weights whose streamed panels the heap had no room to pack: not tried again. */
+let unstreamable: [WeakSet<Float32Array>, WeakSet<Float32Array>] = [new WeakSet(), new WeakSet()];
 let blocks: KeptBlock[] = [];
 let bytes = 0;
 let streamedBytes = 0;
@@ -52,6 +54,7 @@ registerArena(() => {
   refused.clear();
   streamed[0] = new WeakMap();
   streamed[1] = new WeakMap();
+  unstreamable = [new WeakSet(), new WeakSet()];
   streamedBytes = 0;
 }, () => bytes);
 
@@ -110,9 +113,13 @@ export function weightPanels(rt: WasmRuntime, s: KernelSettings, b: Float32Array
   if (refusedIn(kind, transposeB).has(b)) return undefined;
   const size = panelBytes(k, n);
   const need = kind === 'f32' ? size : size / 2;
-  if (kind === 'bf16' && bytes + need > keptPanelsMax) evictF32(bytes + need - keptPanelsMax, b);
   // the weight's own float32 panels are the conversion's source, evicted after it when that makes room
   const own = kind === 'bf16' ? blocks.find((x) => x.kind === 'f32' && x.transposeB === transposeB && x.weight.deref() === b) : undefined;
+  if (kind === 'bf16' && bytes + need > keptPanelsMax) {
+    // other weights' float32 panels give way, only when that (and the weight's own) makes room
+    const others = blocks.reduce((sum, x) => sum + (x.kind === 'f32' && x !== own ? x.size : 0), 0);
+    if (bytes + need - others - (own?.size ?? 0) <= keptPanelsMax) evictF32(bytes + need - (own?.size ?? 0) - keptPanelsMax, own);
+  }
   try {
     if (bytes + need - (own?.size ?? 0) <= keptPanelsMax) {
       const at = packWeight(rt, s, b, k, n, transposeB, kind, size);
@@ -126,11 +133,11 @@ export function weightPanels(rt: WasmRuntime, s: KernelSettings, b: Float32Array
   return undefined;
 }
 
-/** Releases float32 panels, the most recent first, other than `spare`'s, until `over` bytes are freed. */
-function evictF32(over: number, spare: Float32Array): void {
+/** Releases float32 panels, the most recent first, other than `spare`, until `over` bytes are freed. */
+function evictF32(over: number, spare: KeptBlock | undefined): void {
   for (let i = blocks.length - 1; i >= 0 && over > 0; i--) {
     const block = blocks[i]!;
-    if (block.kind !== 'f32' || block.weight.deref() === spare) continue;
+    if (block.kind !== 'f32' || block === spare) continue;
     evict(block);
     over -= block.size;
   }
@@ -148,22 +155,39 @@ function evict(block: KeptBlock): void {
 
 /**
  * The bfloat16 panels of weight `b` outside the heap, packed on first use (at prepare), for decoding
- * with the bf16 store when they could not be kept; undefined when `b` is not a weight. The product
- * copies them into scratch (copyPanels).
+ * with the bf16 store when they could not be kept; undefined when `b` is not a weight, or when the
+ * heap has no room even for packing them (the product then copies and packs float32 per call).
+ * The product copies them into scratch (copyPanels).
  */
 export function streamedPanels(rt: WasmRuntime, s: KernelSettings, b: Float32Array, k: number, n: number, transposeB: boolean): Uint16Array | undefined {
   const map = streamed[transposeB ? 1 : 0];
   const known = map.get(b);
-  if (known || !keepable(b, 0, k, n)) return known;
+  if (known || !keepable(b, 0, k, n) || unstreamable[transposeB ? 1 : 0].has(b)) return known;
   const size = panelBytes(k, n);
-  const scratch = rt.scratch(size + size / 2 + b.length * 4);
-  packInto(rt, s, placed(rt, b, scratch + size + size / 2), k, n, transposeB, scratch);
-  toBf16(rt, s, scratch, scratch + size, size / 4);
-  const panels = new Uint16Array(size / 4);
-  panels.set(new Uint16Array(rt.heap.memory.buffer, scratch + size, size / 4));
-  map.set(b, panels);
-  streamedBytes += panels.byteLength;
-  return panels;
+  try {
+    // from the kept float32 panels where there are any, else packed in scratch first
+    let f32 = table('f32', transposeB).get(b);
+    const scratch = rt.scratch(size / 2 + (f32 === undefined ? size + b.length * 4 : 0));
+    if (f32 === undefined) {
+      f32 = scratch + size / 2;
+      packInto(rt, s, placed(rt, b, f32 + size), k, n, transposeB, f32);
+    }
+    toBf16(rt, s, f32, scratch, size / 4);
+    const panels = new Uint16Array(size / 4);
+    panels.set(new Uint16Array(rt.heap.memory.buffer, scratch, size / 4));
+    map.set(b, panels);
+    streamedBytes += panels.byteLength;
+    return panels;
+  } catch (e) {
+    if (!(e instanceof WasmHeapError)) throw e;
+    unstreamable[transposeB ? 1 : 0].add(b);
+    return undefined;
+  }
+}
+
+/** Decoding's bfloat16 panels of `b` where they were made (kept: an address; streamed: the array), without making any. */
+export function bf16PanelsOf(b: Float32Array, transposeB: boolean): number | Uint16Array | undefined {
+  return table('bf16', transposeB).get(b) ?? streamed[transposeB ? 1 : 0].get(b);
 }
 
 /** Copies streamed panels into scratch for one product; returns their byte address there. */

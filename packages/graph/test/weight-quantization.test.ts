@@ -349,11 +349,21 @@ describe('quantizeMatrix: accuracy bounds (the documented ones)', () => {
     );
   });
 
+  it('rounds w / scale half up, as Math.round does: the double just below a half goes down, a half and -1.5 go up', () => {
+    // scale 127 / 127 = 1: the codes are 128 + round(w)
+    const q = quantizeMatrix([127, 0.49999999999999994, 0.5, -1.5], 4, 1, false, Q8);
+    expect(Array.from(q.codes)).toEqual([255 | (128 << 8) | (129 << 16), 127]);
+  });
+
   it('symmetric 4 bits: a value opposite the extreme and as large is off by a whole step, not half (Q4_0 clamps at code 15)', () => {
     // this is why the property above bounds only the code range by |scale| / 2
     const q = quantizeMatrix([1, -1], 2, 1, false, Q4);
     expect(q.scales[0]).toBe(-0.125);
     expect(Array.from(dequantizeMatrix(q))).toEqual([1, -0.875]); // error 0.125 = |scale|
+    // where +m and -m tie, the first of them is the extreme (llama.cpp's Q4_0 rule), whatever the signs
+    const flipped = quantizeMatrix([0, -1, 0.5, 1], 4, 1, false, Q4);
+    expect(flipped.scales[0]).toBe(0.125);
+    expect(Array.from(dequantizeMatrix(flipped))).toEqual([0, -1, 0.5, 0.875]);
   });
 
   it('with zero points: scale = (max(w, 0) - min(w, 0)) / (2^bits - 1), zero points are codes, every error is at most scale / 2 (property)', () => {
@@ -438,6 +448,9 @@ describe('quantizeMatrix: errors', () => {
       expect(error).toBeInstanceOf(InputError);
       expect(error.message).toBe(`layers.0.mlp.w1: cannot quantize the non-finite value ${bad} at [2, 1]`);
     }
+    // a group holding both: its NaN is named, wherever it lies; else the first infinity of the sign that ends the range below
+    expect(caught(() => quantizeMatrix([Infinity, 1, NaN, 2], 4, 1, false, Q8)).message).toBe('weight: cannot quantize the non-finite value NaN at [2, 0]');
+    expect(caught(() => quantizeMatrix([Infinity, 1, -Infinity, 2], 4, 1, false, Q8)).message).toBe('weight: cannot quantize the non-finite value -Infinity at [2, 0]');
     // read as [n, k] = [2, 3]: the same element sits at [1, 2] of what was given
     expect(caught(() => quantizeMatrix([1, 2, 3, 4, 5, NaN], 3, 2, true, Q4)).message).toBe('weight: cannot quantize the non-finite value NaN at [1, 2]');
   });

@@ -79,68 +79,112 @@ export function quantizeMatrix(w: ArrayLike<number>, k: number, n: number, trans
   checkQuantization(q);
   const group = groupSize(q, k);
   const groups = Math.ceil(k / group);
-  const per = codesPerWord(q.bits);
+  const words = Math.ceil(k / codesPerWord(q.bits));
+  const out = { bits: q.bits, group, k, n, codes: new Int32Array(n * words), scales: new Float32Array(n * groups), ...(q.zeroPoints ? { zeroPoints: new Float32Array(n * groups) } : {}) };
+  // a block of columns copied out contiguous along K (as float64: the values exactly), so that each
+  // column is read in order (not one row apart) and the loops below see one kind of array
+  const columns = Math.min(n, COLUMN_BLOCK);
+  const block = new Float64Array(columns * k);
+  for (let col0 = 0; col0 < n; col0 += columns) {
+    const width = Math.min(columns, n - col0);
+    if (transposed) for (let i = 0, from = col0 * k; i < width * k; i++) block[i] = w[from + i]!;
+    else {
+      for (let kk = 0; kk < k; kk++) {
+        const row = kk * n + col0;
+        for (let j = 0; j < width; j++) block[j * k + kk] = w[row + j]!;
+      }
+    }
+    for (let j = 0; j < width; j++) quantizeColumn(block, j * k, col0 + j, out, q, what, transposed);
+  }
+  return out;
+}
+
+/** Columns quantized together (a block of 64 x 3072 float64 is 1.5 MB). */
+const COLUMN_BLOCK = 64;
+
+/** Column `col`'s K values (at `values[base + kk]`) into `out`'s codes, scales and zero points. */
+function quantizeColumn(values: Float64Array, base: number, col: number, out: QuantizedMatrix, q: WeightQuantization, what: string, transposed: boolean): void {
+  const { k, group, codes, scales, zeroPoints } = out;
+  const bits = q.bits;
+  const groups = Math.ceil(k / group);
+  const per = codesPerWord(bits);
   const words = Math.ceil(k / per);
-  const top = 2 ** q.bits - 1;
-  const middle = 2 ** (q.bits - 1);
-  const codes = new Int32Array(n * words);
-  const scales = new Float32Array(n * groups);
-  const zeroPoints = q.zeroPoints ? new Float32Array(n * groups) : undefined;
-  // element (kk, col) at base + kk * step: a column's K values, contiguous when transposed
-  const step = transposed ? 1 : n;
-  const stored = (x: number) => Math.fround(q.scales === 'f16' ? roundToHalf(x) : x);
-  for (let col = 0; col < n; col++) {
-    const base = transposed ? col * k : col;
-    for (let g = 0; g < groups; g++) {
-      const k0 = g * group;
-      const k1 = Math.min(k, k0 + group);
-      let min = 0;
-      let max = 0;
-      let extreme = 0;
-      for (let kk = k0, at = base + k0 * step; kk < k1; kk++, at += step) {
-        const x = w[at]!;
-        if (x < min) min = x;
-        else if (x > max) max = x;
-        else if (!(x === x && x - x === 0)) throw new InputError(`${what}: cannot quantize the non-finite value ${x} at [${transposed ? `${col}, ${kk}` : `${kk}, ${col}`}]`);
-        if (Math.abs(x) > Math.abs(extreme)) extreme = x;
-      }
-      if (!Number.isFinite(min) || !Number.isFinite(max)) {
-        const bad = Number.isFinite(min) ? max : min;
-        for (let kk = k0; kk < k1; kk++) if (w[base + kk * step] === bad) throw new InputError(`${what}: cannot quantize the non-finite value ${bad} at [${transposed ? `${col}, ${kk}` : `${kk}, ${col}`}]`);
-      }
-      let scale: number;
-      let zero: number;
-      if (zeroPoints) {
-        scale = stored((max - min) / top);
-        zero = scale === 0 ? 0 : Math.min(top, Math.max(0, Math.round(-min / scale)));
-        zeroPoints[col * groups + g] = zero;
-      } else {
-        scale = stored(q.bits === 8 ? Math.abs(extreme) / 127 : extreme / -8);
-        zero = middle;
-      }
-      // a scale past what the store holds (float16's 65504) is Infinity, and Infinity * 0 makes the whole group NaN
-      if (!Number.isFinite(scale)) throw new InputError(`${what}: output column ${col}, K ${k0} to ${k1 - 1} (largest magnitude ${Math.max(max, -min)}) needs a scale beyond what ${q.scales} scales hold`);
-      scales[col * groups + g] = scale;
-      // codes packed as they come: word and bit position advance together
-      let word = col * words + Math.floor(k0 / per);
-      let slot = k0 % per;
-      for (let kk = k0, at = base + k0 * step; kk < k1; kk++, at += step) {
-        let code = zero;
-        if (scale !== 0) {
-          code = Math.round(w[at]! / scale) + zero;
-          if (code < 0) code = 0;
-          else if (code > top) code = top;
-        }
-        codes[word] = codes[word]! | (code << (slot * q.bits));
-        if (++slot === per) {
-          slot = 0;
-          word++;
+  const top = 2 ** bits - 1;
+  const middle = 2 ** (bits - 1);
+  const at = (kk: number) => (transposed ? `${col}, ${kk}` : `${kk}, ${col}`);
+  for (let g = 0; g < groups; g++) {
+    const k0 = g * group;
+    const k1 = Math.min(k, k0 + group);
+    // the range with Math.min / Math.max (no branch on the data: twice as fast on random weights);
+    // a NaN or an infinity makes it non-finite
+    let min = 0;
+    let max = 0;
+    for (let kk = k0; kk < k1; kk++) {
+      const x = values[base + kk]!;
+      min = Math.min(min, x);
+      max = Math.max(max, x);
+    }
+    if (!Number.isFinite(min) || !Number.isFinite(max)) throw nonFinite(values, base, k0, k1, min, max, `${what}: cannot quantize the non-finite value`, at);
+    // the value of largest magnitude: the first of +m and -m where they tie (Q4_0's scale has its sign)
+    let extreme = max > -min ? max : min;
+    if (max === -min && max !== 0) {
+      for (let kk = k0; kk < k1; kk++) {
+        if (Math.abs(values[base + kk]!) === max) {
+          extreme = values[base + kk]!;
+          break;
         }
       }
     }
+    let scale: number;
+    let zero: number;
+    if (zeroPoints) {
+      scale = storedScale((max - min) / top, q);
+      zero = scale === 0 ? 0 : Math.min(top, Math.max(0, Math.round(-min / scale)));
+      zeroPoints[col * groups + g] = zero;
+    } else {
+      scale = storedScale(bits === 8 ? Math.abs(extreme) / 127 : extreme / -8, q);
+      zero = middle;
+    }
+    // a scale past what the store holds (float16's 65504) is Infinity, and Infinity * 0 makes the whole group NaN
+    if (!Number.isFinite(scale)) throw new InputError(`${what}: output column ${col}, K ${k0} to ${k1 - 1} (largest magnitude ${Math.max(max, -min)}) needs a scale beyond what ${q.scales} scales hold`);
+    scales[col * groups + g] = scale;
+    // codes packed as they come, a word at a time (a group may start inside a word the previous one
+    // began; the words after it are still zero)
+    let word = col * words + Math.floor(k0 / per);
+    let slot = k0 % per;
+    let packed = codes[word]!;
+    for (let kk = k0; kk < k1; kk++) {
+      let code = zero;
+      if (scale !== 0) {
+        // Math.round(x) (half up) as floor(x + 0.5), corrected where x + 0.5 rounded up to the next
+        // integer (x just below a half): the same integers without Math.round's branch on the data
+        const x = values[base + kk]! / scale;
+        let rounded = Math.floor(x + 0.5);
+        if (rounded - 0.5 > x) rounded -= 1;
+        code = rounded + zero;
+        code = code < 0 ? 0 : code > top ? top : code;
+      }
+      packed |= code << (slot * bits);
+      if (++slot === per) {
+        codes[word++] = packed;
+        packed = 0;
+        slot = 0;
+      }
+    }
+    if (slot !== 0) codes[word] = packed;
   }
-  return { bits: q.bits, group, k, n, codes, scales, ...(zeroPoints ? { zeroPoints } : {}) };
 }
+
+/** The error for a group holding a NaN (the first one) or an infinity (the first of the sign that made the range non-finite), as a scan in order finds it. */
+function nonFinite(values: Float64Array, base: number, k0: number, k1: number, min: number, max: number, message: string, at: (kk: number) => string): InputError {
+  let found = -1;
+  for (let kk = k0; kk < k1 && found < 0; kk++) if (Number.isNaN(values[base + kk])) found = kk;
+  const bad = Number.isFinite(min) ? max : min;
+  for (let kk = k0; kk < k1 && found < 0; kk++) if (values[base + kk] === bad) found = kk;
+  return new InputError(`${message} ${values[base + found]!} at [${at(found)}]`);
+}
+
+const storedScale = (x: number, q: WeightQuantization): number => Math.fround(q.scales === 'f16' ? roundToHalf(x) : x);
 
 /** Code k of column `col` (no range checks: callers validated the words). */
 export function codeAt(codes: ArrayLike<number>, bits: 8 | 4, words: number, col: number, kk: number): number {

@@ -36,7 +36,8 @@ function sexprEnd(text: string, start: number): number {
  * The source with every (f32x4.relaxed_madd a b c) written as (f32x4.add c (f32x4.mul a b)), and
  * every (i32x4.relaxed_dot_i8x16_i7x16_add_s a b c) as the same sums from plain SIMD: each half's
  * bytes widened to i16 (a's signed, b's unsigned) and multiplied pairwise (i32x4.dot_i16x8_s gives
- * the sums of pairs), then neighbouring pairs added across the halves, and c. Both are exact where
+ * the sums of pairs), then neighbouring pairs added across the halves, and c; every
+ * (i16x8.relaxed_dot_i8x16_i7x16_s a b) as the widened products added in neighbouring pairs. All are exact where
  * the 7-bit operand is (its values 0..127): a product of 4-bit codes computes the same integers in
  * either build. Past 127 the plain build reads b as unsigned bytes, as x86's AVX-VNNI does (the
  * bytes layout of 8-bit codes, taken where a probe finds the relaxed build does the same).
@@ -51,20 +52,28 @@ export function withoutRelaxedSimd(source: string): string {
     const odd = `(i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 ${low} ${high})`;
     return `(i32x4.add ${c} (i32x4.add ${even} ${odd}))`;
   });
+  source = rewriteCalls(source, '(i16x8.relaxed_dot_i8x16_i7x16_s', ([a, b]) => {
+    // the products of each half in i16 (exact: |a b| <= 128 * 255), then neighbouring ones added
+    const low = `(i16x8.mul (i16x8.extend_low_i8x16_s ${a}) (i16x8.extend_low_i8x16_u ${b}))`;
+    const high = `(i16x8.mul (i16x8.extend_high_i8x16_s ${a}) (i16x8.extend_high_i8x16_u ${b}))`;
+    const even = `(i8x16.shuffle 0 1 4 5 8 9 12 13 16 17 20 21 24 25 28 29 ${low} ${high})`;
+    const odd = `(i8x16.shuffle 2 3 6 7 10 11 14 15 18 19 22 23 26 27 30 31 ${low} ${high})`;
+    return `(i16x8.add ${even} ${odd})`;
+  }, 2);
   return rewriteCalls(source, '(f32x4.relaxed_madd', ([a, b, c]) => `(f32x4.add ${c} (f32x4.mul ${a} ${b}))`);
 }
 
-/** Every (head a b c) of the source (arguments rewritten first) replaced by `spell([a, b, c])`. */
-function rewriteCalls(source: string, head: string, spell: (args: string[]) => string): string {
+/** Every (head a b c) of the source (`arity` arguments, rewritten first) replaced by `spell([a, b, c])`. */
+function rewriteCalls(source: string, head: string, spell: (args: string[]) => string, arity = 3): string {
   let at = source.indexOf(head);
   while (at >= 0) {
     const end = sexprEnd(source, at);
     const args: string[] = [];
     let i = at + head.length;
-    while (args.length < 3) {
+    while (args.length < arity) {
       while (/\s/.test(source[i]!)) i++;
       const argEnd = sexprEnd(source, i);
-      args.push(rewriteCalls(source.slice(i, argEnd), head, spell));
+      args.push(rewriteCalls(source.slice(i, argEnd), head, spell, arity));
       i = argEnd;
     }
     const plain = spell(args);

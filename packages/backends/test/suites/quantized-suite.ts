@@ -112,17 +112,41 @@ export async function quantizedSuite(name: BackendName): Promise<void> {
         // where the engine has it; more than one row in blocks of 4, 9 rows leaving a block of 1), 8-bit
         // codes as two planes of nibbles or whole (the bytes layout: forced in plain SIMD, which reads
         // them as AVX-VNNI does, and in relaxed SIMD where the engine's probe finds that reading), in
-        // groups of an even and an odd number of quads, on 1 and 2 threads
-        const layouts = [[16, 'plain', 1, false], [12, 'plain', 2, true], [16, 'plain', 1, true], [16, 'auto', 2, undefined], [12, 'auto', 1, false]] as const;
-        for (const [group, simd, threads, bytesLayout] of layouts) {
+        // groups of an even and an odd number of quads, on 1 and 2 threads; one row of 4-bit codes also
+        // summed in 16-bit lanes (shortSums: forced, and where the probe finds the dot saturating)
+        const layouts = [[16, 'plain', 1, false, false], [12, 'plain', 2, true, true], [16, 'plain', 1, true, true], [16, 'auto', 2, undefined, undefined], [12, 'auto', 1, false, true], [32, 'plain', 2, undefined, true]] as const;
+        for (const [group, simd, threads, bytesLayout, shortSums] of layouts) {
           const grouped = { ...store, group };
           const reference = await run(referenceBackend, graph, feeds, weights, grouped);
-          const quads = await cpuBackend.prepare(graph, weights, { weightStore: grouped, cpu: { smallProduct: 0, simd, quadsLayout: true, ...(bytesLayout === undefined ? {} : { bytesLayout }), threads, parallelFrom: 1, pauseWhenContended: false } });
+          const quads = await cpuBackend.prepare(graph, weights, { weightStore: grouped, cpu: { smallProduct: 0, simd, quadsLayout: true, ...(bytesLayout === undefined ? {} : { bytesLayout }), ...(shortSums === undefined ? {} : { shortSums }), threads, parallelFrom: 1, pauseWhenContended: false } });
           try {
-            expect(compare((await quads.run(feeds))['y']!, reference['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows, quads layout, bytes ${bytesLayout ?? 'where the probe finds it'}, groups of ${group}, ${simd} SIMD, ${threads} threads`).toBeLessThanOrEqual(1);
+            expect(compare((await quads.run(feeds))['y']!, reference['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows, quads layout, bytes ${bytesLayout ?? 'where the probe finds it'}, short sums ${shortSums ?? 'where the probe finds them'}, groups of ${group}, ${simd} SIMD, ${threads} threads`).toBeLessThanOrEqual(1);
           } finally {
             quads.dispose();
           }
+        }
+      }
+    });
+
+    // the cpu only: 16-bit lanes hold a group of 32 4-bit codes at their largest (8 quads of 2 * 127 * 15
+    // = 30480), and a group of 64 (twice that) takes 32-bit lanes
+    if (name === 'cpu') it.each([32, 64])('one row of 4-bit codes summed in 16-bit lanes, at their largest, in groups of %s', async (group) => {
+      const g = new GraphBuilder();
+      const x = g.input('x', 'f32', [1, 128]);
+      const w = g.param('w', 'f32', [128, 16]);
+      const graph = g.build({ y: g.add('matmul', [x, w]) });
+      // each group's first weight m gets code 0 (Q4_0), the rest -m clamp to code 15
+      const data = Float32Array.from({ length: 128 * 16 }, (_, i) => (Math.floor(i / 16) % group === 0 ? 1 : -1) * (1 + (i % 16)));
+      const weights = new Map([['w', { dtype: 'f32' as const, shape: [128, 16], data }]]);
+      const store: WeightQuantization = { bits: 4, group, scales: 'f32', zeroPoints: false, activations: 'int8' };
+      const feeds = { x: { dtype: 'f32' as const, shape: [1, 128], data: new Float32Array(128).fill(3) } };
+      const reference = await run(referenceBackend, graph, feeds, weights, store);
+      for (const simd of ['plain', 'auto'] as const) {
+        const model = await cpuBackend.prepare(graph, weights, { weightStore: store, cpu: { smallProduct: 0, simd, quadsLayout: true, shortSums: true, threads: 1 } });
+        try {
+          expect(compare((await model.run(feeds))['y']!, reference['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${simd} SIMD`).toBeLessThanOrEqual(1);
+        } finally {
+          model.dispose();
         }
       }
     });

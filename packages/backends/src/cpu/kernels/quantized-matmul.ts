@@ -36,7 +36,8 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
     const aHeap = rt.heap.addressOf(given);
     const narrow = layout !== 'pairs';
     const bytes = layout === 'bytes' ? 1 : 0;
-    const codes = bytes || (w.bits === 8 ? 2 : 0); // gemv_i4r: 4-bit nibbles, whole bytes, or two planes of nibbles
+    // gemv_i4r: 4-bit nibbles (3: summed in 16-bit lanes, exact for groups of up to 8 quads), whole bytes, or two planes of nibbles
+    const codes = bytes || (w.bits === 8 ? 2 : s.shortSums && w.group <= 32 ? 3 : 0);
     const rows = m === 1 ? 1 : Math.ceil(m / 4) * 4;
     const xqBytes = rows * panels.kp * (narrow ? 1 : 2);
     const tableBytes = rows * groups * 4;

@@ -677,8 +677,9 @@
   (func (export "dot_probe") (param $a i32) (param $b i32) (result i32)
     (i32x4.extract_lane 0 (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load (local.get $a)) (v128.load (local.get $b)) (v128.const i32x4 0 0 0 0))))
 
-  ;; gemv_i8 for 4-bit codes in the quads layout (`codes` 0; 1: 8-bit codes in the bytes layout; 2:
-  ;; 8-bit codes in the quads layout's two planes of nibbles, as gemm_i reads them; `sums`: this
+  ;; gemv_i8 for 4-bit codes in the quads layout (`codes` 0, or 3: summed in 16-bit lanes; 1: 8-bit
+  ;; codes in the bytes layout; 2: 8-bit codes in the quads layout's two planes of nibbles, as gemm_i
+  ;; reads them; `sums`: this
   ;; thread's 32 bytes a group for a panel's integer sums): xq the row's integers as i8 (kp of them),
   ;; four rows' activations splat against sixteen codes, 32 multiply-adds in two instructions. Modes
   ;; 0 and 1 take two quads a turn into two pairs of accumulators, so that two chains of dot products
@@ -694,7 +695,8 @@
     (block $pdone (loop $ploop
       (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
       (local.set $olo (v128.const i32x4 0 0 0 0)) (local.set $ohi (v128.const i32x4 0 0 0 0))
-      (local.set $pp (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $p) (local.get $kp)) (select (i32.const 3) (i32.const 2) (local.get $codes)))))
+      ;; a panel row is 8 bytes for 8-bit codes (modes 1 and 2), 4 for 4-bit ones (0 and 3)
+      (local.set $pp (i32.add (local.get $packed) (i32.shl (i32.mul (local.get $p) (local.get $kp)) (select (i32.const 3) (i32.const 2) (i32.lt_u (i32.sub (local.get $codes) (i32.const 1)) (i32.const 2))))))
       (local.set $sp (i32.shl (i32.mul (local.get $p) (local.get $groups)) (i32.const 5)))
       (local.set $kk (i32.const 0))
       (local.set $g (i32.const 0))
@@ -704,6 +706,25 @@
         (if (i32.gt_u (local.get $k1) (local.get $kp)) (then (local.set $k1 (local.get $kp))))
         (local.set $ilo (v128.const i32x4 0 0 0 0)) (local.set $ihi (v128.const i32x4 0 0 0 0))
         (local.set $ilo2 (v128.const i32x4 0 0 0 0)) (local.set $ihi2 (v128.const i32x4 0 0 0 0))
+        (if (i32.eq (local.get $codes) (i32.const 3))
+          (then
+            ;; 4-bit codes summed in 16-bit lanes (i16x8 dot: one pmaddubsw on x86 without AVX-VNNI,
+            ;; where the i32x4 dot takes three): a lane gains at most 2 * 127 * 15 a quad, so a group
+            ;; of at most 8 quads stays within 32767 (groups of 32 at most, quantized-matmul.ts)
+            (block $sdone (loop $shortSums
+              (br_if $sdone (i32.ge_u (local.get $kk) (local.get $k1)))
+              (local.set $w (v128.load (local.get $pp)))
+              (local.set $x (v128.load32_splat (i32.add (local.get $xq) (local.get $kk))))
+              (local.set $ilo2 (i16x8.add (local.get $ilo2) (i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x)
+                (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))))
+              (local.set $ihi2 (i16x8.add (local.get $ihi2) (i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x) (i8x16.shr_u (local.get $w) (i32.const 4)))))
+              (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+              (br $shortSums)))
+            ;; the pairs of rows of each column added into its 32-bit lane
+            (local.set $ilo2 (i32x4.extadd_pairwise_i16x8_s (local.get $ilo2)))
+            (local.set $ihi2 (i32x4.extadd_pairwise_i16x8_s (local.get $ihi2))))
+          (else
         (if (i32.eq (local.get $codes) (i32.const 2))
           (then
             ;; 8-bit codes as two planes of nibbles (32 bytes a quad): the high plane's sums times 16
@@ -768,7 +789,7 @@
                     (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (local.get $ilo)))
                   (local.set $ihi (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (i8x16.shr_u (local.get $w) (i32.const 4)) (local.get $ihi)))
                   (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
-                  (local.set $kk (i32.add (local.get $kk) (i32.const 4)))))))))
+                  (local.set $kk (i32.add (local.get $kk) (i32.const 4)))))))))))
         (local.set $ilo (i32x4.add (local.get $ilo) (local.get $ilo2)))
         (local.set $ihi (i32x4.add (local.get $ihi) (local.get $ihi2)))
         (v128.store (i32.add (local.get $sums) (i32.shl (local.get $g) (i32.const 5))) (local.get $ilo))

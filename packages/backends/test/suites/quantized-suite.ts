@@ -130,23 +130,25 @@ export async function quantizedSuite(name: BackendName): Promise<void> {
 
     // the cpu only: 16-bit lanes hold a group of 32 4-bit codes at their largest (8 quads of 2 * 127 * 15
     // = 30480), and a group of 64 (twice that) takes 32-bit lanes
-    if (name === 'cpu') it.each([32, 64])('one row of 4-bit codes summed in 16-bit lanes, at their largest, in groups of %s', async (group) => {
+    if (name === 'cpu') it.each([32, 64])('4-bit codes summed in 16-bit lanes, at their largest, in groups of %s (one row and five)', async (group) => {
       const g = new GraphBuilder();
-      const x = g.input('x', 'f32', [1, 128]);
+      const x = g.input('x', 'f32', ['rows', 128]);
       const w = g.param('w', 'f32', [128, 16]);
       const graph = g.build({ y: g.add('matmul', [x, w]) });
       // each group's first weight m gets code 0 (Q4_0), the rest -m clamp to code 15
       const data = Float32Array.from({ length: 128 * 16 }, (_, i) => (Math.floor(i / 16) % group === 0 ? 1 : -1) * (1 + (i % 16)));
       const weights = new Map([['w', { dtype: 'f32' as const, shape: [128, 16], data }]]);
       const store: WeightQuantization = { bits: 4, group, scales: 'f32', zeroPoints: false, activations: 'int8' };
-      const feeds = { x: { dtype: 'f32' as const, shape: [1, 128], data: new Float32Array(128).fill(3) } };
-      const reference = await run(referenceBackend, graph, feeds, weights, store);
-      for (const simd of ['plain', 'auto'] as const) {
-        const model = await cpuBackend.prepare(graph, weights, { weightStore: store, cpu: { smallProduct: 0, simd, quadsLayout: true, shortSums: true, threads: 1 } });
-        try {
-          expect(compare((await model.run(feeds))['y']!, reference['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${simd} SIMD`).toBeLessThanOrEqual(1);
-        } finally {
-          model.dispose();
+      for (const rows of [1, 5]) {
+        const feeds = { x: { dtype: 'f32' as const, shape: [rows, 128], data: new Float32Array(rows * 128).fill(3) } };
+        const reference = await run(referenceBackend, graph, feeds, weights, store);
+        for (const simd of ['plain', 'auto'] as const) {
+          const model = await cpuBackend.prepare(graph, weights, { weightStore: store, cpu: { smallProduct: 0, simd, quadsLayout: true, shortSums: true, threads: 1 } });
+          try {
+            expect(compare((await model.run(feeds))['y']!, reference['y']!, { atol: 1e-5, rtol: 1e-5 }).worst, `${rows} rows, ${simd} SIMD`).toBeLessThanOrEqual(1);
+          } finally {
+            model.dispose();
+          }
         }
       }
     });

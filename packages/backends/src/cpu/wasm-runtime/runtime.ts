@@ -40,10 +40,10 @@ export interface CpuKernelOptions {
    */
   readonly bytesLayout?: boolean;
   /**
-   * One row of 4-bit codes with int8 activations (quads layout, groups of at most 32) summed in
-   * 16-bit lanes (relaxed SIMD's i16x8 dot): default where the relaxed dot saturates bytes past 127,
-   * x86 without AVX-VNNI, whose i16x8 dot is one `pmaddubsw` against three instructions for the
-   * i32x4 one (GPT-2's head 1.19x faster on one thread, measured). `true` forces it (spelled in plain
+   * 4-bit codes with int8 activations (quads layout, groups of at most 32; gemv_i4r and gemm_i)
+   * summed in 16-bit lanes (relaxed SIMD's i16x8 dot): default where the relaxed dot saturates bytes
+   * past 127, x86 without AVX-VNNI, whose i16x8 dot is one `pmaddubsw` against three instructions for
+   * the i32x4 one (GPT-2's head 1.19x faster on one thread; GPT-2's q4 prefill 15-18% less, measured). `true` forces it (spelled in plain
    * SIMD with `simd: 'plain'`: for tests), `false` keeps 32-bit lanes. Both give the same integers.
    */
   readonly shortSums?: boolean;
@@ -67,7 +67,7 @@ export interface KernelSettings {
   readonly bytesLayout: boolean;
   /** 8-bit codes in the quads layout as two planes of nibbles (where not bytes; see bytesLayout). */
   readonly planesLayout: boolean;
-  /** One row of 4-bit codes summed in 16-bit lanes (see CpuKernelOptions.shortSums). */
+  /** 4-bit codes summed in 16-bit lanes (see CpuKernelOptions.shortSums). */
   readonly shortSums: boolean;
   readonly smallProduct: number;
   readonly parallelFrom: number;

@@ -829,7 +829,7 @@
   ;; `bytes` (8 bits, where the dot reads its second operand as unsigned bytes: x86 with AVX-VNNI):
   ;; the codes whole instead, the same 32 bytes a quad holding columns 0-3 then 4-7 (the bytes layout).
   (func (export "gemm_i") (param $xq i32) (param $xs i32) (param $xsum i32) (param $packed i32) (param $scales i32) (param $biases i32)
-        (param $kp i32) (param $n i32) (param $group i32) (param $bits i32) (param $bytes i32) (param $m i32) (param $c i32) (param $ldc i32)
+        (param $kp i32) (param $n i32) (param $group i32) (param $bits i32) (param $bytes i32) (param $short i32) (param $m i32) (param $c i32) (param $ldc i32)
         (param $tile i32) (param $p0 i32) (param $p1 i32)
     (local $groups i32) (local $planes i32) (local $stride i32) (local $p i32) (local $r0 i32) (local $g i32) (local $plane i32)
     (local $kk i32) (local $k0 i32) (local $k1 i32) (local $q i32) (local $x0 i32) (local $x1 i32) (local $x2 i32) (local $x3 i32)
@@ -892,6 +892,33 @@
                   (local.set $q (i32.add (local.get $q) (local.get $stride)))
                   (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
                   (br $byteQuads))))
+              (else (if (local.get $short)
+              (then
+                ;; 4-bit codes summed in 16-bit lanes, as gemv_i4r's mode 3 (groups of at most 8 quads)
+                (block $sdone (loop $shortQuads
+                  (br_if $sdone (i32.ge_u (local.get $kk) (local.get $k1)))
+                  (local.set $w (v128.load (local.get $q)))
+                  (local.set $lo (v128.and (local.get $w) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+                  (local.set $hi (i8x16.shr_u (local.get $w) (i32.const 4)))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x0) (local.get $kk))))
+                  (local.set $a0 (i16x8.add (local.get $a0) (i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x) (local.get $lo))))
+                  (local.set $b0 (i16x8.add (local.get $b0) (i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x) (local.get $hi))))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x1) (local.get $kk))))
+                  (local.set $a1 (i16x8.add (local.get $a1) (i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x) (local.get $lo))))
+                  (local.set $b1 (i16x8.add (local.get $b1) (i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x) (local.get $hi))))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x2) (local.get $kk))))
+                  (local.set $a2 (i16x8.add (local.get $a2) (i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x) (local.get $lo))))
+                  (local.set $b2 (i16x8.add (local.get $b2) (i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x) (local.get $hi))))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x3) (local.get $kk))))
+                  (local.set $a3 (i16x8.add (local.get $a3) (i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x) (local.get $lo))))
+                  (local.set $b3 (i16x8.add (local.get $b3) (i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x) (local.get $hi))))
+                  (local.set $q (i32.add (local.get $q) (local.get $stride)))
+                  (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+                  (br $shortQuads)))
+                (local.set $a0 (i32x4.extadd_pairwise_i16x8_s (local.get $a0))) (local.set $b0 (i32x4.extadd_pairwise_i16x8_s (local.get $b0)))
+                (local.set $a1 (i32x4.extadd_pairwise_i16x8_s (local.get $a1))) (local.set $b1 (i32x4.extadd_pairwise_i16x8_s (local.get $b1)))
+                (local.set $a2 (i32x4.extadd_pairwise_i16x8_s (local.get $a2))) (local.set $b2 (i32x4.extadd_pairwise_i16x8_s (local.get $b2)))
+                (local.set $a3 (i32x4.extadd_pairwise_i16x8_s (local.get $a3))) (local.set $b3 (i32x4.extadd_pairwise_i16x8_s (local.get $b3))))
               (else
                 (block $qdone (loop $quads
                   (br_if $qdone (i32.ge_u (local.get $kk) (local.get $k1)))
@@ -912,7 +939,7 @@
                   (local.set $b3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b3)))
                   (local.set $q (i32.add (local.get $q) (local.get $stride)))
                   (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
-                  (br $quads)))))
+                  (br $quads)))))))
             ;; 8 bits: the low plane's sums wait in the tile; the high plane's are 16 times theirs
             (if (i32.lt_u (local.get $plane) (i32.sub (local.get $planes) (i32.const 1)))
               (then

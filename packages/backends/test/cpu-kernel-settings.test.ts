@@ -40,12 +40,12 @@ async function prefillLogits(options: CpuOptions): Promise<Float32Array> {
 }
 
 /** Logits of `steps` KV-cache decode steps after the prompt (one-row products: the matrix-vector kernels). */
-async function decodeLogits(options: CpuOptions, steps: number, from = weights, whilePrepared?: () => void): Promise<Float32Array[]> {
+async function decodeLogits(options: CpuOptions, steps: number, from = weights, whilePrepared?: () => void, prompt = expected.prompt_ids, tokens = expected.greedy_20): Promise<Float32Array[]> {
   const decoder = new KvCacheDecoder(gpt2CachedPlans(cfg), from, withPrepareOptions(cpuBackend, { cpu: { ...options, ...ALL_ON_KERNELS } }));
-  await decoder.prefill([expected.prompt_ids]);
+  await decoder.prefill([prompt]);
   whilePrepared?.();
   const rows: Float32Array[] = [];
-  for (let i = 0; i < steps; i++) rows.push(...(await decoder.step([expected.greedy_20[i]!])));
+  for (let i = 0; i < steps; i++) rows.push(...(await decoder.step([tokens[i]!])));
   await decoder.dispose();
   return rows;
 }
@@ -101,7 +101,9 @@ describe('cpu kernel settings on gpt2-tiny', () => {
 
   it('under the bf16 store, decoding\'s bfloat16 panels take the kept room from prefill\'s float32 panels; a batch of decoding rows reads them too', async () => {
     const fresh = () => new Map([...weights].map(([name, w]) => [name, { ...w, data: Float32Array.from(w.data as Float32Array) }]));
-    const keptBf16 = await decodeLogits({ weightStore: 'bf16' }, 4);
+    // two rows of their own: the prompt and its reverse, stepping through other tokens
+    const [otherPrompt, otherTokens] = [[...expected.prompt_ids].reverse(), expected.greedy_20.slice(8)];
+    const keptBf16 = [await decodeLogits({ weightStore: 'bf16' }, 4), await decodeLogits({ weightStore: 'bf16' }, 4, weights, undefined, otherPrompt, otherTokens)];
     const keptPrefill = await prefillLogits({ weightStore: 'bf16' });
     // room for decoding's bfloat16 panels and nothing more: prefill's float32 panels, packed first,
     // must all give way
@@ -113,13 +115,14 @@ describe('cpu kernel settings on gpt2-tiny', () => {
       await decoder.prepare();
       expect(streamedPanelBytes()).toBe(0); // every decoding panel kept
       expect(arenaBytesInUse()).toBe(blocks / 2 + head); // and only those: every float32 panel gave way
-      // past the limit (float32 panels not kept), a batch of decoding rows reads the bfloat16 panels row by row:
-      // two rows of the same prompt, each the bits of one row alone
-      const first = await decoder.prefill([expected.prompt_ids, expected.prompt_ids]);
-      const rows: Float32Array[][] = [];
-      for (let i = 0; i < 4; i++) rows.push(await decoder.step([expected.greedy_20[i]!, expected.greedy_20[i]!]));
-      for (const row of first) expect(maxAbsDiff(row, keptPrefill)).toBe(0); // prefill: float32, copied and packed per product
-      for (let i = 0; i < 4; i++) for (const row of rows[i]!) expect(maxAbsDiff(row, keptBf16[i]!)).toBe(0);
+      // past the limit (float32 panels not kept), a batch of decoding rows reads the bfloat16 panels
+      // row by row: each row the bits of its own run alone
+      const first = await decoder.prefill([expected.prompt_ids, otherPrompt]);
+      expect(maxAbsDiff(first[0]!, keptPrefill)).toBe(0); // prefill: float32, copied and packed per product
+      for (let i = 0; i < 4; i++) {
+        const rows = await decoder.step([expected.greedy_20[i]!, otherTokens[i]!]);
+        rows.forEach((row, b) => expect(maxAbsDiff(row, keptBf16[b]![i]!), `row ${b}, step ${i}`).toBe(0));
+      }
     } finally {
       await decoder.dispose();
       setKeptPanelsMax();

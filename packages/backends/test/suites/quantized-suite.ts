@@ -112,8 +112,8 @@ export async function quantizedSuite(name: BackendName): Promise<void> {
         // where the engine has it; more than one row in blocks of 4, 9 rows leaving a block of 1), 8-bit
         // codes as two planes of nibbles or whole (the bytes layout: forced in plain SIMD, which reads
         // them as AVX-VNNI does, and in relaxed SIMD where the engine's probe finds that reading), in
-        // groups of an even and an odd number of quads, on 1 and 2 threads; one row of 4-bit codes also
-        // summed in 16-bit lanes (shortSums: forced, and where the probe finds the dot saturating)
+        // groups of an even and an odd number of quads, on 1 and 2 threads; 4-bit codes also summed in
+        // 16-bit lanes (shortSums: forced, and where the probe finds the dot saturating)
         const layouts = [[16, 'plain', 1, false, false], [12, 'plain', 2, true, true], [16, 'plain', 1, true, true], [16, 'auto', 2, undefined, undefined], [12, 'auto', 1, false, true], [32, 'plain', 2, undefined, true]] as const;
         for (const [group, simd, threads, bytesLayout, shortSums] of layouts) {
           const grouped = { ...store, group };

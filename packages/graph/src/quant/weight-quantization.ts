@@ -124,9 +124,9 @@ function quantizeColumn(values: Float64Array, base: number, col: number, out: Qu
       min = Math.min(min, x);
       max = Math.max(max, x);
     }
-    if (!Number.isFinite(min) || !Number.isFinite(max)) throw nonFinite(values, base, k0, k1, min, max, `${what}: cannot quantize the non-finite value`, at);
+    if (!Number.isFinite(min) || !Number.isFinite(max)) throw nonFinite(values, base, k0, k1, `${what}: cannot quantize the non-finite value`, at);
     // the value of largest magnitude: the first of +m and -m where they tie (Q4_0's scale has its sign)
-    let extreme = max > -min ? max : min;
+    let extreme = max >= -min ? max : min; // +0 over -0 (Math.min(0, -0) is -0): the old scan's zero
     if (max === -min && max !== 0) {
       for (let kk = k0; kk < k1; kk++) {
         if (Math.abs(values[base + kk]!) === max) {
@@ -175,13 +175,25 @@ function quantizeColumn(values: Float64Array, base: number, col: number, out: Qu
   }
 }
 
-/** The error for a group holding a NaN (the first one) or an infinity (the first of the sign that made the range non-finite), as a scan in order finds it. */
-function nonFinite(values: Float64Array, base: number, k0: number, k1: number, min: number, max: number, message: string, at: (kk: number) => string): InputError {
-  let found = -1;
-  for (let kk = k0; kk < k1 && found < 0; kk++) if (Number.isNaN(values[base + kk])) found = kk;
+/**
+ * The error for a group with a non-finite value, naming the one the scan in order names: the first
+ * NaN or repeated infinity (neither below the range's minimum nor above its maximum so far), else the
+ * first infinity of the sign that left the range non-finite.
+ */
+function nonFinite(values: Float64Array, base: number, k0: number, k1: number, message: string, at: (kk: number) => string): InputError {
+  const named = (kk: number) => new InputError(`${message} ${values[base + kk]!} at [${at(kk)}]`);
+  let min = 0;
+  let max = 0;
+  for (let kk = k0; kk < k1; kk++) {
+    const x = values[base + kk]!;
+    if (x < min) min = x;
+    else if (x > max) max = x;
+    else if (!(x === x && x - x === 0)) return named(kk);
+  }
   const bad = Number.isFinite(min) ? max : min;
-  for (let kk = k0; kk < k1 && found < 0; kk++) if (values[base + kk] === bad) found = kk;
-  return new InputError(`${message} ${values[base + found]!} at [${at(found)}]`);
+  let kk = k0;
+  while (kk < k1 - 1 && values[base + kk] !== bad) kk++;
+  return named(kk);
 }
 
 const storedScale = (x: number, q: WeightQuantization): number => Math.fround(q.scales === 'f16' ? roundToHalf(x) : x);

@@ -118,19 +118,19 @@ export class WasmRuntime {
     // forced layouts: the plain build spells what they need; the relaxed one only where the probes say so
     const quadsLayout = options.quadsLayout ?? (flavor === 'relaxed' && this.relaxedDotExact());
     if (flavor === 'relaxed' && options.quadsLayout && !this.relaxedDotExact()) throw new Error("cpu: quadsLayout was asked for, but this engine's relaxed i8 dot is not exact (use simd: 'plain')");
-    if (flavor === 'relaxed' && quadsLayout && options.bytesLayout && !this.relaxedDotUnsigned()) throw new Error("cpu: bytesLayout was asked for, but this engine's relaxed i8 dot does not read bytes past 127 unsigned (use simd: 'plain')");
-    const bytesLayout = quadsLayout && (options.bytesLayout ?? (flavor === 'relaxed' && this.relaxedDotUnsigned()));
-    const planesLayout = quadsLayout && !bytesLayout && (options.bytesLayout === false || options.quadsLayout === true || this.relaxedDotSigned());
-    // the i32x4 dot is pmaddubsw and two more where bytes past 127 are neither exact (AVX-VNNI) nor signed (ARM)
-    const shortSums = quadsLayout && (options.shortSums ?? (flavor === 'relaxed' && !this.relaxedDotUnsigned() && !this.relaxedDotSigned()));
+    const reading = flavor === 'relaxed' && quadsLayout ? this.relaxedDotBytes() : undefined;
+    if (quadsLayout && options.bytesLayout && reading !== undefined && reading !== 'unsigned') throw new Error("cpu: bytesLayout was asked for, but this engine's relaxed i8 dot does not read bytes past 127 unsigned (use simd: 'plain')");
+    const bytesLayout = quadsLayout && (options.bytesLayout ?? reading === 'unsigned');
+    const planesLayout = quadsLayout && !bytesLayout && (options.bytesLayout === false || options.quadsLayout === true || reading === 'signed');
+    // the i32x4 dot is pmaddubsw and two more where bytes past 127 saturate
+    const shortSums = quadsLayout && (options.shortSums ?? reading === 'saturated');
     return { threads, flavor, weightStore: options.weightStore ?? 'f32', quadsLayout, bytesLayout, planesLayout, shortSums, smallProduct: options.smallProduct ?? 4096, parallelFrom: options.parallelFrom ?? 1 << 17, pauseWhenContended: options.pauseWhenContended ?? true };
   }
 
   private poolHasRelaxed = false;
   private retiredWorkerChunks = 0;
   private dotExact: boolean | undefined;
-  private dotUnsigned: boolean | undefined;
-  private dotSigned: boolean | undefined;
+  private dotBytes: 'unsigned' | 'signed' | 'saturated' | undefined;
 
   /** Lane 0 of the relaxed build's dot of four signed bytes `a` by four bytes `b`. */
   private dotProbe(a: readonly number[], b: readonly number[]): number {
@@ -146,16 +146,18 @@ export class WasmRuntime {
     return this.dotExact;
   }
 
-  /** Whether it reads bytes past 127 as unsigned, without saturating pairs (checked once; see bytesLayout). */
-  private relaxedDotUnsigned(): boolean {
-    this.dotUnsigned ??= this.dotProbe([127, 127, 127, 127], [255, 255, 255, 255]) === 4 * 127 * 255 && this.dotProbe([-128, -128, 127, -128], [255, 254, 128, 200]) === -128 * 255 - 128 * 254 + 127 * 128 - 128 * 200;
-    return this.dotUnsigned;
-  }
-
-  /** Whether it reads bytes past 127 as signed (the dot one instruction, as ARM's sdot), not x86's saturating pmaddubsw. */
-  private relaxedDotSigned(): boolean {
-    this.dotSigned ??= this.dotProbe([127, 127, 127, 127], [255, 255, 255, 255]) === -4 * 127;
-    return this.dotSigned;
+  /**
+   * How the relaxed dot reads its second operand's bytes past 127 (checked once): `unsigned` and
+   * exact (x86 with AVX-VNNI, vpdpbusd: see bytesLayout), `signed` (one instruction, as ARM's sdot),
+   * else `saturated` (x86's pmaddubsw and two more instructions, saturating pairs: see shortSums).
+   */
+  private relaxedDotBytes(): 'unsigned' | 'signed' | 'saturated' {
+    if (this.dotBytes === undefined) {
+      const high = this.dotProbe([127, 127, 127, 127], [255, 255, 255, 255]);
+      const unsigned = high === 4 * 127 * 255 && this.dotProbe([-128, -128, 127, -128], [255, 254, 128, 200]) === -128 * 255 - 128 * 254 + 127 * 128 - 128 * 200;
+      this.dotBytes = unsigned ? 'unsigned' : high === -4 * 127 ? 'signed' : 'saturated';
+    }
+    return this.dotBytes;
   }
 
   /** Chunks of parallel kernels the worker threads have run, over the process's life (the tests' proof that threads took part). */

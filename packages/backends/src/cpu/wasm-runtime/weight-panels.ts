@@ -165,13 +165,7 @@ export function streamedPanels(rt: WasmRuntime, s: KernelSettings, b: Float32Arr
   if (known || !keepable(b, 0, k, n) || unstreamable[transposeB ? 1 : 0].has(b)) return known;
   const size = panelBytes(k, n);
   try {
-    // from the kept float32 panels where there are any, else packed in scratch first
-    let f32 = table('f32', transposeB).get(b);
-    const scratch = rt.scratch(size / 2 + (f32 === undefined ? size + b.length * 4 : 0));
-    if (f32 === undefined) {
-      f32 = scratch + size / 2;
-      packInto(rt, s, placed(rt, b, f32 + size), k, n, transposeB, f32);
-    }
+    const { f32, scratch } = float32Panels(rt, s, b, k, n, transposeB, size / 2);
     toBf16(rt, s, f32, scratch, size / 4);
     const panels = new Uint16Array(size / 4);
     panels.set(new Uint16Array(rt.heap.memory.buffer, scratch, size / 4));
@@ -205,16 +199,25 @@ function packWeight(rt: WasmRuntime, s: KernelSettings, b: Float32Array, k: numb
     return to;
   }
   // bfloat16 from the float32 panels (kept ones, or packed in scratch for the conversion only)
-  let f32 = table('f32', transposeB).get(b);
-  if (f32 === undefined) {
-    const scratch = rt.scratch(size + b.length * 4);
-    f32 = scratch;
-    packInto(rt, s, placed(rt, b, scratch + size), k, n, transposeB, f32);
-  }
+  const { f32 } = float32Panels(rt, s, b, k, n, transposeB, 0);
   const to = rt.heap.alloc(size / 2);
   toBf16(rt, s, f32, to, size / 4);
   remember(kind, transposeB, b, to, size / 2);
   return to;
+}
+
+/**
+ * The float32 panels of weight `b` to convert from: its kept ones, or packed now in scratch after
+ * `before` bytes the caller keeps for itself there (at `scratch`).
+ */
+function float32Panels(rt: WasmRuntime, s: KernelSettings, b: Float32Array, k: number, n: number, transposeB: boolean, before: number): { f32: number; scratch: number } {
+  const keptAt = table('f32', transposeB).get(b);
+  const size = panelBytes(k, n);
+  const scratch = rt.scratch(before + (keptAt === undefined ? size + b.length * 4 : 0));
+  if (keptAt !== undefined) return { f32: keptAt, scratch };
+  const f32 = scratch + before;
+  packInto(rt, s, placed(rt, b, f32 + size), k, n, transposeB, f32);
+  return { f32, scratch };
 }
 
 /** `count` floats at `from` rounded to bfloat16 at `to`, split across threads. */

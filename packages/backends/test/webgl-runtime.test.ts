@@ -52,6 +52,30 @@ describe.skipIf(!gl)('webgl runtime, its own', { timeout: 120_000 }, () => {
     model.dispose();
   });
 
+  it("every kernel's fragment shader keeps only the gpu.js functions it calls, and computes what it did", async () => {
+    const { graph, weights } = smallModel();
+    const runtime = await gl!.runtime();
+    runtime.dropCaches(); // kernels compiled by earlier tests would not pass through compile here
+    const compile = vi.spyOn(runtime, 'compile');
+    try {
+      const feeds = { ids: smallModelIds(2, 5, 3) };
+      const model = await gl!.prepare(graph, weights);
+      expectClose(await model.run(feeds), interpret(graph, feeds, weights));
+      const shaders = compile.mock.results.map((r) => (r.value as { fn: { kernel: { compiledFragmentShader: string | null } } }).fn.kernel.compiledFragmentShader);
+      expect(shaders.length).toBeGreaterThan(3);
+      for (const glsl of shaders) {
+        expect(glsl).toContain('loom_main');
+        // gpu.js's bitwise helpers and 8/16-bit decoders: in every shader it builds, called by none of Loom's
+        expect(glsl).not.toContain('bitwiseXOR');
+        expect(glsl).not.toContain('decode16');
+        expect(glsl!.length).toBeLessThan(9000); // gpu.js's library alone is about 15 KB
+      }
+      model.dispose();
+    } finally {
+      compile.mockRestore();
+    }
+  });
+
   it('a second model of the same graph compiles nothing: kernels belong to the context, kept idle between models', async () => {
     const { graph, weights } = smallModel();
     const runtime = await gl!.runtime();

@@ -5,6 +5,7 @@ import { KernelCache } from './kernel-cache.ts';
 import { WeightCache } from './weight-cache.ts';
 import { checkLoopBudget, LOOP_BUDGET, MIN_LOOP_BUDGET } from './loops.ts';
 import { unpackTexels, type PackedRead } from './packed.ts';
+import { pruneUnusedFunctions } from './shader-pruning.ts';
 
 /**
  * The WebGL runtime: one GL context, gpu.js on it, and the textures that hold tensors. Renderers
@@ -34,6 +35,9 @@ interface GpuJsKernel {
   /** The texture the next run draws into, and the flag that makes the run re-attach it. */
   texture?: GpuJsTexture & { beforeMutate(): boolean };
   _textureSwitched?: boolean;
+  /** The fragment shader's GLSL, built (and kept in compiledFragmentShader) at the first run. */
+  getFragmentShader(args: unknown): string;
+  compiledFragmentShader: string | null;
   destroy(removeCanvasReferences?: boolean): void;
 }
 interface GpuJsKernelFunction {
@@ -222,6 +226,7 @@ export class GlRuntime {
       argumentTypes: types,
       nativeFunctions: [{ name: 'loom_main', source, returnType, argumentTypes: Object.fromEntries(names.map((n, k) => [n, types[k]])) }],
     });
+    withPrunedFragmentShader(fn.kernel);
     return { fn, what, source, checked: false };
   }
 
@@ -473,4 +478,18 @@ function padded(data: Float32Array, length: number): Float32Array {
 function textureBytes(w: number, h: number, internalFormat: number, gl: WebGLRenderingContext | WebGL2RenderingContext): number {
   const oneChannel = internalFormat === gl.LUMINANCE || ('R32F' in gl && internalFormat === (gl as WebGL2RenderingContext).R32F);
   return w * h * 4 * (oneChannel ? 1 : 4);
+}
+
+/**
+ * gpu.js builds a kernel's fragment shader at its first run (`getFragmentShader`, then compiles it):
+ * this kernel's drops the library functions it never calls (shader-pruning.ts), a third of the
+ * compile and link time on software GL.
+ */
+function withPrunedFragmentShader(kernel: GpuJsKernel): void {
+  const build = kernel.getFragmentShader;
+  if (typeof build !== 'function') throw new WebGlKernelError(`gpu.js ${kernel.constructor.name} has no getFragmentShader (a gpu.js version Loom was not written for)`);
+  kernel.getFragmentShader = function (this: GpuJsKernel, args: unknown) {
+    if (this.compiledFragmentShader) return this.compiledFragmentShader;
+    return (this.compiledFragmentShader = pruneUnusedFunctions(build.call(this, args)));
+  };
 }

@@ -98,14 +98,26 @@ function at(where: string | undefined): string {
   return where ? ` (at ${where})` : '';
 }
 
+/**
+ * Attribute objects this module's parsing produced, with the op they were parsed for. A pass that
+ * emits a node again with the attributes the node already has (working-graph.ts's toGraph does so
+ * for every node at every rewrite) skips parsing them once more: most of what compiling spent in
+ * the schemas. Node attributes are never mutated after they are parsed.
+ */
+const parsedFor = new WeakMap<object, OpDef>();
+
 function parseAttrs(def: OpDef, attrs: Record<string, unknown>, where: string | undefined): Record<string, unknown> {
+  if (parsedFor.get(attrs) === def) return attrs;
   const result = def.attrs.safeParse(attrs);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const path = ['attrs', ...issue.path.map(String)].join('.');
     throw new GraphTypeError(`${def.name}: invalid ${path}: ${issue.message}${at(where)}`);
   }
-  return result.data as Record<string, unknown>;
+  const parsed = result.data as Record<string, unknown>;
+  // only an object the schema made: one the caller still holds could change before its next use
+  if (parsed !== attrs) parsedFor.set(parsed, def);
+  return parsed;
 }
 
 function inferType(def: OpDef, inputs: readonly TensorType[], attrs: unknown, where: string | undefined): TensorType {

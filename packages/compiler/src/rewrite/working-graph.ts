@@ -212,7 +212,7 @@ export class WorkingGraph implements GraphView {
     const map = new Map<NodeRef, NodeRef>();
     for (const id of this.order()) {
       const n = this.nodeAt(id);
-      map.set(id, b.add(n.op, n.inputs.map((i) => map.get(this.resolve(i))!), { ...n.attrs }, n.source ?? ''));
+      map.set(id, b.add(n.op, n.inputs.map((i) => map.get(this.resolve(i))!), n.attrs, n.source ?? ''));
     }
     return b.build(Object.fromEntries(this.outputList.map((o) => [o.name, map.get(this.resolve(o.node))!])));
   }

@@ -2,9 +2,9 @@ import fc from 'fast-check';
 import gpujs from 'gpu.js';
 import { GraphBuilder, interpret, type NDArray, type NodeRef } from '@loom/graph';
 import { f32Budget, firstMismatch } from '@loom/graph/testing';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createWebGlBackend, type WebGlBackend, type WebGlModel } from '../src/webgl/index.ts';
-import { packedMatrix, unpackTexels } from '../src/webgl/packed.ts';
+import { packedMatrix, packTexels, unpackTexels } from '../src/webgl/packed.ts';
 import { requireBackend } from './require-backend.ts';
 import { randomF32, rng } from './webgpu-data.ts';
 
@@ -108,6 +108,10 @@ describe.skipIf(!gl)('webgl packed matmul', { timeout: 180_000 }, () => {
         expect(passes.some((w) => w.endsWith(c.m === 1 ? 'one row by blocks' : '2x2 blocks')), all).toBe(true);
         // a weight B is packed at the first run only; a fed B every run
         expect(passes.some((w) => w.includes(' B, packed')), all).toBe(!c.weightB);
+        // a fed matrix read as it is is packed on the host, never by a pass (B^T of a fed B is a pass)
+        expect(passes.some((w) => w.endsWith('A, packed on the host')), all).toBe(c.m > 1);
+        expect(passes.some((w) => w.endsWith('A, packed')), all).toBe(false);
+        expect(passes.some((w) => w.endsWith('B, packed on the host')), all).toBe(!c.weightB && c.transposeB);
         // the result is only read back: no unpacking pass unless an epilogue runs in it
         expect(passes.some((w) => w.endsWith(', unpacked')), all).toBe(c.m > 1 && c.epilogue);
       }),
@@ -178,6 +182,59 @@ describe.skipIf(!gl)('webgl packed matmul', { timeout: 180_000 }, () => {
     const passes = (await model.profile(feeds)).map((p) => p.what.split(': ').pop());
     model.dispose();
     // both B are weights, packed at the first run; the first product is unpacked for the second to read
-    expect(passes).toEqual(['matmul A, packed', 'matmul, 2x2 blocks', 'matmul, unpacked', 'matmul A, packed', 'matmul, 2x2 blocks']);
+    expect(passes).toEqual(['matmul A, packed on the host', 'matmul, 2x2 blocks', 'matmul, unpacked', 'matmul A, packed', 'matmul, 2x2 blocks']);
+  });
+
+  it('packTexels lays out what a pack pass draws, as unpackTexels reads it back: every walked layout, odd edges zero', () => {
+    for (const [batch, rows, cols, max] of [[2, 3, 5, 16], [1, 40, 6, 16], [3, 5, 4, 8], [1, 7, 7, 4], [1, 1, 1, 16]] as const) {
+      const layout = packedMatrix(batch, rows, cols, max, true)!;
+      const shape = [batch, rows, cols];
+      const data = Float32Array.from({ length: batch * rows * cols }, (_, i) => i + 1);
+      const rgba = packTexels(data, shape, layout);
+      expect(rgba.length).toBe(layout.width * layout.height * 4);
+      expect(Array.from(unpackTexels(rgba, { layout, shape })), JSON.stringify(layout)).toEqual(Array.from(data));
+      // every value once, and zeros elsewhere (past odd edges, texels past the last block)
+      expect(rgba.filter((v) => v !== 0).length).toBe(data.length);
+    }
+    // block (0, 0) of [[1, 2, 3], [4, 5, 6]]: (1, 2, 4, 5); block (0, 1): (3, 0, 6, 0)
+    expect(Array.from(packTexels([1, 2, 3, 4, 5, 6], [2, 3], packedMatrix(1, 2, 3, 16, true)!).slice(0, 8))).toEqual([1, 2, 4, 5, 3, 0, 6, 0]);
+  });
+
+  it('a fed matrix several products read is packed on the host once a run; one also read as it is is uploaded as it is too', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'f32', [3, 6]);
+    const q = b.add('matmul', [x, b.param('wq', 'f32', [6, 5])]);
+    const k = b.add('matmul', [x, b.param('wk', 'f32', [6, 5])]);
+    const both = b.build({ q, k });
+    const r = rng(10);
+    const weights = new Map([['wq', randomF32([6, 5], r)], ['wk', randomF32([6, 5], r)]]);
+    const feeds = { x: randomF32([3, 6], r) };
+    const runtime = await gl!.runtime();
+    const packs = vi.spyOn(runtime, 'uploadTexels4');
+    const uploads = vi.spyOn(runtime, 'upload');
+    try {
+      const model = await gl!.prepare(both, weights);
+      await model.run(feeds);
+      [packs, uploads].forEach((spy) => spy.mockClear());
+      const got = await model.run(feeds);
+      const want = interpret(both, feeds, weights);
+      for (const name of ['q', 'k']) expect(firstMismatch(got[name]!, want[name]!, f32Budget(both))).toBeUndefined();
+      expect([packs.mock.calls.length, uploads.mock.calls.length]).toEqual([1, 0]);
+      model.dispose();
+      // x also read by an add: uploaded as it is for it, and still packed on the host for the product
+      const c = new GraphBuilder();
+      const cx = c.input('x', 'f32', [3, 6]);
+      const sum = c.build({ y: c.add('matmul', [cx, c.param('wq', 'f32', [6, 5])]), z: c.add('tanh', [cx]) });
+      const mixed = await gl!.prepare(sum, weights);
+      [packs, uploads].forEach((spy) => spy.mockClear());
+      const out = await mixed.run(feeds);
+      const ref = interpret(sum, feeds, weights);
+      for (const name of ['y', 'z']) expect(firstMismatch(out[name]!, ref[name]!, f32Budget(sum))).toBeUndefined();
+      expect([packs.mock.calls.length, uploads.mock.calls.length]).toEqual([1, 1]);
+      mixed.dispose();
+    } finally {
+      packs.mockRestore();
+      uploads.mockRestore();
+    }
   });
 });

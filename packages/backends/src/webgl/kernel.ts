@@ -1,7 +1,7 @@
 import type { OpName } from '@loom/graph';
 import type { GpuKernelContext, TensorInfo } from '../gpu/kernel-context.ts';
 import type { AttrsOf } from '../op-attrs.ts';
-import type { PackedRead } from './packed.ts';
+import type { PackedMatrix, PackedRead } from './packed.ts';
 
 /**
  * The contract between renderers and the runtime. A renderer turns one plan step (a node of the
@@ -75,6 +75,12 @@ export interface GlPass {
    * a quarter of the texels, and no pass).
    */
   readonly unpacks?: { readonly from: number } & PackedRead;
+  /**
+   * The pass only packs its one input, a step input, as it is (packed.ts's packPass, not transposed)
+   * into `layout`. When that input is fed to the run, the device packs the fed array on the host
+   * instead (packTexels) and uploads the texels: no pass, and no one-float upload of the input.
+   */
+  readonly packsInput?: { readonly shape: readonly number[]; readonly layout: PackedMatrix };
 }
 
 /**

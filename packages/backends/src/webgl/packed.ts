@@ -138,7 +138,7 @@ export function packPass(from: PassInput, shape: readonly number[], transposed: 
     ...(colCheck.length > 0 ? [`if (!(${colCheck[0]})) { top.y = 0.0; bottom.y = 0.0; }`] : []),
     'return vec4(top, bottom);',
   ];
-  return { inputs: [from], size: layout.width * layout.height * 4, texels: [layout.width, layout.height], helpers: [PAIR], body, what: `${what}, packed`, keep: true };
+  return { inputs: [from], size: layout.width * layout.height * 4, texels: [layout.width, layout.height], helpers: [PAIR], body, what: `${what}, packed`, keep: true, packsInput: { shape, layout } };
 }
 
 /** A packed result of `shape` ([...batch, rows, cols]) a device may read back as it is, unpacking it here. */
@@ -161,4 +161,26 @@ export function unpackTexels(rgba: Float32Array, { layout, shape }: PackedRead):
     }
   }
   return out;
+}
+
+/**
+ * A matrix input packed on the host: the RGBA texels (width x height x 4 floats) that `packPass`
+ * would draw from `data` ([...batch, rows, cols], row-major), zeros past odd edges. A fed matrix is
+ * uploaded this way instead of uploaded and then packed by a pass: one upload of the same bytes,
+ * and a draw less.
+ */
+export function packTexels(data: ArrayLike<number>, shape: readonly number[], layout: PackedMatrix): Float32Array {
+  const [rows, cols] = [shape[shape.length - 2]!, shape[shape.length - 1]!];
+  const blocksPerMatrix = Math.ceil(rows / 2);
+  const rgba = new Float32Array(layout.width * layout.height * 4);
+  for (let r = 0; r < layout.blockRows; r++) {
+    const matrix = Math.floor(r / blocksPerMatrix);
+    const top = (r - matrix * blocksPerMatrix) * 2;
+    const rowStart = blockOffset(layout, r, 0);
+    for (let dr = 0; dr < 2 && top + dr < rows; dr++) {
+      const source = (matrix * rows + top + dr) * cols;
+      for (let col = 0; col < cols; col++) rgba[rowStart + (col >> 1) * 4 + dr * 2 + (col & 1)] = data[source + col]!;
+    }
+  }
+  return rgba;
 }

@@ -38,8 +38,19 @@ interface GpuJsKernel {
   /** The fragment shader's GLSL, built (and kept in compiledFragmentShader) at the first run. */
   getFragmentShader(args: unknown): string;
   compiledFragmentShader: string | null;
+  /** The vertex buffer of the quad it draws (created at build when null). */
+  buffer: WebGLBuffer | null;
   destroy(removeCanvasReferences?: boolean): void;
 }
+
+/** A kind of gpu.js texture: its class, a kernel to name as its owner, its formats. */
+interface TextureKind {
+  readonly type: GpuJsTextureClass;
+  readonly kernel: GpuJsKernel;
+  readonly internalFormat: number;
+  readonly format: number;
+}
+
 interface GpuJsKernelFunction {
   (...args: unknown[]): GpuJsTexture;
   readonly kernel: GpuJsKernel;
@@ -94,14 +105,22 @@ export class GlRuntime {
   readonly weights: WeightCache;
   private readonly gpu: ReturnType<typeof createGpu>;
   private readonly framebuffer: WebGLFramebuffer;
+  /**
+   * The quad every kernel draws, one buffer for all (kernelWithSharedQuad): gpu.js gives each kernel
+   * its own and points the vertex attributes at it when the kernel is built, never when it runs, so
+   * destroying the kernel built last left every other kernel drawing from a deleted buffer
+   * (INVALID_OPERATION, nothing drawn).
+   */
+  private readonly vertexBuffer: WebGLBuffer;
   private readonly expectedClass: new (...args: never[]) => GpuJsKernel;
   private live = 0;
   private destroyed = false;
   /** Released textures by size and format, drawn into or uploaded to again instead of allocated (POOL_BYTES at most). */
   private readonly pool = new Map<string, WebGLTexture[]>();
   private pooledBytes = 0;
-  /** The class of gpu.js's float textures and a kernel to own ours (upload builds textures gpu.js kernels accept). */
-  private floatTexture: { readonly type: GpuJsTextureClass; readonly kernel: GpuJsKernel; readonly internalFormat: number; readonly format: number } | undefined;
+  /** The classes of gpu.js's one-float and RGBA float textures, each with a kernel to own ours (uploads build textures gpu.js kernels accept). */
+  private floatTexture: TextureKind | undefined;
+  private rgbaTexture: TextureKind | undefined;
 
   private constructor(
     private readonly context: AcquiredContext,
@@ -113,6 +132,9 @@ export class GlRuntime {
     this.gpu = createGpu(gpujs, context);
     this.expectedClass = context.mode === 'headlessgl' ? gpujs.HeadlessGLKernel : gpujs.WebGL2Kernel;
     this.framebuffer = gl.createFramebuffer()!;
+    this.vertexBuffer = gl.createBuffer()!;
+    gl.bindBuffer(gl.ARRAY_BUFFER, this.vertexBuffer);
+    gl.bufferData(gl.ARRAY_BUFFER, VERTEX_BYTES, gl.STATIC_DRAW);
     this.kernels = new KernelCache(
       (pass, where, rgbaInputs) => this.compile(pass, where, rgbaInputs),
       (kernel) => this.destroyKernel(kernel.fn),
@@ -215,7 +237,7 @@ export class GlRuntime {
       '}',
     ].join('\n');
     const returnType = rgba ? 'Array(4)' : 'Number';
-    const fn = this.gpu.createKernel(`function (${names.join(', ')}) { return loom_main(${names.join(', ')}); }`, {
+    const fn = this.kernelWithSharedQuad(`function (${names.join(', ')}) { return loom_main(${names.join(', ')}); }`, {
       output: rgba ? [...pass.texels] : [pass.size],
       pipeline: true,
       precision: 'single',
@@ -279,7 +301,28 @@ export class GlRuntime {
     const webgl2 = this.context.mode === 'webgl2';
     const format = webgl2 ? (gl as WebGL2RenderingContext).RED : gl.LUMINANCE;
     const internalFormat = webgl2 ? floats.internalFormat : gl.LUMINANCE;
-    const texels = padded(data, w * h);
+    const raw = this.uploadTexels(padded(data, w * h), w, h, internalFormat, format, what);
+    const texture = new floats.type({ texture: raw, size: [w, h], dimensions: [data.length, 1, 1], output: [data.length], context: gl, kernel: floats.kernel, internalFormat, textureFormat: format });
+    return new GlTensor(texture, data.length);
+  }
+
+  /**
+   * Uploads RGBA texels (w x h x 4 floats, as packed.ts lays a packed matrix out) into a texture of
+   * the kind an RGBA pass draws (GlPass.texels), for the passes that read packed blocks: a fed
+   * matrix packed on the host instead of by a pass (`packTexels`).
+   */
+  uploadTexels4(rgba: Float32Array, [w, h]: readonly [number, number], what: string): GlTensor {
+    if (rgba.length !== w * h * 4) throw new WebGlKernelError(`${what}: ${rgba.length} floats for a ${w} x ${h} RGBA texture (a renderer bug)`);
+    this.checkTexels([w, h], what);
+    const texels = this.rgbaTextureClass();
+    const raw = this.uploadTexels(rgba, w, h, texels.internalFormat, texels.format, what);
+    const texture = new texels.type({ texture: raw, size: [w, h], dimensions: [w, h, 1], output: [w, h], context: this.context.gl, kernel: texels.kernel, internalFormat: texels.internalFormat, textureFormat: texels.format });
+    return new GlTensor(texture, w * h * 4);
+  }
+
+  /** texImage2D of floats into a new texture, or texSubImage2D into a pooled one of that size and format. */
+  private uploadTexels(texels: Float32Array, w: number, h: number, internalFormat: number, format: number, what: string): WebGLTexture {
+    const gl = this.context.gl;
     const reused = this.fromPool(w, h, internalFormat);
     const raw = reused ?? gl.createTexture()!;
     gl.activeTexture(gl.TEXTURE15);
@@ -288,7 +331,7 @@ export class GlRuntime {
     gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
     gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
-    if (webgl2) (gl as WebGL2RenderingContext).pixelStorei((gl as WebGL2RenderingContext).UNPACK_ROW_LENGTH, 0);
+    if (this.context.mode === 'webgl2') (gl as WebGL2RenderingContext).pixelStorei((gl as WebGL2RenderingContext).UNPACK_ROW_LENGTH, 0);
     if (reused) gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, w, h, format, gl.FLOAT, texels);
     else {
       for (const [name, value] of [[gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE], [gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE], [gl.TEXTURE_MIN_FILTER, gl.NEAREST], [gl.TEXTURE_MAG_FILTER, gl.NEAREST]] as const) gl.texParameteri(gl.TEXTURE_2D, name, value);
@@ -296,19 +339,34 @@ export class GlRuntime {
     }
     gl.bindTexture(gl.TEXTURE_2D, null);
     this.checkAlive(`upload ${what}`);
-    const texture = new floats.type({ texture: raw, size: [w, h], dimensions: [data.length, 1, 1], output: [data.length], context: gl, kernel: floats.kernel, internalFormat, textureFormat: format });
-    return new GlTensor(texture, data.length);
+    return raw;
+  }
+
+  /**
+   * gpu.js's RGBA float texture class (an `Array(4)` kernel's output), learnt once from a 2 x 2 probe
+   * kernel, which then goes with its texture (the one-float probe's kernel owns ours).
+   */
+  private rgbaTextureClass(): TextureKind {
+    if (this.rgbaTexture) return this.rgbaTexture;
+    const fn = this.kernelWithSharedQuad('function () { return [0, 0, 0, 0]; }', { output: [2, 2], pipeline: true, precision: 'single', tactic: 'precision', optimizeFloatMemory: false, returnType: 'Array(4)' });
+    const kind = this.textureKind(fn, fn(), 'the RGBA upload probe');
+    this.destroyKernel(fn);
+    this.rgbaTexture = { ...kind, kernel: this.floatTextureClass().kernel };
+    return this.rgbaTexture;
   }
 
   /** gpu.js's float texture class, learnt once from a one-float kernel (kept: our textures name it as their kernel). */
-  private floatTextureClass(): NonNullable<GlRuntime['floatTexture']> {
+  private floatTextureClass(): TextureKind {
     if (this.floatTexture) return this.floatTexture;
-    const fn = this.gpu.createKernel('function (a) { return a[this.thread.x]; }', { output: [1], pipeline: true, precision: 'single', tactic: 'precision', optimizeFloatMemory: false, argumentTypes: ['Array'] });
-    const sample = fn(Float32Array.of(0));
-    this.checkClass(fn.kernel, 'the upload probe');
-    const kernel = fn.kernel as GpuJsKernel & { getTextureFormat(): number };
-    this.floatTexture = { type: sample.constructor as GpuJsTextureClass, kernel, internalFormat: sample.internalFormat, format: kernel.getTextureFormat() };
+    const fn = this.kernelWithSharedQuad('function (a) { return a[this.thread.x]; }', { output: [1], pipeline: true, precision: 'single', tactic: 'precision', optimizeFloatMemory: false, argumentTypes: ['Array'] });
+    this.floatTexture = this.textureKind(fn, fn(Float32Array.of(0)), 'the upload probe');
     return this.floatTexture;
+  }
+
+  private textureKind(fn: GpuJsKernelFunction, sample: GpuJsTexture, what: string): TextureKind {
+    this.checkClass(fn.kernel, what);
+    const kernel = fn.kernel as GpuJsKernel & { getTextureFormat(): number };
+    return { type: sample.constructor as GpuJsTextureClass, kernel, internalFormat: sample.internalFormat, format: kernel.getTextureFormat() };
   }
 
   /** A released texture of this size and format, if the pool has one. */
@@ -434,8 +492,19 @@ export class GlRuntime {
 
   destroyKernel(fn: GpuJsKernelFunction): void {
     if (this.destroyed) return;
+    // the quad is the runtime's: gpu.js would delete it with the kernel
+    fn.kernel.buffer = null;
     fn.kernel.destroy();
   }
+
+  /** A gpu.js kernel that draws the runtime's quad (vertexBuffer) rather than a buffer of its own. */
+  private kernelWithSharedQuad(source: string, settings: object): GpuJsKernelFunction {
+    const fn = this.gpu.createKernel(source, settings);
+    // gpu.js creates a buffer at build only when the kernel has none, and then writes the quad into it
+    fn.kernel.buffer = this.vertexBuffer;
+    return fn;
+  }
+
 }
 
 function createGpu(gpujs: GpuJsModule, context: AcquiredContext) {
@@ -460,6 +529,9 @@ function countTextures(gl: WebGLRenderingContext | WebGL2RenderingContext, chang
     remove(t);
   };
 }
+
+/** gpu.js's quad: four vertices and four texture coordinates, two floats each. */
+const VERTEX_BYTES = 16 * 4;
 
 /** Pooled textures are interchangeable when their size and internal format are. */
 function poolKey(w: number, h: number, internalFormat: number): string {

@@ -8,7 +8,7 @@ import { WebGlDisposedError, WebGlKernelError } from './errors.ts';
 import { sizeOfShape, type GlPass, type KernelContext, type PassInput, type TensorInfo } from './kernel.ts';
 import { glKernelFor, type AnyGlRenderer } from './kernel-table.ts';
 import { checkLoopBudget } from './loops.ts';
-import type { PackedRead } from './packed.ts';
+import { packTexels, type PackedMatrix, type PackedRead } from './packed.ts';
 import type { GlKernel, GlRuntime, GlTensor } from './runtime.ts';
 
 /** i32 tensors live in float32 textures: integers are exact up to this magnitude. */
@@ -30,8 +30,11 @@ interface StepInfo {
 }
 
 interface ScheduledPass {
-  readonly key: string;
-  readonly kernel: GlKernel;
+  /** The compiled pass; none for a pass the device does on the host (hostPack). */
+  readonly key?: string;
+  readonly kernel?: GlKernel;
+  /** GlPass.packsInput of a step input fed to the run (the graph input `node`): packed on the host, not drawn. */
+  readonly hostPack?: { readonly node: number; readonly shape: readonly number[]; readonly layout: PackedMatrix };
   /** The op, the node and the pass, for profiles and errors (a kernel may be shared with other models). */
   readonly what: string;
   readonly inputs: readonly PassInput[];
@@ -50,6 +53,8 @@ export interface WebGlSchedule {
   readonly passes: readonly (readonly ScheduledPass[])[];
   /** For each node that holds a run's value, the index of the last step that reads it. */
   readonly lastUse: ReadonlyMap<number, number>;
+  /** Fed inputs only host packs read: not uploaded as they are. */
+  readonly packedOnHostOnly: ReadonlySet<number>;
 }
 
 /** The textures of one run: what each node's value is, which of them the run must free, the status passes' outputs. */
@@ -57,6 +62,9 @@ interface RunValues {
   readonly values: Map<number, GlTensor | null>;
   readonly owned: Set<GlTensor>;
   readonly statuses: { readonly node: GraphNode; readonly tensor: GlTensor }[];
+  readonly feeds: Readonly<Record<string, NDArray>>;
+  /** Fed inputs packed on the host this run, by node and layout (a feed several products read is packed once). */
+  readonly hostPacked: Map<string, GlTensor>;
 }
 
 /**
@@ -219,6 +227,10 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
   render(bindings: DimBindings): WebGlSchedule {
     const graph = this.plan.graph;
     const lastUse = new Map<number, number>();
+    // fed inputs some pass reads as they are, or an output is (those are uploaded as they are)
+    const readAsFed = new Set(graph.outputs.map((o) => viewSource(graph, o.node)));
+    const fed = (id: number) => graph.nodes[id]!.op === 'input' && !this.stateNames.has(nodeName(graph.nodes[id]!)!);
+    const hostPacked = new Set<number>();
     const passes = this.steps.map((s, stepIndex) => {
       for (const id of s.sources) lastUse.set(id, stepIndex);
       const { ctx, where } = this.stepContext(s, bindings);
@@ -238,11 +250,20 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
         // a kept result is shared by runs (and models): it may not be what a run owns and frees
         if (p.keep && value) throw new WebGlKernelError(`${where}: ${p.what} is marked keep but is the step's value (a renderer bug)`);
         const packed = value && packedValue?.from === index ? { layout: packedValue.layout, shape: packedValue.shape } : undefined;
-        return { ...this.kernel(p, inputSizes, rgbaInputs, where), what: `${where}: ${p.what}`, inputs: p.inputs, size: p.size, status, value, keep: p.keep === true, ...(packed ? { packed } : {}) };
+        const common = { what: `${where}: ${p.what}`, inputs: p.inputs, size: p.size, status, value, keep: p.keep === true, ...(packed ? { packed } : {}) };
+        const source = (ref: PassInput) => ('input' in ref ? s.sources[ref.input]! : undefined);
+        const packsFed = p.packsInput && !value && !status && p.inputs.length === 1 && source(p.inputs[0]!) !== undefined && fed(source(p.inputs[0]!)!);
+        if (packsFed) {
+          const node = source(p.inputs[0]!)!;
+          hostPacked.add(node);
+          return { ...common, hostPack: { node, shape: p.packsInput!.shape, layout: p.packsInput!.layout } };
+        }
+        for (const ref of p.inputs) if (source(ref) !== undefined) readAsFed.add(source(ref)!);
+        return { ...this.kernel(p, inputSizes, rgbaInputs, where), ...common };
       });
     });
     for (const o of graph.outputs) lastUse.set(viewSource(graph, o.node), Infinity);
-    return { passes, lastUse };
+    return { passes, lastUse, packedOnHostOnly: new Set([...hostPacked].filter((id) => !readAsFed.has(id))) };
   }
 
   private kernel(p: GlPass, inputSizes: readonly number[], rgbaInputs: readonly boolean[], where: string): { key: string; kernel: GlKernel } {
@@ -257,6 +278,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
   forget(schedule: WebGlSchedule): void {
     for (const step of schedule.passes) {
       for (const p of step) {
+        if (p.key === undefined) continue;
         const entry = this.kernels.get(p.key)!;
         if (--entry.schedules > 0) continue;
         this.kernels.delete(p.key);
@@ -268,9 +290,9 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
   // --- running -------------------------------------------------------------------------------------
 
   async execute(schedule: WebGlSchedule, feeds: Readonly<Record<string, NDArray>>, bindings: DimBindings, profile: GlPassTiming[] | undefined): Promise<Record<string, NDArray>> {
-    const run: RunValues = { values: new Map(this.statics), owned: new Set(), statuses: [] };
+    const run: RunValues = { values: new Map(this.statics), owned: new Set(), statuses: [], feeds, hostPacked: new Map() };
     try {
-      await this.placeInputs(run, feeds, bindings);
+      await this.placeInputs(run, schedule, bindings);
       this.draw(run, schedule, profile);
       this.checkStatuses(run);
       return this.readOutputs(run, bindings);
@@ -279,13 +301,15 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
     }
   }
 
-  /** The feeds uploaded (the run owns them) and the states' current textures. */
-  private async placeInputs(run: RunValues, feeds: Readonly<Record<string, NDArray>>, bindings: DimBindings): Promise<void> {
+  /** The feeds uploaded (the run owns them; those only host packs read are not) and the states' current textures. */
+  private async placeInputs(run: RunValues, schedule: WebGlSchedule, bindings: DimBindings): Promise<void> {
+    const feeds = run.feeds;
     for (const node of this.plan.graph.nodes) {
       if (node.op !== 'input') continue;
       const name = nodeName(node)!;
       const shape = resolveShape(node.type.shape, bindings);
       if (sizeOfShape(shape) === 0) run.values.set(node.id, null);
+      else if (schedule.packedOnHostOnly.has(node.id)) continue;
       else if (this.stateNames.has(name)) run.values.set(node.id, await this.states.forRun(name, node.type.dtype, shape, feeds[name]));
       else {
         const t = this.uploadTensor(Float32Array.from(feeds[name]!.data), `input '${name}'`);
@@ -303,9 +327,15 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       const drawn: GlTensor[] = [];
       for (const p of schedule.passes[stepIndex]!) {
         const args = p.inputs.map((ref) => ('input' in ref ? inputs[ref.input] : drawn[ref.pass]));
+        if (p.hostPack) {
+          const start = profile ? performance.now() : 0;
+          drawn.push(this.packOnHost(run, p.hostPack, p.what));
+          if (profile) profile.push({ node: s.node.id, op: s.node.op, what: `${p.what} on the host`, ms: performance.now() - start });
+          continue;
+        }
         const launch = (): GlTensor => {
           const start = profile ? performance.now() : 0;
-          const result = this.runtime.launch(p.kernel, args as GlTensor[], p.size, p.what);
+          const result = this.runtime.launch(p.kernel!, args as GlTensor[], p.size, p.what);
           if (profile) {
             this.runtime.finish();
             profile.push({ node: s.node.id, op: s.node.op, what: p.what, ms: performance.now() - start });
@@ -314,7 +344,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
         };
         // a pass worth keeping over a weight or constant is drawn once, for every model using it
         const weight = p.keep && args.length === 1 && args[0] && this.runtime.weights.has(args[0]) ? args[0] : undefined;
-        const out = weight ? this.runtime.weights.derived(weight, p.key, launch, (t) => this.runtime.retain(t)) : launch();
+        const out = weight ? this.runtime.weights.derived(weight, p.key!, launch, (t) => this.runtime.retain(t)) : launch();
         drawn.push(out);
         if (p.status) {
           run.owned.add(out);
@@ -335,6 +365,23 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
         }
       }
     });
+  }
+
+  /**
+   * A fed matrix packed on the host and uploaded as RGBA texels (GlPass.packsInput), for the step
+   * that draws next; packed once a run per layout, however many products read it (the run owns it
+   * and frees it at its end, so the step never releases it).
+   */
+  private packOnHost(run: RunValues, { node, shape, layout }: NonNullable<ScheduledPass['hostPack']>, what: string): GlTensor {
+    const key = `${node}|${layout.width}x${layout.height}|${shape.join(',')}`;
+    let packed = run.hostPacked.get(key);
+    if (!packed) {
+      const feed = run.feeds[nodeName(this.plan.graph.nodes[node]!)!]!;
+      packed = this.runtime.uploadTexels4(packTexels(feed.data, shape, layout), [layout.width, layout.height], what);
+      run.hostPacked.set(key, packed);
+      run.owned.add(packed);
+    }
+    return packed;
   }
 
   /** Status passes (indices a kernel found bad: count, first position) read back: the first with a count is an InputError. */

@@ -1,0 +1,10 @@
+import { compile } from '@loom/compiler';
+import { backendCompileOptions } from '../packages/backends/src/compile-options.ts';
+import { buildTransformerEncoder } from '../packages/models/src/transformer/model.ts';
+import { loadReverseModel } from '../packages/models/src/node.ts';
+import { getBackend } from '@loom/backends';
+import { printGraph } from '@loom/graph';
+const model = loadReverseModel(await getBackend('cpu'));
+const plan = compile(buildTransformerEncoder(model.spec.config), backendCompileOptions('webgl'));
+console.log(printGraph(plan.graph).split('\n').slice(0, 30).join('\n'));
+process.exit(0);

@@ -220,6 +220,10 @@ describe.skipIf(!gl)('webgl packed matmul', { timeout: 180_000 }, () => {
       const want = interpret(both, feeds, weights);
       for (const name of ['q', 'k']) expect(firstMismatch(got[name]!, want[name]!, f32Budget(both))).toBeUndefined();
       expect([packs.mock.calls.length, uploads.mock.calls.length]).toEqual([1, 0]);
+      // what a run packed goes back to the pool: the textures held stay as they were
+      const held = runtime.liveTextures - runtime.pooledTextures;
+      for (let k = 0; k < 3; k++) await model.run(feeds);
+      expect(runtime.liveTextures - runtime.pooledTextures).toBe(held);
       model.dispose();
       // x also read by an add: uploaded as it is for it, and still packed on the host for the product
       const c = new GraphBuilder();

@@ -50,9 +50,14 @@ describe('pruneUnusedFunctions', () => {
     expect(definedNames(pruneUnusedFunctions(withGlobalCall))).toContain('neverCalled');
   });
 
-  it('leaves a source whose braces it cannot balance as it is', () => {
+  it('leaves a source it cannot read by lines as it is: unbalanced braces, a block comment over lines, two definitions on a line', () => {
     const broken = `${source}\nfloat dangling(float x) {\n  return x;`;
     expect(pruneUnusedFunctions(broken)).toBe(broken);
+    const commented = source.replace('float kernelResult;', '/* a comment {\n over two lines */\nfloat kernelResult;');
+    expect(pruneUnusedFunctions(commented)).toBe(commented);
+    // neverCalled ends on the line where reachedToo starts: dropping the line would drop both
+    const shared = source.replace('vec4 neverCalled(vec4 v) {\n  return v.wzyx;\n}', 'vec4 neverCalled(vec4 v) {\n  return v.wzyx;\n} float reachedToo() { return 1.0; }').replace('kernelResult = used(1.0);', 'kernelResult = used(reachedToo());');
+    expect(pruneUnusedFunctions(shared)).toBe(shared);
   });
 
   it('keeps gpu.js functions a Loom pass calls through its sampler helper (a real kernel compiles: webgl-runtime)', () => {

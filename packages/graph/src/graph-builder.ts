@@ -102,7 +102,7 @@ function at(where: string | undefined): string {
  * Attribute objects this module's parsing produced, with the op they were parsed for. A pass that
  * emits a node again with the attributes the node already has (working-graph.ts's toGraph does so
  * for every node at every rewrite) skips parsing them once more: most of what compiling spent in
- * the schemas. Node attributes are never mutated after they are parsed.
+ * the schemas. Parsed attributes are frozen (shallowly): nothing changes them after parsing.
  */
 const parsedFor = new WeakMap<object, OpDef>();
 
@@ -115,8 +115,9 @@ function parseAttrs(def: OpDef, attrs: Record<string, unknown>, where: string | 
     throw new GraphTypeError(`${def.name}: invalid ${path}: ${issue.message}${at(where)}`);
   }
   const parsed = result.data as Record<string, unknown>;
-  // only an object the schema made: one the caller still holds could change before its next use
-  if (parsed !== attrs) parsedFor.set(parsed, def);
+  // only an object the schema made (one the caller still holds could change before its next use),
+  // frozen: a node's attributes are shared by the graphs a compile makes from it
+  if (parsed !== attrs) parsedFor.set(Object.freeze(parsed), def);
   return parsed;
 }
 

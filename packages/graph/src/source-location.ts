@@ -11,20 +11,24 @@ const INTERNAL = [/[\\/]packages[\\/]graph[\\/]src[\\/]/, /node_modules/, /node:
  * was most of the time spent building a model's graphs.
  */
 export function captureSource(): string | undefined {
-  const site = firstOutsideCallSite();
-  if (site === undefined) return fromFormattedStack();
-  if (site === null) return undefined;
-  const key = `${site.file}:${site.line}:${site.column}`;
-  let where = located.get(key);
-  if (where === undefined) {
-    where = mappedPosition(site) ?? fromFormattedStack() ?? null;
-    located.set(key, where);
+  const sites = callSites();
+  if (sites === undefined) return fromFormattedStack();
+  for (const site of sites) {
+    const position = originalPosition(site);
+    // a TypeScript file whose maps Node does not hold (vitest's): the formatted stack is mapped
+    if (position === UNMAPPED) return fromFormattedStack();
+    // tested on the source the frame maps to: in a bundle Loom and the model share one file
+    if (position === null || INTERNAL.some((re) => re.test(position.file))) continue;
+    return `${relativeToCwd(position.file)}:${position.line}`;
   }
-  return where ?? undefined;
+  return undefined;
 }
 
-/** Caller positions already mapped (null: no position could be found). */
-const located = new Map<string, string | null>();
+/** A frame of a TypeScript file Node holds no source map of (another loader maps its stacks). */
+const UNMAPPED = Symbol('unmapped');
+
+/** Where frames map to, by generated position (null: no file, or no line). */
+const mapped = new Map<string, { readonly file: string; readonly line: number } | null | typeof UNMAPPED>();
 
 interface CallSitePosition {
   readonly file: string;
@@ -41,11 +45,8 @@ interface V8CallSite {
 
 type PrepareStackTrace = (error: Error, sites: V8CallSite[]) => unknown;
 
-/**
- * The first call site outside Loom's graph package, from V8's structured stack; undefined where the
- * engine has no structured stacks (then the formatted stack is read), null where no frame is outside.
- */
-function firstOutsideCallSite(): CallSitePosition | null | undefined {
+/** V8's call sites of the current stack, unformatted; undefined where the engine has no structured stacks. */
+function callSites(): V8CallSite[] | undefined {
   const errorClass = Error as unknown as { captureStackTrace?: (target: object) => void; prepareStackTrace?: PrepareStackTrace };
   if (typeof errorClass.captureStackTrace !== 'function') return undefined;
   const previous = errorClass.prepareStackTrace;
@@ -54,18 +55,25 @@ function firstOutsideCallSite(): CallSitePosition | null | undefined {
     errorClass.prepareStackTrace = (_, sites) => sites;
     errorClass.captureStackTrace(holder);
     // read while the override is in place: V8 formats the stack on its first read
-    const sites = holder.stack;
-    if (!Array.isArray(sites)) return undefined;
-    for (const site of sites as V8CallSite[]) {
-      const file = site.getFileName();
-      const line = site.getLineNumber();
-      if (!file || line === null || INTERNAL.some((re) => re.test(file))) continue;
-      return { file, line, column: site.getColumnNumber() ?? 1 };
-    }
-    return null;
+    return Array.isArray(holder.stack) ? (holder.stack as V8CallSite[]) : undefined;
   } finally {
     errorClass.prepareStackTrace = previous;
   }
+}
+
+/** The frame's position in the source a user wrote, mapped once per generated position. */
+function originalPosition(site: V8CallSite): { readonly file: string; readonly line: number } | null | typeof UNMAPPED {
+  const file = site.getFileName();
+  const line = site.getLineNumber();
+  if (!file || line === null) return null;
+  const column = site.getColumnNumber() ?? 1;
+  const key = `${file}:${line}:${column}`;
+  let position = mapped.get(key);
+  if (position === undefined) {
+    position = mapPosition({ file, line, column });
+    mapped.set(key, position);
+  }
+  return position;
 }
 
 interface NodeSourceMap {
@@ -73,22 +81,26 @@ interface NodeSourceMap {
 }
 
 /**
- * The position in the source a user wrote: through the source map Node keeps for the file (tsx and
- * --enable-source-maps give it one), or the position itself for plain JavaScript. Undefined when
- * the file was transformed by a loader whose maps Node does not hold (vitest's): the formatted
- * stack, which that loader maps, is read instead.
+ * The position in the source a user wrote: through the source map Node keeps for the file (tsx,
+ * --enable-source-maps and bundles with maps give it one), or the position itself for plain
+ * JavaScript. UNMAPPED for a TypeScript file Node holds no map of: a loader that Node does not know
+ * of (vitest's) rewrote it, and maps the formatted stack itself.
  */
-function mappedPosition(site: CallSitePosition): string | undefined {
-  const moduleApi = nodeModuleApi();
-  const map = moduleApi?.findSourceMap(site.file) as NodeSourceMap | undefined;
-  if (map) {
-    const entry = map.findEntry(site.line - 1, site.column - 1);
-    if ('originalSource' in entry && entry.originalSource && entry.originalLine !== undefined) return `${relativeToCwd(entry.originalSource)}:${entry.originalLine + 1}`;
-    return undefined;
+function mapPosition(site: CallSitePosition): { readonly file: string; readonly line: number } | typeof UNMAPPED {
+  try {
+    const map = nodeModuleApi()?.findSourceMap(site.file) as NodeSourceMap | undefined;
+    if (map) {
+      const entry = map.findEntry(site.line - 1, site.column - 1);
+      if ('originalSource' in entry && entry.originalSource && entry.originalLine !== undefined) return { file: entry.originalSource, line: entry.originalLine + 1 };
+      return { file: site.file, line: site.line };
+    }
+  } catch {
+    // an engine whose node:module lacks working source maps: the formatted stack instead
+    return UNMAPPED;
   }
-  // a TypeScript file run without a map Node knows of was rewritten by someone else
-  if (/\.[cm]?tsx?$/.test(site.file)) return undefined;
-  return `${relativeToCwd(site.file)}:${site.line}`;
+  // `model.ts?t=123` (a dev server's URL) is TypeScript too
+  if (/\.[cm]?tsx?$/.test(site.file.replace(/[?#].*$/, ''))) return UNMAPPED;
+  return { file: site.file, line: site.line };
 }
 
 function nodeModuleApi(): { findSourceMap(path: string): unknown } | undefined {
@@ -111,8 +123,22 @@ function fromFormattedStack(): string | undefined {
   return undefined;
 }
 
+/** A frame's file as a path, relative to the working directory when it is inside it. */
 function relativeToCwd(file: string): string {
-  const path = file.replace(/^file:\/\//, '');
+  const path = pathOf(file);
   const cwd = typeof process !== 'undefined' && typeof process.cwd === 'function' ? process.cwd() : '';
   return cwd && path.startsWith(cwd + '/') ? path.slice(cwd.length + 1) : path;
+}
+
+/** `file:///tmp/my%20model.ts` as `/tmp/my model.ts` (Node's own URL decoding where there is one). */
+function pathOf(file: string): string {
+  if (!file.startsWith('file://')) return file;
+  try {
+    const proc = (globalThis as { process?: { getBuiltinModule?: (name: string) => unknown } }).process;
+    const url = proc?.getBuiltinModule?.('node:url') as { fileURLToPath?: (url: string) => string } | undefined;
+    if (url?.fileURLToPath) return url.fileURLToPath(file);
+    return decodeURIComponent(file.slice('file://'.length));
+  } catch {
+    return file.slice('file://'.length);
+  }
 }

@@ -14,8 +14,8 @@ const ROOT = new URL('../../../', import.meta.url).pathname;
  * interfaces and types vanish from the JavaScript tsx runs, so a line that was not mapped is off.
  */
 describe('node sources', () => {
-  it('under tsx, name the TypeScript line that made each node, a line made twice included', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'loom-source-'));
+  it('under tsx, name the TypeScript line that made each node, a line made twice included, in a folder whose name has a space', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loom source '));
     try {
       const script = join(dir, 'model.ts');
       const lines = [

@@ -8,9 +8,11 @@
  * `pruneUnusedFunctions` keeps the functions `main` reaches (through calls, transitively; every
  * overload of a reached name) and every line outside a function, and drops the rest. It reads GLSL
  * by lines and braces, as gpu.js and Loom write it: a function definition starts at brace depth 0
- * on a line `type name(...) {`. Anything it does not recognize as such a definition is kept, so a
- * shader it misreads keeps more than it needs, never less; a call it missed would fail to compile,
- * loudly (WebGlKernelError with the GLSL).
+ * on a line `type name(...) {`, and ends on the line where its braces close, with nothing after
+ * them. Anything it does not recognize as such a definition is kept, and a source it cannot read so
+ * (braces that do not balance, a block comment over several lines, code after a function's closing
+ * brace) is left whole: a shader it misreads keeps more than it needs, never less; a call it missed
+ * would fail to compile, loudly (WebGlKernelError with the GLSL).
  */
 export function pruneUnusedFunctions(glsl: string): string {
   const lines = glsl.split('\n');
@@ -69,15 +71,21 @@ function topLevelFunctions(lines: readonly string[]): FunctionSpan[] {
   for (let k = 0; k < lines.length; k++) {
     const line = lines[k]!;
     const code = line.includes('/') ? withoutComments(line) : line;
+    // a block comment over several lines may hide braces: not read, nothing dropped
+    if (code.includes('/*')) return [];
     if (depth === 0 && !open && code.includes('(')) {
       const m = DEFINITION.exec(code);
       if (m) open = { name: m[1]!, start: k };
     }
-    for (let at = code.indexOf('{'); at >= 0; at = code.indexOf('{', at + 1)) depth++;
-    for (let at = code.indexOf('}'); at >= 0; at = code.indexOf('}', at + 1)) depth--;
-    if (open && depth === 0) {
-      spans.push({ ...open, end: k });
-      open = undefined;
+    for (let at = 0; at < code.length; at++) {
+      const ch = code[at];
+      if (ch === '{') depth++;
+      else if (ch === '}' && --depth === 0 && open) {
+        // code after the closing brace (another definition on the same line) would go with it
+        if (code.slice(at + 1).trim() !== '') return [];
+        spans.push({ ...open, end: k });
+        open = undefined;
+      }
     }
   }
   // unbalanced braces: not GLSL this reader understands, so nothing is dropped

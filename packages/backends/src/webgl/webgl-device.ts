@@ -63,8 +63,8 @@ interface RunValues {
   readonly owned: Set<GlTensor>;
   readonly statuses: { readonly node: GraphNode; readonly tensor: GlTensor }[];
   readonly feeds: Readonly<Record<string, NDArray>>;
-  /** Fed inputs packed on the host this run, by node and layout (a feed several products read is packed once). */
-  readonly hostPacked: Map<string, GlTensor>;
+  /** Fed inputs packed on the host this run, by node, then layout (a feed several products read is packed once). */
+  readonly hostPacked: Map<number, Map<string, GlTensor>>;
 }
 
 /**
@@ -358,27 +358,35 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       if (last) run.owned.add(last);
       run.values.set(s.node.id, last);
       for (const id of new Set(s.sources)) {
+        if (schedule.lastUse.get(id) !== stepIndex) continue;
         const t = run.values.get(id);
-        if (t && run.owned.has(t) && schedule.lastUse.get(id) === stepIndex) {
+        if (t && run.owned.has(t)) {
           run.owned.delete(t);
           this.runtime.release(t);
         }
+        for (const packed of run.hostPacked.get(id)?.values() ?? []) {
+          run.owned.delete(packed);
+          this.runtime.release(packed);
+        }
+        run.hostPacked.delete(id);
       }
     });
   }
 
   /**
    * A fed matrix packed on the host and uploaded as RGBA texels (GlPass.packsInput), for the step
-   * that draws next; packed once a run per layout, however many products read it (the run owns it
-   * and frees it at its end, so the step never releases it).
+   * that draws next; packed once a run per layout, however many products read it (the run owns it,
+   * so no step releases it before the input's last reader has run).
    */
   private packOnHost(run: RunValues, { node, shape, layout }: NonNullable<ScheduledPass['hostPack']>, what: string): GlTensor {
-    const key = `${node}|${layout.width}x${layout.height}|${shape.join(',')}`;
-    let packed = run.hostPacked.get(key);
+    const key = `${layout.width}x${layout.height}|${shape.join(',')}`;
+    const layouts = run.hostPacked.get(node) ?? new Map<string, GlTensor>();
+    run.hostPacked.set(node, layouts);
+    let packed = layouts.get(key);
     if (!packed) {
       const feed = run.feeds[nodeName(this.plan.graph.nodes[node]!)!]!;
       packed = this.runtime.uploadTexels4(packTexels(feed.data, shape, layout), [layout.width, layout.height], what);
-      run.hostPacked.set(key, packed);
+      layouts.set(key, packed);
       run.owned.add(packed);
     }
     return packed;

@@ -6,6 +6,7 @@ import {
   foldConstants,
   fuseAddLayerNorm,
   fuseAttention,
+  fuseCheapProducers,
   fuseElementwise,
   fuseMatmulEpilogue,
   fuseRopeIntoProjection,
@@ -53,10 +54,12 @@ export const defaultPipeline: readonly Pass[] = [
 export const cpuPipeline: readonly Pass[] = [...defaultPipeline.slice(0, -1), fuseRopeIntoProjection, eliminateDeadCode];
 
 /**
- * The GPU backends' pipeline: the default one, then int8-activation products split into the rounding
- * and a float product (split-activation-rounding), which their shaders run as two kernels.
+ * The GPU backends' pipeline: the default one, then elementwise kernels recompute the cheap
+ * producers they read (fuse-cheap-producers: fewer kernels, each a draw or dispatch and, on WebGL,
+ * a shader to compile), and int8-activation products split into the rounding and a float product
+ * (split-activation-rounding), which their shaders run as two kernels.
  */
-export const gpuPipeline: readonly Pass[] = [...defaultPipeline, splitActivationRounding];
+export const gpuPipeline: readonly Pass[] = [...defaultPipeline, fuseCheapProducers, eliminateDeadCode, splitActivationRounding];
 
 export interface PassTraceEntry {
   readonly name: string;

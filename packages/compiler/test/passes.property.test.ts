@@ -16,10 +16,12 @@ import {
   foldConstants,
   fuseAddLayerNorm,
   fuseAttention,
+  fuseCheapProducers,
   fuseElementwise,
   fuseMatmulEpilogue,
   fuseRopeIntoProjection,
   cpuPipeline,
+  gpuPipeline,
   inferTypes,
   runPipeline,
   simplifyAlgebra,
@@ -41,6 +43,7 @@ const PASSES: readonly (readonly [Pass, readonly RecipeKind[]])[] = [
   [fuseAttention, ['sdpa', 'attention', 'unary', 'binary']],
   [fuseAddLayerNorm, ['add_norm', 'layer_norm', 'rms_norm', 'binary', 'unary']],
   [fuseElementwise, ['unary', 'binary', 'compare', 'where', 'cast', 'constant', 'reduce']],
+  [fuseCheapProducers, ['unary', 'binary', 'compare', 'where', 'cast', 'constant', 'reduce']],
   [fuseMatmulEpilogue, ['matmul', 'linear', 'ffn', 'unary', 'binary', 'sdpa']],
   [fuseRopeIntoProjection, ['rope', 'linear', 'rope']],
 ];
@@ -86,6 +89,19 @@ describe('the default pipeline', () => {
     expect(fused).toBeGreaterThan(20); // the cases do contain the pattern
   });
 
+  it("the GPU backends' pipeline (cheap producers recomputed) preserves the function too", () => {
+    let recomputed = 0;
+    fc.assert(
+      fc.property(arbitraryGraphCase({ kinds: ['unary', 'binary', 'compare', 'where', 'cast', 'constant'] }), (c) => {
+        const { graph } = runPipeline(deepFreeze(c.graph), { passes: gpuPipeline, verify: true });
+        recomputed += kernelsOf(runPipeline(c.graph).graph) - kernelsOf(graph);
+        expectSameFunction(c, graph, 'gpu pipeline');
+      }),
+      { numRuns: 150 },
+    );
+    expect(recomputed).toBeGreaterThan(20); // the cases do give it producers to absorb
+  });
+
   it('leaves only source, primitive and fused ops', () => {
     fc.assert(
       fc.property(arbitraryGraphCase(), (c) => {
@@ -108,3 +124,8 @@ describe('the default pipeline', () => {
     );
   });
 });
+
+/** Kernels: nodes other than sources and reshapes (views). */
+function kernelsOf(graph: Parameters<typeof runPipeline>[0]): number {
+  return graph.nodes.filter((n) => !['input', 'param', 'constant', 'reshape'].includes(n.op)).length;
+}

@@ -68,4 +68,17 @@ describe('kernel counts (held: a change here is a fusion change, update delibera
     expect(ops).toContain('fused_attention');
     expect(ops.filter((op) => op === 'fused_add_layer_norm')).toHaveLength(2);
   });
+
+  it("on the GPU plan the reverse model's source prologue (mask, positions from the end, embedding + sinusoid) is 7 kernels, not 11: cheap producers recomputed", () => {
+    const cfg = { ...TRANSFORMER_PRESETS['transformer-base'], encoderLayers: 1, sourcePositions: 'from-end' as const };
+    const prologue = (plan: Plan) => kernelOps(plan).slice(0, kernelOps(plan).indexOf('fused_matmul'));
+    const gpu = compile(buildTransformerEncoder(cfg), backendCompileOptions('webgl'));
+    expect(prologue(compile(buildTransformerEncoder(cfg)))).toHaveLength(11);
+    // the mask; cast(not_equal) for the lengths, their sum; the position range; the positions
+    // (not_equal again, the lengths broadcast); the table lookup; scale + sinusoid (the casts and the
+    // frequency product inside)
+    expect(prologue(gpu)).toEqual(['fused_elementwise', 'fused_elementwise', 'reduce_sum', 'range', 'fused_elementwise', 'gather', 'fused_elementwise']);
+    // the GPU backends take this plan; the layer itself is unchanged
+    expect(compile(buildTransformerEncoder(cfg), backendCompileOptions('webgpu')).stats.kernels).toBe(gpu.stats.kernels);
+  });
 });

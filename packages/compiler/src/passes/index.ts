@@ -6,6 +6,7 @@ export { foldConstants, foldConstantRules, MAX_FOLDED_ELEMENTS } from './fold-co
 export { simplifyAlgebra, simplifyAlgebraRules } from './simplify-algebra.ts';
 export { decomposeComposites, decomposeOps } from './decompose-composites.ts';
 export { fuseElementwise, fuseElementwiseRules } from './fuse-elementwise.ts';
+export { fuseCheapProducers, fuseCheapProducersRules, RECOMPUTED_MOST_OPS } from './fuse-cheap-producers.ts';
 export { fuseMatmulEpilogue, fuseMatmulEpilogueRules } from './fuse-matmul-epilogue.ts';
 export { fuseAttention, fuseAttentionRules } from './fuse-attention.ts';
 export { fuseAddLayerNorm, fuseAddLayerNormRules } from './fuse-add-layer-norm.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { exprSize, type Expr } from '@loom/graph';
-import { MAX_EXPR_OPS, MAX_KERNEL_INPUTS, fuseElementwise } from '../../src/index.ts';
+import { MAX_EXPR_OPS, MAX_KERNEL_INPUTS, RECOMPUTED_MOST_OPS, eliminateDeadCode, fuseCheapProducers, fuseElementwise } from '../../src/index.ts';
 import { buildGraph, expectEquivalent, opsOf, runChecked, values } from '../helpers.ts';
 
 const fuse = (g: Parameters<typeof runChecked>[1]) => runChecked(fuseElementwise, g);
@@ -115,5 +115,56 @@ describe('fuse-elementwise', () => {
   it('does not fuse through non-elementwise ops', () => {
     const g = buildGraph((b) => ({ y: b.add('exp', [b.add('softmax', [b.add('neg', [b.input('x', 'f32', [3])])])]) }));
     expect(opsOf(fuse(g))).toEqual(['neg', 'softmax', 'exp']);
+  });
+});
+
+describe('fuse-cheap-producers (the GPU backends)', () => {
+  const recompute = (g: Parameters<typeof runChecked>[1]) => runChecked(fuseCheapProducers, g);
+
+  it('recomputes what fuse-elementwise leaves: a producer read by two nodes, read twice, read broadcast', () => {
+    const g = buildGraph((b) => {
+      const x = b.input('x', 'f32', [2, 1]);
+      const e = b.add('exp', [x]); // [2, 1], read broadcast to [2, 3] and by two nodes
+      const s = b.add('mul', [b.input('y', 'f32', [2, 3]), e]);
+      return { y: b.add('where', [b.add('greater', [s, b.constant(0)]), s, e]), z: b.add('neg', [e]) };
+    });
+    const kept = runChecked(fuseElementwise, g);
+    expect(opsOf(kept)).toEqual(['exp', 'mul', 'fused_elementwise', 'neg']);
+    const out = recompute(kept);
+    // both readers compute exp themselves, the where reads x and y: no kernel of exp or mul left
+    expect(opsOf(runChecked(eliminateDeadCode, out))).toEqual(['fused_elementwise', 'fused_elementwise']);
+    const feeds = { x: values([2, 1]), y: values([2, 3], 3) };
+    expectEquivalent(g, out, feeds);
+  });
+
+  it('leaves a costly producer, and one a non-elementwise node reads, a kernel', () => {
+    const g = buildGraph((b) => {
+      const x = b.input('x', 'f32', [4]);
+      let costly = x;
+      for (let k = 0; k <= RECOMPUTED_MOST_OPS; k++) costly = b.add(k % 2 ? 'exp' : 'tanh', [costly]);
+      return { y: b.add('add', [costly, costly]), z: b.add('reduce_sum', [costly], { axes: [0], keepDims: false }) };
+    });
+    const out = recompute(runChecked(fuseElementwise, g));
+    // the chain (9 ops, one kernel) is read twice by the add and by the reduction: it stays
+    const chain = out.nodes.filter((n) => n.op === 'fused_elementwise' && exprSize(n.attrs['expr'] as Expr) > RECOMPUTED_MOST_OPS);
+    expect(chain).toHaveLength(1);
+    expectEquivalent(g, out, { x: values([4]) });
+  });
+
+  it("stays within a kernel's inputs and ops", () => {
+    const g = buildGraph((b) => {
+      const ins = Array.from({ length: MAX_KERNEL_INPUTS + 2 }, (_, k) => b.input(`x${k}`, 'f32', [3, 1]));
+      const producers = ins.map((x) => b.add('exp', [x]));
+      let acc = b.add('add', [producers[0]!, b.input('base', 'f32', [3, 2])]);
+      for (const p of producers.slice(1)) acc = b.add('add', [acc, p]);
+      return { y: acc, keep: b.add('neg', [producers[0]!]) };
+    });
+    const out = recompute(runChecked(fuseElementwise, g));
+    for (const n of out.nodes.filter((n) => n.op === 'fused_elementwise')) {
+      expect(n.inputs.length).toBeLessThanOrEqual(MAX_KERNEL_INPUTS);
+      expect(exprSize(n.attrs['expr'] as Expr)).toBeLessThanOrEqual(MAX_EXPR_OPS);
+    }
+    const feeds = Object.fromEntries([...Array.from({ length: MAX_KERNEL_INPUTS + 2 }, (_, k) => [`x${k}`, values([3, 1], k + 1)] as const), ['base', values([3, 2], 9)] as const]);
+    expectEquivalent(g, out, feeds);
   });
 });

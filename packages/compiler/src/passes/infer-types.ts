@@ -9,7 +9,8 @@ import { definePass } from './pass.ts';
  */
 export const inferTypes = definePass('infer-types', 'recompute every type from the op table and verify the graph', (graph: Graph) => {
   const b = new GraphBuilder();
-  for (const node of graph.nodes) b.add(node.op, node.inputs, { ...node.attrs }, node.source ?? '');
+  // attributes a GraphBuilder parsed for this op are not parsed again (graph-builder.ts); others are
+  for (const node of graph.nodes) b.add(node.op, node.inputs, node.attrs, node.source ?? '');
   const out = b.build(Object.fromEntries(graph.outputs.map((o) => [o.name, o.node])));
   verifyGraph(out);
   return out;

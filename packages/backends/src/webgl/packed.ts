@@ -155,9 +155,12 @@ export function unpackTexels(rgba: Float32Array, { layout, shape }: PackedRead):
   for (let r = 0; r < layout.blockRows; r++) {
     const matrix = Math.floor(r / blocksPerMatrix);
     const top = (r - matrix * blocksPerMatrix) * 2;
+    // a block row's texels are consecutive in either layout
+    const rowStart = blockOffset(layout, r, 0);
     for (let dr = 0; dr < 2 && top + dr < rows; dr++) {
       const target = (matrix * rows + top + dr) * cols;
-      for (let col = 0; col < cols; col++) out[target + col] = rgba[blockOffset(layout, r, col >> 1) + dr * 2 + (col & 1)]!;
+      const from = rowStart + dr * 2;
+      for (let col = 0; col < cols; col++) out[target + col] = rgba[from + (col >> 1) * 4 + (col & 1)]!;
     }
   }
   return out;

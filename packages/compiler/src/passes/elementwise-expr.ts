@@ -1,5 +1,6 @@
-import { broadcastShapes, getOp, quantizedExtrasStart, shapeEquals, type Dim, type Expr, type NodeRef, type Shape } from '@loom/graph';
+import { broadcastShapes, exprSize, getOp, quantizedExtrasStart, shapeEquals, type Dim, type Expr, type NodeRef, type Shape } from '@loom/graph';
 import { uniformValue, type GraphView, type NodeView } from '../rewrite/pattern.ts';
+import type { RewriteContext } from '../rewrite/rewrite-graph.ts';
 
 /**
  * Shared by the fusions that build `Expr` trees (fuse-elementwise, fuse-matmul-epilogue): turning
@@ -116,4 +117,21 @@ function broadcastsTo(graph: GraphView, refs: readonly NodeRef[], shape: Shape):
   let joined: Dim[] | undefined = [];
   for (const r of refs) joined = joined && broadcastShapes(joined, graph.node(r).type.shape);
   return joined !== undefined && shapeEquals(joined, shape);
+}
+
+/**
+ * The rewrite of an elementwise fusion: the root (ctx.root) as one fused_elementwise that computes
+ * the `candidates` itself, taken in order while the kernel stays within MAX_KERNEL_INPUTS inputs and
+ * MAX_EXPR_OPS ops; undefined when none fits. The fusions differ only in which producers they offer.
+ */
+export function absorbInto(ctx: RewriteContext, candidates: readonly NodeRef[]): NodeRef | undefined {
+  const inline = new Set<NodeRef>();
+  let built: ReturnType<typeof buildExpr> | undefined;
+  for (const c of candidates) {
+    const trial = buildExpr(ctx, ctx.root, new Set([...inline, c]));
+    if (trial.inputs.length > MAX_KERNEL_INPUTS || exprSize(trial.expr) > MAX_EXPR_OPS) continue;
+    inline.add(c);
+    built = trial;
+  }
+  return built ? ctx.add('fused_elementwise', built.inputs, { expr: built.expr }) : undefined;
 }

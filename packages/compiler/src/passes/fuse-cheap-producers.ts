@@ -1,7 +1,7 @@
-import { exprSize, type NodeRef } from '@loom/graph';
+import { exprSize } from '@loom/graph';
 import { pat } from '../rewrite/pattern.ts';
 import { rule } from '../rewrite/rewrite-graph.ts';
-import { buildExpr, isElementwise, MAX_EXPR_OPS, MAX_KERNEL_INPUTS, ownExpr } from './elementwise-expr.ts';
+import { absorbInto, isElementwise, ownExpr } from './elementwise-expr.ts';
 import { rewritePass } from './pass.ts';
 
 /**
@@ -31,16 +31,7 @@ const absorbCheapProducers = rule('absorb-cheap-elementwise-producers', pat.cate
     const p = ctx.node(ref);
     return isElementwise(p) && exprSize(ownExpr(p)) <= RECOMPUTED_MOST_OPS;
   });
-  const inline = new Set<NodeRef>();
-  let built: ReturnType<typeof buildExpr> | undefined;
-  for (const c of candidates) {
-    const trial = buildExpr(ctx, ctx.root, new Set([...inline, c]));
-    if (trial.inputs.length > MAX_KERNEL_INPUTS || exprSize(trial.expr) > MAX_EXPR_OPS) continue;
-    inline.add(c);
-    built = trial;
-  }
-  if (!built) return undefined;
-  return ctx.add('fused_elementwise', built.inputs, { expr: built.expr });
+  return absorbInto(ctx, candidates);
 });
 
 export const fuseCheapProducersRules = [absorbCheapProducers];

@@ -1,7 +1,7 @@
-import { exprSize, shapeEquals, type NodeRef } from '@loom/graph';
+import { shapeEquals } from '@loom/graph';
 import { pat } from '../rewrite/pattern.ts';
 import { rule } from '../rewrite/rewrite-graph.ts';
-import { buildExpr, isElementwise, MAX_EXPR_OPS, MAX_KERNEL_INPUTS, referencesTo } from './elementwise-expr.ts';
+import { absorbInto, isElementwise, referencesTo } from './elementwise-expr.ts';
 import { rewritePass } from './pass.ts';
 
 /**
@@ -22,16 +22,7 @@ const absorbProducers = rule('absorb-elementwise-producers', pat.category(['elem
     const p = ctx.node(ref);
     return isElementwise(p) && ctx.uses(ref) === 1 && referencesTo(root, ref) === 1 && shapeEquals(p.type.shape, root.type.shape);
   });
-  const inline = new Set<NodeRef>();
-  let built: ReturnType<typeof buildExpr> | undefined;
-  for (const c of candidates) {
-    const trial = buildExpr(ctx, ctx.root, new Set([...inline, c]));
-    if (trial.inputs.length > MAX_KERNEL_INPUTS || exprSize(trial.expr) > MAX_EXPR_OPS) continue;
-    inline.add(c);
-    built = trial;
-  }
-  if (!built) return undefined;
-  return ctx.add('fused_elementwise', built.inputs, { expr: built.expr });
+  return absorbInto(ctx, candidates);
 });
 
 export const fuseElementwiseRules = [absorbProducers];

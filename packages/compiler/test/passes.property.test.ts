@@ -92,7 +92,7 @@ describe('the default pipeline', () => {
   it("the GPU backends' pipeline (cheap producers recomputed) preserves the function too", () => {
     let recomputed = 0;
     fc.assert(
-      fc.property(arbitraryGraphCase({ kinds: ['unary', 'binary', 'compare', 'where', 'cast', 'constant'] }), (c) => {
+      fc.property(arbitraryGraphCase({ kinds: ['unary', 'binary', 'compare', 'where', 'cast', 'constant', 'reduce'] }), (c) => {
         const { graph } = runPipeline(deepFreeze(c.graph), { passes: gpuPipeline, verify: true });
         recomputed += kernelsOf(runPipeline(c.graph).graph) - kernelsOf(graph);
         expectSameFunction(c, graph, 'gpu pipeline');

@@ -152,19 +152,38 @@ describe('fuse-cheap-producers (the GPU backends)', () => {
   });
 
   it("stays within a kernel's inputs and ops", () => {
-    const g = buildGraph((b) => {
-      const ins = Array.from({ length: MAX_KERNEL_INPUTS + 2 }, (_, k) => b.input(`x${k}`, 'f32', [3, 1]));
-      const producers = ins.map((x) => b.add('exp', [x]));
-      let acc = b.add('add', [producers[0]!, b.input('base', 'f32', [3, 2])]);
-      for (const p of producers.slice(1)) acc = b.add('add', [acc, p]);
-      return { y: acc, keep: b.add('neg', [producers[0]!]) };
+    // four producers of two fresh inputs each, added into a base: absorbing all would read 9 inputs
+    const wide = buildGraph((b) => {
+      let acc = b.input('base', 'f32', [3, 2]);
+      for (let k = 0; k < 4; k++) {
+        const p = b.add('mul', [b.input(`x${k}`, 'f32', [3, 1]), b.input(`y${k}`, 'f32', [3, 1])]);
+        acc = b.add('add', [acc, b.add('neg', [p])]);
+        acc = b.add('add', [acc, p]); // read twice, and broadcast: fuse-elementwise leaves it
+      }
+      return { y: acc };
     });
-    const out = recompute(runChecked(fuseElementwise, g));
-    for (const n of out.nodes.filter((n) => n.op === 'fused_elementwise')) {
-      expect(n.inputs.length).toBeLessThanOrEqual(MAX_KERNEL_INPUTS);
-      expect(exprSize(n.attrs['expr'] as Expr)).toBeLessThanOrEqual(MAX_EXPR_OPS);
+    const wideOut = recompute(runChecked(fuseElementwise, wide));
+    // an 8-op producer read four times by one expression: absorbing it would make 36 ops
+    const deep = buildGraph((b) => {
+      const x = b.input('x', 'f32', [3]);
+      let p = x;
+      for (let k = 0; k < RECOMPUTED_MOST_OPS; k++) p = b.add(k % 2 ? 'sin' : 'cos', [p]);
+      let acc = b.input('y', 'f32', [3]);
+      for (let k = 0; k < 4; k++) acc = b.add('add', [acc, p]);
+      return { y: acc };
+    });
+    const deepOut = recompute(runChecked(fuseElementwise, deep));
+    for (const out of [wideOut, deepOut]) {
+      for (const n of out.nodes.filter((n) => n.op === 'fused_elementwise')) {
+        expect(n.inputs.length).toBeLessThanOrEqual(MAX_KERNEL_INPUTS);
+        expect(exprSize(n.attrs['expr'] as Expr)).toBeLessThanOrEqual(MAX_EXPR_OPS);
+      }
     }
-    const feeds = Object.fromEntries([...Array.from({ length: MAX_KERNEL_INPUTS + 2 }, (_, k) => [`x${k}`, values([3, 1], k + 1)] as const), ['base', values([3, 2], 9)] as const]);
-    expectEquivalent(g, out, feeds);
+    // each took what fitted: some producers absorbed, the rest kept as kernels
+    expect(opsOf(runChecked(eliminateDeadCode, wideOut)).length).toBeGreaterThan(1);
+    expect(opsOf(runChecked(eliminateDeadCode, deepOut)).length).toBeGreaterThan(1);
+    const feeds = Object.fromEntries([...[0, 1, 2, 3].flatMap((k) => [[`x${k}`, values([3, 1], k + 1)] as const, [`y${k}`, values([3, 1], k + 5)] as const]), ['base', values([3, 2], 9)] as const]);
+    expectEquivalent(wide, wideOut, feeds);
+    expectEquivalent(deep, deepOut, { x: values([3]), y: values([3], 2) });
   });
 });

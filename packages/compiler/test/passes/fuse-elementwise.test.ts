@@ -137,6 +137,34 @@ describe('fuse-cheap-producers (the GPU backends)', () => {
     expectEquivalent(g, out, feeds);
   });
 
+  it('does not recompute a producer that stays a kernel anyway (a reduction or an output reads it too): no kernel saved', () => {
+    const g = buildGraph((b) => {
+      const e = b.add('exp', [b.input('x', 'f32', [2, 1])]);
+      return { y: b.add('mul', [e, b.input('z', 'f32', [2, 3])]), s: b.add('reduce_sum', [e], { axes: [0], keepDims: false }) };
+    });
+    expect(opsOf(recompute(runChecked(fuseElementwise, g)))).toEqual(['exp', 'mul', 'reduce_sum']);
+    const output = buildGraph((b) => {
+      const e = b.add('exp', [b.input('x', 'f32', [2, 1])]);
+      return { e, y: b.add('mul', [e, b.input('z', 'f32', [2, 3])]) };
+    });
+    expect(opsOf(recompute(runChecked(fuseElementwise, output)))).toEqual(['exp', 'mul']);
+    // the same producer with only elementwise readers is computed by each of them
+    const elementwise = buildGraph((b) => {
+      const e = b.add('exp', [b.input('x', 'f32', [2, 1])]);
+      return { y: b.add('mul', [e, b.input('z', 'f32', [2, 3])]), w: b.add('neg', [b.add('add', [e, b.input('v', 'f32', [2, 3])])]) };
+    });
+    expect(opsOf(runChecked(eliminateDeadCode, recompute(runChecked(fuseElementwise, elementwise))))).toEqual(['fused_elementwise', 'fused_elementwise']);
+    // a kernel this pass rebuilt (p, after absorbing exp) keeps its reduction reader: neg still reads it
+    const rebuilt = buildGraph((b) => {
+      const q = b.add('exp', [b.input('x', 'f32', [2, 1])]);
+      const p = b.add('mul', [q, b.input('z', 'f32', [2, 3])]);
+      return { r: b.add('neg', [p]), s: b.add('reduce_sum', [p], { axes: [0], keepDims: false }), t: b.add('abs', [q]) };
+    });
+    const out = runChecked(eliminateDeadCode, recompute(runChecked(fuseElementwise, rebuilt)));
+    expect(opsOf(out)).toContain('neg');
+    expectEquivalent(rebuilt, out, { x: values([2, 1]), z: values([2, 3], 4) });
+  });
+
   it('leaves a costly producer, and one a non-elementwise node reads, a kernel', () => {
     const g = buildGraph((b) => {
       const x = b.input('x', 'f32', [4]);

@@ -76,6 +76,23 @@ describe.skipIf(!gl)('webgl runtime, its own', { timeout: 120_000 }, () => {
     }
   });
 
+  it("a profile gives each pass its own drawing time (llvmpipe draws at the next read of what was drawn)", async () => {
+    // a 192^3 product (7M multiply-adds in one pass) after a tanh of its A (36864 elements)
+    const n = 192;
+    const b = new GraphBuilder();
+    const graph = b.build({ y: b.add('matmul', [b.add('tanh', [b.input('x', 'f32', [n, n])]), b.param('w', 'f32', [n, n])]) });
+    const r = rng(31);
+    const model = (await gl!.prepare(graph, new Map([['w', randomF32([n, n], r)]]))) as WebGlModel;
+    const feeds = { x: randomF32([n, n], r) };
+    await model.run(feeds);
+    const passes = await model.profile(feeds);
+    model.dispose();
+    const product = passes.find((p) => p.what.endsWith('2x2 blocks'))!;
+    const total = passes.reduce((sum, p) => sum + p.ms, 0);
+    // before each pass was waited for, the product's draw was timed at the run's read-back, outside the profile
+    expect(product.ms / total, passes.map((p) => `${p.what.split(': ').pop()} ${p.ms.toFixed(2)} ms`).join('; ')).toBeGreaterThan(0.5);
+  });
+
   it('a second model of the same graph compiles nothing: kernels belong to the context, kept idle between models', async () => {
     const { graph, weights } = smallModel();
     const runtime = await gl!.runtime();

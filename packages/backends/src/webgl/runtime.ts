@@ -483,11 +483,17 @@ export class GlRuntime {
     }
   }
 
-  /** Blocks until the GPU has finished everything queued (for per-kernel timings). */
-  finish(): void {
+  /** Blocks until the GPU has finished everything queued, `drawn` included (for per-pass timings). */
+  finish(drawn?: GlTensor): void {
     const gl = this.context.gl;
+    if (drawn && drawn.texture.internalFormat !== gl.LUMINANCE) {
+      // llvmpipe waits, at a read, only for the draws into what is read: read a texel of the result
+      gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, drawn.texture.texture, 0);
+      gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.FLOAT, new Float32Array(4));
+    }
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
+    gl.finish();
   }
 
   destroyKernel(fn: GpuJsKernelFunction): void {

@@ -337,7 +337,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
           const start = profile ? performance.now() : 0;
           const result = this.runtime.launch(p.kernel!, args as GlTensor[], p.size, p.what);
           if (profile) {
-            this.runtime.finish();
+            this.runtime.finish(result);
             profile.push({ node: s.node.id, op: s.node.op, what: p.what, ms: performance.now() - start });
           }
           return result;

@@ -150,19 +150,10 @@ export interface PackedRead {
 /** The floats of a packed result, row-major, from its texture's RGBA texels (width x height x 4, as readPixels gives them). */
 export function unpackTexels(rgba: Float32Array, { layout, shape }: PackedRead): Float32Array {
   const [rows, cols] = [shape[shape.length - 2]!, shape[shape.length - 1]!];
-  const blocksPerMatrix = Math.ceil(rows / 2);
-  const out = new Float32Array(layout.blockRows / blocksPerMatrix * rows * cols);
-  for (let r = 0; r < layout.blockRows; r++) {
-    const matrix = Math.floor(r / blocksPerMatrix);
-    const top = (r - matrix * blocksPerMatrix) * 2;
-    // a block row's texels are consecutive in either layout
-    const rowStart = blockOffset(layout, r, 0);
-    for (let dr = 0; dr < 2 && top + dr < rows; dr++) {
-      const target = (matrix * rows + top + dr) * cols;
-      const from = rowStart + dr * 2;
-      for (let col = 0; col < cols; col++) out[target + col] = rgba[from + (col >> 1) * 4 + (col & 1)]!;
-    }
-  }
+  const out = new Float32Array((layout.blockRows / Math.ceil(rows / 2)) * rows * cols);
+  forEachMatrixRow(layout, rows, cols, (element, texel) => {
+    for (let col = 0; col < cols; col++) out[element + col] = rgba[texel + (col >> 1) * 4 + (col & 1)]!;
+  });
   return out;
 }
 
@@ -174,16 +165,25 @@ export function unpackTexels(rgba: Float32Array, { layout, shape }: PackedRead):
  */
 export function packTexels(data: ArrayLike<number>, shape: readonly number[], layout: PackedMatrix): Float32Array {
   const [rows, cols] = [shape[shape.length - 2]!, shape[shape.length - 1]!];
-  const blocksPerMatrix = Math.ceil(rows / 2);
   const rgba = new Float32Array(layout.width * layout.height * 4);
+  forEachMatrixRow(layout, rows, cols, (element, texel) => {
+    for (let col = 0; col < cols; col++) rgba[texel + (col >> 1) * 4 + (col & 1)] = data[element + col]!;
+  });
+  return rgba;
+}
+
+/**
+ * Each row of every matrix of a packed layout (`rows` x `cols` matrices): the index of its first
+ * element in the row-major floats, and of its first float in the RGBA texels (channel x or z of its
+ * block row's first texel; column c is then at + (c >> 1) * 4 + (c & 1)).
+ */
+function forEachMatrixRow(layout: PackedMatrix, rows: number, cols: number, visit: (element: number, texel: number) => void): void {
+  const blocksPerMatrix = Math.ceil(rows / 2);
   for (let r = 0; r < layout.blockRows; r++) {
     const matrix = Math.floor(r / blocksPerMatrix);
     const top = (r - matrix * blocksPerMatrix) * 2;
+    // a block row's texels are consecutive in either layout
     const rowStart = blockOffset(layout, r, 0);
-    for (let dr = 0; dr < 2 && top + dr < rows; dr++) {
-      const source = (matrix * rows + top + dr) * cols;
-      for (let col = 0; col < cols; col++) rgba[rowStart + (col >> 1) * 4 + dr * 2 + (col & 1)] = data[source + col]!;
-    }
+    for (let dr = 0; dr < 2 && top + dr < rows; dr++) visit((matrix * rows + top + dr) * cols, rowStart + dr * 2);
   }
-  return rgba;
 }

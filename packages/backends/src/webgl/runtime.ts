@@ -510,7 +510,6 @@ export class GlRuntime {
     fn.kernel.buffer = this.vertexBuffer;
     return fn;
   }
-
 }
 
 function createGpu(gpujs: GpuJsModule, context: AcquiredContext) {

@@ -25,14 +25,7 @@ export function pruneUnusedFunctions(glsl: string): string {
     else byName.set(f.name, [f]);
   }
   // lines outside functions (globals, macros) may call functions too
-  const outside: string[] = [];
-  let next = 0;
-  for (const f of functions) {
-    outside.push(...lines.slice(next, f.start));
-    next = f.end + 1;
-  }
-  outside.push(...lines.slice(next));
-  const reached = new Set<string>(['main', ...calledNames(outside.join('\n'), byName)]);
+  const reached = new Set<string>(['main', ...calledNames(linesOutside(lines, functions).join('\n'), byName)]);
   const todo = [...reached];
   while (todo.length > 0) {
     for (const f of byName.get(todo.pop()!) ?? []) {
@@ -43,15 +36,19 @@ export function pruneUnusedFunctions(glsl: string): string {
       }
     }
   }
-  const kept: string[] = [];
-  next = 0;
-  for (const f of functions) {
-    if (reached.has(f.name)) continue;
-    kept.push(...lines.slice(next, f.start));
+  return linesOutside(lines, functions.filter((f) => !reached.has(f.name))).join('\n');
+}
+
+/** The lines outside the given spans (in source order). */
+function linesOutside(lines: readonly string[], spans: readonly FunctionSpan[]): string[] {
+  const outside: string[] = [];
+  let next = 0;
+  for (const f of spans) {
+    outside.push(...lines.slice(next, f.start));
     next = f.end + 1;
   }
-  kept.push(...lines.slice(next));
-  return kept.join('\n');
+  outside.push(...lines.slice(next));
+  return outside;
 }
 
 interface FunctionSpan {

@@ -252,11 +252,10 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
         const packed = value && packedValue?.from === index ? { layout: packedValue.layout, shape: packedValue.shape } : undefined;
         const common = { what: `${where}: ${p.what}`, inputs: p.inputs, size: p.size, status, value, keep: p.keep === true, ...(packed ? { packed } : {}) };
         const source = (ref: PassInput) => ('input' in ref ? s.sources[ref.input]! : undefined);
-        const packsFed = p.packsInput && !value && !status && p.inputs.length === 1 && source(p.inputs[0]!) !== undefined && fed(source(p.inputs[0]!)!);
-        if (packsFed) {
-          const node = source(p.inputs[0]!)!;
-          hostPacked.add(node);
-          return { ...common, hostPack: { node, shape: p.packsInput!.shape, layout: p.packsInput!.layout } };
+        const packedNode = p.packsInput && !value && !status && p.inputs.length === 1 ? source(p.inputs[0]!) : undefined;
+        if (packedNode !== undefined && fed(packedNode)) {
+          hostPacked.add(packedNode);
+          return { ...common, hostPack: { node: packedNode, shape: p.packsInput!.shape, layout: p.packsInput!.layout } };
         }
         for (const ref of p.inputs) if (source(ref) !== undefined) readAsFed.add(source(ref)!);
         return { ...this.kernel(p, inputSizes, rgbaInputs, where), ...common };

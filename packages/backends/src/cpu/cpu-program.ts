@@ -465,7 +465,7 @@ function packedWeightBytes(plan: Plan, weightStore: KernelSettings['weightStore'
       const key = `${nodeName(codes)}|quantized`;
       if (codes.op !== 'param' || seen.has(key)) continue;
       seen.add(key);
-      bytes += quantizedPanelBytes(node.attrs['bits'] as 8 | 4, node.attrs['group'] as number, a[a.length - 1] as number, codes.type.shape[0] as number);
+      bytes += quantizedPanelBytes(node.attrs['bits'] as 8 | 4, node.attrs['group'] as number, a[a.length - 1] as number, codes.type.shape[0] as number, Boolean(node.attrs['zeroPoints']));
       continue;
     }
     if (!MATMUL_OPS.has(node.op)) continue;

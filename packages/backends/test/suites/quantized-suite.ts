@@ -180,6 +180,45 @@ export async function quantizedSuite(name: BackendName): Promise<void> {
       }
     });
 
+    // the cpu only: symmetric codes keep no bias table (the kernels make -middle * scale from the
+    // scales); given the same codes with the middle as explicit zero points, a table is kept and read
+    if (name === 'cpu') it.each([8, 4] as const)('symmetric %s-bit codes: no bias table kept, and the same bits as their middle given as zero points, through every kernel', async (bits) => {
+      const graph = mlp(72, 24);
+      const weights = mlpWeights(72, 24, bits);
+      const middle = 2 ** (bits - 1);
+      const symmetric = quantizeMatrix(weights.get('w1')!.data, 72, 24, false, { bits, group: 24, scales: 'f32', zeroPoints: false });
+      const explicit = { ...symmetric, zeroPoints: new Float32Array(symmetric.scales.length).fill(middle) };
+      const withoutW1 = new Map([...weights].filter(([n]) => n !== 'w1'));
+      const { WasmRuntime } = await import('../../src/cpu/wasm-runtime/runtime.ts');
+      const { quantizedPanels, quantizedPanelBytes } = await import('../../src/cpu/wasm-runtime/quantized-panels.ts');
+      const rt = WasmRuntime.get();
+      for (const [matrix, table] of [[symmetric, false], [explicit, true]] as const) {
+        const panels = quantizedPanels(rt, { ...matrix, zeroPoints: matrix.zeroPoints }, () => undefined, 'rows');
+        expect(panels.biases !== 0, `zero points given: ${table}`).toBe(table);
+        if (panels.temporary) rt.heap.release(panels.packed);
+      }
+      expect(quantizedPanelBytes(bits, 24, 72, 24, false)).toBeLessThan(quantizedPanelBytes(bits, 24, 72, 24, true));
+      for (const rows of [1, 6]) {
+        const x = randomF32([rows, 72], rng(rows + bits));
+        for (const activations of [undefined, 'int8'] as const) {
+          // the quads layout (4 bits; 8 bits as planes of nibbles where forced), pairs and rows
+          for (const layouts of [{ quadsLayout: true }, { quadsLayout: true, planesLayout: true }, { quadsLayout: false }]) {
+            const outputs = [];
+            for (const matrix of [symmetric, explicit]) {
+              const store = activations ? { bits, group: 32, scales: 'f32' as const, zeroPoints: false, activations } : 'f32';
+              const model = await cpuBackend.prepare(graph, withoutW1, { weightStore: store, quantizedWeights: new Map([['w1', { matrix, transposed: false }]]), cpu: { smallProduct: 0, ...layouts } });
+              try {
+                outputs.push((await model.run({ x }))['y']!);
+              } finally {
+                model.dispose();
+              }
+            }
+            expect(Array.from(outputs[0]!.data), `${rows} rows, ${activations ?? 'float'} activations, ${JSON.stringify(layouts)}`).toEqual(Array.from(outputs[1]!.data));
+          }
+        }
+      }
+    });
+
     it('random graphs of quantized products and int8 activations equal the float64 interpreter (property)', async () => {
       await fc.assert(conformanceProperty(b, 6, { kinds: ['quantized_matmul', 'int8_activations', 'int8_activations', 'unary', 'binary', 'reshape'] }), { numRuns: 60, seed: 20261206 });
     });

@@ -5,12 +5,14 @@ import type { KernelSettings, WasmRuntime } from './runtime.ts';
 /**
  * A quantized weight in the kernels' layout (../wasm/kernels.wat, "quantized weights"): codes in
  * column panels of 8, one byte (8 bits) or half a byte (4 bits) a weight, and per panel and group
- * 8 scales and 8 biases (bias = -scale * zero point). Made once per weight from the graph's codes
- * tensor (24 bits a word) and kept in the heap, keyed by that tensor.
+ * 8 scales and 8 biases (bias = -scale * zero point; symmetric codes keep no biases: the kernels
+ * make them from the scales, and `biases` is 0). Made once per weight from the graph's codes tensor
+ * (24 bits a word) and kept in the heap, keyed by that tensor.
  */
 export interface QuantizedPanels {
   readonly packed: number;
   readonly scales: number;
+  /** The bias table, or 0 for symmetric codes (no zero points). */
   readonly biases: number;
   readonly bits: 8 | 4;
   readonly group: number;
@@ -47,10 +49,10 @@ registerArena(() => {
   held.clear();
 }, () => bytes);
 
-/** Bytes of the kept layout of a K x N weight: codes, then scales and biases. */
-export function quantizedPanelBytes(bits: 8 | 4, group: number, k: number, n: number): number {
+/** Bytes of the kept layout of a K x N weight: codes, then scales, then biases where there are zero points. */
+export function quantizedPanelBytes(bits: 8 | 4, group: number, k: number, n: number, zeroPoints: boolean): number {
   const panels = Math.ceil(n / 8);
-  return panels * Math.ceil(k / 4) * 4 * (bits === 8 ? 8 : 4) + 2 * panels * Math.ceil(k / group) * 32;
+  return panels * Math.ceil(k / 4) * 4 * (bits === 8 ? 8 : 4) + (zeroPoints ? 2 : 1) * panels * Math.ceil(k / group) * 32;
 }
 
 /**
@@ -86,18 +88,18 @@ export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check
   const kp = layout === 'rows' ? k : Math.ceil(k / 4) * 4;
   const codeBytes = panels * kp * rowBytes;
   const tableBytes = panels * groups * 32;
-  const packed = rt.heap.alloc(codeBytes + 2 * tableBytes);
+  const tables = w.zeroPoints ? 2 : 1;
+  const packed = rt.heap.alloc(codeBytes + tables * tableBytes);
   const scales = packed + codeBytes;
-  const biases = scales + tableBytes;
+  const biases = w.zeroPoints ? scales + tableBytes : 0;
   const codeView = new Uint8Array(rt.heap.memory.buffer, packed, codeBytes);
   codeView.fill(0);
-  const scaleView = new Float32Array(rt.heap.memory.buffer, scales, 2 * tableBytes / 4);
+  const scaleView = new Float32Array(rt.heap.memory.buffer, scales, tables * tableBytes / 4);
   scaleView.fill(0); // columns past n: zero scale and bias
-  const biasView = scaleView.subarray(tableBytes / 4);
+  const biasView = w.zeroPoints ? scaleView.subarray(tableBytes / 4) : undefined;
   const per = codesPerWord(bits);
   const words = Math.ceil(k / per);
   const mask = 2 ** bits - 1;
-  const middle = 2 ** (bits - 1);
   for (let col = 0; col < n; col++) {
     const p = col >> 3;
     const j = col & 7;
@@ -123,9 +125,8 @@ export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check
     }
     for (let g = 0; g < groups; g++) {
       const scale = w.scales[col * groups + g]!;
-      const zero = w.zeroPoints ? w.zeroPoints[col * groups + g]! : middle;
       scaleView[(p * groups + g) * 8 + j] = scale;
-      biasView[(p * groups + g) * 8 + j] = -scale * zero;
+      if (biasView) biasView[(p * groups + g) * 8 + j] = -scale * w.zeroPoints![col * groups + g]!;
     }
   }
   const result: QuantizedPanels = { packed, scales, biases, bits, group, k, n, layout, kp };
@@ -134,6 +135,6 @@ export function quantizedPanels(rt: WasmRuntime, w: QuantizedWeightArrays, check
   kept.get(w.codes)!.set(layout, result);
   held.add(w.codes);
   blocks.push(packed);
-  bytes += codeBytes + 2 * tableBytes;
+  bytes += codeBytes + tables * tableBytes;
   return { ...result, temporary };
 }

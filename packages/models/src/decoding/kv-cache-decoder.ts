@@ -46,8 +46,20 @@ export class KvCacheDecoder implements StepDecoder {
     readonly plans: CachedPlans,
     private readonly weights: Weights,
     readonly backend: Backend,
-    private readonly context?: DecoderContext,
+    private context?: DecoderContext,
   ) {}
+
+  /**
+   * Starts afresh for another decoding (a DecoderPool lending it out again): the caches (their arrays
+   * too), the rows and the context are forgotten and `context` is the next prefill's; the prepared
+   * plans stay, which is the point.
+   */
+  reset(context?: DecoderContext): void {
+    this.state.clear();
+    this.positions = [];
+    this.contextInputs = {};
+    this.context = context;
+  }
 
   /**
    * Prepares both plans now (compilation and, on the cpu, weight packing), so that the first token

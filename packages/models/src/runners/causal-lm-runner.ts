@@ -2,6 +2,7 @@ import type { Backend } from '@loom/backends';
 import type { NDArray, Weights } from '@loom/graph';
 import type { CausalLm } from '../decoding/causal-lm.ts';
 import { kvCacheRowBytes, logitsRowBytes, weightBytes, type DecodingBytes } from '../decoding/decoding-budget.ts';
+import { DecoderPool } from '../decoding/decoder-pool.ts';
 import { KvCacheDecoder, type CachedPlans } from '../decoding/kv-cache-decoder.ts';
 import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
 import type { CausalLmFamily, CausalLmLimits } from '../families/family.ts';
@@ -27,6 +28,8 @@ export class CausalLmRunner<C = unknown> implements CausalLm {
   private readonly limits: CausalLmLimits;
   private full: GraphRunner | undefined;
   private readonly last: GraphRunner;
+  /** KV-cache decoders kept between decodings with their prepared plans (decoder-pool.ts). */
+  private readonly cachedDecoders = new DecoderPool(() => new KvCacheDecoder(cachedPlans(this.modelFamily, this.cfg), this.weights, this.backend));
 
   constructor(
     readonly modelFamily: CausalLmFamily<C>,
@@ -74,7 +77,7 @@ export class CausalLmRunner<C = unknown> implements CausalLm {
 
   /** With the KV cache (default) each step feeds one token per row; without, each step recomputes the prefix. */
   decoder(kvCache = true): StepDecoder {
-    return kvCache ? new KvCacheDecoder(cachedPlans(this.modelFamily, this.cfg), this.weights, this.backend) : new RecomputeDecoder((rows) => this.nextLogits(rows));
+    return kvCache ? this.cachedDecoders.take() : new RecomputeDecoder((rows) => this.nextLogits(rows));
   }
 
   decodingBytes(): DecodingBytes {
@@ -83,7 +86,7 @@ export class CausalLmRunner<C = unknown> implements CausalLm {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.last.dispose(), this.full?.dispose()]);
+    await Promise.all([this.last.dispose(), this.full?.dispose(), this.cachedDecoders.dispose()]);
   }
 }
 

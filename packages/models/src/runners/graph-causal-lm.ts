@@ -17,6 +17,7 @@ import type { Backend } from '@loom/backends';
 import { graphInputs, stateNames, type Graph, type NDArray, type Weights } from '@loom/graph';
 import type { CausalLm } from '../decoding/causal-lm.ts';
 import { logitsRowBytes, weightBytes, type DecodingBytes } from '../decoding/decoding-budget.ts';
+import { DecoderPool } from '../decoding/decoder-pool.ts';
 import { KvCacheDecoder, type CachedPlans } from '../decoding/kv-cache-decoder.ts';
 import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
 import { ConfigError, ModelInputError } from '../errors.ts';
@@ -78,6 +79,8 @@ export function causalLmFromGraph(graphs: CachedGraphs, weights: Weights, option
   const check = (rows: readonly (readonly number[])[]) => checkTokenRows(rows, checked.vocabSize, maxPositions, 'prompt');
   let full: GraphRunner | undefined;
   let lastLogits: KvCacheDecoder | undefined;
+  // KV-cache decoders kept between decodings with their prepared plans (decoder-pool.ts)
+  const cachedDecoders = new DecoderPool(() => new KvCacheDecoder(plans, weights, options.backend));
   return {
     family: options.family ?? 'graph',
     vocabSize: checked.vocabSize,
@@ -99,7 +102,7 @@ export function causalLmFromGraph(graphs: CachedGraphs, weights: Weights, option
       return lastLogits.prefill(rows);
     },
     decoder(kvCache = true): StepDecoder {
-      if (kvCache) return new KvCacheDecoder(plans, weights, options.backend);
+      if (kvCache) return cachedDecoders.take();
       return new RecomputeDecoder((rows) => this.nextLogits(rows));
     },
     decodingBytes(): DecodingBytes {
@@ -107,7 +110,7 @@ export function causalLmFromGraph(graphs: CachedGraphs, weights: Weights, option
       return { weights: weightBytes(weights), perRow: maxPositions * checked.cacheBytesPerPosition + logitsRowBytes(checked.vocabSize) };
     },
     async dispose() {
-      await Promise.all([full?.dispose(), lastLogits?.dispose()]);
+      await Promise.all([full?.dispose(), lastLogits?.dispose(), cachedDecoders.dispose()]);
     },
   };
 }

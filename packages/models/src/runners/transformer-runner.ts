@@ -1,6 +1,7 @@
 import type { Backend } from '@loom/backends';
 import type { NDArray, Weights } from '@loom/graph';
 import { kvCacheRowBytes, logitsRowBytes, weightBytes, type DecodingBytes } from '../decoding/decoding-budget.ts';
+import { DecoderPool } from '../decoding/decoder-pool.ts';
 import { KvCacheDecoder, type CachedPlans } from '../decoding/kv-cache-decoder.ts';
 import type { EncoderDecoderLm } from '../decoding/seq2seq.ts';
 import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
@@ -21,6 +22,8 @@ export class TransformerRunner implements EncoderDecoderLm {
   private decoderLast: GraphRunner | undefined;
   private decoderFull: GraphRunner | undefined;
   private crossKv: GraphRunner | undefined;
+  /** KV-cache decoders kept between decodings with their prepared plans (decoder-pool.ts). */
+  private readonly cachedDecoders = new DecoderPool(() => new KvCacheDecoder(this.cachedPlans(), this.weights, this.backend));
 
   constructor(
     readonly cfg: TransformerConfig,
@@ -69,7 +72,7 @@ export class TransformerRunner implements EncoderDecoderLm {
     const srcIds = this.sourceBatch(sources);
     if (kvCache) {
       const crossKv = (this.crossKv ??= new GraphRunner(this.backend, buildTransformerCrossKv(this.cfg), this.weights));
-      return new KvCacheDecoder(this.cachedPlans(), this.weights, this.backend, async () => ({ src_ids: srcIds, ...(await crossKv.run({ src_ids: srcIds })) }));
+      return this.cachedDecoders.take(async () => ({ src_ids: srcIds, ...(await crossKv.run({ src_ids: srcIds })) }));
     }
     const decoderLast = (this.decoderLast ??= new GraphRunner(this.backend, buildTransformerDecoder(this.cfg, { lastOnly: true }), this.weights));
     let memory: Promise<NDArray> | undefined;
@@ -96,6 +99,6 @@ export class TransformerRunner implements EncoderDecoderLm {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.encoder.dispose(), this.decoderLast?.dispose(), this.decoderFull?.dispose(), this.crossKv?.dispose()]);
+    await Promise.all([this.encoder.dispose(), this.decoderLast?.dispose(), this.decoderFull?.dispose(), this.crossKv?.dispose(), this.cachedDecoders.dispose()]);
   }
 }

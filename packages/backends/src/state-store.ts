@@ -9,6 +9,8 @@ export class StateStore {
   private readonly values = new Map<string, NDArray>();
   /** Arrays of states cleared with `reuse`, by name, until a state of the same name, dtype and shape takes one. */
   private readonly spare = new Map<string, NDArray>();
+  /** Told when the store drops everything (a `clear` without `reuse`): device copies go too (device-states.ts). */
+  private readonly dropListeners = new Set<() => void>();
 
   get(name: string): NDArray | undefined {
     return this.values.get(name);
@@ -42,12 +44,20 @@ export class StateStore {
   /**
    * Forgets every state. With `reuse` (a new prompt on the same decoder) their arrays are kept, and
    * the next `ensure` of the same name, dtype and shape zeroes one instead of allocating: GPT-2
-   * small's caches are 75 MB, whose fresh pages cost more to fault in than to clear.
+   * small's caches are 75 MB, whose fresh pages cost more to fault in than to clear. Without it the
+   * models prepared with this store free their device copies too (a decoder kept idle holds none).
    */
   clear(options: { reuse?: boolean } = {}): void {
     this.spare.clear();
     if (options.reuse) for (const [name, value] of this.values) this.spare.set(name, value);
     this.values.clear();
+    if (!options.reuse) for (const listener of this.dropListeners) listener();
+  }
+
+  /** Calls `listener` at each `clear` without `reuse`; returns the call that stops it. */
+  onDrop(listener: () => void): () => void {
+    this.dropListeners.add(listener);
+    return () => this.dropListeners.delete(listener);
   }
 
   get names(): string[] {

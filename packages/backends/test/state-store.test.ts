@@ -39,3 +39,51 @@ describe('StateStore', () => {
     expect(store.ensure('k', 'f32', [4], zeros).data).not.toBe(k.data);
   });
 });
+
+describe('device copies of states (DeviceStates)', () => {
+  /** A device that counts the copies it holds. */
+  function fakeDevice() {
+    const held = new Set<number>();
+    let next = 0;
+    const memory = {
+      // a copy no longer wanted and of the same shape is reused, as the real devices do
+      write: async (_name: string, _dtype: string, _shape: readonly number[], _data: unknown, previous: number | undefined) => {
+        if (previous !== undefined) return previous;
+        held.add(++next);
+        return next;
+      },
+      free: (handle: number) => held.delete(handle),
+    };
+    return { memory, held };
+  }
+
+  it('a clear() frees them (a decoder kept idle holds no caches on the GPU); clear({ reuse }) keeps them for the next prompt; the last user frees them', async () => {
+    const { DeviceStates } = await import('../src/gpu/device-states.ts');
+    const store = new StateStore();
+    const { memory, held } = fakeDevice();
+    const device = {};
+    const states = DeviceStates.acquire(device, store, memory, 'test');
+    const first = await states.forRun('k', 'f32', [2, 3], undefined);
+    await states.forRun('v', 'f32', [2, 3], undefined);
+    expect(held.size).toBe(2);
+    store.clear({ reuse: true });
+    expect(held.size).toBe(2); // kept: the next prefill zeroes and reuses them
+    expect(await states.forRun('k', 'f32', [2, 3], undefined)).toBe(first);
+    store.clear();
+    expect(held.size).toBe(0);
+    await states.forRun('k', 'f32', [2, 3], undefined);
+    expect(held.size).toBe(1);
+    // a second model on the same store: only the last release frees, and a released store stops listening
+    const again = DeviceStates.acquire(device, store, memory, 'test');
+    expect(again).toBe(states);
+    states.release();
+    expect(held.size).toBe(1);
+    again.release();
+    expect(held.size).toBe(0);
+    const fresh = DeviceStates.acquire(device, store, memory, 'test');
+    await fresh.forRun('k', 'f32', [2, 3], undefined);
+    store.clear();
+    expect(held.size).toBe(0);
+    fresh.release();
+  });
+});

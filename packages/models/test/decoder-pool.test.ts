@@ -12,11 +12,22 @@ const cfg = gpt2ConfigFromHf(fixtureJson('gpt2-tiny.config.json'));
 const weights = gpt2Weights(cfg, fixtureTensors('gpt2-tiny.safetensors'));
 const prompt = fixtureJson<{ prompt_ids: number[] }>('gpt2-tiny.json').prompt_ids;
 
-/** The cpu backend, counting the graphs it prepares. */
-function counting(): { backend: Backend; prepared: () => number } {
+/** The cpu backend, counting the graphs it prepares; `failNext` makes the next prepare fail as a lost device would. */
+function counting(): { backend: Backend; prepared: () => number; failNext: () => void } {
   let count = 0;
-  const backend: Backend = { ...cpuBackend, prepare: (...args: Parameters<Backend['prepare']>) => (count++, cpuBackend.prepare(...args)) };
-  return { backend, prepared: () => count };
+  let fail = false;
+  const backend: Backend = {
+    ...cpuBackend,
+    prepare: (...args: Parameters<Backend['prepare']>) => {
+      count++;
+      if (fail) {
+        fail = false;
+        return Promise.reject(new Error('device lost'));
+      }
+      return cpuBackend.prepare(...args);
+    },
+  };
+  return { backend, prepared: () => count, failNext: () => (fail = true) };
 }
 
 describe('KV-cache decoders kept between decodings (DecoderPool)', () => {
@@ -49,22 +60,48 @@ describe('KV-cache decoders kept between decodings (DecoderPool)', () => {
     await model.dispose();
   });
 
-  it('a decoder is refused after its dispose, and one whose decoding failed is not kept', async () => {
-    const { backend, prepared } = counting();
+  it('a decoder is refused after its dispose; one refused input leaves it kept, a failed plan frees it', async () => {
+    const { backend, prepared, failNext } = counting();
     const model = new Gpt2Runner(cfg, weights, backend);
     const decoder = model.decoder();
     await decoder.prefill([prompt]);
     await decoder.dispose?.();
     await expect(decoder.step([1])).rejects.toThrow(ModelInputError);
     await expect(decoder.step([1])).rejects.toThrow('this decoder was disposed');
+    // a token outside the vocabulary is refused before anything runs: the decoder is kept
+    const refused = model.decoder();
+    await refused.prefill([prompt]);
+    await expect(refused.step([cfg.vocabSize + 5])).rejects.toThrow(ModelInputError);
+    await refused.dispose?.();
+    expect(prepared()).toBe(1); // the same kept decoder, its prefill plan (a step's plan is prepared at the first step)
+    await generate(model, [prompt], sampling);
+    expect(prepared()).toBe(2); // and its step plan, now
+    // a plan that fails to prepare: that decoder is freed, the next decoding makes another
     const failing = model.decoder();
     await failing.prefill([prompt]);
-    await expect(failing.step([cfg.vocabSize + 5])).rejects.toThrow(ModelInputError);
+    failNext();
+    const freshModel = new Gpt2Runner(cfg, weights, backend);
+    await expect(generate(freshModel, [prompt], sampling)).rejects.toThrow('device lost');
     await failing.dispose?.();
-    expect(prepared()).toBe(1); // the same kept decoder, its prefill plan (a step's plan is prepared at the first step)
-    // the failed one was freed: the next decoding prepares a decoder again
+    const before = prepared();
+    expect(await generate(freshModel, [prompt], sampling)).toEqual(await generate(model, [prompt], sampling));
+    expect(prepared()).toBe(before + 2); // freshModel's failed decoder was not kept: both plans again; model's were kept
+    await model.dispose();
+    await freshModel.dispose();
+  });
+
+  it('a decoder lent out when its model is disposed is freed when it comes back, not kept', async () => {
+    const { backend, prepared } = counting();
+    const model = new Gpt2Runner(cfg, weights, backend);
+    const lent = model.decoder();
+    await lent.prefill([prompt]);
+    await model.dispose();
+    await lent.step([1]); // still usable until its borrower is done
+    await lent.dispose?.();
+    // nothing was kept for the disposed model's decoders: a new decoding prepares both plans
+    const before = prepared();
     await generate(model, [prompt], sampling);
-    expect(prepared()).toBe(3);
+    expect(prepared()).toBe(before + 2);
     await model.dispose();
   });
 
@@ -77,5 +114,6 @@ describe('KV-cache decoders kept between decodings (DecoderPool)', () => {
     expect(await model.reverse(['abc'])).toEqual(['cba']);
     // the encoder-side graphs are prepared once; the decoder's two plans were kept
     expect(prepared()).toBe(afterFirst);
+    await model.runner.dispose();
   });
 });

@@ -32,6 +32,8 @@ interface Entry<H> {
 export class DeviceStates<H> {
   private readonly entries = new Map<string, Entry<H>>();
   private users = 0;
+  /** Stops listening to the store's drops (set while there are users). */
+  private stopListening: (() => void) | undefined;
   /** Bumped whenever a state's handle changes, so that what was bound to the old one is bound again. */
   version = 0;
 
@@ -50,13 +52,23 @@ export class DeviceStates<H> {
     if (!perDevice) DeviceStates.byStore.set(store, (perDevice = new WeakMap()));
     let states = perDevice.get(device) as DeviceStates<H> | undefined;
     if (!states) perDevice.set(device, (states = new DeviceStates(store, memory, readWith)));
-    states.users++;
+    if (states.users++ === 0) {
+      const s = states;
+      s.stopListening = store.onDrop(() => s.freeAll());
+    }
     return states;
   }
 
   /** Drops a user; the last one frees every state's device copy (their contents are lost). */
   release(): void {
     if (--this.users > 0) return;
+    this.stopListening?.();
+    this.stopListening = undefined;
+    this.freeAll();
+  }
+
+  /** Frees every device copy: the store dropped its states (`clear()`), or the last user went. */
+  private freeAll(): void {
     for (const e of this.entries.values()) this.memory.free(e.handle);
     this.entries.clear();
     this.version++;

@@ -1,3 +1,4 @@
+import { InputError } from '@loom/graph';
 import { ModelInputError } from '../errors.ts';
 import type { DecoderContext, KvCacheDecoder } from './kv-cache-decoder.ts';
 import type { StepDecoder } from './step.ts';
@@ -5,13 +6,16 @@ import type { StepDecoder } from './step.ts';
 /**
  * A runner's idle KV-cache decoders, kept with their prepared plans. Preparing a decoder compiles its
  * prefill and step graphs (and on a GPU builds their kernels): most of a warm call of a small model
- * (the reverse model on the cpu: about 60 of 100 ms a `reverse`). `take` lends an idle decoder, or
+ * (a `reverse` on the cpu took 104-226 ms before, 36 ms after). `take` lends an idle decoder, or
  * makes one when none is idle (two decodings at once each get their own); the borrower's `dispose`
- * gives it back with its caches dropped (so an idle decoder holds its plans, not a batch's caches),
- * and past `keep` idle ones frees it.
+ * gives it back with its caches dropped, device copies included (so an idle decoder holds its plans,
+ * not a batch's caches), and past `keep` idle ones frees it. A decoder lent out before the pool's
+ * `dispose` (the runner's) is freed when it comes back.
  */
 export class DecoderPool {
   private readonly idle: KvCacheDecoder[] = [];
+  /** Bumped by `dispose`: a decoder lent out in an earlier generation is freed when given back. */
+  private generation = 0;
 
   constructor(
     private readonly make: () => KvCacheDecoder,
@@ -22,17 +26,22 @@ export class DecoderPool {
   take(context?: DecoderContext): StepDecoder {
     const decoder = this.idle.pop() ?? this.make();
     decoder.reset(context);
-    return new LentDecoder(decoder, (d, failed) => this.giveBack(d, failed));
+    const generation = this.generation;
+    return new LentDecoder(decoder, (d, failed) => this.giveBack(d, failed, generation));
   }
 
-  /** Frees the idle decoders; decoders lent out are freed when given back past `keep`, as always. */
+  /** Frees the idle decoders now, and those lent out when they come back; later `take`s start afresh. */
   async dispose(): Promise<void> {
+    this.generation++;
     await Promise.all(this.idle.splice(0).map((d) => d.dispose()));
   }
 
-  /** A decoder whose borrower saw an error is freed, not kept: its plans may have failed to prepare. */
-  private async giveBack(decoder: KvCacheDecoder, failed: boolean): Promise<void> {
-    if (failed || this.idle.length >= this.keep) return decoder.dispose();
+  /**
+   * A decoder whose borrower saw an error other than one about its input is freed, not kept: its
+   * plans may have failed to prepare (an input error is refused before anything runs).
+   */
+  private async giveBack(decoder: KvCacheDecoder, failed: boolean, generation: number): Promise<void> {
+    if (failed || generation !== this.generation || this.idle.length >= this.keep) return decoder.dispose();
     decoder.reset();
     this.idle.push(decoder);
   }
@@ -42,6 +51,8 @@ export class DecoderPool {
 class LentDecoder implements StepDecoder {
   private decoder: KvCacheDecoder | undefined;
   private failed = false;
+  /** The call in flight, which `dispose` waits for before giving the decoder back. */
+  private pending: Promise<unknown> = Promise.resolve();
 
   constructor(
     decoder: KvCacheDecoder,
@@ -65,16 +76,18 @@ class LentDecoder implements StepDecoder {
   async dispose(): Promise<void> {
     const decoder = this.decoder;
     this.decoder = undefined;
-    if (decoder) await this.giveBack(decoder, this.failed);
+    if (!decoder) return;
+    await this.pending.catch(() => undefined);
+    await this.giveBack(decoder, this.failed);
   }
 
-  private async call<T>(work: (decoder: KvCacheDecoder) => Promise<T>): Promise<T> {
-    if (!this.decoder) throw new ModelInputError('this decoder was disposed: ask the model for another (model.decoder())');
-    try {
-      return await work(this.decoder);
-    } catch (e) {
-      this.failed = true;
+  private call<T>(work: (decoder: KvCacheDecoder) => Promise<T>): Promise<T> {
+    if (!this.decoder) return Promise.reject(new ModelInputError('this decoder was disposed: ask the model for another (model.decoder())'));
+    const result = work(this.decoder).catch((e: unknown) => {
+      if (!(e instanceof ModelInputError || e instanceof InputError)) this.failed = true;
       throw e;
-    }
+    });
+    this.pending = result;
+    return result;
   }
 }

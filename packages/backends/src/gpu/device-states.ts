@@ -9,7 +9,8 @@ import type { StateStore } from '../state-store.ts';
  * The store holds a placeholder for each state that lives on the device: reading its `data` throws
  * (download it with the model's `readState`). When the store has no value for a state (first run,
  * or after `store.clear()`), the next run starts it from zeros; a value put into the store by other
- * code, or fed to the run, is uploaded.
+ * code, or fed to the run, is uploaded. `store.clear()` also frees the device copies (a decoder kept
+ * idle holds no caches); `clear({ reuse: true })`, a new prompt, keeps them to be zeroed and reused.
  */
 
 /** How a device keeps a state: a WebGPU buffer, a WebGL texture. */

@@ -12,6 +12,13 @@ export interface Backend {
   readonly name: BackendName;
   /** Compiles the graph and uploads the weights; the result runs many times. */
   prepare(graph: Graph, weights: Weights, options?: PrepareOptions): Promise<PreparedModel>;
+  /**
+   * The length a sequence axis of `length` had better be padded to, on a backend that builds its
+   * kernels for each concrete size (webgl: its shaders take sizes as constants): models pad their
+   * prompts and sources to it, masked, so that lengths in one bucket share one set of kernels.
+   * Absent where any length runs on the same kernels (cpu, webgpu: sizes are arguments there).
+   */
+  readonly sequenceBucket?: (length: number) => number;
 }
 
 export interface PrepareOptions {

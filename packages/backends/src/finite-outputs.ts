@@ -48,6 +48,7 @@ export function firstNonFinite(a: NDArray): string | undefined {
 export function requireFiniteOutputs(backend: Backend): Backend {
   return {
     name: backend.name,
+    ...(backend.sequenceBucket ? { sequenceBucket: backend.sequenceBucket } : {}),
     async prepare(graph, weights, options) {
       const model: PreparedModel & { program?: { nonFinite?: NonFiniteTrace } } = await backend.prepare(graph, weights, { ...options, cpu: { ...options?.cpu, traceNonFinite: true } });
       return {

@@ -32,6 +32,7 @@ export async function getBackend(name: string, options?: PrepareOptions): Promis
 export function withPrepareOptions(backend: Backend, fixed: PrepareOptions): Backend {
   return {
     name: backend.name,
+    ...(backend.sequenceBucket ? { sequenceBucket: backend.sequenceBucket } : {}),
     prepare: (graph, weights, options) => {
       const cpu = options?.cpu || fixed.cpu ? { cpu: { ...options?.cpu, ...fixed.cpu } } : {};
       return backend.prepare(graph, weights, { ...options, ...fixed, ...cpu });

@@ -23,6 +23,7 @@ export function deviceBackend<R extends DeviceRuntime, M extends PreparedModel>(
   name: 'webgpu' | 'webgl',
   acquire: () => Promise<R>,
   prepare: (runtime: R, graph: Graph, weights: Weights, options: PrepareOptions) => Promise<M>,
+  sequenceBucket?: (length: number) => number,
 ): DeviceBackend<R, M> {
   let current: Promise<R> | undefined;
   const runtime = async (): Promise<R> => {
@@ -36,6 +37,7 @@ export function deviceBackend<R extends DeviceRuntime, M extends PreparedModel>(
   return {
     name,
     runtime,
+    ...(sequenceBucket ? { sequenceBucket } : {}),
     async prepare(graph, weights, options = {}) {
       const r = await runtime();
       r.checkAlive('prepare');

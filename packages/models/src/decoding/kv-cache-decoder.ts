@@ -2,7 +2,7 @@ import { StateStore, type Backend, type PreparedModel } from '@loom/backends';
 import { graphParams, nodeName, stateNames, type Graph, type NDArray, type Weights } from '@loom/graph';
 import { ModelInputError } from '../errors.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
-import { padBatch, pickRows, rowOf, withRows } from '../runtime/graph-runner.ts';
+import { bucketedWidth, padBatch, pickRows, rowOf, withRows } from '../runtime/graph-runner.ts';
 import type { StepDecoder } from './step.ts';
 
 /**
@@ -79,7 +79,8 @@ export class KvCacheDecoder implements StepDecoder {
     this.contextInputs = this.context ? mapValues(await this.context(), (name, value) => withRows(name, value, batch)) : {};
     this.prefillModel ??= this.preparePlan('seq');
     this.state.clear({ reuse: true });
-    const { ids, lengths } = padBatch(prefixes, PAD);
+    // padded to the backend's sequence bucket (webgl: prompts of 9 to 16 tokens share one prefill's shaders)
+    const { ids, lengths } = padBatch(prefixes, PAD, bucketedWidth(this.backend, this.plans.maxPositions));
     const out = await (await this.prefillModel).run({ ...this.contextInputs, input_ids: ids, position: i32([batch], new Array(batch).fill(0)), last_index: i32([batch], lengths.map((l) => l - 1)) });
     this.positions = lengths;
     return prefixes.map((_, b) => rowOf(out['logits']!, b));

@@ -11,7 +11,7 @@ import { llamaFamily } from '../families/llama.ts';
 import type { Gpt2Config } from '../gpt2/config.ts';
 import type { LlamaConfig } from '../llama/config.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
-import { GraphRunner, padBatch, rowOf } from '../runtime/graph-runner.ts';
+import { bucketedWidth, GraphRunner, padBatch, rowOf } from '../runtime/graph-runner.ts';
 
 /** Filler id at padded positions; any id in the vocabulary does, the attention mask hides it. */
 const PAD = 0;
@@ -70,7 +70,7 @@ export class CausalLmRunner<C = unknown> implements CausalLm {
   /** Each row's next-token logits [V] (from its last real token). */
   async nextLogits(rows: readonly (readonly number[])[]): Promise<Float32Array[]> {
     this.check(rows);
-    const { ids, mask } = padBatch(rows, PAD);
+    const { ids, mask } = padBatch(rows, PAD, bucketedWidth(this.backend, this.maxPositions));
     const logits = (await this.last.run({ input_ids: ids, attention_mask: mask }))['logits']!; // (B, 1, V)
     return rows.map((_, b) => rowOf(logits, b));
   }

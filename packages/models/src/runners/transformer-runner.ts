@@ -6,7 +6,7 @@ import { KvCacheDecoder, type CachedPlans } from '../decoding/kv-cache-decoder.t
 import type { EncoderDecoderLm } from '../decoding/seq2seq.ts';
 import { RecomputeDecoder, type StepDecoder } from '../decoding/step.ts';
 import { checkTokenRows } from '../runtime/check-ids.ts';
-import { GraphRunner, padBatch, rowOf, withRows } from '../runtime/graph-runner.ts';
+import { bucketedWidth, GraphRunner, padBatch, rowOf, withRows } from '../runtime/graph-runner.ts';
 import type { TransformerConfig } from '../transformer/config.ts';
 import { buildCachedTransformerDecoder, buildTransformerCrossKv, buildTransformerDecoder, buildTransformerEncoder } from '../transformer/model.ts';
 
@@ -38,10 +38,10 @@ export class TransformerRunner implements EncoderDecoderLm {
     return this.cfg.maxLen;
   }
 
-  /** Source rows, right-padded with PAD, as `src_ids` [B, S]. */
+  /** Source rows, right-padded with PAD (to the backend's sequence bucket, where it has one), as `src_ids` [B, S]. */
   sourceBatch(rows: readonly (readonly number[])[]): NDArray {
     checkTokenRows(rows, this.cfg.srcVocab, this.cfg.maxLen, 'source');
-    return padBatch(rows, this.cfg.padId).ids;
+    return padBatch(rows, this.cfg.padId, bucketedWidth(this.backend, this.cfg.maxLen)).ids;
   }
 
   /** memory [B, S, D] for src_ids [B, S]. */

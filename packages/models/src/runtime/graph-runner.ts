@@ -40,11 +40,15 @@ function weightsOf(graph: Graph, all: Weights): Weights {
   return out;
 }
 
-/** Rows of different lengths as one [B, T] i32 batch, right-padded with `pad`, and its 1/0 keep mask. */
-export function padBatch(rows: readonly (readonly number[])[], pad: number): { ids: NDArray; mask: NDArray; lengths: number[] } {
+/**
+ * Rows of different lengths as one [B, T] i32 batch, right-padded with `pad`, and its 1/0 keep mask.
+ * T is the longest row, or what `widthFor` makes of it (a backend's sequence bucket: `bucketedWidth`).
+ */
+export function padBatch(rows: readonly (readonly number[])[], pad: number, widthFor: (longest: number) => number = (n) => n): { ids: NDArray; mask: NDArray; lengths: number[] } {
   const lengths = rows.map((r) => r.length);
   // a loop, not Math.max(...lengths): spreading a million rows overflows the call stack
-  const width = lengths.reduce((most, l) => Math.max(most, l), 1);
+  const longest = lengths.reduce((most, l) => Math.max(most, l), 1);
+  const width = Math.max(longest, widthFor(longest));
   const ids = new Int32Array(rows.length * width).fill(pad);
   const mask = new Int32Array(rows.length * width);
   rows.forEach((row, b) => {
@@ -53,6 +57,15 @@ export function padBatch(rows: readonly (readonly number[])[], pad: number): { i
   });
   const shape = [rows.length, width];
   return { ids: { dtype: 'i32', shape, data: ids }, mask: { dtype: 'i32', shape, data: mask }, lengths };
+}
+
+/**
+ * The batch width for `backend`: its sequence bucket for the longest row (a backend that builds
+ * kernels per size: see Backend.sequenceBucket), at most `limit` (the model's positions), else the
+ * longest row itself.
+ */
+export function bucketedWidth(backend: Backend, limit: number): (longest: number) => number {
+  return (longest) => Math.max(longest, Math.min(limit, backend.sequenceBucket?.(longest) ?? longest));
 }
 
 /** Row `b` of an [B, ..., V] array's last axis at flat position `index` along the middle axes. */

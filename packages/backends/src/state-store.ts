@@ -54,7 +54,10 @@ export class StateStore {
     if (!options.reuse) for (const listener of this.dropListeners) listener();
   }
 
-  /** Calls `listener` at each `clear` without `reuse`; returns the call that stops it. */
+  /**
+   * Calls `listener` at each `clear` without `reuse`; returns the call that stops it. (So a clear
+   * while a run of a model on this store is in flight is not supported: its device copies go.)
+   */
   onDrop(listener: () => void): () => void {
     this.dropListeners.add(listener);
     return () => this.dropListeners.delete(listener);

@@ -14,6 +14,8 @@ import { generate } from '../src/decoding/generate.ts';
 import { gpt2ConfigFromHf } from '../src/gpt2/config.ts';
 import { loadReverseModel } from '../src/node.ts';
 import { Gpt2Runner } from '../src/runners/causal-lm-runner.ts';
+import { causalLmFromGraph } from '../src/runners/graph-causal-lm.ts';
+import { buildCachedGpt2 } from '../src/gpt2/model.ts';
 import { bucketedWidth, padBatch } from '../src/runtime/graph-runner.ts';
 import { gpt2Weights } from '../src/weights/gpt2-weights.ts';
 import { fixtureJson, fixtureTensors } from './helpers.ts';
@@ -28,7 +30,7 @@ const bucketingCpu: Backend = { ...cpuBackend, sequenceBucket: powerOfTwoBucket 
 const { backend: gl } = await requireBackend('webgl');
 
 describe('sequence buckets', () => {
-  it('powers of two, 16 at least; a batch is padded to its bucket, within the model\'s positions', () => {
+  it('powers of two, 16 at least; a batch is padded to its bucket, within the model\'s positions; a graph of the user\'s own is not', async () => {
     expect([1, 9, 16, 17, 100, 128, 129].map(powerOfTwoBucket)).toEqual([16, 16, 16, 32, 128, 128, 256]);
     const width = bucketedWidth(bucketingCpu, 40);
     expect([3, 16, 17, 33, 40].map(width)).toEqual([16, 16, 32, 40, 40]);
@@ -37,17 +39,39 @@ describe('sequence buckets', () => {
     expect(ids.shape).toEqual([2, 16]);
     expect(lengths).toEqual([3, 1]);
     expect(Array.from(mask.data).filter(Boolean).length).toBe(4);
+    // the prefill widths a family's runner and a graph of the user's own feed the bucketing backend
+    const widths: number[] = [];
+    const recording: Backend = {
+      ...bucketingCpu,
+      prepare: async (...args: Parameters<Backend['prepare']>) => {
+        const model = await cpuBackend.prepare(...args);
+        return { state: model.state, dispose: () => model.dispose(), run: (feeds) => (widths.push(feeds['input_ids']?.shape[1] ?? -1), model.run(feeds)) };
+      },
+    };
+    const family = new Gpt2Runner(cfg, weights, recording);
+    const own = causalLmFromGraph(buildCachedGpt2(cfg), weights, { backend: recording });
+    for (const model of [family, own]) {
+      widths.length = 0;
+      await generate(model, [promptOf(5)], { maxNewTokens: 2 });
+      expect(widths[0], model === family ? 'the family' : 'a graph of its own').toBe(model === family ? 16 : 5);
+      await model.dispose();
+    }
   });
 
   it('padded prompts and sources decode to the same tokens (GPT-2 with the KV cache and without, a batch, the reverse model)', async () => {
     const sampling = { maxNewTokens: 8, temperature: 1.1, topK: 20, seed: 9, stopAt: null };
     const batch = [promptOf(5), promptOf(11), promptOf(2)];
+    const [plainModel, bucketedModel] = [new Gpt2Runner(cfg, weights, cpuBackend), new Gpt2Runner(cfg, weights, bucketingCpu)];
     for (const kvCache of [true, false]) {
-      const plain = await generate(new Gpt2Runner(cfg, weights, cpuBackend), batch, { ...sampling, kvCache });
-      expect(await generate(new Gpt2Runner(cfg, weights, bucketingCpu), batch, { ...sampling, kvCache }), `kvCache ${kvCache}`).toEqual(plain);
+      const plain = await generate(plainModel, batch, { ...sampling, kvCache });
+      expect(await generate(bucketedModel, batch, { ...sampling, kvCache }), `kvCache ${kvCache}`).toEqual(plain);
     }
     const texts = ['hello world', 'loom', 'the quick brown fox'];
-    expect(await loadReverseModel(bucketingCpu).reverse(texts)).toEqual(await loadReverseModel(cpuBackend).reverse(texts));
+    const [plainReverse, bucketedReverse] = [loadReverseModel(cpuBackend), loadReverseModel(bucketingCpu)];
+    expect(await bucketedReverse.reverse(texts)).toEqual(await plainReverse.reverse(texts));
+    // what decoding holds counts the cross caches at the bucketed source length
+    expect(bucketedReverse.runner.decodingBytes(3).perRow).toBeGreaterThan(plainReverse.runner.decodingBytes(3).perRow);
+    await Promise.all([plainModel.dispose(), bucketedModel.dispose(), plainReverse.runner.dispose(), bucketedReverse.runner.dispose()]);
   });
 
   it.skipIf(!gl)('webgl: a second prompt length in the bucket builds no shader, and decodes as the cpu does', async () => {
@@ -64,6 +88,7 @@ describe('sequence buckets', () => {
     } finally {
       compile.mockRestore();
       await model.dispose();
+      await cpu.dispose();
     }
   });
 });

@@ -22,7 +22,8 @@ export function createWebGlBackend(options: WebGlBackendOptions = {}): WebGlBack
 /**
  * Sequence lengths in buckets of powers of two, 16 at least: a shader takes its sizes as constants,
  * so each new prompt or source length built a new set (GPT-2 tiny's prefill: 28 kernels, 0.3-2.4 s
- * on llvmpipe); padded, lengths 9 to 16 share one, 17 to 32 the next, at most twice the prefill's work.
+ * on llvmpipe); padded, lengths 1 to 16 share one, 17 to 32 the next: a prefill computes up to
+ * max(16, twice its tokens) positions.
  */
 export function powerOfTwoBucket(length: number): number {
   return Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(length, 1))));

@@ -1,4 +1,3 @@
-import { InputError } from '@loom/graph';
 import { ModelInputError } from '../errors.ts';
 import type { DecoderContext, KvCacheDecoder } from './kv-cache-decoder.ts';
 import type { StepDecoder } from './step.ts';
@@ -37,8 +36,8 @@ export class DecoderPool {
   }
 
   /**
-   * A decoder whose borrower saw an error other than one about its input is freed, not kept: its
-   * plans may have failed to prepare (an input error is refused before anything runs).
+   * A decoder whose borrower saw an error other than a ModelInputError (bad tokens, refused before
+   * anything runs) is freed, not kept: its plans may have failed to prepare.
    */
   private async giveBack(decoder: KvCacheDecoder, failed: boolean, generation: number): Promise<void> {
     if (failed || generation !== this.generation || this.idle.length >= this.keep) return decoder.dispose();
@@ -51,7 +50,7 @@ export class DecoderPool {
 class LentDecoder implements StepDecoder {
   private decoder: KvCacheDecoder | undefined;
   private failed = false;
-  /** The call in flight, which `dispose` waits for before giving the decoder back. */
+  /** The calls in flight, which `dispose` waits for before giving the decoder back. */
   private pending: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -84,10 +83,11 @@ class LentDecoder implements StepDecoder {
   private call<T>(work: (decoder: KvCacheDecoder) => Promise<T>): Promise<T> {
     if (!this.decoder) return Promise.reject(new ModelInputError('this decoder was disposed: ask the model for another (model.decoder())'));
     const result = work(this.decoder).catch((e: unknown) => {
-      if (!(e instanceof ModelInputError || e instanceof InputError)) this.failed = true;
+      // the decoder refuses bad tokens before running anything: it stays good to keep
+      if (!(e instanceof ModelInputError)) this.failed = true;
       throw e;
     });
-    this.pending = result;
+    this.pending = Promise.allSettled([this.pending, result]);
     return result;
   }
 }

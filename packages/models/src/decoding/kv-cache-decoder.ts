@@ -16,6 +16,12 @@ export interface CachedPlans {
   /** The caches' capacity: the longest a row may grow. */
   readonly maxPositions: number;
   build(seq: 'seq' | 1): Graph;
+  /**
+   * Whether a prompt may be padded past its batch's longest row, to a backend's sequence bucket
+   * (webgl): true for the families' graphs, which read each row at its last_index and write rings by
+   * each row's count. A graph of the user's own is padded only as a batch needs (as before).
+   */
+  readonly bucketed?: boolean;
 }
 
 const PAD = 0;
@@ -80,7 +86,7 @@ export class KvCacheDecoder implements StepDecoder {
     this.prefillModel ??= this.preparePlan('seq');
     this.state.clear({ reuse: true });
     // padded to the backend's sequence bucket (webgl: prompts of 9 to 16 tokens share one prefill's shaders)
-    const { ids, lengths } = padBatch(prefixes, PAD, bucketedWidth(this.backend, this.plans.maxPositions));
+    const { ids, lengths } = padBatch(prefixes, PAD, this.plans.bucketed ? bucketedWidth(this.backend, this.plans.maxPositions) : undefined);
     const out = await (await this.prefillModel).run({ ...this.contextInputs, input_ids: ids, position: i32([batch], new Array(batch).fill(0)), last_index: i32([batch], lengths.map((l) => l - 1)) });
     this.positions = lengths;
     return prefixes.map((_, b) => rowOf(out['logits']!, b));

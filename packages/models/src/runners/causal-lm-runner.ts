@@ -93,7 +93,7 @@ export class CausalLmRunner<C = unknown> implements CausalLm {
 /** A causal LM's KV-cache graphs, for KvCacheDecoder. */
 export function cachedPlans<C>(family: CausalLmFamily<C>, cfg: C): CachedPlans {
   const { vocabSize, maxPositions } = family.limits(cfg);
-  return { vocabSize, maxPositions, build: (seq) => family.buildCached(cfg, seq) };
+  return { vocabSize, maxPositions, build: (seq) => family.buildCached(cfg, seq), bucketed: true };
 }
 
 /** GPT-2 on a backend: the causal-LM runner of the gpt2 family. */

@@ -89,13 +89,15 @@ export class TransformerRunner implements EncoderDecoderLm {
   /** What decoding a source of `sourceLength` tokens holds: the weights, and per row its self- and cross-attention caches and its logits. */
   decodingBytes(sourceLength: number): DecodingBytes {
     const c = this.cfg;
-    const caches = kvCacheRowBytes(c.decoderLayers, c.maxLen, c.dModel) + kvCacheRowBytes(c.decoderLayers, sourceLength, c.dModel);
+    // the cross caches hold the source as padded: to the backend's sequence bucket, where it has one
+    const crossLength = bucketedWidth(this.backend, c.maxLen)(sourceLength);
+    const caches = kvCacheRowBytes(c.decoderLayers, c.maxLen, c.dModel) + kvCacheRowBytes(c.decoderLayers, crossLength, c.dModel);
     return { weights: weightBytes(this.weights), perRow: caches + logitsRowBytes(c.tgtVocab) };
   }
 
   /** The cached decoder's graphs, for KvCacheDecoder. */
   cachedPlans(): CachedPlans {
-    return { vocabSize: this.cfg.tgtVocab, maxPositions: this.cfg.maxLen, build: (seq) => buildCachedTransformerDecoder(this.cfg, { seq }) };
+    return { vocabSize: this.cfg.tgtVocab, maxPositions: this.cfg.maxLen, build: (seq) => buildCachedTransformerDecoder(this.cfg, { seq }), bucketed: true };
   }
 
   async dispose(): Promise<void> {

@@ -86,8 +86,6 @@ export class WebGpuDevice implements GpuDevice<WebGpuSchedule, KernelTiming> {
   private readonly statusSlots: number;
   private readonly stateNames: ReadonlySet<string>;
   private readonly states: DeviceStates<GPUBuffer>;
-  /** State buffers that start from zeros in the next run (cleared by its command encoder). */
-  private readonly pendingClears = new Set<GPUBuffer>();
 
   constructor(
     readonly runtime: GpuRuntime,
@@ -177,14 +175,18 @@ export class WebGpuDevice implements GpuDevice<WebGpuSchedule, KernelTiming> {
         if (!buffer) {
           // new buffers start as zeros (WebGPU zero-initializes them)
           [buffer] = await this.runtime.createBuffers([{ size: Math.max(16, sizeOfShape(shape) * 4), usage: POOL_USAGE, label: `state '${name}'` }]);
-        } else if (!data) this.pendingClears.add(buffer);
+        } else if (!data) {
+          // zeroed on the queue now, not at this model's next launch: the states belong to every model
+          // on the store (DeviceStates keeps the first model's memory), and the next run may be another's
+          // (a step model prepared first then wiped what the next prefill wrote)
+          const encoder = this.runtime.device.createCommandEncoder({ label: `zero state '${name}'` });
+          encoder.clearBuffer(buffer);
+          this.runtime.device.queue.submit([encoder.finish()]);
+        }
         if (data && data.byteLength > 0) this.runtime.device.queue.writeBuffer(buffer!, 0, data as unknown as GPUAllowSharedBufferSource);
         return buffer!;
       },
-      free: (buffer) => {
-        this.pendingClears.delete(buffer);
-        this.runtime.destroyBuffer(buffer);
-      },
+      free: (buffer) => this.runtime.destroyBuffer(buffer),
     };
   }
 
@@ -373,15 +375,13 @@ export class WebGpuDevice implements GpuDevice<WebGpuSchedule, KernelTiming> {
   }
 
   /**
-   * Encodes the state clears and every launch into one compute pass; profiling instead submits
+   * Encodes every launch into one compute pass; profiling instead submits
    * each launch on its own and times it on the host until the queue drains. Returns the encoder the
    * read-back copies go into.
    */
   private async launch(schedule: WebGpuSchedule, groups: readonly GPUBindGroup[], profile: KernelTiming[] | undefined): Promise<GPUCommandEncoder> {
     const device = this.runtime.device;
     const encoder = device.createCommandEncoder({ label: 'loom run' });
-    for (const buffer of this.pendingClears) encoder.clearBuffer(buffer);
-    this.pendingClears.clear();
     const dispatch = (pass: GPUComputePassEncoder, l: ScheduledLaunch, i: number) => {
       pass.setPipeline(l.pipeline);
       pass.setBindGroup(0, groups[i]!);

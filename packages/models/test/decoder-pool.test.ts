@@ -90,6 +90,22 @@ describe('KV-cache decoders kept between decodings (DecoderPool)', () => {
     await freshModel.dispose();
   });
 
+  it("a plan's preparation error reaches the decoding, not again the dispose; the other plan is freed", async () => {
+    const { backend, failNext } = counting();
+    const model = new Gpt2Runner(cfg, weights, backend);
+    const decoder = model.decoder();
+    await decoder.prefill([prompt]); // the prefill plan prepared
+    failNext(); // and the step plan fails
+    const failure = decoder.step([1]).then(() => undefined, (e: unknown) => e);
+    expect(String(await failure)).toContain('device lost');
+    await expect(decoder.dispose?.()).resolves.toBeUndefined();
+    // usingDecoder's finally (generate) does not replace the decoding's error with another
+    failNext();
+    const other = new Gpt2Runner(cfg, weights, backend);
+    await expect(generate(other, [prompt], sampling)).rejects.toThrow('device lost');
+    await Promise.all([model.dispose(), other.dispose()]);
+  });
+
   it('a decoder lent out when its model is disposed is freed when it comes back, not kept', async () => {
     const { backend, prepared } = counting();
     const model = new Gpt2Runner(cfg, weights, backend);

@@ -118,8 +118,16 @@ export class KvCacheDecoder implements StepDecoder {
     this.positions = order.map((from) => this.positions[from]!);
   }
 
+  /**
+   * Frees both plans and the caches. A plan that failed to prepare has nothing to free: its error
+   * went to the call that needed it, and is not thrown again here (where it would replace whatever a
+   * `finally` was unwinding), nor does it keep the other plan from being freed.
+   */
   async dispose(): Promise<void> {
-    for (const model of [this.prefillModel, this.decodeModel]) if (model) (await model).dispose();
+    const models = [this.prefillModel, this.decodeModel];
+    this.prefillModel = undefined;
+    this.decodeModel = undefined;
+    await Promise.allSettled(models.map(async (model) => (await model)?.dispose()));
     this.state.clear();
   }
 

@@ -26,7 +26,7 @@ export function createWebGlBackend(options: WebGlBackendOptions = {}): WebGlBack
  * max(16, twice its tokens) positions.
  */
 export function powerOfTwoBucket(length: number): number {
-  return Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(length, 1))));
+  return Math.max(16, 2 ** Math.ceil(Math.log2(length)));
 }
 
 /** The default WebGL backend (what getBackend('webgl') returns). */

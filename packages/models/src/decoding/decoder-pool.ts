@@ -76,7 +76,7 @@ class LentDecoder implements StepDecoder {
     const decoder = this.decoder;
     this.decoder = undefined;
     if (!decoder) return;
-    await this.pending.catch(() => undefined);
+    await this.pending; // settled, never rejected
     await this.giveBack(decoder, this.failed);
   }
 

@@ -29,6 +29,17 @@ interface RunBuffers {
 
 type KernelFn = (ins: Storage[], out: Storage, inShapes: number[][], outShape: number[], layouts: (Layout | undefined)[]) => void;
 
+/** What one step's kernel is called with, and the buffers (plan ids, and the arrays this run gave them) its inputs and output were cut from. */
+interface StepArguments {
+  readonly ins: Storage[];
+  readonly inShapes: number[][];
+  readonly inLayouts: (Layout | undefined)[];
+  readonly out: Storage;
+  readonly outShape: number[];
+  readonly sources: readonly number[];
+  readonly from: readonly Storage[];
+}
+
 /** A kernel written ahead of time (an exported TypeScript module): renderStep's body as a function of the runtime. */
 export type AotKernel = (rt: CpuRuntime, ins: Storage[], out: Storage, inShapes: number[][], outShape: number[], layouts: (Layout | undefined)[]) => void;
 
@@ -94,6 +105,11 @@ export class CpuProgram {
   private shapesKey = '';
   private readonly shapes = new Map<number, number[]>();
   private readonly layouts = new Map<number, Layout>();
+  /** The intermediate and output buffers' views of the last run, kept with the shapes (the same sizes need the same views). */
+  private workViews: Storage[] | undefined;
+  /** Per step, the arguments the last run at these shapes gave its kernel, with the buffers they were cut from. */
+  private readonly stepArgs: (StepArguments | undefined)[] = [];
+  private readonly workBuffers: readonly number[];
   /** With `traceNonFinite`: the first kernel of the last run whose output held a NaN or infinity. */
   nonFinite: NonFiniteTrace | undefined;
 
@@ -102,7 +118,7 @@ export class CpuProgram {
     const threads = await cpuThreads(options.threads);
     const maxMemory = options.maxMemory ?? (await defaultMaxMemory());
     // the budget first: nothing is allocated, and no worker started, for a model that cannot fit
-    const held: ModelBytes = { ...staticBytes(plan, weights), weightCopies: packedWeightBytes(plan, options.weightStore ?? 'f32'), workers: workerBytes(threads) };
+    const held: ModelBytes = { ...staticBytes(plan, weights), weightCopies: packedWeightBytes(plan, options.weightStore ?? 'f32') + heapVectorBytes(plan), workers: workerBytes(threads) };
     checkMemoryBudget('cpu', held, maxMemory);
     const settings = await WasmRuntime.get().settle({ ...options, threads });
     const program = new CpuProgram(plan, weights, state, options, settings, maxMemory, held);
@@ -124,6 +140,7 @@ export class CpuProgram {
     this.guard = poisonEnabled(options) ? new PoisonGuard(plan, (n) => this.rt.heap.i32(this.alloc(n * 4), n)) : undefined;
     this.states = stateNames(plan.graph);
     this.stridedViews = new Set(plan.stridedViews ?? []);
+    this.workBuffers = plan.buffers.filter((b) => b.kind === 'intermediate' || b.kind === 'output').map((b) => b.id);
     this.invariantSteps = new InvariantSteps(plan);
     this.runtime = createCpuRuntime(this.rt, settings);
     checkWeights(plan.graph, weights, new Map());
@@ -144,7 +161,10 @@ export class CpuProgram {
     for (const node of plan.graph.nodes) {
       const buffer = plan.nodeBuffer[node.id]!;
       if (node.op === 'param') {
-        const data = toFloat32(weights.get(nodeName(node)!)!);
+        const given = toFloat32(weights.get(nodeName(node)!)!);
+        // vectors (biases, a norm's gamma and beta) live in the heap, where kernels read them in place instead of copying them in per call
+        const data = heapVector(node) ? this.heapArray(node.type.dtype, given.length) : given;
+        if (data !== given) data.set(given);
         markResident(data as Float32Array | Int32Array);
         this.params.set(buffer, data);
       }
@@ -170,6 +190,8 @@ export class CpuProgram {
     for (const b of this.blocks) this.rt.heap.release(b);
     this.blocks.length = 0;
     this.pool.clear();
+    this.workViews = undefined;
+    this.stepArgs.length = 0;
     this.releaseArenas();
   }
 
@@ -209,6 +231,8 @@ export class CpuProgram {
       this.shapesKey = key;
       this.shapes.clear();
       this.layouts.clear();
+      this.workViews = undefined;
+      this.stepArgs.length = 0;
     }
     checkMemoryBudget('cpu', { ...this.held, constants: this.held.constants + this.invariantSteps.bytes }, this.maxMemory, { bytes: runBytes(plan, bindings), bindings });
     return bindings;
@@ -229,6 +253,12 @@ export class CpuProgram {
 
   /** Intermediate and output buffers at this run's sizes: pooled heap blocks, grown where too small (poison mode: guarded ones). */
   private placeWorkBuffers(bindings: DimBindings, storage: Storage[]): void {
+    // at the last run's sizes its views still fit (pooled blocks only move when a size grows)
+    const kept = this.workViews;
+    if (kept && !this.guard) {
+      for (const id of this.workBuffers) storage[id] = kept[id]!;
+      return;
+    }
     for (const buffer of this.plan.buffers) {
       if (buffer.kind !== 'intermediate' && buffer.kind !== 'output') continue;
       if (this.guard) {
@@ -245,6 +275,7 @@ export class CpuProgram {
       }
       storage[buffer.id] = pooled.data.subarray(0, size);
     }
+    if (!this.guard) this.workViews = storage.slice();
   }
 
   /** Shapes and view layouts of nodes at this run's symbol values, each resolved once and kept while the values stay. */
@@ -274,10 +305,8 @@ export class CpuProgram {
 
   /** Runs one kernel (or writes back its kept invariant value), then the poison and non-finite checks. */
   private runStep(step: number, kernel: CpuKernel, run: RunBuffers): void {
-    const { ins, inShapes, inLayouts } = this.stepArguments(kernel.node, run);
-    const outShape = run.shapeOf(kernel.node);
+    const { ins, inShapes, inLayouts, out, outShape } = this.stepArguments(step, kernel.node, run);
     const start = this.timings ? performance.now() : 0;
-    const out = run.dense(kernel.node, outShape);
     try {
       if (!this.invariantSteps.replay(step, out)) {
         kernel.fn(ins, out, inShapes, outShape, inLayouts);
@@ -294,21 +323,35 @@ export class CpuProgram {
     if (this.traceNonFinite && !this.nonFinite && kernel.node.type.dtype === 'f32') this.nonFinite = nonFiniteIn(run.dense(kernel.node, outShape), kernel.node);
   }
 
-  /** A kernel's inputs: dense arrays, or a view's buffer with its layout where the view is strided. */
-  private stepArguments(node: GraphNode, run: RunBuffers): { ins: Storage[]; inShapes: number[][]; inLayouts: (Layout | undefined)[] } {
+  /**
+   * A kernel's inputs (dense arrays, or a view's buffer with its layout where the view is strided)
+   * and output. The last run's are reused while the shapes and every buffer they were cut from are
+   * the same (a decoding step's are, but for the token fed): a GPT-2 step has about a hundred kernels.
+   */
+  private stepArguments(step: number, node: GraphNode, run: RunBuffers): StepArguments {
     const { plan } = this;
+    const kept = this.stepArgs[step];
+    if (kept && kept.sources.every((buffer, k) => run.storage[buffer] === kept.from[k])) return kept;
     const inputs = node.inputs.map((i) => plan.graph.nodes[i]!);
     const inShapes = inputs.map(run.shapeOf);
     const inLayouts = inputs.map((n) => (this.isView(n) ? run.layoutOf(n) : undefined));
+    // a layout holding a temporary copy (freed when the kernel ends) makes the arguments this run's only
+    let temporary = false;
     const ins = inputs.map((n, k) => {
       const l = inLayouts[k];
       if (!l) return run.dense(n, inShapes[k]!);
+      if (l.data) temporary = true;
       const data = l.data ?? run.storage[plan.nodeBuffer[n.id]!]!;
       if (!isContiguous(l)) return data;
       inLayouts[k] = undefined;
       return data.subarray(l.offset, l.offset + inShapes[k]!.reduce((p, d) => p * d, 1));
     });
-    return { ins, inShapes, inLayouts };
+    const outShape = run.shapeOf(node);
+    const out = run.dense(node, outShape);
+    const sources = [...inputs.map((n) => plan.nodeBuffer[n.id]!), plan.nodeBuffer[node.id]!];
+    const args: StepArguments = { ins, inShapes, inLayouts, out, outShape, sources, from: sources.map((b) => run.storage[b]!) };
+    this.stepArgs[step] = temporary ? undefined : args;
+    return args;
   }
 
   /** Copies of the graph's outputs (states stay in the store). */
@@ -451,6 +494,19 @@ export class CpuProgram {
     this.rt.heap.release(at);
     this.blocks.splice(this.blocks.indexOf(at), 1);
   }
+}
+
+/** Params copied into the heap at creation: vectors (rank 0 or 1) of at most this many elements. */
+const HEAP_VECTOR_ELEMENTS = 1 << 16;
+
+function heapVector(node: GraphNode): boolean {
+  const shape = node.type.shape;
+  return shape.length <= 1 && shape.every((d) => typeof d === 'number' && d <= HEAP_VECTOR_ELEMENTS);
+}
+
+/** Bytes of the heap copies of vector params (heapVector). */
+function heapVectorBytes(plan: Plan): number {
+  return plan.graph.nodes.filter((n) => n.op === 'param' && heapVector(n)).reduce((sum, n) => sum + sizeOf(n.type.shape as number[]) * 4, 0);
 }
 
 /** Bytes of the packed panels kept for the weights matmuls read as B (float32, and bfloat16 for one-row products with that store). */

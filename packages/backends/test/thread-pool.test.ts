@@ -74,6 +74,37 @@ describe('work claimed in chunks', () => {
     });
   });
 
+  it('a job asked of more threads than the claim word can count chunks for is cut into fewer chunks, with the same bits', async () => {
+    // 400 threads asked (the pool has 2): 4 chunks each would be 1600, past the 1023 the claim word's low bits count
+    const settings = await rt.settle({ threads: 2, simd: 'relaxed', smallProduct: 0, parallelFrom: 0, pauseWhenContended: false });
+    const [rows, d] = [5000, 16];
+    const x = rt.heap.f32(rt.heap.alloc(rows * d * 4), rows * d);
+    x.forEach((_, i) => (x[i] = Math.sin(i * 0.11)));
+    const gamma = rt.heap.f32(rt.heap.alloc(d * 4), d).fill(1);
+    const beta = rt.heap.f32(rt.heap.alloc(d * 4), d).fill(0);
+    const norm = (threads: number) => {
+      const out = rt.heap.f32(rt.heap.alloc(rows * d * 4), rows * d);
+      const at = (a: Float32Array) => rt.heap.addressOf(a);
+      rt.parallel(settings, 'layer_norm', [at(x), 0, at(gamma), at(beta), at(out), d, new Int32Array(new Float32Array([1e-5]).buffer)[0]!, CHUNK_START, CHUNK_END], rows, threads);
+      return out.slice();
+    };
+    const chunksBefore = rt.workerChunks;
+    const many = norm(400);
+    expect(rt.workerChunks, 'the worker took part').toBeGreaterThan(chunksBefore);
+    expect(many).toEqual(norm(1));
+    expect(Math.abs(many[0]! + many[1]!)).toBeLessThan(100); // normalized rows, not zeros
+    expect(many.some((v) => v !== 0)).toBe(true);
+  });
+
+  it('a static job (the arithmetic bound) runs one chunk on every thread', async () => {
+    await rt.settle({ threads: 3, simd: 'relaxed', pauseWhenContended: false });
+    // the workers asleep (they spin a few milliseconds after a job): the caller, free first, must still take one chunk only
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const before = rt.workerChunks;
+    rt.everyThread('relaxed', 'simd_peak', [1000], 3);
+    expect(rt.workerChunks - before).toBe(2);
+  });
+
   it('a kernel that traps on a worker is a ThreadPoolError, and the pool goes on working', async () => {
     const settings = await rt.settle({ threads: 2, simd: 'relaxed', smallProduct: 0, parallelFrom: 0, pauseWhenContended: false });
     // a layer norm whose rows lie past the end of the memory: every chunk traps, on whichever thread takes it

@@ -2,7 +2,7 @@ import { cpuThreads } from '../cpu-threads.ts';
 import { unsharedMemoryImports } from './unshared-memory.ts';
 import { WasmHeap } from './heap.ts';
 import { kernelModule, relaxedSimdSupported, type KernelExports, type KernelName, type SimdFlavor } from './simd.ts';
-import { FIRST_GENERATED_MODULE, ThreadPool, type GeneratedModule, type Job, type KernelArg } from './thread-pool.ts';
+import { FIRST_GENERATED_MODULE, MAX_CHUNKS, ThreadPool, type GeneratedModule, type Job, type KernelArg } from './thread-pool.ts';
 
 /** How the cpu backend runs its WebAssembly kernels (prepare options; every field has a default). */
 export interface CpuKernelOptions {
@@ -188,7 +188,7 @@ export class WasmRuntime {
       here(...args.map((arg) => evaluateArg(arg, 0, total)));
       return;
     }
-    const chunk = Math.max(minChunk, Math.ceil(total / (threads * CHUNKS_PER_THREAD)));
+    const chunk = Math.max(minChunk, Math.ceil(total / (threads * CHUNKS_PER_THREAD)), Math.ceil(total / MAX_CHUNKS));
     this.pool.dispatch({ flavor: s.flavor, ...target, args, total, chunk, threads });
   }
 

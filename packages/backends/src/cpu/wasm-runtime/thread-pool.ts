@@ -14,8 +14,11 @@ import { StallGuard } from './stall-guard.ts';
  * never for a thread that has not woken up. Each item is computed the same way whoever claims it,
  * so any thread count and any interleaving give the same bits.
  *
- * A claim is a compare-and-swap on one 64-bit word holding (job number, next chunk), so a worker
- * that wakes late can never take a chunk of a job other than the one it read; it reads the job's
+ * A claim is a compare-and-swap on one 32-bit word holding (job number, next chunk), so a worker
+ * that wakes late cannot take a chunk of a job other than the one it read (unless it stalled
+ * between two loads for the 2^21 jobs it takes the number to come round again; a 64-bit word would
+ * make that impossible, but JavaScript reaches it only through BigInts, which cost 150 ns a
+ * claim, a tenth of a small job's dispatch); it reads the job's
  * arguments only after a claim succeeds, when the caller cannot yet have moved on. The caller stays
  * synchronous, so the generated kernels need no async plumbing. A StallGuard pauses the workers
  * while waiting for them costs more than they bring (stall-guard.ts). In Node the workers are
@@ -25,7 +28,8 @@ import { StallGuard } from './stall-guard.ts';
  */
 const MAX_ARGS = 32;
 
-/** The job block, in Int32 slots after the 64-bit claim word (slots 0-1). */
+/** The job block, in Int32 slots: the claim word (slot 0; slot 1 unused), then the job. */
+const CLAIM = 0;
 const WAKE = 2; // job number, for Atomics.wait / notify
 const DONE = 3; // chunks finished
 const FAILED = 4;
@@ -35,7 +39,7 @@ const COUNT = 7; // arguments
 const TOTAL = 8; // work items
 const CHUNK = 9; // items per chunk
 const PARTICIPANTS = 10; // threads allowed to take part (caller = 0, worker w = w + 1)
-const STATIC = 11; // 1: participant p runs chunk p only (every thread busy at once, for measurements)
+const STATIC = 11; // 1: each participant runs one chunk (every thread busy at once, for measurements)
 const ARGS = 12; // then per argument: base, per range start, per range end, per participant
 const SLOTS = ARGS + 4 * MAX_ARGS;
 
@@ -75,7 +79,7 @@ export interface Job {
   readonly chunk: number;
   /** Threads that may take part, the caller included. */
   readonly threads: number;
-  /** Chunk p on participant p, all at once (for timing the arithmetic bound); otherwise claimed. */
+  /** One chunk per participant, all at once (for timing the arithmetic bound); otherwise as many as each claims. */
   readonly static?: boolean;
 }
 
@@ -93,7 +97,6 @@ const moduleAt = (i) => {
   return kernels[i];
 };
 const c = new Int32Array(control);
-const claim = new BigInt64Array(control, 0, 1);
 const runChunks = ${runChunks.toString()};
 const fail = () => {};
 let seen = 0;
@@ -103,7 +106,7 @@ for (;;) {
   Atomics.wait(c, ${WAKE}, seen);
   seen = Atomics.load(c, ${WAKE});
   if (seen < 0) break;
-  runChunks(c, claim, moduleAt, names, me, fail);
+  runChunks(c, moduleAt, names, me, fail);
 }
 `;
 
@@ -122,14 +125,13 @@ self.onmessage = async (start) => {
   self.onmessage = (e) => { kernels[e.data.index] = new WebAssembly.Instance(e.data.module, { env: { memory } }).exports; };
   self.postMessage('ready');
   const c = new Int32Array(control);
-  const claim = new BigInt64Array(control, 0, 1);
   let seen = 0;
   for (;;) {
     for (let i = 0; i < ${SPIN} && Atomics.load(c, ${WAKE}) === seen; i++);
     if (Atomics.load(c, ${WAKE}) === seen) await Atomics.waitAsync(c, ${WAKE}, seen).value;
     seen = Atomics.load(c, ${WAKE});
     if (seen < 0) break;
-    runChunks(c, claim, (i) => kernels[i], names, me, () => {}, (i) => Boolean(kernels[i]));
+    runChunks(c, (i) => kernels[i], names, me, () => {}, (i) => Boolean(kernels[i]));
   }
   self.close();
 };
@@ -185,28 +187,27 @@ export function browserThreadsUnavailable(threads: number): string {
  * a failing chunk calls `fail`. Returns how many chunks this thread ran. Shared by the caller and the workers (its text is embedded in their
  * source), so it uses only its arguments and the slot numbers written out below.
  */
-function runChunks(c: Int32Array, claim: BigInt64Array, moduleAt: (index: number) => Record<string, (...a: number[]) => void>, names: readonly string[], me: number, fail: (e: unknown) => void, has: (index: number) => boolean = () => true): number {
+function runChunks(c: Int32Array, moduleAt: (index: number) => Record<string, (...a: number[]) => void>, names: readonly string[], me: number, fail: (e: unknown) => void, has: (index: number) => boolean = () => true): number {
   let ran = 0;
   for (;;) {
-    const word = Atomics.load(claim, 0);
-    const low = Number(word & 0xffffffffn);
+    const word = Atomics.load(c, 0);
     // fields are read after the word: if they belong to a newer job, the claim below fails and we read again
-    const [total, chunk, participants, isStatic] = [c[8]!, c[9]!, c[10]!, c[11]!];
+    const total = c[8]!, chunk = c[9]!, participants = c[10]!, isStatic = c[11]!;
     const chunks = Math.ceil(total / chunk);
-    if (low === 0xffffffff || me >= participants) return ran; // closed while the caller rewrites it, or not one of its threads
+    if (word === -1 || me >= participants) return ran; // closed while the caller rewrites it, or not one of its threads
     // a browser worker whose copy of the job's module has not arrived yet takes no chunk of it (the others do)
     if (!has(c[5]!)) return ran;
-    // dynamic: low is the next chunk; static: low is a bit per participant that has taken its chunk
-    const index = isStatic ? me : low;
-    if (index >= chunks || (isStatic && low & (1 << me))) return ran;
-    const taken = isStatic ? low | (1 << me) : low + 1;
-    if (Atomics.compareExchange(claim, 0, word, (word & ~0xffffffffn) | BigInt(taken)) !== word) continue;
+    // the next chunk: the word's low 10 bits
+    const index = word & 1023;
+    if (index >= chunks) return ran;
+    if (Atomics.compareExchange(c, 0, word, word + 1) !== word) continue;
     const start = index * chunk;
     const end = Math.min(total, start + chunk);
-    const args: number[] = [];
-    for (let i = 0; i < c[7]!; i++) {
+    const count = c[7]!;
+    const args: number[] = new Array(count);
+    for (let i = 0; i < count; i++) {
       const at = 12 + 4 * i;
-      args.push(c[at]! + c[at + 1]! * start + c[at + 2]! * end + c[at + 3]! * me);
+      args[i] = c[at]! + c[at + 1]! * start + c[at + 2]! * end + c[at + 3]! * me;
     }
     try {
       moduleAt(c[5]!)[names[c[6]!]!]!(...args);
@@ -221,7 +222,9 @@ function runChunks(c: Int32Array, claim: BigInt64Array, moduleAt: (index: number
 }
 
 /** The claim word between jobs: no chunk can be taken while the caller writes the next job's fields. */
-const CLOSED = 0xffffffffn;
+const CLOSED = -1;
+/** Chunks a job may have: the claim word's low 10 bits count them (job numbers take the 21 above). */
+export const MAX_CHUNKS = 1023;
 
 const FLAVORS: readonly SimdFlavor[] = ['plain', 'relaxed'];
 /** Job module indices: the flavors' kernels first, then the generated modules in order. */
@@ -235,6 +238,7 @@ export interface WorkerHandle {
 
 /** Kernel names as job slots hold them: the hand-written ones, then a generated module's `run`. */
 const NAMES: readonly string[] = [...KERNEL_NAMES, 'run'];
+const KERNEL_SLOT: ReadonlyMap<string, number> = new Map(NAMES.map((name, i) => [name, i]));
 
 /** A module made at prepare time (wasm-codegen) and its instance on the calling thread. */
 export interface GeneratedModule {
@@ -246,7 +250,6 @@ export class ThreadPool {
   private readonly workers: WorkerHandle[] = [];
   private readonly ports: { postMessage(value: unknown): void; close?(): void }[] = [];
   private readonly control = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
-  private readonly claim = new BigInt64Array(this.control.buffer, 0, 1);
   private readonly localByIndex: Record<string, (...a: number[]) => void>[];
   private sequence = 0;
   private readonly callerBlocks = mayBlock();
@@ -258,6 +261,7 @@ export class ThreadPool {
   private readonly guard = new StallGuard();
 
   private constructor(local: Readonly<Partial<Record<SimdFlavor, KernelExports>>>, generated: readonly GeneratedModule[]) {
+    this.control[CLAIM] = CLOSED;
     this.localByIndex = [...FLAVORS.map((f) => (local[f] ?? local.plain) as unknown as Record<string, (...a: number[]) => void>), ...generated.map((g) => g.exports)];
   }
 
@@ -332,32 +336,40 @@ export class ThreadPool {
     if (job.args.length > MAX_ARGS) throw new ThreadPoolError(`cpu: kernel ${job.kernel} takes ${job.args.length} arguments, more than ${MAX_ARGS}`);
     const threads = Math.min(job.threads, this.threads);
     if (job.static && chunks > threads) throw new ThreadPoolError(`cpu: ${chunks} static chunks on ${threads} threads`);
-    if (job.static && threads > 31) throw new ThreadPoolError(`cpu: static jobs run on at most 31 threads, not ${threads}`);
+    if (chunks > MAX_CHUNKS) throw new ThreadPoolError(`cpu: kernel ${job.kernel} split into ${chunks} chunks, more than ${MAX_CHUNKS}`);
     const c = this.control;
-    const seq = (this.sequence = (this.sequence + 1) & 0x3fffffff);
-    Atomics.store(this.claim, 0, CLOSED);
+    const seq = (this.sequence = (this.sequence + 1) & 0x1fffff);
+    Atomics.store(c, CLAIM, CLOSED);
     c[DONE] = 0;
     c[FAILED] = 0;
     c[MODULE] = job.module ?? FLAVORS.indexOf(job.flavor);
-    c[KERNEL] = NAMES.indexOf(job.kernel);
+    c[KERNEL] = KERNEL_SLOT.get(job.kernel)!;
     c[COUNT] = job.args.length;
     c[TOTAL] = job.total;
     c[CHUNK] = job.chunk;
     c[PARTICIPANTS] = threads;
     c[STATIC] = job.static ? 1 : 0;
-    job.args.forEach((arg, i) => {
-      const spec = typeof arg === 'number' ? { base: arg } : arg;
-      c.set([spec.base ?? 0, spec.start ?? 0, spec.end ?? 0, spec.thread ?? 0], ARGS + 4 * i);
-    });
+    for (let i = 0, at = ARGS; i < job.args.length; i++, at += 4) {
+      const arg = job.args[i]!;
+      if (typeof arg === 'number') {
+        c[at] = arg;
+        c[at + 1] = c[at + 2] = c[at + 3] = 0;
+      } else {
+        c[at] = arg.base ?? 0;
+        c[at + 1] = arg.start ?? 0;
+        c[at + 2] = arg.end ?? 0;
+        c[at + 3] = arg.thread ?? 0;
+      }
+    }
     // publishing the claim word opens the job; then wake those who sleep
-    Atomics.store(this.claim, 0, BigInt(seq) << 32n);
+    Atomics.store(c, CLAIM, seq << 10);
     if (threads > 1 && chunks > 1) {
       Atomics.store(c, WAKE, seq);
       Atomics.notify(c, WAKE);
     }
     let failure: unknown;
     const start = performance.now();
-    const mine = runChunks(c, this.claim, (i) => this.localByIndex[i]!, NAMES, 0, (e) => (failure ??= e));
+    const mine = runChunks(c, (i) => this.localByIndex[i]!, NAMES, 0, (e) => (failure ??= e));
     const own = performance.now();
     for (let i = 0; i < DONE_SPIN && Atomics.load(c, DONE) < chunks; i++);
     // a browser's main thread may not block: it spins until the workers' chunks are done

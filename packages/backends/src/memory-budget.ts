@@ -36,7 +36,7 @@ export function formatBytes(bytes: number): string {
 /** What a prepared model holds: weights (with any packed copies), constants; and per run, its buffers. */
 export interface ModelBytes {
   readonly weights: number;
-  /** Extra copies a backend keeps of the weights (the cpu's packed panels). */
+  /** Extra copies a backend keeps of the weights (the cpu's packed panels, and its heap copies of vectors: biases, norms). */
   readonly weightCopies?: number;
   readonly constants: number;
   /** The cpu's worker threads (their isolates and kernel instances; see cpu-threads.ts). */

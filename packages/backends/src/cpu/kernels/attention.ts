@@ -66,8 +66,10 @@ export function attentionWasm(
   // operands outside the heap (graph inputs, weights) are copied into scratch, with their layouts;
   // after them, one row of scores per thread
   const threads = Math.min(s.threads, heads);
-  // a thread's row of scores, and after it the row's mask made from positions
-  const rowBytes = Math.ceil(tk / 16) * 64 * (positional ? 2 : 1);
+  // many query rows without extras: two products per head (attention_gemm); else a row at a time,
+  // each thread holding a row of scores (and after it the row's mask made from positions)
+  const products = !positional && !extras?.softcap && tq >= GEMM_ROWS && gemmScratchBytes(tq, tk, dh, dv) <= GEMM_SCRATCH_LIMIT;
+  const rowBytes = products ? gemmScratchBytes(tq, tk, dh, dv) : Math.ceil(tk / 16) * 64 * (positional ? 2 : 1);
   const pos = positional ? positionArrays(extras, tq, tk) : undefined;
   const slopes = extras?.alibi ? Float32Array.from(extras.alibi) : undefined;
   const {
@@ -103,11 +105,23 @@ export function attentionWasm(
       mask ? maskAt! + maskBase * F32 : 0, mask && rank > 2 ? maskStrides[rank - 3]! * F32 : 0, mask ? maskStrides[rank - 2]! * F32 : 0, mask ? maskStrides[rank - 1]! * F32 : 0,
       outAt! + base(outLayout) * F32, headStride(outLayout) * F32, outLayout.strides[rank - 2]! * F32,
       tq, tk, dh, dv, scaleBits, perThread(rowsAt, rowBytes), CHUNK_START, CHUNK_END,
-      ...positionalArgs(o),
     ];
-    rt.parallel(s, 'attention', args, heads, threads);
+    if (products) rt.parallel(s, 'attention_gemm', args, heads, threads);
+    else rt.parallel(s, 'attention', [...args, ...positionalArgs(o)], heads, threads);
   }
   if (rt.heap.addressOf(out) < 0) out.set(new Float32Array(rt.heap.memory.buffer, outAt!, out.length));
+}
+
+/** Query rows from which attention without extras runs as two products per head (a prefill; a decoding step's one row runs a row at a time). */
+const GEMM_ROWS = 8;
+/** A thread's scratch for attention_gemm beyond which the row kernel runs instead (scores of 2048 x 2048). */
+const GEMM_SCRATCH_LIMIT = 48 * 2 ** 20;
+
+/** attention_gemm's scratch per thread: Q packed, K's panels, the scores, P packed, V's panels (kernels.wat), in whole cache lines. */
+function gemmScratchBytes(tq: number, tk: number, dh: number, dv: number): number {
+  const blocks = Math.ceil(tq / 4);
+  const bytes = blocks * dh * 16 + Math.ceil(tk / 8) * dh * 32 + tq * tk * 4 + blocks * tk * 16 + Math.ceil(dv / 8) * tk * 32;
+  return Math.ceil(bytes / 64) * 64;
 }
 
 /** The positions fed, or the default ones: queries at the end of the keys (Tk - Tq + i), keys at j. */

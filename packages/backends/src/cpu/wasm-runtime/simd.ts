@@ -29,6 +29,7 @@ export interface KernelExports {
   gemv_i4r(xq: number, xs: number, xsum: number, packed: number, scales: number, biases: number, kp: number, n: number, group: number, codes: number, out: number, sums: number, p0: number, p1: number): void;
   gemv_i8(xq: number, xs: number, xsum: number, packed: number, scales: number, biases: number, kp: number, n: number, group: number, bits: number, out: number, p0: number, p1: number): void;
   attention(...args: number[]): void;
+  attention_gemm(...args: number[]): void;
   simd_peak(iterations: number): number;
   layer_norm(x: number, residual: number, gamma: number, beta: number, out: number, d: number, epsBits: number, r0: number, r1: number): void;
   epilogue(c: number, ldc: number, n: number, bias: number, residual: number, ldr: number, act: number, r0: number, r1: number): void;
@@ -39,7 +40,7 @@ export interface KernelExports {
 }
 
 export type KernelName = keyof KernelExports;
-export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_a_t', 'pack_panels', 'to_bf16', 'gemm', 'gemm_jobs', 'gemm_batches', 'gemv', 'gemv_bf16', 'gemv_q8', 'gemv_q4', 'gemm_q', 'gemv_i8', 'gemv_i4r', 'dot_probe', 'round_rows', 'quantize_row', 'quantize_rows', 'gemm_i', 'attention', 'epilogue', 'simd_peak', 'layer_norm', 'softmax_rows', 'softmax_stats', 'sum_rows', 'sum_columns'];
+export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_a_t', 'pack_panels', 'to_bf16', 'gemm', 'gemm_jobs', 'gemm_batches', 'gemv', 'gemv_bf16', 'gemv_q8', 'gemv_q4', 'gemm_q', 'gemv_i8', 'gemv_i4r', 'dot_probe', 'round_rows', 'quantize_row', 'quantize_rows', 'gemm_i', 'attention', 'attention_gemm', 'epilogue', 'simd_peak', 'layer_norm', 'softmax_rows', 'softmax_stats', 'sum_rows', 'sum_columns'];
 
 const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
 

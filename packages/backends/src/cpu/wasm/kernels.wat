@@ -19,6 +19,12 @@
 
   ;; Panels [p0, p1) of B (byte address b; [k, n] row-major, or [n, k] when transB) into the kept layout at dst.
   (func $pack_panels (export "pack_panels") (param $b i32) (param $k i32) (param $n i32) (param $transB i32) (param $dst i32) (param $p0 i32) (param $p1 i32)
+    (call $pack_panels_ld (local.get $b) (local.get $k) (local.get $n) (local.get $transB)
+      (i32.shl (select (local.get $k) (local.get $n) (local.get $transB)) (i32.const 2)) (local.get $dst) (local.get $p0) (local.get $p1)))
+
+  ;; pack_panels of a B whose rows lie `ldb` bytes apart (rows of [k, n], or of [n, k] when transposed):
+  ;; a head's keys or values inside a [T, H, D] tensor.
+  (func $pack_panels_ld (param $b i32) (param $k i32) (param $n i32) (param $transB i32) (param $ldb i32) (param $dst i32) (param $p0 i32) (param $p1 i32)
     (local $np i32) (local $k0 i32) (local $depth i32) (local $p i32) (local $kk i32) (local $jj i32)
     (local $j0 i32) (local $width i32) (local $out i32) (local $src i32)
     (local.set $np (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)))
@@ -38,8 +44,8 @@
           (br_if $rdone (i32.ge_u (local.get $kk) (local.get $depth)))
           (if (i32.and (i32.eqz (local.get $transB)) (i32.eq (local.get $width) (i32.const 8)))
             (then
-              (local.set $src (i32.add (local.get $b)
-                (i32.shl (i32.add (i32.mul (i32.add (local.get $k0) (local.get $kk)) (local.get $n)) (local.get $j0)) (i32.const 2))))
+              (local.set $src (i32.add (i32.add (local.get $b) (i32.mul (i32.add (local.get $k0) (local.get $kk)) (local.get $ldb)))
+                (i32.shl (local.get $j0) (i32.const 2))))
               (v128.store (local.get $out) (v128.load (local.get $src)))
               (v128.store offset=16 (local.get $out) (v128.load offset=16 (local.get $src))))
             (else
@@ -49,11 +55,10 @@
               (block $cdone (loop $cloop
                 (br_if $cdone (i32.ge_u (local.get $jj) (local.get $width)))
                 (f32.store (i32.add (local.get $out) (i32.shl (local.get $jj) (i32.const 2)))
-                  (f32.load (i32.add (local.get $b) (i32.shl
+                  (f32.load (i32.add (local.get $b)
                     (if (result i32) (local.get $transB)
-                      (then (i32.add (i32.mul (i32.add (local.get $j0) (local.get $jj)) (local.get $k)) (i32.add (local.get $k0) (local.get $kk))))
-                      (else (i32.add (i32.mul (i32.add (local.get $k0) (local.get $kk)) (local.get $n)) (i32.add (local.get $j0) (local.get $jj)))))
-                    (i32.const 2)))))
+                      (then (i32.add (i32.mul (i32.add (local.get $j0) (local.get $jj)) (local.get $ldb)) (i32.shl (i32.add (local.get $k0) (local.get $kk)) (i32.const 2))))
+                      (else (i32.add (i32.mul (i32.add (local.get $k0) (local.get $kk)) (local.get $ldb)) (i32.shl (i32.add (local.get $j0) (local.get $jj)) (i32.const 2))))))))
                 (local.set $jj (i32.add (local.get $jj) (i32.const 1)))
                 (br $cloop)))))
           (local.set $out (i32.add (local.get $out) (i32.const 32)))
@@ -1902,8 +1907,8 @@
         (param $biasOff i32) (param $capBits i32) (param $slopes i32) (param $qpos i32) (param $kpos i32) (param $flags i32) (param $window i32)
     (local $scale f32) (local $h i32) (local $i i32) (local $j i32) (local $qRow i32) (local $mRow i32) (local $oRow i32)
     (local $kHead i32) (local $vHead i32)
-    (local $open i32) (local $mv f32) (local $s f32) (local $max f32) (local $sum v128) (local $total f32) (local $e v128) (local $sp i32) (local $w f32)
-    (local $end i32) (local $ws v128) (local $mx v128) (local $mv4 v128) (local $s4 v128)
+    (local $open i32) (local $total f32) (local $w f32)
+    (local $end i32) (local $ws v128)
     (local $userMask i32) (local $userMsK i32) (local $cap f32) (local $slope f32)
     (local $scannedRow i32) (local $scannedOpen i32) (local $scannedEnd i32) (local $span i32)
     (local.set $scannedRow (i32.const -1))
@@ -1939,16 +1944,9 @@
             (local.set $open (local.get $scannedOpen))
             (local.set $end (local.get $scannedEnd)))
           (else
-            (local.set $open (i32.const 0))
-            (local.set $end (local.get $tk))
-            (if (local.get $mask) (then
-              (local.set $j (local.get $tk))
-              (block $odone (loop $oloop
-                (br_if $odone (i32.or (local.get $open) (i32.eqz (local.get $j))))
-                (local.set $j (i32.sub (local.get $j) (i32.const 1)))
-                (local.set $open (f32.gt (f32.load (i32.add (local.get $mRow) (i32.mul (local.get $j) (local.get $msK)))) (f32.const -1e29)))
-                (br $oloop)))
-              (if (local.get $open) (then (local.set $end (i32.add (local.get $j) (i32.const 1)))))))
+            (local.set $end (select (call $open_end (local.get $mRow) (local.get $msK) (local.get $tk)) (i32.const 0) (local.get $mask)))
+            (local.set $open (i32.ne (local.get $end) (i32.const 0)))
+            (if (i32.eqz (local.get $open)) (then (local.set $end (local.get $tk))))
             (local.set $scannedRow (local.get $mRow))
             (local.set $scannedOpen (local.get $open))
             (local.set $scannedEnd (local.get $end))))
@@ -1975,65 +1973,8 @@
             (call $dot (local.get $qRow) (i32.add (local.get $kHead) (i32.mul (local.get $j) (local.get $ksT))) (local.get $dh)))
           (local.set $j (i32.add (local.get $j) (i32.const 1)))
           (br $d1loop)))
-        ;; scale, mask, skipped keys (-inf: weight 0), and the max; four keys at a time where the mask
-        ;; row is contiguous (or absent), lane for lane the arithmetic of the one-key loop below
-        (local.set $max (f32.const -inf))
-        (local.set $j (i32.const 0))
-        (if (i32.or (i32.eqz (local.get $mask)) (i32.eq (local.get $msK) (i32.const 4))) (then
-          (local.set $mx (f32x4.splat (f32.const -inf)))
-          (block $s4done (loop $s4loop
-            (br_if $s4done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $end)))
-            (local.set $sp (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))))
-            (local.set $mv4 (v128.const i32x4 0 0 0 0))
-            (if (local.get $mask) (then (local.set $mv4 (v128.load (i32.add (local.get $mRow) (i32.shl (local.get $j) (i32.const 2)))))))
-            (local.set $s4 (f32x4.mul (v128.load (local.get $sp)) (f32x4.splat (local.get $scale))))
-            (if (local.get $capBits) (then (local.set $s4 (call $softcap4 (local.get $s4) (local.get $cap)))))
-            (local.set $s4 (f32x4.add (local.get $s4) (local.get $mv4)))
-            (if (local.get $open) (then
-              (local.set $s4 (v128.bitselect (v128.const f32x4 -inf -inf -inf -inf) (local.get $s4) (f32x4.le (local.get $mv4) (v128.const f32x4 -1e29 -1e29 -1e29 -1e29))))))
-            (local.set $mx (f32x4.max (local.get $mx) (local.get $s4)))
-            (v128.store (local.get $sp) (local.get $s4))
-            (local.set $j (i32.add (local.get $j) (i32.const 4)))
-            (br $s4loop)))
-          (local.set $max (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx)))
-                                   (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx)))))))
-        (block $sdone (loop $sloop
-          (br_if $sdone (i32.ge_u (local.get $j) (local.get $end)))
-          (local.set $sp (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))))
-          (local.set $mv (f32.const 0))
-          (if (local.get $mask) (then (local.set $mv (f32.load (i32.add (local.get $mRow) (i32.mul (local.get $j) (local.get $msK)))))))
-          (if (i32.and (local.get $open) (f32.le (local.get $mv) (f32.const -1e29)))
-            (then (local.set $s (f32.const -inf)))
-            (else
-              (local.set $s (f32.mul (f32.load (local.get $sp)) (local.get $scale)))
-              (if (local.get $capBits) (then (local.set $s (f32x4.extract_lane 0 (call $softcap4 (f32x4.splat (local.get $s)) (local.get $cap))))))
-              (local.set $s (f32.add (local.get $s) (local.get $mv)))
-              (local.set $max (f32.max (local.get $max) (local.get $s)))))
-          (f32.store (local.get $sp) (local.get $s))
-          (local.set $j (i32.add (local.get $j) (i32.const 1)))
-          (br $sloop)))
-        ;; weights e^(s - max), 4 at a time, and their sum
-        (local.set $sum (v128.const i32x4 0 0 0 0))
-        (local.set $sp (local.get $scratch))
-        (local.set $j (i32.const 0))
-        (block $edone (loop $eloop
-          (br_if $edone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $end)))
-          (local.set $e (call $exp4 (f32x4.sub (v128.load (local.get $sp)) (f32x4.splat (local.get $max)))))
-          (v128.store (local.get $sp) (local.get $e))
-          (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))
-          (local.set $sp (i32.add (local.get $sp) (i32.const 16)))
-          (local.set $j (i32.add (local.get $j) (i32.const 4)))
-          (br $eloop)))
-        (local.set $total (f32.add (f32.add (f32x4.extract_lane 0 (local.get $sum)) (f32x4.extract_lane 1 (local.get $sum)))
-                                   (f32.add (f32x4.extract_lane 2 (local.get $sum)) (f32x4.extract_lane 3 (local.get $sum)))))
-        (block $tdone (loop $tloop
-          (br_if $tdone (i32.ge_u (local.get $j) (local.get $end)))
-          (local.set $w (f32x4.extract_lane 0 (call $exp4 (f32x4.splat (f32.sub (f32.load (local.get $sp)) (local.get $max))))))
-          (f32.store (local.get $sp) (local.get $w))
-          (local.set $total (f32.add (local.get $total) (local.get $w)))
-          (local.set $sp (i32.add (local.get $sp) (i32.const 4)))
-          (local.set $j (i32.add (local.get $j) (i32.const 1)))
-          (br $tloop)))
+        ;; scale, mask, skipped keys (weight 0), the max, the weights e^(s - max) and their sum
+        (local.set $total (call $row_weights (local.get $scratch) (local.get $mRow) (local.get $mask) (local.get $msK) (local.get $end) (local.get $open) (local.get $scale) (local.get $capBits) (local.get $cap)))
         ;; out row = sum_j w_j v_j / total, four keys at a time (groups whose weights are all 0 skipped)
         (memory.fill (local.get $oRow) (i32.const 0) (i32.shl (local.get $dv) (i32.const 2)))
         (local.set $j (i32.const 0))
@@ -2056,6 +1997,143 @@
         (br $iloop)))
       (local.set $h (i32.add (local.get $h) (i32.const 1)))
       (br $hloop))))
+
+  ;; Attention for heads [h0, h1) as two products per head, for many query rows (a prefill): S = Q
+  ;; K^T on the GEMM's kernel (Q packed as pack_a packs A, K as panels of its transpose), each row of S
+  ;; turned into weights as `attention` turns its scores ($row_weights) and divided by their sum
+  ;; (keys past the last open one weigh 0), then O = P V, written at out's strides. Arguments as
+  ;; `attention`'s without the extras; a head runs on one thread, so any thread count gives the same
+  ;; bits. Each thread's scratch: packed Q (ceil(tq/4) dh 16 bytes), K's panels (ceil(tk/8) dh 32),
+  ;; S (tq rows of tk floats), packed P (ceil(tq/4) tk 16), V's panels (ceil(dv/8) tk 32).
+  (func (export "attention_gemm")
+        (param $q i32) (param $qsH i32) (param $qsT i32) (param $k i32) (param $ksH i32) (param $ksT i32)
+        (param $v i32) (param $vsH i32) (param $vsT i32) (param $mask i32) (param $msH i32) (param $msT i32) (param $msK i32)
+        (param $o i32) (param $osH i32) (param $osT i32) (param $tq i32) (param $tk i32) (param $dh i32) (param $dv i32)
+        (param $scaleBits i32) (param $scratch i32) (param $h0 i32) (param $h1 i32)
+    (local $scale f32) (local $h i32) (local $i i32) (local $row i32) (local $mRow i32) (local $end i32) (local $open i32) (local $total f32)
+    (local $blocks i32) (local $kPanels i32) (local $vPanels i32) (local $kp i32) (local $sAt i32) (local $pp i32) (local $vp i32)
+    (local.set $scale (f32.reinterpret_i32 (local.get $scaleBits)))
+    (local.set $blocks (i32.shr_u (i32.add (local.get $tq) (i32.const 3)) (i32.const 2)))
+    (local.set $kPanels (i32.shr_u (i32.add (local.get $tk) (i32.const 7)) (i32.const 3)))
+    (local.set $vPanels (i32.shr_u (i32.add (local.get $dv) (i32.const 7)) (i32.const 3)))
+    (local.set $kp (i32.add (local.get $scratch) (i32.shl (i32.mul (local.get $blocks) (local.get $dh)) (i32.const 4))))
+    (local.set $sAt (i32.add (local.get $kp) (i32.shl (i32.mul (local.get $kPanels) (local.get $dh)) (i32.const 5))))
+    (local.set $pp (i32.add (local.get $sAt) (i32.shl (i32.mul (local.get $tq) (local.get $tk)) (i32.const 2))))
+    (local.set $vp (i32.add (local.get $pp) (i32.shl (i32.mul (local.get $blocks) (local.get $tk)) (i32.const 4))))
+    (local.set $h (local.get $h0))
+    (block $hdone (loop $hloop
+      (br_if $hdone (i32.ge_u (local.get $h) (local.get $h1)))
+      ;; S = Q K^T
+      (call $pack_a (i32.add (local.get $q) (i32.mul (local.get $h) (local.get $qsH))) (local.get $qsT) (local.get $tq) (local.get $dh)
+        (local.get $scratch) (i32.const 0) (local.get $blocks))
+      (call $pack_panels_ld (i32.add (local.get $k) (i32.mul (local.get $h) (local.get $ksH))) (local.get $dh) (local.get $tk) (i32.const 1)
+        (local.get $ksT) (local.get $kp) (i32.const 0) (local.get $kPanels))
+      (call $gemm (local.get $scratch) (local.get $tq) (local.get $kp) (local.get $dh) (local.get $tk)
+        (local.get $sAt) (i32.shl (local.get $tk) (i32.const 2)) (i32.const 0) (local.get $kPanels))
+      ;; each row's weights over their sum, zero past the last open key
+      (local.set $i (i32.const 0))
+      (block $idone (loop $iloop
+        (br_if $idone (i32.ge_u (local.get $i) (local.get $tq)))
+        (local.set $row (i32.add (local.get $sAt) (i32.shl (i32.mul (local.get $i) (local.get $tk)) (i32.const 2))))
+        (local.set $mRow (i32.add (i32.add (local.get $mask) (i32.mul (local.get $h) (local.get $msH))) (i32.mul (local.get $i) (local.get $msT))))
+        (local.set $end (select (call $open_end (local.get $mRow) (local.get $msK) (local.get $tk)) (i32.const 0) (local.get $mask)))
+        (local.set $open (i32.ne (local.get $end) (i32.const 0)))
+        (if (i32.eqz (local.get $open)) (then (local.set $end (local.get $tk))))
+        (local.set $total (call $row_weights (local.get $row) (local.get $mRow) (local.get $mask) (local.get $msK) (local.get $end) (local.get $open)
+          (local.get $scale) (i32.const 0) (f32.const 0)))
+        (call $scale_row (local.get $row) (local.get $end) (f32.div (f32.const 1) (local.get $total)))
+        (memory.fill (i32.add (local.get $row) (i32.shl (local.get $end) (i32.const 2))) (i32.const 0) (i32.shl (i32.sub (local.get $tk) (local.get $end)) (i32.const 2)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $iloop)))
+      ;; O = P V
+      (call $pack_a (local.get $sAt) (i32.shl (local.get $tk) (i32.const 2)) (local.get $tq) (local.get $tk) (local.get $pp) (i32.const 0) (local.get $blocks))
+      (call $pack_panels_ld (i32.add (local.get $v) (i32.mul (local.get $h) (local.get $vsH))) (local.get $tk) (local.get $dv) (i32.const 0)
+        (local.get $vsT) (local.get $vp) (i32.const 0) (local.get $vPanels))
+      (call $gemm (local.get $pp) (local.get $tq) (local.get $vp) (local.get $tk) (local.get $dv)
+        (i32.add (local.get $o) (i32.mul (local.get $h) (local.get $osH))) (local.get $osT) (i32.const 0) (local.get $vPanels))
+      (local.set $h (i32.add (local.get $h) (i32.const 1)))
+      (br $hloop))))
+
+  ;; One row of attention's weights in place: its `end` raw scores at $row scaled (and soft-capped
+  ;; with $capBits), the mask row added (0: none; keys msK bytes apart), keys the mask hides given -inf
+  ;; (weight exactly 0) when the row has an open key, then e^(s - max); returns their sum.
+  (func $row_weights (param $row i32) (param $mRow i32) (param $mask i32) (param $msK i32) (param $end i32) (param $open i32)
+        (param $scale f32) (param $capBits i32) (param $cap f32) (result f32)
+    (local $j i32) (local $sp i32) (local $mv f32) (local $s f32) (local $max f32) (local $sum v128) (local $total f32) (local $e v128) (local $w f32)
+    (local $mx v128) (local $mv4 v128) (local $s4 v128)
+    ;; scale, mask, skipped keys (-inf: weight 0), and the max; four keys at a time where the mask
+    ;; row is contiguous (or absent), lane for lane the arithmetic of the one-key loop below
+    (local.set $max (f32.const -inf))
+    (local.set $j (i32.const 0))
+    (if (i32.or (i32.eqz (local.get $mask)) (i32.eq (local.get $msK) (i32.const 4))) (then
+      (local.set $mx (f32x4.splat (f32.const -inf)))
+      (block $s4done (loop $s4loop
+        (br_if $s4done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $end)))
+        (local.set $sp (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $mv4 (v128.const i32x4 0 0 0 0))
+        (if (local.get $mask) (then (local.set $mv4 (v128.load (i32.add (local.get $mRow) (i32.shl (local.get $j) (i32.const 2)))))))
+        (local.set $s4 (f32x4.mul (v128.load (local.get $sp)) (f32x4.splat (local.get $scale))))
+        (if (local.get $capBits) (then (local.set $s4 (call $softcap4 (local.get $s4) (local.get $cap)))))
+        (local.set $s4 (f32x4.add (local.get $s4) (local.get $mv4)))
+        (if (local.get $open) (then
+          (local.set $s4 (v128.bitselect (v128.const f32x4 -inf -inf -inf -inf) (local.get $s4) (f32x4.le (local.get $mv4) (v128.const f32x4 -1e29 -1e29 -1e29 -1e29))))))
+        (local.set $mx (f32x4.max (local.get $mx) (local.get $s4)))
+        (v128.store (local.get $sp) (local.get $s4))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $s4loop)))
+      (local.set $max (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx)))
+                               (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx)))))))
+    (block $sdone (loop $sloop
+      (br_if $sdone (i32.ge_u (local.get $j) (local.get $end)))
+      (local.set $sp (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+      (local.set $mv (f32.const 0))
+      (if (local.get $mask) (then (local.set $mv (f32.load (i32.add (local.get $mRow) (i32.mul (local.get $j) (local.get $msK)))))))
+      (if (i32.and (local.get $open) (f32.le (local.get $mv) (f32.const -1e29)))
+        (then (local.set $s (f32.const -inf)))
+        (else
+          (local.set $s (f32.mul (f32.load (local.get $sp)) (local.get $scale)))
+          (if (local.get $capBits) (then (local.set $s (f32x4.extract_lane 0 (call $softcap4 (f32x4.splat (local.get $s)) (local.get $cap))))))
+          (local.set $s (f32.add (local.get $s) (local.get $mv)))
+          (local.set $max (f32.max (local.get $max) (local.get $s)))))
+      (f32.store (local.get $sp) (local.get $s))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $sloop)))
+    ;; weights e^(s - max), 4 at a time, and their sum
+    (local.set $sum (v128.const i32x4 0 0 0 0))
+    (local.set $sp (local.get $row))
+    (local.set $j (i32.const 0))
+    (block $edone (loop $eloop
+      (br_if $edone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $end)))
+      (local.set $e (call $exp4 (f32x4.sub (v128.load (local.get $sp)) (f32x4.splat (local.get $max)))))
+      (v128.store (local.get $sp) (local.get $e))
+      (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))
+      (local.set $sp (i32.add (local.get $sp) (i32.const 16)))
+      (local.set $j (i32.add (local.get $j) (i32.const 4)))
+      (br $eloop)))
+    (local.set $total (f32.add (f32.add (f32x4.extract_lane 0 (local.get $sum)) (f32x4.extract_lane 1 (local.get $sum)))
+                               (f32.add (f32x4.extract_lane 2 (local.get $sum)) (f32x4.extract_lane 3 (local.get $sum)))))
+    (block $tdone (loop $tloop
+      (br_if $tdone (i32.ge_u (local.get $j) (local.get $end)))
+      (local.set $w (f32x4.extract_lane 0 (call $exp4 (f32x4.splat (f32.sub (f32.load (local.get $sp)) (local.get $max))))))
+      (f32.store (local.get $sp) (local.get $w))
+      (local.set $total (f32.add (local.get $total) (local.get $w)))
+      (local.set $sp (i32.add (local.get $sp) (i32.const 4)))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $tloop)))
+    (local.get $total))
+
+  ;; The end of a mask row's open keys (one past the last key above -1e29, scanning back from tk; keys
+  ;; msK bytes apart), or 0 when none is open.
+  (func $open_end (param $mRow i32) (param $msK i32) (param $tk i32) (result i32)
+    (local $j i32)
+    (local.set $j (local.get $tk))
+    (block $done (loop $scan
+      (br_if $done (i32.eqz (local.get $j)))
+      (local.set $j (i32.sub (local.get $j) (i32.const 1)))
+      (if (f32.gt (f32.load (i32.add (local.get $mRow) (i32.mul (local.get $j) (local.get $msK)))) (f32.const -1e29))
+        (then (return (i32.add (local.get $j) (i32.const 1)))))
+      (br $scan)))
+    (i32.const 0))
 
   ;; Reads one word of each 64-byte line of `rows` rows of `width` bytes (row r at base + r * stride)
   ;; and nothing else: a hint that brings them into the cache together. Its sum is dropped.

@@ -1,0 +1,116 @@
+/**
+ * Attention over many query rows (a prefill, an encoder) runs on the cpu as two products per head
+ * (kernels.wat `attention_gemm`: S = Q K^T and O = P V on the GEMM's kernel, the softmax between them
+ * as the row kernel makes it). Random sizes around the kernel's edges (row blocks of 4, panels of 8,
+ * head sizes below and above a vector), masks that hide some keys, every key of a row, or the keys
+ * after each query, and q, k, v read in place as column slices of one packed projection: the answers
+ * must be the float64 reference's, and 1 and 2 threads must give the same bits.
+ */
+import fc from 'fast-check';
+import { GraphBuilder, interpret, maxAbsDiff, type Graph, type NDArray } from '@loom/graph';
+import { describe, expect, it } from 'vitest';
+import { cpuBackend, withPrepareOptions } from '../src/index.ts';
+
+interface Case {
+  readonly batch: number;
+  readonly heads: number;
+  readonly tq: number;
+  readonly tk: number;
+  readonly dh: number;
+  readonly dv: number;
+  readonly mask: 'none' | 'some keys' | 'rows without keys' | 'causal';
+  readonly packed: boolean;
+  readonly seed: number;
+}
+
+function values(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 31 - 1;
+  });
+}
+
+const f32 = (shape: number[], seed: number): NDArray => ({ dtype: 'f32', shape, data: values(shape.reduce((a, b) => a * b, 1), seed) });
+
+/** [batch, 1, tq, tk] of 0 and -1e30 as the case's kind says. */
+function maskOf(c: Case): NDArray {
+  const data = new Float32Array(c.batch * c.tq * c.tk);
+  const noise = values(data.length, c.seed + 7);
+  for (let b = 0; b < c.batch; b++) {
+    for (let i = 0; i < c.tq; i++) {
+      for (let j = 0; j < c.tk; j++) {
+        const at = (b * c.tq + i) * c.tk + j;
+        const hidden =
+          c.mask === 'some keys' ? noise[at]! > 0.3 : c.mask === 'rows without keys' ? i % 3 === 1 || noise[at]! > 0.6 : c.mask === 'causal' ? j > i + c.tk - c.tq : false;
+        data[at] = hidden ? -1e30 : 0;
+      }
+    }
+  }
+  return { dtype: 'f32', shape: [c.batch, 1, c.tq, c.tk], data };
+}
+
+/** fused_attention on q, k, v fed as they are ([B, H, T, D]) or, with `packed`, cut from one [B, T, H (2 Dh + Dv)] input. */
+function graphOf(c: Case): { graph: Graph; feeds: Record<string, NDArray> } {
+  const b = new GraphBuilder();
+  const feeds: Record<string, NDArray> = {};
+  const heads = (x: ReturnType<GraphBuilder['input']>, t: number, d: number) => b.add('transpose', [b.add('reshape', [x], { shape: [c.batch, t, c.heads, d] })], { perm: [0, 2, 1, 3] });
+  let q, k, v;
+  if (c.packed) {
+    // queries and keys of one length here: the projection's rows hold q, k and v side by side
+    const width = c.heads * (2 * c.dh + c.dv);
+    const x = b.input('x', 'f32', [c.batch, c.tq, width]);
+    feeds['x'] = f32([c.batch, c.tq, width], c.seed);
+    const columns = (start: number, end: number) => b.add('slice', [x], { axis: 2, start, end, step: 1 });
+    q = heads(columns(0, c.heads * c.dh), c.tq, c.dh);
+    k = heads(columns(c.heads * c.dh, 2 * c.heads * c.dh), c.tq, c.dh);
+    v = heads(columns(2 * c.heads * c.dh, width), c.tq, c.dv);
+  } else {
+    q = b.input('q', 'f32', [c.batch, c.heads, c.tq, c.dh]);
+    k = b.input('k', 'f32', [c.batch, c.heads, c.tk, c.dh]);
+    v = b.input('v', 'f32', [c.batch, c.heads, c.tk, c.dv]);
+    Object.assign(feeds, { q: f32([c.batch, c.heads, c.tq, c.dh], c.seed), k: f32([c.batch, c.heads, c.tk, c.dh], c.seed + 1), v: f32([c.batch, c.heads, c.tk, c.dv], c.seed + 2) });
+  }
+  const inputs = [q, k, v];
+  if (c.mask !== 'none') {
+    inputs.push(b.input('mask', 'f32', [c.batch, 1, c.tq, c.tk]));
+    feeds['mask'] = maskOf(c);
+  }
+  return { graph: b.build({ y: b.add('fused_attention', inputs, { scale: 1 / Math.sqrt(c.dh) }) }), feeds };
+}
+
+const cases: fc.Arbitrary<Case> = fc
+  .record({
+    batch: fc.integer({ min: 1, max: 2 }),
+    heads: fc.integer({ min: 1, max: 3 }),
+    tq: fc.integer({ min: 8, max: 37 }),
+    tk: fc.integer({ min: 1, max: 41 }),
+    dh: fc.integer({ min: 1, max: 36 }),
+    dv: fc.integer({ min: 1, max: 36 }),
+    mask: fc.constantFrom('none', 'some keys', 'rows without keys', 'causal') as fc.Arbitrary<Case['mask']>,
+    packed: fc.boolean(),
+    seed: fc.integer({ min: 1, max: 1 << 20 }),
+  })
+  .map((c) => (c.packed || c.mask === 'causal' ? { ...c, tk: c.packed ? c.tq : Math.max(c.tk, c.tq) } : c));
+
+describe('cpu: attention over many query rows as two products per head', () => {
+  it('equals the float64 reference, with the same bits on 1 and 2 threads', async () => {
+    await fc.assert(
+      fc.asyncProperty(cases, async (c) => {
+        const { graph, feeds } = graphOf(c);
+        const want = interpret(graph, feeds, new Map())['y']!;
+        const results: NDArray[] = [];
+        for (const threads of [1, 2]) {
+          // parallelFrom 0: even these small products split across the threads
+          const model = await withPrepareOptions(cpuBackend, { cpu: { threads, parallelFrom: 0 } }).prepare(graph, new Map());
+          results.push((await model.run(feeds))['y']!);
+          model.dispose();
+        }
+        expect(results[0]!.shape).toEqual(want.shape);
+        expect(maxAbsDiff(results[0]!.data, want.data)).toBeLessThan(3e-5);
+        expect(results[1]!.data).toEqual(results[0]!.data);
+      }),
+      { numRuns: 40, seed: 2026_12_07 },
+    );
+  });
+});

@@ -18,8 +18,10 @@ interface Case {
   readonly tk: number;
   readonly dh: number;
   readonly dv: number;
-  readonly mask: 'none' | 'some keys' | 'rows without keys' | 'causal';
+  readonly mask: 'none' | 'some keys' | 'rows without keys' | 'causal' | 'cache' | 'keys of a batch row' | 'rows' | 'per head';
   readonly packed: boolean;
+  /** k and v one head that every query head reads (grouped-query attention). */
+  readonly sharedKv: boolean;
   readonly seed: number;
 }
 
@@ -33,21 +35,33 @@ function values(n: number, seed: number): Float32Array {
 
 const f32 = (shape: number[], seed: number): NDArray => ({ dtype: 'f32', shape, data: values(shape.reduce((a, b) => a * b, 1), seed) });
 
-/** [batch, 1, tq, tk] of 0 and -1e30 as the case's kind says. */
+/** The mask's shape: [batch, 1, tq, tk], one per head, or broadcast over the rows (a batch row's keys) or the keys (a row hidden or not). */
+function maskShape(c: Case): number[] {
+  return c.mask === 'keys of a batch row' ? [c.batch, 1, 1, c.tk] : c.mask === 'rows' ? [c.batch, 1, c.tq, 1] : c.mask === 'per head' ? [c.batch, c.heads, c.tq, c.tk] : [c.batch, 1, c.tq, c.tk];
+}
+
+/** 0 and -1e30 as the case's kind says ('cache': a prompt's rows in a longer cache, causal, the slots past them hidden). */
 function maskOf(c: Case): NDArray {
-  const data = new Float32Array(c.batch * c.tq * c.tk);
+  const [, heads, rows, keys] = maskShape(c) as [number, number, number, number];
+  const data = new Float32Array(c.batch * heads * rows * keys);
   const noise = values(data.length, c.seed + 7);
-  for (let b = 0; b < c.batch; b++) {
-    for (let i = 0; i < c.tq; i++) {
-      for (let j = 0; j < c.tk; j++) {
-        const at = (b * c.tq + i) * c.tk + j;
+  for (let bh = 0; bh < c.batch * heads; bh++) {
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < keys; j++) {
+        const at = (bh * rows + i) * keys + j;
         const hidden =
-          c.mask === 'some keys' ? noise[at]! > 0.3 : c.mask === 'rows without keys' ? i % 3 === 1 || noise[at]! > 0.6 : c.mask === 'causal' ? j > i + c.tk - c.tq : false;
+          c.mask === 'some keys' || c.mask === 'keys of a batch row' ? noise[at]! > 0.3
+          : c.mask === 'rows without keys' ? i % 3 === 1 || noise[at]! > 0.6
+          : c.mask === 'rows' ? i % 4 === 2
+          : c.mask === 'causal' ? j > i + c.tk - c.tq
+          : c.mask === 'cache' ? j > i
+          : c.mask === 'per head' ? j > i + (bh % heads) * 3 || noise[at]! > 0.7 // each head its own last open keys
+          : false;
         data[at] = hidden ? -1e30 : 0;
       }
     }
   }
-  return { dtype: 'f32', shape: [c.batch, 1, c.tq, c.tk], data };
+  return { dtype: 'f32', shape: maskShape(c), data };
 }
 
 /** fused_attention on q, k, v fed as they are ([B, H, T, D]) or, with `packed`, cut from one [B, T, H (2 Dh + Dv)] input. */
@@ -66,51 +80,63 @@ function graphOf(c: Case): { graph: Graph; feeds: Record<string, NDArray> } {
     k = heads(columns(c.heads * c.dh, 2 * c.heads * c.dh), c.tq, c.dh);
     v = heads(columns(2 * c.heads * c.dh, width), c.tq, c.dv);
   } else {
+    const kvHeads = c.sharedKv ? 1 : c.heads;
     q = b.input('q', 'f32', [c.batch, c.heads, c.tq, c.dh]);
-    k = b.input('k', 'f32', [c.batch, c.heads, c.tk, c.dh]);
-    v = b.input('v', 'f32', [c.batch, c.heads, c.tk, c.dv]);
-    Object.assign(feeds, { q: f32([c.batch, c.heads, c.tq, c.dh], c.seed), k: f32([c.batch, c.heads, c.tk, c.dh], c.seed + 1), v: f32([c.batch, c.heads, c.tk, c.dv], c.seed + 2) });
+    k = b.input('k', 'f32', [c.batch, kvHeads, c.tk, c.dh]);
+    v = b.input('v', 'f32', [c.batch, kvHeads, c.tk, c.dv]);
+    Object.assign(feeds, { q: f32([c.batch, c.heads, c.tq, c.dh], c.seed), k: f32([c.batch, kvHeads, c.tk, c.dh], c.seed + 1), v: f32([c.batch, kvHeads, c.tk, c.dv], c.seed + 2) });
   }
   const inputs = [q, k, v];
   if (c.mask !== 'none') {
-    inputs.push(b.input('mask', 'f32', [c.batch, 1, c.tq, c.tk]));
+    inputs.push(b.input('mask', 'f32', maskShape(c)));
     feeds['mask'] = maskOf(c);
   }
   return { graph: b.build({ y: b.add('fused_attention', inputs, { scale: 1 / Math.sqrt(c.dh) }) }), feeds };
 }
 
-const cases: fc.Arbitrary<Case> = fc
-  .record({
-    batch: fc.integer({ min: 1, max: 2 }),
-    heads: fc.integer({ min: 1, max: 3 }),
-    tq: fc.integer({ min: 8, max: 37 }),
-    tk: fc.integer({ min: 1, max: 41 }),
-    dh: fc.integer({ min: 1, max: 36 }),
-    dv: fc.integer({ min: 1, max: 36 }),
-    mask: fc.constantFrom('none', 'some keys', 'rows without keys', 'causal') as fc.Arbitrary<Case['mask']>,
-    packed: fc.boolean(),
-    seed: fc.integer({ min: 1, max: 1 << 20 }),
-  })
-  .map((c) => (c.packed || c.mask === 'causal' ? { ...c, tk: c.packed ? c.tq : Math.max(c.tk, c.tq) } : c));
+function casesOf(sizes: { tqFrom: number; tq: number; tk: number; d: number }): fc.Arbitrary<Case> {
+  return fc
+    .record({
+      batch: fc.integer({ min: 1, max: 2 }),
+      heads: fc.integer({ min: 1, max: 3 }),
+      tq: fc.integer({ min: sizes.tqFrom, max: sizes.tq }),
+      tk: fc.integer({ min: 1, max: sizes.tk }),
+      dh: fc.integer({ min: 1, max: sizes.d }),
+      dv: fc.integer({ min: 1, max: sizes.d }),
+      mask: fc.constantFrom('none', 'some keys', 'rows without keys', 'causal', 'cache', 'keys of a batch row', 'rows', 'per head') as fc.Arbitrary<Case['mask']>,
+      packed: fc.boolean(),
+      sharedKv: fc.boolean(),
+      seed: fc.integer({ min: 1, max: 1 << 20 }),
+    })
+    .map((c) => {
+      // one projection gives queries and keys of one length; causal and cache masks need tk >= tq
+      if (c.packed) return { ...c, tk: c.tq, sharedKv: false, mask: c.mask === 'cache' ? ('causal' as const) : c.mask };
+      return c.mask === 'causal' || c.mask === 'cache' ? { ...c, tk: Math.max(c.tk, c.tq) } : c;
+    });
+}
+
+/** The case's model on 1 and 2 threads against the float64 reference. */
+async function check(c: Case): Promise<void> {
+  const { graph, feeds } = graphOf(c);
+  const want = interpret(graph, feeds, new Map())['y']!;
+  const results: NDArray[] = [];
+  for (const threads of [1, 2]) {
+    // parallelFrom 0: even these small products split across the threads
+    const model = await withPrepareOptions(cpuBackend, { cpu: { threads, parallelFrom: 0 } }).prepare(graph, new Map());
+    results.push((await model.run(feeds))['y']!);
+    model.dispose();
+  }
+  expect(results[0]!.shape).toEqual(want.shape);
+  expect(maxAbsDiff(results[0]!.data, want.data)).toBeLessThan(3e-5);
+  expect(results[1]!.data).toEqual(results[0]!.data);
+}
 
 describe('cpu: attention over many query rows as two products per head', () => {
   it('equals the float64 reference, with the same bits on 1 and 2 threads', async () => {
-    await fc.assert(
-      fc.asyncProperty(cases, async (c) => {
-        const { graph, feeds } = graphOf(c);
-        const want = interpret(graph, feeds, new Map())['y']!;
-        const results: NDArray[] = [];
-        for (const threads of [1, 2]) {
-          // parallelFrom 0: even these small products split across the threads
-          const model = await withPrepareOptions(cpuBackend, { cpu: { threads, parallelFrom: 0 } }).prepare(graph, new Map());
-          results.push((await model.run(feeds))['y']!);
-          model.dispose();
-        }
-        expect(results[0]!.shape).toEqual(want.shape);
-        expect(maxAbsDiff(results[0]!.data, want.data)).toBeLessThan(3e-5);
-        expect(results[1]!.data).toEqual(results[0]!.data);
-      }),
-      { numRuns: 40, seed: 2026_12_07 },
-    );
+    await fc.assert(fc.asyncProperty(casesOf({ tqFrom: 8, tq: 37, tk: 41, d: 36 }), check), { numRuns: 60, seed: 2026_12_07 });
+  });
+
+  it('past the kernels\' blocks: more than 128 query rows, 256 keys deep, long heads', async () => {
+    await fc.assert(fc.asyncProperty(casesOf({ tqFrom: 129, tq: 140, tk: 300, d: 80 }), check), { numRuns: 8, seed: 2026_12_08 });
   });
 });

@@ -58,12 +58,14 @@ describe('cpu: kernel arguments kept across runs', () => {
 
   it('a state that starts over is read from its new array', async () => {
     const graph = accumulating();
-    const model = await cpuBackend.prepare(graph, new Map());
+    const model = (await cpuBackend.prepare(graph, new Map())) as Awaited<ReturnType<typeof cpuBackend.prepare>> & { program: CpuProgram };
     const step = async (values: number[], position: number) =>
       Array.from((await model.run({ x: { dtype: 'f32', shape: [1, 1, 3], data: Float32Array.from(values) }, position: { dtype: 'i32', shape: [1], data: Int32Array.from([position]) } }))['total']!.data);
     expect(await step([1, 2, 3], 0)).toEqual([1, 2, 3]);
     expect(await step([10, 20, 30], 1)).toEqual([11, 22, 33]);
+    expect(model.program.keptArguments()).toBeGreaterThan(0);
     model.state.clear(); // a new array at the next run, not the one the kept arguments were cut from
+    expect(model.program.keptArguments(), 'the dropped state is not held by kept arguments').toBe(0);
     expect(await step([5, 5, 5], 0)).toEqual([5, 5, 5]);
     expect(await step([1, 1, 1], 2)).toEqual([6, 6, 6]);
     model.state.clear({ reuse: true }); // the same array, zeroed

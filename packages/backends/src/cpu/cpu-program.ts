@@ -110,6 +110,7 @@ export class CpuProgram {
   /** Per step, the arguments the last run at these shapes gave its kernel, with the buffers they were cut from. */
   private readonly stepArgs: (StepArguments | undefined)[] = [];
   private readonly workBuffers: readonly number[];
+  private readonly stopListening: () => void;
   /** With `traceNonFinite`: the first kernel of the last run whose output held a NaN or infinity. */
   nonFinite: NonFiniteTrace | undefined;
 
@@ -177,9 +178,25 @@ export class CpuProgram {
         this.constants.set(buffer, data);
       }
     }
+    // states dropped (a decoder given back to its pool): the kept arguments must not hold their arrays alive
+    const self = new WeakRef(this);
+    const stopListening = state.onDrop(() => self.deref()?.forgetArguments());
+    this.stopListening = stopListening;
     const blocks = this.blocks;
     const heap = this.rt.heap;
-    unreleased.register(this, () => blocks.forEach((b) => heap.release(b)), this);
+    unreleased.register(
+      this,
+      () => {
+        blocks.forEach((b) => heap.release(b));
+        stopListening();
+      },
+      this,
+    );
+  }
+
+  /** Drops the kept step arguments (and with them the arrays they were cut from); the next run cuts them anew. */
+  private forgetArguments(): void {
+    this.stepArgs.length = 0;
   }
 
   /** Frees the buffers and releases this program's hold on the kernels' weight caches. */
@@ -191,7 +208,8 @@ export class CpuProgram {
     this.blocks.length = 0;
     this.pool.clear();
     this.workViews = undefined;
-    this.stepArgs.length = 0;
+    this.forgetArguments();
+    this.stopListening();
     this.releaseArenas();
   }
 
@@ -371,6 +389,11 @@ export class CpuProgram {
     return [...(this.timings ?? new Map<string, { calls: number; ms: number }>())].map(([kernel, t]) => ({ kernel, ...t })).sort((a, b) => b.ms - a.ms);
   }
 
+  /** Steps whose arguments are kept for the next run at the same sizes (see stepArguments). */
+  keptArguments(): number {
+    return this.stepArgs.filter((a) => a !== undefined).length;
+  }
+
   /** Steps of the last run that wrote back the value kept from an earlier run (invariant-steps.ts) instead of computing it. */
   replayedSteps(): number {
     return this.invariantSteps.replayed;
@@ -506,7 +529,7 @@ function heapVector(node: GraphNode): boolean {
 
 /** Bytes of the heap copies of vector params (heapVector). */
 function heapVectorBytes(plan: Plan): number {
-  return plan.graph.nodes.filter((n) => n.op === 'param' && heapVector(n)).reduce((sum, n) => sum + sizeOf(n.type.shape as number[]) * 4, 0);
+  return plan.graph.nodes.filter((n) => n.op === 'param' && heapVector(n)).reduce((sum, n) => sum + Math.ceil((Math.max(sizeOf(n.type.shape as number[]), 1) * 4) / 64) * 64, 0);
 }
 
 /** Bytes of the packed panels kept for the weights matmuls read as B (float32, and bfloat16 for one-row products with that store). */

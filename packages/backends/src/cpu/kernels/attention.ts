@@ -5,14 +5,17 @@ import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
 import { CHUNK_END, CHUNK_START, perThread, type KernelArg } from '../wasm-runtime/thread-pool.ts';
 
 /**
- * Fused attention on the WebAssembly SIMD kernel (../wasm/kernels.wat `attention`): out =
- * softmax(q k^T * scale + mask) v, one query row at a time with one row of scores (no Tq x Tk
- * matrix), heads claimed by threads in chunks. q[..., Tq, Dh], k[..., Tk, Dh], v[..., Tk, Dv]; each may be a
+ * Fused attention on the WebAssembly SIMD kernels (../wasm/kernels.wat): out =
+ * softmax(q k^T * scale + mask) v, heads claimed by threads in chunks. Eight query rows or more
+ * without extras (a prefill, an encoder) run as two products per head (`attention_gemm`, scores for
+ * 128 query rows at a time); fewer, or with extras, one query row at a time with one row of scores
+ * (`attention`). q[..., Tq, Dh], k[..., Tk, Dh], v[..., Tk, Dv]; each may be a
  * strided view (a column slice of a packed q/k/v projection, a head split), read in place: the kernel
  * takes a base and strides per head and per row, the last axis contiguous. k's and v's leading axes
  * may be 1 where q's are not (grouped-query attention: one kv head per group of query heads): such
- * an axis gets stride 0. The mask broadcasts to [..., Tq, Tk]. Keys the mask hides are skipped when
- * the row has an open key (exact: weight 0).
+ * an axis gets stride 0. The mask broadcasts to [..., Tq, Tk]. Keys the mask hides weigh exactly 0
+ * when the row has an open key; none past a head's last open key is read (the row kernel reads none
+ * past the row's, and skips groups of four hidden keys).
  */
 export interface AttentionOperand {
   readonly data: Float32Array;
@@ -64,11 +67,11 @@ export function attentionWasm(
   const outer = batchShape.slice(0, -1).reduce((p, d) => p * d, 1);
   if (out.length === 0) return;
   // operands outside the heap (graph inputs, weights) are copied into scratch, with their layouts;
-  // after them, one row of scores per thread
+  // after them, each thread's scratch
   const threads = Math.min(s.threads, heads);
   // many query rows without extras: two products per head (attention_gemm); else a row at a time,
   // each thread holding a row of scores (and after it the row's mask made from positions)
-  const products = !positional && !extras?.softcap && tq >= GEMM_ROWS && gemmScratchBytes(tq, tk, dh, dv) <= GEMM_SCRATCH_LIMIT;
+  const products = !positional && !extras?.softcap && tq >= GEMM_ROWS && tk > 0 && dh > 0 && dv > 0 && gemmScratchBytes(tq, tk, dh, dv) <= GEMM_SCRATCH_LIMIT;
   const rowBytes = products ? gemmScratchBytes(tq, tk, dh, dv) : Math.ceil(tk / 16) * 64 * (positional ? 2 : 1);
   const pos = positional ? positionArrays(extras, tq, tk) : undefined;
   const slopes = extras?.alibi ? Float32Array.from(extras.alibi) : undefined;
@@ -114,13 +117,13 @@ export function attentionWasm(
 
 /** Query rows from which attention without extras runs as two products per head (a prefill; a decoding step's one row runs a row at a time). */
 const GEMM_ROWS = 8;
-/** A thread's scratch for attention_gemm beyond which the row kernel runs instead (scores of 2048 x 2048). */
-const GEMM_SCRATCH_LIMIT = 48 * 2 ** 20;
+/** A thread's scratch for attention_gemm beyond which the row kernel runs instead (keys of 8192 values of 128 floats). */
+const GEMM_SCRATCH_LIMIT = 16 * 2 ** 20;
 
-/** attention_gemm's scratch per thread: Q packed, K's panels, the scores, P packed, V's panels (kernels.wat), in whole cache lines. */
+/** attention_gemm's scratch per thread (kernels.wat): rows' ends, K's and V's panels, a block of 128 query rows packed, their scores, P packed. */
 function gemmScratchBytes(tq: number, tk: number, dh: number, dv: number): number {
-  const blocks = Math.ceil(tq / 4);
-  const bytes = blocks * dh * 16 + Math.ceil(tk / 8) * dh * 32 + tq * tk * 4 + blocks * tk * 16 + Math.ceil(dv / 8) * tk * 32;
+  const ends = Math.ceil((tq * 4) / 64) * 64;
+  const bytes = ends + Math.ceil(tk / 8) * dh * 32 + Math.ceil(dv / 8) * tk * 32 + 32 * dh * 16 + 128 * tk * 4 + 32 * tk * 16;
   return Math.ceil(bytes / 64) * 64;
 }
 

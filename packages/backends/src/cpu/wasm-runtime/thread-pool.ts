@@ -28,8 +28,9 @@ import { StallGuard } from './stall-guard.ts';
  */
 const MAX_ARGS = 32;
 
-/** The job block, in Int32 slots: the claim word (slot 0; slot 1 unused), then the job. */
+/** The job block, in Int32 slots: the claim word, the job's whole number (not cut to the claim word's 21 bits), then the job. */
 const CLAIM = 0;
+const JOB = 1;
 const WAKE = 2; // job number, for Atomics.wait / notify
 const DONE = 3; // chunks finished
 const FAILED = 4;
@@ -99,6 +100,7 @@ const moduleAt = (i) => {
 const c = new Int32Array(control);
 const runChunks = ${runChunks.toString()};
 const fail = () => {};
+const last = { staticJob: -1 };
 let seen = 0;
 for (;;) {
   // spin a while before sleeping: kernels come back to back, and a futex wake costs ~100 us
@@ -106,7 +108,7 @@ for (;;) {
   Atomics.wait(c, ${WAKE}, seen);
   seen = Atomics.load(c, ${WAKE});
   if (seen < 0) break;
-  runChunks(c, moduleAt, names, me, fail);
+  runChunks(c, moduleAt, names, me, fail, undefined, last);
 }
 `;
 
@@ -125,13 +127,14 @@ self.onmessage = async (start) => {
   self.onmessage = (e) => { kernels[e.data.index] = new WebAssembly.Instance(e.data.module, { env: { memory } }).exports; };
   self.postMessage('ready');
   const c = new Int32Array(control);
+  const last = { staticJob: -1 };
   let seen = 0;
   for (;;) {
     for (let i = 0; i < ${SPIN} && Atomics.load(c, ${WAKE}) === seen; i++);
     if (Atomics.load(c, ${WAKE}) === seen) await Atomics.waitAsync(c, ${WAKE}, seen).value;
     seen = Atomics.load(c, ${WAKE});
     if (seen < 0) break;
-    runChunks(c, (i) => kernels[i], names, me, () => {}, (i) => Boolean(kernels[i]));
+    runChunks(c, (i) => kernels[i], names, me, () => {}, (i) => Boolean(kernels[i]), last);
   }
   self.close();
 };
@@ -183,26 +186,35 @@ export function browserThreadsUnavailable(threads: number): string {
 }
 
 /**
- * Claims and runs chunks of the current job until none is left (in a static job: chunk `me`, once);
- * a failing chunk calls `fail`. Returns how many chunks this thread ran. Shared by the caller and the workers (its text is embedded in their
- * source), so it uses only its arguments and the slot numbers written out below.
+ * Claims and runs chunks of the current job until none is left (a static job: one chunk); a failing
+ * chunk calls `fail`. `last` is this thread's own record of the static job it took a chunk of, so
+ * that coming back to that job from the loop of the job before (a worker still claiming when it was
+ * published) takes no second chunk. Returns how many chunks this thread ran. Shared by the caller
+ * and the workers (its text is embedded in their source), so it uses only its arguments and the
+ * slot numbers written out below.
  */
-function runChunks(c: Int32Array, moduleAt: (index: number) => Record<string, (...a: number[]) => void>, names: readonly string[], me: number, fail: (e: unknown) => void, has: (index: number) => boolean = () => true): number {
+function runChunks(c: Int32Array, moduleAt: (index: number) => Record<string, (...a: number[]) => void>, names: readonly string[], me: number, fail: (e: unknown) => void, has: (index: number) => boolean = () => true, last: { staticJob: number } = { staticJob: -1 }): number {
   let ran = 0;
   for (;;) {
     const word = Atomics.load(c, 0);
     // fields are read after the word: if they belong to a newer job, the claim below fails and we read again
-    const total = c[8]!, chunk = c[9]!, participants = c[10]!, isStatic = c[11]!;
-    const chunks = Math.ceil(total / chunk);
+    const total = c[8]!, chunk = c[9]!, participants = c[10]!, isStatic = c[11]!, job = c[1]!;
     if (word === -1 || me >= participants) return ran; // closed while the caller rewrites it, or not one of its threads
     // a browser worker whose copy of the job's module has not arrived yet takes no chunk of it (the others do)
     if (!has(c[5]!)) return ran;
+    if (isStatic && job === last.staticJob) return ran;
     // the next chunk: the word's low 10 bits
     const index = word & 1023;
-    if (index >= chunks) return ran;
+    if (index >= Math.ceil(total / chunk)) return ran;
     if (Atomics.compareExchange(c, 0, word, word + 1) !== word) continue;
-    const start = index * chunk;
-    const end = Math.min(total, start + chunk);
+    // the claim holds the job (its caller waits for this chunk), so its fields are read again: they
+    // differ from the ones above only if this thread stalled while the job number came round
+    const jobTotal = c[8]!, jobChunk = c[9]!;
+    const chunks = Math.ceil(jobTotal / jobChunk);
+    if (index >= chunks) continue; // past that job's chunks: nothing to run or count
+    if (c[11]) last.staticJob = c[1]!;
+    const start = index * jobChunk;
+    const end = Math.min(jobTotal, start + jobChunk);
     const count = c[7]!;
     const args: number[] = new Array(count);
     for (let i = 0; i < count; i++) {
@@ -217,7 +229,7 @@ function runChunks(c: Int32Array, moduleAt: (index: number) => Record<string, (.
     }
     ran++;
     if (Atomics.add(c, 3, 1) + 1 === chunks) Atomics.notify(c, 3);
-    if (isStatic) return ran;
+    if (c[11]) return ran;
   }
 }
 
@@ -251,7 +263,10 @@ export class ThreadPool {
   private readonly ports: { postMessage(value: unknown): void; close?(): void }[] = [];
   private readonly control = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
   private readonly localByIndex: Record<string, (...a: number[]) => void>[];
-  private sequence = 0;
+  /** Jobs dispatched (wrapping at 2^31); the claim word holds it mod 2^21. */
+  private jobs = 0;
+  /** The caller's record of the static job it took a chunk of (runChunks). */
+  private readonly callerLast = { staticJob: -1 };
   private readonly callerBlocks = mayBlock();
   /** Chunks the workers (not the caller) have run: a test's proof that the threads took part. */
   workerChunks = 0;
@@ -338,8 +353,10 @@ export class ThreadPool {
     if (job.static && chunks > threads) throw new ThreadPoolError(`cpu: ${chunks} static chunks on ${threads} threads`);
     if (chunks > MAX_CHUNKS) throw new ThreadPoolError(`cpu: kernel ${job.kernel} split into ${chunks} chunks, more than ${MAX_CHUNKS}`);
     const c = this.control;
-    const seq = (this.sequence = (this.sequence + 1) & 0x1fffff);
+    this.jobs = (this.jobs + 1) | 0;
+    const seq = this.jobs & 0x1fffff;
     Atomics.store(c, CLAIM, CLOSED);
+    c[JOB] = this.jobs;
     c[DONE] = 0;
     c[FAILED] = 0;
     c[MODULE] = job.module ?? FLAVORS.indexOf(job.flavor);
@@ -369,7 +386,7 @@ export class ThreadPool {
     }
     let failure: unknown;
     const start = performance.now();
-    const mine = runChunks(c, (i) => this.localByIndex[i]!, NAMES, 0, (e) => (failure ??= e));
+    const mine = runChunks(c, (i) => this.localByIndex[i]!, NAMES, 0, (e) => (failure ??= e), undefined, this.callerLast);
     const own = performance.now();
     for (let i = 0; i < DONE_SPIN && Atomics.load(c, DONE) < chunks; i++);
     // a browser's main thread may not block: it spins until the workers' chunks are done

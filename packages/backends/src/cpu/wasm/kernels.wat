@@ -1998,59 +1998,88 @@
       (local.set $h (i32.add (local.get $h) (i32.const 1)))
       (br $hloop))))
 
-  ;; Attention for heads [h0, h1) as two products per head, for many query rows (a prefill): S = Q
+;; Attention for heads [h0, h1) as two products per head, for many query rows (a prefill): S = Q
   ;; K^T on the GEMM's kernel (Q packed as pack_a packs A, K as panels of its transpose), each row of S
-  ;; turned into weights as `attention` turns its scores ($row_weights) and divided by their sum
-  ;; (keys past the last open one weigh 0), then O = P V, written at out's strides. Arguments as
-  ;; `attention`'s without the extras; a head runs on one thread, so any thread count gives the same
-  ;; bits. Each thread's scratch: packed Q (ceil(tq/4) dh 16 bytes), K's panels (ceil(tk/8) dh 32),
-  ;; S (tq rows of tk floats), packed P (ceil(tq/4) tk 16), V's panels (ceil(dv/8) tk 32).
+  ;; turned into weights as `attention` turns its scores ($row_weights) and divided by their sum, then
+  ;; O = P V, written at out's strides. Arguments as `attention`'s without the extras. Only the keys
+  ;; up to the head's last open one take part (a prefill into a long cache reads its filled rows);
+  ;; keys a row hides below that weigh exactly 0. Queries go 128 rows at a time, so the scores take
+  ;; 128 rows of tk floats. A head runs on one thread: any thread count gives the same bits. Each
+  ;; thread's scratch: each row's end of open keys (tq i32), K's panels (ceil(tk/8) dh 32 bytes), V's
+  ;; panels (ceil(dv/8) tk 32), packed Q (32 dh 16), the scores (128 tk 4), packed P (32 tk 16).
   (func (export "attention_gemm")
         (param $q i32) (param $qsH i32) (param $qsT i32) (param $k i32) (param $ksH i32) (param $ksT i32)
         (param $v i32) (param $vsH i32) (param $vsT i32) (param $mask i32) (param $msH i32) (param $msT i32) (param $msK i32)
         (param $o i32) (param $osH i32) (param $osT i32) (param $tq i32) (param $tk i32) (param $dh i32) (param $dv i32)
         (param $scaleBits i32) (param $scratch i32) (param $h0 i32) (param $h1 i32)
-    (local $scale f32) (local $h i32) (local $i i32) (local $row i32) (local $mRow i32) (local $end i32) (local $open i32) (local $total f32)
-    (local $blocks i32) (local $kPanels i32) (local $vPanels i32) (local $kp i32) (local $sAt i32) (local $pp i32) (local $vp i32)
+    (local $scale f32) (local $h i32) (local $i i32) (local $i0 i32) (local $rows i32) (local $blocks i32) (local $row i32) (local $mRow i32)
+    (local $end i32) (local $open i32) (local $keys i32) (local $total f32) (local $panels i32)
+    (local $ends i32) (local $kp i32) (local $vp i32) (local $qp i32) (local $sAt i32) (local $pp i32)
     (local.set $scale (f32.reinterpret_i32 (local.get $scaleBits)))
-    (local.set $blocks (i32.shr_u (i32.add (local.get $tq) (i32.const 3)) (i32.const 2)))
-    (local.set $kPanels (i32.shr_u (i32.add (local.get $tk) (i32.const 7)) (i32.const 3)))
-    (local.set $vPanels (i32.shr_u (i32.add (local.get $dv) (i32.const 7)) (i32.const 3)))
-    (local.set $kp (i32.add (local.get $scratch) (i32.shl (i32.mul (local.get $blocks) (local.get $dh)) (i32.const 4))))
-    (local.set $sAt (i32.add (local.get $kp) (i32.shl (i32.mul (local.get $kPanels) (local.get $dh)) (i32.const 5))))
-    (local.set $pp (i32.add (local.get $sAt) (i32.shl (i32.mul (local.get $tq) (local.get $tk)) (i32.const 2))))
-    (local.set $vp (i32.add (local.get $pp) (i32.shl (i32.mul (local.get $blocks) (local.get $tk)) (i32.const 4))))
+    (local.set $ends (local.get $scratch))
+    (local.set $kp (i32.and (i32.add (i32.add (local.get $ends) (i32.shl (local.get $tq) (i32.const 2))) (i32.const 63)) (i32.const -64)))
+    (local.set $vp (i32.add (local.get $kp) (i32.shl (i32.mul (i32.shr_u (i32.add (local.get $tk) (i32.const 7)) (i32.const 3)) (local.get $dh)) (i32.const 5))))
+    (local.set $qp (i32.add (local.get $vp) (i32.shl (i32.mul (i32.shr_u (i32.add (local.get $dv) (i32.const 7)) (i32.const 3)) (local.get $tk)) (i32.const 5))))
+    (local.set $sAt (i32.add (local.get $qp) (i32.shl (i32.mul (i32.const 32) (local.get $dh)) (i32.const 4))))
+    (local.set $pp (i32.add (local.get $sAt) (i32.shl (i32.mul (i32.const 128) (local.get $tk)) (i32.const 2))))
     (local.set $h (local.get $h0))
     (block $hdone (loop $hloop
       (br_if $hdone (i32.ge_u (local.get $h) (local.get $h1)))
-      ;; S = Q K^T
-      (call $pack_a (i32.add (local.get $q) (i32.mul (local.get $h) (local.get $qsH))) (local.get $qsT) (local.get $tq) (local.get $dh)
-        (local.get $scratch) (i32.const 0) (local.get $blocks))
-      (call $pack_panels_ld (i32.add (local.get $k) (i32.mul (local.get $h) (local.get $ksH))) (local.get $dh) (local.get $tk) (i32.const 1)
-        (local.get $ksT) (local.get $kp) (i32.const 0) (local.get $kPanels))
-      (call $gemm (local.get $scratch) (local.get $tq) (local.get $kp) (local.get $dh) (local.get $tk)
-        (local.get $sAt) (i32.shl (local.get $tk) (i32.const 2)) (i32.const 0) (local.get $kPanels))
-      ;; each row's weights over their sum, zero past the last open key
-      (local.set $i (i32.const 0))
-      (block $idone (loop $iloop
-        (br_if $idone (i32.ge_u (local.get $i) (local.get $tq)))
-        (local.set $row (i32.add (local.get $sAt) (i32.shl (i32.mul (local.get $i) (local.get $tk)) (i32.const 2))))
-        (local.set $mRow (i32.add (i32.add (local.get $mask) (i32.mul (local.get $h) (local.get $msH))) (i32.mul (local.get $i) (local.get $msT))))
-        (local.set $end (select (call $open_end (local.get $mRow) (local.get $msK) (local.get $tk)) (i32.const 0) (local.get $mask)))
-        (local.set $open (i32.ne (local.get $end) (i32.const 0)))
-        (if (i32.eqz (local.get $open)) (then (local.set $end (local.get $tk))))
-        (local.set $total (call $row_weights (local.get $row) (local.get $mRow) (local.get $mask) (local.get $msK) (local.get $end) (local.get $open)
-          (local.get $scale) (i32.const 0) (f32.const 0)))
-        (call $scale_row (local.get $row) (local.get $end) (f32.div (f32.const 1) (local.get $total)))
-        (memory.fill (i32.add (local.get $row) (i32.shl (local.get $end) (i32.const 2))) (i32.const 0) (i32.shl (i32.sub (local.get $tk) (local.get $end)) (i32.const 2)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $iloop)))
-      ;; O = P V
-      (call $pack_a (local.get $sAt) (i32.shl (local.get $tk) (i32.const 2)) (local.get $tq) (local.get $tk) (local.get $pp) (i32.const 0) (local.get $blocks))
-      (call $pack_panels_ld (i32.add (local.get $v) (i32.mul (local.get $h) (local.get $vsH))) (local.get $tk) (local.get $dv) (i32.const 0)
-        (local.get $vsT) (local.get $vp) (i32.const 0) (local.get $vPanels))
-      (call $gemm (local.get $pp) (local.get $tq) (local.get $vp) (local.get $tk) (local.get $dv)
-        (i32.add (local.get $o) (i32.mul (local.get $h) (local.get $osH))) (local.get $osT) (i32.const 0) (local.get $vPanels))
+      ;; each row's end of open keys (tk where none is open: every key takes part, as in the reference),
+      ;; once for the heads when they share the mask; the keys the head reads: up to the largest
+      (if (i32.or (i32.eq (local.get $h) (local.get $h0)) (i32.ne (local.get $msH) (i32.const 0))) (then
+        (local.set $keys (i32.const 0))
+        (local.set $i (i32.const 0))
+        (block $edone (loop $eloop
+          (br_if $edone (i32.ge_u (local.get $i) (local.get $tq)))
+          (local.set $end (i32.const 0))
+          (if (local.get $mask) (then
+            (local.set $end (call $open_end (i32.add (i32.add (local.get $mask) (i32.mul (local.get $h) (local.get $msH))) (i32.mul (local.get $i) (local.get $msT)))
+              (local.get $msK) (local.get $tk)))))
+          (i32.store (i32.add (local.get $ends) (i32.shl (local.get $i) (i32.const 2))) (local.get $end))
+          (if (i32.eqz (local.get $end)) (then (local.set $end (local.get $tk))))
+          (if (i32.gt_u (local.get $end) (local.get $keys)) (then (local.set $keys (local.get $end))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $eloop)))))
+      (local.set $panels (i32.shr_u (i32.add (local.get $keys) (i32.const 7)) (i32.const 3)))
+      (call $pack_panels_ld (i32.add (local.get $k) (i32.mul (local.get $h) (local.get $ksH))) (local.get $dh) (local.get $keys) (i32.const 1)
+        (local.get $ksT) (local.get $kp) (i32.const 0) (local.get $panels))
+      (call $pack_panels_ld (i32.add (local.get $v) (i32.mul (local.get $h) (local.get $vsH))) (local.get $keys) (local.get $dv) (i32.const 0)
+        (local.get $vsT) (local.get $vp) (i32.const 0) (i32.shr_u (i32.add (local.get $dv) (i32.const 7)) (i32.const 3)))
+      (local.set $i0 (i32.const 0))
+      (block $bdone (loop $bloop
+        (br_if $bdone (i32.ge_u (local.get $i0) (local.get $tq)))
+        (local.set $rows (i32.sub (local.get $tq) (local.get $i0)))
+        (if (i32.gt_u (local.get $rows) (i32.const 128)) (then (local.set $rows (i32.const 128))))
+        (local.set $blocks (i32.shr_u (i32.add (local.get $rows) (i32.const 3)) (i32.const 2)))
+        ;; S = Q K^T for these rows (rows of tk floats; the head's keys filled)
+        (call $pack_a (i32.add (i32.add (local.get $q) (i32.mul (local.get $h) (local.get $qsH))) (i32.mul (local.get $i0) (local.get $qsT)))
+          (local.get $qsT) (local.get $rows) (local.get $dh) (local.get $qp) (i32.const 0) (local.get $blocks))
+        (call $gemm (local.get $qp) (local.get $rows) (local.get $kp) (local.get $dh) (local.get $keys)
+          (local.get $sAt) (i32.shl (local.get $tk) (i32.const 2)) (i32.const 0) (local.get $panels))
+        ;; each row's weights over their sum, zero past its last open key
+        (local.set $i (i32.const 0))
+        (block $idone (loop $iloop
+          (br_if $idone (i32.ge_u (local.get $i) (local.get $rows)))
+          (local.set $row (i32.add (local.get $sAt) (i32.shl (i32.mul (local.get $i) (local.get $tk)) (i32.const 2))))
+          (local.set $mRow (i32.add (i32.add (local.get $mask) (i32.mul (local.get $h) (local.get $msH))) (i32.mul (i32.add (local.get $i0) (local.get $i)) (local.get $msT))))
+          ;; an end of 0: no key open, every key takes part (as in `attention`)
+          (local.set $end (i32.load (i32.add (local.get $ends) (i32.shl (i32.add (local.get $i0) (local.get $i)) (i32.const 2)))))
+          (local.set $open (i32.ne (local.get $end) (i32.const 0)))
+          (if (i32.eqz (local.get $open)) (then (local.set $end (local.get $tk))))
+          (local.set $total (call $row_weights (local.get $row) (local.get $mRow) (local.get $mask) (local.get $msK) (local.get $end)
+            (local.get $open) (local.get $scale) (i32.const 0) (f32.const 0)))
+          (call $scale_row (local.get $row) (local.get $end) (f32.div (f32.const 1) (local.get $total)))
+          (memory.fill (i32.add (local.get $row) (i32.shl (local.get $end) (i32.const 2))) (i32.const 0) (i32.shl (i32.sub (local.get $keys) (local.get $end)) (i32.const 2)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $iloop)))
+        ;; O = P V
+        (call $pack_a (local.get $sAt) (i32.shl (local.get $tk) (i32.const 2)) (local.get $rows) (local.get $keys) (local.get $pp) (i32.const 0) (local.get $blocks))
+        (call $gemm (local.get $pp) (local.get $rows) (local.get $vp) (local.get $keys) (local.get $dv)
+          (i32.add (i32.add (local.get $o) (i32.mul (local.get $h) (local.get $osH))) (i32.mul (local.get $i0) (local.get $osT))) (local.get $osT)
+          (i32.const 0) (i32.shr_u (i32.add (local.get $dv) (i32.const 7)) (i32.const 3)))
+        (local.set $i0 (i32.add (local.get $i0) (local.get $rows)))
+        (br $bloop)))
       (local.set $h (i32.add (local.get $h) (i32.const 1)))
       (br $hloop))))
 

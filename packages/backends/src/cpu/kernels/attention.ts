@@ -1,4 +1,5 @@
 import { broadcastStrides } from '@loom/graph';
+import { f32Bits } from '../wasm-runtime/float-bits.ts';
 import { contiguousLayout, type Layout } from '../layout.ts';
 import { placeInHeap } from '../wasm-runtime/placement.ts';
 import type { KernelSettings, WasmRuntime } from '../wasm-runtime/runtime.ts';
@@ -79,14 +80,14 @@ export function attentionWasm(
     at: [qAt, kAt, vAt, maskAt, outAt, qposAt, kposAt, slopesAt],
     extra: rowsAt,
   } = placeInHeap(rt, [q.data, k.data, v.data, mask?.data, out, pos?.q.data, pos?.k.data, slopes], rowBytes * threads);
-  const capBits = extras?.softcap ? new Int32Array(new Float32Array([extras.softcap]).buffer)[0]! : 0;
+  const capBits = extras?.softcap ? f32Bits(extras.softcap) : 0;
   const flags = extras ? (extras.causal ? 1 : 0) | (extras.alibi ? 2 : 0) : 0;
   // heads per batch row (the axes between the first and the last two); a call covers `heads` of them
   const headsPerRow = batchShape.slice(1).reduce((p, d) => p * d, 1);
   const maskStrides = mask ? broadcastStrides(mask.shape, [...batchShape, tq, tk]) : [];
   const outLayout = contiguousLayout(outShape);
   const outerShape = batchShape.slice(0, -1);
-  const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0]!;
+  const scaleBits = f32Bits(scale);
   // this call's batch row (positions) and first head (slopes)
   const positionalArgs = (o: number): KernelArg[] => {
     if (!pos) return [0, capBits, 0, 0, 0, 0, 0];

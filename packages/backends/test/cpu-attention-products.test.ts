@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { GraphBuilder, interpret, maxAbsDiff, type Graph, type NDArray } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { cpuBackend, withPrepareOptions } from '../src/index.ts';
+import { seededValues as values, seededF32 as f32 } from './seeded-values.ts';
 
 interface Case {
   readonly batch: number;
@@ -24,16 +25,6 @@ interface Case {
   readonly sharedKv: boolean;
   readonly seed: number;
 }
-
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-}
-
-const f32 = (shape: number[], seed: number): NDArray => ({ dtype: 'f32', shape, data: values(shape.reduce((a, b) => a * b, 1), seed) });
 
 /** The mask's shape: [batch, 1, tq, tk], one per head, or broadcast over the rows (a batch row's keys) or the keys (a row hidden or not). */
 function maskShape(c: Case): number[] {

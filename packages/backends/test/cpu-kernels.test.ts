@@ -2,19 +2,7 @@ import { GraphBuilder, interpret, maxAbsDiff, type Graph, type NDArray } from '@
 import { describe, expect, it } from 'vitest';
 import { compile } from '@loom/compiler';
 import { cpuBackend, CpuProgram, StateStore, withPrepareOptions } from '../src/index.ts';
-
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-}
-
-function f32(shape: number[], seed: number): NDArray {
-  return { dtype: 'f32', shape, data: values(shape.reduce((a, b) => a * b, 1), seed) };
-}
+import { seededF32 as f32 } from './seeded-values.ts';
 
 async function expectAgreement(graph: Graph, feeds: Record<string, NDArray>, weights = new Map<string, NDArray>(), tol = 2e-5) {
   const want = interpret(graph, feeds, weights);

@@ -7,15 +7,8 @@ import { GraphBuilder, interpret, maxAbsDiff, type Graph, type NDArray } from '@
 import { compile, type Plan } from '@loom/compiler';
 import { describe, expect, it } from 'vitest';
 import { cpuBackend } from '../src/index.ts';
+import { seededF32 as f32 } from './seeded-values.ts';
 
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-}
-const f32 = (shape: number[], seed: number): NDArray => ({ dtype: 'f32', shape, data: values(shape.reduce((a, b) => a * b, 1), seed) });
 const cpuPlan = (g: Graph): Plan => compile(g, { inPlace: true, stridedViews: true });
 const kernelOps = (p: Plan) => p.steps.map((s) => s.op);
 

@@ -9,6 +9,7 @@ import { cpuBackend, randomWeights, type CpuProgram } from '../src/index.ts';
 import { bindingsKey } from '../src/cpu/bindings-key.ts';
 import { InvariantSteps, INVARIANT_CACHE_BYTES } from '../src/cpu/invariant-steps.ts';
 import { compile } from '@loom/compiler';
+import { maxDiff } from './max-diff.ts';
 
 /** Token embedding plus the sinusoid, then causal self-attention over it: two invariant parts (the table, the mask). */
 function encoderish(): Graph {
@@ -20,11 +21,6 @@ function encoderish(): Graph {
 }
 
 const idsOf = (values: number[]): NDArray => ({ dtype: 'i32', shape: [1, values.length], data: Int32Array.from(values) });
-
-function maxDiff(a: NDArray, b: NDArray): number {
-  expect(a.shape).toEqual(b.shape);
-  return Math.max(...Array.from(a.data, (v, i) => Math.abs(v - b.data[i]!)));
-}
 
 describe('cpu: invariant steps kept across runs', () => {
   it.each([

@@ -8,6 +8,7 @@
 import { interpret, ModelBuilder, type Graph, type NDArray } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
 import { cpuBackend, randomWeights, type CpuProgram } from '../src/index.ts';
+import { maxDiff } from './max-diff.ts';
 
 /** A feed read directly and through strided views (a column slice, a transpose), then products, a bias and a layer norm (vector params). */
 function viewsOfFeeds(): Graph {
@@ -31,11 +32,6 @@ function accumulating(): Graph {
 }
 
 const rows = (n: number, seed: number): NDArray => ({ dtype: 'f32', shape: [n, 6], data: Float32Array.from({ length: n * 6 }, (_, i) => Math.sin(seed * 7.3 + i)) });
-
-function maxDiff(a: NDArray, b: NDArray): number {
-  expect(a.shape).toEqual(b.shape);
-  return Math.max(...Array.from(a.data, (v, i) => Math.abs(v - b.data[i]!)));
-}
 
 describe('cpu: kernel arguments kept across runs', () => {
   it.each([

@@ -250,7 +250,7 @@ export class CpuProgram {
       this.shapes.clear();
       this.layouts.clear();
       this.workViews = undefined;
-      this.stepArgs.length = 0;
+      this.forgetArguments();
     }
     checkMemoryBudget('cpu', { ...this.held, constants: this.held.constants + this.invariantSteps.bytes }, this.maxMemory, { bytes: runBytes(plan, bindings), bindings });
     return bindings;

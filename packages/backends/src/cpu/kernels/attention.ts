@@ -72,8 +72,9 @@ export function attentionWasm(
   const threads = Math.min(s.threads, heads);
   // many query rows without extras: two products per head (attention_gemm); else a row at a time,
   // each thread holding a row of scores (and after it the row's mask made from positions)
-  const products = !positional && !extras?.softcap && tq >= GEMM_ROWS && tk > 0 && dh > 0 && dv > 0 && gemmScratchBytes(tq, tk, dh, dv) <= GEMM_SCRATCH_LIMIT;
-  const rowBytes = products ? gemmScratchBytes(tq, tk, dh, dv) : Math.ceil(tk / 16) * 64 * (positional ? 2 : 1);
+  const gemmBytes = gemmScratchBytes(tq, tk, dh, dv);
+  const products = !positional && !extras?.softcap && tq >= GEMM_ROWS && tk > 0 && dh > 0 && dv > 0 && gemmBytes <= GEMM_SCRATCH_LIMIT;
+  const rowBytes = products ? gemmBytes : Math.ceil(tk / 16) * 64 * (positional ? 2 : 1);
   const pos = positional ? positionArrays(extras, tq, tk) : undefined;
   const slopes = extras?.alibi ? Float32Array.from(extras.alibi) : undefined;
   const {

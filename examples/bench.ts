@@ -18,7 +18,7 @@ import type { NDArray, Weights } from '@loom/graph';
 import { markResident } from '../packages/backends/src/cpu/kernels/resident-weights.ts';
 import { batchedMatmul } from '../packages/backends/src/cpu/kernels/matmul.ts';
 import { WasmRuntime } from '../packages/backends/src/cpu/wasm-runtime/runtime.ts';
-import type { CpuProgram } from '../packages/backends/src/cpu/cpu-program.ts';
+import type { CpuProgram, KernelProfileEntry } from '../packages/backends/src/cpu/cpu-program.ts';
 import { GPT2_PRESETS, type Gpt2Config } from '../packages/models/src/gpt2/config.ts';
 import { buildGpt2 } from '../packages/models/src/gpt2/model.ts';
 import { KvCacheDecoder } from '../packages/models/src/decoding/kv-cache-decoder.ts';
@@ -84,7 +84,9 @@ async function simdBound(): Promise<void> {
     for (const t of [1, threads]) {
       const iterations = 5_000_000;
       const ms = await medianRuns(() => rt.everyThread(s.flavor, 'simd_peak', [iterations], t), { reps: 3 });
-      rows.push([simd === 'relaxed' ? 'f32x4.relaxed_madd (FMA)' : 'f32x4.mul + f32x4.add', t, fmt((iterations * 96 * t) / ms / 1e6)]);
+      const gflops = (iterations * 96 * t) / ms / 1e6;
+      if (simd === 'relaxed' && t === threads) fmaBound = gflops;
+      rows.push([simd === 'relaxed' ? 'f32x4.relaxed_madd (FMA)' : 'f32x4.mul + f32x4.add', t, fmt(gflops)]);
     }
   }
   table('WebAssembly 128-bit SIMD arithmetic bound on this CPU (registers only)', ['instruction', 'threads', 'GFLOP/s'], rows);
@@ -125,10 +127,22 @@ function ids(seq: number, vocab: number): NDArray {
   return { dtype: 'i32', shape: [1, seq], data: Int32Array.from({ length: seq }, (_, i) => (i * 7919) % vocab) };
 }
 
+/** The two-thread (--threads) FMA bound that simdBound measured in this run, in GFLOP/s: the profiles' yardstick. */
+let fmaBound: number | undefined;
+
 function printProfile(title: string, program: CpuProgram, runs: number): void {
   const entries = program.profile();
   const total = entries.reduce((s, e) => s + e.ms, 0);
-  table(title, ['kernel', 'calls per run', 'ms per run', 'share'], entries.map((e) => [e.kernel, e.calls / runs, fmt(e.ms / runs, 2), `${((100 * e.ms) / total).toFixed(1)}%`]));
+  // a product's rate over its calls, and how near the arithmetic bound it runs inside the model
+  const rate = (e: KernelProfileEntry) => (e.multiplyAdds > 0 ? (2 * e.multiplyAdds) / e.ms / 1e6 : undefined);
+  table(
+    title,
+    ['kernel', 'calls per run', 'ms per run', 'share', 'GFLOP/s', `of the ${threads}-thread FMA bound`],
+    entries.map((e) => {
+      const g = rate(e);
+      return [e.kernel, e.calls / runs, fmt(e.ms / runs, 2), `${((100 * e.ms) / total).toFixed(1)}%`, g === undefined ? '' : fmt(g), g === undefined || fmaBound === undefined ? '' : `${((100 * g) / fmaBound).toFixed(0)}%`];
+    }),
+  );
 }
 
 async function gpt2Bench(cfg: Gpt2Config, weights: Weights): Promise<void> {

@@ -71,6 +71,8 @@ export interface KernelProfileEntry {
   readonly kernel: string;
   readonly calls: number;
   readonly ms: number;
+  /** The products' multiply-adds over those calls (batch x m x n x k each); 0 for kernels that are not products. */
+  readonly multiplyAdds: number;
 }
 
 /** Frees a program's heap blocks if it is dropped without dispose(). */
@@ -97,7 +99,7 @@ export class CpuProgram {
   private readonly guard: PoisonGuard | undefined;
   private readonly blocks: number[] = [];
   private disposed = false;
-  private readonly timings: Map<string, { calls: number; ms: number }> | undefined;
+  private readonly timings: Map<string, { calls: number; ms: number; multiplyAdds: number }> | undefined;
   private readonly lastStepMs: number[] = [];
   private readonly traceNonFinite: boolean;
   private readonly invariantSteps: InvariantSteps;
@@ -330,7 +332,7 @@ export class CpuProgram {
         kernel.fn(ins, out, inShapes, outShape, inLayouts);
         this.invariantSteps.keep(step, out);
       }
-      if (this.timings) this.time(step, kernel.node, performance.now() - start);
+      if (this.timings) this.time(step, kernel.node, performance.now() - start, multiplyAdds(kernel.node, inShapes, outShape));
     } catch (e) {
       if (e instanceof LoomError) e.message = `${e.message} (kernel %${kernel.node.id} ${kernel.node.op}${kernel.node.source ? ` at ${kernel.node.source}` : ''})`;
       throw e;
@@ -386,7 +388,7 @@ export class CpuProgram {
 
   /** Kernel time by kind (op, and a fused matmul's epilogue), slowest first; empty unless prepared with `profile`. */
   profile(): KernelProfileEntry[] {
-    return [...(this.timings ?? new Map<string, { calls: number; ms: number }>())].map(([kernel, t]) => ({ kernel, ...t })).sort((a, b) => b.ms - a.ms);
+    return [...(this.timings ?? new Map())].map(([kernel, t]) => ({ kernel, ...t })).sort((a, b) => b.ms - a.ms);
   }
 
   /** Steps whose arguments are kept for the next run at the same sizes (see stepArguments). */
@@ -404,13 +406,14 @@ export class CpuProgram {
     return [...this.lastStepMs];
   }
 
-  private time(step: number, node: GraphNode, ms: number): void {
+  private time(step: number, node: GraphNode, ms: number, macs: number): void {
     this.lastStepMs[step] = ms;
     const { op, attrs } = node;
     const kind = op === 'fused_matmul' || op === 'fused_matmul_rope' || op === 'quantized_matmul' ? `${op === 'quantized_matmul' ? `quantized_matmul q${String(attrs['bits'])}` : 'fused_matmul'} ${formatExpr(attrs['epilogue'] as Expr)}` : op === 'fused_elementwise' ? `fused_elementwise ${formatExpr(attrs['expr'] as Expr)}` : op;
-    const t = this.timings!.get(kind) ?? { calls: 0, ms: 0 };
+    const t = this.timings!.get(kind) ?? { calls: 0, ms: 0, multiplyAdds: 0 };
     t.calls++;
     t.ms += ms;
+    t.multiplyAdds += macs;
     this.timings!.set(kind, t);
   }
 
@@ -530,6 +533,12 @@ function heapVector(node: GraphNode): boolean {
 /** Bytes of the heap copies of vector params (heapVector). */
 function heapVectorBytes(plan: Plan): number {
   return plan.graph.nodes.filter((n) => n.op === 'param' && heapVector(n)).reduce((sum, n) => sum + Math.ceil((Math.max(sizeOf(n.type.shape as number[]), 1) * 4) / 64) * 64, 0);
+}
+
+/** A product's multiply-adds at these sizes (its output's elements times A's last axis, k); 0 for other kernels (the profile's GFLOP/s). */
+function multiplyAdds(node: GraphNode, inShapes: readonly (readonly number[])[], outShape: readonly number[]): number {
+  if (!MATMUL_OPS.has(node.op) && node.op !== 'quantized_matmul') return 0;
+  return outShape.reduce((a, b) => a * b, 1) * inShapes[0]!.at(-1)!;
 }
 
 /** Bytes of the packed panels kept for the weights matmuls read as B (float32, and bfloat16 for one-row products with that store). */

@@ -26,11 +26,13 @@ const SETTINGS: CpuKernelOptions[] = [
 ];
 
 describe('matmul kernels', () => {
-  // sizes cross every blocking edge: rows % 4, columns % 8, depth > 256 (two k blocks), rows > 128 (two m blocks), one row
+  // sizes cross every blocking edge: rows % 4, columns % 8, depth > 512 (the GEMM's k blocks: two, three), rows > 128 (two m blocks), one row
   it.each([
     [1, 1, 1],
     [3, 9, 5],
     [7, 17, 300],
+    [7, 17, 600],
+    [6, 19, 1030],
     [130, 13, 33],
     [4, 8, 256],
     [1, 37, 300],

@@ -79,7 +79,7 @@ export function batchedMatmul(
     const args = { a, aOffset: aBatches[batch]! * m * k, b, bOffset: bBatches[batch]! * k * n, c: out, cOffset: batch * m * n, m, n, k, transposeB };
     if (aTransposed) productInHeap(ctx, { ...args, aOffset: aTransposed.offset }, aTransposed.ld);
     else if (m * n * k < ctx.settings.smallProduct || k === 0) gemm(args);
-    else productInHeap(ctx, args, undefined, oneRowEach);
+    else if (productInHeap(ctx, args, undefined, oneRowEach, batches === 1 ? epilogue : undefined)) return true; // applied with the product
   }
   return epilogue ? applyEpilogue(ctx, epilogue, out, batches * m, n) : false;
 }
@@ -129,9 +129,11 @@ const BF16_ROWS = 8;
 
 /**
  * One product on the kernels; `aLd`: A given transposed (X [k, m] at aOffset, rows of aLd floats, in
- * the heap); `decodingRows`: its m rows are decoding's, one a batch entry (or beam).
+ * the heap); `decodingRows`: its m rows are decoding's, one a batch entry (or beam). With `epilogue`,
+ * returns whether it was applied inside the GEMM's job (`gemm_epilogue`: when C, the bias and the
+ * residual all live in the heap); else the caller applies it.
  */
-function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs, aLd?: number, decodingRows = false): void {
+function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs, aLd?: number, decodingRows = false, epilogue?: EpilogueArrays): boolean {
   const { m, n, k, transposeB } = p;
   const bf16Store = s.weightStore === 'bf16';
   let bf16 = m === 1 && bf16Store;
@@ -180,7 +182,14 @@ function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs, aLd?: nu
     const packThreads = m * k < 4 * s.parallelFrom ? 1 : s.threads;
     if (aLd === undefined) rt.parallel(s, 'pack_a', [aAt, k * 4, m, k, aPacked, CHUNK_START, CHUNK_END], blocks, packThreads);
     else rt.parallel(s, 'pack_a_t', [aAt, aLd * 4, m, k, aPacked, CHUNK_START, CHUNK_END], blocks, packThreads);
+    const biasAt = epilogue?.bias ? rt.heap.addressOf(epilogue.bias) : 0;
+    const residualAt = epilogue?.residual ? rt.heap.addressOf(epilogue.residual) : 0;
+    if (epilogue && cHeap >= 0 && biasAt >= 0 && residualAt >= 0) {
+      rt.parallel(s, 'gemm_epilogue', [aPacked, m, panels, k, n, cAt, n * 4, biasAt, residualAt, n * 4, epilogue.act, CHUNK_START, CHUNK_END], panelCount, threads);
+      return true;
+    }
     rt.parallel(s, 'gemm', [aPacked, m, panels, k, n, cAt, n * 4, CHUNK_START, CHUNK_END], panelCount, threads);
   }
   if (cHeap < 0) p.c.set(new Float32Array(rt.heap.memory.buffer, cAt, m * n), p.cOffset);
+  return false;
 }

@@ -14,6 +14,8 @@ export interface KernelExports {
   pack_a(a: number, lda: number, m: number, k: number, dst: number, rb0: number, rb1: number): void;
   pack_a_t(x: number, ldx: number, m: number, k: number, dst: number, rb0: number, rb1: number): void;
   gemm(packedA: number, m: number, packed: number, k: number, n: number, c: number, ldc: number, p0: number, p1: number): void;
+  /** gemm, then the epilogue (as `epilogue`) on its panels' columns */
+  gemm_epilogue(packedA: number, m: number, packed: number, k: number, n: number, c: number, ldc: number, bias: number, res: number, ldr: number, act: number, p0: number, p1: number): void;
   gemm_jobs(table: number, j0: number, j1: number): void;
   gemm_batches(a: number, sa: number, lda: number, b: number, sb: number, transB: number, c: number, sc: number, m: number, k: number, n: number, scratch: number, b0: number, b1: number): void;
   /** over panel quads [q0, q1): panels 4 q0 .. 4 q1 (four stream at once) */
@@ -41,7 +43,7 @@ export interface KernelExports {
 }
 
 export type KernelName = keyof KernelExports;
-export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_a_t', 'pack_panels', 'to_bf16', 'gemm', 'gemm_jobs', 'gemm_batches', 'gemv', 'gemv_bf16', 'gemv_q8', 'gemv_q4', 'gemm_q', 'gemv_i8', 'gemv_i4r', 'dot_probe', 'round_rows', 'quantize_row', 'quantize_rows', 'gemm_i', 'attention', 'attention_gemm', 'epilogue', 'simd_peak', 'layer_norm', 'softmax_rows', 'softmax_stats', 'sum_rows', 'sum_columns'];
+export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_a_t', 'pack_panels', 'to_bf16', 'gemm', 'gemm_epilogue', 'gemm_jobs', 'gemm_batches', 'gemv', 'gemv_bf16', 'gemv_q8', 'gemv_q4', 'gemm_q', 'gemv_i8', 'gemv_i4r', 'dot_probe', 'round_rows', 'quantize_row', 'quantize_rows', 'gemm_i', 'attention', 'attention_gemm', 'epilogue', 'simd_peak', 'layer_norm', 'softmax_rows', 'softmax_stats', 'sum_rows', 'sum_columns'];
 
 const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
 

@@ -311,6 +311,18 @@
         (if (i32.gt_s (local.get $rows) (i32.const 3)) (then
           (call $store_row (i32.add (local.get $cp) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $cols) (local.get $c30) (local.get $c31) (local.get $acc)))))))
 
+  ;; gemm, then the epilogue (c = act(c + bias) + residual, as `epilogue`) on the columns of panels
+  ;; [p0, p1) for every row: applied by the thread that computed them while they are still in its
+  ;; cache, instead of one more pass over C (and one more dispatch) after the product.
+  (func (export "gemm_epilogue") (param $ap i32) (param $m i32) (param $packed i32) (param $k i32) (param $n i32)
+        (param $c i32) (param $ldc i32) (param $bias i32) (param $res i32) (param $ldr i32) (param $act i32) (param $p0 i32) (param $p1 i32)
+    (local $j1 i32)
+    (call $gemm (local.get $ap) (local.get $m) (local.get $packed) (local.get $k) (local.get $n) (local.get $c) (local.get $ldc) (local.get $p0) (local.get $p1))
+    (local.set $j1 (i32.shl (local.get $p1) (i32.const 3)))
+    (if (i32.gt_u (local.get $j1) (local.get $n)) (then (local.set $j1 (local.get $n))))
+    (call $epilogue_columns (local.get $c) (local.get $ldc) (i32.shl (local.get $p0) (i32.const 3)) (local.get $j1) (local.get $bias) (local.get $res) (local.get $ldr)
+      (local.get $act) (i32.const 0) (local.get $m)))
+
   ;; Jobs [j0, j1) of a table of gemm calls, nine i32 each (ap, m, packed, k, n, c, ldc, p0, p1): the
   ;; products of a mixture's experts (each its own rows, kept panels and panel range) split across
   ;; the threads as one list, so the experts of a step cost one dispatch, not one each.
@@ -1347,16 +1359,22 @@
   ;; bias [n] (0: none) broadcasts over rows and residual (0: none) has row stride ldr bytes.
   (func (export "epilogue") (param $c i32) (param $ldc i32) (param $n i32) (param $bias i32) (param $res i32) (param $ldr i32)
         (param $act i32) (param $r0 i32) (param $r1 i32)
+    (call $epilogue_columns (local.get $c) (local.get $ldc) (i32.const 0) (local.get $n) (local.get $bias) (local.get $res) (local.get $ldr)
+      (local.get $act) (local.get $r0) (local.get $r1)))
+
+  ;; The epilogue on columns [j0, j1) of rows [r0, r1) (bias and residual indexed by column as in C).
+  (func $epilogue_columns (param $c i32) (param $ldc i32) (param $j0 i32) (param $j1 i32) (param $bias i32) (param $res i32) (param $ldr i32)
+        (param $act i32) (param $r0 i32) (param $r1 i32)
     (local $r i32) (local $j i32) (local $cp i32) (local $rp i32) (local $x v128) (local $four i32)
     (local.set $r (local.get $r0))
     (block $rdone (loop $rloop
       (br_if $rdone (i32.ge_u (local.get $r) (local.get $r1)))
-      (local.set $cp (i32.add (local.get $c) (i32.mul (local.get $r) (local.get $ldc))))
-      (local.set $rp (i32.add (local.get $res) (i32.mul (local.get $r) (local.get $ldr))))
-      (local.set $j (i32.const 0))
+      (local.set $cp (i32.add (i32.add (local.get $c) (i32.mul (local.get $r) (local.get $ldc))) (i32.shl (local.get $j0) (i32.const 2))))
+      (local.set $rp (i32.add (i32.add (local.get $res) (i32.mul (local.get $r) (local.get $ldr))) (i32.shl (local.get $j0) (i32.const 2))))
+      (local.set $j (local.get $j0))
       (block $jdone (loop $jloop
-        (br_if $jdone (i32.ge_u (local.get $j) (local.get $n)))
-        (local.set $four (i32.le_u (i32.add (local.get $j) (i32.const 4)) (local.get $n)))
+        (br_if $jdone (i32.ge_u (local.get $j) (local.get $j1)))
+        (local.set $four (i32.le_u (i32.add (local.get $j) (i32.const 4)) (local.get $j1)))
         ;; four lanes at a time; the tail goes one lane at a time through the same vector code
         (local.set $x (if (result v128) (local.get $four)
           (then (v128.load (local.get $cp)))

@@ -127,7 +127,7 @@ function ids(seq: number, vocab: number): NDArray {
   return { dtype: 'i32', shape: [1, seq], data: Int32Array.from({ length: seq }, (_, i) => (i * 7919) % vocab) };
 }
 
-/** The two-thread (--threads) FMA bound that simdBound measured in this run, in GFLOP/s: the profiles' yardstick. */
+/** The FMA bound at --threads threads that simdBound measured in this run, in GFLOP/s: the profiles' yardstick. */
 let fmaBound: number | undefined;
 
 function printProfile(title: string, program: CpuProgram, runs: number): void {

@@ -1,10 +1,10 @@
 /**
  * A decoding row against a kept weight runs on the cpu's matrix-vector kernels (kernels.wat `gemv`,
- * `gemv_bf16`), which stream four column panels at once and the panels of a last, short quad one at a
- * time. Random sizes around their edges (panels of 8 columns, quads of 4 panels, a last panel cut
- * short, depths past 256) in float32 and under the bf16 store: the answers must be the float64
- * reference's (of the weights rounded to bfloat16 for the bf16 store), and 1 and 2 threads, which cut
- * the quads differently, must give the same bits.
+ * `gemv_bf16`), which stream four column panels at once and the last one to three panels of a
+ * thread's chunk one at a time. Random sizes around their edges (panels of 8 columns, groups of 4
+ * panels, a last panel cut short, depths past 256) in float32 and under the bf16 store: the answers
+ * must be the float64 reference's (of the weights rounded to bfloat16 for the bf16 store), and 1 and
+ * 2 threads, which cut the panels differently, must give the same bits.
  */
 import fc from 'fast-check';
 import { GraphBuilder, interpret, maxAbsDiff, type NDArray } from '@loom/graph';
@@ -38,19 +38,19 @@ async function check(c: Case): Promise<void> {
   const results: NDArray[] = [];
   for (const threads of [1, 2]) {
     // smallProduct 0: even these small products run on the kernels (not in JavaScript); parallelFrom 0: split across the threads
-    const model = await withPrepareOptions(cpuBackend, { cpu: { threads, smallProduct: 0, parallelFrom: 0 }, weightStore: c.store }).prepare(graph, new Map([['w', weight]]));
+    const model = await withPrepareOptions(cpuBackend, { cpu: { threads, smallProduct: 0, parallelFrom: 0, pauseWhenContended: false }, weightStore: c.store }).prepare(graph, new Map([['w', weight]]));
     results.push((await model.run(feeds))['y']!);
     model.dispose();
   }
   expect(results[0]!.shape).toEqual([1, c.n]);
-  expect(maxAbsDiff(results[0]!.data, want.data)).toBeLessThan(2e-5);
+  expect(maxAbsDiff(results[0]!.data, want.data)).toBeLessThan(1e-5 * Math.sqrt(c.k)); // float32 rounding of k terms in [-1, 1)
   expect(results[1]!.data).toEqual(results[0]!.data);
 }
 
 const cases = (k: number) =>
   fc.record({
     k: fc.integer({ min: 1, max: k }),
-    n: fc.integer({ min: 1, max: 170 }), // up to 22 panels: whole quads, a short one, a last panel cut short
+    n: fc.integer({ min: 1, max: 170 }), // up to 22 panels: groups of four, one to three more, a last panel cut short
     store: fc.constantFrom('f32', 'bf16') as fc.Arbitrary<Case['store']>,
     seed: fc.integer({ min: 1, max: 1 << 20 }),
   });

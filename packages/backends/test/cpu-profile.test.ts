@@ -32,4 +32,20 @@ describe('cpu: the kernel profile', () => {
     for (const e of others) expect(e.multiplyAdds).toBe(0);
     model.dispose();
   });
+
+  it('counts no multiply-adds for a product that depends on no input, written back after its first run', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'f32', [3, 6]);
+    const w = b.add('matmul', [b.param('u', 'f32', [6, 4]), b.param('v', 'f32', [4, 5])]); // weights only: computed once
+    const graph = b.build({ p: b.add('softmax', [b.add('matmul', [x, w])]) });
+    const weights = new Map<string, NDArray>([['u', f32([6, 4], 1)], ['v', f32([4, 5], 2)]]);
+    const model = (await withPrepareOptions(cpuBackend, { cpu: { threads: 1, profile: true } }).prepare(graph, weights)) as Awaited<ReturnType<typeof cpuBackend.prepare>> & { program: CpuProgram };
+    for (let run = 0; run < 3; run++) await model.run({ x: f32([3, 6], 3 + run) });
+    expect(model.program.replayedSteps()).toBeGreaterThan(0);
+    const products = model.program.profile().filter((e) => e.kernel.includes('matmul'));
+    expect(products.reduce((s, e) => s + e.calls, 0)).toBe(6);
+    // u v once (6 x 5 of 4), x w every run (3 x 5 of 6)
+    expect(products.reduce((s, e) => s + e.multiplyAdds, 0)).toBe(6 * 5 * 4 + 3 * (3 * 5 * 6));
+    model.dispose();
+  });
 });

@@ -328,11 +328,13 @@ export class CpuProgram {
     const { ins, inShapes, inLayouts, out, outShape } = this.stepArguments(step, kernel.node, run);
     const start = this.timings ? performance.now() : 0;
     try {
-      if (!this.invariantSteps.replay(step, out)) {
+      const replayed = this.invariantSteps.replay(step, out);
+      if (!replayed) {
         kernel.fn(ins, out, inShapes, outShape, inLayouts);
         this.invariantSteps.keep(step, out);
       }
-      if (this.timings) this.time(step, kernel.node, performance.now() - start, multiplyAdds(kernel.node, inShapes, outShape));
+      // a replayed product wrote back its kept value: no multiply-adds to its rate
+      if (this.timings) this.time(step, kernel.node, performance.now() - start, replayed ? 0 : multiplyAdds(kernel.node, inShapes, outShape));
     } catch (e) {
       if (e instanceof LoomError) e.message = `${e.message} (kernel %${kernel.node.id} ${kernel.node.op}${kernel.node.source ? ` at ${kernel.node.source}` : ''})`;
       throw e;

@@ -174,8 +174,7 @@ function productInHeap({ rt, settings: s }: MatmulContext, p: GemmArgs, aLd?: nu
   const threads = m * n * k < s.parallelFrom ? 1 : s.threads;
   if (m === 1 || bf16) {
     const kernel = weight && bf16 ? 'gemv_bf16' : 'gemv';
-    const quads = Math.ceil(panelCount / 4); // the gemv kernels stream four panels at once
-    for (let row = 0; row < m; row++) rt.parallel(s, kernel, [aAt + row * k * 4, panels, k, n, cAt + row * n * 4, CHUNK_START, CHUNK_END], quads, threads);
+    for (let row = 0; row < m; row++) rt.parallel(s, kernel, [aAt + row * k * 4, panels, k, n, cAt + row * n * 4, CHUNK_START, CHUNK_END], panelCount, threads);
   } else {
     const aPacked = scratch + aBytes + cBytes + bBytes + packBytes;
     const blocks = Math.ceil(m / 4);

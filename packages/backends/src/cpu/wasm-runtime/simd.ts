@@ -18,9 +18,8 @@ export interface KernelExports {
   gemm_epilogue(packedA: number, m: number, packed: number, k: number, n: number, c: number, ldc: number, bias: number, res: number, ldr: number, act: number, p0: number, p1: number): void;
   gemm_jobs(table: number, j0: number, j1: number): void;
   gemm_batches(a: number, sa: number, lda: number, b: number, sb: number, transB: number, c: number, sc: number, m: number, k: number, n: number, scratch: number, b0: number, b1: number): void;
-  /** over panel quads [q0, q1): panels 4 q0 .. 4 q1 (four stream at once) */
-  gemv(x: number, packed: number, k: number, n: number, out: number, q0: number, q1: number): void;
-  gemv_bf16(x: number, packed: number, k: number, n: number, out: number, q0: number, q1: number): void;
+  gemv(x: number, packed: number, k: number, n: number, out: number, p0: number, p1: number): void;
+  gemv_bf16(x: number, packed: number, k: number, n: number, out: number, p0: number, p1: number): void;
   gemv_q8(x: number, packed: number, scales: number, biases: number, xsums: number, k: number, n: number, group: number, out: number, p0: number, p1: number): void;
   gemv_q4(x: number, packed: number, scales: number, biases: number, xsums: number, k: number, n: number, group: number, out: number, p0: number, p1: number): void;
   gemm_q(packedA: number, m: number, packed: number, scales: number, biases: number, k: number, n: number, group: number, bits: number, c: number, ldc: number, buf: number, p0: number, p1: number): void;

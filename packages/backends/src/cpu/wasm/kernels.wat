@@ -359,24 +359,22 @@
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $batches))))
 
-  ;; out[j] = x . B[:, j] for the columns of panel quads [q0, q1) (panels 4q .. 4q + 3 below ceil(n / 8)):
-  ;; one row of A (decoding) against kept panels, read once. Four panels stream at once: four
-  ;; streams keep more of memory's lines in flight than one (a 309 MB product on one thread here: 9.2
-  ;; -> 14.1 GB/s), and their eight accumulators break the add chains. The panels of a last, short
-  ;; quad run one at a time in the same order, so a column's sum has the same bits on any thread count.
-  (func (export "gemv") (param $x i32) (param $packed i32) (param $k i32) (param $n i32) (param $out i32) (param $q0 i32) (param $q1 i32)
-    (local $np i32) (local $p i32) (local $last i32)
-    (local.set $np (i32.shr_u (i32.add (local.get $n) (i32.const 7)) (i32.const 3)))
-    (local.set $p (i32.shl (local.get $q0) (i32.const 2)))
-    (local.set $last (i32.shl (local.get $q1) (i32.const 2)))
-    (if (i32.gt_u (local.get $last) (local.get $np)) (then (local.set $last (local.get $np))))
+  ;; out[j] = x . B[:, j] for the columns of panels [p0, p1): one row of A (decoding) against kept
+  ;; panels, read once. Four panels stream at once: four streams keep more of memory's lines in
+  ;; flight than one (a 309 MB product on one thread here: 9.2 -> 14.1 GB/s), and their eight
+  ;; accumulators break the add chains. The last one to three panels of the range run one at a time
+  ;; through the same steps (one chain per half panel, k in order), so a column's sum has the same
+  ;; bits however the threads cut the range.
+  (func (export "gemv") (param $x i32) (param $packed i32) (param $k i32) (param $n i32) (param $out i32) (param $p0 i32) (param $p1 i32)
+    (local $p i32)
+    (local.set $p (local.get $p0))
     (block $done (loop $quads
-      (br_if $done (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $last)))
+      (br_if $done (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $p1)))
       (call $gemv_4 (local.get $x) (local.get $packed) (local.get $k) (local.get $n) (local.get $out) (local.get $p))
       (local.set $p (i32.add (local.get $p) (i32.const 4)))
       (br $quads)))
     (block $rest_done (loop $rest
-      (br_if $rest_done (i32.ge_u (local.get $p) (local.get $last)))
+      (br_if $rest_done (i32.ge_u (local.get $p) (local.get $p1)))
       (call $gemv_1 (local.get $x) (local.get $packed) (local.get $k) (local.get $n) (local.get $out) (local.get $p))
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $rest))))
@@ -428,19 +426,16 @@
   ;; gemv on panels stored as bfloat16 (half the bytes per token), four panels at once as gemv: each
   ;; row of 8 weights is one 16-byte load (interleaved by to_bf16), widened to float32 by a shift
   ;; (e0..e3) and a mask (e4..e7).
-  (func (export "gemv_bf16") (param $x i32) (param $packed i32) (param $k i32) (param $n i32) (param $out i32) (param $q0 i32) (param $q1 i32)
-    (local $np i32) (local $p i32) (local $last i32)
-    (local.set $np (i32.shr_u (i32.add (local.get $n) (i32.const 7)) (i32.const 3)))
-    (local.set $p (i32.shl (local.get $q0) (i32.const 2)))
-    (local.set $last (i32.shl (local.get $q1) (i32.const 2)))
-    (if (i32.gt_u (local.get $last) (local.get $np)) (then (local.set $last (local.get $np))))
+  (func (export "gemv_bf16") (param $x i32) (param $packed i32) (param $k i32) (param $n i32) (param $out i32) (param $p0 i32) (param $p1 i32)
+    (local $p i32)
+    (local.set $p (local.get $p0))
     (block $done (loop $quads
-      (br_if $done (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $last)))
+      (br_if $done (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $p1)))
       (call $gemv_bf16_4 (local.get $x) (local.get $packed) (local.get $k) (local.get $n) (local.get $out) (local.get $p))
       (local.set $p (i32.add (local.get $p) (i32.const 4)))
       (br $quads)))
     (block $rest_done (loop $rest
-      (br_if $rest_done (i32.ge_u (local.get $p) (local.get $last)))
+      (br_if $rest_done (i32.ge_u (local.get $p) (local.get $p1)))
       (call $gemv_bf16_1 (local.get $x) (local.get $packed) (local.get $k) (local.get $n) (local.get $out) (local.get $p))
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $rest))))

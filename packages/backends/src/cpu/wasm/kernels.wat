@@ -657,81 +657,247 @@
   ;; out[j] = x . W[:, j] for the columns of panels [p0, p1) from int8 activations (decoding): xq the
   ;; row's integers (i16, kp of them, zero past K), xs and xsum each group's scale and sum of
   ;; integers; a group's integer dot product is exact, then scaled once: xs (scale acc + bias xsum).
+  ;; Four panels stream at once, as in gemv; the last one to three of the range run one at a time
+  ;; through the same steps (the same bits however the threads cut the range).
   (func (export "gemv_i8") (param $xq i32) (param $xs i32) (param $xsum i32) (param $packed i32) (param $scales i32) (param $biases i32)
         (param $kp i32) (param $n i32) (param $group i32) (param $bits i32) (param $out i32) (param $p0 i32) (param $p1 i32)
-    (local $groups i32) (local $p i32) (local $g i32) (local $k1 i32) (local $kk i32) (local $pp i32) (local $sp i32)
-    (local $w v128) (local $a v128) (local $b v128) (local $x v128) (local $y v128)
-    (local $ilo v128) (local $ihi v128) (local $olo v128) (local $ohi v128) (local $xsv v128) (local $sumv v128) (local $negMiddle v128) (local $lowNibbles v128)
-    ;; the low-nibble mask in a local (nibbles on x64, above)
-    (local.set $lowNibbles (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
+    (local $p i32)
     ;; whole quads of rows per group and in all (productLayout): the loops below step by them
     (if (i32.and (i32.or (local.get $kp) (local.get $group)) (i32.const 3)) (then unreachable))
+    (local.set $p (local.get $p0))
+    (block $done (loop $fours
+      (br_if $done (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $p1)))
+      (call $gemv_i8_4 (local.get $xq) (local.get $xs) (local.get $xsum) (local.get $packed) (local.get $scales) (local.get $biases)
+        (local.get $kp) (local.get $n) (local.get $group) (local.get $bits) (local.get $out) (local.get $p))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (br $fours)))
+    (block $rest_done (loop $rest
+      (br_if $rest_done (i32.ge_u (local.get $p) (local.get $p1)))
+      (call $gemv_i8_1 (local.get $xq) (local.get $xs) (local.get $xsum) (local.get $packed) (local.get $scales) (local.get $biases)
+        (local.get $kp) (local.get $n) (local.get $group) (local.get $bits) (local.get $out) (local.get $p))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $rest))))
+
+  ;; gemv_i8's panels p .. p + 3
+  (func $gemv_i8_4 (param $xq i32) (param $xs i32) (param $xsum i32) (param $packed i32) (param $scales i32) (param $biases i32)
+        (param $kp i32) (param $n i32) (param $group i32) (param $bits i32) (param $out i32) (param $p i32)
+    (local $groups i32) (local $g i32) (local $k1 i32) (local $kk i32) (local $pp i32) (local $sp i32) (local $stride i32) (local $tstride i32) (local $o1 i32) (local $o2 i32) (local $o3 i32) (local $t1 i32) (local $t2 i32) (local $t3 i32)
+    (local $w v128) (local $a v128) (local $b v128) (local $x v128) (local $y v128) (local $sc v128) (local $bi v128)
+    (local $xsv v128) (local $sumv v128) (local $negMiddle v128) (local $lowNibbles v128) (local $ilo0 v128) (local $ihi0 v128) (local $olo0 v128) (local $ohi0 v128) (local $ilo1 v128) (local $ihi1 v128) (local $olo1 v128) (local $ohi1 v128) (local $ilo2 v128) (local $ihi2 v128) (local $olo2 v128) (local $ohi2 v128) (local $ilo3 v128) (local $ihi3 v128) (local $olo3 v128) (local $ohi3 v128)
+    ;; the low-nibble mask in a local (nibbles on x64, above)
+    (local.set $lowNibbles (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
     ;; symmetric codes keep no bias table (biases 0): a bias is -middle * scale, exact (a power of two)
     (local.set $negMiddle (f32x4.splat (select (f32.const -128) (f32.const -8) (i32.eq (local.get $bits) (i32.const 8)))))
     (local.set $groups (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
-    (local.set $p (local.get $p0))
-    (block $pdone (loop $ploop
-      (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
-      (local.set $olo (v128.const i32x4 0 0 0 0)) (local.set $ohi (v128.const i32x4 0 0 0 0))
-      (local.set $pp (i32.add (local.get $packed) (i32.mul (i32.mul (local.get $p) (local.get $kp)) (select (i32.const 8) (i32.const 4) (i32.eq (local.get $bits) (i32.const 8))))))
-      (local.set $sp (i32.shl (i32.mul (local.get $p) (local.get $groups)) (i32.const 5)))
-      (local.set $kk (i32.const 0))
-      (local.set $g (i32.const 0))
-      (block $gdone (loop $gloop
-        (br_if $gdone (i32.ge_u (local.get $g) (local.get $groups)))
-        (local.set $k1 (i32.add (local.get $kk) (local.get $group)))
-        (if (i32.gt_u (local.get $k1) (local.get $kp)) (then (local.set $k1 (local.get $kp))))
-        (local.set $ilo (v128.const i32x4 0 0 0 0)) (local.set $ihi (v128.const i32x4 0 0 0 0))
-        (if (i32.eq (local.get $bits) (i32.const 8))
-          (then
-            ;; two pairs of rows a turn (32 bytes): groups and kp hold whole quads of rows here (checked on
-            ;; entry); integer sums, so the order changes no bit. Each half of 16 bytes loaded widened
-            ;; (v128.load8x8_u, one pmovzxbw from memory: 1.2x the loop's speed from cache)
-            (block $done8 (loop $rows8
-              (br_if $done8 (i32.gt_u (i32.add (local.get $kk) (i32.const 4)) (local.get $k1)))
-              (local.set $x (v128.load32_splat (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
-              (local.set $y (v128.load32_splat offset=4 (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
-              (local.set $ilo (i32x4.add (local.get $ilo) (i32x4.add
-                (i32x4.dot_i16x8_s (v128.load8x8_u (local.get $pp)) (local.get $x))
-                (i32x4.dot_i16x8_s (v128.load8x8_u offset=16 (local.get $pp)) (local.get $y)))))
-              (local.set $ihi (i32x4.add (local.get $ihi) (i32x4.add
-                (i32x4.dot_i16x8_s (v128.load8x8_u offset=8 (local.get $pp)) (local.get $x))
-                (i32x4.dot_i16x8_s (v128.load8x8_u offset=24 (local.get $pp)) (local.get $y)))))
-              (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
-              (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
-              (br $rows8))))
-          (else
-            (block $done4 (loop $rows4
-              (br_if $done4 (i32.ge_u (local.get $kk) (local.get $k1)))
-              (local.set $w (v128.load (local.get $pp)))
-              (local.set $a (v128.and (local.get $w) (local.get $lowNibbles)))
-              (local.set $b (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $lowNibbles)))
-              (local.set $x (v128.load32_splat (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
-              (local.set $y (v128.load32_splat offset=4 (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
-              (local.set $ilo (i32x4.add (local.get $ilo) (i32x4.add
-                (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $a)) (local.get $x))
-                (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $b)) (local.get $y)))))
-              (local.set $ihi (i32x4.add (local.get $ihi) (i32x4.add
-                (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $a)) (local.get $x))
-                (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $b)) (local.get $y)))))
-              (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
-              (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
-              (br $rows4)))))
-        ;; out += xs (scale acc + bias xsum)
-        (local.set $xsv (v128.load32_splat (i32.add (local.get $xs) (i32.shl (local.get $g) (i32.const 2)))))
-        (local.set $sumv (v128.load32_splat (i32.add (local.get $xsum) (i32.shl (local.get $g) (i32.const 2)))))
-        (local.set $olo (f32x4.relaxed_madd (local.get $xsv)
-          (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ilo)) (v128.load (i32.add (local.get $scales) (local.get $sp)))
-            (f32x4.mul (local.get $sumv) (if (result v128) (local.get $biases) (then (v128.load (i32.add (local.get $biases) (local.get $sp)))) (else (f32x4.mul (v128.load (i32.add (local.get $scales) (local.get $sp))) (local.get $negMiddle)))))) (local.get $olo)))
-        (local.set $ohi (f32x4.relaxed_madd (local.get $xsv)
-          (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ihi)) (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp)))
-            (f32x4.mul (local.get $sumv) (if (result v128) (local.get $biases) (then (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp)))) (else (f32x4.mul (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp))) (local.get $negMiddle)))))) (local.get $ohi)))
-        (local.set $sp (i32.add (local.get $sp) (i32.const 32)))
-        (local.set $g (i32.add (local.get $g) (i32.const 1)))
-        (br $gloop)))
-      (call $store_panel (local.get $out) (local.get $p) (local.get $n) (local.get $olo) (local.get $ohi))
-      (local.set $p (i32.add (local.get $p) (i32.const 1)))
-      (br $ploop))))
+    ;; panel p + j's codes at pp + j stride, its scales (and biases) at sp + j tstride
+    (local.set $stride (i32.mul (local.get $kp) (select (i32.const 8) (i32.const 4) (i32.eq (local.get $bits) (i32.const 8)))))
+    (local.set $tstride (i32.shl (local.get $groups) (i32.const 5)))
+    (local.set $o1 (local.get $stride)) (local.set $o2 (i32.shl (local.get $stride) (i32.const 1))) (local.set $o3 (i32.mul (local.get $stride) (i32.const 3)))
+    (local.set $t1 (local.get $tstride)) (local.set $t2 (i32.shl (local.get $tstride) (i32.const 1))) (local.set $t3 (i32.mul (local.get $tstride) (i32.const 3)))
+    (local.set $pp (i32.add (local.get $packed) (i32.mul (local.get $p) (local.get $stride))))
+    (local.set $sp (i32.mul (local.get $p) (local.get $tstride)))
+    (block $gdone (loop $gloop
+      (br_if $gdone (i32.ge_u (local.get $g) (local.get $groups)))
+      (local.set $k1 (i32.add (local.get $kk) (local.get $group)))
+      (if (i32.gt_u (local.get $k1) (local.get $kp)) (then (local.set $k1 (local.get $kp))))
+      (local.set $ilo0 (v128.const i32x4 0 0 0 0)) (local.set $ihi0 (v128.const i32x4 0 0 0 0))
+      (local.set $ilo1 (v128.const i32x4 0 0 0 0)) (local.set $ihi1 (v128.const i32x4 0 0 0 0))
+      (local.set $ilo2 (v128.const i32x4 0 0 0 0)) (local.set $ihi2 (v128.const i32x4 0 0 0 0))
+      (local.set $ilo3 (v128.const i32x4 0 0 0 0)) (local.set $ihi3 (v128.const i32x4 0 0 0 0))
+      (if (i32.eq (local.get $bits) (i32.const 8))
+        (then
+          ;; two pairs of rows a turn (32 bytes a panel): groups and kp hold whole quads of rows here
+          ;; (checked on entry); integer sums, so the order changes no bit. Each half of 16 bytes
+          ;; loaded widened (v128.load8x8_u, one pmovzxbw from memory: 1.2x the loop's speed from cache)
+          (block $done8 (loop $rows8
+            (br_if $done8 (i32.gt_u (i32.add (local.get $kk) (i32.const 4)) (local.get $k1)))
+            (local.set $x (v128.load32_splat (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
+            (local.set $y (v128.load32_splat offset=4 (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
+            (local.set $ilo0 (i32x4.add (local.get $ilo0) (i32x4.add
+              (i32x4.dot_i16x8_s (v128.load8x8_u (local.get $pp)) (local.get $x))
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=16 (local.get $pp)) (local.get $y)))))
+            (local.set $ihi0 (i32x4.add (local.get $ihi0) (i32x4.add
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=8 (local.get $pp)) (local.get $x))
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=24 (local.get $pp)) (local.get $y)))))
+            (local.set $ilo1 (i32x4.add (local.get $ilo1) (i32x4.add
+              (i32x4.dot_i16x8_s (v128.load8x8_u (i32.add (local.get $pp) (local.get $o1))) (local.get $x))
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=16 (i32.add (local.get $pp) (local.get $o1))) (local.get $y)))))
+            (local.set $ihi1 (i32x4.add (local.get $ihi1) (i32x4.add
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=8 (i32.add (local.get $pp) (local.get $o1))) (local.get $x))
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=24 (i32.add (local.get $pp) (local.get $o1))) (local.get $y)))))
+            (local.set $ilo2 (i32x4.add (local.get $ilo2) (i32x4.add
+              (i32x4.dot_i16x8_s (v128.load8x8_u (i32.add (local.get $pp) (local.get $o2))) (local.get $x))
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=16 (i32.add (local.get $pp) (local.get $o2))) (local.get $y)))))
+            (local.set $ihi2 (i32x4.add (local.get $ihi2) (i32x4.add
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=8 (i32.add (local.get $pp) (local.get $o2))) (local.get $x))
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=24 (i32.add (local.get $pp) (local.get $o2))) (local.get $y)))))
+            (local.set $ilo3 (i32x4.add (local.get $ilo3) (i32x4.add
+              (i32x4.dot_i16x8_s (v128.load8x8_u (i32.add (local.get $pp) (local.get $o3))) (local.get $x))
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=16 (i32.add (local.get $pp) (local.get $o3))) (local.get $y)))))
+            (local.set $ihi3 (i32x4.add (local.get $ihi3) (i32x4.add
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=8 (i32.add (local.get $pp) (local.get $o3))) (local.get $x))
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=24 (i32.add (local.get $pp) (local.get $o3))) (local.get $y)))))
+            (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+            (br $rows8))))
+        (else
+          (block $done4 (loop $rows4
+            (br_if $done4 (i32.ge_u (local.get $kk) (local.get $k1)))
+            (local.set $x (v128.load32_splat (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
+            (local.set $y (v128.load32_splat offset=4 (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
+            (local.set $w (v128.load (local.get $pp)))
+            (local.set $a (v128.and (local.get $w) (local.get $lowNibbles)))
+            (local.set $b (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $lowNibbles)))
+            (local.set $ilo0 (i32x4.add (local.get $ilo0) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $a)) (local.get $x))
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $b)) (local.get $y)))))
+            (local.set $ihi0 (i32x4.add (local.get $ihi0) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $a)) (local.get $x))
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $b)) (local.get $y)))))
+            (local.set $w (v128.load (i32.add (local.get $pp) (local.get $o1))))
+            (local.set $a (v128.and (local.get $w) (local.get $lowNibbles)))
+            (local.set $b (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $lowNibbles)))
+            (local.set $ilo1 (i32x4.add (local.get $ilo1) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $a)) (local.get $x))
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $b)) (local.get $y)))))
+            (local.set $ihi1 (i32x4.add (local.get $ihi1) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $a)) (local.get $x))
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $b)) (local.get $y)))))
+            (local.set $w (v128.load (i32.add (local.get $pp) (local.get $o2))))
+            (local.set $a (v128.and (local.get $w) (local.get $lowNibbles)))
+            (local.set $b (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $lowNibbles)))
+            (local.set $ilo2 (i32x4.add (local.get $ilo2) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $a)) (local.get $x))
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $b)) (local.get $y)))))
+            (local.set $ihi2 (i32x4.add (local.get $ihi2) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $a)) (local.get $x))
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $b)) (local.get $y)))))
+            (local.set $w (v128.load (i32.add (local.get $pp) (local.get $o3))))
+            (local.set $a (v128.and (local.get $w) (local.get $lowNibbles)))
+            (local.set $b (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $lowNibbles)))
+            (local.set $ilo3 (i32x4.add (local.get $ilo3) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $a)) (local.get $x))
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $b)) (local.get $y)))))
+            (local.set $ihi3 (i32x4.add (local.get $ihi3) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $a)) (local.get $x))
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $b)) (local.get $y)))))
+            (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+            (br $rows4)))))
+      ;; out += xs (scale acc + bias xsum), per panel
+      (local.set $xsv (v128.load32_splat (i32.add (local.get $xs) (i32.shl (local.get $g) (i32.const 2)))))
+      (local.set $sumv (v128.load32_splat (i32.add (local.get $xsum) (i32.shl (local.get $g) (i32.const 2)))))
+      (local.set $sc (v128.load (i32.add (local.get $scales) (local.get $sp))))
+      (local.set $bi (if (result v128) (local.get $biases) (then (v128.load (i32.add (local.get $biases) (local.get $sp)))) (else (f32x4.mul (local.get $sc) (local.get $negMiddle)))))
+      (local.set $olo0 (f32x4.relaxed_madd (local.get $xsv)
+        (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ilo0)) (local.get $sc) (f32x4.mul (local.get $sumv) (local.get $bi))) (local.get $olo0)))
+      (local.set $sc (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp))))
+      (local.set $bi (if (result v128) (local.get $biases) (then (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp)))) (else (f32x4.mul (local.get $sc) (local.get $negMiddle)))))
+      (local.set $ohi0 (f32x4.relaxed_madd (local.get $xsv)
+        (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ihi0)) (local.get $sc) (f32x4.mul (local.get $sumv) (local.get $bi))) (local.get $ohi0)))
+      (local.set $sc (v128.load (i32.add (local.get $scales) (i32.add (local.get $sp) (local.get $t1)))))
+      (local.set $bi (if (result v128) (local.get $biases) (then (v128.load (i32.add (local.get $biases) (i32.add (local.get $sp) (local.get $t1))))) (else (f32x4.mul (local.get $sc) (local.get $negMiddle)))))
+      (local.set $olo1 (f32x4.relaxed_madd (local.get $xsv)
+        (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ilo1)) (local.get $sc) (f32x4.mul (local.get $sumv) (local.get $bi))) (local.get $olo1)))
+      (local.set $sc (v128.load offset=16 (i32.add (local.get $scales) (i32.add (local.get $sp) (local.get $t1)))))
+      (local.set $bi (if (result v128) (local.get $biases) (then (v128.load offset=16 (i32.add (local.get $biases) (i32.add (local.get $sp) (local.get $t1))))) (else (f32x4.mul (local.get $sc) (local.get $negMiddle)))))
+      (local.set $ohi1 (f32x4.relaxed_madd (local.get $xsv)
+        (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ihi1)) (local.get $sc) (f32x4.mul (local.get $sumv) (local.get $bi))) (local.get $ohi1)))
+      (local.set $sc (v128.load (i32.add (local.get $scales) (i32.add (local.get $sp) (local.get $t2)))))
+      (local.set $bi (if (result v128) (local.get $biases) (then (v128.load (i32.add (local.get $biases) (i32.add (local.get $sp) (local.get $t2))))) (else (f32x4.mul (local.get $sc) (local.get $negMiddle)))))
+      (local.set $olo2 (f32x4.relaxed_madd (local.get $xsv)
+        (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ilo2)) (local.get $sc) (f32x4.mul (local.get $sumv) (local.get $bi))) (local.get $olo2)))
+      (local.set $sc (v128.load offset=16 (i32.add (local.get $scales) (i32.add (local.get $sp) (local.get $t2)))))
+      (local.set $bi (if (result v128) (local.get $biases) (then (v128.load offset=16 (i32.add (local.get $biases) (i32.add (local.get $sp) (local.get $t2))))) (else (f32x4.mul (local.get $sc) (local.get $negMiddle)))))
+      (local.set $ohi2 (f32x4.relaxed_madd (local.get $xsv)
+        (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ihi2)) (local.get $sc) (f32x4.mul (local.get $sumv) (local.get $bi))) (local.get $ohi2)))
+      (local.set $sc (v128.load (i32.add (local.get $scales) (i32.add (local.get $sp) (local.get $t3)))))
+      (local.set $bi (if (result v128) (local.get $biases) (then (v128.load (i32.add (local.get $biases) (i32.add (local.get $sp) (local.get $t3))))) (else (f32x4.mul (local.get $sc) (local.get $negMiddle)))))
+      (local.set $olo3 (f32x4.relaxed_madd (local.get $xsv)
+        (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ilo3)) (local.get $sc) (f32x4.mul (local.get $sumv) (local.get $bi))) (local.get $olo3)))
+      (local.set $sc (v128.load offset=16 (i32.add (local.get $scales) (i32.add (local.get $sp) (local.get $t3)))))
+      (local.set $bi (if (result v128) (local.get $biases) (then (v128.load offset=16 (i32.add (local.get $biases) (i32.add (local.get $sp) (local.get $t3))))) (else (f32x4.mul (local.get $sc) (local.get $negMiddle)))))
+      (local.set $ohi3 (f32x4.relaxed_madd (local.get $xsv)
+        (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ihi3)) (local.get $sc) (f32x4.mul (local.get $sumv) (local.get $bi))) (local.get $ohi3)))
+      (local.set $sp (i32.add (local.get $sp) (i32.const 32)))
+      (local.set $g (i32.add (local.get $g) (i32.const 1)))
+      (br $gloop)))
+    (call $store_panel (local.get $out) (local.get $p) (local.get $n) (local.get $olo0) (local.get $ohi0))
+    (call $store_panel (local.get $out) (i32.add (local.get $p) (i32.const 1)) (local.get $n) (local.get $olo1) (local.get $ohi1))
+    (call $store_panel (local.get $out) (i32.add (local.get $p) (i32.const 2)) (local.get $n) (local.get $olo2) (local.get $ohi2))
+    (call $store_panel (local.get $out) (i32.add (local.get $p) (i32.const 3)) (local.get $n) (local.get $olo3) (local.get $ohi3)))
+
+  ;; gemv_i8's panel p alone
+  (func $gemv_i8_1 (param $xq i32) (param $xs i32) (param $xsum i32) (param $packed i32) (param $scales i32) (param $biases i32)
+        (param $kp i32) (param $n i32) (param $group i32) (param $bits i32) (param $out i32) (param $p i32)
+    (local $groups i32) (local $g i32) (local $k1 i32) (local $kk i32) (local $pp i32) (local $sp i32) (local $stride i32) (local $tstride i32)
+    (local $w v128) (local $a v128) (local $b v128) (local $x v128) (local $y v128) (local $sc v128) (local $bi v128)
+    (local $xsv v128) (local $sumv v128) (local $negMiddle v128) (local $lowNibbles v128) (local $ilo0 v128) (local $ihi0 v128) (local $olo0 v128) (local $ohi0 v128)
+    ;; the low-nibble mask in a local (nibbles on x64, above)
+    (local.set $lowNibbles (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
+    ;; symmetric codes keep no bias table (biases 0): a bias is -middle * scale, exact (a power of two)
+    (local.set $negMiddle (f32x4.splat (select (f32.const -128) (f32.const -8) (i32.eq (local.get $bits) (i32.const 8)))))
+    (local.set $groups (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
+    ;; panel p + j's codes at pp + j stride, its scales (and biases) at sp + j tstride
+    (local.set $stride (i32.mul (local.get $kp) (select (i32.const 8) (i32.const 4) (i32.eq (local.get $bits) (i32.const 8)))))
+    (local.set $tstride (i32.shl (local.get $groups) (i32.const 5)))
+    (local.set $pp (i32.add (local.get $packed) (i32.mul (local.get $p) (local.get $stride))))
+    (local.set $sp (i32.mul (local.get $p) (local.get $tstride)))
+    (block $gdone (loop $gloop
+      (br_if $gdone (i32.ge_u (local.get $g) (local.get $groups)))
+      (local.set $k1 (i32.add (local.get $kk) (local.get $group)))
+      (if (i32.gt_u (local.get $k1) (local.get $kp)) (then (local.set $k1 (local.get $kp))))
+      (local.set $ilo0 (v128.const i32x4 0 0 0 0)) (local.set $ihi0 (v128.const i32x4 0 0 0 0))
+      (if (i32.eq (local.get $bits) (i32.const 8))
+        (then
+          ;; two pairs of rows a turn (32 bytes a panel): groups and kp hold whole quads of rows here
+          ;; (checked on entry); integer sums, so the order changes no bit. Each half of 16 bytes
+          ;; loaded widened (v128.load8x8_u, one pmovzxbw from memory: 1.2x the loop's speed from cache)
+          (block $done8 (loop $rows8
+            (br_if $done8 (i32.gt_u (i32.add (local.get $kk) (i32.const 4)) (local.get $k1)))
+            (local.set $x (v128.load32_splat (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
+            (local.set $y (v128.load32_splat offset=4 (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
+            (local.set $ilo0 (i32x4.add (local.get $ilo0) (i32x4.add
+              (i32x4.dot_i16x8_s (v128.load8x8_u (local.get $pp)) (local.get $x))
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=16 (local.get $pp)) (local.get $y)))))
+            (local.set $ihi0 (i32x4.add (local.get $ihi0) (i32x4.add
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=8 (local.get $pp)) (local.get $x))
+              (i32x4.dot_i16x8_s (v128.load8x8_u offset=24 (local.get $pp)) (local.get $y)))))
+            (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+            (br $rows8))))
+        (else
+          (block $done4 (loop $rows4
+            (br_if $done4 (i32.ge_u (local.get $kk) (local.get $k1)))
+            (local.set $x (v128.load32_splat (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
+            (local.set $y (v128.load32_splat offset=4 (i32.add (local.get $xq) (i32.shl (local.get $kk) (i32.const 1)))))
+            (local.set $w (v128.load (local.get $pp)))
+            (local.set $a (v128.and (local.get $w) (local.get $lowNibbles)))
+            (local.set $b (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $lowNibbles)))
+            (local.set $ilo0 (i32x4.add (local.get $ilo0) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $a)) (local.get $x))
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $b)) (local.get $y)))))
+            (local.set $ihi0 (i32x4.add (local.get $ihi0) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $a)) (local.get $x))
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $b)) (local.get $y)))))
+            (local.set $pp (i32.add (local.get $pp) (i32.const 16)))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+            (br $rows4)))))
+      ;; out += xs (scale acc + bias xsum), per panel
+      (local.set $xsv (v128.load32_splat (i32.add (local.get $xs) (i32.shl (local.get $g) (i32.const 2)))))
+      (local.set $sumv (v128.load32_splat (i32.add (local.get $xsum) (i32.shl (local.get $g) (i32.const 2)))))
+      (local.set $sc (v128.load (i32.add (local.get $scales) (local.get $sp))))
+      (local.set $bi (if (result v128) (local.get $biases) (then (v128.load (i32.add (local.get $biases) (local.get $sp)))) (else (f32x4.mul (local.get $sc) (local.get $negMiddle)))))
+      (local.set $olo0 (f32x4.relaxed_madd (local.get $xsv)
+        (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ilo0)) (local.get $sc) (f32x4.mul (local.get $sumv) (local.get $bi))) (local.get $olo0)))
+      (local.set $sc (v128.load offset=16 (i32.add (local.get $scales) (local.get $sp))))
+      (local.set $bi (if (result v128) (local.get $biases) (then (v128.load offset=16 (i32.add (local.get $biases) (local.get $sp)))) (else (f32x4.mul (local.get $sc) (local.get $negMiddle)))))
+      (local.set $ohi0 (f32x4.relaxed_madd (local.get $xsv)
+        (f32x4.relaxed_madd (f32x4.convert_i32x4_s (local.get $ihi0)) (local.get $sc) (f32x4.mul (local.get $sumv) (local.get $bi))) (local.get $ohi0)))
+      (local.set $sp (i32.add (local.get $sp) (i32.const 32)))
+      (local.set $g (i32.add (local.get $g) (i32.const 1)))
+      (br $gloop)))
+    (call $store_panel (local.get $out) (local.get $p) (local.get $n) (local.get $olo0) (local.get $ohi0)))
 
   ;; The quads layout (4-bit codes, int8 activations, relaxed SIMD): K padded to a multiple of 4; each
   ;; 16 bytes hold four rows of the panel, byte 4 j + r holding row r of column j in its low nibble and

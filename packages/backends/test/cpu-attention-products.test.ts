@@ -127,7 +127,7 @@ describe('cpu: attention over many query rows as two products per head', () => {
     await fc.assert(fc.asyncProperty(casesOf({ tqFrom: 8, tq: 37, tk: 41, d: 36 }), check), { numRuns: 60, seed: 2026_12_07 });
   });
 
-  it('past the kernels\' blocks: more than 128 query rows, more than 512 keys (the GEMM\'s k blocks), long heads', async () => {
+  it('past the kernels\' blocks: more than 128 query rows, more than 512 keys (three of the GEMM\'s k blocks), long heads', async () => {
     await fc.assert(fc.asyncProperty(casesOf({ tqFrom: 129, tq: 140, tkFrom: 513, tk: 560, d: 80 }), check), { numRuns: 8, seed: 2026_12_08 });
   });
 });

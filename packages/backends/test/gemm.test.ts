@@ -26,7 +26,7 @@ const SETTINGS: CpuKernelOptions[] = [
 ];
 
 describe('matmul kernels', () => {
-  // sizes cross every blocking edge: rows % 4, columns % 8, depth > 512 (the GEMM's k blocks: two, three), rows > 128 (two m blocks), one row
+  // sizes cross every blocking edge: rows % 4, columns % 8, depth > 256 (the GEMM's k blocks: two, three, five), rows > 128 (two m blocks), one row
   it.each([
     [1, 1, 1],
     [3, 9, 5],

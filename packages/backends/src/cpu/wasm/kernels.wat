@@ -6,8 +6,9 @@
 ;; Packed panels (the kept layout): B [K, N] in column panels of 8 columns; panel p is K rows of 8
 ;; floats, contiguous, at packed + p * K * 32 (columns past N are zero). A thread's range of panels is
 ;; one contiguous stream: the matrix-vector kernels read it four panels at a time, front to back, and
-;; the GEMM reads it in blocks of 512 rows (16 KiB per panel, kept in L1 across the rows of A; C is
-;; read and written again once per block, so 256 rows measured 2-4% slower on an AMD EPYC).
+;; the GEMM reads it in blocks of 256 rows (8 KiB per panel, kept in L1 across the rows of A; blocks
+;; of 512 measured 2-4% faster, but their longer chains of additions took a training step's
+;; gradients past the error float32 reaches in PyTorch, so C takes a block's sums every 256 rows).
 ;;
 ;; The source is written with f32x4.relaxed_madd (FMA where the engine has it). scripts/build-wasm.ts
 ;; emits two binaries from it: this one (relaxed SIMD) and a plain one where each
@@ -230,15 +231,15 @@
 
   ;; C[0:m, panels p0..p1) = A @ B with A packed by pack_a (at ap) and B in the kept layout at
   ;; packed; C at c (row stride ldc bytes), only C[i < m, j < n] written. A 4 x 8 block of C lives in
-  ;; eight f32x4 accumulators for up to 512 steps of k; each step reads 8 floats of B and 4 of A.
+  ;; eight f32x4 accumulators for up to 256 steps of k; each step reads 8 floats of B and 4 of A.
   (func $gemm (export "gemm") (param $ap i32) (param $m i32) (param $packed i32) (param $k i32) (param $n i32)
         (param $c i32) (param $ldc i32) (param $p0 i32) (param $p1 i32)
     (local $k0 i32) (local $depth i32) (local $blockBase i32) (local $acc i32)
     (local $i0 i32) (local $iEnd i32) (local $p i32) (local $pbase i32) (local $r0 i32) (local $cols i32)
     (block $kdone (loop $kloop
       (br_if $kdone (i32.ge_u (local.get $k0) (local.get $k)))
-      (local.set $depth (select (i32.const 512) (i32.sub (local.get $k) (local.get $k0))
-        (i32.lt_u (i32.const 512) (i32.sub (local.get $k) (local.get $k0)))))
+      (local.set $depth (select (i32.const 256) (i32.sub (local.get $k) (local.get $k0))
+        (i32.lt_u (i32.const 256) (i32.sub (local.get $k) (local.get $k0)))))
       (local.set $blockBase (i32.add (local.get $packed) (i32.shl (local.get $k0) (i32.const 5))))
       (local.set $acc (i32.ne (local.get $k0) (i32.const 0)))
       (local.set $i0 (i32.const 0))
@@ -267,7 +268,7 @@
           (br $ploop)))
         (local.set $i0 (local.get $iEnd))
         (br $iloop)))
-      (local.set $k0 (i32.add (local.get $k0) (i32.const 512)))
+      (local.set $k0 (i32.add (local.get $k0) (i32.const 256)))
       (br $kloop))))
 
   ;; One 4 x 8 block of C (rows of A at xa, packed by pack_a; `depth` rows of one panel of B at pp,

@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { GraphBuilder, interpret, maxAbsDiff, type Graph, type NDArray } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
-import { cpuBackend, withPrepareOptions } from '../src/index.ts';
+import { outputsOnOneAndTwoThreads } from './one-and-two-threads.ts';
 import { seededValues as values, seededF32 as f32 } from './seeded-values.ts';
 
 interface Case {
@@ -110,13 +110,7 @@ function casesOf(sizes: { tqFrom: number; tq: number; tkFrom?: number; tk: numbe
 async function check(c: Case): Promise<void> {
   const { graph, feeds } = graphOf(c);
   const want = interpret(graph, feeds, new Map())['y']!;
-  const results: NDArray[] = [];
-  for (const threads of [1, 2]) {
-    // parallelFrom 0: even these small products split across the threads
-    const model = await withPrepareOptions(cpuBackend, { cpu: { threads, parallelFrom: 0, pauseWhenContended: false } }).prepare(graph, new Map());
-    results.push((await model.run(feeds))['y']!);
-    model.dispose();
-  }
+  const results = await outputsOnOneAndTwoThreads(graph, new Map(), feeds);
   expect(results[0]!.shape).toEqual(want.shape);
   expect(maxAbsDiff(results[0]!.data, want.data)).toBeLessThan(3e-5);
   expect(results[1]!.data).toEqual(results[0]!.data);

@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { GraphBuilder, interpret, maxAbsDiff, type NDArray } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
-import { cpuBackend, withPrepareOptions } from '../src/index.ts';
+import { outputsOnOneAndTwoThreads } from './one-and-two-threads.ts';
 import { seededF32 as f32 } from './seeded-values.ts';
 
 interface Case {
@@ -33,13 +33,8 @@ async function check(c: Case): Promise<void> {
   const feeds: Record<string, NDArray> = { x: f32([c.m, c.k], c.seed), ...(c.residual ? { r: f32([c.m, c.n], c.seed + 1) } : {}) };
   const weights = new Map<string, NDArray>([['w', f32([c.k, c.n], c.seed + 2)], ...(c.bias ? [['b', f32([c.n], c.seed + 3)] as [string, NDArray]] : [])]);
   const want = interpret(graph, feeds, weights)['y']!;
-  const results: NDArray[] = [];
-  for (const threads of [1, 2]) {
-    // smallProduct 0: even these small products run on the kernels; parallelFrom 0: split across the threads
-    const model = await withPrepareOptions(cpuBackend, { cpu: { threads, smallProduct: 0, parallelFrom: 0, pauseWhenContended: false } }).prepare(graph, weights);
-    results.push((await model.run(feeds))['y']!);
-    model.dispose();
-  }
+  // smallProduct 0: even these small products run on the kernels
+  const results = await outputsOnOneAndTwoThreads(graph, weights, feeds, { cpu: { smallProduct: 0 } });
   expect(results[0]!.shape).toEqual([c.m, c.n]);
   expect(maxAbsDiff(results[0]!.data, want.data)).toBeLessThan(5e-5);
   expect(results[1]!.data).toEqual(results[0]!.data);

@@ -11,7 +11,8 @@
 import fc from 'fast-check';
 import { GraphBuilder, type NDArray, type WeightQuantization } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
-import { cpuBackend, referenceBackend } from '../src/index.ts';
+import { referenceBackend } from '../src/index.ts';
+import { outputsOnOneAndTwoThreads } from './one-and-two-threads.ts';
 import { compare } from './webgpu-data.ts';
 import { seededF32 as f32 } from './seeded-values.ts';
 
@@ -34,12 +35,7 @@ async function check(c: Case): Promise<void> {
   const reference = await referenceBackend.prepare(graph, weights, { weightStore });
   const want = (await reference.run(feeds))['y']!;
   reference.dispose();
-  const results: NDArray[] = [];
-  for (const threads of [1, 2]) {
-    const model = await cpuBackend.prepare(graph, weights, { weightStore, cpu: { threads, quadsLayout: false, smallProduct: 0, parallelFrom: 0, pauseWhenContended: false } });
-    results.push((await model.run(feeds))['y']!);
-    model.dispose();
-  }
+  const results = await outputsOnOneAndTwoThreads(graph, weights, feeds, { weightStore, cpu: { quadsLayout: false, smallProduct: 0 } });
   expect(compare(results[0]!, want, { atol: 1e-5, rtol: 1e-5 }).worst).toBeLessThanOrEqual(1);
   expect(results[1]!.data).toEqual(results[0]!.data);
 }

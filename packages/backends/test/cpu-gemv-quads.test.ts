@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { GraphBuilder, interpret, maxAbsDiff, type NDArray } from '@loom/graph';
 import { describe, expect, it } from 'vitest';
-import { cpuBackend, withPrepareOptions } from '../src/index.ts';
+import { outputsOnOneAndTwoThreads } from './one-and-two-threads.ts';
 import { seededF32 as f32 } from './seeded-values.ts';
 
 interface Case {
@@ -35,13 +35,8 @@ async function check(c: Case): Promise<void> {
   const weight = f32([c.k, c.n], c.seed + 1);
   const kept: NDArray = c.store === 'bf16' ? { ...weight, data: roundedToBf16(weight.data as Float32Array) } : weight;
   const want = interpret(graph, feeds, new Map([['w', kept]]))['y']!;
-  const results: NDArray[] = [];
-  for (const threads of [1, 2]) {
-    // smallProduct 0: even these small products run on the kernels (not in JavaScript); parallelFrom 0: split across the threads
-    const model = await withPrepareOptions(cpuBackend, { cpu: { threads, smallProduct: 0, parallelFrom: 0, pauseWhenContended: false }, weightStore: c.store }).prepare(graph, new Map([['w', weight]]));
-    results.push((await model.run(feeds))['y']!);
-    model.dispose();
-  }
+  // smallProduct 0: even these small products run on the kernels (not in JavaScript)
+  const results = await outputsOnOneAndTwoThreads(graph, new Map([['w', weight]]), feeds, { cpu: { smallProduct: 0 }, weightStore: c.store });
   expect(results[0]!.shape).toEqual([1, c.n]);
   expect(maxAbsDiff(results[0]!.data, want.data)).toBeLessThan(1e-5 * Math.sqrt(c.k)); // float32 rounding of k terms in [-1, 1)
   expect(results[1]!.data).toEqual(results[0]!.data);

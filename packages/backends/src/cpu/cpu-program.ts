@@ -540,7 +540,7 @@ function heapVectorBytes(plan: Plan): number {
 /** A product's multiply-adds at these sizes (its output's elements times A's last axis, k); 0 for other kernels (the profile's GFLOP/s). */
 function multiplyAdds(node: GraphNode, inShapes: readonly (readonly number[])[], outShape: readonly number[]): number {
   if (!MATMUL_OPS.has(node.op) && node.op !== 'quantized_matmul') return 0;
-  return outShape.reduce((a, b) => a * b, 1) * inShapes[0]!.at(-1)!;
+  return sizeOf(outShape) * inShapes[0]!.at(-1)!;
 }
 
 /** Bytes of the packed panels kept for the weights matmuls read as B (float32, and bfloat16 for one-row products with that store). */

@@ -75,9 +75,9 @@ describe('work claimed in chunks', () => {
   });
 
   it('a job asked of more threads than the claim word can count chunks for is cut into fewer chunks, with the same bits', async () => {
-    // 400 threads asked (the pool has 2): 4 chunks each would be 1600, past the 1023 the claim word's low bits count
+    // 400 threads asked (the pool has 2): 8 chunks each would be 3200, past the 1023 the claim word's low bits count
     const settings = await rt.settle({ threads: 2, simd: 'relaxed', smallProduct: 0, parallelFrom: 0, pauseWhenContended: false });
-    const [rows, d] = [5000, 16];
+    const [rows, d] = [20_000, 16]; // chunks of 20 rows: enough work that the worker takes some
     const x = rt.heap.f32(rt.heap.alloc(rows * d * 4), rows * d);
     x.forEach((_, i) => (x[i] = Math.sin(i * 0.11)));
     const gamma = rt.heap.f32(rt.heap.alloc(d * 4), d).fill(1);
@@ -88,6 +88,7 @@ describe('work claimed in chunks', () => {
       rt.parallel(settings, 'layer_norm', [at(x), 0, at(gamma), at(beta), at(out), d, new Int32Array(new Float32Array([1e-5]).buffer)[0]!, CHUNK_START, CHUNK_END], rows, threads);
       return out.slice();
     };
+    norm(2); // the worker spins a few milliseconds after a job: awake for the next one even on a busy machine
     const chunksBefore = rt.workerChunks;
     const many = norm(400);
     expect(rt.workerChunks, 'the worker took part').toBeGreaterThan(chunksBefore);

@@ -2,7 +2,7 @@
  * Which layout a quantized product reads its weight in (productLayout), from the settled kernel
  * settings: integer layouts only for int8 activations in groups of whole quads; 8-bit codes whole
  * (bytes) where the dot reads bytes unsigned, as two planes of nibbles where asked or where the dot
- * reads them signed, and otherwise the pairs layout (one row) or floats (more rows).
+ * reads them signed, and otherwise the pairs layout; one layout for one row and for more.
  */
 import { describe, expect, it } from 'vitest';
 import { productLayout } from '../src/cpu/wasm-runtime/quantized-panels.ts';
@@ -12,24 +12,19 @@ const settings = (quadsLayout: boolean, bytesLayout: boolean, planesLayout: bool
 
 describe('productLayout', () => {
   it('float activations, and groups that are not whole quads, read rows', () => {
-    expect(productLayout(8, 32, false, true, settings(true, true, false))).toBe('rows');
-    expect(productLayout(4, 30, true, true, settings(true, false, true))).toBe('rows');
+    expect(productLayout(8, 32, false, settings(true, true, false))).toBe('rows');
+    expect(productLayout(4, 30, true, settings(true, false, true))).toBe('rows');
   });
 
-  it('4-bit codes read quads wherever the dot is exact, pairs (one row) or rows without it', () => {
-    for (const planes of [false, true]) expect(productLayout(4, 32, true, true, settings(true, false, planes))).toBe('quads');
-    expect(productLayout(4, 32, true, false, settings(true, false, false))).toBe('quads');
-    expect(productLayout(4, 32, true, true, settings(false, false, false))).toBe('pairs');
-    expect(productLayout(4, 32, true, false, settings(false, false, false))).toBe('rows');
+  it('4-bit codes read quads wherever the dot is exact, pairs without it', () => {
+    for (const planes of [false, true]) expect(productLayout(4, 32, true, settings(true, false, planes))).toBe('quads');
+    expect(productLayout(4, 32, true, settings(false, false, false))).toBe('pairs');
   });
 
-  it('8-bit codes: bytes, else two planes where they are the fast way, else pairs and floats (x86 without AVX-VNNI)', () => {
-    expect(productLayout(8, 32, true, true, settings(true, true, false))).toBe('bytes');
-    expect(productLayout(8, 32, true, false, settings(true, true, false))).toBe('bytes');
-    expect(productLayout(8, 32, true, true, settings(true, false, true))).toBe('quads');
-    expect(productLayout(8, 32, true, false, settings(true, false, true))).toBe('quads');
-    expect(productLayout(8, 32, true, true, settings(true, false, false))).toBe('pairs');
-    expect(productLayout(8, 32, true, false, settings(true, false, false))).toBe('rows');
+  it('8-bit codes: bytes, else two planes where they are the fast way, else pairs (x86 without AVX-VNNI)', () => {
+    expect(productLayout(8, 32, true, settings(true, true, false))).toBe('bytes');
+    expect(productLayout(8, 32, true, settings(true, false, true))).toBe('quads');
+    expect(productLayout(8, 32, true, settings(true, false, false))).toBe('pairs');
   });
 
   it('settled settings: forcing the quads layout or bytesLayout false takes the planes, bytesLayout true the bytes', async () => {

@@ -456,9 +456,8 @@ export class CpuProgram {
     const a = this.plan.graph.nodes[node.inputs[0]!]!.type.shape;
     const k = a[a.length - 1] as number;
     const w = { codes, scales, zeroPoints: zeroPoints as Float32Array | undefined, bits: node.attrs['bits'] as 8 | 4, group: node.attrs['group'] as number, k, n: codes.length / Math.ceil(k / codesPerWord(node.attrs['bits'] as 8 | 4)) };
-    // the layout the product will read (a symbolic number of rows counts as many)
-    const oneRow = sizeOf(a.slice(0, -1).map((d) => (typeof d === 'number' ? d : 2))) === 1;
-    const layout = productLayout(w.bits, w.group, node.attrs['activations'] === 'int8', oneRow, this.settings);
+    // the layout the product will read (one for decoding's one row and prefill's many)
+    const layout = productLayout(w.bits, w.group, node.attrs['activations'] === 'int8', this.settings);
     quantizedPanels(this.rt, w, () => checkCodeWords('quantized_matmul', codes), layout);
   }
 

@@ -13,8 +13,9 @@ const TILE_BYTES = 256;
  * Float activations: one row (decoding) streams the codes once, widening them in registers
  * (gemv_q8 / gemv_q4, a group's sum scaled once); more rows pack A as gemm does and widen each
  * 256-row block of a panel once for all of them (gemm_q). int8 activations: the rows' integers times
- * the codes in integer arithmetic (gemv_i4r, gemv_i8, and gemm_i for more rows), each group's sums
- * scaled once. Threads split the columns. Returns whether `epilogue` was applied.
+ * the codes in integer arithmetic (gemv_i4r or gemv_i8 for one row, gemm_i for more, in the layout
+ * productLayout picks: the same one for both), each group's sums scaled once. Threads split the
+ * columns. Returns whether `epilogue` was applied.
  */
 export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape: readonly number[], w: QuantizedWeightArrays, out: Float32Array, int8: boolean, epilogue?: EpilogueArrays): boolean {
   const { rt, settings: s } = ctx;
@@ -23,7 +24,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
   if (m === 0 || n === 0) return epilogue ? applyEpilogue(ctx, epilogue, out, m, n) : false;
   // int8 activations in groups of whole quads: integer products (productLayout says which layout
   // and so which kernel); otherwise floats, of the rows as int8 activations round them.
-  const layout = productLayout(w.bits, w.group, int8, m === 1, s);
+  const layout = productLayout(w.bits, w.group, int8, s);
   const panels = quantizedPanels(rt, w, () => checkCodeWords('quantized_matmul', w.codes), layout);
   const groups = Math.ceil(k / w.group);
   const cHeap = rt.heap.addressOf(out);
@@ -38,10 +39,12 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
     const bytes = layout === 'bytes' ? 1 : 0;
     // gemv_i4r: 4-bit nibbles (3: summed in 16-bit lanes, exact for groups of up to 8 quads), whole bytes, or two planes of nibbles
     const codes = bytes || (w.bits === 8 ? 2 : s.shortSums && w.group <= 32 ? 3 : 0);
+    // gemm_i's codes: the quads layout's, whole bytes, or pairs
+    const gemmCodes = narrow ? bytes : 2;
     const rows = m === 1 ? 1 : Math.ceil(m / 4) * 4;
     const xqBytes = rows * panels.kp * (narrow ? 1 : 2);
     const tableBytes = rows * groups * 4;
-    const perThreadBytes = !narrow ? 0 : m === 1 ? groups * 32 : TILE_BYTES; // gemv_i4r's integer sums of a panel's groups, gemm_i's tile
+    const perThreadBytes = m > 1 ? TILE_BYTES : narrow ? groups * 32 : 0; // gemm_i's tile, gemv_i4r's integer sums of a panel's groups
     const scratch = rt.scratch(cBytes + (aHeap < 0 ? m * k * 4 : 0) + xqBytes + 2 * tableBytes + 16 + perThreadBytes * threads);
     const cAt = cHeap < 0 ? scratch : cHeap;
     let at = scratch + cBytes;
@@ -60,11 +63,12 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
     } else {
       // the padding rows: zero integers, zero scales (their sums are never stored)
       const padding = rows - m;
-      new Uint8Array(rt.heap.memory.buffer, xqAt + m * panels.kp, padding * panels.kp).fill(0);
+      const rowBytes = panels.kp * (narrow ? 1 : 2);
+      new Uint8Array(rt.heap.memory.buffer, xqAt + m * rowBytes, padding * rowBytes).fill(0);
       new Float32Array(rt.heap.memory.buffer, xsAt + m * groups * 4, padding * groups).fill(0);
       new Float32Array(rt.heap.memory.buffer, xsumAt + m * groups * 4, padding * groups).fill(0);
-      rt.parallel(s, 'quantize_rows', [xAt, k, panels.kp, w.group, xqAt, xsAt, xsumAt, CHUNK_START, CHUNK_END], m, m * k * 8 < s.parallelFrom ? 1 : s.threads); // a value costs about 8 multiply-adds
-      rt.parallel(s, 'gemm_i', [xqAt, xsAt, xsumAt, ...tables, w.bits, bytes, codes === 3 ? 1 : 0, m, cAt, n * 4, perThread(tileAt, perThreadBytes), CHUNK_START, CHUNK_END], panelCount, threads);
+      rt.parallel(s, 'quantize_rows', [xAt, k, panels.kp, w.group, xqAt, xsAt, xsumAt, narrow ? 1 : 0, CHUNK_START, CHUNK_END], m, m * k * 8 < s.parallelFrom ? 1 : s.threads); // a value costs about 8 multiply-adds
+      rt.parallel(s, 'gemm_i', [xqAt, xsAt, xsumAt, ...tables, w.bits, gemmCodes, codes === 3 ? 1 : 0, m, cAt, n * 4, perThread(tileAt, TILE_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
     }
     return finish(ctx, out, cHeap, cAt, m, n, panels, epilogue);
   }

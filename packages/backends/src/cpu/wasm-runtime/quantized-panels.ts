@@ -60,14 +60,15 @@ export function quantizedPanelBytes(bits: 8 | 4, group: number, k: number, n: nu
  * quads) read `quads` where relaxed SIMD's dot is exact (`quadsLayout`), 8-bit codes there as whole
  * bytes (`bytes`) where the dot also reads bytes past 127 unsigned (`bytesLayout`), else as two
  * planes of nibbles where that is the faster way (`planesLayout`): gemv_i4r for one row, gemm_i for
- * more, one layout for both. Without the dot (or for 8-bit codes without bytes or planes) one row
- * reads `pairs` (gemv_i8). Float products read `rows`, as do more rows without the dot (the rows
- * rounded as int8 activations, then gemm_q). Prepare and run ask the same question.
+ * more, one layout for both. Without the dot (or for 8-bit codes without bytes or planes) they read
+ * `pairs`: gemv_i8 for one row, gemm_i's pairs for more (i16 products, exact in plain SIMD), one
+ * layout for both again. Float products read `rows` (gemm_q for more rows). Prepare and run ask
+ * the same question.
  */
-export function productLayout(bits: 8 | 4, group: number, int8: boolean, oneRow: boolean, s: Pick<KernelSettings, 'quadsLayout' | 'bytesLayout' | 'planesLayout'>): PanelLayout {
+export function productLayout(bits: 8 | 4, group: number, int8: boolean, s: Pick<KernelSettings, 'quadsLayout' | 'bytesLayout' | 'planesLayout'>): PanelLayout {
   if (!int8 || group % 4 !== 0) return 'rows'; // the integer layouts step by whole quads of rows
   const dot = s.quadsLayout && (bits === 4 || s.bytesLayout || s.planesLayout);
-  if (!dot) return oneRow ? 'pairs' : 'rows';
+  if (!dot) return 'pairs';
   return bits === 8 && s.bytesLayout ? 'bytes' : 'quads';
 }
 

@@ -25,8 +25,8 @@ export interface KernelExports {
   gemm_q(packedA: number, m: number, packed: number, scales: number, biases: number, k: number, n: number, group: number, bits: number, c: number, ldc: number, buf: number, p0: number, p1: number): void;
   round_rows(x: number, out: number, k: number, group: number, r0: number, r1: number): void;
   quantize_row(x: number, k: number, kp: number, group: number, xq: number, xs: number, xsum: number, narrow: number): void;
-  quantize_rows(x: number, k: number, kp: number, group: number, xq: number, xs: number, xsum: number, r0: number, r1: number): void;
-  gemm_i(xq: number, xs: number, xsum: number, packed: number, scales: number, biases: number, kp: number, n: number, group: number, bits: number, bytes: number, short: number, m: number, c: number, ldc: number, tile: number, p0: number, p1: number): void;
+  quantize_rows(x: number, k: number, kp: number, group: number, xq: number, xs: number, xsum: number, narrow: number, r0: number, r1: number): void;
+  gemm_i(xq: number, xs: number, xsum: number, packed: number, scales: number, biases: number, kp: number, n: number, group: number, bits: number, codes: number, short: number, m: number, c: number, ldc: number, tile: number, p0: number, p1: number): void;
   dot_probe(a: number, b: number): number;
   gemv_i4r(xq: number, xs: number, xsum: number, packed: number, scales: number, biases: number, kp: number, n: number, group: number, codes: number, out: number, sums: number, p0: number, p1: number): void;
   gemv_i8(xq: number, xs: number, xsum: number, packed: number, scales: number, biases: number, kp: number, n: number, group: number, bits: number, out: number, p0: number, p1: number): void;

@@ -1078,15 +1078,19 @@
   ;; plane's times 16 added to the low one's, then scaled as gemv_i8 scales them into the row's 8
   ;; floats, kept in `tile` (this thread's 256 bytes: 4 rows of 8 floats, then the low plane's sums).
   ;; xq: m rows padded to a multiple of 4 (zero rows), kp bytes each; xs, xsum: `groups` floats a row.
-  ;; `bytes` (8 bits, where the dot reads its second operand as unsigned bytes: x86 with AVX-VNNI):
-  ;; the codes whole instead, the same 32 bytes a quad holding columns 0-3 then 4-7 (the bytes layout).
+  ;; `codes` 0: the quads layout as above. 1 (8 bits, where the dot reads its second operand as
+  ;; unsigned bytes: x86 with AVX-VNNI): the codes whole instead, the same 32 bytes a quad holding
+  ;; columns 0-3 then 4-7 (the bytes layout). 2: W in the pairs layout (gemv_i8's, where no exact relaxed dot serves) and xq's
+  ;; integers i16 (quantize_rows, not narrow: 2 kp bytes a row): a pair of codes widened to i16
+  ;; against a pair of activations (i32x4.dot_i16x8_s), the quad's four code vectors shared by the
+  ;; block's four rows; exact, so the sums are gemv_i8's.
   (func (export "gemm_i") (param $xq i32) (param $xs i32) (param $xsum i32) (param $packed i32) (param $scales i32) (param $biases i32)
-        (param $kp i32) (param $n i32) (param $group i32) (param $bits i32) (param $bytes i32) (param $short i32) (param $m i32) (param $c i32) (param $ldc i32)
+        (param $kp i32) (param $n i32) (param $group i32) (param $bits i32) (param $codes i32) (param $short i32) (param $m i32) (param $c i32) (param $ldc i32)
         (param $tile i32) (param $p0 i32) (param $p1 i32)
     (local $groups i32) (local $planes i32) (local $stride i32) (local $p i32) (local $r0 i32) (local $g i32) (local $plane i32)
     (local $kk i32) (local $k0 i32) (local $k1 i32) (local $q i32) (local $x0 i32) (local $x1 i32) (local $x2 i32) (local $x3 i32)
-    (local $sp i32) (local $at i32) (local $r i32)
-    (local $w v128) (local $lo v128) (local $hi v128) (local $x v128)
+    (local $sp i32) (local $at i32) (local $r i32) (local $xstride i32)
+    (local $w v128) (local $lo v128) (local $hi v128) (local $x v128) (local $y v128) (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
     (local $a0 v128) (local $b0 v128) (local $a1 v128) (local $b1 v128) (local $a2 v128) (local $b2 v128) (local $a3 v128) (local $b3 v128)
     (local $xsv v128) (local $sumv v128) (local $slo v128) (local $shi v128) (local $blo v128) (local $bhi v128) (local $negMiddle v128) (local $lowNibbles v128)
     ;; the low-nibble mask in a local (nibbles on x64, above)
@@ -1096,8 +1100,10 @@
     ;; symmetric codes keep no bias table (biases 0): a bias is -middle * scale, exact (a power of two)
     (local.set $negMiddle (f32x4.splat (select (f32.const -128) (f32.const -8) (i32.eq (local.get $bits) (i32.const 8)))))
     (local.set $groups (i32.div_u (i32.sub (i32.add (local.get $kp) (local.get $group)) (i32.const 1)) (local.get $group)))
-    (local.set $planes (select (i32.const 2) (i32.const 1) (i32.and (i32.eq (local.get $bits) (i32.const 8)) (i32.eqz (local.get $bytes)))))
+    (local.set $planes (select (i32.const 2) (i32.const 1) (i32.and (i32.eq (local.get $bits) (i32.const 8)) (i32.eqz (local.get $codes)))))
     (local.set $stride (select (i32.const 32) (i32.const 16) (i32.eq (local.get $bits) (i32.const 8))))
+    ;; a row of integers: kp i8, or kp i16 for pairs
+    (local.set $xstride (i32.shl (local.get $kp) (i32.eq (local.get $codes) (i32.const 2))))
     (local.set $p (local.get $p0))
     (block $pdone (loop $ploop
       (br_if $pdone (i32.ge_u (local.get $p) (local.get $p1)))
@@ -1105,10 +1111,10 @@
       (block $rdone (loop $rloop
         (br_if $rdone (i32.ge_u (local.get $r0) (local.get $m)))
         (memory.fill (local.get $tile) (i32.const 0) (i32.const 128))
-        (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $r0) (local.get $kp))))
-        (local.set $x1 (i32.add (local.get $x0) (local.get $kp)))
-        (local.set $x2 (i32.add (local.get $x1) (local.get $kp)))
-        (local.set $x3 (i32.add (local.get $x2) (local.get $kp)))
+        (local.set $x0 (i32.add (local.get $xq) (i32.mul (local.get $r0) (local.get $xstride))))
+        (local.set $x1 (i32.add (local.get $x0) (local.get $xstride)))
+        (local.set $x2 (i32.add (local.get $x1) (local.get $xstride)))
+        (local.set $x3 (i32.add (local.get $x2) (local.get $xstride)))
         (local.set $sp (i32.shl (i32.mul (local.get $p) (local.get $groups)) (i32.const 5)))
         (local.set $g (i32.const 0))
         (block $gdone (loop $gloop
@@ -1126,7 +1132,47 @@
             (local.set $q (i32.add (i32.add (local.get $packed) (i32.mul (local.get $p) (i32.mul (i32.shr_u (local.get $kp) (i32.const 2)) (local.get $stride))))
               (i32.add (i32.mul (i32.shr_u (local.get $k0) (i32.const 2)) (local.get $stride)) (i32.shl (local.get $plane) (i32.const 4)))))
             (local.set $kk (local.get $k0))
-            (if (local.get $bytes)
+            (if (i32.eq (local.get $codes) (i32.const 2))
+              (then
+                ;; pairs: a quad's codes as four i16x8 vectors of column pairs, (k, k + 1) then (k + 2, k + 3),
+                ;; columns 0-3 and 4-7 each; then each row's two pairs of activations against them
+                (block $pdone8 (loop $pairQuads
+                  (br_if $pdone8 (i32.ge_u (local.get $kk) (local.get $k1)))
+                  (if (i32.eq (local.get $bits) (i32.const 8))
+                    (then
+                      (local.set $c0 (v128.load8x8_u (local.get $q)))
+                      (local.set $c1 (v128.load8x8_u offset=8 (local.get $q)))
+                      (local.set $c2 (v128.load8x8_u offset=16 (local.get $q)))
+                      (local.set $c3 (v128.load8x8_u offset=24 (local.get $q))))
+                    (else
+                      ;; 4 bits: rows k, k + 1 in the low nibbles, k + 2, k + 3 in the high ones
+                      (local.set $w (v128.load (local.get $q)))
+                      (local.set $lo (v128.and (local.get $w) (local.get $lowNibbles)))
+                      (local.set $hi (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $lowNibbles)))
+                      (local.set $c0 (i16x8.extend_low_i8x16_u (local.get $lo)))
+                      (local.set $c1 (i16x8.extend_high_i8x16_u (local.get $lo)))
+                      (local.set $c2 (i16x8.extend_low_i8x16_u (local.get $hi)))
+                      (local.set $c3 (i16x8.extend_high_i8x16_u (local.get $hi)))))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x0) (i32.shl (local.get $kk) (i32.const 1)))))
+                  (local.set $y (v128.load32_splat offset=4 (i32.add (local.get $x0) (i32.shl (local.get $kk) (i32.const 1)))))
+                  (local.set $a0 (i32x4.add (local.get $a0) (i32x4.add (i32x4.dot_i16x8_s (local.get $c0) (local.get $x)) (i32x4.dot_i16x8_s (local.get $c2) (local.get $y)))))
+                  (local.set $b0 (i32x4.add (local.get $b0) (i32x4.add (i32x4.dot_i16x8_s (local.get $c1) (local.get $x)) (i32x4.dot_i16x8_s (local.get $c3) (local.get $y)))))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x1) (i32.shl (local.get $kk) (i32.const 1)))))
+                  (local.set $y (v128.load32_splat offset=4 (i32.add (local.get $x1) (i32.shl (local.get $kk) (i32.const 1)))))
+                  (local.set $a1 (i32x4.add (local.get $a1) (i32x4.add (i32x4.dot_i16x8_s (local.get $c0) (local.get $x)) (i32x4.dot_i16x8_s (local.get $c2) (local.get $y)))))
+                  (local.set $b1 (i32x4.add (local.get $b1) (i32x4.add (i32x4.dot_i16x8_s (local.get $c1) (local.get $x)) (i32x4.dot_i16x8_s (local.get $c3) (local.get $y)))))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x2) (i32.shl (local.get $kk) (i32.const 1)))))
+                  (local.set $y (v128.load32_splat offset=4 (i32.add (local.get $x2) (i32.shl (local.get $kk) (i32.const 1)))))
+                  (local.set $a2 (i32x4.add (local.get $a2) (i32x4.add (i32x4.dot_i16x8_s (local.get $c0) (local.get $x)) (i32x4.dot_i16x8_s (local.get $c2) (local.get $y)))))
+                  (local.set $b2 (i32x4.add (local.get $b2) (i32x4.add (i32x4.dot_i16x8_s (local.get $c1) (local.get $x)) (i32x4.dot_i16x8_s (local.get $c3) (local.get $y)))))
+                  (local.set $x (v128.load32_splat (i32.add (local.get $x3) (i32.shl (local.get $kk) (i32.const 1)))))
+                  (local.set $y (v128.load32_splat offset=4 (i32.add (local.get $x3) (i32.shl (local.get $kk) (i32.const 1)))))
+                  (local.set $a3 (i32x4.add (local.get $a3) (i32x4.add (i32x4.dot_i16x8_s (local.get $c0) (local.get $x)) (i32x4.dot_i16x8_s (local.get $c2) (local.get $y)))))
+                  (local.set $b3 (i32x4.add (local.get $b3) (i32x4.add (i32x4.dot_i16x8_s (local.get $c1) (local.get $x)) (i32x4.dot_i16x8_s (local.get $c3) (local.get $y)))))
+                  (local.set $q (i32.add (local.get $q) (local.get $stride)))
+                  (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+                  (br $pairQuads))))
+            (else (if (local.get $codes)
               (then
                 ;; whole 8-bit codes, columns 0-3 then 4-7 (the dot reads them as unsigned bytes here)
                 (block $bdone (loop $byteQuads
@@ -1195,7 +1241,7 @@
                   (local.set $b3 (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $x) (local.get $hi) (local.get $b3)))
                   (local.set $q (i32.add (local.get $q) (local.get $stride)))
                   (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
-                  (br $quads)))))))
+                  (br $quads)))))))))
             ;; 8 bits: the low plane's sums wait in the tile; the high plane's are 16 times theirs
             (if (i32.lt_u (local.get $plane) (i32.sub (local.get $planes) (i32.const 1)))
               (then
@@ -1375,18 +1421,19 @@
       (local.set $g (i32.add (local.get $g) (local.get $group)))
       (br $groups))))
 
-  ;; rows [r0, r1) of x (k floats each) as quantize_row makes them (narrow: i8), for gemm_i: row r's
-  ;; integers at xq + r kp, its groups' scales and sums at xs and xsum + r groups floats
-  (func (export "quantize_rows") (param $x i32) (param $k i32) (param $kp i32) (param $group i32) (param $xq i32) (param $xs i32) (param $xsum i32) (param $r0 i32) (param $r1 i32)
+  ;; rows [r0, r1) of x (k floats each) as quantize_row makes them (narrow: i8, else i16), for gemm_i:
+  ;; row r's integers at xq + r kp bytes (2 r kp when not narrow), its groups' scales and sums at xs
+  ;; and xsum + r groups floats
+  (func (export "quantize_rows") (param $x i32) (param $k i32) (param $kp i32) (param $group i32) (param $xq i32) (param $xs i32) (param $xsum i32) (param $narrow i32) (param $r0 i32) (param $r1 i32)
     (local $r i32) (local $groups4 i32)
     (local.set $groups4 (i32.shl (i32.div_u (i32.sub (i32.add (local.get $k) (local.get $group)) (i32.const 1)) (local.get $group)) (i32.const 2)))
     (local.set $r (local.get $r0))
     (block $done (loop $rows
       (br_if $done (i32.ge_u (local.get $r) (local.get $r1)))
       (call $quantize_row (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $k)) (i32.const 2))) (local.get $k) (local.get $kp) (local.get $group)
-        (i32.add (local.get $xq) (i32.mul (local.get $r) (local.get $kp)))
+        (i32.add (local.get $xq) (i32.shl (i32.mul (local.get $r) (local.get $kp)) (i32.eqz (local.get $narrow))))
         (i32.add (local.get $xs) (i32.mul (local.get $r) (local.get $groups4)))
-        (i32.add (local.get $xsum) (i32.mul (local.get $r) (local.get $groups4))) (i32.const 1))
+        (i32.add (local.get $xsum) (i32.mul (local.get $r) (local.get $groups4))) (local.get $narrow))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $rows))))
 

@@ -21,8 +21,8 @@ export interface CpuKernelOptions {
    * multiply-adds an instruction; gemv_i4r for one row, gemm_i for more rows):
    * default where the engine computes that instruction exactly (a probe at settle); `true` forces it
    * (spelled in plain SIMD with `simd: 'plain'`: for tests; on a relaxed engine whose probe says no,
-   * an error), `false` keeps one row in the pairs layout (i32x4.dot_i16x8_s) and rounds more rows to
-   * floats for gemm_q. All give the same integers.
+   * an error), `false` takes the pairs layout (i32x4.dot_i16x8_s; gemv_i8 for one row, gemm_i's
+   * pairs for more). All give the same integers.
    */
   readonly quadsLayout?: boolean;
   /**
@@ -35,8 +35,7 @@ export interface CpuKernelOptions {
    * probe says no and neither is asked for, 8-bit codes take two planes of nibbles
    * if the dot reads bytes as signed (one instruction, as ARM's sdot), and otherwise (x86's pmaddubsw,
    * three instructions a dot: two planes took 1.55x pairs' time to decode GPT-2 and 1.74x the float
-   * products' to prefill, measured) the pairs layout for one row and floats for more, as with
-   * quadsLayout false. All give the same integers. Only with quadsLayout.
+   * products' to prefill, measured) the pairs layout, as with quadsLayout false. All give the same integers. Only with quadsLayout.
    */
   readonly bytesLayout?: boolean;
   /**

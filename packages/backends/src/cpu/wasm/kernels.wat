@@ -1070,14 +1070,15 @@
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $ploop))))
 
-  ;; C = A @ W for rows of int8 activations (quantize_rows) and W in the quads layout, panels [p0, p1).
-  ;; At 4 bits a quad of rows is the 16 bytes gemv_i4r reads; at 8 bits it is 32: the codes' low
+  ;; C = A @ W for rows of int8 activations (quantize_rows) and W in the quads layout (or, below, the
+  ;; bytes or pairs layouts), panels [p0, p1). At 4 bits a quad of rows is the 16 bytes gemv_i4r reads; at 8 bits it is 32: the codes' low
   ;; nibbles in that layout, then their high nibbles (each nibble fits the dot's 7-bit operand: exact).
   ;; Per block of 4 rows and per group: each plane's integer sums over the group (a row's four
   ;; activations splat against a quad's sixteen codes, two relaxed dots for 8 columns), the high
   ;; plane's times 16 added to the low one's, then scaled as gemv_i8 scales them into the row's 8
   ;; floats, kept in `tile` (this thread's 256 bytes: 4 rows of 8 floats, then the low plane's sums).
-  ;; xq: m rows padded to a multiple of 4 (zero rows), kp bytes each; xs, xsum: `groups` floats a row.
+  ;; xq: m rows padded to a multiple of 4 (zero rows), kp integers each (i8; i16 for pairs); xs,
+  ;; xsum: `groups` floats a row.
   ;; `codes` 0: the quads layout as above. 1 (8 bits, where the dot reads its second operand as
   ;; unsigned bytes: x86 with AVX-VNNI): the codes whole instead, the same 32 bytes a quad holding
   ;; columns 0-3 then 4-7 (the bytes layout). 2: W in the pairs layout (gemv_i8's, where no exact relaxed dot serves) and xq's
@@ -1376,7 +1377,8 @@
 
   ;; one row of x (k floats) as int8 activations for gemv_i8: its integers as i16 at xq (kp of them,
   ;; zero past k), each group's scale at xs and sum of integers at xsum
-  ;; (`narrow`: the integers as i8 instead, for gemv_i4r and, row by row through quantize_rows, gemm_i)
+  ;; (`narrow`: the integers as i8 instead, for gemv_i4r and, row by row through quantize_rows,
+  ;; gemm_i's quads and bytes; its pairs read them wide)
   (func $quantize_row (export "quantize_row") (param $x i32) (param $k i32) (param $kp i32) (param $group i32) (param $xq i32) (param $xs i32) (param $xsum i32) (param $narrow i32)
     (local $g i32) (local $len i32) (local $i i32) (local $s f32) (local $q f32) (local $sum f32) (local $n i32)
     (local $sv v128) (local $qv v128) (local $iv v128)

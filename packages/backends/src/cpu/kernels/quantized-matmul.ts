@@ -68,7 +68,7 @@ export function quantizedMatmul(ctx: MatmulContext, given: Float32Array, aShape:
       new Float32Array(rt.heap.memory.buffer, xsAt + m * groups * 4, padding * groups).fill(0);
       new Float32Array(rt.heap.memory.buffer, xsumAt + m * groups * 4, padding * groups).fill(0);
       rt.parallel(s, 'quantize_rows', [xAt, k, panels.kp, w.group, xqAt, xsAt, xsumAt, narrow ? 1 : 0, CHUNK_START, CHUNK_END], m, m * k * 8 < s.parallelFrom ? 1 : s.threads); // a value costs about 8 multiply-adds
-      rt.parallel(s, 'gemm_i', [xqAt, xsAt, xsumAt, ...tables, w.bits, gemmCodes, narrow && codes === 3 ? 1 : 0, m, cAt, n * 4, perThread(tileAt, TILE_BYTES), CHUNK_START, CHUNK_END], panelCount, threads);
+      rt.parallel(s, 'gemm_i', [xqAt, xsAt, xsumAt, ...tables, w.bits, gemmCodes, narrow && codes === 3 ? 1 : 0, m, cAt, n * 4, perThread(tileAt, perThreadBytes), CHUNK_START, CHUNK_END], panelCount, threads);
     }
     return finish(ctx, out, cHeap, cAt, m, n, panels, epilogue);
   }

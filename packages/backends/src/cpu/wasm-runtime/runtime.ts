@@ -35,7 +35,8 @@ export interface CpuKernelOptions {
    * probe says no and neither is asked for, 8-bit codes take two planes of nibbles
    * if the dot reads bytes as signed (one instruction, as ARM's sdot), and otherwise (x86's pmaddubsw,
    * three instructions a dot: two planes took 1.55x pairs' time to decode GPT-2 and 1.74x the float
-   * products' to prefill, measured) the pairs layout, as with quadsLayout false. All give the same integers. Only with quadsLayout.
+   * products' to prefill, measured) the pairs layout, as with quadsLayout false. All give the same
+   * integers. Only with quadsLayout.
    */
   readonly bytesLayout?: boolean;
   /**

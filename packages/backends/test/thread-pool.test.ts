@@ -5,11 +5,11 @@
  * a chunk of the wrong job), and while another process keeps a core busy.
  */
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applyEpilogue, batchedMatmul } from '../src/cpu/kernels/matmul.ts';
 import { markResident } from '../src/cpu/kernels/resident-weights.ts';
 import { WasmRuntime, type KernelSettings } from '../src/cpu/wasm-runtime/runtime.ts';
-import { CHUNK_END, CHUNK_START, ThreadPoolError } from '../src/cpu/wasm-runtime/thread-pool.ts';
+import { CHUNK_END, CHUNK_START, ThreadPool, ThreadPoolError, type Job } from '../src/cpu/wasm-runtime/thread-pool.ts';
 
 const rt = WasmRuntime.get();
 
@@ -95,6 +95,32 @@ describe('work claimed in chunks', () => {
     expect(many).toEqual(norm(1));
     expect(Math.abs(many[0]! + many[1]!)).toBeLessThan(100); // normalized rows, not zeros
     expect(many.some((v) => v !== 0)).toBe(true);
+  });
+
+  it("the decoding products' chunks are whole quads of panels (their kernels' fast path), other kernels' are not rounded", async () => {
+    const settings = await rt.settle({ threads: 2, simd: 'relaxed', smallProduct: 0, parallelFrom: 0, pauseWhenContended: false });
+    const jobs: Job[] = [];
+    const original = ThreadPool.prototype.dispatch;
+    const dispatch = vi.spyOn(ThreadPool.prototype, 'dispatch').mockImplementation(function (this: ThreadPool, job: Job) {
+      jobs.push(job);
+      original.call(this, job);
+    });
+    try {
+      // 2304 columns: 288 panels, 16 chunks of 18 before rounding; one row: gemv
+      const weight = Float32Array.from({ length: 64 * 2304 }, (_, i) => Math.cos(i * 0.013));
+      markResident(weight);
+      product(settings, 1, 2304, 64, weight, 0);
+      // and a row kernel of 18 rows a chunk, which is not rounded
+      const x = rt.heap.f32(rt.heap.alloc(288 * 16 * 4), 288 * 16).fill(1);
+      rt.parallel(settings, 'layer_norm', [rt.heap.addressOf(x), 0, rt.heap.addressOf(x), rt.heap.addressOf(x), rt.heap.addressOf(x), 16, 0, CHUNK_START, CHUNK_END], 288, 2);
+    } finally {
+      dispatch.mockRestore();
+    }
+    const gemv = jobs.find((j) => j.kernel === 'gemv');
+    expect(gemv, 'the product ran as a job').toBeDefined();
+    expect(gemv!.total).toBe(288);
+    expect(gemv!.chunk).toBe(20);
+    expect(jobs.find((j) => j.kernel === 'layer_norm')!.chunk).toBe(18);
   });
 
   it('a static job (the arithmetic bound) runs one chunk on every thread', async () => {

@@ -1,7 +1,7 @@
 import { cpuThreads } from '../cpu-threads.ts';
 import { unsharedMemoryImports } from './unshared-memory.ts';
 import { WasmHeap } from './heap.ts';
-import { kernelModule, relaxedSimdSupported, type KernelExports, type KernelName, type SimdFlavor } from './simd.ts';
+import { kernelModule, PANEL_QUAD_KERNELS, relaxedSimdSupported, type KernelExports, type KernelName, type SimdFlavor } from './simd.ts';
 import { FIRST_GENERATED_MODULE, MAX_CHUNKS, ThreadPool, type GeneratedModule, type Job, type KernelArg } from './thread-pool.ts';
 
 /** How the cpu backend runs its WebAssembly kernels (prepare options; every field has a default). */
@@ -188,7 +188,8 @@ export class WasmRuntime {
       here(...args.map((arg) => evaluateArg(arg, 0, total)));
       return;
     }
-    const chunk = Math.max(minChunk, Math.ceil(total / (threads * CHUNKS_PER_THREAD)), Math.ceil(total / MAX_CHUNKS));
+    let chunk = Math.max(minChunk, Math.ceil(total / (threads * CHUNKS_PER_THREAD)), Math.ceil(total / MAX_CHUNKS));
+    if (PANEL_QUAD_KERNELS.has(target.kernel as KernelName)) chunk = Math.ceil(chunk / 4) * 4;
     this.pool.dispatch({ flavor: s.flavor, ...target, args, total, chunk, threads });
   }
 

@@ -44,6 +44,12 @@ export interface KernelExports {
 export type KernelName = keyof KernelExports;
 export const KERNEL_NAMES: readonly KernelName[] = ['pack_a', 'pack_a_t', 'pack_panels', 'to_bf16', 'gemm', 'gemm_epilogue', 'gemm_jobs', 'gemm_batches', 'gemv', 'gemv_bf16', 'gemv_q8', 'gemv_q4', 'gemm_q', 'gemv_i8', 'gemv_i4r', 'dot_probe', 'round_rows', 'quantize_row', 'quantize_rows', 'gemm_i', 'attention', 'attention_gemm', 'epilogue', 'simd_peak', 'layer_norm', 'softmax_rows', 'softmax_stats', 'sum_rows', 'sum_columns'];
 
+/**
+ * Kernels that stream four column panels at once and run a range's last one to three panels one at
+ * a time, at about half the rate: the threads' chunks of them are cut in whole quads of panels.
+ */
+export const PANEL_QUAD_KERNELS: ReadonlySet<KernelName> = new Set<KernelName>(['gemv', 'gemv_bf16', 'gemv_i8']);
+
 const decode = (base64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
 
 let compiled: Partial<Record<`${SimdFlavor}${'' | ' unshared'}`, WebAssembly.Module>> = {};

@@ -7,6 +7,11 @@ export interface TensorInfo {
   readonly shape: readonly number[];
   /** What to call it in messages: a weight or input name, else `%id`. */
   readonly label: string;
+  /**
+   * An input read through a view: the element strides of each axis in the texture the renderer is
+   * given (a transpose the device folded into its reader, webgl-device.ts). Absent: contiguous.
+   */
+  readonly strides?: readonly number[];
 }
 
 /** What a GPU renderer gets for one step: the node, its attributes typed by the op table, the tensors, the device's limits. */

@@ -5,6 +5,7 @@ import type { GpuDevice } from '../gpu/gpu-program.ts';
 import { statusError, tensorLabel, viewSource } from '../index-checks.ts';
 import type { StateStore } from '../state-store.ts';
 import { WebGlDisposedError, WebGlKernelError } from './errors.ts';
+import { foldTransposes, viewStrides, type TransposeView } from './folded-transposes.ts';
 import { sizeOfShape, type GlPass, type KernelContext, type PassInput, type TensorInfo } from './kernel.ts';
 import { glKernelFor, type AnyGlRenderer } from './kernel-table.ts';
 import { checkLoopBudget } from './loops.ts';
@@ -25,8 +26,10 @@ export interface GlPassTiming {
 interface StepInfo {
   readonly node: GraphNode;
   readonly render: AnyGlRenderer;
-  /** The node each input reads, through reshapes (views of the same texture). */
+  /** The node each input reads, through reshapes (views of the same texture) and folded transposes. */
   readonly sources: readonly number[];
+  /** Inputs read through a folded transpose (folded-transposes.ts), by input index. */
+  readonly views?: ReadonlyMap<number, TransposeView>;
 }
 
 interface ScheduledPass {
@@ -92,11 +95,17 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
     state: StateStore,
   ) {
     const graph = plan.graph;
-    // every step has a kernel before anything is uploaded: an op without one is an error naming it
-    this.steps = plan.steps.map((step): StepInfo => {
-      const node = graph.nodes[step.node]!;
-      return { node, render: glKernelFor(node), sources: node.inputs.map((id) => viewSource(graph, id)) };
-    });
+    // every step has a kernel before anything is uploaded: an op without one is an error naming it;
+    // transposes their readers take as views are not drawn
+    const folded = foldTransposes(graph, plan.steps.map((step) => step.node));
+    this.steps = plan.steps
+      .filter((step) => !folded.dropped.has(step.node))
+      .map((step): StepInfo => {
+        const node = graph.nodes[step.node]!;
+        const views = folded.views.get(node.id);
+        const sources = node.inputs.map((id, index) => views?.get(index)?.source ?? viewSource(graph, id));
+        return { node, render: glKernelFor(node), sources, ...(views ? { views } : {}) };
+      });
     this.stateNames = stateNames(graph);
     const readBySteps = new Set(this.steps.flatMap((s) => s.sources));
     const outputs = graph.outputs.filter((o) => !this.stateNames.has(o.name)).map((o) => viewSource(graph, o.node));
@@ -128,7 +137,11 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       const n = graph.nodes[id]!;
       return { dtype: n.type.dtype, shape: resolveShape(n.type.shape, bindings), label: tensorLabel(graph, id) };
     };
-    const ctx: KernelContext = { node: s.node, attrs: s.node.attrs as never, inputs: s.node.inputs.map(info), output: info(s.node.id), limits: this.runtime.limits };
+    const input = (id: number, index: number): TensorInfo => {
+      const view = s.views?.get(index);
+      return view ? { ...info(id), strides: viewStrides(graph, view, bindings) } : info(id);
+    };
+    const ctx: KernelContext = { node: s.node, attrs: s.node.attrs as never, inputs: s.node.inputs.map(input), output: info(s.node.id), limits: this.runtime.limits };
     return { ctx, where: `${s.node.op} (node %${s.node.id}${s.node.source ? ` at ${s.node.source}` : ''})` };
   }
 

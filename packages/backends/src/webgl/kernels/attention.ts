@@ -1,7 +1,8 @@
-import { attentionInputs, broadcastStrides, MASKED, usesPositions } from '@loom/graph';
+import { attentionInputs, broadcastStrides, MASKED, stridesOf, usesPositions } from '@loom/graph';
 import { GLSL } from '../../expr/languages/glsl.ts';
+import { WebGlKernelError } from '../errors.ts';
 import { coordinates, f32Literal, imod, int } from '../glsl.ts';
-import { input, sample, sizeOfShape, type GlPass, type KernelContext } from '../kernel.ts';
+import { input, sample, sizeOfShape, type GlPass, type KernelContext, type TensorInfo } from '../kernel.ts';
 import { loopCost } from '../loops.ts';
 import { maxAndSumExp, PassList, reduce, SUM } from '../reduction.ts';
 import { attentionShape } from '../../gpu/attention-shape.ts';
@@ -19,6 +20,9 @@ import { attentionShape } from '../../gpu/attention-shape.ts';
  * The extras (fused_attention's attributes) finish each score: s = cap tanh(s / cap), + mask, + the
  * head's ALiBi slope (kpos - qpos), + MASKED where the key is negative, after the query or out of the
  * window, positions read from their textures (or the queries at the end of the keys).
+ * q, k and v may come as views (TensorInfo.strides: a head split the device folded in, so that
+ * [B, T, H, D] is read as [B, H, T, D] without a transpose pass): each row then starts at its
+ * batch coordinates times the view's strides; the last axis stays contiguous.
  */
 export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[] {
   const { q, k, v, mask, qPositions, kPositions } = attentionInputs(ctx.inputs, ctx.attrs);
@@ -38,8 +42,11 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
   };
   const budget = ctx.limits.maxLoopIterations;
   const list = new PassList();
+  const views = [q!, k!, v!].some((t) => t.strides !== undefined);
   // a score: row = (batch * Tq + qi) * Tk + kj
-  const scoreSetup = [`int qRow = row / ${int(tk)};`, `int kj = row - qRow * ${int(tk)};`, `int batch = qRow / ${int(tq)};`, ...kvBatch(k, 'kb'), `int qBase = qRow * ${int(dh)};`, `int kBase = (kb * ${int(tk)} + kj) * ${int(dh)};`];
+  const scoreSetup = views
+    ? [`int qRow = row / ${int(tk)};`, `int kj = row - qRow * ${int(tk)};`, `int batch = qRow / ${int(tq)};`, `int qi = qRow - batch * ${int(tq)};`, ...coordinates('batch', batchShape, 'b'), `int qBase = ${rowStart(q!, batchShape, 'qi')};`, `int kBase = ${rowStart(k!, batchShape, 'kj')};`]
+    : [`int qRow = row / ${int(tk)};`, `int kj = row - qRow * ${int(tk)};`, `int batch = qRow / ${int(tq)};`, ...kvBatch(k, 'kb'), `int qBase = qRow * ${int(dh)};`, `int kBase = (kb * ${int(tk)} + kj) * ${int(dh)};`];
   const maskTerms = mask ? broadcastStrides(mask.shape, scoreShape).map((s, d) => (s === 0 || scoreShape[d] === 1 ? '' : `mc${d} * ${int(s)}`)).filter((t) => t) : [];
   const a = ctx.attrs;
   // finish inputs: the mask, then the positions (graph inputs 3 and 4, or 4 and 5 after a mask)
@@ -69,7 +76,11 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
     budget,
   );
   // the softmax x v pass: for output element `row`, its row of scores and its column of v
-  const outSetup = [`int sRow = row / ${int(dv)};`, `int d = row - sRow * ${int(dv)};`, `int batch = sRow / ${int(tq)};`, ...kvBatch(v, 'vb'), `int sBase = sRow * ${int(tk)};`, `int vBase = vb * ${int(tk * dv)} + d;`];
+  const outSetup = views
+    ? [`int sRow = row / ${int(dv)};`, `int d = row - sRow * ${int(dv)};`, `int batch = sRow / ${int(tq)};`, ...coordinates('batch', batchShape, 'b'), `int sBase = sRow * ${int(tk)};`, `int vBase = ${rowStart(v!, batchShape, '0')} + d;`]
+    : [`int sRow = row / ${int(dv)};`, `int d = row - sRow * ${int(dv)};`, `int batch = sRow / ${int(tq)};`, ...kvBatch(v, 'vb'), `int sBase = sRow * ${int(tk)};`, `int vBase = vb * ${int(tk * dv)} + d;`];
+  // elements between v's rows
+  const vStep = views ? rowStride(v!) : dv;
   if (loopCost(tk - 1) + loopCost(tk) <= budget) {
     const outBody = [
       'int row = i;',
@@ -81,7 +92,7 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
       `for (int j = 0; j < ${int(tk)}; j++) {`,
       `  float w = exp(${sample(0, 'sBase + j')} - m);`,
       '  l += w;',
-      `  acc += w * ${sample(1, `vBase + j * ${int(dv)}`)};`,
+      `  acc += w * ${sample(1, `vBase + j * ${int(vStep)}`)};`,
       '}',
       'return acc / l;',
     ];
@@ -102,7 +113,7 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
       count: tk,
       inputs: [scores, input(2), stats],
       setup: [...outSetup, `float m = ${sample(2, 'sRow * 2')};`],
-      term: (j) => `exp(${sample(0, `sBase + ${j}`)} - m) * ${sample(1, `vBase + ${j} * ${int(dv)}`)}`,
+      term: (j) => `exp(${sample(0, `sBase + ${j}`)} - m) * ${sample(1, `vBase + ${j} * ${int(vStep)}`)}`,
       fold: SUM,
       finish: (at) => [`return acc / ${at(0, `(row / ${int(dv)}) * 2 + 1`)};`],
       finishInputs: [stats],
@@ -138,4 +149,27 @@ function positionalTerms(ctx: KernelContext<'fused_attention'>, tq: number, tk: 
   const hidden = ['kp < 0.0', ...(a.causal ? ['kp > qp'] : []), ...(a.window !== null ? [`qp - kp >= ${f32Literal(a.window)}`] : [])];
   lines.push(`if (${hidden.join(' || ')}) { s = s + ${f32Literal(MASKED)}; }`);
   return lines;
+}
+
+/** A view's (or a contiguous tensor's) strides; the last axis must be contiguous, as the passes read it. */
+function viewStrides(t: TensorInfo): readonly number[] {
+  const strides = t.strides ?? stridesOf(t.shape);
+  if (strides[strides.length - 1] !== 1 && t.shape[t.shape.length - 1] !== 1) throw new WebGlKernelError(`fused_attention: ${t.label} is read through a view whose last axis is not contiguous (a device bug)`);
+  return strides;
+}
+
+/** Elements between consecutive rows (the second-last axis) of an operand. */
+function rowStride(t: TensorInfo): number {
+  const strides = viewStrides(t);
+  return strides[strides.length - 2]!;
+}
+
+/**
+ * GLSL for the element where `row` of operand `t` starts, in the batch whose coordinates are
+ * `bc<d>` (coordinates over `batchShape`); an axis where t has extent 1 is broadcast (read at 0).
+ */
+function rowStart(t: TensorInfo, batchShape: readonly number[], row: string): string {
+  const strides = viewStrides(t);
+  const terms = batchShape.map((extent, d) => (extent === 1 || t.shape[d] === 1 ? '' : `bc${d} * ${int(strides[d]!)}`)).filter((term) => term);
+  return [...terms, `${row} * ${int(rowStride(t))}`].join(' + ');
 }

@@ -8,8 +8,9 @@ export interface TensorInfo {
   /** What to call it in messages: a weight or input name, else `%id`. */
   readonly label: string;
   /**
-   * An input read through a view: the element strides of each axis in the texture the renderer is
-   * given (a transpose the device folded into its reader, webgl-device.ts). Absent: contiguous.
+   * A tensor laid out other than row-major: the element strides of each axis in its texture (an
+   * input read through a transpose the device folded into its reader, or an output written as a
+   * transpose of itself: webgl/folded-transposes.ts). Absent: contiguous.
    */
   readonly strides?: readonly number[];
 }

@@ -11,7 +11,14 @@ import { viewSource } from '../index-checks.ts';
  * A transpose is folded when every reader of it (through reshapes) is an input such a renderer
  * takes directly, its last axis stays last (the renderers read rows contiguously), and it is no
  * graph output; otherwise it is drawn as before and nothing reads it through a view.
+ *
+ * The other way round, the merge of the heads after attention: a transpose whose input is a step
+ * only it reads, of a renderer that writes its result in any axis order (output strides), is drawn
+ * by that step, which writes the transpose's value directly.
  */
+
+/** Renderers that write their result through strides (kernels/attention.ts's softmax x v pass). */
+const STRIDED_WRITERS: ReadonlySet<string> = new Set<OpName>(['fused_attention']);
 
 /** The inputs each renderer reads through strides (kernels/attention.ts: q, k and v). */
 const VIEW_INPUTS: ReadonlyMap<string, readonly number[]> = new Map<OpName, readonly number[]>([['fused_attention', [0, 1, 2]]]);
@@ -26,22 +33,34 @@ export interface TransposeView {
   readonly source: number;
 }
 
+/** A transpose a step writes in place of its own result: the step's value is the transpose's. */
+export interface TransposedWrite {
+  readonly transpose: number;
+  readonly perm: readonly number[];
+}
+
 export interface FoldedTransposes {
   /** Transpose nodes not drawn. */
   readonly dropped: ReadonlySet<number>;
   /** Per reading node, per input index, the view it reads. */
   readonly views: ReadonlyMap<number, ReadonlyMap<number, TransposeView>>;
+  /** Per writing node, the transpose it writes. */
+  readonly writes: ReadonlyMap<number, TransposedWrite>;
 }
 
 /** Which of `steps`' transposes (node ids, in order) are folded into their readers. */
 export function foldTransposes(graph: Graph, steps: readonly number[]): FoldedTransposes {
   const foldable = new Map<number, { reader: number; input: number }[]>();
   const kept = new Set<number>();
-  for (const o of graph.outputs) kept.add(viewSource(graph, o.node));
+  const outputs = new Set(graph.outputs.map((o) => viewSource(graph, o.node)));
+  for (const id of outputs) kept.add(id);
+  // every step's readers, through reshapes (a step read directly by a transpose is written by it)
+  const readersOf = new Map<number, { reader: number; direct: boolean }[]>();
   for (const id of steps) {
     const node = graph.nodes[id]!;
     node.inputs.forEach((input, index) => {
       const source = viewSource(graph, input);
+      readersOf.set(source, [...(readersOf.get(source) ?? []), { reader: id, direct: input === source }]);
       if (graph.nodes[source]!.op !== 'transpose') return;
       if (input === source && VIEW_INPUTS.get(node.op)?.includes(index)) foldable.set(source, [...(foldable.get(source) ?? []), { reader: id, input: index }]);
       else kept.add(source);
@@ -57,7 +76,28 @@ export function foldTransposes(graph: Graph, steps: readonly number[]): FoldedTr
     const view: TransposeView = { transpose, perm, input: node.inputs[0]!, source: viewSource(graph, node.inputs[0]!) };
     for (const { reader, input } of readers) views.set(reader, (views.get(reader) ?? new Map()).set(input, view));
   }
-  return { dropped, views };
+  const writes = new Map<number, TransposedWrite>();
+  const stepSet = new Set(steps);
+  for (const id of steps) {
+    const node = graph.nodes[id]!;
+    if (node.op !== 'transpose' || dropped.has(id)) continue;
+    const writer = node.inputs[0]!;
+    const perm = node.attrs['perm'] as readonly number[];
+    const only = readersOf.get(writer);
+    const alone = only?.length === 1 && only[0]!.reader === id && only[0]!.direct;
+    if (!alone || !STRIDED_WRITERS.has(graph.nodes[writer]!.op) || outputs.has(writer) || !stepSet.has(writer) || perm[perm.length - 1] !== perm.length - 1) continue;
+    dropped.add(id);
+    writes.set(writer, { transpose: id, perm });
+  }
+  return { dropped, views, writes };
+}
+
+/** The strides a writer writes its result with: axis perm[a] of its result is axis a of the transpose's. */
+export function writeStrides(graph: Graph, write: TransposedWrite, bindings: DimBindings): number[] {
+  const transposed = stridesOf(resolveShape(graph.nodes[write.transpose]!.type.shape, bindings));
+  const strides = new Array<number>(write.perm.length);
+  write.perm.forEach((axis, a) => (strides[axis] = transposed[a]!));
+  return strides;
 }
 
 /** A view's strides for these symbol values: axis a of the transpose's output steps as axis perm[a] of its input. */

@@ -5,7 +5,7 @@ import type { GpuDevice } from '../gpu/gpu-program.ts';
 import { statusError, tensorLabel, viewSource } from '../index-checks.ts';
 import type { StateStore } from '../state-store.ts';
 import { WebGlDisposedError, WebGlKernelError } from './errors.ts';
-import { foldTransposes, viewStrides, type TransposeView } from './folded-transposes.ts';
+import { foldTransposes, viewStrides, writeStrides, type TransposedWrite, type TransposeView } from './folded-transposes.ts';
 import { sizeOfShape, type GlPass, type KernelContext, type PassInput, type TensorInfo } from './kernel.ts';
 import { glKernelFor, type AnyGlRenderer } from './kernel-table.ts';
 import { checkLoopBudget } from './loops.ts';
@@ -30,6 +30,10 @@ interface StepInfo {
   readonly sources: readonly number[];
   /** Inputs read through a folded transpose (folded-transposes.ts), by input index. */
   readonly views?: ReadonlyMap<number, TransposeView>;
+  /** The transpose of its result this step writes instead (folded-transposes.ts). */
+  readonly writes?: TransposedWrite;
+  /** The node whose value the step's texture is: its own, or the transpose it writes. */
+  readonly valueNode: number;
 }
 
 interface ScheduledPass {
@@ -104,7 +108,8 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
         const node = graph.nodes[step.node]!;
         const views = folded.views.get(node.id);
         const sources = node.inputs.map((id, index) => views?.get(index)?.source ?? viewSource(graph, id));
-        return { node, render: glKernelFor(node), sources, ...(views ? { views } : {}) };
+        const writes = folded.writes.get(node.id);
+        return { node, render: glKernelFor(node), sources, ...(views ? { views } : {}), ...(writes ? { writes } : {}), valueNode: writes?.transpose ?? node.id };
       });
     this.stateNames = stateNames(graph);
     const readBySteps = new Set(this.steps.flatMap((s) => s.sources));
@@ -141,7 +146,8 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       const view = s.views?.get(index);
       return view ? { ...info(id), strides: viewStrides(graph, view, bindings) } : info(id);
     };
-    const ctx: KernelContext = { node: s.node, attrs: s.node.attrs as never, inputs: s.node.inputs.map(input), output: info(s.node.id), limits: this.runtime.limits };
+    const output = s.writes ? { ...info(s.node.id), strides: writeStrides(graph, s.writes, bindings) } : info(s.node.id);
+    const ctx: KernelContext = { node: s.node, attrs: s.node.attrs as never, inputs: s.node.inputs.map(input), output, limits: this.runtime.limits };
     return { ctx, where: `${s.node.op} (node %${s.node.id}${s.node.source ? ` at ${s.node.source}` : ''})` };
   }
 
@@ -250,7 +256,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       let rendered = s.render(ctx);
       // a result only read back skips its unpacking pass: the read unpacks it
       const unpacking = rendered[rendered.length - 1]?.unpacks;
-      const packedValue = unpacking && this.readBackOnly.has(s.node.id) ? unpacking : undefined;
+      const packedValue = unpacking && this.readBackOnly.has(s.valueNode) ? unpacking : undefined;
       if (packedValue) rendered = rendered.slice(0, -1);
       const readLater = new Set(rendered.flatMap((p) => p.inputs.flatMap((ref) => ('pass' in ref ? [ref.pass] : []))));
       const sizes: number[] = [];
@@ -368,7 +374,7 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
       }
       for (const t of drawn) if (t !== last && !run.owned.has(t)) this.runtime.release(t);
       if (last) run.owned.add(last);
-      run.values.set(s.node.id, last);
+      run.values.set(s.valueNode, last);
       for (const id of new Set(s.sources)) {
         if (schedule.lastUse.get(id) !== stepIndex) continue;
         const t = run.values.get(id);

@@ -22,7 +22,8 @@ import { attentionShape } from '../../gpu/attention-shape.ts';
  * window, positions read from their textures (or the queries at the end of the keys).
  * q, k and v may come as views (TensorInfo.strides: a head split the device folded in, so that
  * [B, T, H, D] is read as [B, H, T, D] without a transpose pass): each row then starts at its
- * batch coordinates times the view's strides; the last axis stays contiguous.
+ * batch coordinates times the view's strides; the last axis stays contiguous. The output may be
+ * written transposed the same way (the heads merged back to [B, T, H, D] as it is drawn).
  */
 export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[] {
   const { q, k, v, mask, qPositions, kPositions } = attentionInputs(ctx.inputs, ctx.attrs);
@@ -76,11 +77,20 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
     budget,
   );
   // the softmax x v pass: for output element `row`, its row of scores and its column of v
-  const outSetup = views
-    ? [`int sRow = row / ${int(dv)};`, `int d = row - sRow * ${int(dv)};`, `int batch = sRow / ${int(tq)};`, ...coordinates('batch', batchShape, 'b'), `int sBase = sRow * ${int(tk)};`, `int vBase = ${rowStart(v!, batchShape, '0')} + d;`]
-    : [`int sRow = row / ${int(dv)};`, `int d = row - sRow * ${int(dv)};`, `int batch = sRow / ${int(tq)};`, ...kvBatch(v, 'vb'), `int sBase = sRow * ${int(tk)};`, `int vBase = vb * ${int(tk * dv)} + d;`];
+  // the softmax x v pass's fragment `row`: its element of the output, the row of scores and v's column.
+  // An output written transposed (ctx.output.strides: the heads merged as it is drawn) is indexed
+  // in its texture's order: each coordinate is the index over its stride, mod its extent.
+  const written = ctx.output.strides;
+  const outAxis = (axis: number) => (ctx.output.shape[axis] === 1 ? '0' : imod(`(row / ${int(written![axis]!)})`, ctx.output.shape[axis]!));
+  const batchStrides = stridesOf(batchShape);
+  const writtenScoreRow = () => `(${[...batchShape.map((extent, d) => (extent === 1 ? '' : `${outAxis(d)} * ${int(batchStrides[d]! * tq)}`)).filter((t) => t), outAxis(rank - 2)].join(' + ')})`;
+  const outSetup = written
+    ? [`int d = ${outAxis(rank - 1)};`, ...batchShape.map((_, d) => `int bc${d} = ${outAxis(d)};`), `int sRow = ${writtenScoreRow()};`, `int sBase = sRow * ${int(tk)};`, `int vBase = ${rowStart(v!, batchShape, '0')} + d;`]
+    : views
+      ? [`int sRow = row / ${int(dv)};`, `int d = row - sRow * ${int(dv)};`, `int batch = sRow / ${int(tq)};`, ...coordinates('batch', batchShape, 'b'), `int sBase = sRow * ${int(tk)};`, `int vBase = ${rowStart(v!, batchShape, '0')} + d;`]
+      : [`int sRow = row / ${int(dv)};`, `int d = row - sRow * ${int(dv)};`, `int batch = sRow / ${int(tq)};`, ...kvBatch(v, 'vb'), `int sBase = sRow * ${int(tk)};`, `int vBase = vb * ${int(tk * dv)} + d;`];
   // elements between v's rows
-  const vStep = views ? rowStride(v!) : dv;
+  const vStep = views || written ? rowStride(v!) : dv;
   if (loopCost(tk - 1) + loopCost(tk) <= budget) {
     const outBody = [
       'int row = i;',
@@ -115,7 +125,7 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
       setup: [...outSetup, `float m = ${sample(2, 'sRow * 2')};`],
       term: (j) => `exp(${sample(0, `sBase + ${j}`)} - m) * ${sample(1, `vBase + ${j} * ${int(vStep)}`)}`,
       fold: SUM,
-      finish: (at) => [`return acc / ${at(0, `(row / ${int(dv)}) * 2 + 1`)};`],
+      finish: (at) => [`return acc / ${at(0, `${written ? writtenScoreRow() : `(row / ${int(dv)})`} * 2 + 1`)};`],
       finishInputs: [stats],
     },
     budget,

@@ -111,8 +111,10 @@ describe('work claimed in chunks', () => {
       markResident(weight);
       product(settings, 1, 2304, 64, weight, 0);
       // and a row kernel of 18 rows a chunk, which is not rounded
-      const x = rt.heap.f32(rt.heap.alloc(288 * 16 * 4), 288 * 16).fill(1);
-      rt.parallel(settings, 'layer_norm', [rt.heap.addressOf(x), 0, rt.heap.addressOf(x), rt.heap.addressOf(x), rt.heap.addressOf(x), 16, 0, CHUNK_START, CHUNK_END], 288, 2);
+      const [x, gamma, beta] = [288 * 16, 16, 16].map((n) => rt.heap.f32(rt.heap.alloc(n * 4), n).fill(1));
+      const at = (a: Float32Array) => rt.heap.addressOf(a);
+      rt.parallel(settings, 'layer_norm', [at(x!), 0, at(gamma!), at(beta!), at(x!), 16, new Int32Array(new Float32Array([1e-5]).buffer)[0]!, CHUNK_START, CHUNK_END], 288, 2);
+      for (const a of [x!, gamma!, beta!]) rt.heap.release(at(a));
     } finally {
       dispatch.mockRestore();
     }

@@ -1,35 +1,47 @@
 /**
  * Transposes folded into their readers and writers on WebGL (folded-transposes.ts): attention reads
  * its head split q, k and v through strides and writes its heads merged, instead of transpose
- * passes. Which transposes fold, the strides, that no transpose is drawn for them, that a
- * transpose or a result with another reader is still drawn and read right by both, and the
- * chunked passes of long rows on the folded layouts.
+ * passes. Which transposes fold and with what strides (multi-head and grouped-query attention,
+ * whose kv heads come through a reshape inserting a unit axis), that no transpose is drawn for
+ * them, that a transpose or a result with another reader is still drawn and read right by both,
+ * a merge written alone, and the chunked passes of long rows on the folded layouts.
  */
-import { GraphBuilder, interpret, ModelBuilder, type NDArray } from '@loom/graph';
+import { GraphBuilder, interpret, ModelBuilder, type Graph, type NDArray } from '@loom/graph';
 import { compile } from '@loom/compiler';
 import { describe, expect, it } from 'vitest';
 import { backendCompileOptions } from '../src/compile-options.ts';
 import { foldTransposes, viewStrides, writeStrides } from '../src/webgl/folded-transposes.ts';
-import { createWebGlBackend } from '../src/webgl/index.ts';
-import type { WebGlBackend } from '../src/webgl/index.ts';
+import { createWebGlBackend, type WebGlBackend } from '../src/webgl/index.ts';
 import { requireBackend } from './require-backend.ts';
 import { expectClose } from './suites/small-model.ts';
 import { randomF32, rng } from './webgpu-data.ts';
 
 const gl = (await requireBackend('webgl')).backend as WebGlBackend | undefined;
 
-/** Multi-head self-attention over x [2, 5, 12], 3 heads of 4, as the models build it (the attention composite). */
-function selfAttention(): { graph: ReturnType<ModelBuilder['build']>; feeds: Record<string, NDArray>; weights: Map<string, NDArray> } {
+interface Case {
+  readonly graph: Graph;
+  readonly feeds: Record<string, NDArray>;
+  readonly weights: Map<string, NDArray>;
+}
+
+/**
+ * Self-attention over x [2, 5, 12] as the models build it (the attention composite): `heads` query
+ * heads, and with `kvHeads` grouped-query attention (k and v projected to kvHeads heads).
+ */
+function selfAttention(heads: number, kvHeads = heads): Case {
   const m = new ModelBuilder();
   const x = m.input('x', 'f32', [2, 5, 12]);
-  const project = (name: string) => m.matmul(x, m.param(name, [12, 12]));
-  const graph = m.build({ y: m.attention(project('wq'), project('wk'), project('wv'), 3) });
+  const kvWidth = (12 / heads) * kvHeads;
+  const project = (name: string, width: number) => m.matmul(x, m.param(name, [12, width]));
+  const [q, k, v] = [project('wq', 12), project('wk', kvWidth), project('wv', kvWidth)];
+  const y = kvHeads === heads ? m.attention(q, k, v, heads) : m.groupedAttention(q, k, v, heads, kvHeads);
   const r = rng(7);
-  return { graph, feeds: { x: randomF32([2, 5, 12], r) }, weights: new Map(['wq', 'wk', 'wv'].map((n) => [n, randomF32([12, 12], r)] as const)) };
+  const weights = new Map([['wq', randomF32([12, 12], r)], ['wk', randomF32([12, kvWidth], r)], ['wv', randomF32([12, kvWidth], r)]] as const);
+  return { graph: m.build({ y }), feeds: { x: randomF32([2, 5, 12], r) }, weights };
 }
 
 /** Attention's result read by the head merge and by something else: itself as a graph output, or a step (exp). */
-function attentionReadTwice(): Record<string, ReturnType<GraphBuilder['build']>> {
+function attentionReadTwice(): Record<string, Graph> {
   const build = (other: 'output' | 'step') => {
     const b = new GraphBuilder();
     const q = b.input('q', 'f32', [1, 2, 6, 4]);
@@ -40,43 +52,54 @@ function attentionReadTwice(): Record<string, ReturnType<GraphBuilder['build']>>
   return { 'a graph output': build('output'), 'another step': build('step') };
 }
 
+/** A transpose read by attention as q and also a graph output. */
+function transposeReadTwice(): Graph {
+  const b = new GraphBuilder();
+  const split = b.add('transpose', [b.input('q', 'f32', [1, 6, 2, 4])], { perm: [0, 2, 1, 3] });
+  const k = b.input('k', 'f32', [1, 2, 6, 4]);
+  return b.build({ y: b.add('fused_attention', [split, k, k], { scale: 0.5 }), split });
+}
+
+/** The webgl plan's steps and what foldTransposes makes of them. */
+function folded(graph: Graph) {
+  const plan = compile(graph, backendCompileOptions('webgl'));
+  const steps = plan.steps.map((s) => s.node);
+  const of = (op: string) => steps.filter((id) => plan.graph.nodes[id]!.op === op);
+  return { graph: plan.graph, transposes: of('transpose'), attention: of('fused_attention')[0]!, ...foldTransposes(plan.graph, steps) };
+}
+
 describe('transposes folded into attention', () => {
   it('the head splits of q, k and v fold, with the strides of [B, T, H, D] read as [B, H, T, D]; attention writes the merge after it', () => {
-    const plan = compile(selfAttention().graph, backendCompileOptions('webgl'));
-    const graph = plan.graph;
-    const steps = plan.steps.map((s) => s.node);
-    const transposes = steps.filter((id) => graph.nodes[id]!.op === 'transpose');
-    const attention = steps.find((id) => graph.nodes[id]!.op === 'fused_attention')!;
-    const { dropped, views, writes } = foldTransposes(graph, steps);
-    const folded = views.get(attention)!;
-    expect([...folded.keys()]).toEqual([0, 1, 2]);
+    const { graph, transposes, attention, dropped, views, writes } = folded(selfAttention(3).graph);
     expect(transposes.length).toBe(4);
     expect(dropped).toEqual(new Set(transposes));
-    const merge = writes.get(attention)!;
-    expect(new Set([...folded.values()].map((v) => v.transpose).concat(merge.transpose))).toEqual(dropped);
-    // [2, 3, 5, 4] written as [2, 5, 3, 4]
-    expect(writeStrides(graph, merge, new Map())).toEqual([60, 4, 12, 1]);
-    for (const view of folded.values()) {
-      expect(graph.nodes[view.transpose]!.op).toBe('transpose');
-      // [2, 5, 3, 4] read as [2, 3, 5, 4]: batch, head, row, element
-      expect(viewStrides(graph, view, new Map())).toEqual([60, 4, 12, 1]);
-    }
+    const inputs = views.get(attention)!;
+    expect([...inputs.keys()]).toEqual([0, 1, 2]);
+    for (const view of inputs.values()) expect(viewStrides(graph, view, new Map())).toEqual([60, 4, 12, 1]); // [2, 5, 3, 4] read as [2, 3, 5, 4]
+    expect(writeStrides(graph, writes.get(attention)!, new Map())).toEqual([60, 4, 12, 1]); // [2, 3, 5, 4] written as [2, 5, 3, 4]
   });
 
-  it('a transpose another node also reads (a graph output) is drawn, and both readers get its values', () => {
-    const b = new GraphBuilder();
-    const split = b.add('transpose', [b.input('q', 'f32', [1, 6, 2, 4])], { perm: [0, 2, 1, 3] });
-    const k = b.input('k', 'f32', [1, 2, 6, 4]);
-    const graph = b.build({ y: b.add('fused_attention', [split, k, k], { scale: 0.5 }), split });
-    const plan = compile(graph, backendCompileOptions('webgl'));
-    const { dropped } = foldTransposes(plan.graph, plan.steps.map((s) => s.node));
-    expect(dropped.size).toBe(0);
+  it('grouped-query attention: q split by [0, 2, 3, 1, 4], k and v through a reshape inserting the group axis, the merge by [0, 3, 1, 2, 4]', () => {
+    // 4 query heads of 3 in 2 groups: q [2, 5, 12] as [B, KV, G, T, D] = [2, 2, 2, 5, 3]; k, v [2, 5, 6] as [2, 2, 1, 5, 3]
+    const { graph, transposes, attention, dropped, views, writes } = folded(selfAttention(4, 2).graph);
+    expect(dropped).toEqual(new Set(transposes));
+    const [q, k, v] = [0, 1, 2].map((i) => views.get(attention)!.get(i)!);
+    expect(q!.unitReshape).toBeUndefined();
+    expect(viewStrides(graph, q!, new Map())).toEqual([60, 6, 3, 12, 1]); // from [2, 5, 2, 2, 3]: strides [60, 12, 6, 3, 1]
+    for (const kv of [k, v]) {
+      expect(kv!.unitReshape).toBeDefined();
+      expect(viewStrides(graph, kv!, new Map())).toEqual([30, 3, 0, 6, 1]); // from [2, 5, 2, 3]: strides [30, 6, 3, 1]
+    }
+    expect(writeStrides(graph, writes.get(attention)!, new Map())).toEqual([60, 6, 3, 12, 1]); // [2, 2, 2, 5, 3] written as [2, 5, 2, 2, 3]
+  });
+
+  it('a transpose another node also reads (a graph output) is kept', () => {
+    expect(folded(transposeReadTwice()).dropped.size).toBe(0);
   });
 
   it('a result something else also reads (a graph output, another step) is not written transposed', () => {
     for (const [what, graph] of Object.entries(attentionReadTwice())) {
-      const plan = compile(graph, backendCompileOptions('webgl'));
-      const { dropped, writes } = foldTransposes(plan.graph, plan.steps.map((s) => s.node));
+      const { dropped, writes } = folded(graph);
       expect(dropped.size, what).toBe(0);
       expect(writes.size, what).toBe(0);
     }
@@ -84,41 +107,43 @@ describe('transposes folded into attention', () => {
 });
 
 describe.skipIf(!gl)('transposes folded into attention, on webgl', { timeout: 120_000 }, () => {
-  it('attention reads its inputs through the views: the same values as the interpreter, and no transpose drawn for them', async () => {
-    const { graph, feeds, weights } = selfAttention();
-    const model = await gl!.prepare(graph, weights);
-    expectClose(await model.run(feeds), interpret(graph, feeds, weights));
-    const drawn = await model.profile(feeds);
-    expect(drawn.filter((p) => p.op === 'transpose')).toEqual([]);
-    model.dispose();
+  /** Runs `c` on `backend`: the interpreter's values, and the transposes the run drew. */
+  async function expectRun(c: Case, backend: WebGlBackend = gl!): Promise<number> {
+    const model = await backend.prepare(c.graph, c.weights);
+    try {
+      expectClose(await model.run(c.feeds), interpret(c.graph, c.feeds, c.weights));
+      return (await model.profile(c.feeds)).filter((p) => p.op === 'transpose').length;
+    } finally {
+      model.dispose();
+    }
+  }
+
+  it('multi-head and grouped-query attention read and write through the folds: the interpreter\'s values, no transpose drawn', async () => {
+    expect(await expectRun(selfAttention(3))).toBe(0);
+    expect(await expectRun(selfAttention(4, 2))).toBe(0);
   });
 
-  it('long rows, reduced in chunks (the loop budget lowered to 5), read and write the folded layouts right', async () => {
-    const { graph, feeds, weights } = selfAttention();
-    const model = await createWebGlBackend({ limits: { maxLoopIterations: 5 } }).prepare(graph, weights);
-    expectClose(await model.run(feeds), interpret(graph, feeds, weights));
-    expect((await model.profile(feeds)).filter((p) => p.op === 'transpose')).toEqual([]);
-    model.dispose();
+  it('long rows, reduced in chunks (the loop budget lowered to 5; heads of 6, so the scores chunk too), read and write the folded layouts right', async () => {
+    const tiny = createWebGlBackend({ limits: { maxLoopIterations: 5 } });
+    expect(await expectRun(selfAttention(2), tiny)).toBe(0);
+    expect(await expectRun(selfAttention(2, 1), tiny)).toBe(0);
+  });
+
+  it('the merge written alone (q, k and v given head-major)', async () => {
+    const b = new GraphBuilder();
+    const q = b.input('q', 'f32', [1, 2, 6, 4]);
+    const graph = b.build({ y: b.add('transpose', [b.add('fused_attention', [q, q, q], { scale: 0.5 })], { perm: [0, 2, 1, 3] }) });
+    expect(await expectRun({ graph, feeds: { q: randomF32([1, 2, 6, 4], rng(5)) }, weights: new Map() })).toBe(0);
+  });
+
+  it('a transpose with another reader: drawn once, the output and the attention both right', async () => {
+    const r = rng(3);
+    const feeds = { q: randomF32([1, 6, 2, 4], r), k: randomF32([1, 2, 6, 4], r) };
+    expect(await expectRun({ graph: transposeReadTwice(), feeds, weights: new Map() })).toBe(1);
   });
 
   it('a result with another reader: the merge drawn, every output right', async () => {
     const feeds = { q: randomF32([1, 2, 6, 4], rng(4)) };
-    for (const graph of Object.values(attentionReadTwice())) {
-      const model = await gl!.prepare(graph, new Map());
-      expectClose(await model.run(feeds), interpret(graph, feeds, new Map()));
-      model.dispose();
-    }
-  });
-
-  it('a transpose with another reader: drawn once, the output and the attention both right', async () => {
-    const b = new GraphBuilder();
-    const split = b.add('transpose', [b.input('q', 'f32', [1, 6, 2, 4])], { perm: [0, 2, 1, 3] });
-    const k = b.input('k', 'f32', [1, 2, 6, 4]);
-    const graph = b.build({ y: b.add('fused_attention', [split, k, k], { scale: 0.5 }), split });
-    const r = rng(3);
-    const feeds = { q: randomF32([1, 6, 2, 4], r), k: randomF32([1, 2, 6, 4], r) };
-    const model = await gl!.prepare(graph, new Map());
-    expectClose(await model.run(feeds), interpret(graph, feeds, new Map()));
-    model.dispose();
+    for (const graph of Object.values(attentionReadTwice())) expect(await expectRun({ graph, feeds, weights: new Map() })).toBe(1);
   });
 });

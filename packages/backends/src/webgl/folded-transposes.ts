@@ -8,9 +8,11 @@ import { viewSource } from '../index-checks.ts';
  * input through strides (TensorInfo.strides) can read the transpose's own input instead: the device
  * gives it that texture and the strides, and the transpose is not drawn.
  *
- * A transpose is folded when every reader of it (through reshapes) is an input such a renderer
- * takes directly, its last axis stays last (the renderers read rows contiguously), and it is no
- * graph output; otherwise it is drawn as before and nothing reads it through a view.
+ * A transpose is folded when every reader of it is an input such a renderer takes directly (or
+ * through reshapes that only insert axes of extent 1: grouped-query attention's kv heads,
+ * [B, KV, Tk, D] read as [B, KV, 1, Tk, D]), its last axis stays last (the renderers read rows
+ * contiguously), and it is no graph output; otherwise it is drawn as before and nothing reads it
+ * through a view.
  *
  * The other way round, the merge of the heads after attention: a transpose whose input is a step
  * only it reads, of a renderer that writes its result in any axis order (output strides), is drawn
@@ -31,6 +33,8 @@ export interface TransposeView {
   readonly input: number;
   /** The node whose texture holds it (through reshapes). */
   readonly source: number;
+  /** The reader's input when it is a reshape of the transpose that only inserts axes of extent 1. */
+  readonly unitReshape?: number;
 }
 
 /** A transpose a step writes in place of its own result: the step's value is the transpose's. */
@@ -50,7 +54,7 @@ export interface FoldedTransposes {
 
 /** Which of `steps`' transposes (node ids, in order) are folded into their readers. */
 export function foldTransposes(graph: Graph, steps: readonly number[]): FoldedTransposes {
-  const foldable = new Map<number, { reader: number; input: number }[]>();
+  const foldable = new Map<number, { reader: number; input: number; unitReshape?: number }[]>();
   const kept = new Set<number>();
   const outputs = new Set(graph.outputs.map((o) => viewSource(graph, o.node)));
   for (const id of outputs) kept.add(id);
@@ -62,8 +66,10 @@ export function foldTransposes(graph: Graph, steps: readonly number[]): FoldedTr
       const source = viewSource(graph, input);
       readersOf.set(source, [...(readersOf.get(source) ?? []), { reader: id, direct: input === source }]);
       if (graph.nodes[source]!.op !== 'transpose') return;
-      if (input === source && VIEW_INPUTS.get(node.op)?.includes(index)) foldable.set(source, [...(foldable.get(source) ?? []), { reader: id, input: index }]);
-      else kept.add(source);
+      const unitReshape = input !== source && onlyInsertsUnitAxes(graph, input, source) ? input : undefined;
+      if ((input === source || unitReshape !== undefined) && VIEW_INPUTS.get(node.op)?.includes(index)) {
+        foldable.set(source, [...(foldable.get(source) ?? []), { reader: id, input: index, ...(unitReshape !== undefined ? { unitReshape } : {}) }]);
+      } else kept.add(source);
     });
   }
   const dropped = new Set<number>();
@@ -74,7 +80,7 @@ export function foldTransposes(graph: Graph, steps: readonly number[]): FoldedTr
     if (kept.has(transpose) || perm[perm.length - 1] !== perm.length - 1) continue;
     dropped.add(transpose);
     const view: TransposeView = { transpose, perm, input: node.inputs[0]!, source: viewSource(graph, node.inputs[0]!) };
-    for (const { reader, input } of readers) views.set(reader, (views.get(reader) ?? new Map()).set(input, view));
+    for (const { reader, input, unitReshape } of readers) views.set(reader, (views.get(reader) ?? new Map()).set(input, unitReshape !== undefined ? { ...view, unitReshape } : view));
   }
   const writes = new Map<number, TransposedWrite>();
   const stepSet = new Set(steps);
@@ -100,8 +106,25 @@ export function writeStrides(graph: Graph, write: TransposedWrite, bindings: Dim
   return strides;
 }
 
-/** A view's strides for these symbol values: axis a of the transpose's output steps as axis perm[a] of its input. */
+/**
+ * A view's strides for these symbol values: axis a of the transpose's output steps as axis perm[a]
+ * of its input; through a unit-axis reshape, its axes of extent above 1 take those strides in order
+ * and its axes of extent 1 (read at 0) stride 0.
+ */
 export function viewStrides(graph: Graph, view: TransposeView, bindings: DimBindings): number[] {
   const inputStrides = stridesOf(resolveShape(graph.nodes[view.input]!.type.shape, bindings));
-  return view.perm.map((axis) => inputStrides[axis]!);
+  const strides = view.perm.map((axis) => inputStrides[axis]!);
+  if (view.unitReshape === undefined) return strides;
+  const transposed = resolveShape(graph.nodes[view.transpose]!.type.shape, bindings);
+  const wide = transposed.flatMap((extent, a) => (extent === 1 ? [] : [strides[a]!]));
+  let next = 0;
+  return resolveShape(graph.nodes[view.unitReshape]!.type.shape, bindings).map((extent) => (extent === 1 ? 0 : wide[next++]!));
+}
+
+/** Whether `reshape` (through a chain of reshapes) is `transpose` with axes of extent 1 inserted, and nothing else. */
+function onlyInsertsUnitAxes(graph: Graph, reshape: number, transpose: number): boolean {
+  const wide = (shape: readonly (number | string)[]) => shape.filter((d) => d !== 1);
+  const from = wide(graph.nodes[transpose]!.type.shape);
+  const to = wide(graph.nodes[reshape]!.type.shape);
+  return from.length === to.length && from.every((d, a) => d === to[a]);
 }

@@ -162,7 +162,7 @@ function positionalTerms(ctx: KernelContext<'fused_attention'>, tq: number, tk: 
 }
 
 /** A view's (or a contiguous tensor's) strides; the last axis must be contiguous, as the passes read it. */
-function viewStrides(t: TensorInfo): readonly number[] {
+function operandStrides(t: TensorInfo): readonly number[] {
   const strides = t.strides ?? stridesOf(t.shape);
   if (strides[strides.length - 1] !== 1 && t.shape[t.shape.length - 1] !== 1) throw new WebGlKernelError(`fused_attention: ${t.label} is read through a view whose last axis is not contiguous (a device bug)`);
   return strides;
@@ -170,7 +170,7 @@ function viewStrides(t: TensorInfo): readonly number[] {
 
 /** Elements between consecutive rows (the second-last axis) of an operand. */
 function rowStride(t: TensorInfo): number {
-  const strides = viewStrides(t);
+  const strides = operandStrides(t);
   return strides[strides.length - 2]!;
 }
 
@@ -179,7 +179,7 @@ function rowStride(t: TensorInfo): number {
  * `bc<d>` (coordinates over `batchShape`); an axis where t has extent 1 is broadcast (read at 0).
  */
 function rowStart(t: TensorInfo, batchShape: readonly number[], row: string): string {
-  const strides = viewStrides(t);
+  const strides = operandStrides(t);
   const terms = batchShape.map((extent, d) => (extent === 1 || t.shape[d] === 1 ? '' : `bc${d} * ${int(strides[d]!)}`)).filter((term) => term);
   return [...terms, `${row} * ${int(rowStride(t))}`].join(' + ');
 }

@@ -2,15 +2,15 @@
  * Transposes folded into their readers and writers on WebGL (folded-transposes.ts): attention reads
  * its head split q, k and v through strides and writes its heads merged, instead of transpose
  * passes. Which transposes fold and with what strides (multi-head and grouped-query attention,
- * whose kv heads come through a reshape inserting a unit axis), that no transpose is drawn for
- * them, that a transpose or a result with another reader is still drawn and read right by both,
+ * whose kv heads come through a reshape inserting a unit axis, and GPT-2's q, k and v sliced from
+ * one projection), that no transpose or slice is drawn for them, that a transpose or a result with another reader is still drawn and read right by both,
  * a merge written alone, and the chunked passes of long rows on the folded layouts.
  */
 import { GraphBuilder, interpret, ModelBuilder, type Graph, type NDArray } from '@loom/graph';
 import { compile } from '@loom/compiler';
 import { describe, expect, it } from 'vitest';
 import { backendCompileOptions } from '../src/compile-options.ts';
-import { foldTransposes, viewStrides, writeStrides } from '../src/webgl/folded-transposes.ts';
+import { foldTransposes, viewOffset, viewStrides, writeStrides } from '../src/webgl/folded-transposes.ts';
 import { createWebGlBackend, type WebGlBackend } from '../src/webgl/index.ts';
 import { requireBackend } from './require-backend.ts';
 import { expectClose } from './suites/small-model.ts';
@@ -38,6 +38,20 @@ function selfAttention(heads: number, kvHeads = heads): Case {
   const r = rng(7);
   const weights = new Map([['wq', randomF32([12, 12], r)], ['wk', randomF32([12, kvWidth], r)], ['wv', randomF32([12, kvWidth], r)]] as const);
   return { graph: m.build({ y }), feeds: { x: randomF32([2, 5, 12], r) }, weights };
+}
+
+/**
+ * GPT-2's shape of it: q, k and v sliced from one projection [2, 5, 36], 3 heads of 4; with
+ * `kOutput`, k's slice is also a graph output.
+ */
+function slicedAttention(kOutput = false): Case {
+  const m = new ModelBuilder();
+  const x = m.input('x', 'f32', [2, 5, 12]);
+  const qkv = m.matmul(x, m.param('w', [12, 36]));
+  const [q, k, v] = [0, 12, 24].map((start) => m.slice(qkv, -1, start, start + 12));
+  const y = m.attention(q!, k!, v!, 3);
+  const r = rng(9);
+  return { graph: m.build(kOutput ? { y, k: k! } : { y }), feeds: { x: randomF32([2, 5, 12], r) }, weights: new Map([['w', randomF32([12, 36], r)]]) };
 }
 
 /** Attention's result read by the head merge and by something else: itself as a graph output, or a step (exp). */
@@ -93,6 +107,24 @@ describe('transposes folded into attention', () => {
     expect(writeStrides(graph, writes.get(attention)!, new Map())).toEqual([60, 6, 3, 12, 1]); // [2, 2, 2, 5, 3] written as [2, 5, 2, 2, 3]
   });
 
+  it("GPT-2's q, k and v slices fold into the views: read at their offsets in the projection, not drawn", () => {
+    const { graph, attention, dropped, views } = folded(slicedAttention().graph);
+    const inputs = [0, 1, 2].map((i) => views.get(attention)!.get(i)!);
+    for (const [i, view] of inputs.entries()) {
+      expect(graph.nodes[view.slice!]!.op).toBe('slice');
+      expect(dropped.has(view.slice!)).toBe(true);
+      expect(graph.nodes[view.source]!.op).not.toBe('slice');
+      expect(viewOffset(graph, view, new Map())).toBe(12 * i);
+      expect(viewStrides(graph, view, new Map())).toEqual([180, 4, 36, 1]); // [2, 5, 3, 4] of [2, 5, 36] read as [2, 3, 5, 4]
+    }
+    // a slice something else reads (here a graph output) is drawn, and its view reads it
+    const kept = folded(slicedAttention(true).graph);
+    const k = kept.views.get(kept.attention)!.get(1)!;
+    expect(k.slice).toBeUndefined();
+    expect(kept.graph.nodes[k.source]!.op).toBe('slice');
+    expect(viewOffset(kept.graph, k, new Map())).toBe(0);
+  });
+
   it('a transpose another node also reads (a graph output) is kept', () => {
     expect(folded(transposeReadTwice()).dropped.size).toBe(0);
   });
@@ -121,6 +153,15 @@ describe.skipIf(!gl)('transposes folded into attention, on webgl', { timeout: 12
   it('multi-head and grouped-query attention read and write through the folds: the interpreter\'s values, no transpose drawn', async () => {
     expect(await expectRun(selfAttention(3))).toBe(0);
     expect(await expectRun(selfAttention(4, 2))).toBe(0);
+  });
+
+  it("GPT-2's sliced q, k and v: no slice or transpose drawn, the interpreter's values; a slice also read as an output drawn and right", async () => {
+    expect(await expectRun(slicedAttention())).toBe(0);
+    const model = await gl!.prepare(slicedAttention().graph, slicedAttention().weights);
+    const drawn = (await model.profile(slicedAttention().feeds)).map((p) => p.op);
+    model.dispose();
+    expect(drawn.filter((op) => op === 'slice' || op === 'transpose')).toEqual([]);
+    expect(await expectRun(slicedAttention(true))).toBe(0);
   });
 
   it('long rows, reduced in chunks (the loop budget lowered to 5; heads of 6, so the scores chunk too), read and write the folded layouts right', async () => {

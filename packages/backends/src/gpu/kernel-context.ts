@@ -13,6 +13,8 @@ export interface TensorInfo {
    * transpose of itself: webgl/folded-transposes.ts). Absent: contiguous.
    */
   readonly strides?: readonly number[];
+  /** With `strides`: the element of the texture where the tensor starts (a folded slice's start). */
+  readonly offset?: number;
 }
 
 /** What a GPU renderer gets for one step: the node, its attributes typed by the op table, the tensors, the device's limits. */

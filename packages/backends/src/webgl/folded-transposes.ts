@@ -14,6 +14,10 @@ import { viewSource } from '../index-checks.ts';
  * contiguously), and it is no graph output; otherwise it is drawn as before and nothing reads it
  * through a view.
  *
+ * A head split's input may itself be a slice of the last axis (GPT-2's q, k and v cut from one
+ * projection) that only the split reads: the view then reads the slice's input at the slice's
+ * offset, and the slice is not drawn either.
+ *
  * The other way round, the merge of the heads after attention: a transpose whose input is a step
  * only it reads, of a renderer that writes its result in any axis order (output strides), is drawn
  * by that step, which writes the transpose's value directly.
@@ -35,6 +39,8 @@ export interface TransposeView {
   readonly source: number;
   /** The reader's input when it is a reshape of the transpose that only inserts axes of extent 1. */
   readonly unitReshape?: number;
+  /** A slice of the last axis, step 1, the transpose's input is (or splits the last axis of): read at its offset, not drawn. */
+  readonly slice?: number;
 }
 
 /** A transpose a step writes in place of its own result: the step's value is the transpose's. */
@@ -79,7 +85,10 @@ export function foldTransposes(graph: Graph, steps: readonly number[]): FoldedTr
     const perm = node.attrs['perm'] as readonly number[];
     if (kept.has(transpose) || perm[perm.length - 1] !== perm.length - 1) continue;
     dropped.add(transpose);
-    const view: TransposeView = { transpose, perm, input: node.inputs[0]!, source: viewSource(graph, node.inputs[0]!) };
+    const slice = foldableSlice(graph, transpose, readersOf, outputs);
+    if (slice !== undefined) dropped.add(slice);
+    const source = viewSource(graph, slice !== undefined ? graph.nodes[slice]!.inputs[0]! : node.inputs[0]!);
+    const view: TransposeView = { transpose, perm, input: node.inputs[0]!, source, ...(slice !== undefined ? { slice } : {}) };
     for (const { reader, input, unitReshape } of readers) views.set(reader, (views.get(reader) ?? new Map()).set(input, unitReshape !== undefined ? { ...view, unitReshape } : view));
   }
   const writes = new Map<number, TransposedWrite>();
@@ -112,13 +121,53 @@ export function writeStrides(graph: Graph, write: TransposedWrite, bindings: Dim
  * and its axes of extent 1 (read at 0) stride 0.
  */
 export function viewStrides(graph: Graph, view: TransposeView, bindings: DimBindings): number[] {
-  const inputStrides = stridesOf(resolveShape(graph.nodes[view.input]!.type.shape, bindings));
+  const inputStrides = transposeInputStrides(graph, view, bindings);
   const strides = view.perm.map((axis) => inputStrides[axis]!);
   if (view.unitReshape === undefined) return strides;
   const transposed = resolveShape(graph.nodes[view.transpose]!.type.shape, bindings);
   const wide = transposed.flatMap((extent, a) => (extent === 1 ? [] : [strides[a]!]));
   let next = 0;
   return resolveShape(graph.nodes[view.unitReshape]!.type.shape, bindings).map((extent) => (extent === 1 ? 0 : wide[next++]!));
+}
+
+/** Where a view's first element lies in its source's texture: a folded slice's start (0 without one). */
+export function viewOffset(graph: Graph, view: TransposeView, bindings: DimBindings): number {
+  if (view.slice === undefined) return 0;
+  const slice = graph.nodes[view.slice]!;
+  const from = resolveShape(graph.nodes[slice.inputs[0]!]!.type.shape, bindings);
+  return Math.min(slice.attrs['start'] as number, from[from.length - 1]!);
+}
+
+/** The strides of the transpose's input in the source's texture: contiguous, or a slice's (its rows the source's), its last axis perhaps split in two. */
+function transposeInputStrides(graph: Graph, view: TransposeView, bindings: DimBindings): number[] {
+  const shape = resolveShape(graph.nodes[view.input]!.type.shape, bindings);
+  if (view.slice === undefined) return stridesOf(shape);
+  const sliced = stridesOf(resolveShape(graph.nodes[graph.nodes[view.slice]!.inputs[0]!]!.type.shape, bindings));
+  return shape.length === sliced.length ? sliced : [...sliced.slice(0, -1), shape[shape.length - 1]!, 1];
+}
+
+/**
+ * The slice the transpose reads (directly, or through a reshape splitting the last axis in two)
+ * when it can be read in place: of its input's last axis, a literal extent, from a start >= 0 with
+ * step 1, read by nothing else and no output.
+ */
+function foldableSlice(graph: Graph, transpose: number, readersOf: ReadonlyMap<number, readonly { reader: number }[]>, outputs: ReadonlySet<number>): number | undefined {
+  const input = graph.nodes[transpose]!.inputs[0]!;
+  const id = viewSource(graph, input);
+  const slice = graph.nodes[id]!;
+  if (slice.op !== 'slice' || outputs.has(id)) return undefined;
+  const readers = readersOf.get(id) ?? [];
+  if (readers.length !== 1 || readers[0]!.reader !== transpose) return undefined;
+  const from = graph.nodes[slice.inputs[0]!]!.type.shape;
+  const axis = slice.attrs['axis'] as number;
+  if ((axis !== -1 && axis !== from.length - 1) || typeof from[from.length - 1] !== 'number' || (slice.attrs['start'] as number) < 0 || slice.attrs['step'] !== 1) return undefined;
+  if (input === id) return id;
+  // one reshape, splitting the slice's last axis into two
+  const reshape = graph.nodes[input]!;
+  const [cut, split] = [slice.type.shape, reshape.type.shape];
+  const last = cut[cut.length - 1];
+  const splitsLast = reshape.inputs[0] === id && split.length === cut.length + 1 && cut.slice(0, -1).every((d, a) => d === split[a]) && typeof last === 'number' && split.slice(-2).every((d) => typeof d === 'number') && (split[split.length - 2] as number) * (split[split.length - 1] as number) === last;
+  return splitsLast ? id : undefined;
 }
 
 /** Whether `reshape` (through a chain of reshapes) is `transpose` with axes of extent 1 inserted, and nothing else. */

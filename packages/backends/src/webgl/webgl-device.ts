@@ -5,7 +5,7 @@ import type { GpuDevice } from '../gpu/gpu-program.ts';
 import { statusError, tensorLabel, viewSource } from '../index-checks.ts';
 import type { StateStore } from '../state-store.ts';
 import { WebGlDisposedError, WebGlKernelError } from './errors.ts';
-import { foldTransposes, viewStrides, writeStrides, type TransposedWrite, type TransposeView } from './folded-transposes.ts';
+import { foldTransposes, viewOffset, viewStrides, writeStrides, type TransposedWrite, type TransposeView } from './folded-transposes.ts';
 import { sizeOfShape, type GlPass, type KernelContext, type PassInput, type TensorInfo } from './kernel.ts';
 import { glKernelFor, type AnyGlRenderer } from './kernel-table.ts';
 import { checkLoopBudget } from './loops.ts';
@@ -144,7 +144,9 @@ export class WebGlDevice implements GpuDevice<WebGlSchedule, GlPassTiming> {
     };
     const input = (id: number, index: number): TensorInfo => {
       const view = s.views?.get(index);
-      return view ? { ...info(id), strides: viewStrides(graph, view, bindings) } : info(id);
+      if (!view) return info(id);
+      const offset = viewOffset(graph, view, bindings);
+      return { ...info(id), strides: viewStrides(graph, view, bindings), ...(offset ? { offset } : {}) };
     };
     const output = s.writes ? { ...info(s.node.id), strides: writeStrides(graph, s.writes, bindings) } : info(s.node.id);
     const ctx: KernelContext = { node: s.node, attrs: s.node.attrs as never, inputs: s.node.inputs.map(input), output, limits: this.runtime.limits };

@@ -22,8 +22,9 @@ import { attentionShape } from '../../gpu/attention-shape.ts';
  * window, positions read from their textures (or the queries at the end of the keys).
  * q, k and v may come as views (TensorInfo.strides: a head split the device folded in, so that
  * [B, T, H, D] is read as [B, H, T, D] without a transpose pass): each row then starts at its
- * batch coordinates times the view's strides; the last axis stays contiguous. The output may be
- * written transposed the same way (the heads merged back to [B, T, H, D] as it is drawn).
+ * batch coordinates times the view's strides, after its offset (a folded slice's start); the last
+ * axis stays contiguous. The output may be written transposed the same way (the heads merged back
+ * to [B, T, H, D] as it is drawn).
  */
 export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[] {
   const { q, k, v, mask, qPositions, kPositions } = attentionInputs(ctx.inputs, ctx.attrs);
@@ -181,5 +182,5 @@ function rowStride(t: TensorInfo): number {
 function rowStart(t: TensorInfo, batchShape: readonly number[], row: string): string {
   const strides = operandStrides(t);
   const terms = batchShape.map((extent, d) => (extent === 1 || t.shape[d] === 1 ? '' : `bc${d} * ${int(strides[d]!)}`)).filter((term) => term);
-  return [...terms, `${row} * ${int(rowStride(t))}`].join(' + ');
+  return [...terms, `${row} * ${int(rowStride(t))}`, ...(t.offset ? [int(t.offset)] : [])].join(' + ');
 }

@@ -83,7 +83,7 @@ export function foldTransposes(graph: Graph, steps: readonly number[]): FoldedTr
   for (const [transpose, readers] of foldable) {
     const node = graph.nodes[transpose]!;
     const perm = node.attrs['perm'] as readonly number[];
-    if (kept.has(transpose) || perm[perm.length - 1] !== perm.length - 1) continue;
+    if (kept.has(transpose) || !keepsLastAxis(perm)) continue;
     dropped.add(transpose);
     const slice = foldableSlice(graph, transpose, readersOf, outputs);
     if (slice !== undefined) dropped.add(slice);
@@ -100,11 +100,16 @@ export function foldTransposes(graph: Graph, steps: readonly number[]): FoldedTr
     const perm = node.attrs['perm'] as readonly number[];
     const only = readersOf.get(writer);
     const alone = only?.length === 1 && only[0]!.reader === id && only[0]!.direct;
-    if (!alone || !STRIDED_WRITERS.has(graph.nodes[writer]!.op) || outputs.has(writer) || !stepSet.has(writer) || perm[perm.length - 1] !== perm.length - 1) continue;
+    if (!alone || !STRIDED_WRITERS.has(graph.nodes[writer]!.op) || outputs.has(writer) || !stepSet.has(writer) || !keepsLastAxis(perm)) continue;
     dropped.add(id);
     writes.set(writer, { transpose: id, perm });
   }
   return { dropped, views, writes };
+}
+
+/** Whether a permutation keeps the last axis last (the renderers read and write rows contiguously). */
+function keepsLastAxis(perm: readonly number[]): boolean {
+  return perm[perm.length - 1] === perm.length - 1;
 }
 
 /** The strides a writer writes its result with: axis perm[a] of its result is axis a of the transpose's. */

@@ -77,7 +77,6 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
     },
     budget,
   );
-  // the softmax x v pass: for output element `row`, its row of scores and its column of v
   // the softmax x v pass's fragment `row`: its element of the output, the row of scores and v's column.
   // An output written transposed (ctx.output.strides: the heads merged as it is drawn) is indexed
   // in its texture's order: each coordinate is the index over its stride, mod its extent.
@@ -85,13 +84,20 @@ export function attentionKernel(ctx: KernelContext<'fused_attention'>): GlPass[]
   const outAxis = (axis: number) => (ctx.output.shape[axis] === 1 ? '0' : imod(`(row / ${int(written![axis]!)})`, ctx.output.shape[axis]!));
   const batchStrides = stridesOf(batchShape);
   const writtenScoreRow = () => `(${[...batchShape.map((extent, d) => (extent === 1 ? '' : `${outAxis(d)} * ${int(batchStrides[d]! * tq)}`)).filter((t) => t), outAxis(rank - 2)].join(' + ')})`;
-  const outSetup = written
-    ? [`int d = ${outAxis(rank - 1)};`, ...batchShape.map((_, d) => `int bc${d} = ${outAxis(d)};`), `int sRow = ${writtenScoreRow()};`, `int sBase = sRow * ${int(tk)};`, `int vBase = ${rowStart(v!, batchShape, '0')} + d;`]
-    : views
-      ? [`int sRow = row / ${int(dv)};`, `int d = row - sRow * ${int(dv)};`, `int batch = sRow / ${int(tq)};`, ...coordinates('batch', batchShape, 'b'), `int sBase = sRow * ${int(tk)};`, `int vBase = ${rowStart(v!, batchShape, '0')} + d;`]
-      : [`int sRow = row / ${int(dv)};`, `int d = row - sRow * ${int(dv)};`, `int batch = sRow / ${int(tq)};`, ...kvBatch(v, 'vb'), `int sBase = sRow * ${int(tk)};`, `int vBase = vb * ${int(tk * dv)} + d;`];
+  // strided reads or writes take the general setup; contiguous ones keep the one unfolded graphs
+  // always had (their shaders, and Mesa's caches of them, unchanged)
+  const strided = views || written !== undefined;
+  const outSetup = strided
+    ? [
+        ...(written
+          ? [`int d = ${outAxis(rank - 1)};`, ...batchShape.map((_, d) => `int bc${d} = ${outAxis(d)};`), `int sRow = ${writtenScoreRow()};`]
+          : [`int sRow = row / ${int(dv)};`, `int d = row - sRow * ${int(dv)};`, `int batch = sRow / ${int(tq)};`, ...coordinates('batch', batchShape, 'b')]),
+        `int sBase = sRow * ${int(tk)};`,
+        `int vBase = ${rowStart(v!, batchShape, '0')} + d;`,
+      ]
+    : [`int sRow = row / ${int(dv)};`, `int d = row - sRow * ${int(dv)};`, `int batch = sRow / ${int(tq)};`, ...kvBatch(v, 'vb'), `int sBase = sRow * ${int(tk)};`, `int vBase = vb * ${int(tk * dv)} + d;`];
   // elements between v's rows
-  const vStep = views || written ? rowStride(v!) : dv;
+  const vStep = strided ? rowStride(v!) : dv;
   if (loopCost(tk - 1) + loopCost(tk) <= budget) {
     const outBody = [
       'int row = i;',
